@@ -1,0 +1,1 @@
+"""CNN Playground core: data, models, training engine, run store (no Streamlit)."""

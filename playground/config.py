@@ -1,0 +1,187 @@
+"""Run configuration: frozen dataclasses shared by the CLI, the app and the run store.
+
+A ``RunConfig`` is everything needed to reproduce a run. It round-trips through
+``to_dict``/``from_dict`` and JSON (config.json in a run folder, the app's URL),
+and ``validate`` checks the ranges that need no data loaded; the engine checks
+the rest (batch size against the data set size) once the data is there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+__all__ = ["DataConfig", "ModelConfig", "OptimConfig", "TrainConfig", "RunConfig"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "shapes"
+    # None -> $PLAYGROUND_DATA or ./data; for image_folder, the folder itself.
+    data_root: str | None = None
+    # Data-set specific options, e.g. {"image_size": 32, "mode": "RGB"} for image_folder.
+    params: Mapping[str, Any] = field(default_factory=dict)
+    # Augmentation specs, applied in order: "hflip", "rotation:15", "translate:fraction=0.1".
+    augment: tuple[str, ...] = ()
+    # Use only the first N training images (quick experiments, tests).
+    train_limit: int | None = None
+    download: bool = True
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "cnn"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    init: str = "default"
+    init_params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float | None = None  # None: the optimiser's own default (0, or 0.01 for adamw)
+    params: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"momentum": 0.8}
+    schedule: str = "constant"
+    schedule_params: Mapping[str, Any] = field(default_factory=dict)
+    label_smoothing: float = 0.0
+    grad_clip: float = 0.0  # max global grad norm; 0 turns clipping off
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: float = 2.0  # may be fractional: 1.5 trains one and a half passes
+    batch_size: int = 128
+    eval_batch_size: int = 1000
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    log_every: int = 10  # steps between step events (each costs a device sync)
+    checkpoint: bool = True
+    # Stop early once the test accuracy reaches this (None: train all epochs).
+    target_acc: float | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    # -- serialisation -------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+    def to_json(self, **kw: Any) -> str:
+        return json.dumps(self.to_dict(), **kw)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "RunConfig":
+        if not isinstance(d, Mapping):
+            raise ConfigError("A run configuration must be a JSON object.")
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"Unknown config section(s): {', '.join(sorted(unknown))}.")
+        parts = {}
+        for f in fields(cls):
+            sub_cls = _SECTIONS[f.name]
+            parts[f.name] = _section_from_dict(sub_cls, d.get(f.name, {}), f.name)
+        return cls(**parts)
+
+    @classmethod
+    def from_json(cls, s: str) -> "RunConfig":
+        try:
+            return cls.from_dict(json.loads(s))
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"The configuration is not valid JSON: {e}.") from None
+
+    def replace(self, **sections: Mapping[str, Any]) -> "RunConfig":
+        """Copy with some fields changed: ``cfg.replace(optim={"lr": 0.1})``."""
+        new = {}
+        for name, changes in sections.items():
+            new[name] = dataclasses.replace(getattr(self, name), **changes)
+        return dataclasses.replace(self, **new)
+
+    # -- checks that need no data --------------------------------------
+    def validate(self) -> "RunConfig":
+        t, o, d = self.train, self.optim, self.data
+        _check(math.isfinite(t.epochs) and t.epochs > 0, f"epochs must be more than 0 (got {t.epochs}).")
+        _check(t.batch_size >= 1, f"batch size must be at least 1 (got {t.batch_size}).")
+        _check(t.eval_batch_size >= 1, "eval batch size must be at least 1.")
+        _check(t.log_every >= 1, "log_every must be at least 1.")
+        _check(math.isfinite(o.lr) and o.lr > 0,
+               f"learning rate must be a positive number (got {o.lr}); try 1e-3 for Adam or 0.05 for SGD.")
+        _check(o.weight_decay is None or o.weight_decay >= 0, f"weight decay must be >= 0 (got {o.weight_decay}).")
+        _check(0 <= o.label_smoothing < 1, f"label smoothing must be in [0, 1) (got {o.label_smoothing}).")
+        _check(o.grad_clip >= 0, f"gradient clipping must be >= 0, 0 meaning off (got {o.grad_clip}).")
+        _check(d.train_limit is None or d.train_limit >= 1, "train_limit must be at least 1.")
+        _check(t.target_acc is None or 0 < t.target_acc <= 1, "target accuracy must be in (0, 1].")
+        _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
+               f"device must be auto, cpu or cuda (got {t.device!r}).")
+        return self
+
+
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": TrainConfig}
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _plain(x: Any) -> Any:
+    """Tuples -> lists, mappings -> dicts, so the dict is JSON-ready."""
+    if isinstance(x, Mapping):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
+def _section_from_dict(cls: type, d: Any, section: str) -> Any:
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"Config section {section!r} must be an object.")
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(d) - set(known)
+    if unknown:
+        raise ConfigError(
+            f"Unknown field(s) in {section!r}: {', '.join(sorted(unknown))}. "
+            f"Known: {', '.join(known)}."
+        )
+    kwargs = {}
+    for name, value in d.items():
+        default = getattr(cls(), name)
+        kwargs[name] = _coerce(value, default, f"{section}.{name}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    """Match JSON values to the field's type (lists -> tuples, ints -> floats)."""
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list.")
+        return tuple(value)
+    if isinstance(default, Mapping):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where} must be an object.")
+        return dict(value)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false.")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number (got {value!r}).")
+        return float(value)
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer (got {value!r}).")
+        return value
+    return value

@@ -1,0 +1,388 @@
+"""Batched augmentations on the training device, one independent draw per sample.
+
+Each augmentation has a torchvision-like name and works on a float batch
+``(B, C, H, W)`` in [0, 1]. Geometric ones (rotation, translation, scale,
+random resized crop) only produce per-sample 3x3 matrices; consecutive ones
+are multiplied together and applied with a single ``affine_grid`` +
+``grid_sample``. Pixel ones (flips, colour jitter, noise, erasing) are
+per-sample broadcasts and masks. The functional layer below takes explicit
+parameters so tests compare it with ``torchvision.transforms.v2.functional``.
+
+Specs are strings: ``"hflip"``, ``"rotation:15"`` (first parameter),
+``"color_jitter:brightness=0.2,contrast=0.3"``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from ..registry import Registry
+
+__all__ = [
+    "AUGMENTATIONS", "Augmentation", "Pipeline", "build_pipeline", "parse_spec", "list_augmentations",
+    "affine_matrix", "crop_matrix", "warp", "flip", "adjust_brightness", "adjust_contrast",
+    "adjust_saturation", "erase",
+]
+
+# -- functional layer: explicit per-sample parameters -------------------------
+
+
+def affine_matrix(angle: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Forward affine maps (B, 3, 3) in pixel coordinates centred on the image
+    (x right, y down), as torchvision's ``affine``: rotate ``angle`` degrees
+    counter-clockwise and scale about the centre, then translate by (tx, ty) pixels."""
+    a = torch.deg2rad(angle)
+    c, s = torch.cos(a) * scale, torch.sin(a) * scale
+    m = torch.zeros(len(angle), 3, 3, device=angle.device, dtype=angle.dtype)
+    m[:, 0, 0], m[:, 0, 1], m[:, 0, 2] = c, -s, tx
+    m[:, 1, 0], m[:, 1, 1], m[:, 1, 2] = s, c, ty
+    m[:, 2, 2] = 1
+    return m
+
+
+def crop_matrix(top: torch.Tensor, left: torch.Tensor, height: torch.Tensor, width: torch.Tensor,
+                h: int, w: int) -> torch.Tensor:
+    """Forward maps (B, 3, 3) that take the box (top, left, height, width) to the whole
+    (h, w) image, i.e. ``resized_crop`` to the input size."""
+    sx, sy = w / width, h / height
+    cx, cy = left + width / 2 - w / 2, top + height / 2 - h / 2  # box centre, centred coords
+    m = torch.zeros(len(top), 3, 3, device=top.device, dtype=top.dtype)
+    m[:, 0, 0], m[:, 0, 2] = sx, -sx * cx
+    m[:, 1, 1], m[:, 1, 2] = sy, -sy * cy
+    m[:, 2, 2] = 1
+    return m
+
+
+def warp(x: torch.Tensor, forward: torch.Tensor) -> torch.Tensor:
+    """Apply forward pixel-space maps (B, 3, 3) with one grid_sample (bilinear, zero fill)."""
+    b, _, h, w = x.shape
+    inv = torch.linalg.inv(forward.float())  # output pixel -> input pixel
+    # Normalised coordinates (align_corners=False) are centred pixels scaled by 2/size.
+    to_norm = torch.tensor([[2 / w, 0, 0], [0, 2 / h, 0], [0, 0, 1]], device=x.device)
+    from_norm = torch.tensor([[w / 2, 0, 0], [0, h / 2, 0], [0, 0, 1]], device=x.device)
+    theta = (to_norm @ inv @ from_norm)[:, :2]  # (B, 2, 3)
+    grid = F.affine_grid(theta.to(x.dtype), [b, 1, h, w], align_corners=False)  # (B, H, W, 2)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def flip(x: torch.Tensor, which: torch.Tensor, dim: int) -> torch.Tensor:
+    """Flip the samples where ``which`` (B,) is True along ``dim`` (-1 horizontal, -2 vertical)."""
+    return torch.where(which.view(-1, 1, 1, 1), x.flip(dim), x)
+
+
+def _grey(x: torch.Tensor) -> torch.Tensor:  # (B, 1, H, W), torchvision's weights
+    if x.shape[1] == 1:
+        return x
+    r, g, b = x.unbind(1)
+    return (0.2989 * r + 0.587 * g + 0.114 * b).unsqueeze(1)
+
+
+def _blend(x: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    f = factor.view(-1, 1, 1, 1)
+    return (f * x + (1 - f) * other).clamp_(0, 1)
+
+
+def adjust_brightness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return (x * factor.view(-1, 1, 1, 1)).clamp_(0, 1)
+
+
+def adjust_contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    mean = _grey(x).mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
+    return _blend(x, mean, factor)
+
+
+def adjust_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    if x.shape[1] == 1:
+        return x
+    return _blend(x, _grey(x), factor)
+
+
+def erase(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, height: torch.Tensor,
+          width: torch.Tensor, value: float = 0.0) -> torch.Tensor:
+    """Set the box (top, left, height, width) of each sample to ``value`` (integer pixels)."""
+    _, _, h, w = x.shape
+    ys = torch.arange(h, device=x.device).view(1, h, 1)
+    xs = torch.arange(w, device=x.device).view(1, 1, w)
+    t, l = top.view(-1, 1, 1), left.view(-1, 1, 1)
+    inside = (ys >= t) & (ys < t + height.view(-1, 1, 1)) & (xs >= l) & (xs < l + width.view(-1, 1, 1))
+    return x.masked_fill(inside.unsqueeze(1), value)
+
+
+# -- random augmentations -----------------------------------------------------
+
+
+class Augmentation:
+    """One random augmentation. Geometric ones return matrices, the others images."""
+
+    geometric = False
+
+    def matrix(self, n: int, h: int, w: int, g: torch.Generator, device: torch.device) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+def _u(n: int, lo: float, hi: float, g: torch.Generator, device) -> torch.Tensor:
+    return torch.rand(n, generator=g, device=device) * (hi - lo) + lo
+
+
+def _p(p: float, *, name: str) -> float:
+    if not 0 <= p <= 1:
+        raise ConfigError(f"{name}: probability p must be in [0, 1] (got {p}).")
+    return float(p)
+
+
+def _pair(v: float | Sequence[float], name: str, lo: float = 0.0) -> tuple[float, float]:
+    a, b = (float(v[0]), float(v[1])) if isinstance(v, (list, tuple)) else (float(v), float(v))
+    if not (lo <= a <= b):
+        raise ConfigError(f"{name}: need {lo} <= min <= max (got {a}, {b}).")
+    return a, b
+
+
+AUGMENTATIONS: Registry[Callable[..., Augmentation]] = Registry("augmentation")
+
+
+class _Flip(Augmentation):
+    def __init__(self, p: float, dim: int, name: str):
+        self.p, self.dim = _p(p, name=name), dim
+
+    def __call__(self, x, g):
+        return flip(x, torch.rand(len(x), generator=g, device=x.device) < self.p, self.dim)
+
+
+@AUGMENTATIONS.register("hflip")
+def hflip(p: float = 0.5) -> Augmentation:
+    """RandomHorizontalFlip: mirror left-right with probability p."""
+    return _Flip(p, -1, "hflip")
+
+
+@AUGMENTATIONS.register("vflip")
+def vflip(p: float = 0.5) -> Augmentation:
+    """RandomVerticalFlip: mirror top-bottom with probability p."""
+    return _Flip(p, -2, "vflip")
+
+
+class _RandomAffine(Augmentation):
+    geometric = True
+
+    def __init__(self, degrees: float = 0.0, translate: float = 0.0, scale: tuple[float, float] = (1.0, 1.0)):
+        self.degrees, self.translate, self.scale = degrees, translate, scale
+
+    def matrix(self, n, h, w, g, device):
+        angle = _u(n, -self.degrees, self.degrees, g, device)
+        tx = _u(n, -self.translate * w, self.translate * w, g, device)
+        ty = _u(n, -self.translate * h, self.translate * h, g, device)
+        s = _u(n, self.scale[0], self.scale[1], g, device)
+        return affine_matrix(angle, tx, ty, s)
+
+
+@AUGMENTATIONS.register("rotation")
+def rotation(degrees: float = 15.0) -> Augmentation:
+    """RandomRotation: rotate by an angle drawn from [-degrees, degrees]."""
+    if not 0 <= degrees <= 180:
+        raise ConfigError(f"rotation: degrees must be in [0, 180] (got {degrees}).")
+    return _RandomAffine(degrees=float(degrees))
+
+
+@AUGMENTATIONS.register("translate")
+def translate(fraction: float = 0.1) -> Augmentation:
+    """RandomAffine(translate): shift by up to a fraction of the width/height."""
+    if not 0 <= fraction <= 0.5:
+        raise ConfigError(f"translate: fraction must be in [0, 0.5] (got {fraction}).")
+    return _RandomAffine(translate=float(fraction))
+
+
+@AUGMENTATIONS.register("scale")
+def scale(min: float = 0.9, max: float = 1.1) -> Augmentation:  # noqa: A002 - torchvision's words
+    """RandomAffine(scale): zoom by a factor drawn from [min, max]."""
+    lo, hi = _pair((min, max), "scale", lo=0.1)
+    if hi > 4:
+        raise ConfigError(f"scale: max must be at most 4 (got {hi}).")
+    return _RandomAffine(scale=(lo, hi))
+
+
+class _ResizedCrop(Augmentation):
+    geometric = True
+
+    def __init__(self, scale: tuple[float, float], ratio: tuple[float, float]):
+        self.scale, self.ratio = scale, ratio
+
+    def matrix(self, n, h, w, g, device):
+        area = _u(n, *self.scale, g, device)
+        log_r = _u(n, math.log(self.ratio[0]), math.log(self.ratio[1]), g, device)
+        r = torch.exp(log_r)
+        cw = (torch.sqrt(area * r) * w).clamp(1, w)  # crop width/height in pixels
+        ch = (torch.sqrt(area / r) * h).clamp(1, h)
+        left = torch.rand(n, generator=g, device=device) * (w - cw)
+        top = torch.rand(n, generator=g, device=device) * (h - ch)
+        return crop_matrix(top, left, ch, cw, h, w)
+
+
+@AUGMENTATIONS.register("random_resized_crop")
+def random_resized_crop(scale: Sequence[float] = (0.5, 1.0), ratio: Sequence[float] = (3 / 4, 4 / 3)) -> Augmentation:
+    """RandomResizedCrop: crop a random area and aspect, resize back to full size."""
+    s = _pair(scale, "random_resized_crop scale", lo=0.01)
+    r = _pair(ratio, "random_resized_crop ratio", lo=0.05)
+    if s[1] > 1:
+        raise ConfigError("random_resized_crop: scale must be within (0, 1].")
+    return _ResizedCrop(s, r)
+
+
+class _ColorJitter(Augmentation):
+    def __init__(self, brightness: float, contrast: float, saturation: float):
+        self.brightness, self.contrast, self.saturation = brightness, contrast, saturation
+
+    def __call__(self, x, g):
+        n = len(x)
+        for amount, fn in ((self.brightness, adjust_brightness), (self.contrast, adjust_contrast),
+                           (self.saturation, adjust_saturation)):
+            if amount > 0:
+                x = fn(x, _u(n, max(0.0, 1 - amount), 1 + amount, g, x.device))
+        return x
+
+
+@AUGMENTATIONS.register("color_jitter")
+def color_jitter(brightness: float = 0.3, contrast: float = 0.3, saturation: float = 0.3) -> Augmentation:
+    """ColorJitter: brightness, contrast and saturation factors drawn from [1-a, 1+a]."""
+    for k, v in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)):
+        if not 0 <= v <= 1:
+            raise ConfigError(f"color_jitter: {k} must be in [0, 1] (got {v}).")
+    return _ColorJitter(float(brightness), float(contrast), float(saturation))
+
+
+class _Noise(Augmentation):
+    def __init__(self, std: float):
+        self.std = std
+
+    def __call__(self, x, g):
+        noise = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
+        return (x + self.std * noise).clamp_(0, 1)
+
+
+@AUGMENTATIONS.register("gaussian_noise")
+def gaussian_noise(std: float = 0.1) -> Augmentation:
+    """GaussianNoise: add N(0, std) to every pixel, clipped to [0, 1]."""
+    if not 0 <= std <= 1:
+        raise ConfigError(f"gaussian_noise: std must be in [0, 1] (got {std}).")
+    return _Noise(float(std))
+
+
+class _Erasing(Augmentation):
+    def __init__(self, p: float, scale: tuple[float, float], ratio: tuple[float, float], square: float = 0.0):
+        self.p, self.scale, self.ratio, self.square = p, scale, ratio, square
+
+    def __call__(self, x, g):
+        n, _, h, w = x.shape
+        dev = x.device
+        if self.square:  # cutout: fixed square, centre anywhere (may hang over the edge)
+            side = max(1, round(self.square * min(h, w)))
+            eh = ew = torch.full((n,), side, device=dev)
+            top = torch.randint(-side // 2, h - side // 2, (n,), generator=g, device=dev)
+            left = torch.randint(-side // 2, w - side // 2, (n,), generator=g, device=dev)
+        else:  # RandomErasing: random area and aspect, inside the image
+            area = _u(n, *self.scale, g, dev) * h * w
+            r = torch.exp(_u(n, math.log(self.ratio[0]), math.log(self.ratio[1]), g, dev))
+            eh = torch.sqrt(area / r).round().clamp(1, h).long()
+            ew = torch.sqrt(area * r).round().clamp(1, w).long()
+            top = (torch.rand(n, generator=g, device=dev) * (h - eh + 1)).long()
+            left = (torch.rand(n, generator=g, device=dev) * (w - ew + 1)).long()
+        on = torch.rand(n, generator=g, device=dev) < self.p
+        eh = torch.where(on, eh, torch.zeros_like(eh))
+        return erase(x, top, left, eh, ew)
+
+
+@AUGMENTATIONS.register("erasing")
+def erasing(p: float = 0.5, scale: Sequence[float] = (0.02, 0.2), ratio: Sequence[float] = (0.3, 3.3)) -> Augmentation:
+    """RandomErasing: blank a random rectangle with probability p."""
+    s = _pair(scale, "erasing scale", lo=0.0)
+    if s[1] > 1:
+        raise ConfigError("erasing: scale must be within [0, 1].")
+    return _Erasing(_p(p, name="erasing"), s, _pair(ratio, "erasing ratio", lo=0.05))
+
+
+@AUGMENTATIONS.register("cutout")
+def cutout(size: float = 0.25, p: float = 1.0) -> Augmentation:
+    """Cutout: blank a square of `size` x the image side, centred anywhere."""
+    if not 0 < size <= 1:
+        raise ConfigError(f"cutout: size must be in (0, 1] (got {size}).")
+    return _Erasing(_p(p, name="cutout"), (0, 0), (1, 1), square=float(size))
+
+
+def list_augmentations() -> list[str]:
+    return AUGMENTATIONS.names()
+
+
+# -- specs and pipelines ------------------------------------------------------
+
+
+def _value(text: str) -> Any:
+    text = text.strip()
+    if "/" in text:  # ranges: scale=0.8/1.2
+        return [_value(t) for t in text.split("/")]
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"Augmentation parameter {text!r} is not a number.") from None
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"rotation:15"`` -> ("rotation", {"degrees": 15}); ``"scale:min=0.8,max=1.2"``."""
+    name, _, rest = spec.strip().partition(":")
+    AUGMENTATIONS.get(name)
+    params: dict[str, Any] = {}
+    positional = list(AUGMENTATIONS.params(name))
+    for i, part in enumerate(p for p in rest.split(",") if p.strip()):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            params[k.strip()] = _value(v)
+        elif i < len(positional):
+            params[positional[i]] = _value(part)
+        else:
+            raise ConfigError(f"Too many values in augmentation {spec!r}; use name=value.")
+    return name, params
+
+
+@dataclass
+class Pipeline:
+    """Augmentations applied in order; runs of geometric ones are fused into one warp."""
+
+    steps: list[Augmentation]
+
+    def __call__(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        n, _, h, w = x.shape
+        pending: torch.Tensor | None = None
+        for step in self.steps:
+            if step.geometric:
+                m = step.matrix(n, h, w, g, x.device)
+                pending = m if pending is None else m @ pending  # (B, 3, 3)
+                continue
+            if pending is not None:
+                x, pending = warp(x, pending), None
+            x = step(x, g)
+        return warp(x, pending) if pending is not None else x
+
+    def __bool__(self) -> bool:
+        return bool(self.steps)
+
+
+def build_pipeline(specs: Sequence[str]) -> Pipeline:
+    steps = []
+    for spec in specs:
+        name, params = parse_spec(spec)
+        steps.append(AUGMENTATIONS.call(name, **params))
+    return Pipeline(steps)

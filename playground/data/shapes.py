@@ -1,0 +1,156 @@
+"""`shapes`: the built-in data set, drawn procedurally from a seed (no download).
+
+Ten classes of coloured shapes on textured backgrounds, each at a random
+position, scale and rotation, 32x32 RGB. Every shape is an implicit function
+of the sample's own (inverse-transformed) coordinates, so a whole class is
+drawn in one batched tensor expression, supersampled 2x for anti-aliasing.
+Because position, size and angle vary, it makes invariance visible: a CNN
+copes with the shift, an MLP has to learn every position separately.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .datasets import Dataset, register_dataset
+
+__all__ = ["SHAPE_CLASSES", "make_shapes"]
+
+Mask = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (u, v) -> bool, u/v in shape units
+
+
+def _polar(u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.sqrt(u * u + v * v), torch.atan2(v, u)
+
+
+def _circle(u, v):
+    return u * u + v * v < 0.8
+
+
+def _square(u, v):
+    return torch.maximum(u.abs(), v.abs()) < 0.75
+
+
+def _triangle(u, v):  # equilateral, pointing up (v grows downwards)
+    return (v < 0.55) & (v > -0.95 + math.sqrt(3) * u.abs())
+
+
+def _plus(u, v):
+    a, b = u.abs(), v.abs()
+    return ((a < 0.3) & (b < 0.95)) | ((b < 0.3) & (a < 0.95))
+
+
+def _ring(u, v):
+    r2 = u * u + v * v
+    return (r2 < 0.9) & (r2 > 0.3)
+
+
+def _star(u, v):  # five points
+    r, t = _polar(u, v)
+    k = torch.remainder(t + math.pi / 2, 2 * math.pi / 5) - math.pi / 5  # angle to nearest point
+    return r < 0.42 + 0.58 * (1 - k.abs() / (math.pi / 5)) ** 2
+
+
+def _hexagon(u, v):
+    r, t = _polar(u, v)
+    k = torch.remainder(t, math.pi / 3) - math.pi / 6
+    return r * torch.cos(k) < 0.8
+
+
+def _crescent(u, v):
+    return (u * u + v * v < 0.85) & ((u - 0.45) ** 2 + (v + 0.1) ** 2 > 0.55)
+
+
+def _arrow(u, v):  # shaft and head, pointing right
+    shaft = (u > -0.95) & (u < 0.2) & (v.abs() < 0.22)
+    head = (u >= 0.1) & (u < 0.95) & (v.abs() < 0.95 * (0.95 - u) / 0.85)
+    return shaft | head
+
+
+def _heart(u, v):
+    x, y = u * 1.25, -(v * 1.25) + 0.25  # the implicit heart, y up
+    return (x * x + y * y - 1) ** 3 - x * x * y ** 3 < 0
+
+
+SHAPES: dict[str, Mask] = {
+    "circle": _circle, "square": _square, "triangle": _triangle, "plus": _plus, "ring": _ring,
+    "star": _star, "hexagon": _hexagon, "crescent": _crescent, "arrow": _arrow, "heart": _heart,
+}
+SHAPE_CLASSES = list(SHAPES)
+
+
+def _backgrounds(n: int, size: int, g: torch.Generator) -> torch.Tensor:
+    """(n, 3, size, size) in [0, 1]: two-colour gradients, stripes or checks, plus grain."""
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
+    c1 = torch.rand(n, 3, 1, 1, generator=g)
+    c2 = torch.rand(n, 3, 1, 1, generator=g)
+    ang = torch.rand(n, 1, 1, generator=g) * 2 * math.pi
+    proj = torch.cos(ang) * xs + torch.sin(ang) * ys  # (n, size, size)
+    freq = 1 + torch.rand(n, 1, 1, generator=g) * 5
+    kind = torch.randint(0, 3, (n, 1, 1), generator=g)
+    gradient = (proj + 1) / 2
+    stripes = (torch.sin(proj * freq * math.pi) + 1) / 2
+    checks = ((torch.sin(xs * freq * math.pi) * torch.sin(ys * freq * math.pi)) > 0).float()
+    t = torch.where(kind == 0, gradient, torch.where(kind == 1, stripes, checks)).unsqueeze(1)
+    contrast = 0.25 + 0.5 * torch.rand(n, 1, 1, 1, generator=g)  # keep the shape the salient part
+    bg = c1 + (c2 - c1) * t * contrast
+    bg = bg + 0.06 * torch.randn(n, 3, size, size, generator=g)
+    return bg.clamp(0, 1)
+
+
+def make_shapes(n: int, *, seed: int = 0, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw ``n`` images (balanced classes, shuffled): uint8 (n, 3, size, size), labels (n,)."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % len(SHAPES)
+    labels = labels[torch.randperm(n, generator=g)]
+    ss = 2 * size  # supersampled canvas
+    grid = torch.linspace(-1, 1, ss)
+    gy, gx = torch.meshgrid(grid, grid, indexing="ij")  # (ss, ss)
+
+    scale = 0.35 + 0.3 * torch.rand(n, generator=g)  # shape radius, fraction of half-canvas
+    max_off = 0.95 - scale
+    cx = (torch.rand(n, generator=g) * 2 - 1) * max_off
+    cy = (torch.rand(n, generator=g) * 2 - 1) * max_off
+    theta = (torch.rand(n, generator=g) * 2 - 1) * math.radians(45)
+    colour = torch.rand(n, 3, generator=g)
+
+    mask = torch.zeros(n, ss, ss)
+    for k, fn in enumerate(SHAPES.values()):
+        idx = (labels == k).nonzero().squeeze(1)
+        if len(idx) == 0:
+            continue
+        c, s = torch.cos(theta[idx]).view(-1, 1, 1), torch.sin(theta[idx]).view(-1, 1, 1)
+        dx, dy = gx - cx[idx].view(-1, 1, 1), gy - cy[idx].view(-1, 1, 1)  # (k, ss, ss)
+        u = (c * dx + s * dy) / scale[idx].view(-1, 1, 1)  # inverse rotation, shape units
+        v = (-s * dx + c * dy) / scale[idx].view(-1, 1, 1)
+        mask[idx] = fn(u, v).float()
+    mask = F.avg_pool2d(mask.unsqueeze(1), 2)  # (n, 1, size, size), anti-aliased edges
+
+    bg = _backgrounds(n, size, g)
+    # Shape colour far enough from the background's mean that the shape stays visible.
+    bg_mean = bg.mean(dim=(2, 3))
+    far = (colour - bg_mean).abs().sum(1, keepdim=True) < 0.6
+    colour = torch.where(far, 1 - bg_mean, colour)
+    shade = 0.85 + 0.15 * torch.rand(n, 1, size, size, generator=g)
+    img = bg * (1 - mask) + colour.view(n, 3, 1, 1) * shade * mask
+    return (img * 255).round().clamp(0, 255).to(torch.uint8), labels
+
+
+@register_dataset("shapes")
+def shapes(*, root: Path | None = None, download: bool = True, n_train: int = 8000, n_test: int = 2000,
+           size: int = 32, seed: int = 0) -> Dataset:
+    """Built in: 10 classes of shapes on textured backgrounds, 32x32 RGB, no download."""
+    from ..errors import ConfigError
+
+    if n_train < 10 or n_test < 10:
+        raise ConfigError("shapes needs at least 10 train and 10 test images (one per class).")
+    if not 8 <= size <= 256:
+        raise ConfigError(f"shapes image size must be between 8 and 256 (got {size}).")
+    tx, ty = make_shapes(n_train, seed=seed, size=size)
+    vx, vy = make_shapes(n_test, seed=seed + 1_000_003, size=size)
+    return Dataset("shapes", SHAPE_CLASSES, tx, ty, vx, vy)

@@ -1,0 +1,356 @@
+"""The training engine: ``fit(config)`` is an iterator of events.
+
+Following airbench: the data set lives on the training device as uint8
+tensors; each step gathers a batch by index, scales it to [0, 1], runs the
+batched augmentations (independent draws per sample, on the device),
+normalises with the training split's statistics and steps the model. There
+is no DataLoader and no per-sample Python.
+
+Events (one schema for the CLI, the app and the run store)::
+
+    start    run_id, device, dataset summary, parameters, steps_per_epoch, total_steps
+    step     step, epoch, loss, acc, lr, images_per_s, t
+    epoch    epoch, step, train_loss, train_acc, test_loss, test_acc, per_class_acc, confusion, t
+    resumed  epoch, step
+    done | stopped | diverged | error    (final; with a message a person can act on)
+
+Controls (stop, pause, resume) may be called from another thread.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import traceback
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import RunConfig
+from .data import Dataset, load_dataset
+from .data.augment import Pipeline, build_pipeline
+from .errors import ConfigError, PlaygroundError
+from .init import init_weights
+from .models import build_model
+from .optim import build_optimizer, build_schedule
+from .runs import Run, RunStore
+
+__all__ = ["Controls", "fit", "resume", "resolve_device", "prepare", "Prepared", "evaluate"]
+
+
+class Controls:
+    """Thread-safe stop / pause / resume for a running ``fit``."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # wake a paused run so it can stop
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_while_paused(self) -> float:
+        """Block while paused; return the seconds spent waiting."""
+        if self._running.is_set():
+            return 0.0
+        t0 = time.perf_counter()
+        self._running.wait()
+        return time.perf_counter() - t0
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError("No CUDA GPU is visible to PyTorch here; use device 'cpu' or 'auto'.")
+        dev = torch.device(name)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"There is no {name}: {torch.cuda.device_count()} GPU(s) are visible.")
+        return dev
+    if name == "cpu":
+        return torch.device("cpu")
+    raise ConfigError(f"device must be auto, cpu or cuda (got {name!r}).")
+
+
+def device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return "cpu"
+
+
+@dataclass
+class Prepared:
+    """Everything built from a config, ready to train (also used by inspection tools)."""
+
+    config: RunConfig
+    data: Dataset
+    device: torch.device
+    model: nn.Module
+    train_x: torch.Tensor  # (N, C, H, W) uint8 on device
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    mean: torch.Tensor  # (1, C, 1, 1) float on device
+    std: torch.Tensor
+    augment: Pipeline
+    channels_last: bool
+    autocast_dtype: torch.dtype | None
+
+    def to_input(self, x_uint8: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """uint8 (B, C, H, W) on device -> augmented (if a generator is given), normalised float."""
+        x = x_uint8.float().mul_(1 / 255)
+        if generator is not None and self.augment:
+            x = self.augment(x, generator)
+        x = x.sub_(self.mean).div_(self.std)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def autocast(self):
+        if self.autocast_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+
+def prepare(config: RunConfig) -> Prepared:
+    """Validate the config, load data (cached) and build the model on the device."""
+    config.validate()
+    d, m, t = config.data, config.model, config.train
+    device = resolve_device(t.device)
+    augment = build_pipeline(d.augment)  # bad specs fail before the (slow) data load
+    data = load_dataset(d.dataset, root=d.data_root, download=d.download, **dict(d.params))
+    n_train = len(data.train_y) if d.train_limit is None else min(d.train_limit, len(data.train_y))
+    if t.batch_size > n_train:
+        raise ConfigError(
+            f"Batch size {t.batch_size} is larger than the training set ({n_train} images); "
+            f"use a batch size of at most {n_train}."
+        )
+    torch.manual_seed(t.seed)  # model initialisation
+    model = build_model(m.name, in_shape=data.shape, num_classes=data.num_classes, **dict(m.params))
+    init_weights(model, m.init, **dict(m.init_params))
+    # channels_last pays on CUDA and, measured here, on the CPU too (6.1k vs 3.9k img/s, small CNN).
+    channels_last = any(isinstance(mod, nn.Conv2d) for mod in model.modules())
+    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    c = data.shape[0]
+    return Prepared(
+        config=config, data=data, device=device, model=model,
+        train_x=data.train_x[:n_train].to(device), train_y=data.train_y[:n_train].to(device),
+        test_x=data.test_x.to(device), test_y=data.test_y.to(device),
+        mean=torch.tensor(data.mean, device=device).view(1, c, 1, 1),
+        std=torch.tensor(data.std, device=device).view(1, c, 1, 1),
+        augment=augment, channels_last=channels_last,
+        autocast_dtype=torch.bfloat16 if device.type == "cuda" else None,
+    )
+
+
+@torch.no_grad()
+def evaluate(p: Prepared, batch_size: int | None = None) -> dict[str, Any]:
+    """Test loss, accuracy, per-class accuracy and confusion matrix (rows: true class)."""
+    bs = batch_size or p.config.train.eval_batch_size
+    k = p.data.num_classes
+    was_training = p.model.training
+    p.model.eval()
+    loss_sum = torch.zeros((), device=p.device)
+    confusion = torch.zeros(k * k, dtype=torch.int64, device=p.device)
+    for i in range(0, len(p.test_y), bs):
+        x, y = p.to_input(p.test_x[i : i + bs]), p.test_y[i : i + bs]
+        with p.autocast():
+            out = p.model(x)
+        loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
+        confusion += torch.bincount(y * k + out.argmax(1), minlength=k * k)
+    p.model.train(was_training)
+    conf = confusion.view(k, k).cpu()
+    n = conf.sum().item()
+    per_class = (conf.diag().double() / conf.sum(1).clamp_min(1).double()).tolist()
+    return {
+        "test_loss": loss_sum.item() / max(n, 1),
+        "test_acc": conf.diag().sum().item() / max(n, 1),
+        "per_class_acc": [round(a, 4) for a in per_class],
+        "confusion": conf.tolist(),
+    }
+
+
+def _error_event(e: BaseException) -> dict[str, Any]:
+    if isinstance(e, PlaygroundError):
+        return {"kind": "error", "message": str(e)}
+    if isinstance(e, torch.OutOfMemoryError):
+        return {"kind": "error", "message": "Out of memory on the device. Lower the batch size, use a smaller "
+                                           "model, or train on the CPU."}
+    return {"kind": "error", "message": f"Internal error ({type(e).__name__}: {e}). The run was ended; "
+                                        "please report it with the traceback.",
+            "traceback": traceback.format_exc()}
+
+
+def fit(config: RunConfig, *, run: Run | None = None, store: RunStore | None = None,
+        controls: Controls | None = None, resume_state: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Train ``config``; yield events. With ``run`` (or ``store``, which creates one)
+    every event is appended to the run's metrics and checkpoints are written."""
+    controls = controls or Controls()
+    if run is None and store is not None:
+        run = store.create(config)
+
+    def emit(event: dict[str, Any]) -> dict[str, Any]:
+        if run is not None:
+            run.append(event)
+        return event
+
+    try:
+        yield from _train(config, run, controls, resume_state, emit)
+    except GeneratorExit:
+        emit({"kind": "stopped", "message": "The consumer stopped reading events."})
+        raise
+    except Exception as e:  # never crash the caller: a final event says what happened
+        yield emit(_error_event(e))
+
+
+def resume(run_id: str, store: RunStore | None = None, controls: Controls | None = None) -> Iterator[dict[str, Any]]:
+    """Continue a run (e.g. one whose process was killed) from its last checkpoint."""
+    store = store or RunStore()
+    try:
+        run = store.open(run_id)
+        state = run.load_checkpoint()
+        config = run.config()
+    except PlaygroundError as e:
+        yield {"kind": "error", "message": f"Cannot resume {run_id}: {e}"}
+        return
+    run.truncate_after_epoch(state["epoch"])
+    yield from fit(config, run=run, controls=controls, resume_state=state)
+
+
+def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state: dict[str, Any] | None,
+           emit) -> Iterator[dict[str, Any]]:
+    t_start = time.perf_counter()
+    t_offset = float(resume_state.get("t", 0.0)) if resume_state else 0.0
+
+    def now() -> float:
+        return round(t_offset + time.perf_counter() - t_start, 3)
+
+    p = prepare(config)
+    t, o = config.train, config.optim
+    model, device = p.model, p.device
+    n_train, bs = len(p.train_y), t.batch_size
+    steps_per_epoch = n_train // bs  # drop_last: every batch full (BatchNorm needs > 1 sample)
+    total_steps = max(1, round(t.epochs * steps_per_epoch))
+    n_epochs = math.ceil(total_steps / steps_per_epoch)
+
+    opt = build_optimizer(o.name, model.parameters(), lr=o.lr, weight_decay=o.weight_decay, **dict(o.params))
+    sched = build_schedule(o.schedule, opt, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
+                           **dict(o.schedule_params))
+    gen = torch.Generator(device=device).manual_seed(t.seed)
+    start_epoch, step = 0, 0
+    if resume_state is not None:
+        model.load_state_dict(resume_state["model"])
+        opt.load_state_dict(resume_state["optimizer"])
+        sched.load_state_dict(resume_state["scheduler"])
+        gen.set_state(resume_state["generator"].cpu())
+        start_epoch, step = int(resume_state["epoch"]), int(resume_state["step"])
+
+    n_params = sum(q.numel() for q in model.parameters())
+    if resume_state is None:
+        yield emit({"kind": "start", "run_id": run.run_id if run else None, "device": device_label(device),
+                    "dataset": p.data.summary(), "parameters": n_params, "steps_per_epoch": steps_per_epoch,
+                    "total_steps": total_steps, "epochs": t.epochs, "t": now()})
+    else:
+        yield emit({"kind": "resumed", "epoch": start_epoch, "step": step, "t": now()})
+
+    def checkpoint_state(epochs_done: int) -> dict[str, Any]:
+        return {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "generator": gen.get_state(), "epoch": epochs_done, "step": step, "t": now(),
+                "config": config.to_dict()}
+
+    def finish(kind: str, **fields: Any) -> dict[str, Any]:
+        if run is not None and t.checkpoint:
+            run.save_checkpoint({"model": model.state_dict(), "config": config.to_dict(), "step": step,
+                                 "epoch": epoch_idx}, final=True)
+        return emit({"kind": kind, "step": step, "t": now(), **fields})
+
+    train_seconds, images = 0.0, 0
+    last: dict[str, Any] = {}
+    epoch_idx = start_epoch
+    label_smoothing = o.label_smoothing
+    model.train()
+    for epoch_idx in range(start_epoch, n_epochs):
+        perm = torch.randperm(n_train, generator=gen, device=device)
+        steps_this_epoch = min(steps_per_epoch, total_steps - epoch_idx * steps_per_epoch)
+        loss_acc = torch.zeros((), device=device)  # running sums on device: one sync per log
+        correct_acc = torch.zeros((), dtype=torch.int64, device=device)
+        ep_loss = torch.zeros((), device=device)
+        ep_correct = torch.zeros((), dtype=torch.int64, device=device)
+        window_steps, t_window = 0, time.perf_counter()
+        for i in range(steps_this_epoch):
+            paused = controls.wait_while_paused()
+            t_window += paused
+            if controls.stopped:
+                yield finish("stopped", epoch=epoch_idx,
+                             message=f"Stopped at step {step} of {total_steps}; the model so far is saved.")
+                return
+            idx = perm[i * bs : (i + 1) * bs]
+            x = p.to_input(p.train_x[idx], gen)  # (B, C, H, W) float, augmented, normalised
+            y = p.train_y[idx]
+            with p.autocast():
+                out = model(x)
+                loss = F.cross_entropy(out, y, label_smoothing=label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if o.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
+            opt.step()
+            sched.step()
+            step += 1
+            window_steps += 1
+            d_loss = loss.detach().float()
+            d_correct = (out.detach().argmax(1) == y).sum()
+            loss_acc += d_loss
+            correct_acc += d_correct
+            ep_loss += d_loss
+            ep_correct += d_correct
+            if window_steps == t.log_every or i == steps_this_epoch - 1:
+                mean_loss = loss_acc.item() / window_steps  # the sync point
+                acc = correct_acc.item() / (window_steps * bs)
+                elapsed = time.perf_counter() - t_window
+                train_seconds += elapsed
+                images += window_steps * bs
+                if not math.isfinite(mean_loss):
+                    yield finish("diverged", epoch=epoch_idx, message=(
+                        f"The loss became {mean_loss} at step {step}: training diverged. Lower the learning "
+                        f"rate (now {o.lr:g}), e.g. to {o.lr / 10:g}, or turn on gradient clipping."))
+                    return
+                yield emit({"kind": "step", "step": step, "epoch": epoch_idx, "loss": round(mean_loss, 5),
+                            "acc": round(acc, 4), "lr": sched.get_last_lr()[0],
+                            "images_per_s": round(window_steps * bs / max(elapsed, 1e-9), 1), "t": now()})
+                loss_acc.zero_()
+                correct_acc.zero_()
+                window_steps, t_window = 0, time.perf_counter()
+        ev = evaluate(p)
+        last = {"kind": "epoch", "epoch": epoch_idx, "step": step,
+                "train_loss": round(ep_loss.item() / steps_this_epoch, 5),
+                "train_acc": round(ep_correct.item() / (steps_this_epoch * bs), 4), **ev, "t": now()}
+        yield emit(last)
+        if run is not None and t.checkpoint:
+            run.save_checkpoint(checkpoint_state(epoch_idx + 1))
+        if t.target_acc is not None and ev["test_acc"] >= t.target_acc:
+            break
+    if not last:  # resumed after the last epoch had finished but before "done" was written
+        last = evaluate(p)
+    yield finish("done", epoch=epoch_idx, test_acc=last.get("test_acc"), test_loss=last.get("test_loss"),
+                 train_seconds=round(train_seconds, 3), images_per_second=round(images / max(train_seconds, 1e-9), 1),
+                 device=device_label(device), run_id=run.run_id if run else None)

@@ -1,0 +1,41 @@
+"""Model registry (torchvision's pattern): one family per file.
+
+Every builder takes the data's ``in_shape=(C, H, W)`` and ``num_classes``
+plus its own keyword parameters; ``build_model`` drops ``None`` values so
+unset UI fields fall back to the builder's defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch.nn as nn
+
+from ._registry import MODELS, register_model
+from . import cnn as _cnn  # noqa: F401  (registers cnn, lenet5)
+from . import mlp as _mlp  # noqa: F401  (registers mlp)
+from . import resnet as _resnet  # noqa: F401  (registers resnet)
+
+__all__ = ["MODELS", "register_model", "list_models", "build_model", "model_params", "summary"]
+
+
+def list_models() -> list[str]:
+    return MODELS.names()
+
+
+def model_params(name: str) -> dict[str, Any]:
+    """The builder's parameters and defaults (for forms and `playground list`)."""
+    return {k: v for k, v in MODELS.params(name).items() if k not in ("in_shape", "num_classes")}
+
+
+def build_model(name: str, *, in_shape: tuple[int, int, int], num_classes: int, **params: Any) -> nn.Module:
+    return MODELS.call(name, in_shape=tuple(in_shape), num_classes=num_classes, **params)
+
+
+def summary(model: nn.Module, in_shape: tuple[int, int, int], depth: int = 3) -> "Any":
+    """torchinfo's summary: per-layer output shapes and parameter counts (a ModelStatistics;
+    ``str()`` it for the table, ``.summary_list`` for rows)."""
+    import torchinfo
+
+    return torchinfo.summary(model, input_size=(1, *in_shape), depth=depth, verbose=0,
+                             col_names=("output_size", "num_params", "trainable"), device="cpu")

@@ -1,0 +1,37 @@
+"""Multi-layer perceptron: the image is flattened (28x28 -> 784) by the model itself."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch.nn as nn
+
+from ._registry import activation as make_act, check_dropout, check_sizes, register_model
+
+__all__ = ["MLP", "mlp"]
+
+
+class MLP(nn.Module):
+    def __init__(self, in_features: int, num_classes: int, hidden: Sequence[int], act: str, dropout: float):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), make_act(act)]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            width = h
+        layers.append(nn.Linear(width, num_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):  # (B, C, H, W) -> (B, classes)
+        return self.net(x)
+
+
+@register_model("mlp")
+def mlp(*, in_shape: tuple[int, int, int], num_classes: int, hidden: Sequence[int] = (256, 128),
+        activation: str = "relu", dropout: float = 0.0) -> MLP:
+    """Fully connected layers on the flattened image."""
+    return MLP(math.prod(in_shape), num_classes, check_sizes(hidden, "hidden sizes"), activation,
+               check_dropout(dropout))

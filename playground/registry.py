@@ -1,0 +1,73 @@
+"""A tiny name -> callable registry, shared by data sets, models, augmentations,
+initialisations, optimisers and schedules (torchvision's register_model pattern)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Generic, TypeVar
+
+from .errors import ConfigError
+
+__all__ = ["Registry"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Registry(Generic[F]):
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, F] = {}
+
+    def register(self, name: str) -> Callable[[F], F]:
+        def wrap(fn: F) -> F:
+            if name in self._items:
+                raise RuntimeError(f"{self.kind} {name!r} is registered twice")
+            self._items[name] = fn
+            return fn
+
+        return wrap
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def get(self, name: str) -> F:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise ConfigError(
+                f"Unknown {self.kind} {name!r}. Choose one of: {', '.join(self.names())}."
+            ) from None
+
+    def doc(self, name: str) -> str:
+        """First line of the entry's docstring, for listings and tooltips."""
+        return (inspect.getdoc(self.get(name)) or "").split("\n")[0]
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Call an entry, dropping ``None`` kwargs (so unset UI values fall back to
+        the defaults, as timm's create_model does) and rejecting unknown ones with
+        the list of accepted parameters."""
+        fn = self.get(name)
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        params = inspect.signature(fn).parameters
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            accepted = [p for p, v in params.items() if v.kind is v.KEYWORD_ONLY or
+                        (v.kind is v.POSITIONAL_OR_KEYWORD and v.default is not v.empty)]
+            unknown = sorted(set(kwargs) - set(params))
+            if unknown:
+                raise ConfigError(
+                    f"{self.kind} {name!r} has no parameter {', '.join(map(repr, unknown))}. "
+                    f"Accepted: {', '.join(accepted) or 'none'}."
+                )
+        return fn(*args, **kwargs)
+
+    def params(self, name: str) -> dict[str, Any]:
+        """Keyword parameters with their defaults (for the CLI's list and UI forms)."""
+        sig = inspect.signature(self.get(name))
+        return {
+            p.name: p.default
+            for p in sig.parameters.values()
+            if p.default is not inspect.Parameter.empty
+        }
