@@ -40,7 +40,7 @@ from .models import build_model
 from .optim import build_optimizer, build_schedule
 from .runs import Run, RunStore
 
-__all__ = ["Controls", "fit", "resume", "resolve_device", "prepare", "Prepared", "evaluate"]
+__all__ = ["Controls", "check_names", "fit", "resume", "resolve_device", "prepare", "Prepared", "evaluate"]
 
 
 class Controls:
@@ -189,6 +189,21 @@ def evaluate(p: Prepared, batch_size: int | None = None) -> dict[str, Any]:
     }
 
 
+def check_names(config: RunConfig) -> None:
+    """Fail fast, before any data is loaded, on unknown registry names or bad values."""
+    from .data import DATASETS
+    from .init import INITS
+    from .models import MODELS
+    from .optim import OPTIMIZERS, SCHEDULES
+
+    config.validate()
+    for reg, name in ((DATASETS, config.data.dataset), (MODELS, config.model.name), (INITS, config.model.init),
+                      (OPTIMIZERS, config.optim.name), (SCHEDULES, config.optim.schedule)):
+        reg.get(name)
+    build_pipeline(config.data.augment)
+    resolve_device(config.train.device)
+
+
 def _error_event(e: BaseException) -> dict[str, Any]:
     if isinstance(e, PlaygroundError):
         return {"kind": "error", "message": str(e)}
@@ -206,6 +221,11 @@ def fit(config: RunConfig, *, run: Run | None = None, store: RunStore | None = N
     every event is appended to the run's metrics and checkpoints are written."""
     controls = controls or Controls()
     if run is None and store is not None:
+        try:
+            check_names(config)  # a typo should not leave an empty run behind
+        except PlaygroundError as e:
+            yield {"kind": "error", "message": str(e)}
+            return
         run = store.create(config)
 
     def emit(event: dict[str, Any]) -> dict[str, Any]:

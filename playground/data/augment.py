@@ -35,13 +35,14 @@ __all__ = [
 
 def affine_matrix(angle: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """Forward affine maps (B, 3, 3) in pixel coordinates centred on the image
-    (x right, y down), as torchvision's ``affine``: rotate ``angle`` degrees
-    counter-clockwise and scale about the centre, then translate by (tx, ty) pixels."""
+    (x right, y down): rotate ``angle`` degrees counter-clockwise (as torchvision's
+    ``rotate``; its ``affine`` counts clockwise) and scale about the centre, then
+    translate by (tx, ty) pixels."""
     a = torch.deg2rad(angle)
     c, s = torch.cos(a) * scale, torch.sin(a) * scale
     m = torch.zeros(len(angle), 3, 3, device=angle.device, dtype=angle.dtype)
-    m[:, 0, 0], m[:, 0, 1], m[:, 0, 2] = c, -s, tx
-    m[:, 1, 0], m[:, 1, 1], m[:, 1, 2] = s, c, ty
+    m[:, 0, 0], m[:, 0, 1], m[:, 0, 2] = c, s, tx
+    m[:, 1, 0], m[:, 1, 1], m[:, 1, 2] = -s, c, ty
     m[:, 2, 2] = 1
     return m
 

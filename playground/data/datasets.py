@@ -9,6 +9,7 @@ the benchmark and every app session share one copy.
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 from dataclasses import dataclass, field
@@ -114,9 +115,11 @@ def load_dataset(name: str, *, root: str | os.PathLike | None = None, download: 
 
     Thread-safe: concurrent callers for the same key wait for one load.
     """
-    DATASETS.get(name)  # unknown name -> error listing the choices
-    root_path = Path(root) if root is not None else default_data_root()
-    key = (name, str(root_path.resolve()), tuple(sorted((k, repr(v)) for k, v in params.items())))
+    builder = DATASETS.get(name)  # unknown name -> error listing the choices
+    if "root" in inspect.signature(builder).parameters:  # built-in sets (shapes) take no folder
+        params["root"] = Path(root) if root is not None else default_data_root()
+        params["download"] = download
+    key = (name, tuple(sorted((k, repr(Path(v).resolve() if k == "root" else v)) for k, v in params.items())))
     with _cache_lock:
         if key in _cache:
             return _cache[key]
@@ -125,7 +128,7 @@ def load_dataset(name: str, *, root: str | os.PathLike | None = None, download: 
         with _cache_lock:
             if key in _cache:
                 return _cache[key]
-        ds = DATASETS.call(name, root=root_path, download=download, **params)
+        ds = DATASETS.call(name, **params)
         with _cache_lock:
             _cache[key] = ds
         return ds

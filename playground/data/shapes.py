@@ -11,7 +11,6 @@ copes with the shift, an MLP has to learn every position separately.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -142,7 +141,7 @@ def make_shapes(n: int, *, seed: int = 0, size: int = 32) -> tuple[torch.Tensor,
 
 
 @register_dataset("shapes")
-def shapes(*, root: Path | None = None, download: bool = True, n_train: int = 8000, n_test: int = 2000,
+def shapes(*, n_train: int = 8000, n_test: int = 2000,
            size: int = 32, seed: int = 0) -> Dataset:
     """Built in: 10 classes of shapes on textured backgrounds, 32x32 RGB, no download."""
     from ..errors import ConfigError

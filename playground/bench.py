@@ -1,0 +1,162 @@
+"""Benchmark: where the speed is, measured in one process on one model and data set.
+
+(a) textbook: torchvision MNIST + per-sample PIL transforms (RandomHorizontalFlip,
+    RandomRotation(10), ToTensor, Normalize) + DataLoader, best of 0 and 2 workers;
+(b) engine: ``fit`` with the same augmentations done batched on the device;
+(c) compute bound: the same training step on one fixed, resident batch.
+Then the project's fastest MNIST recipe, timed wall-clock (data loading included)
+until 99.0% test accuracy.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from .config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from .data import clear_cache
+from .engine import device_label, fit, prepare
+
+__all__ = ["run_bench", "FAST_MNIST", "bench_config"]
+
+AUGMENT = ("hflip", "rotation:10")
+
+# The fastest recipe found for MNIST to 99% on the 2-core CPU (docs/BENCHMARKS.md).
+FAST_MNIST = RunConfig(
+    data=DataConfig(dataset="mnist"),
+    model=ModelConfig(name="cnn", params={"channels": [16, 32], "fc": [128]}),
+    optim=OptimConfig(name="adam", lr=0.004, schedule="onecycle"),
+    train=TrainConfig(epochs=1.5, batch_size=128, log_every=50, checkpoint=False, target_acc=0.99),
+)
+
+
+def bench_config(data_root: str | None, device: str, augment: tuple[str, ...] = AUGMENT,
+                 epochs: float = 1.0) -> RunConfig:
+    return RunConfig(
+        data=DataConfig(dataset="mnist", data_root=data_root, augment=augment, download=False),
+        model=ModelConfig(name="cnn"),
+        optim=OptimConfig(name="adam", lr=1e-3),
+        train=TrainConfig(epochs=epochs, batch_size=128, device=device, log_every=20, checkpoint=False),
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _train_step(p, opt, x, y) -> None:
+    with p.autocast():
+        loss = F.cross_entropy(p.model(x), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def textbook_ips(config: RunConfig, steps: int, workers: int) -> float:
+    """Images/s of the textbook input pipeline feeding the same model and step."""
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    p = prepare(config)
+    tf = transforms.Compose([
+        transforms.RandomHorizontalFlip(), transforms.RandomRotation(10), transforms.ToTensor(),
+        transforms.Normalize(p.data.mean, p.data.std),
+    ])
+    root = config.data.data_root or "./data"
+    ds = datasets.MNIST(root, train=True, download=False, transform=tf)
+    loader = DataLoader(ds, batch_size=config.train.batch_size, shuffle=True, num_workers=workers,
+                        drop_last=True, pin_memory=p.device.type == "cuda", persistent_workers=False)
+    opt = torch.optim.Adam(p.model.parameters(), lr=1e-3)
+    warmup, n, t0 = 5, 0, 0.0
+    for i, (x, y) in enumerate(loader):
+        if i == warmup:
+            _sync(p.device)
+            t0 = time.perf_counter()
+        x = x.to(p.device, non_blocking=True)
+        x = x.contiguous(memory_format=torch.channels_last) if p.channels_last else x
+        _train_step(p, opt, x, y.to(p.device, non_blocking=True))
+        if i >= warmup:
+            n += len(y)
+        if i == warmup + steps:
+            break
+    _sync(p.device)
+    return n / (time.perf_counter() - t0)
+
+
+def engine_ips(config: RunConfig, steps: int) -> float:
+    p = prepare(config)
+    steps_per_epoch = len(p.train_y) // config.train.batch_size
+    cfg = config.replace(train={"epochs": (steps + 5) / steps_per_epoch})
+    done = [e for e in fit(cfg) if e["kind"] in ("done", "error")][-1]
+    if done["kind"] != "done":
+        raise RuntimeError(done["message"])
+    return done["images_per_second"]
+
+
+def compute_bound_ips(config: RunConfig, steps: int) -> float:
+    p = prepare(config)
+    bs = config.train.batch_size
+    x, y = p.to_input(p.train_x[:bs]), p.train_y[:bs]  # one fixed, resident, normalised batch
+    opt = torch.optim.Adam(p.model.parameters(), lr=1e-3)
+    for _ in range(5):
+        _train_step(p, opt, x, y)
+    _sync(p.device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        _train_step(p, opt, x, y)
+    _sync(p.device)
+    return steps * bs / (time.perf_counter() - t0)
+
+
+def seconds_to_99(data_root: str | None, device: str) -> tuple[float | None, float]:
+    """Wall seconds from an empty data cache to 99.0% test accuracy (None if not reached)."""
+    clear_cache()
+    cfg = FAST_MNIST.replace(data={"data_root": data_root, "download": False}, train={"device": device})
+    t0 = time.perf_counter()
+    final = [e for e in fit(cfg) if e["kind"] in ("done", "stopped", "diverged", "error")][-1]
+    wall = time.perf_counter() - t0
+    acc = final.get("test_acc") or 0.0
+    return (round(wall, 2) if acc >= 0.99 else None), acc
+
+
+def run_bench(data_root: str | None = None, device: str = "auto", steps: int = 120, mnist99: bool = True,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    config = bench_config(data_root, device)
+    p = prepare(config)  # loads and caches MNIST; fails early with the offline message
+    dev = device_label(p.device)
+    log(f"device: {dev}; model: cnn {sum(q.numel() for q in p.model.parameters()):,} parameters; "
+        f"batch {config.train.batch_size}; augment {', '.join(AUGMENT)}; {steps} timed steps each")
+    tb = {}
+    for workers in (0, 2):
+        tb[workers] = textbook_ips(config, steps, workers)
+        log(f"(a) textbook, {workers} workers: {tb[workers]:,.0f} img/s")
+    textbook = max(tb.values())
+    eng = engine_ips(config, steps)
+    log(f"(b) engine:                 {eng:,.0f} img/s")
+    cb = compute_bound_ips(config, steps)
+    log(f"(c) compute bound:          {cb:,.0f} img/s")
+    result: dict[str, Any] = {
+        "textbook_ips": round(textbook, 1),
+        "textbook_ips_by_workers": {str(k): round(v, 1) for k, v in tb.items()},
+        "engine_ips": round(eng, 1),
+        "compute_bound_ips": round(cb, 1),
+        "engine_vs_textbook": round(eng / textbook, 2),
+        "engine_vs_compute_bound": round(eng / cb, 3),
+        "mnist_seconds_to_99": None,
+        "mnist_fast_recipe_acc": None,
+        "device": dev,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+    log(f"engine vs textbook {result['engine_vs_textbook']}x, engine vs compute bound "
+        f"{result['engine_vs_compute_bound']}")
+    if mnist99:
+        secs, acc = seconds_to_99(data_root, device)
+        result["mnist_seconds_to_99"], result["mnist_fast_recipe_acc"] = secs, acc
+        log(f"MNIST fast recipe: test accuracy {acc:.4f}, "
+            + (f"99.0% reached in {secs:.1f} s wall (data loading included)" if secs else "99.0% not reached"))
+    return result

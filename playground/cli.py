@@ -1,0 +1,278 @@
+"""Command line: ``python -m playground {train,resume,list,runs,bench}``.
+
+Every RunConfig field has a flag, generated from the dataclasses, so the CLI
+and the app can never drift apart. Dict-valued fields take ``key=value``
+pairs (values parsed as JSON: ``--model-param channels=[32,64]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import MISSING, fields
+from typing import Any, Iterator, Mapping, Sequence
+
+from .config import RunConfig
+from .errors import PlaygroundError
+
+__all__ = ["main", "build_parser"]
+
+# Fields whose flag is not simply --field-name.
+FLAG_NAMES = {
+    ("data", "params"): "data-param",
+    ("model", "name"): "model",
+    ("model", "params"): "model-param",
+    ("model", "init_params"): "init-param",
+    ("optim", "name"): "optimizer",
+    ("optim", "params"): "optim-param",
+}
+HELP = {
+    ("data", "dataset"): "data set name (see `python -m playground list`)",
+    ("data", "data_root"): "folder holding the data (default $PLAYGROUND_DATA or ./data); "
+                           "for image_folder, the image folder itself",
+    ("data", "augment"): "augmentations in order, e.g. hflip rotation:10 translate:fraction=0.1",
+    ("data", "train_limit"): "train on the first N images only",
+    ("train", "epochs"): "passes over the training set (may be fractional, e.g. 1.5)",
+    ("train", "target_acc"): "stop once the test accuracy reaches this (e.g. 0.99)",
+    ("optim", "grad_clip"): "clip the global gradient norm to this (0: off)",
+}
+
+
+def _dest(section: str, name: str) -> str:
+    return f"{section}__{name}"
+
+
+def _parse_pairs(pairs: Sequence[str], flag: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise PlaygroundError(f"--{flag} takes key=value (got {pair!r}).")
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key] = text  # bare words: activation=gelu
+    return out
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    defaults = RunConfig()
+    for section in fields(RunConfig):
+        group = parser.add_argument_group(f"{section.name} settings")
+        sec_obj = getattr(defaults, section.name)
+        for f in fields(type(sec_obj)):
+            flag = FLAG_NAMES.get((section.name, f.name), f.name.replace("_", "-"))
+            default = getattr(sec_obj, f.name)
+            kw: dict[str, Any] = {"dest": _dest(section.name, f.name), "default": MISSING,
+                                  "help": HELP.get((section.name, f.name), "")}
+            if isinstance(default, bool):
+                kw["action"] = argparse.BooleanOptionalAction
+            elif isinstance(default, tuple):
+                kw["nargs"] = "*"
+            elif isinstance(default, Mapping):
+                kw.update(action="append", metavar="KEY=VALUE")
+            elif isinstance(default, float):
+                kw["type"] = float
+            elif isinstance(default, int):
+                kw["type"] = int
+            elif f.name in ("train_limit",):
+                kw["type"] = int
+            elif f.name in ("target_acc", "weight_decay"):
+                kw["type"] = float
+            kw["help"] = (kw["help"] + f" (default: {default!r})").strip()
+            group.add_argument(f"--{flag}", **kw)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    base = RunConfig()
+    if getattr(args, "config", None):
+        try:
+            with open(args.config, encoding="utf-8") as fh:
+                base = RunConfig.from_json(fh.read())
+        except OSError as e:
+            raise PlaygroundError(f"Cannot read the config file {args.config}: {e.strerror}.") from None
+    changes: dict[str, dict[str, Any]] = {}
+    for section in fields(RunConfig):
+        sec_obj = getattr(base, section.name)
+        for f in fields(type(sec_obj)):
+            value = getattr(args, _dest(section.name, f.name), MISSING)
+            if value is MISSING:
+                continue
+            default = getattr(sec_obj, f.name)
+            if isinstance(default, Mapping):
+                flag = FLAG_NAMES.get((section.name, f.name), f.name)
+                value = {**default, **_parse_pairs(value, flag)}
+            elif isinstance(default, tuple):
+                value = tuple(value)
+            changes.setdefault(section.name, {})[f.name] = value
+    return base.replace(**changes)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m playground", description="CNN Playground, headless.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a model; prints progress, --json ends with a JSON line")
+    train.add_argument("--config", help="a config.json to start from (flags override it)")
+    train.add_argument("--runs", help="run store folder (default $PLAYGROUND_RUNS or ./runs)")
+    train.add_argument("--json", action="store_true", help="last stdout line: the result as JSON")
+    train.add_argument("--quiet", action="store_true", help="no progress lines")
+    _add_config_flags(train)
+
+    res = sub.add_parser("resume", help="continue a run from its last checkpoint")
+    res.add_argument("run_id")
+    res.add_argument("--runs")
+    res.add_argument("--json", action="store_true")
+    res.add_argument("--quiet", action="store_true")
+
+    sub.add_parser("list", help="registered data sets, models, augmentations, initialisations, optimisers")
+
+    runs = sub.add_parser("runs", help="list the runs in the run store")
+    runs.add_argument("--runs")
+
+    bench = sub.add_parser("bench", help="textbook data path vs engine vs compute bound; MNIST time to 99%%")
+    bench.add_argument("--data-root", default=None, help="folder with MNIST/raw (default ./data)")
+    bench.add_argument("--device", default="auto")
+    bench.add_argument("--steps", type=int, default=120, help="timed steps per measurement")
+    bench.add_argument("--skip-mnist99", action="store_true", help="skip the time-to-99%% run")
+    bench.add_argument("--json", action="store_true")
+    return parser
+
+
+def _progress(events: Iterator[dict[str, Any]], out, quiet: bool) -> dict[str, Any]:
+    final: dict[str, Any] = {}
+    for e in events:
+        kind = e["kind"]
+        if kind == "start":
+            final["run_id"] = e["run_id"]
+            d = e["dataset"]
+            line = (f"run {e['run_id']} on {e['device']}: {d['name']} {d['shape']} "
+                    f"({d['train']} train / {d['test']} test), {e['parameters']:,} parameters, "
+                    f"{e['total_steps']} steps")
+            for note in d.get("notes", []):
+                line += f"\n  note: {note}"
+        elif kind == "resumed":
+            line = f"resumed at epoch {e['epoch']}, step {e['step']}"
+        elif kind == "step":
+            line = (f"  step {e['step']:>6}  epoch {e['epoch']}  loss {e['loss']:.4f}  acc {e['acc']:.3f}  "
+                    f"lr {e['lr']:.2e}  {e['images_per_s']:,.0f} img/s")
+        elif kind == "epoch":
+            line = (f"epoch {e['epoch']}: train loss {e['train_loss']:.4f} acc {e['train_acc']:.4f} | "
+                    f"test loss {e['test_loss']:.4f} acc {e['test_acc']:.4f}  ({e['t']:.1f} s)")
+        else:
+            final.update(e)
+            line = f"{kind}: {e.get('message', '')}".rstrip(": ")
+            if kind == "done":
+                line = (f"done: test accuracy {e['test_acc']:.4f}, {e['images_per_second']:,.0f} img/s, "
+                        f"{e['train_seconds']:.1f} s training, {e['t']:.1f} s in all")
+        if not quiet or kind not in ("step",):
+            print(line, file=out, flush=True)
+    return final
+
+
+def _finish(final: dict[str, Any], as_json: bool, wall: float) -> int:
+    kind = final.get("kind", "error")
+    result = {
+        "status": kind,
+        "run_id": final.get("run_id"),
+        "test_acc": final.get("test_acc"),
+        "test_loss": final.get("test_loss"),
+        "train_seconds": final.get("train_seconds"),
+        "wall_seconds": round(wall, 3),
+        "images_per_second": final.get("images_per_second"),
+        "device": final.get("device"),
+        "steps": final.get("step"),
+    }
+    if "message" in final:
+        result["message"] = final["message"]
+    if as_json:
+        print(json.dumps(result), flush=True)
+    return {"done": 0, "stopped": 1, "diverged": 1}.get(kind, 2)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .engine import fit
+    from .runs import RunStore
+
+    t0 = time.perf_counter()
+    config = config_from_args(args).validate()
+    out = sys.stderr if args.json else sys.stdout
+    final = _progress(fit(config, store=RunStore(args.runs)), out, args.quiet)
+    return _finish(final, args.json, time.perf_counter() - t0)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from .engine import resume
+    from .runs import RunStore
+
+    t0 = time.perf_counter()
+    out = sys.stderr if args.json else sys.stdout
+    final = _progress(resume(args.run_id, RunStore(args.runs)), out, args.quiet)
+    final.setdefault("run_id", args.run_id)
+    return _finish(final, args.json, time.perf_counter() - t0)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .data import DATASETS
+    from .data.augment import AUGMENTATIONS
+    from .init import INITS
+    from .models import MODELS
+    from .optim import OPTIMIZERS, SCHEDULES
+
+    for title, reg, skip in (("data sets", DATASETS, {"root", "download"}),
+                             ("models", MODELS, {"in_shape", "num_classes"}),
+                             ("augmentations", AUGMENTATIONS, set()),
+                             ("initialisations", INITS, set()),
+                             ("optimizers", OPTIMIZERS, {"lr"}),
+                             ("schedules", SCHEDULES, {"total_steps", "steps_per_epoch"})):
+        print(f"{title}:")
+        for name in reg.names():
+            params = ", ".join(f"{k}={v!r}" for k, v in reg.params(name).items() if k not in skip)
+            print(f"  {name:<20} {reg.doc(name)}")
+            if params:
+                print(f"  {'':<20} [{params}]")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .runs import RunStore
+
+    store = RunStore(args.runs)
+    runs = store.list()
+    if not runs:
+        print(f"no runs in {store.root}")
+    for run in runs:
+        cfg = run.config()
+        print(f"{run.run_id}  {run.status():<9} {cfg.data.dataset:<14} {cfg.model.name:<8} "
+              f"epochs={cfg.train.epochs:g}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    out = sys.stderr if args.json else sys.stdout
+    result = run_bench(data_root=args.data_root, device=args.device, steps=args.steps,
+                       mnist99=not args.skip_mnist99, log=lambda s: print(s, file=out, flush=True))
+    if args.json:
+        print(json.dumps(result), flush=True)
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "list": cmd_list, "runs": cmd_runs, "bench": cmd_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except PlaygroundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        if getattr(args, "json", False):
+            print(json.dumps({"status": "error", "message": str(e)}), flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

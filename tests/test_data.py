@@ -1,0 +1,173 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from playground.data import channel_stats, list_datasets, load_dataset
+from playground.data.shapes import SHAPE_CLASSES, make_shapes
+from playground.errors import ConfigError, DatasetUnavailable
+
+
+def test_registry_lists_every_data_set():
+    assert {"shapes", "mnist", "fashion_mnist", "cifar10", "image_folder"} <= set(list_datasets())
+
+
+def test_unknown_data_set_lists_the_choices():
+    with pytest.raises(ConfigError, match="Choose one of: cifar10, fashion_mnist, image_folder, mnist, shapes"):
+        load_dataset("imagenet")
+
+
+def test_shapes_is_deterministic_balanced_and_varied():
+    x1, y1 = make_shapes(500, seed=7)
+    x2, y2 = make_shapes(500, seed=7)
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    assert x1.shape == (500, 3, 32, 32) and x1.dtype == torch.uint8
+    assert torch.bincount(y1).tolist() == [50] * 10
+    assert not torch.equal(make_shapes(500, seed=8)[0], x1)
+    # position varies: the centre of mass of "shape vs background" differs across samples
+    assert x1.float().std(dim=0).mean() > 20
+
+
+def test_shapes_data_set_has_stats_from_its_train_split():
+    ds = load_dataset("shapes", n_train=300, n_test=100)
+    assert ds.classes == SHAPE_CLASSES and ds.shape == (3, 32, 32)
+    assert len(ds.train_y) == 300 and len(ds.test_y) == 100
+    x = ds.train_x.double() / 255
+    assert ds.mean == pytest.approx(x.mean(dim=(0, 2, 3)).tolist(), abs=1e-9)
+    assert ds.std == pytest.approx(x.std(dim=(0, 2, 3), unbiased=False).tolist(), abs=1e-6)
+
+
+def test_channel_stats_exact_on_known_values():
+    x = torch.zeros(2, 2, 1, 2, dtype=torch.uint8)
+    x[:, 1] = 255
+    x[0, 0, 0, 0] = 255  # channel 0: one of four pixels is 1.0
+    mean, std = channel_stats(x)
+    assert mean == pytest.approx((0.25, 1.0)) and std == pytest.approx((np.sqrt(0.1875), 0.0), abs=1e-5)
+
+
+def test_torchvision_set_offline_names_folder_and_files(tmp_path):
+    with pytest.raises(DatasetUnavailable) as e:
+        load_dataset("mnist", root=tmp_path, download=False)
+    msg = str(e.value)
+    assert str(tmp_path / "MNIST" / "raw") in msg
+    assert "train-images-idx3-ubyte" in msg and "shapes" in msg
+
+
+def test_mnist_from_shared_data(mnist_root):
+    ds = load_dataset("mnist", root=mnist_root, download=False)
+    assert ds.train_x.shape == (60000, 1, 28, 28) and ds.test_x.shape == (10000, 1, 28, 28)
+    assert ds.class_counts("train")[1] == 6742  # the original class counts
+    assert ds.mean[0] == pytest.approx(0.1237, abs=5e-4)  # computed, not the usual 0.1307
+
+
+# -- image_folder -------------------------------------------------------------------
+
+def _img(path, mode="RGB", size=(20, 16), colour=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(abs(hash(str(path))) % 2**32)
+    if mode == "I;16":
+        Image.fromarray(rng.integers(0, 65535, size[::-1], dtype=np.uint16)).save(path)
+        return
+    arr = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(arr).convert(mode).save(path)
+
+
+def _folder(root, classes=("cat", "dog"), n=5, ext="png", mode="RGB"):
+    for c in classes:
+        for i in range(n):
+            _img(root / c / f"{i}.{ext}", mode)
+    return root
+
+
+def test_image_folder_with_seeded_split(tmp_path):
+    root = _folder(tmp_path / "pets", n=10)
+    ds = load_dataset("image_folder", root=root, image_size=24)
+    assert ds.classes == ["cat", "dog"] and ds.shape == (3, 24, 24)
+    assert len(ds.train_y) == 16 and len(ds.test_y) == 4  # 20% of each class held out
+    assert ds.class_counts("test") == [2, 2]
+    again = load_dataset("image_folder", root=root, image_size=24, seed=0, mode="RGB")
+    assert torch.equal(again.test_x, ds.test_x)
+
+
+def test_image_folder_train_test_layout(tmp_path):
+    _folder(tmp_path / "d" / "train", n=4)
+    _folder(tmp_path / "d" / "test", n=2)
+    ds = load_dataset("image_folder", root=tmp_path / "d")
+    assert (len(ds.train_y), len(ds.test_y)) == (8, 4)
+
+
+def test_image_folder_mixed_modes_converted(tmp_path):
+    root = tmp_path / "mixed"
+    for i, mode in enumerate(["L", "RGB", "RGBA", "P", "I;16", "CMYK", "1"]):
+        _img(root / "a" / f"{i}.{'jpg' if mode == 'CMYK' else 'png'}", mode)
+        _img(root / "b" / f"{i}.png", "RGB")
+    ds = load_dataset("image_folder", root=root, image_size=16)
+    assert ds.shape == (3, 16, 16) and len(ds.train_y) + len(ds.test_y) == 14
+    assert not ds.notes or "skipped" not in ds.notes[0]
+
+
+def test_image_folder_all_grey_becomes_one_channel(tmp_path):
+    root = tmp_path / "grey"
+    for c in ("a", "b"):
+        for i in range(3):
+            _img(root / c / f"{i}.png", "L")
+        _img(root / c / "deep.png", "I;16")
+    ds = load_dataset("image_folder", root=root, image_size=8)
+    assert ds.shape == (1, 8, 8)
+
+
+def test_sixteen_bit_is_scaled_not_clipped(tmp_path):
+    from playground.data.folder import read_image
+
+    p = tmp_path / "x.png"
+    Image.fromarray(np.full((4, 4), 32768, dtype=np.uint16)).save(p)
+    assert read_image(p, 4, "L").mean() == pytest.approx(128, abs=1)
+
+
+def test_corrupt_and_truncated_images_are_skipped_and_counted(tmp_path):
+    root = _folder(tmp_path / "bad", n=5, ext="jpg")
+    (root / "cat" / "garbage.jpg").write_bytes(b"not an image at all")
+    good = (root / "dog" / "0.jpg").read_bytes()
+    (root / "dog" / "cut.jpg").write_bytes(good[: len(good) // 3])
+    (root / "dog" / "notes.txt").write_text("ignored: not an image extension")
+    ds = load_dataset("image_folder", root=root)
+    assert len(ds.train_y) + len(ds.test_y) == 10
+    assert any("skipped 2 unreadable" in n for n in ds.notes)
+
+
+def test_decompression_bomb_is_skipped(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # the guard stays on; make "huge" small
+    root = _folder(tmp_path / "big", n=3)
+    _img(root / "cat" / "huge.png", size=(200, 200))
+    ds = load_dataset("image_folder", root=root)
+    assert len(ds.train_y) + len(ds.test_y) == 6
+    assert any("huge.png" in n for n in ds.notes)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda r: r.mkdir(), "No class folders"),
+    (lambda r: _folder(r, classes=("only",)), "only one class"),
+    (lambda r: (_folder(r), (r / "empty").mkdir()), "hold no images: empty"),
+    (lambda r: None, "does not exist"),
+    (lambda r: (_folder(r / "train"), _folder(r / "test", classes=("cat", "cow"))), "same class folders"),
+])
+def test_bad_folders_get_clear_errors(tmp_path, make, words):
+    root = tmp_path / "f"
+    make(root)
+    with pytest.raises(DatasetUnavailable, match=words):
+        load_dataset("image_folder", root=root)
+
+
+def test_folder_of_only_corrupt_images(tmp_path):
+    for c in ("a", "b"):
+        (tmp_path / "c" / c).mkdir(parents=True)
+        (tmp_path / "c" / c / "x.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(DatasetUnavailable, match="could be decoded"):
+        load_dataset("image_folder", root=tmp_path / "c")
+
+
+def test_cifar_jpg_folder_loads_ten_classes(cifar_jpg):
+    ds = load_dataset("image_folder", root=cifar_jpg)
+    assert ds.num_classes == 10 and ds.shape == (3, 32, 32)
+    assert (len(ds.train_y), len(ds.test_y)) == (10000, 2000)
+    assert ds.class_counts("test") == [200] * 10

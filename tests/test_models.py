@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+from playground.errors import ConfigError
+from playground.models import build_model, list_models, model_params, summary
+
+SHAPES = {"mnist": (1, 28, 28), "cifar10/shapes": (3, 32, 32), "folder-odd": (3, 20, 20),
+          "folder-grey-64": (1, 64, 64)}
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+def test_every_model_forward_and_backward(name, shape):
+    torch.manual_seed(0)
+    model = build_model(name, in_shape=shape, num_classes=7)
+    x = torch.randn(3, *shape)
+    out = model(x)
+    assert out.shape == (3, 7)
+    out.logsumexp(1).mean().backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+def test_registry_has_the_families():
+    assert {"mlp", "cnn", "lenet5", "resnet"} <= set(list_models())
+    assert "hidden" in model_params("mlp") and "in_shape" not in model_params("mlp")
+
+
+def test_none_values_fall_back_to_defaults():
+    a = build_model("mlp", in_shape=(1, 8, 8), num_classes=3, hidden=None, dropout=None)
+    b = build_model("mlp", in_shape=(1, 8, 8), num_classes=3)
+    assert [p.shape for p in a.parameters()] == [p.shape for p in b.parameters()]
+
+
+def test_cnn_per_block_settings():
+    m = build_model("cnn", in_shape=(3, 32, 32), num_classes=10,
+                    blocks=[{"channels": 8, "kernel": 5}, {"channels": 12, "pool": "avg", "batch_norm": False}])
+    convs = [l for l in m.modules() if isinstance(l, torch.nn.Conv2d)]
+    assert [c.kernel_size for c in convs] == [(5, 5), (3, 3)] and convs[1].bias is not None
+
+
+def test_summary_counts_parameters_per_layer():
+    m = build_model("cnn", in_shape=(1, 28, 28), num_classes=10)
+    s = summary(m, (1, 28, 28))
+    assert s.total_params == sum(p.numel() for p in m.parameters())
+    assert "Conv2d" in str(s)
+
+
+@pytest.mark.parametrize("name, kw, words", [
+    ("transformer", {}, "Choose one of"),
+    ("mlp", {"hidden_units": 3}, "no parameter 'hidden_units'"),
+    ("mlp", {"activation": "swish2"}, "Unknown activation"),
+    ("mlp", {"dropout": 1.5}, "dropout"),
+    ("cnn", {"channels": [8, 8, 8, 8, 8, 8]}, "Too many pooling blocks"),
+    ("cnn", {"kernel": 4}, "odd number"),
+    ("cnn", {"pool": "median"}, "pool must be"),
+    ("mlp", {"hidden": [0]}, "positive"),
+])
+def test_bad_model_settings(name, kw, words):
+    with pytest.raises(ConfigError, match=words):
+        build_model(name, in_shape=(1, 28, 28), num_classes=10, **kw)
