@@ -37,7 +37,7 @@ def bench_config(data_root: str | None, device: str, augment: tuple[str, ...] = 
                  epochs: float = 1.0) -> RunConfig:
     return RunConfig(
         data=DataConfig(dataset="mnist", data_root=data_root, augment=augment, download=False),
-        model=ModelConfig(name="cnn"),
+        model=ModelConfig(name="cnn", params={"channels": [16, 32], "fc": [128]}),
         optim=OptimConfig(name="adam", lr=1e-3),
         train=TrainConfig(epochs=epochs, batch_size=128, device=device, log_every=20, checkpoint=False),
     )

@@ -65,7 +65,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         for f in fields(type(sec_obj)):
             flag = FLAG_NAMES.get((section.name, f.name), f.name.replace("_", "-"))
             default = getattr(sec_obj, f.name)
-            kw: dict[str, Any] = {"dest": _dest(section.name, f.name), "default": MISSING,
+            kw: dict[str, Any] = {"dest": _dest(section.name, f.name), "default": argparse.SUPPRESS,
                                   "help": HELP.get((section.name, f.name), "")}
             if isinstance(default, bool):
                 kw["action"] = argparse.BooleanOptionalAction

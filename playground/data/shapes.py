@@ -96,9 +96,9 @@ def _backgrounds(n: int, size: int, g: torch.Generator) -> torch.Tensor:
     stripes = (torch.sin(proj * freq * math.pi) + 1) / 2
     checks = ((torch.sin(xs * freq * math.pi) * torch.sin(ys * freq * math.pi)) > 0).float()
     t = torch.where(kind == 0, gradient, torch.where(kind == 1, stripes, checks)).unsqueeze(1)
-    contrast = 0.25 + 0.5 * torch.rand(n, 1, 1, 1, generator=g)  # keep the shape the salient part
+    contrast = 0.15 + 0.35 * torch.rand(n, 1, 1, 1, generator=g)  # keep the shape the salient part
     bg = c1 + (c2 - c1) * t * contrast
-    bg = bg + 0.06 * torch.randn(n, 3, size, size, generator=g)
+    bg = bg + 0.04 * torch.randn(n, 3, size, size, generator=g)
     return bg.clamp(0, 1)
 
 
@@ -133,7 +133,7 @@ def make_shapes(n: int, *, seed: int = 0, size: int = 32) -> tuple[torch.Tensor,
     bg = _backgrounds(n, size, g)
     # Shape colour far enough from the background's mean that the shape stays visible.
     bg_mean = bg.mean(dim=(2, 3))
-    far = (colour - bg_mean).abs().sum(1, keepdim=True) < 0.6
+    far = (colour - bg_mean).abs().sum(1, keepdim=True) < 0.9
     colour = torch.where(far, 1 - bg_mean, colour)
     shade = 0.85 + 0.15 * torch.rand(n, 1, size, size, generator=g)
     img = bg * (1 - mask) + colour.view(n, 3, 1, 1) * shade * mask

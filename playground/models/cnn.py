@@ -62,7 +62,7 @@ class CNN(nn.Module):
 
 
 @register_model("cnn")
-def cnn(*, in_shape: tuple[int, int, int], num_classes: int, channels: Sequence[int] = (16, 32),
+def cnn(*, in_shape: tuple[int, int, int], num_classes: int, channels: Sequence[int] = (16, 32, 64),
         kernel: int = 3, batch_norm: bool = True, pool: str = "max", conv_dropout: float = 0.0,
         fc: Sequence[int] = (128,), dropout: float = 0.0, activation: str = "relu",
         blocks: Sequence[Mapping[str, Any]] | None = None) -> CNN:

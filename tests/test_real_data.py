@@ -1,0 +1,28 @@
+"""Accuracy targets on the real data in ../shared/data."""
+
+from playground.bench import FAST_MNIST
+from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from playground.engine import fit
+
+
+def test_mnist_one_cpu_epoch_reaches_98_5(mnist_root):
+    cfg = FAST_MNIST.replace(data={"data_root": str(mnist_root), "download": False},
+                             train={"epochs": 1.0, "device": "cpu", "target_acc": None})
+    events = list(fit(cfg))
+    done = events[-1]
+    assert done["kind"] == "done", done
+    assert [e["epoch"] for e in events if e["kind"] == "epoch"] == [0]
+    assert done["test_acc"] >= 0.985, done
+
+
+def test_image_folder_cifar_trains_above_chance(cifar_jpg):
+    cfg = RunConfig(
+        data=DataConfig(dataset="image_folder", data_root=str(cifar_jpg), augment=("hflip",)),
+        model=ModelConfig(name="cnn"),
+        optim=OptimConfig(name="adam", lr=2e-3, schedule="onecycle"),
+        train=TrainConfig(epochs=2, batch_size=128, device="cpu", checkpoint=False),
+    )
+    events = list(fit(cfg))
+    start, done = events[0], events[-1]
+    assert start["dataset"]["classes"][:2] == ["airplane", "automobile"] and len(start["dataset"]["classes"]) == 10
+    assert done["kind"] == "done" and done["test_acc"] > 0.25, done  # chance is 0.10
