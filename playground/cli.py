@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--data-root", default=None, help="folder with MNIST/raw (default ./data)")
     bench.add_argument("--device", default="auto")
     bench.add_argument("--steps", type=int, default=120, help="timed steps per measurement")
+    bench.add_argument("--rounds", type=int, default=3, help="interleaved engine / compute-bound rounds")
     bench.add_argument("--skip-mnist99", action="store_true", help="skip the time-to-99%% run")
     bench.add_argument("--json", action="store_true")
     return parser
@@ -255,7 +256,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     out = sys.stderr if args.json else sys.stdout
     result = run_bench(data_root=args.data_root, device=args.device, steps=args.steps,
-                       mnist99=not args.skip_mnist99, log=lambda s: print(s, file=out, flush=True))
+                       mnist99=not args.skip_mnist99, rounds=args.rounds, log=lambda s: print(s, file=out, flush=True))
     if args.json:
         print(json.dumps(result), flush=True)
     return 0

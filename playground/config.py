@@ -8,9 +8,11 @@ the rest (batch size against the data set size) once the data is there.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import math
+import zlib
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
@@ -99,6 +101,23 @@ class RunConfig:
             return cls.from_dict(json.loads(s))
         except json.JSONDecodeError as e:
             raise ConfigError(f"The configuration is not valid JSON: {e}.") from None
+
+    def to_url(self) -> str:
+        """Compact, URL-safe text (for ?cfg=... links a teacher can share)."""
+        raw = json.dumps(self.to_dict(), separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode().rstrip("=")
+
+    @classmethod
+    def from_url(cls, text: str) -> "RunConfig":
+        damaged = ConfigError("The configuration in this link is damaged; the defaults are shown instead.")
+        try:
+            z = zlib.decompressobj()
+            raw = z.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), 1 << 16)  # bounded
+        except (ValueError, zlib.error):
+            raise damaged from None
+        if z.unconsumed_tail:
+            raise damaged
+        return cls.from_json(raw.decode("utf-8", errors="replace"))
 
     def replace(self, **sections: Mapping[str, Any]) -> "RunConfig":
         """Copy with some fields changed: ``cfg.replace(optim={"lr": 0.1})``."""

@@ -40,7 +40,7 @@ from .models import build_model
 from .optim import build_optimizer, build_schedule
 from .runs import Run, RunStore
 
-__all__ = ["Controls", "check_names", "fit", "resume", "resolve_device", "prepare", "Prepared", "evaluate"]
+__all__ = ["Controls", "check_names", "device_summary", "fit", "resume", "resolve_device", "prepare", "Prepared", "evaluate"]
 
 
 class Controls:
@@ -78,6 +78,9 @@ class Controls:
         return time.perf_counter() - t0
 
 
+SAMPLES = 16  # test images whose predictions every epoch event carries
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -91,6 +94,15 @@ def resolve_device(name: str) -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     raise ConfigError(f"device must be auto, cpu or cuda (got {name!r}).")
+
+
+def device_summary() -> dict[str, Any]:
+    """What "auto" trains on here: for the app's sidebar."""
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        return {"type": "cuda", "name": props.name, "count": torch.cuda.device_count(),
+                "memory_gb": round(props.total_memory / 2**30, 1)}
+    return {"type": "cpu", "name": "CPU", "count": 0, "threads": torch.get_num_threads()}
 
 
 def device_label(device: torch.device) -> str:
@@ -177,6 +189,11 @@ def evaluate(p: Prepared, batch_size: int | None = None) -> dict[str, Any]:
             out = p.model(x)
         loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
         confusion += torch.bincount(y * k + out.argmax(1), minlength=k * k)
+    # A fixed spread of test images, for the "predictions, right or wrong" grid.
+    idx = torch.linspace(0, len(p.test_y) - 1, min(SAMPLES, len(p.test_y)), device=p.device).long()
+    with p.autocast():
+        probs = p.model(p.to_input(p.test_x[idx])).float().softmax(1)
+    conf_p, pred = probs.max(1)
     p.model.train(was_training)
     conf = confusion.view(k, k).cpu()
     n = conf.sum().item()
@@ -186,6 +203,8 @@ def evaluate(p: Prepared, batch_size: int | None = None) -> dict[str, Any]:
         "test_acc": conf.diag().sum().item() / max(n, 1),
         "per_class_acc": [round(a, 4) for a in per_class],
         "confusion": conf.tolist(),
+        "samples": {"index": idx.tolist(), "true": p.test_y[idx].tolist(), "pred": pred.tolist(),
+                    "prob": [round(c, 4) for c in conf_p.tolist()]},
     }
 
 
@@ -247,12 +266,15 @@ def resume(run_id: str, store: RunStore | None = None, controls: Controls | None
     store = store or RunStore()
     try:
         run = store.open(run_id)
-        state = run.load_checkpoint()
         config = run.config()
+        # Killed before its first epoch ended: nothing to continue from, so start it over.
+        state = run.load_checkpoint() if run.checkpoint_path.exists() else None
     except PlaygroundError as e:
         yield {"kind": "error", "message": f"Cannot resume {run_id}: {e}"}
         return
-    run.truncate_after_epoch(state["epoch"])
+    run.truncate_after_epoch(state["epoch"] if state else 0)
+    if state is None:
+        run.metrics_path.unlink(missing_ok=True)
     yield from fit(config, run=run, controls=controls, resume_state=state)
 
 

@@ -151,6 +151,21 @@ class Run:
         with self._lock:
             atomic_write_bytes(self.metrics_path, lambda f: f.write(data))
 
+    def metrics_csv(self) -> str:
+        """Step and epoch metrics as CSV (one row per event; confusion matrices left out)."""
+        import csv
+        import io
+
+        cols = ["kind", "step", "epoch", "t", "loss", "acc", "lr", "images_per_s", "train_loss", "train_acc",
+                "test_loss", "test_acc"]
+        out = io.StringIO()
+        w = csv.DictWriter(out, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for e in self.iter_events():
+            if e.get("kind") in ("step", "epoch"):
+                w.writerow(e)
+        return out.getvalue()
+
     def save_checkpoint(self, state: dict[str, Any], final: bool = False) -> Path:
         path = self.model_path if final else self.checkpoint_path
         state = {"format": CHECKPOINT_FORMAT, **state}

@@ -1,0 +1,112 @@
+"""UI helpers shared by the pages: the process-wide job manager, the session's
+identity, and widgets generated from the core's registries."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Callable
+
+import streamlit as st
+
+from playground.errors import PlaygroundError
+from playground.jobs import JobManager
+from playground.models._registry import ACTIVATIONS
+from playground.runs import RunStore
+
+# Known choices for string parameters, so they get a selectbox, not a text box.
+CHOICES: dict[str, list[str]] = {
+    "activation": list(ACTIVATIONS),
+    "pool": ["max", "avg", "none"],
+    "nonlinearity": ["relu", "leaky_relu", "tanh", "sigmoid", "linear", "selu"],
+    "mode": ["fan_in", "fan_out"],
+}
+
+
+@st.cache_resource
+def job_manager() -> JobManager:
+    """One manager for the whole server: every session's runs share its queue."""
+    return JobManager(RunStore())
+
+
+def owner() -> str:
+    """This browser session's identity (its runs are the ones it controls)."""
+    if "owner" not in st.session_state:
+        st.session_state.owner = secrets.token_urlsafe(16)
+    return st.session_state.owner
+
+
+def my_runs() -> list[str]:
+    return st.session_state.setdefault("my_runs", [])
+
+
+def guarded(fn: Callable[[], Any], where: Any = st) -> Any:
+    """Run ``fn``; a PlaygroundError becomes an error box with its message, never a traceback."""
+    try:
+        return fn()
+    except PlaygroundError as e:
+        where.error(str(e), icon=":material/error:")
+        return None
+
+
+def _list_text(v: Any) -> str:
+    return ", ".join(str(x) for x in v)
+
+
+def _parse_list(text: str, name: str) -> list[int]:
+    try:
+        return [int(t) for t in text.replace(";", ",").split(",") if t.strip()]
+    except ValueError:
+        raise PlaygroundError(f"{name}: give whole numbers separated by commas, e.g. 16, 32.") from None
+
+
+def param_widgets(defaults: dict[str, Any], key: str, current: dict[str, Any] | None = None,
+                  columns: int = 3) -> dict[str, Any]:
+    """Widgets for a registry entry's keyword parameters, typed by their defaults.
+
+    Returns only the values that differ from the defaults (so configs stay short
+    and unset values fall back to the builder's own defaults)."""
+    current = current or {}
+    out: dict[str, Any] = {}
+    shown = [(k, v) for k, v in defaults.items() if v is not None or k in current]
+    if not shown:
+        return out
+    cols = st.columns(min(columns, len(shown)))
+    for i, (name, default) in enumerate(shown):
+        value = current.get(name, default)
+        label = name.replace("_", " ")
+        wkey = f"{key}__{name}"
+        with cols[i % len(cols)]:
+            if isinstance(default, bool):
+                v = st.checkbox(label, value=bool(value), key=wkey)
+            elif isinstance(default, (list, tuple)) and all(isinstance(x, int) for x in default):
+                text = st.text_input(label, value=_list_text(value), key=wkey, help="comma-separated")
+                v = guarded(lambda: _parse_list(text, label))
+                v = list(default) if v is None else v
+            elif isinstance(default, (list, tuple)):
+                text = st.text_input(label, value=_list_text(value), key=wkey, help="comma-separated numbers")
+                try:
+                    v = [float(t) for t in text.split(",") if t.strip()]
+                except ValueError:
+                    st.error(f"{label}: numbers separated by commas.")
+                    v = list(default)
+            elif isinstance(default, int):
+                v = int(st.number_input(label, value=int(value), step=1, key=wkey))
+            elif isinstance(default, float):
+                v = float(st.number_input(label, value=float(value), format="%g", key=wkey))
+            elif name in CHOICES:
+                opts = CHOICES[name]
+                v = st.selectbox(label, opts, index=opts.index(value) if value in opts else 0, key=wkey)
+            else:
+                v = st.text_input(label, value=str(value), key=wkey)
+        norm_default = list(default) if isinstance(default, tuple) else default
+        if v != norm_default:
+            out[name] = v
+    return out
+
+
+def status_badge(status: str) -> str:
+    icons = {"queued": ":material/hourglass_top:", "running": ":material/play_circle:",
+             "paused": ":material/pause_circle:", "done": ":material/check_circle:",
+             "stopped": ":material/stop_circle:", "diverged": ":material/warning:",
+             "error": ":material/error:", "interrupted": ":material/restart_alt:"}
+    return f"{icons.get(status, '')} {status}"

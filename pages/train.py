@@ -1,0 +1,262 @@
+"""Train: set up a run, start it in the background, watch it live, stop/pause it,
+download what it made. The run id and the whole setup live in the URL."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from pages.common import guarded, job_manager, my_runs, owner, param_widgets, status_badge
+from playground import explore, plots
+from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from playground.data import list_datasets
+from playground.data.augment import AUGMENTATIONS, list_augmentations, parse_spec
+from playground.engine import check_names
+from playground.errors import PlaygroundError
+from playground.init import INITS, list_inits
+from playground.jobs import RunBuffer
+from playground.models import list_models, model_params
+from playground.optim import SCHEDULES, list_optimizers, list_schedules
+
+REFRESH_S = 1.0
+
+st.title("Train")
+manager = job_manager()
+qp = st.query_params
+
+
+# -- the setup, seeded once per session from the URL ---------------------------------
+
+def url_config() -> RunConfig:
+    text = qp.get("cfg")
+    if not text:
+        return RunConfig()
+    cfg = guarded(lambda: RunConfig.from_url(text))
+    return cfg or RunConfig()
+
+
+if "t_base" not in st.session_state:
+    st.session_state.t_base = url_config()
+base: RunConfig = st.session_state.t_base
+
+
+def pick(label: str, options: list[str], value: str, key: str, **kw) -> str:
+    return st.selectbox(label, options, index=options.index(value) if value in options else 0, key=key, **kw)
+
+
+def setup_form() -> RunConfig | None:
+    """Widgets -> RunConfig (None, with the reason shown, when something is off)."""
+    errors: list[str] = []
+    c1, c2 = st.columns(2)
+    with c1:
+        st.subheader("Data", divider="gray")
+        dataset = pick("data set", list_datasets(), base.data.dataset, "t_dataset",
+                       help="shapes is built in and needs no download")
+        upload = st.session_state.get("upload_folder")
+        root_default = base.data.data_root or (upload if dataset == "image_folder" and upload else "")
+        root = st.text_input("image folder" if dataset == "image_folder" else "data folder (empty: default)",
+                             value=root_default or "", key=f"t_root_{dataset == 'image_folder'}",
+                             help="For image_folder: a folder with one sub-folder per class, or upload a .zip "
+                                  "on the Data page. Otherwise where MNIST/CIFAR files are (or get downloaded).")
+        if dataset == "image_folder" and not root:
+            errors.append("Give the image folder (or upload a .zip on the Data page).")
+        limit = st.number_input("use only the first N training images (0: all)", min_value=0,
+                                value=base.data.train_limit or 0, step=500, key="t_limit")
+        names = [parse_spec(s)[0] for s in base.data.augment if parse_spec(s)[0] in AUGMENTATIONS]
+        chosen = st.multiselect("augmentations (in order)", list_augmentations(), default=names, key="t_aug",
+                                help="Applied on the training device, with a new random draw per image.")
+        augment = []
+        given = {parse_spec(s)[0]: s.partition(":")[2] for s in base.data.augment}
+        for name in chosen:
+            args = st.text_input(f"{name} parameters", value=given.get(name, ""), key=f"t_augp_{name}",
+                                 placeholder=", ".join(f"{k}={v}" for k, v in AUGMENTATIONS.params(name).items()))
+            augment.append(f"{name}:{args}" if args.strip() else name)
+
+        st.subheader("Model", divider="gray")
+        model = pick("architecture", list_models(), base.model.name, "t_model")
+        mparams = param_widgets(model_params(model), f"t_m_{model}",
+                                dict(base.model.params) if model == base.model.name else None)
+        init = pick("weight initialisation", list_inits(), base.model.init, "t_init", help=INITS.doc(base.model.init))
+        iparams = param_widgets(INITS.params(init), f"t_i_{init}",
+                                dict(base.model.init_params) if init == base.model.init else None)
+    with c2:
+        st.subheader("Optimiser", divider="gray")
+        opt = pick("optimiser", list_optimizers(), base.optim.name, "t_opt")
+        lr = st.number_input("learning rate", value=base.optim.lr, format="%g", key="t_lr", min_value=0.0)
+        wd = st.number_input("weight decay (empty: the optimiser's default)", value=base.optim.weight_decay,
+                             format="%g", key="t_wd", min_value=0.0)
+        sched = pick("learning-rate schedule", list_schedules(), base.optim.schedule, "t_sched",
+                     help=SCHEDULES.doc(base.optim.schedule))
+        sparams = param_widgets({k: v for k, v in SCHEDULES.params(sched).items()}, f"t_s_{sched}",
+                                dict(base.optim.schedule_params) if sched == base.optim.schedule else None)
+        ls = st.slider("label smoothing", 0.0, 0.5, base.optim.label_smoothing, 0.05, key="t_ls")
+        clip = st.number_input("gradient clipping (max norm, 0: off)", value=base.optim.grad_clip, min_value=0.0,
+                               key="t_clip")
+        st.subheader("Training", divider="gray")
+        a, b = st.columns(2)
+        bs = a.number_input("batch size", value=base.train.batch_size, min_value=1, step=16, key="t_bs")
+        epochs = b.number_input("epochs", value=float(base.train.epochs), min_value=0.1, step=1.0, format="%g",
+                                key="t_epochs")
+        seed = a.number_input("seed", value=base.train.seed, step=1, key="t_seed")
+        device = pick("device", ["auto", "cpu", "cuda"], base.train.device, "t_device")
+    if errors:
+        for e in errors:
+            st.error(e)
+        return None
+    cfg = RunConfig(
+        data=DataConfig(dataset=dataset, data_root=root or None, augment=tuple(augment),
+                        train_limit=int(limit) or None),
+        model=ModelConfig(name=model, params=mparams, init=init, init_params=iparams),
+        optim=OptimConfig(name=opt, lr=float(lr), weight_decay=wd, schedule=sched, schedule_params=sparams,
+                          label_smoothing=float(ls), grad_clip=float(clip)),
+        train=TrainConfig(epochs=float(epochs), batch_size=int(bs), seed=int(seed), device=device),
+    )
+    return cfg if guarded(lambda: check_names(cfg) or True) else None
+
+
+def start(cfg: RunConfig) -> None:
+    job = guarded(lambda: manager.submit(cfg, owner()))
+    if job is not None:
+        my_runs().append(job.run_id)
+        qp["run"] = job.run_id
+        qp["cfg"] = cfg.to_url()
+        st.rerun()
+
+
+run_id = qp.get("run")
+with st.expander("Set up a run", expanded=run_id is None, icon=":material/tune:"):
+    cfg = setup_form()
+    if cfg is not None:
+        if qp.get("cfg") != cfg.to_url():
+            qp["cfg"] = cfg.to_url()  # the link now opens this setup
+        if st.button("Start training", type="primary", key="t_start", icon=":material/play_arrow:"):
+            start(cfg)
+        st.caption("The link in the address bar opens this page set up the same way.")
+
+
+# -- the run: live or from the run store ---------------------------------------------
+
+def run_panel(run_id: str) -> None:
+    try:
+        run = manager.store.open(run_id)
+    except PlaygroundError as e:
+        st.error(f"{e} Start a new run above.")
+        return
+    status = manager.status(run_id)
+    live = status in ("queued", "running", "paused")
+    st.subheader(f"Run {run_id}")
+
+    @st.fragment(run_every=REFRESH_S if live else None)
+    def panel() -> None:
+        status = manager.status(run_id)
+        job = manager.get(run_id)
+        buf = job.buffer if job is not None else RunBuffer.from_events(run.events())
+        snap = buf.snapshot()
+        controls(run_id, status)
+        progress(snap, status)
+        draw(snap, run)
+        if live and status not in ("queued", "running", "paused"):
+            st.rerun()  # finished: redraw the whole page once, without the timer
+
+    panel()
+
+
+def controls(run_id: str, status: str) -> None:
+    cols = st.columns([2, 1, 1, 1, 3])
+    cols[0].markdown(f"**{status_badge(status)}**")
+    if status == "queued":
+        pos = manager.queue_position(run_id)
+        cols[4].info(f"Waiting for a free slot: number {pos} in the queue "
+                     f"({manager.max_running} run(s) train at once).", icon=":material/hourglass_top:")
+    if status in ("queued", "running", "paused"):
+        if cols[1].button("Stop", key="c_stop", icon=":material/stop:"):
+            manager.stop(run_id)
+        if status == "paused":
+            if cols[2].button("Resume", key="c_resume", icon=":material/play_arrow:"):
+                manager.unpause(run_id)
+        elif status == "running" and cols[2].button("Pause", key="c_pause", icon=":material/pause:"):
+            manager.pause(run_id)
+    if status == "interrupted":
+        cols[4].warning("This run was interrupted (the server stopped while it trained).")
+        if cols[1].button("Resume from checkpoint", key="c_continue", icon=":material/restart_alt:"):
+            if guarded(lambda: manager.resume(run_id, owner())):
+                st.rerun(scope="app")
+
+
+def progress(snap: dict, status: str) -> None:
+    start, final = snap["start"], snap["final"]
+    if final and final["kind"] in ("error", "diverged", "stopped"):
+        (st.error if final["kind"] != "stopped" else st.info)(final.get("message", final["kind"]))
+    if not start:
+        return
+    total = start["total_steps"]
+    done = snap["steps"]["step"][-1] if snap["steps"]["step"] else 0
+    if final and final["kind"] == "done":
+        done = total
+    elapsed = snap["steps"]["t"][-1] if snap["steps"]["t"] else 0.0
+    eta = (elapsed / done * (total - done)) if done and status in ("running", "paused") else None
+    label = f"step {done} / {total}" + (f" — about {eta:.0f} s left" if eta is not None else "")
+    st.progress(min(1.0, done / max(total, 1)), text=label)
+    d = start["dataset"]
+    st.caption(f"{start['device']} · {d['name']} {d['shape']} ({d['train']:,} train / {d['test']:,} test) · "
+               f"{start['parameters']:,} parameters")
+    for note in d.get("notes", []):
+        st.caption(f"note: {note}")
+
+
+def draw(snap: dict, run) -> None:
+    steps, epochs = snap["steps"], snap["epochs"]
+    if not steps["step"]:
+        st.caption("Waiting for the first steps...")
+        return
+    last = epochs[-1] if epochs else None
+    m = st.columns(4)
+    m[0].metric("train loss", f"{steps['loss'][-1]:.4f}")
+    m[1].metric("test accuracy", f"{last['test_acc']:.2%}" if last else "—")
+    m[2].metric("images / s", f"{steps['images_per_s'][-1]:,.0f}")
+    m[3].metric("learning rate", f"{steps['lr'][-1]:.2e}")
+    st.plotly_chart(plots.training_curves(steps, epochs), key="p_curves")
+    a, b = st.columns(2)
+    a.plotly_chart(plots.lr_curve(steps), key="p_lr")
+    b.plotly_chart(plots.throughput(steps), key="p_ips")
+    if last:
+        classes = snap["start"]["dataset"]["classes"]
+        a, b = st.columns(2)
+        a.plotly_chart(plots.confusion_matrix(last["confusion"], classes,
+                                              f"confusion matrix, epoch {last['epoch'] + 1}"), key="p_conf")
+        b.plotly_chart(plots.per_class_accuracy(last["per_class_acc"], classes), key="p_pc")
+        predictions(run, last)
+    if snap["final"]:
+        downloads(run)
+
+
+def predictions(run, last: dict) -> None:
+    if "samples" not in last:
+        return
+    d = run.config().data
+    ds = guarded(lambda: explore.load(d.dataset, d.data_root, dict(d.params)))
+    if ds is None:
+        return
+    tiles = explore.prediction_tiles(ds, last["samples"])
+    st.markdown(f"**Test predictions after epoch {last['epoch'] + 1}** (✓ right, ✗ wrong)")
+    st.image([t[0] for t in tiles], caption=[t[1] for t in tiles], width=84)
+
+
+def downloads(run) -> None:
+    a, b, c = st.columns(3)
+    path = run.model_path if run.model_path.exists() else run.checkpoint_path
+    if path.exists():
+        a.download_button("Model (.pt)", path.read_bytes(), file_name=f"{run.run_id}.pt",
+                          mime="application/octet-stream", key="d_model", icon=":material/download:")
+    b.download_button("Metrics (.csv)", run.metrics_csv(), file_name=f"{run.run_id}-metrics.csv",
+                      mime="text/csv", key="d_csv", icon=":material/download:")
+    c.download_button("Settings (.json)", run.config_path.read_text(), file_name=f"{run.run_id}-config.json",
+                      mime="application/json", key="d_cfg", icon=":material/download:")
+
+
+if run_id:
+    run_panel(run_id)
+else:
+    st.info("Set up a run above and press **Start training**. The curves appear here while it trains.",
+            icon=":material/info:")

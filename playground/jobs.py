@@ -1,0 +1,233 @@
+"""Background training jobs: a process-wide manager with a queue and a concurrency limit.
+
+The app keeps one ``JobManager`` in ``st.cache_resource``; every session
+submits to it. A job's worker thread runs ``engine.fit`` and feeds each event
+to the run store (disk) and to the job's in-memory ``RunBuffer``, which pages
+read from their fragments. Workers never touch Streamlit. At most
+``max_running`` jobs train at once (default: one per GPU, one on a CPU); the
+rest wait in a FIFO queue and can ask for their position.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from .config import RunConfig
+from .engine import Controls, check_names, fit, resume
+from .errors import PlaygroundError
+from .runs import FINAL_KINDS, Run, RunStore
+
+__all__ = ["RunBuffer", "Job", "JobManager", "default_max_running"]
+
+STEP_FIELDS = ("step", "epoch", "loss", "acc", "lr", "images_per_s", "t")
+
+
+class RunBuffer:
+    """Thread-safe, columnar copy of a run's events (what the plots need)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.steps: dict[str, list[float]] = {k: [] for k in STEP_FIELDS}
+        self.epochs: list[dict[str, Any]] = []
+        self.start: dict[str, Any] | None = None
+        self.final: dict[str, Any] | None = None
+        self.version = 0  # bumps on every event, so readers can skip redraws
+
+    def add(self, e: dict[str, Any]) -> None:
+        with self._lock:
+            kind = e.get("kind")
+            if kind == "step":
+                for k in STEP_FIELDS:
+                    self.steps[k].append(e.get(k))
+            elif kind == "epoch":
+                self.epochs.append(e)
+            elif kind == "start":
+                self.start = e
+            elif kind == "resumed":
+                self.final = None
+            elif kind in FINAL_KINDS:
+                self.final = e
+            self.version += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"steps": {k: list(v) for k, v in self.steps.items()}, "epochs": list(self.epochs),
+                    "start": self.start, "final": self.final, "version": self.version}
+
+    @classmethod
+    def from_events(cls, events: Iterable[dict[str, Any]]) -> "RunBuffer":
+        buf = cls()
+        for e in events:
+            buf.add(e)
+        return buf
+
+
+@dataclass
+class Job:
+    run: Run
+    config: RunConfig
+    owner: str
+    resume: bool = False
+    controls: Controls = field(default_factory=Controls)
+    buffer: RunBuffer = field(default_factory=RunBuffer)
+    state: str = "queued"  # queued, running, done, stopped, diverged, error
+    submitted: float = field(default_factory=time.time)
+    started: float | None = None
+    thread: threading.Thread | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    @property
+    def live(self) -> bool:
+        return self.state in ("queued", "running")
+
+
+def default_max_running() -> int:
+    env = os.environ.get("PLAYGROUND_MAX_JOBS")
+    if env:
+        return max(1, int(env))
+    import torch
+
+    return max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 1
+
+
+class JobManager:
+    def __init__(self, store: RunStore | None = None, max_running: int | None = None, max_queued: int = 100):
+        self.store = store or RunStore()
+        self.max_running = max_running or default_max_running()
+        self.max_queued = max_queued
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._queue: deque[str] = deque()
+
+    # -- submitting --------------------------------------------------------
+    def submit(self, config: RunConfig, owner: str) -> Job:
+        """Queue a new run; raises PlaygroundError (with the reason) on a bad config."""
+        check_names(config)
+        with self._lock:
+            self._check_room()
+        job = Job(self.store.create(config), config, owner)
+        return self._enqueue(job)
+
+    def resume(self, run_id: str, owner: str) -> Job:
+        """Queue an interrupted run to continue from its last checkpoint."""
+        with self._lock:
+            live = self._jobs.get(run_id)
+            if live is not None and live.live:
+                return live
+            self._check_room()
+        run = self.store.open(run_id)
+        job = Job(run, run.config(), owner, resume=True)
+        job.buffer = RunBuffer.from_events(run.events())
+        return self._enqueue(job)
+
+    def _check_room(self) -> None:
+        if len(self._queue) >= self.max_queued:
+            raise PlaygroundError(f"The queue is full ({self.max_queued} runs waiting). Try again when some "
+                                  "have finished, or ask the teacher to raise the limit.")
+
+    def _enqueue(self, job: Job) -> Job:
+        with self._lock:
+            self._jobs[job.run_id] = job
+            self._queue.append(job.run_id)
+        self._pump()
+        return job
+
+    def _pump(self) -> None:
+        with self._lock:
+            while self._queue and self._running_count() < self.max_running:
+                job = self._jobs[self._queue.popleft()]
+                job.state, job.started = "running", time.time()
+                job.thread = threading.Thread(target=self._work, args=(job,), name=f"job-{job.run_id}",
+                                              daemon=True)
+                job.thread.start()
+
+    def _running_count(self) -> int:
+        return sum(1 for j in self._jobs.values() if j.state == "running")
+
+    def _work(self, job: Job) -> None:
+        try:
+            events = (resume(job.run_id, self.store, job.controls) if job.resume
+                      else fit(job.config, run=job.run, controls=job.controls))
+            for e in events:
+                job.buffer.add(e)
+                if e["kind"] in FINAL_KINDS:
+                    job.state = e["kind"]
+        finally:
+            if job.state == "running":  # the generator ended without a final event
+                job.state = "error"
+            self._pump()
+
+    # -- reading -----------------------------------------------------------
+    def get(self, run_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(run_id)
+
+    def queue_position(self, run_id: str) -> int | None:
+        """1 for the next to start; None when not queued."""
+        with self._lock:
+            try:
+                return self._queue.index(run_id) + 1
+            except ValueError:
+                return None
+
+    def jobs(self, owner: str | None = None) -> list[Job]:
+        with self._lock:
+            jobs = list(self._jobs.values())
+        return [j for j in jobs if owner is None or j.owner == owner]
+
+    def live_jobs(self) -> list[Job]:
+        return [j for j in self.jobs() if j.live]
+
+    def status(self, run_id: str) -> str:
+        """Live state (queued, running, paused, or final); for runs this server is not
+        running, the run store's, where a run with no final event is interrupted."""
+        job = self.get(run_id)
+        if job is not None:
+            return "paused" if job.state == "running" and job.controls.paused else job.state
+        status = self.store.open(run_id).status()
+        return "interrupted" if status in ("running", "created") else status
+
+    # -- controls ----------------------------------------------------------
+    def stop(self, run_id: str) -> None:
+        job = self.get(run_id)
+        if job is None:
+            return
+        with self._lock:
+            if run_id in self._queue:  # never started: take it off the queue
+                self._queue.remove(run_id)
+                event = {"kind": "stopped", "step": 0, "t": 0.0, "message": "Removed from the queue before it started."}
+                job.run.append(event)
+                job.buffer.add(event)
+                job.state = "stopped"
+                return
+        job.controls.stop()
+
+    def pause(self, run_id: str) -> None:
+        job = self.get(run_id)
+        if job is not None:
+            job.controls.pause()
+
+    def unpause(self, run_id: str) -> None:
+        job = self.get(run_id)
+        if job is not None:
+            job.controls.resume()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop everything (tests, server exit)."""
+        with self._lock:
+            queued = list(self._queue)
+        for run_id in queued:
+            self.stop(run_id)
+        for job in self.jobs():
+            job.controls.stop()
+        for job in self.jobs():
+            if job.thread is not None:
+                job.thread.join(timeout)

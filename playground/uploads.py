@@ -1,0 +1,129 @@
+"""Safe extraction of an uploaded .zip in ImageFolder layout.
+
+Only image files are written, each under the destination folder: entries
+with absolute paths or ``..`` are refused, symlinks and special files
+skipped, and the total size, file count and compression ratio are capped
+before and while writing (a decompression bomb stops at the cap).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from .data.folder import IMG_EXTENSIONS
+from .errors import DatasetUnavailable
+
+__all__ = ["extract_zip", "default_uploads_root", "session_folder", "MAX_TOTAL_BYTES", "MAX_FILES"]
+
+MAX_TOTAL_BYTES = int(os.environ.get("PLAYGROUND_MAX_UNZIPPED_MB", "1024")) * 2**20
+MAX_FILES = 100_000
+MAX_RATIO = 200  # uncompressed / compressed, per file; images barely compress
+_SAFE = re.compile(r"[^A-Za-z0-9._ -]")
+
+
+def default_uploads_root() -> Path:
+    return Path(os.environ.get("PLAYGROUND_UPLOADS", "./uploads"))
+
+
+def session_folder(session: str, root: Path | None = None) -> Path:
+    """A per-session upload folder (the session token is sanitised into a name)."""
+    name = _SAFE.sub("_", session)[:64] or "anonymous"
+    return (root or default_uploads_root()) / name
+
+
+def _clean_parts(name: str) -> list[str] | None:
+    """Path parts of a zip entry, or None if it tries to leave the folder."""
+    name = name.replace("\\", "/")
+    p = PurePosixPath(name)
+    if p.is_absolute() or re.match(r"^[A-Za-z]:", name):
+        return None
+    parts = [x for x in p.parts if x not in ("", ".")]
+    if any(x == ".." for x in parts):
+        return None
+    return parts
+
+
+def extract_zip(data: bytes | Path, dest: Path) -> tuple[Path, list[str]]:
+    """Extract the images of a zip into ``dest`` (emptied first).
+
+    Returns the folder to load (the single top folder when the zip wraps
+    everything in one) and notes on what was skipped. Raises
+    DatasetUnavailable with the reason when the archive is unusable.
+    """
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise DatasetUnavailable("That file is not a readable .zip archive. Zip a folder with one "
+                                 "sub-folder per class (cats/1.jpg, dogs/2.jpg) and upload it again.") from None
+    try:
+        return _extract(zf, dest)
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)  # nothing half-written stays behind
+        raise
+
+
+def _extract(zf: zipfile.ZipFile, dest: Path) -> tuple[Path, list[str]]:
+    notes: list[str] = []
+    skipped = {"unsafe path": 0, "link or special file": 0, "not an image": 0}
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_FILES:
+            raise DatasetUnavailable(f"The archive holds {len(infos):,} entries; the limit is {MAX_FILES:,}.")
+        declared = sum(i.file_size for i in infos)
+        if declared > MAX_TOTAL_BYTES:
+            raise DatasetUnavailable(f"The archive unpacks to {declared / 2**20:,.0f} MB; the limit is "
+                                     f"{MAX_TOTAL_BYTES / 2**20:,.0f} MB. Upload fewer or smaller images.")
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        dest_resolved = dest.resolve()
+        written = 0
+        for info in infos:
+            if info.is_dir():
+                continue
+            parts = _clean_parts(info.filename)
+            if parts is None:
+                skipped["unsafe path"] += 1
+                continue
+            mode = info.external_attr >> 16
+            if mode and not stat.S_ISREG(mode):  # symlinks, devices, fifos
+                skipped["link or special file"] += 1
+                continue
+            if parts[0] == "__MACOSX" or parts[-1].startswith(".") or \
+                    PurePosixPath(parts[-1]).suffix.lower() not in IMG_EXTENSIONS:
+                skipped["not an image"] += 1
+                continue
+            if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
+                raise DatasetUnavailable(f"{info.filename} expands {info.file_size // info.compress_size}x: "
+                                         "refused as a likely decompression bomb.")
+            target = dest.joinpath(*parts)
+            if not target.resolve().is_relative_to(dest_resolved):  # belt and braces
+                skipped["unsafe path"] += 1
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as out:
+                while chunk := src.read(1 << 20):  # actual bytes, not the declared size, count
+                    written += len(chunk)
+                    if written > MAX_TOTAL_BYTES:
+                        raise DatasetUnavailable("The archive unpacks to more than its declared size and "
+                                                 "the limit; refused.")
+                    out.write(chunk)
+    for what, n in skipped.items():
+        if n:
+            notes.append(f"skipped {n} {what} entr{'y' if n == 1 else 'ies'}")
+    root = dest
+    children = [c for c in dest.iterdir()]
+    if len(children) == 1 and children[0].is_dir():
+        inner = [c for c in children[0].iterdir() if c.is_dir()]
+        if inner:  # zip of the folder itself: dataset/cats/..., dataset/dogs/...
+            root = children[0]
+    if not any(root.rglob("*")):
+        raise DatasetUnavailable("The archive holds no images. Put each class's images in a folder named after "
+                                 "the class, zip the folders together and upload again.")
+    return root, notes

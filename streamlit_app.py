@@ -1,0 +1,42 @@
+"""CNN Playground: the frame. Navigation over the pages and the shared sidebar."""
+
+import streamlit as st
+
+from pages.common import job_manager, my_runs, status_badge
+from playground.data import default_data_root
+from playground.engine import device_summary
+
+st.set_page_config(page_title="CNN Playground", page_icon=":material/grid_on:", layout="wide")
+
+pages = st.navigation([
+    st.Page("pages/data.py", title="Data", icon=":material/photo_library:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+])
+
+
+@st.cache_resource
+def _device() -> dict:
+    return device_summary()
+
+
+with st.sidebar:
+    st.markdown("### CNN Playground")
+    dev = _device()
+    if dev["type"] == "cuda":
+        st.caption(f":material/memory: GPU: {dev['name']} ({dev['memory_gb']} GB)"
+                   + (f" x{dev['count']}" if dev["count"] > 1 else ""))
+    else:
+        st.caption(f":material/memory: CPU ({dev['threads']} threads); no GPU found")
+    st.caption(f":material/folder: data: `{default_data_root().resolve()}`")
+    manager = job_manager()
+    live = manager.live_jobs()
+    running = sum(1 for j in live if j.state == "running")
+    st.caption(f":material/model_training: {running} training, {len(live) - running} queued "
+               f"(at most {manager.max_running} at once)")
+    mine = my_runs()
+    if mine:
+        st.markdown("**Your runs**")
+        for run_id in reversed(mine[-8:]):
+            st.markdown(f"[{run_id}](/train?run={run_id}) {status_badge(manager.status(run_id))}")
+
+pages.run()
