@@ -2,15 +2,15 @@
 
 import streamlit as st
 
-from pages.common import job_manager, my_runs, status_badge
+from app_pages.common import job_manager, my_runs, status_badge
 from playground.data import default_data_root
 from playground.engine import device_summary
 
 st.set_page_config(page_title="CNN Playground", page_icon=":material/grid_on:", layout="wide")
 
 pages = st.navigation([
-    st.Page("pages/data.py", title="Data", icon=":material/photo_library:", default=True),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("app_pages/data.py", title="Data", icon=":material/photo_library:", default=True),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
 ])
 
 

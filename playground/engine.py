@@ -309,7 +309,7 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
     n_params = sum(q.numel() for q in model.parameters())
     if resume_state is None:
         yield emit({"kind": "start", "run_id": run.run_id if run else None, "device": device_label(device),
-                    "dataset": p.data.summary(), "parameters": n_params, "steps_per_epoch": steps_per_epoch,
+                    "dataset": p.data.summary(), "train_images": n_train, "parameters": n_params, "steps_per_epoch": steps_per_epoch,
                     "total_steps": total_steps, "epochs": t.epochs, "t": now()})
     else:
         yield emit({"kind": "resumed", "epoch": start_epoch, "step": step, "t": now()})
@@ -337,7 +337,7 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
         correct_acc = torch.zeros((), dtype=torch.int64, device=device)
         ep_loss = torch.zeros((), device=device)
         ep_correct = torch.zeros((), dtype=torch.int64, device=device)
-        window_steps, t_window = 0, time.perf_counter()
+        window_steps, t_window = 0, time.perf_counter()  # evaluation and checkpoints stay out of the rate
         for i in range(steps_this_epoch):
             paused = controls.wait_while_paused()
             t_window += paused

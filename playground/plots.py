@@ -57,7 +57,8 @@ def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]]) -> go.
 def lr_curve(steps: dict[str, list]) -> go.Figure:
     x, y = downsample(steps["step"], steps["lr"])
     fig = go.Figure(go.Scatter(x=x, y=y, name="learning rate", line=dict(color="#2ca02c")))
-    return fig.update_layout(title="learning rate", xaxis_title="step", **{**LAYOUT, "height": 240})
+    fig.update_yaxes(type="log", exponentformat="power")
+    return fig.update_layout(title="learning rate (log scale)", xaxis_title="step", **{**LAYOUT, "height": 240})
 
 
 def throughput(steps: dict[str, list]) -> go.Figure:

@@ -7,7 +7,7 @@ import time
 
 import streamlit as st
 
-from pages.common import guarded, job_manager, my_runs, owner, param_widgets, status_badge
+from app_pages.common import guarded, job_manager, my_runs, owner, param_widgets, status_badge
 from playground import explore, plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets
@@ -199,7 +199,9 @@ def progress(snap: dict, status: str) -> None:
     label = f"step {done} / {total}" + (f" — about {eta:.0f} s left" if eta is not None else "")
     st.progress(min(1.0, done / max(total, 1)), text=label)
     d = start["dataset"]
-    st.caption(f"{start['device']} · {d['name']} {d['shape']} ({d['train']:,} train / {d['test']:,} test) · "
+    used = start.get("train_images", d["train"])
+    st.caption(f"{start['device']} · {d['name']} {d['shape']} ({used:,} of {d['train']:,} training images, "
+               f"{d['test']:,} test) · "
                f"{start['parameters']:,} parameters")
     for note in d.get("notes", []):
         st.caption(f"note: {note}")

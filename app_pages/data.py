@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import guarded, owner
+from app_pages.common import guarded, owner
 from playground import explore, plots
 from playground.data import list_datasets
 from playground.data.augment import AUGMENTATIONS, list_augmentations

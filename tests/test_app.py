@@ -1,0 +1,138 @@
+"""AppTest for every page: renders without exceptions; the Train flow start -> events -> stop."""
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from playground.config import RunConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
+    from app_pages.common import job_manager
+
+    job_manager.clear()  # a fresh manager (and run store) per test
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    yield at
+    from app_pages.common import job_manager as jm
+
+    jm().shutdown()
+    jm.clear()
+
+
+def _qp(at, key):
+    v = at.query_params[key]
+    return v if isinstance(v, str) else v[0]
+
+
+def _no_errors(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_data_page_renders_every_tab(app):
+    at = app.run()
+    _no_errors(at)
+    assert at.metric[0].value == "10"  # shapes: ten classes
+    assert len(at.tabs) == 5
+    assert any("computed from the training split" in c.value for c in at.caption)
+
+
+def test_data_page_bad_augmentation_parameter_is_an_error_box(app):
+    at = app.run()
+    at.text_input(key="d_augp_rotation").input("degrees=999").run()
+    assert not at.exception
+    assert any("degrees must be in [0, 180]" in e.value for e in at.error)
+
+
+def test_data_page_offline_data_set_explains(app, tmp_path):
+    at = app.run()
+    at.text_input(key="d_root").input(str(tmp_path / "empty")).run()
+    at.selectbox(key="d_dataset").select("cifar10").run()
+    assert not at.exception
+    assert any("shapes" in e.value and "cifar-10-python.tar.gz" in e.value for e in at.error)
+
+
+def test_train_page_renders_with_defaults(app):
+    at = app.run()
+    at.switch_page("app_pages/train.py").run()
+    _no_errors(at)
+    assert at.button(key="t_start").label == "Start training"
+    assert RunConfig.from_url(_qp(at, "cfg")) == RunConfig()  # the link holds the setup
+
+
+def test_train_page_explains_bad_settings(app):
+    at = app.run()
+    at.switch_page("app_pages/train.py").run()
+    at.number_input(key="t_lr").set_value(0.0).run()
+    assert not at.exception
+    assert any("learning rate" in e.value for e in at.error)
+    assert not any(b.key == "t_start" for b in at.button)
+
+
+def test_train_flow_start_events_stop(app):
+    at = app.run()
+    at.switch_page("app_pages/train.py").run()
+    at.number_input(key="t_limit").set_value(1000).run()
+    at.number_input(key="t_epochs").set_value(50.0).run()
+    at.button(key="t_start").click().run()
+    _no_errors(at)
+    run_id = _qp(at, "run")
+    from app_pages.common import job_manager
+
+    job = job_manager().get(run_id)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(job.buffer.snapshot()["steps"]["step"]) < 2:
+        time.sleep(0.2)
+    assert job.buffer.snapshot()["steps"]["step"], "no step events arrived"
+    at.run()
+    _no_errors(at)
+    assert any(m.label == "train loss" for m in at.metric)
+    at.button(key="c_stop").click().run()
+    job.thread.join(30)
+    assert job.state == "stopped"
+    at.run()
+    assert any("stopped" in m.value for m in at.markdown)
+    assert any(b.label == "Metrics (.csv)" for b in at.get("download_button"))
+
+
+def test_train_page_reopens_a_finished_run_from_the_store(app, tmp_path):
+    from playground.engine import fit
+    from playground.runs import RunStore
+
+    cfg = RunConfig().replace(data={"params": {"n_train": 200, "n_test": 50}}, train={"epochs": 1, "batch_size": 50})
+    events = list(fit(cfg, store=RunStore(tmp_path / "runs")))
+    at = app
+    at.query_params["run"] = events[0]["run_id"]
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    _no_errors(at)
+    assert any("done" in m.value for m in at.markdown)
+    assert any(m.label == "test accuracy" for m in at.metric)
+
+
+def test_train_page_unknown_run_id(app):
+    at = app
+    at.query_params["run"] = "nonexistent-run-123"
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    assert not at.exception
+    assert any("No run" in e.value for e in at.error)
+
+
+def test_shared_link_opens_the_same_setup(app):
+    cfg = RunConfig().replace(optim={"lr": 0.02, "name": "nesterov"}, train={"batch_size": 64})
+    at = app
+    at.query_params["cfg"] = cfg.to_url()
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    _no_errors(at)
+    assert at.number_input(key="t_lr").value == 0.02
+    assert at.selectbox(key="t_opt").value == "nesterov"
+    assert at.number_input(key="t_bs").value == 64
