@@ -19,6 +19,11 @@ def _device() -> dict:
     return device_summary()
 
 
+# No CSS transitions or animations: redrawn every second beside a training run, the progress
+# bar's transition alone kept a software-rendered Chromium repainting and cost the run ~15%
+# of its images/s on a 2-core laptop (docs/BENCHMARKS.md).
+st.html("<style>*, *::before, *::after { transition: none !important; animation: none !important; }</style>")
+
 with st.sidebar:
     st.markdown("### CNN Playground")
     dev = _device()

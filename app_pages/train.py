@@ -19,7 +19,7 @@ from playground.jobs import RunBuffer
 from playground.models import list_models, model_params
 from playground.optim import SCHEDULES, list_optimizers, list_schedules
 
-REFRESH_S = 1.0
+REFRESH_S = 1.0  # curves: the newest events are at most about a second old
 
 st.title("Train")
 manager = job_manager()
@@ -143,23 +143,37 @@ def run_panel(run_id: str) -> None:
     except PlaygroundError as e:
         st.error(f"{e} Start a new run above.")
         return
-    status = manager.status(run_id)
-    live = status in ("queued", "running", "paused")
+    live = manager.status(run_id) in ("queued", "running", "paused")
     st.subheader(f"Run {run_id}")
 
-    @st.fragment(run_every=REFRESH_S if live else None)
-    def panel() -> None:
-        status = manager.status(run_id)
+    def snapshot() -> dict:
         job = manager.get(run_id)
-        buf = job.buffer if job is not None else RunBuffer.from_events(run.events())
-        snap = buf.snapshot()
+        return (job.buffer if job is not None else RunBuffer.from_events(run.events())).snapshot()
+
+    # Only the curves redraw every second. On a 2-core laptop every redraw (the server's and
+    # the browser's) takes CPU from the training beside it (docs/BENCHMARKS.md), so the
+    # per-epoch views are drawn by a whole-page rerun once per new epoch, not on a timer.
+    snap = snapshot()
+    st.session_state.t_epochs_drawn = (run_id, len(snap["epochs"]))
+
+    @st.fragment(run_every=REFRESH_S if live else None)
+    def curves() -> None:
+        status = manager.status(run_id)
+        snap = snapshot()
         controls(run_id, status)
         progress(snap, status)
-        draw(snap, run)
-        if live and status not in ("queued", "running", "paused"):
-            st.rerun()  # finished: redraw the whole page once, without the timer
+        draw_curves(snap, live=live, extra=not live or st.session_state.get("t_more", False))
+        finished = status not in ("queued", "running", "paused")
+        if live and (finished or st.session_state.t_epochs_drawn != (run_id, len(snap["epochs"]))):
+            st.rerun()  # a new epoch, or the end: redraw the whole page once
 
-    panel()
+    curves()
+    if live:
+        st.toggle("learning-rate and speed charts while training", key="t_more")
+    if snap["epochs"]:
+        draw_epoch(run, snap)
+    if not live:
+        downloads(run)
 
 
 def controls(run_id: str, status: str) -> None:
@@ -207,7 +221,7 @@ def progress(snap: dict, status: str) -> None:
         st.caption(f"note: {note}")
 
 
-def draw(snap: dict, run) -> None:
+def draw_curves(snap: dict, live: bool, extra: bool) -> None:
     steps, epochs = snap["steps"], snap["epochs"]
     if not steps["step"]:
         st.caption("Waiting for the first steps...")
@@ -218,31 +232,41 @@ def draw(snap: dict, run) -> None:
     m[1].metric("test accuracy", f"{last['test_acc']:.2%}" if last else "—")
     m[2].metric("images / s", f"{steps['images_per_s'][-1]:,.0f}")
     m[3].metric("learning rate", f"{steps['lr'][-1]:.2e}")
-    st.plotly_chart(plots.training_curves(steps, epochs), key="p_curves")
-    a, b = st.columns(2)
-    a.plotly_chart(plots.lr_curve(steps), key="p_lr")
-    b.plotly_chart(plots.throughput(steps), key="p_ips")
-    if last:
-        classes = snap["start"]["dataset"]["classes"]
+    # While training, a static plot: no hover layers to rebuild every second (zoom and
+    # hover come back when the run ends).
+    static = {"staticPlot": live}
+    st.plotly_chart(plots.training_curves(steps, epochs), key="p_curves", config=static)
+    if extra:
         a, b = st.columns(2)
-        a.plotly_chart(plots.confusion_matrix(last["confusion"], classes,
-                                              f"confusion matrix, epoch {last['epoch'] + 1}"), key="p_conf")
-        b.plotly_chart(plots.per_class_accuracy(last["per_class_acc"], classes), key="p_pc")
-        predictions(run, last)
-    if snap["final"]:
-        downloads(run)
+        a.plotly_chart(plots.lr_curve(steps), key="p_lr", config=static)
+        b.plotly_chart(plots.throughput(steps), key="p_ips", config=static)
 
 
-def predictions(run, last: dict) -> None:
+def draw_epoch(run, snap: dict) -> None:
+    """Confusion matrix, per-class accuracy and predictions of the latest epoch (built once per epoch)."""
+    last = snap["epochs"][-1]
+    cache = st.session_state.setdefault("t_epoch_figs", {})
+    key = (run.run_id, last["epoch"], last["step"])
+    if key not in cache:
+        classes = snap["start"]["dataset"]["classes"]
+        cache.clear()
+        cache[key] = (plots.confusion_matrix(last["confusion"], classes, f"confusion matrix, epoch {last['epoch'] + 1}"),
+                      plots.per_class_accuracy(last["per_class_acc"], classes), prediction_tiles(run, last))
+    conf, per_class, tiles = cache[key]
+    a, b = st.columns(2)
+    a.plotly_chart(conf, key="p_conf")
+    b.plotly_chart(per_class, key="p_pc")
+    if tiles:
+        st.markdown(f"**Test predictions after epoch {last['epoch'] + 1}** (✓ right, ✗ wrong)")
+        st.image([t[0] for t in tiles], caption=[t[1] for t in tiles], width=84)
+
+
+def prediction_tiles(run, last: dict) -> list | None:
     if "samples" not in last:
-        return
+        return None
     d = run.config().data
     ds = guarded(lambda: explore.load(d.dataset, d.data_root, dict(d.params)))
-    if ds is None:
-        return
-    tiles = explore.prediction_tiles(ds, last["samples"])
-    st.markdown(f"**Test predictions after epoch {last['epoch'] + 1}** (✓ right, ✗ wrong)")
-    st.image([t[0] for t in tiles], caption=[t[1] for t in tiles], width=84)
+    return explore.prediction_tiles(ds, last["samples"]) if ds is not None else None
 
 
 def downloads(run) -> None:

@@ -10,14 +10,28 @@ from typing import Any, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 __all__ = ["MAX_POINTS", "downsample", "training_curves", "lr_curve", "throughput", "confusion_matrix",
            "per_class_accuracy", "class_distribution", "pixel_histogram", "flatten_strip", "channel_heatmaps"]
 
 MAX_POINTS = 1500
 TRAIN, TEST = "#1f77b4", "#d62728"
-LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320, legend=dict(orientation="h", y=-0.2))
+# Figures are built in one go from dicts: plotly's make_subplots and update_* calls cost
+# 50-100 ms a figure, too much for a page that redraws every second beside a training run.
+LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320, legend=dict(orientation="h", y=-0.25))
+
+
+def _layout(title: str | None = None, height: int | None = None, **kw: Any) -> dict[str, Any]:
+    out = {**LAYOUT, **kw}
+    if title:
+        out["title"] = dict(text=title)
+    if height:
+        out["height"] = height
+    return out
+
+
+def _axis(title: str | None = None, **kw: Any) -> dict[str, Any]:
+    return {**({"title": dict(text=title)} if title else {}), **kw}
 
 
 def downsample(x: Sequence[float], y: Sequence[float], max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
@@ -36,81 +50,87 @@ def downsample(x: Sequence[float], y: Sequence[float], max_points: int = MAX_POI
 
 
 def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]]) -> go.Figure:
-    """Loss and accuracy: train per logged step, test per epoch (at the epoch's last step)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    """Loss (left) and accuracy (right): train per logged step, test per epoch (at the epoch's last step)."""
+    traces = []
     if steps["step"]:
         x, y = downsample(steps["step"], steps["loss"])
-        fig.add_trace(go.Scatter(x=x, y=y, name="train loss", line=dict(color=TRAIN)), 1, 1)
+        traces.append(go.Scatter(x=x, y=y, name="train", line=dict(color=TRAIN), legendgroup="train"))
         x, y = downsample(steps["step"], steps["acc"])
-        fig.add_trace(go.Scatter(x=x, y=y, name="train acc", line=dict(color=TRAIN), showlegend=False), 1, 2)
+        traces.append(go.Scatter(x=x, y=y, name="train", line=dict(color=TRAIN), legendgroup="train",
+                                 showlegend=False, xaxis="x2", yaxis="y2"))
     if epochs:
         ex = [e["step"] for e in epochs]
-        fig.add_trace(go.Scatter(x=ex, y=[e["test_loss"] for e in epochs], name="test", mode="lines+markers",
-                                 line=dict(color=TEST)), 1, 1)
-        fig.add_trace(go.Scatter(x=ex, y=[e["test_acc"] for e in epochs], name="test acc", mode="lines+markers",
-                                 line=dict(color=TEST), showlegend=False), 1, 2)
-    fig.update_xaxes(title_text="step")
-    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
-    return fig.update_layout(**LAYOUT)
+        traces.append(go.Scatter(x=ex, y=[e["test_loss"] for e in epochs], name="test", mode="lines+markers",
+                                 line=dict(color=TEST), legendgroup="test"))
+        traces.append(go.Scatter(x=ex, y=[e["test_acc"] for e in epochs], name="test", mode="lines+markers",
+                                 line=dict(color=TEST), legendgroup="test", showlegend=False, xaxis="x2", yaxis="y2"))
+    layout = _layout(
+        xaxis=_axis("step", domain=[0, 0.45]), yaxis=_axis("loss"),
+        xaxis2=_axis("step", domain=[0.55, 1], anchor="y2"), yaxis2=_axis("accuracy", anchor="x2", range=[0, 1.02]),
+    )
+    return go.Figure(data=traces, layout=layout)
 
 
 def lr_curve(steps: dict[str, list]) -> go.Figure:
     x, y = downsample(steps["step"], steps["lr"])
-    fig = go.Figure(go.Scatter(x=x, y=y, name="learning rate", line=dict(color="#2ca02c")))
-    fig.update_yaxes(type="log", exponentformat="power")
-    return fig.update_layout(title="learning rate (log scale)", xaxis_title="step", **{**LAYOUT, "height": 240})
+    return go.Figure(go.Scatter(x=x, y=y, name="learning rate", line=dict(color="#2ca02c")),
+                     layout=_layout("learning rate (log scale)", 240, xaxis=_axis("step"),
+                                    yaxis=dict(type="log", exponentformat="power")))
 
 
 def throughput(steps: dict[str, list]) -> go.Figure:
     x, y = downsample(steps["step"], steps["images_per_s"])
-    fig = go.Figure(go.Scatter(x=x, y=y, name="images/s", line=dict(color="#9467bd")))
-    return fig.update_layout(title="images per second", xaxis_title="step", **{**LAYOUT, "height": 240})
+    return go.Figure(go.Scatter(x=x, y=y, name="images/s", line=dict(color="#9467bd")),
+                     layout=_layout("images per second", 240, xaxis=_axis("step")))
 
 
-def confusion_matrix(matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str = "confusion matrix") -> go.Figure:
+def confusion_matrix(matrix: Sequence[Sequence[int]], classes: Sequence[str],
+                     title: str = "confusion matrix") -> go.Figure:
     m = np.asarray(matrix)
-    fig = go.Figure(go.Heatmap(z=m, x=list(classes), y=list(classes), colorscale="Blues", text=m,
-                               texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}<br>%{z}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed", title_text="true class")
-    fig.update_xaxes(title_text="predicted class")
-    return fig.update_layout(title=title, **{**LAYOUT, "height": 420})
+    heat = go.Heatmap(z=m, x=list(classes), y=list(classes), colorscale="Blues", text=m, texttemplate="%{text}",
+                      hovertemplate="true %{y}<br>predicted %{x}<br>%{z}<extra></extra>")
+    return go.Figure(heat, layout=_layout(title, 420, xaxis=_axis("predicted class"),
+                                          yaxis=_axis("true class", autorange="reversed")))
 
 
 def per_class_accuracy(acc: Sequence[float], classes: Sequence[str]) -> go.Figure:
-    fig = go.Figure(go.Bar(x=list(classes), y=list(acc), marker_color=TEST))
-    fig.update_yaxes(range=[0, 1], title_text="test accuracy")
-    return fig.update_layout(title="accuracy per class", **LAYOUT)
+    return go.Figure(go.Bar(x=list(classes), y=list(acc), marker_color=TEST),
+                     layout=_layout("accuracy per class", yaxis=_axis("test accuracy", range=[0, 1])))
 
 
 def class_distribution(counts: dict[str, list[int]], classes: Sequence[str]) -> go.Figure:
-    fig = go.Figure([go.Bar(x=list(classes), y=v, name=k) for k, v in counts.items()])
-    return fig.update_layout(title="images per class", barmode="group", **LAYOUT)
+    return go.Figure([go.Bar(x=list(classes), y=v, name=k) for k, v in counts.items()],
+                     layout=_layout("images per class", barmode="group"))
 
 
 def pixel_histogram(hist: dict[str, Any], title: str = "pixel values") -> go.Figure:
     centres = (hist["edges"][:-1] + hist["edges"][1:]) / 2
     colours = {"grey": "#555", "red": "#d62728", "green": "#2ca02c", "blue": "#1f77b4"}
-    fig = go.Figure([go.Scatter(x=centres, y=c, name=n, mode="lines", line=dict(color=colours[n]))
-                     for n, c in zip(hist["channels"], hist["counts"])])
-    return fig.update_layout(title=title, xaxis_title="value", yaxis_title="pixels", **LAYOUT)
+    return go.Figure([go.Scatter(x=centres, y=c, name=n, mode="lines", line=dict(color=colours[n]))
+                      for n, c in zip(hist["channels"], hist["counts"])],
+                     layout=_layout(title, xaxis=_axis("value"), yaxis=_axis("pixels")))
 
 
 def flatten_strip(vector: np.ndarray, width: int) -> go.Figure:
-    """The MLP's input: one long row of numbers (wrapped every ``width`` values for display)."""
-    fig = go.Figure(go.Heatmap(z=vector[None, :], colorscale="gray", showscale=False,
-                               hovertemplate="input %{x}: %{z:.2f}<extra></extra>"))
-    fig.update_yaxes(visible=False)
-    fig.update_xaxes(title_text=f"input index (0..{len(vector) - 1}); rows of {width} follow one another")
-    return fig.update_layout(title=f"what an MLP sees: {len(vector)} numbers in a row",
-                             **{**LAYOUT, "height": 160})
+    """The MLP's input: one long row of numbers (rows of ``width`` pixels follow one another)."""
+    heat = go.Heatmap(z=vector[None, :], colorscale="gray", showscale=False,
+                      hovertemplate="input %{x}: %{z:.2f}<extra></extra>")
+    return go.Figure(heat, layout=_layout(
+        f"what an MLP sees: {len(vector)} numbers in a row", 160, yaxis=dict(visible=False),
+        xaxis=_axis(f"input index (0..{len(vector) - 1}); rows of {width} pixels follow one another")))
 
 
 def channel_heatmaps(arr: np.ndarray, title: str, zmid: float | None = None) -> go.Figure:
-    """(C, H, W) values as one heatmap per channel."""
+    """(C, H, W) values as one heatmap per channel, side by side."""
     c = arr.shape[0]
-    fig = make_subplots(rows=1, cols=c, subplot_titles=[f"channel {i}" for i in range(c)] if c > 1 else None)
+    traces, layout = [], _layout(title, 300)
+    gap = 0.04
+    width = (1 - gap * (c - 1)) / c
     for i in range(c):
-        fig.add_trace(go.Heatmap(z=arr[i], colorscale="RdBu_r" if zmid is not None else "gray", zmid=zmid,
-                                 showscale=i == c - 1), 1, i + 1)
-    fig.update_yaxes(autorange="reversed", scaleanchor="x")
-    return fig.update_layout(title=title, **{**LAYOUT, "height": 300})
+        sx, sy = ("", "") if i == 0 else (str(i + 1), str(i + 1))
+        traces.append(go.Heatmap(z=arr[i], colorscale="RdBu_r" if zmid is not None else "gray", zmid=zmid,
+                                 showscale=i == c - 1, xaxis=f"x{sx}", yaxis=f"y{sy}"))
+        layout[f"xaxis{sx}"] = dict(domain=[i * (width + gap), i * (width + gap) + width],
+                                    title=dict(text=f"channel {i}") if c > 1 else None)
+        layout[f"yaxis{sy}"] = dict(autorange="reversed", scaleanchor=f"x{sx}", anchor=f"x{sx}")
+    return go.Figure(traces, layout=layout)

@@ -91,8 +91,8 @@ def _extract(zf: zipfile.ZipFile, dest: Path) -> tuple[Path, list[str]]:
             if parts is None:
                 skipped["unsafe path"] += 1
                 continue
-            mode = info.external_attr >> 16
-            if mode and not stat.S_ISREG(mode):  # symlinks, devices, fifos
+            kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the archiver recorded no type
+            if kind and kind != stat.S_IFREG:  # symlinks, devices, fifos
                 skipped["link or special file"] += 1
                 continue
             if parts[0] == "__MACOSX" or parts[-1].startswith(".") or \

@@ -1,0 +1,112 @@
+import time
+
+import pytest
+
+from playground.config import RunConfig
+from playground.engine import fit
+from playground.errors import PlaygroundError
+from playground.jobs import JobManager, RunBuffer
+
+
+def tiny(epochs=1.0, n=320):
+    return RunConfig().replace(data={"params": {"n_train": n, "n_test": 100}},
+                               model={"params": {"channels": [8], "fc": [16]}},
+                               train={"epochs": epochs, "batch_size": 32, "log_every": 2})
+
+
+def _wait(pred, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def manager(store):
+    m = JobManager(store, max_running=1)
+    yield m
+    m.shutdown()
+
+
+def test_jobs_queue_beyond_the_limit_and_all_finish(manager):
+    jobs = [manager.submit(tiny(epochs=3), owner=f"s{i}") for i in range(3)]
+    assert manager.status(jobs[0].run_id) == "running"
+    assert [manager.queue_position(j.run_id) for j in jobs[1:]] == [1, 2]
+    assert _wait(lambda: all(j.state == "done" for j in jobs), 180)
+    for j in jobs:
+        snap = j.buffer.snapshot()
+        assert snap["final"]["kind"] == "done" and snap["steps"]["step"]
+        assert manager.store.open(j.run_id).status() == "done"
+    assert [j.run_id for j in manager.jobs(owner="s1")] == [jobs[1].run_id]
+
+
+def test_stop_a_queued_job_removes_it(manager):
+    first = manager.submit(tiny(epochs=50), "a")
+    queued = manager.submit(tiny(), "b")
+    manager.stop(queued.run_id)
+    assert queued.state == "stopped" and manager.queue_position(queued.run_id) is None
+    manager.stop(first.run_id)
+    assert _wait(lambda: first.state == "stopped")
+
+
+def test_pause_and_unpause(manager):
+    job = manager.submit(tiny(epochs=50), "a")
+    assert _wait(lambda: len(job.buffer.snapshot()["steps"]["step"]) >= 1)
+    manager.pause(job.run_id)
+    assert manager.status(job.run_id) == "paused"
+    time.sleep(0.3)
+    n = len(job.buffer.snapshot()["steps"]["step"])
+    time.sleep(0.5)
+    assert len(job.buffer.snapshot()["steps"]["step"]) <= n + 1
+    manager.unpause(job.run_id)
+    assert _wait(lambda: len(job.buffer.snapshot()["steps"]["step"]) > n + 1)
+    manager.stop(job.run_id)
+
+
+def test_bad_config_is_refused_before_queueing(manager):
+    with pytest.raises(PlaygroundError, match="learning rate"):
+        manager.submit(tiny().replace(optim={"lr": -1.0}), "a")
+    assert manager.jobs() == [] and manager.store.list() == []
+
+
+def test_a_failing_run_ends_alone(manager):
+    bad = manager.submit(tiny().replace(train={"batch_size": 10_000}), "a")
+    good = manager.submit(tiny(), "b")
+    assert _wait(lambda: bad.state == "error" and good.state == "done", 120)
+    assert "larger than the training set" in bad.buffer.snapshot()["final"]["message"]
+
+
+def test_interrupted_run_after_a_restart_is_listed_and_resumes(store):
+    # A run whose server died: events up to a checkpoint, no final event, no worker.
+    cfg = tiny(epochs=3)
+    events = []
+    from playground.engine import Controls
+
+    c = Controls()
+    for e in fit(cfg, store=store, controls=c):
+        events.append(e)
+        if e["kind"] == "epoch" and e["epoch"] == 0:
+            c.stop()
+    run = store.open(events[0]["run_id"])
+    lines = run.metrics_path.read_text().splitlines()[:-1]  # drop "stopped": as if killed
+    run.metrics_path.write_text("\n".join(lines) + "\n")
+
+    fresh = JobManager(store, max_running=1)  # the restarted server
+    assert fresh.status(run.run_id) == "interrupted"
+    job = fresh.resume(run.run_id, owner="x")
+    assert _wait(lambda: job.state == "done", 120)
+    epochs = [e["epoch"] for e in run.events() if e["kind"] == "epoch"]
+    assert epochs == [0, 1, 2]
+    fresh.shutdown()
+
+
+def test_buffer_rebuilds_from_events():
+    buf = RunBuffer.from_events([{"kind": "start", "total_steps": 4},
+                                 {"kind": "step", "step": 1, "epoch": 0, "loss": 1.0, "acc": 0.5, "lr": 0.1,
+                                  "images_per_s": 10.0, "t": 0.1},
+                                 {"kind": "epoch", "epoch": 0, "step": 1, "test_acc": 0.5},
+                                 {"kind": "done", "step": 1}])
+    snap = buf.snapshot()
+    assert snap["steps"]["loss"] == [1.0] and snap["final"]["kind"] == "done" and len(snap["epochs"]) == 1
