@@ -3,7 +3,6 @@ download what it made. The run id and the whole setup live in the URL."""
 
 from __future__ import annotations
 
-import time
 
 import streamlit as st
 

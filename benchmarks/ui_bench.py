@@ -124,10 +124,11 @@ def main() -> None:
                 ui.append(out["ips"])
                 lags += out["lags"]
                 print(f"round {r + 1}: CLI {cli[-1]:,.0f} img/s, Train page open {ui[-1]:,.0f} img/s", flush=True)
-            result.update(cli_ips=max(cli), ui_ips=max(ui), ui_vs_cli=round(max(ui) / max(cli), 3),
-                          cli_rounds=cli, ui_rounds=ui,
-                          page_lag_s_median=round(statistics.median(lags), 2) if lags else None,
-                          page_lag_s_p95=round(sorted(lags)[int(0.95 * (len(lags) - 1))], 2) if lags else None)
+            if cli:
+                result.update(cli_ips=max(cli), ui_ips=max(ui), ui_vs_cli=round(max(ui) / max(cli), 3),
+                              cli_rounds=cli, ui_rounds=ui,
+                              page_lag_s_median=round(statistics.median(lags), 2) if lags else None,
+                              page_lag_s_p95=round(sorted(lags)[int(0.95 * (len(lags) - 1))], 2) if lags else None)
             if args.memory_minutes:
                 # About that many minutes of training: ~7k img/s on this machine's CPU.
                 steps = args.memory_minutes * 60 * 6500 / 128

@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="registered data sets, models, augmentations, initialisations, optimisers")
 
+    summ = sub.add_parser("summary", help="the model a config builds: layers, output shapes, parameters")
+    summ.add_argument("--config", help="a config.json to start from (flags override it)")
+    _add_config_flags(summ)
+
     runs = sub.add_parser("runs", help="list the runs in the run store")
     runs.add_argument("--runs")
 
@@ -237,6 +241,18 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_summary(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+    from .models import build_model, summary
+
+    cfg = config_from_args(args).validate()
+    d = cfg.data
+    ds = load_dataset(d.dataset, root=d.data_root, download=d.download, **dict(d.params))
+    model = build_model(cfg.model.name, in_shape=ds.shape, num_classes=ds.num_classes, **dict(cfg.model.params))
+    print(summary(model, ds.shape))
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from .runs import RunStore
 
@@ -262,7 +278,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "resume": cmd_resume, "list": cmd_list, "runs": cmd_runs, "bench": cmd_bench}
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "list": cmd_list, "summary": cmd_summary, "runs": cmd_runs,
+            "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -102,3 +102,9 @@ def test_bench_prints_figures(mnist_root, tmp_path):
         assert key in r
     assert r["textbook_ips"] > 0 and r["engine_ips"] > 0 and r["compute_bound_ips"] > 0
     assert r["engine_vs_textbook"] == pytest.approx(r["engine_ips"] / r["textbook_ips"], rel=0.01)
+
+
+def test_summary_prints_layers_and_parameter_counts(tmp_path):
+    out = cli("summary", "--model", "lenet5", "--data-param", "n_train=20", "--data-param", "n_test=10", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Conv2d" in out.stdout and "Total params: 62,006" in out.stdout

@@ -36,3 +36,16 @@ def check_sizes(sizes, what: str) -> tuple[int, ...]:
     if not all(isinstance(s, int) and s >= 1 for s in sizes):
         raise ConfigError(f"{what} must be positive whole numbers (got {list(sizes)}).")
     return sizes
+
+
+def fc_layers(in_features: int, hidden, num_classes: int, act: str, dropout: float) -> list[nn.Module]:
+    """Linear -> activation [-> dropout] per hidden size, then the output layer (MLPs and CNN heads)."""
+    layers: list[nn.Module] = []
+    width = in_features
+    for h in hidden:
+        layers += [nn.Linear(width, h), activation(act)]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        width = h
+    layers.append(nn.Linear(width, num_classes))
+    return layers

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
-from ._registry import activation as make_act, check_dropout, check_sizes, register_model
+from ._registry import activation as make_act, check_dropout, check_sizes, fc_layers, register_model
 
 __all__ = ["CNN", "cnn", "lenet5"]
 
@@ -47,15 +47,7 @@ class CNN(nn.Module):
                  dropout: float):
         super().__init__()
         self.features = features
-        layers: list[nn.Module] = [nn.Flatten()]
-        width = flat
-        for h in fc:
-            layers += [nn.Linear(width, h), make_act(act)]
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-            width = h
-        layers.append(nn.Linear(width, num_classes))
-        self.classifier = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Flatten(), *fc_layers(flat, fc, num_classes, act, dropout))
 
     def forward(self, x):  # (B, C, H, W) -> (B, classes)
         return self.classifier(self.features(x))

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import torch.nn as nn
 
-from ._registry import activation as make_act, check_dropout, check_sizes, register_model
+from ._registry import check_dropout, check_sizes, fc_layers, register_model
 
 __all__ = ["MLP", "mlp"]
 
@@ -15,15 +15,7 @@ __all__ = ["MLP", "mlp"]
 class MLP(nn.Module):
     def __init__(self, in_features: int, num_classes: int, hidden: Sequence[int], act: str, dropout: float):
         super().__init__()
-        layers: list[nn.Module] = [nn.Flatten()]
-        width = in_features
-        for h in hidden:
-            layers += [nn.Linear(width, h), make_act(act)]
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-            width = h
-        layers.append(nn.Linear(width, num_classes))
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(nn.Flatten(), *fc_layers(in_features, hidden, num_classes, act, dropout))
 
     def forward(self, x):  # (B, C, H, W) -> (B, classes)
         return self.net(x)
