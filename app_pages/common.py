@@ -49,7 +49,7 @@ def guarded(fn: Callable[[], Any], where: Any = st) -> Any:
 
 
 def _list_text(v: Any) -> str:
-    return ", ".join(str(x) for x in v)
+    return ", ".join(str(x) for x in v) if isinstance(v, (list, tuple)) else str(v)
 
 
 def _parse_list(text: str, name: str) -> list[int]:

@@ -3,6 +3,8 @@ statistics, augmentations, normalisation, and what an MLP vs a CNN sees."""
 
 from __future__ import annotations
 
+import hashlib
+
 import streamlit as st
 
 from app_pages.common import guarded, owner
@@ -21,14 +23,18 @@ root = None
 if dataset == "image_folder":
     with c2:
         up = st.file_uploader("upload a .zip with one folder per class", type=["zip"], key="d_zip")
-        if up is not None and st.session_state.get("d_zip_name") != (up.name, up.size):
+        if up is not None and st.session_state.get("d_zip_seen") != up.file_id:
+            st.session_state.d_zip_seen = up.file_id  # unpack each upload once, failed or not
+            data = up.getvalue()
+            # A folder per upload content: the data-set cache is keyed by folder, so an edited
+            # zip must not land where its older version was loaded from.
+            dest = session_folder(owner()) / f"dataset-{hashlib.sha256(data).hexdigest()[:12]}"
             with st.spinner("Unpacking..."):
-                res = guarded(lambda: extract_zip(up.getvalue(), session_folder(owner()) / "dataset"))
+                res = guarded(lambda: extract_zip(data, dest))
             if res:
-                st.session_state.upload_folder, notes = str(res[0]), res[1]
-                st.session_state.d_zip_name = (up.name, up.size)
-                for n in notes:
-                    st.caption(n)
+                st.session_state.upload_folder, st.session_state.d_zip_notes = str(res[0]), res[1]
+        for n in st.session_state.get("d_zip_notes", []):
+            st.caption(n)
         root = st.text_input("or a folder on this machine", value=st.session_state.get("upload_folder", ""),
                              key="d_folder", placeholder="/path/to/images (class sub-folders)")
     if not root:

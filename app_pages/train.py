@@ -28,10 +28,19 @@ qp = st.query_params
 # -- the setup, seeded once per session from the URL ---------------------------------
 
 def url_config() -> RunConfig:
+    """The setup in the link, checked like any input; a bad one falls back to the defaults."""
     text = qp.get("cfg")
     if not text:
         return RunConfig()
-    cfg = guarded(lambda: RunConfig.from_url(text))
+
+    def checked() -> RunConfig:
+        cfg = RunConfig.from_url(text)
+        check_names(cfg)
+        return cfg
+
+    cfg = guarded(checked)
+    if cfg is None:
+        st.warning("The setup in this link could not be used (see above); the defaults are shown instead.")
     return cfg or RunConfig()
 
 
@@ -89,13 +98,13 @@ def setup_form() -> RunConfig | None:
                      help=SCHEDULES.doc(base.optim.schedule))
         sparams = param_widgets({k: v for k, v in SCHEDULES.params(sched).items()}, f"t_s_{sched}",
                                 dict(base.optim.schedule_params) if sched == base.optim.schedule else None)
-        ls = st.slider("label smoothing", 0.0, 0.5, base.optim.label_smoothing, 0.05, key="t_ls")
+        ls = st.slider("label smoothing", 0.0, 0.95, base.optim.label_smoothing, 0.05, key="t_ls")
         clip = st.number_input("gradient clipping (max norm, 0: off)", value=base.optim.grad_clip, min_value=0.0,
                                key="t_clip")
         st.subheader("Training", divider="gray")
         a, b = st.columns(2)
         bs = a.number_input("batch size", value=base.train.batch_size, min_value=1, step=16, key="t_bs")
-        epochs = b.number_input("epochs", value=float(base.train.epochs), min_value=0.1, step=1.0, format="%g",
+        epochs = b.number_input("epochs", value=float(base.train.epochs), min_value=0.01, step=1.0, format="%g",
                                 key="t_epochs")
         seed = a.number_input("seed", value=base.train.seed, step=1, key="t_seed")
         device = pick("device", ["auto", "cpu", "cuda"], base.train.device, "t_device")
@@ -119,6 +128,7 @@ def start(cfg: RunConfig) -> None:
     if job is not None:
         my_runs().append(job.run_id)
         qp["run"] = job.run_id
+        qp["ctl"] = job.control_key  # this tab keeps control after a reload
         qp["cfg"] = cfg.to_url()
         st.rerun()
 
@@ -144,6 +154,8 @@ def run_panel(run_id: str) -> None:
         return
     live = manager.status(run_id) in ("queued", "running", "paused")
     st.subheader(f"Run {run_id}")
+    base_url = (st.context.url or "").split("?")[0]
+    st.caption(f"View-only link to this run: `{base_url}?run={run_id}`")
 
     def snapshot() -> dict:
         job = manager.get(run_id)
@@ -178,6 +190,10 @@ def run_panel(run_id: str) -> None:
 def controls(run_id: str, status: str) -> None:
     cols = st.columns([2, 1, 1, 1, 3])
     cols[0].markdown(f"**{status_badge(status)}**")
+    if not manager.may_control(run_id, owner(), qp.get("ctl")):
+        if status in ("queued", "running", "paused", "interrupted"):
+            cols[4].caption(":material/visibility: View only: the session that started this run controls it.")
+        return
     if status == "queued":
         pos = manager.queue_position(run_id)
         cols[4].info(f"Waiting for a free slot: number {pos} in the queue "

@@ -94,12 +94,13 @@ def textbook_ips(config: RunConfig, steps: int, workers: int) -> float:
 def engine_ips(config: RunConfig, steps: int) -> float:
     p = prepare(config)
     steps_per_epoch = len(p.train_y) // config.train.batch_size
-    cfg = config.replace(train={"epochs": (steps + WINDOW) / steps_per_epoch, "log_every": WINDOW})
+    window = max(1, min(WINDOW, steps // 2))
+    cfg = config.replace(train={"epochs": (steps + window) / steps_per_epoch, "log_every": window})
     events = list(fit(cfg))
     if events[-1]["kind"] != "done":
         raise RuntimeError(events[-1].get("message"))
-    rates = [e["images_per_s"] for e in events if e["kind"] == "step"][1:-1]  # first: warm-up; last: partial
-    return max(rates)
+    rates = [e["images_per_s"] for e in events if e["kind"] == "step"]
+    return max(rates[1:] or rates)  # the first window is the warm-up
 
 
 def compute_bound_ips(config: RunConfig, steps: int) -> float:

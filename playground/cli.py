@@ -93,6 +93,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                 base = RunConfig.from_json(fh.read())
         except OSError as e:
             raise PlaygroundError(f"Cannot read the config file {args.config}: {e.strerror}.") from None
+        except UnicodeDecodeError:
+            raise PlaygroundError(f"{args.config} is not a text (JSON) config file.") from None
     changes: dict[str, dict[str, Any]] = {}
     for section in fields(RunConfig):
         sec_obj = getattr(base, section.name)

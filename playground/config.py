@@ -12,6 +12,7 @@ import base64
 import dataclasses
 import json
 import math
+import typing
 import zlib
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
@@ -173,10 +174,24 @@ def _section_from_dict(cls: type, d: Any, section: str) -> Any:
             f"Known: {', '.join(known)}."
         )
     kwargs = {}
+    hints = typing.get_type_hints(cls)
     for name, value in d.items():
         default = getattr(cls(), name)
-        kwargs[name] = _coerce(value, default, f"{section}.{name}")
+        where = f"{section}.{name}"
+        if default is None:  # optional fields: None, or a value of the declared type
+            kwargs[name] = None if value is None else _coerce(value, _SAMPLE[_base_type(hints[name])], where)
+        else:
+            kwargs[name] = _coerce(value, default, where)
     return cls(**kwargs)
+
+
+_SAMPLE: dict[type, Any] = {int: 0, float: 0.0, str: "", bool: False}
+
+
+def _base_type(hint: Any) -> type:
+    """``int | None`` -> int."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
 
 
 def _coerce(value: Any, default: Any, where: str) -> Any:
@@ -203,4 +218,6 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} must be an integer (got {value!r}).")
         return value
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"{where} must be text (got {value!r}).")
     return value

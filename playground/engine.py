@@ -56,7 +56,8 @@ class Controls:
         self._running.set()  # wake a paused run so it can stop
 
     def pause(self) -> None:
-        self._running.clear()
+        if not self._stop.is_set():  # a stop already asked for wins
+            self._running.clear()
 
     def resume(self) -> None:
         self._running.set()
@@ -87,7 +88,10 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError("No CUDA GPU is visible to PyTorch here; use device 'cpu' or 'auto'.")
-        dev = torch.device(name)
+        try:
+            dev = torch.device(name)
+        except RuntimeError:
+            raise ConfigError(f"{name!r} is not a device; use cuda or cuda:N.") from None
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ConfigError(f"There is no {name}: {torch.cuda.device_count()} GPU(s) are visible.")
         return dev
@@ -145,7 +149,7 @@ class Prepared:
 
 def prepare(config: RunConfig) -> Prepared:
     """Validate the config, load data (cached) and build the model on the device."""
-    config.validate()
+    check_names(config)
     d, m, t = config.data, config.model, config.train
     device = resolve_device(t.device)
     augment = build_pipeline(d.augment)  # bad specs fail before the (slow) data load
@@ -156,6 +160,9 @@ def prepare(config: RunConfig) -> Prepared:
             f"Batch size {t.batch_size} is larger than the training set ({n_train} images); "
             f"use a batch size of at most {n_train}."
         )
+    if t.batch_size < 2:
+        raise ConfigError("Batch size must be at least 2: batch normalisation and the loss need more than one "
+                          "image per step.")
     torch.manual_seed(t.seed)  # model initialisation
     model = build_model(m.name, in_shape=data.shape, num_classes=data.num_classes, **dict(m.params))
     init_weights(model, m.init, **dict(m.init_params))
@@ -216,9 +223,15 @@ def check_names(config: RunConfig) -> None:
     from .optim import OPTIMIZERS, SCHEDULES
 
     config.validate()
-    for reg, name in ((DATASETS, config.data.dataset), (MODELS, config.model.name), (INITS, config.model.init),
-                      (OPTIMIZERS, config.optim.name), (SCHEDULES, config.optim.schedule)):
+    d, m, o = config.data, config.model, config.optim
+    for reg, name in ((DATASETS, d.dataset), (MODELS, m.name), (INITS, m.init), (OPTIMIZERS, o.name),
+                      (SCHEDULES, o.schedule)):
         reg.get(name)
+    # Parameters the engine passes itself cannot come from the config too.
+    DATASETS.check_reserved(d.params, ("root", "download"), "use the data folder and download settings")
+    MODELS.check_reserved(m.params, ("in_shape", "num_classes"), "they come from the data set")
+    OPTIMIZERS.check_reserved(o.params, ("lr", "weight_decay"), "they have settings of their own")
+    SCHEDULES.check_reserved(o.schedule_params, ("total_steps", "steps_per_epoch"), "the engine sets them")
     build_pipeline(config.data.augment)
     resolve_device(config.train.device)
 

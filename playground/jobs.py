@@ -11,6 +11,7 @@ rest wait in a FIFO queue and can ask for their position.
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 import time
 from collections import deque
@@ -74,6 +75,9 @@ class Job:
     owner: str
     resume: bool = False
     controls: Controls = field(default_factory=Controls)
+    # Who may stop/pause/resume it: the session that started it, and whoever has this key
+    # (the app keeps it in that session's URL so a reload keeps control; run links without it view).
+    control_key: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     buffer: RunBuffer = field(default_factory=RunBuffer)
     state: str = "queued"  # queued, running, done, stopped, diverged, error
     submitted: float = field(default_factory=time.time)
@@ -114,19 +118,24 @@ class JobManager:
         with self._lock:
             self._check_room()
         job = Job(self.store.create(config), config, owner)
+        job.run.write_control_key(job.control_key)
         return self._enqueue(job)
 
     def resume(self, run_id: str, owner: str) -> Job:
         """Queue an interrupted run to continue from its last checkpoint."""
-        with self._lock:
-            live = self._jobs.get(run_id)
-            if live is not None and live.live:
-                return live
-            self._check_room()
         run = self.store.open(run_id)
         job = Job(run, run.config(), owner, resume=True)
-        job.buffer = RunBuffer.from_events(run.events())
-        return self._enqueue(job)
+        job.control_key = run.control_key() or job.control_key
+        job.buffer = RunBuffer.from_events(run.events())  # until the worker has truncated the file
+        with self._lock:  # check and register in one step: two tabs may press Resume at once
+            live = self._jobs.get(run_id)
+            if live is not None and (live.live or run_id in self._queue):
+                return live
+            self._check_room()
+            self._jobs[run_id] = job
+            self._queue.append(run_id)
+        self._pump()
+        return job
 
     def _check_room(self) -> None:
         if len(self._queue) >= self.max_queued:
@@ -135,6 +144,7 @@ class JobManager:
 
     def _enqueue(self, job: Job) -> Job:
         with self._lock:
+            self._check_room()
             self._jobs[job.run_id] = job
             self._queue.append(job.run_id)
         self._pump()
@@ -157,6 +167,9 @@ class JobManager:
             events = (resume(job.run_id, self.store, job.controls) if job.resume
                       else fit(job.config, run=job.run, controls=job.controls))
             for e in events:
+                if e["kind"] == "resumed":  # the run store now holds only what the checkpoint covers
+                    job.buffer = RunBuffer.from_events(job.run.events())
+                    continue
                 job.buffer.add(e)
                 if e["kind"] in FINAL_KINDS:
                     job.state = e["kind"]
@@ -196,6 +209,19 @@ class JobManager:
         return "interrupted" if status in ("running", "created") else status
 
     # -- controls ----------------------------------------------------------
+    def may_control(self, run_id: str, owner: str, key: str | None) -> bool:
+        """The session that started the run, or one holding its control key."""
+        job = self.get(run_id)
+        if job is not None and job.owner == owner:
+            return True
+        if not key:
+            return False
+        try:
+            stored = self.store.open(run_id).control_key()
+        except PlaygroundError:
+            return False
+        return stored is not None and secrets.compare_digest(stored, key)
+
     def stop(self, run_id: str) -> None:
         job = self.get(run_id)
         if job is None:

@@ -36,7 +36,7 @@ class Registry(Generic[F]):
     def get(self, name: str) -> F:
         try:
             return self._items[name]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: an unhashable name from a config file
             raise ConfigError(
                 f"Unknown {self.kind} {name!r}. Choose one of: {', '.join(self.names())}."
             ) from None
@@ -61,7 +61,15 @@ class Registry(Generic[F]):
                     f"{self.kind} {name!r} has no parameter {', '.join(map(repr, unknown))}. "
                     f"Accepted: {', '.join(accepted) or 'none'}."
                 )
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except TypeError as e:  # a list where a number belongs, text for a number (config files, URLs)
+            raise ConfigError(f"{self.kind} {name!r}: a parameter has the wrong type ({e}).") from None
+
+    def check_reserved(self, params: dict[str, Any], reserved: tuple[str, ...], why: str) -> None:
+        clash = sorted(set(params) & set(reserved))
+        if clash:
+            raise ConfigError(f"{', '.join(clash)} cannot be set as {self.kind} parameters: {why}.")
 
     def params(self, name: str) -> dict[str, Any]:
         """Keyword parameters with their defaults (for the CLI's list and UI forms)."""

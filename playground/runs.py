@@ -166,6 +166,15 @@ class Run:
                 w.writerow(e)
         return out.getvalue()
 
+    def write_control_key(self, key: str) -> None:
+        path = self.dir / "control.key"
+        atomic_write_bytes(path, lambda f: f.write(key.encode()))
+        path.chmod(0o600)
+
+    def control_key(self) -> str | None:
+        path = self.dir / "control.key"
+        return path.read_text().strip() if path.exists() else None
+
     def save_checkpoint(self, state: dict[str, Any], final: bool = False) -> Path:
         path = self.model_path if final else self.checkpoint_path
         state = {"format": CHECKPOINT_FORMAT, **state}

@@ -14,6 +14,7 @@ import re
 import shutil
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from .data.folder import IMG_EXTENSIONS
@@ -106,14 +107,19 @@ def _extract(zf: zipfile.ZipFile, dest: Path) -> tuple[Path, list[str]]:
             if not target.resolve().is_relative_to(dest_resolved):  # belt and braces
                 skipped["unsafe path"] += 1
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                while chunk := src.read(1 << 20):  # actual bytes, not the declared size, count
-                    written += len(chunk)
-                    if written > MAX_TOTAL_BYTES:
-                        raise DatasetUnavailable("The archive unpacks to more than its declared size and "
-                                                 "the limit; refused.")
-                    out.write(chunk)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "wb") as out:
+                    while chunk := src.read(1 << 20):  # actual bytes, not the declared size, count
+                        written += len(chunk)
+                        if written > MAX_TOTAL_BYTES:
+                            raise DatasetUnavailable("The archive unpacks to more than its declared size and "
+                                                     "the limit; refused.")
+                        out.write(chunk)
+            except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError, OSError) as e:
+                # encrypted entries, unsupported compression, bad CRCs, a file where a folder must go
+                raise DatasetUnavailable(f"Could not unpack {info.filename!r} ({type(e).__name__}: {e}). "
+                                         "Zip the folders again without a password and upload that.") from None
     for what, n in skipped.items():
         if n:
             notes.append(f"skipped {n} {what} entr{'y' if n == 1 else 'ies'}")

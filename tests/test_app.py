@@ -136,3 +136,29 @@ def test_shared_link_opens_the_same_setup(app):
     assert at.number_input(key="t_lr").value == 0.02
     assert at.selectbox(key="t_opt").value == "nesterov"
     assert at.number_input(key="t_bs").value == 64
+
+
+def test_a_damaged_or_stale_link_falls_back_to_defaults(app):
+    bad = RunConfig().replace(data={"augment": ("no_such_aug",)})
+    at = app
+    at.query_params["cfg"] = bad.to_url()
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    assert not at.exception
+    assert any("Unknown augmentation" in e.value for e in at.error)
+    assert any("defaults are shown" in w.value for w in at.warning)
+
+
+def test_a_run_link_without_the_key_is_view_only(app, tmp_path):
+    from app_pages.common import job_manager
+
+    cfg = RunConfig().replace(data={"params": {"n_train": 320, "n_test": 64}}, train={"epochs": 200, "batch_size": 32})
+    job = job_manager().submit(cfg, owner="someone-else")
+    at = app
+    at.query_params["run"] = job.run_id
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    assert not at.exception
+    assert not any(b.key == "c_stop" for b in at.button)
+    assert any("View only" in c.value for c in at.caption)
+    job_manager().stop(job.run_id)

@@ -171,3 +171,9 @@ def test_cifar_jpg_folder_loads_ten_classes(cifar_jpg):
     assert ds.num_classes == 10 and ds.shape == (3, 32, 32)
     assert (len(ds.train_y), len(ds.test_y)) == (10000, 2000)
     assert ds.class_counts("test") == [200] * 10
+
+
+def test_image_folder_training_split_is_shuffled_so_a_limit_keeps_every_class(tmp_path):
+    root = _folder(tmp_path / "three", classes=("a", "b", "c"), n=20)
+    ds = load_dataset("image_folder", root=root)
+    assert set(ds.train_y[:12].tolist()) == {0, 1, 2}

@@ -220,3 +220,19 @@ def test_checkpoints_that_are_not_ours_are_refused(tmp_path):
 def test_resume_of_unknown_run_is_a_clear_error(store):
     events = list(resume("../../etc", store))
     assert events[0]["kind"] == "error" and "not a run id" in events[0]["message"]
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"train": {"batch_size": 1}}, "at least 2"),
+    ({"data": {"augment": ("rotation:degrees=1/2",)}}, "wrong type"),
+    ({"optim": {"name": "momentum", "params": {"momentum": "abc"}}}, "momentum"),
+    ({"optim": {"params": {"lr": 0.1}}}, "cannot be set"),
+    ({"model": {"params": {"num_classes": 3}}}, "cannot be set"),
+    ({"data": {"params": {"root": "/x"}}}, "cannot be set"),
+    ({"optim": {"schedule_params": {"total_steps": 5}}}, "cannot be set"),
+    ({"train": {"device": "cuda:x"}}, "device"),
+])
+def test_more_bad_input_is_explained(change, words):
+    events = list(fit(small().replace(**change)))
+    assert [e["kind"] for e in events] == ["error"], events
+    assert words in events[0]["message"] and "traceback" not in events[0]

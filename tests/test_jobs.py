@@ -110,3 +110,56 @@ def test_buffer_rebuilds_from_events():
                                  {"kind": "done", "step": 1}])
     snap = buf.snapshot()
     assert snap["steps"]["loss"] == [1.0] and snap["final"]["kind"] == "done" and len(snap["epochs"]) == 1
+
+
+def test_resumed_buffer_holds_no_stale_steps(store):
+    from playground.engine import Controls
+
+    cfg = tiny(epochs=3)
+    c = Controls()
+    events = []
+    for e in fit(cfg, store=store, controls=c):
+        events.append(e)
+        if e["kind"] == "step" and e["step"] == 14:  # mid-way through epoch 1 (10 steps an epoch)
+            c.stop()
+    run = store.open(events[0]["run_id"])
+    lines = run.metrics_path.read_text().splitlines()[:-1]
+    run.metrics_path.write_text("\n".join(lines) + "\n")
+    m = JobManager(store, max_running=1)
+    job = m.resume(run.run_id, owner="x")
+    assert _wait(lambda: job.state == "done", 120)
+    steps = job.buffer.snapshot()["steps"]["step"]
+    assert steps == sorted(set(steps)), steps  # no step twice, never backwards
+    assert [e["epoch"] for e in job.buffer.snapshot()["epochs"]] == [0, 1, 2]
+    m.shutdown()
+
+
+def test_resume_twice_queues_once(manager):
+    first = manager.submit(tiny(epochs=50), "a")  # holds the only slot
+    done = list(fit(tiny(), store=manager.store))
+    run_id = done[0]["run_id"]
+    a = manager.resume(run_id, "x")
+    b = manager.resume(run_id, "y")
+    assert a is b and manager.queue_position(run_id) == 1
+    manager.stop(first.run_id)
+
+
+def test_only_the_owner_or_the_key_holder_controls(manager):
+    job = manager.submit(tiny(epochs=50), "alice")
+    assert manager.may_control(job.run_id, "alice", None)
+    assert not manager.may_control(job.run_id, "bob", None)
+    assert not manager.may_control(job.run_id, "bob", "guess")
+    assert manager.may_control(job.run_id, "bob", job.control_key)
+    restarted = JobManager(manager.store)  # after a restart the key on disk still works
+    assert restarted.may_control(job.run_id, "carol", job.control_key)
+    assert not restarted.may_control(job.run_id, "carol", None)
+    manager.stop(job.run_id)
+
+
+def test_pause_after_stop_does_not_block_the_stop():
+    from playground.engine import Controls
+
+    c = Controls()
+    c.stop()
+    c.pause()
+    assert not c.paused and c.wait_while_paused() == 0.0

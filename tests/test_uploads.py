@@ -84,3 +84,10 @@ def test_zip_without_class_folders_is_explained_when_loaded(tmp_path):
 def test_session_folder_names_are_sanitised(tmp_path):
     assert session_folder("../../etc", tmp_path).parent == tmp_path
     assert "/" not in session_folder("a/b\\c", tmp_path).name
+
+
+def test_entry_that_cannot_be_written_is_a_clear_error(tmp_path):
+    data = _zip({"cat/a.png": _png(), "cat/a.png/b.png": _png(), "dog/c.png": _png()})
+    with pytest.raises(DatasetUnavailable, match="Could not unpack"):
+        extract_zip(data, tmp_path / "d")
+    assert not (tmp_path / "d").exists()

@@ -177,4 +177,7 @@ def image_folder(*, root: Path, download: bool = True, image_size: int = 32, mod
         splits = {"train": (x[~is_test], y[~is_test]), "test": (x[is_test], y[is_test])}
         notes.append(f"held out {int(is_test.sum())} images ({test_fraction:.0%} per class) as the test split")
     (tx, ty), (vx, vy) = splits["train"], splits["test"]
+    # Files come class by class; shuffle once (seeded) so "the first N images" has every class.
+    order = torch.randperm(len(ty), generator=torch.Generator().manual_seed(seed))
+    tx, ty = tx[order], ty[order]
     return Dataset("image_folder", classes, tx, ty, vx, vy, notes=notes)
