@@ -316,8 +316,13 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
         model.load_state_dict(resume_state["model"])
         opt.load_state_dict(resume_state["optimizer"])
         sched.load_state_dict(resume_state["scheduler"])
-        gen.set_state(resume_state["generator"].cpu())
         start_epoch, step = int(resume_state["epoch"]), int(resume_state["step"])
+        try:
+            gen.set_state(resume_state["generator"].cpu())
+            note = None
+        except RuntimeError:  # written on another device type (a GPU run resumed on a CPU)
+            gen.manual_seed(t.seed + start_epoch)
+            note = "checkpoint from another device type: shuffling and augmentation draws were re-seeded"
 
     n_params = sum(q.numel() for q in model.parameters())
     if resume_state is None:
@@ -325,7 +330,8 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
                     "dataset": p.data.summary(), "train_images": n_train, "parameters": n_params, "steps_per_epoch": steps_per_epoch,
                     "total_steps": total_steps, "epochs": t.epochs, "t": now()})
     else:
-        yield emit({"kind": "resumed", "epoch": start_epoch, "step": step, "t": now()})
+        yield emit({"kind": "resumed", "epoch": start_epoch, "step": step, "t": now(),
+                    **({"note": note} if note else {})})
 
     def checkpoint_state(epochs_done: int) -> dict[str, Any]:
         return {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),

@@ -236,3 +236,20 @@ def test_more_bad_input_is_explained(change, words):
     events = list(fit(small().replace(**change)))
     assert [e["kind"] for e in events] == ["error"], events
     assert words in events[0]["message"] and "traceback" not in events[0]
+
+
+def test_resume_with_a_generator_state_from_another_device(store):
+    controls = Controls()
+    events = []
+    for e in fit(small(epochs=2), store=store, controls=controls):
+        events.append(e)
+        if e["kind"] == "step" and e["step"] == 15:  # after the epoch-1 checkpoint
+            controls.stop()
+    run = store.open(events[0]["run_id"])
+    state = run.load_checkpoint()
+    assert state["epoch"] == 1
+    state["generator"] = torch.zeros(3, dtype=torch.uint8)  # not a CPU generator state
+    run.save_checkpoint({k: v for k, v in state.items() if k != "format"})
+    resumed = list(resume(run.run_id, store))
+    assert resumed[0]["kind"] == "resumed" and "re-seeded" in resumed[0]["note"]
+    assert resumed[-1]["kind"] == "done"
