@@ -50,7 +50,7 @@ with st.spinner(f"Loading {dataset}..."):
 if ds is None:
     st.stop()
 
-info = explore.summary(ds)
+info = ds.summary()
 m = st.columns(4)
 m[0].metric("classes", len(info["classes"]))
 m[1].metric("image shape (C, H, W)", " x ".join(map(str, info["shape"])))

@@ -14,7 +14,7 @@ import time
 from dataclasses import MISSING, fields
 from typing import Any, Iterator, Mapping, Sequence
 
-from .config import RunConfig
+from .config import RunConfig, field_type
 from .errors import PlaygroundError
 
 __all__ = ["main", "build_parser"]
@@ -73,14 +73,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
                 kw["nargs"] = "*"
             elif isinstance(default, Mapping):
                 kw.update(action="append", metavar="KEY=VALUE")
-            elif isinstance(default, float):
-                kw["type"] = float
-            elif isinstance(default, int):
-                kw["type"] = int
-            elif f.name in ("train_limit",):
-                kw["type"] = int
-            elif f.name in ("target_acc", "weight_decay"):
-                kw["type"] = float
+            elif field_type(type(sec_obj), f.name) in (int, float):  # optional numbers too
+                kw["type"] = field_type(type(sec_obj), f.name)
             kw["help"] = (kw["help"] + f" (default: {default!r})").strip()
             group.add_argument(f"--{flag}", **kw)
 

@@ -174,12 +174,11 @@ def _section_from_dict(cls: type, d: Any, section: str) -> Any:
             f"Known: {', '.join(known)}."
         )
     kwargs = {}
-    hints = typing.get_type_hints(cls)
     for name, value in d.items():
         default = getattr(cls(), name)
         where = f"{section}.{name}"
         if default is None:  # optional fields: None, or a value of the declared type
-            kwargs[name] = None if value is None else _coerce(value, _SAMPLE[_base_type(hints[name])], where)
+            kwargs[name] = None if value is None else _coerce(value, _SAMPLE[field_type(cls, name)], where)
         else:
             kwargs[name] = _coerce(value, default, where)
     return cls(**kwargs)
@@ -188,8 +187,9 @@ def _section_from_dict(cls: type, d: Any, section: str) -> Any:
 _SAMPLE: dict[type, Any] = {int: 0, float: 0.0, str: "", bool: False}
 
 
-def _base_type(hint: Any) -> type:
-    """``int | None`` -> int."""
+def field_type(cls: type, name: str) -> type:
+    """A config field's declared type, without its ``| None``: ``int | None`` -> int."""
+    hint = typing.get_type_hints(cls)[name]
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     return args[0] if args else hint
 

@@ -13,17 +13,13 @@ import torch
 from .data import Dataset, load_dataset
 from .data.augment import build_pipeline
 
-__all__ = ["load", "summary", "samples", "class_distribution", "pixel_histograms", "augment_preview",
+__all__ = ["load", "samples", "class_distribution", "pixel_histograms", "augment_preview",
            "normalise_preview", "flatten_view", "conv_patches", "image", "prediction_tiles"]
 
 
 def load(name: str, root: str | None = None, params: dict[str, Any] | None = None) -> Dataset:
     """The cached data set (errors are PlaygroundErrors with a message to show)."""
     return load_dataset(name, root=root, **(params or {}))
-
-
-def summary(ds: Dataset) -> dict[str, Any]:
-    return ds.summary()
 
 
 def _hwc(x: torch.Tensor) -> np.ndarray:

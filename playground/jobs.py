@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -80,8 +79,6 @@ class Job:
     control_key: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     buffer: RunBuffer = field(default_factory=RunBuffer)
     state: str = "queued"  # queued, running, done, stopped, diverged, error
-    submitted: float = field(default_factory=time.time)
-    started: float | None = None
     thread: threading.Thread | None = None
 
     @property
@@ -154,7 +151,7 @@ class JobManager:
         with self._lock:
             while self._queue and self._running_count() < self.max_running:
                 job = self._jobs[self._queue.popleft()]
-                job.state, job.started = "running", time.time()
+                job.state = "running"
                 job.thread = threading.Thread(target=self._work, args=(job,), name=f"job-{job.run_id}",
                                               daemon=True)
                 job.thread.start()

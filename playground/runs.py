@@ -129,7 +129,8 @@ class Run:
                     continue
 
     def status(self) -> str:
-        """running, done, stopped, diverged, error, or interrupted (no final event, no live writer)."""
+        """created, running (no final event yet: live, or interrupted if no worker has it),
+        or the final kind: done, stopped, diverged, error."""
         last = None
         for e in self.iter_events():
             if e.get("kind") in FINAL_KINDS or e.get("kind") in ("start", "resumed"):

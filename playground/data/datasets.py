@@ -131,6 +131,7 @@ def load_dataset(name: str, *, root: str | os.PathLike | None = None, download: 
         ds = DATASETS.call(name, **params)
         with _cache_lock:
             _cache[key] = ds
+            _load_locks.pop(key, None)
         return ds
 
 
