@@ -67,6 +67,10 @@ class TrainConfig:
     checkpoint: bool = True
     # Stop early once the test accuracy reaches this (None: train all epochs).
     target_acc: float | None = None
+    # What the model learns (playground.tasks): "classify", ...
+    task: str = "classify"
+    # Observers of the run (playground.probes), e.g. per-epoch snapshots.
+    probes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

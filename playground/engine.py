@@ -38,7 +38,9 @@ from .errors import ConfigError, PlaygroundError
 from .init import init_weights
 from .models import build_model
 from .optim import build_optimizer, build_schedule
+from .probes import build_probes
 from .runs import Run, RunStore
+from .tasks import build_task
 
 __all__ = ["Controls", "check_names", "device_summary", "fit", "resume", "resolve_device", "prepare", "Prepared", "evaluate"]
 
@@ -221,11 +223,13 @@ def check_names(config: RunConfig) -> None:
     from .init import INITS
     from .models import MODELS
     from .optim import OPTIMIZERS, SCHEDULES
+    from .probes import PROBES
+    from .tasks import TASKS
 
     config.validate()
-    d, m, o = config.data, config.model, config.optim
+    d, m, o, t = config.data, config.model, config.optim, config.train
     for reg, name in ((DATASETS, d.dataset), (MODELS, m.name), (INITS, m.init), (OPTIMIZERS, o.name),
-                      (SCHEDULES, o.schedule)):
+                      (SCHEDULES, o.schedule), (TASKS, t.task), *((PROBES, n) for n in t.probes)):
         reg.get(name)
     # Parameters the engine passes itself cannot come from the config too.
     DATASETS.check_reserved(d.params, ("root", "download"), "use the data folder and download settings")
@@ -300,6 +304,8 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
         return round(t_offset + time.perf_counter() - t_start, 3)
 
     p = prepare(config)
+    task = build_task(config)
+    task.check(p)
     t, o = config.train, config.optim
     model, device = p.model, p.device
     n_train, bs = len(p.train_y), t.batch_size
@@ -307,7 +313,11 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
     total_steps = max(1, round(t.epochs * steps_per_epoch))
     n_epochs = math.ceil(total_steps / steps_per_epoch)
 
-    opt = build_optimizer(o.name, model.parameters(), lr=o.lr, weight_decay=o.weight_decay, **dict(o.params))
+    # A model may split its parameters into groups (a pretrained backbone at a lower rate than
+    # its new head); frozen parameters (requires_grad False) never reach the optimiser.
+    groups = model.param_groups(o.lr) if hasattr(model, "param_groups") else \
+        [q for q in model.parameters() if q.requires_grad]
+    opt = build_optimizer(o.name, groups, lr=o.lr, weight_decay=o.weight_decay, **dict(o.params))
     sched = build_schedule(o.schedule, opt, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
                            **dict(o.schedule_params))
     gen = torch.Generator(device=device).manual_seed(t.seed)
@@ -325,10 +335,20 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
             note = "checkpoint from another device type: shuffling and augmentation draws were re-seeded"
 
     n_params = sum(q.numel() for q in model.parameters())
+    probes = build_probes(t.probes, p, run)
+
+    def probe_fields(call) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for probe in probes:
+            out.update(call(probe) or {})
+        return out
+
     if resume_state is None:
         yield emit({"kind": "start", "run_id": run.run_id if run else None, "device": device_label(device),
-                    "dataset": p.data.summary(), "train_images": n_train, "parameters": n_params, "steps_per_epoch": steps_per_epoch,
-                    "total_steps": total_steps, "epochs": t.epochs, "t": now()})
+                    "dataset": p.data.summary(), "task": t.task, "train_images": n_train, "parameters": n_params,
+                    "trainable_parameters": sum(q.numel() for q in model.parameters() if q.requires_grad),
+                    "steps_per_epoch": steps_per_epoch, "total_steps": total_steps, "epochs": t.epochs,
+                    **probe_fields(lambda pr: pr.on_start()), "t": now()})
     else:
         yield emit({"kind": "resumed", "epoch": start_epoch, "step": step, "t": now(),
                     **({"note": note} if note else {})})
@@ -347,15 +367,14 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
     train_seconds, images = 0.0, 0
     last: dict[str, Any] = {}
     epoch_idx = start_epoch
-    label_smoothing = o.label_smoothing
     model.train()
     for epoch_idx in range(start_epoch, n_epochs):
         perm = torch.randperm(n_train, generator=gen, device=device)
         steps_this_epoch = min(steps_per_epoch, total_steps - epoch_idx * steps_per_epoch)
         loss_acc = torch.zeros((), device=device)  # running sums on device: one sync per log
-        correct_acc = torch.zeros((), dtype=torch.int64, device=device)
+        correct_acc = torch.zeros((), device=device)  # the task's score, summed
         ep_loss = torch.zeros((), device=device)
-        ep_correct = torch.zeros((), dtype=torch.int64, device=device)
+        ep_correct = torch.zeros((), device=device)
         window_steps, t_window = 0, time.perf_counter()  # evaluation and checkpoints stay out of the rate
         for i in range(steps_this_epoch):
             paused = controls.wait_while_paused()
@@ -365,11 +384,10 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
                              message=f"Stopped at step {step} of {total_steps}; the model so far is saved.")
                 return
             idx = perm[i * bs : (i + 1) * bs]
-            x = p.to_input(p.train_x[idx], gen)  # (B, C, H, W) float, augmented, normalised
-            y = p.train_y[idx]
+            x, y = task.batch(p, idx, gen)  # inputs (B, C, H, W) float, augmented, normalised; targets
             with p.autocast():
                 out = model(x)
-                loss = F.cross_entropy(out, y, label_smoothing=label_smoothing)
+                loss = task.loss(out, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if o.grad_clip > 0:
@@ -379,14 +397,14 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
             step += 1
             window_steps += 1
             d_loss = loss.detach().float()
-            d_correct = (out.detach().argmax(1) == y).sum()
+            d_correct = task.score(out, y)
             loss_acc += d_loss
             correct_acc += d_correct
             ep_loss += d_loss
             ep_correct += d_correct
             if window_steps == t.log_every or i == steps_this_epoch - 1:
                 mean_loss = loss_acc.item() / window_steps  # the sync point
-                acc = correct_acc.item() / (window_steps * bs)
+                acc = task.metric_value(correct_acc.item(), window_steps * bs)
                 elapsed = time.perf_counter() - t_window
                 train_seconds += elapsed
                 images += window_steps * bs
@@ -396,22 +414,24 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
                         f"rate (now {o.lr:g}), e.g. to {o.lr / 10:g}, or turn on gradient clipping."))
                     return
                 yield emit({"kind": "step", "step": step, "epoch": epoch_idx, "loss": round(mean_loss, 5),
-                            "acc": round(acc, 4), "lr": sched.get_last_lr()[0],
-                            "images_per_s": round(window_steps * bs / max(elapsed, 1e-9), 1), "t": now()})
+                            task.metric: round(acc, 4), "lr": sched.get_last_lr()[0],
+                            "images_per_s": round(window_steps * bs / max(elapsed, 1e-9), 1),
+                            **probe_fields(lambda pr: pr.on_log(step, epoch_idx)), "t": now()})
                 loss_acc.zero_()
                 correct_acc.zero_()
                 window_steps, t_window = 0, time.perf_counter()
-        ev = evaluate(p)
+        ev = task.evaluate(p)
         last = {"kind": "epoch", "epoch": epoch_idx, "step": step,
                 "train_loss": round(ep_loss.item() / steps_this_epoch, 5),
-                "train_acc": round(ep_correct.item() / (steps_this_epoch * bs), 4), **ev, "t": now()}
+                f"train_{task.metric}": round(task.metric_value(ep_correct.item(), steps_this_epoch * bs), 4), **ev,
+                **probe_fields(lambda pr: pr.on_epoch(epoch_idx, step)), "t": now()}
         yield emit(last)
         if run is not None and t.checkpoint:
             run.save_checkpoint(checkpoint_state(epoch_idx + 1))
-        if t.target_acc is not None and ev["test_acc"] >= t.target_acc:
+        if t.target_acc is not None and ev.get("test_acc", 0.0) >= t.target_acc:
             break
     if not last:  # resumed after the last epoch had finished but before "done" was written
-        last = evaluate(p)
-    yield finish("done", epoch=epoch_idx, test_acc=last.get("test_acc"), test_loss=last.get("test_loss"),
+        last = task.evaluate(p)
+    yield finish("done", epoch=epoch_idx, **task.done_fields(last),
                  train_seconds=round(train_seconds, 3), images_per_second=round(images / max(train_seconds, 1e-9), 1),
                  device=device_label(device), run_id=run.run_id if run else None)

@@ -6,7 +6,7 @@ into an ``error`` event by the engine, a non-zero exit by the CLI and a message
 box by the app, never a traceback.
 """
 
-__all__ = ["PlaygroundError", "ConfigError", "DatasetUnavailable", "CheckpointError"]
+__all__ = ["PlaygroundError", "ConfigError", "DatasetUnavailable", "CheckpointError", "WeightsUnavailable"]
 
 
 class PlaygroundError(ValueError):
@@ -23,3 +23,7 @@ class DatasetUnavailable(PlaygroundError):
 
 class CheckpointError(PlaygroundError):
     """A checkpoint is missing, corrupt or not one of ours."""
+
+
+class WeightsUnavailable(PlaygroundError):
+    """Pretrained weights are neither in the torch hub cache nor downloadable."""

@@ -5,6 +5,10 @@ PLAYGROUND_REQUIRE_DATA=1 (set by .ci/run), which turns the skip into a failure.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -44,3 +48,65 @@ def _isolate(tmp_path, monkeypatch):
     # Nothing a test does lands in the working tree's ./data or ./runs.
     monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "default-runs"))
     monkeypatch.setenv("PLAYGROUND_DATA", str(tmp_path / "default-data"))
+
+
+# -- real browser (Debian's Chromium + Playwright) against `streamlit run` ----------
+# Each page's browser test uses the `server` fixture (a fresh server on a free
+# loopback port with its own run store) and launches Chromium with ARGS.
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+def _need_browser():
+    msg = None
+    if not CHROMIUM.exists():
+        msg = f"{CHROMIUM} not found (apt-get install chromium)"
+    else:
+        try:
+            import playwright  # noqa: F401
+        except ImportError:
+            msg = "the playwright package is not installed (pip install -r requirements-dev.txt)"
+    if msg:
+        if os.environ.get("PLAYGROUND_REQUIRE_BROWSER") == "1":
+            pytest.fail(msg + "; PLAYGROUND_REQUIRE_BROWSER=1 makes this a failure")
+        pytest.skip(msg)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    _need_browser()
+    port = _free_port()
+    env = {**os.environ, "PLAYGROUND_RUNS": str(tmp_path / "runs"), "PLAYGROUND_UPLOADS": str(tmp_path / "up")}
+    log = open(tmp_path / "server.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--server.headless", "true"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start: " + (tmp_path / "server.log").read_text()[-2000:])
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
