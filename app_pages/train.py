@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.common import guarded, job_manager, my_runs, owner, param_widgets, status_badge
-from playground import explore, plots
+from playground import explore, export, plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets
 from playground.data.augment import AUGMENTATIONS, list_augmentations, parse_spec
@@ -285,16 +285,40 @@ def prediction_tiles(run, last: dict) -> list | None:
 
 
 def downloads(run) -> None:
-    a, b, c = st.columns(3)
+    a, b, c, d, e = st.columns(5)
     path = run.model_path if run.model_path.exists() else run.checkpoint_path
     if path.exists():
         a.download_button("Model (.pt)", path.read_bytes(), file_name=f"{run.run_id}.pt",
-                          mime="application/octet-stream", key="d_model", icon=":material/download:")
+                          mime="application/octet-stream", key="d_model", icon=":material/download:",
+                          help="state dict + settings; torch.load(path, weights_only=True)")
     b.download_button("Metrics (.csv)", run.metrics_csv(), file_name=f"{run.run_id}-metrics.csv",
                       mime="text/csv", key="d_csv", icon=":material/download:")
     c.download_button("Settings (.json)", run.config_path.read_text(), file_name=f"{run.run_id}-config.json",
                       mime="application/json", key="d_cfg", icon=":material/download:")
-
+    finished = run.model_path.exists()
+    script = guarded(lambda: export.run_training_script(run), d) if finished else None
+    d.download_button("Script (.py)", script or "", file_name=f"{run.run_id}.py", mime="text/x-python",
+                      key="d_script", icon=":material/code:", disabled=script is None,
+                      help="a standalone training script (torch + torchvision only) that reproduces this run"
+                      if finished else "available once the run has stopped or finished")
+    onnx_path = run.dir / "model.onnx"
+    if onnx_path.exists():
+        e.download_button("Model (.onnx)", onnx_path.read_bytes(), file_name=f"{run.run_id}.onnx",
+                          mime="application/octet-stream", key="d_onnx", icon=":material/download:",
+                          help="input: float images (B, C, H, W) in [0, 1]; normalisation is inside")
+    elif e.button("Export ONNX", key="x_onnx", icon=":material/output:", disabled=not finished,
+                  help="exports the final model and checks it with onnxruntime"
+                  if finished else "available once the run has stopped or finished"):
+        with e, st.spinner("Exporting and checking with onnxruntime ..."):
+            report = guarded(lambda: export.export_run_onnx(run))
+        if report:
+            st.session_state[f"onnx_report_{run.run_id}"] = report
+            st.rerun()
+    report = st.session_state.get(f"onnx_report_{run.run_id}")
+    if report:
+        st.caption(f":material/check_circle: ONNX file checked with onnxruntime: largest difference from "
+                   f"PyTorch {report['max_abs_diff']:.1e} on random images ({report['bytes'] / 1e6:.1f} MB).")
+    st.caption("Every chart downloads as PNG from the camera icon in its top-right corner.")
 
 if run_id:
     run_panel(run_id)

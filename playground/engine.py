@@ -358,10 +358,14 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
                 "generator": gen.get_state(), "epoch": epochs_done, "step": step, "t": now(),
                 "config": config.to_dict()}
 
+    # What a model file needs to be used without the data set (exports, the inspection page).
+    data_meta = {"shape": list(p.data.shape), "classes": list(p.data.classes), "mean": list(p.data.mean),
+                 "std": list(p.data.std)}
+
     def finish(kind: str, **fields: Any) -> dict[str, Any]:
         if run is not None and t.checkpoint:
             run.save_checkpoint({"model": model.state_dict(), "config": config.to_dict(), "step": step,
-                                 "epoch": epoch_idx}, final=True)
+                                 "epoch": epoch_idx, "data": data_meta}, final=True)
         return emit({"kind": kind, "step": step, "t": now(), **fields})
 
     train_seconds, images = 0.0, 0
