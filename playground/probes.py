@@ -40,3 +40,7 @@ class Probe:
 
 def build_probes(names, p: "Prepared", run: "Run | None") -> list[Probe]:
     return [PROBES.get(n)(p, run) for n in names]
+
+
+# Built-in probes register themselves on import (after PROBES and Probe exist).
+from . import snapshots as _snapshots  # noqa: E402,F401  (snapshots, layer_stats)
