@@ -4,6 +4,7 @@ statistics, augmentations, normalisation, and what an MLP vs a CNN sees."""
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import streamlit as st
 
@@ -11,7 +12,9 @@ from app_pages.common import guarded, owner
 from playground import explore, plots
 from playground.data import list_datasets
 from playground.data.augment import AUGMENTATIONS, list_augmentations
-from playground.uploads import extract_zip, session_folder
+from playground.settings import settings
+from playground.uploads import (check_folder_allowed, delete_session_uploads, extract_zip,
+                                 session_folder, sweep_uploads)
 
 st.title("Data")
 
@@ -29,14 +32,26 @@ if dataset == "image_folder":
             # A folder per upload content: the data-set cache is keyed by folder, so an edited
             # zip must not land where its older version was loaded from.
             dest = session_folder(owner()) / f"dataset-{hashlib.sha256(data).hexdigest()[:12]}"
+            sweep_uploads()  # uploads older than PLAYGROUND_UPLOAD_TTL_HOURS go
             with st.spinner("Unpacking..."):
                 res = guarded(lambda: extract_zip(data, dest))
             if res:
                 st.session_state.upload_folder, st.session_state.d_zip_notes = str(res[0]), res[1]
         for n in st.session_state.get("d_zip_notes", []):
             st.caption(n)
-        root = st.text_input("or a folder on this machine", value=st.session_state.get("upload_folder", ""),
-                             key="d_folder", placeholder="/path/to/images (class sub-folders)")
+        if settings().server_folders:
+            root = st.text_input("or a folder on this machine", value=st.session_state.get("upload_folder", ""),
+                                 key="d_folder", placeholder="/path/to/images (class sub-folders)")
+        else:  # a shared server: only this session's own uploads
+            root = st.session_state.get("upload_folder", "")
+            if root:
+                st.caption(f"using your upload `{Path(root).name}`")
+        if session_folder(owner()).is_dir() and st.button("Delete my uploads", key="d_delete_uploads",
+                                                          icon=":material/delete:"):
+            delete_session_uploads(owner())
+            for k in ("upload_folder", "d_zip_notes"):
+                st.session_state.pop(k, None)
+            st.rerun()
     if not root:
         st.info("Upload a .zip or give a folder: one sub-folder per class (cats/1.jpg, dogs/2.jpg), "
                 "optionally under train/ and test/.", icon=":material/folder_open:")
@@ -45,6 +60,8 @@ else:
     root = c2.text_input("data folder (empty: default)", key="d_root",
                          help="where the files are, or get downloaded; default $PLAYGROUND_DATA or ./data") or None
 
+if root and guarded(lambda: check_folder_allowed(root, owner())) is None:
+    st.stop()
 with st.spinner(f"Loading {dataset}..."):
     ds = guarded(lambda: explore.load(dataset, root))
 if ds is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages.inside_parts import confusion_drilldown, run_again
 from app_pages.common import guarded, job_manager, my_runs, owner, param_widgets, status_badge
 from playground import explore, export, plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
@@ -17,6 +18,9 @@ from playground.init import INITS, list_inits
 from playground.jobs import RunBuffer
 from playground.models import list_models, model_params
 from playground.optim import SCHEDULES, list_optimizers, list_schedules
+from playground.snapshots import DEFAULT_PROBES
+from playground.settings import settings
+from playground.uploads import check_folder_allowed
 
 REFRESH_S = 1.0  # curves: the newest events are at most about a second old
 
@@ -69,6 +73,8 @@ def setup_form() -> RunConfig | None:
                                   "on the Data page. Otherwise where MNIST/CIFAR files are (or get downloaded).")
         if dataset == "image_folder" and not root:
             errors.append("Give the image folder (or upload a .zip on the Data page).")
+        if root and guarded(lambda: check_folder_allowed(root, owner())) is None:
+            errors.append("Choose a folder this server lets you read.")
         limit = st.number_input("use only the first N training images (0: all)", min_value=0,
                                 value=base.data.train_limit or 0, step=500, key="t_limit")
         names = [parse_spec(s)[0] for s in base.data.augment if parse_spec(s)[0] in AUGMENTATIONS]
@@ -108,6 +114,11 @@ def setup_form() -> RunConfig | None:
                                 key="t_epochs")
         seed = a.number_input("seed", value=base.train.seed, step=1, key="t_seed")
         device = pick("device", ["auto", "cpu", "cuda"], base.train.device, "t_device")
+        record = b.toggle("record snapshots and layer statistics", key="t_record",
+                          value=bool(set(DEFAULT_PROBES) & set(base.train.probes)) if qp.get("cfg") else True,
+                          help="Per-epoch filter snapshots and per-layer weight histograms and gradient norms, "
+                               "for the Inside the network page (costs well under 5% of training time).")
+        probes = tuple(p for p in base.train.probes if p not in DEFAULT_PROBES) + (DEFAULT_PROBES if record else ())
     if errors:
         for e in errors:
             st.error(e)
@@ -118,7 +129,7 @@ def setup_form() -> RunConfig | None:
         model=ModelConfig(name=model, params=mparams, init=init, init_params=iparams),
         optim=OptimConfig(name=opt, lr=float(lr), weight_decay=wd, schedule=sched, schedule_params=sparams,
                           label_smoothing=float(ls), grad_clip=float(clip)),
-        train=TrainConfig(epochs=float(epochs), batch_size=int(bs), seed=int(seed), device=device),
+        train=TrainConfig(epochs=float(epochs), batch_size=int(bs), seed=int(seed), device=device, probes=probes),
     )
     return cfg if guarded(lambda: check_names(cfg) or True) else None
 
@@ -151,6 +162,11 @@ def run_panel(run_id: str) -> None:
         run = manager.store.open(run_id)
     except PlaygroundError as e:
         st.error(f"{e} Start a new run above.")
+        return
+    if (settings().share_runs == "none" and run_id not in my_runs()
+            and not manager.may_control(run_id, owner(), qp.get("ctl"))):
+        st.warning("This run belongs to another session, and this server does not show other sessions' runs "
+                   "(PLAYGROUND_SHARE_RUNS=none). Start your own run above.", icon=":material/lock:")
         return
     live = manager.status(run_id) in ("queued", "running", "paused")
     st.subheader(f"Run {run_id}")
@@ -185,6 +201,10 @@ def run_panel(run_id: str) -> None:
         draw_epoch(run, snap)
     if not live:
         downloads(run)
+        st.markdown(f"[:material/visibility: Look inside this run](/inside?run={run_id}) (filters, activations, "
+                    "saliency, weights and gradients)")
+        with st.expander("Run again with one change", icon=":material/replay:"):
+            run_again(run.config(), start)
 
 
 def controls(run_id: str, status: str) -> None:
@@ -269,7 +289,12 @@ def draw_epoch(run, snap: dict) -> None:
                       plots.per_class_accuracy(last["per_class_acc"], classes), prediction_tiles(run, last))
     conf, per_class, tiles = cache[key]
     a, b = st.columns(2)
-    a.plotly_chart(conf, key="p_conf")
+    with a:
+        if run.model_path.exists() or run.checkpoint_path.exists():  # drill-down needs saved weights
+            confusion_drilldown(run.run_id, last["confusion"], snap["start"]["dataset"]["classes"],
+                                f"confusion matrix, epoch {last['epoch'] + 1}", key="t_dd")
+        else:
+            st.plotly_chart(conf, key="p_conf")
     b.plotly_chart(per_class, key="p_pc")
     if tiles:
         st.markdown(f"**Test predictions after epoch {last['epoch'] + 1}** (✓ right, ✗ wrong)")

@@ -19,6 +19,7 @@ Controls (stop, pause, resume) may be called from another thread.
 
 from __future__ import annotations
 
+import errno
 import math
 import threading
 import time
@@ -172,7 +173,7 @@ def prepare(config: RunConfig) -> Prepared:
     channels_last = any(isinstance(mod, nn.Conv2d) for mod in model.modules())
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     c = data.shape[0]
-    return Prepared(
+    p = Prepared(
         config=config, data=data, device=device, model=model,
         train_x=data.train_x[:n_train].to(device), train_y=data.train_y[:n_train].to(device),
         test_x=data.test_x.to(device), test_y=data.test_y.to(device),
@@ -181,6 +182,8 @@ def prepare(config: RunConfig) -> Prepared:
         augment=augment, channels_last=channels_last,
         autocast_dtype=torch.bfloat16 if device.type == "cuda" else None,
     )
+    # A model may adapt what it is fed (its own normalisation; the transfer model's feature cache).
+    return model.on_prepare(p) if hasattr(model, "on_prepare") else p
 
 
 @torch.no_grad()
@@ -243,6 +246,9 @@ def check_names(config: RunConfig) -> None:
 def _error_event(e: BaseException) -> dict[str, Any]:
     if isinstance(e, PlaygroundError):
         return {"kind": "error", "message": str(e)}
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return {"kind": "error", "message": "The disk is full: the run could not write its metrics or checkpoint. "
+                                           "Free some space (old runs live in the runs folder) and resume it."}
     if isinstance(e, torch.OutOfMemoryError):
         return {"kind": "error", "message": "Out of memory on the device. Lower the batch size, use a smaller "
                                            "model, or train on the CPU."}
@@ -269,13 +275,22 @@ def fit(config: RunConfig, *, run: Run | None = None, store: RunStore | None = N
             run.append(event)
         return event
 
+    def emit_final(event: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return emit(event)
+        except OSError:  # the run store itself failed (a full disk): the caller still gets the event
+            return event
+
     try:
         yield from _train(config, run, controls, resume_state, emit)
     except GeneratorExit:
-        emit({"kind": "stopped", "message": "The consumer stopped reading events."})
+        emit_final({"kind": "stopped", "message": "The consumer stopped reading events."})
         raise
     except Exception as e:  # never crash the caller: a final event says what happened
-        yield emit(_error_event(e))
+        yield emit_final(_error_event(e))
+    finally:
+        if torch.cuda.is_available():  # hand a failed or finished run's GPU memory back to the others
+            torch.cuda.empty_cache()
 
 
 def resume(run_id: str, store: RunStore | None = None, controls: Controls | None = None) -> Iterator[dict[str, Any]]:

@@ -21,10 +21,11 @@ from .config import RunConfig
 from .engine import Controls, check_names, fit, resume
 from .errors import PlaygroundError
 from .runs import FINAL_KINDS, Run, RunStore
+from .settings import settings
 
 __all__ = ["RunBuffer", "Job", "JobManager", "default_max_running"]
 
-STEP_FIELDS = ("step", "epoch", "loss", "acc", "lr", "images_per_s", "t")
+STEP_FIELDS = ("step", "epoch", "loss", "acc", "psnr", "lr", "images_per_s", "t")  # acc, psnr: tasks' metrics
 
 
 class RunBuffer:
@@ -37,6 +38,7 @@ class RunBuffer:
         self.start: dict[str, Any] | None = None
         self.final: dict[str, Any] | None = None
         self.version = 0  # bumps on every event, so readers can skip redraws
+        self.latest: dict[str, Any] = {}  # newest value of each other step field (probes' live views)
 
     def add(self, e: dict[str, Any]) -> None:
         with self._lock:
@@ -44,6 +46,7 @@ class RunBuffer:
             if kind == "step":
                 for k in STEP_FIELDS:
                     self.steps[k].append(e.get(k))
+                self.latest.update((k, v) for k, v in e.items() if k not in STEP_FIELDS and k != "kind")
             elif kind == "epoch":
                 self.epochs.append(e)
             elif kind == "start":
@@ -57,7 +60,7 @@ class RunBuffer:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"steps": {k: list(v) for k, v in self.steps.items()}, "epochs": list(self.epochs),
-                    "start": self.start, "final": self.final, "version": self.version}
+                    "start": self.start, "final": self.final, "version": self.version, "latest": dict(self.latest)}
 
     @classmethod
     def from_events(cls, events: Iterable[dict[str, Any]]) -> "RunBuffer":
@@ -100,10 +103,15 @@ def default_max_running() -> int:
 
 
 class JobManager:
-    def __init__(self, store: RunStore | None = None, max_running: int | None = None, max_queued: int = 100):
+    def __init__(self, store: RunStore | None = None, max_running: int | None = None,
+                 max_queued: int | None = None, max_finished: int | None = None):
+        cfg = settings()
         self.store = store or RunStore()
         self.max_running = max_running or default_max_running()
-        self.max_queued = max_queued
+        self.max_queued = max_queued or cfg.max_queued
+        # Finished runs stay in memory (their buffers) only up to this many; older ones are read
+        # back from the run store when opened, so a long class does not grow the server.
+        self.max_finished = cfg.max_finished if max_finished is None else max_finished
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self._queue: deque[str] = deque()
@@ -170,10 +178,20 @@ class JobManager:
                 job.buffer.add(e)
                 if e["kind"] in FINAL_KINDS:
                     job.state = e["kind"]
+        except Exception as e:  # fit() turns errors into events; this is the last line of defence
+            job.buffer.add({"kind": "error", "message": f"The run ended unexpectedly ({type(e).__name__}: {e})."})
+            job.state = "error"
         finally:
             if job.state == "running":  # the generator ended without a final event
                 job.state = "error"
+            self._forget_finished()
             self._pump()
+
+    def _forget_finished(self) -> None:
+        with self._lock:
+            done = [k for k, j in self._jobs.items() if not j.live and k not in self._queue]
+            for k in done[: max(0, len(done) - self.max_finished)]:  # oldest first (insertion order)
+                del self._jobs[k]
 
     # -- reading -----------------------------------------------------------
     def get(self, run_id: str) -> Job | None:

@@ -13,14 +13,17 @@ import os
 import re
 import shutil
 import stat
+import time
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
 from .data.folder import IMG_EXTENSIONS
-from .errors import DatasetUnavailable
+from .errors import ConfigError, DatasetUnavailable
+from .settings import settings
 
-__all__ = ["extract_zip", "default_uploads_root", "session_folder", "MAX_TOTAL_BYTES", "MAX_FILES"]
+__all__ = ["extract_zip", "default_uploads_root", "session_folder", "sweep_uploads", "delete_session_uploads",
+           "check_folder_allowed", "MAX_TOTAL_BYTES", "MAX_FILES"]
 
 MAX_TOTAL_BYTES = int(os.environ.get("PLAYGROUND_MAX_UNZIPPED_MB", "1024")) * 2**20
 MAX_FILES = 100_000
@@ -36,6 +39,57 @@ def session_folder(session: str, root: Path | None = None) -> Path:
     """A per-session upload folder (the session token is sanitised into a name)."""
     name = _SAFE.sub("_", session)[:64] or "anonymous"
     return (root or default_uploads_root()) / name
+
+
+def sweep_uploads(root: Path | None = None, max_age_hours: float | None = None, now: float | None = None) -> int:
+    """Delete uploads untouched for longer than the TTL (PLAYGROUND_UPLOAD_TTL_HOURS) and the
+    session folders left empty; returns how many uploads went. Streamlit does not say when a
+    session ends, so age is the rule."""
+    root = root or default_uploads_root()
+    ttl = (settings().upload_ttl_hours if max_age_hours is None else max_age_hours) * 3600
+    now = time.time() if now is None else now
+    gone = 0
+    if not root.is_dir():
+        return 0
+    for session in [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]:
+        for upload in list(session.iterdir()):
+            try:
+                newest = max([upload.lstat().st_mtime] + [p.lstat().st_mtime for p in upload.rglob("*")]
+                             if upload.is_dir() and not upload.is_symlink() else [upload.lstat().st_mtime])
+                if now - newest > ttl:
+                    if upload.is_dir() and not upload.is_symlink():
+                        shutil.rmtree(upload)
+                    else:
+                        upload.unlink()
+                    gone += 1
+            except OSError:
+                continue  # removed meanwhile
+        try:
+            session.rmdir()  # only when empty
+        except OSError:
+            pass
+    return gone
+
+
+def delete_session_uploads(session: str, root: Path | None = None) -> None:
+    folder = session_folder(session, root)
+    if folder.is_dir():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def check_folder_allowed(path: str | Path, session: str, root: Path | None = None) -> Path:
+    """On a shared server (PLAYGROUND_SERVER_FOLDERS=0) a session may read only its own uploads and
+    the data folder; on a laptop, any folder. Returns the resolved path or raises ConfigError."""
+    from .data import default_data_root
+
+    p = Path(path).expanduser().resolve()
+    if settings().server_folders:
+        return p
+    allowed = [session_folder(session, root).resolve(), default_data_root().resolve()]
+    if any(p == a or a in p.parents for a in allowed):
+        return p
+    raise ConfigError("This server reads only your own uploads and its data folder: upload your images as a "
+                      ".zip on the Data page instead of giving a folder path.")
 
 
 def _clean_parts(name: str) -> list[str] | None:

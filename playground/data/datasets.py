@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -20,6 +21,7 @@ import torch
 
 from ..errors import DatasetUnavailable
 from ..registry import Registry
+from ..settings import settings
 
 __all__ = [
     "Dataset",
@@ -54,6 +56,10 @@ class Dataset:
     @property
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def nbytes(self) -> int:
+        return self.train_x.nbytes + self.test_x.nbytes
 
     @property
     def num_classes(self) -> int:
@@ -104,7 +110,7 @@ def default_data_root() -> Path:
     return Path(os.environ.get("PLAYGROUND_DATA", "./data"))
 
 
-_cache: dict[tuple, Dataset] = {}
+_cache: "OrderedDict[tuple, Dataset]" = OrderedDict()  # least recently used first
 _cache_lock = threading.Lock()
 _load_locks: dict[tuple, threading.Lock] = {}
 
@@ -113,7 +119,9 @@ def load_dataset(name: str, *, root: str | os.PathLike | None = None, download: 
                  **params: Any) -> Dataset:
     """Load (or fetch from the process cache) a registered data set.
 
-    Thread-safe: concurrent callers for the same key wait for one load.
+    Thread-safe: concurrent callers for the same key wait for one load. The cache holds
+    at most PLAYGROUND_DATA_CACHE_MB of decoded images (least recently used go first), and
+    one data set may be at most PLAYGROUND_MAX_DATASET_MB (playground.settings).
     """
     builder = DATASETS.get(name)  # unknown name -> error listing the choices
     if "root" in inspect.signature(builder).parameters:  # built-in sets (shapes) take no folder
@@ -122,6 +130,7 @@ def load_dataset(name: str, *, root: str | os.PathLike | None = None, download: 
     key = (name, tuple(sorted((k, repr(Path(v).resolve() if k == "root" else v)) for k, v in params.items())))
     with _cache_lock:
         if key in _cache:
+            _cache.move_to_end(key)
             return _cache[key]
         lock = _load_locks.setdefault(key, threading.Lock())
     with lock:
@@ -129,10 +138,37 @@ def load_dataset(name: str, *, root: str | os.PathLike | None = None, download: 
             if key in _cache:
                 return _cache[key]
         ds = DATASETS.call(name, **params)
+        check_size(ds.nbytes, name)
         with _cache_lock:
             _cache[key] = ds
             _load_locks.pop(key, None)
+            _evict(keep=key)
         return ds
+
+
+def check_size(nbytes: int, what: str) -> None:
+    """Refuse a data set larger than the server's per-data-set cap, with what to change."""
+    cap = settings().max_dataset_mb * 2**20
+    if nbytes > cap:
+        raise DatasetUnavailable(
+            f"{what} would take {nbytes / 2**20:,.0f} MB of memory decoded; this server allows "
+            f"{cap / 2**20:,.0f} MB per data set (PLAYGROUND_MAX_DATASET_MB). Use fewer images or a "
+            f"smaller image size.")
+
+
+def _evict(keep: tuple) -> None:
+    cap = settings().data_cache_mb * 2**20
+    total = sum(d.nbytes for d in _cache.values())
+    for k in list(_cache):
+        if total <= cap:
+            break
+        if k != keep:
+            total -= _cache.pop(k).nbytes
+
+
+def cache_bytes() -> int:
+    with _cache_lock:
+        return sum(d.nbytes for d in _cache.values())
 
 
 def clear_cache() -> None:
@@ -159,7 +195,14 @@ def _torchvision(name: str, cls_name: str, files: list[str], folder: str, root: 
 
     try:
         parts = [cls(str(root), train=t, download=False) for t in (True, False)]
-    except (RuntimeError, OSError):
+    except (RuntimeError, OSError, ValueError, EOFError, KeyError) as e:
+        present = (root / folder).is_dir() and any((root / folder).iterdir())
+        if present and "not found" not in str(e).lower():
+            # The files are there but unreadable (truncated download, disk error): say so.
+            raise DatasetUnavailable(
+                f"The {cls_name} files in {(root / folder).resolve()} are damaged or incomplete "
+                f"({type(e).__name__}: {str(e)[:200]}). Delete them so they are downloaded again, "
+                f"or put intact copies there; the built-in 'shapes' data set needs no files.") from None
         if not download:
             raise unavailable(" and downloading is off") from None
         try:

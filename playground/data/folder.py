@@ -18,7 +18,7 @@ import torch
 from PIL import Image, ImageOps
 
 from ..errors import ConfigError, DatasetUnavailable
-from .datasets import Dataset, register_dataset
+from .datasets import Dataset, check_size, register_dataset
 
 __all__ = ["read_image", "scan_folder"]
 
@@ -142,6 +142,8 @@ def image_folder(*, root: Path, download: bool = True, image_size: int = 32, mod
     every = [f for split in layout.values() for files in split.values() for f in files]
     if mode == "auto":  # grey only if every image is grey
         mode = "L" if all(_is_grey(f) for f in every) else "RGB"
+    check_size(len(every) * (1 if mode == "L" else 3) * image_size * image_size,
+               f"{len(every):,} images at {image_size}x{image_size}")  # before decoding any of them
 
     splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     notes: list[str] = []
