@@ -477,7 +477,7 @@ def init_stats(model_name: str, model_params: dict[str, Any], data: Dataset,
             "act_std": [float(acts[n].detach().std()) for n, _ in layers],
             "grad_std": [float(acts[n].grad.std()) if acts[n].grad is not None else 0.0 for n, _ in layers],
             "w_grad_std": [float(m.weight.grad.std()) for _, m in layers],
-            "loss": float(loss),
+            "loss": float(loss.detach()),
             "spread": unit_spread(model),
         }
     return out
