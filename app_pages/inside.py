@@ -43,50 +43,60 @@ if tr is not None:
     st.caption(f"{tr.data.name} {list(tr.in_shape)} · {tr.config.model.name} · init {tr.config.model.init} · "
                f"weights from {tr.source}" + ("" if tr.epoch is None else f" (after epoch {tr.epoch})"))
 
+def data_source(name: str) -> tuple:
+    """(name, root, params) to load: the chosen run's own data settings when it is the same data set."""
+    if tr is not None and tr.config.data.dataset == name:
+        return name, tr.config.data.data_root, dict(tr.config.data.params)
+    return name, None, {}
+
+
+home = tr.config.data.dataset if tr is not None and tr.config.data.dataset in list_datasets() else "shapes"
 NO_RUN = "Pick a trained run above (or train one on the Train page: a few epochs of the default CNN on shapes " \
          "take under a minute)."
 
+# Lazy tabs bound to the URL (?tab=...): only the open one runs, and a link opens the same tab.
 tabs = st.tabs(["Filters", "Activations", "Saliency & Grad-CAM", "Weights & gradients", "Initialisation lab",
-                "MLP vs CNN", "Compare runs"])
+                "MLP vs CNN", "Compare runs"], key="tab", on_change="rerun", bind="query-params")
 
 
 # -- filters ---------------------------------------------------------------------------------
 
 with tabs[0]:
-    if tr is None:
-        st.info(NO_RUN, icon=":material/info:")
-    else:
-        epochs = ins.snapshot_epochs(run)
-        if epochs:
-            epoch = st.select_slider("after epoch (0: the initialisation)", epochs, value=epochs[-1], key="i_f_epoch")
-            weights = guarded(lambda: ins.filters_at(tr, run, epoch))
+    if tabs[0].open:  # lazy: only the open tab runs
+        if tr is None:
+            st.info(NO_RUN, icon=":material/info:")
         else:
-            st.info("This run was trained without snapshots, so only its final filters are shown. To scrub "
-                    "through epochs, train with **record snapshots and layer statistics** on (Train page) or "
-                    "`--probes snapshots layer_stats` on the command line.", icon=":material/info:")
-            epoch, weights = None, ins.filters_at(tr, None, None)
-        if weights:
-            names = list(weights)
-            layer = st.selectbox("layer", names, key="i_f_layer")
-            w = weights[layer]
-            chan = None
-            if w.ndim == 4 and (w.shape[1] != 3 or names.index(layer) > 0):
-                opts = ["all (first 16)"] + list(range(w.shape[1]))
-                pick = st.selectbox("input channel", opts, key=f"i_f_in_{layer}",
-                                    help="Deeper kernels have one 2-D slice per input channel.")
-                chan = None if isinstance(pick, str) else pick
-                if chan is None and w.shape[1] == 1:
-                    chan = 0
-            grid = guarded(lambda: ins.filter_grid(w, tr.in_shape, chan))
-            if grid is not None:
-                title = f"{layer}: {grid['filters']} filters of {grid['kernel'][0]}x{grid['kernel'][1]}" + \
-                        ("" if epoch is None else f", after epoch {epoch}")
-                st.plotly_chart(pin.filter_figure(grid, title), key="i_f_fig")
-                if grid["rgb"] is not None:
-                    st.caption("RGB filters, each scaled to its own range. Rows of the other views: output filters; "
-                               "columns: input channels; red positive, blue negative weights.")
-                else:
-                    st.caption("Red: positive weights, blue: negative, white: zero (one scale for the layer).")
+            epochs = ins.snapshot_epochs(run)
+            if epochs:
+                epoch = st.select_slider("after epoch (0: the initialisation)", epochs, value=epochs[-1], key="i_f_epoch")
+                weights = guarded(lambda: ins.filters_at(tr, run, epoch))
+            else:
+                st.info("This run was trained without snapshots, so only its final filters are shown. To scrub "
+                        "through epochs, train with **record snapshots and layer statistics** on (Train page) or "
+                        "`--probes snapshots layer_stats` on the command line.", icon=":material/info:")
+                epoch, weights = None, ins.filters_at(tr, None, None)
+            if weights:
+                names = list(weights)
+                layer = st.selectbox("layer", names, key="i_f_layer")
+                w = weights[layer]
+                chan = None
+                if w.ndim == 4 and (w.shape[1] != 3 or names.index(layer) > 0):
+                    opts = ["all (first 16)"] + list(range(w.shape[1]))
+                    pick = st.selectbox("input channel", opts, key=f"i_f_in_{layer}",
+                                        help="Deeper kernels have one 2-D slice per input channel.")
+                    chan = None if isinstance(pick, str) else pick
+                    if chan is None and w.shape[1] == 1:
+                        chan = 0
+                grid = guarded(lambda: ins.filter_grid(w, tr.in_shape, chan))
+                if grid is not None:
+                    title = f"{layer}: {grid['filters']} filters of {grid['kernel'][0]}x{grid['kernel'][1]}" + \
+                            ("" if epoch is None else f", after epoch {epoch}")
+                    st.plotly_chart(pin.filter_figure(grid, title), key="i_f_fig")
+                    if grid["rgb"] is not None:
+                        st.caption("RGB filters, each scaled to its own range. Rows of the other views: output filters; "
+                                   "columns: input channels; red positive, blue negative weights.")
+                    else:
+                        st.caption("Red: positive weights, blue: negative, white: zero (one scale for the layer).")
 
 
 # -- activations -----------------------------------------------------------------------------
@@ -114,248 +124,255 @@ def chosen_image() -> tuple | None:
 
 
 with tabs[1]:
-    if tr is None:
-        st.info(NO_RUN, icon=":material/info:")
-    else:
-        img = chosen_image()
-        if img is not None:
-            x, shown, cap = img
-            acts = guarded(lambda: ins.activations(tr, x))
-            if acts is not None:
-                a, b = st.columns([1, 3])
-                a.image(shown, caption=cap, width=140)
-                top = acts["probs"].argmax()
-                a.markdown(f"prediction: **{tr.classes[top]}** ({acts['probs'][top]:.0%})")
-                b.plotly_chart(pin.probabilities(acts["probs"], tr.classes, int(top)), key="i_a_probs")
-                scale = st.radio("colour scale", ["per map", "per layer", "global"], horizontal=True, key="i_scale",
-                                 help="per map: each map to its own range (shape); per layer: maps of a layer "
-                                      "compared; global: one range for the whole network.")
-                mode = {"per map": "map", "per layer": "layer", "global": "global"}[scale]
-                cols = st.columns(2)
-                for i, layer in enumerate(acts["layers"]):
-                    with cols[i % 2]:
-                        title = f"{layer['name']} · {layer['kind']} · {list(layer['shape'])}"
-                        if layer["spatial"]:
-                            st.plotly_chart(pin.feature_maps(layer["maps"], title, mode,
-                                                             acts["range"] if mode == "global" else None),
-                                            key=f"i_a_{layer['name']}")
-                        else:
-                            last = i == len(acts["layers"]) - 1
-                            st.plotly_chart(pin.vector_figure(layer["vector"], title + " · no spatial map",
-                                                              tr.classes if last else None),
-                                            key=f"i_a_{layer['name']}")
-                st.subheader("Which test images excite a channel most?", divider="gray")
-                names = [l["name"] for l in acts["layers"]]
-                c1, c2, c3 = st.columns(3)
-                node = c1.selectbox("layer", names, key="i_t_layer")
-                width = next(l["shape"][0] for l in acts["layers"] if l["name"] == node)
-                ch = c2.number_input(f"channel / unit (0..{width - 1})", 0, width - 1, 0, key="i_t_ch")
-                limit = c3.number_input("test images to search", 100, len(tr.data.test_y),
-                                        min(2000, len(tr.data.test_y)), step=500, key="i_t_limit")
-                if st.button("Find top-activating images", key="i_t_go", icon=":material/search:"):
-                    with st.spinner("Running the test images through the network..."):
-                        st.session_state.i_top = (run_id, node, ch,
-                                                  guarded(lambda: ins.top_activating(tr, node, int(ch),
-                                                                                     limit=int(limit))))
-                res = st.session_state.get("i_top")
-                if res and res[:3] == (run_id, node, ch) and res[3]:
-                    t = res[3]
-                    st.image(t["images"], caption=[f"{lab} · {v:.2f}" for lab, v in zip(t["labels"], t["value"])],
-                             width=84)
-                    st.caption(f"Mean activation of {node} channel {ch}, highest first, of {t['searched']} test images.")
+    if tabs[1].open:  # lazy: only the open tab runs
+        if tr is None:
+            st.info(NO_RUN, icon=":material/info:")
+        else:
+            img = chosen_image()
+            if img is not None:
+                x, shown, cap = img
+                acts = guarded(lambda: ins.activations(tr, x))
+                if acts is not None:
+                    a, b = st.columns([1, 3])
+                    a.image(shown, caption=cap, width=140)
+                    top = acts["probs"].argmax()
+                    a.markdown(f"prediction: **{tr.classes[top]}** ({acts['probs'][top]:.0%})")
+                    b.plotly_chart(pin.probabilities(acts["probs"], tr.classes, int(top)), key="i_a_probs")
+                    scale = st.radio("colour scale", ["per map", "per layer", "global"], horizontal=True, key="i_scale",
+                                     help="per map: each map to its own range (shape); per layer: maps of a layer "
+                                          "compared; global: one range for the whole network.")
+                    mode = {"per map": "map", "per layer": "layer", "global": "global"}[scale]
+                    cols = st.columns(2)
+                    for i, layer in enumerate(acts["layers"]):
+                        with cols[i % 2]:
+                            title = f"{layer['name']} · {layer['kind']} · {list(layer['shape'])}"
+                            if layer["spatial"]:
+                                st.plotly_chart(pin.feature_maps(layer["maps"], title, mode,
+                                                                 acts["range"] if mode == "global" else None),
+                                                key=f"i_a_{layer['name']}")
+                            else:
+                                last = i == len(acts["layers"]) - 1
+                                st.plotly_chart(pin.vector_figure(layer["vector"], title + " · no spatial map",
+                                                                  tr.classes if last else None),
+                                                key=f"i_a_{layer['name']}")
+                    st.subheader("Which test images excite a channel most?", divider="gray")
+                    names = [l["name"] for l in acts["layers"]]
+                    c1, c2, c3 = st.columns(3)
+                    node = c1.selectbox("layer", names, key="i_t_layer")
+                    width = next(l["shape"][0] for l in acts["layers"] if l["name"] == node)
+                    ch = c2.number_input(f"channel / unit (0..{width - 1})", 0, width - 1, 0, key="i_t_ch")
+                    limit = c3.number_input("test images to search", 100, len(tr.data.test_y),
+                                            min(2000, len(tr.data.test_y)), step=500, key="i_t_limit")
+                    if st.button("Find top-activating images", key="i_t_go", icon=":material/search:"):
+                        with st.spinner("Running the test images through the network..."):
+                            st.session_state.i_top = (run_id, node, ch,
+                                                      guarded(lambda: ins.top_activating(tr, node, int(ch),
+                                                                                         limit=int(limit))))
+                    res = st.session_state.get("i_top")
+                    if res and res[:3] == (run_id, node, ch) and res[3]:
+                        t = res[3]
+                        st.image(t["images"], caption=[f"{lab} · {v:.2f}" for lab, v in zip(t["labels"], t["value"])],
+                                 width=84)
+                        st.caption(f"Mean activation of {node} channel {ch}, highest first, of {t['searched']} test images.")
 
 
 # -- saliency and Grad-CAM ---------------------------------------------------------------------
 
 with tabs[2]:
-    if tr is None:
-        st.info(NO_RUN, icon=":material/info:")
-    else:
-        c1, c2 = st.columns(2)
-        idx = c1.number_input("test image index", 0, len(tr.data.test_y) - 1, 0, key="i_s_idx")
-        target = c2.selectbox("explain the class", ["the predicted class"] + tr.classes, key="i_s_cls")
-        t_idx = None if target == "the predicted class" else tr.classes.index(target)
-        x = tr.data.test_x[int(idx)]
-        sal = guarded(lambda: ins.saliency(tr, x, t_idx))
-        cam = guarded(lambda: ins.grad_cam(tr, x, t_idx)) if sal is not None else None
-        shown = explore.image(tr.data, int(idx))
-        top3 = ins.predict(tr, x, 3)
-        st.caption(f"true class **{tr.classes[int(tr.data.test_y[int(idx)])]}** · predicted "
-                   + ", ".join(f"{c} {p:.0%}" for c, p in top3))
-        a, b, c = st.columns(3)
-        a.image(shown, caption="input", use_container_width=True)
-        if sal is not None:
-            b.plotly_chart(pin.overlay(shown, sal["map"], f"saliency for {sal['class']}"), key="i_s_sal")
-        if cam is not None:
-            c.plotly_chart(pin.overlay(shown, cam["map"], f"Grad-CAM for {cam['class']} ({cam['layer']}, "
-                                                          f"{cam['layer_size'][0]}x{cam['layer_size'][1]})"),
-                           key="i_s_cam")
-        st.caption("Saliency: how much each pixel changes the class score. Grad-CAM: where the last conv layer's "
-                   "maps that raise the class score are active (coarse: that layer's resolution, upsampled).")
+    if tabs[2].open:  # lazy: only the open tab runs
+        if tr is None:
+            st.info(NO_RUN, icon=":material/info:")
+        else:
+            c1, c2 = st.columns(2)
+            idx = c1.number_input("test image index", 0, len(tr.data.test_y) - 1, 0, key="i_s_idx")
+            target = c2.selectbox("explain the class", ["the predicted class"] + tr.classes, key="i_s_cls")
+            t_idx = None if target == "the predicted class" else tr.classes.index(target)
+            x = tr.data.test_x[int(idx)]
+            sal = guarded(lambda: ins.saliency(tr, x, t_idx))
+            cam = guarded(lambda: ins.grad_cam(tr, x, t_idx)) if sal is not None else None
+            shown = explore.image(tr.data, int(idx))
+            top3 = ins.predict(tr, x, 3)
+            st.caption(f"true class **{tr.classes[int(tr.data.test_y[int(idx)])]}** · predicted "
+                       + ", ".join(f"{c} {p:.0%}" for c, p in top3))
+            a, b, c = st.columns(3)
+            a.image(shown, caption="input", use_container_width=True)
+            if sal is not None:
+                b.plotly_chart(pin.overlay(shown, sal["map"], f"saliency for {sal['class']}"), key="i_s_sal")
+            if cam is not None:
+                c.plotly_chart(pin.overlay(shown, cam["map"], f"Grad-CAM for {cam['class']} ({cam['layer']}, "
+                                                              f"{cam['layer_size'][0]}x{cam['layer_size'][1]})"),
+                               key="i_s_cam")
+            st.caption("Saliency: how much each pixel changes the class score. Grad-CAM: where the last conv layer's "
+                       "maps that raise the class score are active (coarse: that layer's resolution, upsampled).")
 
 
 # -- weights and gradients over time -----------------------------------------------------------
 
 with tabs[3]:
-    if tr is None:
-        st.info(NO_RUN, icon=":material/info:")
-    else:
-        stats = layer_stats_series(run.events())
-        if not stats["layers"]:
-            st.info("This run was trained without layer statistics. Turn on **record snapshots and layer "
-                    "statistics** on the Train page (or `--probes layer_stats`) and train again.",
-                    icon=":material/info:")
+    if tabs[3].open:  # lazy: only the open tab runs
+        if tr is None:
+            st.info(NO_RUN, icon=":material/info:")
         else:
-            st.plotly_chart(pin.grad_norms(stats), key="i_w_g")
-            st.caption("Gradient norm per layer at each logged step: curves that fall towards 0 in early layers "
-                       "are vanishing gradients; ones that shoot up are exploding.")
-            layer = st.selectbox("weight histogram of layer", stats["layers"], key="i_w_layer")
-            st.plotly_chart(pin.weight_histograms(stats["series"][layer], f"{layer}: weights over training"),
-                            key="i_w_h")
-            st.plotly_chart(pin.grad_norms(stats, "w_norm", "weight norm per layer"), key="i_w_w")
+            stats = layer_stats_series(run.events())
+            if not stats["layers"]:
+                st.info("This run was trained without layer statistics. Turn on **record snapshots and layer "
+                        "statistics** on the Train page (or `--probes layer_stats`) and train again.",
+                        icon=":material/info:")
+            else:
+                st.plotly_chart(pin.grad_norms(stats), key="i_w_g")
+                st.caption("Gradient norm per layer at each logged step: curves that fall towards 0 in early layers "
+                           "are vanishing gradients; ones that shoot up are exploding.")
+                layer = st.selectbox("weight histogram of layer", stats["layers"], key="i_w_layer")
+                st.plotly_chart(pin.weight_histograms(stats["series"][layer], f"{layer}: weights over training"),
+                                key="i_w_h")
+                st.plotly_chart(pin.grad_norms(stats, "w_norm", "weight norm per layer"), key="i_w_w")
 
 
 # -- initialisation lab ------------------------------------------------------------------------
 
 with tabs[4]:
-    st.markdown("Initialise the same model several ways, look at one batch before any training, then race them "
-                "with the same seed and data.")
-    c1, c2 = st.columns(2)
-    ds_name = c1.selectbox("data set", list_datasets(), index=list_datasets().index("shapes"), key="i_i_ds")
-    model = c2.selectbox("model", list_models(), index=list_models().index("cnn"), key="i_i_model")
-    mparams = param_widgets(model_params(model), f"i_i_m_{model}")
-    chosen = st.multiselect("initialisations", list_inits(), key="i_i_inits",
-                            default=[n for n in ("zeros", "constant", "normal", "xavier_uniform", "kaiming_normal")
-                                     if n in list_inits()])
-    inits: dict[str, tuple[str, dict]] = {}
-    cols = st.columns(max(1, len(chosen)))
-    for col, name in zip(cols, chosen):
-        with col:
-            if name == "normal":
-                std = st.select_slider("normal: std", [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0], value=0.01,
-                                       key="i_i_std")
-                inits[f"normal(std={std:g})"] = (name, {"std": std})
-            else:
-                params = param_widgets(INITS.params(name), f"i_i_p_{name}", columns=1)
-                inits[name + (f"({', '.join(f'{k}={v}' for k, v in params.items())})" if params else "")] = \
-                    (name, params)
-    data = guarded(lambda: explore.load(ds_name)) if inits else None
-    if data is not None:
-        @st.cache_data(max_entries=8, show_spinner="Measuring one batch...")
-        def _stats(model: str, mparams_json: str, ds_name: str, inits_json: str) -> dict:
-            return ins.init_stats(model, json.loads(mparams_json), explore.load(ds_name),
-                                  {k: tuple(v) for k, v in json.loads(inits_json).items()})
+    if tabs[4].open:  # lazy: only the open tab runs
+        st.markdown("Initialise the same model several ways, look at one batch before any training, then race them "
+                    "with the same seed and data.")
+        c1, c2 = st.columns(2)
+        ds_name = c1.selectbox("data set", list_datasets(), index=list_datasets().index(home), key="i_i_ds")
+        model = c2.selectbox("model", list_models(), index=list_models().index("cnn"), key="i_i_model")
+        mparams = param_widgets(model_params(model), f"i_i_m_{model}")
+        chosen = st.multiselect("initialisations", list_inits(), key="i_i_inits",
+                                default=[n for n in ("zeros", "constant", "normal", "xavier_uniform", "kaiming_normal")
+                                         if n in list_inits()])
+        inits: dict[str, tuple[str, dict]] = {}
+        cols = st.columns(max(1, len(chosen)))
+        for col, name in zip(cols, chosen):
+            with col:
+                if name == "normal":
+                    std = st.select_slider("normal: std", [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0], value=0.01,
+                                           key="i_i_std")
+                    inits[f"normal(std={std:g})"] = (name, {"std": std})
+                else:
+                    params = param_widgets(INITS.params(name), f"i_i_p_{name}", columns=1)
+                    inits[name + (f"({', '.join(f'{k}={v}' for k, v in params.items())})" if params else "")] = \
+                        (name, params)
+        src = data_source(ds_name)
+        data = guarded(lambda: explore.load(*src)) if inits else None
+        if data is not None:
+            @st.cache_data(max_entries=8, show_spinner="Measuring one batch...")
+            def _stats(model: str, mparams_json: str, src_json: str, inits_json: str) -> dict:
+                return ins.init_stats(model, json.loads(mparams_json), explore.load(*json.loads(src_json)),
+                                      {k: tuple(v) for k, v in json.loads(inits_json).items()})
 
-        stats = guarded(lambda: _stats(model, json.dumps(mparams), ds_name, json.dumps(inits)))
-        if stats:
-            st.plotly_chart(pin.init_stats_figure(stats), key="i_i_stats")
-            st.caption("Per weight layer, on one batch of 256 training images before any training: the mean and "
-                       "std of the layer's output, and the std of the loss gradient flowing back into it. Good "
-                       "schemes (xavier, kaiming) keep the std about the same from layer to layer; tiny weights "
-                       "shrink it, and zeros stop both signal and gradient.")
-            same = [k for k, s in stats.items() if all(v < 1e-6 for v in list(s["spread"].values())[:-1])]
-            if same:
-                st.warning(f"{', '.join(same)}: every unit of each hidden layer starts identical, so every unit "
-                           "gets the same gradient and stays identical: the layer behaves like one unit.",
-                           icon=":material/content_copy:")
-        c1, c2, c3 = st.columns(3)
-        limit = c1.number_input("training images", 256, len(data.train_y), min(2048, len(data.train_y)), step=256,
-                                key="i_i_limit")
-        epochs = c2.number_input("epochs", 0.1, 5.0, 1.0, step=0.5, key="i_i_epochs")
-        lr = c3.number_input("learning rate (Adam)", 1e-5, 1.0, 1e-3, format="%g", key="i_i_lr")
-        if st.button("Race", type="primary", key="i_i_race", icon=":material/sprint:"):
-            base = RunConfig(data=DataConfig(dataset=ds_name, train_limit=int(limit)),
-                             model=ModelConfig(name=model, params=mparams),
-                             optim=OptimConfig(name="adam", lr=float(lr)),
-                             train=TrainConfig(epochs=float(epochs), batch_size=64, log_every=5, device="cpu"))
-            bar = st.progress(0.0, text="starting...")
-            st.session_state.i_race = guarded(lambda: ins.init_race(base, inits, lambda f, t: bar.progress(f, t)))
-            bar.empty()
-        race = st.session_state.get("i_race")
-        if race:
-            st.plotly_chart(pin.race_figure(race), key="i_i_racefig")
-            st.plotly_chart(pin.spread_figure(race), key="i_i_spread")
-            rows = [{"initialisation": k, "final loss": r["loss"][-1] if r["loss"] else None,
-                     "test accuracy": r["test_acc"], "end": r["final"]["kind"] if r["final"] else ""}
-                    for k, r in race.items()]
-            st.dataframe(rows, hide_index=True)
-            st.download_button("Race results (.json)", json.dumps(race), file_name="init-race.json",
-                               mime="application/json", key="i_i_dl", icon=":material/download:")
+            stats = guarded(lambda: _stats(model, json.dumps(mparams), json.dumps(src), json.dumps(inits)))
+            if stats:
+                st.plotly_chart(pin.init_stats_figure(stats), key="i_i_stats")
+                st.caption("Per weight layer, on one batch of 256 training images before any training: the mean and "
+                           "std of the layer's output, and the std of the loss gradient flowing back into it. Good "
+                           "schemes (xavier, kaiming) keep the std about the same from layer to layer; tiny weights "
+                           "shrink it, and zeros stop both signal and gradient.")
+                same = [k for k, s in stats.items() if all(v < 1e-6 for v in list(s["spread"].values())[:-1])]
+                if same:
+                    st.warning(f"{', '.join(same)}: every unit of each hidden layer starts identical, so every unit "
+                               "gets the same gradient and stays identical: the layer behaves like one unit.",
+                               icon=":material/content_copy:")
+            c1, c2, c3 = st.columns(3)
+            limit = c1.number_input("training images", 256, len(data.train_y), min(2048, len(data.train_y)), step=256,
+                                    key="i_i_limit")
+            epochs = c2.number_input("epochs", 0.1, 5.0, 1.0, step=0.5, key="i_i_epochs")
+            lr = c3.number_input("learning rate (Adam)", 1e-5, 1.0, 1e-3, format="%g", key="i_i_lr")
+            if st.button("Race", type="primary", key="i_i_race", icon=":material/sprint:"):
+                base = RunConfig(data=DataConfig(dataset=ds_name, data_root=src[1], params=src[2], train_limit=int(limit)),
+                                 model=ModelConfig(name=model, params=mparams),
+                                 optim=OptimConfig(name="adam", lr=float(lr)),
+                                 train=TrainConfig(epochs=float(epochs), batch_size=64, log_every=5, device="cpu"))
+                bar = st.progress(0.0, text="starting...")
+                st.session_state.i_race = guarded(lambda: ins.init_race(base, inits, lambda f, t: bar.progress(f, t)))
+                bar.empty()
+            race = st.session_state.get("i_race")
+            if race:
+                st.plotly_chart(pin.race_figure(race), key="i_i_racefig")
+                st.plotly_chart(pin.spread_figure(race), key="i_i_spread")
+                rows = [{"initialisation": k, "final loss": r["loss"][-1] if r["loss"] else None,
+                         "test accuracy": r["test_acc"], "end": r["final"]["kind"] if r["final"] else ""}
+                        for k, r in race.items()]
+                st.dataframe(rows, hide_index=True)
+                st.download_button("Race results (.json)", json.dumps(race), file_name="init-race.json",
+                                   mime="application/json", key="i_i_dl", icon=":material/download:")
 
 
 # -- MLP vs CNN --------------------------------------------------------------------------------
 
 with tabs[5]:
-    ds2 = st.selectbox("input shape from data set", list_datasets(), index=list_datasets().index("shapes"),
-                       key="i_m_ds")
-    d2 = guarded(lambda: explore.load(ds2))
-    if d2 is not None:
-        tables = {name: ins.param_table(name, {}, d2.shape, d2.num_classes) for name in ("mlp", "cnn")}
-        st.plotly_chart(pin.param_counts(tables), key="i_m_params")
-        a, b = st.columns(2)
-        for col, (name, t) in zip((a, b), tables.items()):
-            col.markdown(f"**{name}** (defaults): {t['total']:,} parameters")
-            col.dataframe(t["rows"], hide_index=True)
-        st.caption("A conv layer reuses one small kernel at every position (weight sharing). The same layer "
-                   "without sharing (a kernel per position) or fully connected would need the other columns.")
-    st.subheader("Invariance: accuracy on shifted and rotated test images", divider="gray")
-    if not runs:
-        st.info("Train an MLP and a CNN on the same data set (Train page), then compare them here.",
-                icon=":material/info:")
-    else:
-        picked = st.multiselect("trained runs (same data set)", ids, format_func=lambda i: by_id[i]["label"],
-                                default=ids[:1], key="i_m_runs")
-        c1, c2, c3 = st.columns(3)
-        k = c1.slider("largest shift (pixels)", 1, 12, 6, key="i_m_k")
-        n_deg = c2.slider("largest rotation (degrees)", 10, 180, 90, step=10, key="i_m_deg")
-        n_img = c3.number_input("test images", 100, 10000, 1000, step=500, key="i_m_n")
-        if st.button("Test invariance", key="i_m_go", disabled=not picked, icon=":material/open_with:"):
-            models = [m for m in (trained(i) for i in picked) if m is not None]
-            if len(models) == len(picked):
-                with st.spinner("Shifting and rotating test images..."):
-                    st.session_state.i_inv = guarded(lambda: ins.invariance(
-                        models, list(range(0, k + 1)), [float(a) for a in range(0, n_deg + 1, max(5, n_deg // 9))],
-                        n_images=int(n_img)))
-        inv = st.session_state.get("i_inv")
-        if inv:
-            st.plotly_chart(pin.invariance_figure(inv), key="i_m_inv")
-            st.download_button("Invariance results (.json)", json.dumps(inv), file_name="invariance.json",
-                               mime="application/json", key="i_m_dl", icon=":material/download:")
+    if tabs[5].open:  # lazy: only the open tab runs
+        ds2 = st.selectbox("input shape from data set", list_datasets(), index=list_datasets().index(home),
+                           key="i_m_ds")
+        d2 = guarded(lambda: explore.load(*data_source(ds2)))
+        if d2 is not None:
+            tables = {name: ins.param_table(name, {}, d2.shape, d2.num_classes) for name in ("mlp", "cnn")}
+            st.plotly_chart(pin.param_counts(tables), key="i_m_params")
+            a, b = st.columns(2)
+            for col, (name, t) in zip((a, b), tables.items()):
+                col.markdown(f"**{name}** (defaults): {t['total']:,} parameters")
+                col.dataframe(t["rows"], hide_index=True)
+            st.caption("A conv layer reuses one small kernel at every position (weight sharing). The same layer "
+                       "without sharing (a kernel per position) or fully connected would need the other columns.")
+        st.subheader("Invariance: accuracy on shifted and rotated test images", divider="gray")
+        if not runs:
+            st.info("Train an MLP and a CNN on the same data set (Train page), then compare them here.",
+                    icon=":material/info:")
+        else:
+            picked = st.multiselect("trained runs (same data set)", ids, format_func=lambda i: by_id[i]["label"],
+                                    default=ids[:1], key="i_m_runs")
+            c1, c2, c3 = st.columns(3)
+            k = c1.slider("largest shift (pixels)", 1, 12, 6, key="i_m_k")
+            n_deg = c2.slider("largest rotation (degrees)", 10, 180, 90, step=10, key="i_m_deg")
+            n_img = c3.number_input("test images", 100, 10000, 1000, step=500, key="i_m_n")
+            if st.button("Test invariance", key="i_m_go", disabled=not picked, icon=":material/open_with:"):
+                models = [m for m in (trained(i) for i in picked) if m is not None]
+                if len(models) == len(picked):
+                    with st.spinner("Shifting and rotating test images..."):
+                        st.session_state.i_inv = guarded(lambda: ins.invariance(
+                            models, list(range(0, k + 1)), [float(a) for a in range(0, n_deg + 1, max(5, n_deg // 9))],
+                            n_images=int(n_img)))
+            inv = st.session_state.get("i_inv")
+            if inv:
+                st.plotly_chart(pin.invariance_figure(inv), key="i_m_inv")
+                st.download_button("Invariance results (.json)", json.dumps(inv), file_name="invariance.json",
+                                   mime="application/json", key="i_m_dl", icon=":material/download:")
 
 
 # -- compare runs ------------------------------------------------------------------------------
 
 with tabs[6]:
-    all_runs = store.list()[:100]
-    if not all_runs:
-        st.info("No runs yet: train a few on the Train page.", icon=":material/info:")
-    else:
-        labels = {}
-        for r in all_runs:
-            try:
-                c = r.config()
-                labels[r.run_id] = f"{r.run_id} · {c.data.dataset} · {c.model.name} · lr {c.optim.lr:g}"
-            except PlaygroundError:
-                continue
-        pick = st.multiselect("runs to overlay", list(labels), format_func=labels.get, key="i_c_runs",
-                              default=[run_id] if run_id in labels else list(labels)[:1])
-        if pick:
-            snaps = {i: RunBuffer.from_events(store.open(i).events()).snapshot() for i in pick}
-            st.plotly_chart(pin.compare_curves(snaps), key="i_c_fig")
-            diff = ins.config_diff([store.open(i).config() for i in pick]) if len(pick) > 1 else []
-            if len(pick) > 1:
-                if diff:
-                    st.markdown("**Settings that differ**")
-                    st.dataframe([{"setting": d["setting"], **{i[-12:]: json.dumps(v) for i, v in
-                                                               zip(pick, d["values"])}} for d in diff], hide_index=True)
-                else:
-                    st.caption("These runs have the same settings.")
-            rows = []
-            for i, s in snaps.items():
-                last = s["epochs"][-1] if s["epochs"] else {}
-                rows.append({"run": i, "steps": s["steps"]["step"][-1] if s["steps"]["step"] else 0,
-                             "test accuracy": last.get("test_acc"), "test loss": last.get("test_loss")})
-            st.dataframe(rows, hide_index=True)
-            st.download_button("Comparison (.json)", json.dumps({"runs": rows, "differences": diff}),
-                               file_name="compare-runs.json", mime="application/json", key="i_c_dl",
-                               icon=":material/download:")
+    if tabs[6].open:  # lazy: only the open tab runs
+        all_runs = store.list()[:100]
+        if not all_runs:
+            st.info("No runs yet: train a few on the Train page.", icon=":material/info:")
+        else:
+            labels = {}
+            for r in all_runs:
+                try:
+                    c = r.config()
+                    labels[r.run_id] = f"{r.run_id} · {c.data.dataset} · {c.model.name} · lr {c.optim.lr:g}"
+                except PlaygroundError:
+                    continue
+            pick = st.multiselect("runs to overlay", list(labels), format_func=labels.get, key="i_c_runs",
+                                  default=[run_id] if run_id in labels else list(labels)[:1])
+            if pick:
+                snaps = {i: RunBuffer.from_events(store.open(i).events()).snapshot() for i in pick}
+                st.plotly_chart(pin.compare_curves(snaps), key="i_c_fig")
+                diff = ins.config_diff([store.open(i).config() for i in pick]) if len(pick) > 1 else []
+                if len(pick) > 1:
+                    if diff:
+                        st.markdown("**Settings that differ**")
+                        st.dataframe([{"setting": d["setting"], **{i[-12:]: json.dumps(v) for i, v in
+                                                                   zip(pick, d["values"])}} for d in diff], hide_index=True)
+                    else:
+                        st.caption("These runs have the same settings.")
+                rows = []
+                for i, s in snaps.items():
+                    last = s["epochs"][-1] if s["epochs"] else {}
+                    rows.append({"run": i, "steps": s["steps"]["step"][-1] if s["steps"]["step"] else 0,
+                                 "test accuracy": last.get("test_acc"), "test loss": last.get("test_loss")})
+                st.dataframe(rows, hide_index=True)
+                st.download_button("Comparison (.json)", json.dumps({"runs": rows, "differences": diff}),
+                                   file_name="compare-runs.json", mime="application/json", key="i_c_dl",
+                                   icon=":material/download:")

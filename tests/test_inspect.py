@@ -355,6 +355,13 @@ def _ok(at):
     assert not at.error, [e.value for e in at.error]
 
 
+def _tab(at, name):
+    at.query_params["tab"] = name  # the page's tabs are lazy and bound to ?tab=
+    at.run()
+    _ok(at)
+    return at
+
+
 def test_inside_page_shows_every_tab_for_a_trained_run(app, trained_run):
     at = app
     at.run()
@@ -362,24 +369,30 @@ def test_inside_page_shows_every_tab_for_a_trained_run(app, trained_run):
     _ok(at)
     assert at.selectbox(key="i_run").value == trained_run[1].run_id
     assert at.select_slider(key="i_f_epoch").value == 2  # snapshots 0..2
-    charts = [c for c in at.get("plotly_chart")]
-    assert len(charts) > 10  # filters, probabilities, one per layer, saliency, Grad-CAM, weights, init lab, ...
     at.select_slider(key="i_f_epoch").set_value(0).run()
+    _ok(at)
+    assert any("after epoch 0" in str(c.proto.spec) for c in at.get("plotly_chart"))
+    _tab(at, "Activations")
+    assert len(at.get("plotly_chart")) == 1 + 12  # probabilities, one per layer (dropout left out)
     at.radio(key="i_scale").set_value("global").run()
+    at.button(key="i_t_go").click().run()
+    _ok(at)
+    assert any("Mean activation" in c.value for c in at.caption)
+    _tab(at, "Saliency & Grad-CAM")
     at.selectbox(key="i_s_cls").set_value("circle").run()
     _ok(at)
     assert any("Grad-CAM for circle" in str(c.proto.spec) for c in at.get("plotly_chart"))
-    at.button(key="i_t_go").click().run()
-    _ok(at)
-    assert any("test images" in c.value and "Mean activation" in c.value for c in at.caption)
-    at.multiselect(key="i_c_runs").set_value([trained_run[1].run_id]).run()
-    _ok(at)
+    _tab(at, "Weights & gradients")
+    assert len(at.get("plotly_chart")) == 3
+    _tab(at, "Compare runs")
+    assert any(b.label == "Comparison (.json)" for b in at.get("download_button"))
 
 
 def test_inside_page_init_race_and_invariance(app):
     at = app
     at.run()
     at.switch_page("app_pages/inside.py").run()
+    _tab(at, "Initialisation lab")
     at.multiselect(key="i_i_inits").set_value(["constant", "kaiming_normal"]).run()
     _ok(at)
     assert any("constant" in w.value and "identical" in w.value for w in at.warning)
@@ -388,6 +401,7 @@ def test_inside_page_init_race_and_invariance(app):
     at.button(key="i_i_race").click().run()
     _ok(at)
     assert any(b.label == "Race results (.json)" for b in at.get("download_button"))
+    _tab(at, "MLP vs CNN")
     at.number_input(key="i_m_n").set_value(100).run()
     at.button(key="i_m_go").click().run()
     _ok(at)
