@@ -41,7 +41,7 @@ tr = trained(run_id) if run_id else None
 run = store.open(run_id) if run_id else None
 if tr is not None:
     st.caption(f"{tr.data.name} {list(tr.in_shape)} · {tr.config.model.name} · init {tr.config.model.init} · "
-               f"weights from {tr.source}" + ("" if tr.epoch is None else f" (after epoch {tr.epoch})"))
+               f"weights from {tr.source}" + ("" if tr.epoch is None else f" (epochs trained: {tr.epoch})"))
 
 def data_source(name: str) -> tuple:
     """(name, root, params) to load: the chosen run's own data settings when it is the same data set."""

@@ -76,7 +76,7 @@ def confusion_drilldown(run_id: str, matrix: list[list[int]], classes: list[str]
             res = ins.misclassified(tr, preds, classes.index(true), classes.index(pred))
             what = "right" if true == pred else f"{true} taken for {pred}"
             st.markdown(f"**{res['count']} test images: {what}** (most confident first; weights from "
-                        f"{tr.source}{'' if tr.epoch is None else f', epoch {tr.epoch}'})")
+                        f"{tr.source}{'' if tr.epoch is None else f', {tr.epoch} epoch(s)'})")
             gallery(res["tiles"])
     if st.toggle("show the highest-loss test images", key=f"{key}_hl"):
         preds = predictions(run_id)

@@ -57,7 +57,7 @@ class Trained:
     config: RunConfig | None = None
     run_id: str | None = None
     source: str = "memory"  # model.pt (final), checkpoint.pt (last finished epoch), memory
-    epoch: int | None = None
+    epoch: int | None = None  # epochs trained (the last may be partial for a stopped run)
     _extractors: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -153,8 +153,11 @@ def load_trained(run: Run | str, store: RunStore | None = None) -> Trained:
     except RuntimeError as e:
         raise CheckpointError(f"The saved weights of run {run.run_id} do not fit its model "
                               f"({str(e).splitlines()[0]}).") from None
-    return Trained(model=model, data=data, config=config, run_id=run.run_id, source=source,
-                   epoch=ckpt.get("epoch"))
+    # model.pt records the last epoch's index, checkpoint.pt the number of epochs done: store the count.
+    done = ckpt.get("epoch")
+    if done is not None and source == "model.pt":
+        done += 1
+    return Trained(model=model, data=data, config=config, run_id=run.run_id, source=source, epoch=done)
 
 
 def inspectable_runs(store: RunStore, limit: int = 60) -> list[dict[str, Any]]:
