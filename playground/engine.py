@@ -363,7 +363,7 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
                     "dataset": p.data.summary(), "task": t.task, "train_images": n_train, "parameters": n_params,
                     "trainable_parameters": sum(q.numel() for q in model.parameters() if q.requires_grad),
                     "steps_per_epoch": steps_per_epoch, "total_steps": total_steps, "epochs": t.epochs,
-                    **probe_fields(lambda pr: pr.on_start()), "t": now()})
+                    **probe_fields(lambda pr: pr.on_start()), "started_at": round(time.time(), 3), "t": now()})
     else:
         yield emit({"kind": "resumed", "epoch": start_epoch, "step": step, "t": now(),
                     **({"note": note} if note else {})})
