@@ -48,7 +48,8 @@ __all__ = ["StyleSettings", "IMAGES", "BACKBONES", "STYLE_OPTIMIZERS", "FeatureN
            "builtin_image", "list_images", "feature_net", "feature_runs", "transfer", "run_transfer",
            "StyleWorker", "to_png", "loss_figure", "MIN_SIDE"]
 
-MIN_SIDE = 32  # below this the pooled maps of the deeper layers get too small to carry a style
+MIN_SIDE = 16  # short side: below this the pooled maps of the deeper layers vanish
+MIN_SIZE = 32
 MAX_SIZE = 2048
 
 
@@ -76,8 +77,8 @@ class StyleSettings:
     device: str = "auto"
 
     def validate(self) -> "StyleSettings":
-        if not (isinstance(self.size, int) and MIN_SIDE <= self.size <= MAX_SIZE):
-            raise ConfigError(f"size must be a whole number of pixels from {MIN_SIDE} to {MAX_SIZE} (got {self.size!r}).")
+        if not (isinstance(self.size, int) and MIN_SIZE <= self.size <= MAX_SIZE):
+            raise ConfigError(f"size must be a whole number of pixels from {MIN_SIZE} to {MAX_SIZE} (got {self.size!r}).")
         if not (isinstance(self.steps, int) and 1 <= self.steps <= 100_000):
             raise ConfigError(f"steps must be a whole number from 1 to 100000 (got {self.steps!r}).")
         for name in ("content_weight", "style_weight", "tv_weight"):
@@ -189,16 +190,16 @@ def _stripes(n: int = 512, seed: int = 2) -> np.ndarray:
 @IMAGES.register("mosaic")
 def _mosaic(n: int = 512, seed: int = 3, cells: int = 140) -> np.ndarray:
     """generated: stained-glass mosaic (Voronoi cells with dark leading)"""
+    from scipy.spatial import cKDTree  # scipy comes with scikit-image
+
     g = np.random.default_rng(seed)
     pts = g.uniform(0, n, size=(cells, 2))
     cols = g.uniform(0.1, 1.0, size=(cells, 3)) ** 0.7
-    y, x = np.mgrid[0:n, 0:n]
-    d = (y[..., None] - pts[:, 0]) ** 2 + (x[..., None] - pts[:, 1]) ** 2  # (n, n, cells)
-    two = np.partition(d, 1, axis=-1)[..., :2]
-    edge = np.sqrt(two[..., 1]) - np.sqrt(two[..., 0]) < 3.0  # near the border of two cells
-    out = cols[d.argmin(-1)]
-    out[edge] = 0.08
-    return (out * 255).astype(np.uint8)
+    pix = np.stack(np.mgrid[0:n, 0:n], -1).reshape(-1, 2)  # (n*n, 2)
+    dist, idx = cKDTree(pts).query(pix, k=2)  # the two nearest cell centres of every pixel
+    out = cols[idx[:, 0]]
+    out[dist[:, 1] - dist[:, 0] < 3.0] = 0.08  # near the border of two cells: dark leading
+    return (out.reshape(n, n, 3) * 255).astype(np.uint8)
 
 
 @IMAGES.register("dots")
@@ -222,8 +223,16 @@ def list_images() -> list[str]:
 
 
 def builtin_image(name: str) -> np.ndarray:
-    """A built-in image as uint8 (H, W) or (H, W, C) (works offline: shipped with scikit-image or generated)."""
-    return IMAGES.get(name)()
+    """A built-in image as uint8 (H, W) or (H, W, C) (works offline: shipped with scikit-image or generated).
+    Read-only and cached: callers copy before changing it."""
+    return _builtin(name) if name in IMAGES else IMAGES.get(name)()
+
+
+@lru_cache(maxsize=32)
+def _builtin(name: str) -> np.ndarray:
+    a = np.asarray(IMAGES.get(name)())
+    a.setflags(write=False)
+    return a
 
 
 def _pil_to_float(img: Image.Image) -> torch.Tensor:
@@ -262,7 +271,7 @@ def _array_to_float(a: np.ndarray) -> torch.Tensor:
         raise ConfigError(f"An image array must be (H, W) or (H, W, 1|3|4); got shape {a.shape}.")
     if a.shape[2] == 4:  # composite on white
         a = a[..., :3] * a[..., 3:] + (1 - a[..., 3:])
-    t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
+    t = torch.from_numpy(np.array(a, copy=True)).permute(2, 0, 1)
     return t.expand(3, -1, -1).contiguous() if t.shape[0] == 1 else t.contiguous()
 
 
@@ -423,13 +432,44 @@ def _vgg(arch: str, cfg: str, download: bool, progress: Callable[[int, int], Non
 @BACKBONES.register("vgg19")
 def vgg19_features(*, download: bool = True, progress=None) -> FeatureNet:
     """VGG19 trained on ImageNet (torchvision weights; the tutorial's network, best quality)"""
-    return _vgg("vgg19", "E", download, progress)
+    return _vgg("vgg19", VGG_CFG["vgg19"], download, progress)
 
 
 @BACKBONES.register("vgg16")
 def vgg16_features(*, download: bool = True, progress=None) -> FeatureNet:
     """VGG16 trained on ImageNet (torchvision weights)"""
-    return _vgg("vgg16", "D", download, progress)
+    return _vgg("vgg16", VGG_CFG["vgg16"], download, progress)
+
+
+VGG_CFG = {"vgg19": "E", "vgg16": "D"}
+
+
+def backbone_info(backbone: str, store_root: str | None = None) -> dict[str, Any]:
+    """Layer names and defaults of a backbone, and whether its weights are at hand, without loading
+    VGG weights (the page asks this on every rerun): {"layers", "content", "style", "label",
+    "lower_quality", "notes", "available", "message"}."""
+    if backbone.startswith("run:"):
+        net = feature_net(backbone, store_root=store_root)  # a small checkpoint: loading it checks it too
+        return {"layers": net.names(), "content": list(net.default_content), "style": dict(net.default_style),
+                "label": net.label, "lower_quality": True, "notes": net.notes, "available": True, "message": None}
+    from torchvision.models.vgg import cfgs, make_layers
+
+    from .weights import resolve_weights, weights_cached, weights_file
+
+    BACKBONES.get(backbone)
+    with torch.device("meta"):  # names only: no memory, no initialisation
+        names = [n for n, _ in name_layers(list(make_layers(cfgs[VGG_CFG[backbone]])))]
+    w = resolve_weights(backbone)
+    cached = weights_cached(w)
+    path = weights_file(w)
+    mb = (w.meta.get("_file_size") or 0)
+    message = None if cached else (
+        f"The {backbone} ImageNet weights are not in the torch hub cache ({path}). Start tries to download "
+        f"them{f' ({mb:.0f} MB)' if mb else ''}; offline, put {path.name} (from {w.url}) into {path.parent}, "
+        "or use a CNN trained in the playground as the feature network (lower quality).")
+    return {"layers": names, "content": ["conv_4"], "style": {f"conv_{i}": 1.0 for i in range(1, 6)},
+            "label": f"{backbone} ({w.name})", "lower_quality": False, "notes": [], "available": cached,
+            "message": message}
 
 
 def _run_start(run) -> dict[str, Any] | None:
@@ -895,7 +935,7 @@ def save_random_weights(arch: str = "vgg19", seed: int = 0) -> Path:
 
     from .weights import resolve_weights, weights_file
 
-    cfg = {"vgg19": "E", "vgg16": "D"}[arch]
+    cfg = VGG_CFG[arch]
     torch.manual_seed(seed)
     feats = make_layers(cfgs[cfg], batch_norm=False)
     for m in feats.modules():
