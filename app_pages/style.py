@@ -12,6 +12,7 @@ import streamlit as st
 from app_pages.common import guarded
 from playground import style
 from playground.errors import PlaygroundError
+from playground.runs import RunStore
 
 REFRESH_S = 1.0
 UPLOAD = "upload your own..."
@@ -33,8 +34,8 @@ def thumbnail(source: str | bytes, size: int = 200):
 
 
 @st.cache_data(ttl=5, show_spinner=False)
-def backbones() -> tuple[list[str], dict[str, str]]:
-    runs = style.feature_runs()
+def backbones(runs_root: str) -> tuple[list[str], dict[str, str]]:
+    runs = style.feature_runs(RunStore(runs_root))
     names = style.BACKBONES.names()[::-1] + [r["backbone"] for r in runs]  # vgg19 first
     labels = {n: f"{n}: {style.BACKBONES.doc(n)}" for n in style.BACKBONES.names()}
     labels.update({r["backbone"]: f"{r['label']} (playground-trained, lower quality)" for r in runs})
@@ -72,7 +73,7 @@ def setup() -> tuple[style.StyleSettings, bytes | None, bytes | None] | None:
     with b:
         style_name, s_bytes = image_picker("style image", "s_style", "mosaic")
     with c:
-        names, labels = backbones()
+        names, labels = backbones(str(RunStore().root.resolve()))
         backbone = st.selectbox("feature network", names, key="s_backbone", format_func=labels.get,
                                 help="VGG19 with ImageNet weights is the method's network. A CNN you trained on "
                                      "the Train page works offline but knows far fewer textures.")

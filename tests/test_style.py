@@ -368,7 +368,9 @@ def test_page_runs_a_transfer_live_and_offers_downloads(vgg, page):
     at = _wait_done(at)
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.session_state["s_worker"].state == "done"
-    assert len(at.get("imgs")) >= 3  # two previews and the result
+    assert len(at.get("image")) == 3  # the two thumbnails and the result
+    assert len(at.get("plotly_chart")) == 1 and [m.label for m in at.metric][:3] == ["content loss", "style loss",
+                                                                                      "TV loss"]
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Result (.png)", "Settings (.json)"]
     assert any("step 8 / 8" in p.proto.text for p in at.get("progress"))
@@ -379,8 +381,8 @@ def test_page_offline_explains_and_runs_with_a_playground_cnn(offline, page, cnn
     at = page.run()
     assert not at.exception
     assert any("not in the torch hub cache" in w.value and "playground" in w.value for w in at.warning)
-    run_option = next(o for o in at.selectbox(key="s_backbone").options if "lower quality" in o)
-    at.selectbox(key="s_backbone").select(run_option).run()
+    assert any("lower quality" in o for o in at.selectbox(key="s_backbone").options)
+    at.selectbox(key="s_backbone").select(style.feature_runs(cnn_store)[0]["backbone"]).run()
     assert not at.warning and any("Lower quality" in c.value for c in at.caption)
     at.select_slider(key="s_size").set_value(64)
     at.number_input(key="s_steps").set_value(5)
@@ -394,7 +396,7 @@ def test_page_waits_for_an_upload_and_shows_diverged(vgg, page):
     at.selectbox(key="s_style_name").select("upload your own...").run()
     assert any("Upload the style image" in i.value for i in at.info)
     assert at.button(key="s_start").disabled
-    at.selectbox(key="s_style_name").select("brick")
+    at.selectbox(key="s_style_name").select("brick").run()
     at.select_slider(key="s_size").set_value(64)
     at.select_slider(key="s_sw").set_value(1e40)
     at.button(key="s_start").click().run()
