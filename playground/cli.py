@@ -142,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _metric(e: dict[str, Any], prefix: str = "") -> str:
+    """The task's running metric an event carries: acc (classify), psnr (reconstruct), ..."""
+    from .tasks import TASKS
+
+    return next((m for m in (TASKS.get(n).metric for n in TASKS.names()) if prefix + m in e), "acc")
+
+
 def _progress(events: Iterator[dict[str, Any]], out, quiet: bool) -> dict[str, Any]:
     final: dict[str, Any] = {}
     for e in events:
@@ -157,16 +164,19 @@ def _progress(events: Iterator[dict[str, Any]], out, quiet: bool) -> dict[str, A
         elif kind == "resumed":
             line = f"resumed at epoch {e['epoch']}, step {e['step']}"
         elif kind == "step":
-            line = (f"  step {e['step']:>6}  epoch {e['epoch']}  loss {e['loss']:.4f}  acc {e['acc']:.3f}  "
+            m = _metric(e)
+            line = (f"  step {e['step']:>6}  epoch {e['epoch']}  loss {e['loss']:.4f}  {m} {e[m]:.3f}  "
                     f"lr {e['lr']:.2e}  {e['images_per_s']:,.0f} img/s")
         elif kind == "epoch":
-            line = (f"epoch {e['epoch']}: train loss {e['train_loss']:.4f} acc {e['train_acc']:.4f} | "
-                    f"test loss {e['test_loss']:.4f} acc {e['test_acc']:.4f}  ({e['t']:.1f} s)")
+            m = _metric(e, "train_")
+            line = (f"epoch {e['epoch']}: train loss {e['train_loss']:.4f} {m} {e['train_' + m]:.4f} | "
+                    f"test loss {e['test_loss']:.4f} {m} {e['test_' + m]:.4f}  ({e['t']:.1f} s)")
         else:
             final.update(e)
             line = f"{kind}: {e.get('message', '')}".rstrip(": ")
             if kind == "done":
-                line = (f"done: test accuracy {e['test_acc']:.4f}, {e['images_per_second']:,.0f} img/s, "
+                m = _metric(e, "test_")
+                line = (f"done: test {m} {e['test_' + m]:.4f}, {e['images_per_second']:,.0f} img/s, "
                         f"{e['train_seconds']:.1f} s training, {e['t']:.1f} s in all")
         if not quiet or kind not in ("step",):
             print(line, file=out, flush=True)
@@ -185,6 +195,8 @@ def _finish(final: dict[str, Any], as_json: bool, wall: float) -> int:
         "images_per_second": final.get("images_per_second"),
         "device": final.get("device"),
         "steps": final.get("step"),
+        # the task's other test figures (reconstruct: test_mse, test_psnr, test_psnr_input)
+        **{k: v for k, v in final.items() if k.startswith("test_") and k not in ("test_acc", "test_loss")},
     }
     if "message" in final:
         result["message"] = final["message"]

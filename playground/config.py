@@ -31,6 +31,11 @@ class DataConfig:
     params: Mapping[str, Any] = field(default_factory=dict)
     # Augmentation specs, applied in order: "hflip", "rotation:15", "translate:fraction=0.1".
     augment: tuple[str, ...] = ()
+    # Corruption of the inputs for the reconstruct task (playground.noise), in order, on the device:
+    # "gaussian:0.5", "salt_pepper:0.1", "mask:0.3". Empty: the clean images (a plain autoencoder).
+    noise: tuple[str, ...] = ()
+    # Corruption of the test images: empty means the same as ``noise``; "none" means clean.
+    test_noise: tuple[str, ...] = ()
     # Use only the first N training images (quick experiments, tests).
     train_limit: int | None = None
     download: bool = True
@@ -71,6 +76,8 @@ class TrainConfig:
     task: str = "classify"
     # Observers of the run (playground.probes), e.g. per-epoch snapshots.
     probes: tuple[str, ...] = ()
+    # Reconstruction loss for the reconstruct task: "mse" or "bce" (BCE needs a sigmoid output).
+    recon_loss: str = "mse"
 
 
 @dataclass(frozen=True)
@@ -147,6 +154,13 @@ class RunConfig:
         _check(t.target_acc is None or 0 < t.target_acc <= 1, "target accuracy must be in (0, 1].")
         _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
                f"device must be auto, cpu or cuda (got {t.device!r}).")
+        _check(t.recon_loss in ("mse", "bce"), f"recon_loss must be mse or bce (got {t.recon_loss!r}).")
+        if d.noise or d.test_noise:
+            _check(t.task == "reconstruct", "noise and test_noise corrupt the inputs of the reconstruct task; "
+                   "use task 'reconstruct' (or the gaussian_noise augmentation to classify noisy images).")
+            from .noise import build_noise  # imports torch: only when noise is asked for
+
+            build_noise(d.noise), build_noise(d.test_noise)  # unknown names, ranges -> ConfigError
         return self
 
 

@@ -65,6 +65,13 @@ class Classify(Task):
 
     metric = "acc"
 
+    def check(self, p):
+        if getattr(p.model, "task", "classify") != "classify":  # e.g. an autoencoder outputs images
+            from .errors import ConfigError
+
+            raise ConfigError(f"Model {p.config.model.name!r} outputs images, not class scores: train it with "
+                              f"task 'reconstruct' (the Autoencoders page), or pick a classifier.")
+
     def batch(self, p, idx, gen):
         return p.to_input(p.train_x[idx], gen), p.train_y[idx]  # (B, C, H, W) float, (B,)
 
@@ -85,3 +92,7 @@ class Classify(Task):
 
 def build_task(config: "RunConfig") -> Task:
     return TASKS.get(config.train.task)(config)
+
+
+# Tasks in modules of their own register themselves on import (after TASKS and Task exist).
+from . import reconstruct as _reconstruct  # noqa: E402,F401  (reconstruct, and its live_recon probe)
