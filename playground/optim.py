@@ -6,6 +6,7 @@ one-cycle and cosine curves are smooth and an epoch count can be fractional.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Iterable
 
 import torch
@@ -105,6 +106,12 @@ def step(opt, *, total_steps: int, steps_per_epoch: int, every_epochs: float = 1
 def cosine(opt, *, total_steps: int, steps_per_epoch: int, min_lr_ratio: float = 0.0) -> lr_scheduler.LRScheduler:
     """Cosine decay from lr to min_lr_ratio * lr over the run."""
     base = opt.param_groups[0]["lr"]
+    if min_lr_ratio > 0 and len({g["lr"] for g in opt.param_groups}) > 1:
+        # Per-group rates (a backbone below its head): CosineAnnealingLR's one eta_min would lift the
+        # lower group; scaling each group's own rate keeps every floor at min_lr_ratio of it.
+        t_max = max(1, total_steps)
+        return lr_scheduler.LambdaLR(opt, lambda s: min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (
+            1 + math.cos(math.pi * min(s, t_max) / t_max)))
     return lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total_steps), eta_min=base * min_lr_ratio)
 
 

@@ -15,6 +15,7 @@ from ._registry import MODELS, register_model
 from . import cnn as _cnn  # noqa: F401  (registers cnn, lenet5)
 from . import mlp as _mlp  # noqa: F401  (registers mlp)
 from . import resnet as _resnet  # noqa: F401  (registers resnet)
+from . import transfer as _transfer  # noqa: F401  (registers transfer)
 from . import autoencoder as _autoencoder  # noqa: F401  (registers autoencoder, conv_autoencoder)
 
 __all__ = ["MODELS", "register_model", "list_models", "build_model", "model_params", "summary"]

@@ -1,0 +1,61 @@
+"""Feature-extraction mode: a frozen backbone's features, computed once, and a head trained on them.
+
+With every backbone block frozen (and in eval mode) the backbone is a fixed
+function, so each image's feature vector is the same in every epoch. Computing
+it once turns an epoch of full forward passes into an epoch of one Linear
+layer: the engine then trains on ``FeaturePrepared``, whose "images" are the
+(N, in_features) feature rows and whose ``to_input`` hands them over as they
+are. The model's ``forward`` sends 2-D input to the head alone, so the same
+model (and its state dict, backbone included) is trained, evaluated and saved.
+Augmentations cannot apply to a cache (each draw would need a new forward
+pass): the model uses the cache only when there are none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import torch
+
+from .engine import Prepared
+
+__all__ = ["FeaturePrepared", "cache_features", "compute_features"]
+
+
+@dataclass
+class FeaturePrepared(Prepared):
+    """A ``Prepared`` whose train_x/test_x are backbone features (N, D) float, not uint8 images."""
+
+    cache_seconds: float = 0.0
+
+    def to_input(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return x  # (B, D): already the head's input; never modified in place
+
+
+@torch.no_grad()
+def compute_features(model, x_uint8: torch.Tensor, batch_size: int, autocast) -> torch.Tensor:
+    """(N, C, H, W) uint8 on the device -> (N, in_features) float32 features, in batches."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for i in range(0, len(x_uint8), batch_size):
+        x = x_uint8[i : i + batch_size].float().mul_(1 / 255)  # (B, C, H, W) in [0, 1]
+        with autocast():
+            out.append(model.features(x).float())
+    model.train(was_training)
+    return torch.cat(out) if out else torch.zeros(0, model.in_features, device=x_uint8.device)
+
+
+def cache_features(p: Prepared) -> FeaturePrepared:
+    """Compute the train and test features once; return a Prepared that trains the head on them."""
+    t0 = time.perf_counter()
+    bs = max(1, min(p.config.train.eval_batch_size, 256))  # bounded: backbones keep big activations
+    train_f = compute_features(p.model, p.train_x, bs, p.autocast)
+    test_f = compute_features(p.model, p.test_x, bs, p.autocast)
+    if p.device.type == "cuda":
+        torch.cuda.synchronize(p.device)
+    fields = {f.name: getattr(p, f.name) for f in dataclasses.fields(Prepared)}
+    fields.update(train_x=train_f, test_x=test_f, channels_last=False)
+    return FeaturePrepared(**fields, cache_seconds=round(time.perf_counter() - t0, 3))

@@ -1,0 +1,341 @@
+"""Transfer learning: a torchvision backbone, its final layer replaced by a new head.
+
+The seed of this project does it by hand: load ``vgg16`` pretrained, freeze
+``features``, replace ``classifier[6]`` with ``Linear(4096, n_classes)`` and
+optimise the classifier. Here each step is a parameter:
+
+- ``backbone``: vgg16, resnet18, mobilenet_v3_small, efficientnet_b0 (torchvision's
+  ``get_model``/``get_model_weights``); ``BACKBONES`` says which final layer is
+  replaced and how the network splits into blocks for freezing.
+- ``weights``: "imagenet" (the torch hub cache, downloaded when the network
+  allows, see ``playground.weights``), "run" (a playground run that trained a
+  ``transfer`` model with the same backbone: pretrain on one data set, transfer
+  to another; ``source_run`` is its id) or "none" (training from scratch).
+- ``freeze``: "head_only", "last_k" (the last ``k`` blocks train too) or
+  "finetune_all"; frozen blocks also stay in eval mode (BatchNorm statistics and
+  dropout frozen with them), so the frozen part is one fixed function.
+- ``backbone_lr_scale``: the backbone's learning rate relative to the head's
+  (``param_groups``, read by the engine).
+- ``feature_cache``: with the whole backbone frozen and no augmentation, the
+  engine's data is swapped for backbone features computed once, and the epochs
+  train the head on them (``on_prepare``; playground/feature_cache.py).
+
+Preprocessing comes from the weights (``weights.transforms()``): interpolation,
+the default input size (its crop size) and, for ImageNet weights, mean and std.
+The model takes images scaled to [0, 1] (``on_prepare`` sets the engine's
+normalisation to the identity) and resizes and normalises them itself, so a
+saved model carries its own preprocessing in its state dict. Grey images are
+repeated to three channels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+import torch
+import torch.nn as nn
+from torchvision.models import get_model, get_model_weights
+from torchvision.transforms.v2 import functional as TF
+
+from ..errors import CheckpointError, ConfigError
+from ._registry import register_model
+
+if TYPE_CHECKING:
+    from ..engine import Prepared
+
+__all__ = ["BACKBONES", "FREEZE", "WEIGHTS", "Backbone", "TransferNet", "transfer", "build_transfer"]
+
+FREEZE = ("head_only", "last_k", "finetune_all")
+WEIGHTS = ("imagenet", "run", "none")
+
+
+def _span(prefix: str, start: int, stop: int) -> list[str]:
+    """Module names prefix.start .. prefix.stop-1 (one block made of consecutive layers)."""
+    return [f"{prefix}.{i}" for i in range(start, stop)]
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """How one torchvision architecture is cut: its final layer and its blocks (input to output)."""
+
+    arch: str
+    head: str  # the module name of the final Linear, replaced by the new head
+    blocks: tuple[tuple[str, tuple[str, ...]], ...]  # (label, module names) from the input on
+    note: str
+
+
+def _blocks(*pairs: tuple[str, list[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((label, tuple(names)) for label, names in pairs)
+
+
+BACKBONES: dict[str, Backbone] = {
+    "mobilenet_v3_small": Backbone(
+        "mobilenet_v3_small", "classifier.3",
+        _blocks(*((f"features.{i}", [f"features.{i}"]) for i in range(13)),
+                ("classifier.0-2 (fc)", _span("classifier", 0, 3))),
+        "2.5 M parameters: the fastest on a CPU"),
+    "resnet18": Backbone(
+        "resnet18", "fc",
+        _blocks(("stem (conv1, bn1)", ["conv1", "bn1"]), *((f"layer{i}", [f"layer{i}"]) for i in range(1, 5))),
+        "11.7 M parameters, residual blocks"),
+    "efficientnet_b0": Backbone(
+        "efficientnet_b0", "classifier.1",
+        _blocks(*((f"features.{i}", [f"features.{i}"]) for i in range(8)),
+                ("features.8 + classifier.0", ["features.8", "classifier.0"])),
+        "5.3 M parameters, the most accurate of the four on ImageNet"),
+    "vgg16": Backbone(
+        "vgg16", "classifier.6",
+        _blocks(("conv1 (features.0-4)", _span("features", 0, 5)), ("conv2 (features.5-9)", _span("features", 5, 10)),
+                ("conv3 (features.10-16)", _span("features", 10, 17)),
+                ("conv4 (features.17-23)", _span("features", 17, 24)),
+                ("conv5 (features.24-30)", _span("features", 24, 31)),
+                ("fc6 (classifier.0-2)", _span("classifier", 0, 3)),
+                ("fc7 (classifier.3-5)", _span("classifier", 3, 6))),
+        "138 M parameters (the seed's model): slow on a CPU, best with a GPU"),
+}
+
+
+def backbone_spec(name: str) -> Backbone:
+    try:
+        return BACKBONES[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"Unknown backbone {name!r}. Choose one of: {', '.join(BACKBONES)}.") from None
+
+
+class Preprocess(nn.Module):
+    """[0, 1] images (B, 1 or 3, H, W) -> resized, normalised (B, 3, S, S), as the weights' transforms do.
+
+    mean and std are buffers: they travel with the state dict (a source run's model keeps its own)."""
+
+    def __init__(self, size: int, mean, std, interpolation) -> None:
+        super().__init__()
+        self.size = size
+        self.interpolation = interpolation
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)  # (B, 3, H, W): grey as RGB
+        if tuple(x.shape[-2:]) != (self.size, self.size):
+            x = TF.resize(x, [self.size, self.size], interpolation=self.interpolation, antialias=True)
+        return (x - self.mean) / self.std
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, interpolation={self.interpolation.value}"
+
+
+class TransferNet(nn.Module):
+    """preprocess -> torchvision backbone whose final layer is the new head.
+
+    ``forward`` takes images (B, C, H, W) in [0, 1], or backbone features (B, in_features)
+    from the feature cache, which go to the head alone."""
+
+    def __init__(self, spec: Backbone, net: nn.Module, preprocess: Preprocess, num_classes: int, *,
+                 weights: str, freeze: str, k: int, backbone_lr_scale: float, feature_cache: bool) -> None:
+        super().__init__()
+        self.spec = spec
+        self.preprocess = preprocess
+        self.backbone = net
+        old = net.get_submodule(spec.head)
+        if not isinstance(old, nn.Linear):
+            raise RuntimeError(f"{spec.arch}.{spec.head} is {type(old).__name__}, not Linear")  # torchvision changed
+        self.replaced = {"name": spec.head, "old": repr(old), "in_features": old.in_features,
+                         "old_out_features": old.out_features}
+        self.backbone.set_submodule(spec.head, nn.Linear(old.in_features, num_classes))
+        self.weights_source = weights
+        self.freeze_mode, self.k = freeze, k
+        self.backbone_lr_scale = backbone_lr_scale
+        self.feature_cache = feature_cache
+        self.stats_from_data = weights == "none"  # from scratch: normalise with the data's own statistics
+        self.set_freeze(freeze, k)
+
+    @property
+    def head(self) -> nn.Linear:
+        return self.backbone.get_submodule(self.spec.head)
+
+    @property
+    def in_features(self) -> int:
+        return self.head.in_features
+
+    # -- freezing --------------------------------------------------------------
+    def trainable_blocks(self) -> list[str]:
+        """Labels of the blocks that train (the head always does)."""
+        labels = [label for label, _ in self.spec.blocks]
+        n = {"head_only": 0, "last_k": self.k, "finetune_all": len(labels)}[self.freeze_mode]
+        return labels[len(labels) - n:] if n else []
+
+    def set_freeze(self, freeze: str, k: int = 1) -> None:
+        if freeze not in FREEZE:
+            raise ConfigError(f"freeze must be one of {', '.join(FREEZE)} (got {freeze!r}).")
+        n_blocks = len(self.spec.blocks)
+        if freeze == "last_k" and not (isinstance(k, int) and 1 <= k <= n_blocks):
+            raise ConfigError(f"k must be a whole number from 1 to {n_blocks} for {self.spec.arch} "
+                              f"(got {k}); use finetune_all to train every block.")
+        self.freeze_mode, self.k = freeze, k
+        live = set(self.trainable_blocks())
+        self.backbone.requires_grad_(freeze == "finetune_all")
+        self._frozen: list[nn.Module] = []
+        for label, names in self.spec.blocks:
+            for name in names:
+                mod = self.backbone.get_submodule(name)
+                mod.requires_grad_(label in live)
+                if label not in live:
+                    self._frozen.append(mod)
+        self.head.requires_grad_(True)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "TransferNet":
+        super().train(mode)
+        for mod in self._frozen if hasattr(self, "_frozen") else ():
+            mod.eval()  # frozen blocks are a fixed function: no BatchNorm updates, no dropout
+        return self
+
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        """The head at ``lr``, the trainable part of the backbone at ``lr * backbone_lr_scale``."""
+        head = list(self.head.parameters())
+        ids = {id(q) for q in head}
+        body = [q for q in self.backbone.parameters() if q.requires_grad and id(q) not in ids]
+        groups = [{"params": head, "lr": lr, "name": "head"}]
+        if body:
+            groups.append({"params": body, "lr": lr * self.backbone_lr_scale, "name": "backbone"})
+        return groups
+
+    # -- forward ---------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 2:  # (B, in_features): cached backbone features
+            return self.head(x)
+        return self.backbone(self.preprocess(x))  # (B, C, H, W) -> (B, classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """What the head sees: (B, C, H, W) in [0, 1] -> (B, in_features)."""
+        seen: list[torch.Tensor] = []
+        hook = self.head.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+        try:
+            self.backbone(self.preprocess(x))
+        finally:
+            hook.remove()
+        return seen[0]
+
+    def uses_feature_cache(self, augment: tuple[str, ...] = ()) -> bool:
+        """The cache holds one feature vector per image: only for a fully frozen backbone and no augmentation."""
+        return self.feature_cache and self.freeze_mode == "head_only" and not augment
+
+    # -- the engine's hook -------------------------------------------------------
+    def on_prepare(self, p: "Prepared") -> "Prepared":
+        """Called by ``engine.prepare``: this model normalises its own input, and may train on cached features."""
+        cfg = p.config
+        if cfg.model.init != "default" and self.weights_source != "none":
+            raise ConfigError(f"The initialisation {cfg.model.init!r} would overwrite the pretrained backbone. "
+                              "Use init 'default' (the new head starts as nn.Linear's default), or weights none "
+                              "to train from scratch.")
+        if self.stats_from_data:
+            c = p.mean.shape[1]
+            self.preprocess.mean.copy_(p.mean.view(1, c, 1, 1).expand(1, 3, 1, 1))
+            self.preprocess.std.copy_(p.std.view(1, c, 1, 1).expand(1, 3, 1, 1))
+        p.mean = torch.zeros_like(p.mean)  # the engine hands over [0, 1] images
+        p.std = torch.ones_like(p.std)
+        if self.uses_feature_cache(cfg.data.augment):
+            from ..feature_cache import cache_features
+
+            return cache_features(p)
+        return p
+
+
+def _check_in_shape(in_shape: tuple[int, int, int]) -> None:
+    if in_shape[0] not in (1, 3):
+        raise ConfigError(f"Transfer backbones take grey or RGB images; this data has {in_shape[0]} channels.")
+
+
+def _source_state(source_run: str, arch: str, runs_root: str | None) -> dict[str, torch.Tensor]:
+    """The backbone weights of a playground run that trained a ``transfer`` model with ``arch``."""
+    from ..runs import RunStore
+
+    if not source_run:
+        raise ConfigError("weights 'run' needs source_run: the id of a finished run that trained a transfer "
+                          "model (see `python -m playground runs`).")
+    run = RunStore(runs_root).open(source_run)
+    ckpt = run.load_checkpoint(final=run.model_path.exists())  # weights_only=True inside
+    model_cfg = (ckpt.get("config") or {}).get("model", {})
+    if model_cfg.get("name") != "transfer":
+        raise CheckpointError(f"Run {source_run} trained a {model_cfg.get('name')!r} model, not a transfer backbone, "
+                              f"so its weights do not fit {arch}. Pretrain a 'transfer' model with backbone {arch} "
+                              "first (weights none or imagenet).")
+    src_arch = (model_cfg.get("params") or {}).get("backbone", "mobilenet_v3_small")
+    if src_arch != arch:
+        raise CheckpointError(f"Run {source_run} trained backbone {src_arch}, not {arch}: the architectures do "
+                              f"not match. Choose backbone {src_arch}, or a source run with {arch}.")
+    return ckpt["model"]
+
+
+@register_model("transfer")
+def transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone: str = "mobilenet_v3_small",
+             weights: str = "imagenet", source_run: str = "", freeze: str = "head_only", k: int = 1,
+             backbone_lr_scale: float = 0.1, image_size: int = 0, feature_cache: bool = True,
+             download: bool = True) -> TransferNet:
+    """A pretrained torchvision backbone (vgg16, resnet18, mobilenet_v3_small, efficientnet_b0) with a new head."""
+    return build_transfer(in_shape=in_shape, num_classes=num_classes, backbone=backbone, weights=weights,
+                          source_run=source_run, freeze=freeze, k=k, backbone_lr_scale=backbone_lr_scale,
+                          image_size=image_size, feature_cache=feature_cache, download=download)
+
+
+def build_transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone: str = "mobilenet_v3_small",
+                   weights: str = "imagenet", source_run: str = "", freeze: str = "head_only", k: int = 1,
+                   backbone_lr_scale: float = 0.1, image_size: int = 0, feature_cache: bool = True,
+                   download: bool = True, progress: Callable[[int, int], None] | None = None,
+                   runs_root: str | None = None) -> TransferNet:
+    """``transfer`` with the extras the app needs (download progress, another run store)."""
+    from ..weights import load_weights, resolve_weights, weights_file
+
+    spec = backbone_spec(backbone)
+    _check_in_shape(in_shape)
+    if weights not in WEIGHTS:
+        raise ConfigError(f"weights must be one of {', '.join(WEIGHTS)} (got {weights!r}).")
+    if freeze not in FREEZE:
+        raise ConfigError(f"freeze must be one of {', '.join(FREEZE)} (got {freeze!r}).")
+    if not (isinstance(backbone_lr_scale, (int, float)) and 0 <= backbone_lr_scale <= 10):
+        raise ConfigError(f"backbone_lr_scale must be a number from 0 to 10 (got {backbone_lr_scale}).")
+    if not (isinstance(image_size, int) and (image_size == 0 or 32 <= image_size <= 512)):
+        raise ConfigError(f"image_size must be 0 (the weights' own size) or from 32 to 512 pixels (got {image_size}).")
+    w = resolve_weights(spec.arch)
+    t = w.transforms()  # preprocessing travels with the weights
+    size = image_size or int(t.crop_size[0])
+    net = get_model(spec.arch, weights=None)
+    if weights == "imagenet":
+        state = load_weights(w, download=download, progress=progress)
+        where = str(weights_file(w))
+    elif weights == "run":
+        state = _source_state(source_run, spec.arch, runs_root)
+        where = f"run {source_run}"
+    else:
+        state, where = None, ""
+    pre = Preprocess(size, t.mean, t.std, t.interpolation)
+    if weights == "run":  # a source TransferNet's state dict: its own preprocessing, backbone and (old) head
+        pre.load_state_dict({k[len("preprocess."):]: v for k, v in state.items() if k.startswith("preprocess.")})
+        head_prefix = f"backbone.{spec.head}."
+        state = {k[len("backbone."):]: v for k, v in state.items()
+                 if k.startswith("backbone.") and not k.startswith(head_prefix)}
+    if state is not None:
+        head_keys = {f"{spec.head}.weight", f"{spec.head}.bias"}
+        body = {k: v for k, v in state.items() if k not in head_keys}
+        try:
+            missing, unexpected = net.load_state_dict(body, strict=False)
+        except RuntimeError as e:  # shape mismatches: a file for another architecture
+            raise CheckpointError(f"The weights from {where} do not match {spec.arch}: {str(e)[:300]}") from None
+        missing = [m for m in missing if m not in head_keys]
+        if missing or unexpected:
+            raise CheckpointError(
+                f"The weights from {where} do not match {spec.arch}: "
+                + (f"missing {len(missing)} tensor(s) (e.g. {', '.join(missing[:3])})" if missing else "")
+                + ("; " if missing and unexpected else "")
+                + (f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})" if unexpected else "") + ".")
+    return TransferNet(spec, net, pre, num_classes, weights=weights, freeze=freeze, k=k,
+                       backbone_lr_scale=float(backbone_lr_scale), feature_cache=bool(feature_cache))
+
+
+def imagenet_transforms(backbone: str) -> nn.Module:
+    """The weights' own preprocessing (resize, crop, mean/std) for a photo, as torchvision documents it."""
+    from ..weights import resolve_weights
+
+    return resolve_weights(backbone_spec(backbone).arch).transforms()
