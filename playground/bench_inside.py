@@ -132,6 +132,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data-root", default=None, help="folder with MNIST/ (and cifar10-jpg/ or CIFAR-10)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the probe-overhead runs")
     ap.add_argument("--epochs", type=float, default=2.0, help="epochs of each probe-overhead run")
+    ap.add_argument("--only", choices=["latency", "probes"], help="run one part only")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(torch.get_num_threads())
@@ -139,7 +140,7 @@ def main(argv=None) -> int:
     log = (lambda s: None) if args.json else print
     log("activations + saliency + Grad-CAM for one image, CPU:")
     cifar = _cifar_source(args.data_root)
-    for ds, root, params in (("mnist", args.data_root, None), cifar):
+    for ds, root, params in (("mnist", args.data_root, None), cifar) if args.only != "probes" else ():
         try:
             r = latency(ds, root, params)
         except PlaygroundError as e:
@@ -149,6 +150,9 @@ def main(argv=None) -> int:
         log(f"  {r['dataset']} {r['shape']}, {r['parameters']:,} params, test acc {r['test_acc']:.3f}: "
             f"median {r['median_s'] * 1000:.1f} ms, max {r['max_s'] * 1000:.1f} ms, first call "
             f"{r['first_call_s'] * 1000:.0f} ms (model load {r['load_s'] * 1000:.0f} ms)")
+    if args.only == "latency":
+        print(json.dumps(out)) if args.json else None
+        return 0
     log("probe overhead on training time (MNIST, best of interleaved rounds):")
     try:
         out["probes"] = probe_overhead(args.data_root, args.rounds, args.epochs)

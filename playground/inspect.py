@@ -184,16 +184,23 @@ def layer_nodes(tr: Trained) -> list[str]:
     """Every layer output worth showing, in execution order (FX node names; dropout left out)."""
     from torchvision.models.feature_extraction import get_graph_node_names
 
+    with tr._lock:
+        cached = tr._extractors.get("__nodes__")
+    if cached is not None:
+        return list(cached)
     mods = dict(tr.model.named_modules())
     try:
-        _, nodes = get_graph_node_names(tr.model)
+        _, nodes = get_graph_node_names(tr.model)  # traces the model twice: ~100 ms, so done once
     except Exception:  # untraceable: the leaf modules, in definition order
         nodes = [n for n, m in mods.items() if n and not any(True for _ in m.children())]
-    return [n for n in nodes if n != "x" and not isinstance(mods.get(n), DROPOUT)]
+    nodes = [n for n in nodes if n != "x" and not isinstance(mods.get(n), DROPOUT)]
+    with tr._lock:
+        tr._extractors["__nodes__"] = tuple(nodes)
+    return nodes
 
 
-def _kind(tr: Trained, node: str) -> str:
-    m = dict(tr.model.named_modules()).get(node)
+def _kind(mods: dict[str, nn.Module], node: str) -> str:
+    m = mods.get(node)
     return type(m).__name__ if m is not None else node.rsplit(".", 1)[-1]
 
 
@@ -207,12 +214,13 @@ def activations(tr: Trained, image: torch.Tensor, nodes: Sequence[str] | None = 
     nodes = tuple(nodes or layer_nodes(tr))
     out = tr.extractor(nodes)(tr.to_input(image))
     layers, top = [], 0.0
+    mods = dict(tr.model.named_modules())
     for n in nodes:
         a = out[n][0].float()  # drop the batch dim
         spatial = a.ndim == 3 and a.shape[1] * a.shape[2] > 1
         arr = a.numpy()
         top = max(top, float(np.abs(arr).max()) if arr.size else 0.0)
-        layers.append({"name": n, "kind": _kind(tr, n), "shape": tuple(a.shape), "spatial": spatial,
+        layers.append({"name": n, "kind": _kind(mods, n), "shape": tuple(a.shape), "spatial": spatial,
                        "maps": arr if spatial else None, "vector": None if spatial else arr.reshape(-1)})
     logits = out[nodes[-1]] if out[nodes[-1]].ndim == 2 else tr.model(tr.to_input(image))
     return {"layers": layers, "probs": logits[0].float().softmax(0).numpy(), "range": top}
