@@ -162,3 +162,52 @@ def test_a_run_link_without_the_key_is_view_only(app, tmp_path):
     assert not any(b.key == "c_stop" for b in at.button)
     assert any("View only" in c.value for c in at.caption)
     job_manager().stop(job.run_id)
+
+
+def _finished_run(tmp_path) -> str:
+    from playground.engine import fit
+    from playground.runs import RunStore
+
+    cfg = RunConfig().replace(data={"params": {"n_train": 200, "n_test": 50}},
+                              model={"params": {"channels": [4], "fc": []}}, train={"epochs": 1, "batch_size": 50})
+    return list(fit(cfg, store=RunStore(tmp_path / "runs")))[0]["run_id"]
+
+
+def test_a_finished_run_exports_onnx_and_a_script(app, tmp_path):
+    run_id = _finished_run(tmp_path)
+    at = app
+    at.query_params["run"] = run_id
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    _no_errors(at)
+    at.button(key="x_onnx").click().run()
+    _no_errors(at)
+    assert any("checked with onnxruntime" in c.value for c in at.caption)
+    assert (tmp_path / "runs" / run_id / "model.onnx").exists()
+
+
+def test_runs_of_others_are_hidden_when_the_server_does_not_share(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_SHARE_RUNS", "none")
+    run_id = _finished_run(tmp_path)
+    at = app
+    at.query_params["run"] = run_id
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    assert not at.exception
+    assert any("does not show other sessions' runs" in w.value for w in at.warning)
+    assert not any(m.label == "test accuracy" for m in at.metric)
+
+
+def test_classroom_mode_refuses_server_folders(app, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_CLASSROOM", "1")
+    cfg = RunConfig().replace(data={"dataset": "image_folder", "data_root": "/etc"})
+    at = app
+    at.query_params["cfg"] = cfg.to_url()
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    assert not at.exception
+    assert any("only your own uploads" in e.value for e in at.error)
+    at.switch_page("app_pages/data.py").run()
+    at.selectbox(key="d_dataset").select("image_folder").run()
+    assert not at.exception
+    assert not any(t.key == "d_folder" for t in at.text_input)  # no free folder path on a shared server
