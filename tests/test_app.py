@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground.config import RunConfig
+from playground.snapshots import DEFAULT_PROBES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +65,8 @@ def test_train_page_renders_with_defaults(app):
     at.switch_page("app_pages/train.py").run()
     _no_errors(at)
     assert at.button(key="t_start").label == "Start training"
-    assert RunConfig.from_url(_qp(at, "cfg")) == RunConfig()  # the link holds the setup
+    # the link holds the setup: the defaults, plus the probes the Train page records by default
+    assert RunConfig.from_url(_qp(at, "cfg")) == RunConfig().replace(train={"probes": DEFAULT_PROBES})
 
 
 def test_train_page_explains_bad_settings(app):
