@@ -51,10 +51,16 @@ def surgery_table(model: TransferNet, in_shape: tuple[int, int, int], max_depth:
     block_of = {name: label for label, names in model.spec.blocks for name in names}
     shapes: dict[str, list[int]] = {}
     hooks = []
+
+    def record(name: str):
+        def hook(_m, _i, out) -> None:  # returns None: the output is left as it is
+            if torch.is_tensor(out):
+                shapes.setdefault(name, list(out.shape))
+        return hook
+
     for name, mod in model.backbone.named_modules():
         if name:
-            hooks.append(mod.register_forward_hook(
-                lambda _m, _i, out, name=name: shapes.setdefault(name, list(out.shape)) if torch.is_tensor(out) else None))
+            hooks.append(mod.register_forward_hook(record(name)))
     was_training = model.training
     model.eval()
     try:

@@ -6,13 +6,16 @@ from playground.models import build_model, list_models, model_params, summary
 
 SHAPES = {"mnist": (1, 28, 28), "cifar10/shapes": (3, 32, 32), "folder-odd": (3, 20, 20),
           "folder-grey-64": (1, 64, 64)}
+# Settings that keep a model fast and offline in the smoke test (transfer would load ImageNet weights
+# and freeze its backbone by default; here every parameter must get a gradient).
+SMOKE_PARAMS = {"transfer": {"weights": "none", "image_size": 32, "freeze": "finetune_all"}}
 
 
 @pytest.mark.parametrize("name", list_models())
 @pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
 def test_every_model_forward_and_backward(name, shape):
     torch.manual_seed(0)
-    model = build_model(name, in_shape=shape, num_classes=7)
+    model = build_model(name, in_shape=shape, num_classes=7, **SMOKE_PARAMS.get(name, {}))
     x = torch.randn(3, *shape)
     out = model(x)
     assert out.shape == (3, 7)

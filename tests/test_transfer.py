@@ -1,0 +1,376 @@
+"""Transfer learning: backbones, the real weights-loading path, freezing, the optimiser, the feature cache.
+
+No weights can be downloaded here, so the loading tests save a state dict (random init of the
+torchvision architecture) where torch hub looks for the file, with TORCH_HOME in tmp_path.
+"""
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from PIL import Image
+from torchvision.models import get_model
+
+from playground import engine
+from playground.config import RunConfig
+from playground.engine import fit, prepare
+from playground.errors import CheckpointError, ConfigError, WeightsUnavailable
+from playground.feature_cache import FeaturePrepared
+from playground.models import build_model
+from playground.models.transfer import BACKBONES, build_transfer
+from playground.runs import RunStore
+from playground.surgery import (epoch_estimate, freeze_options, imagenet_top5, surgery_table, time_backbone)
+from playground.weights import resolve_weights, weights_file
+
+SMALL = "mobilenet_v3_small"
+TINY = {"n_train": 128, "n_test": 64}  # a small shapes set: evaluation passes stay cheap
+# The seed's numbers: the final layer each backbone replaces, and what it saw.
+HEADS = {"vgg16": ("classifier.6", 4096), "resnet18": ("fc", 512), "mobilenet_v3_small": ("classifier.3", 1024),
+         "efficientnet_b0": ("classifier.1", 1280)}
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """An empty torch hub cache in tmp_path."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path / "torch"
+
+
+def cache_weights(arch: str, seed: int = 0) -> dict:
+    """A random-init torchvision state dict saved where torch hub expects the pretrained file."""
+    torch.manual_seed(seed)
+    state = get_model(arch, weights=None).state_dict()
+    path = weights_file(resolve_weights(arch))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return state
+
+
+def small_cfg(**params) -> RunConfig:
+    mp = {"backbone": SMALL, "weights": "none", "image_size": 32, **params}
+    return RunConfig.from_dict({"data": {"dataset": "shapes", "train_limit": 96, "params": TINY},
+                                "model": {"name": "transfer", "params": mp},
+                                "train": {"epochs": 1, "batch_size": 32, "device": "cpu", "checkpoint": False,
+                                          "eval_batch_size": 500, "log_every": 1}})
+
+
+# -- the new head, for every backbone -------------------------------------------------
+
+@pytest.mark.parametrize("arch", list(BACKBONES))
+def test_new_head_has_the_right_features_for_every_backbone(arch):
+    name, in_features = HEADS[arch]
+    m = build_model("transfer", in_shape=(1, 28, 28), num_classes=7, backbone=arch, weights="none", image_size=32)
+    head = m.backbone.get_submodule(name)
+    assert isinstance(head, nn.Linear) and (head.in_features, head.out_features) == (in_features, 7)
+    # the torchvision path the seed uses: vgg16 classifier[6], resnet fc, the others classifier[-1]
+    expected = {"vgg16": lambda b: b.classifier[6], "resnet18": lambda b: b.fc}.get(arch, lambda b: b.classifier[-1])
+    assert expected(m.backbone) is head is m.head
+    assert m.replaced["in_features"] == in_features and m.replaced["old_out_features"] == 1000
+    out = m(torch.rand(2, 1, 28, 28))  # grey, odd size: resized and repeated to RGB inside
+    assert out.shape == (2, 7)
+    assert m(torch.randn(2, in_features)).shape == (2, 7)  # cached features go to the head alone
+    # every parameter belongs to a freezing block or the head
+    covered = {id(q) for _, names in m.spec.blocks for n in names for q in m.backbone.get_submodule(n).parameters()}
+    covered |= {id(q) for q in head.parameters()}
+    assert covered == {id(q) for q in m.backbone.parameters()}
+
+
+# -- freezing: requires_grad exactly as the table shows -----------------------------------
+
+@pytest.mark.parametrize("opt", freeze_options(SMALL), ids=lambda o: f"{o['freeze']}-{o['k']}")
+def test_freezing_sets_requires_grad_as_the_table_shows(opt):
+    m = build_transfer(in_shape=(3, 32, 32), num_classes=5, backbone=SMALL, weights="none", image_size=32,
+                       freeze=opt["freeze"], k=opt["k"])
+    rows = surgery_table(m, (3, 32, 32))
+    assert rows[0]["name"] == "(preprocess)"
+    by_name = {r["name"]: r for r in rows[1:]}
+    assert set(by_name) == {n for n, _ in m.backbone.named_modules() if n}
+    for name, mod in m.backbone.named_modules():
+        if not name:
+            continue
+        flags = [q.requires_grad for q in mod.parameters()]
+        want = "—" if not flags else "yes" if all(flags) else "no" if not any(flags) else "partly"
+        assert by_name[name]["trainable"] == want, name
+        assert by_name[name]["parameters"] == sum(q.numel() for q in mod.parameters())
+    labels = [label for label, _ in m.spec.blocks]
+    n_live = {"head_only": 0, "last_k": opt["k"], "finetune_all": len(labels)}[opt["freeze"]]
+    for i, (label, names) in enumerate(m.spec.blocks):
+        for n in names:
+            if any(True for _ in m.backbone.get_submodule(n).parameters()):
+                assert by_name[n]["trainable"] == ("yes" if i >= len(labels) - n_live else "no"), n
+    assert by_name["classifier.3"]["trainable"] == "yes" and "new head" in by_name["classifier.3"]["note"]
+    assert by_name["classifier.3"]["output shape"] == "[1, 5]"
+    assert by_name["features.0"]["output shape"] == "[1, 16, 16, 16]"  # stride-2 stem on 32 px
+
+
+def test_frozen_blocks_stay_in_eval_mode():
+    m = build_transfer(in_shape=(3, 32, 32), num_classes=5, backbone=SMALL, weights="none", image_size=32,
+                       freeze="last_k", k=1)
+    m.train()
+    assert not m.backbone.features[3].training and not m.backbone.features[12].training
+    assert m.backbone.classifier[2].training  # the last block's dropout trains with it
+    m.set_freeze("finetune_all")
+    assert m.backbone.features[0].training
+
+
+# -- the optimiser gets the trainable parameters only, at two learning rates ------------------
+
+def test_only_trainable_parameters_reach_the_optimiser(monkeypatch):
+    seen = {}
+    real_opt, real_prepare = engine.build_optimizer, engine.prepare
+
+    def spy_opt(name, params, **kw):
+        seen["opt"] = real_opt(name, params, **kw)
+        return seen["opt"]
+
+    def spy_prepare(cfg):
+        seen["p"] = real_prepare(cfg)
+        return seen["p"]
+
+    monkeypatch.setattr(engine, "build_optimizer", spy_opt)
+    monkeypatch.setattr(engine, "prepare", spy_prepare)
+    cfg = small_cfg(freeze="last_k", k=2, backbone_lr_scale=0.1).replace(optim={"lr": 0.01, "name": "sgd"})
+    events = list(fit(cfg))
+    assert events[-1]["kind"] == "done", events[-1]
+    model, opt = seen["p"].model, seen["opt"]
+    in_opt = [id(q) for g in opt.param_groups for q in g["params"]]
+    assert len(in_opt) == len(set(in_opt))
+    assert set(in_opt) == {id(q) for q in model.parameters() if q.requires_grad}
+    lrs = {g["name"]: g["lr"] for g in opt.param_groups}
+    assert lrs == pytest.approx({"head": 0.01, "backbone": 0.001})
+    backbone = {id(q) for g in opt.param_groups if g["name"] == "backbone" for q in g["params"]}
+    live = [*model.backbone.features[12].parameters(), *model.backbone.classifier[0].parameters()]
+    assert backbone == {id(q) for q in live}  # the last two blocks
+    start = events[0]
+    assert start["trainable_parameters"] == sum(q.numel() for q in model.parameters() if q.requires_grad)
+    assert start["trainable_parameters"] < start["parameters"]
+
+
+def test_training_changes_only_the_trainable_blocks():
+    cfg = small_cfg(freeze="last_k", k=1).replace(optim={"lr": 0.05, "name": "sgd"})
+    p = prepare(cfg)
+    before = {n: q.detach().clone() for n, q in p.model.state_dict().items()}
+    from playground.tasks import build_task
+
+    task = build_task(cfg)
+    groups = p.model.param_groups(cfg.optim.lr)
+    opt = torch.optim.SGD(groups, lr=cfg.optim.lr)
+    p.model.train()
+    x, y = task.batch(p, torch.arange(32), torch.Generator().manual_seed(0))
+    task.loss(p.model(x), y).backward()
+    opt.step()
+    after = p.model.state_dict()
+    changed = {n for n in before if not torch.equal(before[n], after[n])}
+    assert changed and all(n.startswith(("backbone.classifier.0.", "backbone.classifier.3.")) for n in changed), changed
+    assert "backbone.features.12.0.1.running_mean" not in changed  # frozen BatchNorm: statistics kept too
+
+
+# -- weights: the hub cache, offline, weights_only, mismatches -------------------------------
+
+def test_imagenet_weights_load_from_the_hub_cache(hub):
+    state = cache_weights(SMALL, seed=3)
+    m = build_transfer(in_shape=(3, 32, 32), num_classes=4, backbone=SMALL, weights="imagenet", download=False)
+    got = m.backbone.state_dict()
+    for k, v in state.items():
+        if k.startswith("classifier.3."):
+            continue
+        assert torch.equal(got[k], v), k
+    assert m.head.out_features == 4
+    assert m.preprocess.size == 224  # the weights' own crop size when image_size is 0
+    t = resolve_weights(SMALL).transforms()
+    assert m.preprocess.mean.flatten().tolist() == pytest.approx(t.mean)
+    assert m.preprocess.std.flatten().tolist() == pytest.approx(t.std)
+
+
+def test_offline_and_uncached_names_the_file_and_folder(hub):
+    with pytest.raises(WeightsUnavailable) as e:
+        build_transfer(in_shape=(3, 32, 32), num_classes=4, backbone="resnet18", weights="imagenet", download=False)
+    path = weights_file(resolve_weights("resnet18"))
+    assert path.name in str(e.value) and str(path.parent) in str(e.value)
+
+
+class _Evil:
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_weights_with_pickled_code_are_refused_not_run(hub, tmp_path):
+    path = weights_file(resolve_weights(SMALL))
+    path.parent.mkdir(parents=True)
+    evil = _Evil()
+    evil.marker = str(tmp_path / "ran")
+    with open(path, "wb") as f:
+        pickle.dump({"features.0.0.weight": evil}, f, protocol=2)  # a plain pickle: code on load without weights_only
+    with pytest.raises(CheckpointError, match="not a usable weights file"):
+        build_transfer(in_shape=(3, 32, 32), num_classes=4, backbone=SMALL, weights="imagenet", download=False)
+    assert not (tmp_path / "ran").exists()
+
+
+def test_weights_of_another_architecture_are_refused_with_the_reason(hub):
+    torch.manual_seed(0)
+    other = get_model("resnet18", weights=None).state_dict()
+    path = weights_file(resolve_weights(SMALL))
+    path.parent.mkdir(parents=True)
+    torch.save(other, path)
+    with pytest.raises(CheckpointError, match="do not match mobilenet_v3_small"):
+        build_transfer(in_shape=(3, 32, 32), num_classes=4, backbone=SMALL, weights="imagenet", download=False)
+
+
+def test_source_run_transfer_and_mismatch(store):
+    cfg = small_cfg().replace(train={"checkpoint": True})
+    events = list(fit(cfg, store=store))
+    assert events[-1]["kind"] == "done", events[-1]
+    run_id = events[-1]["run_id"]
+    src = store.open(run_id).load_checkpoint(final=True)["model"]
+    m = build_transfer(in_shape=(1, 28, 28), num_classes=3, backbone=SMALL, weights="run", source_run=run_id,
+                       runs_root=str(store.root), image_size=32)
+    got = m.state_dict()
+    for k, v in src.items():
+        if k.startswith("backbone.classifier.3."):
+            assert got[k].shape[0] == 3  # the new head, not the source's 10 classes
+        else:
+            assert torch.equal(got[k], v), k  # backbone and its preprocessing (the source data's statistics)
+    with pytest.raises(CheckpointError, match="trained backbone mobilenet_v3_small, not resnet18"):
+        build_transfer(in_shape=(3, 32, 32), num_classes=3, backbone="resnet18", weights="run", source_run=run_id,
+                       runs_root=str(store.root))
+    cnn = RunConfig.from_dict({"data": {"dataset": "shapes", "train_limit": 64, "params": TINY},
+                               "model": {"name": "cnn", "params": {"channels": [4]}},
+                               "train": {"epochs": 1, "batch_size": 32, "device": "cpu"}})
+    cnn_id = list(fit(cnn, store=store))[-1]["run_id"]
+    with pytest.raises(CheckpointError, match="'cnn' model, not a transfer backbone"):
+        build_transfer(in_shape=(3, 32, 32), num_classes=3, backbone=SMALL, weights="run", source_run=cnn_id,
+                       runs_root=str(store.root))
+    with pytest.raises(ConfigError, match="needs source_run"):
+        build_transfer(in_shape=(3, 32, 32), num_classes=3, backbone=SMALL, weights="run")
+
+
+# -- the feature cache -----------------------------------------------------------------------
+
+def test_feature_cache_trains_the_same_head_as_full_forward_passes():
+    runs = {}
+    for cache in (True, False):
+        cfg = small_cfg(feature_cache=cache).replace(optim={"lr": 0.01})
+        runs[cache] = [e for e in fit(cfg) if e["kind"] in ("step", "epoch")]
+    steps = {c: [e["loss"] for e in ev if e["kind"] == "step"] for c, ev in runs.items()}
+    assert len(steps[True]) == 3 and steps[True] == pytest.approx(steps[False], rel=1e-4)
+    ep = {c: [e for e in ev if e["kind"] == "epoch"][0] for c, ev in runs.items()}
+    assert ep[True]["test_loss"] == pytest.approx(ep[False]["test_loss"], rel=1e-4)
+
+
+def test_feature_cache_is_used_only_where_it_is_valid():
+    p = prepare(small_cfg())
+    assert isinstance(p, FeaturePrepared) and p.train_x.shape == (96, 1024) and p.train_x.dtype == torch.float32
+    assert p.to_input(p.test_x[:4]) is not None and torch.equal(p.to_input(p.test_x[:4]), p.test_x[:4])
+    assert not isinstance(prepare(small_cfg(freeze="last_k", k=1)), FeaturePrepared)
+    aug = small_cfg().replace(data={"augment": ("hflip",)})
+    assert not isinstance(prepare(aug), FeaturePrepared)  # a cache cannot hold new augmentation draws
+    full = prepare(small_cfg(feature_cache=False))
+    assert full.mean.abs().sum() == 0 and (full.std == 1).all()  # the model normalises its own input
+    data_mean = torch.tensor(full.data.mean)
+    assert full.model.preprocess.mean.flatten() == pytest.approx(data_mean)  # from scratch: the data's stats
+
+
+def test_pretrained_backbone_refuses_an_initialisation_that_would_overwrite_it(hub):
+    cache_weights(SMALL)
+    cfg = small_cfg(weights="imagenet").replace(model={"init": "kaiming_normal"})
+    final = list(fit(cfg))[-1]
+    assert final["kind"] == "error" and "would overwrite the pretrained backbone" in final["message"]
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kw, words", [
+    ({"backbone": "vgg19"}, "Choose one of: mobilenet_v3_small, resnet18, efficientnet_b0, vgg16"),
+    ({"freeze": "some"}, "freeze must be one of head_only, last_k, finetune_all"),
+    ({"freeze": "last_k", "k": 15}, "k must be a whole number from 1 to 14"),
+    ({"weights": "coco"}, "weights must be one of imagenet, run, none"),
+    ({"image_size": 16}, "image_size must be 0"),
+    ({"backbone_lr_scale": -1}, "backbone_lr_scale"),
+])
+def test_bad_transfer_settings(kw, words):
+    with pytest.raises(ConfigError, match=words):
+        build_model("transfer", in_shape=(3, 32, 32), num_classes=3, **{"weights": "none", **kw})
+
+
+def test_four_channel_data_is_refused():
+    with pytest.raises(ConfigError, match="4 channels"):
+        build_model("transfer", in_shape=(4, 32, 32), num_classes=3, weights="none")
+
+
+# -- the source task: ImageNet top-5 of a photo ------------------------------------------------
+
+def test_imagenet_top5_of_a_photo_in_any_mode(hub):
+    state = cache_weights(SMALL, seed=1)
+    rng = np.random.default_rng(0)
+    im = Image.fromarray(rng.integers(0, 256, (53, 71, 4), dtype=np.uint8), "RGBA")  # odd size, alpha
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    rows = imagenet_top5(SMALL, buf.getvalue())
+    w = resolve_weights(SMALL)
+    assert len(rows) == 5 and all(r["class"] == w.meta["categories"][r["index"]] for r in rows)
+    probs = [r["probability"] for r in rows]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1
+    # oracle: torchvision's model with the same state dict and the weights' own transforms
+    ref = get_model(SMALL, weights=None)
+    ref.load_state_dict(state)
+    ref.eval()
+    bg = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im).convert("RGB")
+    with torch.no_grad():
+        p = ref(w.transforms()(bg).unsqueeze(0)).softmax(1)[0]
+    top = p.topk(5)
+    assert [r["index"] for r in rows] == top.indices.tolist()
+    assert probs == pytest.approx(top.values.tolist(), rel=1e-5)
+
+
+def test_top5_without_weights_and_with_a_bad_file(hub):
+    with pytest.raises(WeightsUnavailable, match="not in the torch hub cache"):
+        imagenet_top5("resnet18", b"whatever")
+    cache_weights(SMALL)
+    with pytest.raises(ConfigError, match="not an image"):
+        imagenet_top5(SMALL, b"not an image at all")
+
+
+# -- cost estimate -------------------------------------------------------------------------------
+
+def test_quick_timing_and_epoch_estimate():
+    t = time_backbone(SMALL, 32, batch_size=4, steps=1)
+    assert all(v > 0 for v in t.values())
+    est = epoch_estimate({"forward_images_per_s": 100.0, "train_images_per_s": 40.0, "head_images_per_s": 1e5},
+                         n_train=1000, n_test=200)
+    assert est["full_epoch_s"] == pytest.approx(1000 / 40 + 200 / 100)
+    assert est["cache_once_s"] == pytest.approx(12.0) and est["cache_epoch_s"] == pytest.approx(0.012)
+    assert est["speedup_per_epoch"] == pytest.approx(27.0 / 0.012)
+
+
+def test_cosine_schedule_keeps_each_groups_own_floor():
+    from playground.optim import build_schedule
+
+    a, b = nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([{"params": [a], "lr": 1.0}, {"params": [b], "lr": 0.1}], lr=1.0)
+    sched = build_schedule("cosine", opt, total_steps=10, steps_per_epoch=5, min_lr_ratio=0.2)
+    lrs = []
+    for _ in range(10):
+        opt.step()
+        sched.step()
+        lrs.append([g["lr"] for g in opt.param_groups])
+    assert lrs[-1] == pytest.approx([0.2, 0.02])
+    assert all(x[1] == pytest.approx(x[0] / 10) for x in lrs)  # the ratio between the groups stays
+
+
+def test_cli_trains_a_transfer_model(tmp_path, capsys):
+    from playground.cli import main
+
+    rc = main(["train", "--dataset", "shapes", "--train-limit", "64", "--data-param", "n_train=128",
+               "--data-param", "n_test=64", "--model", "transfer",
+               "--model-param", f"backbone={SMALL}", "--model-param", "weights=none", "--model-param", "image_size=32",
+               "--model-param", "freeze=head_only", "--epochs", "1", "--batch-size", "32", "--device", "cpu",
+               "--runs", str(tmp_path / "runs"), "--json", "--quiet"])
+    import json
+
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and last["status"] == "done" and 0 <= last["test_acc"] <= 1, last
