@@ -922,7 +922,10 @@ def loss_figure(curves: Mapping[str, Sequence[float]]):
         axes[f"xaxis{suffix}"] = _axis("step", domain=[lo, hi], anchor=f"y{suffix}")
         axes[f"yaxis{suffix}"] = _axis(f"{name} loss" if name != "tv" else "TV loss", type="log",
                                        anchor=f"x{suffix}", exponentformat="power")
-    return go.Figure(data=traces, layout=_layout(height=300, showlegend=False, **axes))
+    notes = [dict(text="off (weight 0)", xref=f"x{'' if i == 0 else i + 1} domain", yref=f"y{'' if i == 0 else i + 1} domain",
+                  x=0.5, y=0.5, showarrow=False, font=dict(color="#888"))
+             for i, (name, _) in enumerate(panels) if curves.get(name) and not any(curves[name])]
+    return go.Figure(data=traces, layout=_layout(height=300, showlegend=False, annotations=notes, **axes))
 
 
 def save_random_weights(arch: str = "vgg19", seed: int = 0) -> Path:
