@@ -11,6 +11,7 @@ st.set_page_config(page_title="CNN Playground", page_icon=":material/grid_on:", 
 pages = st.navigation([
     st.Page("app_pages/data.py", title="Data", icon=":material/photo_library:", default=True),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("app_pages/style.py", title="Style transfer", icon=":material/brush:"),
     st.Page("app_pages/inside.py", title="Inside the network", icon=":material/neurology:"),
 ])
 

@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=3, help="interleaved engine / compute-bound rounds")
     bench.add_argument("--skip-mnist99", action="store_true", help="skip the time-to-99%% run")
     bench.add_argument("--json", action="store_true")
+
+    from .style import add_style_args  # the style subcommand's flags live next to its code
+
+    add_style_args(sub.add_parser("style", help="neural style transfer of one image; --json ends with a JSON line"))
     return parser
 
 
@@ -286,8 +290,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_style(args: argparse.Namespace) -> int:
+    from .style import cmd_style as run
+
+    return run(args)
+
+
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "list": cmd_list, "summary": cmd_summary, "runs": cmd_runs,
-            "bench": cmd_bench}
+            "bench": cmd_bench, "style": cmd_style}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
