@@ -13,6 +13,7 @@ pages = st.navigation([
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/style.py", title="Style transfer", icon=":material/brush:"),
     st.Page("app_pages/inside.py", title="Inside the network", icon=":material/neurology:"),
+    st.Page("app_pages/autoencoders.py", title="Autoencoders", icon=":material/compress:"),
 ])
 
 

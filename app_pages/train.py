@@ -17,6 +17,7 @@ from playground.errors import PlaygroundError
 from playground.init import INITS, list_inits
 from playground.jobs import RunBuffer
 from playground.models import list_models, model_params
+from playground.models.autoencoder import RECONSTRUCTION_MODELS
 from playground.optim import SCHEDULES, list_optimizers, list_schedules
 from playground.snapshots import DEFAULT_PROBES
 from playground.settings import settings
@@ -88,7 +89,9 @@ def setup_form() -> RunConfig | None:
             augment.append(f"{name}:{args}" if args.strip() else name)
 
         st.subheader("Model", divider="gray")
-        model = pick("architecture", list_models(), base.model.name, "t_model")
+        # Autoencoders reconstruct images: they train on the Autoencoders page (task reconstruct).
+        model = pick("architecture", [m for m in list_models() if m not in RECONSTRUCTION_MODELS], base.model.name,
+                     "t_model")
         mparams = param_widgets(model_params(model), f"t_m_{model}",
                                 dict(base.model.params) if model == base.model.name else None)
         init = pick("weight initialisation", list_inits(), base.model.init, "t_init", help=INITS.doc(base.model.init))
@@ -167,6 +170,12 @@ def run_panel(run_id: str) -> None:
             and not manager.may_control(run_id, owner(), qp.get("ctl"))):
         st.warning("This run belongs to another session, and this server does not show other sessions' runs "
                    "(PLAYGROUND_SHARE_RUNS=none). Start your own run above.", icon=":material/lock:")
+        return
+    if guarded(lambda: run.config().train.task) == "reconstruct":  # its views live on their own page
+        st.info(f"Run {run_id} trains an autoencoder: its reconstructions are on the Autoencoders page.",
+                icon=":material/compress:")
+        st.page_link("app_pages/autoencoders.py", label="Open it on the Autoencoders page",
+                     query_params={"run": run_id}, icon=":material/arrow_forward:")
         return
     live = manager.status(run_id) in ("queued", "running", "paused")
     st.subheader(f"Run {run_id}")

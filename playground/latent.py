@@ -29,7 +29,8 @@ from .noise import Corruption, build_noise
 from .reconstruct import psnr, test_batches, test_corruption
 from .runs import Run
 
-__all__ = ["AEView", "Projection", "pca_fit", "pca_baseline", "checkerboard", "decoder_demo", "metrics_csv"]
+__all__ = ["AEView", "Projection", "pca_fit", "pca_baseline", "pca_for_config", "checkerboard", "decoder_demo",
+           "metrics_csv"]
 
 
 def _numpy_images(x: torch.Tensor) -> list[np.ndarray]:
@@ -144,24 +145,41 @@ class AEView:
 
 # -- PCA: the linear autoencoder of the same code size ------------------------------
 
-def pca_fit(x: torch.Tensor, k: int, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Exact PCA of images (N, C, H, W) in [0, 1] (float or uint8/255): mean (D,), the top ``k``
-    components (D, k), and every eigenvalue (D,) descending. The covariance is summed in float64 in chunks."""
+def pca_fit(x: torch.Tensor, k: int, chunk: int = 8192, exact_max_dim: int = 1024
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PCA of images (N, C, H, W) in [0, 1] (float, or uint8 scaled by 1/255): mean (D,), the top ``k``
+    components (D, k), and eigenvalues (descending; their sum is the total variance). Up to
+    ``exact_max_dim`` pixels (MNIST's 784): exact, eigenvectors of the covariance summed in float64 in
+    chunks. Larger images (CIFAR's 3072): ``torch.pca_lowrank`` (randomised SVD), whose eigenvalues
+    are the top ones plus the rest of the variance lumped in the last entry."""
     n, d = len(x), x[0].numel()
-    if not 1 <= k < d:
-        raise ConfigError(f"PCA needs a code size from 1 to {d - 1} (got {k}).")
+    if not 1 <= k < min(d, n):
+        raise ConfigError(f"PCA needs a code size from 1 to {min(d, n) - 1} (got {k}).")
     scale = 1 / 255 if x.dtype == torch.uint8 else 1.0
     s = torch.zeros(d, dtype=torch.float64)
-    ss = torch.zeros(d, d, dtype=torch.float64)
+    s2 = torch.zeros(d, dtype=torch.float64)
+    ss = torch.zeros(d, d, dtype=torch.float64) if d <= exact_max_dim else None
     for i in range(0, n, chunk):
         b = x[i : i + chunk].reshape(-1, d).double() * scale  # (b, D)
         s += b.sum(0)
-        ss += b.T @ b
+        s2 += b.square().sum(0)
+        if ss is not None:
+            ss += b.T @ b
     mean = s / n
-    cov = (ss - n * torch.outer(mean, mean)) / max(n - 1, 1)
-    evals, evecs = torch.linalg.eigh(cov)  # ascending
-    evals, evecs = evals.flip(0), evecs.flip(1)
-    return mean.float(), evecs[:, :k].float().contiguous(), evals.clamp_min(0).float()
+    total = float(((s2 - n * mean.square()) / max(n - 1, 1)).sum())
+    if ss is not None:
+        cov = (ss - n * torch.outer(mean, mean)) / max(n - 1, 1)
+        evals, evecs = torch.linalg.eigh(cov)  # ascending
+        evals, evecs = evals.flip(0).clamp_min(0), evecs.flip(1)
+        return mean.float(), evecs[:, :k].float().contiguous(), evals.float()
+    flat = x.reshape(n, d).float() * scale
+    g = torch.random.fork_rng()  # pca_lowrank draws from the global generator: keep it untouched
+    with g:
+        torch.manual_seed(0)
+        _, sv, v = torch.pca_lowrank(flat, q=min(k + 10, n, d), center=True, niter=6)
+    top = sv[:k].double().square() / max(n - 1, 1)
+    evals = torch.cat([top, torch.tensor([max(total - float(top.sum()), 0.0)], dtype=torch.float64)])
+    return mean.float(), v[:, :k].contiguous(), evals.float()
 
 
 def pca_baseline(data: Dataset, k: int, noise: Corruption | str | tuple = (), seed: int = 0,
@@ -238,3 +256,11 @@ def metrics_csv(run: Run) -> str:
         if e.get("kind") in ("step", "epoch"):
             w.writerow(e)
     return out.getvalue()
+
+
+def pca_for_config(config: RunConfig, k: int) -> dict[str, Any]:
+    """``pca_baseline`` for a reconstruct run: its data set and training images, its test corruption and seed."""
+    d = config.data
+    data = load_dataset(d.dataset, root=d.data_root, download=False, **dict(d.params))
+    return pca_baseline(data, k, test_corruption(config), seed=config.train.seed,
+                        batch_size=config.train.eval_batch_size, train_limit=d.train_limit)

@@ -21,6 +21,7 @@ so the page redraws reconstructions while an epoch trains.
 from __future__ import annotations
 
 import base64
+import io
 import math
 import time
 from typing import TYPE_CHECKING, Any
@@ -84,7 +85,7 @@ def sample_images(p: "Prepared", noise: Corruption, n: int = GRID_IMAGES) -> tup
 def grid_png(rows: list[torch.Tensor], min_side: int = 84) -> str:
     """Rows of images (n, C, H, W) in [0, 1] -> one PNG (base64 text): a row per tensor, images
     upscaled by a whole factor (nearest, so pixels stay sharp) to about ``min_side`` pixels."""
-    from torchvision.io import encode_png
+    from PIL import Image  # torchvision's own PNG encoder is deprecated from 0.29 on
     from torchvision.utils import make_grid
 
     n = len(rows[0])
@@ -93,10 +94,10 @@ def grid_png(rows: list[torch.Tensor], min_side: int = 84) -> str:
     if factor > 1:
         x = F.interpolate(x, scale_factor=factor, mode="nearest")
     grid = make_grid(x, nrow=n, padding=2, pad_value=1.0)  # (3, H', W'); grey images are repeated to RGB
-    if rows[0].shape[1] == 1:
-        grid = grid[:1]
-    png = encode_png(grid.mul(255).round().to(torch.uint8))
-    return base64.b64encode(png.numpy().tobytes()).decode("ascii")
+    pixels = grid.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()  # (H', W', 3)
+    buf = io.BytesIO()
+    Image.fromarray(pixels[:, :, 0] if rows[0].shape[1] == 1 else pixels).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 @torch.no_grad()
