@@ -14,6 +14,7 @@ pages = st.navigation([
     st.Page("app_pages/style.py", title="Style transfer", icon=":material/brush:"),
     st.Page("app_pages/inside.py", title="Inside the network", icon=":material/neurology:"),
     st.Page("app_pages/autoencoders.py", title="Autoencoders", icon=":material/compress:"),
+    st.Page("app_pages/transfer.py", title="Transfer learning", icon=":material/swap_horiz:"),
 ])
 
 

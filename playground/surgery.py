@@ -27,8 +27,30 @@ from .errors import ConfigError
 from .models.transfer import BACKBONES, TransferNet, backbone_spec, build_transfer
 from .plots import TEST, TRAIN, _axis, _layout
 
-__all__ = ["surgery_table", "freeze_options", "load_photo", "imagenet_top5", "time_backbone", "epoch_estimate",
+__all__ = ["FOUR_CASES", "surgery_table", "freeze_options", "load_photo", "imagenet_top5", "time_backbone", "epoch_estimate",
            "top5_figure", "comparison_figure", "backbone_choices"]
+
+
+# The four cases (cs231n's "transfer learning" notes): how much data, how close to the source task,
+# and the setting each suggests. ``settings`` are the transfer model's parameters plus the learning rate.
+FOUR_CASES: list[dict[str, Any]] = [
+    {"case": "small data, similar to the source",
+     "why": "Too few images to fine-tune millions of weights without overfitting, and the pretrained "
+            "features already fit: train only a new linear head on them.",
+     "settings": {"freeze": "head_only", "k": 1, "backbone_lr_scale": 0.1, "feature_cache": True, "lr": 3e-3}},
+    {"case": "large data, similar to the source",
+     "why": "Enough images to adjust the backbone safely: fine-tune everything, the backbone at a "
+            "tenth of the head's learning rate so the good features are nudged, not erased.",
+     "settings": {"freeze": "finetune_all", "k": 1, "backbone_lr_scale": 0.1, "feature_cache": False, "lr": 1e-3}},
+    {"case": "small data, different from the source",
+     "why": "The last blocks are the most source-specific; with few images, retrain only them (and "
+            "the head) at a low rate, and augment.",
+     "settings": {"freeze": "last_k", "k": 2, "backbone_lr_scale": 0.1, "feature_cache": False, "lr": 1e-3}},
+    {"case": "large data, different from the source",
+     "why": "Enough data to train much of the network: fine-tune everything at the full rate; the "
+            "pretrained start still converges faster than a random one.",
+     "settings": {"freeze": "finetune_all", "k": 1, "backbone_lr_scale": 1.0, "feature_cache": False, "lr": 1e-3}},
+]
 
 
 def backbone_choices() -> dict[str, str]:

@@ -6,6 +6,7 @@ torchvision architecture) where torch hub looks for the file, with TORCH_HOME in
 
 import io
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ from playground.runs import RunStore
 from playground.surgery import (epoch_estimate, freeze_options, imagenet_top5, surgery_table, time_backbone)
 from playground.weights import resolve_weights, weights_file
 
+ROOT = Path(__file__).resolve().parents[1]
 SMALL = "mobilenet_v3_small"
 TINY = {"n_train": 128, "n_test": 64}  # a small shapes set: evaluation passes stay cheap
 # The seed's numbers: the final layer each backbone replaces, and what it saw.
@@ -374,3 +376,79 @@ def test_cli_trains_a_transfer_model(tmp_path, capsys):
 
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rc == 0 and last["status"] == "done" and 0 <= last["test_acc"] <= 1, last
+
+
+# -- the page (AppTest) ----------------------------------------------------------------------------
+
+@pytest.fixture
+def app(tmp_path, monkeypatch, hub):
+    from streamlit.testing.v1 import AppTest
+
+    from app_pages.common import job_manager
+
+    monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
+    job_manager.clear()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/transfer.py")
+    yield at
+    job_manager().shutdown()
+    job_manager.clear()
+
+
+def _shrink(at):
+    """shapes with a small test split and few training images: the timing and runs stay cheap."""
+    at.number_input(key="tl_limit").set_value(64).run()
+    at.select_slider(key="tl_size").set_value(32).run()
+    return at
+
+
+def test_page_offline_shows_the_cases_the_surgery_and_the_file_to_fetch(app):
+    at = _shrink(app.run())
+    assert not at.exception, [e.value for e in at.exception]
+    assert [b.label for b in at.button if b.key and b.key.startswith("tl_case_")] == ["Use these settings"] * 4
+    text = " ".join(m.value for m in at.markdown)
+    assert "`classifier.3` was `Linear(1024 → 1000)`" in text and "`Linear(1024 → 10)`" in text
+    name = weights_file(resolve_weights(SMALL)).name
+    assert any(name in w.value and "own runs" in w.value for w in at.warning)  # offline: the file, the folder
+    assert at.button(key="tl_start").disabled  # nothing to transfer from yet
+    assert any("not cached here" in i.value for i in at.info)  # no top-5 without the weights
+    labels = [m.label for m in at.metric]
+    assert "feature cache: one epoch" in labels and "full passes: one epoch" in labels
+
+
+def test_page_case_buttons_set_the_freeze_depth(app):
+    at = _shrink(app.run())
+    at.button(key="tl_case_2").click().run()  # small data, different: unfreeze the last 2 blocks
+    assert not at.exception
+    assert at.select_slider(key="tl_freeze").value.startswith("unfreeze the last 2 blocks")
+    text = " ".join(m.value for m in at.markdown)
+    assert "(head + features.12, classifier.0-2 (fc))" in text
+
+
+def test_page_starts_a_transfer_run_and_a_scratch_run_beside_it(app, monkeypatch):
+    cache_weights(SMALL, seed=2)
+    at = _shrink(app.run())
+    at.number_input(key="tl_epochs").set_value(1.0).run()
+    at.number_input(key="tl_bs").set_value(32).run()
+    assert not at.warning and not at.button(key="tl_start").disabled
+    at.button(key="tl_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    runs = at.session_state["tl_runs"]
+    assert set(runs) == {"transferred", "from scratch"}
+    from app_pages.common import job_manager
+
+    import time
+
+    deadline = time.time() + 120
+    while time.time() < deadline and any(job_manager().status(r) != "done" for r in runs.values()):
+        time.sleep(0.5)
+    assert all(job_manager().status(r) == "done" for r in runs.values())
+    at.run()
+    assert not at.exception
+    assert len([m for m in at.metric if m.label == "test accuracy"]) == 2
+    cfg = job_manager().store.open(runs["transferred"]).config()
+    assert cfg.model.params["weights"] == "imagenet" and cfg.model.params["feature_cache"] is True
+    scratch = job_manager().store.open(runs["from scratch"]).config()
+    assert scratch.model.params["weights"] == "none" and scratch.model.params["freeze"] == "finetune_all"

@@ -1,0 +1,374 @@
+"""Transfer learning: a pretrained backbone, its surgery made visible, the four cases,
+training on any data set (an uploaded image folder especially), the cost before starting,
+live curves, and the same data trained from scratch beside it."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import streamlit as st
+
+from app_pages.common import guarded, job_manager, my_runs, owner, status_badge
+from playground import explore, plots
+from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from playground.data import list_datasets
+from playground.engine import device_summary
+from playground.errors import PlaygroundError
+from playground.jobs import RunBuffer
+from playground.models.transfer import BACKBONES, build_transfer
+from playground.runs import RunStore
+from playground.settings import settings
+from playground.surgery import (FOUR_CASES, comparison_figure, epoch_estimate, freeze_options, imagenet_top5,
+                                surgery_table, time_backbone, top5_figure)
+from playground.uploads import check_folder_allowed, extract_zip, session_folder, sweep_uploads
+from playground.weights import resolve_weights, weights_cached, weights_file
+
+REFRESH_S = 1.0
+SIZES = [32, 64, 96, 112, 160, 224]
+
+st.title("Transfer learning")
+st.caption("Take a network trained on ImageNet's 1,000 classes, cut off its last layer, put a new one for your "
+           "classes in its place, and decide how much of the rest may change. Every step of that surgery is "
+           "shown below.")
+manager = job_manager()
+on_gpu = device_summary()["type"] == "cuda"
+ss = st.session_state
+ss.setdefault("tl_freeze_idx", 0)
+
+
+# -- the four cases ----------------------------------------------------------------------
+
+with st.expander("The four cases: how much data, how similar to ImageNet", expanded=True, icon=":material/grid_view:"):
+    cols = st.columns(4)
+    for i, case in enumerate(FOUR_CASES):
+        with cols[i]:
+            st.markdown(f"**{case['case'].capitalize()}**")
+            st.caption(case["why"])
+            s = case["settings"]
+            what = {"head_only": "train the head only", "last_k": f"unfreeze the last {s['k']} blocks",
+                    "finetune_all": "fine-tune everything"}[s["freeze"]]
+            st.markdown(f"- {what}\n- backbone rate x{s['backbone_lr_scale']:g}\n- learning rate {s['lr']:g}"
+                        + ("\n- feature cache" if s["feature_cache"] else ""))
+            if st.button("Use these settings", key=f"tl_case_{i}"):
+                ss.tl_case = i
+                ss.tl_lr = s["lr"]
+                ss.tl_scale = float(s["backbone_lr_scale"])
+                ss.tl_cache = s["feature_cache"]
+                ss.tl_want_freeze = (s["freeze"], s["k"])
+
+
+# -- data ---------------------------------------------------------------------------------
+
+st.subheader("Data", divider="gray")
+c1, c2, c3 = st.columns([1, 2, 1])
+names = list_datasets()
+dataset = c1.selectbox("data set", names, index=names.index("image_folder" if ss.get("upload_folder") else "shapes"),
+                       key="tl_dataset", help="Any data set; your own images through image_folder (upload a .zip).")
+root: str | None = None
+data_params: dict = {}
+if dataset == "image_folder":
+    with c2:
+        up = st.file_uploader("upload a .zip with one folder per class", type=["zip"], key="tl_zip")
+        if up is not None and ss.get("tl_zip_seen") != up.file_id:
+            ss.tl_zip_seen = up.file_id
+            data = up.getvalue()
+            dest = session_folder(owner()) / f"dataset-{hashlib.sha256(data).hexdigest()[:12]}"
+            sweep_uploads()
+            with st.spinner("Unpacking..."):
+                res = guarded(lambda: extract_zip(data, dest))
+            if res:
+                ss.upload_folder = str(res[0])
+        if settings().server_folders:
+            root = st.text_input("or a folder on this machine", value=ss.get("upload_folder", ""), key="tl_folder",
+                                 placeholder="/path/to/images (class sub-folders)") or None
+        else:
+            root = ss.get("upload_folder") or None
+            if root:
+                st.caption(f"using your upload `{Path(root).name}`")
+    data_params["image_size"] = int(c3.select_slider("stored image size (px)", [32, 48, 64, 96, 128], value=64,
+                                                     key="tl_folder_size",
+                                                     help="Images are decoded once at this size; the backbone "
+                                                          "input size is set below."))
+    if not root:
+        st.info("Upload a .zip (one sub-folder per class: cats/1.jpg, dogs/2.jpg; optionally under train/ and "
+                "test/), or pick another data set.", icon=":material/folder_open:")
+        st.stop()
+else:
+    root = c2.text_input("data folder (empty: default)", key="tl_root",
+                         help="where MNIST/CIFAR files are; default $PLAYGROUND_DATA or ./data") or None
+if root and guarded(lambda: check_folder_allowed(root, owner())) is None:
+    st.stop()
+with st.spinner(f"Loading {dataset}..."):
+    ds = guarded(lambda: explore.load(dataset, root, data_params))
+if ds is None:
+    st.stop()
+info = ds.summary()
+limit = int(c3.number_input("training images (0: all)", min_value=0, value=0 if on_gpu else min(2000, info["train"]),
+                            step=250, key="tl_limit", help="A subset keeps a CPU run short."))
+n_train = min(limit or info["train"], info["train"])
+st.caption(f"{info['name']}: {len(info['classes'])} classes, images {' x '.join(map(str, info['shape']))}, "
+           f"{n_train:,} of {info['train']:,} training images used, {info['test']:,} test images.")
+
+
+# -- backbone, weights, surgery -----------------------------------------------------------
+
+st.subheader("Backbone and weights", divider="gray")
+c1, c2 = st.columns([1, 2])
+backbone = c1.selectbox("backbone", list(BACKBONES), key="tl_backbone",
+                        format_func=lambda b: f"{b} — {BACKBONES[b].note}")
+w = resolve_weights(backbone)
+source_labels = {"imagenet": "ImageNet (torch hub cache)", "run": "one of my playground runs", "none": "none: from scratch"}
+source = c1.radio("weights", list(source_labels), format_func=source_labels.get, key="tl_source")
+source_run = ""
+with c2:
+    if source == "imagenet":
+        if weights_cached(w):
+            st.success(f"{w} found in the cache: `{weights_file(w)}`", icon=":material/check_circle:")
+        else:
+            st.warning(f"The {w} weights are not in the torch hub cache. Put **{weights_file(w).name}** (from "
+                       f"{w.url}) into `{weights_file(w).parent}` (or set TORCH_HOME), download them below when "
+                       "this machine is online, or use one of your own runs as the source model instead: pretrain "
+                       "on one data set, transfer to another.", icon=":material/cloud_off:")
+            if st.button("Download the weights", key="tl_download", icon=":material/download:"):
+                bar = st.progress(0.0, text="downloading...")
+
+                def progress(done: int, total: int) -> None:
+                    bar.progress(min(1.0, done / total) if total else 0.0,
+                                 text=f"downloading... {done / 2**20:.1f} MB" + (f" of {total / 2**20:.1f}" if total else ""))
+
+                from playground.weights import load_weights
+
+                if guarded(lambda: load_weights(w, download=True, progress=progress)) is not None:
+                    st.rerun()
+    elif source == "run":
+        sources = []
+        for run in RunStore().list():
+            try:
+                cfg = run.config()
+            except PlaygroundError:
+                continue
+            if cfg.model.name == "transfer" and (run.model_path.exists() or run.checkpoint_path.exists()):
+                sources.append((run.run_id, dict(cfg.model.params).get("backbone", "mobilenet_v3_small"),
+                                cfg.data.dataset))
+        if not sources:
+            st.info("No finished transfer runs yet. Pretrain one first: pick weights none (or ImageNet), fine-tune "
+                    "everything on one data set, start it; then come back and transfer it to another.",
+                    icon=":material/info:")
+            st.stop()
+        labels = {r: f"{r} ({b} on {d})" for r, b, d in sources}
+        source_run = st.selectbox("source run", list(labels), format_func=labels.get, key="tl_source_run")
+        src_backbone = next(b for r, b, _ in sources if r == source_run)
+        if src_backbone != backbone:
+            st.error(f"Run {source_run} trained backbone {src_backbone}, not {backbone}: the architectures do not "
+                     f"match. Choose backbone {src_backbone} above, or another source run.", icon=":material/error:")
+            st.stop()
+    else:
+        st.caption("Random weights: the baseline that transfer learning has to beat.")
+
+c1, c2, c3 = st.columns(3)
+stops = freeze_options(backbone)
+if "tl_want_freeze" in ss:  # a case's button asked for a depth: find it on this backbone's slider
+    want = ss.pop("tl_want_freeze")
+    ss.tl_freeze = next((o["label"] for o in stops if (o["freeze"], o["k"] if o["freeze"] == "last_k" else 1) ==
+                         (want[0], min(want[1], len(stops) - 2) if want[0] == "last_k" else 1)), stops[0]["label"])
+if ss.get("tl_freeze") not in [o["label"] for o in stops]:
+    ss.tl_freeze = stops[0]["label"]
+label = c1.select_slider("what trains (freeze depth)", [o["label"] for o in stops], key="tl_freeze",
+                         help="From the new head alone, through the last k blocks, to every layer.")
+stop = next(o for o in stops if o["label"] == label)
+scale = c2.slider("backbone learning rate (x the head's)", 0.0, 1.0, ss.get("tl_scale", 0.1), 0.01, key="tl_scale",
+                  disabled=stop["freeze"] == "head_only")
+default_size = 224 if on_gpu else 64
+size = c3.select_slider("backbone input size (px)", SIZES, value=default_size, key="tl_size",
+                        help=f"The weights' own size is {w.transforms().crop_size[0]} px; smaller is much "
+                             "faster on a CPU (images are resized inside the model).")
+c1, c2, c3, c4 = st.columns(4)
+lr = c1.number_input("learning rate (head)", value=3e-3, min_value=0.0, format="%g", key="tl_lr")
+epochs = c2.number_input("epochs", value=3.0, min_value=0.1, step=1.0, format="%g", key="tl_epochs")
+bs = c3.number_input("batch size", value=64, min_value=2, step=16, key="tl_bs")
+augment = c4.multiselect("augmentations", ["hflip", "rotation:10", "translate:0.1", "random_resized_crop", "color_jitter"], key="tl_aug",
+                         help="Each draw needs a new forward pass, so they turn the feature cache off.")
+cache_ok = stop["freeze"] == "head_only" and not augment
+cache = st.checkbox("feature cache: compute the frozen backbone's features once, then train the head on them",
+                    value=ss.get("tl_cache", True), key="tl_cache", disabled=not cache_ok,
+                    help="Only with the whole backbone frozen and no augmentation.")
+use_cache = cache and cache_ok
+compare = st.checkbox("also train the same backbone from scratch on the same data, for comparison", value=True,
+                      key="tl_compare", disabled=source == "none")
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def table(backbone: str, freeze: str, k: int, size: int, shape: tuple, n_classes: int) -> tuple[list[dict], dict]:
+    m = build_transfer(in_shape=shape, num_classes=n_classes, backbone=backbone, weights="none", freeze=freeze, k=k,
+                       image_size=size)
+    rows = surgery_table(m, shape)
+    counts = {"total": sum(q.numel() for q in m.parameters()),
+              "trainable": sum(q.numel() for q in m.parameters() if q.requires_grad),
+              "replaced": m.replaced, "blocks": m.trainable_blocks()}
+    return rows, counts
+
+
+rows_counts = guarded(lambda: table(backbone, stop["freeze"], stop["k"], size, tuple(info["shape"]), len(info["classes"])))
+if rows_counts is None:
+    st.stop()
+rows, counts = rows_counts
+rep = counts["replaced"]
+st.markdown(f"**The surgery:** `{rep['name']}` was `Linear({rep['in_features']} → {rep['old_out_features']})` for "
+            f"ImageNet; it is replaced by a new `Linear({rep['in_features']} → {len(info['classes'])})` for your "
+            f"classes. **{counts['trainable']:,} of {counts['total']:,}** parameters train"
+            + (f" (head + {', '.join(counts['blocks'])})." if counts["blocks"] else " (the new head only)."))
+with st.expander("The module tree: name, type, output shape, parameters, trainable", icon=":material/account_tree:"):
+    depth = st.slider("depth", 1, max(r["depth"] for r in rows), 2, key="tl_depth")
+    shown = [r for r in rows if r["depth"] <= depth]
+    st.dataframe(shown, hide_index=True, key="tl_table", column_order=["name", "type", "output shape", "parameters",
+                                                                        "trainable", "block", "note"])
+
+
+# -- the cost, before starting --------------------------------------------------------------
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def timing(backbone: str, size: int, freeze: str, k: int, channels: int) -> dict:
+    return time_backbone(backbone, size, freeze=freeze, k=k, in_channels=channels, batch_size=8, steps=1,
+                         device="cuda" if on_gpu else "cpu")
+
+
+st.subheader("Time per epoch", divider="gray")
+with st.spinner(f"Timing {backbone} at {size} px..."):
+    tm = guarded(lambda: timing(backbone, size, stop["freeze"], stop["k"], info["shape"][0]))
+if tm is not None:
+    est = epoch_estimate(tm, n_train, info["test"])
+    m = st.columns(4)
+    m[0].metric("forward passes", f"{tm['forward_images_per_s']:,.0f} img/s")
+    full_s = est["full_epoch_s"]
+    m[1].metric("full passes: one epoch", f"{full_s:,.0f} s" if full_s < 120 else f"{full_s / 60:,.1f} min")
+    m[2].metric("feature cache: once", f"{est['cache_once_s']:,.0f} s")
+    m[3].metric("feature cache: one epoch", f"{est['cache_epoch_s']:,.2f} s",
+                delta=f"{est['speedup_per_epoch']:,.0f}x faster per epoch", delta_color="off")
+    st.caption(f"From a quick timing of {backbone} at {size} px on this machine ({'GPU' if on_gpu else 'CPU'}), "
+               f"for {n_train:,} training and {info['test']:,} test images; "
+               + ("this run will use the feature cache." if use_cache else "this run makes full forward passes."))
+    if est["full_epoch_s"] > 600 and not use_cache:
+        st.warning("Over ten minutes per epoch: use fewer training images, a smaller input size, a smaller "
+                   "backbone, or train the head only with the feature cache.", icon=":material/schedule:")
+
+
+# -- start ---------------------------------------------------------------------------------
+
+def config(weights: str, freeze: str, k: int, scale_: float, feature_cache: bool, src: str = "") -> RunConfig:
+    params = {"backbone": backbone, "weights": weights, "freeze": freeze, "k": k, "backbone_lr_scale": scale_,
+              "image_size": size, "feature_cache": feature_cache, "download": False}
+    if src:
+        params["source_run"] = src
+    return RunConfig(data=DataConfig(dataset=dataset, data_root=root, params=data_params, augment=tuple(augment),
+                                     train_limit=limit or None),
+                     model=ModelConfig(name="transfer", params=params),
+                     optim=OptimConfig(name="adam", lr=float(lr), schedule="cosine"),
+                     train=TrainConfig(epochs=float(epochs), batch_size=int(bs)))
+
+
+can_start = not (source == "imagenet" and not weights_cached(w))
+if st.button("Start transfer run", type="primary", key="tl_start", icon=":material/play_arrow:", disabled=not can_start):
+    main = config(source, stop["freeze"], stop["k"], float(scale), use_cache, source_run)
+    job = guarded(lambda: manager.submit(main, owner()))
+    if job is not None:
+        ss.tl_runs = {"transferred": job.run_id}
+        my_runs().append(job.run_id)
+        if compare and source != "none":
+            scratch = config("none", "finetune_all", 1, 1.0, False)
+            sj = guarded(lambda: manager.submit(scratch, owner()))
+            if sj is not None:
+                ss.tl_runs["from scratch"] = sj.run_id
+                my_runs().append(sj.run_id)
+        st.rerun()
+if not can_start:
+    st.caption("Starting needs the ImageNet weights in the cache (see above), or another weights source.")
+
+
+# -- the runs, live ----------------------------------------------------------------------------
+
+def snapshot(run_id: str) -> dict | None:
+    job = manager.get(run_id)
+    if job is not None:
+        return job.buffer.snapshot()
+    try:
+        return RunBuffer.from_events(manager.store.open(run_id).events()).snapshot()
+    except PlaygroundError:
+        return None
+
+
+runs: dict[str, str] = ss.get("tl_runs", {})
+if runs:
+    st.subheader("Runs", divider="gray")
+    live = any(manager.status(r) in ("queued", "running", "paused") for r in runs.values())
+
+    @st.fragment(run_every=REFRESH_S if live else None)
+    def live_runs() -> None:
+        epochs_by_run = {}
+        cols = st.columns(len(runs))
+        for col, (name, run_id) in zip(cols, runs.items()):
+            with col:
+                status = manager.status(run_id)
+                snap = snapshot(run_id)
+                st.markdown(f"**{name}** · `{run_id}` · {status_badge(status)}")
+                if snap is None:
+                    continue
+                if status in ("queued", "running", "paused") and manager.may_control(run_id, owner(), None):
+                    if st.button("Stop", key=f"tl_stop_{name}", icon=":material/stop:"):
+                        manager.stop(run_id)
+                if snap["final"] and snap["final"]["kind"] in ("error", "diverged"):
+                    st.error(snap["final"].get("message", snap["final"]["kind"]))
+                start = snap["start"]
+                if status == "queued":
+                    st.caption(f"waiting for a free slot (number {manager.queue_position(run_id)} in the queue)")
+                elif start is None:
+                    st.caption("preparing: loading the data and the backbone"
+                               + (", computing the features once" if name == "transferred" and use_cache else "")
+                               + "...")
+                if start:
+                    steps = snap["steps"]["step"]
+                    done = start["total_steps"] if snap["final"] and snap["final"]["kind"] == "done" else (
+                        steps[-1] if steps else 0)
+                    st.progress(min(1.0, done / max(start["total_steps"], 1)),
+                                text=f"step {done} / {start['total_steps']} · "
+                                     f"{start['trainable_parameters']:,} of {start['parameters']:,} parameters train")
+                    if snap["steps"]["step"]:
+                        st.plotly_chart(plots.training_curves(snap["steps"], snap["epochs"]), key=f"tl_curves_{name}",
+                                        config={"staticPlot": status == "running"})
+                    if snap["epochs"]:
+                        last = snap["epochs"][-1]
+                        st.metric("test accuracy", f"{last['test_acc']:.2%}",
+                                  help=f"after epoch {last['epoch'] + 1}")
+                        epochs_by_run[name] = snap["epochs"]
+                if status not in ("queued", "running", "paused"):
+                    run = manager.store.open(run_id)
+                    path = run.model_path if run.model_path.exists() else run.checkpoint_path
+                    if path.exists():
+                        st.download_button("Model (.pt)", path.read_bytes(), file_name=f"{run_id}.pt",
+                                           key=f"tl_dl_{name}", icon=":material/download:")
+        if epochs_by_run:
+            st.plotly_chart(comparison_figure(epochs_by_run), key="tl_compare_fig")
+        if live and not any(manager.status(r) in ("queued", "running", "paused") for r in runs.values()):
+            st.rerun()  # all finished: redraw once without the timer
+
+    live_runs()
+
+
+# -- where the backbone comes from ----------------------------------------------------------
+
+st.subheader("Where the backbone comes from: its ImageNet task", divider="gray")
+st.caption("Before its last layer is replaced, the backbone sorts photos into ImageNet's 1,000 classes. "
+           "Upload a photo to see its top five.")
+photo = st.file_uploader("a photo (any size or mode)", type=["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"],
+                         key="tl_photo")
+if not weights_cached(w):
+    st.info(f"The ImageNet weights of {backbone} are not cached here (`{weights_file(w)}`), so its source task cannot "
+            "be shown. Download them above when online, or use one of your playground runs as the source model.",
+            icon=":material/cloud_off:")
+elif photo is not None:
+    c1, c2 = st.columns([1, 2])
+    c1.image(photo.getvalue(), caption=photo.name, width=240)
+    with st.spinner("Classifying..."):
+        top = guarded(lambda: imagenet_top5(backbone, photo.getvalue()), where=c2)
+    if top:
+        c2.plotly_chart(top5_figure(top, f"{backbone}: ImageNet top-5"), key="tl_top5")
