@@ -206,8 +206,8 @@ def test_reconstruct_run_events_and_grid():
     epoch = next(e for e in ev if e["kind"] == "epoch")
     assert epoch["test_mse"] > 0 and 0 < epoch["test_psnr"] < MAX_PSNR
     assert epoch["test_loss"] == pytest.approx(epoch["test_mse"])  # MSE loss
-    # PSNR of the mean-per-image figure can never beat the PSNR of the mean MSE (Jensen), so:
-    assert epoch["test_psnr"] <= 10 * math.log10(1 / epoch["test_mse"]) + 1e-6
+    # The mean of per-image PSNRs is at least the PSNR of the mean MSE (Jensen: -log is convex).
+    assert epoch["test_psnr"] >= 10 * math.log10(1 / epoch["test_mse"]) - 1e-3
     from PIL import Image
 
     grid = Image.open(io.BytesIO(base64.b64decode(epoch["samples"]["grid"])))
