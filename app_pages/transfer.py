@@ -272,7 +272,7 @@ if st.button("Start transfer run", type="primary", key="tl_start", icon=":materi
     main = config(source, stop["freeze"], stop["k"], float(scale), use_cache, source_run)
     job = guarded(lambda: manager.submit(main, owner()))
     if job is not None:
-        ss.tl_runs = {"transferred": job.run_id}
+        ss.tl_runs = {"transferred" if source != "none" else "from scratch": job.run_id}
         my_runs().append(job.run_id)
         if compare and source != "none":
             scratch = config("none", "finetune_all", 1, 1.0, False)
