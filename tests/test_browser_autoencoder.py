@@ -8,7 +8,7 @@ from conftest import ARGS, ARTIFACTS, CHROMIUM
 
 
 def _fill(page, label: str, value: str) -> None:
-    box = page.get_by_label(label)
+    box = page.get_by_label(label, exact=True).and_(page.locator("input"))
     box.fill(value)
     box.press("Enter")
     time.sleep(0.8)
