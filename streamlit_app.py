@@ -11,10 +11,10 @@ st.set_page_config(page_title="CNN Playground", page_icon=":material/grid_on:", 
 pages = st.navigation([
     st.Page("app_pages/data.py", title="Data", icon=":material/photo_library:", default=True),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("app_pages/style.py", title="Style transfer", icon=":material/brush:"),
     st.Page("app_pages/inside.py", title="Inside the network", icon=":material/neurology:"),
-    st.Page("app_pages/autoencoders.py", title="Autoencoders", icon=":material/compress:"),
     st.Page("app_pages/transfer.py", title="Transfer learning", icon=":material/swap_horiz:"),
+    st.Page("app_pages/autoencoders.py", title="Autoencoders", icon=":material/compress:"),
+    st.Page("app_pages/style.py", title="Style transfer", icon=":material/brush:"),
 ])
 
 
