@@ -333,7 +333,7 @@ def _optimizer_expr(config: RunConfig) -> str:
         if k == "lr" or k not in sig or (sig[k].default is not inspect.Parameter.empty and sig[k].default == v):
             continue
         args.append(f"{k}={v!r}")
-    return f"torch.optim.{cls.__name__}(model.parameters(), {', '.join(args)})"
+    return f"torch.optim.{cls.__name__}(params, {', '.join(args)})"
 
 
 SCHEDULE_EMITTERS: dict[str, Callable[..., str]] = {
@@ -346,6 +346,77 @@ SCHEDULE_EMITTERS: dict[str, Callable[..., str]] = {
         (f"torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=max(2, total_steps), "
          f"pct_start={pct_start}, div_factor={div_factor}, final_div_factor={final_div_factor})"),
 }
+
+
+def _transfer_source(model: nn.Module) -> str:
+    """A TransferNet as torchvision code: get_model + weights, the head replaced, blocks frozen.
+    Its state-dict keys match the playground's (preprocess.*, backbone.*)."""
+    spec = model.spec
+    trainable = [n for label, names in spec.blocks if label in set(model.trainable_blocks()) for n in names]
+    frozen = [n for label, names in spec.blocks if label not in set(model.trainable_blocks()) for n in names]
+    if model.weights_source == "imagenet":
+        weights = f'torchvision.models.get_model_weights("{spec.arch}").DEFAULT  # downloaded into the torch hub cache'
+    else:
+        weights = "None  # " + ("from scratch" if model.weights_source == "none" else
+                                "the source run's weights: load its model.pt state dict after building")
+    pre = model.preprocess
+    return f'''class Preprocess(nn.Module):
+    """[0, 1] images -> grey as RGB, resized to {pre.size} px, normalised as the weights' transforms do."""
+
+    def __init__(self):
+        super().__init__()
+        self.size = {pre.size}
+        self.register_buffer("mean", torch.tensor({[round(float(v), 6) for v in pre.mean.flatten()]}).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor({[round(float(v), 6) for v in pre.std.flatten()]}).view(1, 3, 1, 1))
+
+    def forward(self, x):  # (B, C, H, W) -> (B, 3, size, size)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if tuple(x.shape[-2:]) != (self.size, self.size):
+            x = v2.functional.resize(x, [self.size, self.size], antialias=True)
+        return (x - self.mean) / self.std
+
+
+class TransferNet(nn.Module):
+    """{spec.arch} from torchvision, its final layer replaced by a new head."""
+
+    def __init__(self):
+        super().__init__()
+        self.preprocess = Preprocess()
+        weights = {weights}
+        self.backbone = torchvision.models.get_model("{spec.arch}", weights=weights)
+        old = self.backbone.get_submodule("{spec.head}")  # {model.replaced["old"]}
+        self.backbone.set_submodule("{spec.head}", nn.Linear(old.in_features, {model.head.out_features}))
+        # Freezing ({model.freeze_mode}): frozen blocks get no gradients and stay in eval mode.
+        self.frozen = {frozen!r}
+        self.backbone.requires_grad_(False)
+        for name in {trainable!r} + ["{spec.head}"]:
+            self.backbone.get_submodule(name).requires_grad_(True)
+
+    def train(self, mode=True):
+        super().train(mode)
+        for name in self.frozen:
+            self.backbone.get_submodule(name).eval()
+        return self
+
+    def param_groups(self, lr):
+        """The head at lr, the trainable rest of the backbone at lr * {model.backbone_lr_scale}."""
+        head = list(self.backbone.get_submodule("{spec.head}").parameters())
+        ids = {{id(p) for p in head}}
+        body = [p for p in self.backbone.parameters() if p.requires_grad and id(p) not in ids]
+        return [{{"params": head, "lr": lr}}] + ([{{"params": body, "lr": lr * {model.backbone_lr_scale}}}] if body else [])
+
+    def forward(self, x):  # (B, C, H, W) in [0, 1] -> (B, classes)
+        return self.backbone(self.preprocess(x))
+
+
+def build_model() -> nn.Module:
+    return TransferNet()
+'''
+
+
+# Models that are not built from the playground's own modules, by registry name.
+MODEL_EMITTERS: dict[str, Callable[[nn.Module], str]] = {"transfer": _transfer_source}
 
 
 def _call(table: dict[str, Callable[..., Any]], name: str, params: dict, what: str) -> Any:
@@ -461,11 +532,19 @@ def main() -> None:
     mean = xf.mean(dim=(0, 2, 3)).float().view(1, -1, 1, 1).to(device)
     std = xf.std(dim=(0, 2, 3)).clamp_min(1e-6).float().view(1, -1, 1, 1).to(device)
     del xf
-
+{"    # The model normalises its own input (the weights' statistics): it gets images in [0, 1]." + chr(10) +
+ ("    data_mean, data_std = mean.expand(1, 3, 1, 1).clone(), std.expand(1, 3, 1, 1).clone()" + chr(10)
+  if getattr(model, "stats_from_data", False) else "") +
+ "    mean, std = torch.zeros_like(mean), torch.ones_like(mean)" + chr(10) if hasattr(model, "preprocess") else ""}
     torch.manual_seed({t.seed})
     model = build_model()
     init_weights(model)
+    {"model.preprocess.mean.copy_(data_mean); model.preprocess.std.copy_(data_std)  # from scratch: the data's statistics"
+     if getattr(model, "stats_from_data", False) else "# (initial weights as built)"}
     model = model.to(device)
+    # A model may give per-group learning rates; frozen parameters never reach the optimiser.
+    params = model.param_groups(LR) if hasattr(model, "param_groups") else \\
+        [p for p in model.parameters() if p.requires_grad]
     opt = {_optimizer_expr(config)}
     batch_size = {t.batch_size}
     steps_per_epoch = len(train_y) // batch_size
@@ -501,7 +580,8 @@ def main() -> None:
 if __name__ == "__main__":
     main()
 '''
-    return "\n".join([header, data_src.rstrip() + "\n\n", model_source(model).rstrip() + "\n\n", main.lstrip("\n")])
+    model_src = MODEL_EMITTERS[m.name](model) if m.name in MODEL_EMITTERS else model_source(model)
+    return "\n".join([header, data_src.rstrip() + "\n\n", model_src.rstrip() + "\n\n", main.lstrip("\n")])
 
 
 def run_training_script(run) -> str:

@@ -59,7 +59,7 @@ def test_every_registry_entry_has_a_script_emitter():
 def test_optimizer_expression_matches_the_registry(name):
     cfg = RunConfig().replace(optim={"name": name, "lr": 0.03, "weight_decay": 1e-4})
     model = nn.Linear(3, 2)
-    opt = eval(export._optimizer_expr(cfg), {"torch": torch, "model": model})
+    opt = eval(export._optimizer_expr(cfg), {"torch": torch, "params": model.parameters()})
     ref = build_optimizer(name, model.parameters(), lr=0.03, weight_decay=1e-4)
     assert type(opt) is type(ref)
     assert opt.defaults == ref.defaults
@@ -143,3 +143,27 @@ def test_reconstruction_runs_are_not_scripted():
     cfg = RunConfig().replace(train={"task": "not-classify"})
     with pytest.raises(export.ExportError, match="classification"):
         export.training_script(cfg, in_shape=SHAPES, num_classes=10)
+
+
+def test_transfer_runs_script_with_torchvision_backbones(tmp_path):
+    """A transfer model's script builds the torchvision backbone with the same head, freezing and
+    state-dict names, so the playground's weights load into it strictly."""
+    cfg = RunConfig().replace(model={"name": "transfer", "params": {"backbone": "mobilenet_v3_small", "weights": "none",
+                                                                     "image_size": 32, "freeze": "last_k", "k": 2}},
+                              data={"params": {"n_train": 100, "n_test": 20}, "train_limit": 64},
+                              train={"epochs": 1, "batch_size": 32})
+    src = export.training_script(cfg, in_shape=SHAPES, num_classes=10)
+    ns: dict = {"__name__": "generated"}
+    exec(compile(src, "generated.py", "exec"), ns)
+    rebuilt = ns["build_model"]()
+    m = cfg.model
+    original = build_model(m.name, in_shape=SHAPES, num_classes=10, **dict(m.params))
+    rebuilt.load_state_dict(original.state_dict(), strict=True)
+    assert [n for n, q in rebuilt.named_parameters() if q.requires_grad] == \
+        [n for n, q in original.named_parameters() if q.requires_grad]
+    path = tmp_path / "t.py"
+    path.write_text(src)
+    r = subprocess.run([sys.executable, str(path), "--out", str(tmp_path / "w.pt"), "--device", "cpu"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "test accuracy" in r.stdout
