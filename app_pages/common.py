@@ -39,6 +39,18 @@ def my_runs() -> list[str]:
     return st.session_state.setdefault("my_runs", [])
 
 
+def may_see(run_id: str) -> bool:
+    """Another session's run is visible (read-only) unless the server says PLAYGROUND_SHARE_RUNS=none."""
+    from playground.settings import settings
+
+    return settings().share_runs == "view" or run_id in my_runs()
+
+
+def visible(items: list, key: Callable[[Any], str] = lambda r: r) -> list:
+    """Runs (ids, dicts or Run objects, through ``key``) this session may see: every page's run lists."""
+    return [r for r in items if may_see(key(r))]
+
+
 def guarded(fn: Callable[[], Any], where: Any = st) -> Any:
     """Run ``fn``; a PlaygroundError becomes an error box with its message, never a traceback."""
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.inside_parts import confusion_drilldown, run_again
-from app_pages.common import guarded, job_manager, my_runs, owner, param_widgets, status_badge
+from app_pages.common import guarded, job_manager, may_see, my_runs, owner, param_widgets, status_badge
 from playground import explore, export, plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets
@@ -20,7 +20,6 @@ from playground.models import list_models, model_params
 from playground.models.autoencoder import RECONSTRUCTION_MODELS
 from playground.optim import SCHEDULES, list_optimizers, list_schedules
 from playground.snapshots import DEFAULT_PROBES
-from playground.settings import settings
 from playground.uploads import check_folder_allowed
 
 REFRESH_S = 1.0  # curves: the newest events are at most about a second old
@@ -166,8 +165,7 @@ def run_panel(run_id: str) -> None:
     except PlaygroundError as e:
         st.error(f"{e} Start a new run above.")
         return
-    if (settings().share_runs == "none" and run_id not in my_runs()
-            and not manager.may_control(run_id, owner(), qp.get("ctl"))):
+    if not may_see(run_id) and not manager.may_control(run_id, owner(), qp.get("ctl")):
         st.warning("This run belongs to another session, and this server does not show other sessions' runs "
                    "(PLAYGROUND_SHARE_RUNS=none). Start your own run above.", icon=":material/lock:")
         return

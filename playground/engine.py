@@ -374,8 +374,9 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
                 "config": config.to_dict()}
 
     # What a model file needs to be used without the data set (exports, the inspection page).
-    data_meta = {"shape": list(p.data.shape), "classes": list(p.data.classes), "mean": list(p.data.mean),
-                 "std": list(p.data.std)}
+    # mean/std: the normalisation the model's input really had (identity for a model that normalises itself).
+    data_meta = {"shape": list(p.data.shape), "classes": list(p.data.classes), "mean": p.mean.flatten().tolist(),
+                 "std": p.std.flatten().tolist()}
 
     def finish(kind: str, **fields: Any) -> dict[str, Any]:
         if run is not None and t.checkpoint:

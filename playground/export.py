@@ -36,7 +36,7 @@ class ExportError(PlaygroundError):
 
 def run_model(run) -> tuple[nn.Module, dict[str, Any], RunConfig]:
     """(model with the final weights, data meta {shape, classes, mean, std}, config) of a finished run."""
-    from .models import build_model
+    from .models import build_saved_model
 
     state = run.load_checkpoint(final=True)
     config = RunConfig.from_dict(state["config"])
@@ -45,7 +45,7 @@ def run_model(run) -> tuple[nn.Module, dict[str, Any], RunConfig]:
         raise ExportError("This model file predates exports (it lacks the data statistics); "
                           "train the run again to export it.")
     m = config.model
-    model = build_model(m.name, in_shape=tuple(meta["shape"]), num_classes=len(meta["classes"]), **dict(m.params))
+    model = build_saved_model(m.name, in_shape=tuple(meta["shape"]), num_classes=len(meta["classes"]), params=m.params)
     model.load_state_dict(state["model"])
     return model.eval(), meta, config
 

@@ -137,8 +137,13 @@ def load_dataset(name: str, *, root: str | os.PathLike | None = None, download: 
         with _cache_lock:
             if key in _cache:
                 return _cache[key]
-        ds = DATASETS.call(name, **params)
-        check_size(ds.nbytes, name)
+        try:
+            ds = DATASETS.call(name, **params)
+            check_size(ds.nbytes, name)
+        except BaseException:
+            with _cache_lock:  # a failed load (a bad folder) leaves no lock behind
+                _load_locks.pop(key, None)
+            raise
         with _cache_lock:
             _cache[key] = ds
             _load_locks.pop(key, None)

@@ -11,14 +11,14 @@ from typing import Any
 
 import torch.nn as nn
 
-from ._registry import MODELS, register_model
+from ._registry import MODELS, RELOAD_OVERRIDES, register_model
 from . import cnn as _cnn  # noqa: F401  (registers cnn, lenet5)
 from . import mlp as _mlp  # noqa: F401  (registers mlp)
 from . import resnet as _resnet  # noqa: F401  (registers resnet)
 from . import transfer as _transfer  # noqa: F401  (registers transfer)
 from . import autoencoder as _autoencoder  # noqa: F401  (registers autoencoder, conv_autoencoder)
 
-__all__ = ["MODELS", "register_model", "list_models", "build_model", "model_params", "summary"]
+__all__ = ["MODELS", "register_model", "list_models", "build_model", "build_saved_model", "model_params", "summary"]
 
 
 def list_models() -> list[str]:
@@ -32,6 +32,13 @@ def model_params(name: str) -> dict[str, Any]:
 
 def build_model(name: str, *, in_shape: tuple[int, int, int], num_classes: int, **params: Any) -> nn.Module:
     return MODELS.call(name, in_shape=tuple(in_shape), num_classes=num_classes, **params)
+
+
+def build_saved_model(name: str, *, in_shape: tuple[int, int, int], num_classes: int,
+                      params: dict[str, Any]) -> nn.Module:
+    """The model of a saved run, built to receive its checkpoint's state dict (no weights fetched)."""
+    return build_model(name, in_shape=in_shape, num_classes=num_classes,
+                       **{**dict(params), **RELOAD_OVERRIDES.get(name, {})})
 
 
 def summary(model: nn.Module, in_shape: tuple[int, int, int], depth: int = 3) -> "Any":

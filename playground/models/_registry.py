@@ -10,6 +10,10 @@ from ..registry import Registry
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 register_model = MODELS.register
 
+# Parameters that change when a saved model is rebuilt to receive its own state dict: e.g. a
+# transfer model must not fetch its pretrained weights again (the checkpoint holds them all).
+RELOAD_OVERRIDES: dict[str, dict] = {}
+
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
     "leaky_relu": lambda: nn.LeakyReLU(0.1), "elu": nn.ELU, "silu": nn.SiLU,

@@ -39,7 +39,7 @@ from torchvision.models import get_model, get_model_weights
 from torchvision.transforms.v2 import functional as TF
 
 from ..errors import CheckpointError, ConfigError
-from ._registry import register_model
+from ._registry import RELOAD_OVERRIDES, register_model
 
 if TYPE_CHECKING:
     from ..engine import Prepared
@@ -129,8 +129,12 @@ class Preprocess(nn.Module):
 class TransferNet(nn.Module):
     """preprocess -> torchvision backbone whose final layer is the new head.
 
+    ``normalises_input``: it takes images in [0, 1] (inspection and exports must not normalise).
+
     ``forward`` takes images (B, C, H, W) in [0, 1], or backbone features (B, in_features)
     from the feature cache, which go to the head alone."""
+
+    normalises_input = True
 
     def __init__(self, spec: Backbone, net: nn.Module, preprocess: Preprocess, num_classes: int, *,
                  weights: str, freeze: str, k: int, backbone_lr_scale: float, feature_cache: bool) -> None:
@@ -267,6 +271,10 @@ def _source_state(source_run: str, arch: str, runs_root: str | None) -> dict[str
         raise CheckpointError(f"Run {source_run} trained backbone {src_arch}, not {arch}: the architectures do "
                               f"not match. Choose backbone {src_arch}, or a source run with {arch}.")
     return ckpt["model"]
+
+
+# A saved transfer model's checkpoint holds every weight (preprocessing buffers included).
+RELOAD_OVERRIDES["transfer"] = {"weights": "none", "download": False, "source_run": "", "feature_cache": False}
 
 
 @register_model("transfer")
