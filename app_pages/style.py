@@ -9,7 +9,7 @@ import math
 
 import streamlit as st
 
-from app_pages.common import guarded
+from app_pages.common import guarded, visible
 from playground import style
 from playground.errors import PlaygroundError
 from playground.runs import RunStore
@@ -34,8 +34,8 @@ def thumbnail(source: str | bytes, size: int = 200):
 
 
 @st.cache_data(ttl=5, show_spinner=False)
-def backbones(runs_root: str) -> tuple[list[str], dict[str, str]]:
-    runs = style.feature_runs(RunStore(runs_root))
+def backbones(runs_root: str, run_ids: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    runs = style.feature_runs(RunStore(runs_root), run_ids=run_ids)
     names = style.BACKBONES.names()[::-1] + [r["backbone"] for r in runs]  # vgg19 first
     labels = {n: f"{n}: {style.BACKBONES.doc(n)}" for n in style.BACKBONES.names()}
     labels.update({r["backbone"]: f"{r['label']} (playground-trained, lower quality)" for r in runs})
@@ -73,7 +73,10 @@ def setup() -> tuple[style.StyleSettings, bytes | None, bytes | None] | None:
     with b:
         style_name, s_bytes = image_picker("style image", "s_style", "mosaic")
     with c:
-        names, labels = backbones(str(RunStore().root.resolve()))
+        store = RunStore()
+        # the newest runs this session may see (PLAYGROUND_SHARE_RUNS=none: its own); listing is cheap
+        seen = tuple(visible([r.run_id for r in store.list()])[:style.FEATURE_RUN_SCAN])
+        names, labels = backbones(str(store.root.resolve()), seen)
         backbone = st.selectbox("feature network", names, key="s_backbone", format_func=labels.get,
                                 help="VGG19 with ImageNet weights is the method's network. A CNN you trained on "
                                      "the Train page works offline but knows far fewer textures.")
@@ -199,6 +202,9 @@ def result_panel(worker: style.StyleWorker) -> None:
         row[0].markdown(f"**{snap['state']}**")
         if worker.live and row[1].button("Stop", key="s_stop", icon=":material/stop:"):
             worker.stop()
+        if worker.live:
+            row[2].caption(f"Keep this page open: a transfer nobody watches for {worker.abandon_after:.0f} s stops "
+                           "and keeps its result, so the server's slot goes to the next student.")
         progress(snap)
         draw(snap, live=worker.live)
         if live_now and not worker.live:

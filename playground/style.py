@@ -483,25 +483,59 @@ def _run_weights_path(run) -> Path | None:
     return next((p for p in (run.model_path, run.checkpoint_path) if p.is_file()), None)
 
 
-def feature_runs(store=None) -> list[dict[str, Any]]:
+FEATURE_RUN_SCAN = 100  # feature_runs looks at this many of the newest runs (a classroom store has hundreds)
+
+
+def _last_test_acc(run, first_chunk: int = 1 << 14, most: int = 1 << 22) -> float | None:
+    """The test accuracy of a run's last ``epoch`` (or ``done``) event, read from the end of metrics.jsonl:
+    a long run's file is megabytes and the answer is in its last lines. Looks at most ``most`` bytes."""
+    try:
+        with open(run.metrics_path, "rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            size = first_chunk
+            while True:
+                pos = max(0, end - size)
+                f.seek(pos)
+                lines = f.read(end - pos).split(b"\n")
+                for line in reversed(lines[1:] if pos else lines):  # the first line of a chunk may be cut
+                    if b'"test_acc"' not in line:
+                        continue
+                    try:
+                        e = json.loads(line)
+                    except ValueError:
+                        continue
+                    if e.get("kind") in ("epoch", "done") and isinstance(e.get("test_acc"), (int, float)):
+                        return float(e["test_acc"])
+                if pos == 0 or size >= most:
+                    return None
+                size *= 4
+    except OSError:
+        return None
+
+
+def feature_runs(store=None, run_ids: Sequence[str] | None = None, limit: int = FEATURE_RUN_SCAN
+                 ) -> list[dict[str, Any]]:
     """Playground runs usable as a feature network: a conv model (cnn, lenet5) with saved weights.
 
+    Looks at the newest ``limit`` runs of ``store`` (only those in ``run_ids`` when given: the ones a
+    session may see), reading each run's config and the end of its metrics file.
     Each: {"backbone": "run:<id>", "label": ..., "run_id", "model", "dataset", "test_acc"}; newest first."""
     from .runs import RunStore
 
     store = store or RunStore()
+    runs = store.list()
+    if run_ids is not None:
+        wanted = set(run_ids)
+        runs = [r for r in runs if r.run_id in wanted]
     out = []
-    for run in store.list():
+    for run in runs[:max(0, limit)]:
         try:
             cfg = run.config()
         except Exception:  # an unreadable config.json: not offered
             continue
         if cfg.model.name not in ("cnn", "lenet5") or _run_weights_path(run) is None:
             continue
-        acc = None
-        for e in run.iter_events():
-            if e.get("kind") == "epoch":
-                acc = e.get("test_acc")
+        acc = _last_test_acc(run)
         label = f"run {run.run_id}: {cfg.model.name} on {cfg.data.dataset}" + \
             (f", test accuracy {acc:.1%}" if acc is not None else "")
         out.append({"backbone": f"run:{run.run_id}", "label": label, "run_id": run.run_id, "model": cfg.model.name,
@@ -810,28 +844,50 @@ def _max_parallel() -> int:
 
 _SLOTS = threading.BoundedSemaphore(_max_parallel())  # transfers of every session share the device(s)
 
+# A worker whose page stopped asking for snapshots (browser closed, session gone) stops itself after this
+# long and keeps its result, so an abandoned 2048 px run does not hold the shared slot for hours. Two
+# minutes, not one: a browser throttles the timers of a hidden tab to about one per minute.
+ABANDON_AFTER_S = 120.0
+# On a CPU server one worker may hold the shared slot for at most about size^2 x steps of this: 5000
+# steps at 256 px (the page's maximum; ~0.2 s a step on a 2-core VM), 1250 at 512, 312 at 1024.
+CPU_PIXEL_STEPS = 256 * 256 * 5000
+
 
 class _Stop:
-    def __init__(self) -> None:
+    def __init__(self, expired: Callable[[], bool] = lambda: False) -> None:
         self._ev = threading.Event()
+        self._expired = expired
 
     def stop(self) -> None:
         self._ev.set()
 
     @property
     def stopped(self) -> bool:
+        if not self._ev.is_set() and self._expired():
+            self._ev.set()
         return self._ev.is_set()
 
 
 class StyleWorker:
     """One transfer on a thread; the page reads ``snapshot()`` from its fragment (never st.* here).
 
-    Stop keeps the current result: the worker ends with a ``stopped`` event carrying the image."""
+    Stop keeps the current result: the worker ends with a ``stopped`` event carrying the image. So does a
+    worker nobody polls: ``snapshot()`` not called for ``abandon_after`` seconds. On a CPU the work is
+    capped (``CPU_PIXEL_STEPS``): the slot is shared by every session of the server."""
 
     def __init__(self, settings: StyleSettings, content: Any = None, style: Any = None, *,
-                 preview_every: int = 5, store_root: str | None = None):
+                 preview_every: int = 5, store_root: str | None = None, abandon_after: float = ABANDON_AFTER_S):
+        settings.validate()
+        if _device(settings.device).type == "cpu" and settings.size ** 2 * settings.steps > CPU_PIXEL_STEPS:
+            most = CPU_PIXEL_STEPS // settings.size ** 2
+            raise ConfigError(f"{settings.steps} steps at {settings.size} px would hold this server's shared "
+                              f"style-transfer slot (a CPU) too long: at {settings.size} px use at most {most} steps, "
+                              "or a smaller size. `python -m playground style` on your own machine has no limit.")
         self.settings = settings
-        self.controls = _Stop()
+        self.abandon_after = float(abandon_after)
+        self._polled = time.monotonic()
+        self.abandoned = False
+        self.controls = _Stop(self._expired)
         self._lock = threading.Lock()
         self.state = "queued"
         self.start_event: dict[str, Any] | None = None
@@ -848,6 +904,11 @@ class StyleWorker:
         with self._lock:
             self.download = (done, total)
             self.version += 1
+
+    def _expired(self) -> bool:
+        if time.monotonic() - self._polled > self.abandon_after:
+            self.abandoned = True
+        return self.abandoned
 
     def _work(self) -> None:
         content, style, preview_every, store_root = self._args
@@ -879,6 +940,10 @@ class StyleWorker:
                 self.image = e["image"]
             if kind in ("done", "stopped", "diverged", "error"):
                 self.final = {k: v for k, v in e.items() if k != "image"}
+                if kind == "stopped" and self.abandoned:
+                    self.final["message"] = (f"Stopped at step {e.get('step', 0)}: nobody had looked at this transfer "
+                                             f"for {self.abandon_after:.0f} s (the page was closed or left), so it "
+                                             "gave the shared slot back. The result so far is kept.")
                 self.state = kind
             self.version += 1
 
@@ -890,6 +955,8 @@ class StyleWorker:
         return self.state in ("queued", "running")
 
     def snapshot(self) -> dict[str, Any]:
+        """The page's view of the run; each call also tells the worker someone is still watching."""
+        self._polled = time.monotonic()
         with self._lock:
             return {"state": self.state, "start": self.start_event, "final": self.final, "image": self.image,
                     "curves": {k: list(v) for k, v in self.curves.items()}, "download": self.download,

@@ -138,6 +138,9 @@ def load_photo(data: bytes) -> Image.Image:
     try:
         im = Image.open(io.BytesIO(data))
         im.load()
+    except Image.DecompressionBombError:
+        raise ConfigError(f"This photo is too large to open safely (more than {Image.MAX_IMAGE_PIXELS * 2:,} "
+                          "pixels); downscale it (the model sees 224 x 224 anyway) and upload it again.") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise ConfigError(f"This file is not an image Pillow can read ({type(e).__name__}); "
                           "upload a JPEG, PNG, WebP, BMP or TIFF.") from None

@@ -299,6 +299,60 @@ def test_worker_runs_in_the_background_and_stops(vgg):
     assert 3 <= snap["final"]["step"] < 400 and json.loads(json.dumps(w.result()))["settings"]["steps"] == 400
 
 
+def test_an_abandoned_worker_stops_itself_keeps_its_result_and_frees_the_slot(vgg):
+    w = style.StyleWorker(style.StyleSettings(**{**TINY, "steps": 5000}), preview_every=2, abandon_after=0.5)
+    w.thread.join(60)  # nobody calls snapshot(): the page was closed
+    assert not w.thread.is_alive() and w.abandoned
+    snap = w.snapshot()
+    assert snap["state"] == "stopped" and snap["image"].shape == (40, 40, 3)
+    assert snap["final"]["step"] < 5000 and "nobody had looked" in snap["final"]["message"]
+    assert style._SLOTS.acquire(timeout=1)  # the shared slot is free again
+    style._SLOTS.release()
+
+
+def test_a_watched_worker_is_not_abandoned(vgg):
+    w = style.StyleWorker(style.StyleSettings(**{**TINY, "steps": 30}), preview_every=5, abandon_after=1.0)
+    while w.thread.is_alive():
+        w.snapshot()
+        time.sleep(0.05)
+    assert w.snapshot()["state"] == "done" and not w.abandoned
+
+
+def test_cpu_work_is_capped_for_the_shared_slot():
+    big = style.StyleSettings(size=2048, steps=5000, device="cpu")
+    with pytest.raises(ConfigError, match="at 2048 px use at most 78 steps"):
+        style.StyleWorker(big)
+    assert 5000 * 256 ** 2 <= style.CPU_PIXEL_STEPS  # the page's default size allows its whole step range
+
+
+def test_feature_runs_reads_the_newest_runs_and_only_the_end_of_the_metrics(cnn_store, tmp_path, monkeypatch):
+    import shutil
+
+    from playground.runs import RunStore
+
+    store = RunStore(tmp_path / "runs")
+    cnn = next(r for r in cnn_store.list() if r.config().model.name == "cnn")
+    epoch_acc = [e for e in cnn.events() if e["kind"] == "epoch"][-1]["test_acc"]
+    ids = [f"20240101-0000{i:02d}-aaaa{i:02d}" for i in range(5)]
+    for rid in ids:
+        shutil.copytree(cnn.dir, store.root / rid)
+    # a long history before the last epoch: the whole file is never parsed
+    old = store.root / ids[0] / "metrics.jsonl"
+    old.write_text('{"kind":"step","step":1,"loss":1.0}\n' * 100_000 + old.read_text())
+    monkeypatch.setattr(RunStore.open.__globals__["Run"], "iter_events",
+                        lambda self: (_ for _ in ()).throw(AssertionError("read the whole metrics file")))
+    runs = style.feature_runs(store)
+    assert [r["run_id"] for r in runs] == ids[::-1] and all(r["test_acc"] == epoch_acc for r in runs)
+    assert [r["run_id"] for r in style.feature_runs(store, limit=2)] == ids[::-1][:2]
+    assert [r["run_id"] for r in style.feature_runs(store, run_ids=[ids[1], "nope"])] == [ids[1]]
+    # the last epoch far back (a long tail of steps after it), a cut last line, no epoch at all
+    old.write_text(old.read_text() + '{"kind":"step","step":2,"loss":0.5}\n' * 3000 + '{"kind":"epoch","test_a')
+    assert style._last_test_acc(store.open(ids[0]), first_chunk=1024) == epoch_acc
+    (store.root / ids[1] / "metrics.jsonl").write_text('{"kind":"step","test_acc_x":1}\n')
+    assert style._last_test_acc(store.open(ids[1])) is None and "accuracy" not in \
+        style.feature_runs(store, run_ids=[ids[1]])[0]["label"]
+
+
 # -- command line -------------------------------------------------------------------------------
 
 def cli(*args, env=None):

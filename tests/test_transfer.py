@@ -23,7 +23,8 @@ from playground.feature_cache import FeaturePrepared
 from playground.models import build_model
 from playground.models.transfer import BACKBONES, build_transfer
 from playground.runs import RunStore
-from playground.surgery import (epoch_estimate, freeze_options, imagenet_top5, surgery_table, time_backbone)
+from playground.surgery import (epoch_estimate, freeze_options, imagenet_top5, load_photo, surgery_table,
+                                time_backbone)
 from playground.weights import resolve_weights, weights_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -335,6 +336,16 @@ def test_top5_without_weights_and_with_a_bad_file(hub):
     cache_weights(SMALL)
     with pytest.raises(ConfigError, match="not an image"):
         imagenet_top5(SMALL, b"not an image at all")
+
+
+def test_a_decompression_bomb_photo_is_refused_with_a_message(monkeypatch):
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40), (9, 9, 9)).save(buf, "PNG")  # 1,600 px > 2 x 500: Pillow's bomb error
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)
+    with pytest.raises(ConfigError, match="too large to open safely"):
+        load_photo(buf.getvalue())
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5000)
+    assert load_photo(buf.getvalue()).size == (40, 40)
 
 
 # -- cost estimate -------------------------------------------------------------------------------
