@@ -8,12 +8,14 @@ import base64
 
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, my_runs, owner, param_widgets, status_badge
+import math
+
+from app_pages.common import CHOICES, guarded, job_manager, my_runs, owner, param_widgets, status_badge
 from playground import latent, plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets
 from playground.engine import check_names
-from playground.errors import PlaygroundError
+from playground.errors import ConfigError, PlaygroundError
 from playground.jobs import RunBuffer
 from playground.models import model_params
 from playground.models.autoencoder import DECODERS, OUTPUTS, RECONSTRUCTION_MODELS
@@ -36,8 +38,54 @@ def base_config() -> RunConfig:
     text = qp.get("cfg")
     if not text:
         return default
-    cfg = guarded(lambda: RunConfig.from_url(text))
-    return cfg if cfg is not None and cfg.train.task == "reconstruct" else default
+
+    def checked() -> RunConfig:
+        cfg = RunConfig.from_url(text)
+        if cfg.train.task != "reconstruct" or cfg.model.name not in RECONSTRUCTION_MODELS:
+            raise ConfigError(f"This link sets up a {cfg.model.name} for the {cfg.train.task} task; this page trains "
+                              f"autoencoders ({', '.join(RECONSTRUCTION_MODELS)}). Open it on the Train page.")
+        try:
+            check_names(cfg)
+            check_params(cfg.model.name, dict(cfg.model.params))
+        except PlaygroundError:
+            raise
+        except (TypeError, ValueError) as e:  # a value of the wrong type where a number belongs
+            raise ConfigError(f"A setting in this link has the wrong type ({e}).") from None
+        return cfg
+
+    cfg = guarded(checked)
+    if cfg is None:
+        st.warning("The setup in this link could not be used (see above); the defaults are shown instead.")
+    return cfg or default
+
+
+def check_params(name: str, params: dict) -> None:
+    """The model settings in a link, checked against the widgets that will show them."""
+    defaults = model_params(name)
+    for k, v in params.items():
+        if k not in defaults:
+            raise ConfigError(f"{name} has no setting {k!r}; its settings are {', '.join(defaults)}.")
+        d, number = defaults[k], isinstance(v, (int, float)) and not isinstance(v, bool)
+        if k == "code":
+            ok = isinstance(v, int) and not isinstance(v, bool) and v >= 1
+        elif k == "output":
+            ok = v in OUTPUTS
+        elif k == "decoder":
+            ok = v in DECODERS
+        elif isinstance(d, bool):
+            ok = isinstance(v, bool)
+        elif isinstance(d, int):
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        elif isinstance(d, float):
+            ok = number and math.isfinite(v)
+        elif isinstance(d, (list, tuple)):
+            ok = isinstance(v, (list, tuple)) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+        elif k in CHOICES:
+            ok = v in CHOICES[k]
+        else:
+            ok = isinstance(v, str)
+        if not ok:
+            raise ConfigError(f"{name}: {k} = {v!r} is not a valid value (the default is {d!r}).")
 
 
 if "ae_base" not in st.session_state:
@@ -45,8 +93,8 @@ if "ae_base" not in st.session_state:
 base: RunConfig = st.session_state.ae_base
 
 
-def pick(label: str, options: list[str], value: str, key: str, **kw) -> str:
-    return st.selectbox(label, options, index=options.index(value) if value in options else 0, key=key, **kw)
+def pick(label: str, options: list[str], value: str, key: str, where=st, **kw) -> str:
+    return where.selectbox(label, options, index=options.index(value) if value in options else 0, key=key, **kw)
 
 
 def noise_widget(label: str, specs: tuple[str, ...], key: str, extra: tuple[str, ...] = ()) -> tuple[str, ...] | None:
@@ -79,15 +127,17 @@ def setup_form() -> RunConfig | None:
         current = dict(base.model.params) if name == base.model.name else {}
         defaults = model_params(name)
         a, b = st.columns(2)
-        code = a.number_input("bottleneck (code size)", min_value=1, value=int(current.get("code", defaults["code"])),
+        code = current.get("code", defaults["code"])
+        code = a.number_input("bottleneck (code size)", min_value=1,
+                              value=code if isinstance(code, int) and code >= 1 else defaults["code"],
                               key=f"ae_code_{name}", help="how many numbers the image is squeezed into")
-        output = b.selectbox("output activation", list(OUTPUTS), index=list(OUTPUTS).index(
-            current.get("output", "sigmoid")), key=f"ae_out_{name}",
-            help="sigmoid: outputs in [0, 1] like the pixels (MSE or BCE); linear: unbounded (MSE only)")
+        output = pick("output activation", list(OUTPUTS), current.get("output", "sigmoid"), f"ae_out_{name}",
+                      where=b, help="sigmoid: outputs in [0, 1] like the pixels (MSE or BCE); linear: unbounded (MSE only)")
         params = {"code": int(code), "output": output}
         if "decoder" in defaults:
-            params["decoder"] = st.radio("decoder", DECODERS, index=DECODERS.index(
-                current.get("decoder", defaults["decoder"])), key="ae_decoder", horizontal=True,
+            dec = current.get("decoder", defaults["decoder"])
+            params["decoder"] = st.radio("decoder", DECODERS, index=DECODERS.index(dec) if dec in DECODERS else
+                                         DECODERS.index(defaults["decoder"]), key="ae_decoder", horizontal=True,
                 help="transposed: ConvTranspose2d (stride 2); upsample_*: resize, then a 3x3 convolution")
         rest = {k: v for k, v in defaults.items() if k not in ("code", "output", "decoder")}
         params.update(param_widgets(rest, f"ae_m_{name}", {k: v for k, v in current.items() if k in rest}))
@@ -96,14 +146,16 @@ def setup_form() -> RunConfig | None:
         st.subheader("Corruption and training", divider="gray")
         noise = noise_widget("training noise", base.data.noise, "ae_noise") or ("none",)
         test_noise = noise_widget("test noise", base.data.test_noise, "ae_test_noise", extra=("same as training",))
-        loss = st.radio("loss", ["mse", "bce"], index=["mse", "bce"].index(base.train.recon_loss), key="ae_loss",
+        losses = ["mse", "bce"]
+        loss = st.radio("loss", losses, index=losses.index(base.train.recon_loss) if base.train.recon_loss in losses
+                        else 0, key="ae_loss",
                         horizontal=True, help="BCE treats each pixel as a probability: needs the sigmoid output")
         a, b = st.columns(2)
         opt = a.selectbox("optimiser", list_optimizers(), index=list_optimizers().index(base.optim.name)
                           if base.optim.name in list_optimizers() else 0, key="ae_opt")
         lr = b.number_input("learning rate", value=base.optim.lr, format="%g", min_value=0.0, key="ae_lr")
         bs = a.number_input("batch size", value=base.train.batch_size, min_value=1, step=16, key="ae_bs")
-        epochs = b.number_input("epochs", value=float(base.train.epochs), min_value=0.01, step=1.0, format="%g",
+        epochs = b.number_input("epochs", value=max(0.01, float(base.train.epochs)), min_value=0.01, step=1.0, format="%g",
                                 key="ae_epochs")
         seed = a.number_input("seed", value=base.train.seed, step=1, key="ae_seed")
         device = b.selectbox("device", ["auto", "cpu", "cuda"], key="ae_device")

@@ -343,6 +343,49 @@ def test_page_renders_and_explains_bad_noise(app):
     assert not any(b.key == "ae_start" for b in at.button)
 
 
+def _link(d: dict) -> str:
+    import base64
+    import json
+    import zlib
+
+    return base64.urlsafe_b64encode(zlib.compress(json.dumps(d).encode())).decode().rstrip("=")
+
+
+RECON = {"task": "reconstruct", "probes": ["live_recon"]}
+
+
+@pytest.mark.parametrize("cfg, words", [
+    ({"data": {"noise": ["gaussian:9"]}, "model": {"name": "conv_autoencoder"}, "train": RECON}, "std must be"),
+    ({"data": {"noise": ["fog:1"]}, "model": {"name": "conv_autoencoder"}, "train": RECON}, "fog"),
+    ({"model": {"name": "conv_autoencoder", "params": {"decoder": "pixelshuffle"}}, "train": RECON}, "decoder"),
+    ({"model": {"name": "autoencoder", "params": {"output": "tanh"}}, "train": RECON}, "output"),
+    ({"model": {"name": "autoencoder", "params": {"code": "many"}}, "train": RECON}, "code"),
+    ({"model": {"name": "autoencoder", "params": {"hidden": "big"}}, "train": RECON}, "hidden"),
+    ({"model": {"name": "conv_autoencoder"}, "train": {**RECON, "recon_loss": "l1"}}, "recon_loss"),
+    ({"model": {"name": "conv_autoencoder"}, "optim": {"lr": -1}, "train": RECON}, "learning rate"),
+    ({"model": {"name": "conv_autoencoder"}, "optim": {"lr": "fast"}, "train": RECON}, "lr"),
+    ({"model": {"name": "cnn"}}, "Train page"),
+])
+def test_page_falls_back_to_the_defaults_on_a_damaged_link(app, cfg, words):
+    at = app.run()
+    at.query_params["cfg"] = _link(cfg)
+    at.switch_page("app_pages/autoencoders.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(words in e.value for e in at.error), [e.value for e in at.error]
+    assert any("defaults are shown instead" in w.value for w in at.warning)
+    assert at.selectbox(key="ae_model").value == "conv_autoencoder" and at.button(key="ae_start")
+
+
+def test_page_takes_a_good_link(app):
+    at = app.run()
+    at.query_params["cfg"] = _link({"model": {"name": "autoencoder", "params": {"code": 7, "output": "linear"}},
+                                    "train": RECON})
+    at.switch_page("app_pages/autoencoders.py").run()
+    _no_errors(at)
+    assert not at.warning and at.selectbox(key="ae_model").value == "autoencoder"
+    assert at.number_input(key="ae_code_autoencoder").value == 7 and at.selectbox(key="ae_out_autoencoder").value == "linear"
+
+
 def test_page_trains_and_shows_every_view(app):
     at = app.run()
     at.switch_page("app_pages/autoencoders.py").run()
