@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, my_runs, owner, status_badge
+from app_pages.common import guarded, job_manager, my_runs, owner, status_badge, visible
 from playground import explore, plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets
@@ -143,7 +143,7 @@ with c2:
                     st.rerun()
     elif source == "run":
         sources = []
-        for run in RunStore().list():
+        for run in visible(RunStore().list(), key=lambda r: r.run_id):  # PLAYGROUND_SHARE_RUNS=none: mine only
             try:
                 cfg = run.config()
             except PlaygroundError:
@@ -344,7 +344,8 @@ if runs:
                     run = manager.store.open(run_id)
                     path = run.model_path if run.model_path.exists() else run.checkpoint_path
                     if path.exists():
-                        st.download_button("Model (.pt)", path.read_bytes(), file_name=f"{run_id}.pt",
+                        # a callable: the file (vgg16: ~530 MB) is read only when the button is pressed
+                        st.download_button("Model (.pt)", path.read_bytes, file_name=f"{run_id}.pt",
                                            key=f"tl_dl_{name}", icon=":material/download:")
         if epochs_by_run:
             st.plotly_chart(comparison_figure(epochs_by_run), key="tl_compare_fig")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import MISSING, fields
@@ -214,6 +215,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .runs import RunStore
 
     t0 = time.perf_counter()
+    if args.runs:  # the default store of this process: a transfer model's source run (weights=run) is found there
+        os.environ["PLAYGROUND_RUNS"] = args.runs
     config = config_from_args(args).validate()
     out = sys.stderr if args.json else sys.stdout
     final = _progress(fit(config, store=RunStore(args.runs)), out, args.quiet)
@@ -225,6 +228,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from .runs import RunStore
 
     t0 = time.perf_counter()
+    if args.runs:  # as in cmd_train
+        os.environ["PLAYGROUND_RUNS"] = args.runs
     out = sys.stderr if args.json else sys.stdout
     final = _progress(resume(args.run_id, RunStore(args.runs)), out, args.quiet)
     final.setdefault("run_id", args.run_id)

@@ -375,18 +375,26 @@ def test_cosine_schedule_keeps_each_groups_own_floor():
     assert all(x[1] == pytest.approx(x[0] / 10) for x in lrs)  # the ratio between the groups stays
 
 
-def test_cli_trains_a_transfer_model(tmp_path, capsys):
-    from playground.cli import main
-
-    rc = main(["train", "--dataset", "shapes", "--train-limit", "64", "--data-param", "n_train=128",
-               "--data-param", "n_test=64", "--model", "transfer",
-               "--model-param", f"backbone={SMALL}", "--model-param", "weights=none", "--model-param", "image_size=32",
-               "--model-param", "freeze=head_only", "--epochs", "1", "--batch-size", "32", "--device", "cpu",
-               "--runs", str(tmp_path / "runs"), "--json", "--quiet"])
+def test_cli_trains_a_transfer_model_and_transfers_it_within_its_run_store(tmp_path, capsys, monkeypatch):
     import json
 
-    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert rc == 0 and last["status"] == "done" and 0 <= last["test_acc"] <= 1, last
+    from playground.cli import main
+
+    monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "another-store"))  # restored after the test
+
+    def train(*params: str) -> dict:
+        rc = main(["train", "--dataset", "shapes", "--train-limit", "64", "--data-param", "n_train=128",
+                   "--data-param", "n_test=64", "--model", "transfer", "--model-param", f"backbone={SMALL}",
+                   "--model-param", "image_size=32", *params, "--epochs", "1", "--batch-size", "32",
+                   "--device", "cpu", "--runs", str(tmp_path / "runs"), "--json", "--quiet"])
+        last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert rc == 0 and last["status"] == "done" and 0 <= last["test_acc"] <= 1, last
+        return last
+
+    first = train("--model-param", "weights=none", "--model-param", "freeze=finetune_all")
+    # the source run is found in --runs, not in $PLAYGROUND_RUNS as it was before the command
+    second = train("--model-param", "weights=run", "--model-param", f"source_run={first['run_id']}")
+    assert {first["run_id"], second["run_id"]} <= {p.name for p in (tmp_path / "runs").iterdir()}
 
 
 # -- the page (AppTest) ----------------------------------------------------------------------------

@@ -11,6 +11,10 @@ optimise the classifier. Here each step is a parameter:
   allows, see ``playground.weights``), "run" (a playground run that trained a
   ``transfer`` model with the same backbone: pretrain on one data set, transfer
   to another; ``source_run`` is its id) or "none" (training from scratch).
+  A source run is looked up in the process's default run store (``$PLAYGROUND_RUNS``,
+  else ./runs): in the app the server's store, which holds every session's runs;
+  the CLI's ``--runs`` sets it for its process, so train and source share a store.
+  (``build_transfer(runs_root=...)`` names another store directly.)
 - ``freeze``: "head_only", "last_k" (the last ``k`` blocks train too) or
   "finetune_all"; frozen blocks also stay in eval mode (BatchNorm statistics and
   dropout frozen with them), so the frozen part is one fixed function.
