@@ -10,7 +10,7 @@ import json
 
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, param_widgets
+from app_pages.common import guarded, job_manager, may_see, param_widgets, visible
 from app_pages.inside_parts import trained
 from playground import explore
 from playground import inspect as ins
@@ -20,7 +20,7 @@ from playground.data import list_datasets
 from playground.errors import PlaygroundError
 from playground.init import INITS, list_inits
 from playground.jobs import RunBuffer
-from playground.models import list_models, model_params
+from playground.models import model_params
 from playground.snapshots import layer_stats_series
 
 st.title("Inside the network")
@@ -28,13 +28,14 @@ manager = job_manager()
 store = manager.store
 qp = st.query_params
 
-runs = ins.inspectable_runs(store)
+runs = ins.inspectable_runs(store, keep=may_see)
 by_id = {r["run_id"]: r for r in runs}
 ids = list(by_id)
 wanted = qp.get("run")
 run_id = st.selectbox("trained run", ids, index=ids.index(wanted) if wanted in ids else (0 if ids else None),
                       format_func=lambda i: by_id[i]["label"], key="i_run", placeholder="no trained runs yet",
-                      help="Runs with saved weights, newest first. Train one on the Train page.")
+                      help="Classifier runs with saved weights, newest first. Train one on the Train page. "
+                           "Autoencoder runs are inspected on the Autoencoders page.")
 if run_id and qp.get("run") != run_id:
     qp["run"] = run_id
 tr = trained(run_id) if run_id else None
@@ -52,7 +53,7 @@ def data_source(name: str) -> tuple:
 
 home = tr.config.data.dataset if tr is not None and tr.config.data.dataset in list_datasets() else "shapes"
 NO_RUN = "Pick a trained run above (or train one on the Train page: a few epochs of the default CNN on shapes " \
-         "take under a minute)."
+         "take under a minute). Autoencoder runs are inspected on the Autoencoders page."
 
 # Lazy tabs bound to the URL (?tab=...): only the open one runs, and a link opens the same tab.
 tabs = st.tabs(["Filters", "Activations", "Saliency & Grad-CAM", "Weights & gradients", "Initialisation lab",
@@ -119,8 +120,7 @@ def chosen_image() -> tuple | None:
     x = guarded(lambda: ins.image_from_bytes(up.getvalue(), tr.in_shape, invert))
     if x is None:
         return None
-    shown = x.permute(1, 2, 0).numpy()
-    return x, shown[:, :, 0] if shown.shape[2] == 1 else shown, f"upload, as {tuple(x.shape)}"
+    return x, ins.display_image(x), f"upload, as {tuple(x.shape)}"
 
 
 with tabs[1]:
@@ -161,7 +161,8 @@ with tabs[1]:
                     node = c1.selectbox("layer", names, key="i_t_layer")
                     width = next(l["shape"][0] for l in acts["layers"] if l["name"] == node)
                     ch = c2.number_input(f"channel / unit (0..{width - 1})", 0, width - 1, 0, key="i_t_ch")
-                    limit = c3.number_input("test images to search", 100, len(tr.data.test_y),
+                    n_test = len(tr.data.test_y)
+                    limit = c3.number_input("test images to search", min(100, n_test), n_test,
                                             min(2000, len(tr.data.test_y)), step=500, key="i_t_limit")
                     if st.button("Find top-activating images", key="i_t_go", icon=":material/search:"):
                         with st.spinner("Running the test images through the network..."):
@@ -236,7 +237,10 @@ with tabs[4]:
                     "with the same seed and data.")
         c1, c2 = st.columns(2)
         ds_name = c1.selectbox("data set", list_datasets(), index=list_datasets().index(home), key="i_i_ds")
-        model = c2.selectbox("model", list_models(), index=list_models().index("cnn"), key="i_i_model")
+        lab_models = ins.init_lab_models()
+        model = c2.selectbox("model", lab_models, index=lab_models.index("cnn"), key="i_i_model",
+                             help="Classifiers trained from scratch (autoencoders have their own page; a transfer "
+                                  "model starts from pretrained weights, not an initialisation).")
         mparams = param_widgets(model_params(model), f"i_i_m_{model}")
         chosen = st.multiselect("initialisations", list_inits(), key="i_i_inits",
                                 default=[n for n in ("zeros", "constant", "normal", "xavier_uniform", "kaiming_normal")
@@ -274,7 +278,8 @@ with tabs[4]:
                                "gets the same gradient and stays identical: the layer behaves like one unit.",
                                icon=":material/content_copy:")
             c1, c2, c3 = st.columns(3)
-            limit = c1.number_input("training images", 256, len(data.train_y), min(2048, len(data.train_y)), step=256,
+            n_train = len(data.train_y)
+            limit = c1.number_input("training images", min(256, n_train), n_train, min(2048, n_train), step=256,
                                     key="i_i_limit")
             epochs = c2.number_input("epochs", 0.1, 5.0, 1.0, step=0.5, key="i_i_epochs")
             lr = c3.number_input("learning rate (Adam)", 1e-5, 1.0, 1e-3, format="%g", key="i_i_lr")
@@ -343,7 +348,7 @@ with tabs[5]:
 
 with tabs[6]:
     if tabs[6].open:  # lazy: only the open tab runs
-        all_runs = store.list()[:100]
+        all_runs = visible(store.list(), key=lambda r: r.run_id)[:100]
         if not all_runs:
             st.info("No runs yet: train a few on the Train page.", icon=":material/info:")
         else:

@@ -34,14 +34,16 @@ from .data import Dataset, load_dataset
 from .data.augment import affine_matrix, warp
 from .errors import CheckpointError, ConfigError, PlaygroundError
 from .init import init_weights
-from .models import build_model
+from .models import build_model, build_saved_model
+from .models.autoencoder import RECONSTRUCTION_MODELS
 from .runs import Run, RunStore
 from .snapshots import list_snapshots, load_snapshot, snapshot_weights, weight_layers
 
 __all__ = ["Trained", "load_trained", "inspectable_runs", "layer_nodes", "activations", "predict", "saliency",
-           "grad_cam", "top_activating", "image_from_bytes", "filter_grid", "filter_layers", "filters_at",
-           "snapshot_epochs", "test_predictions", "misclassified", "highest_loss", "init_stats", "init_race",
-           "unit_spread", "param_table", "invariance", "config_fields", "with_change", "config_diff"]
+           "grad_cam", "top_activating", "image_from_bytes", "display_image", "filter_grid", "filter_layers",
+           "filters_at", "snapshot_epochs", "test_predictions", "misclassified", "highest_loss", "init_lab_models",
+           "init_stats", "init_race", "unit_spread", "param_table", "invariance", "config_fields", "with_change",
+           "config_diff"]
 
 DROPOUT = (nn.Dropout, nn.Dropout2d, nn.Dropout1d, nn.AlphaDropout)
 
@@ -58,14 +60,23 @@ class Trained:
     run_id: str | None = None
     source: str = "memory"  # model.pt (final), checkpoint.pt (last finished epoch), memory
     epoch: int | None = None  # epochs trained (the last may be partial for a stopped run)
+    # The input normalisation the model was trained with, per channel; None: the data set's statistics
+    # (a model with ``normalises_input`` takes [0, 1] images: mean 0, std 1, whatever is given here).
+    norm: tuple[Sequence[float], Sequence[float]] | None = None
     _extractors: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self.model.eval()
         c = self.data.shape[0]
-        self.mean = torch.tensor(self.data.mean, dtype=torch.float32).view(1, c, 1, 1)
-        self.std = torch.tensor(self.data.std, dtype=torch.float32).view(1, c, 1, 1)
+        if getattr(self.model, "normalises_input", False):
+            mean, std = [0.0] * c, [1.0] * c
+        elif self.norm is not None and len(self.norm[0]) == len(self.norm[1]) == c:
+            mean, std = self.norm
+        else:
+            mean, std = self.data.mean, self.data.std
+        self.mean = torch.tensor(list(mean), dtype=torch.float32).view(1, c, 1, 1)
+        self.std = torch.tensor(list(std), dtype=torch.float32).view(1, c, 1, 1)
 
     @classmethod
     def from_model(cls, model: nn.Module, data: Dataset, **kw: Any) -> "Trained":
@@ -107,6 +118,8 @@ def _make_extractor(model: nn.Module, nodes: tuple[str, ...]):
         return fx
     except Exception:  # a model FX cannot trace: forward hooks on the named modules
         return _HookExtractor(model, nodes)
+    finally:
+        model.eval()  # tracing switches train/eval and leaves train mode on when it fails
 
 
 class _HookExtractor:
@@ -145,9 +158,12 @@ def load_trained(run: Run | str, store: RunStore | None = None) -> Trained:
         config = RunConfig.from_dict(ckpt["config"]) if "config" in ckpt else run.config()
     except PlaygroundError:
         config = run.config()
+    if config.train.task != "classify" or config.model.name in RECONSTRUCTION_MODELS:
+        raise ConfigError(f"Run {run.run_id} trained the {config.train.task!r} task ({config.model.name}); this page "
+                          "inspects classifiers. Look at autoencoder runs on the Autoencoders page.")
     d, m = config.data, config.model
     data = load_dataset(d.dataset, root=d.data_root, download=False, **dict(d.params))
-    model = build_model(m.name, in_shape=data.shape, num_classes=data.num_classes, **dict(m.params))
+    model = build_saved_model(m.name, in_shape=data.shape, num_classes=data.num_classes, params=dict(m.params))
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
@@ -157,18 +173,28 @@ def load_trained(run: Run | str, store: RunStore | None = None) -> Trained:
     done = ckpt.get("epoch")
     if done is not None and source == "model.pt":
         done += 1
-    return Trained(model=model, data=data, config=config, run_id=run.run_id, source=source, epoch=done)
+    meta = ckpt.get("data") if isinstance(ckpt.get("data"), dict) else {}
+    norm = (meta["mean"], meta["std"]) if meta.get("mean") and meta.get("std") else None
+    return Trained(model=model, data=data, config=config, run_id=run.run_id, source=source, epoch=done, norm=norm)
 
 
-def inspectable_runs(store: RunStore, limit: int = 60) -> list[dict[str, Any]]:
-    """Runs with saved weights, newest first: id, data set, model, source, snapshot count."""
-    out = []
-    for run in store.list()[:limit]:
+def inspectable_runs(store: RunStore, limit: int = 60,
+                     keep: Callable[[str], bool] | None = None) -> list[dict[str, Any]]:
+    """Classifier runs with saved weights, newest first: id, data set, model, source, snapshot count.
+    Reconstruction (autoencoder) runs are left out; ``keep(run_id)`` filters further (visibility)."""
+    out: list[dict[str, Any]] = []
+    for run in store.list():
+        if len(out) >= limit:
+            break
+        if keep is not None and not keep(run.run_id):
+            continue
         if not (run.model_path.exists() or run.checkpoint_path.exists()):
             continue
         try:
             cfg = run.config()
         except PlaygroundError:
+            continue
+        if cfg.train.task != "classify" or cfg.model.name in RECONSTRUCTION_MODELS:
             continue
         out.append({"run_id": run.run_id, "dataset": cfg.data.dataset, "model": cfg.model.name,
                     "init": cfg.model.init, "final": run.model_path.exists(),
@@ -193,6 +219,8 @@ def layer_nodes(tr: Trained) -> list[str]:
         _, nodes = get_graph_node_names(tr.model)  # traces the model twice: ~100 ms, so done once
     except Exception:  # untraceable: the leaf modules, in definition order
         nodes = [n for n, m in mods.items() if n and not any(True for _ in m.children())]
+    finally:
+        tr.model.eval()  # tracing switches train/eval and leaves train mode on when it fails
     nodes = [n for n in nodes if n != "x" and not isinstance(mods.get(n), DROPOUT)]
     with tr._lock:
         tr._extractors["__nodes__"] = tuple(nodes)
@@ -270,8 +298,8 @@ def grad_cam(tr: Trained, image: torch.Tensor, target: int | None = None, layer:
         raise ConfigError(f"No layer named {layer!r} in this model.")
     store: dict[str, torch.Tensor] = {}
     h = mods[layer].register_forward_hook(lambda _m, _i, o: store.__setitem__("a", o))
-    try:
-        logits = tr.model(tr.to_input(image))
+    try:  # the input asks for gradients so the maps have them even behind frozen layers
+        logits = tr.model(tr.to_input(image).requires_grad_(True))
     finally:
         h.remove()
     a = store["a"]  # (1, K, h, w)
@@ -312,6 +340,11 @@ def _hwc(x: torch.Tensor) -> np.ndarray:
     return a[:, :, 0] if a.shape[2] == 1 else a
 
 
+def display_image(x: torch.Tensor) -> np.ndarray:
+    """A uint8 image (C, H, W) as numpy for ``st.image``: (H, W) grey or (H, W, 3) RGB."""
+    return _hwc(x)
+
+
 def image_from_bytes(data: bytes, shape: tuple[int, int, int], invert: bool = False) -> torch.Tensor:
     """An uploaded image of any mode and size -> uint8 (C, H, W) for the model: EXIF-rotated, converted
     to grey or RGB, the shorter side resized to fit (antialiased), centre-cropped, optionally inverted
@@ -350,10 +383,22 @@ def snapshot_epochs(run: Run) -> list[int]:
 
 
 def filters_at(tr: Trained, run: Run | None, epoch: int | None) -> dict[str, torch.Tensor]:
-    """The filter weights after ``epoch`` epochs (a snapshot), or the loaded model's (None)."""
+    """The filter weights after ``epoch`` epochs (a snapshot), or the loaded model's (None).
+
+    Snapshots hold only the layers that train; frozen layers (a transfer model's pretrained
+    backbone) are the same at every epoch, so they come from the model. A trainable layer too
+    big for the snapshot is left out of the epoch view."""
     if epoch is None or run is None:
         return snapshot_weights(tr.model)
-    return load_snapshot(run, epoch)
+    snap = load_snapshot(run, epoch)
+    mods = dict(tr.model.named_modules())
+    out = {}
+    for n, w in snapshot_weights(tr.model).items():
+        if n in snap:
+            out[n] = snap[n]
+        elif not mods[n].weight.requires_grad:
+            out[n] = w.float()
+    return out | {n: w for n, w in snap.items() if n not in out}
 
 
 def filter_grid(w: torch.Tensor, in_shape: tuple[int, int, int] | None = None, in_channel: int | None = None,
@@ -451,11 +496,26 @@ def highest_loss(tr: Trained, preds: dict[str, np.ndarray], n: int = 16) -> list
 
 # -- initialisation lab ---------------------------------------------------------------
 
+def init_lab_models() -> list[str]:
+    """Models the initialisation lab can build and race: classifiers trained from scratch (no autoencoders,
+    which reconstruct images, and no models that start from pretrained weights, e.g. transfer)."""
+    from .models import list_models, model_params
+
+    return [n for n in list_models() if n not in RECONSTRUCTION_MODELS and "weights" not in model_params(n)]
+
+
+def _check_lab_model(name: str) -> None:
+    if name not in init_lab_models():
+        raise ConfigError(f"The initialisation lab races classifiers trained from scratch; {name!r} is not one. "
+                          f"Choose one of: {', '.join(init_lab_models())}.")
+
+
 def init_stats(model_name: str, model_params: dict[str, Any], data: Dataset,
                inits: dict[str, tuple[str, dict[str, Any]]], batch_size: int = 256, seed: int = 0) -> dict[str, Any]:
     """Per weight layer of a freshly initialised model, on one training batch (train mode, as the
     first step sees it): output mean and std, std of the loss gradient w.r.t. that output, and std
     of the weight gradient. ``inits``: label -> (init name, params). Same seed, same batch for all."""
+    _check_lab_model(model_name)
     x = data.train_x[:batch_size]
     y = data.train_y[:batch_size]
     c = data.shape[0]
@@ -511,6 +571,10 @@ def init_race(base: RunConfig, inits: dict[str, tuple[str, dict[str, Any]]],
 
     Returns label -> {step, loss, acc, test_acc, spread (per layer, at the end), final}."""
     from .engine import fit
+
+    _check_lab_model(base.model.name)
+    if base.train.task != "classify":
+        raise ConfigError("The initialisation lab races the classify task; autoencoders have their own page.")
 
     results: dict[str, Any] = {}
     for j, (label, (name, params)) in enumerate(inits.items()):

@@ -8,6 +8,12 @@
                  its weights and of its gradient (the step's gradient, still in ``.grad``),
                  merged into the step event as ``layers`` (compact lists, rounded).
 
+Both watch only layers that train: a frozen layer (weight ``requires_grad`` False, e.g. a transfer
+model's pretrained backbone) never changes, so it is neither histogrammed nor snapshotted (the
+filter view shows it from the model). Snapshots also keep to ``SNAPSHOT_BYTES`` per epoch (the
+first layer always, then layers in order while they fit), so a fine-tuned vgg16 does not write
+its 59 MB of conv kernels every epoch.
+
 Neither draws random numbers or touches gradients. ``layer_stats`` computes everything on the
 device and copies it to the host in one transfer, right after the engine's own log sync, so it
 adds no sync of its own to the steps between logs. ``docs/BENCHMARKS.md`` has the overhead.
@@ -27,12 +33,14 @@ from .probes import PROBES, Probe
 from .runs import Run, atomic_write_bytes
 
 __all__ = ["SnapshotProbe", "LayerStatsProbe", "UnitSpreadProbe", "snapshot_weights", "list_snapshots", "load_snapshot",
-           "layer_stats_series", "weight_layers", "HIST_BINS", "DEFAULT_PROBES"]
+           "layer_stats_series", "weight_layers", "trainable_layers", "HIST_BINS", "DEFAULT_PROBES", "SNAPSHOT_BYTES"]
 
 HIST_BINS = 24
 SNAPSHOT_DIR = "snapshots"
 SNAPSHOT_FORMAT = "cnn-playground-snapshot/1"
 _FILE = re.compile(r"^epoch-(\d{4,})\.pt$")
+# Most bytes of weights one snapshot file holds (the default CNN needs 93 kB, the default resnet 0.5 MB).
+SNAPSHOT_BYTES = 4 << 20
 # What the Train page records unless turned off (overhead measured in docs/BENCHMARKS.md).
 DEFAULT_PROBES = ("snapshots", "layer_stats")
 
@@ -42,17 +50,43 @@ def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
-def snapshot_weights(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The weights the filter views show, as contiguous float32 CPU tensors.
+def trainable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """``weight_layers`` whose weight trains (frozen layers never change, so probes skip them)."""
+    return [(n, m) for n, m in weight_layers(model) if m.weight.requires_grad]
 
-    All conv kernels (small: 23k numbers for the default CNN); a model without conv layers
-    keeps its first linear layer (one image-shaped row per unit) in float16 to stay small."""
+
+def _snapshot_layers(model: nn.Module, trainable_only: bool = False,
+                     max_bytes: int | None = None) -> list[tuple[str, nn.Module, torch.dtype]]:
     layers = weight_layers(model)
     convs = [(n, m) for n, m in layers if isinstance(m, nn.Conv2d)]
     if convs:
-        return {n: m.weight.detach().to("cpu", torch.float32).contiguous() for n, m in convs}
-    first = [(n, m) for n, m in layers if isinstance(m, nn.Linear)][:1]
-    return {n: m.weight.detach().to("cpu", torch.float16).contiguous() for n, m in first}
+        picked = [(n, m, torch.float32) for n, m in convs]
+    else:
+        picked = [(n, m, torch.float16) for n, m in layers if isinstance(m, nn.Linear)][:1]
+    if trainable_only:
+        picked = [t for t in picked if t[1].weight.requires_grad]
+    if max_bytes is not None:
+        kept, total = [], 0
+        for n, m, dt in picked:
+            size = m.weight.numel() * (4 if dt == torch.float32 else 2)
+            if kept and total + size > max_bytes:
+                continue  # too big for this snapshot; a smaller later layer may still fit
+            kept.append((n, m, dt))
+            total += size
+        picked = kept
+    return picked
+
+
+def snapshot_weights(model: nn.Module, trainable_only: bool = False,
+                     max_bytes: int | None = None) -> dict[str, torch.Tensor]:
+    """The weights the filter views show, as contiguous CPU tensors.
+
+    All conv kernels (float32; small: 23k numbers for the default CNN); a model without conv layers
+    keeps its first linear layer (one image-shaped row per unit) in float16 to stay small.
+    ``trainable_only``: leave out frozen layers; ``max_bytes``: the first layer, then the others in
+    order while they fit (what the snapshot probe stores)."""
+    return {n: m.weight.detach().to("cpu", dt).contiguous()
+            for n, m, dt in _snapshot_layers(model, trainable_only, max_bytes)}
 
 
 def _snap_dir(run: Run) -> Path:
@@ -61,20 +95,25 @@ def _snap_dir(run: Run) -> Path:
 
 @PROBES.register("snapshots")
 class SnapshotProbe(Probe):
-    """Per-epoch weights (conv kernels) for the filter slider; epoch 0 is the initialisation."""
+    """Per-epoch weights (conv kernels) for the filter slider; epoch 0 is the initialisation.
+    Only layers that train, within ``SNAPSHOT_BYTES`` (the same layers in every file)."""
+
+    def __init__(self, p, run):
+        super().__init__(p, run)
+        self.layers = _snapshot_layers(p.model, trainable_only=True, max_bytes=SNAPSHOT_BYTES)
 
     def _write(self, epoch: int, step: int) -> None:
-        if self.run is None:
+        if self.run is None or not self.layers:
             return
         d = _snap_dir(self.run)
         d.mkdir(exist_ok=True)
-        state = {"format": SNAPSHOT_FORMAT, "epoch": epoch, "step": step,
-                 "weights": snapshot_weights(self.p.model)}
+        weights = {n: m.weight.detach().to("cpu", dt).contiguous() for n, m, dt in self.layers}
+        state = {"format": SNAPSHOT_FORMAT, "epoch": epoch, "step": step, "weights": weights}
         atomic_write_bytes(d / f"epoch-{epoch:04d}.pt", lambda f: torch.save(state, f))
 
     def on_start(self):
         self._write(0, 0)
-        return {"snapshots": True}
+        return {"snapshots": bool(self.layers)}
 
     def on_epoch(self, epoch, step):
         self._write(epoch + 1, step)  # snapshot k: after k epochs
@@ -108,11 +147,11 @@ def load_snapshot(run: Run, epoch: int) -> dict[str, torch.Tensor]:
 
 @PROBES.register("layer_stats")
 class LayerStatsProbe(Probe):
-    """Per weight layer at every step event: value histogram, weight norm and gradient norm."""
+    """Per weight layer that trains, at every step event: value histogram, weight norm and gradient norm."""
 
     def __init__(self, p, run):
         super().__init__(p, run)
-        self.layers = [(n, m.weight) for n, m in weight_layers(p.model)]
+        self.layers = [(n, m.weight) for n, m in trainable_layers(p.model)]
 
     def on_start(self):
         return {"layer_names": [n for n, _ in self.layers]}
@@ -167,7 +206,7 @@ class UnitSpreadProbe(Probe):
 
     def __init__(self, p, run):
         super().__init__(p, run)
-        self.layers = [(n, m.weight) for n, m in weight_layers(p.model)]
+        self.layers = [(n, m.weight) for n, m in trainable_layers(p.model)]
 
     @torch.no_grad()
     def on_log(self, step, epoch):

@@ -231,6 +231,94 @@ def test_a_run_without_probes_explains_what_to_enable(tmp_path):
         ins.load_trained(empty)
 
 
+def test_probes_skip_frozen_layers_and_snapshots_keep_to_their_budget(data):
+    from playground.snapshots import snapshot_weights, trainable_layers
+
+    model = _model(data)
+    model.features[0].requires_grad_(False)  # a frozen first block
+    assert [n for n, _ in trainable_layers(model)] == ["features.1.0", "classifier.1", "classifier.3"]
+    assert list(snapshot_weights(model, trainable_only=True)) == ["features.1.0"]
+    assert list(snapshot_weights(model)) == ["features.0.0", "features.1.0"]
+    first = model.features[0][0].weight.numel() * 4
+    assert list(snapshot_weights(model, max_bytes=first)) == ["features.0.0"]  # the first layer, then what fits
+    assert list(snapshot_weights(model, max_bytes=1)) == ["features.0.0"]  # the first layer always
+
+
+TRANSFER = {"backbone": "mobilenet_v3_small", "weights": "none", "image_size": 32, "freeze": "last_k", "k": 2,
+            "feature_cache": False}
+
+
+def test_a_transfer_run_loads_offline_and_is_inspected_on_0_1_input(tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "runs")
+    cfg = RunConfig(data=DataConfig(dataset="shapes", params={"n_train": 128, "n_test": 64}),
+                    model=ModelConfig(name="transfer", params=TRANSFER), optim=OptimConfig(name="adam", lr=3e-3),
+                    train=TrainConfig(epochs=1.0, batch_size=32, log_every=2, probes=("snapshots", "layer_stats")))
+    events = list(fit(cfg, store=store))
+    assert events[-1]["kind"] == "done", events[-1]
+    run = store.open(events[0]["run_id"])
+    # As if the run had started from ImageNet weights: reloading must not fetch them.
+    ckpt = run.load_checkpoint(final=True)
+    ckpt["config"]["model"]["params"]["weights"] = "imagenet"
+    run.save_checkpoint({k: v for k, v in ckpt.items() if k != "format"}, final=True)
+    import playground.weights
+
+    def no_fetch(*a, **k):
+        raise AssertionError("load_trained fetched pretrained weights")
+
+    monkeypatch.setattr(playground.weights, "load_weights", no_fetch)
+    tr = ins.load_trained(run)
+    assert tr.config.model.params["weights"] == "imagenet"
+    assert torch.equal(tr.mean, torch.zeros(1, 3, 1, 1)) and torch.equal(tr.std, torch.ones(1, 3, 1, 1))
+    x = tr.data.test_x[:4]
+    torch.testing.assert_close(tr.to_input(x), x.float() / 255)  # the model normalises [0, 1] itself
+    # Same predictions as the engine's own evaluation of the final model.
+    preds = ins.test_predictions(tr)
+    k = len(tr.classes)
+    confusion = np.zeros((k, k), dtype=int)
+    np.add.at(confusion, (preds["y"], preds["pred"]), 1)
+    assert confusion.tolist() == [e for e in events if e["kind"] == "epoch"][-1]["confusion"]
+    acts = ins.activations(tr, x[0])
+    np.testing.assert_allclose(acts["probs"], preds["probs"][0], rtol=1e-3)  # batch of 1 vs 64: rounding
+    assert ins.saliency(tr, x[0])["target"] == int(preds["pred"][0])
+    frozen = [n for n, m in tr.model.named_modules() if isinstance(m, nn.Conv2d) and not m.weight.requires_grad]
+    cam = ins.grad_cam(tr, x[0], layer=frozen[0])  # gradients reach maps behind frozen layers
+    assert cam["map"].shape == (32, 32) and 0 < cam["map"].max() <= 1 and cam["map"].min() >= 0
+    # The probes watched only the layers that train; the filter view fills frozen ones from the model.
+    trainable = [n for n, m in tr.model.named_modules()
+                 if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.requires_grad]
+    assert 0 < len(trainable) < len(ins.snapshot_weights(tr.model)) and frozen
+    assert layer_stats_series(run.events())["layers"] == trainable
+    snap = load_snapshot(run, 1)
+    assert set(snap) <= set(trainable)
+    shown = ins.filters_at(tr, run, 0)
+    assert frozen[0] in shown and set(snap) <= set(shown)
+    torch.testing.assert_close(shown[frozen[0]], tr.model.get_submodule(frozen[0]).weight.detach())
+
+
+def test_autoencoder_runs_are_not_inspected_here(trained_run, tmp_path):
+    from playground.models.autoencoder import RECONSTRUCTION_MODELS
+
+    store = RunStore(tmp_path / "runs")
+    cfg = RunConfig(data=DataConfig(dataset="shapes", params={"n_train": 128, "n_test": 64}),
+                    model=ModelConfig(name="conv_autoencoder"),
+                    train=TrainConfig(task="reconstruct", epochs=0.25, batch_size=32, log_every=2))
+    events = list(fit(cfg, store=store))
+    assert events[-1]["kind"] == "done", events[-1]
+    run = store.open(events[0]["run_id"])
+    assert run.model_path.exists()
+    assert ins.inspectable_runs(store) == []
+    with pytest.raises(ConfigError, match="Autoencoders page"):
+        ins.load_trained(run)
+    lab = ins.init_lab_models()
+    assert "cnn" in lab and "transfer" not in lab and not set(lab) & set(RECONSTRUCTION_MODELS)
+    with pytest.raises(ConfigError, match="from scratch"):
+        ins.init_stats("conv_autoencoder", {}, load_dataset("shapes", **SMALL), {"x": ("xavier_uniform", {})})
+    # Visibility filter: a run the caller may not see is left out.
+    other = trained_run[0]
+    assert [r["run_id"] for r in ins.inspectable_runs(other)] != []
+    assert ins.inspectable_runs(other, keep=lambda i: False) == []
+
+
 # -- confusion drill-down ----------------------------------------------------------------------
 
 def test_misclassified_cells_match_the_runs_confusion_matrix(trained_run):
@@ -434,3 +522,43 @@ def test_train_page_drill_down_and_run_again(app, trained_run):
     new = job_manager().store.open(new_id).config()
     assert [d["setting"] for d in ins.config_diff([trained_run[1].config(), new])] == ["optim.lr"]
     job_manager().stop(new_id)
+
+
+def test_inside_page_on_a_small_data_set_hides_autoencoders_and_others_runs(tmp_path, monkeypatch):
+    """Fewer than 100 test / 256 training images: the number inputs still fit; autoencoder runs are left
+    out of the picker; with PLAYGROUND_SHARE_RUNS=none another session's runs are hidden."""
+    store = RunStore(tmp_path / "runs")
+    small = {"n_train": 96, "n_test": 40}
+    ae = RunConfig(data=DataConfig(dataset="shapes", params=small), model=ModelConfig(name="autoencoder"),
+                   train=TrainConfig(task="reconstruct", epochs=0.5, batch_size=32, log_every=2))
+    assert list(fit(ae, store=store))[-1]["kind"] == "done"
+    cfg = RunConfig(data=DataConfig(dataset="shapes", params=small), model=ModelConfig(name="cnn", params=CNN),
+                    train=TrainConfig(epochs=0.5, batch_size=32, log_every=2))
+    events = list(fit(cfg, store=store))
+    run_id = events[0]["run_id"]
+    monkeypatch.setenv("PLAYGROUND_RUNS", str(store.root))
+    monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
+    from app_pages.common import job_manager
+
+    job_manager.clear()
+    try:
+        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+        at.run()
+        at.switch_page("app_pages/inside.py").run()
+        _ok(at)
+        assert [o.split(" · ")[0] for o in at.selectbox(key="i_run").options] == [run_id]  # no autoencoder run
+        _tab(at, "Activations")
+        assert at.number_input(key="i_t_limit").min == 40
+        _tab(at, "Initialisation lab")
+        assert "transfer" not in at.selectbox(key="i_i_model").options
+        assert "autoencoder" not in at.selectbox(key="i_i_model").options
+        at.multiselect(key="i_i_inits").set_value(["kaiming_normal"]).run()
+        _ok(at)
+        assert at.number_input(key="i_i_limit").value == 96
+        monkeypatch.setenv("PLAYGROUND_SHARE_RUNS", "none")
+        _tab(at, "Compare runs")
+        assert at.selectbox(key="i_run").options == []
+        assert not at.multiselect  # no runs of this session to overlay
+    finally:
+        job_manager().shutdown()
+        job_manager.clear()
