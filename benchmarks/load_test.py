@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from playground.config import RunConfig  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
+STEP_TIMEOUT_MS = 300_000  # one page step may wait this long: 25 sessions' browsers share the server's cores
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
@@ -131,33 +132,34 @@ def final_events(runs: Path) -> dict[str, dict]:
 async def _session(browser, url: str, cfg_url: str, i: int, timings: dict, errors: list, stagger: float):
     await asyncio.sleep(i * stagger)  # students do not all click in the same millisecond
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(STEP_TIMEOUT_MS)  # navigation included: page loads queue behind the others
     page = await context.new_page()
     page.on("pageerror", lambda e: errors.append(f"session {i}: page error {e}"))
     try:
         t0 = time.perf_counter()
         await page.goto(url + "/")
-        await page.get_by_text("image shape (C, H, W)").wait_for(timeout=120_000)
+        await page.get_by_text("image shape (C, H, W)").wait_for(timeout=STEP_TIMEOUT_MS)
         timings["data_page"].append(time.perf_counter() - t0)
 
         t0 = time.perf_counter()
         await page.goto(f"{url}/train?cfg={cfg_url}")
         start = page.get_by_role("button", name="Start training")
-        await start.wait_for(timeout=120_000)
+        await start.wait_for(timeout=STEP_TIMEOUT_MS)
         timings["train_page"].append(time.perf_counter() - t0)
 
         t0 = time.perf_counter()
         await start.click()
-        await page.wait_for_url("**run=*", timeout=120_000)
-        await page.get_by_text("Run ", exact=False).first.wait_for(timeout=120_000)
+        await page.wait_for_url("**run=*", timeout=STEP_TIMEOUT_MS)
+        await page.get_by_text("Run ", exact=False).first.wait_for(timeout=STEP_TIMEOUT_MS)
         timings["submit"].append(time.perf_counter() - t0)
-        return page, context
+        return page, context, True
     except Exception as e:  # a timeout is a finding, not a crash of the harness
         errors.append(f"session {i}: {type(e).__name__}: {str(e)[:200]}")
-        return page, context
+        return page, context, False
 
 
 async def run_load(url: str, runs: Path, server: Server | None, sessions: int, train_limit: int = 512,
-                   epochs: float = 1.0, time_limit: float = 900, stagger: float = 0.2) -> dict:
+                   epochs: float = 1.0, time_limit: float = 1200, stagger: float = 2.0) -> dict:
     from playwright.async_api import async_playwright
 
     cfg_url = run_config(train_limit, epochs).to_url()
@@ -175,10 +177,11 @@ async def run_load(url: str, runs: Path, server: Server | None, sessions: int, t
             state = final_events(runs)
             if server is not None:
                 peak = max(peak, server.memory_mb()["peak_mb"])
-            if len(state) >= sessions and all(v["final"] for v in state.values()):
+            submitted = sum(ok for _, _, ok in opened)
+            if len(state) >= submitted and all(v["final"] for v in state.values()):
                 break
             await asyncio.sleep(1.0)
-        for page, _ in opened:
+        for page, _, _ in opened:
             n = await page.locator('[data-testid="stException"]').count()
             if n:
                 errors.append(f"{page.url}: {n} exception box(es) on the page")
@@ -211,7 +214,8 @@ def main() -> None:
     ap.add_argument("--max-jobs", type=int, default=2, help="PLAYGROUND_MAX_JOBS for the server")
     ap.add_argument("--train-limit", type=int, default=512)
     ap.add_argument("--epochs", type=float, default=1.0)
-    ap.add_argument("--time-limit", type=float, default=900)
+    ap.add_argument("--time-limit", type=float, default=1200)
+    ap.add_argument("--stagger", type=float, default=2.0, help="seconds between sessions' arrivals")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     if not 1 <= a.sessions <= 60:
@@ -220,7 +224,7 @@ def main() -> None:
         server = Server(Path(tmp), env={"PLAYGROUND_MAX_JOBS": str(a.max_jobs), "PLAYGROUND_CLASSROOM": "1"})
         with server:
             result = asyncio.run(run_load(server.url, server.runs, server, a.sessions, a.train_limit, a.epochs,
-                                          a.time_limit))
+                                          a.time_limit, a.stagger))
     result["max_jobs"] = a.max_jobs
     for k in ("data_page", "train_page", "submit", "queue_wait"):
         s = result[k]

@@ -5,6 +5,9 @@ Pages call these and hand the results to ``plots``; they never touch torch.
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
 from typing import Any, Sequence
 
 import numpy as np
@@ -47,9 +50,28 @@ def class_distribution(ds: Dataset) -> dict[str, list[int]]:
     return {"train": ds.class_counts("train"), "test": ds.class_counts("test")}
 
 
+_hist_memo: "OrderedDict[tuple, tuple[weakref.ref, dict]]" = OrderedDict()  # never keeps a data set alive
+_hist_lock = threading.Lock()
+
+
 def pixel_histograms(ds: Dataset, normalised: bool = False, bins: int = 64,
                      max_images: int = 5000) -> dict[str, Any]:
-    """Per-channel histograms of pixel values in [0, 1] (or after normalisation)."""
+    """Per-channel histograms of pixel values in [0, 1] (or after normalisation), computed once per
+    data set and shared by every session (the Data page draws them for each visitor)."""
+    key = (id(ds), normalised, bins, max_images)
+    with _hist_lock:
+        hit = _hist_memo.get(key)
+        if hit is not None and hit[0]() is ds:  # the same object, not a new one at a reused address
+            return hit[1]
+    out = _pixel_histograms(ds, normalised, bins, max_images)
+    with _hist_lock:
+        _hist_memo[key] = (weakref.ref(ds), out)
+        while len(_hist_memo) > 16:
+            _hist_memo.popitem(last=False)
+    return out
+
+
+def _pixel_histograms(ds: Dataset, normalised: bool, bins: int, max_images: int) -> dict[str, Any]:
     x = ds.train_x[:max_images].float() / 255  # (N, C, H, W)
     mean = torch.tensor(ds.mean).view(1, -1, 1, 1)
     std = torch.tensor(ds.std).view(1, -1, 1, 1)
