@@ -138,35 +138,9 @@ def list_noises() -> list[str]:
 
 # -- specs -------------------------------------------------------------------------
 
-def _number(text: str, spec: str) -> float | int:
-    text = text.strip()
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"Noise {spec!r}: {text!r} is not a number.") from None
-
-
 def parse_noise(spec: str) -> tuple[str, dict[str, Any]]:
     """``"gaussian:0.5"`` -> ("gaussian", {"std": 0.5}); ``"salt_pepper:p=0.1,salt=0.3"``."""
-    if not isinstance(spec, str):
-        raise ConfigError(f"A noise spec is text such as 'gaussian:0.5' (got {spec!r}).")
-    name, _, rest = spec.strip().partition(":")
-    NOISES.get(name)  # unknown name -> the list of choices
-    positional = list(NOISES.params(name))
-    params: dict[str, Any] = {}
-    for i, part in enumerate(p for p in rest.split(",") if p.strip()):
-        if "=" in part:
-            k, v = part.split("=", 1)
-            params[k.strip()] = _number(v, spec)
-        elif i < len(positional):
-            params[positional[i]] = _number(part, spec)
-        else:
-            raise ConfigError(f"Too many values in noise {spec!r}; use name=value.")
-    return name, params
+    return NOISES.parse_spec(spec)
 
 
 @dataclass

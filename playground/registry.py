@@ -79,3 +79,33 @@ class Registry(Generic[F]):
             for p in sig.parameters.values()
             if p.default is not inspect.Parameter.empty
         }
+
+    def parse_spec(self, spec: str) -> tuple[str, dict[str, Any]]:
+        """``"name:v1,k=v2"`` -> (name, params): positional values fill the entry's parameters in order.
+        Numbers are int or float; ``a/b`` is a range [a, b]. Shared by augmentation and noise specs."""
+        if not isinstance(spec, str):
+            raise ConfigError(f"A {self.kind} is text such as 'name:value' (got {spec!r}).")
+        name, _, rest = spec.strip().partition(":")
+        self.get(name)  # unknown name -> the list of choices
+        positional = list(self.params(name))
+        params: dict[str, Any] = {}
+        for i, part in enumerate(p for p in rest.split(",") if p.strip()):
+            if "=" in part:
+                k, v = part.split("=", 1)
+                params[k.strip()] = self._number(v, spec)
+            elif i < len(positional):
+                params[positional[i]] = self._number(part, spec)
+            else:
+                raise ConfigError(f"Too many values in {self.kind} {spec!r}; use name=value.")
+        return name, params
+
+    def _number(self, text: str, spec: str) -> Any:
+        text = text.strip()
+        if "/" in text:  # ranges: scale=0.8/1.2
+            return [self._number(t, spec) for t in text.split("/")]
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        raise ConfigError(f"{self.kind.capitalize()} {spec!r}: {text!r} is not a number.")

@@ -327,35 +327,9 @@ def list_augmentations() -> list[str]:
 # -- specs and pipelines ------------------------------------------------------
 
 
-def _value(text: str) -> Any:
-    text = text.strip()
-    if "/" in text:  # ranges: scale=0.8/1.2
-        return [_value(t) for t in text.split("/")]
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"Augmentation parameter {text!r} is not a number.") from None
-
-
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """``"rotation:15"`` -> ("rotation", {"degrees": 15}); ``"scale:min=0.8,max=1.2"``."""
-    name, _, rest = spec.strip().partition(":")
-    AUGMENTATIONS.get(name)
-    params: dict[str, Any] = {}
-    positional = list(AUGMENTATIONS.params(name))
-    for i, part in enumerate(p for p in rest.split(",") if p.strip()):
-        if "=" in part:
-            k, v = part.split("=", 1)
-            params[k.strip()] = _value(v)
-        elif i < len(positional):
-            params[positional[i]] = _value(part)
-        else:
-            raise ConfigError(f"Too many values in augmentation {spec!r}; use name=value.")
-    return name, params
+    return AUGMENTATIONS.parse_spec(spec)
 
 
 @dataclass
