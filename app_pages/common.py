@@ -122,3 +122,37 @@ def status_badge(status: str) -> str:
              "stopped": ":material/stop_circle:", "diverged": ":material/warning:",
              "error": ":material/error:", "interrupted": ":material/restart_alt:"}
     return f"{icons.get(status, '')} {status}"
+
+
+def image_folder_input(prefix: str) -> str | None:
+    """The .zip upload (unpacked once into this session's folder) and, where the server allows it,
+    a folder path: the image folder to load, or None. Shared by every page that takes your images."""
+    import hashlib
+    from pathlib import Path
+
+    from playground.settings import settings
+    from playground.uploads import extract_zip, session_folder, sweep_uploads
+
+    ss = st.session_state
+    up = st.file_uploader("upload a .zip with one folder per class", type=["zip"], key=f"{prefix}_zip")
+    if up is not None and ss.get(f"{prefix}_zip_seen") != up.file_id:
+        ss[f"{prefix}_zip_seen"] = up.file_id  # unpack each upload once, failed or not
+        data = up.getvalue()
+        # A folder per upload content: the data-set cache is keyed by folder, so an edited
+        # zip must not land where its older version was loaded from.
+        dest = session_folder(owner()) / f"dataset-{hashlib.sha256(data).hexdigest()[:12]}"
+        sweep_uploads()  # uploads older than PLAYGROUND_UPLOAD_TTL_HOURS go
+        with st.spinner("Unpacking..."):
+            res = guarded(lambda: extract_zip(data, dest))
+        if res:
+            ss.upload_folder, ss.zip_notes = str(res[0]), res[1]
+            ss[f"{prefix}_folder"] = str(res[0])  # a keyed text box keeps its own state: point it at the upload
+    for n in ss.get("zip_notes", []):
+        st.caption(n)
+    if settings().server_folders:
+        return st.text_input("or a folder on this machine", value=ss.get("upload_folder", ""), key=f"{prefix}_folder",
+                             placeholder="/path/to/images (class sub-folders)") or None
+    root = ss.get("upload_folder") or None  # a shared server: only this session's own uploads
+    if root:
+        st.caption(f"using your upload `{Path(root).name}`")
+    return root

@@ -3,18 +3,13 @@ statistics, augmentations, normalisation, and what an MLP vs a CNN sees."""
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import streamlit as st
 
-from app_pages.common import guarded, owner
+from app_pages.common import guarded, image_folder_input, owner
 from playground import explore, plots
 from playground.data import list_datasets
 from playground.data.augment import AUGMENTATIONS, list_augmentations
-from playground.settings import settings
-from playground.uploads import (check_folder_allowed, delete_session_uploads, extract_zip,
-                                 session_folder, sweep_uploads)
+from playground.uploads import check_folder_allowed, delete_session_uploads, session_folder
 
 st.title("Data")
 
@@ -25,31 +20,11 @@ dataset = c1.selectbox("data set", names, index=names.index("shapes"), key="d_da
 root = None
 if dataset == "image_folder":
     with c2:
-        up = st.file_uploader("upload a .zip with one folder per class", type=["zip"], key="d_zip")
-        if up is not None and st.session_state.get("d_zip_seen") != up.file_id:
-            st.session_state.d_zip_seen = up.file_id  # unpack each upload once, failed or not
-            data = up.getvalue()
-            # A folder per upload content: the data-set cache is keyed by folder, so an edited
-            # zip must not land where its older version was loaded from.
-            dest = session_folder(owner()) / f"dataset-{hashlib.sha256(data).hexdigest()[:12]}"
-            sweep_uploads()  # uploads older than PLAYGROUND_UPLOAD_TTL_HOURS go
-            with st.spinner("Unpacking..."):
-                res = guarded(lambda: extract_zip(data, dest))
-            if res:
-                st.session_state.upload_folder, st.session_state.d_zip_notes = str(res[0]), res[1]
-        for n in st.session_state.get("d_zip_notes", []):
-            st.caption(n)
-        if settings().server_folders:
-            root = st.text_input("or a folder on this machine", value=st.session_state.get("upload_folder", ""),
-                                 key="d_folder", placeholder="/path/to/images (class sub-folders)")
-        else:  # a shared server: only this session's own uploads
-            root = st.session_state.get("upload_folder", "")
-            if root:
-                st.caption(f"using your upload `{Path(root).name}`")
+        root = image_folder_input("d")
         if session_folder(owner()).is_dir() and st.button("Delete my uploads", key="d_delete_uploads",
                                                           icon=":material/delete:"):
             delete_session_uploads(owner())
-            for k in ("upload_folder", "d_zip_notes"):
+            for k in ("upload_folder", "zip_notes"):
                 st.session_state.pop(k, None)
             st.rerun()
     if not root:

@@ -4,12 +4,10 @@ live curves, and the same data trained from scratch beside it."""
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
 
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, my_runs, owner, status_badge, visible
+from app_pages.common import guarded, image_folder_input, job_manager, my_runs, owner, status_badge, visible
 from playground import explore, plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets
@@ -18,10 +16,9 @@ from playground.errors import PlaygroundError
 from playground.jobs import RunBuffer
 from playground.models.transfer import BACKBONES, build_transfer
 from playground.runs import RunStore
-from playground.settings import settings
 from playground.surgery import (FOUR_CASES, comparison_figure, epoch_estimate, freeze_options, imagenet_top5,
                                 surgery_table, time_backbone, top5_figure)
-from playground.uploads import check_folder_allowed, extract_zip, session_folder, sweep_uploads
+from playground.uploads import check_folder_allowed
 from playground.weights import resolve_weights, weights_cached, weights_file
 
 REFRESH_S = 1.0
@@ -69,23 +66,7 @@ root: str | None = None
 data_params: dict = {}
 if dataset == "image_folder":
     with c2:
-        up = st.file_uploader("upload a .zip with one folder per class", type=["zip"], key="tl_zip")
-        if up is not None and ss.get("tl_zip_seen") != up.file_id:
-            ss.tl_zip_seen = up.file_id
-            data = up.getvalue()
-            dest = session_folder(owner()) / f"dataset-{hashlib.sha256(data).hexdigest()[:12]}"
-            sweep_uploads()
-            with st.spinner("Unpacking..."):
-                res = guarded(lambda: extract_zip(data, dest))
-            if res:
-                ss.upload_folder = str(res[0])
-        if settings().server_folders:
-            root = st.text_input("or a folder on this machine", value=ss.get("upload_folder", ""), key="tl_folder",
-                                 placeholder="/path/to/images (class sub-folders)") or None
-        else:
-            root = ss.get("upload_folder") or None
-            if root:
-                st.caption(f"using your upload `{Path(root).name}`")
+        root = image_folder_input("tl")
     data_params["image_size"] = int(c3.select_slider("stored image size (px)", [32, 48, 64, 96, 128], value=64,
                                                      key="tl_folder_size",
                                                      help="Images are decoded once at this size; the backbone "

@@ -60,3 +60,39 @@ def test_train_stop_reload_in_chromium(server):
             time.sleep(0.5)
         assert page.locator('[data-title="Download plot as a PNG"]').count() >= 1
         browser.close()
+
+
+def test_zip_upload_on_the_data_page_in_chromium(server, tmp_path):
+    """A .zip of class folders uploaded in the browser is unpacked into the session's folder and loads."""
+    import io
+    import zipfile
+
+    from PIL import Image
+    from playwright.sync_api import expect, sync_playwright
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for c, colour in (("cats", (200, 40, 40)), ("dogs", (40, 40, 200))):
+            for i in range(6):
+                img = io.BytesIO()
+                Image.new("RGB", (20, 16), tuple(v + 5 * i for v in colour)).save(img, "PNG")
+                z.writestr(f"{c}/{i}.png", img.getvalue())
+    path = tmp_path / "pets.zip"
+    path.write_bytes(buf.getvalue())
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.goto(server + "/")
+        page.get_by_text("image shape (C, H, W)").wait_for(timeout=60_000)
+        page.get_by_role("combobox", name="data set").click()
+        page.get_by_role("option", name="image_folder").click()
+        page.locator('input[type="file"]').set_input_files(str(path))
+        try:
+            expect(page.get_by_text("image shape (C, H, W)")).to_be_visible(timeout=60_000)
+        finally:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "data-zip-upload.png"), full_page=True)
+        metrics = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+        assert metrics[0] == "2", metrics  # two classes
+        assert not page.locator('[data-testid="stException"]').count()
+        browser.close()
