@@ -367,7 +367,7 @@ def downloads(run) -> None:
     if path.exists():
         a.download_button("Model (.pt)", path.read_bytes(), file_name=f"{run.run_id}.pt", key="ae_d_model",
                           mime="application/octet-stream", icon=":material/download:")
-    b.download_button("Metrics (.csv)", latent.metrics_csv(run), file_name=f"{run.run_id}-metrics.csv",
+    b.download_button("Metrics (.csv)", run.metrics_csv(), file_name=f"{run.run_id}-metrics.csv",
                       mime="text/csv", key="ae_d_csv", icon=":material/download:")
     c.download_button("Settings (.json)", run.config_path.read_text(), file_name=f"{run.run_id}-config.json",
                       mime="application/json", key="ae_d_cfg", icon=":material/download:")

@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +27,7 @@ from .noise import Corruption, build_noise
 from .reconstruct import psnr, test_batches, test_corruption
 from .runs import Run
 
-__all__ = ["AEView", "Projection", "pca_fit", "pca_baseline", "pca_for_config", "checkerboard", "decoder_demo",
-           "metrics_csv"]
+__all__ = ["AEView", "Projection", "pca_fit", "pca_baseline", "pca_for_config", "checkerboard", "decoder_demo"]
 
 
 def _numpy_images(x: torch.Tensor) -> list[np.ndarray]:
@@ -243,19 +240,6 @@ def decoder_demo(size: int = 7, levels: int = 2) -> dict[str, np.ndarray]:
         x = (x - x.min()) / span if span > 1e-6 * x.abs().max() else torch.full_like(x, 0.5)  # flat: mid grey
         out[decoder] = _numpy_images(x)[0]
     return out
-
-
-def metrics_csv(run: Run) -> str:
-    """A reconstruct run's step and epoch figures as CSV (images left out)."""
-    cols = ["kind", "step", "epoch", "t", "loss", "psnr", "lr", "images_per_s", "train_loss", "train_psnr",
-            "test_loss", "test_mse", "test_psnr", "test_psnr_input"]
-    out = io.StringIO()
-    w = csv.DictWriter(out, fieldnames=cols, extrasaction="ignore")
-    w.writeheader()
-    for e in run.iter_events():
-        if e.get("kind") in ("step", "epoch"):
-            w.writerow(e)
-    return out.getvalue()
 
 
 def pca_for_config(config: RunConfig, k: int) -> dict[str, Any]:

@@ -153,18 +153,21 @@ class Run:
             atomic_write_bytes(self.metrics_path, lambda f: f.write(data))
 
     def metrics_csv(self) -> str:
-        """Step and epoch metrics as CSV (one row per event; confusion matrices left out)."""
+        """Step and epoch metrics as CSV, one row per event. The columns are the events' own scalar
+        fields (so each task's metrics appear: acc, psnr, ...); lists and tables (confusion
+        matrices, histograms, images) are left out."""
         import csv
         import io
 
-        cols = ["kind", "step", "epoch", "t", "loss", "acc", "lr", "images_per_s", "train_loss", "train_acc",
-                "test_loss", "test_acc"]
+        rows = [e for e in self.iter_events() if e.get("kind") in ("step", "epoch")]
+        cols: dict[str, None] = {"kind": None}
+        for e in rows:
+            cols.update((k, None) for k, v in e.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool))
         out = io.StringIO()
-        w = csv.DictWriter(out, fieldnames=cols, extrasaction="ignore")
+        w = csv.DictWriter(out, fieldnames=list(cols), extrasaction="ignore")
         w.writeheader()
-        for e in self.iter_events():
-            if e.get("kind") in ("step", "epoch"):
-                w.writerow(e)
+        for e in rows:
+            w.writerow({k: e.get(k) for k in cols})
         return out.getvalue()
 
     def write_control_key(self, key: str) -> None:

@@ -253,3 +253,17 @@ def test_resume_with_a_generator_state_from_another_device(store):
     resumed = list(resume(run.run_id, store))
     assert resumed[0]["kind"] == "resumed" and "re-seeded" in resumed[0]["note"]
     assert resumed[-1]["kind"] == "done"
+
+
+def test_metrics_csv_has_each_tasks_scalar_fields(store):
+    """The run's CSV lists the events' own scalars (acc for classification), never tables."""
+    import csv
+    import io
+
+    cfg = RunConfig().replace(data={"params": {"n_train": 200, "n_test": 50}}, train={"epochs": 1, "batch_size": 50})
+    run_id = list(fit(cfg, store=store))[0]["run_id"]
+    rows = list(csv.DictReader(io.StringIO(store.open(run_id).metrics_csv())))
+    assert {"kind", "step", "loss", "acc", "test_acc"} <= set(rows[0])
+    assert "confusion" not in rows[0] and "per_class_acc" not in rows[0]
+    assert [r["kind"] for r in rows].count("epoch") == 1
+    assert float(next(r for r in rows if r["kind"] == "epoch")["test_acc"]) >= 0
