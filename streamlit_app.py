@@ -4,7 +4,7 @@ import streamlit as st
 
 from app_pages.common import job_manager, my_runs, status_badge
 from playground.data import default_data_root
-from playground.engine import device_summary
+from playground.device import device_summary
 
 st.set_page_config(page_title="CNN Playground", page_icon=":material/grid_on:", layout="wide")
 
@@ -13,7 +13,7 @@ pages = st.navigation([
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/inside.py", title="Inside the network", icon=":material/neurology:"),
     st.Page("app_pages/transfer.py", title="Transfer learning", icon=":material/swap_horiz:"),
-    st.Page("app_pages/autoencoders.py", title="Autoencoders", icon=":material/compress:"),
+    st.Page("app_pages/autoencode.py", title="Autoencoders", icon=":material/compress:", url_path="autoencoders"),
     st.Page("app_pages/style.py", title="Style transfer", icon=":material/brush:"),
 ])
 

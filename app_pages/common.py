@@ -9,16 +9,19 @@ from typing import Any, Callable
 import streamlit as st
 
 from playground.errors import PlaygroundError
-from playground.jobs import JobManager
-from playground.models._registry import ACTIVATIONS
+from playground.models import ACTIVATIONS
+from playground.models.cnn import POOLS
 from playground.runs import RunStore
+from playground.train.init import FAN_MODES, NONLINEARITIES
+from playground.train.jobs import JobManager
 
 # Known choices for string parameters, so they get a selectbox, not a text box.
+# Parameters whose values come from a fixed set in the core: a select box instead of a text box.
 CHOICES: dict[str, list[str]] = {
     "activation": list(ACTIVATIONS),
-    "pool": ["max", "avg", "none"],
-    "nonlinearity": ["relu", "leaky_relu", "tanh", "sigmoid", "linear", "selu"],
-    "mode": ["fan_in", "fan_out"],
+    "pool": list(POOLS),
+    "nonlinearity": list(NONLINEARITIES),
+    "mode": list(FAN_MODES),
 }
 
 
@@ -92,7 +95,7 @@ def param_widgets(defaults: dict[str, Any], key: str, current: dict[str, Any] | 
                 v = st.checkbox(label, value=bool(value), key=wkey)
             elif isinstance(default, (list, tuple)) and all(isinstance(x, int) for x in default):
                 text = st.text_input(label, value=_list_text(value), key=wkey, help="comma-separated")
-                v = guarded(lambda: _parse_list(text, label))
+                v = guarded(lambda text=text, label=label: _parse_list(text, label))
                 v = list(default) if v is None else v
             elif isinstance(default, (list, tuple)):
                 text = st.text_input(label, value=_list_text(value), key=wkey, help="comma-separated numbers")
@@ -130,8 +133,8 @@ def image_folder_input(prefix: str) -> str | None:
     import hashlib
     from pathlib import Path
 
+    from playground.data.uploads import extract_zip, session_folder, sweep_uploads
     from playground.settings import settings
-    from playground.uploads import extract_zip, session_folder, sweep_uploads
 
     ss = st.session_state
     up = st.file_uploader("upload a .zip with one folder per class", type=["zip"], key=f"{prefix}_zip")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.common import guarded, image_folder_input, owner
-from playground import explore, plots
-from playground.data import list_datasets
+from playground import plots
+from playground.data import explore, list_datasets, load_dataset
 from playground.data.augment import AUGMENTATIONS, list_augmentations
-from playground.uploads import check_folder_allowed, delete_session_uploads, session_folder
+from playground.data.uploads import check_folder_allowed, delete_session_uploads, session_folder
 
 st.title("Data")
 
@@ -38,7 +38,7 @@ else:
 if root and guarded(lambda: check_folder_allowed(root, owner())) is None:
     st.stop()
 with st.spinner(f"Loading {dataset}..."):
-    ds = guarded(lambda: explore.load(dataset, root))
+    ds = guarded(lambda: load_dataset(dataset, root=root))
 if ds is None:
     st.stop()
 

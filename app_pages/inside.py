@@ -2,7 +2,7 @@
 gradients over time, an initialisation lab, MLP vs CNN, and run comparison.
 
 The page picks a run from the run store (``?run=<id>`` preselects one); everything heavy is done
-by ``playground.inspect`` and cached per run."""
+by ``playground.inside`` and cached per run."""
 
 from __future__ import annotations
 
@@ -12,16 +12,15 @@ import streamlit as st
 
 from app_pages.common import guarded, job_manager, may_see, param_widgets, visible
 from app_pages.inside_parts import trained
-from playground import explore
-from playground import inspect as ins
-from playground import plots_inside as pin
-from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
-from playground.data import list_datasets
+from playground import inside as ins
+from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, config_diff
+from playground.data import explore, list_datasets, load_dataset
 from playground.errors import PlaygroundError
-from playground.init import INITS, list_inits
-from playground.jobs import RunBuffer
+from playground.inside import plots as pin
 from playground.models import model_params
-from playground.snapshots import layer_stats_series
+from playground.train.init import INITS, list_inits
+from playground.train.jobs import RunBuffer
+from playground.train.snapshots import layer_stats_series, list_snapshots
 
 st.title("Inside the network")
 manager = job_manager()
@@ -51,6 +50,11 @@ def data_source(name: str) -> tuple:
     return name, None, {}
 
 
+def load_source(src: tuple):
+    name, root, params = src
+    return load_dataset(name, root=root, **params)
+
+
 home = tr.config.data.dataset if tr is not None and tr.config.data.dataset in list_datasets() else "shapes"
 NO_RUN = "Pick a trained run above (or train one on the Train page: a few epochs of the default CNN on shapes " \
          "take under a minute). Autoencoder runs are inspected on the Autoencoders page."
@@ -67,9 +71,10 @@ with tabs[0]:
         if tr is None:
             st.info(NO_RUN, icon=":material/info:")
         else:
-            epochs = ins.snapshot_epochs(run)
+            epochs = list_snapshots(run)
             if epochs:
-                epoch = st.select_slider("after epoch (0: the initialisation)", epochs, value=epochs[-1], key="i_f_epoch")
+                epoch = st.select_slider("after epoch (0: the initialisation)", epochs, value=epochs[-1],
+                                         key="i_f_epoch")
                 weights = guarded(lambda: ins.filters_at(tr, run, epoch))
             else:
                 st.info("This run was trained without snapshots, so only its final filters are shown. To scrub "
@@ -94,8 +99,8 @@ with tabs[0]:
                             ("" if epoch is None else f", after epoch {epoch}")
                     st.plotly_chart(pin.filter_figure(grid, title), key="i_f_fig")
                     if grid["rgb"] is not None:
-                        st.caption("RGB filters, each scaled to its own range. Rows of the other views: output filters; "
-                                   "columns: input channels; red positive, blue negative weights.")
+                        st.caption("RGB filters, each scaled to its own range. Rows of the other views: output "
+                                   "filters; columns: input channels; red positive, blue negative weights.")
                     else:
                         st.caption("Red: positive weights, blue: negative, white: zero (one scale for the layer).")
 
@@ -120,7 +125,7 @@ def chosen_image() -> tuple | None:
     x = guarded(lambda: ins.image_from_bytes(up.getvalue(), tr.in_shape, invert))
     if x is None:
         return None
-    return x, ins.display_image(x), f"upload, as {tuple(x.shape)}"
+    return x, ins.hwc(x), f"upload, as {tuple(x.shape)}"
 
 
 with tabs[1]:
@@ -174,7 +179,8 @@ with tabs[1]:
                         t = res[3]
                         st.image(t["images"], caption=[f"{lab} · {v:.2f}" for lab, v in zip(t["labels"], t["value"])],
                                  width=84)
-                        st.caption(f"Mean activation of {node} channel {ch}, highest first, of {t['searched']} test images.")
+                        st.caption(f"Mean activation of {node} channel {ch}, highest first, of {t['searched']} "
+                                   "test images.")
 
 
 # -- saliency and Grad-CAM ---------------------------------------------------------------------
@@ -258,11 +264,11 @@ with tabs[4]:
                     inits[name + (f"({', '.join(f'{k}={v}' for k, v in params.items())})" if params else "")] = \
                         (name, params)
         src = data_source(ds_name)
-        data = guarded(lambda: explore.load(*src)) if inits else None
+        data = guarded(lambda: load_source(src)) if inits else None
         if data is not None:
             @st.cache_data(max_entries=8, show_spinner="Measuring one batch...")
             def _stats(model: str, mparams_json: str, src_json: str, inits_json: str) -> dict:
-                return ins.init_stats(model, json.loads(mparams_json), explore.load(*json.loads(src_json)),
+                return ins.init_stats(model, json.loads(mparams_json), load_source(json.loads(src_json)),
                                       {k: tuple(v) for k, v in json.loads(inits_json).items()})
 
             stats = guarded(lambda: _stats(model, json.dumps(mparams), json.dumps(src), json.dumps(inits)))
@@ -284,7 +290,8 @@ with tabs[4]:
             epochs = c2.number_input("epochs", 0.1, 5.0, 1.0, step=0.5, key="i_i_epochs")
             lr = c3.number_input("learning rate (Adam)", 1e-5, 1.0, 1e-3, format="%g", key="i_i_lr")
             if st.button("Race", type="primary", key="i_i_race", icon=":material/sprint:"):
-                base = RunConfig(data=DataConfig(dataset=ds_name, data_root=src[1], params=src[2], train_limit=int(limit)),
+                base = RunConfig(data=DataConfig(dataset=ds_name, data_root=src[1], params=src[2],
+                                                 train_limit=int(limit)),
                                  model=ModelConfig(name=model, params=mparams),
                                  optim=OptimConfig(name="adam", lr=float(lr)),
                                  train=TrainConfig(epochs=float(epochs), batch_size=64, log_every=5, device="cpu"))
@@ -309,7 +316,7 @@ with tabs[5]:
     if tabs[5].open:  # lazy: only the open tab runs
         ds2 = st.selectbox("input shape from data set", list_datasets(), index=list_datasets().index(home),
                            key="i_m_ds")
-        d2 = guarded(lambda: explore.load(*data_source(ds2)))
+        d2 = guarded(lambda: load_source(data_source(ds2)))
         if d2 is not None:
             tables = {name: ins.param_table(name, {}, d2.shape, d2.num_classes) for name in ("mlp", "cnn")}
             st.plotly_chart(pin.param_counts(tables), key="i_m_params")
@@ -364,12 +371,13 @@ with tabs[6]:
             if pick:
                 snaps = {i: RunBuffer.from_events(store.open(i).events()).snapshot() for i in pick}
                 st.plotly_chart(pin.compare_curves(snaps), key="i_c_fig")
-                diff = ins.config_diff([store.open(i).config() for i in pick]) if len(pick) > 1 else []
+                diff = config_diff([store.open(i).config() for i in pick]) if len(pick) > 1 else []
                 if len(pick) > 1:
                     if diff:
                         st.markdown("**Settings that differ**")
                         st.dataframe([{"setting": d["setting"], **{i[-12:]: json.dumps(v) for i, v in
-                                                                   zip(pick, d["values"])}} for d in diff], hide_index=True)
+                                                                   zip(pick, d["values"])}} for d in diff],
+                                     hide_index=True)
                     else:
                         st.caption("These runs have the same settings.")
                 rows = []

@@ -13,6 +13,7 @@ from app_pages.common import guarded, visible
 from playground import style
 from playground.errors import PlaygroundError
 from playground.runs import RunStore
+from playground.style.plots import loss_figure
 
 REFRESH_S = 1.0
 UPLOAD = "upload your own..."
@@ -36,8 +37,8 @@ def thumbnail(source: str | bytes, size: int = 200):
 @st.cache_data(ttl=5, show_spinner=False)
 def backbones(runs_root: str, run_ids: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
     runs = style.feature_runs(RunStore(runs_root), run_ids=run_ids)
-    names = style.BACKBONES.names()[::-1] + [r["backbone"] for r in runs]  # vgg19 first
-    labels = {n: f"{n}: {style.BACKBONES.doc(n)}" for n in style.BACKBONES.names()}
+    names = style.FEATURE_NETS.names()[::-1] + [r["backbone"] for r in runs]  # vgg19 first
+    labels = {n: f"{n}: {style.FEATURE_NETS.doc(n)}" for n in style.FEATURE_NETS.names()}
     labels.update({r["backbone"]: f"{r['label']} (playground-trained, lower quality)" for r in runs})
     return names, labels
 
@@ -99,7 +100,7 @@ def setup() -> tuple[style.StyleSettings, bytes | None, bytes | None] | None:
         lr = None
         if opt == "adam":
             lr = st.number_input("Adam learning rate", 0.0001, 1.0, 0.02, format="%g", key="s_lr")
-        init = st.radio("start from", style.INITS, horizontal=True, key="s_init")
+        init = st.radio("start from", style.STARTS, horizontal=True, key="s_init")
         keep = st.checkbox("preserve the content's colours", key="s_colour",
                            help="Keep the result's luminance, take the colours from the content image.")
     with st.expander("Layers and weights", icon=":material/tune:"):
@@ -189,7 +190,7 @@ def draw(snap: dict, live: bool) -> None:
         m = b.columns(4)
         for col, k in zip(m, ("content", "style", "tv", "total")):
             col.metric(f"{k} loss" if k != "tv" else "TV loss", f"{curves[k][-1]:.4g}")
-        b.plotly_chart(style.loss_figure(curves), key="s_losses", config={"staticPlot": live})
+        b.plotly_chart(loss_figure(curves), key="s_losses", config={"staticPlot": live})
 
 
 def result_panel(worker: style.StyleWorker) -> None:

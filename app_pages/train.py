@@ -3,24 +3,22 @@ download what it made. The run id and the whole setup live in the URL."""
 
 from __future__ import annotations
 
-
 import streamlit as st
 
-from app_pages.inside_parts import confusion_drilldown, run_again
 from app_pages.common import guarded, job_manager, may_see, my_runs, owner, param_widgets, status_badge
-from playground import explore, export, plots
+from app_pages.inside_parts import confusion_drilldown, run_again
+from playground import export, plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
-from playground.data import list_datasets
+from playground.data import explore, list_datasets, load_dataset
 from playground.data.augment import AUGMENTATIONS, list_augmentations, parse_spec
-from playground.engine import check_names
+from playground.data.uploads import check_folder_allowed
 from playground.errors import PlaygroundError
-from playground.init import INITS, list_inits
-from playground.jobs import RunBuffer
 from playground.models import list_models, model_params
-from playground.models.autoencoder import RECONSTRUCTION_MODELS
-from playground.optim import SCHEDULES, list_optimizers, list_schedules
-from playground.snapshots import DEFAULT_PROBES
-from playground.uploads import check_folder_allowed
+from playground.train import check_names
+from playground.train.init import INITS, list_inits
+from playground.train.jobs import RunBuffer
+from playground.train.optim import SCHEDULES, list_optimizers, list_schedules
+from playground.train.snapshots import DEFAULT_PROBES
 
 REFRESH_S = 1.0  # curves: the newest events are at most about a second old
 
@@ -89,7 +87,7 @@ def setup_form() -> RunConfig | None:
 
         st.subheader("Model", divider="gray")
         # Autoencoders reconstruct images: they train on the Autoencoders page (task reconstruct).
-        model = pick("architecture", [m for m in list_models() if m not in RECONSTRUCTION_MODELS], base.model.name,
+        model = pick("architecture", list_models(task="classify"), base.model.name,
                      "t_model")
         mparams = param_widgets(model_params(model), f"t_m_{model}",
                                 dict(base.model.params) if model == base.model.name else None)
@@ -172,7 +170,7 @@ def run_panel(run_id: str) -> None:
     if guarded(lambda: run.config().train.task) == "reconstruct":  # its views live on their own page
         st.info(f"Run {run_id} trains an autoencoder: its reconstructions are on the Autoencoders page.",
                 icon=":material/compress:")
-        st.page_link("app_pages/autoencoders.py", label="Open it on the Autoencoders page",
+        st.page_link("app_pages/autoencode.py", label="Open it on the Autoencoders page",
                      query_params={"run": run_id}, icon=":material/arrow_forward:")
         return
     live = manager.status(run_id) in ("queued", "running", "paused")
@@ -292,7 +290,8 @@ def draw_epoch(run, snap: dict) -> None:
     if key not in cache:
         classes = snap["start"]["dataset"]["classes"]
         cache.clear()
-        cache[key] = (plots.confusion_matrix(last["confusion"], classes, f"confusion matrix, epoch {last['epoch'] + 1}"),
+        title = f"confusion matrix, epoch {last['epoch'] + 1}"
+        cache[key] = (plots.confusion_matrix(last["confusion"], classes, title),
                       plots.per_class_accuracy(last["per_class_acc"], classes), prediction_tiles(run, last))
     conf, per_class, tiles = cache[key]
     a, b = st.columns(2)
@@ -312,7 +311,7 @@ def prediction_tiles(run, last: dict) -> list | None:
     if "samples" not in last:
         return None
     d = run.config().data
-    ds = guarded(lambda: explore.load(d.dataset, d.data_root, dict(d.params)))
+    ds = guarded(lambda: load_dataset(d.dataset, root=d.data_root, **dict(d.params)))
     return explore.prediction_tiles(ds, last["samples"]) if ds is not None else None
 
 

@@ -4,21 +4,20 @@ live curves, and the same data trained from scratch beside it."""
 
 from __future__ import annotations
 
-
 import streamlit as st
 
 from app_pages.common import guarded, image_folder_input, job_manager, my_runs, owner, status_badge, visible
-from playground import explore, plots
+from playground import plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
-from playground.data import list_datasets
-from playground.engine import device_summary
+from playground.data import list_datasets, load_dataset
+from playground.data.uploads import check_folder_allowed
+from playground.device import device_summary
 from playground.errors import PlaygroundError
-from playground.jobs import RunBuffer
 from playground.models.transfer import BACKBONES, build_transfer
 from playground.runs import RunStore
-from playground.surgery import (FOUR_CASES, comparison_figure, epoch_estimate, freeze_options, imagenet_top5,
-                                surgery_table, time_backbone, top5_figure)
-from playground.uploads import check_folder_allowed
+from playground.train.jobs import RunBuffer
+from playground.transfer import FOUR_CASES, epoch_estimate, freeze_options, imagenet_top5, surgery_table, time_backbone
+from playground.transfer.plots import comparison_figure, top5_figure
 from playground.weights import resolve_weights, weights_cached, weights_file
 
 REFRESH_S = 1.0
@@ -81,7 +80,7 @@ else:
 if root and guarded(lambda: check_folder_allowed(root, owner())) is None:
     st.stop()
 with st.spinner(f"Loading {dataset}..."):
-    ds = guarded(lambda: explore.load(dataset, root, data_params))
+    ds = guarded(lambda: load_dataset(dataset, root=root, **(data_params or {})))
 if ds is None:
     st.stop()
 info = ds.summary()
@@ -99,7 +98,8 @@ c1, c2 = st.columns([1, 2])
 backbone = c1.selectbox("backbone", list(BACKBONES), key="tl_backbone",
                         format_func=lambda b: f"{b} — {BACKBONES[b].note}")
 w = resolve_weights(backbone)
-source_labels = {"imagenet": "ImageNet (torch hub cache)", "run": "one of my playground runs", "none": "none: from scratch"}
+source_labels = {"imagenet": "ImageNet (torch hub cache)", "run": "one of my playground runs",
+                 "none": "none: from scratch"}
 source = c1.radio("weights", list(source_labels), format_func=source_labels.get, key="tl_source")
 source_run = ""
 with c2:
@@ -116,7 +116,8 @@ with c2:
 
                 def progress(done: int, total: int) -> None:
                     bar.progress(min(1.0, done / total) if total else 0.0,
-                                 text=f"downloading... {done / 2**20:.1f} MB" + (f" of {total / 2**20:.1f}" if total else ""))
+                                 text=f"downloading... {done / 2**20:.1f} MB"
+                                 + (f" of {total / 2**20:.1f}" if total else ""))
 
                 from playground.weights import load_weights
 
@@ -168,7 +169,8 @@ c1, c2, c3, c4 = st.columns(4)
 lr = c1.number_input("learning rate (head)", value=3e-3, min_value=0.0, format="%g", key="tl_lr")
 epochs = c2.number_input("epochs", value=3.0, min_value=0.1, step=1.0, format="%g", key="tl_epochs")
 bs = c3.number_input("batch size", value=64, min_value=2, step=16, key="tl_bs")
-augment = c4.multiselect("augmentations", ["hflip", "rotation:10", "translate:0.1", "random_resized_crop", "color_jitter"], key="tl_aug",
+augment = c4.multiselect("augmentations",
+                         ["hflip", "rotation:10", "translate:0.1", "random_resized_crop", "color_jitter"], key="tl_aug",
                          help="Each draw needs a new forward pass, so they turn the feature cache off.")
 cache_ok = stop["freeze"] == "head_only" and not augment
 cache = st.checkbox("feature cache: compute the frozen backbone's features once, then train the head on them",
@@ -190,7 +192,8 @@ def table(backbone: str, freeze: str, k: int, size: int, shape: tuple, n_classes
     return rows, counts
 
 
-rows_counts = guarded(lambda: table(backbone, stop["freeze"], stop["k"], size, tuple(info["shape"]), len(info["classes"])))
+rows_counts = guarded(lambda: table(backbone, stop["freeze"], stop["k"], size, tuple(info["shape"]),
+                                    len(info["classes"])))
 if rows_counts is None:
     st.stop()
 rows, counts = rows_counts
@@ -249,7 +252,8 @@ def config(weights: str, freeze: str, k: int, scale_: float, feature_cache: bool
 
 
 can_start = not (source == "imagenet" and not weights_cached(w))
-if st.button("Start transfer run", type="primary", key="tl_start", icon=":material/play_arrow:", disabled=not can_start):
+if st.button("Start transfer run", type="primary", key="tl_start", icon=":material/play_arrow:",
+             disabled=not can_start):
     main = config(source, stop["freeze"], stop["k"], float(scale), use_cache, source_run)
     job = guarded(lambda: manager.submit(main, owner()))
     if job is not None:

@@ -20,17 +20,15 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
+from playground.autoencode import plots
+from playground.autoencode.pca import pca_for_config
+from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from playground.train import fit
+from playground.train.jobs import RunBuffer
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-from playground import plots  # noqa: E402
-from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig  # noqa: E402
-from playground.engine import fit  # noqa: E402
-from playground.jobs import RunBuffer  # noqa: E402
-from playground.latent import pca_for_config  # noqa: E402
-
 
 def config(root: str, limit: int | None, epochs: float = 1.0, probes: tuple[str, ...] = ()) -> RunConfig:
     return RunConfig(
@@ -81,7 +79,8 @@ def target(args, log) -> dict:
            "pca_clean_input_mse": round(pca["clean_mse"], 6), "pca_variance_kept": round(pca["variance_kept"], 4),
            "ae_train_seconds": done["train_seconds"], "ae_wall_seconds": round(wall, 1),
            "ae_images_per_second": done["images_per_second"]}
-    log(f"1 epoch over {res['train_images']:,} MNIST images, gaussian 0.5, code 32: AE test MSE {res['ae_test_mse']:.5f} "
+    log(f"1 epoch over {res['train_images']:,} MNIST images, gaussian 0.5, code 32: "
+        f"AE test MSE {res['ae_test_mse']:.5f} "
         f"({res['ae_test_psnr']:.2f} dB) vs PCA {res['pca_test_mse']:.5f} ({res['pca_test_psnr']:.2f} dB); "
         f"input {res['input_psnr']:.2f} dB; {wall:.0f} s wall")
     return res

@@ -26,10 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from playground.config import RunConfig
 
-from playground.config import RunConfig  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CHROMIUM = "/usr/bin/chromium"
 STEP_TIMEOUT_MS = 300_000  # one page step may wait this long: 25 sessions' browsers share the server's cores

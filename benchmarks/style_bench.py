@@ -9,7 +9,7 @@ L-BFGS, the same number of loss evaluations, in one process:
 - tutorial: the tutorial's code (Normalization module, ContentLoss/StyleLoss modules inserted into a
   copied Sequential with non-inplace ReLUs, targets computed while the Sequential is built, trimmed
   after the last loss, ``LBFGS.step(closure)`` with its default max_iter=20, clamping in the closure);
-- ours: ``playground.style.transfer`` (cut network run as a loop, targets once under no_grad, in-place
+- ours: ``playground.style.stylize`` (cut network run as a loop, targets once under no_grad, in-place
   ReLUs, one L-BFGS iteration per step), with and without channels_last.
 Rounds are interleaved; the best round of each is kept (noise on a shared VM only slows a round down).
 The pixel difference between the tutorial's result and ours (contiguous) shows they compute the same thing.
@@ -32,17 +32,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from playground import style  # noqa: E402
-
+from playground import style
+from playground.style.features import save_random_weights
 
 # -- the tutorial (https://pytorch.org/tutorials/advanced/neural_style_tutorial.html), as written ------
 
@@ -162,7 +158,7 @@ def tutorial_round(net: style.FeatureNet, content, style_img, steps: int) -> dic
 def ours_round(net: style.FeatureNet, content, style_img, steps: int, channels_last: bool) -> dict:
     s = style.StyleSettings(size=max(content.shape[-2:]), steps=steps,
                             device="cpu" if content.device.type == "cpu" else "cuda")
-    events = list(style.transfer(content, style_img, s, net=net, preview_every=0, channels_last=channels_last))
+    events = list(style.stylize(content, style_img, s, net=net, preview_every=0, channels_last=channels_last))
     start, final = events[0], events[-1]
     img = torch.from_numpy(final["image"]).permute(2, 0, 1)[None].float() / 255
     return {"evals": final["step"], "setup_s": start["setup_seconds"], "loop_s": final["seconds"], "image": img,
@@ -184,13 +180,13 @@ def weights_home() -> tuple[str, str]:
             return os.environ.get("TORCH_HOME", ""), "VGG19 ImageNet weights from the torch hub cache"
     home = tempfile.mkdtemp(prefix="style-bench-torch-")
     os.environ["TORCH_HOME"] = home
-    style.save_random_weights("vgg19")
+    save_random_weights("vgg19")
     return home, "random-init VGG19 weights (real architecture; no network for the ImageNet file); timing only"
 
 
 def mem_child(size: int, steps: int) -> None:
     s = style.StyleSettings(size=size, steps=steps, device="cpu")
-    final = list(style.transfer(None, None, s, preview_every=0))[-1]
+    final = list(style.stylize(None, None, s, preview_every=0))[-1]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"peak_rss_mb": round(peak_mb), "size": final["size"], "steps": final["step"],
                       "loop_s": final["seconds"], "s_per_step": final["seconds_per_step"], "status": final["kind"]}))
@@ -246,10 +242,12 @@ def main() -> None:
             "ours_s_at_steps": round(per["ours"] * args.steps, 1),
             "speedup": round(per["tutorial"] / per["ours"], 3),
             "tutorial_setup_s": round(tut["setup_s"], 2), "ours_setup_s": round(ours["setup_s"], 2),
-            "max_pixel_diff_tutorial_vs_ours_contiguous": round(float((tut["image"].cpu() - contig["image"]).abs().max()), 4),
+            "max_pixel_diff_tutorial_vs_ours_contiguous":
+                round(float((tut["image"].cpu() - contig["image"]).abs().max()), 4),
         })
         print(f"\n{args.size} px, {args.steps} L-BFGS steps on {device}:\n"
-              f"  tutorial structure   {per['tutorial'] * 1000:6.0f} ms/step  -> {result['tutorial_s_at_steps']:.1f} s\n"
+              f"  tutorial structure   {per['tutorial'] * 1000:6.0f} ms/step  -> "
+              f"{result['tutorial_s_at_steps']:.1f} s\n"
               f"  ours, channels_last  {per['ours'] * 1000:6.0f} ms/step  -> {result['ours_s_at_steps']:.1f} s "
               f"({result['speedup']:.2f}x the tutorial)\n"
               f"  ours, contiguous     {per['ours_contiguous'] * 1000:6.0f} ms/step\n"

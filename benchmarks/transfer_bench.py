@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from playground.config import RunConfig
+from playground.runs import RunStore
+from playground.train import fit
 
-from playground.config import RunConfig  # noqa: E402
-from playground.engine import fit  # noqa: E402
-from playground.runs import RunStore  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -120,11 +118,9 @@ def main() -> None:
             transferred = {**scratch, "weights": "run", "source_run": src_id, "backbone_lr_scale": 1.0}
             res = {}
             for name, params in (("scratch", scratch), ("transferred", transferred)):
-                import os
-
-                os.environ["PLAYGROUND_RUNS"] = str(store.root)  # where the transfer model finds its source
+                # saved in the source run's store, where the transfer model looks for its source
                 res[name] = run(cfg(tgt_root, params, limit=a.target_limit, epochs=a.target_epochs, lr=2e-3,
-                                    bs=a.batch_size))
+                                    bs=a.batch_size), store)
                 print(f"target classes 5-9, {a.target_limit} labelled images, {name}: test acc "
                       f"{res[name]['final']['test_acc']:.3f} (best epoch "
                       f"{max(e['test_acc'] for e in res[name]['epochs']):.3f}) in {res[name]['wall_s']:.0f} s",

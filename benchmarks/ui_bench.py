@@ -26,10 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 
-from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 
 from .config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from .data import clear_cache
-from .engine import device_label, fit, prepare
+from .device import device_label
+from .train import fit, prepare
 
 __all__ = ["run_bench", "FAST_MNIST", "bench_config"]
 

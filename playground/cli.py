@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import MISSING, fields
 from typing import Any, Iterator, Mapping, Sequence
 
+from .bench import run_bench
 from .config import RunConfig, field_type
+from .data import DATASETS, load_dataset
+from .data.augment import AUGMENTATIONS
 from .errors import PlaygroundError
+from .models import ENGINE_PARAMS, MODELS, build_model, summary
+from .runs import RunStore
+from .style.cli import add_style_args, cmd_style  # the style subcommand's flags live next to its code
+from .train import fit, resume
+from .train.init import INITS
+from .train.optim import OPTIMIZERS, SCHEDULES
+from .train.tasks import TASKS
 
 __all__ = ["main", "build_parser"]
 
@@ -108,7 +117,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m playground", description="CNN Playground, headless.")
+    parser = argparse.ArgumentParser(prog="playground",
+                                     description="CNN Playground, headless (also: python -m playground).")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model; prints progress, --json ends with a JSON line")
@@ -141,15 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--skip-mnist99", action="store_true", help="skip the time-to-99%% run")
     bench.add_argument("--json", action="store_true")
 
-    from .style import add_style_args  # the style subcommand's flags live next to its code
-
     add_style_args(sub.add_parser("style", help="neural style transfer of one image; --json ends with a JSON line"))
     return parser
 
 
 def _metric(e: dict[str, Any], prefix: str = "") -> str:
     """The task's running metric an event carries: acc (classify), psnr (reconstruct), ..."""
-    from .tasks import TASKS
 
     return next((m for m in (TASKS.get(n).metric for n in TASKS.names()) if prefix + m in e), "acc")
 
@@ -211,12 +218,7 @@ def _finish(final: dict[str, Any], as_json: bool, wall: float) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .engine import fit
-    from .runs import RunStore
-
     t0 = time.perf_counter()
-    if args.runs:  # the default store of this process: a transfer model's source run (weights=run) is found there
-        os.environ["PLAYGROUND_RUNS"] = args.runs
     config = config_from_args(args).validate()
     out = sys.stderr if args.json else sys.stdout
     final = _progress(fit(config, store=RunStore(args.runs)), out, args.quiet)
@@ -224,12 +226,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from .engine import resume
-    from .runs import RunStore
-
     t0 = time.perf_counter()
-    if args.runs:  # as in cmd_train
-        os.environ["PLAYGROUND_RUNS"] = args.runs
     out = sys.stderr if args.json else sys.stdout
     final = _progress(resume(args.run_id, RunStore(args.runs)), out, args.quiet)
     final.setdefault("run_id", args.run_id)
@@ -237,14 +234,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .data import DATASETS
-    from .data.augment import AUGMENTATIONS
-    from .init import INITS
-    from .models import MODELS
-    from .optim import OPTIMIZERS, SCHEDULES
-
     for title, reg, skip in (("data sets", DATASETS, {"root", "download"}),
-                             ("models", MODELS, {"in_shape", "num_classes"}),
+                             ("models", MODELS, set(ENGINE_PARAMS)),
                              ("augmentations", AUGMENTATIONS, set()),
                              ("initialisations", INITS, set()),
                              ("optimizers", OPTIMIZERS, {"lr"}),
@@ -259,9 +250,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .data import load_dataset
-    from .models import build_model, summary
-
     cfg = config_from_args(args).validate()
     d = cfg.data
     ds = load_dataset(d.dataset, root=d.data_root, download=d.download, **dict(d.params))
@@ -271,8 +259,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .runs import RunStore
-
     store = RunStore(args.runs)
     runs = store.list()
     if not runs:
@@ -285,20 +271,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_bench
-
     out = sys.stderr if args.json else sys.stdout
     result = run_bench(data_root=args.data_root, device=args.device, steps=args.steps,
                        mnist99=not args.skip_mnist99, rounds=args.rounds, log=lambda s: print(s, file=out, flush=True))
     if args.json:
         print(json.dumps(result), flush=True)
     return 0
-
-
-def cmd_style(args: argparse.Namespace) -> int:
-    from .style import cmd_style as run
-
-    return run(args)
 
 
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "list": cmd_list, "summary": cmd_summary, "runs": cmd_runs,

@@ -15,11 +15,12 @@ import math
 import typing
 import zlib
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from .errors import ConfigError
 
-__all__ = ["DataConfig", "ModelConfig", "OptimConfig", "TrainConfig", "RunConfig"]
+__all__ = ["DataConfig", "ModelConfig", "OptimConfig", "TrainConfig", "RunConfig", "config_fields", "with_change",
+           "config_diff"]
 
 
 @dataclass(frozen=True)
@@ -156,11 +157,9 @@ class RunConfig:
                f"device must be auto, cpu or cuda (got {t.device!r}).")
         _check(t.recon_loss in ("mse", "bce"), f"recon_loss must be mse or bce (got {t.recon_loss!r}).")
         if d.noise or d.test_noise:
+            # The noise specs themselves are checked by the reconstruct task (``Task.check_config``).
             _check(t.task == "reconstruct", "noise and test_noise corrupt the inputs of the reconstruct task; "
                    "use task 'reconstruct' (or the gaussian_noise augmentation to classify noisy images).")
-            from .noise import build_noise  # imports torch: only when noise is asked for
-
-            build_noise(d.noise), build_noise(d.test_noise)  # unknown names, ranges -> ConfigError
         return self
 
 
@@ -239,3 +238,35 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
     if isinstance(default, str) and not isinstance(value, str):
         raise ConfigError(f"{where} must be text (got {value!r}).")
     return value
+
+
+# -- a copy of a config with one setting changed; the settings that differ between configs --
+
+def config_fields(cfg: RunConfig) -> dict[str, Any]:
+    """``section.field`` -> value, for every field of the config."""
+    return {f"{s}.{k}": v for s, sec in cfg.to_dict().items() for k, v in sec.items()}
+
+
+def with_change(cfg: RunConfig, path: str, text: str) -> RunConfig:
+    """A copy of ``cfg`` (seed included) with one field set from text (JSON, or a bare word)."""
+    section, _, name = path.partition(".")
+    d = cfg.to_dict()
+    if section not in d or name not in d[section]:
+        raise ConfigError(f"No setting {path!r}; choose one of: {', '.join(config_fields(cfg))}.")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text.strip()
+    d[section][name] = value
+    new = RunConfig.from_dict(d).validate()
+    if config_fields(new)[path] == config_fields(cfg)[path]:
+        raise ConfigError(f"{path} is already {text.strip()}; give a different value.")
+    return new
+
+
+def config_diff(configs: Sequence[RunConfig]) -> list[dict[str, Any]]:
+    """Settings whose values differ between the configs: [{setting, values: [...]}]."""
+    flat = [config_fields(c) for c in configs]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+    return [{"setting": k, "values": [f.get(k) for f in flat]} for k in keys
+            if any(f.get(k) != flat[0].get(k) for f in flat[1:])]

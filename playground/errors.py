@@ -6,7 +6,8 @@ into an ``error`` event by the engine, a non-zero exit by the CLI and a message
 box by the app, never a traceback.
 """
 
-__all__ = ["PlaygroundError", "ConfigError", "DatasetUnavailable", "CheckpointError", "WeightsUnavailable"]
+__all__ = ["PlaygroundError", "ConfigError", "DatasetUnavailable", "CheckpointError", "WeightsUnavailable",
+           "ExportError"]
 
 
 class PlaygroundError(ValueError):
@@ -27,3 +28,7 @@ class CheckpointError(PlaygroundError):
 
 class WeightsUnavailable(PlaygroundError):
     """Pretrained weights are neither in the torch hub cache nor downloadable."""
+
+
+class ExportError(PlaygroundError):
+    """The model or run cannot be exported in the asked format."""

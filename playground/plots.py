@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 
 __all__ = ["MAX_POINTS", "downsample", "training_curves", "lr_curve", "throughput", "confusion_matrix",
            "per_class_accuracy", "class_distribution", "pixel_histogram", "flatten_strip", "channel_heatmaps",
-           "reconstruction_curves", "latent_scatter", "reconstruction_errors"]
+           "figure_layout", "axis", "TRAIN", "TEST"]
 
 MAX_POINTS = 1500
 TRAIN, TEST = "#1f77b4", "#d62728"
@@ -22,7 +22,7 @@ TRAIN, TEST = "#1f77b4", "#d62728"
 LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320, legend=dict(orientation="h", y=-0.25))
 
 
-def _layout(title: str | None = None, height: int | None = None, **kw: Any) -> dict[str, Any]:
+def figure_layout(title: str | None = None, height: int | None = None, **kw: Any) -> dict[str, Any]:
     out = {**LAYOUT, **kw}
     if title:
         out["title"] = dict(text=title)
@@ -31,7 +31,7 @@ def _layout(title: str | None = None, height: int | None = None, **kw: Any) -> d
     return out
 
 
-def _axis(title: str | None = None, **kw: Any) -> dict[str, Any]:
+def axis(title: str | None = None, **kw: Any) -> dict[str, Any]:
     return {**({"title": dict(text=title)} if title else {}), **kw}
 
 
@@ -65,9 +65,9 @@ def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]]) -> go.
                                  line=dict(color=TEST), legendgroup="test"))
         traces.append(go.Scatter(x=ex, y=[e["test_acc"] for e in epochs], name="test", mode="lines+markers",
                                  line=dict(color=TEST), legendgroup="test", showlegend=False, xaxis="x2", yaxis="y2"))
-    layout = _layout(
-        xaxis=_axis("step", domain=[0, 0.45]), yaxis=_axis("loss"),
-        xaxis2=_axis("step", domain=[0.55, 1], anchor="y2"), yaxis2=_axis("accuracy", anchor="x2", range=[0, 1.02]),
+    layout = figure_layout(
+        xaxis=axis("step", domain=[0, 0.45]), yaxis=axis("loss"),
+        xaxis2=axis("step", domain=[0.55, 1], anchor="y2"), yaxis2=axis("accuracy", anchor="x2", range=[0, 1.02]),
     )
     return go.Figure(data=traces, layout=layout)
 
@@ -75,14 +75,14 @@ def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]]) -> go.
 def lr_curve(steps: dict[str, list]) -> go.Figure:
     x, y = downsample(steps["step"], steps["lr"])
     return go.Figure(go.Scatter(x=x, y=y, name="learning rate", line=dict(color="#2ca02c")),
-                     layout=_layout("learning rate (log scale)", 240, xaxis=_axis("step"),
+                     layout=figure_layout("learning rate (log scale)", 240, xaxis=axis("step"),
                                     yaxis=dict(type="log", exponentformat="power")))
 
 
 def throughput(steps: dict[str, list]) -> go.Figure:
     x, y = downsample(steps["step"], steps["images_per_s"])
     return go.Figure(go.Scatter(x=x, y=y, name="images/s", line=dict(color="#9467bd")),
-                     layout=_layout("images per second", 240, xaxis=_axis("step")))
+                     layout=figure_layout("images per second", 240, xaxis=axis("step")))
 
 
 def confusion_matrix(matrix: Sequence[Sequence[int]], classes: Sequence[str],
@@ -90,18 +90,18 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], classes: Sequence[str],
     m = np.asarray(matrix)
     heat = go.Heatmap(z=m, x=list(classes), y=list(classes), colorscale="Blues", text=m, texttemplate="%{text}",
                       hovertemplate="true %{y}<br>predicted %{x}<br>%{z}<extra></extra>")
-    return go.Figure(heat, layout=_layout(title, 420, xaxis=_axis("predicted class"),
-                                          yaxis=_axis("true class", autorange="reversed")))
+    return go.Figure(heat, layout=figure_layout(title, 420, xaxis=axis("predicted class"),
+                                          yaxis=axis("true class", autorange="reversed")))
 
 
 def per_class_accuracy(acc: Sequence[float], classes: Sequence[str]) -> go.Figure:
     return go.Figure(go.Bar(x=list(classes), y=list(acc), marker_color=TEST),
-                     layout=_layout("accuracy per class", yaxis=_axis("test accuracy", range=[0, 1])))
+                     layout=figure_layout("accuracy per class", yaxis=axis("test accuracy", range=[0, 1])))
 
 
 def class_distribution(counts: dict[str, list[int]], classes: Sequence[str]) -> go.Figure:
     return go.Figure([go.Bar(x=list(classes), y=v, name=k) for k, v in counts.items()],
-                     layout=_layout("images per class", barmode="group"))
+                     layout=figure_layout("images per class", barmode="group"))
 
 
 def pixel_histogram(hist: dict[str, Any], title: str = "pixel values") -> go.Figure:
@@ -109,22 +109,22 @@ def pixel_histogram(hist: dict[str, Any], title: str = "pixel values") -> go.Fig
     colours = {"grey": "#555", "red": "#d62728", "green": "#2ca02c", "blue": "#1f77b4"}
     return go.Figure([go.Scatter(x=centres, y=c, name=n, mode="lines", line=dict(color=colours[n]))
                       for n, c in zip(hist["channels"], hist["counts"])],
-                     layout=_layout(title, xaxis=_axis("value"), yaxis=_axis("pixels")))
+                     layout=figure_layout(title, xaxis=axis("value"), yaxis=axis("pixels")))
 
 
 def flatten_strip(vector: np.ndarray, width: int) -> go.Figure:
     """The MLP's input: one long row of numbers (rows of ``width`` pixels follow one another)."""
     heat = go.Heatmap(z=vector[None, :], colorscale="gray", showscale=False,
                       hovertemplate="input %{x}: %{z:.2f}<extra></extra>")
-    return go.Figure(heat, layout=_layout(
+    return go.Figure(heat, layout=figure_layout(
         f"what an MLP sees: {len(vector)} numbers in a row", 160, yaxis=dict(visible=False),
-        xaxis=_axis(f"input index (0..{len(vector) - 1}); rows of {width} pixels follow one another")))
+        xaxis=axis(f"input index (0..{len(vector) - 1}); rows of {width} pixels follow one another")))
 
 
 def channel_heatmaps(arr: np.ndarray, title: str, zmid: float | None = None) -> go.Figure:
     """(C, H, W) values as one heatmap per channel, side by side."""
     c = arr.shape[0]
-    traces, layout = [], _layout(title, 300)
+    traces, layout = [], figure_layout(title, 300)
     gap = 0.04
     width = (1 - gap * (c - 1)) / c
     for i in range(c):
@@ -135,59 +135,3 @@ def channel_heatmaps(arr: np.ndarray, title: str, zmid: float | None = None) -> 
                                     title=dict(text=f"channel {i}") if c > 1 else None)
         layout[f"yaxis{sy}"] = dict(autorange="reversed", scaleanchor=f"x{sx}", anchor=f"x{sx}")
     return go.Figure(traces, layout=layout)
-
-
-# -- autoencoders (the Autoencoders page) -------------------------------------------
-
-def reconstruction_curves(steps: dict[str, list], epochs: list[dict[str, Any]]) -> go.Figure:
-    """Reconstruction loss (left) and PSNR in dB (right): train per logged step, test per epoch, and the
-    corrupted test input's PSNR (what there was to undo) as a dotted line."""
-    traces = []
-    if steps["step"]:
-        x, y = downsample(steps["step"], steps["loss"])
-        traces.append(go.Scatter(x=x, y=y, name="train", line=dict(color=TRAIN), legendgroup="train"))
-        x, y = downsample(steps["step"], [v if v is not None else np.nan for v in steps["psnr"]])
-        traces.append(go.Scatter(x=x, y=y, name="train", line=dict(color=TRAIN), legendgroup="train",
-                                 showlegend=False, xaxis="x2", yaxis="y2"))
-    if epochs:
-        ex = [e["step"] for e in epochs]
-        traces.append(go.Scatter(x=ex, y=[e["test_loss"] for e in epochs], name="test", mode="lines+markers",
-                                 line=dict(color=TEST), legendgroup="test"))
-        traces.append(go.Scatter(x=ex, y=[e["test_psnr"] for e in epochs], name="test", mode="lines+markers",
-                                 line=dict(color=TEST), legendgroup="test", showlegend=False, xaxis="x2", yaxis="y2"))
-        traces.append(go.Scatter(x=ex, y=[e["test_psnr_input"] for e in epochs], name="corrupted input",
-                                 mode="lines+markers", line=dict(color="#7f7f7f", dash="dot"), xaxis="x2", yaxis="y2"))
-    layout = _layout(
-        xaxis=_axis("step", domain=[0, 0.45]), yaxis=_axis("reconstruction loss"),
-        xaxis2=_axis("step", domain=[0.55, 1], anchor="y2"), yaxis2=_axis("PSNR (dB, higher is better)", anchor="x2"),
-    )
-    return go.Figure(data=traces, layout=layout)
-
-
-def latent_scatter(xy: np.ndarray, labels: np.ndarray, index: np.ndarray, classes: Sequence[str],
-                   title: str) -> go.Figure:
-    """Codes in 2-D, one trace per class; each point's ``customdata`` is its test-set index (for selection)."""
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-               "#bcbd22", "#17becf"]
-    traces = []
-    for k, name in enumerate(classes):
-        sel = labels == k
-        if not sel.any():
-            continue
-        traces.append(go.Scattergl(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=str(name),
-                                   customdata=index[sel], marker=dict(size=5, color=palette[k % len(palette)],
-                                                                      opacity=0.75),
-                                   hovertemplate=f"{name}<br>test image %{{customdata}}<extra></extra>"))
-    return go.Figure(traces, layout=_layout(title, 460, xaxis=_axis("axis 1"), yaxis=_axis("axis 2"),
-                                            legend=dict(orientation="v", x=1.02, y=1), dragmode="select"))
-
-
-def reconstruction_errors(rows: Sequence[tuple[str, float]], title: str = "test MSE per pixel (lower is better)"
-                          ) -> go.Figure:
-    """Horizontal bars: each reconstruction's test MSE, e.g. the model, PCA of the same size, the corrupted input."""
-    names, values = [r[0] for r in rows], [r[1] for r in rows]
-    colours = [TEST if i == 0 else "#7f7f7f" if "input" in n else TRAIN for i, n in enumerate(names)]
-    bars = go.Bar(x=values, y=names, orientation="h", marker_color=colours, text=[f"{v:.4f}" for v in values],
-                  textposition="auto", hovertemplate="%{y}: %{x:.5f}<extra></extra>")
-    return go.Figure(bars, layout=_layout(title, 80 + 45 * len(rows), xaxis=_axis("MSE"),
-                                          yaxis=dict(autorange="reversed")))

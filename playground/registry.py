@@ -1,5 +1,9 @@
 """A tiny name -> callable registry, shared by data sets, models, augmentations,
-initialisations, optimisers and schedules (torchvision's register_model pattern)."""
+initialisations, optimisers and schedules (torchvision's register_model pattern).
+
+An entry may carry facts about itself, given when it registers (``@MODELS.register("mlp",
+task="classify")``): ``facts(name)`` reads them and ``names(task="classify")`` filters on them,
+so no list elsewhere has to repeat which entries are which."""
 
 from __future__ import annotations
 
@@ -17,18 +21,30 @@ class Registry(Generic[F]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, F] = {}
+        self._facts: dict[str, dict[str, Any]] = {}
 
-    def register(self, name: str) -> Callable[[F], F]:
+    def register(self, name: str, **facts: Any) -> Callable[[F], F]:
         def wrap(fn: F) -> F:
             if name in self._items:
                 raise RuntimeError(f"{self.kind} {name!r} is registered twice")
             self._items[name] = fn
+            self._facts[name] = dict(facts)
             return fn
 
         return wrap
 
-    def names(self) -> list[str]:
-        return sorted(self._items)
+    def names(self, **where: Any) -> list[str]:
+        """Sorted names; keyword arguments keep the entries whose facts have those values."""
+        return sorted(n for n in self._items if all(self._facts[n].get(k) == v for k, v in where.items()))
+
+    def facts(self, name: str) -> dict[str, Any]:
+        """What the entry said about itself when it registered (a copy)."""
+        self.check(name)
+        return dict(self._facts[name])
+
+    def check(self, name: str) -> None:
+        """Raise a ConfigError listing the choices when ``name`` is not registered."""
+        self.get(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._items
@@ -86,7 +102,7 @@ class Registry(Generic[F]):
         if not isinstance(spec, str):
             raise ConfigError(f"A {self.kind} is text such as 'name:value' (got {spec!r}).")
         name, _, rest = spec.strip().partition(":")
-        self.get(name)  # unknown name -> the list of choices
+        self.check(name)
         positional = list(self.params(name))
         params: dict[str, Any] = {}
         for i, part in enumerate(p for p in rest.split(",") if p.strip()):

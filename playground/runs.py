@@ -26,6 +26,7 @@ import torch
 
 from .config import RunConfig
 from .errors import CheckpointError
+from .settings import settings
 
 __all__ = ["RunStore", "Run", "CHECKPOINT_FORMAT", "load_checkpoint", "default_runs_root"]
 
@@ -35,7 +36,7 @@ FINAL_KINDS = ("done", "stopped", "diverged", "error")
 
 
 def default_runs_root() -> Path:
-    return Path(os.environ.get("PLAYGROUND_RUNS", "./runs"))
+    return settings().runs_root
 
 
 def new_run_id() -> str:

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Install everything the tests need into .venv and run the whole suite.
+# Install the project and everything the tests need into .venv, lint, and run the whole suite.
 # Used as is by the README ("bash scripts/test.sh") and by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -r requirements-dev.txt
-# The browser test drives Debian's Chromium (Playwright's own browser download
-# does not work offline). Install it when missing and we may (root, apt-get).
+.venv/bin/python -m pip install -q -e ".[dev]"
+# The browser test drives Debian's Chromium (Playwright's own browser download does not work
+# offline). Install it when missing and we may (root, apt-get).
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium install failed; the browser test will say so"
 fi
+.venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

@@ -68,7 +68,7 @@ def _need_browser():
         try:
             import playwright  # noqa: F401
         except ImportError:
-            msg = "the playwright package is not installed (pip install -r requirements-dev.txt)"
+            msg = "the playwright package is not installed (pip install -e '.[dev]')"
     if msg:
         if os.environ.get("PLAYGROUND_REQUIRE_BROWSER") == "1":
             pytest.fail(msg + "; PLAYGROUND_REQUIRE_BROWSER=1 makes this a failure")

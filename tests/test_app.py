@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground.config import RunConfig
-from playground.snapshots import DEFAULT_PROBES
+from playground.train.snapshots import DEFAULT_PROBES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,8 +105,8 @@ def test_train_flow_start_events_stop(app):
 
 
 def test_train_page_reopens_a_finished_run_from_the_store(app, tmp_path):
-    from playground.engine import fit
     from playground.runs import RunStore
+    from playground.train import fit
 
     cfg = RunConfig().replace(data={"params": {"n_train": 200, "n_test": 50}}, train={"epochs": 1, "batch_size": 50})
     events = list(fit(cfg, store=RunStore(tmp_path / "runs")))
@@ -167,8 +167,8 @@ def test_a_run_link_without_the_key_is_view_only(app, tmp_path):
 
 
 def _finished_run(tmp_path) -> str:
-    from playground.engine import fit
     from playground.runs import RunStore
+    from playground.train import fit
 
     cfg = RunConfig().replace(data={"params": {"n_train": 200, "n_test": 50}},
                               model={"params": {"channels": [4], "fc": []}}, train={"epochs": 1, "batch_size": 50})

@@ -4,7 +4,6 @@ Trains a tiny run into the server's run store first, opens the page on it, scrub
 slider to the initialisation, opens the Activations tab and clicks a confusion-matrix cell on
 the Train page. Screenshots go to test-artifacts/."""
 
-import os
 import time
 
 from conftest import ARGS, ARTIFACTS, CHROMIUM
@@ -12,8 +11,8 @@ from conftest import ARGS, ARTIFACTS, CHROMIUM
 
 def _train_into(runs_root):
     from playground.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from playground.engine import fit
     from playground.runs import RunStore
+    from playground.train import fit
 
     cfg = RunConfig(data=DataConfig(dataset="shapes", params={"n_train": 384, "n_test": 128}),
                     model=ModelConfig(name="cnn", params={"channels": [6, 12], "fc": [32]}),
@@ -62,7 +61,8 @@ def test_inside_page_in_chromium(server, tmp_path):
         page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some("
                                "g => g.data && g.data.length === 2 && g.data[1].customdata)", timeout=60_000)
         box = page.evaluate("""() => {
-            const g = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.data.length === 2 && g.data[1].customdata);
+            const g = [...document.querySelectorAll('.js-plotly-plot')]
+                .find(g => g.data.length === 2 && g.data[1].customdata);
             g.scrollIntoView();
             const pts = g.querySelectorAll('.scatterlayer .point');
             const r = pts[0].getBoundingClientRect();

@@ -9,7 +9,6 @@ Screenshots: test-artifacts/style-live.png, test-artifacts/style-stopped.png.
 import time
 
 import pytest
-
 from conftest import ARGS, ARTIFACTS, CHROMIUM
 
 
@@ -17,8 +16,8 @@ from conftest import ARGS, ARTIFACTS, CHROMIUM
 def offline_with_a_cnn(tmp_path, monkeypatch):
     """Before `server` starts: no VGG weights anywhere, and one trained cnn in the server's run store."""
     from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
-    from playground.engine import fit
     from playground.runs import RunStore
+    from playground.train import fit
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
     cfg = RunConfig(data=DataConfig(dataset="shapes", params={"n_train": 320, "n_test": 100}),

@@ -18,10 +18,10 @@ from playground.config import RunConfig
 from playground.data import datasets as ds_mod
 from playground.data import load_dataset
 from playground.data.folder import read_image
+from playground.data.uploads import check_folder_allowed, extract_zip, session_folder, sweep_uploads
 from playground.errors import CheckpointError, ConfigError, DatasetUnavailable, PlaygroundError
-from playground.jobs import JobManager
 from playground.runs import Run, load_checkpoint
-from playground.uploads import check_folder_allowed, extract_zip, session_folder, sweep_uploads
+from playground.train.jobs import JobManager
 
 QUICK = RunConfig().replace(data={"params": {"n_train": 300, "n_test": 50}},
                             model={"params": {"channels": [4], "fc": []}},
@@ -48,7 +48,7 @@ def test_out_of_memory_in_one_run_ends_only_that_run(store, monkeypatch):
         return real_forward(self, x)
 
     monkeypatch.setattr(CNN, "forward", forward)
-    real_build = __import__("playground.engine", fromlist=["build_model"]).build_model
+    real_build = __import__("playground.train.engine", fromlist=["build_model"]).build_model
 
     def build(name, **kw):
         m = real_build(name, **kw)
@@ -57,7 +57,7 @@ def test_out_of_memory_in_one_run_ends_only_that_run(store, monkeypatch):
         return m
 
     build.calls = 0
-    monkeypatch.setattr("playground.engine.build_model", build)
+    monkeypatch.setattr("playground.train.engine.build_model", build)
     manager = JobManager(store, max_running=1)
     bad = manager.submit(QUICK, "a")
     good = manager.submit(QUICK.replace(train={"seed": 1}), "b")
@@ -95,7 +95,7 @@ def test_a_corrupt_cached_data_set_is_named_with_what_to_do(tmp_path, mnist_root
     for f in (mnist_root / "MNIST" / "raw").glob("*-ubyte"):
         (raw / f.name).write_bytes(f.read_bytes()[:5000])  # a truncated download
     cfg = QUICK.replace(data={"dataset": "mnist", "data_root": str(tmp_path), "download": False, "params": {}})
-    from playground.engine import fit
+    from playground.train import fit
 
     final = list(fit(cfg))[-1]
     assert final["kind"] == "error"
@@ -285,7 +285,8 @@ def _png_with_size(w: int, h: int) -> bytes:
         return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload))
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + chunk(b"IEND", b""))
 
 
 @pytest.mark.parametrize("make", [

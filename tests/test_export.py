@@ -12,11 +12,12 @@ from playground import export
 from playground.config import RunConfig
 from playground.data import DATASETS
 from playground.data.augment import AUGMENTATIONS
-from playground.engine import fit
 from playground.errors import CheckpointError
-from playground.init import INITS
+from playground.export import emitters
 from playground.models import MODELS, build_model
-from playground.optim import OPTIMIZERS, SCHEDULES, build_optimizer
+from playground.train import fit
+from playground.train.init import INITS
+from playground.train.optim import OPTIMIZERS, SCHEDULES, build_optimizer
 
 SHAPES = (3, 32, 32)
 TINY = RunConfig().replace(data={"params": {"n_train": 400, "n_test": 100}},
@@ -49,17 +50,17 @@ def test_model_source_rebuilds_every_model(name):
 
 
 def test_every_registry_entry_has_a_script_emitter():
-    assert set(DATASETS.names()) <= set(export.DATA_EMITTERS)
-    assert set(AUGMENTATIONS.names()) <= set(export.AUGMENT_EMITTERS)
-    assert set(INITS.names()) <= set(export.INIT_EMITTERS)
-    assert set(SCHEDULES.names()) <= set(export.SCHEDULE_EMITTERS)
+    assert set(DATASETS.names()) <= set(emitters.DATA_EMITTERS)
+    assert set(AUGMENTATIONS.names()) <= set(emitters.AUGMENT_EMITTERS)
+    assert set(INITS.names()) <= set(emitters.INIT_EMITTERS)
+    assert set(SCHEDULES.names()) <= set(emitters.SCHEDULE_EMITTERS)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS.names())
 def test_optimizer_expression_matches_the_registry(name):
     cfg = RunConfig().replace(optim={"name": name, "lr": 0.03, "weight_decay": 1e-4})
     model = nn.Linear(3, 2)
-    opt = eval(export._optimizer_expr(cfg), {"torch": torch, "params": model.parameters()})
+    opt = eval(emitters.optimizer_expr(cfg), {"torch": torch, "params": model.parameters()})
     ref = build_optimizer(name, model.parameters(), lr=0.03, weight_decay=1e-4)
     assert type(opt) is type(ref)
     assert opt.defaults == ref.defaults

@@ -5,8 +5,8 @@ import torch
 import torch.nn as nn
 
 from playground.errors import ConfigError
-from playground.init import init_weights, list_inits
-from playground.optim import build_optimizer, build_schedule, list_optimizers, list_schedules
+from playground.train.init import init_weights, list_inits
+from playground.train.optim import build_optimizer, build_schedule, list_optimizers, list_schedules
 
 FAN_IN, FAN_OUT = 400, 300
 

@@ -3,9 +3,9 @@ import time
 import pytest
 
 from playground.config import RunConfig
-from playground.engine import fit
 from playground.errors import PlaygroundError
-from playground.jobs import JobManager, RunBuffer
+from playground.train import fit
+from playground.train.jobs import JobManager, RunBuffer
 
 
 def tiny(epochs=1.0, n=320):
@@ -82,7 +82,7 @@ def test_interrupted_run_after_a_restart_is_listed_and_resumes(store):
     # A run whose server died: events up to a checkpoint, no final event, no worker.
     cfg = tiny(epochs=3)
     events = []
-    from playground.engine import Controls
+    from playground.train import Controls
 
     c = Controls()
     for e in fit(cfg, store=store, controls=c):
@@ -113,7 +113,7 @@ def test_buffer_rebuilds_from_events():
 
 
 def test_resumed_buffer_holds_no_stale_steps(store):
-    from playground.engine import Controls
+    from playground.train import Controls
 
     cfg = tiny(epochs=3)
     c = Controls()
@@ -157,7 +157,7 @@ def test_only_the_owner_or_the_key_holder_controls(manager):
 
 
 def test_pause_after_stop_does_not_block_the_stop():
-    from playground.engine import Controls
+    from playground.train import Controls
 
     c = Controls()
     c.stop()

@@ -8,10 +8,9 @@ import asyncio
 import json
 import time
 
-import pytest
-
-from benchmarks.load_test import Server, final_events, run_load, run_config
 from conftest import ARGS, ARTIFACTS, CHROMIUM, _need_browser
+
+from benchmarks.load_test import Server, final_events, run_config, run_load
 
 
 def test_a_few_sessions_at_once_all_complete_without_errors(tmp_path):

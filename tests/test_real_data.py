@@ -2,7 +2,7 @@
 
 from playground.bench import FAST_MNIST
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
-from playground.engine import fit
+from playground.train import fit
 
 
 def test_mnist_one_cpu_epoch_reaches_98_5(mnist_root):

@@ -24,6 +24,7 @@ from PIL import Image
 from playground import style
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.errors import CheckpointError, ConfigError, WeightsUnavailable
+from playground.style import features, images, worker
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(size=40, steps=12)
@@ -35,7 +36,7 @@ def vgg_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("torch-home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TORCH_HOME", str(home))
-        path = style.save_random_weights("vgg19")
+        path = features.save_random_weights("vgg19")
     assert path == home / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
     return home
 
@@ -63,8 +64,8 @@ def offline(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def cnn_store(tmp_path_factory):
     """A run store with one small playground-trained cnn (and one mlp, which cannot serve as features)."""
-    from playground.engine import fit
     from playground.runs import RunStore
+    from playground.train import fit
 
     store = RunStore(tmp_path_factory.mktemp("runs"))
     data = DataConfig(dataset="shapes", params={"n_train": 320, "n_test": 100})
@@ -77,7 +78,7 @@ def cnn_store(tmp_path_factory):
 
 
 def run_all(settings, **kw):
-    events = list(style.transfer(None, None, settings, **kw))
+    events = list(style.stylize(None, None, settings, **kw))
     steps = [e for e in events if e["kind"] == "step"]
     return events[0], steps, events[-1]
 
@@ -113,7 +114,7 @@ def test_vgg_weights_load_from_the_hub_cache_like_torchvision(vgg):
     ref.load_state_dict(state, assign=True)
     ref.eval()
     x = torch.rand(1, 3, 48, 40)
-    ext = style.Extractor(net, {"conv_4", "conv_5"}, channels_last=True)
+    ext = features.Extractor(net, {"conv_4", "conv_5"}, channels_last=True)
     assert len(ext.body) == net.names().index("conv_5") + 1  # cut after the last layer in use
     with torch.no_grad():
         ours = ext(x)
@@ -177,7 +178,7 @@ def test_preserve_colour_keeps_the_content_chroma(vgg):
     _, _, final = run_all(s, preview_every=0)
     content = style.load_image("astronaut", 40)
     out = torch.from_numpy(final["image"]).permute(2, 0, 1)[None].float() / 255
-    m = style._YCBCR
+    m = images.YCBCR
     chroma = lambda x: torch.einsum("ij,bjhw->bihw", m, x)[:, 1:]  # noqa: E731
     assert (chroma(out) - chroma(content)).abs().mean() < 0.02  # only the rounding to uint8 and clipping
 
@@ -284,7 +285,7 @@ def test_playground_cnn_as_feature_network(cnn_store, offline):
     assert start["lower_quality"] and final["kind"] == "done" and steps[-1]["style"] < steps[0]["style"]
     mlp = next(r for r in cnn_store.list() if r.config().model.name == "mlp")
     with pytest.raises(ConfigError, match="needs a convolutional network"):
-        style.run_features(mlp.run_id, cnn_store)
+        features.run_features(mlp.run_id, cnn_store)
 
 
 def test_worker_runs_in_the_background_and_stops(vgg):
@@ -306,8 +307,8 @@ def test_an_abandoned_worker_stops_itself_keeps_its_result_and_frees_the_slot(vg
     snap = w.snapshot()
     assert snap["state"] == "stopped" and snap["image"].shape == (40, 40, 3)
     assert snap["final"]["step"] < 5000 and "nobody had looked" in snap["final"]["message"]
-    assert style._SLOTS.acquire(timeout=1)  # the shared slot is free again
-    style._SLOTS.release()
+    assert worker.slots().acquire(timeout=1)  # the shared slot is free again
+    worker.slots().release()
 
 
 def test_a_watched_worker_is_not_abandoned(vgg):
@@ -322,7 +323,7 @@ def test_cpu_work_is_capped_for_the_shared_slot():
     big = style.StyleSettings(size=2048, steps=5000, device="cpu")
     with pytest.raises(ConfigError, match="at 2048 px use at most 78 steps"):
         style.StyleWorker(big)
-    assert 5000 * 256 ** 2 <= style.CPU_PIXEL_STEPS  # the page's default size allows its whole step range
+    assert 5000 * 256 ** 2 <= worker.CPU_PIXEL_STEPS  # the page's default size allows its whole step range
 
 
 def test_feature_runs_reads_the_newest_runs_and_only_the_end_of_the_metrics(cnn_store, tmp_path, monkeypatch):
@@ -347,9 +348,9 @@ def test_feature_runs_reads_the_newest_runs_and_only_the_end_of_the_metrics(cnn_
     assert [r["run_id"] for r in style.feature_runs(store, run_ids=[ids[1], "nope"])] == [ids[1]]
     # the last epoch far back (a long tail of steps after it), a cut last line, no epoch at all
     old.write_text(old.read_text() + '{"kind":"step","step":2,"loss":0.5}\n' * 3000 + '{"kind":"epoch","test_a')
-    assert style._last_test_acc(store.open(ids[0]), first_chunk=1024) == epoch_acc
+    assert features.last_test_acc(store.open(ids[0]), first_chunk=1024) == epoch_acc
     (store.root / ids[1] / "metrics.jsonl").write_text('{"kind":"step","test_acc_x":1}\n')
-    assert style._last_test_acc(store.open(ids[1])) is None and "accuracy" not in \
+    assert features.last_test_acc(store.open(ids[1])) is None and "accuracy" not in \
         style.feature_runs(store, run_ids=[ids[1]])[0]["label"]
 
 

@@ -15,22 +15,18 @@ import torch.nn as nn
 from PIL import Image
 from torchvision.models import get_model
 
-from playground import engine
 from playground.config import RunConfig
-from playground.engine import fit, prepare
 from playground.errors import CheckpointError, ConfigError, WeightsUnavailable
-from playground.feature_cache import FeaturePrepared
 from playground.models import build_model
 from playground.models.transfer import BACKBONES, build_transfer
-from playground.runs import RunStore
-from playground.surgery import (epoch_estimate, freeze_options, imagenet_top5, load_photo, surgery_table,
-                                time_backbone)
+from playground.train import engine, fit, prepare
+from playground.transfer import epoch_estimate, freeze_options, imagenet_top5, load_photo, surgery_table, time_backbone
 from playground.weights import resolve_weights, weights_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = "mobilenet_v3_small"
 TINY = {"n_train": 128, "n_test": 64}  # a small shapes set: evaluation passes stay cheap
-# The seed's numbers: the final layer each backbone replaces, and what it saw.
+# The classic recipe's numbers (torchvision's models): the final layer each backbone replaces, and what it saw.
 HEADS = {"vgg16": ("classifier.6", 4096), "resnet18": ("fc", 512), "mobilenet_v3_small": ("classifier.3", 1024),
          "efficientnet_b0": ("classifier.1", 1280)}
 
@@ -68,7 +64,7 @@ def test_new_head_has_the_right_features_for_every_backbone(arch):
     m = build_model("transfer", in_shape=(1, 28, 28), num_classes=7, backbone=arch, weights="none", image_size=32)
     head = m.backbone.get_submodule(name)
     assert isinstance(head, nn.Linear) and (head.in_features, head.out_features) == (in_features, 7)
-    # the torchvision path the seed uses: vgg16 classifier[6], resnet fc, the others classifier[-1]
+    # the layer the classic recipe replaces: vgg16 classifier[6], resnet fc, the others classifier[-1]
     expected = {"vgg16": lambda b: b.classifier[6], "resnet18": lambda b: b.fc}.get(arch, lambda b: b.classifier[-1])
     assert expected(m.backbone) is head is m.head
     assert m.replaced["in_features"] == in_features and m.replaced["old_out_features"] == 1000
@@ -100,7 +96,7 @@ def test_freezing_sets_requires_grad_as_the_table_shows(opt):
         assert by_name[name]["parameters"] == sum(q.numel() for q in mod.parameters())
     labels = [label for label, _ in m.spec.blocks]
     n_live = {"head_only": 0, "last_k": opt["k"], "finetune_all": len(labels)}[opt["freeze"]]
-    for i, (label, names) in enumerate(m.spec.blocks):
+    for i, (_label, names) in enumerate(m.spec.blocks):
         for n in names:
             if any(True for _ in m.backbone.get_submodule(n).parameters()):
                 assert by_name[n]["trainable"] == ("yes" if i >= len(labels) - n_live else "no"), n
@@ -129,8 +125,8 @@ def test_only_trainable_parameters_reach_the_optimiser(monkeypatch):
         seen["opt"] = real_opt(name, params, **kw)
         return seen["opt"]
 
-    def spy_prepare(cfg):
-        seen["p"] = real_prepare(cfg)
+    def spy_prepare(cfg, *args):
+        seen["p"] = real_prepare(cfg, *args)
         return seen["p"]
 
     monkeypatch.setattr(engine, "build_optimizer", spy_opt)
@@ -156,7 +152,7 @@ def test_training_changes_only_the_trainable_blocks():
     cfg = small_cfg(freeze="last_k", k=1).replace(optim={"lr": 0.05, "name": "sgd"})
     p = prepare(cfg)
     before = {n: q.detach().clone() for n, q in p.model.state_dict().items()}
-    from playground.tasks import build_task
+    from playground.train.tasks import build_task
 
     task = build_task(cfg)
     groups = p.model.param_groups(cfg.optim.lr)
@@ -267,11 +263,11 @@ def test_feature_cache_trains_the_same_head_as_full_forward_passes():
 
 def test_feature_cache_is_used_only_where_it_is_valid():
     p = prepare(small_cfg())
-    assert isinstance(p, FeaturePrepared) and p.train_x.shape == (96, 1024) and p.train_x.dtype == torch.float32
+    assert p.precomputed and p.train_x.shape == (96, 1024) and p.train_x.dtype == torch.float32
     assert p.to_input(p.test_x[:4]) is not None and torch.equal(p.to_input(p.test_x[:4]), p.test_x[:4])
-    assert not isinstance(prepare(small_cfg(freeze="last_k", k=1)), FeaturePrepared)
+    assert not prepare(small_cfg(freeze="last_k", k=1)).precomputed
     aug = small_cfg().replace(data={"augment": ("hflip",)})
-    assert not isinstance(prepare(aug), FeaturePrepared)  # a cache cannot hold new augmentation draws
+    assert not prepare(aug).precomputed  # a cache cannot hold new augmentation draws
     full = prepare(small_cfg(feature_cache=False))
     assert full.mean.abs().sum() == 0 and (full.std == 1).all()  # the model normalises its own input
     data_mean = torch.tensor(full.data.mean)
@@ -361,7 +357,7 @@ def test_quick_timing_and_epoch_estimate():
 
 
 def test_cosine_schedule_keeps_each_groups_own_floor():
-    from playground.optim import build_schedule
+    from playground.train.optim import build_schedule
 
     a, b = nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([{"params": [a], "lr": 1.0}, {"params": [b], "lr": 0.1}], lr=1.0)
@@ -456,9 +452,9 @@ def test_page_starts_a_transfer_run_and_a_scratch_run_beside_it(app, monkeypatch
     assert not at.exception, [e.value for e in at.exception]
     runs = at.session_state["tl_runs"]
     assert set(runs) == {"transferred", "from scratch"}
-    from app_pages.common import job_manager
-
     import time
+
+    from app_pages.common import job_manager
 
     deadline = time.time() + 120
     while time.time() < deadline and any(job_manager().status(r) != "done" for r in runs.values()):

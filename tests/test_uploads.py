@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from playground.data import load_dataset
+from playground.data.uploads import extract_zip, session_folder
 from playground.errors import DatasetUnavailable
-from playground.uploads import extract_zip, session_folder
 
 
 def _png() -> bytes:

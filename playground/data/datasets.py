@@ -107,7 +107,7 @@ def list_datasets() -> list[str]:
 
 
 def default_data_root() -> Path:
-    return Path(os.environ.get("PLAYGROUND_DATA", "./data"))
+    return settings().data_root
 
 
 _cache: "OrderedDict[tuple, Dataset]" = OrderedDict()  # least recently used first

@@ -4,52 +4,21 @@ from typing import Callable
 
 import torch.nn as nn
 
-from ..errors import ConfigError
 from ..registry import Registry
 
+# Every model registers with its facts:
+#   task        what it is trained for: "classify" (class scores) or "reconstruct" (images out)
+#   pretrained  it starts from downloaded weights (its builder fetches them)
+#   conv_features  it has a ``features`` stack of conv layers (style transfer can use a trained one)
+#   reload      parameters that change when a saved model is rebuilt to receive its own state
+#               dict: e.g. a transfer model must not fetch its weights again (the checkpoint holds them)
+#   reads_runs  its builder takes ``runs_root``: the run store a source run is read from (the engine
+#               passes the store the new run is saved in)
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
-register_model = MODELS.register
-
-# Parameters that change when a saved model is rebuilt to receive its own state dict: e.g. a
-# transfer model must not fetch its pretrained weights again (the checkpoint holds them all).
-RELOAD_OVERRIDES: dict[str, dict] = {}
-
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
-    "leaky_relu": lambda: nn.LeakyReLU(0.1), "elu": nn.ELU, "silu": nn.SiLU,
-}
+ENGINE_PARAMS = ("in_shape", "num_classes", "runs_root")  # passed by the engine, never by a config
 
 
-def activation(name: str) -> nn.Module:
-    try:
-        return ACTIVATIONS[name]()
-    except KeyError:
-        raise ConfigError(f"Unknown activation {name!r}. Choose one of: {', '.join(ACTIVATIONS)}.") from None
-
-
-def check_dropout(p: float) -> float:
-    if not 0 <= p < 1:
-        raise ConfigError(f"dropout must be in [0, 1) (got {p}).")
-    return float(p)
-
-
-def check_sizes(sizes, what: str) -> tuple[int, ...]:
-    if isinstance(sizes, int):
-        sizes = (sizes,)
-    sizes = tuple(sizes)
-    if not all(isinstance(s, int) and s >= 1 for s in sizes):
-        raise ConfigError(f"{what} must be positive whole numbers (got {list(sizes)}).")
-    return sizes
-
-
-def fc_layers(in_features: int, hidden, num_classes: int, act: str, dropout: float) -> list[nn.Module]:
-    """Linear -> activation [-> dropout] per hidden size, then the output layer (MLPs and CNN heads)."""
-    layers: list[nn.Module] = []
-    width = in_features
-    for h in hidden:
-        layers += [nn.Linear(width, h), activation(act)]
-        if dropout:
-            layers.append(nn.Dropout(dropout))
-        width = h
-    layers.append(nn.Linear(width, num_classes))
-    return layers
+def register_model(name: str, *, task: str = "classify", pretrained: bool = False, conv_features: bool = False,
+                   reload: dict | None = None, reads_runs: bool = False):
+    return MODELS.register(name, task=task, pretrained=pretrained, conv_features=conv_features,
+                           reload=dict(reload or {}), reads_runs=reads_runs)

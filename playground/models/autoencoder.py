@@ -24,15 +24,15 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
-from ._registry import activation as make_act, check_sizes, register_model
+from ._registry import register_model
+from .layers import activation as make_act
+from .layers import check_sizes
 
 __all__ = ["AutoEncoder", "MLPAutoEncoder", "ConvAutoEncoder", "autoencoder", "conv_autoencoder",
-           "DECODERS", "OUTPUTS", "RECONSTRUCTION_MODELS"]
+           "DECODERS", "OUTPUTS"]
 
 DECODERS = ("transposed", "upsample_nearest", "upsample_bilinear")
 OUTPUTS = {"sigmoid": nn.Sigmoid, "linear": nn.Identity}
-#: models that reconstruct their input (the "reconstruct" task), not classify it
-RECONSTRUCTION_MODELS = ("autoencoder", "conv_autoencoder")
 
 
 def _check_code(code: int, in_shape: tuple[int, int, int]) -> int:
@@ -166,7 +166,7 @@ class ConvAutoEncoder(AutoEncoder):
         return self.decoder(self.from_code(z).view(-1, *self.map_shape))  # (B, C, H, W)
 
 
-@register_model("autoencoder")
+@register_model("autoencoder", task="reconstruct")
 def autoencoder(*, in_shape: tuple[int, int, int], num_classes: int | None = None, code: int = 32,
                 hidden: Sequence[int] = (256,), activation: str = "relu", output: str = "sigmoid") -> MLPAutoEncoder:
     """MLP autoencoder: flatten -> hidden -> code -> hidden -> image (task: reconstruct)."""
@@ -175,7 +175,7 @@ def autoencoder(*, in_shape: tuple[int, int, int], num_classes: int | None = Non
                           activation, output)
 
 
-@register_model("conv_autoencoder")
+@register_model("conv_autoencoder", task="reconstruct")
 def conv_autoencoder(*, in_shape: tuple[int, int, int], num_classes: int | None = None, code: int = 32,
                      channels: Sequence[int] = (16, 32), decoder: str = "upsample_nearest", batch_norm: bool = True,
                      activation: str = "relu", output: str = "sigmoid") -> ConvAutoEncoder:

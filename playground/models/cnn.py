@@ -11,7 +11,9 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
-from ._registry import activation as make_act, check_dropout, check_sizes, fc_layers, register_model
+from ._registry import register_model
+from .layers import activation as make_act
+from .layers import check_dropout, check_sizes, fc_layers
 
 __all__ = ["CNN", "cnn", "lenet5"]
 
@@ -53,7 +55,7 @@ class CNN(nn.Module):
         return self.classifier(self.features(x))
 
 
-@register_model("cnn")
+@register_model("cnn", conv_features=True)
 def cnn(*, in_shape: tuple[int, int, int], num_classes: int, channels: Sequence[int] = (16, 32, 64),
         kernel: int = 3, batch_norm: bool = True, pool: str = "max", conv_dropout: float = 0.0,
         fc: Sequence[int] = (128,), dropout: float = 0.0, activation: str = "relu",
@@ -91,7 +93,7 @@ def cnn(*, in_shape: tuple[int, int, int], num_classes: int, channels: Sequence[
                activation, check_dropout(dropout))
 
 
-@register_model("lenet5")
+@register_model("lenet5", conv_features=True)
 def lenet5(*, in_shape: tuple[int, int, int], num_classes: int, activation: str = "tanh") -> CNN:
     """LeNet-5 (LeCun et al. 1998): two 5x5 conv + average-pool stages, then 120-84 units."""
     if min(in_shape[1:]) < 16:

@@ -7,7 +7,8 @@ from typing import Sequence
 
 import torch.nn as nn
 
-from ._registry import check_dropout, check_sizes, fc_layers, register_model
+from ._registry import register_model
+from .layers import check_dropout, check_sizes, fc_layers
 
 __all__ = ["MLP", "mlp"]
 

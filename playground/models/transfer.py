@@ -11,10 +11,9 @@ optimise the classifier. Here each step is a parameter:
   allows, see ``playground.weights``), "run" (a playground run that trained a
   ``transfer`` model with the same backbone: pretrain on one data set, transfer
   to another; ``source_run`` is its id) or "none" (training from scratch).
-  A source run is looked up in the process's default run store (``$PLAYGROUND_RUNS``,
-  else ./runs): in the app the server's store, which holds every session's runs;
-  the CLI's ``--runs`` sets it for its process, so train and source share a store.
-  (``build_transfer(runs_root=...)`` names another store directly.)
+  A source run is looked up in the run store the new run is saved in (the engine
+  passes ``runs_root``, as the entry's ``reads_runs`` fact asks): in the app the
+  server's store, which holds every session's runs; on the CLI, ``--runs``.
 - ``freeze``: "head_only", "last_k" (the last ``k`` blocks train too) or
   "finetune_all"; frozen blocks also stay in eval mode (BatchNorm statistics and
   dropout frozen with them), so the frozen part is one fixed function.
@@ -39,14 +38,17 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 import torch.nn as nn
-from torchvision.models import get_model, get_model_weights
+from torchvision.models import get_model
 from torchvision.transforms.v2 import functional as TF
 
 from ..errors import CheckpointError, ConfigError
-from ._registry import RELOAD_OVERRIDES, register_model
+from ..runs import RunStore
+from ..weights import load_weights, resolve_weights, weights_file
+from ._registry import register_model
+from .feature_cache import cache_features
 
 if TYPE_CHECKING:
-    from ..engine import Prepared
+    from ..train.prepared import Prepared
 
 __all__ = ["BACKBONES", "FREEZE", "WEIGHTS", "Backbone", "TransferNet", "transfer", "build_transfer"]
 
@@ -96,7 +98,7 @@ BACKBONES: dict[str, Backbone] = {
                 ("conv5 (features.24-30)", _span("features", 24, 31)),
                 ("fc6 (classifier.0-2)", _span("classifier", 0, 3)),
                 ("fc7 (classifier.3-5)", _span("classifier", 3, 6))),
-        "138 M parameters (the seed's model): slow on a CPU, best with a GPU"),
+        "138 M parameters (the classic VGG16 transfer-learning recipe): slow on a CPU, best with a GPU"),
 }
 
 
@@ -245,8 +247,6 @@ class TransferNet(nn.Module):
         p.mean = torch.zeros_like(p.mean)  # the engine hands over [0, 1] images
         p.std = torch.ones_like(p.std)
         if self.uses_feature_cache(cfg.data.augment):
-            from ..feature_cache import cache_features
-
             return cache_features(p)
         return p
 
@@ -258,8 +258,6 @@ def _check_in_shape(in_shape: tuple[int, int, int]) -> None:
 
 def _source_state(source_run: str, arch: str, runs_root: str | None) -> dict[str, torch.Tensor]:
     """The backbone weights of a playground run that trained a ``transfer`` model with ``arch``."""
-    from ..runs import RunStore
-
     if not source_run:
         raise ConfigError("weights 'run' needs source_run: the id of a finished run that trained a transfer "
                           "model (see `python -m playground runs`).")
@@ -278,18 +276,18 @@ def _source_state(source_run: str, arch: str, runs_root: str | None) -> dict[str
 
 
 # A saved transfer model's checkpoint holds every weight (preprocessing buffers included).
-RELOAD_OVERRIDES["transfer"] = {"weights": "none", "download": False, "source_run": "", "feature_cache": False}
-
-
-@register_model("transfer")
+@register_model("transfer", pretrained=True,
+                reload={"weights": "none", "download": False, "source_run": "", "feature_cache": False},
+                reads_runs=True)
 def transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone: str = "mobilenet_v3_small",
              weights: str = "imagenet", source_run: str = "", freeze: str = "head_only", k: int = 1,
              backbone_lr_scale: float = 0.1, image_size: int = 0, feature_cache: bool = True,
-             download: bool = True) -> TransferNet:
+             download: bool = True, runs_root: str | None = None) -> TransferNet:
     """A pretrained torchvision backbone (vgg16, resnet18, mobilenet_v3_small, efficientnet_b0) with a new head."""
     return build_transfer(in_shape=in_shape, num_classes=num_classes, backbone=backbone, weights=weights,
                           source_run=source_run, freeze=freeze, k=k, backbone_lr_scale=backbone_lr_scale,
-                          image_size=image_size, feature_cache=feature_cache, download=download)
+                          image_size=image_size, feature_cache=feature_cache, download=download,
+                          runs_root=runs_root)
 
 
 def build_transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone: str = "mobilenet_v3_small",
@@ -298,8 +296,6 @@ def build_transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone
                    download: bool = True, progress: Callable[[int, int], None] | None = None,
                    runs_root: str | None = None) -> TransferNet:
     """``transfer`` with the extras the app needs (download progress, another run store)."""
-    from ..weights import load_weights, resolve_weights, weights_file
-
     spec = backbone_spec(backbone)
     _check_in_shape(in_shape)
     if weights not in WEIGHTS:
@@ -344,10 +340,3 @@ def build_transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone
                 + (f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})" if unexpected else "") + ".")
     return TransferNet(spec, net, pre, num_classes, weights=weights, freeze=freeze, k=k,
                        backbone_lr_scale=float(backbone_lr_scale), feature_cache=bool(feature_cache))
-
-
-def imagenet_transforms(backbone: str) -> nn.Module:
-    """The weights' own preprocessing (resize, crop, mean/std) for a photo, as torchvision documents it."""
-    from ..weights import resolve_weights
-
-    return resolve_weights(backbone_spec(backbone).arch).transforms()

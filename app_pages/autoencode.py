@@ -1,0 +1,308 @@
+"""Autoencoders: train a (denoising) autoencoder and watch its reconstructions live; then look at
+its latent space, interpolate between two images, compare with PCA of the same code size, and see
+the checkerboard artefacts of transposed convolutions next to resize + convolution."""
+
+from __future__ import annotations
+
+import base64
+import math
+
+import streamlit as st
+
+from app_pages.autoencode_parts import decoders_tab, downloads, interpolation_tab, latent_tab, pca_tab, view_for
+from app_pages.common import CHOICES, guarded, job_manager, my_runs, owner, param_widgets, status_badge
+from playground.autoencode import plots
+from playground.autoencode.noise import NOISES, list_noises, parse_noise
+from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from playground.data import list_datasets
+from playground.errors import ConfigError, PlaygroundError
+from playground.models import list_models, model_params
+from playground.models.autoencoder import DECODERS, OUTPUTS
+from playground.settings import settings
+from playground.train import check_names
+from playground.train.jobs import RunBuffer
+from playground.train.optim import list_optimizers
+
+REFRESH_S = 1.0
+st.title("Autoencoders")
+st.caption("The encoder squeezes each image into a few numbers (the code); the decoder has to undo the "
+           "compression. A denoising autoencoder gets a corrupted image and must return the clean one.")
+manager = job_manager()
+qp = st.query_params
+
+
+def base_config() -> RunConfig:
+    default = RunConfig(model=ModelConfig(name="conv_autoencoder"),
+                        train=TrainConfig(task="reconstruct", epochs=1.0, probes=("live_recon",)),
+                        data=DataConfig(noise=("gaussian:0.5",)))
+    text = qp.get("cfg")
+    if not text:
+        return default
+
+    def checked() -> RunConfig:
+        cfg = RunConfig.from_url(text)
+        if cfg.train.task != "reconstruct" or cfg.model.name not in list_models(task="reconstruct"):
+            raise ConfigError(f"This link sets up a {cfg.model.name} for the {cfg.train.task} task; this page "
+                              f"trains autoencoders ({', '.join(list_models(task='reconstruct'))}). Open it on "
+                              "the Train page.")
+        try:
+            check_names(cfg)
+            check_params(cfg.model.name, dict(cfg.model.params))
+        except PlaygroundError:
+            raise
+        except (TypeError, ValueError) as e:  # a value of the wrong type where a number belongs
+            raise ConfigError(f"A setting in this link has the wrong type ({e}).") from None
+        return cfg
+
+    cfg = guarded(checked)
+    if cfg is None:
+        st.warning("The setup in this link could not be used (see above); the defaults are shown instead.")
+    return cfg or default
+
+
+def check_params(name: str, params: dict) -> None:
+    """The model settings in a link, checked against the widgets that will show them."""
+    defaults = model_params(name)
+    for k, v in params.items():
+        if k not in defaults:
+            raise ConfigError(f"{name} has no setting {k!r}; its settings are {', '.join(defaults)}.")
+        d, number = defaults[k], isinstance(v, (int, float)) and not isinstance(v, bool)
+        if k == "code":
+            ok = isinstance(v, int) and not isinstance(v, bool) and v >= 1
+        elif k == "output":
+            ok = v in OUTPUTS
+        elif k == "decoder":
+            ok = v in DECODERS
+        elif isinstance(d, bool):
+            ok = isinstance(v, bool)
+        elif isinstance(d, int):
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        elif isinstance(d, float):
+            ok = number and math.isfinite(v)
+        elif isinstance(d, (list, tuple)):
+            ok = isinstance(v, (list, tuple)) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+        elif k in CHOICES:
+            ok = v in CHOICES[k]
+        else:
+            ok = isinstance(v, str)
+        if not ok:
+            raise ConfigError(f"{name}: {k} = {v!r} is not a valid value (the default is {d!r}).")
+
+
+if "ae_base" not in st.session_state:
+    st.session_state.ae_base = base_config()
+base: RunConfig = st.session_state.ae_base
+
+
+def pick(label: str, options: list[str], value: str, key: str, where=st, **kw) -> str:
+    return where.selectbox(label, options, index=options.index(value) if value in options else 0, key=key, **kw)
+
+
+def noise_widget(label: str, specs: tuple[str, ...], key: str, extra: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """One corruption: a kind and its level (None for 'same as training')."""
+    kinds = list(extra) + list_noises()
+    name, params = parse_noise(specs[0]) if specs else ("none", {})
+    kind = pick(label, kinds, name if specs else (extra[0] if extra else "none"), key,
+                help="; ".join(f"{n}: {NOISES.doc(n)}" for n in list_noises()))
+    if kind in extra:
+        return None
+    if kind == "none":
+        return ("none",)
+    first, default = next(iter(NOISES.params(kind).items()))
+    level = st.number_input(f"{kind} {first}", value=float(params.get(first, default)) if kind == name else
+                            float(default), format="%g", step=0.05, key=f"{key}_{kind}")
+    return (f"{kind}:{level:g}",)
+
+
+def setup_form() -> RunConfig | None:
+    c1, c2 = st.columns(2)
+    with c1:
+        st.subheader("Data and model", divider="gray")
+        dataset = pick("data set", list_datasets(), base.data.dataset, "ae_dataset",
+                       help="shapes is built in; MNIST shows the ideas best")
+        root = st.text_input("data folder (empty: default)", value=base.data.data_root or "", key="ae_root")
+        limit = st.number_input("use only the first N training images (0: all)", min_value=0,
+                                value=base.data.train_limit or 0, step=1000, key="ae_limit")
+        name = pick("autoencoder", list_models(task="reconstruct"), base.model.name, "ae_model",
+                    help="autoencoder: fully connected (MLP); conv_autoencoder: strided convolutions")
+        current = dict(base.model.params) if name == base.model.name else {}
+        defaults = model_params(name)
+        a, b = st.columns(2)
+        code = current.get("code", defaults["code"])
+        code = a.number_input("bottleneck (code size)", min_value=1,
+                              value=code if isinstance(code, int) and code >= 1 else defaults["code"],
+                              key=f"ae_code_{name}", help="how many numbers the image is squeezed into")
+        output = pick("output activation", list(OUTPUTS), current.get("output", "sigmoid"), f"ae_out_{name}",
+                      where=b,
+                      help="sigmoid: outputs in [0, 1] like the pixels (MSE or BCE); linear: unbounded (MSE only)")
+        params = {"code": int(code), "output": output}
+        if "decoder" in defaults:
+            dec = current.get("decoder", defaults["decoder"])
+            params["decoder"] = st.radio("decoder", DECODERS, index=DECODERS.index(dec) if dec in DECODERS else
+                                         DECODERS.index(defaults["decoder"]), key="ae_decoder", horizontal=True,
+                help="transposed: ConvTranspose2d (stride 2); upsample_*: resize, then a 3x3 convolution")
+        rest = {k: v for k, v in defaults.items() if k not in ("code", "output", "decoder")}
+        params.update(param_widgets(rest, f"ae_m_{name}", {k: v for k, v in current.items() if k in rest}))
+        params = {k: v for k, v in params.items() if k in ("code", "decoder") or v != defaults.get(k)}
+    with c2:
+        st.subheader("Corruption and training", divider="gray")
+        noise = noise_widget("training noise", base.data.noise, "ae_noise") or ("none",)
+        test_noise = noise_widget("test noise", base.data.test_noise, "ae_test_noise", extra=("same as training",))
+        losses = ["mse", "bce"]
+        loss = st.radio("loss", losses, index=losses.index(base.train.recon_loss) if base.train.recon_loss in losses
+                        else 0, key="ae_loss",
+                        horizontal=True, help="BCE treats each pixel as a probability: needs the sigmoid output")
+        a, b = st.columns(2)
+        opt = a.selectbox("optimiser", list_optimizers(), index=list_optimizers().index(base.optim.name)
+                          if base.optim.name in list_optimizers() else 0, key="ae_opt")
+        lr = b.number_input("learning rate", value=base.optim.lr, format="%g", min_value=0.0, key="ae_lr")
+        bs = a.number_input("batch size", value=base.train.batch_size, min_value=1, step=16, key="ae_bs")
+        epochs = b.number_input("epochs", value=max(0.01, float(base.train.epochs)), min_value=0.01, step=1.0,
+                                format="%g", key="ae_epochs")
+        seed = a.number_input("seed", value=base.train.seed, step=1, key="ae_seed")
+        device = b.selectbox("device", ["auto", "cpu", "cuda"], key="ae_device")
+    noise = () if noise == ("none",) else noise
+    cfg = RunConfig(
+        data=DataConfig(dataset=dataset, data_root=root or None, train_limit=int(limit) or None,
+                        noise=noise, test_noise=test_noise or ()),
+        model=ModelConfig(name=name, params=params),
+        optim=OptimConfig(name=opt, lr=float(lr)),
+        train=TrainConfig(task="reconstruct", recon_loss=loss, epochs=float(epochs), batch_size=int(bs),
+                          seed=int(seed), device=device, probes=("live_recon",)),
+    )
+    return cfg if guarded(lambda: check_names(cfg) or True) else None
+
+
+def start(cfg: RunConfig) -> str | None:
+    job = guarded(lambda: manager.submit(cfg, owner()))
+    if job is None:
+        return None
+    my_runs().append(job.run_id)
+    st.session_state.setdefault("ae_keys", {})[job.run_id] = job.control_key
+    return job.run_id
+
+
+run_id = qp.get("run")
+with st.expander("Set up an autoencoder", expanded=run_id is None, icon=":material/tune:"):
+    cfg = setup_form()
+    if cfg is not None:
+        if qp.get("cfg") != cfg.to_url():
+            qp["cfg"] = cfg.to_url()
+        if st.button("Start training", type="primary", key="ae_start", icon=":material/play_arrow:"):
+            new = start(cfg)
+            if new:
+                qp["run"] = new
+                qp["ctl"] = st.session_state.ae_keys[new]
+                st.rerun()
+
+
+# -- the run -------------------------------------------------------------------------
+
+def snapshot(run_id: str, run) -> dict:
+    job = manager.get(run_id)
+    return (job.buffer if job is not None else RunBuffer.from_events(run.events())).snapshot()
+
+
+def png(b64: str) -> bytes:
+    return base64.b64decode(b64)
+
+
+def controls(run_id: str, status: str) -> None:
+    cols = st.columns([2, 1, 1, 4])
+    cols[0].markdown(f"**{status_badge(status)}**")
+    if status in ("queued", "running", "paused") and manager.may_control(run_id, owner(), qp.get("ctl")):
+        if cols[1].button("Stop", key="ae_stop", icon=":material/stop:"):
+            manager.stop(run_id)
+        if status == "paused":
+            if cols[2].button("Resume", key="ae_resume", icon=":material/play_arrow:"):
+                manager.unpause(run_id)
+        elif status == "running" and cols[2].button("Pause", key="ae_pause", icon=":material/pause:"):
+            manager.pause(run_id)
+    if status == "queued":
+        cols[3].info(f"Waiting for a free slot: number {manager.queue_position(run_id)} in the queue.",
+                     icon=":material/hourglass_top:")
+
+
+def live_view(run_id: str, snap: dict, status: str, live: bool) -> None:
+    final, start_ev = snap["final"], snap["start"]
+    if final and final["kind"] in ("error", "diverged", "stopped"):
+        (st.error if final["kind"] != "stopped" else st.info)(final.get("message", final["kind"]))
+    if not start_ev:
+        st.caption("Waiting for the run to start...")
+        return
+    total = start_ev["total_steps"]
+    done = total if final and final["kind"] == "done" else (snap["steps"]["step"][-1] if snap["steps"]["step"] else 0)
+    st.progress(min(1.0, done / max(total, 1)), text=f"step {done} / {total}")
+    last = snap["epochs"][-1] if snap["epochs"] else None
+    m = st.columns(4)
+    m[0].metric("train loss", f"{snap['steps']['loss'][-1]:.4f}" if snap["steps"]["loss"] else "—")
+    m[1].metric("train PSNR", f"{snap['steps']['psnr'][-1]:.2f} dB" if snap["steps"]["psnr"] else "—")
+    m[2].metric("test MSE", f"{last['test_mse']:.4f}" if last else "—")
+    m[3].metric("test PSNR", f"{last['test_psnr']:.2f} dB" if last else "—",
+                delta=f"{last['test_psnr'] - last['test_psnr_input']:+.2f} dB vs corrupted input" if last else None)
+    grid = snap["latest"].get("recon_grid") if live or not last else None
+    grid = grid or (last["samples"]["grid"] if last else start_ev.get("recon_grid"))
+    if grid:
+        when = "live, while training" if live else f"after epoch {last['epoch'] + 1}" if last else "untrained"
+        st.markdown(f"**Fixed test images** ({when}): input · corrupted · reconstruction, one row each")
+        st.image(png(grid))
+    if snap["steps"]["step"]:
+        st.plotly_chart(plots.reconstruction_curves(snap["steps"], snap["epochs"]), key="ae_curves",
+                        config={"staticPlot": live})
+
+
+def run_panel(run_id: str) -> None:
+    try:
+        run = manager.store.open(run_id)
+        cfg = run.config()
+    except PlaygroundError as e:
+        st.error(f"{e} Start a new run above.")
+        return
+    if (settings().share_runs == "none" and run_id not in my_runs()
+            and not manager.may_control(run_id, owner(), qp.get("ctl"))):
+        st.warning("This run belongs to another session, and this server does not show other sessions' runs "
+                   "(PLAYGROUND_SHARE_RUNS=none). Start your own run above.", icon=":material/lock:")
+        return
+    if cfg.train.task != "reconstruct":
+        st.warning(f"Run {run_id} is a {cfg.train.task} run; open it on the Train page.")
+        st.page_link("app_pages/train.py", label="Train page", icon=":material/model_training:")
+        return
+    live = manager.status(run_id) in ("queued", "running", "paused")
+    st.subheader(f"Run {run_id}")
+    snap = snapshot(run_id, run)
+    st.session_state.ae_epochs_drawn = (run_id, len(snap["epochs"]))
+
+    @st.fragment(run_every=REFRESH_S if live else None)
+    def live_part() -> None:
+        status = manager.status(run_id)
+        s = snapshot(run_id, run)
+        controls(run_id, status)
+        live_view(run_id, s, status, live)
+        finished = status not in ("queued", "running", "paused")
+        if live and (finished or st.session_state.ae_epochs_drawn != (run_id, len(s["epochs"]))):
+            st.rerun()  # a new epoch, or the end: the latent views redraw once
+
+    live_part()
+    if not snap["epochs"]:
+        return
+    view = view_for(run)
+    if view is None:
+        return
+    tabs = st.tabs(["Latent space", "Interpolation", "PCA baseline", "Decoders"])
+    with tabs[0]:
+        guarded(lambda: latent_tab(view))
+    with tabs[1]:
+        interpolation_tab(view)
+    with tabs[2]:
+        pca_tab(run, view, snap["epochs"][-1])
+    with tabs[3]:
+        decoders_tab(run, view, start)
+    if not live:
+        downloads(run)
+
+
+if run_id:
+    run_panel(run_id)
+else:
+    st.info("Set up an autoencoder above and press **Start training**: the reconstructions redraw while it trains.",
+            icon=":material/info:")

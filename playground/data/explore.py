@@ -1,0 +1,124 @@
+"""Data exploration for the Data page: numbers and numpy images, no Streamlit.
+
+Pages call these and hand the results to ``plots``; they never touch torch.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..images import hwc
+from .augment import build_pipeline
+from .datasets import Dataset
+
+__all__ = ["samples", "class_distribution", "pixel_histograms", "augment_preview",
+           "normalise_preview", "flatten_view", "conv_patches", "image", "prediction_tiles"]
+
+
+def image(ds: Dataset, index: int, split: str = "test") -> np.ndarray:
+    x = ds.test_x if split == "test" else ds.train_x
+    return hwc(x[index])
+
+
+def samples(ds: Dataset, n: int = 32, class_index: int | None = None, split: str = "train",
+            seed: int = 0) -> tuple[list[np.ndarray], list[str], list[int]]:
+    """Random images (optionally of one class): images, captions, indices."""
+    x, y = (ds.train_x, ds.train_y) if split == "train" else (ds.test_x, ds.test_y)
+    pool = torch.arange(len(y)) if class_index is None else (y == class_index).nonzero().squeeze(1)
+    g = torch.Generator().manual_seed(seed)
+    pick = pool[torch.randperm(len(pool), generator=g)[:n]]
+    return [hwc(x[i]) for i in pick], [ds.classes[int(y[i])] for i in pick], pick.tolist()
+
+
+def class_distribution(ds: Dataset) -> dict[str, list[int]]:
+    return {"train": ds.class_counts("train"), "test": ds.class_counts("test")}
+
+
+_hist_memo: "OrderedDict[tuple, tuple[weakref.ref, dict]]" = OrderedDict()  # never keeps a data set alive
+_hist_lock = threading.Lock()
+
+
+def pixel_histograms(ds: Dataset, normalised: bool = False, bins: int = 64,
+                     max_images: int = 5000) -> dict[str, Any]:
+    """Per-channel histograms of pixel values in [0, 1] (or after normalisation), computed once per
+    data set and shared by every session (the Data page draws them for each visitor)."""
+    key = (id(ds), normalised, bins, max_images)
+    with _hist_lock:
+        hit = _hist_memo.get(key)
+        if hit is not None and hit[0]() is ds:  # the same object, not a new one at a reused address
+            return hit[1]
+    out = _pixel_histograms(ds, normalised, bins, max_images)
+    with _hist_lock:
+        _hist_memo[key] = (weakref.ref(ds), out)
+        while len(_hist_memo) > 16:
+            _hist_memo.popitem(last=False)
+    return out
+
+
+def _pixel_histograms(ds: Dataset, normalised: bool, bins: int, max_images: int) -> dict[str, Any]:
+    x = ds.train_x[:max_images].float() / 255  # (N, C, H, W)
+    mean = torch.tensor(ds.mean).view(1, -1, 1, 1)
+    std = torch.tensor(ds.std).view(1, -1, 1, 1)
+    if normalised:
+        x = (x - mean) / std
+    lo, hi = float(x.min()), float(x.max())
+    edges = np.linspace(lo, hi, bins + 1)
+    counts = [torch.histc(x[:, c], bins=bins, min=lo, max=hi).numpy() for c in range(x.shape[1])]
+    names = ["grey"] if x.shape[1] == 1 else ["red", "green", "blue"][: x.shape[1]]
+    return {"edges": edges, "counts": counts, "channels": names,
+            "mean": [float(v) for v in x.mean(dim=(0, 2, 3))], "std": [float(v) for v in x.std(dim=(0, 2, 3))]}
+
+
+def augment_preview(ds: Dataset, index: int, specs: Sequence[str], n: int = 16,
+                    seed: int = 0) -> list[np.ndarray]:
+    """One training image under ``n`` independent draws of the pipeline."""
+    pipe = build_pipeline(specs)
+    x = ds.train_x[index : index + 1].float().div(255).repeat(n, 1, 1, 1)  # (n, C, H, W)
+    if pipe:
+        x = pipe(x, torch.Generator().manual_seed(seed))
+    out = (x * 255).round().clamp(0, 255).to(torch.uint8)
+    return [hwc(t) for t in out]
+
+
+def normalise_preview(ds: Dataset, index: int) -> dict[str, Any]:
+    """An image before and after normalisation, per channel, with the statistics used."""
+    x = ds.train_x[index].float() / 255  # (C, H, W)
+    mean = torch.tensor(ds.mean).view(-1, 1, 1)
+    std = torch.tensor(ds.std).view(-1, 1, 1)
+    z = (x - mean) / std
+    return {"before": x.numpy(), "after": z.numpy(), "mean": list(ds.mean), "std": list(ds.std)}
+
+
+def flatten_view(ds: Dataset, index: int) -> np.ndarray:
+    """What an MLP receives: the image as one long vector (C*H*W,) in [0, 1]."""
+    return (ds.train_x[index].float() / 255).flatten().numpy()
+
+
+def conv_patches(ds: Dataset, index: int, kernel: int = 3, stride: int | None = None) -> dict[str, Any]:
+    """The local k x k patches a convolution sees (unfold), with their top-left corners."""
+    x = ds.train_x[index : index + 1].float() / 255  # (1, C, H, W)
+    stride = stride or kernel
+    cols = torch.nn.functional.unfold(x, kernel, stride=stride)  # (1, C*k*k, L)
+    _, c, h, w = x.shape
+    ny, nx = (h - kernel) // stride + 1, (w - kernel) // stride + 1
+    patches = cols[0].T.reshape(ny * nx, c, kernel, kernel).numpy()
+    corners = [(r * stride, q * stride) for r in range(ny) for q in range(nx)]
+    tiles = [hwc(torch.from_numpy(p).mul(255).round().to(torch.uint8)) for p in patches]
+    return {"patches": patches, "tiles": tiles, "corners": corners, "grid": (ny, nx),
+            "inputs_per_unit": c * kernel * kernel, "mlp_inputs_per_unit": c * h * w}
+
+
+def prediction_tiles(ds: Dataset, samples_: dict[str, list]) -> list[tuple[np.ndarray, str, bool]]:
+    """Test images of an epoch event's ``samples``: (image, caption, right?)."""
+    out = []
+    for i, t, p, prob in zip(samples_["index"], samples_["true"], samples_["pred"], samples_["prob"]):
+        ok = t == p
+        cap = f"{'✓' if ok else '✗'} {ds.classes[p]} ({prob:.0%})" + ("" if ok else f", is {ds.classes[t]}")
+        out.append((hwc(ds.test_x[i]), cap, ok))
+    return out

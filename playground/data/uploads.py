@@ -1,0 +1,187 @@
+"""Safe extraction of an uploaded .zip in ImageFolder layout.
+
+Only image files are written, each under the destination folder: entries
+with absolute paths or ``..`` are refused, symlinks and special files
+skipped, and the total size, file count and compression ratio are capped
+before and while writing (a decompression bomb stops at the cap).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import stat
+import time
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
+
+from ..errors import ConfigError, DatasetUnavailable
+from ..settings import settings
+from .datasets import default_data_root
+from .folder import IMG_EXTENSIONS
+
+__all__ = ["extract_zip", "default_uploads_root", "session_folder", "sweep_uploads", "delete_session_uploads",
+           "check_folder_allowed", "MAX_FILES"]
+
+MAX_FILES = 100_000
+MAX_RATIO = 200  # uncompressed / compressed, per file; images barely compress
+_SAFE = re.compile(r"[^A-Za-z0-9._ -]")
+
+
+def default_uploads_root() -> Path:
+    return settings().uploads_root
+
+
+def session_folder(session: str, root: Path | None = None) -> Path:
+    """A per-session upload folder (the session token is sanitised into a name)."""
+    name = _SAFE.sub("_", session)[:64] or "anonymous"
+    return (root or default_uploads_root()) / name
+
+
+def sweep_uploads(root: Path | None = None, max_age_hours: float | None = None, now: float | None = None) -> int:
+    """Delete uploads untouched for longer than the TTL (PLAYGROUND_UPLOAD_TTL_HOURS) and the
+    session folders left empty; returns how many uploads went. Streamlit does not say when a
+    session ends, so age is the rule."""
+    root = root or default_uploads_root()
+    ttl = (settings().upload_ttl_hours if max_age_hours is None else max_age_hours) * 3600
+    now = time.time() if now is None else now
+    gone = 0
+    if not root.is_dir():
+        return 0
+    for session in [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]:
+        for upload in list(session.iterdir()):
+            try:
+                newest = max([upload.lstat().st_mtime] + [p.lstat().st_mtime for p in upload.rglob("*")]
+                             if upload.is_dir() and not upload.is_symlink() else [upload.lstat().st_mtime])
+                if now - newest > ttl:
+                    if upload.is_dir() and not upload.is_symlink():
+                        shutil.rmtree(upload)
+                    else:
+                        upload.unlink()
+                    gone += 1
+            except OSError:
+                continue  # removed meanwhile
+        try:
+            session.rmdir()  # only when empty
+        except OSError:
+            pass
+    return gone
+
+
+def delete_session_uploads(session: str, root: Path | None = None) -> None:
+    folder = session_folder(session, root)
+    if folder.is_dir():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def check_folder_allowed(path: str | Path, session: str, root: Path | None = None) -> Path:
+    """On a shared server (PLAYGROUND_SERVER_FOLDERS=0) a session may read only its own uploads and
+    the data folder; on a laptop, any folder. Returns the resolved path or raises ConfigError."""
+    p = Path(path).expanduser().resolve()
+    if settings().server_folders:
+        return p
+    allowed = [session_folder(session, root).resolve(), default_data_root().resolve()]
+    if any(p == a or a in p.parents for a in allowed):
+        return p
+    raise ConfigError("This server reads only your own uploads and its data folder: upload your images as a "
+                      ".zip on the Data page instead of giving a folder path.")
+
+
+def _clean_parts(name: str) -> list[str] | None:
+    """Path parts of a zip entry, or None if it tries to leave the folder."""
+    name = name.replace("\\", "/")
+    p = PurePosixPath(name)
+    if p.is_absolute() or re.match(r"^[A-Za-z]:", name):
+        return None
+    parts = [x for x in p.parts if x not in ("", ".")]
+    if any(x == ".." for x in parts):
+        return None
+    return parts
+
+
+def extract_zip(data: bytes | Path, dest: Path) -> tuple[Path, list[str]]:
+    """Extract the images of a zip into ``dest`` (emptied first).
+
+    Returns the folder to load (the single top folder when the zip wraps
+    everything in one) and notes on what was skipped. Raises
+    DatasetUnavailable with the reason when the archive is unusable.
+    """
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise DatasetUnavailable("That file is not a readable .zip archive. Zip a folder with one "
+                                 "sub-folder per class (cats/1.jpg, dogs/2.jpg) and upload it again.") from None
+    try:
+        return _extract(zf, dest)
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)  # nothing half-written stays behind
+        raise
+
+
+def _extract(zf: zipfile.ZipFile, dest: Path) -> tuple[Path, list[str]]:
+    notes: list[str] = []
+    skipped = {"unsafe path": 0, "link or special file": 0, "not an image": 0}
+    max_total = settings().max_unzipped_mb * 2**20
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_FILES:
+            raise DatasetUnavailable(f"The archive holds {len(infos):,} entries; the limit is {MAX_FILES:,}.")
+        declared = sum(i.file_size for i in infos)
+        if declared > max_total:
+            raise DatasetUnavailable(f"The archive unpacks to {declared / 2**20:,.0f} MB; the limit is "
+                                     f"{max_total / 2**20:,.0f} MB. Upload fewer or smaller images.")
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        dest_resolved = dest.resolve()
+        written = 0
+        for info in infos:
+            if info.is_dir():
+                continue
+            parts = _clean_parts(info.filename)
+            if parts is None:
+                skipped["unsafe path"] += 1
+                continue
+            kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the archiver recorded no type
+            if kind and kind != stat.S_IFREG:  # symlinks, devices, fifos
+                skipped["link or special file"] += 1
+                continue
+            if parts[0] == "__MACOSX" or parts[-1].startswith(".") or \
+                    PurePosixPath(parts[-1]).suffix.lower() not in IMG_EXTENSIONS:
+                skipped["not an image"] += 1
+                continue
+            if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
+                raise DatasetUnavailable(f"{info.filename} expands {info.file_size // info.compress_size}x: "
+                                         "refused as a likely decompression bomb.")
+            target = dest.joinpath(*parts)
+            if not target.resolve().is_relative_to(dest_resolved):  # belt and braces
+                skipped["unsafe path"] += 1
+                continue
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "wb") as out:
+                    while chunk := src.read(1 << 20):  # actual bytes, not the declared size, count
+                        written += len(chunk)
+                        if written > max_total:
+                            raise DatasetUnavailable("The archive unpacks to more than its declared size and "
+                                                     "the limit; refused.")
+                        out.write(chunk)
+            except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError, OSError) as e:
+                # encrypted entries, unsupported compression, bad CRCs, a file where a folder must go
+                raise DatasetUnavailable(f"Could not unpack {info.filename!r} ({type(e).__name__}: {e}). "
+                                         "Zip the folders again without a password and upload that.") from None
+    for what, n in skipped.items():
+        if n:
+            notes.append(f"skipped {n} {what} entr{'y' if n == 1 else 'ies'}")
+    root = dest
+    children = [c for c in dest.iterdir()]
+    if len(children) == 1 and children[0].is_dir():
+        inner = [c for c in children[0].iterdir() if c.is_dir()]
+        if inner:  # zip of the folder itself: dataset/cats/..., dataset/dogs/...
+            root = children[0]
+    if not any(root.rglob("*")):
+        raise DatasetUnavailable("The archive holds no images. Put each class's images in a folder named after "
+                                 "the class, zip the folders together and upload again.")
+    return root, notes

@@ -1,0 +1,141 @@
+"""The standalone training script: a readable Python file that needs only torch and
+torchvision and rebuilds a classification run from scratch: the same data set, model
+(source generated from the module tree, so its state dict loads strictly),
+initialisation, optimiser, schedule and training loop.
+
+The fixed text is ``template.SCRIPT``; each function below fills a few of its
+placeholders from the run's settings.
+"""
+
+from __future__ import annotations
+
+import pprint
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torchvision
+
+from ..config import RunConfig
+from ..data.augment import parse_spec
+from ..errors import ExportError
+from ..models import build_model
+from .emitters import (
+    AUGMENT_EMITTERS,
+    DATA_EMITTERS,
+    INIT_EMITTERS,
+    MODEL_EMITTERS,
+    SCHEDULE_EMITTERS,
+    emit,
+    optimizer_expr,
+)
+from .saved import final_state
+from .source import model_source
+from .template import SCRIPT
+
+__all__ = ["run_training_script", "training_script"]
+
+
+def _version(module) -> str:
+    return module.__version__.split("+")[0]
+
+
+def _header(config: RunConfig, in_shape, run_id: str | None) -> dict[str, Any]:
+    """The docstring's summary and the constants at the top of the script."""
+    d, m, o, t = config.data, config.model, config.optim, config.train
+    return {
+        "title": f"CNN Playground run {run_id}" if run_id else "a CNN Playground run",
+        "dataset": d.dataset, "model_name": m.name, "optim_name": o.name,
+        "lr_short": f"{o.lr:g}", "epochs_short": f"{t.epochs:g}",
+        "torch_version": _version(torch), "torchvision_version": _version(torchvision),
+        "script_name": run_id or "train",
+        "settings": pprint.pformat(config.to_dict(), width=100, sort_dicts=False),
+        "lr": repr(o.lr), "image_size": repr(list(in_shape[1:])),
+    }
+
+
+def _init_weights(config: RunConfig) -> dict[str, str]:
+    """The body of init_weights(): the initialisation on every conv/linear weight, biases zeroed."""
+    m = config.model
+    call = emit(INIT_EMITTERS, m.init, dict(m.init_params), "initialisation")
+    if call is None:
+        body = "        pass  # 'default': PyTorch's own per-layer initialisation"
+    else:
+        body = "\n".join([
+            "        for mod in model.modules():",
+            "            if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):",
+            "                w = mod.weight",
+            f"                {call}",
+            "                if mod.bias is not None:",
+            "                    nn.init.zeros_(mod.bias)",
+        ])
+    return {"init_name": m.init, "init_body": body}
+
+
+def _augment(config: RunConfig) -> str:
+    """AUGMENT: a v2.Compose of the run's augmentations, or None."""
+    augs = [emit(AUGMENT_EMITTERS, *parse_spec(s), "augmentation") for s in config.data.augment]
+    if not augs:
+        return "None"
+    return "v2.Compose([\n" + "".join(f"    {a},\n" for a in augs) + "])"
+
+
+def _input_normalisation(model: nn.Module) -> dict[str, str]:
+    """For a model that normalises its own input (a ``preprocess`` module): the loop feeds it
+    [0, 1] images, and a model trained from scratch takes the data's statistics."""
+    from_data = getattr(model, "stats_from_data", False)
+    lines = []
+    if hasattr(model, "preprocess"):
+        lines.append("    # The model normalises its own input (the weights' statistics): it gets images in [0, 1].")
+        if from_data:
+            lines.append("    data_mean, data_std = mean.expand(1, 3, 1, 1).clone(), std.expand(1, 3, 1, 1).clone()")
+        lines.append("    mean, std = torch.zeros_like(mean), torch.ones_like(mean)")
+    return {
+        "input_stats": "".join(line + "\n" for line in lines),  # "" or lines, a blank line follows
+        "preprocess_init": ("model.preprocess.mean.copy_(data_mean); model.preprocess.std.copy_(data_std)"
+                            "  # from scratch: the data's statistics") if from_data else "# (initial weights as built)",
+    }
+
+
+def _loop(config: RunConfig) -> dict[str, str]:
+    """The command-line defaults, optimiser, schedule and the settings of the training loop."""
+    d, o, t = config.data, config.optim, config.train
+    return {
+        "data_root": repr(d.data_root) if d.data_root else '"./data"',
+        "epochs": repr(t.epochs), "train_limit": repr(d.train_limit), "seed": str(t.seed),
+        "batch_size": str(t.batch_size), "eval_batch_size": str(t.eval_batch_size),
+        "optimizer": optimizer_expr(config),
+        "schedule": emit(SCHEDULE_EMITTERS, o.schedule, dict(o.schedule_params), "schedule"),
+        "label_smoothing": repr(o.label_smoothing),
+        "grad_clip": (f"nn.utils.clip_grad_norm_(model.parameters(), {o.grad_clip!r})" if o.grad_clip > 0
+                      else "# (no gradient clipping)"),
+    }
+
+
+def _model(name: str, model: nn.Module) -> str:
+    """build_model(): from the model's registry emitter, else from its module tree."""
+    return MODEL_EMITTERS[name](model) if name in MODEL_EMITTERS else model_source(model)
+
+
+def training_script(config: RunConfig, *, in_shape, num_classes: int, run_id: str | None = None) -> str:
+    """A standalone, readable training script (torch + torchvision only) for ``config``."""
+    d, m, t = config.data, config.model, config.train
+    if t.task != "classify":
+        raise ExportError(f"The standalone script covers classification runs; this run's task is {t.task!r}.")
+    model = build_model(m.name, in_shape=tuple(in_shape), num_classes=num_classes, **dict(m.params))
+    return SCRIPT.substitute(
+        _header(config, in_shape, run_id),
+        data_source=emit(DATA_EMITTERS, d.dataset, dict(d.params), "data set").rstrip(),
+        augment=_augment(config),
+        model_source=_model(m.name, model).rstrip(),
+        **_init_weights(config), **_input_normalisation(model), **_loop(config),
+    )
+
+
+def run_training_script(run) -> str:
+    """The standalone script of a finished (or stopped) run."""
+    if not run.model_path.exists():
+        raise ExportError("The script is written from the run's final model file; stop the run or let it finish.")
+    _, meta, config = final_state(run)
+    return training_script(config, in_shape=tuple(meta["shape"]), num_classes=len(meta["classes"]),
+                           run_id=run.run_id)

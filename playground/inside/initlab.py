@@ -1,0 +1,130 @@
+"""The initialisation lab: per-layer statistics of a freshly initialised model on one batch, how
+different a layer's units are, and a short same-seed training race between initialisations."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..config import RunConfig
+from ..data import Dataset
+from ..errors import ConfigError, PlaygroundError
+from ..models import build_model, list_models
+from ..train import fit
+from ..train.init import init_weights
+from ..train.snapshots import weight_layers
+
+__all__ = ["init_lab_models", "init_stats", "unit_spread", "init_race"]
+
+
+def init_lab_models() -> list[str]:
+    """Models the initialisation lab can build and race: classifiers trained from scratch (no autoencoders,
+    which reconstruct images, and no models that start from pretrained weights, e.g. transfer)."""
+    return list_models(task="classify", pretrained=False)
+
+
+def _check_lab_model(name: str) -> None:
+    if name not in init_lab_models():
+        raise ConfigError(f"The initialisation lab races classifiers trained from scratch; {name!r} is not one. "
+                          f"Choose one of: {', '.join(init_lab_models())}.")
+
+
+def init_stats(model_name: str, model_params: dict[str, Any], data: Dataset,
+               inits: dict[str, tuple[str, dict[str, Any]]], batch_size: int = 256, seed: int = 0) -> dict[str, Any]:
+    """Per weight layer of a freshly initialised model, on one training batch (train mode, as the
+    first step sees it): output mean and std, std of the loss gradient w.r.t. that output, and std
+    of the weight gradient. ``inits``: label -> (init name, params). Same seed, same batch for all."""
+    _check_lab_model(model_name)
+    x = data.train_x[:batch_size]
+    y = data.train_y[:batch_size]
+    c = data.shape[0]
+    mean = torch.tensor(data.mean).view(1, c, 1, 1)
+    std = torch.tensor(data.std).view(1, c, 1, 1)
+    x = (x.float() / 255 - mean) / std
+    out: dict[str, Any] = {}
+    for label, (name, params) in inits.items():
+        torch.manual_seed(seed)
+        model = build_model(model_name, in_shape=data.shape, num_classes=data.num_classes, **dict(model_params))
+        init_weights(model, name, **dict(params))
+        out[label] = _first_step_stats(model, x, y)
+    return out
+
+
+def _first_step_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+    """One forward and backward pass in train mode, recording every weight layer's output and its gradient."""
+    model.train()
+    layers = weight_layers(model)
+    acts: dict[str, torch.Tensor] = {}
+
+    def hook(o: torch.Tensor, n: str) -> None:
+        o.retain_grad()
+        acts[n] = o
+
+    hooks = [m.register_forward_hook(lambda _m, _i, o, n=n: hook(o, n)) for n, m in layers]
+    try:
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+    finally:
+        for h in hooks:
+            h.remove()
+    return {
+        "layers": [n for n, _ in layers],
+        "act_mean": [float(acts[n].detach().mean()) for n, _ in layers],
+        "act_std": [float(acts[n].detach().std()) for n, _ in layers],
+        "grad_std": [float(acts[n].grad.std()) if acts[n].grad is not None else 0.0 for n, _ in layers],
+        "w_grad_std": [float(m.weight.grad.std()) for _, m in layers],
+        "loss": float(loss.detach()),
+        "spread": unit_spread(model),
+    }
+
+
+@torch.no_grad()
+def unit_spread(model: nn.Module) -> dict[str, float]:
+    """Per weight layer: the largest difference between any unit's weights and the mean unit's.
+    0 means every unit (filter, neuron) of the layer is the same: the symmetry was never broken."""
+    out = {}
+    for n, m in weight_layers(model):
+        w = m.weight.detach().float().flatten(1)  # (units, fan_in)
+        out[n] = float((w - w.mean(0, keepdim=True)).abs().max())
+    return out
+
+
+def init_race(base: RunConfig, inits: dict[str, tuple[str, dict[str, Any]]],
+              progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+    """Train ``base`` once per initialisation, same seed and data (nothing is saved to the run store).
+
+    Returns label -> {step, loss, acc, test_acc, spread (per layer, at the end), final}."""
+    _check_lab_model(base.model.name)
+    if base.train.task != "classify":
+        raise ConfigError("The initialisation lab races the classify task; autoencoders have their own page.")
+
+    results: dict[str, Any] = {}
+    for j, (label, (name, params)) in enumerate(inits.items()):
+        cfg = base.replace(model={"init": name, "init_params": dict(params)},
+                           train={"probes": ("unit_spread",), "checkpoint": False})
+        r: dict[str, Any] = {"step": [], "loss": [], "acc": [], "spread": {}, "test_acc": None, "final": None}
+        total = None
+        for e in fit(cfg):
+            kind = e["kind"]
+            if kind == "start":
+                total = e["total_steps"]
+            elif kind == "step":
+                r["step"].append(e["step"])
+                r["loss"].append(e["loss"])
+                r["acc"].append(e["acc"])
+                r["spread"] = e.get("unit_spread", r["spread"])
+                if progress and total:
+                    progress((j + e["step"] / total) / len(inits), f"{label}: step {e['step']} / {total}")
+            elif kind == "epoch":
+                r["test_acc"] = e.get("test_acc")
+            elif kind in ("done", "stopped", "diverged", "error"):
+                r["final"] = {"kind": kind, "message": e.get("message")}
+                if kind == "error":
+                    raise PlaygroundError(f"{label}: {e.get('message')}")
+        results[label] = r
+    if progress:
+        progress(1.0, "done")
+    return results

@@ -1,0 +1,224 @@
+"""Plotly figures for "Inside the network": data in (numpy / dicts from ``playground.inside``),
+``go.Figure`` out. Same style as ``plots``: figures built from dicts in one go, many small maps
+tiled into one heatmap (NaN gaps) rather than dozens of subplots, so a layer costs one trace."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ..plots import axis, downsample, figure_layout
+
+__all__ = ["filter_figure", "feature_maps", "vector_figure", "overlay", "probabilities", "weight_histograms",
+           "grad_norms", "init_stats_figure", "race_figure", "spread_figure", "param_counts", "invariance_figure",
+           "compare_curves", "clickable_confusion", "tile_maps"]
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf"]
+_IMG_AXES = dict(xaxis=dict(visible=False, constrain="domain"),
+                 yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain"))
+
+
+def filter_figure(grid: dict[str, Any], title: str, height: int = 420) -> go.Figure:
+    """``filter_grid`` output: RGB tiles, or signed kernels on a blue-white-red scale."""
+    if grid["rgb"] is not None:
+        tr = go.Image(z=grid["rgb"], hoverinfo="skip")
+    else:
+        r = grid["range"] or 1.0
+        tr = go.Heatmap(z=grid["z"], colorscale="RdBu_r", zmid=0, zmin=-r, zmax=r, hoverongaps=False,
+                        hovertemplate="weight %{z:.3f}<extra></extra>", colorbar=dict(thickness=12))
+    return go.Figure(tr, layout=figure_layout(title, height, **_IMG_AXES))
+
+
+def tile_maps(maps: np.ndarray, scale: str = "map", vmax: float | None = None,
+              max_maps: int = 64) -> tuple[np.ndarray, int, float]:
+    """(C, H, W) maps -> one (rows*(H+1)-1, cols*(W+1)-1) array with NaN gaps, scaled:
+    ``map`` each map to its own max |value| (-1..1), ``layer``/``global`` by ``vmax`` (or the layer's)."""
+    c, h, w = maps.shape
+    shown = min(c, max_maps)
+    m = maps[:shown].astype(np.float32)
+    if scale == "map":
+        m = m / np.maximum(np.abs(m).reshape(shown, -1).max(1), 1e-12)[:, None, None]
+        top = 1.0
+    else:
+        top = float(vmax if vmax is not None else np.abs(m).max()) or 1.0
+    cols = min(shown, max(1, int(math.ceil(math.sqrt(shown * h / w * 1.6)))))
+    rows = math.ceil(shown / cols)
+    z = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1), np.nan, dtype=np.float32)
+    for i in range(shown):
+        r, q = divmod(i, cols)
+        z[r * (h + 1): r * (h + 1) + h, q * (w + 1): q * (w + 1) + w] = m[i]
+    return z, shown, top
+
+
+def feature_maps(maps: np.ndarray, title: str, scale: str = "map", vmax: float | None = None,
+                 max_maps: int = 64, height: int = 360) -> go.Figure:
+    z, shown, top = tile_maps(maps, scale, vmax, max_maps)
+    signed = bool(np.nanmin(z) < 0)
+    heat = go.Heatmap(z=z, colorscale="RdBu_r" if signed else "Viridis", zmid=0 if signed else None,
+                      zmin=-top if signed else 0, zmax=top, hoverongaps=False, colorbar=dict(thickness=10),
+                      hovertemplate="%{z:.3f}<extra></extra>")
+    sub = f" (first {shown} of {maps.shape[0]})" if shown < maps.shape[0] else ""
+    return go.Figure(heat, layout=figure_layout(title + sub, height, **_IMG_AXES))
+
+
+def vector_figure(vec: np.ndarray, title: str, classes: Sequence[str] | None = None) -> go.Figure:
+    """A layer without spatial maps (flatten, linear): its values as bars (class names for the output)."""
+    x = list(classes) if classes is not None and len(classes) == len(vec) else list(range(len(vec)))
+    return go.Figure(go.Bar(x=x, y=vec, marker_color=np.where(vec >= 0, "#d62728", "#1f77b4").tolist()),
+                     layout=figure_layout(title, 220, xaxis=axis("class" if x and isinstance(x[0], str) else "unit"),
+                                          yaxis=axis("value")))
+
+
+def overlay(image: np.ndarray, heat: np.ndarray, title: str, opacity: float = 0.55, height: int = 320) -> go.Figure:
+    """An input image (H, W) or (H, W, 3) uint8 under a [0, 1] heat map (saliency, Grad-CAM)."""
+    rgb = np.repeat(image[:, :, None], 3, 2) if image.ndim == 2 else image
+    return go.Figure([go.Image(z=rgb, hoverinfo="skip"),
+                      go.Heatmap(z=heat, colorscale="Jet", opacity=opacity, zmin=0, zmax=1, showscale=True,
+                                 colorbar=dict(thickness=10), hovertemplate="%{z:.2f}<extra></extra>")],
+                     layout=figure_layout(title, height, **_IMG_AXES))
+
+
+def probabilities(probs: np.ndarray, classes: Sequence[str], highlight: int | None = None) -> go.Figure:
+    colours = ["#d62728" if i == highlight else "#1f77b4" for i in range(len(classes))]
+    return go.Figure(go.Bar(x=list(classes), y=probs, marker_color=colours),
+                     layout=figure_layout("predicted probabilities", 240, yaxis=axis("probability", range=[0, 1])))
+
+
+def weight_histograms(series: dict[str, list], title: str, bins: int = 40) -> go.Figure:
+    """A layer's weight histograms over training (TensorBoard's histogram view, as a heatmap):
+    x = step, y = weight value, colour = how many weights (log scale)."""
+    steps = series["step"]
+    keep = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 300)).round().astype(int))
+    lo, hi = min(series["lo"][i] for i in keep), max(series["hi"][i] for i in keep)
+    edges = np.linspace(lo, hi, bins + 1)
+    z = np.zeros((bins, len(keep)))
+    for j, i in enumerate(keep):
+        counts = np.asarray(series["hist"][i], dtype=float)
+        b = len(counts)
+        centres = series["lo"][i] + (np.arange(b) + 0.5) * (series["hi"][i] - series["lo"][i]) / b
+        z[:, j], _ = np.histogram(centres, bins=edges, weights=counts)
+    heat = go.Heatmap(x=[steps[i] for i in keep], y=(edges[:-1] + edges[1:]) / 2, z=np.log1p(z),
+                      colorscale="Viridis", colorbar=dict(title=dict(text="log(1+n)"), thickness=10),
+                      hovertemplate="step %{x}<br>weight %{y:.3f}<extra></extra>")
+    return go.Figure(heat, layout=figure_layout(title, 320, xaxis=axis("step"), yaxis=axis("weight value")))
+
+
+def grad_norms(stats: dict[str, Any], key: str = "g_norm", title: str = "gradient norm per layer") -> go.Figure:
+    traces = []
+    for i, name in enumerate(stats["layers"]):
+        s = stats["series"][name]
+        pts = [(x, y) for x, y in zip(s["step"], s[key]) if y is not None and y > 0]
+        if not pts:
+            continue
+        x, y = downsample(*zip(*pts))
+        traces.append(go.Scatter(x=x, y=y, name=name, line=dict(color=PALETTE[i % len(PALETTE)])))
+    return go.Figure(traces, layout=figure_layout(title, 320, xaxis=axis("step"),
+                                                  yaxis=axis("L2 norm (log scale)", type="log",
+                                                             exponentformat="power")))
+
+
+def init_stats_figure(stats: dict[str, Any]) -> go.Figure:
+    """Three panels, one line per initialisation: output mean, output std, gradient std per layer."""
+    panels = (("act_mean", "output mean", None), ("act_std", "output std", "log"),
+              ("grad_std", "gradient std (d loss / d output)", "log"))
+    traces, layout = [], figure_layout(None, 360)
+    gap, width = 0.06, (1 - 0.12) / 3
+    for p, (key, label, scale) in enumerate(panels):
+        sx = "" if p == 0 else str(p + 1)
+        for i, (name, s) in enumerate(stats.items()):
+            y = [v if scale != "log" or v > 0 else None for v in s[key]]
+            traces.append(go.Scatter(x=s["layers"], y=y, name=name, mode="lines+markers", legendgroup=name,
+                                     showlegend=p == 0, line=dict(color=PALETTE[i % len(PALETTE)]),
+                                     xaxis=f"x{sx}", yaxis=f"y{sx}"))
+        layout[f"xaxis{sx}"] = dict(domain=[p * (width + gap), p * (width + gap) + width], tickangle=-40,
+                                    anchor=f"y{sx}")
+        layout[f"yaxis{sx}"] = dict(title=dict(text=label), anchor=f"x{sx}",
+                                    **({"type": "log", "exponentformat": "power"} if scale else {}))
+    return go.Figure(traces, layout=layout)
+
+
+def race_figure(race: dict[str, Any]) -> go.Figure:
+    traces = [go.Scatter(x=r["step"], y=r["loss"], name=name, line=dict(color=PALETTE[i % len(PALETTE)]))
+              for i, (name, r) in enumerate(race.items())]
+    return go.Figure(traces, layout=figure_layout("training loss, same seed and data", 320, xaxis=axis("step"),
+                                                  yaxis=axis("loss")))
+
+
+def spread_figure(race: dict[str, Any]) -> go.Figure:
+    """Per initialisation and hidden layer: how different the layer's units are at the end of the race."""
+    traces = []
+    for i, (name, r) in enumerate(race.items()):
+        layers = list(r["spread"])[:-1]  # the output layer's rows always differ (one per class)
+        traces.append(go.Bar(x=layers, y=[max(r["spread"][n], 1e-9) for n in layers], name=name,
+                             marker_color=PALETTE[i % len(PALETTE)]))
+    return go.Figure(traces, layout=figure_layout("difference between units of a hidden layer after the race", 300,
+                                                  barmode="group", yaxis=axis("max |unit - mean unit| (log)",
+                                                                              type="log", exponentformat="power")))
+
+
+def param_counts(tables: dict[str, dict[str, Any]]) -> go.Figure:
+    """Per model: parameters as built, and what its layers would cost without weight sharing / fully connected."""
+    names = list(tables)
+    cols = (("params", "as built (shared kernels)"), ("locally_connected", "locally connected, no sharing"),
+            ("fully_connected", "fully connected"))
+    traces = [go.Bar(x=names, y=[sum(r[k] for r in tables[n]["rows"]) for n in names], name=label,
+                     marker_color=PALETTE[i]) for i, (k, label) in enumerate(cols)]
+    return go.Figure(traces, layout=figure_layout("parameters", 320, barmode="group",
+                                                  yaxis=axis("parameters (log scale)", type="log",
+                                                             exponentformat="power")))
+
+
+def invariance_figure(inv: dict[str, Any]) -> go.Figure:
+    traces = []
+    for i, lab in enumerate(inv["labels"]):
+        c = PALETTE[i % len(PALETTE)]
+        traces.append(go.Scatter(x=inv["shifts"], y=inv["shift_acc"][lab], name=lab, legendgroup=lab,
+                                 mode="lines+markers", line=dict(color=c)))
+        traces.append(go.Scatter(x=inv["angles"], y=inv["rotation_acc"][lab], name=lab, legendgroup=lab,
+                                 showlegend=False, mode="lines+markers", line=dict(color=c), xaxis="x2", yaxis="y2"))
+    layout = figure_layout(f"test accuracy on moved images ({inv['images']} test images)", 360,
+                           xaxis=axis("shift (pixels)", domain=[0, 0.45]), yaxis=axis("accuracy", range=[0, 1.02]),
+                           xaxis2=axis("rotation (degrees)", domain=[0.55, 1], anchor="y2"),
+                           yaxis2=axis("accuracy", anchor="x2", range=[0, 1.02]))
+    return go.Figure(traces, layout=layout)
+
+
+def compare_curves(runs: dict[str, dict[str, Any]]) -> go.Figure:
+    """Several runs overlaid: train loss per step (left), test accuracy per epoch (right)."""
+    traces = []
+    for i, (name, snap) in enumerate(runs.items()):
+        c = PALETTE[i % len(PALETTE)]
+        steps, epochs = snap["steps"], snap["epochs"]
+        if steps["step"]:
+            x, y = downsample(steps["step"], steps["loss"])
+            traces.append(go.Scatter(x=x, y=y, name=name, legendgroup=name, line=dict(color=c)))
+        if epochs:
+            traces.append(go.Scatter(x=[e["step"] for e in epochs], y=[e.get("test_acc") for e in epochs],
+                                     name=name, legendgroup=name, showlegend=not steps["step"],
+                                     mode="lines+markers", line=dict(color=c), xaxis="x2", yaxis="y2"))
+    layout = figure_layout(None, 380, xaxis=axis("step", domain=[0, 0.45]), yaxis=axis("train loss"),
+                           xaxis2=axis("step", domain=[0.55, 1], anchor="y2"),
+                           yaxis2=axis("test accuracy", anchor="x2", range=[0, 1.02]),
+                           legend=dict(orientation="h", y=-0.3))
+    return go.Figure(traces, layout=layout)
+
+
+def clickable_confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str) -> go.Figure:
+    """A confusion matrix whose cells can be clicked: plotly heatmaps send no click selections, so an
+    invisible marker sits on every off-diagonal cell (customdata: true, predicted class index)."""
+    m = np.asarray(matrix)
+    k = len(classes)
+    heat = go.Heatmap(z=m, x=list(classes), y=list(classes), colorscale="Blues", text=m, texttemplate="%{text}",
+                      hoverinfo="skip")
+    cells = [(t, p) for t in range(k) for p in range(k) if t != p and m[t, p] > 0]
+    dots = go.Scatter(x=[classes[p] for _, p in cells], y=[classes[t] for t, _ in cells], mode="markers",
+                      marker=dict(size=max(8, 300 // max(k, 1)), color="rgba(0,0,0,0)", symbol="square"),
+                      customdata=[[t, p] for t, p in cells], showlegend=False,
+                      hovertemplate="true %{y}<br>predicted %{x}<br>click to see them<extra></extra>")
+    return go.Figure([heat, dots], layout=figure_layout(title, 440, xaxis=axis("predicted class"),
+                                                        yaxis=axis("true class", autorange="reversed"),
+                                                        clickmode="event+select", dragmode=False))

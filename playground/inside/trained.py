@@ -1,0 +1,190 @@
+"""A trained classifier ready to inspect: the model in eval mode on the CPU, its data set and the
+input normalisation it was trained with, plus cached feature extractors.
+
+``load_trained`` reads a run from the run store (final model or last finished epoch);
+``Trained.from_model`` wraps a model built in memory. ``inspectable_runs`` lists the classifier
+runs that have saved weights."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn as nn
+
+from ..config import RunConfig
+from ..data import Dataset, load_dataset
+from ..errors import CheckpointError, ConfigError, PlaygroundError
+from ..models import build_saved_model, list_models
+from ..runs import Run, RunStore
+from ..train.snapshots import list_snapshots
+
+__all__ = ["Trained", "load_trained", "inspectable_runs", "make_extractor", "HookExtractor"]
+
+
+@dataclass
+class Trained:
+    """A model in eval mode on the CPU, its data set and the normalisation it was trained with."""
+
+    model: nn.Module
+    data: Dataset
+    config: RunConfig | None = None
+    run_id: str | None = None
+    source: str = "memory"  # model.pt (final), checkpoint.pt (last finished epoch), memory
+    epoch: int | None = None  # epochs trained (the last may be partial for a stopped run)
+    # The input normalisation the model was trained with, per channel; None: the data set's statistics
+    # (a model with ``normalises_input`` takes [0, 1] images: mean 0, std 1, whatever is given here).
+    norm: tuple[Sequence[float], Sequence[float]] | None = None
+    _cache: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.model.eval()
+        c = self.data.shape[0]
+        if getattr(self.model, "normalises_input", False):
+            mean, std = [0.0] * c, [1.0] * c
+        elif self.norm is not None and len(self.norm[0]) == len(self.norm[1]) == c:
+            mean, std = self.norm
+        else:
+            mean, std = self.data.mean, self.data.std
+        self.mean = torch.tensor(list(mean), dtype=torch.float32).view(1, c, 1, 1)
+        self.std = torch.tensor(list(std), dtype=torch.float32).view(1, c, 1, 1)
+
+    @classmethod
+    def from_model(cls, model: nn.Module, data: Dataset, **kw: Any) -> "Trained":
+        return cls(model=model.cpu().to(memory_format=torch.contiguous_format), data=data, **kw)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.data.classes
+
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        return self.data.shape
+
+    @property
+    def label(self) -> str:
+        name = self.config.model.name if self.config else type(self.model).__name__
+        return f"{name} ({self.run_id})" if self.run_id else name
+
+    def to_input(self, x_uint8: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, C, H, W) or (C, H, W) -> normalised float (B, C, H, W)."""
+        x = x_uint8 if x_uint8.ndim == 4 else x_uint8.unsqueeze(0)
+        return (x.float() / 255 - self.mean) / self.std
+
+    def cached(self, key: Any, make: Callable[[], Any]) -> Any:
+        """``make()`` once per key, kept with the model (tracing the model costs 50-100 ms)."""
+        with self._lock:
+            value = self._cache.get(key)
+            if value is None:
+                value = self._cache[key] = make()
+            return value
+
+    def extractor(self, nodes: tuple[str, ...]) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
+        """A callable x -> {node: output}; built once per node set (FX tracing costs ~50 ms)."""
+        return self.cached(nodes, lambda: make_extractor(self.model, nodes))
+
+
+def make_extractor(model: nn.Module, nodes: tuple[str, ...]):
+    """An FX feature extractor for ``nodes``, or forward hooks for a model FX cannot trace."""
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    try:
+        fx = create_feature_extractor(model, return_nodes=list(nodes))
+        fx.eval()
+        return fx
+    except Exception:  # a model FX cannot trace: forward hooks on the named modules
+        return HookExtractor(model, nodes)
+    finally:
+        model.eval()  # tracing switches train/eval and leaves train mode on when it fails
+
+
+class HookExtractor:
+    """x -> {module name: output}, recorded by forward hooks on the named modules."""
+
+    def __init__(self, model: nn.Module, nodes: tuple[str, ...]):
+        self.model, self.nodes = model, nodes
+        mods = dict(model.named_modules())
+        missing = [n for n in nodes if n not in mods]
+        if missing:
+            raise ConfigError(f"No layer named {', '.join(missing)} in this model.")
+        self.mods = {n: mods[n] for n in nodes}
+
+    def __call__(self, x):
+        out: dict[str, torch.Tensor] = {}
+        handles = [m.register_forward_hook(lambda _m, _i, o, n=n: out.__setitem__(n, o))
+                   for n, m in self.mods.items()]
+        try:
+            self.model(x)
+        finally:
+            for h in handles:
+                h.remove()
+        return out
+
+
+def _classifier_config(run: Run, ckpt: dict) -> RunConfig:
+    try:
+        config = RunConfig.from_dict(ckpt["config"]) if "config" in ckpt else run.config()
+    except PlaygroundError:
+        config = run.config()
+    if config.train.task != "classify" or config.model.name not in list_models(task="classify"):
+        raise ConfigError(f"Run {run.run_id} trained the {config.train.task!r} task ({config.model.name}); this page "
+                          "inspects classifiers. Look at autoencoder runs on the Autoencoders page.")
+    return config
+
+
+def load_trained(run: Run | str, store: RunStore | None = None) -> Trained:
+    """The run's final model (model.pt) or, while it trains, its last finished epoch (checkpoint.pt)."""
+    if isinstance(run, str):
+        run = (store or RunStore()).open(run)
+    if run.model_path.exists():
+        ckpt, source = run.load_checkpoint(final=True), "model.pt"
+    elif run.checkpoint_path.exists():
+        ckpt, source = run.load_checkpoint(final=False), "checkpoint.pt"
+    else:
+        raise CheckpointError(f"Run {run.run_id} has no saved model yet: a model is saved at the end of each "
+                              "epoch (and when the run ends). Wait for its first epoch, or pick another run.")
+    config = _classifier_config(run, ckpt)
+    d, m = config.data, config.model
+    data = load_dataset(d.dataset, root=d.data_root, download=False, **dict(d.params))
+    model = build_saved_model(m.name, in_shape=data.shape, num_classes=data.num_classes, params=dict(m.params))
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"The saved weights of run {run.run_id} do not fit its model "
+                              f"({str(e).splitlines()[0]}).") from None
+    # model.pt records the last epoch's index, checkpoint.pt the number of epochs done: store the count.
+    done = ckpt.get("epoch")
+    if done is not None and source == "model.pt":
+        done += 1
+    meta = ckpt.get("data") if isinstance(ckpt.get("data"), dict) else {}
+    norm = (meta["mean"], meta["std"]) if meta.get("mean") and meta.get("std") else None
+    return Trained(model=model, data=data, config=config, run_id=run.run_id, source=source, epoch=done, norm=norm)
+
+
+def inspectable_runs(store: RunStore, limit: int = 60,
+                     keep: Callable[[str], bool] | None = None) -> list[dict[str, Any]]:
+    """Classifier runs with saved weights, newest first: id, data set, model, source, snapshot count.
+    Reconstruction (autoencoder) runs are left out; ``keep(run_id)`` filters further (visibility)."""
+    out: list[dict[str, Any]] = []
+    for run in store.list():
+        if len(out) >= limit:
+            break
+        if keep is not None and not keep(run.run_id):
+            continue
+        if not (run.model_path.exists() or run.checkpoint_path.exists()):
+            continue
+        try:
+            cfg = run.config()
+        except PlaygroundError:
+            continue
+        if cfg.train.task != "classify" or cfg.model.name not in list_models(task="classify"):
+            continue
+        out.append({"run_id": run.run_id, "dataset": cfg.data.dataset, "model": cfg.model.name,
+                    "init": cfg.model.init, "final": run.model_path.exists(),
+                    "snapshots": len(list_snapshots(run)),
+                    "label": f"{run.run_id} · {cfg.data.dataset} · {cfg.model.name}"
+                             + ("" if run.model_path.exists() else " (training: last epoch)")})
+    return out

@@ -1,0 +1,15 @@
+"""Training: ``fit(config)`` and its parts, and the job system that runs it for the app.
+
+Importing this package registers every task and probe: ``classify`` (``tasks``), the
+``snapshots``/``layer_stats``/``unit_spread`` probes (``snapshots``) and, from the autoencoder
+package, ``reconstruct`` and ``live_recon``.
+"""
+
+from ..autoencode import task as _reconstruct  # noqa: F401  (registers reconstruct, live_recon)
+from . import snapshots as _snapshots  # noqa: F401  (registers snapshots, layer_stats, unit_spread)
+from .engine import Controls, check_names, fit, prepare, resume
+from .prepared import Prepared
+from .probes import PROBES
+from .tasks import TASKS, evaluate
+
+__all__ = ["Controls", "PROBES", "Prepared", "TASKS", "check_names", "evaluate", "fit", "prepare", "resume"]

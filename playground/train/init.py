@@ -1,0 +1,126 @@
+"""Weight-initialisation registry, applied to every conv and linear layer with ``model.apply``.
+
+Biases are set to zero by every scheme except ``default`` (PyTorch's own
+per-layer initialisation, left untouched). Normalisation layers keep their
+weight 1 / bias 0. ``constant`` is here on purpose: it shows the symmetry
+problem (every unit of a layer computes, and learns, the same thing).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+
+from ..errors import ConfigError
+from ..registry import Registry
+
+__all__ = ["INITS", "register_init", "list_inits", "init_weights", "NONLINEARITIES", "FAN_MODES"]
+
+WeightFn = Callable[[torch.Tensor], Any]
+INITS: Registry[Callable[..., WeightFn | None]] = Registry("initialisation")
+register_init = INITS.register
+
+LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear)
+NONLINEARITIES = ("relu", "leaky_relu", "tanh", "sigmoid", "linear", "selu")
+FAN_MODES = ("fan_in", "fan_out")
+
+
+def _nonlinearity(name: str) -> str:
+    if name not in NONLINEARITIES:
+        raise ConfigError(f"nonlinearity must be one of {', '.join(NONLINEARITIES)} (got {name!r}).")
+    return name
+
+
+@register_init("default")
+def default() -> None:
+    """PyTorch's per-layer default (kaiming-uniform with a=sqrt(5) for conv/linear)."""
+    return None
+
+
+@register_init("zeros")
+def zeros() -> WeightFn:
+    """All weights 0: no signal flows forward, no gradient reaches earlier layers."""
+    return nn.init.zeros_
+
+
+@register_init("constant")
+def constant(value: float = 0.05) -> WeightFn:
+    """All weights the same value: units stay identical (symmetry never breaks)."""
+    return lambda w: nn.init.constant_(w, value)
+
+
+@register_init("uniform")
+def uniform(a: float = -0.05, b: float = 0.05) -> WeightFn:
+    """U(a, b)."""
+    if not a < b:
+        raise ConfigError(f"uniform init needs a < b (got a={a}, b={b}).")
+    return lambda w: nn.init.uniform_(w, a, b)
+
+
+@register_init("normal")
+def normal(mean: float = 0.0, std: float = 0.01) -> WeightFn:
+    """N(mean, std^2)."""
+    if not std > 0:
+        raise ConfigError(f"normal init needs std > 0 (got {std}).")
+    return lambda w: nn.init.normal_(w, mean, std)
+
+
+@register_init("xavier_uniform")
+def xavier_uniform(gain: float = 1.0) -> WeightFn:
+    """Glorot: U(-a, a), a = gain*sqrt(6/(fan_in+fan_out)); for tanh/sigmoid."""
+    return lambda w: nn.init.xavier_uniform_(w, gain)
+
+
+@register_init("xavier_normal")
+def xavier_normal(gain: float = 1.0) -> WeightFn:
+    """Glorot: N(0, gain^2 * 2/(fan_in+fan_out))."""
+    return lambda w: nn.init.xavier_normal_(w, gain)
+
+
+@register_init("kaiming_uniform")
+def kaiming_uniform(nonlinearity: str = "relu", mode: str = "fan_in") -> WeightFn:
+    """He: U(-b, b), b = gain*sqrt(3/fan); for ReLU networks."""
+    nl = _nonlinearity(nonlinearity)
+    return lambda w: nn.init.kaiming_uniform_(w, mode=_mode(mode), nonlinearity=nl)
+
+
+@register_init("kaiming_normal")
+def kaiming_normal(nonlinearity: str = "relu", mode: str = "fan_in") -> WeightFn:
+    """He: N(0, gain^2/fan), gain = sqrt(2) for ReLU."""
+    nl = _nonlinearity(nonlinearity)
+    return lambda w: nn.init.kaiming_normal_(w, mode=_mode(mode), nonlinearity=nl)
+
+
+@register_init("orthogonal")
+def orthogonal(gain: float = 1.0) -> WeightFn:
+    """(Semi-)orthogonal weight matrices (Saxe et al.), scaled by gain."""
+    return lambda w: nn.init.orthogonal_(w, gain)
+
+
+def _mode(mode: str) -> str:
+    if mode not in FAN_MODES:
+        raise ConfigError(f"mode must be fan_in or fan_out (got {mode!r}).")
+    return mode
+
+
+def list_inits() -> list[str]:
+    return INITS.names()
+
+
+def init_weights(model: nn.Module, name: str = "default", **params: Any) -> nn.Module:
+    """Re-initialise ``model`` in place with a registered scheme; returns it."""
+    fn = INITS.call(name, **params)
+    if fn is None:
+        return model
+
+    def apply(m: nn.Module) -> None:
+        if isinstance(m, LAYERS):
+            fn(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+    with torch.no_grad():
+        model.apply(apply)
+    return model

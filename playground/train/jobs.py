@@ -1,0 +1,264 @@
+"""Background training jobs: a process-wide manager with a queue and a concurrency limit.
+
+The app keeps one ``JobManager`` in ``st.cache_resource``; every session
+submits to it. A job's worker thread runs ``engine.fit`` and feeds each event
+to the run store (disk) and to the job's in-memory ``RunBuffer``, which pages
+read from their fragments. Workers never touch Streamlit. At most
+``max_running`` jobs train at once (default: one per GPU, one on a CPU); the
+rest wait in a FIFO queue and can ask for their position.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..config import RunConfig
+from ..errors import PlaygroundError
+from ..runs import FINAL_KINDS, Run, RunStore
+from ..settings import settings
+from .engine import Controls, check_names, fit, resume
+
+__all__ = ["RunBuffer", "Job", "JobManager"]
+
+STEP_FIELDS = ("step", "epoch", "loss", "acc", "psnr", "lr", "images_per_s", "t")  # acc, psnr: tasks' metrics
+
+
+class RunBuffer:
+    """Thread-safe, columnar copy of a run's events (what the plots need)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.steps: dict[str, list[float]] = {k: [] for k in STEP_FIELDS}
+        self.epochs: list[dict[str, Any]] = []
+        self.start: dict[str, Any] | None = None
+        self.final: dict[str, Any] | None = None
+        self.version = 0  # bumps on every event, so readers can skip redraws
+        self.latest: dict[str, Any] = {}  # newest value of each other step field (probes' live views)
+
+    def add(self, e: dict[str, Any]) -> None:
+        with self._lock:
+            kind = e.get("kind")
+            if kind == "step":
+                for k in STEP_FIELDS:
+                    self.steps[k].append(e.get(k))
+                self.latest.update((k, v) for k, v in e.items() if k not in STEP_FIELDS and k != "kind")
+            elif kind == "epoch":
+                self.epochs.append(e)
+            elif kind == "start":
+                self.start = e
+            elif kind == "resumed":
+                self.final = None
+            elif kind in FINAL_KINDS:
+                self.final = e
+            self.version += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"steps": {k: list(v) for k, v in self.steps.items()}, "epochs": list(self.epochs),
+                    "start": self.start, "final": self.final, "version": self.version, "latest": dict(self.latest)}
+
+    @classmethod
+    def from_events(cls, events: Iterable[dict[str, Any]]) -> "RunBuffer":
+        buf = cls()
+        for e in events:
+            buf.add(e)
+        return buf
+
+
+@dataclass
+class Job:
+    run: Run
+    config: RunConfig
+    owner: str
+    resume: bool = False
+    controls: Controls = field(default_factory=Controls)
+    # Who may stop/pause/resume it: the session that started it, and whoever has this key
+    # (the app keeps it in that session's URL so a reload keeps control; run links without it view).
+    control_key: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    buffer: RunBuffer = field(default_factory=RunBuffer)
+    state: str = "queued"  # queued, running, done, stopped, diverged, error
+    thread: threading.Thread | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    @property
+    def live(self) -> bool:
+        return self.state in ("queued", "running")
+
+
+class JobManager:
+    def __init__(self, store: RunStore | None = None, max_running: int | None = None,
+                 max_queued: int | None = None, max_finished: int | None = None):
+        cfg = settings()
+        self.store = store or RunStore()
+        self.max_running = max_running or cfg.max_jobs
+        self.max_queued = max_queued or cfg.max_queued
+        # Finished runs stay in memory (their buffers) only up to this many; older ones are read
+        # back from the run store when opened, so a long class does not grow the server.
+        self.max_finished = cfg.max_finished if max_finished is None else max_finished
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._queue: deque[str] = deque()
+
+    # -- submitting --------------------------------------------------------
+    def submit(self, config: RunConfig, owner: str) -> Job:
+        """Queue a new run; raises PlaygroundError (with the reason) on a bad config."""
+        check_names(config)
+        with self._lock:
+            self._check_room()
+        job = Job(self.store.create(config), config, owner)
+        job.run.write_control_key(job.control_key)
+        return self._enqueue(job)
+
+    def resume(self, run_id: str, owner: str) -> Job:
+        """Queue an interrupted run to continue from its last checkpoint."""
+        run = self.store.open(run_id)
+        job = Job(run, run.config(), owner, resume=True)
+        job.control_key = run.control_key() or job.control_key
+        job.buffer = RunBuffer.from_events(run.events())  # until the worker has truncated the file
+        with self._lock:  # check and register in one step: two tabs may press Resume at once
+            live = self._jobs.get(run_id)
+            if live is not None and (live.live or run_id in self._queue):
+                return live
+            self._check_room()
+            self._jobs[run_id] = job
+            self._queue.append(run_id)
+        self._pump()
+        return job
+
+    def _check_room(self) -> None:
+        if len(self._queue) >= self.max_queued:
+            raise PlaygroundError(f"The queue is full ({self.max_queued} runs waiting). Try again when some "
+                                  "have finished, or ask the teacher to raise the limit.")
+
+    def _enqueue(self, job: Job) -> Job:
+        with self._lock:
+            self._check_room()
+            self._jobs[job.run_id] = job
+            self._queue.append(job.run_id)
+        self._pump()
+        return job
+
+    def _pump(self) -> None:
+        with self._lock:
+            while self._queue and self._running_count() < self.max_running:
+                job = self._jobs[self._queue.popleft()]
+                job.state = "running"
+                job.thread = threading.Thread(target=self._work, args=(job,), name=f"job-{job.run_id}",
+                                              daemon=True)
+                job.thread.start()
+
+    def _running_count(self) -> int:
+        return sum(1 for j in self._jobs.values() if j.state == "running")
+
+    def _work(self, job: Job) -> None:
+        try:
+            events = (resume(job.run_id, self.store, job.controls) if job.resume
+                      else fit(job.config, run=job.run, controls=job.controls))
+            for e in events:
+                if e["kind"] == "resumed":  # the run store now holds only what the checkpoint covers
+                    job.buffer = RunBuffer.from_events(job.run.events())
+                    continue
+                job.buffer.add(e)
+                if e["kind"] in FINAL_KINDS:
+                    job.state = e["kind"]
+        except Exception as e:  # fit() turns errors into events; this is the last line of defence
+            job.buffer.add({"kind": "error", "message": f"The run ended unexpectedly ({type(e).__name__}: {e})."})
+            job.state = "error"
+        finally:
+            if job.state == "running":  # the generator ended without a final event
+                job.state = "error"
+            self._forget_finished()
+            self._pump()
+
+    def _forget_finished(self) -> None:
+        with self._lock:
+            done = [k for k, j in self._jobs.items() if not j.live and k not in self._queue]
+            for k in done[: max(0, len(done) - self.max_finished)]:  # oldest first (insertion order)
+                del self._jobs[k]
+
+    # -- reading -----------------------------------------------------------
+    def get(self, run_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(run_id)
+
+    def queue_position(self, run_id: str) -> int | None:
+        """1 for the next to start; None when not queued."""
+        with self._lock:
+            try:
+                return self._queue.index(run_id) + 1
+            except ValueError:
+                return None
+
+    def jobs(self, owner: str | None = None) -> list[Job]:
+        with self._lock:
+            jobs = list(self._jobs.values())
+        return [j for j in jobs if owner is None or j.owner == owner]
+
+    def live_jobs(self) -> list[Job]:
+        return [j for j in self.jobs() if j.live]
+
+    def status(self, run_id: str) -> str:
+        """Live state (queued, running, paused, or final); for runs this server is not
+        running, the run store's, where a run with no final event is interrupted."""
+        job = self.get(run_id)
+        if job is not None:
+            return "paused" if job.state == "running" and job.controls.paused else job.state
+        status = self.store.open(run_id).status()
+        return "interrupted" if status in ("running", "created") else status
+
+    # -- controls ----------------------------------------------------------
+    def may_control(self, run_id: str, owner: str, key: str | None) -> bool:
+        """The session that started the run, or one holding its control key."""
+        job = self.get(run_id)
+        if job is not None and job.owner == owner:
+            return True
+        if not key:
+            return False
+        try:
+            stored = self.store.open(run_id).control_key()
+        except PlaygroundError:
+            return False
+        return stored is not None and secrets.compare_digest(stored, key)
+
+    def stop(self, run_id: str) -> None:
+        job = self.get(run_id)
+        if job is None:
+            return
+        with self._lock:
+            if run_id in self._queue:  # never started: take it off the queue
+                self._queue.remove(run_id)
+                event = {"kind": "stopped", "step": 0, "t": 0.0, "message": "Removed from the queue before it started."}
+                job.run.append(event)
+                job.buffer.add(event)
+                job.state = "stopped"
+                return
+        job.controls.stop()
+
+    def pause(self, run_id: str) -> None:
+        job = self.get(run_id)
+        if job is not None:
+            job.controls.pause()
+
+    def unpause(self, run_id: str) -> None:
+        job = self.get(run_id)
+        if job is not None:
+            job.controls.resume()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop everything (tests, server exit)."""
+        with self._lock:
+            queued = list(self._queue)
+        for run_id in queued:
+            self.stop(run_id)
+        for job in self.jobs():
+            job.controls.stop()
+        for job in self.jobs():
+            if job.thread is not None:
+                job.thread.join(timeout)

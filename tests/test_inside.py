@@ -1,0 +1,568 @@
+"""Inside the network: oracle tests against manual forwards and theory, probes, and the page (AppTest).
+
+Small and fast: a built-in shapes set of a few hundred images, models of a few thousand parameters,
+runs of a handful of steps."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from streamlit.testing.v1 import AppTest
+
+from playground import inside as ins
+from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, config_diff, with_change
+from playground.data import load_dataset
+from playground.errors import CheckpointError, ConfigError, PlaygroundError
+from playground.models import build_model, list_models
+from playground.runs import RunStore
+from playground.train import fit
+from playground.train.init import init_weights
+from playground.train.snapshots import (
+    HIST_BINS,
+    layer_stats_series,
+    list_snapshots,
+    load_snapshot,
+    snapshot_weights,
+    trainable_layers,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {"n_train": 384, "n_test": 128}
+CNN = {"channels": [6, 12], "fc": [32]}
+
+
+def tiny_config(**train) -> RunConfig:
+    return RunConfig(data=DataConfig(dataset="shapes", params=SMALL), model=ModelConfig(name="cnn", params=CNN),
+                     optim=OptimConfig(name="adam", lr=3e-3),
+                     train=TrainConfig(**{"epochs": 2.0, "batch_size": 64, "log_every": 2,
+                                          "probes": ("snapshots", "layer_stats"), **train}))
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """One finished run with snapshots and layer statistics (shared by the tests of this file)."""
+    store = RunStore(tmp_path_factory.mktemp("inside") / "runs")
+    events = list(fit(tiny_config(), store=store))
+    assert events[-1]["kind"] == "done", events[-1]
+    return store, store.open(events[0]["run_id"]), events
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset("shapes", **SMALL)
+
+
+def _model(data, name="cnn", seed=0, **params):
+    torch.manual_seed(seed)
+    return build_model(name, in_shape=data.shape, num_classes=data.num_classes, **(params or CNN))
+
+
+# -- activations -------------------------------------------------------------------------
+
+def test_activations_match_a_manual_forward(data):
+    tr = ins.Trained.from_model(_model(data), data)
+    img = data.test_x[3]
+    acts = ins.activations(tr, img)
+    # The oracle: run the modules one after another by hand and keep every output.
+    x = tr.to_input(img)
+    manual = {}
+    with torch.no_grad():
+        for prefix, seq in (("features", tr.model.features), ("classifier", tr.model.classifier)):
+            for name, mod in seq.named_modules():
+                if name and not any(True for _ in mod.children()):
+                    x = mod(x)
+                    manual[f"{prefix}.{name}"] = x[0].clone()
+    names = [layer["name"] for layer in acts["layers"]]
+    assert names == list(manual)
+    for layer in acts["layers"]:
+        ref = manual[layer["name"]]
+        assert layer["shape"] == tuple(ref.shape)
+        got = layer["maps"] if layer["spatial"] else layer["vector"]
+        np.testing.assert_allclose(got.reshape(-1), ref.numpy().reshape(-1), rtol=1e-5, atol=1e-5)
+        assert layer["spatial"] == (ref.ndim == 3)
+    np.testing.assert_allclose(acts["probs"], manual["classifier.3"].softmax(0).numpy(), rtol=1e-5, atol=1e-6)
+    assert acts["range"] == pytest.approx(max(float(v.abs().max()) for v in manual.values()), rel=1e-5)
+
+
+def test_layers_without_spatial_maps_are_labelled_not_crashing(data):
+    tr = ins.Trained.from_model(_model(data, "mlp", hidden=[16]), data)
+    acts = ins.activations(tr, data.test_x[0])
+    assert [layer["kind"] for layer in acts["layers"]] == ["Flatten", "Linear", "ReLU", "Linear"]
+    assert not any(layer["spatial"] for layer in acts["layers"])
+    assert acts["layers"][0]["vector"].shape == (math.prod(data.shape),)
+    with pytest.raises(ConfigError, match="no spatial maps"):
+        ins.grad_cam(tr, data.test_x[0])
+
+
+# -- saliency and Grad-CAM -------------------------------------------------------------------
+
+def test_saliency_of_a_linear_model_is_its_weight_row(data):
+    # logits = W x + b, so d logit_t / d x = W[t]: the saliency is |W[t]| (max over channels), scaled.
+    tr = ins.Trained.from_model(_model(data, "mlp", hidden=[]), data)
+    w = tr.model.net[1].weight.detach()
+    for target in (None, 4):
+        sal = ins.saliency(tr, data.test_x[0], target)
+        t = sal["target"]
+        if target is None:
+            assert t == int(tr.model(tr.to_input(data.test_x[0])).argmax())
+        ref = w[t].view(*data.shape).abs().amax(0)
+        np.testing.assert_allclose(sal["map"], (ref / ref.max()).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_grad_cam_is_non_negative_input_sized_and_matches_the_formula(data):
+    tr = ins.Trained.from_model(_model(data), data)
+    img = data.test_x[5]
+    for target in (None, 2, 7):
+        cam = ins.grad_cam(tr, img, target)
+        assert cam["map"].shape == tuple(img.shape[-2:])
+        assert cam["map"].min() >= 0 and cam["map"].max() == pytest.approx(1.0)
+        assert cam["layer"] == "features.1.0"
+        # Oracle: split the network at the last conv by hand.
+        x = tr.to_input(img)
+        a = tr.model.features[1][0](tr.model.features[0](x)).detach().requires_grad_(True)
+        rest = tr.model.features[1][1:](a)
+        logits = tr.model.classifier(rest)
+        t = int(logits.argmax()) if target is None else target
+        (g,) = torch.autograd.grad(logits[0, t], a)
+        ref = F.relu((g.mean((2, 3), keepdim=True) * a).sum(1, keepdim=True))
+        ref = F.interpolate(ref, size=img.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+        np.testing.assert_allclose(cam["map"], (ref / ref.max()).detach().numpy(), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ConfigError, match="between 0 and 9"):
+        ins.grad_cam(tr, img, 10)
+
+
+def test_top_activating_images_are_the_highest_channel_means(data):
+    tr = ins.Trained.from_model(_model(data), data)
+    res = ins.top_activating(tr, "features.0.2", 1, n=5, limit=100, batch_size=32)
+    with torch.no_grad():
+        a = tr.model.features[0][:3](tr.to_input(data.test_x[:100]))[:, 1].mean((1, 2))  # conv, bn, relu
+    vals, idx = a.topk(5)
+    assert res["index"] == idx.tolist()
+    np.testing.assert_allclose(res["value"], vals.numpy(), atol=1e-4)
+    assert len(res["images"]) == 5 and res["images"][0].shape == (32, 32, 3)
+
+
+# -- uploads --------------------------------------------------------------------------------
+
+def _png(mode: str, size: tuple[int, int], fmt: str = "PNG") -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    colour = {"RGBA": (255, 0, 0, 128), "L": 200, "P": 3, "RGB": (0, 0, 255), "I;16": 40000, "CMYK": (0, 0, 0, 0)}
+    Image.new(mode, size, colour[mode]).save(buf, fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("mode,size,fmt", [("RGBA", (100, 50), "PNG"), ("L", (7, 300), "PNG"), ("P", (40, 40), "GIF"),
+                                           ("I;16", (64, 64), "PNG"), ("CMYK", (33, 20), "JPEG")])
+def test_uploads_of_any_mode_and_size_become_the_model_input(mode, size, fmt):
+    for shape in ((3, 32, 32), (1, 28, 28)):
+        x = ins.image_from_bytes(_png(mode, size, fmt), shape)
+        assert x.dtype == torch.uint8 and tuple(x.shape) == shape
+    grey = ins.image_from_bytes(_png("L", (10, 10)), (1, 28, 28))
+    assert int(grey.float().mean().round()) == 200
+    assert int(ins.image_from_bytes(_png("L", (10, 10)), (1, 28, 28), invert=True).float().mean().round()) == 55
+    with pytest.raises(PlaygroundError, match="not an image"):
+        ins.image_from_bytes(b"this is text, not a picture", (3, 32, 32))
+
+
+# -- filters and probes -----------------------------------------------------------------------
+
+def test_filter_grid_lays_out_the_kernels():
+    w = torch.randn(5, 3, 3, 3)
+    rgb = ins.filter_grid(w)
+    assert rgb["rgb"].shape == (3, 5 * 4 - 1, 3) and rgb["rgb"].dtype == np.uint8
+    t = (w[2] - w[2].min()) / (w[2].max() - w[2].min())
+    np.testing.assert_allclose(rgb["rgb"][:, 8:11] / 255, t.permute(1, 2, 0).numpy(), atol=1 / 255)
+    w2 = torch.randn(4, 6, 3, 3)
+    g = ins.filter_grid(w2)  # rows: filters, columns: input channels
+    assert g["z"].shape == (4 * 4 - 1, 6 * 4 - 1)
+    np.testing.assert_allclose(g["z"][4:7, 8:11], w2[1, 2].numpy())
+    assert np.isnan(g["z"][3]).all()
+    one = ins.filter_grid(w2, in_channel=5)
+    np.testing.assert_allclose(one["z"][0:3, 4:7], w2[1, 5].numpy())
+    with pytest.raises(ConfigError, match="0..5"):
+        ins.filter_grid(w2, in_channel=6)
+    mlp_first = ins.filter_grid(torch.randn(3, 12), in_shape=(1, 3, 4))  # each unit's weights as an image
+    assert mlp_first["z"].shape == (3, 3 * 5 - 1)
+
+
+def test_snapshots_hold_the_initialisation_and_every_epoch(trained_run, data):
+    store, run, events = trained_run
+    assert list_snapshots(run) == [0, 1, 2]
+    cfg = run.config()
+    torch.manual_seed(cfg.train.seed)  # the engine's model initialisation, redone
+    fresh = build_model("cnn", in_shape=data.shape, num_classes=data.num_classes, **CNN)
+    init_weights(fresh, cfg.model.init)
+    first = load_snapshot(run, 0)
+    assert set(first) == {"features.0.0", "features.1.0"}
+    torch.testing.assert_close(first["features.0.0"], fresh.features[0][0].weight.detach())
+    final = ins.load_trained(run)
+    torch.testing.assert_close(load_snapshot(run, 2)["features.1.0"], final.model.features[1][0].weight.detach())
+    assert not torch.equal(first["features.1.0"], load_snapshot(run, 2)["features.1.0"])
+    with pytest.raises(CheckpointError, match="no snapshot for epoch 7"):
+        load_snapshot(run, 7)
+
+
+def test_layer_stats_are_histograms_and_norms_of_the_weights(trained_run):
+    store, run, events = trained_run
+    stats = layer_stats_series(run.events())
+    final = ins.load_trained(run).model
+    weights = {n: m.weight.detach() for n, m in final.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    assert stats["layers"] == list(weights)
+    for name, w in weights.items():
+        s = stats["series"][name]
+        assert all(sum(h) == w.numel() and len(h) == HIST_BINS for h in s["hist"])
+        # the last step event came after the last optimiser step: the final weights
+        assert s["lo"][-1] == pytest.approx(float(w.min()), rel=1e-4)
+        assert s["w_norm"][-1] == pytest.approx(float(w.norm()), rel=1e-4)
+        assert all(g is not None and g > 0 for g in s["g_norm"])
+
+
+def test_a_run_without_probes_explains_what_to_enable(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    events = list(fit(tiny_config(probes=(), epochs=0.5), store=store))
+    run = store.open(events[0]["run_id"])
+    assert list_snapshots(run) == [] and layer_stats_series(run.events())["layers"] == []
+    with pytest.raises(CheckpointError, match="without the 'snapshots' probe"):
+        load_snapshot(run, 0)
+    empty = store.create(tiny_config())
+    with pytest.raises(CheckpointError, match="no saved model yet"):
+        ins.load_trained(empty)
+
+
+def test_probes_skip_frozen_layers_and_snapshots_keep_to_their_budget(data):
+    model = _model(data)
+    model.features[0].requires_grad_(False)  # a frozen first block
+    assert [n for n, _ in trainable_layers(model)] == ["features.1.0", "classifier.1", "classifier.3"]
+    assert list(snapshot_weights(model, trainable_only=True)) == ["features.1.0"]
+    assert list(snapshot_weights(model)) == ["features.0.0", "features.1.0"]
+    first = model.features[0][0].weight.numel() * 4
+    assert list(snapshot_weights(model, max_bytes=first)) == ["features.0.0"]  # the first layer, then what fits
+    assert list(snapshot_weights(model, max_bytes=1)) == ["features.0.0"]  # the first layer always
+
+
+TRANSFER = {"backbone": "mobilenet_v3_small", "weights": "none", "image_size": 32, "freeze": "last_k", "k": 2,
+            "feature_cache": False}
+
+
+def test_a_transfer_run_loads_offline_and_is_inspected_on_0_1_input(tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "runs")
+    cfg = RunConfig(data=DataConfig(dataset="shapes", params={"n_train": 128, "n_test": 64}),
+                    model=ModelConfig(name="transfer", params=TRANSFER), optim=OptimConfig(name="adam", lr=3e-3),
+                    train=TrainConfig(epochs=1.0, batch_size=32, log_every=2, probes=("snapshots", "layer_stats")))
+    events = list(fit(cfg, store=store))
+    assert events[-1]["kind"] == "done", events[-1]
+    run = store.open(events[0]["run_id"])
+    # As if the run had started from ImageNet weights: reloading must not fetch them.
+    ckpt = run.load_checkpoint(final=True)
+    ckpt["config"]["model"]["params"]["weights"] = "imagenet"
+    run.save_checkpoint({k: v for k, v in ckpt.items() if k != "format"}, final=True)
+    import playground.weights
+
+    def no_fetch(*a, **k):
+        raise AssertionError("load_trained fetched pretrained weights")
+
+    monkeypatch.setattr(playground.weights, "load_weights", no_fetch)
+    tr = ins.load_trained(run)
+    assert tr.config.model.params["weights"] == "imagenet"
+    assert torch.equal(tr.mean, torch.zeros(1, 3, 1, 1)) and torch.equal(tr.std, torch.ones(1, 3, 1, 1))
+    x = tr.data.test_x[:4]
+    torch.testing.assert_close(tr.to_input(x), x.float() / 255)  # the model normalises [0, 1] itself
+    # Same predictions as the engine's own evaluation of the final model.
+    preds = ins.test_predictions(tr)
+    k = len(tr.classes)
+    confusion = np.zeros((k, k), dtype=int)
+    np.add.at(confusion, (preds["y"], preds["pred"]), 1)
+    assert confusion.tolist() == [e for e in events if e["kind"] == "epoch"][-1]["confusion"]
+    acts = ins.activations(tr, x[0])
+    np.testing.assert_allclose(acts["probs"], preds["probs"][0], rtol=1e-3)  # batch of 1 vs 64: rounding
+    assert ins.saliency(tr, x[0])["target"] == int(preds["pred"][0])
+    frozen = [n for n, m in tr.model.named_modules() if isinstance(m, nn.Conv2d) and not m.weight.requires_grad]
+    cam = ins.grad_cam(tr, x[0], layer=frozen[0])  # gradients reach maps behind frozen layers
+    assert cam["map"].shape == (32, 32) and 0 < cam["map"].max() <= 1 and cam["map"].min() >= 0
+    # The probes watched only the layers that train; the filter view fills frozen ones from the model.
+    trainable = [n for n, m in tr.model.named_modules()
+                 if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.requires_grad]
+    assert 0 < len(trainable) < len(snapshot_weights(tr.model)) and frozen
+    assert layer_stats_series(run.events())["layers"] == trainable
+    snap = load_snapshot(run, 1)
+    assert set(snap) <= set(trainable)
+    shown = ins.filters_at(tr, run, 0)
+    assert frozen[0] in shown and set(snap) <= set(shown)
+    torch.testing.assert_close(shown[frozen[0]], tr.model.get_submodule(frozen[0]).weight.detach())
+
+
+def test_autoencoder_runs_are_not_inspected_here(trained_run, tmp_path):
+
+    store = RunStore(tmp_path / "runs")
+    cfg = RunConfig(data=DataConfig(dataset="shapes", params={"n_train": 128, "n_test": 64}),
+                    model=ModelConfig(name="conv_autoencoder"),
+                    train=TrainConfig(task="reconstruct", epochs=0.25, batch_size=32, log_every=2))
+    events = list(fit(cfg, store=store))
+    assert events[-1]["kind"] == "done", events[-1]
+    run = store.open(events[0]["run_id"])
+    assert run.model_path.exists()
+    assert ins.inspectable_runs(store) == []
+    with pytest.raises(ConfigError, match="Autoencoders page"):
+        ins.load_trained(run)
+    lab = ins.init_lab_models()
+    assert "cnn" in lab and "transfer" not in lab and not set(lab) & set(list_models(task="reconstruct"))
+    with pytest.raises(ConfigError, match="from scratch"):
+        ins.init_stats("conv_autoencoder", {}, load_dataset("shapes", **SMALL), {"x": ("xavier_uniform", {})})
+    # Visibility filter: a run the caller may not see is left out.
+    other = trained_run[0]
+    assert [r["run_id"] for r in ins.inspectable_runs(other)] != []
+    assert ins.inspectable_runs(other, keep=lambda i: False) == []
+
+
+# -- confusion drill-down ----------------------------------------------------------------------
+
+def test_misclassified_cells_match_the_runs_confusion_matrix(trained_run):
+    store, run, events = trained_run
+    tr = ins.load_trained(run)
+    preds = ins.test_predictions(tr)
+    confusion = [e for e in events if e["kind"] == "epoch"][-1]["confusion"]
+    k = len(tr.classes)
+    for t in range(k):
+        for p in range(k):
+            res = ins.misclassified(tr, preds, t, p, n=3)
+            assert res["count"] == confusion[t][p]
+            for tile in res["tiles"]:
+                assert (tile["true"], tile["pred"]) == (tr.classes[t], tr.classes[p])
+                assert len(tile["top"]) == 3 and tile["top"][0][0] == tile["pred"]
+    worst = ins.highest_loss(tr, preds, 5)
+    assert [w["loss"] for w in worst] == sorted(preds["loss"], reverse=True)[:5]
+
+
+# -- initialisation lab -------------------------------------------------------------------------
+
+def test_init_statistics_follow_theory(data):
+    layers = [128, 128, 128]
+    stats = ins.init_stats("mlp", {"hidden": layers}, data,
+                           {"kaiming": ("kaiming_normal", {}), "small": ("normal", {"std": 0.01}),
+                            "zeros": ("zeros", {})}, batch_size=256)
+    x = (data.train_x[:256].float() / 255 - torch.tensor(data.mean).view(1, -1, 1, 1)) / \
+        torch.tensor(data.std).view(1, -1, 1, 1)
+    ex2 = float((x ** 2).mean())
+    fan_in = math.prod(data.shape)
+    # First layer: Var(y) = fan_in * sigma^2 * E[x^2] (zero-mean weights, zero bias).
+    assert stats["small"]["act_std"][0] == pytest.approx(math.sqrt(fan_in * 0.01 ** 2 * ex2), rel=0.1)
+    assert stats["kaiming"]["act_std"][0] == pytest.approx(math.sqrt(2 * ex2), rel=0.1)
+    # Between hidden ReLU layers: Var(y_{l+1}) = fan_in * sigma^2 * Var(y_l) / 2.
+    for l in range(1, len(layers)):
+        ratio = stats["small"]["act_std"][l] / stats["small"]["act_std"][l - 1]
+        assert ratio == pytest.approx(math.sqrt(128 * 0.01 ** 2 / 2), rel=0.2)
+        # He et al.: kaiming keeps the scale from layer to layer.
+        assert stats["kaiming"]["act_std"][l] / stats["kaiming"]["act_std"][l - 1] == pytest.approx(1.0, rel=0.2)
+    assert all(s == 0 for s in stats["zeros"]["act_std"])
+    assert all(g == 0 for g in stats["zeros"]["grad_std"][:-1])  # no gradient reaches earlier layers
+
+
+def test_constant_init_keeps_units_identical(data):
+    stats = ins.init_stats("cnn", CNN, data, {"constant": ("constant", {"value": 0.05}),
+                                              "kaiming": ("kaiming_normal", {})})
+    assert all(v < 1e-6 for v in list(stats["constant"]["spread"].values())[:-1])
+    race = ins.init_race(tiny_config(probes=(), epochs=1.0, log_every=1),
+                         {"constant": ("constant", {"value": 0.05}), "kaiming": ("kaiming_normal", {})})
+    for r in race.values():
+        assert len(r["loss"]) == 6 and r["final"]["kind"] == "done"
+    hidden = list(race["constant"]["spread"])[:-1]
+    assert all(race["constant"]["spread"][n] < 1e-5 for n in hidden)  # trained, still identical
+    assert all(race["kaiming"]["spread"][n] > 1e-2 for n in hidden)
+    assert race["constant"]["spread"][list(race["constant"]["spread"])[-1]] > 0  # output rows differ per class
+
+
+# -- MLP vs CNN ---------------------------------------------------------------------------------
+
+def test_param_table_counts_sharing(data):
+    t = ins.param_table("cnn", CNN, (3, 32, 32), 10)
+    model = build_model("cnn", in_shape=(3, 32, 32), num_classes=10, **CNN)
+    assert t["total"] == sum(p.numel() for p in model.parameters())
+    conv1 = t["rows"][0]
+    assert conv1["params"] == 6 * 3 * 9  # no bias: batch norm follows
+    assert conv1["locally_connected"] == 32 * 32 * 6 * 3 * 9
+    assert conv1["fully_connected"] == (3 * 32 * 32) * (6 * 32 * 32) + 6 * 32 * 32
+    lin = t["rows"][-1]
+    assert lin["params"] == lin["locally_connected"] == lin["fully_connected"] == 32 * 10 + 10
+
+
+def test_invariance_at_zero_is_plain_accuracy(trained_run, data):
+    store, run, _ = trained_run
+    tr = ins.load_trained(run)
+    mlp = ins.Trained.from_model(_model(data, "mlp", hidden=[16]), data)
+    inv = ins.invariance([tr, mlp], shifts=[0, 2], angles=[0, 30], n_images=100)
+    preds = ins.test_predictions(tr)
+    acc0 = float((preds["pred"][:100] == preds["y"][:100]).mean())
+    assert inv["shift_acc"][tr.label][0] == pytest.approx(acc0)
+    assert inv["rotation_acc"][tr.label][0] == pytest.approx(acc0)
+    assert len(inv["shift_acc"][mlp.label]) == 2
+    other = load_dataset("shapes", n_train=64, n_test=32, size=28)
+    with pytest.raises(ConfigError, match="same data set"):
+        ins.invariance([tr, ins.Trained.from_model(_model(other, "mlp", hidden=[4]), other)])
+
+
+# -- run again with one change ---------------------------------------------------------------------
+
+def test_with_change_changes_exactly_one_setting():
+    cfg = tiny_config(seed=7)
+    new = with_change(cfg, "optim.lr", "0.01")
+    assert new.optim.lr == 0.01 and new.train.seed == 7
+    assert [d["setting"] for d in config_diff([cfg, new])] == ["optim.lr"]
+    assert with_change(cfg, "model.init", "xavier_uniform").model.init == "xavier_uniform"  # a bare word
+    with pytest.raises(ConfigError, match="already"):
+        with_change(cfg, "optim.lr", "0.003")
+    with pytest.raises(ConfigError, match="No setting"):
+        with_change(cfg, "optim.nope", "1")
+    with pytest.raises(ConfigError, match="learning rate"):
+        with_change(cfg, "optim.lr", "-1")
+
+
+# -- the page (AppTest) -------------------------------------------------------------------------
+
+@pytest.fixture
+def app(tmp_path, monkeypatch, trained_run):
+    store, run, _ = trained_run
+    monkeypatch.setenv("PLAYGROUND_RUNS", str(store.root))
+    monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
+    from app_pages.common import job_manager
+
+    job_manager.clear()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.query_params["run"] = run.run_id
+    yield at
+    job_manager().shutdown()
+    job_manager.clear()
+
+
+def _ok(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _tab(at, name):
+    at.query_params["tab"] = name  # the page's tabs are lazy and bound to ?tab=
+    at.run()
+    _ok(at)
+    return at
+
+
+def test_inside_page_shows_every_tab_for_a_trained_run(app, trained_run):
+    at = app
+    at.run()
+    at.switch_page("app_pages/inside.py").run()
+    _ok(at)
+    assert at.selectbox(key="i_run").value == trained_run[1].run_id
+    assert at.select_slider(key="i_f_epoch").value == 2  # snapshots 0..2
+    at.select_slider(key="i_f_epoch").set_value(0).run()
+    _ok(at)
+    assert any("after epoch 0" in str(c.proto.spec) for c in at.get("plotly_chart"))
+    _tab(at, "Activations")
+    assert len(at.get("plotly_chart")) == 1 + 12  # probabilities, one per layer (dropout left out)
+    at.radio(key="i_scale").set_value("global").run()
+    at.button(key="i_t_go").click().run()
+    _ok(at)
+    assert any("Mean activation" in c.value for c in at.caption)
+    _tab(at, "Saliency & Grad-CAM")
+    at.selectbox(key="i_s_cls").set_value("circle").run()
+    _ok(at)
+    assert any("Grad-CAM for circle" in str(c.proto.spec) for c in at.get("plotly_chart"))
+    _tab(at, "Weights & gradients")
+    assert len(at.get("plotly_chart")) == 3
+    _tab(at, "Compare runs")
+    assert any(b.label == "Comparison (.json)" for b in at.get("download_button"))
+
+
+def test_inside_page_init_race_and_invariance(app):
+    at = app
+    at.run()
+    at.switch_page("app_pages/inside.py").run()
+    _tab(at, "Initialisation lab")
+    at.multiselect(key="i_i_inits").set_value(["constant", "kaiming_normal"]).run()
+    _ok(at)
+    assert any("constant" in w.value and "identical" in w.value for w in at.warning)
+    at.number_input(key="i_i_limit").set_value(256).run()
+    at.number_input(key="i_i_epochs").set_value(0.5).run()
+    at.button(key="i_i_race").click().run()
+    _ok(at)
+    assert any(b.label == "Race results (.json)" for b in at.get("download_button"))
+    _tab(at, "MLP vs CNN")
+    at.number_input(key="i_m_n").set_value(100).run()
+    at.button(key="i_m_go").click().run()
+    _ok(at)
+    assert any(b.label == "Invariance results (.json)" for b in at.get("download_button"))
+
+
+def test_train_page_drill_down_and_run_again(app, trained_run):
+    at = app
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    _ok(at)
+    classes = load_dataset("shapes", **SMALL).classes
+    at.selectbox(key="t_dd_true").set_value(classes[0]).run()
+    at.selectbox(key="t_dd_pred").set_value(classes[0]).run()
+    _ok(at)
+    assert any("test images: right" in m.value for m in at.markdown)
+    at.toggle(key="t_dd_hl").set_value(True).run()
+    _ok(at)
+    at.selectbox(key="ra_field").set_value("optim.lr").run()
+    at.text_input(key="ra_value_optim.lr").input("0.01").run()
+    _ok(at)
+    assert any("only **optim.lr**" in c.value for c in at.caption)
+    at.button(key="ra_go").click().run()
+    _ok(at)
+    new_id = at.query_params["run"]
+    new_id = new_id if isinstance(new_id, str) else new_id[0]
+    assert new_id != trained_run[1].run_id
+    from app_pages.common import job_manager
+
+    new = job_manager().store.open(new_id).config()
+    assert [d["setting"] for d in config_diff([trained_run[1].config(), new])] == ["optim.lr"]
+    job_manager().stop(new_id)
+
+
+def test_inside_page_on_a_small_data_set_hides_autoencoders_and_others_runs(tmp_path, monkeypatch):
+    """Fewer than 100 test / 256 training images: the number inputs still fit; autoencoder runs are left
+    out of the picker; with PLAYGROUND_SHARE_RUNS=none another session's runs are hidden."""
+    store = RunStore(tmp_path / "runs")
+    small = {"n_train": 96, "n_test": 40}
+    ae = RunConfig(data=DataConfig(dataset="shapes", params=small), model=ModelConfig(name="autoencoder"),
+                   train=TrainConfig(task="reconstruct", epochs=0.5, batch_size=32, log_every=2))
+    assert list(fit(ae, store=store))[-1]["kind"] == "done"
+    cfg = RunConfig(data=DataConfig(dataset="shapes", params=small), model=ModelConfig(name="cnn", params=CNN),
+                    train=TrainConfig(epochs=0.5, batch_size=32, log_every=2))
+    events = list(fit(cfg, store=store))
+    run_id = events[0]["run_id"]
+    monkeypatch.setenv("PLAYGROUND_RUNS", str(store.root))
+    monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
+    from app_pages.common import job_manager
+
+    job_manager.clear()
+    try:
+        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+        at.run()
+        at.switch_page("app_pages/inside.py").run()
+        _ok(at)
+        assert [o.split(" · ")[0] for o in at.selectbox(key="i_run").options] == [run_id]  # no autoencoder run
+        _tab(at, "Activations")
+        assert at.number_input(key="i_t_limit").min == 40
+        _tab(at, "Initialisation lab")
+        assert "transfer" not in at.selectbox(key="i_i_model").options
+        assert "autoencoder" not in at.selectbox(key="i_i_model").options
+        at.multiselect(key="i_i_inits").set_value(["kaiming_normal"]).run()
+        _ok(at)
+        assert at.number_input(key="i_i_limit").value == 96
+        monkeypatch.setenv("PLAYGROUND_SHARE_RUNS", "none")
+        _tab(at, "Compare runs")
+        assert at.selectbox(key="i_run").options == []
+        assert not at.multiselect  # no runs of this session to overlay
+    finally:
+        job_manager().shutdown()
+        job_manager.clear()

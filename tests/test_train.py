@@ -1,0 +1,269 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from playground.errors import CheckpointError
+from playground.runs import load_checkpoint
+from playground.train import Controls, fit, resume
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {"n_train": 640, "n_test": 200}
+
+
+def small(**train) -> RunConfig:
+    return RunConfig(
+        data=DataConfig(dataset="shapes", params=SMALL, augment=("hflip", "rotation:10")),
+        model=ModelConfig(name="cnn", params={"channels": [8, 16], "fc": [32]}),
+        optim=OptimConfig(name="adam", lr=3e-3, schedule="onecycle"),
+        train=TrainConfig(**{"epochs": 2, "batch_size": 64, "log_every": 5, **train}),
+    )
+
+
+def test_events_follow_the_schema(store):
+    events = list(fit(small(), store=store))
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    assert kinds.count("epoch") == 2
+    steps = [e for e in events if e["kind"] == "step"]
+    assert [e["step"] for e in steps][:2] == [5, 10] and steps[-1]["step"] == 20
+    for e in steps:
+        assert {"step", "epoch", "loss", "acc", "lr", "images_per_s", "t"} <= set(e)
+    ep = [e for e in events if e["kind"] == "epoch"][-1]
+    assert len(ep["per_class_acc"]) == 10 and len(ep["confusion"]) == 10
+    assert sum(map(sum, ep["confusion"])) == 200
+    assert ep["test_acc"] == pytest.approx(sum(ep["confusion"][i][i] for i in range(10)) / 200)
+    done = events[-1]
+    assert done["test_acc"] == ep["test_acc"] and done["images_per_second"] > 0
+    run = store.open(events[0]["run_id"])
+    assert run.events() == events  # every event is on disk, in order
+    assert run.config() == small()
+    ckpt = load_checkpoint(run.checkpoint_path)
+    assert ckpt["epoch"] == 2 and ckpt["step"] == 20
+    assert run.model_path.exists() and run.status() == "done"
+
+
+def test_training_learns(store):
+    cfg = small(epochs=4).replace(data={"params": {"n_train": 3000, "n_test": 300}, "augment": ()},
+                                  model={"params": {}})
+    done = list(fit(cfg))[-1]
+    assert done["kind"] == "done" and done["test_acc"] > 0.35  # chance is 0.1
+
+
+def test_same_seed_same_run():
+    a = [e["loss"] for e in fit(small(epochs=1)) if e["kind"] == "step"]
+    b = [e["loss"] for e in fit(small(epochs=1)) if e["kind"] == "step"]
+    assert a == b
+
+
+def test_fractional_epochs():
+    events = list(fit(small(epochs=1.5)))
+    assert [e["epoch"] for e in events if e["kind"] == "epoch"] == [0, 1]
+    assert events[-1]["step"] == 15
+
+
+def test_huge_learning_rate_diverges_with_advice(store):
+    cfg = small(epochs=3).replace(optim={"name": "sgd", "lr": 1e12, "schedule": "constant"},
+                                  model={"params": {"channels": [8], "batch_norm": False, "fc": []}})
+    events = list(fit(cfg, store=store))
+    last = events[-1]
+    assert last["kind"] == "diverged", last
+    assert "Lower the learning rate" in last["message"]
+    assert store.open(events[0]["run_id"]).status() == "diverged"
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"train": {"batch_size": 5000}}, "larger than the training set"),
+    ({"train": {"device": "cuda"}} if not torch.cuda.is_available() else {"train": {"device": "cuda:99"}}, "GPU"),
+    ({"model": {"name": "vgg99"}}, "Choose one of"),
+    ({"data": {"augment": ("twirl",)}}, "Unknown augmentation"),
+    ({"optim": {"lr": 0.0}}, "learning rate"),
+    ({"data": {"dataset": "image_folder", "data_root": "/nonexistent/x", "params": {}}}, "does not exist"),
+    ({"data": {"dataset": "image_folder", "data_root": "/x", "params": {"colour": 1}}}, "no parameter 'colour'"),
+])
+def test_bad_input_ends_in_an_error_event(change, words):
+    events = list(fit(small().replace(**change)))
+    assert [e["kind"] for e in events] == ["error"]
+    assert words in events[0]["message"]
+    assert "traceback" not in events[0]
+
+
+def test_error_before_start_leaves_no_run_behind(store):
+    list(fit(small().replace(model={"name": "nope"}), store=store))
+    assert store.list() == []
+
+
+def test_stop_pause_resume_from_another_thread(store):
+    controls = Controls()
+    cfg = small(epochs=50, log_every=1)
+    seen = []
+
+    def drive():
+        while len(seen) < 3:
+            time.sleep(0.01)
+        controls.pause()
+        n = len(seen)
+        time.sleep(0.5)
+        seen.append(("paused_steps", len(seen) - n))
+        controls.resume()
+        time.sleep(0.2)
+        controls.stop()
+
+    th = threading.Thread(target=drive)
+    th.start()
+    for e in fit(cfg, store=store, controls=controls):
+        seen.append(e)
+    th.join()
+    paused = [s for s in seen if isinstance(s, tuple)][0][1]
+    assert paused <= 1  # at most the step already in flight
+    last = seen[-1]
+    assert last["kind"] == "stopped" and last["step"] < 50 * 10
+    run = store.open(seen[0]["run_id"])
+    assert run.status() == "stopped"
+    final = run.load_checkpoint(final=True)
+    assert final["step"] == last["step"]
+
+
+def test_resume_continues_exactly_where_the_checkpoint_was(store):
+    cfg = small(epochs=3)
+    full = [e for e in fit(cfg) if e["kind"] in ("step", "epoch")]
+    # Run one epoch of the same config, then cut the run as a kill would.
+    controls = Controls()
+    events = []
+    for e in fit(cfg, store=store, controls=controls):
+        events.append(e)
+        if e["kind"] == "step" and e["step"] == 15:  # mid-way through epoch 1
+            controls.stop()
+    run = store.open(events[0]["run_id"])
+    # A stop writes a final event; a kill would not. Make it look killed.
+    lines = run.metrics_path.read_text().splitlines()
+    run.metrics_path.write_text("\n".join(lines[:-1]) + "\n")
+    assert run.status() == "running"
+    resumed = list(resume(run.run_id, store))
+    assert resumed[0] == {**resumed[0], "kind": "resumed", "epoch": 1, "step": 10}
+    assert resumed[-1]["kind"] == "done"
+    after = [e for e in run.events() if e["kind"] in ("step", "epoch")]
+    assert [e["step"] for e in after] == [e["step"] for e in full]  # no gaps, no duplicates
+    for a, b in zip(after, full):
+        if a["kind"] == "step":
+            assert a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-5)
+    assert after[-1]["test_acc"] == pytest.approx(full[-1]["test_acc"], abs=0.011)
+
+
+def test_kill_and_resume_from_the_cli(tmp_path):
+    """SIGKILL a real training process after its first checkpoint; resume continues it."""
+    runs = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    args = [sys.executable, "-m", "playground", "train", "--runs", str(runs), "--dataset", "shapes",
+            "--data-param", "n_train=640", "--data-param", "n_test=200", "--model-param", "channels=[8,16]",
+            "--epochs", "40", "--batch-size", "64", "--log-every", "1"]
+    log = open(tmp_path / "train.log", "wb")
+    proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            ckpts = list(runs.glob("*/checkpoint.pt"))
+            if ckpts and load_checkpoint(ckpts[0])["epoch"] >= 2:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("no checkpoint appeared: " + (tmp_path / "train.log").read_text()[-2000:])
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(30)
+        log.close()
+    run_dir = ckpts[0].parent
+    before = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    assert before[-1]["kind"] not in ("done", "stopped")
+    cut = load_checkpoint(run_dir / "checkpoint.pt")["epoch"]
+    out = subprocess.run([sys.executable, "-m", "playground", "resume", run_dir.name, "--runs", str(runs), "--json",
+                          "--quiet"], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["status"] == "done" and result["run_id"] == run_dir.name
+    events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    epochs = [e["epoch"] for e in events if e["kind"] == "epoch"]
+    assert epochs == list(range(40))  # kept epochs 0..cut-1, then continued
+    steps = [e["step"] for e in events if e["kind"] == "step"]
+    assert steps == list(range(1, 401))
+    assert [e["kind"] for e in events].count("resumed") == 1
+    assert any(e["kind"] == "resumed" and e["epoch"] == cut for e in events)
+
+
+def test_checkpoints_that_are_not_ours_are_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    torch.save({"format": "cnn-playground/1", "model": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="hold code"):
+        load_checkpoint(tmp_path / "evil.pt")
+    assert not (tmp_path / "pwned").exists()
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a CNN Playground checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    (tmp_path / "junk.pt").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(tmp_path / "junk.pt")
+    with pytest.raises(CheckpointError, match="No checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_resume_of_unknown_run_is_a_clear_error(store):
+    events = list(resume("../../etc", store))
+    assert events[0]["kind"] == "error" and "not a run id" in events[0]["message"]
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"train": {"batch_size": 1}}, "at least 2"),
+    ({"data": {"augment": ("rotation:degrees=1/2",)}}, "wrong type"),
+    ({"optim": {"name": "momentum", "params": {"momentum": "abc"}}}, "momentum"),
+    ({"optim": {"params": {"lr": 0.1}}}, "cannot be set"),
+    ({"model": {"params": {"num_classes": 3}}}, "cannot be set"),
+    ({"data": {"params": {"root": "/x"}}}, "cannot be set"),
+    ({"optim": {"schedule_params": {"total_steps": 5}}}, "cannot be set"),
+    ({"train": {"device": "cuda:x"}}, "device"),
+])
+def test_more_bad_input_is_explained(change, words):
+    events = list(fit(small().replace(**change)))
+    assert [e["kind"] for e in events] == ["error"], events
+    assert words in events[0]["message"] and "traceback" not in events[0]
+
+
+def test_resume_with_a_generator_state_from_another_device(store):
+    controls = Controls()
+    events = []
+    for e in fit(small(epochs=2), store=store, controls=controls):
+        events.append(e)
+        if e["kind"] == "step" and e["step"] == 15:  # after the epoch-1 checkpoint
+            controls.stop()
+    run = store.open(events[0]["run_id"])
+    state = run.load_checkpoint()
+    assert state["epoch"] == 1
+    state["generator"] = torch.zeros(3, dtype=torch.uint8)  # not a CPU generator state
+    run.save_checkpoint({k: v for k, v in state.items() if k != "format"})
+    resumed = list(resume(run.run_id, store))
+    assert resumed[0]["kind"] == "resumed" and "re-seeded" in resumed[0]["note"]
+    assert resumed[-1]["kind"] == "done"
+
+
+def test_metrics_csv_has_each_tasks_scalar_fields(store):
+    """The run's CSV lists the events' own scalars (acc for classification), never tables."""
+    import csv
+    import io
+
+    cfg = RunConfig().replace(data={"params": {"n_train": 200, "n_test": 50}}, train={"epochs": 1, "batch_size": 50})
+    run_id = list(fit(cfg, store=store))[0]["run_id"]
+    rows = list(csv.DictReader(io.StringIO(store.open(run_id).metrics_csv())))
+    assert {"kind", "step", "loss", "acc", "test_acc"} <= set(rows[0])
+    assert "confusion" not in rows[0] and "per_class_acc" not in rows[0]
+    assert [r["kind"] for r in rows].count("epoch") == 1
+    assert float(next(r for r in rows if r["kind"] == "epoch")["test_acc"]) >= 0
