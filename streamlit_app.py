@@ -5,8 +5,11 @@ import streamlit as st
 from app_pages.common import job_manager, my_runs, status_badge
 from playground.data import default_data_root
 from playground.device import device_summary
+from playground.settings import settings
 
 st.set_page_config(page_title="CNN Playground", page_icon=":material/grid_on:", layout="wide")
+if settings().classroom:  # students see a generic message for a bug, never a traceback with server paths
+    st.set_option("client.showErrorDetails", "none")
 
 pages = st.navigation([
     st.Page("app_pages/data.py", title="Data", icon=":material/photo_library:", default=True),

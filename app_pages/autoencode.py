@@ -15,6 +15,7 @@ from playground.autoencode import plots
 from playground.autoencode.noise import NOISES, list_noises, parse_noise
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets
+from playground.data.uploads import check_folder_allowed
 from playground.errors import ConfigError, PlaygroundError
 from playground.models import list_models, model_params
 from playground.models.autoencoder import DECODERS, OUTPUTS
@@ -121,6 +122,8 @@ def setup_form() -> RunConfig | None:
         dataset = pick("data set", list_datasets(), base.data.dataset, "ae_dataset",
                        help="shapes is built in; MNIST shows the ideas best")
         root = st.text_input("data folder (empty: default)", value=base.data.data_root or "", key="ae_root")
+        if root and guarded(lambda: check_folder_allowed(root, owner())) is None:
+            root = ""  # the message above says why; the run falls back to the default data folder
         limit = st.number_input("use only the first N training images (0: all)", min_value=0,
                                 value=base.data.train_limit or 0, step=1000, key="ae_limit")
         name = pick("autoencoder", list_models(task="reconstruct"), base.model.name, "ae_model",

@@ -3,6 +3,7 @@ identity, and widgets generated from the core's registries."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any, Callable
 
@@ -11,9 +12,8 @@ import streamlit as st
 from playground.errors import PlaygroundError
 from playground.models import ACTIVATIONS
 from playground.models.cnn import POOLS
-from playground.runs import RunStore
 from playground.train.init import FAN_MODES, NONLINEARITIES
-from playground.train.jobs import JobManager
+from playground.train.jobs import JobManager, manager
 
 # Known choices for string parameters, so they get a selectbox, not a text box.
 # Parameters whose values come from a fixed set in the core: a select box instead of a text box.
@@ -25,10 +25,10 @@ CHOICES: dict[str, list[str]] = {
 }
 
 
-@st.cache_resource
 def job_manager() -> JobManager:
-    """One manager for the whole server: every session's runs share its queue."""
-    return JobManager(RunStore())
+    """The server's one job manager (a process-level object of the core, not a Streamlit cache entry:
+    a client's "clear cache" must not reset everyone's runs)."""
+    return manager()
 
 
 def owner() -> str:
@@ -52,6 +52,15 @@ def may_see(run_id: str) -> bool:
 def visible(items: list, key: Callable[[Any], str] = lambda r: r) -> list:
     """Runs (ids, dicts or Run objects, through ``key``) this session may see: every page's run lists."""
     return [r for r in items if may_see(key(r))]
+
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]{}()<>#+\-.!|~$:])")
+
+
+def md(text: Any) -> str:
+    """User text (class, file, folder and run names, notes naming files) made literal for Markdown, so a
+    folder named ``[x](http://...)`` or ``![](...)`` shows as typed on everyone's page."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 def guarded(fn: Callable[[], Any], where: Any = st) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import guarded, image_folder_input, owner
+from app_pages.common import guarded, image_folder_input, md, owner
 from playground import plots
 from playground.data import explore, list_datasets, load_dataset
 from playground.data.augment import AUGMENTATIONS, list_augmentations
@@ -49,7 +49,7 @@ m[1].metric("image shape (C, H, W)", " x ".join(map(str, info["shape"])))
 m[2].metric("training images", f"{info['train']:,}")
 m[3].metric("test images", f"{info['test']:,}")
 for note in info["notes"]:
-    st.caption(f"note: {note}")
+    st.caption(f"note: {md(note)}")
 st.caption(f"Mean per channel {', '.join(f'{v:.4f}' for v in info['mean'])}, std "
            f"{', '.join(f'{v:.4f}' for v in info['std'])}: computed from the training split; training "
            "normalises with them.")

@@ -10,7 +10,7 @@ import json
 
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, may_see, param_widgets, visible
+from app_pages.common import guarded, job_manager, may_see, md, owner, param_widgets, visible
 from app_pages.inside_parts import trained
 from playground import inside as ins
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, config_diff
@@ -141,7 +141,7 @@ with tabs[1]:
                     a, b = st.columns([1, 3])
                     a.image(shown, caption=cap, width=140)
                     top = acts["probs"].argmax()
-                    a.markdown(f"prediction: **{tr.classes[top]}** ({acts['probs'][top]:.0%})")
+                    a.markdown(f"prediction: **{md(tr.classes[top])}** ({acts['probs'][top]:.0%})")
                     b.plotly_chart(pin.probabilities(acts["probs"], tr.classes, int(top)), key="i_a_probs")
                     scale = st.radio("colour scale", ["per map", "per layer", "global"], horizontal=True, key="i_scale",
                                      help="per map: each map to its own range (shape); per layer: maps of a layer "
@@ -199,8 +199,8 @@ with tabs[2]:
             cam = guarded(lambda: ins.grad_cam(tr, x, t_idx)) if sal is not None else None
             shown = explore.image(tr.data, int(idx))
             top3 = ins.predict(tr, x, 3)
-            st.caption(f"true class **{tr.classes[int(tr.data.test_y[int(idx)])]}** · predicted "
-                       + ", ".join(f"{c} {p:.0%}" for c, p in top3))
+            st.caption(f"true class **{md(tr.classes[int(tr.data.test_y[int(idx)])])}** · predicted "
+                       + ", ".join(f"{md(c)} {p:.0%}" for c, p in top3))
             a, b, c = st.columns(3)
             a.image(shown, caption="input", use_container_width=True)
             if sal is not None:
@@ -296,7 +296,8 @@ with tabs[4]:
                                  optim=OptimConfig(name="adam", lr=float(lr)),
                                  train=TrainConfig(epochs=float(epochs), batch_size=64, log_every=5, device="cpu"))
                 bar = st.progress(0.0, text="starting...")
-                st.session_state.i_race = guarded(lambda: ins.init_race(base, inits, lambda f, t: bar.progress(f, t)))
+                st.session_state.i_race = guarded(lambda: ins.init_race(base, inits, lambda f, t: bar.progress(f, t),
+                                                                        owner()))
                 bar.empty()
             race = st.session_state.get("i_race")
             if race:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, may_see, my_runs, owner, param_widgets, status_badge
+from app_pages.common import guarded, job_manager, may_see, md, my_runs, owner, param_widgets, status_badge
 from app_pages.inside_parts import confusion_drilldown, run_again
 from playground import export, plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
@@ -233,6 +233,9 @@ def controls(run_id: str, status: str) -> None:
             manager.pause(run_id)
     if status == "interrupted":
         cols[4].warning("This run was interrupted (the server stopped while it trained).")
+    # An interrupted run resumes (from the start if it has no checkpoint); one that ended early, from its checkpoint.
+    if status == "interrupted" or (status in ("stopped", "diverged", "error", "damaged")
+                                   and guarded(lambda: manager.store.open(run_id).resumable(), cols[4])):
         if cols[1].button("Resume from checkpoint", key="c_continue", icon=":material/restart_alt:"):
             if guarded(lambda: manager.resume(run_id, owner())):
                 st.rerun(scope="app")
@@ -254,11 +257,11 @@ def progress(snap: dict, status: str) -> None:
     st.progress(min(1.0, done / max(total, 1)), text=label)
     d = start["dataset"]
     used = start.get("train_images", d["train"])
-    st.caption(f"{start['device']} · {d['name']} {d['shape']} ({used:,} of {d['train']:,} training images, "
+    st.caption(f"{start['device']} · {md(d['name'])} {d['shape']} ({used:,} of {d['train']:,} training images, "
                f"{d['test']:,} test) · "
                f"{start['parameters']:,} parameters")
     for note in d.get("notes", []):
-        st.caption(f"note: {note}")
+        st.caption(f"note: {md(note)}")
 
 
 def draw_curves(snap: dict, live: bool, extra: bool) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import guarded, image_folder_input, job_manager, my_runs, owner, status_badge, visible
+from app_pages.common import guarded, image_folder_input, job_manager, md, my_runs, owner, status_badge, visible
 from playground import plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets, load_dataset
@@ -87,7 +87,7 @@ info = ds.summary()
 limit = int(c3.number_input("training images (0: all)", min_value=0, value=0 if on_gpu else min(2000, info["train"]),
                             step=250, key="tl_limit", help="A subset keeps a CPU run short."))
 n_train = min(limit or info["train"], info["train"])
-st.caption(f"{info['name']}: {len(info['classes'])} classes, images {' x '.join(map(str, info['shape']))}, "
+st.caption(f"{md(info['name'])}: {len(info['classes'])} classes, images {' x '.join(map(str, info['shape']))}, "
            f"{n_train:,} of {info['train']:,} training images used, {info['test']:,} test images.")
 
 

@@ -263,10 +263,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
     runs = store.list()
     if not runs:
         print(f"no runs in {store.root}")
-    for run in runs:
-        cfg = run.config()
-        print(f"{run.run_id}  {run.status():<9} {cfg.data.dataset:<14} {cfg.model.name:<8} "
-              f"epochs={cfg.train.epochs:g}")
+    for run in runs:  # a damaged run is listed as such, with the reason, and never stops the listing
+        damage, status = run.damage(), run.status()
+        if status == "running" and not run.busy():
+            status = "interrupted"  # no process trains it: `playground resume` continues it
+        try:
+            cfg = run.config()
+            print(f"{run.run_id}  {status:<11} {cfg.data.dataset:<14} {cfg.model.name:<8} "
+                  f"epochs={cfg.train.epochs:g}")
+        except PlaygroundError:
+            print(f"{run.run_id}  {status}")
+        if damage:
+            print(f"    {damage}")
     return 0
 
 

@@ -110,10 +110,23 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, s: str) -> "RunConfig":
+        """Parse settings from JSON text of any origin (a file, a link): bounded in size, nesting and
+        number length, so crafted text gets a message, never a traceback."""
+        if len(s) > MAX_JSON_CHARS:
+            raise ConfigError(f"The configuration is {len(s):,} characters long; at most {MAX_JSON_CHARS:,} "
+                              "are read. Use a shorter one.")
         try:
-            return cls.from_dict(json.loads(s))
-        except json.JSONDecodeError as e:
+            d = json.loads(s, parse_int=_bounded_int)
+        except RecursionError:
+            raise ConfigError("The configuration is nested too deeply to be a run's settings.") from None
+        except ValueError as e:  # JSONDecodeError, and ConfigError from _bounded_int (a ValueError too)
+            if isinstance(e, ConfigError):
+                raise
             raise ConfigError(f"The configuration is not valid JSON: {e}.") from None
+        if _depth(d) > MAX_JSON_DEPTH:
+            raise ConfigError(f"The configuration is nested more than {MAX_JSON_DEPTH} levels deep; run "
+                              "settings are not. Check the file or link.")
+        return cls.from_dict(d)
 
     def to_url(self) -> str:
         """Compact, URL-safe text (for ?cfg=... links a teacher can share)."""
@@ -142,10 +155,12 @@ class RunConfig:
     # -- checks that need no data --------------------------------------
     def validate(self) -> "RunConfig":
         t, o, d = self.train, self.optim, self.data
-        _check(math.isfinite(t.epochs) and t.epochs > 0, f"epochs must be more than 0 (got {t.epochs}).")
-        _check(t.batch_size >= 1, f"batch size must be at least 1 (got {t.batch_size}).")
-        _check(t.eval_batch_size >= 1, "eval batch size must be at least 1.")
+        _check(math.isfinite(t.epochs) and 0 < t.epochs <= MAX_EPOCHS,
+               f"epochs must be more than 0 and at most {MAX_EPOCHS:,} (got {t.epochs}).")
+        _check(1 <= t.batch_size <= MAX_BATCH, f"batch size must be from 1 to {MAX_BATCH:,} (got {t.batch_size}).")
+        _check(1 <= t.eval_batch_size <= MAX_BATCH, f"eval batch size must be from 1 to {MAX_BATCH:,}.")
         _check(t.log_every >= 1, "log_every must be at least 1.")
+        _check(0 <= t.seed <= MAX_SEED, f"the seed must be a whole number from 0 to 2**63 - 1 (got {t.seed}).")
         _check(math.isfinite(o.lr) and o.lr > 0,
                f"learning rate must be a positive number (got {o.lr}); try 1e-3 for Adam or 0.05 for SGD.")
         _check(o.weight_decay is None or o.weight_decay >= 0, f"weight decay must be >= 0 (got {o.weight_decay}).")
@@ -164,6 +179,27 @@ class RunConfig:
 
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": TrainConfig}
+MAX_JSON_CHARS = 1 << 16  # a link carries at most 64 kB once unpacked; no run's settings need more
+MAX_JSON_DEPTH = 8  # section -> params -> a list of blocks -> a block's dict is four
+MAX_INT_DIGITS = 30
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes up to 64 bits
+MAX_EPOCHS = 10_000
+MAX_BATCH = 1 << 16
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ConfigError(f"A number in the configuration has {len(text):,} digits; no setting needs more "
+                          f"than {MAX_INT_DIGITS}.")
+    return int(text)
+
+
+def _depth(x: Any) -> int:
+    if isinstance(x, dict):
+        return 1 + max((_depth(v) for v in x.values()), default=0)
+    if isinstance(x, list):
+        return 1 + max((_depth(v) for v in x), default=0)
+    return 0
 
 
 def _check(ok: bool, message: str) -> None:

@@ -4,14 +4,21 @@
                   metrics.jsonl    one event per line, flushed as it happens
                   checkpoint.pt    resumable state at the last finished epoch
                   model.pt         final weights + config (done or stopped)
+                  train.lock       flocked by the one process that trains the run (``Run.lock``)
 
-A killed process loses at most the epoch in progress: ``engine.resume``
-continues from checkpoint.pt. Checkpoints are read with ``weights_only=True``,
-so a file carrying pickled code is refused, not run.
+A killed process loses at most the epoch in progress: ``engine.resume`` continues from
+checkpoint.pt. Checkpoints are read with ``weights_only=True``, so pickled code is refused, not run.
+A damaged run (unreadable config.json or metrics lines) is listed as "damaged" beside the good ones;
+temp files a killed writer left are swept when a run is opened or listed; a full disk is always an
+OSError(ENOSPC) (torch.save raises RuntimeError for it), which the engine reports as ``DISK_FULL``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import errno
+import io
 import json
 import os
 import re
@@ -20,19 +27,33 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import torch
 
 from .config import RunConfig
-from .errors import CheckpointError
+from .errors import CheckpointError, PlaygroundError
 from .settings import settings
 
-__all__ = ["RunStore", "Run", "CHECKPOINT_FORMAT", "load_checkpoint", "default_runs_root"]
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: runs are not locked, temp files are swept by age alone
+    fcntl = None
+
+__all__ = ["RunStore", "Run", "CHECKPOINT_FORMAT", "DISK_FULL", "load_checkpoint",
+           "default_runs_root", "is_disk_full", "sweep_temp_files"]
 
 CHECKPOINT_FORMAT = "cnn-playground/1"
 _ID = re.compile(r"^[A-Za-z0-9_-]{6,80}$")
+_TMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # atomic_write_bytes' temp files
 FINAL_KINDS = ("done", "stopped", "diverged", "error")
+RESUMABLE = ("running", "created", "stopped", "diverged", "error")  # running/created, with no trainer: interrupted
+STALE_TMP_S = 60.0  # a temp file older than this, and not locked by its writer, was left by a killed one
+LOCK_GRACE_S = 0.1  # a trainer retries this long (busy() and the sweep hold a lock for microseconds)
+DISK_FULL = ("The disk is full: the run could not write its metrics or checkpoint. "
+             "Free some space (old runs live in the runs folder) and resume it.")
+_FULL_TEXT = ("No space left", "Disk quota", "PytorchStreamWriter failed writing", "file write failed",
+              "unexpected pos")  # how torch's zip writer reports a write the disk refused
 
 
 def default_runs_root() -> Path:
@@ -44,16 +65,70 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_urlsafe(9).replace("_", "x").replace("-", "y")
 
 
+def is_disk_full(e: BaseException) -> bool:
+    """A full disk or quota, however it was raised: OSError(ENOSPC/EDQUOT) anywhere in the chain, or
+    torch's RuntimeError from its file writer."""
+    while e is not None:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(e, RuntimeError) and any(s in str(e) for s in _FULL_TEXT):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _flock(fd: int, blocking: bool) -> bool:
+    """An exclusive flock on ``fd``; False when another open file holds it (non-blocking)."""
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError as e:  # a file system without locks (ENOLCK, EOPNOTSUPP): work unlocked rather than not at all
+        return e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
+    return True
+
+
 def atomic_write_bytes(path: Path, write) -> None:
+    """``write(f)`` into a temp file beside ``path``, then rename it over ``path``. The temp file is
+    flocked until it is renamed, so the sweep never deletes one a live writer holds. A full disk is
+    raised as OSError(ENOSPC) whatever the writer raised."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+            _flock(f.fileno(), blocking=True)
+            try:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            except RuntimeError as e:
+                if not is_disk_full(e):
+                    raise
+                code = errno.EDQUOT if "quota" in str(e).lower() else errno.ENOSPC
+                raise OSError(code, f"{os.strerror(code)}: writing {path.name} failed ({e})") from e
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _entries(folder: Path) -> list[os.DirEntry]:
+    with contextlib.suppress(OSError), os.scandir(folder) as it:
+        return list(it)
+    return []
+
+
+def sweep_temp_files(folder: Path, older_than: float = STALE_TMP_S) -> int:
+    """Delete the temp files killed writers left in ``folder`` and its subfolders (snapshots/): older
+    than ``older_than`` seconds and not locked by a live writer. -> how many were deleted."""
+    n, now = 0, time.time()
+    entries = _entries(folder)
+    entries += [e for d in entries if d.is_dir(follow_symlinks=False) for e in _entries(Path(d.path))]
+    for e in entries:
+        if not _TMP.match(e.name):
+            continue
+        with contextlib.suppress(OSError), open(e.path, "rb") as f:  # renamed meanwhile, or not ours to delete
+            if now - os.fstat(f.fileno()).st_mtime >= older_than and _flock(f.fileno(), blocking=False):
+                os.unlink(e.path)  # its writer is gone (a kill drops the lock)
+                n += 1
+    return n
 
 
 def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -78,12 +153,13 @@ def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") 
 
 @dataclass
 class Run:
-    """One run's folder. Appends are serialised by a lock (one writer thread per run)."""
+    """One run's folder. Appends are serialised by a lock (one writer thread); one trainer at a time (``lock``)."""
 
     dir: Path
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self.skipped_lines = 0  # lines of metrics.jsonl the last read skipped (not JSON event objects)
 
     @property
     def run_id(self) -> str:
@@ -105,48 +181,141 @@ class Run:
     def model_path(self) -> Path:
         return self.dir / "model.pt"
 
+    @property
+    def lock_path(self) -> Path:
+        return self.dir / "train.lock"
+
     def config(self) -> RunConfig:
-        return RunConfig.from_json(self.config_path.read_text())
+        """The run's RunConfig; a missing or damaged config.json is a CheckpointError naming both."""
+        where = f"Run {self.run_id} is damaged: {self.config_path}"
+        fix = "Delete the run's folder (the other runs are not affected), or repair the file."
+        try:
+            return RunConfig.from_json(self.config_path.read_bytes().decode("utf-8"))
+        except FileNotFoundError:
+            raise CheckpointError(f"{where} is missing. Delete the run's folder (the others are fine).") from None
+        except UnicodeDecodeError:
+            raise CheckpointError(f"{where} is not UTF-8 text. {fix}") from None
+        except OSError as e:
+            raise CheckpointError(f"{where} cannot be read ({e.strerror}). {fix}") from None
+        except (ValueError, TypeError, RecursionError) as e:  # bad JSON, not a RunConfig (ConfigError)
+            raise CheckpointError(f"{where} is not a valid run configuration ({e}). {fix}") from None
 
     def append(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event, separators=(",", ":")) + "\n"
-        with self._lock, open(self.metrics_path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
+        """One event as one line; a write the disk refuses is cut off again (a partial line would join the next)."""
+        line = memoryview((json.dumps(event, separators=(",", ":")) + "\n").encode())
+        with self._lock:
+            fd = os.open(self.metrics_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            try:
+                end = os.lseek(fd, 0, os.SEEK_END)
+                try:
+                    while line:
+                        line = line[os.write(fd, line):]
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, end)
+                    raise
+            finally:
+                os.close(fd)
 
     def events(self) -> list[dict[str, Any]]:
-        return list(self.iter_events())
+        return list(self.iter_events())  # skipped lines: see skipped_lines
 
     def iter_events(self) -> Iterator[dict[str, Any]]:
-        if not self.metrics_path.exists():
+        """The events in order. A last line without its newline (cut by a kill) is left out; lines
+        that are not JSON objects with a "kind" are skipped and counted in ``skipped_lines``."""
+        self.skipped_lines = 0
+        try:
+            f = open(self.metrics_path, "rb")
+        except FileNotFoundError:
             return
-        with open(self.metrics_path, encoding="utf-8") as f:
+        with f:
             for line in f:
-                if not line.endswith("\n"):
+                if not line.endswith(b"\n"):
                     break  # a line cut by a kill: ignore the partial tail
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
+                if not line.strip():
                     continue
+                try:
+                    e = json.loads(line)
+                except (ValueError, RecursionError):  # not JSON, not UTF-8
+                    e = None
+                if isinstance(e, dict) and isinstance(e.get("kind"), str):
+                    yield e
+                else:
+                    self.skipped_lines += 1
 
-    def status(self) -> str:
-        """created, running (no final event yet: live, or interrupted if no worker has it),
-        or the final kind: done, stopped, diverged, error."""
+    def _progress(self) -> str:
         last = None
         for e in self.iter_events():
-            if e.get("kind") in FINAL_KINDS or e.get("kind") in ("start", "resumed"):
+            if e["kind"] in FINAL_KINDS or e["kind"] in ("start", "resumed"):
                 last = e["kind"]
         if last in FINAL_KINDS:
             return last
         return "running" if last else "created"
 
+    def damage(self) -> str | None:
+        """Why the run is damaged (its config.json unreadable, lines of metrics.jsonl that are not
+        events), or None."""
+        try:
+            self.config()
+        except CheckpointError as e:
+            return str(e)
+        self._progress()
+        if self.skipped_lines:
+            return (f"Run {self.run_id} is damaged: {self.skipped_lines} line(s) of {self.metrics_path} are not "
+                    "events and were skipped. Resuming the run rewrites the file without them.")
+        return None
+
+    def status(self) -> str:
+        """created, running (no final event yet: live, or interrupted if no worker has it), the final
+        kind (done, stopped, diverged, error), or damaged (see ``damage``)."""
+        return "damaged" if self.damage() is not None else self._progress()
+
+    def resumable(self) -> bool:
+        """Whether ``engine.resume`` can continue the run from a checkpoint: one exists, the config is
+        readable, no trainer holds the run, and it ended early: interrupted, stopped, diverged or error."""
+        if not self.checkpoint_path.is_file() or self.busy():
+            return False
+        try:
+            self.config()
+        except CheckpointError:
+            return False
+        return self._progress() in RESUMABLE
+
+    def lock(self) -> BinaryIO:
+        """Take the right to train this run: the open, flocked lock file; closing it (or leaving its
+        ``with``) releases it, and so does the death of the process. Raises PlaygroundError at once
+        when another trainer (a process, or another thread of this one) holds it."""
+        f = open(self.lock_path, "a+b", buffering=0)  # unbuffered: nothing left to fail at close
+        deadline = time.monotonic() + LOCK_GRACE_S
+        while not _flock(f.fileno(), blocking=False):
+            if time.monotonic() >= deadline:
+                with f:
+                    f.seek(0)
+                    pid = f.read(16).decode(errors="replace").strip()
+                who = f" (pid {pid})" if pid.isdigit() and int(pid) != os.getpid() else ""
+                raise PlaygroundError(
+                    f"Run {self.run_id} is being trained by another process{who}. Wait until it has finished, or "
+                    "stop it there, before resuming it; a second trainer would write every epoch twice.")
+            time.sleep(0.01)
+        with contextlib.suppress(OSError):  # who holds it, for the message above; a full disk must not stop it
+            f.truncate(0)
+            f.write(f"{os.getpid()}\n".encode())
+        return f
+
+    def busy(self) -> bool:
+        """Whether a trainer holds the run now (``lock``)."""
+        with contextlib.suppress(OSError), open(self.lock_path, "rb") as f:
+            return not _flock(f.fileno(), blocking=False)  # closing drops the probe's own lock at once
+        return False
+
     def truncate_after_epoch(self, epochs_done: int) -> None:
-        """Keep events up to the end of ``epochs_done`` epochs (for resume); atomic."""
+        """Keep events up to the end of ``epochs_done`` epochs (for resume); atomic; drops non-events."""
         keep: list[dict[str, Any]] = []
         for e in self.iter_events():
-            if e.get("kind") in ("step", "epoch") and e.get("epoch", 0) >= epochs_done:
+            ep = e.get("epoch")
+            if e["kind"] in ("step", "epoch") and not (isinstance(ep, (int, float)) and ep < epochs_done):
                 continue
-            if e.get("kind") in FINAL_KINDS:
+            if e["kind"] in FINAL_KINDS:
                 continue
             keep.append(e)
         data = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in keep).encode()
@@ -157,10 +326,7 @@ class Run:
         """Step and epoch metrics as CSV, one row per event. The columns are the events' own scalar
         fields (so each task's metrics appear: acc, psnr, ...); lists and tables (confusion
         matrices, histograms, images) are left out."""
-        import csv
-        import io
-
-        rows = [e for e in self.iter_events() if e.get("kind") in ("step", "epoch")]
+        rows = [e for e in self.iter_events() if e["kind"] in ("step", "epoch")]
         cols: dict[str, None] = {"kind": None}
         for e in rows:
             cols.update((k, None) for k, v in e.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool))
@@ -195,23 +361,38 @@ class RunStore:
         self.root = Path(root) if root is not None else default_runs_root()
 
     def create(self, config: RunConfig) -> Run:
+        """A new run folder holding ``config``; a full disk is a PlaygroundError (and leaves no folder)."""
+        data = config.to_json(indent=2).encode()
         self.root.mkdir(parents=True, exist_ok=True)
         run = Run(self.root / new_run_id())
         run.dir.mkdir()
-        data = config.to_json(indent=2).encode()
-        atomic_write_bytes(run.config_path, lambda f: f.write(data))
+        try:
+            atomic_write_bytes(run.config_path, lambda f: f.write(data))
+        except BaseException as e:
+            run.dir.rmdir()  # an empty folder would be listed as a damaged run
+            if is_disk_full(e):
+                raise PlaygroundError(f"The disk is full: no new run could be created in {self.root}. Free some "
+                                      "space (old runs live in the runs folder) and start it again.") from None
+            raise
         return run
 
     def open(self, run_id: str) -> Run:
+        """The run ``run_id``; sweeps the temp files a killed writer left in its folder."""
         if not _ID.match(run_id or ""):
             raise CheckpointError(f"{run_id!r} is not a run id.")
         run = Run(self.root / run_id)
         if not run.config_path.is_file():
+            if run.dir.is_dir():
+                raise CheckpointError(f"Run {run_id} is damaged: its folder {run.dir} has no config.json. Delete "
+                                      "the folder; the other runs are not affected.")
             raise CheckpointError(f"No run {run_id!r} in {self.root}.")
+        sweep_temp_files(run.dir)
         return run
 
     def list(self) -> list[Run]:
-        if not self.root.is_dir():
-            return []
-        runs = [Run(p) for p in self.root.iterdir() if _ID.match(p.name) and (p / "config.json").is_file()]
+        """Every run folder, newest first, damaged ones too (``status()`` is "damaged", ``damage()``
+        says why): one bad run never hides the others. Sweeps the temp files killed writers left."""
+        runs = [Run(Path(e.path)) for e in _entries(self.root) if _ID.match(e.name) and e.is_dir()]
+        for run in runs:
+            sweep_temp_files(run.dir)
         return sorted(runs, key=lambda r: r.run_id, reverse=True)

@@ -20,6 +20,16 @@ PLAYGROUND_MAX_DATASET_MB      4096      same        largest data set held in me
 PLAYGROUND_DATA_CACHE_MB       6144      same        all cached data sets together (least recently used go)
 PLAYGROUND_MAX_UNZIPPED_MB     1024      same        an uploaded .zip, unpacked
 PLAYGROUND_UPLOAD_TTL_HOURS    24        same        uploads older than this are deleted
+PLAYGROUND_MAX_IMAGE_MP        40        same        largest image decoded, in megapixels (read from its header)
+PLAYGROUND_MAX_FOLDER_MP       2000      same        all images of one folder or archive together, in megapixels
+PLAYGROUND_MAX_PARAMS_M        50 / 20   same        largest model, millions of parameters (GPU / CPU)
+PLAYGROUND_MAX_ACTIVATION_MB 16384/4096 same        activation memory of one training batch, estimated (GPU / CPU)
+PLAYGROUND_WORKERS             process   same        where a run trains: "process" (a worker process each) or
+                                                     "thread" (in the server's process; tests that patch it)
+PLAYGROUND_WORKER_MEMORY_MB    0         8192        memory one worker process may allocate (0: no limit)
+PLAYGROUND_MAX_RUN_MINUTES     120       30          a run's longest training time; it stops, saved, after it
+PLAYGROUND_MAX_RUNS_PER_SESSION 0        3           queued + running runs of one session (0: no limit)
+PLAYGROUND_PAUSE_RELEASE_MIN   0         10          a run paused longer gives its slot back (0: never)
 PLAYGROUND_SHARE_RUNS          view      view        another session's run link: "view" (read-only) or "none"
 PLAYGROUND_SERVER_FOLDERS      1         0           may a page read any folder on the server (1) or only
                                                      the session's uploads and the data folder (0)
@@ -35,7 +45,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["Settings", "settings"]
+__all__ = ["Settings", "settings", "environment", "apply_environment"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,15 @@ class Settings:
     max_jobs: int  # default: one per GPU, one on a CPU
     max_style_jobs: int  # default: the same
     max_unzipped_mb: int
+    workers: str  # "process" or "thread"
+    worker_memory_mb: int  # 0: no limit
+    max_image_mp: float
+    max_folder_mp: float
+    max_params_m: float
+    max_activation_mb: int
+    max_run_minutes: float
+    max_runs_per_session: int  # 0: no limit
+    pause_release_minutes: float  # 0: never
     max_queued: int
     max_finished: int
     max_dataset_mb: int
@@ -69,6 +88,19 @@ def _int(name: str, default: int, lo: int = 1) -> int:
     return value
 
 
+def _float(name: str, default: float, lo: float = 1e-9) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number (got {raw!r}).") from None
+    if not value >= lo or value == float("inf"):
+        raise ConfigError(f"{name} must be a finite number of at least {lo:g} (got {raw!r}).")
+    return value
+
+
 def _flag(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -80,15 +112,23 @@ def _flag(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be 1 or 0 (got {raw!r}).")
 
 
+def _gpus() -> int:
+    import torch  # settings() itself stays cheap to import; torch is loaded by then anyway
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def _per_device() -> int:
     """One job per GPU, one on a CPU."""
-    import torch  # only when the setting is not given: settings() itself stays cheap to import
-
-    return max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 1
+    return max(1, _gpus())
 
 
 def settings() -> Settings:
     classroom = _flag("PLAYGROUND_CLASSROOM", False)
+    gpu = _gpus() > 0
+    workers = os.environ.get("PLAYGROUND_WORKERS") or "process"
+    if workers not in ("process", "thread"):
+        raise ConfigError(f"PLAYGROUND_WORKERS must be 'process' or 'thread' (got {workers!r}).")
     share = os.environ.get("PLAYGROUND_SHARE_RUNS") or "view"
     if share not in ("view", "none"):
         raise ConfigError(f"PLAYGROUND_SHARE_RUNS must be 'view' or 'none' (got {share!r}).")
@@ -100,6 +140,15 @@ def settings() -> Settings:
         max_jobs=_int("PLAYGROUND_MAX_JOBS", 0) or _per_device(),
         max_style_jobs=_int("PLAYGROUND_MAX_STYLE_JOBS", 0) or _per_device(),
         max_unzipped_mb=_int("PLAYGROUND_MAX_UNZIPPED_MB", 1024),
+        workers=workers,
+        worker_memory_mb=_int("PLAYGROUND_WORKER_MEMORY_MB", 8192 if classroom else 0, lo=0),
+        max_image_mp=_float("PLAYGROUND_MAX_IMAGE_MP", 40.0),
+        max_folder_mp=_float("PLAYGROUND_MAX_FOLDER_MP", 2000.0),
+        max_params_m=_float("PLAYGROUND_MAX_PARAMS_M", 50.0 if gpu else 20.0),
+        max_activation_mb=_int("PLAYGROUND_MAX_ACTIVATION_MB", 16384 if gpu else 4096),
+        max_run_minutes=_float("PLAYGROUND_MAX_RUN_MINUTES", 30.0 if classroom else 120.0),
+        max_runs_per_session=_int("PLAYGROUND_MAX_RUNS_PER_SESSION", 3 if classroom else 0, lo=0),
+        pause_release_minutes=_float("PLAYGROUND_PAUSE_RELEASE_MIN", 10.0 if classroom else 0.0, lo=0.0),
         max_queued=_int("PLAYGROUND_MAX_QUEUED", 100),
         max_finished=_int("PLAYGROUND_MAX_FINISHED", 200, lo=0),
         max_dataset_mb=_int("PLAYGROUND_MAX_DATASET_MB", 4096),
@@ -108,3 +157,15 @@ def settings() -> Settings:
         share_runs=share,
         server_folders=_flag("PLAYGROUND_SERVER_FOLDERS", not classroom),
     )
+
+
+def environment() -> dict[str, str]:
+    """The variables settings() reads (and torch's TORCH_HOME), as now: what a worker process must see."""
+    return {k: v for k, v in os.environ.items() if k.startswith("PLAYGROUND_") or k == "TORCH_HOME"}
+
+
+def apply_environment(env: dict[str, str]) -> None:
+    """In a worker process: the server's settings as they were when the job started."""
+    for k in [k for k in os.environ if k.startswith("PLAYGROUND_") and k not in env]:
+        del os.environ[k]
+    os.environ.update(env)

@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground.config import RunConfig
+from playground.train.jobs import reset_manager
 from playground.train.snapshots import DEFAULT_PROBES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,15 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def app(tmp_path, monkeypatch):
     monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
-    from app_pages.common import job_manager
 
-    job_manager.clear()  # a fresh manager (and run store) per test
+    reset_manager()  # a fresh manager (and run store) per test
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
     yield at
     from app_pages.common import job_manager as jm
 
     jm().shutdown()
-    jm.clear()
+    reset_manager()
 
 
 def _qp(at, key):

@@ -22,6 +22,7 @@ from playground.errors import ConfigError
 from playground.models import build_model
 from playground.models.autoencoder import DECODERS
 from playground.train import check_names, fit
+from playground.train.jobs import reset_manager
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = {"mnist": (1, 28, 28), "cifar10/shapes": (3, 32, 32), "folder-odd": (3, 20, 20),
@@ -319,15 +320,14 @@ def app(tmp_path, monkeypatch):
 
     monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
-    from app_pages.common import job_manager
 
-    job_manager.clear()
+    reset_manager()
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
     yield at
     from app_pages.common import job_manager as jm
 
     jm().shutdown()
-    jm.clear()
+    reset_manager()
 
 
 def _no_errors(at):

@@ -58,7 +58,7 @@ def test_out_of_memory_in_one_run_ends_only_that_run(store, monkeypatch):
 
     build.calls = 0
     monkeypatch.setattr("playground.train.engine.build_model", build)
-    manager = JobManager(store, max_running=1)
+    manager = JobManager(store, max_running=1, workers="thread")  # the patched engine lives in this process
     bad = manager.submit(QUICK, "a")
     good = manager.submit(QUICK.replace(train={"seed": 1}), "b")
     bad, good = _wait(manager, [bad.run_id, good.run_id])
@@ -79,7 +79,7 @@ def test_full_disk_ends_the_run_with_a_message_and_the_server_goes_on(store, mon
         return real_append(self, event)
 
     monkeypatch.setattr(Run, "append", append)
-    manager = JobManager(store, max_running=2)
+    manager = JobManager(store, max_running=2, workers="thread")  # the patched run store lives here
     full = manager.submit(QUICK, "a")
     victims.add(full.run_id)
     other = manager.submit(QUICK.replace(train={"seed": 3}), "b")

@@ -24,6 +24,7 @@ from playground.models import build_model, list_models
 from playground.runs import RunStore
 from playground.train import fit
 from playground.train.init import init_weights
+from playground.train.jobs import reset_manager
 from playground.train.snapshots import (
     HIST_BINS,
     layer_stats_series,
@@ -434,12 +435,12 @@ def app(tmp_path, monkeypatch, trained_run):
     monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
     from app_pages.common import job_manager
 
-    job_manager.clear()
+    reset_manager()
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
     at.query_params["run"] = run.run_id
     yield at
     job_manager().shutdown()
-    job_manager.clear()
+    reset_manager()
 
 
 def _ok(at):
@@ -544,7 +545,7 @@ def test_inside_page_on_a_small_data_set_hides_autoencoders_and_others_runs(tmp_
     monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
     from app_pages.common import job_manager
 
-    job_manager.clear()
+    reset_manager()
     try:
         at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
         at.run()
@@ -565,4 +566,4 @@ def test_inside_page_on_a_small_data_set_hides_autoencoders_and_others_runs(tmp_
         assert not at.multiselect  # no runs of this session to overlay
     finally:
         job_manager().shutdown()
-        job_manager.clear()
+        reset_manager()

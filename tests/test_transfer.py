@@ -20,6 +20,7 @@ from playground.errors import CheckpointError, ConfigError, WeightsUnavailable
 from playground.models import build_model
 from playground.models.transfer import BACKBONES, build_transfer
 from playground.train import engine, fit, prepare
+from playground.train.jobs import reset_manager
 from playground.transfer import epoch_estimate, freeze_options, imagenet_top5, load_photo, surgery_table, time_backbone
 from playground.weights import resolve_weights, weights_file
 
@@ -403,13 +404,13 @@ def app(tmp_path, monkeypatch, hub):
 
     monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
-    job_manager.clear()
+    reset_manager()
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
     at.run()
     at.switch_page("app_pages/transfer.py")
     yield at
     job_manager().shutdown()
-    job_manager.clear()
+    reset_manager()
 
 
 def _shrink(at):

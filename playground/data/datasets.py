@@ -98,6 +98,8 @@ def channel_stats(x: torch.Tensor, chunk: int = 16384) -> tuple[tuple[float, ...
     return tuple(mean.tolist()), tuple(std.tolist())
 
 
+# Every data set registers with ``input_shape(**params) -> (C, H, W)`` (known before any file is read)
+# and ``num_classes`` (None: known only once loaded).
 DATASETS: Registry[Callable[..., Dataset]] = Registry("data set")
 register_dataset = DATASETS.register
 
@@ -229,20 +231,20 @@ _MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
 
-@register_dataset("mnist")
+@register_dataset("mnist", input_shape=lambda **_: (1, 28, 28), num_classes=10)
 def mnist(*, root: Path, download: bool = True) -> Dataset:
     """MNIST handwritten digits, 28x28 grey, 60k train / 10k test."""
     return _torchvision("mnist", "MNIST", [f + "(.gz)" for f in _MNIST_FILES], "MNIST/raw", root, download)
 
 
-@register_dataset("fashion_mnist")
+@register_dataset("fashion_mnist", input_shape=lambda **_: (1, 28, 28), num_classes=10)
 def fashion_mnist(*, root: Path, download: bool = True) -> Dataset:
     """Fashion-MNIST clothing, 28x28 grey, 60k train / 10k test."""
     return _torchvision("fashion_mnist", "FashionMNIST", [f + "(.gz)" for f in _MNIST_FILES],
                         "FashionMNIST/raw", root, download)
 
 
-@register_dataset("cifar10")
+@register_dataset("cifar10", input_shape=lambda **_: (3, 32, 32), num_classes=10)
 def cifar10(*, root: Path, download: bool = True) -> Dataset:
     """CIFAR-10 photos, 32x32 RGB, 50k train / 10k test."""
     return _torchvision("cifar10", "CIFAR10", ["cifar-10-python.tar.gz (or its extracted cifar-10-batches-py/)"],

@@ -1,16 +1,18 @@
 """`image_folder`: a user's own images in ImageFolder layout, decoded once.
 
 Layout: ``root/<class>/*.jpg`` (split by a seeded draw), or ``root/train/<class>/``
-and ``root/test/<class>/``. Every image is decoded once with Pillow (its
-decompression-bomb guard stays on; JPEGs are decoded at reduced size with
-``draft``), converted to one mode, centre-cropped to a square and resized to
-one size. Corrupt or truncated files are skipped and counted; files that are
-not images (by extension, as torchvision's ImageFolder does) are ignored.
+and ``root/test/<class>/``. Every header is read first (nothing decoded): an
+image over the per-image pixel cap is skipped, and the folder is refused when
+all its images together hold more than ``settings().max_folder_mp`` megapixels
+(PLAYGROUND_MAX_FOLDER_MP). Then every image is decoded once by
+``playground.images`` (JPEGs at reduced size), converted to one mode,
+centre-cropped to a square and resized to one size. Corrupt, truncated and
+unusable files are skipped and counted, with the reason; files that are not
+images by extension (as torchvision's ImageFolder has it) are ignored.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,8 @@ import torch
 from PIL import Image, ImageOps
 
 from ..errors import ConfigError, DatasetUnavailable
+from ..images import Header, ImageError, PixelLimit, decode, pixel_limit, probe
+from ..settings import settings
 from .datasets import Dataset, check_size, register_dataset
 
 __all__ = ["read_image", "scan_folder"]
@@ -76,57 +80,56 @@ def _classes(folder: Path) -> dict[str, list[Path]]:
     return out
 
 
-def read_image(path: Path | str, size: int, mode: str) -> np.ndarray:
-    """Decode one image to a (size, size, C) uint8 array in ``mode`` ("RGB" or "L").
-
-    Any Pillow mode is accepted: palette and RGBA are flattened, 16-bit and
-    32-bit greys are scaled to 8 bits (Pillow's own convert would clip them).
-    """
-    with Image.open(path) as im:
-        im.draft("RGB" if mode == "RGB" else "L", (size, size))  # JPEG: decode at reduced size
-        im = ImageOps.exif_transpose(im)
-        im = _to_8bit(im)
-        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-            im = im.convert("RGBA")
-            bg = Image.new("RGBA", im.size, (255, 255, 255, 255))  # transparent -> white
-            im = Image.alpha_composite(bg, im)
-        im = im.convert(mode)
-        im = ImageOps.fit(im, (size, size), Image.Resampling.BILINEAR)
-        arr = np.asarray(im, dtype=np.uint8)
+def read_image(path: Path | str, size: int, mode: str, limit: PixelLimit | None = None) -> np.ndarray:
+    """Decode one image to a (size, size, C) uint8 array in ``mode`` ("RGB" or "L"): the one decoder
+    (``playground.images``: EXIF, alpha over white, 16-bit scaled, the pixel cap; a JPEG at reduced
+    size), then centre-cropped to a square and resized by Pillow (bilinear: for many small images,
+    faster than a tensor each). Raises ImageError (a ConfigError)."""
+    im = decode(path, mode=mode, label=f"The image file {path}", at_least=size, limit=limit)
+    arr = np.asarray(ImageOps.fit(im, (size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def _to_8bit(im: Image.Image) -> Image.Image:
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        a = np.asarray(im, dtype=np.float64)
-        hi = 65535.0 if im.mode.startswith("I;16") else max(float(a.max()), 1.0)
-        return Image.fromarray(np.clip(a / hi * 255.0, 0, 255).round().astype(np.uint8), "L")
-    return im
+def _headers(files: list[Path]) -> tuple[dict[Path, Header], list[str]]:
+    """Every file's header (nothing decoded); the unusable ones (not images, over the pixel cap) as notes."""
+    heads, bad, limit = {}, [], pixel_limit()
+    for f in files:
+        try:
+            heads[f] = probe(f, label=f"The image file {f}", limit=limit)
+        except ImageError as e:
+            bad.append(f"{f.name} ({e.reason})")
+    return heads, bad
 
 
-def _is_grey(path: Path) -> bool:
-    try:
-        with Image.open(path) as im:
-            return im.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
-    except Exception:
-        return False  # unreadable: decided (and counted) when decoding
+def _check_pixels(heads: dict[Path, Header], root: Path, size: int) -> None:
+    """All the images of one folder (or unpacked archive) together, from their headers, before decoding."""
+    cap = settings().max_folder_mp
+    total = sum(h.megapixels for h in heads.values())
+    if total > cap:
+        raise DatasetUnavailable(
+            f"The {len(heads):,} images in {root} hold {total:,.0f} megapixels together; this server decodes at "
+            f"most {cap:,.0f} megapixels per folder or archive (PLAYGROUND_MAX_FOLDER_MP). Use fewer images, or "
+            f"downscale them first (the data set keeps {size} x {size} pixels of each).")
 
 
-def _decode(files: list[Path], size: int, mode: str) -> tuple[list[np.ndarray], list[int], list[str]]:
-    arrays, keep, bad = [], [], []
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)  # too big: skip, don't risk it
-        for i, f in enumerate(files):
-            try:
-                arrays.append(read_image(f, size, mode))
-                keep.append(i)
-            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-                    Image.DecompressionBombWarning) as e:
-                bad.append(f"{f.name}: {type(e).__name__}")
+def _decode(files: list[Path], heads: dict[Path, Header], size: int,
+            mode: str) -> tuple[list[np.ndarray], list[int], list[str]]:
+    arrays, keep, bad, limit = [], [], [], pixel_limit()
+    for i, f in enumerate(files):
+        if f not in heads:
+            continue  # refused from its header: already counted
+        try:
+            arrays.append(read_image(f, size, mode, limit))
+            keep.append(i)
+        except ImageError as e:
+            bad.append(f"{f.name} ({e.reason})")
     return arrays, keep, bad
 
 
-@register_dataset("image_folder")
+# The shape before any image is read: colour unless the folder is known to be grey (the gate's budget
+# estimate takes the larger); the number of classes is the folder's, at most a few hundred in practice.
+@register_dataset("image_folder", input_shape=lambda image_size=32, mode="auto", **_:
+                  (1 if mode == "L" else 3, image_size, image_size), num_classes=None)
 def image_folder(*, root: Path, download: bool = True, image_size: int = 32, mode: str = "auto",
                  test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """Your own images: class sub-folders (optionally under train/ and test/)."""
@@ -140,21 +143,23 @@ def image_folder(*, root: Path, download: bool = True, image_size: int = 32, mod
     layout = scan_folder(root)
     classes = list(next(iter(layout.values())))
     every = [f for split in layout.values() for files in split.values() for f in files]
+    heads, skipped = _headers(every)
     if mode == "auto":  # grey only if every image is grey
-        mode = "L" if all(_is_grey(f) for f in every) else "RGB"
+        mode = "L" if heads and all(h.grey for h in heads.values()) else "RGB"
     check_size(len(every) * (1 if mode == "L" else 3) * image_size * image_size,
                f"{len(every):,} images at {image_size}x{image_size}")  # before decoding any of them
+    _check_pixels(heads, root, image_size)
 
     splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     notes: list[str] = []
-    skipped: list[str] = []
     for split, by_class in layout.items():
         files = [f for files in by_class.values() for f in files]
         labels = [k for k, files in enumerate(by_class.values()) for _ in files]
-        arrays, keep, bad = _decode(files, image_size, mode)
+        arrays, keep, bad = _decode(files, heads, image_size, mode)
         skipped += bad
         if not arrays:
-            raise DatasetUnavailable(f"None of the {len(files)} images in {root} could be decoded.")
+            raise DatasetUnavailable(f"None of the {len(files)} images in {root} could be decoded: "
+                                     f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}.")
         x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()  # (N, C, H, W)
         y = torch.tensor([labels[i] for i in keep], dtype=torch.int64)
         splits[split] = (x, y)

@@ -140,7 +140,7 @@ def make_shapes(n: int, *, seed: int = 0, size: int = 32) -> tuple[torch.Tensor,
     return (img * 255).round().clamp(0, 255).to(torch.uint8), labels
 
 
-@register_dataset("shapes")
+@register_dataset("shapes", input_shape=lambda size=32, **_: (3, size, size), num_classes=10)
 def shapes(*, n_train: int = 8000, n_test: int = 2000,
            size: int = 32, seed: int = 0) -> Dataset:
     """Built in: 10 classes of shapes on textured backgrounds, 32x32 RGB, no download."""

@@ -7,14 +7,14 @@ maps (flatten, linear) come back as vectors."""
 
 from __future__ import annotations
 
-import io
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from ..errors import ConfigError, PlaygroundError
+from ..errors import ConfigError
+from ..images import decode_tensor, hwc
 from .trained import Trained
 
 __all__ = ["DROPOUT", "layer_nodes", "activations", "predict", "top_activating", "hwc", "image_from_bytes"]
@@ -95,34 +95,16 @@ def top_activating(tr: Trained, node: str, channel: int, n: int = 12, limit: int
             "labels": [tr.classes[int(tr.data.test_y[i])] for i in idx.tolist()], "searched": len(s)}
 
 
-def hwc(x: torch.Tensor) -> np.ndarray:
-    """A uint8 image (C, H, W) as numpy for display (``st.image``): (H, W) grey or (H, W, 3) RGB."""
-    a = x.permute(1, 2, 0).cpu().numpy()
-    return a[:, :, 0] if a.shape[2] == 1 else a
-
-
-def image_from_bytes(data: bytes, shape: tuple[int, int, int], invert: bool = False) -> torch.Tensor:
-    """An uploaded image of any mode and size -> uint8 (C, H, W) for the model: EXIF-rotated, converted
-    to grey or RGB, the shorter side resized to fit (antialiased), centre-cropped, optionally inverted
-    (MNIST digits are white on black; a photo of a digit on paper is the other way round)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-    from torchvision.transforms.v2 import functional as TF
-
+def image_from_bytes(data: bytes, shape: tuple[int, int, int], invert: bool = False, *,
+                     name: str | None = None) -> torch.Tensor:
+    """An uploaded image of any mode and size -> uint8 (C, H, W) for the model, through the one decoder
+    (``playground.images``: EXIF-rotated, alpha over white, 16-bit scaled, the pixel cap), converted to grey
+    or RGB, scaled (antialiased) to cover the model's input and centre-cropped, optionally inverted (MNIST
+    digits are white on black; a photo of a digit on paper is the other way round). ``name``: the file's
+    name, for the messages. Raises PlaygroundError for a file that cannot be used."""
     c, h, w = shape
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                im = im.convert("RGBA")  # transparent pixels onto white, not black
-                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(bg, im)
-            im = im.convert("L" if c == 1 else "RGB")
-            t = TF.pil_to_tensor(im)  # (C, H', W') uint8
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as e:
-        raise PlaygroundError(f"That file is not an image that can be read ({type(e).__name__}); upload a PNG, "
-                              "JPEG, GIF, BMP or WebP picture.") from None
     if c not in (1, 3):
         raise ConfigError(f"The model takes {c}-channel images; uploads work for grey or RGB models.")
-    t = TF.resize(t, [min(h, w)], antialias=True) if t.shape[1] != t.shape[2] or t.shape[1] != h else t
-    t = TF.center_crop(t, [h, w])
-    return (255 - t) if invert else t.contiguous()
+    label = f"The uploaded file {name!r}" if name else "The uploaded file"
+    t = decode_tensor(data, channels=c, size=(h, w), label=label)
+    return (255 - t) if invert else t

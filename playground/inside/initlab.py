@@ -13,7 +13,9 @@ from ..config import RunConfig
 from ..data import Dataset
 from ..errors import ConfigError, PlaygroundError
 from ..models import build_model, list_models
-from ..train import fit
+from ..seeding import seeded
+from ..train import check_names, fit
+from ..train.gate import check_budget, check_folders, check_model
 from ..train.init import init_weights
 from ..train.snapshots import weight_layers
 
@@ -38,6 +40,7 @@ def init_stats(model_name: str, model_params: dict[str, Any], data: Dataset,
     first step sees it): output mean and std, std of the loss gradient w.r.t. that output, and std
     of the weight gradient. ``inits``: label -> (init name, params). Same seed, same batch for all."""
     _check_lab_model(model_name)
+    check_model(model_name, model_params, data.shape, data.num_classes, batch_size)  # before building it
     x = data.train_x[:batch_size]
     y = data.train_y[:batch_size]
     c = data.shape[0]
@@ -46,9 +49,9 @@ def init_stats(model_name: str, model_params: dict[str, Any], data: Dataset,
     x = (x.float() / 255 - mean) / std
     out: dict[str, Any] = {}
     for label, (name, params) in inits.items():
-        torch.manual_seed(seed)
-        model = build_model(model_name, in_shape=data.shape, num_classes=data.num_classes, **dict(model_params))
-        init_weights(model, name, **dict(params))
+        with seeded(seed):
+            model = build_model(model_name, in_shape=data.shape, num_classes=data.num_classes, **dict(model_params))
+            init_weights(model, name, **dict(params))
         out[label] = _first_step_stats(model, x, y)
     return out
 
@@ -93,11 +96,16 @@ def unit_spread(model: nn.Module) -> dict[str, float]:
 
 
 def init_race(base: RunConfig, inits: dict[str, tuple[str, dict[str, Any]]],
-              progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+              progress: Callable[[float, str], None] | None = None, owner: str | None = None) -> dict[str, Any]:
     """Train ``base`` once per initialisation, same seed and data (nothing is saved to the run store).
+    ``owner``: the session asking, for the gate's folder rule (the model budget applies always).
 
     Returns label -> {step, loss, acc, test_acc, spread (per layer, at the end), final}."""
     _check_lab_model(base.model.name)
+    check_names(base)
+    if owner is not None:
+        check_folders(base, owner)
+    check_budget(base)
     if base.train.task != "classify":
         raise ConfigError("The initialisation lab races the classify task; autoencoders have their own page.")
 

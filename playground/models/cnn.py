@@ -12,8 +12,8 @@ import torch.nn as nn
 
 from ..errors import ConfigError
 from ._registry import register_model
+from .layers import MAX_LAYERS, check_dropout, check_sizes, fc_layers
 from .layers import activation as make_act
-from .layers import check_dropout, check_sizes, fc_layers
 
 __all__ = ["CNN", "cnn", "lenet5"]
 
@@ -69,6 +69,8 @@ def cnn(*, in_shape: tuple[int, int, int], num_classes: int, channels: Sequence[
     if blocks is None:
         specs = [{"channels": c} for c in check_sizes(channels, "channels")]
     else:
+        if len(blocks) > MAX_LAYERS:
+            raise ConfigError(f"{len(blocks):,} conv blocks asked for; at most {MAX_LAYERS} are built.")
         specs = [dict(b) for b in blocks]
     if not specs:
         raise ConfigError("A CNN needs at least one conv block.")

@@ -29,12 +29,20 @@ def check_dropout(p: float) -> float:
     return float(p)
 
 
+MAX_LAYERS = 64  # layers one list may ask for: deeper than any lesson needs, and cheap to check first
+MAX_WIDTH = 1 << 16  # channels or units of one layer
+
+
 def check_sizes(sizes, what: str) -> tuple[int, ...]:
+    """A list of layer sizes, bounded before anything is built (the gate then sizes the whole model)."""
     if isinstance(sizes, int):
         sizes = (sizes,)
     sizes = tuple(sizes)
-    if not all(isinstance(s, int) and s >= 1 for s in sizes):
-        raise ConfigError(f"{what} must be positive whole numbers (got {list(sizes)}).")
+    if len(sizes) > MAX_LAYERS:
+        raise ConfigError(f"{what}: {len(sizes):,} layers asked for; at most {MAX_LAYERS} are built.")
+    if not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= MAX_WIDTH for s in sizes):
+        shown = list(sizes[:8]) + (["..."] if len(sizes) > 8 else [])
+        raise ConfigError(f"{what} must be positive whole numbers, at most {MAX_WIDTH:,} (got {shown}).")
     return sizes
 
 

@@ -23,6 +23,7 @@ from playground.errors import CheckpointError, ConfigError, WeightsUnavailable
 from playground.models import build_model, list_models
 from playground.registry import Registry
 from playground.runs import RunStore, load_checkpoint
+from playground.seeding import seeded
 from playground.weights import load_weights, resolve_weights, weights_cached, weights_file
 
 __all__ = ["FeatureNet", "name_layers", "FEATURE_NETS", "VGG_CFG", "backbone_info", "FEATURE_RUN_SCAN",
@@ -114,12 +115,12 @@ def save_random_weights(arch: str = "vgg19", seed: int = 0) -> Path:
     torchvision's VGG initialisation (Kaiming normal, fan_out), the unused classifier zeros. Timings are
     the same as with the trained weights; results look like noise, not like art."""
     cfg = VGG_CFG[arch]
-    torch.manual_seed(seed)
-    feats = make_layers(cfgs[cfg], batch_norm=False)
-    for m in feats.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(m.bias)
+    with seeded(seed):
+        feats = make_layers(cfgs[cfg], batch_norm=False)
+        for m in feats.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
     with torch.device("meta"):
         shapes = {k: v.shape for k, v in get_model(arch, weights=None).state_dict().items()}
     state = {f"features.{k}": v for k, v in feats.state_dict().items()}

@@ -1,5 +1,6 @@
 """Images for style transfer: the built-in registry (scikit-image photos and textures, generated
-styles), decoding anything a user may give (a name, a path, upload bytes, PIL, arrays of any mode),
+styles), resolving anything a user may give (a name, a path, upload bytes, PIL, arrays of any mode; files
+and uploads through the one decoder in ``playground.images``),
 resizing to the chosen long side, back to uint8 and PNG, and luminance-only colour preservation."""
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
 from playground.errors import ConfigError
+from playground.images import decode_tensor
 from playground.registry import Registry
 
 from .settings import MAX_SIZE, MIN_SIDE
@@ -131,27 +133,6 @@ def _builtin(name: str) -> np.ndarray:
     return a
 
 
-def _pil_to_float(img: Image.Image) -> torch.Tensor:
-    """Any PIL mode -> float (3, H, W) in [0, 1]. Transparency is composited on white."""
-    mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):  # 16-bit and 32-bit grayscale
-        a = np.asarray(img).astype(np.float32)
-        if mode == "F":
-            lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
-            a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)  # float images have no fixed range
-            a = np.nan_to_num(a)
-        else:
-            a = a / (65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0)
-            a = np.clip(a, 0, 1)
-        return torch.from_numpy(np.ascontiguousarray(a))[None].expand(3, -1, -1).contiguous()
-    if mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(white, rgba)
-    img = img.convert("RGB")
-    return TF.to_dtype(TF.pil_to_tensor(img), torch.float32, scale=True)  # (3, H, W)
-
-
 def _array_to_float(a: np.ndarray) -> torch.Tensor:
     """uint8/uint16/bool/float (H, W), (H, W, 1|3|4) -> float (3, H, W) in [0, 1]."""
     a = np.asarray(a)
@@ -171,31 +152,20 @@ def _array_to_float(a: np.ndarray) -> torch.Tensor:
     return t.expand(3, -1, -1).contiguous() if t.shape[0] == 1 else t.contiguous()
 
 
-def _open(data: bytes | str | Path, label: str) -> Image.Image:
-    try:
-        img = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
-        img.draft("RGB", (MAX_SIZE, MAX_SIZE))  # JPEG: decode at a reduced scale when it is large
-        img.load()
-        return ImageOps.exif_transpose(img) or img
-    except Image.DecompressionBombError:
-        raise ConfigError(f"{label} is too large to open safely (more than {Image.MAX_IMAGE_PIXELS * 2:,} pixels). "
-                          "Downscale it first.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ConfigError(f"{label} is not an image that can be read (corrupt, truncated or an unsupported "
-                          f"format: {type(e).__name__}). Use a PNG, JPEG, BMP, GIF, TIFF or WebP file.") from None
+def resolve_image(source: Any, label: str = "image", *, at_least: int = MAX_SIZE) -> torch.Tensor:
+    """A built-in name, a path, bytes (an upload), a PIL image or an array -> float (3, H, W) in [0, 1], contiguous.
 
-
-def resolve_image(source: Any, label: str = "image") -> torch.Tensor:
-    """A built-in name, a path, bytes (an upload), a PIL image or an array -> float (3, H, W) in [0, 1]."""
+    Files, uploads and PIL images go through the one decoder (``playground.images``); a JPEG may be decoded at
+    a reduced scale keeping both sides >= ``at_least``."""
     if isinstance(source, torch.Tensor):
         t = source.detach().float()
-        return t if t.dim() == 3 else t.squeeze(0)
+        return (t if t.dim() == 3 else t.squeeze(0)).contiguous()
     if isinstance(source, np.ndarray):
         return _array_to_float(source)
     if isinstance(source, Image.Image):
-        return _pil_to_float(source)
+        return _decoded(source, f"The {label}", at_least)
     if isinstance(source, bytes):
-        return _pil_to_float(_open(source, f"The uploaded {label}"))
+        return _decoded(source, f"The uploaded {label}", at_least)
     if isinstance(source, (str, Path)):
         text = str(source)
         if text.startswith("upload:"):
@@ -205,10 +175,15 @@ def resolve_image(source: Any, label: str = "image") -> torch.Tensor:
             return _array_to_float(builtin_image(source))
         path = Path(text).expanduser()
         if path.is_file():
-            return _pil_to_float(_open(path, f"The {label} file {path}"))
+            return _decoded(path, f"The {label} file {path}", at_least)
         raise ConfigError(f"No {label} {text!r}: give an image file that exists, or a built-in name "
                           f"({', '.join(list_images())}).")
     raise ConfigError(f"Cannot use a {type(source).__name__} as the {label}.")
+
+
+def _decoded(source: bytes | Path | Image.Image, label: str, at_least: int) -> torch.Tensor:
+    t = decode_tensor(source, channels=3, at_least=at_least, label=label)  # uint8 (3, H, W), contiguous
+    return TF.to_dtype(t, torch.float32, scale=True)
 
 
 def fit_size(h: int, w: int, size: int, label: str = "image") -> tuple[int, int]:
@@ -223,11 +198,11 @@ def fit_size(h: int, w: int, size: int, label: str = "image") -> tuple[int, int]
 
 def load_image(source: Any, size: int, label: str = "image") -> torch.Tensor:
     """``resolve_image`` then resize (antialiased) so the long side is ``size`` -> (1, 3, h, w) float in [0, 1]."""
-    t = resolve_image(source, label)  # (3, H, W)
+    t = resolve_image(source, label, at_least=size)  # (3, H, W)
     h, w = fit_size(t.shape[1], t.shape[2], size, label)
     if (h, w) != tuple(t.shape[1:]):
         t = TF.resize(t, [h, w], antialias=True).clamp_(0, 1)
-    return t[None]
+    return t[None].contiguous()  # L-BFGS flattens the image with .view: it must be contiguous
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:

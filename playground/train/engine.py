@@ -19,9 +19,7 @@ Controls (stop, pause, resume) may be called from another thread.
 
 from __future__ import annotations
 
-import errno
 import math
-import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -36,7 +34,9 @@ from ..data.augment import build_pipeline
 from ..device import device_label, resolve_device
 from ..errors import ConfigError, PlaygroundError
 from ..models import ENGINE_PARAMS, MODELS, build_model
-from ..runs import Run, RunStore
+from ..runs import DISK_FULL, Run, RunStore, is_disk_full
+from ..seeding import seeded
+from .controls import Controls
 from .init import INITS, init_weights
 from .meter import Meter
 from .optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
@@ -45,42 +45,6 @@ from .probes import PROBES, build_probes
 from .tasks import TASKS, build_task
 
 __all__ = ["Controls", "check_names", "fit", "resume", "prepare"]
-
-
-class Controls:
-    """Thread-safe stop / pause / resume for a running ``fit``."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._running.set()  # wake a paused run so it can stop
-
-    def pause(self) -> None:
-        if not self._stop.is_set():  # a stop already asked for wins
-            self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    def wait_while_paused(self) -> float:
-        """Block while paused; return the seconds spent waiting."""
-        if self._running.is_set():
-            return 0.0
-        t0 = time.perf_counter()
-        self._running.wait()
-        return time.perf_counter() - t0
 
 
 def prepare(config: RunConfig, runs_root=None) -> Prepared:
@@ -100,10 +64,10 @@ def prepare(config: RunConfig, runs_root=None) -> Prepared:
     if t.batch_size < 2:
         raise ConfigError("Batch size must be at least 2: batch normalisation and the loss need more than one "
                           "image per step.")
-    torch.manual_seed(t.seed)  # model initialisation
-    model = build_model(m.name, in_shape=data.shape, num_classes=data.num_classes, runs_root=runs_root,
-                        **dict(m.params))
-    init_weights(model, m.init, **dict(m.init_params))
+    with seeded(t.seed):  # model initialisation
+        model = build_model(m.name, in_shape=data.shape, num_classes=data.num_classes, runs_root=runs_root,
+                            **dict(m.params))
+        init_weights(model, m.init, **dict(m.init_params))
     # channels_last pays on CUDA and, measured here, on the CPU too (6.1k vs 3.9k img/s, small CNN).
     channels_last = any(isinstance(mod, nn.Conv2d) for mod in model.modules())
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
@@ -141,12 +105,14 @@ def check_names(config: RunConfig) -> None:
 def _error_event(e: BaseException) -> dict[str, Any]:
     if isinstance(e, PlaygroundError):
         return {"kind": "error", "message": str(e)}
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return {"kind": "error", "message": "The disk is full: the run could not write its metrics or checkpoint. "
-                                           "Free some space (old runs live in the runs folder) and resume it."}
+    if is_disk_full(e):  # OSError(ENOSPC/EDQUOT), or torch.save's RuntimeError for it
+        return {"kind": "error", "message": DISK_FULL}
     if isinstance(e, torch.OutOfMemoryError):
         return {"kind": "error", "message": "Out of memory on the device. Lower the batch size, use a smaller "
                                            "model, or train on the CPU."}
+    if isinstance(e, MemoryError) or "can't allocate memory" in str(e):  # the host, or a worker's limit
+        return {"kind": "error", "message": "Out of memory: the run needed more than this server lets one run "
+                                           "use. Lower the batch size or use a smaller model."}
     return {"kind": "error", "message": f"Internal error ({type(e).__name__}: {e}). The run was ended; "
                                         "please report it with the traceback.",
             "traceback": traceback.format_exc()}
@@ -155,16 +121,30 @@ def _error_event(e: BaseException) -> dict[str, Any]:
 def fit(config: RunConfig, *, run: Run | None = None, store: RunStore | None = None,
         controls: Controls | None = None, resume_state: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
     """Train ``config``; yield events. With ``run`` (or ``store``, which creates one)
-    every event is appended to the run's metrics and checkpoints are written."""
+    every event is appended to the run's metrics and checkpoints are written, and the run is locked
+    for as long as it trains: a second trainer of it gets one ``error`` event (not written to the run)."""
     controls = controls or Controls()
     if run is None and store is not None:
         try:
             check_names(config)  # a typo should not leave an empty run behind
-        except PlaygroundError as e:
-            yield {"kind": "error", "message": str(e)}
+            run = store.create(config)
+        except Exception as e:  # a bad config, a full disk
+            yield _error_event(e)
             return
-        run = store.create(config)
+    if run is None:
+        yield from _fit(config, None, controls, resume_state)
+        return
+    try:
+        lock = run.lock()
+    except Exception as e:  # another process trains it; the folder is gone
+        yield _error_event(e)
+        return
+    with lock:  # released at the end, on an error and when the consumer closes the generator
+        yield from _fit(config, run, controls, resume_state)
 
+
+def _fit(config: RunConfig, run: Run | None, controls: Controls,
+         resume_state: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
     def emit(event: dict[str, Any]) -> dict[str, Any]:
         if run is not None:
             run.append(event)
@@ -189,20 +169,33 @@ def fit(config: RunConfig, *, run: Run | None = None, store: RunStore | None = N
 
 
 def resume(run_id: str, store: RunStore | None = None, controls: Controls | None = None) -> Iterator[dict[str, Any]]:
-    """Continue a run (e.g. one whose process was killed) from its last checkpoint."""
+    """Continue a run (e.g. one whose process was killed) from its last checkpoint. The run is locked
+    before its metrics are cut back to the checkpoint, so a second trainer changes nothing."""
     store = store or RunStore()
     try:
         run = store.open(run_id)
-        config = run.config()
-        # Killed before its first epoch ended: nothing to continue from, so start it over.
-        state = run.load_checkpoint() if run.checkpoint_path.exists() else None
+        lock = run.lock()
     except PlaygroundError as e:
         yield {"kind": "error", "message": f"Cannot resume {run_id}: {e}"}
         return
-    run.truncate_after_epoch(state["epoch"] if state else 0)
-    if state is None:
-        run.metrics_path.unlink(missing_ok=True)
-    yield from fit(config, run=run, controls=controls, resume_state=state)
+    except OSError as e:
+        yield _error_event(e)
+        return
+    with lock:
+        try:
+            config = run.config()
+            # Killed before its first epoch ended: nothing to continue from, so start it over.
+            state = run.load_checkpoint() if run.checkpoint_path.exists() else None
+            run.truncate_after_epoch(state["epoch"] if state else 0)
+            if state is None:
+                run.metrics_path.unlink(missing_ok=True)
+        except PlaygroundError as e:
+            yield {"kind": "error", "message": f"Cannot resume {run_id}: {e}"}
+            return
+        except OSError as e:  # a full disk while cutting the metrics back
+            yield _error_event(e)
+            return
+        yield from _fit(config, run, controls or Controls(), state)
 
 
 @dataclass
@@ -317,9 +310,8 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
         meter.new_epoch()
         for i in range(steps_this_epoch):
             meter.skip(controls.wait_while_paused())
-            if controls.stopped:
-                yield finish("stopped", epoch=epoch,
-                             message=f"Stopped at step {step} of {s.total_steps}; the model so far is saved.")
+            if controls.stopped or controls.out_of_time():
+                yield finish("stopped", epoch=epoch, message=controls.stop_message(step, s.total_steps))
                 return
             x, y = task.batch(p, perm[i * bs : (i + 1) * bs], gen)  # (B, C, H, W) float, normalised; targets
             with p.autocast():

@@ -1,7 +1,9 @@
 """Background training jobs: a process-wide manager with a queue and a concurrency limit.
 
-The app keeps one ``JobManager`` in ``st.cache_resource``; every session
-submits to it. A job's worker thread runs ``engine.fit`` and feeds each event
+The process has one ``JobManager`` (``manager()``), a plain module-level object: not a Streamlit
+cache entry, which any client can clear with one websocket message. Every session submits to it,
+through its gate (``submit`` -> ``gate.admit``: names, folders, the model budget; then the
+per-session quota). A job's worker thread runs ``engine.fit`` and feeds each event
 to the run store (disk) and to the job's in-memory ``RunBuffer``, which pages
 read from their fragments. Workers never touch Streamlit. At most
 ``max_running`` jobs train at once (default: one per GPU, one on a CPU); the
@@ -20,9 +22,12 @@ from ..config import RunConfig
 from ..errors import PlaygroundError
 from ..runs import FINAL_KINDS, Run, RunStore
 from ..settings import settings
-from .engine import Controls, check_names, fit, resume
+from .controls import Controls
+from .engine import fit, resume
+from .gate import admit
+from .workers import WorkerProcess, process_controls, warm_up
 
-__all__ = ["RunBuffer", "Job", "JobManager"]
+__all__ = ["RunBuffer", "Job", "JobManager", "manager", "reset_manager"]
 
 STEP_FIELDS = ("step", "epoch", "loss", "acc", "psnr", "lr", "images_per_s", "t")  # acc, psnr: tasks' metrics
 
@@ -81,7 +86,9 @@ class Job:
     control_key: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     buffer: RunBuffer = field(default_factory=RunBuffer)
     state: str = "queued"  # queued, running, done, stopped, diverged, error
-    thread: threading.Thread | None = None
+    thread: threading.Thread | None = None  # this process's thread that runs or follows the job
+    worker: Any = None  # its WorkerProcess, when runs train in worker processes
+    released: bool = False  # paused so long that its slot went to the next run; re-queued on resume
 
     @property
     def run_id(self) -> str:
@@ -94,9 +101,14 @@ class Job:
 
 class JobManager:
     def __init__(self, store: RunStore | None = None, max_running: int | None = None,
-                 max_queued: int | None = None, max_finished: int | None = None):
+                 max_queued: int | None = None, max_finished: int | None = None, workers: str | None = None):
         cfg = settings()
         self.store = store or RunStore()
+        # "process": each run trains in a worker process (workers.py); "thread": in this process
+        # (what tests that patch the engine in-process use).
+        self.workers = workers or cfg.workers
+        if self.workers == "process":
+            warm_up()
         self.max_running = max_running or cfg.max_jobs
         self.max_queued = max_queued or cfg.max_queued
         # Finished runs stay in memory (their buffers) only up to this many; older ones are read
@@ -108,38 +120,45 @@ class JobManager:
 
     # -- submitting --------------------------------------------------------
     def submit(self, config: RunConfig, owner: str) -> Job:
-        """Queue a new run; raises PlaygroundError (with the reason) on a bad config."""
-        check_names(config)
+        """The gate every new run passes: raises PlaygroundError (with the reason) before anything is
+        allocated: bad names or values, a folder the session may not read, a model over the budget,
+        a session over its quota, a full queue."""
+        admit(config, owner)
         with self._lock:
-            self._check_room()
-        job = Job(self.store.create(config), config, owner)
+            self._check_room(owner)
+        job = Job(self.store.create(config), config, owner, controls=self._controls())
         job.run.write_control_key(job.control_key)
         return self._enqueue(job)
 
     def resume(self, run_id: str, owner: str) -> Job:
         """Queue an interrupted run to continue from its last checkpoint."""
         run = self.store.open(run_id)
-        job = Job(run, run.config(), owner, resume=True)
+        job = Job(run, run.config(), owner, resume=True, controls=self._controls())
         job.control_key = run.control_key() or job.control_key
         job.buffer = RunBuffer.from_events(run.events())  # until the worker has truncated the file
         with self._lock:  # check and register in one step: two tabs may press Resume at once
             live = self._jobs.get(run_id)
             if live is not None and (live.live or run_id in self._queue):
                 return live
-            self._check_room()
+            self._check_room(owner)
             self._jobs[run_id] = job
             self._queue.append(run_id)
         self._pump()
         return job
 
-    def _check_room(self) -> None:
+    def _check_room(self, owner: str) -> None:
         if len(self._queue) >= self.max_queued:
             raise PlaygroundError(f"The queue is full ({self.max_queued} runs waiting). Try again when some "
                                   "have finished, or ask the teacher to raise the limit.")
+        quota = settings().max_runs_per_session
+        mine = sum(1 for j in self._jobs.values() if j.owner == owner and j.live)
+        if quota and mine >= quota:
+            raise PlaygroundError(f"You have {mine} runs queued or training; this server allows {quota} per "
+                                  "person at once. Stop one, or wait until one has finished.")
 
     def _enqueue(self, job: Job) -> Job:
         with self._lock:
-            self._check_room()
+            self._check_room(job.owner)
             self._jobs[job.run_id] = job
             self._queue.append(job.run_id)
         self._pump()
@@ -147,21 +166,47 @@ class JobManager:
 
     def _pump(self) -> None:
         with self._lock:
+            self._release_idle_pauses()
             while self._queue and self._running_count() < self.max_running:
                 job = self._jobs[self._queue.popleft()]
                 job.state = "running"
+                if job.released:  # a long pause coming back: its worker is waiting, let it go on
+                    job.released = False
+                    job.controls.resume()
+                    continue
                 job.thread = threading.Thread(target=self._work, args=(job,), name=f"job-{job.run_id}",
                                               daemon=True)
                 job.thread.start()
 
     def _running_count(self) -> int:
-        return sum(1 for j in self._jobs.values() if j.state == "running")
+        return sum(1 for j in self._jobs.values() if j.state == "running" and not j.released)
+
+    def _release_idle_pauses(self) -> None:
+        """A run paused for longer than the setting gives its slot to the next one (caller holds the lock)."""
+        limit = settings().pause_release_minutes * 60
+        if not limit:
+            return
+        for j in self._jobs.values():
+            if j.state == "running" and not j.released and j.controls.paused_for() > limit:
+                j.released = True
+
+    def _controls(self) -> Controls:
+        limit = settings().max_run_minutes * 60
+        return process_controls(limit) if self.workers == "process" else Controls(limit)
+
+    def _events(self, job: Job):
+        """The job's events: from its worker process, or from ``fit`` in this thread."""
+        if self.workers == "process":
+            worker = WorkerProcess(job.run, job.config, job.controls, job.resume)
+            worker.start()
+            job.worker = worker
+            return worker.events()
+        return (resume(job.run_id, self.store, job.controls) if job.resume
+                else fit(job.config, run=job.run, controls=job.controls))
 
     def _work(self, job: Job) -> None:
         try:
-            events = (resume(job.run_id, self.store, job.controls) if job.resume
-                      else fit(job.config, run=job.run, controls=job.controls))
-            for e in events:
+            for e in self._events(job):
                 if e["kind"] == "resumed":  # the run store now holds only what the checkpoint covers
                     job.buffer = RunBuffer.from_events(job.run.events())
                     continue
@@ -202,6 +247,7 @@ class JobManager:
         return [j for j in jobs if owner is None or j.owner == owner]
 
     def live_jobs(self) -> list[Job]:
+        self._pump()  # pages poll this: long pauses hand their slots on
         return [j for j in self.jobs() if j.live]
 
     def status(self, run_id: str) -> str:
@@ -209,6 +255,9 @@ class JobManager:
         running, the run store's, where a run with no final event is interrupted."""
         job = self.get(run_id)
         if job is not None:
+            self._pump()
+            if job.released and run_id in self._queue:
+                return "queued"
             return "paused" if job.state == "running" and job.controls.paused else job.state
         status = self.store.open(run_id).status()
         return "interrupted" if status in ("running", "created") else status
@@ -232,7 +281,9 @@ class JobManager:
         if job is None:
             return
         with self._lock:
-            if run_id in self._queue:  # never started: take it off the queue
+            if run_id in self._queue and job.thread is not None:  # a released pause waiting for a slot
+                self._queue.remove(run_id)
+            elif run_id in self._queue:  # never started: take it off the queue
                 self._queue.remove(run_id)
                 event = {"kind": "stopped", "step": 0, "t": 0.0, "message": "Removed from the queue before it started."}
                 job.run.append(event)
@@ -248,8 +299,15 @@ class JobManager:
 
     def unpause(self, run_id: str) -> None:
         job = self.get(run_id)
-        if job is not None:
-            job.controls.resume()
+        if job is None:
+            return
+        if job.released:  # its slot went to another run: wait in the queue for one
+            with self._lock:
+                if run_id not in self._queue:
+                    self._queue.append(run_id)
+            self._pump()
+            return
+        job.controls.resume()
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop everything (tests, server exit)."""
@@ -262,3 +320,28 @@ class JobManager:
         for job in self.jobs():
             if job.thread is not None:
                 job.thread.join(timeout)
+            if job.worker is not None and job.thread is not None and job.thread.is_alive():
+                job.worker.kill()  # it did not stop in time: its run is listed as interrupted
+
+
+_manager: JobManager | None = None
+_manager_lock = threading.Lock()
+
+
+def manager() -> JobManager:
+    """The process's job manager, created on first use with the settings then in force. Nothing a
+    client sends replaces it (unlike a Streamlit cache entry)."""
+    global _manager
+    with _manager_lock:
+        if _manager is None:
+            _manager = JobManager()
+        return _manager
+
+
+def reset_manager() -> None:
+    """Stop every job and start over with the current settings (tests; a server that starts afresh)."""
+    global _manager
+    with _manager_lock:
+        old, _manager = _manager, None
+    if old is not None:
+        old.shutdown()

@@ -3,16 +3,15 @@ with the weights' own transforms and ``weights.meta["categories"]``."""
 
 from __future__ import annotations
 
-import io
 import threading
+from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 import torch.nn as nn
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-from ..errors import ConfigError
+from ..images import decode
 from ..models.transfer import backbone_spec
 from ..weights import pretrained_model, resolve_weights, weights_file
 
@@ -22,26 +21,11 @@ _models: dict[str, tuple[float, nn.Module]] = {}
 _models_lock = threading.Lock()
 
 
-def load_photo(data: bytes) -> Image.Image:
-    """Any image file Pillow reads, in any mode (palette, RGBA, 16-bit grey, CMYK) -> 8-bit RGB."""
-    try:
-        im = Image.open(io.BytesIO(data))
-        im.load()
-    except Image.DecompressionBombError:
-        raise ConfigError(f"This photo is too large to open safely (more than {Image.MAX_IMAGE_PIXELS * 2:,} "
-                          "pixels); downscale it (the model sees 224 x 224 anyway) and upload it again.") from None
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ConfigError(f"This file is not an image Pillow can read ({type(e).__name__}); "
-                          "upload a JPEG, PNG, WebP, BMP or TIFF.") from None
-    im = ImageOps.exif_transpose(im)
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):  # Pillow's convert would clip these
-        a = np.asarray(im, dtype=np.float64)
-        hi = 65535.0 if im.mode.startswith("I;16") else max(float(a.max()), 1.0)
-        im = Image.fromarray(np.clip(a / hi * 255, 0, 255).round().astype(np.uint8), "L")
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        im = im.convert("RGBA")
-        im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im)  # transparent -> white
-    return im.convert("RGB")
+def load_photo(source: bytes | str | Path | Image.Image, name: str | None = None) -> Image.Image:
+    """Any image the one decoder reads (``playground.images``: palette, RGBA, 16-bit grey, CMYK, EXIF, the
+    pixel cap) -> 8-bit RGB. ``name``: the file's name, for the messages. Raises ConfigError."""
+    label = f"The photo {name!r}" if name else "This photo"
+    return decode(source, mode="RGB", label=label)
 
 
 def _pretrained(backbone: str, download: bool, progress) -> tuple[nn.Module, Any]:
@@ -66,9 +50,8 @@ def imagenet_top5(backbone: str, image: Image.Image | bytes, *, download: bool =
     Raises WeightsUnavailable (naming the file and folder) when the weights are not cached
     and cannot be downloaded."""
     model, w = _pretrained(backbone, download, progress)
-    if isinstance(image, (bytes, bytearray)):
-        image = load_photo(bytes(image))
-    x = w.transforms()(image.convert("RGB")).unsqueeze(0)  # (1, 3, 224, 224): the weights' resize, crop, mean/std
+    image = load_photo(image)  # a PIL image too: alpha onto white, like a file
+    x = w.transforms()(image).unsqueeze(0)  # (1, 3, 224, 224): the weights' resize, crop, mean/std
     probs = model(x).softmax(1)[0]
     top = probs.topk(k)
     names = w.meta["categories"]

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from ..models.transfer import build_transfer
+from ..seeding import seeded
 
 __all__ = ["time_backbone", "epoch_estimate"]
 
@@ -20,9 +21,10 @@ def time_backbone(backbone: str, image_size: int, *, freeze: str = "head_only", 
     forward passes (what the feature cache costs once), training steps with the chosen freezing (a full
     forward pass per step), and head-only steps on features (an epoch on the cache)."""
     device = torch.device(device)
-    torch.manual_seed(0)
-    model = build_transfer(in_shape=(in_channels, image_size, image_size), num_classes=num_classes,
-                           backbone=backbone, weights="none", freeze=freeze, k=k, image_size=image_size).to(device)
+    with seeded(0):
+        model = build_transfer(in_shape=(in_channels, image_size, image_size), num_classes=num_classes,
+                               backbone=backbone, weights="none", freeze=freeze, k=k,
+                               image_size=image_size).to(device)
     x = torch.rand(batch_size, in_channels, image_size, image_size, device=device)
     y = torch.randint(0, num_classes, (batch_size,), device=device)
     opt = torch.optim.SGD([q for q in model.parameters() if q.requires_grad], lr=1e-3)

@@ -1,0 +1,80 @@
+"""Controls of a running ``fit``, safe to call from another thread: stop, pause, resume, and a
+limit on the training time (a shared server's cap on how long one run may hold a slot)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+__all__ = ["Controls"]
+
+
+class Controls:
+    def __init__(self, time_limit_s: float | None = None, events: tuple | None = None) -> None:
+        # (stop, running) events: threading ones by default, multiprocessing ones to control a worker
+        # process (``workers.process_controls``); the process that trains and the one that controls
+        # each hold a Controls over the same two events.
+        if events is None:
+            events = (threading.Event(), threading.Event())
+            events[1].set()  # running
+        self.events = events
+        self._stop, self._running = events
+        self.time_limit_s = time_limit_s  # training time, pauses left out; None: no limit
+        self._t0: float | None = None  # the first check: training begins
+        self._paused_s = 0.0
+        self._paused_at: float | None = None
+        self._timed_out = False
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # wake a paused run so it can stop
+
+    def pause(self) -> None:
+        if not self._stop.is_set():  # a stop already asked for wins
+            if self._running.is_set():
+                self._paused_at = time.monotonic()
+            self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def paused_for(self) -> float:
+        """Seconds since the run was paused (0 when it is not)."""
+        at = self._paused_at
+        return time.monotonic() - at if self.paused and at is not None else 0.0
+
+    def wait_while_paused(self) -> float:
+        """Block while paused; return the seconds spent waiting."""
+        if self._running.is_set():
+            return 0.0
+        t0 = time.perf_counter()
+        self._running.wait()
+        waited = time.perf_counter() - t0
+        self._paused_s += waited
+        self._paused_at = None
+        return waited
+
+    def out_of_time(self) -> bool:
+        """True once the run has trained for longer than its limit (checked by the engine every step)."""
+        if self.time_limit_s is None:
+            return False
+        now = time.perf_counter()
+        if self._t0 is None:
+            self._t0 = now
+        self._timed_out = now - self._t0 - self._paused_s > self.time_limit_s
+        return self._timed_out
+
+    def stop_message(self, step: int, total_steps: int) -> str:
+        if self._timed_out and not self.stopped:
+            return (f"Stopped at step {step} of {total_steps}: this server lets a run train for at most "
+                    f"{self.time_limit_s / 60:g} minutes. The model so far is saved; train fewer epochs, or "
+                    "Resume to continue from the last finished epoch.")
+        return f"Stopped at step {step} of {total_steps}; the model so far is saved."

@@ -1,0 +1,135 @@
+"""The one gate: every policy a shared server applies to a run, checked before anything is allocated.
+
+``admit(config, owner)`` is called by ``JobManager.submit`` (every page and button that starts a run
+goes through it) and, for the parts that apply to them, by the tools that build a model without
+training it for long (the initialisation lab):
+
+- names and values (``check_names``), bounded links and seeds (``RunConfig.from_json``/``validate``);
+- the folder rule: on a classroom server a run reads only the session's uploads and the data folder,
+  whichever page or button built its settings (``data.data_root``);
+- the model budget: parameters and the activation memory of one training batch, estimated on
+  PyTorch's meta device (no memory is allocated, so a 38 GiB MLP is refused in milliseconds), against
+  ``PLAYGROUND_MAX_PARAMS_M`` and ``PLAYGROUND_MAX_ACTIVATION_MB``.
+
+The job manager adds what needs the queue: the per-session quota, the run-time cap and paused slots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ..config import RunConfig
+from ..data import DATASETS
+from ..data.uploads import check_folder_allowed
+from ..errors import ConfigError, PlaygroundError
+from ..models import MODELS, build_model
+from ..settings import settings
+from .engine import check_names
+
+__all__ = ["Budget", "estimate", "estimate_model", "check_budget", "check_model", "check_folders", "admit"]
+
+ESTIMATE_CLASSES = 10  # classes assumed for a folder whose classes are not counted yet (the head is small)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one training step of a model will hold: its parameters and one batch's activations."""
+
+    parameters: int
+    activation_bytes: int  # outputs of every layer for one training batch (float32), kept for backward
+
+    @property
+    def parameter_bytes(self) -> int:
+        return self.parameters * 4
+
+
+def input_shape(config: RunConfig) -> tuple[int, int, int]:
+    d = config.data
+    return tuple(DATASETS.facts(d.dataset)["input_shape"](**dict(d.params)))
+
+
+def estimate(config: RunConfig, batch_size: int | None = None) -> Budget:
+    """Parameters and one batch's activation memory of ``config``'s model, built on the meta device.
+    Raises the builder's ConfigError for bad settings."""
+    m = config.model
+    classes = DATASETS.facts(config.data.dataset)["num_classes"] or ESTIMATE_CLASSES
+    return estimate_model(m.name, dict(m.params), input_shape(config), classes,
+                          batch_size or config.train.batch_size)
+
+
+def estimate_model(name: str, params: dict[str, Any], in_shape: tuple[int, int, int], num_classes: int,
+                   batch_size: int) -> Budget:
+    params = {**dict(params), **MODELS.facts(name)["reload"]}  # never fetch weights for an estimate
+    with torch.device("meta"):
+        model = build_model(name, in_shape=tuple(in_shape), num_classes=num_classes, **params)
+        n_params = sum(q.numel() for q in model.parameters())
+        acts = _activation_elements(model, (batch_size, *in_shape))
+    return Budget(parameters=n_params, activation_bytes=acts * 4)
+
+
+def _activation_elements(model: nn.Module, batch_shape: tuple[int, ...]) -> int:
+    """Sum of every leaf module's output sizes for one forward pass of a meta batch."""
+    total = 0
+
+    def count(_m, _i, out) -> None:
+        nonlocal total
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if torch.is_tensor(t):
+                total += t.numel()
+
+    leaves = [mod for mod in model.modules() if not list(mod.children())]
+    hooks = [mod.register_forward_hook(count) for mod in leaves]
+    try:
+        model(torch.zeros(batch_shape, device="meta"))
+    except PlaygroundError:
+        raise
+    except Exception as e:  # a builder the meta device cannot run: say so rather than guess
+        raise ConfigError(f"The size of model {type(model).__name__} could not be estimated ({type(e).__name__}: "
+                          f"{str(e)[:200]}); check its settings.") from None
+    finally:
+        for h in hooks:
+            h.remove()
+    return total
+
+
+def check_budget(config: RunConfig, batch_size: int | None = None) -> Budget:
+    """Refuse a model over the server's caps, saying by how much and what to change."""
+    return _within_caps(estimate(config, batch_size), batch_size or config.train.batch_size)
+
+
+def check_model(name: str, params: dict[str, Any], in_shape: tuple[int, int, int], num_classes: int,
+                batch_size: int) -> Budget:
+    """``check_budget`` for a model built outside a run (the initialisation lab)."""
+    return _within_caps(estimate_model(name, params, in_shape, num_classes, batch_size), batch_size)
+
+
+def _within_caps(b: Budget, batch_size: int) -> Budget:
+    s = settings()
+    if b.parameters > s.max_params_m * 1e6:
+        raise ConfigError(f"This model has {b.parameters / 1e6:,.1f} M parameters "
+                          f"({b.parameter_bytes / 2**30:,.1f} GiB); this server trains at most "
+                          f"{s.max_params_m:g} M. Use fewer or narrower layers (channels, hidden sizes).")
+    if b.activation_bytes > s.max_activation_mb * 2**20:
+        fits = max(1, int(batch_size * s.max_activation_mb * 2**20 / max(b.activation_bytes, 1)))
+        raise ConfigError(f"One training batch of this model needs about {b.activation_bytes / 2**20:,.0f} MB of "
+                          f"activations; this server allows {s.max_activation_mb:,} MB. Lower the batch size "
+                          f"(about {fits} would fit), use fewer or narrower layers, or smaller images.")
+    return b
+
+
+def check_folders(config: RunConfig, owner: str) -> None:
+    """The classroom folder rule for every folder a run reads."""
+    if config.data.data_root:
+        check_folder_allowed(config.data.data_root, owner)
+
+
+def admit(config: RunConfig, owner: str) -> dict[str, Any]:
+    """Every per-run policy, in the order that fails fastest; -> the model's budget as numbers."""
+    check_names(config)
+    check_folders(config, owner)
+    b = check_budget(config)
+    return {"parameters": b.parameters, "activation_mb": round(b.activation_bytes / 2**20, 1)}

@@ -1,0 +1,156 @@
+"""Worker processes: a job's training runs in a process of its own, not in a thread of the server.
+
+A run that runs out of memory, crashes the interpreter or is killed ends alone: the server, its
+sessions and every other run go on, and the job manager turns the worker's death into a final
+event a person can act on. Each worker also has its own random generators (a process of its own),
+and a memory limit (``PLAYGROUND_WORKER_MEMORY_MB``).
+
+Workers are forked from a fork server that has already imported torch and the engine, so a run
+starts about as fast as a thread did (no second ``import torch``), and the fork happens from a
+clean single-threaded process, not from the multi-threaded web server. Controls travel as
+multiprocessing events; events come back through a queue, in the schema ``engine.fit`` yields.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import resource
+import signal
+import threading
+import time
+from multiprocessing import forkserver
+from typing import Any, Iterator
+
+from ..config import RunConfig
+from ..runs import FINAL_KINDS, Run, RunStore
+from ..settings import apply_environment, environment, settings
+from .controls import Controls
+from .engine import fit, resume
+
+__all__ = ["WorkerProcess", "process_controls", "warm_up", "died_message"]
+
+_ctx_lock = threading.Lock()
+_ctx: Any = None
+
+
+def context():
+    """The fork-server context, with the engine preloaded in the server (set up once per process).
+    As with any multiprocessing start method but fork, a script that starts jobs needs the
+    ``if __name__ == "__main__":`` guard (Streamlit, pytest and the CLI have it)."""
+    global _ctx
+    with _ctx_lock:
+        if _ctx is None:
+            _ctx = mp.get_context("forkserver")
+            _ctx.set_forkserver_preload(["playground.train", "playground.train.workers"])
+        return _ctx
+
+
+def warm_up() -> None:
+    """Start the fork server in the background (it imports torch once, ~2 s), so the first run
+    starts as fast as the later ones."""
+    context()
+    threading.Thread(target=forkserver.ensure_running, name="forkserver-warm-up", daemon=True).start()
+
+
+def process_controls(time_limit_s: float | None) -> Controls:
+    """Controls whose events other processes see (the job manager's controls of a worker's run)."""
+    ctx = context()
+    stop, running = ctx.Event(), ctx.Event()
+    running.set()
+    return Controls(time_limit_s, events=(stop, running))
+
+
+class WorkerProcess:
+    """One job's worker: started with ``start()``, read with ``events()`` until its final event."""
+
+    def __init__(self, run: Run, config: RunConfig, controls: Controls, resuming: bool) -> None:
+        ctx = context()
+        self.run = run
+        self.queue = ctx.Queue()
+        # The worker holds the read end; only this process holds the write end. If this process dies
+        # (even by SIGKILL), the worker reads EOF and ends too: no orphan keeps training a run that
+        # the restarted server lists as interrupted.
+        self._alive_r, self._alive_w = ctx.Pipe(duplex=False)
+        limit = settings().worker_memory_mb
+        self.process = ctx.Process(
+            target=_child, name=f"job-{run.run_id}", daemon=True,
+            args=(run.run_id, str(run.dir.parent), config.to_json(), resuming, controls.events,
+                  controls.time_limit_s, limit, environment(), self.queue, self._alive_r))
+
+    def start(self) -> None:
+        self.process.start()
+        self._alive_r.close()
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """The worker's events as they come; when it dies without a final event, one that says why
+        (also written to the run's metrics, which the dead worker could not do)."""
+        final = False
+        while True:
+            try:
+                e = self.queue.get(timeout=0.5)
+            except queue.Empty:
+                if self.process.is_alive():
+                    continue
+                try:  # it may have put its last events just before exiting
+                    e = self.queue.get(timeout=1.0)
+                except queue.Empty:
+                    break
+            if e is None:
+                break
+            final = final or e.get("kind") in FINAL_KINDS
+            yield e
+        self.process.join(10)
+        if not final:
+            event = {"kind": "error", "t": 0.0, "message": died_message(self.process.exitcode)}
+            try:
+                self.run.append(event)
+            except OSError:
+                pass
+            yield event
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+
+
+def died_message(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name if -exitcode in signal.valid_signals() else f"signal {-exitcode}"
+        why = (" (most likely by the system for running out of memory)" if -exitcode == signal.SIGKILL else "")
+        return (f"The run's worker process was killed by {name}{why}. Lower the batch size or use a smaller "
+                "model, then Resume it from its last finished epoch or start it again.")
+    return (f"The run's worker process ended without finishing the run (exit code {exitcode}). Resume it "
+            "from its last finished epoch, or start it again; if it happens again, please report it.")
+
+
+def _end_with_the_server(alive) -> None:
+    try:
+        alive.recv()  # nothing is ever sent: this returns (EOFError) when the server is gone
+    except (EOFError, OSError):
+        pass
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _child(run_id: str, root: str, config_json: str, resuming: bool, events, time_limit_s: float | None,
+           memory_mb: int, env: dict[str, str], out, alive) -> None:
+    """The worker's main: train (or resume) the run, putting every event on ``out``; None at the end."""
+    threading.Thread(target=_end_with_the_server, args=(alive,), name="server-watch", daemon=True).start()
+    apply_environment(env)
+    if memory_mb:
+        cap = memory_mb * 2**20
+        resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))  # heap and anonymous mappings: tensors
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    controls = Controls(time_limit_s, events=events)
+    store = RunStore(root)
+    try:
+        stream = (resume(run_id, store, controls) if resuming
+                  else fit(RunConfig.from_json(config_json), run=store.open(run_id), controls=controls))
+        for e in stream:
+            out.put(e)
+    finally:
+        out.put(None)
+        out.close()
+        out.join_thread()
+        time.sleep(0)  # let the queue's feeder thread finish before the interpreter exits

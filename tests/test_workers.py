@@ -1,0 +1,130 @@
+"""Runs train in worker processes (``playground.train.workers``): a run that is killed or runs out of
+memory ends alone with a message, its slot is freed, the next run trains; runs started together are
+reproducible; controls reach the worker."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from playground.config import RunConfig
+from playground.train.jobs import JobManager
+
+QUICK = RunConfig().replace(data={"params": {"n_train": 320, "n_test": 100}},
+                            model={"params": {"channels": [8], "fc": [16]}},
+                            train={"epochs": 1, "batch_size": 32, "log_every": 2})
+
+
+def _wait(pred, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def jobs(store):
+    m = JobManager(store, max_running=1, workers="process")
+    yield m
+    m.shutdown()
+
+
+def test_a_killed_worker_ends_its_run_with_a_message_and_the_next_run_trains(jobs):
+    victim = jobs.submit(QUICK.replace(train={"epochs": 500}), "a")
+    assert _wait(lambda: victim.worker is not None and len(victim.buffer.snapshot()["steps"]["step"]) >= 1)
+    assert victim.worker.process.pid is not None
+    victim.worker.process.kill()  # what the kernel's OOM killer does
+    assert _wait(lambda: victim.state == "error")
+    message = victim.buffer.snapshot()["final"]["message"]
+    assert "killed by SIGKILL" in message and "out of memory" in message and "Resume" in message
+    assert jobs.store.open(victim.run_id).status() == "error"  # written for the dead worker
+    nxt = jobs.submit(QUICK, "b")
+    assert _wait(lambda: nxt.state == "done")
+
+
+def test_a_worker_over_its_memory_limit_ends_with_a_message(jobs, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_WORKER_MEMORY_MB", "1200")
+    # ~3 GB of activations for one batch: within the model budget, beyond this worker's limit
+    big = RunConfig().replace(data={"params": {"n_train": 600, "n_test": 50}},
+                              model={"params": {"channels": [256, 256], "pool": "none", "fc": []}},
+                              train={"epochs": 1, "batch_size": 512, "eval_batch_size": 50})
+    job = jobs.submit(big, "a")
+    assert _wait(lambda: job.state in ("error", "done"), 180)
+    assert job.state == "error"
+    assert "Out of memory" in job.buffer.snapshot()["final"]["message"]
+    monkeypatch.setenv("PLAYGROUND_WORKER_MEMORY_MB", "0")
+    nxt = jobs.submit(QUICK, "b")
+    assert _wait(lambda: nxt.state == "done")
+
+
+def test_runs_started_together_in_workers_are_reproducible(store):
+    m = JobManager(store, max_running=2, workers="process")
+    try:
+        a, b = m.submit(QUICK, "a"), m.submit(QUICK, "b")  # same seed, trained at the same time
+        assert _wait(lambda: a.state == "done" and b.state == "done")
+        assert m.status(a.run_id) == m.status(b.run_id) == "done"
+        la, lb = (j.buffer.snapshot()["steps"]["loss"] for j in (a, b))
+        assert la == lb and len(la) >= 4
+    finally:
+        m.shutdown()
+
+
+def test_stop_and_pause_reach_the_worker(jobs):
+    job = jobs.submit(QUICK.replace(train={"epochs": 500}), "a")
+    assert _wait(lambda: len(job.buffer.snapshot()["steps"]["step"]) >= 1)
+    jobs.pause(job.run_id)
+    time.sleep(0.5)
+    n = len(job.buffer.snapshot()["steps"]["step"])
+    time.sleep(0.5)
+    assert len(job.buffer.snapshot()["steps"]["step"]) == n  # paused in the worker too
+    jobs.unpause(job.run_id)
+    assert _wait(lambda: len(job.buffer.snapshot()["steps"]["step"]) > n)
+    jobs.stop(job.run_id)
+    assert _wait(lambda: job.state == "stopped")
+    assert not job.worker.process.is_alive() or _wait(lambda: not job.worker.process.is_alive(), 10)
+
+
+def test_workers_end_when_the_server_is_killed(store, tmp_path):
+    """SIGKILL of the server process must not leave a worker training on: the restarted server lists
+    the run as interrupted and may resume it (the run's lock is free)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "server.py"
+    script.write_text(
+        "import sys, time\n"
+        "from playground.config import RunConfig\n"
+        "from playground.runs import RunStore\n"
+        "from playground.train.jobs import JobManager\n"
+        "if __name__ == '__main__':\n"
+        "    m = JobManager(RunStore(sys.argv[1]), max_running=1, workers='process')\n"
+        f"    job = m.submit(RunConfig.from_json({QUICK.replace(train={'epochs': 500}).to_json()!r}), 'a')\n"
+        "    print(job.run_id, flush=True)\n"
+        "    time.sleep(600)\n")
+    server = subprocess.Popen([sys.executable, str(script), str(store.root)], stdout=subprocess.PIPE, text=True)
+    try:
+        run_id = server.stdout.readline().strip()
+        run = store.open(run_id)
+        assert _wait(lambda: run.lock_path.exists() and run.lock_path.read_text().strip().isdigit(), 60)
+        worker_pid = int(run.lock_path.read_text().strip())
+        assert worker_pid != server.pid  # it trains in a process of its own
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(10)
+
+        def gone() -> bool:
+            try:
+                os.kill(worker_pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        assert _wait(gone, 20), "the worker kept training after the server died"
+        assert _wait(lambda: not run.busy(), 10) and store.open(run_id).status() in ("running", "created")
+    finally:
+        if server.poll() is None:
+            server.kill()
