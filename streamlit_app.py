@@ -7,7 +7,7 @@ from playground.data import default_data_root
 from playground.device import device_summary
 from playground.settings import settings
 
-st.set_page_config(page_title="CNN Playground", page_icon=":material/grid_on:", layout="wide")
+st.set_page_config(page_title="CNN Playground", page_icon="🧩", layout="wide")  # an emoji: no font CDN offline
 if settings().classroom:  # students see a generic message for a bug, never a traceback with server paths
     st.set_option("client.showErrorDetails", "none")
 

@@ -10,7 +10,17 @@ import math
 import streamlit as st
 
 from app_pages.autoencode_parts import decoders_tab, downloads, interpolation_tab, latent_tab, pca_tab, view_for
-from app_pages.common import CHOICES, guarded, job_manager, my_runs, owner, param_widgets, status_badge
+from app_pages.common import (
+    CHOICES,
+    guarded,
+    job_manager,
+    my_runs,
+    owner,
+    param_widgets,
+    status_badge,
+    url_run,
+    view_link,
+)
 from playground.autoencode import plots
 from playground.autoencode.noise import NOISES, list_noises, parse_noise
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
@@ -33,7 +43,7 @@ qp = st.query_params
 
 
 def base_config() -> RunConfig:
-    default = RunConfig(model=ModelConfig(name="conv_autoencoder"),
+    default = RunConfig(model=ModelConfig(name="conv_autoencoder"), optim=OptimConfig(name="adam", lr=1e-3),
                         train=TrainConfig(task="reconstruct", epochs=1.0, probes=("live_recon",)),
                         data=DataConfig(noise=("gaussian:0.5",)))
     text = qp.get("cfg")
@@ -159,7 +169,8 @@ def setup_form() -> RunConfig | None:
         opt = a.selectbox("optimiser", list_optimizers(), index=list_optimizers().index(base.optim.name)
                           if base.optim.name in list_optimizers() else 0, key="ae_opt")
         lr = b.number_input("learning rate", value=base.optim.lr, format="%g", min_value=0.0, key="ae_lr")
-        bs = a.number_input("batch size", value=base.train.batch_size, min_value=1, step=16, key="ae_bs")
+        bs = a.number_input("batch size", value=base.train.batch_size, min_value=1, step=16, key="ae_bs",
+                            placeholder="auto", help="empty: auto, from the training set's size")
         epochs = b.number_input("epochs", value=max(0.01, float(base.train.epochs)), min_value=0.01, step=1.0,
                                 format="%g", key="ae_epochs")
         seed = a.number_input("seed", value=base.train.seed, step=1, key="ae_seed")
@@ -169,9 +180,9 @@ def setup_form() -> RunConfig | None:
         data=DataConfig(dataset=dataset, data_root=root or None, train_limit=int(limit) or None,
                         noise=noise, test_noise=test_noise or ()),
         model=ModelConfig(name=name, params=params),
-        optim=OptimConfig(name=opt, lr=float(lr)),
-        train=TrainConfig(task="reconstruct", recon_loss=loss, epochs=float(epochs), batch_size=int(bs),
-                          seed=int(seed), device=device, probes=("live_recon",)),
+        optim=OptimConfig(name=opt, lr=float(lr), schedule="constant"),
+        train=TrainConfig(task="reconstruct", recon_loss=loss, epochs=float(epochs),
+                          batch_size=int(bs) if bs else None, seed=int(seed), device=device, probes=("live_recon",)),
     )
     return cfg if guarded(lambda: check_names(cfg) or True) else None
 
@@ -185,7 +196,7 @@ def start(cfg: RunConfig) -> str | None:
     return job.run_id
 
 
-run_id = qp.get("run")
+run_id = url_run()  # with its control key (?ctl=) in the URL, the run is this session's
 with st.expander("Set up an autoencoder", expanded=run_id is None, icon=":material/tune:"):
     cfg = setup_form()
     if cfg is not None:
@@ -272,6 +283,7 @@ def run_panel(run_id: str) -> None:
         return
     live = manager.status(run_id) in ("queued", "running", "paused")
     st.subheader(f"Run {run_id}")
+    st.caption(f"View-only link to this run: `{view_link(run_id)}`")  # the address bar holds the control key
     snap = snapshot(run_id, run)
     st.session_state.ae_epochs_drawn = (run_id, len(snap["epochs"]))
 

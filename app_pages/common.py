@@ -49,9 +49,32 @@ def may_see(run_id: str) -> bool:
     return settings().share_runs == "view" or run_id in my_runs()
 
 
-def visible(items: list, key: Callable[[Any], str] = lambda r: r) -> list:
-    """Runs (ids, dicts or Run objects, through ``key``) this session may see: every page's run lists."""
-    return [r for r in items if may_see(key(r))]
+def url_run() -> str | None:
+    """The run named in this page's URL (``?run=``). A URL that also holds the run's control key
+    (``?ctl=``, what the starting tab keeps) makes it one of this session's runs (``my_runs``)."""
+    run_id = st.query_params.get("run") or None
+    if run_id and run_id not in my_runs() and manager().may_control(run_id, owner(), st.query_params.get("ctl")):
+        my_runs().append(run_id)
+    return run_id
+
+
+def listed_runs(items: list, key: Callable[[Any], str] = lambda r: r) -> list:
+    """The runs (ids, dicts or Run objects, through ``key``) a page lists, in every list of runs (run
+    pickers, compare, feature networks, source runs): this session's own (``my_runs``: started here or
+    opened with their control key), plus the run named in the page's URL when this session may see it (a
+    view link is how a run is shared). The rest of the class's runs are never listed."""
+    shown = set(my_runs())
+    linked = url_run()
+    if linked and may_see(linked):
+        shown.add(linked)
+    return [r for r in items if key(r) in shown]
+
+
+def view_link(run_id: str | None = None, **more: str) -> str:
+    """The link a page invites to share: its address with ``?run=`` (and ``more``, e.g. ``cfg``), never the
+    control key that the address bar of the tab that started the run holds (``?ctl=``)."""
+    query = "&".join(f"{k}={v}" for k, v in {"run": run_id, **more}.items() if v and "ctl" not in k)
+    return f"{(st.context.url or '').split('?')[0]}?{query}"
 
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]{}()<>#+\-.!|~$:])")

@@ -3,11 +3,13 @@ statistics, augmentations, normalisation, and what an MLP vs a CNN sees."""
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from app_pages.common import guarded, image_folder_input, md, owner
 from playground import plots
 from playground.data import explore, list_datasets, load_dataset
+from playground.data import plots as dplots
 from playground.data.augment import AUGMENTATIONS, list_augmentations
 from playground.data.uploads import check_folder_allowed, delete_session_uploads, session_folder
 
@@ -99,14 +101,56 @@ with tabs[3]:
 
 with tabs[4]:
     idx = st.number_input("training image #", 0, len(ds.train_y) - 1, 0, key="d_flat_idx")
-    k = st.select_slider("convolution kernel", [3, 5, 7], 3, key="d_k")
     c_, h, w = info["shape"]
     vec = explore.flatten_view(ds, int(idx))
     st.plotly_chart(plots.flatten_strip(vec, w), key="d_flat")
-    patches = explore.conv_patches(ds, int(idx), kernel=k)
-    st.markdown(
-        f"An MLP unit is connected to all **{patches['mlp_inputs_per_unit']:,}** inputs ({c_} x {h} x {w} "
-        f"flattened: where a pixel was is forgotten). A {k}x{k} convolution unit sees **"
-        f"{patches['inputs_per_unit']}** neighbouring inputs, and the same weights slide over all "
-        f"{patches['grid'][0] * patches['grid'][1]} positions below (weight sharing).")
-    st.image(patches["tiles"], caption=[f"({r},{q})" for r, q in patches["corners"]], width=40)
+    a, b, c = st.columns(3)
+    k = a.select_slider("convolution kernel", [3, 5, 7], 3, key="d_k")
+    stride = b.select_slider("stride", [1, 2, 3], 1, key="d_stride",
+                             help="How far the window moves each time: 1 is what a conv layer usually does.")
+    pad = c.select_slider("padding (zeros around the image)", list(range(k // 2 + 1)), 0, key=f"d_pad_{k}",
+                          help=f"{k // 2} keeps the output the size of the input at stride 1 ('same' padding).")
+    view = guarded(lambda: explore.conv_windows(ds, int(idx), kernel=k, stride=stride, padding=pad))
+    if view is not None:
+        oh, ow = view["grid"]
+
+        def side(n: int, out: int) -> str:
+            return f"({n} - {k} + 2·{pad}) / {stride} + 1 = {out}"
+
+        sides = f"{side(h, oh)} positions down and across" if h == w else \
+            f"{side(h, oh)} positions down and {side(w, ow)} across"
+        st.markdown(
+            f"An MLP unit is connected to all **{view['mlp_inputs_per_unit']:,}** inputs ({c_} x {h} x {w} "
+            f"flattened: where a pixel was is forgotten). A {k}x{k} convolution unit sees only **"
+            f"{view['inputs_per_unit']}** neighbouring inputs ({c_} x {k} x {k}), and the same weights slide over "
+            f"the image {stride} pixel{'s' if stride > 1 else ''} at a time: (n - k + 2p) / s + 1 = "
+            f"{sides}, so the window visits **{oh} x {ow} = {view['positions']:,} positions** (weight sharing: "
+            f"{view['positions']:,} outputs from one set of {view['inputs_per_unit'] + 1} weights).")
+        if (h - k + 2 * pad) % stride or (w - k + 2 * pad) % stride:
+            st.caption("The division is rounded down: the window never hangs over the edge, so the last "
+                       "pixels of a side can be left out.")
+        left, right = st.columns([3, 2])
+        title = f"{k}x{k} windows, stride {stride}, padding {pad}" + (" (zeros, dashed: the image)" if pad else "")
+        left.plotly_chart(dplots.conv_windows_figure(view, title, height=540), key="d_windows")
+        with right:
+            st.markdown("**Some of the windows** (each one output of the layer):")
+            for i, e in enumerate(view["examples"]):
+                colour = dplots.COLOUR_NAMES[i % len(dplots.COLOUR_NAMES)]
+                rows = f"rows {e['top'] - pad}..{e['top'] - pad + k - 1}, columns {e['left'] - pad}.." \
+                       f"{e['left'] - pad + k - 1}"
+                t, q = st.columns([1, 3])
+                t.image(np.repeat(np.repeat(e["tile"], 12, 0), 12, 1), width=72)  # crisp pixels
+                q.markdown(f":{colour}[**output ({e['row']}, {e['col']})**] sees image {rows}")
+            notes = []
+            if stride == 1:
+                notes.append(f"Neighbouring windows overlap by {k - 1} pixel{'s' if k > 2 else ''}: every pixel away "
+                             f"from the border is seen by {k} x {k} = {k * k} windows.")
+            elif stride < k:
+                notes.append(f"Neighbouring windows overlap by {k - stride} pixel{'s' if k - stride > 1 else ''}: "
+                             "the pixels in the overlap are seen by more than one window.")
+            else:
+                notes.append("The windows do not overlap: each pixel is seen by at most one window.")
+            if pad:
+                notes.append(f"Rows and columns below 0 or above {h - 1} are the padding (zeros).")
+            if notes:
+                st.caption(" ".join(notes))

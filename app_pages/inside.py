@@ -10,8 +10,8 @@ import json
 
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, may_see, md, owner, param_widgets, visible
-from app_pages.inside_parts import trained
+from app_pages.common import guarded, job_manager, listed_runs, md, owner, param_widgets
+from app_pages.inside_parts import activation_views, filters_view, layer_names, trained
 from playground import inside as ins
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, config_diff
 from playground.data import explore, list_datasets, load_dataset
@@ -20,21 +20,22 @@ from playground.inside import plots as pin
 from playground.models import model_params
 from playground.train.init import INITS, list_inits
 from playground.train.jobs import RunBuffer
-from playground.train.snapshots import layer_stats_series, list_snapshots
+from playground.train.snapshots import layer_stats_series
 
 st.title("Inside the network")
 manager = job_manager()
 store = manager.store
 qp = st.query_params
 
-runs = ins.inspectable_runs(store, keep=may_see)
+listed = set(listed_runs([r.run_id for r in store.list()]))  # this session's runs and the one in the link
+runs = ins.inspectable_runs(store, keep=listed.__contains__)
 by_id = {r["run_id"]: r for r in runs}
 ids = list(by_id)
 wanted = qp.get("run")
 run_id = st.selectbox("trained run", ids, index=ids.index(wanted) if wanted in ids else (0 if ids else None),
                       format_func=lambda i: by_id[i]["label"], key="i_run", placeholder="no trained runs yet",
-                      help="Classifier runs with saved weights, newest first. Train one on the Train page. "
-                           "Autoencoder runs are inspected on the Autoencoders page.")
+                      help="Your classifier runs with saved weights (and the run a shared link opens), newest "
+                           "first. Autoencoder runs are inspected on the Autoencoders page.")
 if run_id and qp.get("run") != run_id:
     qp["run"] = run_id
 tr = trained(run_id) if run_id else None
@@ -71,38 +72,7 @@ with tabs[0]:
         if tr is None:
             st.info(NO_RUN, icon=":material/info:")
         else:
-            epochs = list_snapshots(run)
-            if epochs:
-                epoch = st.select_slider("after epoch (0: the initialisation)", epochs, value=epochs[-1],
-                                         key="i_f_epoch")
-                weights = guarded(lambda: ins.filters_at(tr, run, epoch))
-            else:
-                st.info("This run was trained without snapshots, so only its final filters are shown. To scrub "
-                        "through epochs, train with **record snapshots and layer statistics** on (Train page) or "
-                        "`--probes snapshots layer_stats` on the command line.", icon=":material/info:")
-                epoch, weights = None, ins.filters_at(tr, None, None)
-            if weights:
-                names = list(weights)
-                layer = st.selectbox("layer", names, key="i_f_layer")
-                w = weights[layer]
-                chan = None
-                if w.ndim == 4 and (w.shape[1] != 3 or names.index(layer) > 0):
-                    opts = ["all (first 16)"] + list(range(w.shape[1]))
-                    pick = st.selectbox("input channel", opts, key=f"i_f_in_{layer}",
-                                        help="Deeper kernels have one 2-D slice per input channel.")
-                    chan = None if isinstance(pick, str) else pick
-                    if chan is None and w.shape[1] == 1:
-                        chan = 0
-                grid = guarded(lambda: ins.filter_grid(w, tr.in_shape, chan))
-                if grid is not None:
-                    title = f"{layer}: {grid['filters']} filters of {grid['kernel'][0]}x{grid['kernel'][1]}" + \
-                            ("" if epoch is None else f", after epoch {epoch}")
-                    st.plotly_chart(pin.filter_figure(grid, title), key="i_f_fig")
-                    if grid["rgb"] is not None:
-                        st.caption("RGB filters, each scaled to its own range. Rows of the other views: output "
-                                   "filters; columns: input channels; red positive, blue negative weights.")
-                    else:
-                        st.caption("Red: positive weights, blue: negative, white: zero (one scale for the layer).")
+            filters_view(tr, run)
 
 
 # -- activations -----------------------------------------------------------------------------
@@ -143,27 +113,12 @@ with tabs[1]:
                     top = acts["probs"].argmax()
                     a.markdown(f"prediction: **{md(tr.classes[top])}** ({acts['probs'][top]:.0%})")
                     b.plotly_chart(pin.probabilities(acts["probs"], tr.classes, int(top)), key="i_a_probs")
-                    scale = st.radio("colour scale", ["per map", "per layer", "global"], horizontal=True, key="i_scale",
-                                     help="per map: each map to its own range (shape); per layer: maps of a layer "
-                                          "compared; global: one range for the whole network.")
-                    mode = {"per map": "map", "per layer": "layer", "global": "global"}[scale]
-                    cols = st.columns(2)
-                    for i, layer in enumerate(acts["layers"]):
-                        with cols[i % 2]:
-                            title = f"{layer['name']} · {layer['kind']} · {list(layer['shape'])}"
-                            if layer["spatial"]:
-                                st.plotly_chart(pin.feature_maps(layer["maps"], title, mode,
-                                                                 acts["range"] if mode == "global" else None),
-                                                key=f"i_a_{layer['name']}")
-                            else:
-                                last = i == len(acts["layers"]) - 1
-                                st.plotly_chart(pin.vector_figure(layer["vector"], title + " · no spatial map",
-                                                                  tr.classes if last else None),
-                                                key=f"i_a_{layer['name']}")
+                    activation_views(acts, tr.classes)
                     st.subheader("Which test images excite a channel most?", divider="gray")
                     names = [l["name"] for l in acts["layers"]]
+                    labels = {l["name"]: l["label"] for l in acts["layers"]}
                     c1, c2, c3 = st.columns(3)
-                    node = c1.selectbox("layer", names, key="i_t_layer")
+                    node = c1.selectbox("layer", names, key="i_t_layer", format_func=labels.get)
                     width = next(l["shape"][0] for l in acts["layers"] if l["name"] == node)
                     ch = c2.number_input(f"channel / unit (0..{width - 1})", 0, width - 1, 0, key="i_t_ch")
                     n_test = len(tr.data.test_y)
@@ -179,8 +134,8 @@ with tabs[1]:
                         t = res[3]
                         st.image(t["images"], caption=[f"{lab} · {v:.2f}" for lab, v in zip(t["labels"], t["value"])],
                                  width=84)
-                        st.caption(f"Mean activation of {node} channel {ch}, highest first, of {t['searched']} "
-                                   "test images.")
+                        st.caption(f"Mean activation of {labels[node]} ({node}) channel {ch}, highest first, of "
+                                   f"{t['searched']} test images.")
 
 
 # -- saliency and Grad-CAM ---------------------------------------------------------------------
@@ -226,13 +181,19 @@ with tabs[3]:
                         "statistics** on the Train page (or `--probes layer_stats`) and train again.",
                         icon=":material/info:")
             else:
-                st.plotly_chart(pin.grad_norms(stats), key="i_w_g")
+                names = layer_names(tr)
+                st.plotly_chart(pin.grad_norms(stats, names=names), key="i_w_g")
                 st.caption("Gradient norm per layer at each logged step: curves that fall towards 0 in early layers "
                            "are vanishing gradients; ones that shoot up are exploding.")
-                layer = st.selectbox("weight histogram of layer", stats["layers"], key="i_w_layer")
-                st.plotly_chart(pin.weight_histograms(stats["series"][layer], f"{layer}: weights over training"),
+                layer = st.selectbox("weight histogram of layer", stats["layers"], key="i_w_layer",
+                                     format_func=lambda n: f"{names.get(n, n)} ({n})")
+                st.plotly_chart(pin.weight_histograms(stats["series"][layer],
+                                                      f"{names.get(layer, layer)}: weights over training"),
                                 key="i_w_h")
-                st.plotly_chart(pin.grad_norms(stats, "w_norm", "weight norm per layer"), key="i_w_w")
+                st.caption("Each column is the layer's weights at one logged step: up is the weight's value, colour "
+                           "how many weights have it (bright: many; blank: none that far out). A band that widens "
+                           "is weights growing; one that stays put is a layer that hardly learns.")
+                st.plotly_chart(pin.grad_norms(stats, "w_norm", "weight norm per layer", names), key="i_w_w")
 
 
 # -- initialisation lab ------------------------------------------------------------------------
@@ -293,7 +254,7 @@ with tabs[4]:
                 base = RunConfig(data=DataConfig(dataset=ds_name, data_root=src[1], params=src[2],
                                                  train_limit=int(limit)),
                                  model=ModelConfig(name=model, params=mparams),
-                                 optim=OptimConfig(name="adam", lr=float(lr)),
+                                 optim=OptimConfig(name="adam", lr=float(lr), schedule="constant"),
                                  train=TrainConfig(epochs=float(epochs), batch_size=64, log_every=5, device="cpu"))
                 bar = st.progress(0.0, text="starting...")
                 st.session_state.i_race = guarded(lambda: ins.init_race(base, inits, lambda f, t: bar.progress(f, t),
@@ -356,9 +317,9 @@ with tabs[5]:
 
 with tabs[6]:
     if tabs[6].open:  # lazy: only the open tab runs
-        all_runs = visible(store.list(), key=lambda r: r.run_id)[:100]
+        all_runs = listed_runs(store.list(), key=lambda r: r.run_id)[:100]
         if not all_runs:
-            st.info("No runs yet: train a few on the Train page.", icon=":material/info:")
+            st.info("No runs of yours yet: train a few on the Train page.", icon=":material/info:")
         else:
             labels = {}
             for r in all_runs:

@@ -1,6 +1,7 @@
 """UI parts shared by "Inside the network" and the Train page: cached trained models and test
-predictions, the confusion drill-down, and "run again with one change". No torch here: the
-work is done by ``playground.inside`` (and ``playground.config`` for the config change)."""
+predictions, the confusion drill-down, and "run again with one change"; and the Inside page's
+filter view and layer-by-layer activations. No torch here: the work is done by
+``playground.inside`` (and ``playground.config`` for the config change)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from app_pages.common import guarded, job_manager
 from playground import inside as ins
 from playground.config import RunConfig, config_fields, with_change
 from playground.inside import plots as pin
+from playground.inside.filters import filter_scales, filters_change, kernels_of
+from playground.inside.forward import layer_names, overview_map
+from playground.runs import Run
+from playground.train.snapshots import list_snapshots
 
 
 def _stamp(run_id: str) -> float:
@@ -103,3 +108,137 @@ def run_again(config: RunConfig, start: Callable[[RunConfig], None], key: str = 
                    f"`{json.dumps(config_fields(new)[path])}`.")
     if st.button("Run again with this change", key=f"{key}_go", disabled=new is None, icon=":material/replay:"):
         start(new)
+
+
+# -- the Inside page: filters ------------------------------------------------------------------
+
+SHARED = "one scale for every epoch (see how much they change)"
+CHANGE = "change since the initialisation (what training added)"
+OWN = "stretched to this picture (see their shape)"
+
+
+def _height(z_shape: tuple[int, ...], width: int = 860, cell: int = 36) -> int:
+    """A figure height at which a (rows, cols) image has cells of up to ``cell`` pixels."""
+    rows, cols = z_shape[:2]
+    return int(min(720, max(200, rows * min(cell, width / max(cols, 1)) + 80)))
+
+
+def filters_view(tr: ins.Trained, run: Run | None) -> None:
+    """The Filters tab: the kernels of a layer after any epoch, on one colour scale per layer for the
+    whole run (or what training changed, or stretched); a deeper layer one filter (output channel)
+    at a time, its kernel for each input channel."""
+    epochs = list_snapshots(run) if run is not None else []
+    if epochs:
+        epoch = st.select_slider("after epoch (0: the initialisation)", epochs, value=epochs[-1], key="i_f_epoch")
+    else:
+        st.info("This run was trained without snapshots, so only its final filters are shown. To scrub "
+                "through epochs, train with **record snapshots and layer statistics** on (Train page) or "
+                "`--probes snapshots layer_stats` on the command line.", icon=":material/info:")
+        epoch = None
+    c1, c2 = st.columns([1, 2])
+    how = c2.radio("colour scale", [SHARED, CHANGE, OWN] if epochs else [SHARED, OWN], key="i_f_scale",
+                   help="One scale: the largest |weight| of this layer over every epoch of the run, the same at "
+                        "every position of the slider, so learning shows as stronger colours. Change: this "
+                        "epoch's weights minus the initial ones, on one scale for the run. Stretched: each "
+                        "picture to its own range, which shows shapes but hides how much they changed.")
+    if how == CHANGE:
+        weights = guarded(lambda: filters_change(tr, run, epoch))
+    else:
+        weights = guarded(lambda: ins.filters_at(tr, run, epoch)) if epochs else ins.filters_at(tr, None, None)
+    if not weights:
+        return
+    names, labels = list(weights), layer_names(tr)
+    layer = c1.selectbox("layer", names, key="i_f_layer", format_func=lambda n: f"{labels.get(n, n)} ({n})")
+    scale = None if how == OWN else (guarded(lambda: filter_scales(tr, run, change=how == CHANGE)) or {}).get(layer)
+    grid = _filter_picture(tr, weights[layer], layer, labels.get(layer, layer), names.index(layer) == 0, scale,
+                           ("" if epoch is None else f", after epoch {epoch}") + (" minus epoch 0" if how == CHANGE
+                                                                                    else ""))
+    if grid is None:
+        return
+    label = labels.get(layer, layer)
+    if how == CHANGE:
+        st.caption(f"What training changed in {label} by epoch {epoch}: the weights now minus the initial ones, "
+                   f"on one scale for the run (full colour: a change of {scale or 0:.3f}). At epoch 0 nothing has "
+                   f"changed yet; here the largest change is {grid['peak']:.3f}.")
+    elif how == SHARED:
+        st.caption(f"One scale for {label} over the whole run: full colour is |weight| {scale or 0:.3f}, the largest "
+                   f"in any epoch. In this picture the largest is {grid['peak']:.3f}: move the slider to see the "
+                   "filters change from their random start.")
+    else:
+        st.caption("Each picture stretched to its own range: compare shapes, not strengths, between epochs.")
+
+
+def _filter_picture(tr: ins.Trained, w: Any, layer: str, label: str, first: bool, scale: float | None,
+                    when: str) -> dict[str, Any] | None:
+    """Draws one layer's filters: the first layer all at once; a deeper one a filter at a time."""
+    if w.ndim == 4 and (not first or w.shape[1] not in (1, 3)):
+        o, i, kh, kw = w.shape
+        out = st.slider(f"filter (output channel) of {label}, 0..{o - 1}", 0, o - 1, 0, key=f"i_f_out_{layer}")
+        grid = guarded(lambda: kernels_of(w, out, scale))
+        if grid is None:
+            return None
+        title = f"{label}: filter {out} of {o}, its {kh}x{kw} kernel for each of its {i} input channels{when}"
+        st.plotly_chart(pin.filter_figure(grid, title, _height(grid["z"].shape)), key="i_f_fig")
+        st.caption(f"Filter {out} of {label} looks at all {i} maps of the layer below at once: one {kh}x{kw} "
+                   "kernel per input channel (hover for its number), and sums what they see into one output map. "
+                   "Red: positive weights, blue: negative, white: zero.")
+        return grid
+    grid = guarded(lambda: ins.filter_grid(w, tr.in_shape, 0 if w.ndim == 4 and w.shape[1] == 1 else None,
+                                           scale=scale, cols=8))
+    if grid is None:
+        return None
+    title = f"{label}: {grid['filters']} filters of {grid['kernel'][0]}x{grid['kernel'][1]}{when}"
+    shape = grid["rgb"].shape if grid["rgb"] is not None else grid["z"].shape
+    st.plotly_chart(pin.filter_figure(grid, title, _height(shape, cell=44)), key="i_f_fig")
+    if grid["rgb"] is not None:
+        st.caption("RGB filters: grey is 0, bright or saturated colours large values (the colour a filter responds "
+                   "to, or, for the change, the colour it has learned to respond to).")
+    else:
+        st.caption("Red: positive values, blue: negative, white: zero.")
+    return grid
+
+
+# -- the Inside page: activations, block by block ------------------------------------------------
+
+def activation_views(acts: dict[str, Any], classes: list[str], per_row: int = 6) -> None:
+    """An overview (one small picture per layer, grouped by block, in the order the image flows), then
+    every map of one chosen layer."""
+    by_name = {layer["name"]: layer for layer in acts["layers"]}
+    st.subheader("Every layer at a glance", divider="gray")
+    st.caption("One picture per layer, block by block, in the order the image flows through the network: the "
+               "layer's strongest channel (largest mean |activation|) with the layer's output shape (channels x "
+               "height x width). Choose a layer below to see all its maps.")
+    for block in acts["blocks"]:
+        layers = [by_name[n] for n in block["nodes"]]
+        st.markdown(f"**{block['title']}**")
+        if not any(layer["spatial"] for layer in layers):
+            st.caption("These layers have no spatial map: one number per unit (bars).")
+        for start in range(0, len(layers), per_row):
+            for col, layer in zip(st.columns(per_row), layers[start:start + per_row]):
+                if layer["spatial"]:
+                    img, _ = overview_map(layer["maps"])
+                    title = f"{layer['label']} · {'x'.join(map(str, layer['shape']))}"
+                    col.plotly_chart(pin.thumbnail(img, title), key=f"i_a_t_{layer['name']}")
+                else:
+                    title = f"{layer['label']} · {layer['shape'][0]} values"
+                    col.plotly_chart(pin.thumbnail(layer["vector"], title), key=f"i_a_t_{layer['name']}")
+    st.subheader("One layer, all its maps", divider="gray")
+    c1, c2 = st.columns([1, 2])
+    node = c1.selectbox("layer", list(by_name), key="i_a_layer",
+                        format_func=lambda n: f"{by_name[n]['block']} · {by_name[n]['label']}")
+    scale = c2.radio("colour scale", ["per map", "per layer", "global"], horizontal=True, key="i_scale",
+                     help="per map: each map to its own range (shape); per layer: maps of a layer compared; "
+                          "global: one range for the whole network.")
+    mode = {"per map": "map", "per layer": "layer", "global": "global"}[scale]
+    layer = by_name[node]
+    title = f"{layer['label']} ({layer['name']} · {layer['kind']}) · {list(layer['shape'])}"
+    if layer["spatial"]:
+        c, h, w = layer["shape"]
+        st.plotly_chart(pin.feature_maps(layer["maps"], title, mode, acts["range"] if mode == "global" else None,
+                                         height=560 if c > 8 else 420), key="i_a_detail")
+        st.caption(f"{c} maps of {h}x{w}, one per channel. Red: positive, blue: negative (Viridis: all positive, "
+                   "after a relu or pool).")
+    else:
+        last = node == acts["layers"][-1]["name"]
+        st.plotly_chart(pin.vector_figure(layer["vector"], title + " · no spatial map", classes if last else None),
+                        key="i_a_detail")

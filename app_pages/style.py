@@ -9,7 +9,7 @@ import math
 
 import streamlit as st
 
-from app_pages.common import guarded, visible
+from app_pages.common import guarded, listed_runs
 from playground import style
 from playground.errors import PlaygroundError
 from playground.runs import RunStore
@@ -75,8 +75,8 @@ def setup() -> tuple[style.StyleSettings, bytes | None, bytes | None] | None:
         style_name, s_bytes = image_picker("style image", "s_style", "mosaic")
     with c:
         store = RunStore()
-        # the newest runs this session may see (PLAYGROUND_SHARE_RUNS=none: its own); listing is cheap
-        seen = tuple(visible([r.run_id for r in store.list()])[:style.FEATURE_RUN_SCAN])
+        # the newest of this session's runs (and the run its link names, ?run=); listing is cheap
+        seen = tuple(listed_runs([r.run_id for r in store.list()])[:style.FEATURE_RUN_SCAN])
         names, labels = backbones(str(store.root.resolve()), seen)
         backbone = st.selectbox("feature network", names, key="s_backbone", format_func=labels.get,
                                 help="VGG19 with ImageNet weights is the method's network. A CNN you trained on "
@@ -87,8 +87,8 @@ def setup() -> tuple[style.StyleSettings, bytes | None, bytes | None] | None:
         if info["message"]:
             st.warning(info["message"], icon=":material/cloud_off:")
             if not any(n.startswith("run:") for n in names):
-                st.info("No playground CNN yet: train a **cnn** on the Train page (a minute on shapes) and it is "
-                        "offered here.", icon=":material/model_training:")
+                st.info("No playground CNN of yours yet: train a **cnn** on the Train page (a minute on shapes) "
+                        "and it is offered here.", icon=":material/model_training:")
         for note in info["notes"]:
             st.caption(f":material/info: {note}")
         size = st.select_slider("size (long side, px)", [64, 96, 128, 192, 256, 384, 512, 768, 1024], value=256,

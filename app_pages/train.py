@@ -5,9 +5,22 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, may_see, md, my_runs, owner, param_widgets, status_badge
+from app_pages.common import (
+    guarded,
+    job_manager,
+    may_see,
+    md,
+    my_runs,
+    owner,
+    param_widgets,
+    status_badge,
+    url_run,
+    view_link,
+)
 from app_pages.inside_parts import confusion_drilldown, run_again
-from playground import export, plots
+from app_pages.train_parts import downloads
+from app_pages.train_setup_parts import batch_size_input, step_plan
+from playground import plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import explore, list_datasets, load_dataset
 from playground.data.augment import AUGMENTATIONS, list_augmentations, parse_spec
@@ -109,7 +122,7 @@ def setup_form() -> RunConfig | None:
                                key="t_clip")
         st.subheader("Training", divider="gray")
         a, b = st.columns(2)
-        bs = a.number_input("batch size", value=base.train.batch_size, min_value=1, step=16, key="t_bs")
+        bs = batch_size_input(a, base.train.batch_size)  # None: auto
         epochs = b.number_input("epochs", value=float(base.train.epochs), min_value=0.01, step=1.0, format="%g",
                                 key="t_epochs")
         seed = a.number_input("seed", value=base.train.seed, step=1, key="t_seed")
@@ -129,7 +142,7 @@ def setup_form() -> RunConfig | None:
         model=ModelConfig(name=model, params=mparams, init=init, init_params=iparams),
         optim=OptimConfig(name=opt, lr=float(lr), weight_decay=wd, schedule=sched, schedule_params=sparams,
                           label_smoothing=float(ls), grad_clip=float(clip)),
-        train=TrainConfig(epochs=float(epochs), batch_size=int(bs), seed=int(seed), device=device, probes=probes),
+        train=TrainConfig(epochs=float(epochs), batch_size=bs, seed=int(seed), device=device, probes=probes),
     )
     return cfg if guarded(lambda: check_names(cfg) or True) else None
 
@@ -144,15 +157,16 @@ def start(cfg: RunConfig) -> None:
         st.rerun()
 
 
-run_id = qp.get("run")
+run_id = url_run()  # with its control key (?ctl=) in the URL, the run is this session's
 with st.expander("Set up a run", expanded=run_id is None, icon=":material/tune:"):
     cfg = setup_form()
     if cfg is not None:
         if qp.get("cfg") != cfg.to_url():
             qp["cfg"] = cfg.to_url()  # the link now opens this setup
+        step_plan(cfg)  # steps per epoch and in all; too few: a warning and a fix
         if st.button("Start training", type="primary", key="t_start", icon=":material/play_arrow:"):
             start(cfg)
-        st.caption("The link in the address bar opens this page set up the same way.")
+        st.caption(f"Link to this setup (no run attached): `{view_link(cfg=cfg.to_url())}`")
 
 
 # -- the run: live or from the run store ---------------------------------------------
@@ -175,8 +189,7 @@ def run_panel(run_id: str) -> None:
         return
     live = manager.status(run_id) in ("queued", "running", "paused")
     st.subheader(f"Run {run_id}")
-    base_url = (st.context.url or "").split("?")[0]
-    st.caption(f"View-only link to this run: `{base_url}?run={run_id}`")
+    st.caption(f"View-only link to this run: `{view_link(run_id)}`")  # the address bar holds the control key
 
     def snapshot() -> dict:
         job = manager.get(run_id)
@@ -205,7 +218,7 @@ def run_panel(run_id: str) -> None:
     if snap["epochs"]:
         draw_epoch(run, snap)
     if not live:
-        downloads(run)
+        downloads(run, manager.may_control(run_id, owner(), qp.get("ctl")))
         st.markdown(f"[:material/visibility: Look inside this run](/inside?run={run_id}) (filters, activations, "
                     "saliency, weights and gradients)")
         with st.expander("Run again with one change", icon=":material/replay:"):
@@ -317,42 +330,6 @@ def prediction_tiles(run, last: dict) -> list | None:
     ds = guarded(lambda: load_dataset(d.dataset, root=d.data_root, **dict(d.params)))
     return explore.prediction_tiles(ds, last["samples"]) if ds is not None else None
 
-
-def downloads(run) -> None:
-    a, b, c, d, e = st.columns(5)
-    path = run.model_path if run.model_path.exists() else run.checkpoint_path
-    if path.exists():
-        a.download_button("Model (.pt)", path.read_bytes(), file_name=f"{run.run_id}.pt",
-                          mime="application/octet-stream", key="d_model", icon=":material/download:",
-                          help="state dict + settings; torch.load(path, weights_only=True)")
-    b.download_button("Metrics (.csv)", run.metrics_csv(), file_name=f"{run.run_id}-metrics.csv",
-                      mime="text/csv", key="d_csv", icon=":material/download:")
-    c.download_button("Settings (.json)", run.config_path.read_text(), file_name=f"{run.run_id}-config.json",
-                      mime="application/json", key="d_cfg", icon=":material/download:")
-    finished = run.model_path.exists()
-    script = guarded(lambda: export.run_training_script(run), d) if finished else None
-    d.download_button("Script (.py)", script or "", file_name=f"{run.run_id}.py", mime="text/x-python",
-                      key="d_script", icon=":material/code:", disabled=script is None,
-                      help="a standalone training script (torch + torchvision only) that reproduces this run"
-                      if finished else "available once the run has stopped or finished")
-    onnx_path = run.dir / "model.onnx"
-    if onnx_path.exists():
-        e.download_button("Model (.onnx)", onnx_path.read_bytes(), file_name=f"{run.run_id}.onnx",
-                          mime="application/octet-stream", key="d_onnx", icon=":material/download:",
-                          help="input: float images (B, C, H, W) in [0, 1]; normalisation is inside")
-    elif e.button("Export ONNX", key="x_onnx", icon=":material/output:", disabled=not finished,
-                  help="exports the final model and checks it with onnxruntime"
-                  if finished else "available once the run has stopped or finished"):
-        with e, st.spinner("Exporting and checking with onnxruntime ..."):
-            report = guarded(lambda: export.export_run_onnx(run))
-        if report:
-            st.session_state[f"onnx_report_{run.run_id}"] = report
-            st.rerun()
-    report = st.session_state.get(f"onnx_report_{run.run_id}")
-    if report:
-        st.caption(f":material/check_circle: ONNX file checked with onnxruntime: largest difference from "
-                   f"PyTorch {report['max_abs_diff']:.1e} on random images ({report['bytes'] / 1e6:.1f} MB).")
-    st.caption("Every chart downloads as PNG from the camera icon in its top-right corner.")
 
 if run_id:
     run_panel(run_id)

@@ -6,8 +6,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import guarded, image_folder_input, job_manager, md, my_runs, owner, status_badge, visible
-from playground import plots
+from app_pages.common import (
+    guarded,
+    image_folder_input,
+    job_manager,
+    listed_runs,
+    may_see,
+    md,
+    my_runs,
+    owner,
+    status_badge,
+    view_link,
+)
+from playground import export, plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets, load_dataset
 from playground.data.uploads import check_folder_allowed
@@ -28,6 +39,7 @@ st.caption("Take a network trained on ImageNet's 1,000 classes, cut off its last
            "classes in its place, and decide how much of the rest may change. Every step of that surgery is "
            "shown below.")
 manager = job_manager()
+qp = st.query_params  # ?run= (and ?cmp=, the from-scratch run beside it): the runs below, after a reload too
 on_gpu = device_summary()["type"] == "cuda"
 ss = st.session_state
 ss.setdefault("tl_freeze_idx", 0)
@@ -125,7 +137,7 @@ with c2:
                     st.rerun()
     elif source == "run":
         sources = []
-        for run in visible(RunStore().list(), key=lambda r: r.run_id):  # PLAYGROUND_SHARE_RUNS=none: mine only
+        for run in listed_runs(RunStore().list(), key=lambda r: r.run_id):  # mine, and the one the link names
             try:
                 cfg = run.config()
             except PlaygroundError:
@@ -134,8 +146,8 @@ with c2:
                 sources.append((run.run_id, dict(cfg.model.params).get("backbone", "mobilenet_v3_small"),
                                 cfg.data.dataset))
         if not sources:
-            st.info("No finished transfer runs yet. Pretrain one first: pick weights none (or ImageNet), fine-tune "
-                    "everything on one data set, start it; then come back and transfer it to another.",
+            st.info("No finished transfer runs of yours yet. Pretrain one first: pick weights none (or ImageNet), "
+                    "fine-tune everything on one data set, start it; then come back and transfer it to another.",
                     icon=":material/info:")
             st.stop()
         labels = {r: f"{r} ({b} on {d})" for r, b, d in sources}
@@ -259,12 +271,15 @@ if st.button("Start transfer run", type="primary", key="tl_start", icon=":materi
     if job is not None:
         ss.tl_runs = {"transferred" if source != "none" else "from scratch": job.run_id}
         my_runs().append(job.run_id)
+        url = {"run": job.run_id, "ctl": job.control_key}  # this tab keeps control after a reload
         if compare and source != "none":
             scratch = config("none", "finetune_all", 1, 1.0, False)
             sj = guarded(lambda: manager.submit(scratch, owner()))
             if sj is not None:
                 ss.tl_runs["from scratch"] = sj.run_id
                 my_runs().append(sj.run_id)
+                url.update(cmp=sj.run_id, cmp_ctl=sj.control_key)
+        qp.from_dict(url)
         st.rerun()
 if not can_start:
     st.caption("Starting needs the ImageNet weights in the cache (see above), or another weights source.")
@@ -282,9 +297,28 @@ def snapshot(run_id: str) -> dict | None:
         return None
 
 
-runs: dict[str, str] = ss.get("tl_runs", {})
+def url_runs() -> dict[str, str]:
+    """The transfer runs the URL names (?run=, ?cmp=); with its control key (?ctl=, ?cmp_ctl=) a run is mine."""
+    out: dict[str, str] = {}
+    for run_id, key in ((qp.get("run"), qp.get("ctl")), (qp.get("cmp"), qp.get("cmp_ctl"))):
+        cfg = guarded(lambda r=run_id: manager.store.open(r).config()) if run_id else None
+        if cfg is None or cfg.model.name != "transfer":
+            continue
+        if run_id not in my_runs() and manager.may_control(run_id, owner(), key):
+            my_runs().append(run_id)
+        if not may_see(run_id):
+            st.warning(f"Run {run_id} is another session's; this server shows only your own.", icon=":material/lock:")
+            continue
+        out.setdefault("from scratch" if dict(cfg.model.params).get("weights") == "none" else "transferred", run_id)
+    return out
+
+
+runs: dict[str, str] = url_runs() if qp.get("run") else ss.get("tl_runs", {})
+keys = {qp.get("run"): qp.get("ctl"), qp.get("cmp"): qp.get("cmp_ctl")}  # control keys from the URL
 if runs:
     st.subheader("Runs", divider="gray")
+    shared = {"cmp": runs.get("from scratch", "")} if "transferred" in runs else {}
+    st.caption(f"View-only link to these runs: `{view_link(next(iter(runs.values())), **shared)}`")
     live = any(manager.status(r) in ("queued", "running", "paused") for r in runs.values())
 
     @st.fragment(run_every=REFRESH_S if live else None)
@@ -298,9 +332,12 @@ if runs:
                 st.markdown(f"**{name}** · `{run_id}` · {status_badge(status)}")
                 if snap is None:
                     continue
-                if status in ("queued", "running", "paused") and manager.may_control(run_id, owner(), None):
+                mine = manager.may_control(run_id, owner(), keys.get(run_id))
+                if status in ("queued", "running", "paused") and mine:
                     if st.button("Stop", key=f"tl_stop_{name}", icon=":material/stop:"):
                         manager.stop(run_id)
+                elif status in ("queued", "running", "paused"):
+                    st.caption(":material/visibility: View only: the session that started this run controls it.")
                 if snap["final"] and snap["final"]["kind"] in ("error", "diverged"):
                     st.error(snap["final"].get("message", snap["final"]["kind"]))
                 start = snap["start"]
@@ -329,8 +366,9 @@ if runs:
                     run = manager.store.open(run_id)
                     path = run.model_path if run.model_path.exists() else run.checkpoint_path
                     if path.exists():
-                        # a callable: the file (vgg16: ~530 MB) is read only when the button is pressed
-                        st.download_button("Model (.pt)", path.read_bytes, file_name=f"{run_id}.pt",
+                        # read when pressed (vgg16: ~530 MB); a viewer's copy names no server folder
+                        data = path.read_bytes if mine else (lambda p=path: export.checkpoint_without_server_paths(p))
+                        st.download_button("Model (.pt)", data, file_name=f"{run_id}.pt",
                                            key=f"tl_dl_{name}", icon=":material/download:")
         if epochs_by_run:
             st.plotly_chart(comparison_figure(epochs_by_run), key="tl_compare_fig")

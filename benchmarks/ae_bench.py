@@ -34,7 +34,7 @@ def config(root: str, limit: int | None, epochs: float = 1.0, probes: tuple[str,
     return RunConfig(
         data=DataConfig(dataset="mnist", data_root=root, download=False, train_limit=limit, noise=("gaussian:0.5",)),
         model=ModelConfig(name="conv_autoencoder", params={"code": 32}),
-        optim=OptimConfig(name="adam", lr=3e-3),
+        optim=OptimConfig(name="adam", lr=3e-3, schedule="constant"),
         train=TrainConfig(task="reconstruct", epochs=epochs, batch_size=64, device="cpu", checkpoint=False,
                           log_every=10, probes=probes),
     )

@@ -43,7 +43,7 @@ def bench_config(data_root: str | None, device: str, augment: tuple[str, ...] = 
     return RunConfig(
         data=DataConfig(dataset="mnist", data_root=data_root, augment=augment, download=False),
         model=ModelConfig(name="cnn", params={"channels": [16, 32], "fc": [128]}),
-        optim=OptimConfig(name="adam", lr=1e-3),
+        optim=OptimConfig(name="adam", lr=1e-3, schedule="constant"),
         train=TrainConfig(epochs=epochs, batch_size=128, device=device, log_every=20, checkpoint=False),
     )
 

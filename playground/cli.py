@@ -45,6 +45,8 @@ HELP = {
     ("data", "augment"): "augmentations in order, e.g. hflip rotation:10 translate:fraction=0.1",
     ("data", "train_limit"): "train on the first N images only",
     ("train", "epochs"): "passes over the training set (may be fractional, e.g. 1.5)",
+    ("train", "batch_size"): "images per step; not given (None): auto, from the training set's size, at least "
+                             "about 20 steps an epoch and at most 64 images a step",
     ("train", "target_acc"): "stop once the test accuracy reaches this (e.g. 0.99)",
     ("optim", "grad_clip"): "clip the global gradient norm to this (0: off)",
 }

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 from .errors import ConfigError
 
 __all__ = ["DataConfig", "ModelConfig", "OptimConfig", "TrainConfig", "RunConfig", "config_fields", "with_change",
-           "config_diff"]
+           "config_diff", "without_server_paths"]
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,10 @@ class ModelConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     name: str = "adam"
-    lr: float = 1e-3
+    lr: float = 4e-3  # with the one-cycle schedule: its peak (docs/BENCHMARKS.md, "Defaults that learn")
     weight_decay: float | None = None  # None: the optimiser's own default (0, or 0.01 for adamw)
     params: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"momentum": 0.8}
-    schedule: str = "constant"
+    schedule: str = "onecycle"
     schedule_params: Mapping[str, Any] = field(default_factory=dict)
     label_smoothing: float = 0.0
     grad_clip: float = 0.0  # max global grad norm; 0 turns clipping off
@@ -64,8 +64,10 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: float = 2.0  # may be fractional: 1.5 trains one and a half passes
-    batch_size: int = 128
+    epochs: float = 8.0  # may be fractional: 1.5 trains one and a half passes
+    # None: auto, from the training set's size (at least about 20 steps an epoch, at most 64 images a
+    # step: playground.train.engine.auto_batch_size); the start event records the one used.
+    batch_size: int | None = None
     eval_batch_size: int = 1000
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -157,7 +159,8 @@ class RunConfig:
         t, o, d = self.train, self.optim, self.data
         _check(math.isfinite(t.epochs) and 0 < t.epochs <= MAX_EPOCHS,
                f"epochs must be more than 0 and at most {MAX_EPOCHS:,} (got {t.epochs}).")
-        _check(1 <= t.batch_size <= MAX_BATCH, f"batch size must be from 1 to {MAX_BATCH:,} (got {t.batch_size}).")
+        _check(t.batch_size is None or 1 <= t.batch_size <= MAX_BATCH,
+               f"batch size must be from 1 to {MAX_BATCH:,}, or empty for auto (got {t.batch_size}).")
         _check(1 <= t.eval_batch_size <= MAX_BATCH, f"eval batch size must be from 1 to {MAX_BATCH:,}.")
         _check(t.log_every >= 1, "log_every must be at least 1.")
         _check(0 <= t.seed <= MAX_SEED, f"the seed must be a whole number from 0 to 2**63 - 1 (got {t.seed}).")
@@ -306,3 +309,10 @@ def config_diff(configs: Sequence[RunConfig]) -> list[dict[str, Any]]:
     keys = list(dict.fromkeys(k for f in flat for k in f))
     return [{"setting": k, "values": [f.get(k) for f in flat]} for k in keys
             if any(f.get(k) != flat[0].get(k) for f in flat[1:])]
+
+
+def without_server_paths(cfg: RunConfig) -> RunConfig:
+    """A copy of ``cfg`` with no folder of the server in it (``data.data_root``, which for an uploaded
+    image folder is its owner's upload folder): what a session that only views a run may download.
+    The copy still reproduces the run given the data (the script's ``--data``, the default data folder)."""
+    return cfg.replace(data={"data_root": None})

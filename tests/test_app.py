@@ -176,9 +176,13 @@ def _finished_run(tmp_path) -> str:
 
 
 def test_a_finished_run_exports_onnx_and_a_script(app, tmp_path):
+    from playground.runs import RunStore
+
     run_id = _finished_run(tmp_path)
+    RunStore(tmp_path / "runs").open(run_id).write_control_key("the-starting-tabs-key")
     at = app
     at.query_params["run"] = run_id
+    at.query_params["ctl"] = "the-starting-tabs-key"  # the controlling session writes model.onnx (a viewer: no)
     at.run()
     at.switch_page("app_pages/train.py").run()
     _no_errors(at)

@@ -177,3 +177,50 @@ def test_image_folder_training_split_is_shuffled_so_a_limit_keeps_every_class(tm
     root = _folder(tmp_path / "three", classes=("a", "b", "c"), n=20)
     ds = load_dataset("image_folder", root=root)
     assert set(ds.train_y[:12].tolist()) == {0, 1, 2}
+
+
+# -- the Data page's convolution windows ---------------------------------------------------------
+
+@pytest.mark.parametrize("n, k, s, p", [(28, 3, 1, 0), (28, 3, 1, 1), (32, 5, 1, 2), (32, 3, 2, 0), (28, 7, 3, 3),
+                                        (28, 5, 2, 1)])
+def test_conv_windows_count_is_the_formula(n, k, s, p):
+    from playground.data import explore
+
+    assert explore.conv_output_size(n, k, s, p) == (n - k + 2 * p) // s + 1
+    ds = load_dataset("shapes", n_train=10, n_test=10, size=n)
+    v = explore.conv_windows(ds, 0, kernel=k, stride=s, padding=p)
+    out = torch.nn.functional.conv2d(torch.zeros(1, 3, n, n), torch.zeros(1, 3, k, k), stride=s, padding=p)
+    assert v["grid"] == tuple(out.shape[2:]) == ((n - k + 2 * p) // s + 1,) * 2
+    assert v["positions"] == v["grid"][0] * v["grid"][1]
+    assert v["image"].shape[:2] == (n + 2 * p, n + 2 * p) and v["inputs_per_unit"] == 3 * k * k
+    x = torch.nn.functional.pad(ds.train_x[0], (p,) * 4)
+    for e in v["examples"]:  # each example window is the pixels at its corner (padded image)
+        assert (e["top"], e["left"]) == (e["row"] * s, e["col"] * s)
+        np.testing.assert_array_equal(e["tile"], x[:, e["top"]:e["top"] + k, e["left"]:e["left"] + k]
+                                      .permute(1, 2, 0).numpy())
+    assert (v["examples"][-1]["row"], v["examples"][-1]["col"]) == (v["grid"][0] - 1, v["grid"][1] - 1)
+    if s == 1:
+        mid = [e for e in v["examples"] if e["row"] == v["grid"][0] // 2]
+        assert len(mid) >= 2 and mid[1]["left"] - mid[0]["left"] == 1  # neighbours overlap by k - 1
+    with pytest.raises(ConfigError, match="does not fit"):
+        explore.conv_windows(ds, 0, kernel=k, stride=s, padding=k)
+
+
+def test_data_page_states_the_true_number_of_conv_positions(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = " ".join(m.value for m in at.markdown)
+    assert "(32 - 3 + 2·0) / 1 + 1 = 30" in text and "30 x 30 = 900 positions" in text
+    assert "81 positions" not in text
+    at.select_slider(key="d_stride").set_value(2).run()
+    at.select_slider(key="d_pad_3").set_value(1).run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = " ".join(m.value for m in at.markdown)
+    assert "(32 - 3 + 2·1) / 2 + 1 = 16" in text and "16 x 16 = 256 positions" in text
+    assert len([c for c in at.get("plotly_chart") if "windows, stride 2, padding 1" in str(c.proto.spec)]) == 1

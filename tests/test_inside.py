@@ -6,6 +6,7 @@ runs of a handful of steps."""
 from __future__ import annotations
 
 import io
+import json
 import math
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from playground import inside as ins
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, config_diff, with_change
 from playground.data import load_dataset
 from playground.errors import CheckpointError, ConfigError, PlaygroundError
+from playground.inside import plots as pin
 from playground.models import build_model, list_models
 from playground.runs import RunStore
 from playground.train import fit
@@ -466,7 +468,8 @@ def test_inside_page_shows_every_tab_for_a_trained_run(app, trained_run):
     _ok(at)
     assert any("after epoch 0" in str(c.proto.spec) for c in at.get("plotly_chart"))
     _tab(at, "Activations")
-    assert len(at.get("plotly_chart")) == 1 + 12  # probabilities, one per layer (dropout left out)
+    # probabilities, one overview picture per layer (dropout left out), the chosen layer's maps
+    assert len(at.get("plotly_chart")) == 1 + 12 + 1
     at.radio(key="i_scale").set_value("global").run()
     at.button(key="i_t_go").click().run()
     _ok(at)
@@ -548,6 +551,7 @@ def test_inside_page_on_a_small_data_set_hides_autoencoders_and_others_runs(tmp_
     reset_manager()
     try:
         at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+        at.query_params["run"] = run_id  # another session's run: listed when its link names it
         at.run()
         at.switch_page("app_pages/inside.py").run()
         _ok(at)
@@ -567,3 +571,146 @@ def test_inside_page_on_a_small_data_set_hides_autoencoders_and_others_runs(tmp_
     finally:
         job_manager().shutdown()
         reset_manager()
+
+
+# -- pictures that teach: shared filter scale, one filter's kernels, histograms, layer names -----------
+
+def test_filter_scale_is_shared_across_epochs(trained_run):
+    store, run, _ = trained_run
+    tr = ins.load_trained(run)
+    scales = ins.filters.filter_scales(tr, run)
+    for name in ("features.0.0", "features.1.0"):
+        assert scales[name] == pytest.approx(max(float(load_snapshot(run, e)[name].abs().max())
+                                                 for e in list_snapshots(run)), rel=1e-6)
+    change = ins.filters.filters_change(tr, run, 2)  # what training added: snapshot 2 minus snapshot 0
+    torch.testing.assert_close(change["features.1.0"], load_snapshot(run, 2)["features.1.0"]
+                               - load_snapshot(run, 0)["features.1.0"])
+    assert all(float(d.abs().max()) == 0 for d in ins.filters.filters_change(tr, run, 0).values())
+    moved = ins.filters.filter_scales(tr, run, change=True)
+    assert moved["features.0.0"] == pytest.approx(max(float(ins.filters.filters_change(tr, run, e)["features.0.0"]
+                                                            .abs().max()) for e in (1, 2)), rel=1e-6)
+    # two snapshots whose weights differ only in size: per-filter scaling draws them alike, the shared scale not
+    rgb0 = torch.randn(4, 3, 3, 3) * 0.1
+    rgb4 = rgb0 * 3
+    assert np.array_equal(ins.filter_grid(rgb0)["rgb"], ins.filter_grid(rgb4)["rgb"])
+    s = float(rgb4.abs().max())
+    a, b = ins.filter_grid(rgb0, scale=s)["rgb"].astype(int), ins.filter_grid(rgb4, scale=s)["rgb"].astype(int)
+    tiles = np.ones(a.shape[:2], dtype=bool)
+    tiles[:, 3::4] = False  # the white gaps between tiles
+    assert np.abs(b - 127.5)[tiles].mean() > 2.5 * np.abs(a - 127.5)[tiles].mean()  # stronger: further from grey
+    np.testing.assert_allclose(ins.filter_grid(rgb4, scale=s)["rgb"][:3, :3] / 255,
+                               (0.5 + 0.5 * rgb4[0] / s).permute(1, 2, 0).numpy(), atol=1 / 255)
+    grey0 = torch.randn(4, 1, 3, 3) * 0.1  # single-channel kernels: signed, symmetric around 0
+    g0, g4 = ins.filter_grid(grey0, in_channel=0, scale=0.3), ins.filter_grid(grey0 * 3, in_channel=0, scale=0.3)
+    assert g0["range"] == g4["range"] == 0.3 and g4["peak"] == pytest.approx(3 * g0["peak"])
+    fig0, fig4 = pin.filter_figure(g0, "e0"), pin.filter_figure(g4, "e4")
+    assert fig0.data[0].zmin == -0.3 and fig0.data[0].zmax == 0.3 and fig4.data[0].zmax == 0.3
+    assert not np.allclose(np.nan_to_num(fig0.data[0].z), np.nan_to_num(fig4.data[0].z))
+
+
+def test_one_deep_filter_shows_its_kernel_for_every_input_channel():
+    w = torch.randn(12, 6, 3, 3)
+    g = ins.filters.kernels_of(w, 4, scale=5.0)
+    assert g["z"].shape == (3, 6 * 4 - 1) and g["grid"] == (1, 6) and g["range"] == 5.0
+    for ch in range(6):
+        np.testing.assert_allclose(g["z"][:, ch * 4: ch * 4 + 3], w[4, ch].numpy())
+        assert (g["who"][:, ch * 4: ch * 4 + 3] == ch).all()
+    assert np.isnan(g["z"][:, 3]).all() and (g["who"][:, 3] == -1).all()
+    big = ins.filters.kernels_of(torch.randn(32, 16, 5, 5), 31)  # 16 inputs: 2 rows of 8 readable tiles
+    assert big["z"].shape == (2 * 6 - 1, 8 * 6 - 1) and big["grid"] == (2, 8)
+    assert big["range"] == pytest.approx(float(np.nanmax(np.abs(big["z"]))))
+    with pytest.raises(ConfigError, match="0..11"):
+        ins.filters.kernels_of(w, 12)
+
+
+def test_histogram_rebinning_conserves_counts_and_leaves_no_empty_rows():
+    rng = np.random.default_rng(0)
+    for lo, hi, bins in ((-0.3, 0.3, 40), (-0.2, 0.05, 40), (-1.0, 1.0, 7)):
+        v = rng.uniform(lo, hi, 4000)
+        counts, _ = np.histogram(v, bins=HIST_BINS, range=(lo, hi))
+        edges = np.linspace(-1.0, 1.0, bins + 1)
+        out = pin.rebin_histogram(counts, lo, hi, edges)
+        assert out.sum() == pytest.approx(4000)
+        inside = (edges[:-1] >= lo) & (edges[1:] <= hi)  # target bins wholly inside the data range
+        assert (out[inside] > 0).all()
+        assert (out[(edges[1:] <= lo) | (edges[:-1] >= hi)] == 0).all()
+        # each target bin gets the source density times its width
+        np.testing.assert_allclose(out[inside], 4000 / (hi - lo) * (2.0 / bins), rtol=0.35)
+    # the old way (each source bin's centre dropped into one target bin) left most fine bins empty
+    centres = -0.3 + (np.arange(HIST_BINS) + 0.5) * 0.6 / HIST_BINS
+    old, _ = np.histogram(centres, bins=np.linspace(-0.3, 0.3, 41), weights=np.ones(HIST_BINS))
+    assert (old == 0).sum() >= 10
+    assert pin.rebin_histogram([5, 0, 0], 0.2, 0.2, np.linspace(-1, 1, 5)).tolist() == [0, 0, 5, 0]  # constant
+
+
+def test_weight_histogram_heatmap_is_continuous(trained_run):
+    store, run, _ = trained_run
+    series = layer_stats_series(run.events())["series"]["features.1.0"]
+    fig = pin.weight_histograms(series, "t")
+    counts = np.asarray(fig.data[0].customdata, dtype=float)  # (bins, steps): NaN outside each step's range
+    assert counts.shape[1] == len(series["step"])
+    for j in range(counts.shape[1]):
+        col = counts[:, j]
+        rows = np.flatnonzero(~np.isnan(col))
+        assert (np.diff(rows) == 1).all()  # one band, no gap
+        assert col[rows].sum() == pytest.approx(sum(series["hist"][j]), rel=1e-6)
+        assert (col[rows[1:-1]] > 0).all()  # no empty (black) row inside the data range
+
+
+def test_readable_layer_names_for_the_default_cnn_and_a_resnet(data):
+    tr = ins.Trained.from_model(build_model("cnn", in_shape=data.shape, num_classes=data.num_classes), data)
+    names = ins.forward.layer_names(tr)
+    assert list(names.values()) == ["conv 1", "batch norm 1", "relu 1", "pool 1", "conv 2", "batch norm 2", "relu 2",
+                                    "pool 2", "conv 3", "batch norm 3", "relu 3", "pool 3", "flatten", "fc 1",
+                                    "relu 4", "fc 2"]
+    blocks = ins.forward.layer_blocks(tr)
+    assert [b["title"] for b in blocks] == ["block 1", "block 2", "block 3", "classifier"]
+    assert blocks[0]["nodes"] == ["features.0.0", "features.0.1", "features.0.2", "features.0.3"]
+    acts = ins.activations(tr, data.test_x[0])
+    pairs = [(a["label"], a["block"]) for a in acts["layers"]]
+    assert pairs[:2] == [("conv 1", "block 1"), ("batch norm 1", "block 1")] and pairs[-1] == ("fc 2", "classifier")
+    assert sum((b["nodes"] for b in acts["blocks"]), []) == [a["name"] for a in acts["layers"]]
+    img, ch = ins.forward.overview_map(acts["layers"][0]["maps"])
+    m = acts["layers"][0]["maps"]
+    assert ch == int(np.abs(m).mean(axis=(1, 2)).argmax()) and np.array_equal(img, m[ch])
+
+    res = ins.Trained.from_model(build_model("resnet", in_shape=data.shape, num_classes=data.num_classes), data)
+    rn = ins.forward.layer_names(res)
+    assert rn["features.0.0"] == "conv 1" and rn["fc"] == "fc" and rn["flatten"] == "flatten"
+    assert rn["features.3.add"] == "add 1"
+    titles = [b["title"] for b in ins.forward.layer_blocks(res)]
+    assert titles[0] == "block 1" and titles[-1] == "classifier" and "block 3 (residual)" in titles
+    assert len(set(rn.values())) == len(rn)  # every layer has its own name
+
+
+def test_inside_page_filters_one_scale_deep_filters_and_layer_overview(app, trained_run):
+    at = app
+    at.run()
+    at.switch_page("app_pages/inside.py").run()
+    _ok(at)
+    assert any("One scale for conv 1 over the whole run" in c.value for c in at.caption)
+    at.selectbox(key="i_f_layer").set_value("features.1.0").run()
+    _ok(at)
+    at.slider(key="i_f_out_features.1.0").set_value(5).run()
+    _ok(at)
+    spec = str(at.get("plotly_chart")[0].proto.spec)
+    assert "conv 2: filter 5 of 12, its 3x3 kernel for each of its 6 input channels" in spec
+    at.radio(key="i_f_scale").set_value(at.radio(key="i_f_scale").options[1]).run()  # what training added
+    _ok(at)
+    assert any("What training changed in conv 2 by epoch 2" in c.value for c in at.caption)
+    at.select_slider(key="i_f_epoch").set_value(0).run()
+    _ok(at)
+    assert any("the largest change is 0.000" in c.value for c in at.caption)
+    at.radio(key="i_f_scale").set_value(at.radio(key="i_f_scale").options[-1]).run()
+    _ok(at)
+    assert any("stretched to its own range" in c.value for c in at.caption)
+    _tab(at, "Activations")
+    assert any(m.value == "**block 1**" for m in at.markdown) and any(m.value == "**classifier**" for m in at.markdown)
+    titles = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in at.get("plotly_chart")]
+    assert "conv 1 · 6x32x32" in titles and "fc 2 · 10 values" in titles
+    at.selectbox(key="i_a_layer").set_value("classifier.3").run()
+    _ok(at)
+    assert any(json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("fc 2 (classifier.3 · Linear)")
+               for c in at.get("plotly_chart"))
+    _tab(at, "Weights & gradients")
+    assert any("conv 1 (features.0.0)" == o for o in at.selectbox(key="i_w_layer").options)

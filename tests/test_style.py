@@ -433,6 +433,7 @@ def test_page_runs_a_transfer_live_and_offers_downloads(vgg, page):
 
 def test_page_offline_explains_and_runs_with_a_playground_cnn(offline, page, cnn_store, monkeypatch):
     monkeypatch.setenv("PLAYGROUND_RUNS", str(cnn_store.root))
+    page.query_params["run"] = style.feature_runs(cnn_store)[0]["run_id"]  # not this session's: its link
     at = page.run()
     assert not at.exception
     assert any("not in the torch hub cache" in w.value and "playground" in w.value for w in at.warning)

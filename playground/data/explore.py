@@ -13,12 +13,14 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..errors import ConfigError
 from ..images import hwc
 from .augment import build_pipeline
 from .datasets import Dataset
 
 __all__ = ["samples", "class_distribution", "pixel_histograms", "augment_preview",
-           "normalise_preview", "flatten_view", "conv_patches", "image", "prediction_tiles"]
+           "normalise_preview", "flatten_view", "conv_patches", "conv_output_size", "conv_windows", "image",
+           "prediction_tiles"]
 
 
 def image(ds: Dataset, index: int, split: str = "test") -> np.ndarray:
@@ -100,18 +102,56 @@ def flatten_view(ds: Dataset, index: int) -> np.ndarray:
     return (ds.train_x[index].float() / 255).flatten().numpy()
 
 
+def conv_output_size(n: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """Positions a k x k window visits along one side of n pixels: (n - k + 2p) / s + 1, rounded down
+    (the window never hangs over the padded border)."""
+    return (n - kernel + 2 * padding) // stride + 1
+
+
 def conv_patches(ds: Dataset, index: int, kernel: int = 3, stride: int | None = None) -> dict[str, Any]:
-    """The local k x k patches a convolution sees (unfold), with their top-left corners."""
+    """The local k x k patches a convolution sees (unfold), with their top-left corners. ``stride``
+    defaults to ``kernel`` (non-overlapping tiles, a way to cut the image up; a convolution layer
+    usually slides with stride 1: see ``conv_windows``)."""
     x = ds.train_x[index : index + 1].float() / 255  # (1, C, H, W)
     stride = stride or kernel
     cols = torch.nn.functional.unfold(x, kernel, stride=stride)  # (1, C*k*k, L)
     _, c, h, w = x.shape
-    ny, nx = (h - kernel) // stride + 1, (w - kernel) // stride + 1
+    ny, nx = conv_output_size(h, kernel, stride), conv_output_size(w, kernel, stride)
     patches = cols[0].T.reshape(ny * nx, c, kernel, kernel).numpy()
     corners = [(r * stride, q * stride) for r in range(ny) for q in range(nx)]
     tiles = [hwc(torch.from_numpy(p).mul(255).round().to(torch.uint8)) for p in patches]
     return {"patches": patches, "tiles": tiles, "corners": corners, "grid": (ny, nx),
             "inputs_per_unit": c * kernel * kernel, "mlp_inputs_per_unit": c * h * w}
+
+
+def conv_windows(ds: Dataset, index: int, kernel: int = 3, stride: int = 1, padding: int = 0,
+                 examples: int = 4) -> dict[str, Any]:
+    """Where a k x k convolution with ``stride`` and zero ``padding`` looks on one training image.
+
+    ``image``: the padded image (H + 2p, W + 2p) or (.., 3) uint8 (the padding black); ``grid``
+    (out_h, out_w) = ``conv_output_size`` per side and ``positions`` their product (unfold counts the
+    same windows); ``examples``: a few windows as dicts (``row``, ``col``: output position; ``top``,
+    ``left``: corner in the padded image; ``tile``: the k x k pixels it sees): the first window (top
+    left), ``examples`` - 2 neighbours in the middle row (at stride 1 they overlap by k - 1 pixels)
+    and the last one (bottom right); ``inputs_per_unit`` (C k k) and ``mlp_inputs_per_unit`` (C H W)."""
+    x = ds.train_x[index : index + 1].float() / 255  # (1, C, H, W)
+    _, c, h, w = x.shape
+    if not (kernel >= 1 and stride >= 1 and 0 <= padding < kernel and kernel <= min(h, w) + 2 * padding):
+        raise ConfigError(f"A {kernel}x{kernel} kernel with stride {stride} and padding {padding} does not fit "
+                          f"a {h}x{w} image (padding 0..{kernel - 1}, stride 1 or more).")
+    xp = torch.nn.functional.pad(x, (padding,) * 4)
+    oh, ow = conv_output_size(h, kernel, stride, padding), conv_output_size(w, kernel, stride, padding)
+    unfolded = torch.nn.functional.unfold(xp, kernel, stride=stride)[0]  # (C k k, oh * ow)
+    mid, q0 = oh // 2, max(0, ow // 2 - 1)
+    picks = [(0, 0)] + [(mid, min(q0 + j, ow - 1)) for j in range(max(examples - 2, 0))] + [(oh - 1, ow - 1)]
+    ex = []
+    for r, q in dict.fromkeys(picks):
+        patch = unfolded[:, r * ow + q].reshape(c, kernel, kernel)
+        ex.append({"row": r, "col": q, "top": r * stride, "left": q * stride,
+                   "tile": hwc(patch.mul(255).round().to(torch.uint8))})
+    return {"image": hwc(xp[0].mul(255).round().to(torch.uint8)), "size": (h, w), "kernel": kernel,
+            "stride": stride, "padding": padding, "grid": (oh, ow), "positions": int(unfolded.shape[1]),
+            "examples": ex, "inputs_per_unit": c * kernel * kernel, "mlp_inputs_per_unit": c * h * w}
 
 
 def prediction_tiles(ds: Dataset, samples_: dict[str, list]) -> list[tuple[np.ndarray, str, bool]]:

@@ -174,9 +174,11 @@ SCHEDULE_EMITTERS: dict[str, Callable[..., str]] = {
          f"gamma={gamma})"),
     "cosine": lambda min_lr_ratio=0.0:
         f"torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total_steps), eta_min=LR * {min_lr_ratio})",
+    # One more step where torch's warm-up would end at step 0 and divide by zero (as optim.onecycle does).
     "onecycle": lambda pct_start=0.25, div_factor=25.0, final_div_factor=1e4:
-        (f"torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=max(2, total_steps), "
-         f"pct_start={pct_start}, div_factor={div_factor}, final_div_factor={final_div_factor})"),
+        (f"torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=max(2, total_steps) + "
+         f"(float({pct_start} * max(2, total_steps)) == 1), pct_start={pct_start}, div_factor={div_factor}, "
+         f"final_div_factor={final_div_factor})"),
 }
 
 

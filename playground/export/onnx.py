@@ -5,6 +5,7 @@ against the PyTorch output with onnxruntime."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import torch.nn as nn
 from ..errors import ExportError
 from .saved import run_model
 
-__all__ = ["Deployable", "export_onnx", "export_run_onnx", "onnx_parity"]
+__all__ = ["Deployable", "export_onnx", "export_run_onnx", "onnx_parity", "run_onnx_bytes"]
 
 
 class Deployable(nn.Module):
@@ -69,8 +70,20 @@ def onnx_parity(net: nn.Module, path: Path, x: torch.Tensor) -> float:
     return float((torch.from_numpy(out) - ref).abs().max())
 
 
-def export_run_onnx(run) -> dict[str, Any]:
-    """runs/<id>/model.onnx from the run's final model, checked with onnxruntime."""
+def export_run_onnx(run, dest: Path | str | None = None) -> dict[str, Any]:
+    """The run's final model as ONNX, checked with onnxruntime: at ``dest``, by default
+    runs/<id>/model.onnx (only the session that controls a run writes into its folder)."""
     model, meta, _ = run_model(run)
-    return export_onnx(model, tuple(meta["shape"]), meta["mean"], meta["std"], run.dir / "model.onnx",
-                       classes=meta["classes"])
+    return export_onnx(model, tuple(meta["shape"]), meta["mean"], meta["std"],
+                       run.dir / "model.onnx" if dest is None else dest, classes=meta["classes"])
+
+
+def run_onnx_bytes(run) -> tuple[bytes, dict[str, Any]]:
+    """(ONNX file, report) of the run's final model, exported into a temporary folder that is deleted
+    afterwards: the run folder is left as it was (a session that only views the run)."""
+    with tempfile.TemporaryDirectory(prefix="playground-onnx-") as tmp:
+        path = Path(tmp) / f"{run.run_id}.onnx"
+        report = export_run_onnx(run, path)
+        data = path.read_bytes()
+    report.pop("path", None)  # a temporary file, gone now
+    return data, report

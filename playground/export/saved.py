@@ -3,15 +3,19 @@ statistics, and the model rebuilt with its final weights."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Any
 
+import torch
 import torch.nn as nn
 
-from ..config import RunConfig
+from ..config import RunConfig, without_server_paths
 from ..errors import ExportError
 from ..models import build_saved_model
+from ..runs import load_checkpoint
 
-__all__ = ["final_state", "run_model"]
+__all__ = ["checkpoint_without_server_paths", "final_state", "run_model"]
 
 
 def final_state(run) -> tuple[dict[str, Any], dict[str, Any], RunConfig]:
@@ -32,3 +36,15 @@ def run_model(run) -> tuple[nn.Module, dict[str, Any], RunConfig]:
     model = build_saved_model(m.name, in_shape=tuple(meta["shape"]), num_classes=len(meta["classes"]), params=m.params)
     model.load_state_dict(state["model"])
     return model.eval(), meta, config
+
+
+def checkpoint_without_server_paths(path: Path | str) -> bytes:
+    """A model or checkpoint file as bytes, its settings rewritten in memory without the server's
+    folders (``without_server_paths``): what a session that only views the run downloads. Read with
+    ``weights_only=True`` like every checkpoint; the file on disk is not changed."""
+    state = load_checkpoint(path)
+    if isinstance(state.get("config"), dict):
+        state["config"] = without_server_paths(RunConfig.from_dict(state["config"])).to_dict()
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getvalue()

@@ -16,10 +16,11 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from ..config import RunConfig
+from ..config import RunConfig, without_server_paths
 from ..data.augment import parse_spec
 from ..errors import ExportError
 from ..models import build_model
+from ..train.engine import AUTO_BATCH_MAX, AUTO_MIN_STEPS
 from .emitters import (
     AUGMENT_EMITTERS,
     DATA_EMITTERS,
@@ -97,13 +98,19 @@ def _input_normalisation(model: nn.Module) -> dict[str, str]:
     }
 
 
+# The engine's auto batch size (``auto_batch_size``), for a run that set none: the same rule, written out.
+_AUTO_BATCH = (f"2 ** int(math.log2(max(2, min({AUTO_BATCH_MAX}, len(train_y) // {AUTO_MIN_STEPS}))))"
+               f"  # auto: the largest power of two up to {AUTO_BATCH_MAX} giving {AUTO_MIN_STEPS}+ steps an epoch")
+
+
 def _loop(config: RunConfig) -> dict[str, str]:
     """The command-line defaults, optimiser, schedule and the settings of the training loop."""
     d, o, t = config.data, config.optim, config.train
     return {
         "data_root": repr(d.data_root) if d.data_root else '"./data"',
         "epochs": repr(t.epochs), "train_limit": repr(d.train_limit), "seed": str(t.seed),
-        "batch_size": str(t.batch_size), "eval_batch_size": str(t.eval_batch_size),
+        "batch_size": str(t.batch_size) if t.batch_size is not None else _AUTO_BATCH,
+        "eval_batch_size": str(t.eval_batch_size),
         "optimizer": optimizer_expr(config),
         "schedule": emit(SCHEDULE_EMITTERS, o.schedule, dict(o.schedule_params), "schedule"),
         "label_smoothing": repr(o.label_smoothing),
@@ -132,10 +139,13 @@ def training_script(config: RunConfig, *, in_shape, num_classes: int, run_id: st
     )
 
 
-def run_training_script(run) -> str:
-    """The standalone script of a finished (or stopped) run."""
+def run_training_script(run, *, server_paths: bool = True) -> str:
+    """The standalone script of a finished (or stopped) run; without ``server_paths`` it names no folder
+    of the server (``without_server_paths``: the data folder is the script's --data argument)."""
     if not run.model_path.exists():
         raise ExportError("The script is written from the run's final model file; stop the run or let it finish.")
     _, meta, config = final_state(run)
+    if not server_paths:
+        config = without_server_paths(config)
     return training_script(config, in_shape=tuple(meta["shape"]), num_classes=len(meta["classes"]),
                            run_id=run.run_id)

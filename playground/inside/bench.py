@@ -48,7 +48,7 @@ def latency(dataset: str, data_root: str | None, params: dict | None = None, rep
     """Load time and per-image latency of activations + saliency + Grad-CAM + top-3 on one trained CNN."""
     store = RunStore(tempfile.mkdtemp(prefix="bench-inside-"))
     cfg = RunConfig(data=DataConfig(dataset=dataset, data_root=data_root, download=False, params=params or {}),
-                    model=ModelConfig(name="cnn"), optim=OptimConfig(name="adam", lr=2e-3),
+                    model=ModelConfig(name="cnn"), optim=OptimConfig(name="adam", lr=2e-3, schedule="constant"),
                     train=TrainConfig(epochs=epochs, batch_size=128, device="cpu", log_every=50))
     run_id = _train(cfg, store)
     t0 = time.perf_counter()
@@ -109,7 +109,7 @@ def probe_overhead(data_root: str | None, rounds: int = 3, epochs: float = 2.0,
                 cfg = RunConfig(data=DataConfig(dataset="mnist", data_root=data_root, download=False,
                                                 train_limit=train_limit),
                                 model=ModelConfig(name="cnn", params={"channels": [16, 32], "fc": [128]}),
-                                optim=OptimConfig(name="adam", lr=1e-3),
+                                optim=OptimConfig(name="adam", lr=1e-3, schedule="constant"),
                                 train=TrainConfig(epochs=epochs, batch_size=128, device="cpu", log_every=10,
                                                   checkpoint=False, probes=probes))
                 spent["t"] = 0.0

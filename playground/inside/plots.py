@@ -12,9 +12,9 @@ import plotly.graph_objects as go
 
 from ..plots import axis, downsample, figure_layout
 
-__all__ = ["filter_figure", "feature_maps", "vector_figure", "overlay", "probabilities", "weight_histograms",
-           "grad_norms", "init_stats_figure", "race_figure", "spread_figure", "param_counts", "invariance_figure",
-           "compare_curves", "clickable_confusion", "tile_maps"]
+__all__ = ["filter_figure", "feature_maps", "thumbnail", "vector_figure", "rebin_histogram", "overlay", "probabilities",
+           "weight_histograms", "grad_norms", "init_stats_figure", "race_figure", "spread_figure", "param_counts",
+           "invariance_figure", "compare_curves", "clickable_confusion", "tile_maps"]
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf"]
@@ -23,13 +23,18 @@ _IMG_AXES = dict(xaxis=dict(visible=False, constrain="domain"),
 
 
 def filter_figure(grid: dict[str, Any], title: str, height: int = 420) -> go.Figure:
-    """``filter_grid`` output: RGB tiles, or signed kernels on a blue-white-red scale."""
+    """``filter_grid`` / ``kernels_of`` output: RGB tiles, or signed kernels on a blue-white-red scale
+    from -range to +range (the layer's range over the whole run when the grid was built with one)."""
     if grid["rgb"] is not None:
         tr = go.Image(z=grid["rgb"], hoverinfo="skip")
     else:
         r = grid["range"] or 1.0
+        who = grid.get("who")
+        extra = dict(hovertemplate="weight %{z:.3f}<extra></extra>") if who is None else dict(
+            customdata=who, hovertemplate=f"{grid.get('who_label', 'tile')} %{{customdata}}<br>weight %{{z:.3f}}"
+                                          "<extra></extra>")
         tr = go.Heatmap(z=grid["z"], colorscale="RdBu_r", zmid=0, zmin=-r, zmax=r, hoverongaps=False,
-                        hovertemplate="weight %{z:.3f}<extra></extra>", colorbar=dict(thickness=12))
+                        colorbar=dict(thickness=12), **extra)
     return go.Figure(tr, layout=figure_layout(title, height, **_IMG_AXES))
 
 
@@ -65,6 +70,24 @@ def feature_maps(maps: np.ndarray, title: str, scale: str = "map", vmax: float |
     return go.Figure(heat, layout=figure_layout(title + sub, height, **_IMG_AXES))
 
 
+def thumbnail(values: np.ndarray, title: str, height: int = 190) -> go.Figure:
+    """One small picture standing for a layer in the overview: a (H, W) map (blue-white-red when it
+    has negative values, else Viridis) or an (N,) vector as bars; no colour bar, no axes."""
+    if values.ndim == 2:
+        top = float(np.abs(values).max()) or 1.0
+        signed = bool(values.min() < 0)
+        tr = go.Heatmap(z=values, colorscale="RdBu_r" if signed else "Viridis", zmin=-top if signed else 0,
+                        zmax=top, showscale=False, hovertemplate="%{z:.3f}<extra></extra>")
+        layout = figure_layout(title, height, **_IMG_AXES)
+    else:
+        v = values[:256]
+        tr = go.Bar(y=v, marker_color=np.where(v >= 0, "#d62728", "#1f77b4").tolist(),
+                    hovertemplate="unit %{x}: %{y:.3f}<extra></extra>")
+        layout = figure_layout(title, height, xaxis=dict(visible=False), yaxis=dict(visible=False), bargap=0)
+    layout.update(margin=dict(l=4, r=4, t=34, b=4), title=dict(text=title, font=dict(size=12)))
+    return go.Figure(tr, layout=layout)
+
+
 def vector_figure(vec: np.ndarray, title: str, classes: Sequence[str] | None = None) -> go.Figure:
     """A layer without spatial maps (flatten, linear): its values as bars (class names for the output)."""
     x = list(classes) if classes is not None and len(classes) == len(vec) else list(range(len(vec)))
@@ -88,34 +111,60 @@ def probabilities(probs: np.ndarray, classes: Sequence[str], highlight: int | No
                      layout=figure_layout("predicted probabilities", 240, yaxis=axis("probability", range=[0, 1])))
 
 
+def rebin_histogram(counts: Sequence[float], lo: float, hi: float, edges: np.ndarray) -> np.ndarray:
+    """A histogram of ``len(counts)`` equal bins over [lo, hi] moved onto the bins ``edges`` (which cover
+    [lo, hi]), each source bin's count spread evenly over its width and shared by overlap. Counts are
+    conserved, and target bins narrower than the source ones all get their share (placing each source
+    bin's centre in one target bin leaves every other fine bin empty: the black stripes)."""
+    counts = np.asarray(counts, dtype=float)
+    out = np.zeros(len(edges) - 1)
+    if not len(counts):
+        return out
+    if not hi > lo:  # every weight equal (a constant initialisation): one point
+        j = int(np.clip(np.searchsorted(edges, lo, side="right") - 1, 0, len(out) - 1))
+        out[j] = counts.sum()
+        return out
+    src = np.linspace(lo, hi, len(counts) + 1)
+    overlap = np.minimum(src[1:, None], edges[None, 1:]) - np.maximum(src[:-1, None], edges[None, :-1])
+    return counts @ (np.clip(overlap, 0, None) / (src[1] - src[0]))
+
+
 def weight_histograms(series: dict[str, list], title: str, bins: int = 40) -> go.Figure:
     """A layer's weight histograms over training (TensorBoard's histogram view, as a heatmap):
-    x = step, y = weight value, colour = how many weights (log scale)."""
-    steps = series["step"]
-    keep = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 300)).round().astype(int))
-    lo, hi = min(series["lo"][i] for i in keep), max(series["hi"][i] for i in keep)
+    x = step, y = weight value, colour = how many weights (log scale). Each step's histogram has its
+    own range (lo..hi); they are rebinned by overlap onto one value axis (``rebin_histogram``), and
+    the values outside a step's range are left blank."""
+    ok = [i for i, (a, b) in enumerate(zip(series["lo"], series["hi"])) if a is not None and b is not None]
+    keep = [ok[i] for i in np.unique(np.linspace(0, len(ok) - 1, min(len(ok), 300)).round().astype(int))] if ok else []
+    lo = min((series["lo"][i] for i in keep), default=0.0)
+    hi = max((series["hi"][i] for i in keep), default=1.0)
+    hi = hi if hi > lo else lo + 1e-6
     edges = np.linspace(lo, hi, bins + 1)
-    z = np.zeros((bins, len(keep)))
+    z = np.full((bins, len(keep)), np.nan)
     for j, i in enumerate(keep):
-        counts = np.asarray(series["hist"][i], dtype=float)
-        b = len(counts)
-        centres = series["lo"][i] + (np.arange(b) + 0.5) * (series["hi"][i] - series["lo"][i]) / b
-        z[:, j], _ = np.histogram(centres, bins=edges, weights=counts)
-    heat = go.Heatmap(x=[steps[i] for i in keep], y=(edges[:-1] + edges[1:]) / 2, z=np.log1p(z),
-                      colorscale="Viridis", colorbar=dict(title=dict(text="log(1+n)"), thickness=10),
-                      hovertemplate="step %{x}<br>weight %{y:.3f}<extra></extra>")
+        a, b = series["lo"][i], series["hi"][i]
+        col = rebin_histogram(series["hist"][i], a, b, edges)
+        inside = (edges[1:] > a) & (edges[:-1] < b) | (col > 0)  # the rows this step's weights span
+        z[inside, j] = col[inside]
+    heat = go.Heatmap(x=[series["step"][i] for i in keep], y=(edges[:-1] + edges[1:]) / 2, z=np.log1p(z),
+                      customdata=z, colorscale="Viridis", hoverongaps=False,
+                      colorbar=dict(title=dict(text="log(1+n)"), thickness=10),
+                      hovertemplate="step %{x}<br>weight %{y:.3f}<br>about %{customdata:.0f} weights<extra></extra>")
     return go.Figure(heat, layout=figure_layout(title, 320, xaxis=axis("step"), yaxis=axis("weight value")))
 
 
-def grad_norms(stats: dict[str, Any], key: str = "g_norm", title: str = "gradient norm per layer") -> go.Figure:
+def grad_norms(stats: dict[str, Any], key: str = "g_norm", title: str = "gradient norm per layer",
+               names: dict[str, str] | None = None) -> go.Figure:
+    """One line per layer (``names``: readable legend names, e.g. ``forward.layer_names``)."""
     traces = []
+    names = names or {}
     for i, name in enumerate(stats["layers"]):
         s = stats["series"][name]
         pts = [(x, y) for x, y in zip(s["step"], s[key]) if y is not None and y > 0]
         if not pts:
             continue
         x, y = downsample(*zip(*pts))
-        traces.append(go.Scatter(x=x, y=y, name=name, line=dict(color=PALETTE[i % len(PALETTE)])))
+        traces.append(go.Scatter(x=x, y=y, name=names.get(name, name), line=dict(color=PALETTE[i % len(PALETTE)])))
     return go.Figure(traces, layout=figure_layout(title, 320, xaxis=axis("step"),
                                                   yaxis=axis("L2 norm (log scale)", type="log",
                                                              exponentformat="power")))

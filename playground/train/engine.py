@@ -8,7 +8,7 @@ is no DataLoader and no per-sample Python.
 
 Events (one schema for the CLI, the app and the run store)::
 
-    start    run_id, device, dataset summary, parameters, steps_per_epoch, total_steps
+    start    run_id, device, dataset summary, parameters, batch_size (the one used), steps_per_epoch, total_steps
     step     step, epoch, loss, acc, lr, images_per_s, t
     epoch    epoch, step, train_loss, train_acc, test_loss, test_acc, per_class_acc, confusion, t
     resumed  epoch, step
@@ -44,7 +44,34 @@ from .prepared import Prepared
 from .probes import PROBES, build_probes
 from .tasks import TASKS, build_task
 
-__all__ = ["Controls", "check_names", "fit", "resume", "prepare"]
+__all__ = ["AUTO_BATCH_MAX", "Controls", "auto_batch_size", "batch_size_for", "check_names", "fit", "resume",
+           "prepare", "step_counts"]
+
+AUTO_BATCH_MAX = 64  # the largest batch the auto rule picks (the gate estimates memory with it)
+AUTO_MIN_STEPS = 20  # the auto rule gives an epoch at least this many steps (from 40 training images on)
+
+
+def auto_batch_size(n_train: int) -> int:
+    """The batch size a run gets when it sets none: the largest power of two that gives an epoch at least
+    ``AUTO_MIN_STEPS`` steps, from 2 to ``AUTO_BATCH_MAX`` (8,000 images: 64; 150 images: 4). On ``shapes``
+    on a CPU, 64 costs about what 128 does per epoch and learns more per epoch (docs/BENCHMARKS.md,
+    "Defaults that learn")."""
+    room = max(2, min(AUTO_BATCH_MAX, n_train // AUTO_MIN_STEPS))
+    return 1 << (room.bit_length() - 1)
+
+
+def batch_size_for(config: RunConfig, n_train: int) -> int:
+    """The batch size ``config`` trains with on ``n_train`` images: its own, or the auto rule's (None)."""
+    bs = config.train.batch_size
+    return auto_batch_size(n_train) if bs is None else bs
+
+
+def step_counts(config: RunConfig, n_train: int) -> tuple[int, int, int]:
+    """(batch size, steps per epoch, total steps) of ``config`` on ``n_train`` training images: what the
+    run will do, known before it starts (the Train page shows it)."""
+    bs = batch_size_for(config, n_train)
+    steps_per_epoch = n_train // bs  # drop_last: every batch full (BatchNorm needs > 1 sample)
+    return bs, steps_per_epoch, max(1, round(config.train.epochs * steps_per_epoch))
 
 
 def prepare(config: RunConfig, runs_root=None) -> Prepared:
@@ -56,12 +83,13 @@ def prepare(config: RunConfig, runs_root=None) -> Prepared:
     augment = build_pipeline(d.augment)  # bad specs fail before the (slow) data load
     data = load_dataset(d.dataset, root=d.data_root, download=d.download, **dict(d.params))
     n_train = len(data.train_y) if d.train_limit is None else min(d.train_limit, len(data.train_y))
-    if t.batch_size > n_train:
+    bs = batch_size_for(config, n_train)
+    if bs > n_train:
         raise ConfigError(
-            f"Batch size {t.batch_size} is larger than the training set ({n_train} images); "
+            f"Batch size {bs} is larger than the training set ({n_train} images); "
             f"use a batch size of at most {n_train}."
         )
-    if t.batch_size < 2:
+    if bs < 2:
         raise ConfigError("Batch size must be at least 2: batch normalisation and the loss need more than one "
                           "image per step.")
     with seeded(t.seed):  # model initialisation
@@ -213,6 +241,7 @@ class Setup:
     steps_per_epoch: int
     total_steps: int
     n_epochs: int
+    batch_size: int  # the one it trains with: the config's, or the auto rule's (``batch_size_for``)
 
     def probe_fields(self, hook: str, *args: int) -> dict[str, Any]:
         """What the probes add to an event (``hook``: on_start, on_log or on_epoch)."""
@@ -227,7 +256,8 @@ class Setup:
                 "dataset": p.data.summary(), "task": self.config.train.task, "train_images": len(p.train_y),
                 "parameters": sum(q.numel() for q in model.parameters()),
                 "trainable_parameters": sum(q.numel() for q in model.parameters() if q.requires_grad),
-                "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps,
+                "batch_size": self.batch_size, "steps_per_epoch": self.steps_per_epoch,
+                "total_steps": self.total_steps,
                 "epochs": self.config.train.epochs, **self.probe_fields("on_start"),
                 "started_at": round(time.time(), 3)}
 
@@ -264,8 +294,7 @@ def setup(config: RunConfig, run: Run | None = None) -> Setup:
     task = build_task(config)
     task.check(p)
     t, o, model = config.train, config.optim, p.model
-    steps_per_epoch = len(p.train_y) // t.batch_size  # drop_last: every batch full (BatchNorm needs > 1 sample)
-    total_steps = max(1, round(t.epochs * steps_per_epoch))
+    bs, steps_per_epoch, total_steps = step_counts(config, len(p.train_y))
     # A model may split its parameters into groups (a pretrained backbone at a lower rate than
     # its new head); frozen parameters (requires_grad False) never reach the optimiser.
     groups = model.param_groups(o.lr) if hasattr(model, "param_groups") else \
@@ -276,7 +305,7 @@ def setup(config: RunConfig, run: Run | None = None) -> Setup:
     return Setup(config=config, p=p, task=task, opt=opt, sched=sched,
                  gen=torch.Generator(device=p.device).manual_seed(t.seed), probes=build_probes(t.probes, p, run),
                  steps_per_epoch=steps_per_epoch, total_steps=total_steps,
-                 n_epochs=math.ceil(total_steps / steps_per_epoch))
+                 n_epochs=math.ceil(total_steps / steps_per_epoch), batch_size=bs)
 
 
 def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state: dict[str, Any] | None,
@@ -288,7 +317,7 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
 
     s = setup(config, run)
     p, task, model, opt, sched, gen = s.p, s.task, s.p.model, s.opt, s.sched, s.gen
-    t, o, bs, save = config.train, config.optim, config.train.batch_size, run is not None and config.train.checkpoint
+    t, o, bs, save = config.train, config.optim, s.batch_size, run is not None and config.train.checkpoint
     start_epoch, step = 0, 0
     if resume_state is None:
         yield emit({**s.start_event(run), "t": now()})

@@ -28,9 +28,10 @@ from ..data.uploads import check_folder_allowed
 from ..errors import ConfigError, PlaygroundError
 from ..models import MODELS, build_model
 from ..settings import settings
-from .engine import check_names
+from .engine import AUTO_BATCH_MAX, check_names
 
-__all__ = ["Budget", "estimate", "estimate_model", "check_budget", "check_model", "check_folders", "admit"]
+__all__ = ["Budget", "estimate", "estimate_batch_size", "estimate_model", "check_budget", "check_model",
+           "check_folders", "admit"]
 
 ESTIMATE_CLASSES = 10  # classes assumed for a folder whose classes are not counted yet (the head is small)
 
@@ -41,6 +42,7 @@ class Budget:
 
     parameters: int
     activation_bytes: int  # outputs of every layer for one training batch (float32), kept for backward
+    trainable: int = -1  # parameters that train (-1: all); a frozen backbone's only take memory
 
     @property
     def parameter_bytes(self) -> int:
@@ -52,13 +54,19 @@ def input_shape(config: RunConfig) -> tuple[int, int, int]:
     return tuple(DATASETS.facts(d.dataset)["input_shape"](**dict(d.params)))
 
 
+def estimate_batch_size(config: RunConfig) -> int:
+    """The batch the budget is estimated for: the config's, or for auto (None) the largest the auto rule
+    picks (the training set is not loaded here)."""
+    return config.train.batch_size or AUTO_BATCH_MAX
+
+
 def estimate(config: RunConfig, batch_size: int | None = None) -> Budget:
     """Parameters and one batch's activation memory of ``config``'s model, built on the meta device.
     Raises the builder's ConfigError for bad settings."""
     m = config.model
     classes = DATASETS.facts(config.data.dataset)["num_classes"] or ESTIMATE_CLASSES
     return estimate_model(m.name, dict(m.params), input_shape(config), classes,
-                          batch_size or config.train.batch_size)
+                          batch_size or estimate_batch_size(config))
 
 
 def estimate_model(name: str, params: dict[str, Any], in_shape: tuple[int, int, int], num_classes: int,
@@ -67,8 +75,9 @@ def estimate_model(name: str, params: dict[str, Any], in_shape: tuple[int, int, 
     with torch.device("meta"):
         model = build_model(name, in_shape=tuple(in_shape), num_classes=num_classes, **params)
         n_params = sum(q.numel() for q in model.parameters())
+        n_train = sum(q.numel() for q in model.parameters() if q.requires_grad)
         acts = _activation_elements(model, (batch_size, *in_shape))
-    return Budget(parameters=n_params, activation_bytes=acts * 4)
+    return Budget(parameters=n_params, activation_bytes=acts * 4, trainable=n_train)
 
 
 def _activation_elements(model: nn.Module, batch_shape: tuple[int, ...]) -> int:
@@ -98,7 +107,7 @@ def _activation_elements(model: nn.Module, batch_shape: tuple[int, ...]) -> int:
 
 def check_budget(config: RunConfig, batch_size: int | None = None) -> Budget:
     """Refuse a model over the server's caps, saying by how much and what to change."""
-    return _within_caps(estimate(config, batch_size), batch_size or config.train.batch_size)
+    return _within_caps(estimate(config, batch_size), batch_size or estimate_batch_size(config))
 
 
 def check_model(name: str, params: dict[str, Any], in_shape: tuple[int, int, int], num_classes: int,
@@ -109,10 +118,14 @@ def check_model(name: str, params: dict[str, Any], in_shape: tuple[int, int, int
 
 def _within_caps(b: Budget, batch_size: int) -> Budget:
     s = settings()
-    if b.parameters > s.max_params_m * 1e6:
-        raise ConfigError(f"This model has {b.parameters / 1e6:,.1f} M parameters "
-                          f"({b.parameter_bytes / 2**30:,.1f} GiB); this server trains at most "
-                          f"{s.max_params_m:g} M. Use fewer or narrower layers (channels, hidden sizes).")
+    # The cap is on what trains (weights, gradients and optimiser state grow with it): a frozen
+    # pretrained backbone (vgg16's 138 M) only adds its weights to the memory below.
+    trainable = b.parameters if b.trainable < 0 else b.trainable
+    if trainable > s.max_params_m * 1e6:
+        raise ConfigError(f"This model trains {trainable / 1e6:,.1f} M parameters "
+                          f"({trainable * 4 / 2**30:,.1f} GiB); this server trains at most "
+                          f"{s.max_params_m:g} M. Use fewer or narrower layers (channels, hidden sizes), or "
+                          "freeze more of a pretrained backbone.")
     if b.activation_bytes > s.max_activation_mb * 2**20:
         fits = max(1, int(batch_size * s.max_activation_mb * 2**20 / max(b.activation_bytes, 1)))
         raise ConfigError(f"One training batch of this model needs about {b.activation_bytes / 2**20:,.0f} MB of "

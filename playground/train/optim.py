@@ -122,7 +122,10 @@ def onecycle(opt, *, total_steps: int, steps_per_epoch: int, pct_start: float = 
     if not 0 < pct_start < 1:
         raise ConfigError(f"onecycle: pct_start must be in (0, 1) (got {pct_start}).")
     max_lr = [g["lr"] for g in opt.param_groups]
-    return lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=max(2, total_steps), pct_start=pct_start,
+    n = max(2, total_steps)
+    if float(pct_start * n) - 1 == 0:  # torch's warm-up would end at step 0 and divide by zero (4 steps, 0.25)
+        n += 1
+    return lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=n, pct_start=pct_start,
                                    div_factor=div_factor, final_div_factor=final_div_factor)
 
 

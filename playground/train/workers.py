@@ -68,6 +68,7 @@ class WorkerProcess:
     def __init__(self, run: Run, config: RunConfig, controls: Controls, resuming: bool) -> None:
         ctx = context()
         self.run = run
+        self.controls = controls  # its events must outlive the start: the worker opens them by name
         self.queue = ctx.Queue()
         # The worker holds the read end; only this process holds the write end. If this process dies
         # (even by SIGKILL), the worker reads EOF and ends too: no orphan keeps training a run that

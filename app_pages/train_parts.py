@@ -1,0 +1,64 @@
+"""The Train page's downloads of a finished run. The session that controls the run gets its files as they
+are and may write model.onnx into the run folder; a session that only views it (a shared link) gets
+copies that name no folder of the server, and an ONNX export that leaves the run folder as it was."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_pages.common import guarded
+from playground import export
+from playground.config import without_server_paths
+
+
+def downloads(run, mine: bool) -> None:
+    """Model, metrics, settings, script and ONNX of ``run``; ``mine``: this session controls the run."""
+    a, b, c, d, e = st.columns(5)
+    path = run.model_path if run.model_path.exists() else run.checkpoint_path
+    if path.exists():  # a viewer's copy: its settings rewritten in memory, made when the button is pressed
+        model = path.read_bytes() if mine else lambda: export.checkpoint_without_server_paths(path)
+        a.download_button("Model (.pt)", model, file_name=f"{run.run_id}.pt", mime="application/octet-stream",
+                          key="d_model", icon=":material/download:",
+                          help="state dict + settings; torch.load(path, weights_only=True)")
+    b.download_button("Metrics (.csv)", run.metrics_csv(), file_name=f"{run.run_id}-metrics.csv",
+                      mime="text/csv", key="d_csv", icon=":material/download:")
+    settings = run.config_path.read_text() if mine else guarded(
+        lambda: without_server_paths(run.config()).to_json(indent=2), c)
+    c.download_button("Settings (.json)", settings or "", file_name=f"{run.run_id}-config.json",
+                      mime="application/json", key="d_cfg", icon=":material/download:", disabled=settings is None)
+    finished = run.model_path.exists()
+    script = guarded(lambda: export.run_training_script(run, server_paths=mine), d) if finished else None
+    d.download_button("Script (.py)", script or "", file_name=f"{run.run_id}.py", mime="text/x-python",
+                      key="d_script", icon=":material/code:", disabled=script is None,
+                      help="a standalone training script (torch + torchvision only) that reproduces this run"
+                      if finished else "available once the run has stopped or finished")
+    onnx_path = run.dir / "model.onnx"
+    held = st.session_state.get(f"onnx_bytes_{run.run_id}")  # a viewer's export, kept in its session only
+    if onnx_path.exists() or held is not None:
+        e.download_button("Model (.onnx)", onnx_path.read_bytes() if onnx_path.exists() else held,
+                          file_name=f"{run.run_id}.onnx", mime="application/octet-stream", key="d_onnx",
+                          icon=":material/download:",
+                          help="input: float images (B, C, H, W) in [0, 1]; normalisation is inside")
+    elif e.button("Export ONNX", key="x_onnx", icon=":material/output:", disabled=not finished,
+                  help="exports the final model and checks it with onnxruntime"
+                  if finished else "available once the run has stopped or finished"):
+        with e, st.spinner("Exporting and checking with onnxruntime ..."):
+            report = guarded(lambda: onnx_export(run, mine))
+        if report:
+            st.session_state[f"onnx_report_{run.run_id}"] = report
+            st.rerun()
+    report = st.session_state.get(f"onnx_report_{run.run_id}")
+    if report:
+        st.caption(f":material/check_circle: ONNX file checked with onnxruntime: largest difference from "
+                   f"PyTorch {report['max_abs_diff']:.1e} on random images ({report['bytes'] / 1e6:.1f} MB).")
+    st.caption("Every chart downloads as PNG from the camera icon in its top-right corner.")
+
+
+def onnx_export(run, mine: bool) -> dict:
+    """The controlling session writes runs/<id>/model.onnx; a viewer's file goes to a temporary folder
+    (deleted) and its bytes stay in the viewer's session, so the run folder is left as it was."""
+    if mine:
+        return export.export_run_onnx(run)
+    data, report = export.run_onnx_bytes(run)
+    st.session_state[f"onnx_bytes_{run.run_id}"] = data
+    return report
