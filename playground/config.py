@@ -53,7 +53,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     name: str = "adam"
-    lr: float = 4e-3  # with the one-cycle schedule: its peak (docs/BENCHMARKS.md, "Defaults that learn")
+    lr: float = 6e-3  # with the one-cycle schedule: its peak (docs/BENCHMARKS.md, "Defaults that learn")
     weight_decay: float | None = None  # None: the optimiser's own default (0, or 0.01 for adamw)
     params: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"momentum": 0.8}
     schedule: str = "onecycle"
@@ -64,7 +64,7 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: float = 8.0  # may be fractional: 1.5 trains one and a half passes
+    epochs: float = 7.0  # may be fractional: 1.5 trains one and a half passes
     # None: auto, from the training set's size (at least about 20 steps an epoch, at most 64 images a
     # step: playground.train.engine.auto_batch_size); the start event records the one used.
     batch_size: int | None = None

@@ -23,7 +23,9 @@ def offline_with_a_cnn(tmp_path, monkeypatch):
     cfg = RunConfig(data=DataConfig(dataset="shapes", params={"n_train": 320, "n_test": 100}),
                     model=ModelConfig(name="cnn", params={"channels": [8, 16], "fc": [16]}),
                     optim=OptimConfig(name="adam", lr=3e-3), train=TrainConfig(epochs=1, batch_size=64))
-    assert list(fit(cfg, store=RunStore(tmp_path / "runs")))[-1]["kind"] == "done"
+    final = list(fit(cfg, store=RunStore(tmp_path / "runs")))[-1]
+    assert final["kind"] == "done"
+    return final["run_id"]  # another session's run: listed when opened by its view link
 
 
 def _progress_step(page) -> int:
@@ -44,7 +46,7 @@ def test_style_page_offline_live_stop_in_chromium(offline_with_a_cnn, server):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1300})
-        page.goto(server + "/style")
+        page.goto(server + f"/style?run={offline_with_a_cnn}")
         expect(page.get_by_text("not in the torch hub cache", exact=False)).to_be_visible(timeout=60_000)
 
         # A corrupt upload is a message, not a traceback.

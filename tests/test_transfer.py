@@ -53,6 +53,7 @@ def small_cfg(**params) -> RunConfig:
     mp = {"backbone": SMALL, "weights": "none", "image_size": 32, **params}
     return RunConfig.from_dict({"data": {"dataset": "shapes", "train_limit": 96, "params": TINY},
                                 "model": {"name": "transfer", "params": mp},
+                                "optim": {"schedule": "constant"},  # rates as set (the default is one-cycle)
                                 "train": {"epochs": 1, "batch_size": 32, "device": "cpu", "checkpoint": False,
                                           "eval_batch_size": 500, "log_every": 1}})
 
