@@ -53,7 +53,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     name: str = "adam"
-    lr: float = 6e-3  # with the one-cycle schedule: its peak (docs/BENCHMARKS.md, "Defaults that learn")
+    lr: float = 4e-3  # with the one-cycle schedule: its peak (docs/BENCHMARKS.md, "Defaults that learn")
     weight_decay: float | None = None  # None: the optimiser's own default (0, or 0.01 for adamw)
     params: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"momentum": 0.8}
     schedule: str = "onecycle"
