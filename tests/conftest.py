@@ -110,3 +110,24 @@ def server(tmp_path):
     log.close()
 
 
+
+
+def tiny_run(epochs: float = 1.0, n: int = 320, **train):
+    """A run of a few seconds: a small CNN on ``n`` shapes, batch 32 (the job, gate and worker tests)."""
+    from playground.config import RunConfig
+
+    return RunConfig().replace(data={"params": {"n_train": n, "n_test": 100}},
+                               model={"params": {"channels": [8], "fc": [16]}},
+                               train={"epochs": epochs, "batch_size": 32, "log_every": 2, **train})
+
+
+def wait_until(pred, timeout: float = 60) -> bool:
+    """Poll ``pred`` every 50 ms until it is true or ``timeout`` seconds pass."""
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False

@@ -11,6 +11,7 @@ import time
 
 import pytest
 import torch
+from conftest import tiny_run, wait_until
 
 from playground.config import RunConfig
 from playground.errors import ConfigError, PlaygroundError
@@ -20,20 +21,8 @@ from playground.train import prepare
 from playground.train.gate import check_budget, estimate
 from playground.train.jobs import JobManager, manager, reset_manager
 
-
-def tiny(epochs=1.0, n=320, **train):
-    return RunConfig().replace(data={"params": {"n_train": n, "n_test": 100}},
-                               model={"params": {"channels": [8], "fc": [16]}},
-                               train={"epochs": epochs, "batch_size": 32, "log_every": 2, **train})
-
-
-def _wait(pred, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
+tiny = tiny_run
+_wait = wait_until
 
 
 @pytest.fixture

@@ -7,22 +7,16 @@ from __future__ import annotations
 import time
 
 import pytest
+from conftest import tiny_run, wait_until
 
 from playground.config import RunConfig
 from playground.train.jobs import JobManager
 
-QUICK = RunConfig().replace(data={"params": {"n_train": 320, "n_test": 100}},
-                            model={"params": {"channels": [8], "fc": [16]}},
-                            train={"epochs": 1, "batch_size": 32, "log_every": 2})
+QUICK = tiny_run()
 
 
 def _wait(pred, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_until(pred, timeout)
 
 
 @pytest.fixture
