@@ -31,7 +31,6 @@ from playground.models import list_models, model_params
 from playground.models.autoencoder import DECODERS, OUTPUTS
 from playground.settings import settings
 from playground.train import check_names
-from playground.train.jobs import RunBuffer
 from playground.train.optim import list_optimizers
 
 REFRESH_S = 1.0
@@ -213,8 +212,7 @@ with st.expander("Set up an autoencoder", expanded=run_id is None, icon=":materi
 # -- the run -------------------------------------------------------------------------
 
 def snapshot(run_id: str, run) -> dict:
-    job = manager.get(run_id)
-    return (job.buffer if job is not None else RunBuffer.from_events(run.events())).snapshot()
+    return manager.snapshot(run_id)
 
 
 def png(b64: str) -> bytes:

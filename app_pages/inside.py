@@ -19,7 +19,6 @@ from playground.errors import PlaygroundError
 from playground.inside import plots as pin
 from playground.models import model_params
 from playground.train.init import INITS, list_inits
-from playground.train.jobs import RunBuffer
 from playground.train.snapshots import layer_stats_series
 
 st.title("Inside the network")
@@ -331,7 +330,7 @@ with tabs[6]:
             pick = st.multiselect("runs to overlay", list(labels), format_func=labels.get, key="i_c_runs",
                                   default=[run_id] if run_id in labels else list(labels)[:1])
             if pick:
-                snaps = {i: RunBuffer.from_events(store.open(i).events()).snapshot() for i in pick}
+                snaps = {i: manager.snapshot(i) for i in pick}
                 st.plotly_chart(pin.compare_curves(snaps), key="i_c_fig")
                 diff = config_diff([store.open(i).config() for i in pick]) if len(pick) > 1 else []
                 if len(pick) > 1:

@@ -1,6 +1,7 @@
 """Style transfer: paint a content image in the style of another (Gatys et al.), watching the image
-and the three losses change live. The transfer runs on a worker thread kept in this session's state;
-a fragment redraws from its buffer about once a second. Stop keeps the current result."""
+and the three losses change live. The transfer is a job of the server's job manager (the same queue,
+slots and worker processes as training; its run folder keeps the result); a fragment redraws from its
+buffer about once a second. Stop keeps the current result; the page's URL finds the transfer again."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import math
 
 import streamlit as st
 
-from app_pages.common import guarded, listed_runs
+from app_pages.common import guarded, job_manager, listed_runs, may_see, my_runs, owner, status_badge, view_link
 from playground import style
 from playground.errors import PlaygroundError
 from playground.runs import RunStore
@@ -131,8 +132,29 @@ def setup() -> tuple[style.StyleSettings, bytes | None, bytes | None] | None:
     return (settings, c_bytes, s_bytes) if guarded(settings.validate) else None
 
 
-worker: style.StyleWorker | None = st.session_state.get("s_worker")
-live = worker is not None and worker.live
+# -- the transfer: a job of the server's job manager (queue, slots, worker process, run store) -----
+
+manager = job_manager()
+qp = st.query_params  # ?style=<run id> (and ?ctl=, this tab's control key): the transfer below, after a reload
+
+
+def url_style_run() -> str | None:
+    """The style run in the URL; with its control key, it becomes one of this session's runs."""
+    run_id = qp.get("style") or None
+    if run_id and run_id not in my_runs() and manager.may_control(run_id, owner(), qp.get("ctl"), "style"):
+        my_runs().append(run_id)
+    return run_id
+
+
+def style_status(run_id: str) -> str | None:
+    try:
+        return manager.status(run_id, "style")
+    except PlaygroundError:
+        return None
+
+
+run_id = url_style_run()
+live = run_id is not None and style_status(run_id) in ("queued", "running", "paused")
 
 with st.expander("Set up", expanded=not live, icon=":material/palette:"):
     chosen = setup()
@@ -142,16 +164,15 @@ if start and chosen is not None:
     settings, c_bytes, s_bytes = chosen
     # Roughly one preview a second on a CPU (a step at 256 px takes ~0.2 s here).
     every = max(1, min(10, round(5 * (256 / settings.size) ** 2)))
-    try:
-        worker = style.StyleWorker(settings, content=c_bytes, style=s_bytes, preview_every=every)
-    except PlaygroundError as e:
-        st.error(str(e))
-    else:
-        st.session_state.s_worker = worker
+    job = guarded(lambda: manager.submit(style.StyleJob(settings, c_bytes, s_bytes, preview_every=every), owner()))
+    if job is not None:
+        my_runs().append(job.run_id)
+        qp["style"] = job.run_id
+        qp["ctl"] = job.control_key  # this tab keeps control after a reload
         st.rerun()
 
 
-def progress(snap: dict) -> None:
+def progress(snap: dict, status: str) -> None:
     start, final, curves = snap["start"], snap["final"], snap["curves"]
     if snap["download"] and not start:
         done, total = snap["download"]
@@ -159,16 +180,21 @@ def progress(snap: dict) -> None:
                     text=f"downloading the weights: {done / 1e6:.0f} of {total / 1e6:.0f} MB")
     if final and final["kind"] != "done":
         (st.info if final["kind"] == "stopped" else st.error)(final.get("message", final["kind"]))
+    if status == "interrupted":
+        st.warning("This transfer was cut off (the server stopped) before it finished. Start it again above.",
+                   icon=":material/restart_alt:")
     if not start:
-        if snap["state"] == "queued":
-            st.info("Waiting for another style transfer on this server to finish.", icon=":material/hourglass_top:")
+        if status == "queued":
+            pos = manager.queue_position(run_id)
+            st.info(f"Waiting for a free slot on this server (place {pos} in the queue): training runs and style "
+                    "transfers take turns.", icon=":material/hourglass_top:")
         elif not final:
             st.caption("Loading the images and the feature network...")
         return
     total = start["steps"]
     done = curves["step"][-1] if curves["step"] else 0
     eta = None
-    if done and snap["state"] == "running":
+    if done and status == "running":
         per = (curves["t"][-1] - start["t"]) / done
         eta = per * (total - done)
     label = f"step {done} / {total}" + (f" — about {eta:.0f} s left" if eta is not None else "")
@@ -193,40 +219,74 @@ def draw(snap: dict, live: bool) -> None:
         b.plotly_chart(loss_figure(curves), key="s_losses", config={"staticPlot": live})
 
 
-def result_panel(worker: style.StyleWorker) -> None:
-    live_now = worker.live
+def snapshot(run) -> dict:
+    return manager.snapshot(run.run_id, "style")
+
+
+def result_panel(run_id: str) -> None:
+    try:
+        run = manager.store_for("style").open(run_id)
+    except PlaygroundError as e:
+        st.error(f"{e} Start a new transfer above.")
+        return
+    mine = manager.may_control(run_id, owner(), qp.get("ctl"), "style")
+    if not mine and not may_see(run_id):
+        st.warning("This transfer belongs to another session, and this server does not show other sessions' runs "
+                   "(PLAYGROUND_SHARE_RUNS=none). Start your own above.", icon=":material/lock:")
+        return
+    live_now = style_status(run_id) in ("queued", "running", "paused")
+    st.caption(f"View-only link to this transfer: `{view_link(style=run_id)}`")
 
     @st.fragment(run_every=REFRESH_S if live_now else None)
     def view() -> None:
-        snap = worker.snapshot()
+        status = style_status(run_id) or "damaged"
         row = st.columns([2, 1, 5])
-        row[0].markdown(f"**{snap['state']}**")
-        if worker.live and row[1].button("Stop", key="s_stop", icon=":material/stop:"):
-            worker.stop()
-        if worker.live:
-            row[2].caption(f"Keep this page open: a transfer nobody watches for {worker.abandon_after:.0f} s stops "
-                           "and keeps its result, so the server's slot goes to the next student.")
-        progress(snap)
-        draw(snap, live=worker.live)
-        if live_now and not worker.live:
+        row[0].markdown(status_badge(status))
+        if status in ("queued", "running", "paused") and mine and row[1].button("Stop", key="s_stop",
+                                                                                 icon=":material/stop:"):
+            manager.stop(run_id)
+        if status in ("queued", "running"):
+            row[2].caption("Stop keeps the result so far. You may close this page: the transfer goes on, and "
+                           "this page's link shows it again.")
+        snap = snapshot(run)
+        progress(snap, status)
+        draw(snap, live=status == "running")
+        if live_now and status not in ("queued", "running", "paused"):
             st.rerun()  # finished: redraw the page once, with the downloads
 
     view()
     if not live_now:
-        snap = worker.snapshot()
+        snap = snapshot(run)
         if snap["image"] is not None and snap["final"]:
+            settings = guarded(lambda: style.StyleSettings.from_dict(json.loads(run.config_path.read_text("utf-8"))))
+            result = {"settings": settings.to_dict() if settings else None, "result": snap["final"],
+                      "backbone": (snap["start"] or {}).get("backbone")}
             a, b = st.columns(2)
             a.download_button("Result (.png)", style.to_png(snap["image"]), file_name="style-transfer.png",
                               mime="image/png", key="s_dl_png", icon=":material/download:")
-            b.download_button("Settings (.json)", json.dumps(worker.result(), indent=2),
+            b.download_button("Settings (.json)", json.dumps(result, indent=2),
                               file_name="style-transfer-settings.json", mime="application/json", key="s_dl_json",
                               icon=":material/download:")
             st.caption("`python -m playground style --settings style-transfer-settings.json --out result.png` "
                        "repeats this run from a terminal (uploads: pass the files with --content/--style).")
 
 
-if worker is not None:
-    result_panel(worker)
+def earlier_runs() -> None:
+    """This session's transfers, newest first: open one to see it again."""
+    ids = listed_runs([r.run_id for r in manager.store_for("style").list()])
+    if len(ids) < 2 and (not ids or ids[0] == run_id):
+        return
+    with st.expander(f"Your style transfers ({len(ids)})", icon=":material/history:"):
+        pick = st.selectbox("open", ids, index=ids.index(run_id) if run_id in ids else 0, key="s_open",
+                            format_func=lambda i: f"{i} · {style_status(i)}")
+        if pick != run_id and st.button("Open", key="s_open_btn"):
+            qp["style"] = pick
+            st.rerun()
+
+
+if run_id is not None:
+    result_panel(run_id)
 else:
     st.info("Pick the images and press **Start style transfer**: the image updates here as it is optimised.",
             icon=":material/info:")
+earlier_runs()

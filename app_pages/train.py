@@ -29,7 +29,6 @@ from playground.errors import PlaygroundError
 from playground.models import list_models, model_params
 from playground.train import check_names
 from playground.train.init import INITS, list_inits
-from playground.train.jobs import RunBuffer
 from playground.train.optim import SCHEDULES, list_optimizers, list_schedules
 from playground.train.snapshots import DEFAULT_PROBES
 
@@ -192,8 +191,7 @@ def run_panel(run_id: str) -> None:
     st.caption(f"View-only link to this run: `{view_link(run_id)}`")  # the address bar holds the control key
 
     def snapshot() -> dict:
-        job = manager.get(run_id)
-        return (job.buffer if job is not None else RunBuffer.from_events(run.events())).snapshot()
+        return manager.snapshot(run_id)
 
     # Only the curves redraw every second. On a 2-core laptop every redraw (the server's and
     # the browser's) takes CPU from the training beside it (docs/BENCHMARKS.md), so the

@@ -26,7 +26,6 @@ from playground.device import device_summary
 from playground.errors import PlaygroundError
 from playground.models.transfer import BACKBONES, build_transfer
 from playground.runs import RunStore
-from playground.train.jobs import RunBuffer
 from playground.transfer import FOUR_CASES, epoch_estimate, freeze_options, imagenet_top5, surgery_table, time_backbone
 from playground.transfer.plots import comparison_figure, top5_figure
 from playground.weights import resolve_weights, weights_cached, weights_file
@@ -288,11 +287,8 @@ if not can_start:
 # -- the runs, live ----------------------------------------------------------------------------
 
 def snapshot(run_id: str) -> dict | None:
-    job = manager.get(run_id)
-    if job is not None:
-        return job.buffer.snapshot()
     try:
-        return RunBuffer.from_events(manager.store.open(run_id).events()).snapshot()
+        return manager.snapshot(run_id)
     except PlaygroundError:
         return None
 

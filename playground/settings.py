@@ -12,8 +12,7 @@ variable                       laptop    classroom   meaning
 PLAYGROUND_DATA                ./data    same        where torchvision data sets are found or downloaded
 PLAYGROUND_RUNS                ./runs    same        the run store (one folder per run)
 PLAYGROUND_UPLOADS             ./uploads same        per-session upload folders
-PLAYGROUND_MAX_JOBS            (auto)    same        runs training at once (default: 1 per GPU, 1 on a CPU)
-PLAYGROUND_MAX_STYLE_JOBS      (auto)    same        style transfers running at once (all sessions)
+PLAYGROUND_MAX_JOBS            (auto)    same        jobs running at once, training and style (1 per GPU, 1 on a CPU)
 PLAYGROUND_MAX_QUEUED          100       same        runs waiting; more are refused with a message
 PLAYGROUND_MAX_FINISHED        200       same        finished runs kept in memory (the rest: from disk)
 PLAYGROUND_MAX_DATASET_MB      4096      same        largest data set held in memory (decoded, uint8)
@@ -55,7 +54,6 @@ class Settings:
     runs_root: Path
     uploads_root: Path
     max_jobs: int  # default: one per GPU, one on a CPU
-    max_style_jobs: int  # default: the same
     max_unzipped_mb: int
     workers: str  # "process" or "thread"
     worker_memory_mb: int  # 0: no limit
@@ -138,7 +136,6 @@ def settings() -> Settings:
         runs_root=Path(os.environ.get("PLAYGROUND_RUNS") or "./runs"),
         uploads_root=Path(os.environ.get("PLAYGROUND_UPLOADS") or "./uploads"),
         max_jobs=_int("PLAYGROUND_MAX_JOBS", 0) or _per_device(),
-        max_style_jobs=_int("PLAYGROUND_MAX_STYLE_JOBS", 0) or _per_device(),
         max_unzipped_mb=_int("PLAYGROUND_MAX_UNZIPPED_MB", 1024),
         workers=workers,
         worker_memory_mb=_int("PLAYGROUND_WORKER_MEMORY_MB", 8192 if classroom else 0, lo=0),

@@ -24,7 +24,7 @@ from PIL import Image
 from playground import style
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.errors import CheckpointError, ConfigError, WeightsUnavailable
-from playground.style import features, images, worker
+from playground.style import features, images
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(size=40, steps=12)
@@ -288,42 +288,70 @@ def test_playground_cnn_as_feature_network(cnn_store, offline):
         features.run_features(mlp.run_id, cnn_store)
 
 
-def test_worker_runs_in_the_background_and_stops(vgg):
-    w = style.StyleWorker(style.StyleSettings(**{**TINY, "steps": 400}), preview_every=2)
-    deadline = time.time() + 60
-    while time.time() < deadline and len(w.snapshot()["curves"]["step"]) < 3:
-        time.sleep(0.05)
-    w.stop()
-    w.thread.join(30)
-    snap = w.snapshot()
-    assert snap["state"] == "stopped" and snap["image"].shape == (40, 40, 3)
-    assert 3 <= snap["final"]["step"] < 400 and json.loads(json.dumps(w.result()))["settings"]["steps"] == 400
+def test_a_style_job_runs_in_a_worker_process_stops_and_reads_back_from_disk(vgg, store):
+    from conftest import wait_until
+
+    from playground.train.jobs import JobManager
+
+    m = JobManager(store, max_running=1, workers="process")
+    try:
+        job = m.submit(style.StyleJob(style.StyleSettings(**{**TINY, "steps": 400}), preview_every=2), "a")
+        assert job.kind.name == "style" and job.run.dir.parent == store.root / "style"
+        assert wait_until(lambda: len(job.buffer.snapshot()["curves"]["step"]) >= 3, 120)
+        m.stop(job.run_id)
+        assert wait_until(lambda: not job.live, 60)
+    finally:
+        m.shutdown()
+    snap = job.buffer.snapshot()
+    assert job.state == "stopped" and snap["image"].shape == (40, 40, 3)
+    assert 3 <= snap["final"]["step"] < 400 and m.status(job.run_id, "style") == "stopped"
+    assert (job.run.dir / "result.png").is_file() and not store.list()  # the training store lists no style run
+    back = job.kind.buffer_from_run(m.store_for("style").open(job.run_id)).snapshot()  # after a reload
+    assert back["final"]["step"] == snap["final"]["step"] and back["image"].shape == (40, 40, 3)
+    assert back["curves"]["total"] == snap["curves"]["total"]
+    assert style.StyleSettings.from_dict(json.loads(job.run.config_path.read_text())).steps == 400
 
 
-def test_an_abandoned_worker_stops_itself_keeps_its_result_and_frees_the_slot(vgg):
-    w = style.StyleWorker(style.StyleSettings(**{**TINY, "steps": 5000}), preview_every=2, abandon_after=0.5)
-    w.thread.join(60)  # nobody calls snapshot(): the page was closed
-    assert not w.thread.is_alive() and w.abandoned
-    snap = w.snapshot()
-    assert snap["state"] == "stopped" and snap["image"].shape == (40, 40, 3)
-    assert snap["final"]["step"] < 5000 and "nobody had looked" in snap["final"]["message"]
-    assert worker.slots().acquire(timeout=1)  # the shared slot is free again
-    worker.slots().release()
+def test_style_and_training_share_the_queue_the_quota_and_the_time_cap(vgg, store, monkeypatch):
+    from conftest import tiny_run, wait_until
+
+    from playground.train.jobs import JobManager
+
+    monkeypatch.setenv("PLAYGROUND_MAX_RUNS_PER_SESSION", "2")
+    monkeypatch.setenv("PLAYGROUND_MAX_RUN_MINUTES", str(1.5 / 60))  # 1.5 s
+    m = JobManager(store, max_running=1, workers="thread")
+    try:
+        train = m.submit(tiny_run(epochs=1), "a")
+        paint = m.submit(style.StyleJob(style.StyleSettings(**{**TINY, "steps": 5000}), preview_every=0), "a")
+        assert m.queue_position(paint.run_id) == 1  # one slot: the transfer waits for the training run
+        with pytest.raises(Exception, match="2 runs queued or training"):
+            m.submit(style.StyleJob(style.StyleSettings(**TINY)), "a")
+        assert wait_until(lambda: not paint.live, 120)
+    finally:
+        m.shutdown()
+    assert train.state in ("done", "stopped") and paint.state == "stopped"
+    assert "at most" in paint.buffer.snapshot()["final"]["message"]  # the time cap, said as such
 
 
-def test_a_watched_worker_is_not_abandoned(vgg):
-    w = style.StyleWorker(style.StyleSettings(**{**TINY, "steps": 30}), preview_every=5, abandon_after=1.0)
-    while w.thread.is_alive():
-        w.snapshot()
-        time.sleep(0.05)
-    assert w.snapshot()["state"] == "done" and not w.abandoned
+def test_the_gate_refuses_bad_style_jobs_before_anything_runs(store, tmp_path, monkeypatch):
+    from playground.train.jobs import JobManager
 
-
-def test_cpu_work_is_capped_for_the_shared_slot():
+    m = JobManager(store, workers="thread")
     big = style.StyleSettings(size=2048, steps=5000, device="cpu")
     with pytest.raises(ConfigError, match="at 2048 px use at most 78 steps"):
-        style.StyleWorker(big)
-    assert 5000 * 256 ** 2 <= worker.CPU_PIXEL_STEPS  # the page's default size allows its whole step range
+        m.submit(style.StyleJob(big), "a")
+    assert 5000 * 256 ** 2 <= style.job.CPU_PIXEL_STEPS  # the page's default size allows its whole step range
+    with pytest.raises(ConfigError, match="upload it again"):
+        m.submit(style.StyleJob(style.StyleSettings(content="upload:me.png", **TINY)), "a")
+    with pytest.raises(Exception, match="not an image|cannot|identify"):
+        m.submit(style.StyleJob(style.StyleSettings(content="upload:x.png", **TINY), content=b"<svg></svg>"), "a")
+    secret = tmp_path / "secret" / "photo.png"
+    secret.parent.mkdir()
+    Image.new("RGB", (64, 64)).save(secret)
+    monkeypatch.setenv("PLAYGROUND_CLASSROOM", "1")
+    with pytest.raises(ConfigError, match="upload"):  # a server path is refused in a classroom
+        m.submit(style.StyleJob(style.StyleSettings(content=str(secret), **TINY)), "a")
+    assert not (store.root / "style").exists() or not any((store.root / "style").iterdir())
 
 
 def test_feature_runs_reads_the_newest_runs_and_only_the_end_of_the_metrics(cnn_store, tmp_path, monkeypatch):
@@ -392,21 +420,27 @@ def page(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "runs"))
+    from playground.train.jobs import reset_manager
+
+    reset_manager()
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
     at.switch_page("app_pages/style.py")
     yield at
-    w = at.session_state["s_worker"] if "s_worker" in at.session_state else None
-    if w is not None:
-        w.stop()
-        w.thread.join(30)
+    reset_manager()  # stops what still runs
+
+
+def _state(at) -> str:
+    from playground.train.jobs import manager
+
+    return manager().status(at.query_params["style"][0] if isinstance(at.query_params["style"], list)
+                            else at.query_params["style"], "style")
 
 
 def _wait_done(at, timeout=90):
     deadline = time.time() + timeout
     while time.time() < deadline:
         at.run()
-        w = at.session_state["s_worker"]
-        if not w.live:
+        if _state(at) not in ("queued", "running", "paused"):
             return at.run()
         time.sleep(0.3)
     raise AssertionError("the style transfer did not finish")
@@ -422,7 +456,7 @@ def test_page_runs_a_transfer_live_and_offers_downloads(vgg, page):
     assert not at.exception
     at = _wait_done(at)
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert at.session_state["s_worker"].state == "done"
+    assert _state(at) == "done"
     assert len(at.get("image")) == 3  # the two thumbnails and the result
     assert len(at.get("plotly_chart")) == 1 and [m.label for m in at.metric][:3] == ["content loss", "style loss",
                                                                                       "TV loss"]
@@ -444,7 +478,7 @@ def test_page_offline_explains_and_runs_with_a_playground_cnn(offline, page, cnn
     at.number_input(key="s_steps").set_value(5)
     at.button(key="s_start").click().run()
     at = _wait_done(at)
-    assert not at.exception and not at.error and at.session_state["s_worker"].state == "done"
+    assert not at.exception and not at.error and _state(at) == "done"
 
 
 def test_page_waits_for_an_upload_and_shows_diverged(vgg, page):
@@ -458,3 +492,29 @@ def test_page_waits_for_an_upload_and_shows_diverged(vgg, page):
     at.button(key="s_start").click().run()
     at = _wait_done(at)
     assert not at.exception and any("overflowed" in e.value for e in at.error)
+
+
+def test_page_finds_its_transfer_again_after_a_reload_and_a_viewer_cannot_stop_it(vgg, page, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    at = page.run()
+    at.select_slider(key="s_size").set_value(64)
+    at.number_input(key="s_steps").set_value(2000)
+    at.button(key="s_start").click().run()
+    run_id, key = at.query_params["style"], at.query_params["ctl"]
+    run_id, key = (run_id[0], key[0]) if isinstance(run_id, list) else (run_id, key)
+    assert at.button(key="s_stop")  # the starting session controls it
+    viewer = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    viewer.switch_page("app_pages/style.py")
+    viewer.query_params["style"] = run_id  # a view link: no control key
+    viewer.run()
+    assert not viewer.exception and not [b for b in viewer.button if b.key == "s_stop"]
+    reloaded = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    reloaded.switch_page("app_pages/style.py")
+    reloaded.query_params["style"], reloaded.query_params["ctl"] = run_id, key  # the tab's own address bar
+    reloaded.run()
+    assert not reloaded.exception and reloaded.button(key="s_stop")
+    reloaded.button(key="s_stop").click().run()
+    reloaded = _wait_done(reloaded)
+    assert _state(reloaded) == "stopped" and not reloaded.exception
+    assert [b.label for b in reloaded.get("download_button")] == ["Result (.png)", "Settings (.json)"]

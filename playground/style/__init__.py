@@ -6,7 +6,7 @@ of a style image at several layers.
 - ``images``    built-in images, decoding any image a user gives, resizing, uint8/PNG, colour
 - ``features``  feature networks (VGG19/16, or a CNN trained in the playground), ``Extractor``
 - ``loop``      the loop: ``stylize(content, style, settings)`` yields events (see there)
-- ``worker``    ``StyleWorker``: the loop on a thread for the Style page, sharing the server's slots
+- ``job``       ``StyleJob``: a transfer as a job of the job manager (queue, slots, worker process, run store)
 - ``plots``     the loss figure; ``cli``: ``python -m playground style``
 
 The CLI and the Style page consume the same iterator of events.
@@ -14,10 +14,11 @@ The CLI and the Style page consume the same iterator of events.
 
 from .features import FEATURE_NETS, FEATURE_RUN_SCAN, FeatureNet, backbone_info, feature_net, feature_runs, gram_matrix
 from .images import IMAGES, builtin_image, list_images, load_image, to_png, to_uint8
+from .job import StyleBuffer, StyleJob
 from .loop import run_stylize, stylize
 from .settings import MIN_SIDE, STARTS, STYLE_OPTIMIZERS, StyleSettings
-from .worker import StyleWorker
 
 __all__ = ["StyleSettings", "STARTS", "STYLE_OPTIMIZERS", "MIN_SIDE", "IMAGES", "list_images", "builtin_image",
            "load_image", "to_uint8", "to_png", "FeatureNet", "FEATURE_NETS", "feature_net", "feature_runs",
-           "FEATURE_RUN_SCAN", "backbone_info", "gram_matrix", "stylize", "run_stylize", "StyleWorker"]
+           "FEATURE_RUN_SCAN", "backbone_info", "gram_matrix", "stylize", "run_stylize", "StyleJob",
+           "StyleBuffer"]

@@ -1,13 +1,14 @@
-"""Background training jobs: a process-wide manager with a queue and a concurrency limit.
+"""Background jobs: a process-wide manager with one queue and one concurrency limit for every kind of
+long work (training of every task, style transfer: ``playground.jobkinds``).
 
 The process has one ``JobManager`` (``manager()``), a plain module-level object: not a Streamlit
 cache entry, which any client can clear with one websocket message. Every session submits to it,
-through its gate (``submit`` -> ``gate.admit``: names, folders, the model budget; then the
-per-session quota). A job's worker thread runs ``engine.fit`` and feeds each event
-to the run store (disk) and to the job's in-memory ``RunBuffer``, which pages
-read from their fragments. Workers never touch Streamlit. At most
-``max_running`` jobs train at once (default: one per GPU, one on a CPU); the
-rest wait in a FIFO queue and can ask for their position.
+through its gate (``submit`` -> the kind's ``admit``: names, folders, the model budget; then the
+per-session quota). A job's worker process (or thread) runs the kind's ``events`` (``engine.fit``
+for training) and the manager feeds each event to the job's in-memory buffer, which pages read from
+their fragments; the worker writes the run store (disk). Workers never touch Streamlit. At most
+``max_running`` jobs run at once (default: one per GPU, one on a CPU); the rest wait in a FIFO
+queue and can ask for their position.
 """
 
 from __future__ import annotations
@@ -16,75 +17,32 @@ import secrets
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
-from ..config import RunConfig
 from ..errors import PlaygroundError
+from ..jobkinds import JOB_KINDS, JobKind, kind_of
 from ..runs import FINAL_KINDS, Run, RunStore
 from ..settings import settings
+from .buffer import RunBuffer
 from .controls import Controls
-from .engine import fit, resume
-from .gate import admit
+from .kinds import TrainKind
 from .workers import WorkerProcess, process_controls, warm_up
 
 __all__ = ["RunBuffer", "Job", "JobManager", "manager", "reset_manager"]
-
-STEP_FIELDS = ("step", "epoch", "loss", "acc", "psnr", "lr", "images_per_s", "t")  # acc, psnr: tasks' metrics
-
-
-class RunBuffer:
-    """Thread-safe, columnar copy of a run's events (what the plots need)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.steps: dict[str, list[float]] = {k: [] for k in STEP_FIELDS}
-        self.epochs: list[dict[str, Any]] = []
-        self.start: dict[str, Any] | None = None
-        self.final: dict[str, Any] | None = None
-        self.version = 0  # bumps on every event, so readers can skip redraws
-        self.latest: dict[str, Any] = {}  # newest value of each other step field (probes' live views)
-
-    def add(self, e: dict[str, Any]) -> None:
-        with self._lock:
-            kind = e.get("kind")
-            if kind == "step":
-                for k in STEP_FIELDS:
-                    self.steps[k].append(e.get(k))
-                self.latest.update((k, v) for k, v in e.items() if k not in STEP_FIELDS and k != "kind")
-            elif kind == "epoch":
-                self.epochs.append(e)
-            elif kind == "start":
-                self.start = e
-            elif kind == "resumed":
-                self.final = None
-            elif kind in FINAL_KINDS:
-                self.final = e
-            self.version += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            return {"steps": {k: list(v) for k, v in self.steps.items()}, "epochs": list(self.epochs),
-                    "start": self.start, "final": self.final, "version": self.version, "latest": dict(self.latest)}
-
-    @classmethod
-    def from_events(cls, events: Iterable[dict[str, Any]]) -> "RunBuffer":
-        buf = cls()
-        for e in events:
-            buf.add(e)
-        return buf
 
 
 @dataclass
 class Job:
     run: Run
-    config: RunConfig
+    config: Any  # what was submitted: a RunConfig (training), a StyleJob (style transfer)
     owner: str
+    kind: JobKind = field(default_factory=TrainKind)
     resume: bool = False
     controls: Controls = field(default_factory=Controls)
     # Who may stop/pause/resume it: the session that started it, and whoever has this key
     # (the app keeps it in that session's URL so a reload keeps control; run links without it view).
     control_key: str = field(default_factory=lambda: secrets.token_urlsafe(12))
-    buffer: RunBuffer = field(default_factory=RunBuffer)
+    buffer: Any = field(default_factory=RunBuffer)  # the kind's buffer (a RunBuffer for training)
     state: str = "queued"  # queued, running, done, stopped, diverged, error
     thread: threading.Thread | None = None  # this process's thread that runs or follows the job
     worker: Any = None  # its WorkerProcess, when runs train in worker processes
@@ -119,23 +77,30 @@ class JobManager:
         self._queue: deque[str] = deque()
 
     # -- submitting --------------------------------------------------------
-    def submit(self, config: RunConfig, owner: str) -> Job:
-        """The gate every new run passes: raises PlaygroundError (with the reason) before anything is
-        allocated: bad names or values, a folder the session may not read, a model over the budget,
-        a session over its quota, a full queue."""
-        admit(config, owner)
+    def submit(self, config: Any, owner: str) -> Job:
+        """The gate every new job passes, of every kind (a RunConfig trains, a StyleJob paints): raises
+        PlaygroundError (with the reason) before anything is allocated: bad names or values, a folder
+        the session may not read, a model over the budget, a session over its quota, a full queue."""
+        kind = kind_of(config)
+        kind.admit(config, owner)
         with self._lock:
             self._check_room(owner)
-        job = Job(self.store.create(config), config, owner, controls=self._controls())
+        job = Job(kind.create(self.store_for(kind.name), config), config, owner, kind=kind,
+                  controls=self._controls(kind), buffer=kind.buffer())
         job.run.write_control_key(job.control_key)
         return self._enqueue(job)
+
+    def store_for(self, kind: str = "train") -> RunStore:
+        """The run store that holds this kind's runs (style transfers live in a subfolder of the runs)."""
+        return RunStore(JOB_KINDS.get(kind).store_root(self.store.root)) if kind != "train" else self.store
 
     def resume(self, run_id: str, owner: str) -> Job:
         """Queue an interrupted run to continue from its last checkpoint."""
         run = self.store.open(run_id)
-        job = Job(run, run.config(), owner, resume=True, controls=self._controls())
+        kind = JOB_KINDS.get("train")
+        job = Job(run, run.config(), owner, kind=kind, resume=True, controls=self._controls(kind))
         job.control_key = run.control_key() or job.control_key
-        job.buffer = RunBuffer.from_events(run.events())  # until the worker has truncated the file
+        job.buffer = kind.buffer_from_run(run)  # until the worker has truncated the file
         with self._lock:  # check and register in one step: two tabs may press Resume at once
             live = self._jobs.get(run_id)
             if live is not None and (live.live or run_id in self._queue):
@@ -190,29 +155,30 @@ class JobManager:
             if j.state == "running" and not j.released and j.controls.paused_for() > limit:
                 j.released = True
 
-    def _controls(self) -> Controls:
-        limit = settings().max_run_minutes * 60
+    def _controls(self, kind: JobKind) -> Controls:
+        limit = kind.time_limit_s(settings().max_run_minutes)
         return process_controls(limit) if self.workers == "process" else Controls(limit)
 
     def _events(self, job: Job):
-        """The job's events: from its worker process, or from ``fit`` in this thread."""
+        """The job's events: from its worker process, or from its kind's ``events`` in this thread."""
         if self.workers == "process":
-            worker = WorkerProcess(job.run, job.config, job.controls, job.resume)
+            worker = WorkerProcess(job.run, job.kind.name, job.controls, job.resume)
             worker.start()
             job.worker = worker
             return worker.events()
-        return (resume(job.run_id, self.store, job.controls) if job.resume
-                else fit(job.config, run=job.run, controls=job.controls))
+        return job.kind.events(job.run, self.store_for(job.kind.name), job.controls, job.resume, job.buffer.add)
 
     def _work(self, job: Job) -> None:
         try:
             for e in self._events(job):
                 if e["kind"] == "resumed":  # the run store now holds only what the checkpoint covers
-                    job.buffer = RunBuffer.from_events(job.run.events())
+                    job.buffer = job.kind.buffer_from_run(job.run)
                     continue
                 job.buffer.add(e)
                 if e["kind"] in FINAL_KINDS:
-                    job.state = e["kind"]
+                    with self._lock:  # ended and trimmed in one step: a reader never sees both kept
+                        job.state = e["kind"]
+                        self._forget_finished_locked()
         except Exception as e:  # fit() turns errors into events; this is the last line of defence
             job.buffer.add({"kind": "error", "message": f"The run ended unexpectedly ({type(e).__name__}: {e})."})
             job.state = "error"
@@ -224,14 +190,25 @@ class JobManager:
 
     def _forget_finished(self) -> None:
         with self._lock:
-            done = [k for k, j in self._jobs.items() if not j.live and k not in self._queue]
-            for k in done[: max(0, len(done) - self.max_finished)]:  # oldest first (insertion order)
-                del self._jobs[k]
+            self._forget_finished_locked()
+
+    def _forget_finished_locked(self) -> None:
+        done = [k for k, j in self._jobs.items() if not j.live and k not in self._queue]
+        for k in done[: max(0, len(done) - self.max_finished)]:  # oldest first (insertion order)
+            del self._jobs[k]
 
     # -- reading -----------------------------------------------------------
     def get(self, run_id: str) -> Job | None:
         with self._lock:
             return self._jobs.get(run_id)
+
+    def snapshot(self, run_id: str, kind: str = "train") -> dict[str, Any]:
+        """What a page draws of a run: its live buffer while this server holds it, else read back from
+        the run store (a finished run, another server's, or one from before a restart)."""
+        job = self.get(run_id)
+        if job is not None:
+            return job.buffer.snapshot()
+        return JOB_KINDS.get(kind).buffer_from_run(self.store_for(kind).open(run_id)).snapshot()
 
     def queue_position(self, run_id: str) -> int | None:
         """1 for the next to start; None when not queued."""
@@ -250,20 +227,20 @@ class JobManager:
         self._pump()  # pages poll this: long pauses hand their slots on
         return [j for j in self.jobs() if j.live]
 
-    def status(self, run_id: str) -> str:
+    def status(self, run_id: str, kind: str = "train") -> str:
         """Live state (queued, running, paused, or final); for runs this server is not
-        running, the run store's, where a run with no final event is interrupted."""
+        running, the run store's (of that kind), where a run with no final event is interrupted."""
         job = self.get(run_id)
         if job is not None:
             self._pump()
             if job.released and run_id in self._queue:
                 return "queued"
             return "paused" if job.state == "running" and job.controls.paused else job.state
-        status = self.store.open(run_id).status()
+        status = self.store_for(kind).open(run_id).status()
         return "interrupted" if status in ("running", "created") else status
 
     # -- controls ----------------------------------------------------------
-    def may_control(self, run_id: str, owner: str, key: str | None) -> bool:
+    def may_control(self, run_id: str, owner: str, key: str | None, kind: str = "train") -> bool:
         """The session that started the run, or one holding its control key."""
         job = self.get(run_id)
         if job is not None and job.owner == owner:
@@ -271,7 +248,7 @@ class JobManager:
         if not key:
             return False
         try:
-            stored = self.store.open(run_id).control_key()
+            stored = self.store_for(kind).open(run_id).control_key()
         except PlaygroundError:
             return False
         return stored is not None and secrets.compare_digest(stored, key)

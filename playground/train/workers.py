@@ -1,4 +1,4 @@
-"""Worker processes: a job's training runs in a process of its own, not in a thread of the server.
+"""Worker processes: a job (training, style transfer) runs in a process of its own, not in a thread of the server.
 
 A run that runs out of memory, crashes the interpreter or is killed ends alone: the server, its
 sessions and every other run go on, and the job manager turns the worker's death into a final
@@ -23,11 +23,10 @@ import time
 from multiprocessing import forkserver
 from typing import Any, Iterator
 
-from ..config import RunConfig
 from ..runs import FINAL_KINDS, Run, RunStore
 from ..settings import apply_environment, environment, settings
 from .controls import Controls
-from .engine import fit, resume
+from .kinds import JOB_KINDS
 
 __all__ = ["WorkerProcess", "process_controls", "warm_up", "died_message"]
 
@@ -43,7 +42,7 @@ def context():
     with _ctx_lock:
         if _ctx is None:
             _ctx = mp.get_context("forkserver")
-            _ctx.set_forkserver_preload(["playground.train", "playground.train.workers"])
+            _ctx.set_forkserver_preload(["playground.train", "playground.train.workers", "playground.style"])
         return _ctx
 
 
@@ -51,7 +50,16 @@ def warm_up() -> None:
     """Start the fork server in the background (it imports torch once, ~2 s), so the first run
     starts as fast as the later ones."""
     context()
-    threading.Thread(target=forkserver.ensure_running, name="forkserver-warm-up", daemon=True).start()
+    if mp.parent_process() is not None:  # a worker itself never serves workers
+        return
+    threading.Thread(target=_ensure_fork_server, name="forkserver-warm-up", daemon=True).start()
+
+
+def _ensure_fork_server() -> None:
+    try:
+        forkserver.ensure_running()
+    except (RuntimeError, OSError):  # e.g. still bootstrapping: the first run starts it instead
+        pass
 
 
 def process_controls(time_limit_s: float | None) -> Controls:
@@ -65,7 +73,7 @@ def process_controls(time_limit_s: float | None) -> Controls:
 class WorkerProcess:
     """One job's worker: started with ``start()``, read with ``events()`` until its final event."""
 
-    def __init__(self, run: Run, config: RunConfig, controls: Controls, resuming: bool) -> None:
+    def __init__(self, run: Run, kind: str, controls: Controls, resuming: bool) -> None:
         ctx = context()
         self.run = run
         self.controls = controls  # its events must outlive the start: the worker opens them by name
@@ -77,7 +85,7 @@ class WorkerProcess:
         limit = settings().worker_memory_mb
         self.process = ctx.Process(
             target=_child, name=f"job-{run.run_id}", daemon=True,
-            args=(run.run_id, str(run.dir.parent), config.to_json(), resuming, controls.events,
+            args=(run.run_id, str(run.dir.parent), kind, resuming, controls.events,
                   controls.time_limit_s, limit, environment(), self.queue, self._alive_r))
 
     def start(self) -> None:
@@ -134,9 +142,10 @@ def _end_with_the_server(alive) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _child(run_id: str, root: str, config_json: str, resuming: bool, events, time_limit_s: float | None,
+def _child(run_id: str, root: str, kind: str, resuming: bool, events, time_limit_s: float | None,
            memory_mb: int, env: dict[str, str], out, alive) -> None:
-    """The worker's main: train (or resume) the run, putting every event on ``out``; None at the end."""
+    """The worker's main: run (or resume) the job of this kind, putting every event on ``out``; None at
+    the end."""
     threading.Thread(target=_end_with_the_server, args=(alive,), name="server-watch", daemon=True).start()
     apply_environment(env)
     if memory_mb:
@@ -146,9 +155,7 @@ def _child(run_id: str, root: str, config_json: str, resuming: bool, events, tim
     controls = Controls(time_limit_s, events=events)
     store = RunStore(root)
     try:
-        stream = (resume(run_id, store, controls) if resuming
-                  else fit(RunConfig.from_json(config_json), run=store.open(run_id), controls=controls))
-        for e in stream:
+        for e in JOB_KINDS.get(kind).events(store.open(run_id), store, controls, resuming, out.put):
             out.put(e)
     finally:
         out.put(None)

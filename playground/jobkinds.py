@@ -1,0 +1,76 @@
+"""What the job manager runs: a registry of job kinds.
+
+The job manager (``playground.train.jobs``) has one queue, one set of slots, one gate, one control
+scheme and one run store for every kind of long work. A kind says how its work is admitted, stored
+and run; the manager does the rest the same way for all of them:
+
+- ``train`` (``playground.train.kinds``): a ``RunConfig``; ``engine.fit`` / ``engine.resume``.
+- ``style`` (``playground.style.job``): a ``StyleJob``; the style-transfer loop.
+
+A kind's ``events`` runs in the worker process (or thread) and yields the events the pages read; it
+writes what must survive a reload into the run's folder itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .errors import ConfigError
+from .registry import Registry
+
+__all__ = ["JobKind", "JOB_KINDS", "kind_of"]
+
+
+class JobKind:
+    """The interface the job manager drives. ``spec`` is what a page submits (the kind's ``spec_type``)."""
+
+    name = ""
+    spec_type: type = object
+    folder = ""  # the run store's subfolder for this kind's runs ("" = the run store's own folder)
+    resumable = False  # whether an interrupted run can continue from a checkpoint
+
+    def admit(self, spec: Any, owner: str) -> None:
+        """Refuse (PlaygroundError, saying what to change) a spec this owner may not run."""
+
+    def time_limit_s(self, minutes: float) -> float | None:
+        """The longest a run of this kind may hold a slot, from the server's setting (None: no limit)."""
+        return minutes * 60 or None
+
+    def create(self, store: Any, spec: Any) -> Any:
+        """A new run folder in ``store`` (a RunStore) holding what the worker needs to run ``spec``."""
+        raise NotImplementedError
+
+    def spec(self, run: Any) -> Any:
+        """The spec, read back from the run's folder (what the job manager keeps for a run it reopens)."""
+        raise NotImplementedError
+
+    def events(self, run: Any, store: Any, controls: Any, resuming: bool,
+               emit: Callable[[dict[str, Any]], None]) -> Iterator[dict[str, Any]]:
+        """Run the job (in its worker): yield events, the last one final (``runs.FINAL_KINDS``). ``emit``
+        sends a passing event (e.g. download progress) while the job cannot yield."""
+        raise NotImplementedError
+
+    def buffer(self) -> Any:
+        """A fresh in-memory buffer for the pages (``add(event)``, ``snapshot()``)."""
+        raise NotImplementedError
+
+    def buffer_from_run(self, run: Any) -> Any:
+        """The buffer of a run read back from its folder (a finished run, or after a reload)."""
+        raise NotImplementedError
+
+    def store_root(self, root: Path) -> Path:
+        return root / self.folder if self.folder else root
+
+
+JOB_KINDS: Registry[JobKind] = Registry("job kind")
+
+
+def kind_of(spec: Any) -> JobKind:
+    """The registered kind whose ``spec_type`` ``spec`` is."""
+    for name in JOB_KINDS.names():
+        kind = JOB_KINDS.get(name)
+        if isinstance(spec, kind.spec_type):
+            return kind
+    raise ConfigError(f"Nothing runs a {type(spec).__name__}: submit a RunConfig (training) or a StyleJob "
+                      "(style transfer).")

@@ -1,0 +1,47 @@
+"""The kinds of job the job manager runs: training (here) and, registered by its own package, style
+transfer. Importing this module registers both (see ``playground.jobkinds``)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+from ..config import RunConfig
+from ..jobkinds import JOB_KINDS, JobKind
+from ..style import job as _style_job  # noqa: F401  (registers the "style" kind)
+from .buffer import RunBuffer
+from .engine import fit, resume
+from .gate import admit
+
+__all__ = ["TrainKind", "JOB_KINDS"]
+
+
+class TrainKind(JobKind):
+    """Training a model on a data set (every task: classify, reconstruct; transfer runs too)."""
+
+    name = "train"
+    spec_type = RunConfig
+    resumable = True
+
+    def admit(self, spec: RunConfig, owner: str) -> None:
+        admit(spec, owner)
+
+    def create(self, store, spec: RunConfig):
+        return store.create(spec)
+
+    def spec(self, run) -> RunConfig:
+        return run.config()
+
+    def events(self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None]
+               ) -> Iterator[dict[str, Any]]:
+        if resuming:
+            return resume(run.run_id, store, controls)
+        return fit(run.config(), run=run, controls=controls)
+
+    def buffer(self):
+        return RunBuffer()
+
+    def buffer_from_run(self, run):
+        return RunBuffer.from_events(run.events())
+
+
+JOB_KINDS.register("train")(TrainKind())
