@@ -9,7 +9,7 @@ import math
 
 import streamlit as st
 
-from app_pages.autoencode_parts import decoders_tab, downloads, interpolation_tab, latent_tab, pca_tab, view_for
+from app_pages.autoencode_parts import decoders_tab, interpolation_tab, latent_tab, pca_tab, view_for
 from app_pages.common import (
     CHOICES,
     guarded,
@@ -21,6 +21,7 @@ from app_pages.common import (
     url_run,
     view_link,
 )
+from app_pages.run_panel import downloads
 from playground.autoencode import plots
 from playground.autoencode.noise import NOISES, list_noises, parse_noise
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
@@ -311,7 +312,7 @@ def run_panel(run_id: str) -> None:
     with tabs[3]:
         decoders_tab(run, view, start)
     if not live:
-        downloads(run)
+        downloads(run, manager.may_control(run_id, owner(), qp.get("ctl")), script=False)
 
 
 if run_id:

@@ -122,15 +122,3 @@ def decoders_tab(run, view: latent.AEView, start) -> None:
             st.image(r["recon"], width=112)
     st.caption("The checkerboard response is the mean |2x2 checker filter| over the reconstruction error: "
                "higher means more of the alternating-pixel pattern.")
-
-
-def downloads(run) -> None:
-    a, b, c = st.columns(3)
-    path = run.model_path if run.model_path.exists() else run.checkpoint_path
-    if path.exists():
-        a.download_button("Model (.pt)", path.read_bytes(), file_name=f"{run.run_id}.pt", key="ae_d_model",
-                          mime="application/octet-stream", icon=":material/download:")
-    b.download_button("Metrics (.csv)", run.metrics_csv(), file_name=f"{run.run_id}-metrics.csv",
-                      mime="text/csv", key="ae_d_csv", icon=":material/download:")
-    c.download_button("Settings (.json)", run.config_path.read_text(), file_name=f"{run.run_id}-config.json",
-                      mime="application/json", key="ae_d_cfg", icon=":material/download:")

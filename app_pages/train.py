@@ -18,7 +18,7 @@ from app_pages.common import (
     view_link,
 )
 from app_pages.inside_parts import confusion_drilldown, run_again
-from app_pages.train_parts import downloads
+from app_pages.run_panel import downloads
 from app_pages.train_setup_parts import batch_size_input, step_plan
 from playground import plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig

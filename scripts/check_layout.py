@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MAX_FILE_LINES = 400
 MAX_FUNCTION_LINES = 80
-PAGE_HELPERS = {"common"}  # app_pages/ modules that are not pages (shared widgets)
+PAGE_HELPERS = {"common", "run_panel"}  # app_pages/ modules that are not pages (shared widgets, the run-panel kit)
 
 
 def modules(package: str = "playground") -> dict[str, Path]:

@@ -31,6 +31,15 @@ def _cnn(**data) -> RunConfig:
                                train={"epochs": 1, "batch_size": 50})
 
 
+def _autoencoder() -> RunConfig:
+    return RunConfig.from_dict({"data": {"dataset": "shapes", "train_limit": 96, "data_root": SECRET,
+                                         "params": {"n_train": 128, "n_test": 64}},
+                                "model": {"name": "conv_autoencoder", "params": {"code": 8, "channels": [4, 8]}},
+                                "optim": {"lr": 3e-3, "schedule": "constant"},
+                                "train": {"task": "reconstruct", "epochs": 1, "batch_size": 32, "device": "cpu",
+                                          "eval_batch_size": 500}})
+
+
 def _transfer() -> RunConfig:
     return RunConfig.from_dict({"data": {"dataset": "shapes", "train_limit": 96, "data_root": SECRET,
                                          "params": {"n_train": 128, "n_test": 64}},
@@ -46,7 +55,8 @@ def others(tmp_path_factory) -> dict[str, str]:
     and a transfer model."""
     store = RunStore(tmp_path_factory.mktemp("shared") / "runs")
     out = {}
-    for name, cfg in (("alice", _cnn(data_root=SECRET)), ("bob", _cnn()), ("transfer", _transfer())):
+    for name, cfg in (("alice", _cnn(data_root=SECRET)), ("bob", _cnn()), ("transfer", _transfer()),
+                      ("ae", _autoencoder())):
         events = list(fit(cfg, store=store))
         assert events[-1]["kind"] == "done", events[-1]
         out[name] = events[0]["run_id"]
@@ -214,6 +224,17 @@ def test_a_viewers_settings_script_and_model_name_no_server_folder(app, others, 
     state = torch.load(io.BytesIO(model()), weights_only=True)
     assert state["config"]["data"]["data_root"] is None and SECRET not in json.dumps(state["config"])
     assert set(state) == set(RunStore(others["root"]).open(rid).load_checkpoint(final=True))  # weights kept
+
+
+def test_a_viewers_autoencoder_downloads_name_no_server_folder(app, others, offered):
+    rid = others["ae"]
+    at = _open(app(run=rid), "autoencode")
+    _ok(at)
+    settings = offered[f"{rid}-config.json"]
+    assert SECRET not in settings and json.loads(settings)["data"]["data_root"] is None
+    state = torch.load(io.BytesIO(offered[f"{rid}.pt"]()), weights_only=True)
+    assert SECRET not in json.dumps(state["config"])
+    assert SECRET not in RunStore(others["root"]).open(rid).metrics_csv()
 
 
 def test_the_controlling_session_keeps_the_run_folders_files(app, others, offered):

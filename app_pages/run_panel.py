@@ -1,6 +1,7 @@
-"""The Train page's downloads of a finished run. The session that controls the run gets its files as they
-are and may write model.onnx into the run folder; a session that only views it (a shared link) gets
-copies that name no folder of the server, and an ONNX export that leaves the run folder as it was."""
+"""The run-panel kit every page with a run uses: the downloads of a run (Train, Autoencoders, Transfer).
+The session that controls the run gets its files as they are and may write model.onnx into the run
+folder; a session that only views it (a shared link) gets copies that name no folder of the server,
+and an ONNX export that leaves the run folder as it was."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from playground import export
 from playground.config import without_server_paths
 
 
-def downloads(run, mine: bool) -> None:
-    """Model, metrics, settings, script and ONNX of ``run``; ``mine``: this session controls the run."""
+def downloads(run, mine: bool, script: bool = True) -> None:
+    """Model, metrics, settings, script (when ``script``) and ONNX of ``run``; ``mine``: this session
+    controls the run."""
     a, b, c, d, e = st.columns(5)
     path = run.model_path if run.model_path.exists() else run.checkpoint_path
     if path.exists():  # a viewer's copy: its settings rewritten in memory, made when the button is pressed
@@ -27,11 +29,8 @@ def downloads(run, mine: bool) -> None:
     c.download_button("Settings (.json)", settings or "", file_name=f"{run.run_id}-config.json",
                       mime="application/json", key="d_cfg", icon=":material/download:", disabled=settings is None)
     finished = run.model_path.exists()
-    script = guarded(lambda: export.run_training_script(run, server_paths=mine), d) if finished else None
-    d.download_button("Script (.py)", script or "", file_name=f"{run.run_id}.py", mime="text/x-python",
-                      key="d_script", icon=":material/code:", disabled=script is None,
-                      help="a standalone training script (torch + torchvision only) that reproduces this run"
-                      if finished else "available once the run has stopped or finished")
+    if script:
+        training_script(run, mine, finished, d)
     onnx_path = run.dir / "model.onnx"
     held = st.session_state.get(f"onnx_bytes_{run.run_id}")  # a viewer's export, kept in its session only
     if onnx_path.exists() or held is not None:
@@ -52,6 +51,14 @@ def downloads(run, mine: bool) -> None:
         st.caption(f":material/check_circle: ONNX file checked with onnxruntime: largest difference from "
                    f"PyTorch {report['max_abs_diff']:.1e} on random images ({report['bytes'] / 1e6:.1f} MB).")
     st.caption("Every chart downloads as PNG from the camera icon in its top-right corner.")
+
+
+def training_script(run, mine: bool, finished: bool, where) -> None:
+    text = guarded(lambda: export.run_training_script(run, server_paths=mine), where) if finished else None
+    where.download_button("Script (.py)", text or "", file_name=f"{run.run_id}.py", mime="text/x-python",
+                          key="d_script", icon=":material/code:", disabled=text is None,
+                          help="a standalone training script (torch + torchvision only) that reproduces this run"
+                          if finished else "available once the run has stopped or finished")
 
 
 def onnx_export(run, mine: bool) -> dict:
