@@ -11,7 +11,7 @@ from app_pages.common import md
 from playground.config import RunConfig
 from playground.data import load_dataset
 from playground.errors import PlaygroundError
-from playground.train.engine import AUTO_BATCH_MAX, AUTO_MIN_STEPS, auto_batch_size, step_counts
+from playground.train.plan import AUTO_BATCH_MAX, AUTO_MIN_STEPS, auto_batch_size, step_counts
 
 MIN_STEPS = 100  # fewer optimisation steps than this and a run from scratch learns little
 

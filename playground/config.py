@@ -66,7 +66,7 @@ class OptimConfig:
 class TrainConfig:
     epochs: float = 8.0  # may be fractional: 1.5 trains one and a half passes
     # None: auto, from the training set's size (at least about 20 steps an epoch, at most 64 images a
-    # step: playground.train.engine.auto_batch_size); the start event records the one used.
+    # step: playground.train.plan.auto_batch_size); the start event records the one used.
     batch_size: int | None = None
     eval_batch_size: int = 1000
     seed: int = 0

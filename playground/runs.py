@@ -308,14 +308,15 @@ class Run:
             return not _flock(f.fileno(), blocking=False)  # closing drops the probe's own lock at once
         return False
 
-    def truncate_after_epoch(self, epochs_done: int) -> None:
-        """Keep events up to the end of ``epochs_done`` epochs (for resume); atomic; drops non-events."""
+    def truncate_after_epoch(self, epochs_done: int, step: int | None = None) -> None:
+        """Keep events up to the end of ``epochs_done`` epochs (for resume) and, with ``step`` (saved within
+        the next epoch), the step events up to it; atomic; drops non-events."""
         keep: list[dict[str, Any]] = []
         for e in self.iter_events():
             ep = e.get("epoch")
-            if e["kind"] in ("step", "epoch") and not (isinstance(ep, (int, float)) and ep < epochs_done):
-                continue
-            if e["kind"] in FINAL_KINDS:
+            done = isinstance(ep, (int, float)) and ep < epochs_done
+            within = step is not None and e["kind"] == "step" and isinstance(e.get("step"), int) and e["step"] <= step
+            if (e["kind"] in ("step", "epoch") and not (done or within)) or e["kind"] in FINAL_KINDS:
                 continue
             keep.append(e)
         data = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in keep).encode()

@@ -48,7 +48,7 @@ def test_out_of_memory_in_one_run_ends_only_that_run(store, monkeypatch):
         return real_forward(self, x)
 
     monkeypatch.setattr(CNN, "forward", forward)
-    real_build = __import__("playground.train.engine", fromlist=["build_model"]).build_model
+    real_build = __import__("playground.train.plan", fromlist=["build_model"]).build_model
 
     def build(name, **kw):
         m = real_build(name, **kw)
@@ -57,7 +57,7 @@ def test_out_of_memory_in_one_run_ends_only_that_run(store, monkeypatch):
         return m
 
     build.calls = 0
-    monkeypatch.setattr("playground.train.engine.build_model", build)
+    monkeypatch.setattr("playground.train.plan.build_model", build)
     manager = JobManager(store, max_running=1, workers="thread")  # the patched engine lives in this process
     bad = manager.submit(QUICK, "a")
     good = manager.submit(QUICK.replace(train={"seed": 1}), "b")

@@ -13,9 +13,9 @@ from streamlit.testing.v1 import AppTest
 from playground.config import RunConfig
 from playground.export.script import training_script
 from playground.train import fit
-from playground.train.engine import AUTO_BATCH_MAX, auto_batch_size, step_counts
 from playground.train.gate import estimate
 from playground.train.jobs import reset_manager
+from playground.train.plan import AUTO_BATCH_MAX, auto_batch_size, step_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_MODEL = {"channels": [8], "fc": []}

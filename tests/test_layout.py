@@ -20,8 +20,8 @@ def test_the_checker_finds_a_cycle_when_there_is_one():
 
 def test_the_import_graph_sees_imports_inside_functions_and_type_checking():
     graph = layout.import_graph()
-    # engine imports the model registry at module level, the autoencoder task under TYPE_CHECKING
-    assert "playground.models" in graph["playground.train.engine"]
+    # plan imports the model registry at module level, the autoencoder task under TYPE_CHECKING
+    assert "playground.models" in graph["playground.train.plan"]
     assert "playground.train.prepared" in graph["playground.autoencode.task"]
     assert len(graph) > 50  # every module of the package was read
 

@@ -19,7 +19,7 @@ from playground.config import RunConfig
 from playground.errors import CheckpointError, ConfigError, WeightsUnavailable
 from playground.models import build_model
 from playground.models.transfer import BACKBONES, build_transfer
-from playground.train import engine, fit, prepare
+from playground.train import fit, plan, prepare
 from playground.train.jobs import reset_manager
 from playground.transfer import epoch_estimate, freeze_options, imagenet_top5, load_photo, surgery_table, time_backbone
 from playground.weights import resolve_weights, weights_file
@@ -121,7 +121,7 @@ def test_frozen_blocks_stay_in_eval_mode():
 
 def test_only_trainable_parameters_reach_the_optimiser(monkeypatch):
     seen = {}
-    real_opt, real_prepare = engine.build_optimizer, engine.prepare
+    real_opt, real_prepare = plan.build_optimizer, plan.prepare
 
     def spy_opt(name, params, **kw):
         seen["opt"] = real_opt(name, params, **kw)
@@ -131,8 +131,8 @@ def test_only_trainable_parameters_reach_the_optimiser(monkeypatch):
         seen["p"] = real_prepare(cfg, *args)
         return seen["p"]
 
-    monkeypatch.setattr(engine, "build_optimizer", spy_opt)
-    monkeypatch.setattr(engine, "prepare", spy_prepare)
+    monkeypatch.setattr(plan, "build_optimizer", spy_opt)
+    monkeypatch.setattr(plan, "prepare", spy_prepare)
     cfg = small_cfg(freeze="last_k", k=2, backbone_lr_scale=0.1).replace(optim={"lr": 0.01, "name": "sgd"})
     events = list(fit(cfg))
     assert events[-1]["kind"] == "done", events[-1]

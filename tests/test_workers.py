@@ -122,3 +122,95 @@ def test_workers_end_when_the_server_is_killed(store, tmp_path):
     finally:
         if server.poll() is None:
             server.kill()
+
+
+# -- the server goes away: runs save their step and resume there ----------------------------------
+
+def test_an_interrupted_run_saves_its_step_and_resumes_there_with_the_same_images(store):
+    from playground.train import Controls, fit, resume
+
+    cfg = tiny_run(epochs=2)  # 10 steps an epoch, a step event every 2
+    whole = {e["step"]: e["loss"] for e in fit(cfg) if e["kind"] == "step"}
+    controls, events = Controls(), []
+    for e in fit(cfg, store=store, controls=controls):
+        events.append(e)
+        if e["kind"] == "step" and e["step"] == 14:
+            controls.interrupt()  # what a worker does when its server goes away
+    assert events[-1]["kind"] == "interrupted" and events[-1]["step"] == 14
+    run = store.open(events[0]["run_id"])
+    assert run.status() == "running" and run.resumable()  # no final event: listed as interrupted
+    state = run.load_checkpoint()
+    assert (state["epoch"], state["step"], state["in_epoch"]) == (1, 14, 4)
+    after = list(resume(run.run_id, store))
+    assert after[0]["kind"] == "resumed" and after[0]["in_epoch"] == 4 and after[-1]["kind"] == "done"
+    resumed = {e["step"]: e["loss"] for e in after if e["kind"] == "step"}
+    assert sorted(resumed) == [16, 18, 20]  # the rest of the epoch, no step twice
+    assert resumed == pytest.approx({k: whole[k] for k in resumed}, rel=1e-4)  # same order, same draws
+    assert [e["step"] for e in run.events() if e["kind"] == "step"] == list(range(2, 21, 2))
+
+
+def test_a_worker_sent_sigterm_saves_its_run_which_resumes(jobs):
+    import os
+    import signal
+
+    job = jobs.submit(QUICK.replace(train={"epochs": 500}), "a")
+    assert _wait(lambda: job.worker is not None and len(job.buffer.snapshot()["steps"]["step"]) >= 3)
+    os.kill(job.worker.process.pid, signal.SIGTERM)  # a service manager stopping the server's group
+    assert _wait(lambda: job.state == "interrupted")
+    run = jobs.store.open(job.run_id)
+    assert jobs.status(job.run_id) == "interrupted" and run.resumable()
+    saved = run.load_checkpoint()["step"]
+    assert saved >= 6 and "error" not in [e["kind"] for e in run.events()]
+    again = jobs.resume(job.run_id, "a")
+    assert _wait(lambda: (again.buffer.snapshot()["steps"]["step"] or [0])[-1] > saved + 4)
+    jobs.stop(job.run_id)
+    assert _wait(lambda: again.state == "stopped")
+    steps = [e["step"] for e in run.events() if e["kind"] == "step"]
+    assert steps == sorted(set(steps))  # one line per step, across the interruption
+
+
+SERVER = """
+import sys, time
+from playground.runs import RunStore
+from playground.train.jobs import JobManager
+from conftest import tiny_run
+
+if __name__ == "__main__":
+    m = JobManager(RunStore(sys.argv[1]), max_running=1, workers="process")
+    job = m.submit(tiny_run(epochs=500), "a")
+    while len(job.buffer.snapshot()["steps"]["step"]) < 3:
+        time.sleep(0.05)
+    print(job.run_id, job.worker.process.pid, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_when_the_server_is_killed_its_workers_save_their_runs_and_end(store, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "server.py"
+    script.write_text(SERVER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    server = subprocess.Popen([sys.executable, str(script), str(store.root)], stdout=subprocess.PIPE, text=True,
+                              env=env)
+    try:
+        run_id, pid = server.stdout.readline().split()
+    finally:
+        server.send_signal(signal.SIGKILL)  # no handler of the server runs: only the pipe tells the worker
+        server.wait(30)
+    run = store.open(run_id)
+
+    def worker_gone() -> bool:
+        try:
+            os.kill(int(pid), 0)
+            return False
+        except ProcessLookupError:
+            return True
+
+    assert _wait(worker_gone, 60)
+    assert run.status() == "running" and run.resumable()  # listed as interrupted by the next server
+    assert run.load_checkpoint()["step"] >= 6  # the step it had reached, not only a finished epoch

@@ -20,7 +20,7 @@ from ..config import RunConfig, without_server_paths
 from ..data.augment import parse_spec
 from ..errors import ExportError
 from ..models import build_model
-from ..train.engine import AUTO_BATCH_MAX, AUTO_MIN_STEPS
+from ..train.plan import AUTO_BATCH_MAX, AUTO_MIN_STEPS
 from .emitters import (
     AUGMENT_EMITTERS,
     DATA_EMITTERS,

@@ -234,7 +234,7 @@ class TransferNet(nn.Module):
 
     # -- the engine's hook -------------------------------------------------------
     def on_prepare(self, p: "Prepared") -> "Prepared":
-        """Called by ``engine.prepare``: this model normalises its own input, and may train on cached features."""
+        """Called by ``plan.prepare``: this model normalises its own input, and may train on cached features."""
         cfg = p.config
         if cfg.model.init != "default" and self.weights_source != "none":
             raise ConfigError(f"The initialisation {cfg.model.init!r} would overwrite the pretrained backbone. "

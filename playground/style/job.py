@@ -183,7 +183,8 @@ def decode_check(data: bytes, role: str) -> None:
 
 
 class _Watch:
-    """The job's controls as the style loop reads them: stopped by Stop or by the time cap; a pause waits."""
+    """The job's controls as the style loop reads them: stopped by Stop, the time cap or the server going
+    away (a transfer is short: it keeps its result rather than resuming); a pause waits."""
 
     def __init__(self, controls) -> None:
         self.controls = controls
@@ -191,7 +192,7 @@ class _Watch:
     @property
     def stopped(self) -> bool:
         self.controls.wait_while_paused()
-        return self.controls.stopped or self.controls.out_of_time()
+        return self.controls.stopped or self.controls.interrupted or self.controls.out_of_time()
 
 
 JOB_KINDS.register("style")(StyleKind())

@@ -7,7 +7,8 @@ package, ``reconstruct`` and ``live_recon``.
 
 from ..autoencode import task as _reconstruct  # noqa: F401  (registers reconstruct, live_recon)
 from . import snapshots as _snapshots  # noqa: F401  (registers snapshots, layer_stats, unit_spread)
-from .engine import Controls, check_names, fit, prepare, resume
+from .engine import Controls, fit, resume
+from .plan import check_names, prepare
 from .prepared import Prepared
 from .probes import PROBES
 from .tasks import TASKS, evaluate

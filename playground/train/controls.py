@@ -1,5 +1,7 @@
-"""Controls of a running ``fit``, safe to call from another thread: stop, pause, resume, and a
-limit on the training time (a shared server's cap on how long one run may hold a slot)."""
+"""Controls of a running ``fit``, safe to call from another thread: stop, pause, resume, interrupt
+(the server is going away: save the step reached and end without a final event, so the run is
+listed as interrupted and resumes from there), and a limit on the training time (a shared server's
+cap on how long one run may hold a slot)."""
 
 from __future__ import annotations
 
@@ -11,14 +13,14 @@ __all__ = ["Controls"]
 
 class Controls:
     def __init__(self, time_limit_s: float | None = None, events: tuple | None = None) -> None:
-        # (stop, running) events: threading ones by default, multiprocessing ones to control a worker
-        # process (``workers.process_controls``); the process that trains and the one that controls
-        # each hold a Controls over the same two events.
+        # (stop, running, interrupt) events: threading ones by default, multiprocessing ones to control
+        # a worker process (``workers.process_controls``); the process that trains and the one that
+        # controls each hold a Controls over the same events.
         if events is None:
-            events = (threading.Event(), threading.Event())
+            events = (threading.Event(), threading.Event(), threading.Event())
             events[1].set()  # running
         self.events = events
-        self._stop, self._running = events
+        self._stop, self._running, self._interrupt = events
         self.time_limit_s = time_limit_s  # training time, pauses left out; None: no limit
         self._t0: float | None = None  # the first check: training begins
         self._paused_s = 0.0
@@ -37,6 +39,15 @@ class Controls:
 
     def resume(self) -> None:
         self._running.set()
+
+    def interrupt(self) -> None:
+        """The server is stopping: save a checkpoint at the current step and end, resumable."""
+        self._interrupt.set()
+        self._running.set()  # a paused run saves too
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupt.is_set()
 
     @property
     def stopped(self) -> bool:

@@ -11,10 +11,11 @@ Events (one schema for the CLI, the app and the run store)::
     start    run_id, device, dataset summary, parameters, batch_size (the one used), steps_per_epoch, total_steps
     step     step, epoch, loss, acc, lr, images_per_s, t
     epoch    epoch, step, train_loss, train_acc, test_loss, test_acc, per_class_acc, confusion, t
-    resumed  epoch, step
+    resumed  epoch, step (in_epoch: steps of that epoch already done)
     done | stopped | diverged | error    (final; with a message a person can act on)
+    interrupted  step, message: the server is going away; the run saved this step (not in the run's file)
 
-Controls (stop, pause, resume) may be called from another thread.
+Controls (stop, pause, resume, interrupt) may be called from another thread.
 """
 
 from __future__ import annotations
@@ -22,112 +23,20 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
 import torch.nn as nn
 
 from ..config import RunConfig
-from ..data import DATASETS, load_dataset
-from ..data.augment import build_pipeline
-from ..device import device_label, resolve_device
-from ..errors import ConfigError, PlaygroundError
-from ..models import ENGINE_PARAMS, MODELS, build_model
+from ..device import device_label
+from ..errors import PlaygroundError
 from ..runs import DISK_FULL, Run, RunStore, is_disk_full
-from ..seeding import seeded
 from .controls import Controls
-from .init import INITS, init_weights
 from .meter import Meter
-from .optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
-from .prepared import Prepared
-from .probes import PROBES, build_probes
-from .tasks import TASKS, build_task
+from .plan import check_names, epoch_order, setup
 
-__all__ = ["AUTO_BATCH_MAX", "Controls", "auto_batch_size", "batch_size_for", "check_names", "fit", "resume",
-           "prepare", "step_counts"]
-
-AUTO_BATCH_MAX = 64  # the largest batch the auto rule picks (the gate estimates memory with it)
-AUTO_MIN_STEPS = 20  # the auto rule gives an epoch at least this many steps (from 40 training images on)
-
-
-def auto_batch_size(n_train: int) -> int:
-    """The batch size a run gets when it sets none: the largest power of two that gives an epoch at least
-    ``AUTO_MIN_STEPS`` steps, from 2 to ``AUTO_BATCH_MAX`` (8,000 images: 64; 150 images: 4). On ``shapes``
-    on a CPU, 64 costs about what 128 does per epoch and learns more per epoch (docs/BENCHMARKS.md,
-    "Defaults that learn")."""
-    room = max(2, min(AUTO_BATCH_MAX, n_train // AUTO_MIN_STEPS))
-    return 1 << (room.bit_length() - 1)
-
-
-def batch_size_for(config: RunConfig, n_train: int) -> int:
-    """The batch size ``config`` trains with on ``n_train`` images: its own, or the auto rule's (None)."""
-    bs = config.train.batch_size
-    return auto_batch_size(n_train) if bs is None else bs
-
-
-def step_counts(config: RunConfig, n_train: int) -> tuple[int, int, int]:
-    """(batch size, steps per epoch, total steps) of ``config`` on ``n_train`` training images: what the
-    run will do, known before it starts (the Train page shows it)."""
-    bs = batch_size_for(config, n_train)
-    steps_per_epoch = n_train // bs  # drop_last: every batch full (BatchNorm needs > 1 sample)
-    return bs, steps_per_epoch, max(1, round(config.train.epochs * steps_per_epoch))
-
-
-def prepare(config: RunConfig, runs_root=None) -> Prepared:
-    """Validate the config, load data (cached) and build the model on the device. ``runs_root``: the
-    run store the run is saved in (where a transfer model finds its source run; default: settings)."""
-    check_names(config)
-    d, m, t = config.data, config.model, config.train
-    device = resolve_device(t.device)
-    augment = build_pipeline(d.augment)  # bad specs fail before the (slow) data load
-    data = load_dataset(d.dataset, root=d.data_root, download=d.download, **dict(d.params))
-    n_train = len(data.train_y) if d.train_limit is None else min(d.train_limit, len(data.train_y))
-    bs = batch_size_for(config, n_train)
-    if bs > n_train:
-        raise ConfigError(
-            f"Batch size {bs} is larger than the training set ({n_train} images); "
-            f"use a batch size of at most {n_train}."
-        )
-    if bs < 2:
-        raise ConfigError("Batch size must be at least 2: batch normalisation and the loss need more than one "
-                          "image per step.")
-    with seeded(t.seed):  # model initialisation
-        model = build_model(m.name, in_shape=data.shape, num_classes=data.num_classes, runs_root=runs_root,
-                            **dict(m.params))
-        init_weights(model, m.init, **dict(m.init_params))
-    # channels_last pays on CUDA and, measured here, on the CPU too (6.1k vs 3.9k img/s, small CNN).
-    channels_last = any(isinstance(mod, nn.Conv2d) for mod in model.modules())
-    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    c = data.shape[0]
-    p = Prepared(
-        config=config, data=data, device=device, model=model,
-        train_x=data.train_x[:n_train].to(device), train_y=data.train_y[:n_train].to(device),
-        test_x=data.test_x.to(device), test_y=data.test_y.to(device),
-        mean=torch.tensor(data.mean, device=device).view(1, c, 1, 1),
-        std=torch.tensor(data.std, device=device).view(1, c, 1, 1),
-        augment=augment, channels_last=channels_last,
-        autocast_dtype=torch.bfloat16 if device.type == "cuda" else None,
-    )
-    # A model may adapt what it is fed (its own normalisation; the transfer model's feature cache).
-    return model.on_prepare(p) if hasattr(model, "on_prepare") else p
-
-
-def check_names(config: RunConfig) -> None:
-    """Fail fast, before any data is loaded, on unknown registry names or bad values."""
-    config.validate()
-    d, m, o, t = config.data, config.model, config.optim, config.train
-    for reg, name in ((DATASETS, d.dataset), (MODELS, m.name), (INITS, m.init), (OPTIMIZERS, o.name),
-                      (SCHEDULES, o.schedule), (TASKS, t.task), *((PROBES, n) for n in t.probes)):
-        reg.check(name)
-    # Parameters the engine passes itself cannot come from the config too.
-    DATASETS.check_reserved(d.params, ("root", "download"), "use the data folder and download settings")
-    MODELS.check_reserved(m.params, ENGINE_PARAMS, "the engine sets them (data shape, run store)")
-    OPTIMIZERS.check_reserved(o.params, ("lr", "weight_decay"), "they have settings of their own")
-    SCHEDULES.check_reserved(o.schedule_params, ("total_steps", "steps_per_epoch"), "the engine sets them")
-    TASKS.get(t.task).check_config(config)
-    build_pipeline(config.data.augment)
-    resolve_device(config.train.device)
+__all__ = ["Controls", "fit", "resume"]
 
 
 def _error_event(e: BaseException) -> dict[str, Any]:
@@ -214,7 +123,8 @@ def resume(run_id: str, store: RunStore | None = None, controls: Controls | None
             config = run.config()
             # Killed before its first epoch ended: nothing to continue from, so start it over.
             state = run.load_checkpoint() if run.checkpoint_path.exists() else None
-            run.truncate_after_epoch(state["epoch"] if state else 0)
+            run.truncate_after_epoch(state["epoch"] if state else 0,
+                                     state["step"] if state and state.get("in_epoch") else None)
             if state is None:
                 run.metrics_path.unlink(missing_ok=True)
         except PlaygroundError as e:
@@ -226,86 +136,13 @@ def resume(run_id: str, store: RunStore | None = None, controls: Controls | None
         yield from _fit(config, run, controls or Controls(), state)
 
 
-@dataclass
-class Setup:
-    """What one run trains with, built from its config: the prepared data and model, the task, the
-    optimiser and schedule, the generator of every random draw, the probes, and the step counts."""
-
-    config: RunConfig
-    p: Prepared
-    task: Any
-    opt: torch.optim.Optimizer
-    sched: Any
-    gen: torch.Generator
-    probes: list
-    steps_per_epoch: int
-    total_steps: int
-    n_epochs: int
-    batch_size: int  # the one it trains with: the config's, or the auto rule's (``batch_size_for``)
-
-    def probe_fields(self, hook: str, *args: int) -> dict[str, Any]:
-        """What the probes add to an event (``hook``: on_start, on_log or on_epoch)."""
-        out: dict[str, Any] = {}
-        for probe in self.probes:
-            out.update(getattr(probe, hook)(*args) or {})
-        return out
-
-    def start_event(self, run: Run | None) -> dict[str, Any]:
-        p, model = self.p, self.p.model
-        return {"kind": "start", "run_id": run.run_id if run else None, "device": device_label(p.device),
-                "dataset": p.data.summary(), "task": self.config.train.task, "train_images": len(p.train_y),
-                "parameters": sum(q.numel() for q in model.parameters()),
-                "trainable_parameters": sum(q.numel() for q in model.parameters() if q.requires_grad),
-                "batch_size": self.batch_size, "steps_per_epoch": self.steps_per_epoch,
-                "total_steps": self.total_steps,
-                "epochs": self.config.train.epochs, **self.probe_fields("on_start"),
-                "started_at": round(time.time(), 3)}
-
-    def resumable_state(self, epochs_done: int, step: int, t: float) -> dict[str, Any]:
-        return {"model": self.p.model.state_dict(), "optimizer": self.opt.state_dict(),
-                "scheduler": self.sched.state_dict(), "generator": self.gen.get_state(), "epoch": epochs_done,
-                "step": step, "t": t, "config": self.config.to_dict()}
-
-    def final_state(self, epoch: int, step: int) -> dict[str, Any]:
-        """What a model file needs to be used without the data set (exports, the inspection page).
-        mean/std: the normalisation the model's input really had (identity for a model that normalises itself)."""
-        p = self.p
-        data = {"shape": list(p.data.shape), "classes": list(p.data.classes), "mean": p.mean.flatten().tolist(),
-                "std": p.std.flatten().tolist()}
-        return {"model": p.model.state_dict(), "config": self.config.to_dict(), "step": step, "epoch": epoch,
-                "data": data}
-
-    def restore(self, state: dict[str, Any]) -> tuple[int, int, str | None]:
-        """Load a checkpoint's training state; -> (epoch, step, note for the resumed event)."""
-        self.p.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-        self.sched.load_state_dict(state["scheduler"])
-        epoch, step = int(state["epoch"]), int(state["step"])
-        try:
-            self.gen.set_state(state["generator"].cpu())
-            return epoch, step, None
-        except RuntimeError:  # written on another device type (a GPU run resumed on a CPU)
-            self.gen.manual_seed(self.config.train.seed + epoch)
-            return epoch, step, "checkpoint from another device type: shuffling and augmentation draws were re-seeded"
-
-
-def setup(config: RunConfig, run: Run | None = None) -> Setup:
-    p = prepare(config, run.dir.parent if run is not None else None)
-    task = build_task(config)
-    task.check(p)
-    t, o, model = config.train, config.optim, p.model
-    bs, steps_per_epoch, total_steps = step_counts(config, len(p.train_y))
-    # A model may split its parameters into groups (a pretrained backbone at a lower rate than
-    # its new head); frozen parameters (requires_grad False) never reach the optimiser.
-    groups = model.param_groups(o.lr) if hasattr(model, "param_groups") else \
-        [q for q in model.parameters() if q.requires_grad]
-    opt = build_optimizer(o.name, groups, lr=o.lr, weight_decay=o.weight_decay, **dict(o.params))
-    sched = build_schedule(o.schedule, opt, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
-                           **dict(o.schedule_params))
-    return Setup(config=config, p=p, task=task, opt=opt, sched=sched,
-                 gen=torch.Generator(device=p.device).manual_seed(t.seed), probes=build_probes(t.probes, p, run),
-                 steps_per_epoch=steps_per_epoch, total_steps=total_steps,
-                 n_epochs=math.ceil(total_steps / steps_per_epoch), batch_size=bs)
+def _interrupted(s, run: Run | None, epoch: int, step: int, within: tuple, t: float) -> dict[str, Any]:
+    """Save the run at this step (within its epoch) -> the ``interrupted`` event (not in the run's file)."""
+    if run is not None:
+        run.save_checkpoint(s.resumable_state(epoch, step, t, within=within))
+    return {"kind": "interrupted", "step": step, "epoch": epoch, "t": t,
+            "message": f"Interrupted at step {step} of {s.total_steps}: the server stopped. Resume continues "
+                       "from this step."}
 
 
 def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state: dict[str, Any] | None,
@@ -318,13 +155,14 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
     s = setup(config, run)
     p, task, model, opt, sched, gen = s.p, s.task, s.p.model, s.opt, s.sched, s.gen
     t, o, bs, save = config.train, config.optim, s.batch_size, run is not None and config.train.checkpoint
-    start_epoch, step = 0, 0
+    start_epoch, step, in_epoch = 0, 0, 0
     if resume_state is None:
         yield emit({**s.start_event(run), "t": now()})
     else:
         start_epoch, step, note = s.restore(resume_state)
+        in_epoch = int(resume_state.get("in_epoch", 0))
         yield emit({"kind": "resumed", "epoch": start_epoch, "step": step, "t": now(),
-                    **({"note": note} if note else {})})
+                    **({"in_epoch": in_epoch} if in_epoch else {}), **({"note": note} if note else {})})
 
     def finish(kind: str, **fields: Any) -> dict[str, Any]:
         if save:
@@ -334,11 +172,15 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
     meter, last, epoch = Meter(p.device), {}, start_epoch
     model.train()
     for epoch in range(start_epoch, s.n_epochs):
-        perm = torch.randperm(len(p.train_y), generator=gen, device=p.device)
+        first = in_epoch if epoch == start_epoch else 0
+        perm, epoch_gen = epoch_order(s, resume_state if first else None)
         steps_this_epoch = min(s.steps_per_epoch, s.total_steps - epoch * s.steps_per_epoch)
         meter.new_epoch()
-        for i in range(steps_this_epoch):
+        for i in range(first, steps_this_epoch):
             meter.skip(controls.wait_while_paused())
+            if controls.interrupted:  # the server is going away: save this step, end without a final event
+                yield _interrupted(s, run if save else None, epoch, step, (i, epoch_gen), now())
+                return
             if controls.stopped or controls.out_of_time():
                 yield finish("stopped", epoch=epoch, message=controls.stop_message(step, s.total_steps))
                 return

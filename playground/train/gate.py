@@ -28,7 +28,7 @@ from ..data.uploads import check_folder_allowed
 from ..errors import ConfigError, PlaygroundError
 from ..models import MODELS, build_model
 from ..settings import settings
-from .engine import AUTO_BATCH_MAX, check_names
+from .plan import AUTO_BATCH_MAX, check_names
 
 __all__ = ["Budget", "estimate", "estimate_batch_size", "estimate_model", "check_budget", "check_model",
            "check_folders", "admit"]

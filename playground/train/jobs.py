@@ -43,7 +43,7 @@ class Job:
     # (the app keeps it in that session's URL so a reload keeps control; run links without it view).
     control_key: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     buffer: Any = field(default_factory=RunBuffer)  # the kind's buffer (a RunBuffer for training)
-    state: str = "queued"  # queued, running, done, stopped, diverged, error
+    state: str = "queued"  # queued, running, done, stopped, diverged, error, interrupted
     thread: threading.Thread | None = None  # this process's thread that runs or follows the job
     worker: Any = None  # its WorkerProcess, when runs train in worker processes
     released: bool = False  # paused so long that its slot went to the next run; re-queued on resume
@@ -175,6 +175,8 @@ class JobManager:
                     job.buffer = job.kind.buffer_from_run(job.run)
                     continue
                 job.buffer.add(e)
+                if e["kind"] == "interrupted":  # saved at this step; listed as interrupted, resumable
+                    job.state = "interrupted"
                 if e["kind"] in FINAL_KINDS:
                     with self._lock:  # ended and trimmed in one step: a reader never sees both kept
                         job.state = e["kind"]

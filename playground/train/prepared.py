@@ -1,5 +1,5 @@
 """``Prepared``: everything built from a config, ready to train (the engine, tasks, probes and
-inspection tools all take one). ``engine.prepare(config)`` builds it."""
+inspection tools all take one). ``plan.prepare(config)`` builds it."""
 
 from __future__ import annotations
 

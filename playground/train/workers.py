@@ -30,6 +30,7 @@ from .kinds import JOB_KINDS
 
 __all__ = ["WorkerProcess", "process_controls", "warm_up", "died_message"]
 
+INTERRUPT_GRACE_S = 30.0  # how long a worker whose server is gone may take to save its run
 _ctx_lock = threading.Lock()
 _ctx: Any = None
 
@@ -65,9 +66,9 @@ def _ensure_fork_server() -> None:
 def process_controls(time_limit_s: float | None) -> Controls:
     """Controls whose events other processes see (the job manager's controls of a worker's run)."""
     ctx = context()
-    stop, running = ctx.Event(), ctx.Event()
+    stop, running, interrupt = ctx.Event(), ctx.Event(), ctx.Event()
     running.set()
-    return Controls(time_limit_s, events=(stop, running))
+    return Controls(time_limit_s, events=(stop, running, interrupt))
 
 
 class WorkerProcess:
@@ -108,7 +109,7 @@ class WorkerProcess:
                     break
             if e is None:
                 break
-            final = final or e.get("kind") in FINAL_KINDS
+            final = final or e.get("kind") in FINAL_KINDS or e.get("kind") == "interrupted"
             yield e
         self.process.join(10)
         if not final:
@@ -134,11 +135,16 @@ def died_message(exitcode: int | None) -> str:
             "from its last finished epoch, or start it again; if it happens again, please report it.")
 
 
-def _end_with_the_server(alive) -> None:
+def _end_with_the_server(alive, controls: Controls) -> None:
+    """When the server is gone (stopped, killed, crashed), save the run at its current step and end:
+    the restarted server lists it as interrupted and resumes it from there. Killed after a grace period
+    if saving takes longer (an orphan must not go on training)."""
     try:
         alive.recv()  # nothing is ever sent: this returns (EOFError) when the server is gone
     except (EOFError, OSError):
         pass
+    controls.interrupt()
+    time.sleep(INTERRUPT_GRACE_S)
     os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -146,13 +152,15 @@ def _child(run_id: str, root: str, kind: str, resuming: bool, events, time_limit
            memory_mb: int, env: dict[str, str], out, alive) -> None:
     """The worker's main: run (or resume) the job of this kind, putting every event on ``out``; None at
     the end."""
-    threading.Thread(target=_end_with_the_server, args=(alive,), name="server-watch", daemon=True).start()
+    controls = Controls(time_limit_s, events=events)
+    threading.Thread(target=_end_with_the_server, args=(alive, controls), name="server-watch",
+                     daemon=True).start()
     apply_environment(env)
     if memory_mb:
         cap = memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))  # heap and anonymous mappings: tensors
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    controls = Controls(time_limit_s, events=events)
+    # SIGTERM (a service manager stopping the server's whole group): save and end, as when the server goes.
+    signal.signal(signal.SIGTERM, lambda *_: controls.interrupt())
     store = RunStore(root)
     try:
         for e in JOB_KINDS.get(kind).events(store.open(run_id), store, controls, resuming, out.put):
