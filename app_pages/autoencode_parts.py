@@ -23,8 +23,8 @@ def pca_result(cfg_json: str, k: int) -> dict:
 
 
 def view_for(run) -> latent.AEView | None:
-    path = run.model_path if run.model_path.exists() else run.checkpoint_path
-    if not path.exists():
+    path = run.weights_path()
+    if path is None:
         return None
     return guarded(lambda: ae_view(run.run_id, path.stat().st_mtime))
 

@@ -22,11 +22,8 @@ from playground.train.snapshots import list_snapshots
 
 def _stamp(run_id: str) -> float:
     """Changes whenever the run's saved weights change (so caches follow a training run)."""
-    run = job_manager().store.open(run_id)
-    for p in (run.model_path, run.checkpoint_path):
-        if p.exists():
-            return p.stat().st_mtime
-    return 0.0
+    path = job_manager().store.open(run_id).weights_path()
+    return path.stat().st_mtime if path is not None else 0.0
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the trained model...")

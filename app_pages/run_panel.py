@@ -16,8 +16,8 @@ def downloads(run, mine: bool, script: bool = True) -> None:
     """Model, metrics, settings, script (when ``script``) and ONNX of ``run``; ``mine``: this session
     controls the run."""
     a, b, c, d, e = st.columns(5)
-    path = run.model_path if run.model_path.exists() else run.checkpoint_path
-    if path.exists():  # a viewer's copy: its settings rewritten in memory, made when the button is pressed
+    path = run.weights_path()
+    if path is not None:  # a viewer's copy: its settings rewritten in memory, made when the button is pressed
         model = path.read_bytes() if mine else lambda: export.checkpoint_without_server_paths(path)
         a.download_button("Model (.pt)", model, file_name=f"{run.run_id}.pt", mime="application/octet-stream",
                           key="d_model", icon=":material/download:",

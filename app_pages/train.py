@@ -310,7 +310,7 @@ def draw_epoch(run, snap: dict) -> None:
     conf, per_class, tiles = cache[key]
     a, b = st.columns(2)
     with a:
-        if run.model_path.exists() or run.checkpoint_path.exists():  # drill-down needs saved weights
+        if run.weights_path() is not None:  # drill-down needs saved weights
             confusion_drilldown(run.run_id, last["confusion"], snap["start"]["dataset"]["classes"],
                                 f"confusion matrix, epoch {last['epoch'] + 1}", key="t_dd")
         else:

@@ -141,7 +141,7 @@ with c2:
                 cfg = run.config()
             except PlaygroundError:
                 continue
-            if cfg.model.name == "transfer" and (run.model_path.exists() or run.checkpoint_path.exists()):
+            if cfg.model.name == "transfer" and run.weights_path() is not None:
                 sources.append((run.run_id, dict(cfg.model.params).get("backbone", "mobilenet_v3_small"),
                                 cfg.data.dataset))
         if not sources:
@@ -360,8 +360,8 @@ if runs:
                         epochs_by_run[name] = snap["epochs"]
                 if status not in ("queued", "running", "paused"):
                     run = manager.store.open(run_id)
-                    path = run.model_path if run.model_path.exists() else run.checkpoint_path
-                    if path.exists():
+                    path = run.weights_path()
+                    if path is not None:
                         # read when pressed (vgg16: ~530 MB); a viewer's copy names no server folder
                         data = path.read_bytes if mine else (lambda p=path: export.checkpoint_without_server_paths(p))
                         st.download_button("Model (.pt)", data, file_name=f"{run_id}.pt",

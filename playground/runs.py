@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import errno
 import io
 import json
 import os
@@ -33,27 +32,19 @@ import torch
 
 from .config import RunConfig
 from .errors import CheckpointError, PlaygroundError
+from .files import atomic_write_bytes, entries, is_disk_full, sweep_temp_files, try_lock
 from .settings import settings
 
-try:
-    import fcntl
-except ImportError:  # not a POSIX system: runs are not locked, temp files are swept by age alone
-    fcntl = None
-
-__all__ = ["RunStore", "Run", "CHECKPOINT_FORMAT", "DISK_FULL", "load_checkpoint",
-           "default_runs_root", "is_disk_full", "sweep_temp_files"]
+__all__ = ["RunStore", "Run", "CHECKPOINT_FORMAT", "DISK_FULL", "load_checkpoint", "saved_state",
+           "default_runs_root", "atomic_write_bytes", "is_disk_full", "sweep_temp_files"]
 
 CHECKPOINT_FORMAT = "cnn-playground/1"
 _ID = re.compile(r"^[A-Za-z0-9_-]{6,80}$")
-_TMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # atomic_write_bytes' temp files
 FINAL_KINDS = ("done", "stopped", "diverged", "error")
 RESUMABLE = ("running", "created", "stopped", "diverged", "error")  # running/created, with no trainer: interrupted
-STALE_TMP_S = 60.0  # a temp file older than this, and not locked by its writer, was left by a killed one
 LOCK_GRACE_S = 0.1  # a trainer retries this long (busy() and the sweep hold a lock for microseconds)
 DISK_FULL = ("The disk is full: the run could not write its metrics or checkpoint. "
              "Free some space (old runs live in the runs folder) and resume it.")
-_FULL_TEXT = ("No space left", "Disk quota", "PytorchStreamWriter failed writing", "file write failed",
-              "unexpected pos")  # how torch's zip writer reports a write the disk refused
 
 
 def default_runs_root() -> Path:
@@ -63,72 +54,6 @@ def default_runs_root() -> Path:
 def new_run_id() -> str:
     # Sortable by time, unguessable by the random part.
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_urlsafe(9).replace("_", "x").replace("-", "y")
-
-
-def is_disk_full(e: BaseException) -> bool:
-    """A full disk or quota, however it was raised: OSError(ENOSPC/EDQUOT) anywhere in the chain, or
-    torch's RuntimeError from its file writer."""
-    while e is not None:
-        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        if isinstance(e, RuntimeError) and any(s in str(e) for s in _FULL_TEXT):
-            return True
-        e = e.__cause__ or e.__context__
-    return False
-
-
-def _flock(fd: int, blocking: bool) -> bool:
-    """An exclusive flock on ``fd``; False when another open file holds it (non-blocking)."""
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-    except OSError as e:  # a file system without locks (ENOLCK, EOPNOTSUPP): work unlocked rather than not at all
-        return e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
-    return True
-
-
-def atomic_write_bytes(path: Path, write) -> None:
-    """``write(f)`` into a temp file beside ``path``, then rename it over ``path``. The temp file is
-    flocked until it is renamed, so the sweep never deletes one a live writer holds. A full disk is
-    raised as OSError(ENOSPC) whatever the writer raised."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            _flock(f.fileno(), blocking=True)
-            try:
-                write(f)
-                f.flush()
-                os.fsync(f.fileno())
-            except RuntimeError as e:
-                if not is_disk_full(e):
-                    raise
-                code = errno.EDQUOT if "quota" in str(e).lower() else errno.ENOSPC
-                raise OSError(code, f"{os.strerror(code)}: writing {path.name} failed ({e})") from e
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _entries(folder: Path) -> list[os.DirEntry]:
-    with contextlib.suppress(OSError), os.scandir(folder) as it:
-        return list(it)
-    return []
-
-
-def sweep_temp_files(folder: Path, older_than: float = STALE_TMP_S) -> int:
-    """Delete the temp files killed writers left in ``folder`` and its subfolders (snapshots/): older
-    than ``older_than`` seconds and not locked by a live writer. -> how many were deleted."""
-    n, now = 0, time.time()
-    entries = _entries(folder)
-    entries += [e for d in entries if d.is_dir(follow_symlinks=False) for e in _entries(Path(d.path))]
-    for e in entries:
-        if not _TMP.match(e.name):
-            continue
-        with contextlib.suppress(OSError), open(e.path, "rb") as f:  # renamed meanwhile, or not ours to delete
-            if now - os.fstat(f.fileno()).st_mtime >= older_than and _flock(f.fileno(), blocking=False):
-                os.unlink(e.path)  # its writer is gone (a kill drops the lock)
-                n += 1
-    return n
 
 
 def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -149,6 +74,17 @@ def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") 
             f"(expected format {CHECKPOINT_FORMAT!r} with a model state dict)."
         )
     return ckpt
+
+
+def saved_state(run: "Run", final: bool = False) -> tuple[dict[str, Any], str]:
+    """(checkpoint, file name) of the run's weights: model.pt, else checkpoint.pt (``final``: model.pt
+    only). Read with ``weights_only=True``. A CheckpointError says what to wait for when there is none."""
+    path = run.model_path if final else run.weights_path()
+    if path is None or not path.is_file():
+        what = "a final model (it has not finished or stopped)" if final else "saved weights yet"
+        raise CheckpointError(f"Run {run.run_id} has no {what}: weights are saved at the end of each epoch and "
+                              "when the run ends. Wait for its first epoch, or pick another run.")
+    return load_checkpoint(path), path.name
 
 
 @dataclass
@@ -180,6 +116,11 @@ class Run:
     @property
     def model_path(self) -> Path:
         return self.dir / "model.pt"
+
+    def weights_path(self) -> Path | None:
+        """The run's saved weights: model.pt (done or stopped), else checkpoint.pt (the last finished
+        epoch, or the step an interrupted run reached), else None."""
+        return next((p for p in (self.model_path, self.checkpoint_path) if p.is_file()), None)
 
     @property
     def lock_path(self) -> Path:
@@ -287,7 +228,7 @@ class Run:
         when another trainer (a process, or another thread of this one) holds it."""
         f = open(self.lock_path, "a+b", buffering=0)  # unbuffered: nothing left to fail at close
         deadline = time.monotonic() + LOCK_GRACE_S
-        while not _flock(f.fileno(), blocking=False):
+        while not try_lock(f.fileno(), blocking=False):
             if time.monotonic() >= deadline:
                 with f:
                     f.seek(0)
@@ -305,7 +246,7 @@ class Run:
     def busy(self) -> bool:
         """Whether a trainer holds the run now (``lock``)."""
         with contextlib.suppress(OSError), open(self.lock_path, "rb") as f:
-            return not _flock(f.fileno(), blocking=False)  # closing drops the probe's own lock at once
+            return not try_lock(f.fileno(), blocking=False)  # closing drops the probe's own lock at once
         return False
 
     def truncate_after_epoch(self, epochs_done: int, step: int | None = None) -> None:
@@ -393,7 +334,7 @@ class RunStore:
     def list(self) -> list[Run]:
         """Every run folder, newest first, damaged ones too (``status()`` is "damaged", ``damage()``
         says why): one bad run never hides the others. Sweeps the temp files killed writers left."""
-        runs = [Run(Path(e.path)) for e in _entries(self.root) if _ID.match(e.name) and e.is_dir()]
+        runs = [Run(Path(e.path)) for e in entries(self.root) if _ID.match(e.name) and e.is_dir()]
         for run in runs:
             sweep_temp_files(run.dir)
         return sorted(runs, key=lambda r: r.run_id, reverse=True)

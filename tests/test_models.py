@@ -67,3 +67,32 @@ def test_summary_counts_parameters_per_layer():
 def test_bad_model_settings(name, kw, words):
     with pytest.raises(ConfigError, match=words):
         build_model(name, in_shape=(1, 28, 28), num_classes=10, **kw)
+
+
+# -- one way to load a run's model -------------------------------------------------------------
+
+def test_load_saved_reads_the_final_model_or_the_last_save_with_epochs_counted_alike(store):
+    from conftest import tiny_run
+
+    from playground.errors import CheckpointError
+    from playground.models.saved import load_saved
+    from playground.train import Controls, fit
+
+    events = list(fit(tiny_run(epochs=2), store=store))
+    done = load_saved(store.open(events[0]["run_id"]))
+    assert (done.source, done.epochs_done, done.shape, done.classes) == ("model.pt", 2, (3, 32, 32),
+                                                                         events[0]["dataset"]["classes"])
+    assert not done.model.training and done.mean is not None
+    controls = Controls()
+    for e in fit(tiny_run(epochs=2), store=store, controls=controls):  # interrupted in its first epoch
+        if e["kind"] == "step" and e["step"] == 4:
+            controls.interrupt()
+    part = load_saved(store.list()[0])  # the newest run
+    assert (part.source, part.epochs_done, part.shape) == ("checkpoint.pt", 0, (3, 32, 32))  # shape: start event
+    x = torch.rand(2, 3, 32, 32)
+    assert part.model(x).shape == (2, len(part.classes))
+    with pytest.raises(CheckpointError, match="final model"):
+        load_saved(store.list()[0], final=True)
+    store.list()[0].checkpoint_path.unlink()
+    with pytest.raises(CheckpointError, match="Wait for its first epoch"):
+        load_saved(store.list()[0])

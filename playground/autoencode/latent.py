@@ -17,9 +17,9 @@ import torch
 
 from ..config import RunConfig
 from ..data import Dataset, load_dataset
-from ..errors import ConfigError, PlaygroundError
+from ..errors import ConfigError
 from ..images import float_images
-from ..models import build_model
+from ..models.saved import load_saved
 from ..runs import Run
 from .decoders import checkerboard
 from .noise import Corruption
@@ -56,17 +56,10 @@ class AEView:
         config = run.config()
         if config.train.task != "reconstruct":
             raise ConfigError(f"Run {run.run_id} is a {config.train.task} run, not an autoencoder.")
-        path_final = run.model_path.exists()
-        if not path_final and not run.checkpoint_path.exists():
-            raise PlaygroundError(f"Run {run.run_id} has no saved model yet: the latent space appears after the "
-                                  "first epoch.")
-        ckpt = run.load_checkpoint(final=path_final)
+        saved = load_saved(run)
         d = config.data
         data = load_dataset(d.dataset, root=d.data_root, download=False, **dict(d.params))
-        model = build_model(config.model.name, in_shape=data.shape, num_classes=data.num_classes,
-                            **dict(config.model.params))
-        model.load_state_dict(ckpt["model"])
-        model.eval()
+        model = saved.model
         c = data.shape[0]
         return cls(run.run_id, config, model, data, torch.tensor(data.mean).view(1, c, 1, 1),
                    torch.tensor(data.std).view(1, c, 1, 1), test_corruption(config))

@@ -12,15 +12,15 @@ import torch.nn as nn
 
 from ..config import RunConfig, without_server_paths
 from ..errors import ExportError
-from ..models import build_saved_model
-from ..runs import load_checkpoint
+from ..models.saved import load_saved
+from ..runs import load_checkpoint, saved_state
 
 __all__ = ["checkpoint_without_server_paths", "final_state", "run_model"]
 
 
 def final_state(run) -> tuple[dict[str, Any], dict[str, Any], RunConfig]:
     """(final checkpoint, data meta {shape, classes, mean, std}, config) of a finished run."""
-    state = run.load_checkpoint(final=True)
+    state, _ = saved_state(run, final=True)
     config = RunConfig.from_dict(state["config"])
     meta = state.get("data")
     if meta is None:
@@ -31,11 +31,12 @@ def final_state(run) -> tuple[dict[str, Any], dict[str, Any], RunConfig]:
 
 def run_model(run) -> tuple[nn.Module, dict[str, Any], RunConfig]:
     """(model with the final weights, data meta {shape, classes, mean, std}, config) of a finished run."""
-    state, meta, config = final_state(run)
-    m = config.model
-    model = build_saved_model(m.name, in_shape=tuple(meta["shape"]), num_classes=len(meta["classes"]), params=m.params)
-    model.load_state_dict(state["model"])
-    return model.eval(), meta, config
+    saved = load_saved(run, final=True)
+    if saved.mean is None:
+        raise ExportError("This model file predates exports (it lacks the data statistics); "
+                          "train the run again to export it.")
+    meta = {"shape": list(saved.shape), "classes": saved.classes, "mean": saved.mean, "std": saved.std}
+    return saved.model, meta, saved.config
 
 
 def checkpoint_without_server_paths(path: Path | str) -> bytes:

@@ -16,8 +16,9 @@ import torch.nn as nn
 
 from ..config import RunConfig
 from ..data import Dataset, load_dataset
-from ..errors import CheckpointError, ConfigError, PlaygroundError
-from ..models import build_saved_model, list_models
+from ..errors import ConfigError, PlaygroundError
+from ..models import list_models
+from ..models.saved import load_saved
 from ..runs import Run, RunStore
 from ..train.snapshots import list_snapshots
 
@@ -124,44 +125,23 @@ class HookExtractor:
         return out
 
 
-def _classifier_config(run: Run, ckpt: dict) -> RunConfig:
-    try:
-        config = RunConfig.from_dict(ckpt["config"]) if "config" in ckpt else run.config()
-    except PlaygroundError:
-        config = run.config()
+def _check_classifier(run: Run, config: RunConfig) -> None:
     if config.train.task != "classify" or config.model.name not in list_models(task="classify"):
         raise ConfigError(f"Run {run.run_id} trained the {config.train.task!r} task ({config.model.name}); this page "
                           "inspects classifiers. Look at autoencoder runs on the Autoencoders page.")
-    return config
 
 
 def load_trained(run: Run | str, store: RunStore | None = None) -> Trained:
-    """The run's final model (model.pt) or, while it trains, its last finished epoch (checkpoint.pt)."""
+    """The run's final model (model.pt) or, while it trains, its last save (checkpoint.pt): ``load_saved``."""
     if isinstance(run, str):
         run = (store or RunStore()).open(run)
-    if run.model_path.exists():
-        ckpt, source = run.load_checkpoint(final=True), "model.pt"
-    elif run.checkpoint_path.exists():
-        ckpt, source = run.load_checkpoint(final=False), "checkpoint.pt"
-    else:
-        raise CheckpointError(f"Run {run.run_id} has no saved model yet: a model is saved at the end of each "
-                              "epoch (and when the run ends). Wait for its first epoch, or pick another run.")
-    config = _classifier_config(run, ckpt)
-    d, m = config.data, config.model
+    saved = load_saved(run)
+    _check_classifier(run, saved.config)  # this page inspects classifiers: say where other runs are seen
+    d = saved.config.data
     data = load_dataset(d.dataset, root=d.data_root, download=False, **dict(d.params))
-    model = build_saved_model(m.name, in_shape=data.shape, num_classes=data.num_classes, params=dict(m.params))
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as e:
-        raise CheckpointError(f"The saved weights of run {run.run_id} do not fit its model "
-                              f"({str(e).splitlines()[0]}).") from None
-    # model.pt records the last epoch's index, checkpoint.pt the number of epochs done: store the count.
-    done = ckpt.get("epoch")
-    if done is not None and source == "model.pt":
-        done += 1
-    meta = ckpt.get("data") if isinstance(ckpt.get("data"), dict) else {}
-    norm = (meta["mean"], meta["std"]) if meta.get("mean") and meta.get("std") else None
-    return Trained(model=model, data=data, config=config, run_id=run.run_id, source=source, epoch=done, norm=norm)
+    norm = (saved.mean, saved.std) if saved.mean and saved.std else None
+    return Trained(model=saved.model, data=data, config=saved.config, run_id=run.run_id, source=saved.source,
+                   epoch=saved.epochs_done, norm=norm)
 
 
 def inspectable_runs(store: RunStore, limit: int = 60,
@@ -174,7 +154,7 @@ def inspectable_runs(store: RunStore, limit: int = 60,
             break
         if keep is not None and not keep(run.run_id):
             continue
-        if not (run.model_path.exists() or run.checkpoint_path.exists()):
+        if run.weights_path() is None:
             continue
         try:
             cfg = run.config()

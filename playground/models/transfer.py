@@ -42,7 +42,7 @@ from torchvision.models import get_model
 from torchvision.transforms.v2 import functional as TF
 
 from ..errors import CheckpointError, ConfigError
-from ..runs import RunStore
+from ..runs import RunStore, saved_state
 from ..weights import load_weights, resolve_weights, weights_file
 from ._registry import register_model
 from .feature_cache import cache_features
@@ -262,7 +262,7 @@ def _source_state(source_run: str, arch: str, runs_root: str | None) -> dict[str
         raise ConfigError("weights 'run' needs source_run: the id of a finished run that trained a transfer "
                           "model (see `python -m playground runs`).")
     run = RunStore(runs_root).open(source_run)
-    ckpt = run.load_checkpoint(final=run.model_path.exists())  # weights_only=True inside
+    ckpt, _ = saved_state(run)  # model.pt, else its last checkpoint; weights_only=True inside
     model_cfg = (ckpt.get("config") or {}).get("model", {})
     if model_cfg.get("name") != "transfer":
         raise CheckpointError(f"Run {source_run} trained a {model_cfg.get('name')!r} model, not a transfer backbone, "

@@ -20,9 +20,10 @@ from torchvision.models import get_model
 from torchvision.models.vgg import cfgs, make_layers
 
 from playground.errors import CheckpointError, ConfigError, WeightsUnavailable
-from playground.models import build_model, list_models
+from playground.models import list_models
+from playground.models.saved import load_saved
 from playground.registry import Registry
-from playground.runs import RunStore, load_checkpoint
+from playground.runs import RunStore
 from playground.seeding import seeded
 from playground.weights import load_weights, resolve_weights, weights_cached, weights_file
 
@@ -157,20 +158,6 @@ def backbone_info(backbone: str, store_root: str | None = None) -> dict[str, Any
             "message": message}
 
 
-def _run_start(run) -> dict[str, Any] | None:
-    for e in run.iter_events():
-        if e.get("kind") == "start":
-            return e
-    return None
-
-
-def _run_weights_path(run) -> Path | None:
-    return next((p for p in (run.model_path, run.checkpoint_path) if p.is_file()), None)
-
-
-FEATURE_RUN_SCAN = 100  # feature_runs looks at this many of the newest runs (a classroom store has hundreds)
-
-
 def last_test_acc(run, first_chunk: int = 1 << 14, most: int = 1 << 22) -> float | None:
     """The test accuracy of a run's last ``epoch`` (or ``done``) event, read from the end of metrics.jsonl:
     a long run's file is megabytes and the answer is in its last lines. Looks at most ``most`` bytes."""
@@ -198,6 +185,9 @@ def last_test_acc(run, first_chunk: int = 1 << 14, most: int = 1 << 22) -> float
         return None
 
 
+FEATURE_RUN_SCAN = 100  # feature_runs looks at this many of the newest runs (a classroom store has hundreds)
+
+
 def feature_runs(store=None, run_ids: Sequence[str] | None = None, limit: int = FEATURE_RUN_SCAN
                  ) -> list[dict[str, Any]]:
     """Playground runs usable as a feature network: a conv model (cnn, lenet5) with saved weights.
@@ -216,7 +206,7 @@ def feature_runs(store=None, run_ids: Sequence[str] | None = None, limit: int = 
             cfg = run.config()
         except Exception:  # an unreadable config.json: not offered
             continue
-        if cfg.model.name not in list_models(conv_features=True) or _run_weights_path(run) is None:
+        if cfg.model.name not in list_models(conv_features=True) or run.weights_path() is None:
             continue
         acc = last_test_acc(run)
         label = f"run {run.run_id}: {cfg.model.name} on {cfg.data.dataset}" + \
@@ -234,19 +224,10 @@ def run_features(run_id: str, store=None) -> FeatureNet:
     if cfg.model.name not in list_models(conv_features=True):
         raise ConfigError(f"Run {run_id} trained a {cfg.model.name}; style transfer needs a convolutional "
                           "network (cnn or lenet5). Pick another run or train a cnn on the Train page.")
-    path = _run_weights_path(run)
-    start = _run_start(run)
-    if path is None or start is None:
-        raise CheckpointError(f"Run {run_id} has no saved weights yet (it never finished an epoch). "
-                              "Pick another run, or let it train longer.")
-    ckpt = load_checkpoint(path)
-    d = start["dataset"]
-    c, h, w = d["shape"]
-    model = build_model(cfg.model.name, in_shape=(c, h, w), num_classes=len(d["classes"]), **dict(cfg.model.params))
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as e:
-        raise CheckpointError(f"{path} does not match run {run_id}'s model: {str(e)[:300]}") from None
+    saved = load_saved(run)  # CheckpointError when it never finished an epoch
+    model = saved.model
+    c, h, w = saved.shape
+    d = {"name": saved.config.data.dataset, "classes": saved.classes, "mean": saved.mean, "std": saved.std}
     leaves = [m for m in model.features.modules() if not list(m.children())]
     layers = name_layers(leaves)
     acts = [n for n, m in layers if not n.startswith(("conv_", "bn_", "pool_"))]

@@ -166,7 +166,7 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
 
     def finish(kind: str, **fields: Any) -> dict[str, Any]:
         if save:
-            run.save_checkpoint(s.final_state(epoch, step), final=True)
+            run.save_checkpoint(s.final_state(epoch, step, min(epoch + (kind == "done"), s.n_epochs)), final=True)
         return emit({"kind": kind, "step": step, "t": now(), **fields})
 
     meter, last, epoch = Meter(p.device), {}, start_epoch

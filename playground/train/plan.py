@@ -153,19 +153,19 @@ class Setup:
         done, the generator's state when the epoch drew its order), so a resume replays the same order."""
         state = {"model": self.p.model.state_dict(), "optimizer": self.opt.state_dict(),
                  "scheduler": self.sched.state_dict(), "generator": self.gen.get_state(), "epoch": epochs_done,
-                 "step": step, "t": t, "config": self.config.to_dict()}
+                 "epochs_done": epochs_done, "step": step, "t": t, "config": self.config.to_dict()}
         if within is not None:
             state["in_epoch"], state["epoch_generator"] = within
         return state
 
-    def final_state(self, epoch: int, step: int) -> dict[str, Any]:
+    def final_state(self, epoch: int, step: int, epochs_done: int) -> dict[str, Any]:
         """What a model file needs to be used without the data set (exports, the inspection page).
         mean/std: the normalisation the model's input really had (identity for a model that normalises itself)."""
         p = self.p
         data = {"shape": list(p.data.shape), "classes": list(p.data.classes), "mean": p.mean.flatten().tolist(),
                 "std": p.std.flatten().tolist()}
         return {"model": p.model.state_dict(), "config": self.config.to_dict(), "step": step, "epoch": epoch,
-                "data": data}
+                "epochs_done": epochs_done, "data": data}
 
     def restore(self, state: dict[str, Any]) -> tuple[int, int, str | None]:
         """Load a checkpoint's training state; -> (epoch, step, note for the resumed event). A checkpoint
