@@ -237,7 +237,7 @@ def test_a_run_without_probes_explains_what_to_enable(tmp_path):
     with pytest.raises(CheckpointError, match="without the 'snapshots' probe"):
         load_snapshot(run, 0)
     empty = store.create(tiny_config())
-    with pytest.raises(CheckpointError, match="no saved model yet"):
+    with pytest.raises(CheckpointError, match="no saved weights yet"):
         ins.load_trained(empty)
 
 
