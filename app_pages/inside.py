@@ -10,7 +10,7 @@ import json
 
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, listed_runs, md, owner, param_widgets
+from app_pages.common import guarded, job_manager, listed_runs, md, my_runs, owner, param_widgets
 from app_pages.inside_parts import activation_views, filters_view, layer_names, trained
 from playground import inside as ins
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, config_diff
@@ -273,6 +273,28 @@ with tabs[4]:
 
 # -- MLP vs CNN --------------------------------------------------------------------------------
 
+def pair_panel(ds: str, src: tuple) -> None:
+    """One click: an MLP and a CNN with the same budget on ``ds``, trained by the job manager; the page
+    lists them below when both have finished."""
+    pair = st.session_state.get("i_m_pair")
+    busy = bool(pair) and any(manager.status(i) in ("queued", "running", "paused") for i in pair)
+    if st.button(f"Train an MLP and a CNN on {ds} (same budget)", key="i_m_both", icon=":material/compare:",
+                 disabled=busy, help="The same data, optimiser, schedule and epochs; each family's default layers."):
+        jobs = [guarded(lambda c=c: manager.submit(c, owner())) for c in ins.mlp_and_cnn(*src)]
+        for job in (j for j in jobs if j is not None):
+            my_runs().append(job.run_id)
+        st.session_state.i_m_pair = [j.run_id for j in jobs if j is not None]
+        st.rerun()
+    if busy:
+        @st.fragment(run_every=1.0)
+        def progress() -> None:
+            states = {i: manager.status(i) for i in pair}
+            st.caption(" · ".join(f"{i}: {s}" for i, s in states.items()) + " — they appear below when done.")
+            if not any(s in ("queued", "running", "paused") for s in states.values()):
+                st.rerun()
+        progress()
+
+
 with tabs[5]:
     if tabs[5].open:  # lazy: only the open tab runs
         ds2 = st.selectbox("input shape from data set", list_datasets(), index=list_datasets().index(home),
@@ -288,9 +310,10 @@ with tabs[5]:
             st.caption("A conv layer reuses one small kernel at every position (weight sharing). The same layer "
                        "without sharing (a kernel per position) or fully connected would need the other columns.")
         st.subheader("Invariance: accuracy on shifted and rotated test images", divider="gray")
+        pair_panel(ds2, data_source(ds2))
         if not runs:
-            st.info("Train an MLP and a CNN on the same data set (Train page), then compare them here.",
-                    icon=":material/info:")
+            st.info("Train an MLP and a CNN on the same data set (the button above, or the Train page), then "
+                    "compare them here.", icon=":material/info:")
         else:
             picked = st.multiselect("trained runs (same data set)", ids, format_func=lambda i: by_id[i]["label"],
                                     default=ids[:1], key="i_m_runs")

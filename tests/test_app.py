@@ -20,6 +20,7 @@ def app(tmp_path, monkeypatch):
 
     reset_manager()  # a fresh manager (and run store) per test
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.switch_page("app_pages/data.py")  # the app opens on Start (tests/test_start.py); these begin on Data
     yield at
     from app_pages.common import job_manager as jm
 

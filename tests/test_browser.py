@@ -82,7 +82,7 @@ def test_zip_upload_on_the_data_page_in_chromium(server, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(viewport={"width": 1300, "height": 1000})
-        page.goto(server + "/")
+        page.goto(server + "/data")
         page.get_by_text("image shape (C, H, W)").wait_for(timeout=60_000)
         page.get_by_role("combobox", name="data set").click()
         page.get_by_role("option", name="image_folder").click()

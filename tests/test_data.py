@@ -213,7 +213,7 @@ def test_data_page_states_the_true_number_of_conv_positions(tmp_path, monkeypatc
 
     monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=120)
-    at.run()
+    at.switch_page("app_pages/data.py").run()
     assert not at.exception, [e.value for e in at.exception]
     text = " ".join(m.value for m in at.markdown)
     assert "(32 - 3 + 2·0) / 1 + 1 = 30" in text and "30 x 30 = 900 positions" in text

@@ -714,3 +714,28 @@ def test_inside_page_filters_one_scale_deep_filters_and_layer_overview(app, trai
                for c in at.get("plotly_chart"))
     _tab(at, "Weights & gradients")
     assert any("conv 1 (features.0.0)" == o for o in at.selectbox(key="i_w_layer").options)
+
+
+def test_one_click_trains_an_mlp_and_a_cnn_with_the_same_budget(app, monkeypatch):
+    from conftest import wait_until
+
+    from app_pages.common import job_manager
+
+    at = app
+    at.run()
+    at.switch_page("app_pages/inside.py").run()
+    _tab(at, "MLP vs CNN")
+    monkeypatch.setattr("playground.inside.sharing.PAIR_EPOCHS", 0.2)  # the test's budget: a few steps each
+    at.button(key="i_m_both").click().run()
+    _ok(at)
+    pair = at.session_state["i_m_pair"]
+    jobs = [job_manager().get(i) for i in pair]
+    assert [j.config.model.name for j in jobs] == ["mlp", "cnn"]
+    a, b = (j.config for j in jobs)
+    assert (a.data, a.optim, a.train) == (b.data, b.optim, b.train)  # the same budget
+    assert at.button(key="i_m_both").disabled  # one pair at a time
+    assert wait_until(lambda: all(not j.live for j in jobs), 120)
+    at.run()
+    _ok(at)
+    assert all(j.state == "done" for j in jobs)
+    assert len(at.multiselect(key="i_m_runs").options) >= 3  # the page's run and the pair, ready to compare
