@@ -14,6 +14,7 @@ if settings().classroom:  # students see a generic message for a bug, never a tr
 pages = st.navigation([
     st.Page("app_pages/start.py", title="Start", icon=":material/home:", default=True),
     st.Page("app_pages/data.py", title="Data", icon=":material/photo_library:"),
+    st.Page("app_pages/conv.py", title="Convolution", icon=":material/grid_on:"),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/inside.py", title="Inside the network", icon=":material/neurology:"),
     st.Page("app_pages/transfer.py", title="Transfer learning", icon=":material/swap_horiz:"),

@@ -28,7 +28,8 @@ for i, lesson in enumerate(_lessons()):
         st.page_link(f"app_pages/{lesson.page}.py", label=f"**{i + 1}. {lesson.title}**",
                      query_params=lesson.query or None, icon=":material/school:")
         st.markdown(lesson.look)
-        st.caption(f"{TITLES[lesson.page]} page · {lesson.concept} · about {lesson.minutes:g} min")
+        took = f"{lesson.minutes:g} min" if lesson.minutes >= 1 else f"{lesson.minutes * 60:.0f} s"
+        st.caption(f"{TITLES[lesson.page]} page · {lesson.concept} · about {took}")
         if lesson.note:
             st.caption(f":material/info: {lesson.note}")
 

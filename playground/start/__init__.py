@@ -25,6 +25,7 @@ __all__ = ["Lesson", "LESSONS", "lessons", "mnist_here", "PAGES"]
 # The pages in learning order, with one line each (the start page lists them).
 PAGES = {
     "data": "look at the images a network will learn from, and what augmentation does to them",
+    "conv": "the convolution itself: a kernel sliding over an image, padding, stride, pooling",
     "train": "train a network and watch its loss and accuracy live",
     "inside": "what a trained network learned: filters, activations, saliency, initialisation",
     "autoencode": "networks that compress and rebuild images, and remove noise",
@@ -66,7 +67,17 @@ def _first_cnn() -> Lesson:
                   {"cfg": RunConfig().to_url()}, 0.5)
 
 
-@LESSONS.register("mlp_vs_cnn", order=2)
+@LESSONS.register("convolution", order=2)
+def _convolution() -> Lesson:
+    """Convolution by hand"""
+    return Lesson("Convolution by hand", "conv",
+                  "Pick a kernel (Sobel, blur, sharpen), slide the output position: the page shows the pixels "
+                  "under the kernel, the products and their sum. Change padding, stride and dilation and watch the "
+                  "output size formula.", "local connectivity and weight sharing; padding, stride, output size, "
+                  "pooling", {}, 0.5)
+
+
+@LESSONS.register("mlp_vs_cnn", order=3)
 def _mlp_vs_cnn() -> Lesson:
     """MLP vs CNN: shift the test images"""
     return Lesson("MLP vs CNN: shift the test images", "inside",
@@ -76,7 +87,7 @@ def _mlp_vs_cnn() -> Lesson:
                   {"tab": "MLP vs CNN"}, 1.5)
 
 
-@LESSONS.register("filters", order=3)
+@LESSONS.register("filters", order=4)
 def _filters() -> Lesson:
     """What filters learn"""
     cfg = RunConfig(train=TrainConfig(epochs=4.0, probes=("snapshots", "layer_stats")))
@@ -86,7 +97,7 @@ def _filters() -> Lesson:
                   "what a CNN's layers learn (visualisation)", {"cfg": cfg.to_url()}, 0.5)
 
 
-@LESSONS.register("initialisation", order=4)
+@LESSONS.register("initialisation", order=5)
 def _initialisation() -> Lesson:
     """Why initialisation matters"""
     return Lesson("Why initialisation matters", "inside",
@@ -96,7 +107,7 @@ def _initialisation() -> Lesson:
                   {"tab": "Initialisation lab"}, 1.5)
 
 
-@LESSONS.register("augmentation", order=5)
+@LESSONS.register("augmentation", order=6)
 def _augmentation() -> Lesson:
     """Augmentation: teach the network invariance"""
     cfg = RunConfig(data=DataConfig(augment=("translate:fraction=0.15", "rotation:20", "hflip")))
@@ -107,7 +118,7 @@ def _augmentation() -> Lesson:
                   {"cfg": cfg.to_url()}, 0.5)
 
 
-@LESSONS.register("denoise", order=6)
+@LESSONS.register("denoise", order=7)
 def _denoise() -> Lesson:
     """Denoise digits"""
     digits = mnist_here()
@@ -124,7 +135,7 @@ def _denoise() -> Lesson:
                   {"cfg": cfg.to_url()}, 1.0, note)
 
 
-@LESSONS.register("transfer", order=7)
+@LESSONS.register("transfer", order=8)
 def _transfer() -> Lesson:
     """Borrow a network: transfer learning"""
     return Lesson("Borrow a network: transfer learning", "transfer",
@@ -133,7 +144,7 @@ def _transfer() -> Lesson:
                   "transfer learning: freeze the features, replace the classifier", {}, 1.5)
 
 
-@LESSONS.register("style", order=8)
+@LESSONS.register("style", order=9)
 def _style() -> Lesson:
     """Paint like a texture: style transfer"""
     return Lesson("Paint like a texture: style transfer", "style",
