@@ -148,6 +148,8 @@ def _ok(at):
 def test_page_shows_the_formula_the_arithmetic_and_the_counts(page):
     at = page.run()
     _ok(at)
+    at.radio(key="c_kind").set_value("dataset").run()  # shapes, 32 x 32
+    _ok(at)
     text = " ".join(m.value for m in at.markdown)
     assert "floor((32 + 2·1 - 1·(3 - 1) - 1) / 1) + 1 = 32" in text and "becomes **32 x 32**" in text
     assert "the output map holds" in text
@@ -161,6 +163,7 @@ def test_page_shows_the_formula_the_arithmetic_and_the_counts(page):
 
 def test_page_explains_an_empty_output_and_takes_rgb(page):
     at = page.run()
+    at.radio(key="c_kind").set_value("dataset").run()
     at.slider(key="c_p").set_value(0).run()
     at.slider(key="c_d").set_value(4).run()
     at.select_slider(key="c_side").set_value(16).run()
