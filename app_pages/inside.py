@@ -11,7 +11,7 @@ import json
 import streamlit as st
 
 from app_pages.common import guarded, job_manager, listed_runs, md, my_runs, owner, param_widgets
-from app_pages.inside_parts import activation_views, filters_view, layer_names, trained
+from app_pages.inside_parts import activation_views, filters_view, layer_names, pair_panel, race_panel, trained
 from playground import inside as ins
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, config_diff
 from playground.data import explore, list_datasets, load_dataset
@@ -207,7 +207,8 @@ with tabs[4]:
         model = c2.selectbox("model", lab_models, index=lab_models.index("cnn"), key="i_i_model",
                              help="Classifiers trained from scratch (autoencoders have their own page; a transfer "
                                   "model starts from pretrained weights, not an initialisation).")
-        mparams = param_widgets(model_params(model), f"i_i_m_{model}")
+        mparams = param_widgets(model_params(model), f"i_i_m_{model}",
+                                current=ins.LAB_DEFAULTS["params"].get(model))
         chosen = st.multiselect("initialisations", list_inits(), key="i_i_inits",
                                 default=[n for n in ("zeros", "constant", "normal", "xavier_uniform", "kaiming_normal")
                                          if n in list_inits()])
@@ -245,26 +246,28 @@ with tabs[4]:
                                icon=":material/content_copy:")
             c1, c2, c3 = st.columns(3)
             n_train = len(data.train_y)
-            limit = c1.number_input("training images", min(256, n_train), n_train, min(2048, n_train), step=256,
-                                    key="i_i_limit")
-            epochs = c2.number_input("epochs", 0.1, 5.0, 1.0, step=0.5, key="i_i_epochs")
-            lr = c3.number_input("learning rate (Adam)", 1e-5, 1.0, 1e-3, format="%g", key="i_i_lr")
+            lab = ins.LAB_DEFAULTS
+            limit = c1.number_input("training images", min(256, n_train), n_train, min(lab["images"], n_train),
+                                    step=256, key="i_i_limit")
+            epochs = c2.number_input("epochs", 0.1, 10.0, lab["epochs"], step=0.5, key="i_i_epochs")
+            lr = c3.number_input("learning rate (Adam)", 1e-5, 1.0, lab["lr"], format="%g", key="i_i_lr")
             if st.button("Race", type="primary", key="i_i_race", icon=":material/sprint:"):
                 base = RunConfig(data=DataConfig(dataset=ds_name, data_root=src[1], params=src[2],
                                                  train_limit=int(limit)),
                                  model=ModelConfig(name=model, params=mparams),
                                  optim=OptimConfig(name="adam", lr=float(lr), schedule="constant"),
                                  train=TrainConfig(epochs=float(epochs), batch_size=64, log_every=5, device="cpu"))
-                bar = st.progress(0.0, text="starting...")
-                st.session_state.i_race = guarded(lambda: ins.init_race(base, inits, lambda f, t: bar.progress(f, t),
-                                                                        owner()))
-                bar.empty()
-            race = st.session_state.get("i_race")
+                job = guarded(lambda: manager.submit(ins.InitRace(base, inits), owner()))
+                if job is not None:
+                    my_runs().append(job.run_id)
+                    st.session_state.i_race_run = job.run_id
+            race = race_panel(st.session_state.get("i_race_run"))
             if race:
                 st.plotly_chart(pin.race_figure(race), key="i_i_racefig")
                 st.plotly_chart(pin.spread_figure(race), key="i_i_spread")
                 rows = [{"initialisation": k, "final loss": r["loss"][-1] if r["loss"] else None,
-                         "test accuracy": r["test_acc"], "end": r["final"]["kind"] if r["final"] else ""}
+                         "test accuracy": None if r["test_acc"] is None else f"{r['test_acc']:.1%}",
+                         "end": r["final"]["kind"] if r["final"] else ""}
                         for k, r in race.items()]
                 st.dataframe(rows, hide_index=True)
                 st.download_button("Race results (.json)", json.dumps(race), file_name="init-race.json",
@@ -272,28 +275,6 @@ with tabs[4]:
 
 
 # -- MLP vs CNN --------------------------------------------------------------------------------
-
-def pair_panel(ds: str, src: tuple) -> None:
-    """One click: an MLP and a CNN with the same budget on ``ds``, trained by the job manager; the page
-    lists them below when both have finished."""
-    pair = st.session_state.get("i_m_pair")
-    busy = bool(pair) and any(manager.status(i) in ("queued", "running", "paused") for i in pair)
-    if st.button(f"Train an MLP and a CNN on {ds} (same budget)", key="i_m_both", icon=":material/compare:",
-                 disabled=busy, help="The same data, optimiser, schedule and epochs; each family's default layers."):
-        jobs = [guarded(lambda c=c: manager.submit(c, owner())) for c in ins.mlp_and_cnn(*src)]
-        for job in (j for j in jobs if j is not None):
-            my_runs().append(job.run_id)
-        st.session_state.i_m_pair = [j.run_id for j in jobs if j is not None]
-        st.rerun()
-    if busy:
-        @st.fragment(run_every=1.0)
-        def progress() -> None:
-            states = {i: manager.status(i) for i in pair}
-            st.caption(" · ".join(f"{i}: {s}" for i, s in states.items()) + " — they appear below when done.")
-            if not any(s in ("queued", "running", "paused") for s in states.values()):
-                st.rerun()
-        progress()
-
 
 with tabs[5]:
     if tabs[5].open:  # lazy: only the open tab runs

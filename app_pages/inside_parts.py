@@ -1,6 +1,6 @@
 """UI parts shared by "Inside the network" and the Train page: cached trained models and test
 predictions, the confusion drill-down, and "run again with one change"; and the Inside page's
-filter view and layer-by-layer activations. No torch here: the work is done by
+filter view, layer-by-layer activations, the race and MLP-vs-CNN panels. No torch here: the work is done by
 ``playground.inside`` (and ``playground.config`` for the config change)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from app_pages.common import guarded, job_manager
+from app_pages.common import guarded, job_manager, my_runs, owner
 from playground import inside as ins
 from playground.config import RunConfig, config_fields, with_change
 from playground.inside import plots as pin
@@ -239,3 +239,52 @@ def activation_views(acts: dict[str, Any], classes: list[str], per_row: int = 6)
         last = node == acts["layers"][-1]["name"]
         st.plotly_chart(pin.vector_figure(layer["vector"], title + " · no spatial map", classes if last else None),
                         key="i_a_detail")
+
+
+def race_panel(race_id: str | None) -> dict | None:
+    """The race's progress while the job manager runs it (a worker process), then its result."""
+    if race_id is None:
+        return None
+    status = job_manager().status(race_id, "initrace")
+    if status in ("queued", "running", "paused"):
+        @st.fragment(run_every=1.0)
+        def progress() -> None:
+            snap = job_manager().snapshot(race_id, "initrace")
+            now = job_manager().status(race_id, "initrace")
+            if now == "queued":
+                st.info(f"Waiting for a free slot (place {job_manager().queue_position(race_id)} in the queue).",
+                        icon=":material/hourglass_top:")
+            st.progress(min(1.0, snap["progress"][0]), text=snap["progress"][1])
+            c1, c2 = st.columns([1, 5])
+            if c1.button("Stop", key="i_i_stop", icon=":material/stop:"):
+                job_manager().stop(race_id)
+            if now not in ("queued", "running", "paused"):
+                st.rerun()
+        progress()
+        return None
+    snap = job_manager().snapshot(race_id, "initrace")
+    if snap["final"] and snap["final"]["kind"] != "done":
+        (st.info if snap["final"]["kind"] == "stopped" else st.error)(snap["final"].get("message", ""))
+    return snap["race"]
+
+
+def pair_panel(ds: str, src: tuple) -> None:
+    """One click: an MLP and a CNN with the same budget on ``ds``, trained by the job manager; the page
+    lists them below when both have finished."""
+    pair = st.session_state.get("i_m_pair")
+    busy = bool(pair) and any(job_manager().status(i) in ("queued", "running", "paused") for i in pair)
+    if st.button(f"Train an MLP and a CNN on {ds} (same budget)", key="i_m_both", icon=":material/compare:",
+                 disabled=busy, help="The same data, optimiser, schedule and epochs; each family's default layers."):
+        jobs = [guarded(lambda c=c: job_manager().submit(c, owner())) for c in ins.mlp_and_cnn(*src)]
+        for job in (j for j in jobs if j is not None):
+            my_runs().append(job.run_id)
+        st.session_state.i_m_pair = [j.run_id for j in jobs if j is not None]
+        st.rerun()
+    if busy:
+        @st.fragment(run_every=1.0)
+        def progress() -> None:
+            states = {i: job_manager().status(i) for i in pair}
+            st.caption(" · ".join(f"{i}: {s}" for i, s in states.items()) + " — they appear below when done.")
+            if not any(s in ("queued", "running", "paused") for s in states.values()):
+                st.rerun()
+        progress()

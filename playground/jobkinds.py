@@ -6,6 +6,7 @@ and run; the manager does the rest the same way for all of them:
 
 - ``train`` (``playground.train.kinds``): a ``RunConfig``; ``engine.fit`` / ``engine.resume``.
 - ``style`` (``playground.style.job``): a ``StyleJob``; the style-transfer loop.
+- ``initrace`` (``playground.inside.race``): an ``InitRace``; the initialisation lab's race.
 
 A kind's ``events`` runs in the worker process (or thread) and yields the events the pages read; it
 writes what must survive a reload into the run's folder itself.

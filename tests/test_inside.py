@@ -496,6 +496,15 @@ def test_inside_page_init_race_and_invariance(app):
     at.number_input(key="i_i_epochs").set_value(0.5).run()
     at.button(key="i_i_race").click().run()
     _ok(at)
+    from conftest import wait_until
+
+    from app_pages.common import job_manager
+
+    race_id = at.session_state["i_race_run"]
+    assert job_manager().get(race_id).kind.name == "initrace"  # a job of the manager, not the page's thread
+    assert wait_until(lambda: job_manager().status(race_id, "initrace") == "done", 120)
+    at.run()
+    _ok(at)
     assert any(b.label == "Race results (.json)" for b in at.get("download_button"))
     _tab(at, "MLP vs CNN")
     at.number_input(key="i_m_n").set_value(100).run()
@@ -739,3 +748,40 @@ def test_one_click_trains_an_mlp_and_a_cnn_with_the_same_budget(app, monkeypatch
     _ok(at)
     assert all(j.state == "done" for j in jobs)
     assert len(at.multiselect(key="i_m_runs").options) >= 3  # the page's run and the pair, ready to compare
+
+
+def test_the_race_is_a_job_its_result_reads_back_and_the_gate_refuses_bad_races(store):
+    from conftest import wait_until
+
+    from playground.train.jobs import JobManager
+
+    m = JobManager(store, max_running=1, workers="process")
+    try:
+        race = ins.InitRace(tiny_config(probes=(), epochs=0.5, log_every=1),
+                            {"zeros": ("zeros", {}), "kaiming": ("kaiming_normal", {})})
+        job = m.submit(race, "a")
+        assert wait_until(lambda: not job.live, 120) and job.state == "done"
+        live = job.buffer.snapshot()
+        assert set(live["race"]) == {"zeros", "kaiming"} and live["progress"][0] == 1.0
+        back = job.kind.buffer_from_run(m.store_for("initrace").open(job.run_id)).snapshot()  # after a reload
+        assert back["race"] == live["race"] and back["final"]["kind"] == "done"
+        assert live["race"]["zeros"]["loss"][-1] == pytest.approx(2.3026, abs=0.01)  # zeros never learn
+        with pytest.raises(ConfigError, match="Unknown initialisation"):
+            m.submit(ins.InitRace(race.base, {"x": ("nope", {})}), "a")
+        with pytest.raises(ConfigError, match="1 to 8"):
+            m.submit(ins.InitRace(race.base, {str(i): ("zeros", {}) for i in range(9)}), "a")
+    finally:
+        m.shutdown()
+
+
+
+def test_the_lab_default_separates_zeros_from_kaiming():
+    lab = ins.LAB_DEFAULTS
+    base = RunConfig(data=DataConfig(dataset="shapes", train_limit=lab["images"]),
+                     model=ModelConfig(name=lab["model"], params=lab["params"][lab["model"]]),
+                     optim=OptimConfig(name="adam", lr=lab["lr"], schedule="constant"),
+                     train=TrainConfig(epochs=lab["epochs"], batch_size=64, log_every=5, device="cpu"))
+    race = ins.init_race(base, {"zeros": ("zeros", {}), "kaiming": ("kaiming_normal", {})})
+    zeros, kaiming = race["zeros"], race["kaiming"]
+    assert zeros["loss"][-1] == pytest.approx(2.3026, abs=0.01) and zeros["test_acc"] == pytest.approx(0.1, abs=0.02)
+    assert kaiming["loss"][-1] < zeros["loss"][-1] - 0.3 and kaiming["test_acc"] > 0.18

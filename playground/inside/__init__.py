@@ -20,12 +20,13 @@ from __future__ import annotations
 from .attribution import grad_cam, last_conv, saliency
 from .filters import filter_grid, filters_at
 from .forward import activations, hwc, image_from_bytes, layer_nodes, predict, top_activating
-from .initlab import init_lab_models, init_race, init_stats, unit_spread
+from .initlab import LAB_DEFAULTS, init_lab_models, init_race, init_stats, unit_spread
 from .predictions import highest_loss, misclassified, test_predictions
+from .race import InitRace
 from .sharing import invariance, mlp_and_cnn, param_table
 from .trained import Trained, inspectable_runs, load_trained
 
 __all__ = ["Trained", "load_trained", "inspectable_runs", "layer_nodes", "activations", "predict", "top_activating",
            "hwc", "image_from_bytes", "saliency", "grad_cam", "last_conv", "filters_at", "filter_grid",
            "test_predictions", "misclassified", "highest_loss", "init_lab_models", "init_stats", "unit_spread",
-           "init_race", "param_table", "invariance", "mlp_and_cnn"]
+           "init_race", "InitRace", "LAB_DEFAULTS", "param_table", "invariance", "mlp_and_cnn"]

@@ -1,11 +1,12 @@
-"""The kinds of job the job manager runs: training (here) and, registered by its own package, style
-transfer. Importing this module registers both (see ``playground.jobkinds``)."""
+"""The kinds of job the job manager runs: training (here) and, registered by their own packages, style
+transfer and the initialisation race. Importing this module registers all three (``playground.jobkinds``)."""
 
 from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 
 from ..config import RunConfig
+from ..inside import race as _race  # noqa: F401  (registers the "initrace" kind)
 from ..jobkinds import JOB_KINDS, JobKind
 from ..style import job as _style_job  # noqa: F401  (registers the "style" kind)
 from .buffer import RunBuffer

@@ -1,0 +1,127 @@
+"""The initialisation race as a job of the job manager (``playground.jobkinds``): the same queue, slots,
+gate, time cap and worker processes as training, so a race never runs in the web server's process.
+
+    initrace/<run_id>/config.json    the race: the base run config and the initialisations
+                      metrics.jsonl  start and the final event (done, stopped or error)
+                      result.json    the race's curves and figures (``init_race``'s result)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from ..config import RunConfig
+from ..errors import ConfigError, PlaygroundError
+from ..files import atomic_write_bytes
+from ..jobkinds import JOB_KINDS, JobKind
+from ..runs import FINAL_KINDS
+from ..train.init import INITS
+from .initlab import check_race, init_race
+
+__all__ = ["InitRace", "RaceKind", "RaceBuffer", "MAX_INITS"]
+
+MAX_INITS = 8
+
+
+@dataclass(frozen=True)
+class InitRace:
+    """A race: ``base`` trained once per initialisation (label -> (init name, its parameters))."""
+
+    base: RunConfig
+    inits: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def to_json(self, **kw: Any) -> str:
+        return json.dumps({"base": self.base.to_dict(), "inits": {k: [n, dict(p)] for k, (n, p) in self.inits.items()}},
+                          **kw)
+
+    @classmethod
+    def from_json(cls, text: str) -> "InitRace":
+        d = json.loads(text)
+        return cls(RunConfig.from_dict(d["base"]), {k: (n, dict(p)) for k, (n, p) in d["inits"].items()})
+
+
+class RaceBuffer:
+    """What the page draws: the race's progress, then its result."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.progress: tuple[float, str] = (0.0, "waiting for a slot...")
+        self.final: dict[str, Any] | None = None
+        self.race: dict[str, Any] | None = None
+        self.version = 0
+
+    def add(self, e: dict[str, Any]) -> None:
+        with self._lock:
+            if e.get("kind") == "progress":
+                self.progress = (float(e["fraction"]), str(e["text"]))
+            elif e.get("kind") == "start":
+                self.progress = (0.0, "starting...")
+            if e.get("race") is not None:
+                self.race = e["race"]
+            if e.get("kind") in FINAL_KINDS:
+                self.final = {k: v for k, v in e.items() if k != "race"}
+            self.version += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"progress": self.progress, "final": self.final, "race": self.race, "version": self.version}
+
+
+class RaceKind(JobKind):
+    """The initialisation lab's race: the same model trained once per initialisation, same seed and data."""
+
+    name = "initrace"
+    spec_type = InitRace
+    folder = "initrace"
+
+    def admit(self, spec: InitRace, owner: str) -> None:
+        if not spec.inits or len(spec.inits) > MAX_INITS:
+            raise ConfigError(f"Race 1 to {MAX_INITS} initialisations (got {len(spec.inits)}).")
+        for name, _ in spec.inits.values():
+            INITS.check(name)
+        check_race(spec.base, owner)
+
+    def create(self, store, spec: InitRace):
+        return store.create(spec)
+
+    def spec(self, run) -> InitRace:
+        return InitRace.from_json(run.config_path.read_text("utf-8"))
+
+    def events(self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None]
+               ) -> Iterator[dict[str, Any]]:
+        spec = self.spec(run)
+        start = {"kind": "start", "inits": list(spec.inits)}
+        run.append(start)
+        yield start
+        try:
+            race = init_race(spec.base, spec.inits, controls=controls,
+                             progress=lambda f, t: emit({"kind": "progress", "fraction": round(f, 4), "text": t}))
+        except PlaygroundError as e:
+            final = {"kind": "error", "message": str(e)}
+            run.append(final)
+            yield final
+            return
+        atomic_write_bytes(run.dir / "result.json", lambda f: f.write(json.dumps(race).encode()))
+        stopped = controls.stopped or controls.out_of_time()
+        final = {"kind": "stopped" if stopped else "done",
+                 **({"message": "Stopped: the initialisations that finished are shown."} if stopped else {})}
+        run.append(final)
+        yield {**final, "race": race}
+
+    def buffer(self) -> RaceBuffer:
+        return RaceBuffer()
+
+    def buffer_from_run(self, run) -> RaceBuffer:
+        buf = RaceBuffer()
+        for e in run.events():
+            buf.add(e)
+        path = run.dir / "result.json"
+        if path.is_file():
+            buf.race = json.loads(path.read_text("utf-8"))
+        return buf
+
+
+JOB_KINDS.register("initrace")(RaceKind())
