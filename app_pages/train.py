@@ -304,7 +304,7 @@ def draw_epoch(run, snap: dict) -> None:
     if key not in cache:
         classes = snap["start"]["dataset"]["classes"]
         cache.clear()
-        title = f"confusion matrix, epoch {last['epoch'] + 1}"
+        title = f"confusion matrix, epoch {last['epoch'] + 1}" + (" (stopped inside it)" if last.get("partial") else "")
         cache[key] = (plots.confusion_matrix(last["confusion"], classes, title),
                       plots.per_class_accuracy(last["per_class_acc"], classes), prediction_tiles(run, last))
     conf, per_class, tiles = cache[key]
@@ -312,7 +312,8 @@ def draw_epoch(run, snap: dict) -> None:
     with a:
         if run.weights_path() is not None:  # drill-down needs saved weights
             confusion_drilldown(run.run_id, last["confusion"], snap["start"]["dataset"]["classes"],
-                                f"confusion matrix, epoch {last['epoch'] + 1}", key="t_dd")
+                                f"confusion matrix, epoch {last['epoch'] + 1}"
+                                + (" (stopped inside it)" if last.get("partial") else ""), key="t_dd")
         else:
             st.plotly_chart(conf, key="p_conf")
     b.plotly_chart(per_class, key="p_pc")

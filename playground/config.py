@@ -72,6 +72,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     log_every: int = 10  # steps between step events (each costs a device sync)
+    log_seconds: float = 1.0  # ... or this long since the last one, whichever comes first (0: steps only)
     checkpoint: bool = True
     # Stop early once the test accuracy reaches this (None: train all epochs).
     target_acc: float | None = None
@@ -163,6 +164,8 @@ class RunConfig:
                f"batch size must be from 1 to {MAX_BATCH:,}, or empty for auto (got {t.batch_size}).")
         _check(1 <= t.eval_batch_size <= MAX_BATCH, f"eval batch size must be from 1 to {MAX_BATCH:,}.")
         _check(t.log_every >= 1, "log_every must be at least 1.")
+        _check(math.isfinite(t.log_seconds) and 0 <= t.log_seconds <= 3600,
+               f"log_seconds must be from 0 (off) to 3600 (got {t.log_seconds}).")
         _check(0 <= t.seed <= MAX_SEED, f"the seed must be a whole number from 0 to 2**63 - 1 (got {t.seed}).")
         _check(math.isfinite(o.lr) and o.lr > 0,
                f"learning rate must be a positive number (got {o.lr}); try 1e-3 for Adam or 0.05 for SGD.")

@@ -267,3 +267,28 @@ def test_metrics_csv_has_each_tasks_scalar_fields(store):
     assert "confusion" not in rows[0] and "per_class_acc" not in rows[0]
     assert [r["kind"] for r in rows].count("epoch") == 1
     assert float(next(r for r in rows if r["kind"] == "epoch")["test_acc"]) >= 0
+
+
+def test_a_slow_run_still_logs_about_every_log_seconds():
+    from conftest import tiny_run
+
+    events = list(fit(tiny_run(epochs=1, log_every=10_000, log_seconds=0.001)))  # every step is "slow"
+    steps = [e["step"] for e in events if e["kind"] == "step"]
+    assert len(steps) >= 8 and steps == sorted(set(steps))  # not only the epoch's last step
+    fixed = [e for e in fit(tiny_run(epochs=1, log_every=10_000, log_seconds=0)) if e["kind"] == "step"]
+    assert len(fixed) == 1  # the time rule off: the epoch's last step only
+
+
+def test_a_run_stopped_inside_an_epoch_ends_with_its_test_figures():
+    from conftest import tiny_run
+
+    from playground.train import Controls
+
+    controls, events = Controls(), []
+    for e in fit(tiny_run(epochs=3), controls=controls):
+        events.append(e)
+        if e["kind"] == "step" and e["step"] == 4:
+            controls.stop()
+    partial, final = events[-2], events[-1]
+    assert final["kind"] == "stopped" and partial["kind"] == "epoch" and partial["partial"]
+    assert 0 <= partial["test_acc"] <= 1 and partial["step"] == 4 and "confusion" in partial

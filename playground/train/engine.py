@@ -11,6 +11,7 @@ Events (one schema for the CLI, the app and the run store)::
     start    run_id, device, dataset summary, parameters, batch_size (the one used), steps_per_epoch, total_steps
     step     step, epoch, loss, acc, lr, images_per_s, t
     epoch    epoch, step, train_loss, train_acc, test_loss, test_acc, per_class_acc, confusion, t
+             (partial: true when the run was stopped inside the epoch: the figures of its steps so far)
     resumed  epoch, step (in_epoch: steps of that epoch already done)
     done | stopped | diverged | error    (final; with a message a person can act on)
     interrupted  step, message: the server is going away; the run saved this step (not in the run's file)
@@ -145,6 +146,16 @@ def _interrupted(s, run: Run | None, epoch: int, step: int, within: tuple, t: fl
                        "from this step."}
 
 
+def _epoch_event(s, meter: Meter, epoch: int, step: int, t: float, partial: bool = False) -> dict[str, Any]:
+    """The epoch event: training figures of the epoch's steps and the test split's. ``partial``: the run
+    stopped inside the epoch (its steps so far; the probes are left out)."""
+    task, n, bs = s.task, meter.ep_steps, s.batch_size
+    ev = task.evaluate(s.p)
+    return {"kind": "epoch", "epoch": epoch, "step": step, "train_loss": round(meter.ep_loss.item() / n, 5),
+            f"train_{task.metric}": round(task.metric_value(meter.ep_score.item(), n * bs), 4), **ev,
+            **({"partial": True} if partial else s.probe_fields("on_epoch", epoch, step)), "t": t}
+
+
 def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state: dict[str, Any] | None,
            emit) -> Iterator[dict[str, Any]]:
     t_start, t_offset = time.perf_counter(), float(resume_state.get("t", 0.0)) if resume_state else 0.0
@@ -182,6 +193,8 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
                 yield _interrupted(s, run if save else None, epoch, step, (i, epoch_gen), now())
                 return
             if controls.stopped or controls.out_of_time():
+                if meter.ep_steps:  # stopped inside an epoch: its test figures, so the run ends with some
+                    yield emit(_epoch_event(s, meter, epoch, step, now(), partial=True))
                 yield finish("stopped", epoch=epoch, message=controls.stop_message(step, s.total_steps))
                 return
             x, y = task.batch(p, perm[i * bs : (i + 1) * bs], gen)  # (B, C, H, W) float, normalised; targets
@@ -196,7 +209,7 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
             sched.step()
             step += 1
             meter.add(loss.detach().float(), task.score(out, y))
-            if meter.steps == t.log_every or i == steps_this_epoch - 1:
+            if meter.due(t.log_every, t.log_seconds) or i == steps_this_epoch - 1:
                 n_window = meter.steps
                 mean_loss, score, rate = meter.read(bs)
                 if not math.isfinite(mean_loss):
@@ -209,10 +222,8 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
                             "lr": sched.get_last_lr()[0], "images_per_s": round(rate, 1),
                             **s.probe_fields("on_log", step, epoch), "t": now()})
                 meter.restart()
-        ev, n = task.evaluate(p), meter.ep_steps
-        last = {"kind": "epoch", "epoch": epoch, "step": step, "train_loss": round(meter.ep_loss.item() / n, 5),
-                f"train_{task.metric}": round(task.metric_value(meter.ep_score.item(), n * bs), 4), **ev,
-                **s.probe_fields("on_epoch", epoch, step), "t": now()}
+        last = _epoch_event(s, meter, epoch, step, now())
+        ev = last
         yield emit(last)
         if save:
             run.save_checkpoint(s.resumable_state(epoch + 1, step, now()))

@@ -44,6 +44,13 @@ class Meter:
         self.steps += 1
         self.ep_steps += 1
 
+    def due(self, log_every: int, log_seconds: float = 0.0) -> bool:
+        """Time for a step event: ``log_every`` steps since the last, or ``log_seconds`` of training (so a
+        slow model still draws a point a second)."""
+        if self.steps >= log_every:
+            return True
+        return bool(self.steps and log_seconds and time.perf_counter() - self.t0 >= log_seconds)
+
     def read(self, batch_size: int) -> tuple[float, float, float]:
         """-> (mean loss, score sum, images/s) since the last read; the one sync point."""
         mean_loss = self.loss.item() / self.steps
