@@ -5,14 +5,17 @@
 (b) engine: ``fit`` with the same augmentations done batched on the device;
 (c) compute bound: the same training step on one fixed, resident batch.
 Each figure is the best 20-step window after a warm-up, measured alike for all three
-(on a shared machine, noise only ever slows a window down); (b) and (c) run in
-interleaved rounds.
+(on a shared machine, noise only ever slows a window down); the three run in interleaved
+rounds (a b c a b c ...), reported as median and spread with the ratios per round, and
+the load average at the start and the end.
 Then the project's fastest MNIST recipe, timed wall-clock (data loading included)
 until 99.0% test accuracy.
 """
 
 from __future__ import annotations
 
+import os
+import statistics
 import time
 from typing import Any, Callable
 
@@ -133,42 +136,68 @@ def seconds_to_99(data_root: str | None, device: str) -> tuple[float | None, flo
     return (round(wall, 2) if acc >= 0.99 else None), acc
 
 
+def _spread(values: list[float], digits: int = 1) -> dict[str, float]:
+    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
+            "max": round(max(values), digits)}
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:  # not available on this system
+        return None
+
+
 def run_bench(data_root: str | None = None, device: str = "auto", steps: int = 120, mnist99: bool = True,
               rounds: int = 3, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """(a) textbook, (b) engine and (c) compute bound measured in interleaved rounds (a b c a b c ...):
+    each figure's median and spread over the rounds, and the ratios per round, whose median is the
+    headline (drift of a shared machine between rounds then lands in the spread, not in the ratio)."""
+    load_start = _load()
     config = bench_config(data_root, device)
     p = prepare(config)  # loads and caches MNIST; fails early with the offline message
     dev = device_label(p.device)
     log(f"device: {dev}; model: cnn {sum(q.numel() for q in p.model.parameters()):,} parameters; "
-        f"batch {config.train.batch_size}; augment {', '.join(AUGMENT)}; {steps} timed steps each")
-    tb = {}
-    for workers in (0, 2):
-        tb[workers] = textbook_ips(config, steps, workers)
-        log(f"(a) textbook, {workers} workers: {tb[workers]:,.0f} img/s")
-    textbook = max(tb.values())
-    # Interleaved rounds, best of each: a shared machine's noise hits both sides alike.
-    eng = cb = 0.0
-    for r in range(rounds):
-        eng = max(eng, engine_ips(config, steps))
-        cb = max(cb, compute_bound_ips(config, steps))
-        log(f"round {r + 1}/{rounds}: (b) engine {eng:,.0f} img/s, (c) compute bound {cb:,.0f} img/s (best so far)")
+        f"batch {config.train.batch_size}; augment {', '.join(AUGMENT)}; {steps} timed steps each; "
+        f"{rounds} interleaved rounds; load average at start {load_start}")
+    by_workers = {w: textbook_ips(config, steps, w) for w in (0, 2)}  # the textbook's best loader setting
+    workers = max(by_workers, key=by_workers.get)
+    log(f"(a) textbook loader: {workers} workers is faster here "
+        f"({', '.join(f'{w}: {v:,.0f} img/s' for w, v in by_workers.items())})")
+    per_round = []
+    for r in range(max(1, rounds)):
+        tb = textbook_ips(config, steps, workers)
+        eng = engine_ips(config, steps)
+        cb = compute_bound_ips(config, steps)
+        per_round.append({"textbook": round(tb, 1), "engine": round(eng, 1), "compute_bound": round(cb, 1),
+                          "engine_vs_textbook": round(eng / tb, 3), "engine_vs_compute_bound": round(eng / cb, 3)})
+        log(f"round {r + 1}/{rounds}: (a) textbook {tb:,.0f}, (b) engine {eng:,.0f}, (c) compute bound {cb:,.0f} "
+            f"img/s; engine/textbook {eng / tb:.2f}x, engine/compute bound {eng / cb:.3f}")
+    col = {k: [r[k] for r in per_round] for k in per_round[0]}
+    spread = {k: _spread(v, 3 if "_vs_" in k else 1) for k, v in col.items()}
     result: dict[str, Any] = {
-        "textbook_ips": round(textbook, 1),
-        "textbook_ips_by_workers": {str(k): round(v, 1) for k, v in tb.items()},
-        "engine_ips": round(eng, 1),
-        "compute_bound_ips": round(cb, 1),
-        "engine_vs_textbook": round(eng / textbook, 2),
-        "engine_vs_compute_bound": round(eng / cb, 3),
+        "textbook_ips": spread["textbook"]["median"],
+        "textbook_ips_by_workers": {str(k): round(v, 1) for k, v in by_workers.items()},
+        "engine_ips": spread["engine"]["median"],
+        "compute_bound_ips": spread["compute_bound"]["median"],
+        "engine_vs_textbook": spread["engine_vs_textbook"]["median"],
+        "engine_vs_compute_bound": spread["engine_vs_compute_bound"]["median"],
+        "rounds": per_round, "spread": spread,
         "mnist_seconds_to_99": None,
         "mnist_fast_recipe_acc": None,
         "device": dev,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
-    log(f"engine vs textbook {result['engine_vs_textbook']}x, engine vs compute bound "
-        f"{result['engine_vs_compute_bound']}")
+    log(f"medians over {len(per_round)} rounds: engine vs textbook {result['engine_vs_textbook']}x "
+        f"(spread {spread['engine_vs_textbook']['min']}-{spread['engine_vs_textbook']['max']}), engine vs compute "
+        f"bound {result['engine_vs_compute_bound']} ({spread['engine_vs_compute_bound']['min']}-"
+        f"{spread['engine_vs_compute_bound']['max']})")
     if mnist99:
         secs, acc = seconds_to_99(data_root, device)
         result["mnist_seconds_to_99"], result["mnist_fast_recipe_acc"] = secs, acc
         log(f"MNIST fast recipe: test accuracy {acc:.4f}, "
             + (f"99.0% reached in {secs:.1f} s wall (data loading included)" if secs else "99.0% not reached"))
+    result["load_average"] = {"start": load_start, "end": _load()}
+    log(f"load average at end {result['load_average']['end']} (1, 5, 15 minutes)")
     return result

@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--data-root", default=None, help="folder with MNIST/raw (default ./data)")
     bench.add_argument("--device", default="auto")
     bench.add_argument("--steps", type=int, default=120, help="timed steps per measurement")
-    bench.add_argument("--rounds", type=int, default=3, help="interleaved engine / compute-bound rounds")
+    bench.add_argument("--rounds", type=int, default=3, help="interleaved rounds of textbook, engine and compute bound")
     bench.add_argument("--skip-mnist99", action="store_true", help="skip the time-to-99%% run")
     bench.add_argument("--json", action="store_true")
 

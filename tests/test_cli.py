@@ -94,14 +94,19 @@ def test_runs_lists_the_store(tmp_path):
 
 
 def test_bench_prints_figures(mnist_root, tmp_path):
-    out = cli("bench", "--data-root", mnist_root, "--steps", "8", "--skip-mnist99", "--json", cwd=tmp_path)
+    out = cli("bench", "--data-root", mnist_root, "--steps", "8", "--rounds", "2", "--skip-mnist99", "--json",
+              cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout.strip().splitlines()[-1])
     for key in ("textbook_ips", "engine_ips", "compute_bound_ips", "engine_vs_textbook",
                 "engine_vs_compute_bound", "mnist_seconds_to_99", "device"):
         assert key in r
     assert r["textbook_ips"] > 0 and r["engine_ips"] > 0 and r["compute_bound_ips"] > 0
-    assert r["engine_vs_textbook"] == pytest.approx(r["engine_ips"] / r["textbook_ips"], rel=0.01)
+    assert len(r["rounds"]) == 2 and set(r["rounds"][0]) >= {"textbook", "engine", "compute_bound"}
+    ratios = sorted(x["engine_vs_textbook"] for x in r["rounds"])
+    assert r["engine_vs_textbook"] == pytest.approx(sum(ratios) / 2, rel=0.01)  # the median of the rounds' ratios
+    assert r["spread"]["engine"]["min"] <= r["engine_ips"] <= r["spread"]["engine"]["max"]
+    assert len(r["load_average"]["start"]) == 3 and "load average at start" in out.stderr
 
 
 def test_summary_prints_layers_and_parameter_counts(tmp_path):
