@@ -136,7 +136,7 @@ async def _session(browser, url: str, cfg_url: str, i: int, timings: dict, error
     page.on("pageerror", lambda e: errors.append(f"session {i}: page error {e}"))
     try:
         t0 = time.perf_counter()
-        await page.goto(url + "/")
+        await page.goto(url + "/data")
         await page.get_by_text("image shape (C, H, W)").wait_for(timeout=STEP_TIMEOUT_MS)
         timings["data_page"].append(time.perf_counter() - t0)
 

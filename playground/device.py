@@ -8,7 +8,7 @@ import torch
 
 from .errors import ConfigError
 
-__all__ = ["resolve_device", "device_summary", "device_label"]
+__all__ = ["resolve_device", "device_summary", "device_label", "gpus", "place", "pinned_gpu"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -42,3 +42,37 @@ def device_label(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return "cpu"
+
+
+def gpus() -> list[dict[str, Any]]:
+    """The box's GPUs as placement sees them: index, name, free and total memory (MB). Empty on a CPU."""
+    if not torch.cuda.is_available():
+        return []
+    out = []
+    for i in range(torch.cuda.device_count()):
+        try:
+            free, total = torch.cuda.mem_get_info(i)
+        except RuntimeError:  # a GPU in a bad state: never place on it
+            continue
+        out.append({"index": i, "name": torch.cuda.get_device_name(i), "free_mb": free // 2**20,
+                    "total_mb": total // 2**20})
+    return out
+
+
+def pinned_gpu(device: str) -> int | None:
+    """The GPU a config pins (``cuda:k`` -> k; plain ``cuda`` -> 0), else None (``auto``, ``cpu``)."""
+    if isinstance(device, str) and device.startswith("cuda"):
+        _, _, k = device.partition(":")
+        return int(k) if k.isdigit() else 0
+    return None
+
+
+def place(devices: list[dict[str, Any]], placed: dict[int, int], per_gpu: int = 1) -> int | None:
+    """The GPU for the next ``auto`` job: among those with fewer than ``per_gpu`` jobs placed, the one with
+    the fewest jobs, then the most free memory (then the lowest index). None: no GPU has room (or none)."""
+    room = [d for d in devices if placed.get(d["index"], 0) < per_gpu]
+    if not room:
+        return None
+    best = min(room, key=lambda d: (placed.get(d["index"], 0), -d.get("free_mb", 0), d["index"]))
+    return best["index"]
+

@@ -12,7 +12,8 @@ variable                       laptop    classroom   meaning
 PLAYGROUND_DATA                ./data    same        where torchvision data sets are found or downloaded
 PLAYGROUND_RUNS                ./runs    same        the run store (one folder per run)
 PLAYGROUND_UPLOADS             ./uploads same        per-session upload folders
-PLAYGROUND_MAX_JOBS            (auto)    same        jobs running at once, training and style (1 per GPU, 1 on a CPU)
+PLAYGROUND_MAX_JOBS            (auto)    same        jobs running at once, every kind (JOBS_PER_GPU per GPU, 1 on a CPU)
+PLAYGROUND_JOBS_PER_GPU        1         same        jobs placed on one GPU at once (small CNNs leave an H100 idle)
 PLAYGROUND_MAX_QUEUED          100       same        runs waiting; more are refused with a message
 PLAYGROUND_MAX_FINISHED        200       same        finished runs kept in memory (the rest: from disk)
 PLAYGROUND_MAX_DATASET_MB      4096      same        largest data set held in memory (decoded, uint8)
@@ -53,7 +54,8 @@ class Settings:
     data_root: Path
     runs_root: Path
     uploads_root: Path
-    max_jobs: int  # default: one per GPU, one on a CPU
+    max_jobs: int  # default: jobs_per_gpu per GPU, one on a CPU
+    jobs_per_gpu: int  # jobs placed on one GPU at once
     max_unzipped_mb: int
     workers: str  # "process" or "thread"
     worker_memory_mb: int  # 0: no limit
@@ -116,9 +118,9 @@ def _gpus() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def _per_device() -> int:
-    """One job per GPU, one on a CPU."""
-    return max(1, _gpus())
+def _per_device(per_gpu: int = 1) -> int:
+    """``per_gpu`` jobs per GPU, one on a CPU."""
+    return max(1, _gpus() * per_gpu)
 
 
 def settings() -> Settings:
@@ -135,7 +137,8 @@ def settings() -> Settings:
         data_root=Path(os.environ.get("PLAYGROUND_DATA") or "./data"),
         runs_root=Path(os.environ.get("PLAYGROUND_RUNS") or "./runs"),
         uploads_root=Path(os.environ.get("PLAYGROUND_UPLOADS") or "./uploads"),
-        max_jobs=_int("PLAYGROUND_MAX_JOBS", 0) or _per_device(),
+        jobs_per_gpu=_int("PLAYGROUND_JOBS_PER_GPU", 1),
+        max_jobs=_int("PLAYGROUND_MAX_JOBS", 0) or _per_device(_int("PLAYGROUND_JOBS_PER_GPU", 1)),
         max_unzipped_mb=_int("PLAYGROUND_MAX_UNZIPPED_MB", 1024),
         workers=workers,
         worker_memory_mb=_int("PLAYGROUND_WORKER_MEMORY_MB", 8192 if classroom else 0, lo=0),

@@ -83,16 +83,18 @@ def test_load_saved_reads_the_final_model_or_the_last_save_with_epochs_counted_a
     assert (done.source, done.epochs_done, done.shape, done.classes) == ("model.pt", 2, (3, 32, 32),
                                                                          events[0]["dataset"]["classes"])
     assert not done.model.training and done.mean is not None
-    controls = Controls()
+    controls, part_events = Controls(), []
     for e in fit(tiny_run(epochs=2), store=store, controls=controls):  # interrupted in its first epoch
+        part_events.append(e)
         if e["kind"] == "step" and e["step"] == 4:
             controls.interrupt()
-    part = load_saved(store.list()[0])  # the newest run
+    run = store.open(part_events[0]["run_id"])
+    part = load_saved(run)
     assert (part.source, part.epochs_done, part.shape) == ("checkpoint.pt", 0, (3, 32, 32))  # shape: start event
     x = torch.rand(2, 3, 32, 32)
     assert part.model(x).shape == (2, len(part.classes))
     with pytest.raises(CheckpointError, match="final model"):
-        load_saved(store.list()[0], final=True)
-    store.list()[0].checkpoint_path.unlink()
+        load_saved(run, final=True)
+    run.checkpoint_path.unlink()
     with pytest.raises(CheckpointError, match="Wait for its first epoch"):
-        load_saved(store.list()[0])
+        load_saved(run)
