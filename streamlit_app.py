@@ -36,13 +36,14 @@ st.html("<style>*, *::before, *::after { transition: none !important; animation:
 with st.sidebar:
     st.markdown("### CNN Playground")
     dev = _device()
+    manager = job_manager()
     if dev["type"] == "cuda":
-        st.caption(f":material/memory: GPU: {dev['name']} ({dev['memory_gb']} GB)"
-                   + (f" x{dev['count']}" if dev["count"] > 1 else ""))
+        for g in manager.occupancy():  # per GPU: the jobs placed on it and its memory in use
+            st.caption(f":material/memory: GPU {g['index']} {g['name']}: {g['jobs']} job(s), "
+                       f"{g['used_mb'] / 1024:.1f} of {g['total_mb'] / 1024:.0f} GB in use")
     else:
         st.caption(f":material/memory: CPU ({dev['threads']} threads); no GPU found")
     st.caption(f":material/folder: data: `{default_data_root().resolve()}`")
-    manager = job_manager()
     live = manager.live_jobs()
     running = sum(1 for j in live if j.state == "running")
     st.caption(f":material/model_training: {running} training, {len(live) - running} queued "

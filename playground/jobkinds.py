@@ -46,10 +46,15 @@ class JobKind:
         """The spec, read back from the run's folder (what the job manager keeps for a run it reopens)."""
         raise NotImplementedError
 
+    def device_of(self, spec: Any) -> str:
+        """The device the spec asks for: ``auto`` (the job manager places it), ``cpu`` or ``cuda[:k]``."""
+        return "auto"
+
     def events(self, run: Any, store: Any, controls: Any, resuming: bool,
-               emit: Callable[[dict[str, Any]], None]) -> Iterator[dict[str, Any]]:
+               emit: Callable[[dict[str, Any]], None], device: str | None = None) -> Iterator[dict[str, Any]]:
         """Run the job (in its worker): yield events, the last one final (``runs.FINAL_KINDS``). ``emit``
-        sends a passing event (e.g. download progress) while the job cannot yield."""
+        sends a passing event (e.g. download progress) while the job cannot yield. ``device``: the GPU the
+        job manager placed it on (None: the spec's own device)."""
         raise NotImplementedError
 
     def buffer(self) -> Any:

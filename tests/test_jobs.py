@@ -163,3 +163,52 @@ def test_pause_after_stop_does_not_block_the_stop():
     c.stop()
     c.pause()
     assert not c.paused and c.wait_while_paused() == 0.0
+
+
+# -- every GPU of the box: placement -----------------------------------------------------------
+
+def test_place_picks_the_least_loaded_gpu_with_room():
+    from playground.device import place
+
+    gpus = [{"index": 0, "free_mb": 10_000}, {"index": 1, "free_mb": 70_000}, {"index": 2, "free_mb": 50_000}]
+    assert place(gpus, {}) == 1  # nothing placed: the most free memory
+    assert place(gpus, {1: 1}) == 2  # then the next emptiest
+    assert place(gpus, {0: 1, 1: 1, 2: 1}) is None  # one job per GPU: no room
+    assert place(gpus, {0: 1, 1: 1, 2: 1}, per_gpu=2) == 1  # two per GPU: fewest jobs, then free memory
+    assert place([], {}) is None
+
+
+def test_the_manager_places_each_auto_job_on_its_own_gpu(store, monkeypatch):
+    import threading
+
+    from conftest import tiny_run, wait_until
+
+    from playground.train import kinds
+
+    fake = [{"index": i, "name": f"fake {i}", "free_mb": 80_000 - i, "total_mb": 81_000} for i in range(4)]
+    monkeypatch.setattr("playground.train.jobs.gpus", lambda: fake)
+    release, seen = threading.Event(), {}
+
+    def events(self, run, store, controls, resuming, emit, device=None):
+        seen[run.run_id] = device
+        release.wait(30)
+        yield {"kind": "done", "step": 0, "t": 0.0}
+
+    monkeypatch.setattr(kinds.TrainKind, "events", events)
+    m = JobManager(store, max_running=4, workers="thread")
+    try:
+        jobs = [m.submit(tiny_run(), "a") for _ in range(3)]
+        assert wait_until(lambda: len(seen) == 3, 10)
+        assert [seen[j.run_id] for j in jobs] == ["cuda:0", "cuda:1", "cuda:2"]  # one GPU each, most free first
+        assert [g["jobs"] for g in m.occupancy()] == [1, 1, 1, 0]
+        pin = type("Pinned", (), {"kind": kinds.TrainKind(), "config": tiny_run(device="cuda:3")})()
+        assert m._place(pin) == "cuda:3"  # a config that pins a GPU gets it (this machine has none to submit to)
+        release.set()
+        assert wait_until(lambda: all(not j.live for j in jobs), 10)
+        again = m.submit(tiny_run(), "c")  # all free again: the GPU with the most free memory
+        assert wait_until(lambda: again.run_id in seen, 10) and seen[again.run_id] == "cuda:0"
+        cpu = m.submit(tiny_run(device="cpu"), "c")
+        assert wait_until(lambda: cpu.run_id in seen, 10) and seen[cpu.run_id] is None
+    finally:
+        release.set()
+        m.shutdown()

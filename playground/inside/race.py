@@ -90,9 +90,14 @@ class RaceKind(JobKind):
     def spec(self, run) -> InitRace:
         return InitRace.from_json(run.config_path.read_text("utf-8"))
 
-    def events(self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None]
-               ) -> Iterator[dict[str, Any]]:
+    def device_of(self, spec: InitRace) -> str:
+        return spec.base.train.device
+
+    def events(self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None],
+               device: str | None = None) -> Iterator[dict[str, Any]]:
         spec = self.spec(run)
+        if device:
+            spec = InitRace(spec.base.replace(train={"device": device}), spec.inits)
         start = {"kind": "start", "inits": list(spec.inits)}
         run.append(start)
         yield start

@@ -146,9 +146,14 @@ class StyleKind(JobKind):
         every = json.loads((run.dir / "job.json").read_text("utf-8")).get("preview_every", 5)
         return StyleJob(settings, images["content"], images["style"], int(every))
 
-    def events(self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None]
-               ) -> Iterator[dict[str, Any]]:
+    def device_of(self, spec: StyleJob) -> str:
+        return spec.settings.device
+
+    def events(self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None],
+               device: str | None = None) -> Iterator[dict[str, Any]]:
         spec = self.spec(run)
+        if device:
+            spec = StyleJob(spec.settings.replace(device=device), spec.content, spec.style, spec.preview_every)
 
         def progress(done: int, total: int) -> None:
             emit({"kind": "download", "done": done, "total": total})

@@ -106,9 +106,11 @@ def _fit(config: RunConfig, run: Run | None, controls: Controls,
             torch.cuda.empty_cache()
 
 
-def resume(run_id: str, store: RunStore | None = None, controls: Controls | None = None) -> Iterator[dict[str, Any]]:
+def resume(run_id: str, store: RunStore | None = None, controls: Controls | None = None,
+           device: str | None = None) -> Iterator[dict[str, Any]]:
     """Continue a run (e.g. one whose process was killed) from its last checkpoint. The run is locked
-    before its metrics are cut back to the checkpoint, so a second trainer changes nothing."""
+    before its metrics are cut back to the checkpoint, so a second trainer changes nothing. ``device``:
+    where the job manager placed it (default: the run's own setting)."""
     store = store or RunStore()
     try:
         run = store.open(run_id)
@@ -122,6 +124,8 @@ def resume(run_id: str, store: RunStore | None = None, controls: Controls | None
     with lock:
         try:
             config = run.config()
+            if device:
+                config = config.replace(train={"device": device})
             # Killed before its first epoch ended: nothing to continue from, so start it over.
             state = run.load_checkpoint() if run.checkpoint_path.exists() else None
             run.truncate_after_epoch(state["epoch"] if state else 0,

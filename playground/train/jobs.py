@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..device import gpus, pinned_gpu, place
 from ..errors import PlaygroundError
 from ..jobkinds import JOB_KINDS, JobKind, kind_of
 from ..runs import FINAL_KINDS, Run, RunStore
@@ -47,6 +48,7 @@ class Job:
     thread: threading.Thread | None = None  # this process's thread that runs or follows the job
     worker: Any = None  # its WorkerProcess, when runs train in worker processes
     released: bool = False  # paused so long that its slot went to the next run; re-queued on resume
+    device: str | None = None  # the GPU the manager placed it on (None: its own setting, e.g. the CPU)
 
     @property
     def run_id(self) -> str:
@@ -68,6 +70,7 @@ class JobManager:
         if self.workers == "process":
             warm_up()
         self.max_running = max_running or cfg.max_jobs
+        self.jobs_per_gpu = cfg.jobs_per_gpu
         self.max_queued = max_queued or cfg.max_queued
         # Finished runs stay in memory (their buffers) only up to this many; older ones are read
         # back from the run store when opened, so a long class does not grow the server.
@@ -139,9 +142,43 @@ class JobManager:
                     job.released = False
                     job.controls.resume()
                     continue
+                job.device = self._place(job)
                 job.thread = threading.Thread(target=self._work, args=(job,), name=f"job-{job.run_id}",
                                               daemon=True)
                 job.thread.start()
+
+    def _place(self, job: Job) -> str | None:
+        """The GPU a starting job trains on (caller holds the lock): the one its config pins, else the
+        least-loaded one with room (``place``: jobs placed, then free memory); None on a CPU or for a
+        job that asks for the CPU."""
+        want = job.kind.device_of(job.config)
+        pinned = pinned_gpu(want)
+        if want == "cpu" or (pinned is None and want != "auto"):
+            return None
+        if pinned is not None:
+            return f"cuda:{pinned}"
+        devices = gpus()
+        if not devices:
+            return None
+        placed = self._placed()
+        k = place(devices, placed, self.jobs_per_gpu)
+        if k is None:  # every GPU is full (pinned jobs crowd one): the least loaded
+            k = place(devices, placed, 1 << 30)
+        return f"cuda:{k}"
+
+    def _placed(self) -> dict[int, int]:
+        placed: dict[int, int] = {}
+        for j in self._jobs.values():
+            if j.state == "running" and not j.released and j.device:
+                k = pinned_gpu(j.device)
+                placed[k] = placed.get(k, 0) + 1
+        return placed
+
+    def occupancy(self) -> list[dict[str, Any]]:
+        """Per GPU: its name, the jobs placed on it and its memory in use (MB): the sidebar and the teacher."""
+        with self._lock:
+            placed = self._placed()
+        return [{**d, "jobs": placed.get(d["index"], 0), "used_mb": d["total_mb"] - d["free_mb"]} for d in gpus()]
 
     def _running_count(self) -> int:
         return sum(1 for j in self._jobs.values() if j.state == "running" and not j.released)
@@ -162,11 +199,12 @@ class JobManager:
     def _events(self, job: Job):
         """The job's events: from its worker process, or from its kind's ``events`` in this thread."""
         if self.workers == "process":
-            worker = WorkerProcess(job.run, job.kind.name, job.controls, job.resume)
+            worker = WorkerProcess(job.run, job.kind.name, job.controls, job.resume, job.device)
             worker.start()
             job.worker = worker
             return worker.events()
-        return job.kind.events(job.run, self.store_for(job.kind.name), job.controls, job.resume, job.buffer.add)
+        return job.kind.events(job.run, self.store_for(job.kind.name), job.controls, job.resume, job.buffer.add,
+                               job.device)
 
     def _work(self, job: Job) -> None:
         try:

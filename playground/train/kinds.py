@@ -32,11 +32,15 @@ class TrainKind(JobKind):
     def spec(self, run) -> RunConfig:
         return run.config()
 
-    def events(self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None]
-               ) -> Iterator[dict[str, Any]]:
+    def device_of(self, spec: RunConfig) -> str:
+        return spec.train.device
+
+    def events(self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None],
+               device: str | None = None) -> Iterator[dict[str, Any]]:
         if resuming:
-            return resume(run.run_id, store, controls)
-        return fit(run.config(), run=run, controls=controls)
+            return resume(run.run_id, store, controls, device=device)
+        config = run.config()
+        return fit(config.replace(train={"device": device}) if device else config, run=run, controls=controls)
 
     def buffer(self):
         return RunBuffer()

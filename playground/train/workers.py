@@ -74,7 +74,7 @@ def process_controls(time_limit_s: float | None) -> Controls:
 class WorkerProcess:
     """One job's worker: started with ``start()``, read with ``events()`` until its final event."""
 
-    def __init__(self, run: Run, kind: str, controls: Controls, resuming: bool) -> None:
+    def __init__(self, run: Run, kind: str, controls: Controls, resuming: bool, device: str | None = None) -> None:
         ctx = context()
         self.run = run
         self.controls = controls  # its events must outlive the start: the worker opens them by name
@@ -86,7 +86,7 @@ class WorkerProcess:
         limit = settings().worker_memory_mb
         self.process = ctx.Process(
             target=_child, name=f"job-{run.run_id}", daemon=True,
-            args=(run.run_id, str(run.dir.parent), kind, resuming, controls.events,
+            args=(run.run_id, str(run.dir.parent), kind, resuming, device, controls.events,
                   controls.time_limit_s, limit, environment(), self.queue, self._alive_r))
 
     def start(self) -> None:
@@ -148,7 +148,7 @@ def _end_with_the_server(alive, controls: Controls) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _child(run_id: str, root: str, kind: str, resuming: bool, events, time_limit_s: float | None,
+def _child(run_id: str, root: str, kind: str, resuming: bool, device: str | None, events, time_limit_s: float | None,
            memory_mb: int, env: dict[str, str], out, alive) -> None:
     """The worker's main: run (or resume) the job of this kind, putting every event on ``out``; None at
     the end."""
@@ -163,7 +163,7 @@ def _child(run_id: str, root: str, kind: str, resuming: bool, events, time_limit
     signal.signal(signal.SIGTERM, lambda *_: controls.interrupt())
     store = RunStore(root)
     try:
-        for e in JOB_KINDS.get(kind).events(store.open(run_id), store, controls, resuming, out.put):
+        for e in JOB_KINDS.get(kind).events(store.open(run_id), store, controls, resuming, out.put, device):
             out.put(e)
     finally:
         out.put(None)
