@@ -51,7 +51,16 @@ with st.sidebar:
     mine = my_runs()
     if mine:
         st.markdown("**Your runs**")
+        # Each kind's page and URL parameter; links stay in this tab (this session keeps its runs).
+        pages_of = {"train": ("app_pages/train.py", "run"), "style": ("app_pages/style.py", "style"),
+                    "initrace": ("app_pages/inside.py", "tab")}
         for run_id in reversed(mine[-8:]):
-            st.markdown(f"[{run_id}](/train?run={run_id}) {status_badge(manager.status(run_id))}")
+            kind = manager.kind_of(run_id)
+            if kind is None:  # deleted meanwhile
+                continue
+            page, param = pages_of[kind]
+            value = "Initialisation lab" if kind == "initrace" else run_id
+            st.page_link(page, label=f"{run_id[-12:]} · {status_badge(manager.status(run_id, kind))}",
+                         query_params={param: value}, help=f"{kind} job {run_id}")
 
 pages.run()

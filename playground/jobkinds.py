@@ -65,6 +65,10 @@ class JobKind:
         """The buffer of a run read back from its folder (a finished run, or after a reload)."""
         raise NotImplementedError
 
+    def parse_config(self, text: str) -> Any:
+        """Read a run folder's config.json (the run store checks it with this: unreadable is damaged)."""
+        raise NotImplementedError
+
     def store_root(self, root: Path) -> Path:
         return root / self.folder if self.folder else root
 

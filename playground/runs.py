@@ -92,6 +92,7 @@ class Run:
     """One run's folder. Appends are serialised by a lock (one writer thread); one trainer at a time (``lock``)."""
 
     dir: Path
+    parse: Any = None  # the settings' reader: RunConfig.from_json (training), or the job kind's own
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -131,14 +132,14 @@ class Run:
         where = f"Run {self.run_id} is damaged: {self.config_path}"
         fix = "Delete the run's folder (the other runs are not affected), or repair the file."
         try:
-            return RunConfig.from_json(self.config_path.read_bytes().decode("utf-8"))
+            return (self.parse or RunConfig.from_json)(self.config_path.read_bytes().decode("utf-8"))
         except FileNotFoundError:
             raise CheckpointError(f"{where} is missing. Delete the run's folder (the others are fine).") from None
         except UnicodeDecodeError:
             raise CheckpointError(f"{where} is not UTF-8 text. {fix}") from None
         except OSError as e:
             raise CheckpointError(f"{where} cannot be read ({e.strerror}). {fix}") from None
-        except (ValueError, TypeError, RecursionError) as e:  # bad JSON, not a RunConfig (ConfigError)
+        except (ValueError, TypeError, KeyError, RecursionError) as e:  # bad JSON, not its settings (ConfigError)
             raise CheckpointError(f"{where} is not a valid run configuration ({e}). {fix}") from None
 
     def append(self, event: dict[str, Any]) -> None:
@@ -299,14 +300,15 @@ class Run:
 
 
 class RunStore:
-    def __init__(self, root: Path | str | None = None):
+    def __init__(self, root: Path | str | None = None, parse: Any = None):
         self.root = Path(root) if root is not None else default_runs_root()
+        self.parse = parse  # how its runs' config.json is read (None: a RunConfig)
 
     def create(self, config: RunConfig) -> Run:
         """A new run folder holding ``config``; a full disk is a PlaygroundError (and leaves no folder)."""
         data = config.to_json(indent=2).encode()
         self.root.mkdir(parents=True, exist_ok=True)
-        run = Run(self.root / new_run_id())
+        run = Run(self.root / new_run_id(), self.parse)
         run.dir.mkdir()
         try:
             atomic_write_bytes(run.config_path, lambda f: f.write(data))
@@ -322,7 +324,7 @@ class RunStore:
         """The run ``run_id``; sweeps the temp files a killed writer left in its folder."""
         if not _ID.match(run_id or ""):
             raise CheckpointError(f"{run_id!r} is not a run id.")
-        run = Run(self.root / run_id)
+        run = Run(self.root / run_id, self.parse)
         if not run.config_path.is_file():
             if run.dir.is_dir():
                 raise CheckpointError(f"Run {run_id} is damaged: its folder {run.dir} has no config.json. Delete "
@@ -334,7 +336,7 @@ class RunStore:
     def list(self) -> list[Run]:
         """Every run folder, newest first, damaged ones too (``status()`` is "damaged", ``damage()``
         says why): one bad run never hides the others. Sweeps the temp files killed writers left."""
-        runs = [Run(Path(e.path)) for e in entries(self.root) if _ID.match(e.name) and e.is_dir()]
+        runs = [Run(Path(e.path), self.parse) for e in entries(self.root) if _ID.match(e.name) and e.is_dir()]
         for run in runs:
             sweep_temp_files(run.dir)
         return sorted(runs, key=lambda r: r.run_id, reverse=True)

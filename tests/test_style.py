@@ -518,3 +518,20 @@ def test_page_finds_its_transfer_again_after_a_reload_and_a_viewer_cannot_stop_i
     reloaded = _wait_done(reloaded)
     assert _state(reloaded) == "stopped" and not reloaded.exception
     assert [b.label for b in reloaded.get("download_button")] == ["Result (.png)", "Settings (.json)"]
+
+
+def test_the_sidebar_links_a_transfer_to_its_page_after_the_server_forgot_it(vgg, page):
+    from playground.train.jobs import reset_manager
+
+    at = page.run()
+    at.select_slider(key="s_size").set_value(64)
+    at.number_input(key="s_steps").set_value(3)
+    at.button(key="s_start").click().run()
+    at = _wait_done(at)
+    run_id = at.query_params["style"]
+    run_id = run_id[0] if isinstance(run_id, list) else run_id
+    reset_manager()  # a restarted server: the job is read back from its folder
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    links = [p.proto for p in at.get("page_link")]
+    assert any(p.page == "style" and p.query_string == f"style={run_id}" and "done" in p.label for p in links)

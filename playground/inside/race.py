@@ -87,8 +87,11 @@ class RaceKind(JobKind):
     def create(self, store, spec: InitRace):
         return store.create(spec)
 
+    def parse_config(self, text: str) -> InitRace:
+        return InitRace.from_json(text)
+
     def spec(self, run) -> InitRace:
-        return InitRace.from_json(run.config_path.read_text("utf-8"))
+        return run.config()  # the InitRace (the store reads it with parse_config)
 
     def device_of(self, spec: InitRace) -> str:
         return spec.base.train.device

@@ -139,8 +139,11 @@ class StyleKind(JobKind):
             {"preview_every": spec.preview_every}).encode()))
         return run
 
+    def parse_config(self, text: str) -> StyleSettings:
+        return StyleSettings.from_dict(json.loads(text)).validate()
+
     def spec(self, run) -> StyleJob:
-        settings = StyleSettings.from_dict(json.loads(run.config_path.read_text("utf-8")))
+        settings = run.config()  # the StyleSettings (the store reads them with parse_config)
         images = {role: (run.dir / f).read_bytes() if (run.dir / f).is_file() else None
                   for role, f in _IMAGE_FILES.items()}
         every = json.loads((run.dir / "job.json").read_text("utf-8")).get("preview_every", 5)

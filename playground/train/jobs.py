@@ -95,7 +95,10 @@ class JobManager:
 
     def store_for(self, kind: str = "train") -> RunStore:
         """The run store that holds this kind's runs (style transfers live in a subfolder of the runs)."""
-        return RunStore(JOB_KINDS.get(kind).store_root(self.store.root)) if kind != "train" else self.store
+        if kind == "train":
+            return self.store
+        k = JOB_KINDS.get(kind)
+        return RunStore(k.store_root(self.store.root), parse=k.parse_config)
 
     def resume(self, run_id: str, owner: str) -> Job:
         """Queue an interrupted run to continue from its last checkpoint."""
@@ -266,6 +269,19 @@ class JobManager:
     def live_jobs(self) -> list[Job]:
         self._pump()  # pages poll this: long pauses hand their slots on
         return [j for j in self.jobs() if j.live]
+
+    def kind_of(self, run_id: str) -> str | None:
+        """The kind of job ``run_id`` is (train, style, initrace), from memory or its run folder; None if none."""
+        job = self.get(run_id)
+        if job is not None:
+            return job.kind.name
+        for name in JOB_KINDS.names():
+            try:
+                self.store_for(name).open(run_id)
+                return name
+            except PlaygroundError:
+                continue
+        return None
 
     def status(self, run_id: str, kind: str = "train") -> str:
         """Live state (queued, running, paused, or final); for runs this server is not

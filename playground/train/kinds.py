@@ -23,6 +23,9 @@ class TrainKind(JobKind):
     spec_type = RunConfig
     resumable = True
 
+    def parse_config(self, text: str) -> RunConfig:
+        return RunConfig.from_json(text)
+
     def admit(self, spec: RunConfig, owner: str) -> None:
         admit(spec, owner)
 

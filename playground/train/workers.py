@@ -161,9 +161,10 @@ def _child(run_id: str, root: str, kind: str, resuming: bool, device: str | None
         resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))  # heap and anonymous mappings: tensors
     # SIGTERM (a service manager stopping the server's whole group): save and end, as when the server goes.
     signal.signal(signal.SIGTERM, lambda *_: controls.interrupt())
-    store = RunStore(root)
+    job_kind = JOB_KINDS.get(kind)
+    store = RunStore(root, parse=job_kind.parse_config)
     try:
-        for e in JOB_KINDS.get(kind).events(store.open(run_id), store, controls, resuming, out.put, device):
+        for e in job_kind.events(store.open(run_id), store, controls, resuming, out.put, device):
             out.put(e)
     finally:
         out.put(None)
