@@ -1,4 +1,4 @@
-"""Command line: ``python -m playground {train,resume,list,runs,bench}``.
+"""Command line: ``python -m playground {train,resume,list,summary,runs,predict,export,bench,style}``.
 
 Every RunConfig field has a flag, generated from the dataclasses, so the CLI
 and the app can never drift apart. Dict-valued fields take ``key=value``
@@ -145,6 +145,21 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list the runs in the run store")
     runs.add_argument("--runs")
 
+    pred = sub.add_parser("predict", help="a trained run's top classes for an image file (any format)")
+    pred.add_argument("run_id")
+    pred.add_argument("image", help="an image file: PNG, JPEG, WebP, GIF, TIFF, BMP; any mode and size")
+    pred.add_argument("--top", type=int, default=5)
+    pred.add_argument("--invert", action="store_true", help="invert the image (a dark digit on white paper)")
+    pred.add_argument("--runs", help="run store folder (default $PLAYGROUND_RUNS or ./runs)")
+    pred.add_argument("--json", action="store_true")
+
+    exp = sub.add_parser("export", help="a finished run as ONNX (checked with onnxruntime) and/or a training script")
+    exp.add_argument("run_id")
+    exp.add_argument("--onnx", help="write the model as ONNX here")
+    exp.add_argument("--script", help="write the standalone training script here")
+    exp.add_argument("--runs", help="run store folder (default $PLAYGROUND_RUNS or ./runs)")
+    exp.add_argument("--json", action="store_true")
+
     bench = sub.add_parser("bench", help="textbook data path vs engine vs compute bound; MNIST time to 99%%")
     bench.add_argument("--data-root", default=None, help="folder with MNIST/raw (default ./data)")
     bench.add_argument("--device", default="auto")
@@ -192,7 +207,9 @@ def _progress(events: Iterator[dict[str, Any]], out, quiet: bool) -> dict[str, A
                 m = _metric(e, "test_")
                 line = (f"done: test {m} {e['test_' + m]:.4f}, {e['images_per_second']:,.0f} img/s, "
                         f"{e['train_seconds']:.1f} s training, {e['t']:.1f} s in all")
-        if not quiet or kind not in ("step",):
+        if kind in ("error", "diverged"):  # a failure goes to stderr, whatever stdout carries
+            print(line, file=sys.stderr, flush=True)
+        elif not quiet or kind not in ("step",):
             print(line, file=out, flush=True)
     return final
 
@@ -280,6 +297,45 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .images import decode_tensor
+    from .models.saved import load_saved
+
+    saved = load_saved(RunStore(args.runs).open(args.run_id))
+    c, h, w = saved.shape
+    image = decode_tensor(args.image, channels=c, size=(h, w), label=f"The image {args.image}")
+    top = saved.predict(255 - image if args.invert else image, max(1, args.top))
+    if args.json:
+        print(json.dumps({"run_id": saved.run_id, "source": saved.source,
+                          "top": [{"class": k, "probability": p} for k, p in top]}))
+    else:
+        for k, p in top:
+            print(f"{p:7.2%}  {k}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .export import export_run_onnx, run_training_script
+
+    if not args.onnx and not args.script:
+        raise PlaygroundError("Say what to export: --onnx model.onnx and/or --script train.py.")
+    run = RunStore(args.runs).open(args.run_id)
+    out: dict[str, Any] = {"run_id": run.run_id}
+    if args.script:
+        Path(args.script).write_text(run_training_script(run))
+        out["script"] = str(args.script)
+        print(f"training script: {args.script}", file=sys.stderr)
+    if args.onnx:
+        report = export_run_onnx(run, args.onnx)
+        out["onnx"] = {"path": str(args.onnx), **{k: v for k, v in report.items() if k in ("max_abs_diff", "bytes")}}
+        print(f"ONNX: {args.onnx} (largest difference from PyTorch {report['max_abs_diff']:.1e})", file=sys.stderr)
+    if args.json:
+        print(json.dumps(out))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
     result = run_bench(data_root=args.data_root, device=args.device, steps=args.steps,
@@ -290,7 +346,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "list": cmd_list, "summary": cmd_summary, "runs": cmd_runs,
-            "bench": cmd_bench, "style": cmd_style}
+            "bench": cmd_bench, "style": cmd_style, "predict": cmd_predict, "export": cmd_export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -113,3 +113,42 @@ def test_summary_prints_layers_and_parameter_counts(tmp_path):
     out = cli("summary", "--model", "lenet5", "--data-param", "n_train=20", "--data-param", "n_test=10", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "Conv2d" in out.stdout and "Total params: 62,006" in out.stdout
+
+
+def test_a_failure_goes_to_stderr(tmp_path):
+    out = cli("train", "--model", "nope", "--quiet", cwd=tmp_path)
+    assert out.returncode == 2 and "Unknown model 'nope'" in out.stderr and "nope" not in out.stdout
+
+
+def test_predict_and_export_headless(tmp_path):
+    import onnxruntime as ort
+    from PIL import Image
+
+    from playground.data import load_dataset
+
+    out = cli("train", "--data-param", "n_train=200", "--data-param", "n_test=50", "--epochs", "2",
+              "--batch-size", "20", "--runs", tmp_path / "runs", "--json", cwd=tmp_path)
+    run_id = json.loads(out.stdout.strip().splitlines()[-1])["run_id"]
+    data = load_dataset("shapes", n_train=200, n_test=50)
+    big = Image.fromarray(data.test_x[0].permute(1, 2, 0).numpy()).resize((300, 300)).convert("RGBA")
+    path = tmp_path / "shape.webp"
+    big.save(path)  # another format, size and mode than the model's input: the one image path copes
+    pred = cli("predict", run_id, path, "--top", "3", "--runs", tmp_path / "runs", "--json", cwd=tmp_path)
+    assert pred.returncode == 0, pred.stderr
+    top = json.loads(pred.stdout)["top"]
+    assert len(top) == 3 and all(t["class"] in data.classes for t in top)
+    assert top[0]["probability"] >= top[1]["probability"] and sum(t["probability"] for t in top) <= 1.0001
+    text = cli("predict", run_id, path, "--runs", tmp_path / "runs", cwd=tmp_path)
+    assert "%" in text.stdout.splitlines()[0]
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"<svg xmlns='http://www.w3.org/2000/svg'/>")
+    refused = cli("predict", run_id, bad, "--runs", tmp_path / "runs", cwd=tmp_path)
+    assert refused.returncode == 2 and "error:" in refused.stderr
+    exp = cli("export", run_id, "--onnx", tmp_path / "m.onnx", "--script", tmp_path / "train.py",
+              "--runs", tmp_path / "runs", "--json", cwd=tmp_path)
+    assert exp.returncode == 0, exp.stderr
+    report = json.loads(exp.stdout)
+    assert report["onnx"]["max_abs_diff"] < 1e-3 and (tmp_path / "train.py").read_text().startswith(("#", '"""'))
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert sess.get_inputs()[0].name == "images"
+    assert cli("export", run_id, "--runs", tmp_path / "runs", cwd=tmp_path).returncode == 2  # nothing asked for

@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 import torch.nn as nn
 
 from ..config import RunConfig
-from ..errors import CheckpointError, PlaygroundError
+from ..errors import CheckpointError, ConfigError, PlaygroundError
 from ..runs import Run, saved_state
 from . import build_saved_model
 
@@ -30,6 +31,23 @@ class SavedModel:
     mean: list[float] | None = None  # the normalisation its input had (None: not recorded)
     std: list[float] | None = None
     state: dict[str, Any] = field(default_factory=dict, repr=False)  # the checkpoint as read
+
+    @torch.no_grad()
+    def predict(self, image: torch.Tensor, k: int = 5) -> list[tuple[str, float]]:
+        """Top-``k`` classes and probabilities for one uint8 image (C, H, W) in the model's input shape,
+        normalised as the model was trained."""
+        if self.config.train.task != "classify":
+            raise ConfigError(f"Run {self.run_id} trained the {self.config.train.task!r} task: it outputs images, "
+                              "not classes.")
+        if tuple(image.shape) != tuple(self.shape):
+            raise ConfigError(f"The model takes {tuple(self.shape)} images, not {tuple(image.shape)}.")
+        x = image[None].float() / 255
+        if self.mean is not None and self.std is not None:
+            c = len(self.mean)
+            x = (x - torch.tensor(self.mean).view(1, c, 1, 1)) / torch.tensor(self.std).view(1, c, 1, 1)
+        probs = self.model(x)[0].float().softmax(0)
+        p, i = probs.topk(min(k, len(probs)))
+        return [(self.classes[c], round(float(q), 6)) for c, q in zip(i.tolist(), p.tolist())]
 
 
 def _epochs_done(state: dict[str, Any], source: str) -> int | None:
