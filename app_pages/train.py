@@ -242,6 +242,8 @@ def controls(run_id: str, status: str) -> None:
                 manager.unpause(run_id)
         elif status == "running" and cols[2].button("Pause", key="c_pause", icon=":material/pause:"):
             manager.pause(run_id)
+        if status in ("running", "paused"):
+            live_change(run_id, cols[3])
     if status == "interrupted":
         cols[4].warning("This run was interrupted (the server stopped while it trained).")
     # An interrupted run resumes (from the start if it has no checkpoint); one that ended early, from its checkpoint.
@@ -250,6 +252,23 @@ def controls(run_id: str, status: str) -> None:
         if cols[1].button("Resume from checkpoint", key="c_continue", icon=":material/restart_alt:"):
             if guarded(lambda: manager.resume(run_id, owner())):
                 st.rerun(scope="app")
+
+
+LR_STEPS = [float(f"{m}e{e}") for e in range(-5, 0) for m in (1, 2, 5)] + [1.0]
+
+
+def live_change(run_id: str, where) -> None:
+    """Change the learning rate while the run trains (from its next step; a dotted line on the curves)."""
+    with where.popover("Learning rate", icon=":material/tune:"):
+        snap = manager.snapshot(run_id)
+        now = snap["steps"]["lr"][-1] if snap["steps"]["lr"] else None
+        near = min(LR_STEPS, key=lambda v: abs(v - now)) if now else 1e-3
+        lr = st.select_slider("new learning rate", LR_STEPS, value=near, key="c_lr", format_func=lambda v: f"{v:g}",
+                              help="Applies from the next step; the schedule goes on from it with the same shape.")
+        if st.button("Apply", key="c_lr_apply"):
+            done = guarded(lambda: manager.change(run_id, lr=lr))
+            if done:
+                st.toast(f"learning rate {lr:g} from the next step")
 
 
 def progress(snap: dict, status: str) -> None:
@@ -289,7 +308,7 @@ def draw_curves(snap: dict, live: bool, extra: bool) -> None:
     # While training, a static plot: no hover layers to rebuild every second (zoom and
     # hover come back when the run ends).
     static = {"staticPlot": live}
-    st.plotly_chart(plots.training_curves(steps, epochs), key="p_curves", config=static)
+    st.plotly_chart(plots.training_curves(steps, epochs, snap.get("sets", ())), key="p_curves", config=static)
     if extra:
         a, b = st.columns(2)
         a.plotly_chart(plots.lr_curve(steps), key="p_lr", config=static)

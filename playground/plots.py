@@ -50,8 +50,10 @@ def downsample(x: Sequence[float], y: Sequence[float], max_points: int = MAX_POI
     return xs, ys
 
 
-def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]]) -> go.Figure:
-    """Loss (left) and accuracy (right): train per logged step, test per epoch (at the epoch's last step)."""
+def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]],
+                    sets: Sequence[dict[str, Any]] = ()) -> go.Figure:
+    """Loss (left) and accuracy (right): train per logged step, test per epoch (at the epoch's last step);
+    a dotted line at each setting changed while it trained, labelled with the new value."""
     traces = []
     if steps["step"]:
         x, y = downsample(steps["step"], steps["loss"])
@@ -69,6 +71,15 @@ def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]]) -> go.
         xaxis=axis("step", domain=[0, 0.45]), yaxis=axis("loss"),
         xaxis2=axis("step", domain=[0.55, 1], anchor="y2"), yaxis2=axis("accuracy", anchor="x2", range=[0, 1.02]),
     )
+    shapes, notes = [], []
+    for e in sets:
+        text = ", ".join(f"{k.replace('_', ' ')} {e[k]:.2g}" for k in ("lr", "momentum", "weight_decay") if k in e)
+        for xa, ya in (("x", "y"), ("x2", "y2")):
+            shapes.append(dict(type="line", xref=xa, yref=f"{ya} domain", x0=e["step"], x1=e["step"], y0=0, y1=1,
+                               line=dict(color="#7f7f7f", dash="dot", width=1)))
+        notes.append(dict(x=e["step"], y=1, xref="x", yref="y domain", text=text, showarrow=False,
+                          xanchor="left", yanchor="top", font=dict(size=10, color="#555")))
+    layout.update(shapes=shapes, annotations=notes)
     return go.Figure(data=traces, layout=layout)
 
 

@@ -250,7 +250,7 @@ class Run:
             return not try_lock(f.fileno(), blocking=False)  # closing drops the probe's own lock at once
         return False
 
-    def truncate_after_epoch(self, epochs_done: int, step: int | None = None) -> None:
+    def truncate_after_epoch(self, epochs_done: int, step: int | None = None, upto: int | None = None) -> None:
         """Keep events up to the end of ``epochs_done`` epochs (for resume) and, with ``step`` (saved within
         the next epoch), the step events up to it; atomic; drops non-events."""
         keep: list[dict[str, Any]] = []
@@ -259,6 +259,8 @@ class Run:
             done = isinstance(ep, (int, float)) and ep < epochs_done
             within = step is not None and e["kind"] == "step" and isinstance(e.get("step"), int) and e["step"] <= step
             if (e["kind"] in ("step", "epoch") and not (done or within)) or e["kind"] in FINAL_KINDS:
+                continue
+            if e["kind"] == "set" and upto is not None and e.get("step", 0) > upto:  # after the checkpoint
                 continue
             keep.append(e)
         data = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in keep).encode()
@@ -269,7 +271,7 @@ class Run:
         """Step and epoch metrics as CSV, one row per event. The columns are the events' own scalar
         fields (so each task's metrics appear: acc, psnr, ...); lists and tables (confusion
         matrices, histograms, images) are left out."""
-        rows = [e for e in self.iter_events() if e["kind"] in ("step", "epoch")]
+        rows = [e for e in self.iter_events() if e["kind"] in ("step", "epoch", "set")]
         cols: dict[str, None] = {"kind": None}
         for e in rows:
             cols.update((k, None) for k, v in e.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool))

@@ -97,6 +97,13 @@ def test_train_flow_start_events_stop(app):
     at.run()
     _no_errors(at)
     assert any(m.label == "train loss" for m in at.metric)
+    at.select_slider(key="c_lr").set_value(0.0002).run()  # change the learning rate while it trains
+    at.button(key="c_lr_apply").click().run()
+    _no_errors(at)
+    deadline = time.time() + 60
+    while time.time() < deadline and not job.buffer.snapshot()["sets"]:
+        time.sleep(0.2)
+    assert job.buffer.snapshot()["sets"][0]["lr"] == pytest.approx(0.0002)
     at.button(key="c_stop").click().run()
     job.thread.join(30)
     assert job.state == "stopped"

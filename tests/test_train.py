@@ -292,3 +292,71 @@ def test_a_run_stopped_inside_an_epoch_ends_with_its_test_figures():
     partial, final = events[-2], events[-1]
     assert final["kind"] == "stopped" and partial["kind"] == "epoch" and partial["partial"]
     assert 0 <= partial["test_acc"] <= 1 and partial["step"] == 4 and "confusion" in partial
+
+
+# -- settings changed while it trains -------------------------------------------------------
+
+def test_the_learning_rate_changes_from_the_next_step_and_resume_keeps_it(store):
+    from conftest import tiny_run
+
+    cfg = tiny_run(epochs=3).replace(optim={"schedule": "constant", "lr": 0.004})
+    controls, events = Controls(), []
+    for e in fit(cfg, store=store, controls=controls):
+        events.append(e)
+        if e["kind"] == "step" and e["step"] == 4:
+            controls.change(lr=0.0005)
+        if e["kind"] == "step" and e["step"] == 14:
+            controls.interrupt()
+    sets = [e for e in events if e["kind"] == "set"]
+    assert len(sets) == 1 and sets[0]["lr"] == pytest.approx(0.0005) and sets[0]["step"] == 4
+    lrs = {e["step"]: e["lr"] for e in events if e["kind"] == "step"}
+    assert lrs[4] == pytest.approx(0.004) and all(lrs[s] == pytest.approx(0.0005) for s in lrs if s > 4)
+    run = store.open(events[0]["run_id"])
+    assert any(row.startswith("set,") for row in run.metrics_csv().splitlines())  # the CSV shows the change
+    after = [e for e in resume(run.run_id, store) if e["kind"] == "step"]
+    assert after and all(e["lr"] == pytest.approx(0.0005) for e in after)  # the checkpoint kept it
+    assert [e["kind"] for e in run.events()].count("set") == 1
+
+
+def test_a_new_learning_rate_rescales_the_one_cycle_schedule():
+    from conftest import tiny_run
+
+    controls, events = Controls(), []
+    for e in fit(tiny_run(epochs=2), controls=controls):  # one-cycle, the default
+        events.append(e)
+        if e["kind"] == "step" and e["step"] == 6:
+            before = e["lr"]
+            controls.change(lr=before / 4)
+    steps = [e for e in events if e["kind"] == "step"]
+    nxt = next(e for e in steps if e["step"] > 6)
+    assert nxt["lr"] == pytest.approx(before / 4, rel=0.25)  # the schedule goes on from the new value
+    assert max(e["lr"] for e in steps if e["step"] > 6) < max(e["lr"] for e in steps if e["step"] <= 6)
+
+
+@pytest.mark.parametrize("bad", [dict(lr=0), dict(lr=-1), dict(lr=float("nan")), dict(lr="fast"),
+                                 dict(momentum=2.0), dict(batch_size=8)])
+def test_bad_changes_are_refused_at_the_control(bad):
+    from playground.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        Controls().change(**bad)
+
+
+def test_a_change_reaches_a_worker_process(store):
+    from conftest import tiny_run, wait_until
+
+    from playground.train.jobs import JobManager
+
+    m = JobManager(store, max_running=1, workers="process")
+    try:
+        job = m.submit(tiny_run(epochs=200).replace(optim={"schedule": "constant"}), "a")
+        assert wait_until(lambda: len(job.buffer.snapshot()["steps"]["step"]) >= 2, 120)
+        m.change(job.run_id, lr=0.0123)
+        assert wait_until(lambda: job.buffer.snapshot()["steps"]["lr"][-1] == pytest.approx(0.0123), 60)
+        assert job.buffer.snapshot()["sets"][0]["lr"] == pytest.approx(0.0123)
+        m.stop(job.run_id)
+        assert wait_until(lambda: not job.live, 60)
+        with pytest.raises(Exception, match="not training"):
+            m.change(job.run_id, lr=0.01)
+    finally:
+        m.shutdown()

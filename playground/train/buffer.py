@@ -24,6 +24,7 @@ class RunBuffer:
         self.final: dict[str, Any] | None = None
         self.version = 0  # bumps on every event, so readers can skip redraws
         self.latest: dict[str, Any] = {}  # newest value of each other step field (probes' live views)
+        self.sets: list[dict[str, Any]] = []  # settings changed while it trained (``set`` events)
 
     def add(self, e: dict[str, Any]) -> None:
         with self._lock:
@@ -34,6 +35,8 @@ class RunBuffer:
                 self.latest.update((k, v) for k, v in e.items() if k not in STEP_FIELDS and k != "kind")
             elif kind == "epoch":
                 self.epochs.append(e)
+            elif kind == "set":
+                self.sets.append(e)
             elif kind == "start":
                 self.start = e
             elif kind == "resumed":
@@ -45,7 +48,8 @@ class RunBuffer:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"steps": {k: list(v) for k, v in self.steps.items()}, "epochs": list(self.epochs),
-                    "start": self.start, "final": self.final, "version": self.version, "latest": dict(self.latest)}
+                    "start": self.start, "final": self.final, "version": self.version, "latest": dict(self.latest),
+                    "sets": list(self.sets)}
 
     @classmethod
     def from_events(cls, events: Iterable[dict[str, Any]]) -> "RunBuffer":

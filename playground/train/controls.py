@@ -5,22 +5,28 @@ cap on how long one run may hold a slot)."""
 
 from __future__ import annotations
 
+import math
+import queue
 import threading
 import time
 
-__all__ = ["Controls"]
+from ..errors import ConfigError
+
+__all__ = ["Controls", "CHANGE_RANGES"]
+
+CHANGE_RANGES = {"lr": (0.0, 10.0), "momentum": (0.0, 0.999), "weight_decay": (0.0, 1.0)}
 
 
 class Controls:
     def __init__(self, time_limit_s: float | None = None, events: tuple | None = None) -> None:
-        # (stop, running, interrupt) events: threading ones by default, multiprocessing ones to control
-        # a worker process (``workers.process_controls``); the process that trains and the one that
-        # controls each hold a Controls over the same events.
+        # (stop, running, interrupt, changes) events and a queue of setting changes: threading ones by
+        # default, multiprocessing ones to control a worker process (``workers.process_controls``); the
+        # process that trains and the one that controls each hold a Controls over the same objects.
         if events is None:
-            events = (threading.Event(), threading.Event(), threading.Event())
+            events = (threading.Event(), threading.Event(), threading.Event(), queue.SimpleQueue())
             events[1].set()  # running
         self.events = events
-        self._stop, self._running, self._interrupt = events
+        self._stop, self._running, self._interrupt, self._changes = events
         self.time_limit_s = time_limit_s  # training time, pauses left out; None: no limit
         self._t0: float | None = None  # the first check: training begins
         self._paused_s = 0.0
@@ -39,6 +45,32 @@ class Controls:
 
     def resume(self) -> None:
         self._running.set()
+
+    def change(self, **settings: float) -> dict[str, float]:
+        """Change settings of the optimiser while it trains (``lr``, ``momentum``, ``weight_decay``): they
+        apply from the next step. A value that is not a finite number in range is refused here."""
+        clean = {}
+        for name, v in settings.items():
+            lo, hi = CHANGE_RANGES.get(name, (None, None))
+            if lo is None:
+                raise ConfigError(f"{name!r} cannot be changed while training; {', '.join(CHANGE_RANGES)} can.")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+                raise ConfigError(f"{name.replace('_', ' ')} must be a number from {lo:g} to {hi:g} (got {v!r})"
+                                  + ("; the learning rate must be above 0" if name == "lr" else "") + ".")
+            if name == "lr" and v == 0:
+                raise ConfigError("The learning rate must be above 0 (0 would stop learning; Pause does that).")
+            clean[name] = float(v)
+        self._changes.put(clean)
+        return clean
+
+    def changes(self) -> dict[str, float]:
+        """The changes asked for since the last call, merged (the newest value of each wins)."""
+        out: dict[str, float] = {}
+        while True:
+            try:
+                out.update(self._changes.get_nowait())
+            except queue.Empty:
+                return out
 
     def interrupt(self) -> None:
         """The server is stopping: save a checkpoint at the current step and end, resumable."""

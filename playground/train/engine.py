@@ -13,6 +13,7 @@ Events (one schema for the CLI, the app and the run store)::
     epoch    epoch, step, train_loss, train_acc, test_loss, test_acc, per_class_acc, confusion, t
              (partial: true when the run was stopped inside the epoch: the figures of its steps so far)
     resumed  epoch, step (in_epoch: steps of that epoch already done)
+    set      step, and the changed lr / momentum / weight_decay: applied from the next step
     done | stopped | diverged | error    (final; with a message a person can act on)
     interrupted  step, message: the server is going away; the run saved this step (not in the run's file)
 
@@ -129,7 +130,8 @@ def resume(run_id: str, store: RunStore | None = None, controls: Controls | None
             # Killed before its first epoch ended: nothing to continue from, so start it over.
             state = run.load_checkpoint() if run.checkpoint_path.exists() else None
             run.truncate_after_epoch(state["epoch"] if state else 0,
-                                     state["step"] if state and state.get("in_epoch") else None)
+                                     state["step"] if state and state.get("in_epoch") else None,
+                                     upto=state["step"] if state else 0)
             if state is None:
                 run.metrics_path.unlink(missing_ok=True)
         except PlaygroundError as e:
@@ -196,6 +198,8 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
             if controls.interrupted:  # the server is going away: save this step, end without a final event
                 yield _interrupted(s, run if save else None, epoch, step, (i, epoch_gen), now())
                 return
+            if change := controls.changes():  # the learning rate (or momentum, weight decay) changed
+                yield emit({"kind": "set", "step": step, **s.apply_change(change), "t": now()})
             if controls.stopped or controls.out_of_time():
                 if meter.ep_steps:  # stopped inside an epoch: its test figures, so the run ends with some
                     yield emit(_epoch_event(s, meter, epoch, step, now(), partial=True))

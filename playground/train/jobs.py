@@ -325,6 +325,15 @@ class JobManager:
                 return
         job.controls.stop()
 
+    def change(self, run_id: str, **settings: float) -> dict[str, float]:
+        """Change the learning rate (momentum, weight decay) of a run while it trains or is paused: applied
+        by its worker from the next step, as a ``set`` event. PlaygroundError when it is not training or a
+        value is out of range. The page lets only whoever controls the run call this."""
+        job = self.get(run_id)
+        if job is None or not job.live or job.kind.name != "train":
+            raise PlaygroundError("Settings change while a run trains; this one is not training now.")
+        return job.controls.change(**settings)
+
     def pause(self, run_id: str) -> None:
         job = self.get(run_id)
         if job is not None:

@@ -167,6 +167,30 @@ class Setup:
         return {"model": p.model.state_dict(), "config": self.config.to_dict(), "step": step, "epoch": epoch,
                 "epochs_done": epochs_done, "data": data}
 
+    def apply_change(self, change: dict[str, float]) -> dict[str, float]:
+        """Apply settings changed while training -> what was applied. A new learning rate rescales the
+        schedule (its peak, start and end too), so it goes on from the new value with the same shape."""
+        out: dict[str, float] = {}
+        if "lr" in change:
+            current = self.sched.get_last_lr()[0] or self.opt.param_groups[0]["lr"]
+            scale = change["lr"] / current if current > 0 else 1.0
+            for g in self.opt.param_groups:
+                for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+                    if key in g:
+                        g[key] *= scale
+            self.sched.base_lrs = [b * scale for b in self.sched.base_lrs]
+            self.sched._last_lr = [g["lr"] for g in self.opt.param_groups]
+            out["lr"] = self.opt.param_groups[0]["lr"]
+        for g in self.opt.param_groups:
+            if "momentum" in change and "momentum" in g:
+                g["momentum"] = out["momentum"] = change["momentum"]
+            elif "momentum" in change and "betas" in g:  # Adam's momentum is its first beta
+                g["betas"] = (change["momentum"], g["betas"][1])
+                out["momentum"] = change["momentum"]
+            if "weight_decay" in change and "weight_decay" in g:
+                g["weight_decay"] = out["weight_decay"] = change["weight_decay"]
+        return out
+
     def restore(self, state: dict[str, Any]) -> tuple[int, int, str | None]:
         """Load a checkpoint's training state; -> (epoch, step, note for the resumed event). A checkpoint
         saved within an epoch (``in_epoch``) continues that epoch (``epoch_order``)."""

@@ -68,7 +68,7 @@ def process_controls(time_limit_s: float | None) -> Controls:
     ctx = context()
     stop, running, interrupt = ctx.Event(), ctx.Event(), ctx.Event()
     running.set()
-    return Controls(time_limit_s, events=(stop, running, interrupt))
+    return Controls(time_limit_s, events=(stop, running, interrupt, ctx.Queue()))
 
 
 class WorkerProcess:
