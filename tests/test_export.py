@@ -168,3 +168,19 @@ def test_transfer_runs_script_with_torchvision_backbones(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "test accuracy" in r.stdout
+
+
+def test_the_script_changes_the_learning_rate_where_the_run_did(tmp_path):
+    from playground.runs import RunStore
+    from playground.train import Controls
+
+    store, controls, run_id = RunStore(tmp_path / "runs"), Controls(), None
+    cfg = TINY.replace(optim={"schedule": "constant"}, train={"epochs": 2, "log_every": 2, "log_seconds": 0})
+    for e in fit(cfg, store=store, controls=controls):
+        run_id = e.get("run_id") or run_id
+        if e["kind"] == "step" and e["step"] == 2:
+            controls.change(lr=0.0005)
+    at = next(e["step"] for e in store.open(run_id).events() if e["kind"] == "set")
+    src = export.run_training_script(store.open(run_id))
+    assert f"lr_changes = {{{at}: 0.0005}}" in src  # the step the engine applied it at
+    compile(src, "train.py", "exec")

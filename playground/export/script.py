@@ -124,8 +124,10 @@ def _model(name: str, model: nn.Module) -> str:
     return MODEL_EMITTERS[name](model) if name in MODEL_EMITTERS else model_source(model)
 
 
-def training_script(config: RunConfig, *, in_shape, num_classes: int, run_id: str | None = None) -> str:
-    """A standalone, readable training script (torch + torchvision only) for ``config``."""
+def training_script(config: RunConfig, *, in_shape, num_classes: int, run_id: str | None = None,
+                    lr_changes: dict[int, float] | None = None) -> str:
+    """A standalone, readable training script (torch + torchvision only) for ``config``; ``lr_changes``:
+    step -> learning rate set while the run trained (the script changes it at the same steps)."""
     d, m, t = config.data, config.model, config.train
     if t.task != "classify":
         raise ExportError(f"The standalone script covers classification runs; this run's task is {t.task!r}.")
@@ -136,6 +138,7 @@ def training_script(config: RunConfig, *, in_shape, num_classes: int, run_id: st
         augment=_augment(config),
         model_source=_model(m.name, model).rstrip(),
         **_init_weights(config), **_input_normalisation(model), **_loop(config),
+        lr_changes=repr({int(k): float(v) for k, v in sorted((lr_changes or {}).items())}),
     )
 
 
@@ -147,5 +150,6 @@ def run_training_script(run, *, server_paths: bool = True) -> str:
     _, meta, config = final_state(run)
     if not server_paths:
         config = without_server_paths(config)
+    changes = {e["step"]: e["lr"] for e in run.events() if e["kind"] == "set" and "lr" in e}
     return training_script(config, in_shape=tuple(meta["shape"]), num_classes=len(meta["classes"]),
-                           run_id=run.run_id)
+                           run_id=run.run_id, lr_changes=changes)

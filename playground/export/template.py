@@ -112,10 +112,19 @@ $input_stats
           f"{total_steps} steps on {device}")
 
     g = torch.Generator().manual_seed($seed)
+    lr_changes = $lr_changes  # step -> learning rate, as changed while the run trained
     step, t0 = 0, time.time()
     for epoch in range(math.ceil(total_steps / steps_per_epoch)):
         perm = torch.randperm(len(train_y), generator=g)
         for i in range(min(steps_per_epoch, total_steps - step)):
+            if step in lr_changes:  # changed here while the run trained: the schedule goes on from it
+                scale = lr_changes[step] / opt.param_groups[0]["lr"]
+                for group in opt.param_groups:
+                    for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+                        if key in group:
+                            group[key] *= scale
+                if sched is not None:
+                    sched.base_lrs = [b * scale for b in sched.base_lrs]
             idx = perm[i * batch_size : (i + 1) * batch_size]
             x = augment(train_x[idx].float() / 255).to(device)  # (B, C, H, W) in [0, 1]
             x = (x - mean) / std
