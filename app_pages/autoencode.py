@@ -28,7 +28,7 @@ from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, T
 from playground.data import list_datasets
 from playground.data.uploads import check_folder_allowed
 from playground.errors import ConfigError, PlaygroundError
-from playground.models import list_models, model_params
+from playground.models import MODELS, list_models, model_params
 from playground.models.autoencoder import DECODERS, OUTPUTS
 from playground.settings import settings
 from playground.train import check_names
@@ -155,7 +155,8 @@ def setup_form() -> RunConfig | None:
                                          DECODERS.index(defaults["decoder"]), key="ae_decoder", horizontal=True,
                 help="transposed: ConvTranspose2d (stride 2); upsample_*: resize, then a 3x3 convolution")
         rest = {k: v for k, v in defaults.items() if k not in ("code", "output", "decoder")}
-        params.update(param_widgets(rest, f"ae_m_{name}", {k: v for k, v in current.items() if k in rest}))
+        params.update(param_widgets(rest, f"ae_m_{name}", {k: v for k, v in current.items() if k in rest},
+                                    ranges=MODELS.ranges(name)))
         params = {k: v for k, v in params.items() if k in ("code", "decoder") or v != defaults.get(k)}
     with c2:
         st.subheader("Corruption and training", divider="gray")

@@ -106,12 +106,40 @@ def _parse_list(text: str, name: str) -> list[int]:
         raise PlaygroundError(f"{name}: give whole numbers separated by commas, e.g. 16, 32.") from None
 
 
+def log_steps(lo: float, hi: float, keep: float | None = None) -> list[float]:
+    """1-2-5 values per decade from ``lo`` to ``hi`` (a slider over decades), with ``keep`` among them."""
+    import math
+
+    values = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+              for m in (1, 2, 5)]
+    values = [float(f"{v:.6g}") for v in values if lo <= v <= hi]
+    if keep is not None and keep not in values:
+        values = sorted(values + [keep])
+    return values
+
+
+def _ranged(label: str, value: float, default: Any, spec: tuple, key: str) -> Any:
+    """A slider for a value with a known range (a select slider over decades for a "log" one); a value
+    outside the range (from a link) keeps a number box, so it is never silently changed."""
+    lo, hi, step = spec
+    if not lo <= value <= hi:
+        return None
+    if step == "log":
+        return st.select_slider(label, log_steps(lo, hi, float(value)), value=float(value), key=key,
+                                format_func=lambda v: f"{v:g}")
+    if isinstance(default, int):
+        return int(st.slider(label, int(lo), int(hi), int(value), int(step), key=key))
+    return float(st.slider(label, float(lo), float(hi), float(value), float(step), key=key))
+
+
 def param_widgets(defaults: dict[str, Any], key: str, current: dict[str, Any] | None = None,
-                  columns: int = 3) -> dict[str, Any]:
-    """Widgets for a registry entry's keyword parameters, typed by their defaults.
+                  columns: int = 3, ranges: dict[str, tuple] | None = None) -> dict[str, Any]:
+    """Widgets for a registry entry's keyword parameters, typed by their defaults; a numeric one with
+    a known range (``Registry.ranges``) gets a slider.
 
     Returns only the values that differ from the defaults (so configs stay short
     and unset values fall back to the builder's own defaults)."""
+    ranges = ranges or {}
     current = current or {}
     out: dict[str, Any] = {}
     shown = [(k, v) for k, v in defaults.items() if v is not None or k in current]
@@ -136,6 +164,9 @@ def param_widgets(defaults: dict[str, Any], key: str, current: dict[str, Any] | 
                 except ValueError:
                     st.error(f"{label}: numbers separated by commas.")
                     v = list(default)
+            elif isinstance(default, (int, float)) and name in ranges and \
+                    (v := _ranged(label, value, default, ranges[name], wkey)) is not None:
+                pass
             elif isinstance(default, int):
                 v = int(st.number_input(label, value=int(value), step=1, key=wkey))
             elif isinstance(default, float):

@@ -17,7 +17,7 @@ from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, T
 from playground.data import explore, list_datasets, load_dataset
 from playground.errors import PlaygroundError
 from playground.inside import plots as pin
-from playground.models import model_params
+from playground.models import MODELS, model_params
 from playground.train.init import INITS, list_inits
 from playground.train.snapshots import layer_stats_series
 
@@ -208,7 +208,7 @@ with tabs[4]:
                              help="Classifiers trained from scratch (autoencoders have their own page; a transfer "
                                   "model starts from pretrained weights, not an initialisation).")
         mparams = param_widgets(model_params(model), f"i_i_m_{model}",
-                                current=ins.LAB_DEFAULTS["params"].get(model))
+                                current=ins.LAB_DEFAULTS["params"].get(model), ranges=MODELS.ranges(model))
         chosen = st.multiselect("initialisations", list_inits(), key="i_i_inits",
                                 default=[n for n in ("zeros", "constant", "normal", "xavier_uniform", "kaiming_normal")
                                          if n in list_inits()])
@@ -221,7 +221,7 @@ with tabs[4]:
                                            key="i_i_std")
                     inits[f"normal(std={std:g})"] = (name, {"std": std})
                 else:
-                    params = param_widgets(INITS.params(name), f"i_i_p_{name}", columns=1)
+                    params = param_widgets(INITS.params(name), f"i_i_p_{name}", columns=1, ranges=INITS.ranges(name))
                     inits[name + (f"({', '.join(f'{k}={v}' for k, v in params.items())})" if params else "")] = \
                         (name, params)
         src = data_source(ds_name)

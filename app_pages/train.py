@@ -8,6 +8,7 @@ import streamlit as st
 from app_pages.common import (
     guarded,
     job_manager,
+    log_steps,
     may_see,
     md,
     my_runs,
@@ -26,7 +27,7 @@ from playground.data import explore, list_datasets, load_dataset
 from playground.data.augment import AUGMENTATIONS, list_augmentations, parse_spec
 from playground.data.uploads import check_folder_allowed
 from playground.errors import PlaygroundError
-from playground.models import list_models, model_params
+from playground.models import MODELS, list_models, model_params
 from playground.train import check_names
 from playground.train.init import INITS, list_inits
 from playground.train.optim import SCHEDULES, list_optimizers, list_schedules
@@ -102,20 +103,24 @@ def setup_form() -> RunConfig | None:
         model = pick("architecture", list_models(task="classify"), base.model.name,
                      "t_model")
         mparams = param_widgets(model_params(model), f"t_m_{model}",
-                                dict(base.model.params) if model == base.model.name else None)
+                                dict(base.model.params) if model == base.model.name else None,
+                                ranges=MODELS.ranges(model))
         init = pick("weight initialisation", list_inits(), base.model.init, "t_init", help=INITS.doc(base.model.init))
         iparams = param_widgets(INITS.params(init), f"t_i_{init}",
-                                dict(base.model.init_params) if init == base.model.init else None)
+                                dict(base.model.init_params) if init == base.model.init else None,
+                                ranges=INITS.ranges(init))
     with c2:
         st.subheader("Optimiser", divider="gray")
         opt = pick("optimiser", list_optimizers(), base.optim.name, "t_opt")
-        lr = st.number_input("learning rate", value=base.optim.lr, format="%g", key="t_lr", min_value=0.0)
+        lr = st.select_slider("learning rate", log_steps(1e-5, 1.0, base.optim.lr), value=base.optim.lr, key="t_lr",
+                              format_func=lambda v: f"{v:g}", help="On a log scale: each step is about x2.")
         wd = st.number_input("weight decay (empty: the optimiser's default)", value=base.optim.weight_decay,
                              format="%g", key="t_wd", min_value=0.0)
         sched = pick("learning-rate schedule", list_schedules(), base.optim.schedule, "t_sched",
                      help=SCHEDULES.doc(base.optim.schedule))
         sparams = param_widgets({k: v for k, v in SCHEDULES.params(sched).items()}, f"t_s_{sched}",
-                                dict(base.optim.schedule_params) if sched == base.optim.schedule else None)
+                                dict(base.optim.schedule_params) if sched == base.optim.schedule else None,
+                                ranges=SCHEDULES.ranges(sched))
         ls = st.slider("label smoothing", 0.0, 0.95, base.optim.label_smoothing, 0.05, key="t_ls")
         clip = st.number_input("gradient clipping (max norm, 0: off)", value=base.optim.grad_clip, min_value=0.0,
                                key="t_clip")
@@ -254,7 +259,7 @@ def controls(run_id: str, status: str) -> None:
                 st.rerun(scope="app")
 
 
-LR_STEPS = [float(f"{m}e{e}") for e in range(-5, 0) for m in (1, 2, 5)] + [1.0]
+LR_STEPS = log_steps(1e-5, 1.0)
 
 
 def live_change(run_id: str, where) -> None:

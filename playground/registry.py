@@ -12,9 +12,26 @@ from typing import Any, Callable, Generic, TypeVar
 
 from .errors import ConfigError
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "PARAM_RANGES"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# The range of a numeric parameter, by its name, for the widget that sets it: (low, high, step), or
+# (low, high, "log") for a value that spans decades. An entry that means something else by a name
+# says so when it registers (``ranges={"std": (1e-4, 1.0, "log")}``).
+PARAM_RANGES: dict[str, tuple] = {
+    "p": (0.0, 1.0, 0.05), "dropout": (0.0, 0.9, 0.05), "conv_dropout": (0.0, 0.9, 0.05),
+    "kernel": (1, 9, 2), "code": (2, 256, 2), "width": (4, 128, 4), "stages": (1, 4, 1), "blocks": (1, 4, 1),
+    "k": (0, 20, 1), "backbone_lr_scale": (0.0, 1.0, 0.05), "image_size": (0, 512, 16),
+    "brightness": (0.0, 1.0, 0.05), "contrast": (0.0, 1.0, 0.05), "saturation": (0.0, 1.0, 0.05),
+    "size": (0.05, 0.9, 0.05), "std": (0.0, 1.0, 0.01), "degrees": (0.0, 180.0, 1.0), "min": (0.3, 1.0, 0.01),
+    "max": (1.0, 2.0, 0.01), "fraction": (0.0, 0.5, 0.01), "value": (-1.0, 1.0, 0.01), "mean": (-1.0, 1.0, 0.01),
+    "gain": (0.0, 5.0, 0.05), "a": (-1.0, 1.0, 0.01), "b": (-1.0, 1.0, 0.01),
+    "weight_decay": (0.0, 0.1, 0.0005), "rho": (0.0, 0.999, 0.001), "beta1": (0.0, 0.999, 0.001),
+    "beta2": (0.9, 0.9999, 0.0001), "momentum": (0.0, 0.99, 0.01), "alpha": (0.9, 0.999, 0.001),
+    "min_lr_ratio": (0.0, 0.5, 0.01), "pct_start": (0.05, 0.95, 0.05), "div_factor": (1.0, 100.0, 1.0),
+    "final_div_factor": (1.0, 1e5, "log"), "every_epochs": (0.5, 20.0, 0.5), "gamma": (0.01, 1.0, 0.01),
+}
 
 
 class Registry(Generic[F]):
@@ -86,6 +103,12 @@ class Registry(Generic[F]):
         clash = sorted(set(params) & set(reserved))
         if clash:
             raise ConfigError(f"{', '.join(clash)} cannot be set as {self.kind} parameters: {why}.")
+
+    def ranges(self, name: str) -> dict[str, tuple]:
+        """The widget range of each numeric parameter of ``name`` (its own ``ranges`` fact, else PARAM_RANGES)."""
+        own = self.facts(name).get("ranges", {})
+        return {p: own.get(p) or PARAM_RANGES[p] for p, d in self.params(name).items()
+                if isinstance(d, (int, float)) and not isinstance(d, bool) and (p in own or p in PARAM_RANGES)}
 
     def params(self, name: str) -> dict[str, Any]:
         """Keyword parameters with their defaults (for the CLI's list and UI forms)."""

@@ -121,3 +121,21 @@ def test_schedules():
     one = _lrs("onecycle", pct_start=0.3)
     assert max(one) == pytest.approx(0.1, rel=0.01) and one.index(max(one)) in range(27, 32)
     assert one[0] == pytest.approx(0.1 / 25) and one[-1] < 1e-4
+
+
+def test_every_numeric_parameter_has_a_widget_range():
+    from playground.data.augment import AUGMENTATIONS
+    from playground.models import MODELS
+    from playground.train.init import INITS
+    from playground.train.optim import OPTIMIZERS, SCHEDULES
+
+    for reg in (MODELS, AUGMENTATIONS, INITS, OPTIMIZERS, SCHEDULES):
+        for name in reg.names():
+            numeric = {p: d for p, d in reg.params(name).items()
+                       if isinstance(d, (int, float)) and not isinstance(d, bool)}
+            ranges = reg.ranges(name)
+            assert set(numeric) == set(ranges), (reg.kind, name, set(numeric) - set(ranges))
+            for p, d in numeric.items():
+                lo, hi, step = ranges[p]
+                assert lo <= d <= hi, (reg.kind, name, p, d, ranges[p])  # the default is on its slider
+                assert step == "log" or step > 0

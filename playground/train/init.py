@@ -59,7 +59,7 @@ def uniform(a: float = -0.05, b: float = 0.05) -> WeightFn:
     return lambda w: nn.init.uniform_(w, a, b)
 
 
-@register_init("normal")
+@register_init("normal", ranges={"std": (1e-4, 1.0, "log")})
 def normal(mean: float = 0.0, std: float = 0.01) -> WeightFn:
     """N(mean, std^2)."""
     if not std > 0:
