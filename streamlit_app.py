@@ -5,6 +5,7 @@ import streamlit as st
 from app_pages.common import job_manager, my_runs, status_badge
 from playground.data import default_data_root
 from playground.device import device_summary
+from playground.jobkinds import JOB_KINDS
 from playground.settings import settings
 
 st.set_page_config(page_title="CNN Playground", page_icon="🧩", layout="wide")  # an emoji: no font CDN offline
@@ -51,16 +52,13 @@ with st.sidebar:
     mine = my_runs()
     if mine:
         st.markdown("**Your runs**")
-        # Each kind's page and URL parameter; links stay in this tab (this session keeps its runs).
-        pages_of = {"train": ("app_pages/train.py", "run"), "style": ("app_pages/style.py", "style"),
-                    "initrace": ("app_pages/inside.py", "tab")}
+        # Each kind says which page shows its runs; links stay in this tab (this session keeps its runs).
         for run_id in reversed(mine[-8:]):
             kind = manager.kind_of(run_id)
             if kind is None:  # deleted meanwhile
                 continue
-            page, param = pages_of[kind]
-            value = "Initialisation lab" if kind == "initrace" else run_id
-            st.page_link(page, label=f"{run_id[-12:]} · {status_badge(manager.status(run_id, kind))}",
-                         query_params={param: value}, help=f"{kind} job {run_id}")
+            k, badge = JOB_KINDS.get(kind), status_badge(manager.status(run_id, kind))
+            st.page_link(f"app_pages/{k.page}.py", label=f"{run_id[-12:]} · {badge}",
+                         query_params=k.page_query(run_id), help=f"{kind} job {run_id}")
 
 pages.run()

@@ -11,7 +11,15 @@ import json
 import streamlit as st
 
 from app_pages.common import guarded, job_manager, listed_runs, md, my_runs, owner, param_widgets
-from app_pages.inside_parts import activation_views, filters_view, layer_names, pair_panel, race_panel, trained
+from app_pages.inside_parts import (
+    activation_views,
+    featvis_panel,
+    filters_view,
+    layer_names,
+    pair_panel,
+    race_panel,
+    trained,
+)
 from playground import inside as ins
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, config_diff
 from playground.data import explore, list_datasets, load_dataset
@@ -72,6 +80,7 @@ with tabs[0]:
             st.info(NO_RUN, icon=":material/info:")
         else:
             filters_view(tr, run)
+            featvis_panel(tr)
 
 
 # -- activations -----------------------------------------------------------------------------

@@ -288,3 +288,48 @@ def pair_panel(ds: str, src: tuple) -> None:
             if not any(s in ("queued", "running", "paused") for s in states.values()):
                 st.rerun()
         progress()
+
+
+def featvis_panel(tr) -> None:
+    """What each channel looks for: images optimised to excite it (a job: it takes seconds)."""
+    st.subheader("What each channel looks for", divider="gray")
+    st.caption("Each image starts as faint noise and is optimised so one channel of the layer fires as strongly as "
+               "possible (jittered, scaled and rotated at every step, and blurred, so it shows a pattern, not "
+               "noise). The filters above answer the same question from the weights; the top-activating images "
+               "(Activations) from the data.")
+    layers = ins.conv_layers(tr.model)
+    a, b, c = st.columns([2, 1, 1])
+    layer = a.selectbox("conv layer", list(layers), key="i_v_layer",
+                        format_func=lambda n: f"{n} ({layers[n]} channels)")
+    size = b.select_slider("size (px)", [16, 24, 32, 48, 64], value=32, key="i_v_size")
+    steps = c.select_slider("steps", [32, 64, 128, 256], value=128, key="i_v_steps")
+    key = f"i_v_job_{tr.run_id}"
+    if st.button("Visualise the channels", key="i_v_go", icon=":material/auto_awesome:"):
+        job = guarded(lambda: job_manager().submit(ins.FeatureVis(tr.run_id, layer, size=size, steps=steps), owner()))
+        if job is not None:
+            my_runs().append(job.run_id)
+            st.session_state[key] = job.run_id
+    vis_id = st.session_state.get(key)
+    if vis_id is None:
+        return
+    m = job_manager()
+
+    @st.fragment(run_every=1.0 if m.status(vis_id, "featvis") in ("queued", "running", "paused") else None)
+    def view() -> None:
+        status = m.status(vis_id, "featvis")
+        snap = m.snapshot(vis_id, "featvis")
+        done, total = snap["progress"]
+        if status in ("queued", "running", "paused"):
+            st.progress(done / total if total else 0.0, text=f"step {done} / {total}" if total else "waiting...")
+            return
+        final = snap["final"] or {}
+        if snap["grid"] is not None:
+            gains = [f"{after:.2f}" for after in final.get("after", [])]
+            st.image(snap["grid"], caption=f"{final.get('layer', '')} channels {final.get('channels', [])[:1]}.. "
+                     f"(mean activation reached: {', '.join(gains[:8])}{' ...' if len(gains) > 8 else ''})",
+                     width=min(640, 80 * min(8, len(gains) or 1)))
+        elif final.get("message"):
+            st.error(final["message"])
+
+    view()
+

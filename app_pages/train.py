@@ -100,8 +100,7 @@ def setup_form() -> RunConfig | None:
 
         st.subheader("Model", divider="gray")
         # Autoencoders reconstruct images: they train on the Autoencoders page (task reconstruct).
-        model = pick("architecture", list_models(task="classify"), base.model.name,
-                     "t_model")
+        model = pick("architecture", list_models(task="classify"), base.model.name, "t_model")
         mparams = param_widgets(model_params(model), f"t_m_{model}",
                                 dict(base.model.params) if model == base.model.name else None,
                                 ranges=MODELS.ranges(model))

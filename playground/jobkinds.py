@@ -30,9 +30,15 @@ class JobKind:
     spec_type: type = object
     folder = ""  # the run store's subfolder for this kind's runs ("" = the run store's own folder)
     resumable = False  # whether an interrupted run can continue from a checkpoint
+    page = ""  # the app page that shows this kind's runs (app_pages/<page>.py)
 
-    def admit(self, spec: Any, owner: str) -> None:
-        """Refuse (PlaygroundError, saying what to change) a spec this owner may not run."""
+    def page_query(self, run_id: str) -> dict[str, str]:
+        """The URL parameters that open ``run_id`` on ``page``."""
+        return {"run": run_id}
+
+    def admit(self, spec: Any, owner: str, runs_root=None) -> None:
+        """Refuse (PlaygroundError, saying what to change) a spec this owner may not run. ``runs_root``: the
+        job manager's run store (where a job that reads a trained run finds it)."""
 
     def time_limit_s(self, minutes: float) -> float | None:
         """The longest a run of this kind may hold a slot, from the server's setting (None: no limit)."""

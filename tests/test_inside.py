@@ -785,3 +785,53 @@ def test_the_lab_default_separates_zeros_from_kaiming():
     zeros, kaiming = race["zeros"], race["kaiming"]
     assert zeros["loss"][-1] == pytest.approx(2.3026, abs=0.01) and zeros["test_acc"] == pytest.approx(0.1, abs=0.02)
     assert kaiming["loss"][-1] < zeros["loss"][-1] - 0.3 and kaiming["test_acc"] > 0.18
+
+
+# -- what a channel looks for -----------------------------------------------------------------
+
+def test_feature_visualisation_raises_each_channel_tenfold_and_runs_as_a_job(trained_run):
+    from conftest import wait_until
+
+    from playground.inside.featvis import visualise
+    from playground.models.saved import load_saved
+    from playground.train.jobs import JobManager
+
+    store, run, _ = trained_run
+    saved = load_saved(run)
+    first = next(iter(ins.conv_layers(saved.model)))
+    res = visualise(saved, first, [0, 1, 2, 3], size=32, steps=64)
+    for before, after in zip(res["before"], res["after"]):
+        assert after >= 10 * max(abs(before), 1e-3), (before, after)  # from its starting noise
+    assert res["images"].shape[0] == 4 and res["grid"].dtype == np.uint8
+    m = JobManager(store, workers="process")
+    try:
+        job = m.submit(ins.FeatureVis(run.run_id, first, steps=16), "a")
+        assert wait_until(lambda: not job.live, 120) and job.state == "done"
+        snap = m.snapshot(job.run_id, "featvis")
+        assert snap["grid"] is not None and len(snap["final"]["after"]) == saved.model.get_submodule(first).out_channels
+        back = job.kind.buffer_from_run(m.store_for("featvis").open(job.run_id)).snapshot()
+        assert back["grid"].shape == snap["grid"].shape  # read back after a reload
+        with pytest.raises(ConfigError, match="no conv layer"):
+            m.submit(ins.FeatureVis(run.run_id, "nope"), "a")
+        with pytest.raises(ConfigError, match="Pick up to"):
+            m.submit(ins.FeatureVis(run.run_id, first, channels=(999,)), "a")
+    finally:
+        m.shutdown()
+
+
+def test_the_filters_tab_visualises_channels(app, trained_run):
+    from conftest import wait_until
+
+    from app_pages.common import job_manager
+
+    at = app
+    at.run()
+    at.switch_page("app_pages/inside.py").run()
+    at.select_slider(key="i_v_steps").set_value(32).run()
+    at.button(key="i_v_go").click().run()
+    _ok(at)
+    vis = at.session_state[f"i_v_job_{trained_run[1].run_id}"]
+    assert wait_until(lambda: job_manager().status(vis, "featvis") == "done", 120)
+    at.run()
+    _ok(at)
+    assert any("mean activation reached" in str(i.proto) for i in at.get("image"))

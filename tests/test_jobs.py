@@ -212,3 +212,15 @@ def test_the_manager_places_each_auto_job_on_its_own_gpu(store, monkeypatch):
     finally:
         release.set()
         m.shutdown()
+
+
+def test_every_job_kind_names_its_page():
+    from pathlib import Path
+
+    from playground.jobkinds import JOB_KINDS
+
+    root = Path(__file__).resolve().parents[1]
+    for name in JOB_KINDS.names():
+        kind = JOB_KINDS.get(name)
+        assert (root / "app_pages" / f"{kind.page}.py").is_file(), name
+        assert kind.page_query("x") and kind.folder or name == "train"

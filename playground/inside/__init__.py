@@ -18,6 +18,7 @@ memory (``Trained.from_model``), on the CPU, and returns numpy arrays and dicts 
 from __future__ import annotations
 
 from .attribution import grad_cam, last_conv, saliency
+from .featvis import FeatureVis, conv_layers
 from .filters import filter_grid, filters_at
 from .forward import activations, hwc, image_from_bytes, layer_nodes, predict, top_activating
 from .initlab import LAB_DEFAULTS, init_lab_models, init_race, init_stats, unit_spread
@@ -29,4 +30,5 @@ from .trained import Trained, inspectable_runs, load_trained
 __all__ = ["Trained", "load_trained", "inspectable_runs", "layer_nodes", "activations", "predict", "top_activating",
            "hwc", "image_from_bytes", "saliency", "grad_cam", "last_conv", "filters_at", "filter_grid",
            "test_predictions", "misclassified", "highest_loss", "init_lab_models", "init_stats", "unit_spread",
-           "init_race", "InitRace", "LAB_DEFAULTS", "param_table", "invariance", "mlp_and_cnn"]
+           "init_race", "InitRace", "LAB_DEFAULTS", "FeatureVis", "conv_layers", "param_table", "invariance",
+           "mlp_and_cnn"]

@@ -76,8 +76,12 @@ class RaceKind(JobKind):
     name = "initrace"
     spec_type = InitRace
     folder = "initrace"
+    page = "inside"
 
-    def admit(self, spec: InitRace, owner: str) -> None:
+    def page_query(self, run_id: str) -> dict[str, str]:
+        return {"tab": "Initialisation lab"}
+
+    def admit(self, spec: InitRace, owner: str, runs_root=None) -> None:
         if not spec.inits or len(spec.inits) > MAX_INITS:
             raise ConfigError(f"Race 1 to {MAX_INITS} initialisations (got {len(spec.inits)}).")
         for name, _ in spec.inits.values():

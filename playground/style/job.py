@@ -108,8 +108,12 @@ class StyleKind(JobKind):
     name = "style"
     spec_type = StyleJob
     folder = "style"  # run ids are 6+ characters, so the training store never lists this folder
+    page = "style"
 
-    def admit(self, spec: StyleJob, owner: str) -> None:
+    def page_query(self, run_id: str) -> dict[str, str]:
+        return {"style": run_id}
+
+    def admit(self, spec: StyleJob, owner: str, runs_root=None) -> None:
         s = spec.settings.validate()
         if not s.backbone.startswith("run:"):
             FEATURE_NETS.check(s.backbone)

@@ -85,7 +85,7 @@ class JobManager:
         PlaygroundError (with the reason) before anything is allocated: bad names or values, a folder
         the session may not read, a model over the budget, a session over its quota, a full queue."""
         kind = kind_of(config)
-        kind.admit(config, owner)
+        kind.admit(config, owner, runs_root=self.store.root)
         with self._lock:
             self._check_room(owner)
         job = Job(kind.create(self.store_for(kind.name), config), config, owner, kind=kind,

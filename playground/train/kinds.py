@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator
 
 from ..config import RunConfig
+from ..inside import featvis as _featvis  # noqa: F401  (registers the "featvis" kind)
 from ..inside import race as _race  # noqa: F401  (registers the "initrace" kind)
 from ..jobkinds import JOB_KINDS, JobKind
 from ..style import job as _style_job  # noqa: F401  (registers the "style" kind)
@@ -22,11 +23,12 @@ class TrainKind(JobKind):
     name = "train"
     spec_type = RunConfig
     resumable = True
+    page = "train"
 
     def parse_config(self, text: str) -> RunConfig:
         return RunConfig.from_json(text)
 
-    def admit(self, spec: RunConfig, owner: str) -> None:
+    def admit(self, spec: RunConfig, owner: str, runs_root=None) -> None:
         admit(spec, owner)
 
     def create(self, store, spec: RunConfig):

@@ -1,0 +1,226 @@
+"""What a channel looks for: activation maximisation (Olah et al., "Feature Visualization", Distill
+2017), as a job of the job manager.
+
+Each chosen channel of a conv layer gets an image, optimised from faint noise to raise the channel's
+mean activation; all channels are optimised together as one batch. At every step the images are
+jittered, scaled and rotated a little (random, per image) before the network sees them, and the
+pixels are parametrised through a blur (the optimised tensor is smoothed before use), so the result
+shows a pattern the channel responds to rather than high-frequency noise that fools it.
+
+    featvis/<run_id>/config.json   the request (run, layer, channels, size, steps, seed)
+                     metrics.jsonl start, progress, the final event with each channel's gain
+                     result.png    the grid of images, one per channel
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torchvision.transforms.v2 import functional as TF
+from torchvision.utils import make_grid
+
+from ..errors import ConfigError
+from ..files import atomic_write_bytes
+from ..images import decode
+from ..jobkinds import JOB_KINDS, JobKind
+from ..models.saved import SavedModel, load_saved
+from ..runs import FINAL_KINDS, RunStore
+from ..style.images import to_png
+
+__all__ = ["FeatureVis", "FeatVisKind", "conv_layers", "visualise", "MAX_CHANNELS"]
+
+MAX_CHANNELS = 64
+
+
+@dataclass(frozen=True)
+class FeatureVis:
+    run_id: str  # a trained run of the run store
+    layer: str  # a conv layer's name in the model (``conv_layers``)
+    channels: tuple[int, ...] = ()  # empty: all of the layer's channels (at most MAX_CHANNELS)
+    size: int = 32
+    steps: int = 128
+    seed: int = 0
+
+    def to_json(self, **kw: Any) -> str:
+        return json.dumps({**asdict(self), "channels": list(self.channels)}, **kw)
+
+    @classmethod
+    def from_json(cls, text: str) -> "FeatureVis":
+        d = json.loads(text)
+        return cls(**{**d, "channels": tuple(d.get("channels", ()))})
+
+
+def conv_layers(model: nn.Module) -> dict[str, int]:
+    """The model's conv layers, name -> output channels, in order."""
+    return {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+
+
+def _transform(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Per image: a shift of up to 2 px, a scale of 0.95-1.05 and a rotation of up to 5 degrees."""
+    n = x.shape[0]
+    angle = (torch.rand(n, generator=gen) * 2 - 1) * math.radians(5)
+    scale = 1 + (torch.rand(n, generator=gen) * 2 - 1) * 0.05
+    shift = (torch.rand(n, 2, generator=gen) * 2 - 1) * (2 / x.shape[-1]) * 2
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, padding_mode="reflection", align_corners=False)
+
+
+def visualise(saved: SavedModel, layer: str, channels: list[int], size: int = 32, steps: int = 64, seed: int = 0,
+              progress: Callable[[int, int], None] | None = None, stopped: Callable[[], bool] = lambda: False
+              ) -> dict[str, Any]:
+    """Images (uint8, N x H x W x C) that raise each channel's mean activation, and each channel's
+    activation before (the starting noise) and after."""
+    model = saved.model.eval()
+    for q in model.parameters():
+        q.requires_grad_(False)
+    mods = dict(model.named_modules())
+    if layer not in conv_layers(model):
+        raise ConfigError(f"{layer!r} is not a conv layer of this model: pick one of {', '.join(conv_layers(model))}.")
+    out: dict[str, torch.Tensor] = {}
+    hook = mods[layer].register_forward_hook(lambda _m, _i, o: out.__setitem__("a", o))
+    c = saved.shape[0]
+    mean = torch.tensor(saved.mean or [0.5] * c).view(1, c, 1, 1)
+    std = torch.tensor(saved.std or [0.25] * c).view(1, c, 1, 1)
+    gen = torch.Generator().manual_seed(seed)
+    n, idx = len(channels), torch.tensor(channels)
+    param = (torch.randn(n, c, size, size, generator=gen) * 0.01).requires_grad_(True)
+
+    def image() -> torch.Tensor:  # the blur parametrisation: smooth, then squash into [0, 1]
+        return torch.sigmoid(TF.gaussian_blur(param, [3, 3], [1.0, 1.0]))
+
+    def score(x: torch.Tensor) -> torch.Tensor:  # each image's own channel, spatial mean
+        model((x - mean) / std)
+        return out["a"][torch.arange(n), idx].flatten(1).mean(1)
+
+    opt = torch.optim.Adam([param], lr=0.05)
+    try:
+        with torch.no_grad():
+            before = score(image())
+        for step in range(steps):
+            if stopped():
+                break
+            opt.zero_grad(set_to_none=True)
+            (-score(_transform(image(), gen)).sum()).backward()
+            opt.step()
+            if progress is not None:
+                progress(step + 1, steps)
+        with torch.no_grad():
+            final = image()
+            after = score(final)
+    finally:
+        hook.remove()
+    pixels = (final.clamp(0, 1) * 255).round().to(torch.uint8)
+    return {"images": pixels.permute(0, 2, 3, 1).numpy(), "before": before.tolist(), "after": after.tolist(),
+            "grid": make_grid(pixels, nrow=min(8, n), padding=2, pad_value=255).permute(1, 2, 0).numpy()}
+
+
+class VisBuffer:
+    """What the page draws: progress, then the grid and each channel's gain."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.progress: tuple[int, int] = (0, 0)
+        self.final: dict[str, Any] | None = None
+        self.grid: np.ndarray | None = None
+        self.version = 0
+
+    def add(self, e: dict[str, Any]) -> None:
+        with self._lock:
+            if e.get("kind") == "progress":
+                self.progress = (e["step"], e["steps"])
+            if e.get("grid") is not None:
+                self.grid = e["grid"]
+            if e.get("kind") in FINAL_KINDS:
+                self.final = {k: v for k, v in e.items() if k != "grid"}
+            self.version += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"progress": self.progress, "final": self.final, "grid": self.grid, "version": self.version}
+
+
+@dataclass
+class _Request:
+    saved: SavedModel
+    channels: list[int] = field(default_factory=list)
+
+
+class FeatVisKind(JobKind):
+    """Feature visualisation: an image per channel that the channel responds to most."""
+
+    name = "featvis"
+    spec_type = FeatureVis
+    folder = "featvis"
+    page = "inside"
+
+    def page_query(self, run_id: str) -> dict[str, str]:
+        return {"tab": "Filters"}
+
+    def parse_config(self, text: str) -> FeatureVis:
+        return FeatureVis.from_json(text)
+
+    def _request(self, spec: FeatureVis, runs_root) -> _Request:
+        saved = load_saved(RunStore(runs_root).open(spec.run_id))
+        layers = conv_layers(saved.model)
+        if spec.layer not in layers:
+            raise ConfigError(f"Run {spec.run_id} has no conv layer {spec.layer!r}: pick one of "
+                              f"{', '.join(layers) or '(none: it has no convolution)'}.")
+        channels = list(spec.channels) or list(range(min(layers[spec.layer], MAX_CHANNELS)))
+        bad = [ch for ch in channels if not 0 <= ch < layers[spec.layer]]
+        if bad or len(channels) > MAX_CHANNELS:
+            raise ConfigError(f"Pick up to {MAX_CHANNELS} channels from 0 to {layers[spec.layer] - 1} "
+                              f"(got {len(channels)}{', e.g. ' + str(bad[0]) if bad else ''}).")
+        return _Request(saved, channels)
+
+    def admit(self, spec: FeatureVis, owner: str, runs_root=None) -> None:
+        if not (isinstance(spec.size, int) and 8 <= spec.size <= 128):
+            raise ConfigError(f"size must be 8 to 128 pixels (got {spec.size!r}).")
+        if not (isinstance(spec.steps, int) and 1 <= spec.steps <= 1000):
+            raise ConfigError(f"steps must be 1 to 1000 (got {spec.steps!r}).")
+        self._request(spec, runs_root)
+
+    def create(self, store, spec: FeatureVis):
+        return store.create(spec)
+
+    def spec(self, run) -> FeatureVis:
+        return run.config()
+
+    def events(self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None],
+               device: str | None = None) -> Iterator[dict[str, Any]]:
+        spec = run.config()
+        req = self._request(spec, store.root.parent)  # the training runs live one folder up
+        start = {"kind": "start", "channels": req.channels, "layer": spec.layer}
+        run.append(start)
+        yield start
+        res = visualise(req.saved, spec.layer, req.channels, spec.size, spec.steps, spec.seed,
+                        progress=lambda s, n: emit({"kind": "progress", "step": s, "steps": n}),
+                        stopped=lambda: controls.stopped or controls.out_of_time())
+        atomic_write_bytes(run.dir / "result.png", lambda f: f.write(to_png(res["grid"])))
+        final = {"kind": "stopped" if controls.stopped else "done", "layer": spec.layer, "channels": req.channels,
+                 "before": [round(v, 5) for v in res["before"]], "after": [round(v, 5) for v in res["after"]]}
+        run.append(final)
+        yield {**final, "grid": res["grid"]}
+
+    def buffer(self) -> VisBuffer:
+        return VisBuffer()
+
+    def buffer_from_run(self, run) -> VisBuffer:
+        buf = VisBuffer()
+        for e in run.events():
+            buf.add(e)
+        if (run.dir / "result.png").is_file():
+            buf.grid = np.asarray(decode(run.dir / "result.png", mode="RGB"))
+        return buf
+
+
+JOB_KINDS.register("featvis")(FeatVisKind())
