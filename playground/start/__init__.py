@@ -101,7 +101,7 @@ def _filters() -> Lesson:
 def _initialisation() -> Lesson:
     """Why initialisation matters"""
     return Lesson("Why initialisation matters", "inside",
-                  "Press Race: a deep plain network starting from zeros or a constant never learns (every unit "
+                  "Press Race: a plain CNN (no batch norm) starting from zeros or a constant never learns (every unit "
                   "stays identical), a tiny normal barely moves, Xavier and Kaiming learn.",
                   "weight initialisation: constant weights, uniform and normal initialisation",
                   {"tab": "Initialisation lab"}, 1.5)
