@@ -32,6 +32,7 @@ from playground.models import MODELS, list_models, model_params
 from playground.models.autoencoder import DECODERS, OUTPUTS
 from playground.settings import settings
 from playground.train import check_names
+from playground.train.buffer import run_progress
 from playground.train.optim import list_optimizers
 
 REFRESH_S = 1.0
@@ -244,9 +245,8 @@ def live_view(run_id: str, snap: dict, status: str, live: bool) -> None:
     if not start_ev:
         st.caption("Waiting for the run to start...")
         return
-    total = start_ev["total_steps"]
-    done = total if final and final["kind"] == "done" else (snap["steps"]["step"][-1] if snap["steps"]["step"] else 0)
-    st.progress(min(1.0, done / max(total, 1)), text=f"step {done} / {total}")
+    bar = run_progress(snap, live)
+    st.progress(bar["fraction"], text=bar["label"])
     last = snap["epochs"][-1] if snap["epochs"] else None
     m = st.columns(4)
     m[0].metric("train loss", f"{snap['steps']['loss'][-1]:.4f}" if snap["steps"]["loss"] else "—")

@@ -173,7 +173,7 @@ if start and chosen is not None:
 
 
 def progress(snap: dict, status: str) -> None:
-    start, final, curves = snap["start"], snap["final"], snap["curves"]
+    start, final = snap["start"], snap["final"]
     if snap["download"] and not start:
         done, total = snap["download"]
         st.progress(done / total if total else 0.0,
@@ -191,14 +191,8 @@ def progress(snap: dict, status: str) -> None:
         elif not final:
             st.caption("Loading the images and the feature network...")
         return
-    total = start["steps"]
-    done = curves["step"][-1] if curves["step"] else 0
-    eta = None
-    if done and status == "running":
-        per = (curves["t"][-1] - start["t"]) / done
-        eta = per * (total - done)
-    label = f"step {done} / {total}" + (f" — about {eta:.0f} s left" if eta is not None else "")
-    st.progress(min(1.0, done / max(total, 1)), text=label)
+    bar = style.job.style_progress(snap, status == "running")
+    st.progress(bar["fraction"], text=bar["label"])
     h, w = start["size"]
     st.caption(f"{start['backbone']} on {start['device']} · {w}x{h} px · content {', '.join(start['content_layers'])}"
                f" · style {', '.join(start['style_layers'])}")

@@ -29,6 +29,7 @@ from playground.data.uploads import check_folder_allowed
 from playground.errors import PlaygroundError
 from playground.models import MODELS, list_models, model_params
 from playground.train import check_names
+from playground.train.buffer import run_progress
 from playground.train.init import INITS, list_inits
 from playground.train.optim import SCHEDULES, list_optimizers, list_schedules
 from playground.train.snapshots import DEFAULT_PROBES
@@ -281,14 +282,8 @@ def progress(snap: dict, status: str) -> None:
         (st.error if final["kind"] != "stopped" else st.info)(final.get("message", final["kind"]))
     if not start:
         return
-    total = start["total_steps"]
-    done = snap["steps"]["step"][-1] if snap["steps"]["step"] else 0
-    if final and final["kind"] == "done":
-        done = total
-    elapsed = snap["steps"]["t"][-1] if snap["steps"]["t"] else 0.0
-    eta = (elapsed / done * (total - done)) if done and status in ("running", "paused") else None
-    label = f"step {done} / {total}" + (f" — about {eta:.0f} s left" if eta is not None else "")
-    st.progress(min(1.0, done / max(total, 1)), text=label)
+    bar = run_progress(snap, status in ("running", "paused"))
+    st.progress(bar["fraction"], text=bar["label"])
     d = start["dataset"]
     used = start.get("train_images", d["train"])
     st.caption(f"{start['device']} · {md(d['name'])} {d['shape']} ({used:,} of {d['train']:,} training images, "

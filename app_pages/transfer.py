@@ -26,6 +26,7 @@ from playground.device import device_summary
 from playground.errors import PlaygroundError
 from playground.models.transfer import BACKBONES, build_transfer
 from playground.runs import RunStore
+from playground.train.buffer import run_progress
 from playground.transfer import FOUR_CASES, epoch_estimate, freeze_options, imagenet_top5, surgery_table, time_backbone
 from playground.transfer.plots import comparison_figure, top5_figure
 from playground.weights import resolve_weights, weights_cached, weights_file
@@ -344,12 +345,9 @@ if runs:
                                + (", computing the features once" if name == "transferred" and use_cache else "")
                                + "...")
                 if start:
-                    steps = snap["steps"]["step"]
-                    done = start["total_steps"] if snap["final"] and snap["final"]["kind"] == "done" else (
-                        steps[-1] if steps else 0)
-                    st.progress(min(1.0, done / max(start["total_steps"], 1)),
-                                text=f"step {done} / {start['total_steps']} · "
-                                     f"{start['trainable_parameters']:,} of {start['parameters']:,} parameters train")
+                    bar = run_progress(snap, not snap["final"])
+                    st.progress(bar["fraction"], text=f"{bar['label']} · {start['trainable_parameters']:,} of "
+                                                      f"{start['parameters']:,} parameters train")
                     if snap["steps"]["step"]:
                         st.plotly_chart(plots.training_curves(snap["steps"], snap["epochs"]), key=f"tl_curves_{name}",
                                         config={"staticPlot": status == "running"})

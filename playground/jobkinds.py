@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 from .errors import ConfigError
 from .registry import Registry
 
-__all__ = ["JobKind", "JOB_KINDS", "kind_of"]
+__all__ = ["JobKind", "JOB_KINDS", "kind_of", "progress_line"]
 
 
 class JobKind:
@@ -80,6 +80,14 @@ class JobKind:
 
 
 JOB_KINDS: Registry[JobKind] = Registry("job kind")
+
+
+def progress_line(done: int, total: int, elapsed_s: float, live: bool) -> dict[str, Any]:
+    """A job's progress as every page shows it: the fraction, the ETA (from the time per step so far, while
+    it runs) and the label "step 40 / 125 — about 12 s left"."""
+    eta = elapsed_s / done * (total - done) if live and done and elapsed_s > 0 else None
+    return {"done": done, "total": total, "fraction": min(1.0, done / max(total, 1)), "eta_s": eta,
+            "label": f"step {done} / {total}" + (f" — about {eta:.0f} s left" if eta is not None else "")}
 
 
 def kind_of(spec: Any) -> JobKind:

@@ -224,3 +224,17 @@ def test_every_job_kind_names_its_page():
         kind = JOB_KINDS.get(name)
         assert (root / "app_pages" / f"{kind.page}.py").is_file(), name
         assert kind.page_query("x") and kind.folder or name == "train"
+
+
+def test_progress_and_eta_are_computed_in_the_core():
+    from playground.jobkinds import progress_line
+    from playground.train.buffer import RunBuffer, run_progress
+
+    assert progress_line(40, 120, 20.0, live=True)["label"] == "step 40 / 120 — about 40 s left"
+    assert progress_line(40, 120, 20.0, live=False)["eta_s"] is None  # paused or done: no ETA
+    buf = RunBuffer.from_events([{"kind": "start", "total_steps": 10, "t": 1.0},
+                                 {"kind": "step", "step": 5, "t": 6.0, "loss": 1.0}])
+    p = run_progress(buf.snapshot(), live=True)
+    assert (p["done"], p["fraction"], p["eta_s"]) == (5, 0.5, 5.0)
+    buf.add({"kind": "done", "step": 10, "t": 11.0})
+    assert run_progress(buf.snapshot(), live=False)["fraction"] == 1.0

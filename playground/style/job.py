@@ -28,7 +28,7 @@ from playground.data.uploads import check_folder_allowed
 from playground.device import resolve_device
 from playground.errors import ConfigError
 from playground.images import decode, probe
-from playground.jobkinds import JOB_KINDS, JobKind
+from playground.jobkinds import JOB_KINDS, JobKind, progress_line
 from playground.runs import FINAL_KINDS, atomic_write_bytes
 
 from .features import FEATURE_NETS
@@ -36,7 +36,7 @@ from .images import IMAGES, to_png
 from .loop import run_stylize
 from .settings import StyleSettings
 
-__all__ = ["StyleJob", "StyleKind", "StyleBuffer", "CPU_PIXEL_STEPS", "CURVES"]
+__all__ = ["StyleJob", "StyleKind", "StyleBuffer", "CPU_PIXEL_STEPS", "CURVES", "style_progress"]
 
 # On a CPU server one transfer may hold a slot for at most about size^2 x steps of this: 5000 steps at
 # 256 px (the page's maximum; ~0.2 s a step on a 2-core VM), 1250 at 512, 312 at 1024.
@@ -96,6 +96,16 @@ class StyleBuffer:
         if image is not None:
             buf.image = image
         return buf
+
+
+def style_progress(snap: dict[str, Any], live: bool) -> dict[str, Any] | None:
+    """A transfer's progress from its buffer's snapshot (``progress_line``); None before it starts."""
+    start, curves = snap["start"], snap["curves"]
+    if not start:
+        return None
+    done = curves["step"][-1] if curves["step"] else 0
+    elapsed = curves["t"][-1] - start["t"] if curves["t"] else 0.0
+    return progress_line(done, start["steps"], elapsed, live)
 
 
 def _is_path(name: str) -> bool:

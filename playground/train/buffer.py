@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 from typing import Any, Iterable
 
+from ..jobkinds import progress_line
 from ..runs import FINAL_KINDS
 
-__all__ = ["RunBuffer", "STEP_FIELDS"]
+__all__ = ["RunBuffer", "STEP_FIELDS", "run_progress"]
 
 STEP_FIELDS = ("step", "epoch", "loss", "acc", "psnr", "lr", "images_per_s", "t")  # acc, psnr: tasks' metrics
 
@@ -57,3 +58,15 @@ class RunBuffer:
         for e in events:
             buf.add(e)
         return buf
+
+
+def run_progress(snap: dict[str, Any], live: bool) -> dict[str, Any] | None:
+    """A training run's progress from its buffer's snapshot (``progress_line``); None before it starts."""
+    start, final, steps = snap["start"], snap["final"], snap["steps"]
+    if not start:
+        return None
+    total = start["total_steps"]
+    done = total if final and final.get("kind") == "done" else (steps["step"][-1] if steps["step"] else 0)
+    elapsed = steps["t"][-1] - start.get("t", 0.0) if steps["t"] else 0.0
+    return progress_line(done, total, elapsed, live)
+
