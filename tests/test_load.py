@@ -53,6 +53,15 @@ def test_server_killed_mid_run_restarts_and_the_run_resumes_with_its_metrics(tmp
                 time.sleep(0.3)
             assert epochs() >= 2, "no epochs were written"
             server.kill()  # SIGKILL mid-run
+            from playground.runs import RunStore
+
+            # Its worker saves the step it reached and ends (it may finish the epoch in progress first):
+            # count the epochs once it has let go of the run.
+            run = RunStore(server.runs).open(run_id)
+            deadline = time.time() + 60
+            while time.time() < deadline and run.busy():
+                time.sleep(0.2)
+            assert not run.busy(), "the killed server's worker still holds the run"
             before = epochs()
             assert final_events(server.runs)[run_id]["final"] is None
 
