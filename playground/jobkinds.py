@@ -14,13 +14,15 @@ writes what must survive a reload into the run's folder itself.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .errors import ConfigError
 from .registry import Registry
+from .runs import FINAL_KINDS
 
-__all__ = ["JobKind", "JOB_KINDS", "kind_of", "progress_line"]
+__all__ = ["JobKind", "JOB_KINDS", "kind_of", "progress_line", "ResultBuffer"]
 
 
 class JobKind:
@@ -77,6 +79,34 @@ class JobKind:
 
     def store_root(self, root: Path) -> Path:
         return root / self.folder if self.folder else root
+
+
+class ResultBuffer:
+    """What a page draws of a job that reports progress, then one result: its ``progress`` events (the
+    two fields ``fields`` names), its final event, and the result the final event carries (``result``)."""
+
+    def __init__(self, result: str, fields: tuple[str, str], waiting: tuple[Any, Any]) -> None:
+        self._lock = threading.Lock()
+        self.result_key, self.fields = result, fields
+        self.progress: tuple[Any, Any] = waiting
+        self.final: dict[str, Any] | None = None
+        self.result: Any = None
+        self.version = 0
+
+    def add(self, e: dict[str, Any]) -> None:
+        with self._lock:
+            if e.get("kind") == "progress":
+                self.progress = (e[self.fields[0]], e[self.fields[1]])
+            if e.get(self.result_key) is not None:
+                self.result = e[self.result_key]
+            if e.get("kind") in FINAL_KINDS:
+                self.final = {k: v for k, v in e.items() if k != self.result_key}
+            self.version += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"progress": self.progress, "final": self.final, self.result_key: self.result,
+                    "version": self.version}
 
 
 JOB_KINDS: Registry[JobKind] = Registry("job kind")

@@ -1,6 +1,7 @@
 import time
 
 import pytest
+from conftest import wait_until
 
 from playground.config import RunConfig
 from playground.errors import PlaygroundError
@@ -14,13 +15,7 @@ def tiny(epochs=1.0, n=320):
                                train={"epochs": epochs, "batch_size": 32, "log_every": 2})
 
 
-def _wait(pred, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
+_wait = wait_until  # conftest's poll, 60 s by default
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import wait_until
 from streamlit.testing.v1 import AppTest
 
 from playground.cli import main as cli_main
@@ -33,13 +34,7 @@ def tiny(epochs=2.0) -> RunConfig:  # shapes, 10 steps an epoch, about a second 
                                train={"epochs": epochs, "batch_size": 32, "log_every": 5})
 
 
-def _wait(pred, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
+_wait = wait_until  # conftest's poll, 60 s by default
 
 
 def _epochs(run):

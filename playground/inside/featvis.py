@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -30,9 +29,9 @@ from torchvision.utils import make_grid
 from ..errors import ConfigError
 from ..files import atomic_write_bytes
 from ..images import decode
-from ..jobkinds import JOB_KINDS, JobKind
-from ..models.saved import SavedModel, load_saved
-from ..runs import FINAL_KINDS, RunStore
+from ..jobkinds import JOB_KINDS, JobKind, ResultBuffer
+from ..models.saved import SavedModel, load_saved, saved_architecture
+from ..runs import RunStore
 from ..style.images import to_png
 
 __all__ = ["FeatureVis", "FeatVisKind", "conv_layers", "visualise", "MAX_CHANNELS"]
@@ -124,35 +123,9 @@ def visualise(saved: SavedModel, layer: str, channels: list[int], size: int = 32
             "grid": make_grid(pixels, nrow=min(8, n), padding=2, pad_value=255).permute(1, 2, 0).numpy()}
 
 
-class VisBuffer:
-    """What the page draws: progress, then the grid and each channel's gain."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.progress: tuple[int, int] = (0, 0)
-        self.final: dict[str, Any] | None = None
-        self.grid: np.ndarray | None = None
-        self.version = 0
-
-    def add(self, e: dict[str, Any]) -> None:
-        with self._lock:
-            if e.get("kind") == "progress":
-                self.progress = (e["step"], e["steps"])
-            if e.get("grid") is not None:
-                self.grid = e["grid"]
-            if e.get("kind") in FINAL_KINDS:
-                self.final = {k: v for k, v in e.items() if k != "grid"}
-            self.version += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            return {"progress": self.progress, "final": self.final, "grid": self.grid, "version": self.version}
-
-
-@dataclass
-class _Request:
-    saved: SavedModel
-    channels: list[int] = field(default_factory=list)
+def VisBuffer() -> ResultBuffer:
+    """What the page draws: progress (step, steps), then the grid (``grid``) and each channel's gain."""
+    return ResultBuffer("grid", ("step", "steps"), (0, 0))
 
 
 class FeatVisKind(JobKind):
@@ -169,9 +142,10 @@ class FeatVisKind(JobKind):
     def parse_config(self, text: str) -> FeatureVis:
         return FeatureVis.from_json(text)
 
-    def _request(self, spec: FeatureVis, runs_root) -> _Request:
-        saved = load_saved(RunStore(runs_root).open(spec.run_id))
-        layers = conv_layers(saved.model)
+    @staticmethod
+    def _channels(spec: FeatureVis, model: nn.Module) -> list[int]:
+        """The channels to draw, checked against the model's conv layers."""
+        layers = conv_layers(model)
         if spec.layer not in layers:
             raise ConfigError(f"Run {spec.run_id} has no conv layer {spec.layer!r}: pick one of "
                               f"{', '.join(layers) or '(none: it has no convolution)'}.")
@@ -180,14 +154,15 @@ class FeatVisKind(JobKind):
         if bad or len(channels) > MAX_CHANNELS:
             raise ConfigError(f"Pick up to {MAX_CHANNELS} channels from 0 to {layers[spec.layer] - 1} "
                               f"(got {len(channels)}{', e.g. ' + str(bad[0]) if bad else ''}).")
-        return _Request(saved, channels)
+        return channels
 
     def admit(self, spec: FeatureVis, owner: str, runs_root=None) -> None:
         if not (isinstance(spec.size, int) and 8 <= spec.size <= 128):
             raise ConfigError(f"size must be 8 to 128 pixels (got {spec.size!r}).")
         if not (isinstance(spec.steps, int) and 1 <= spec.steps <= 1000):
             raise ConfigError(f"steps must be 1 to 1000 (got {spec.steps!r}).")
-        self._request(spec, runs_root)
+        # The layers from the architecture on the meta device: the weights are read once, by the worker.
+        self._channels(spec, saved_architecture(RunStore(runs_root).open(spec.run_id)))
 
     def create(self, store, spec: FeatureVis):
         return store.create(spec)
@@ -198,28 +173,29 @@ class FeatVisKind(JobKind):
     def events(self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None],
                device: str | None = None) -> Iterator[dict[str, Any]]:
         spec = run.config()
-        req = self._request(spec, store.root.parent)  # the training runs live one folder up
-        start = {"kind": "start", "channels": req.channels, "layer": spec.layer}
+        saved = load_saved(RunStore(store.root.parent).open(spec.run_id))  # the training runs live one folder up
+        channels = self._channels(spec, saved.model)
+        start = {"kind": "start", "channels": channels, "layer": spec.layer}
         run.append(start)
         yield start
-        res = visualise(req.saved, spec.layer, req.channels, spec.size, spec.steps, spec.seed,
+        res = visualise(saved, spec.layer, channels, spec.size, spec.steps, spec.seed,
                         progress=lambda s, n: emit({"kind": "progress", "step": s, "steps": n}),
                         stopped=lambda: controls.stopped or controls.out_of_time())
         atomic_write_bytes(run.dir / "result.png", lambda f: f.write(to_png(res["grid"])))
-        final = {"kind": "stopped" if controls.stopped else "done", "layer": spec.layer, "channels": req.channels,
+        final = {"kind": "stopped" if controls.stopped else "done", "layer": spec.layer, "channels": channels,
                  "before": [round(v, 5) for v in res["before"]], "after": [round(v, 5) for v in res["after"]]}
         run.append(final)
         yield {**final, "grid": res["grid"]}
 
-    def buffer(self) -> VisBuffer:
+    def buffer(self) -> ResultBuffer:
         return VisBuffer()
 
-    def buffer_from_run(self, run) -> VisBuffer:
+    def buffer_from_run(self, run) -> ResultBuffer:
         buf = VisBuffer()
         for e in run.events():
             buf.add(e)
         if (run.dir / "result.png").is_file():
-            buf.grid = np.asarray(decode(run.dir / "result.png", mode="RGB"))
+            buf.result = np.asarray(decode(run.dir / "result.png", mode="RGB"))
         return buf
 
 

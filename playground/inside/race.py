@@ -9,15 +9,13 @@ gate, time cap and worker processes as training, so a race never runs in the web
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from ..config import RunConfig
 from ..errors import ConfigError, PlaygroundError
 from ..files import atomic_write_bytes
-from ..jobkinds import JOB_KINDS, JobKind
-from ..runs import FINAL_KINDS
+from ..jobkinds import JOB_KINDS, JobKind, ResultBuffer
 from ..train.init import INITS
 from .initlab import check_race, init_race
 
@@ -43,31 +41,9 @@ class InitRace:
         return cls(RunConfig.from_dict(d["base"]), {k: (n, dict(p)) for k, (n, p) in d["inits"].items()})
 
 
-class RaceBuffer:
-    """What the page draws: the race's progress, then its result."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.progress: tuple[float, str] = (0.0, "waiting for a slot...")
-        self.final: dict[str, Any] | None = None
-        self.race: dict[str, Any] | None = None
-        self.version = 0
-
-    def add(self, e: dict[str, Any]) -> None:
-        with self._lock:
-            if e.get("kind") == "progress":
-                self.progress = (float(e["fraction"]), str(e["text"]))
-            elif e.get("kind") == "start":
-                self.progress = (0.0, "starting...")
-            if e.get("race") is not None:
-                self.race = e["race"]
-            if e.get("kind") in FINAL_KINDS:
-                self.final = {k: v for k, v in e.items() if k != "race"}
-            self.version += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            return {"progress": self.progress, "final": self.final, "race": self.race, "version": self.version}
+def RaceBuffer() -> ResultBuffer:
+    """What the page draws: the race's progress (fraction, text), then its result (``race``)."""
+    return ResultBuffer("race", ("fraction", "text"), (0.0, "waiting for a slot..."))
 
 
 class RaceKind(JobKind):
@@ -108,6 +84,7 @@ class RaceKind(JobKind):
         start = {"kind": "start", "inits": list(spec.inits)}
         run.append(start)
         yield start
+        emit({"kind": "progress", "fraction": 0.0, "text": "starting..."})
         try:
             race = init_race(spec.base, spec.inits, controls=controls,
                              progress=lambda f, t: emit({"kind": "progress", "fraction": round(f, 4), "text": t}))
@@ -123,16 +100,16 @@ class RaceKind(JobKind):
         run.append(final)
         yield {**final, "race": race}
 
-    def buffer(self) -> RaceBuffer:
+    def buffer(self) -> ResultBuffer:
         return RaceBuffer()
 
-    def buffer_from_run(self, run) -> RaceBuffer:
+    def buffer_from_run(self, run) -> ResultBuffer:
         buf = RaceBuffer()
         for e in run.events():
             buf.add(e)
         path = run.dir / "result.json"
         if path.is_file():
-            buf.race = json.loads(path.read_text("utf-8"))
+            buf.result = json.loads(path.read_text("utf-8"))
         return buf
 
 

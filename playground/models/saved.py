@@ -16,7 +16,7 @@ from ..errors import CheckpointError, ConfigError, PlaygroundError
 from ..runs import Run, saved_state
 from . import build_saved_model
 
-__all__ = ["SavedModel", "load_saved", "saved_state"]
+__all__ = ["SavedModel", "load_saved", "saved_state", "saved_architecture"]
 
 
 @dataclass
@@ -66,6 +66,17 @@ def _data_meta(run: Run, state: dict[str, Any]) -> dict[str, Any]:
             return e["dataset"]
     raise CheckpointError(f"Run {run.run_id} does not record its data's shape (no start event): it cannot be "
                           "rebuilt. Train it again.")
+
+
+def saved_architecture(run: Run) -> nn.Module:
+    """The run's model built on PyTorch's meta device from its settings and recorded data shape: its layers,
+    with no weights read or memory allocated (for checks a server makes before it starts a job)."""
+    if run.weights_path() is None:
+        saved_state(run)  # raises: no saved weights yet, and what to wait for
+    config, meta = run.config(), _data_meta(run, {})
+    with torch.device("meta"):
+        return build_saved_model(config.model.name, in_shape=tuple(meta["shape"]), num_classes=len(meta["classes"]),
+                                 params=dict(config.model.params))
 
 
 def load_saved(run: Run, final: bool = False) -> SavedModel:

@@ -132,7 +132,7 @@ class StyleKind(JobKind):
         for role in ("content", "style"):
             data, name = getattr(spec, role), getattr(s, role)
             if data is not None:
-                decode_check(data, role)
+                probe(data, label=f"The uploaded {role} image")  # not an image, or too large: from its header
             elif name.startswith("upload:"):
                 raise ConfigError(f"The {role} image {name[7:]!r} was an upload: upload it again.")
             elif _is_path(name):  # a file on the server: the classroom folder rule applies
@@ -197,11 +197,6 @@ class StyleKind(JobKind):
         picture = next((run.dir / f for f in ("result.png", "preview.png") if (run.dir / f).is_file()), None)
         image = np.asarray(decode(picture, mode="RGB")) if picture is not None else None
         return StyleBuffer.from_events(run.events(), image)
-
-
-def decode_check(data: bytes, role: str) -> None:
-    """Refuse an upload that is not an image, or too large, from its header (nothing decoded)."""
-    probe(data, label=f"The uploaded {role} image")
 
 
 class _Watch:
