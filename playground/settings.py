@@ -33,6 +33,11 @@ PLAYGROUND_PAUSE_RELEASE_MIN   0         10          a run paused longer gives i
 PLAYGROUND_SHARE_RUNS          view      view        another session's run link: "view" (read-only) or "none"
 PLAYGROUND_SERVER_FOLDERS      1         0           may a page read any folder on the server (1) or only
                                                      the session's uploads and the data folder (0)
+PLAYGROUND_TEACHER_KEY         (none)    same        the key that opens the Teacher page (unset: the page stays closed)
+PLAYGROUND_RAY_ADDRESS         (none)    same        send jobs to a Ray cluster ("auto", "ray://head:10001");
+                                                     unset: local worker processes
+PLAYGROUND_RAY_RUNS            (none)    same        a run folder every Ray node can write (shared storage);
+                                                     unset: files travel back to the server's run store
 =============================  ========  ==========  =================================================
 The upload size itself is Streamlit's ``server.maxUploadSize`` (.streamlit/config.toml, 200 MB).
 """
@@ -73,6 +78,9 @@ class Settings:
     upload_ttl_hours: float
     share_runs: str
     server_folders: bool
+    teacher_key: str | None = None  # None: the Teacher page stays closed
+    ray_address: str | None = None  # None: local worker processes
+    ray_runs: Path | None = None  # None: files travel back to the server's run store
 
 
 def _int(name: str, default: int, lo: int = 1) -> int:
@@ -156,6 +164,9 @@ def settings() -> Settings:
         upload_ttl_hours=float(_int("PLAYGROUND_UPLOAD_TTL_HOURS", 24)),
         share_runs=share,
         server_folders=_flag("PLAYGROUND_SERVER_FOLDERS", not classroom),
+        teacher_key=os.environ.get("PLAYGROUND_TEACHER_KEY") or None,
+        ray_address=os.environ.get("PLAYGROUND_RAY_ADDRESS") or None,
+        ray_runs=Path(os.environ["PLAYGROUND_RAY_RUNS"]) if os.environ.get("PLAYGROUND_RAY_RUNS") else None,
     )
 
 
