@@ -21,6 +21,7 @@ pages = st.navigation([
     st.Page("app_pages/transfer.py", title="Transfer learning", icon=":material/swap_horiz:"),
     st.Page("app_pages/autoencode.py", title="Autoencoders", icon=":material/compress:", url_path="autoencoders"),
     st.Page("app_pages/style.py", title="Style transfer", icon=":material/brush:"),
+    st.Page("app_pages/teacher.py", title="Teacher", icon=":material/school:"),
 ])
 
 
