@@ -27,6 +27,7 @@ from ..settings import settings
 from .buffer import RunBuffer
 from .controls import Controls
 from .kinds import TrainKind
+from .remote import RayWorker, relay_controls
 from .workers import WorkerProcess, process_controls, warm_up
 
 __all__ = ["RunBuffer", "Job", "JobManager", "manager", "reset_manager"]
@@ -67,7 +68,8 @@ class JobManager:
         # "process": each run trains in a worker process (workers.py); "thread": in this process
         # (what tests that patch the engine in-process use).
         self.workers = workers or cfg.workers
-        if self.workers == "process":
+        self.ray = cfg.ray_address is not None  # each job a Ray actor on the cluster (remote.py), not a local worker
+        if self.workers == "process" and not self.ray:
             warm_up()
         self.max_running = max_running or cfg.max_jobs
         self.jobs_per_gpu = cfg.jobs_per_gpu
@@ -145,7 +147,7 @@ class JobManager:
                     job.released = False
                     job.controls.resume()
                     continue
-                job.device = self._place(job)
+                job.device = None if self.ray else self._place(job)  # Ray places its own
                 job.thread = threading.Thread(target=self._work, args=(job,), name=f"job-{job.run_id}",
                                               daemon=True)
                 job.thread.start()
@@ -197,12 +199,15 @@ class JobManager:
 
     def _controls(self, kind: JobKind) -> Controls:
         limit = kind.time_limit_s(settings().max_run_minutes)
+        if self.ray:
+            return relay_controls(limit)
         return process_controls(limit) if self.workers == "process" else Controls(limit)
 
     def _events(self, job: Job):
-        """The job's events: from its worker process, or from its kind's ``events`` in this thread."""
-        if self.workers == "process":
-            worker = WorkerProcess(job.run, job.kind.name, job.controls, job.resume, job.device)
+        """The job's events: from its Ray actor, its worker process, or its kind's ``events`` in this thread."""
+        if self.ray or self.workers == "process":
+            worker = RayWorker(job.run, job.kind.name, job.controls, job.resume, runs_root=self.store.root) \
+                if self.ray else WorkerProcess(job.run, job.kind.name, job.controls, job.resume, job.device)
             worker.start()
             job.worker = worker
             return worker.events()
