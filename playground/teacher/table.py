@@ -23,7 +23,7 @@ from ..runs import FINAL_KINDS, Run
 from ..train.jobs import JobManager
 from .names import Namer
 
-__all__ = ["RunRow", "class_table", "leaderboard", "queue", "results_csv", "LIVE", "CSV_COLUMNS"]
+__all__ = ["RunRow", "class_table", "leaderboard", "queue", "results_csv", "forget_figures", "LIVE", "CSV_COLUMNS"]
 
 LIVE = ("queued", "running", "paused")
 CSV_COLUMNS = ("session", "run", "kind", "status", "dataset", "model", "test_acc", "best_test_acc", "epochs",
@@ -124,6 +124,10 @@ class _FigureCache:
         self._entries: dict[str, tuple[tuple, _Figures, tuple[str, str] | None]] = {}
         self.limit = limit
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
     def get(self, run: Run) -> tuple[_Figures, tuple[str, str] | None]:
         stamp = tuple(_stat(p) for p in (run.metrics_path, run.config_path))
         key = str(run.dir)
@@ -152,6 +156,11 @@ def _stat(path: Path) -> tuple[int, int]:
 
 
 _cache = _FigureCache()
+
+
+def forget_figures() -> None:
+    """Drop the figures read so far (the benchmark's cold start; nothing else needs it)."""
+    _cache.clear()
 
 
 def _created(run_id: str) -> str:
