@@ -20,6 +20,7 @@ from playground import teacher
 from playground.config import RunConfig
 from playground.inside.race import InitRace
 from playground.runs import RunStore
+from playground.style.settings import StyleSettings
 from playground.teacher.access import reset_gate
 from playground.train.jobs import JobManager, reset_manager
 from tests.conftest import tiny_run, wait_until
@@ -153,8 +154,9 @@ def class_store(tmp_path):
     bad = store.root / "20990101-000000-damagedrun"
     bad.mkdir()
     (bad / "config.json").write_text("{not json")
-    race = JobManager(store=store, workers="thread").store_for("initrace").create(
-        InitRace(RunConfig(), {"zeros": ("zeros", {})}))
+    m = JobManager(store=store, workers="thread")
+    race = m.store_for("initrace").create(InitRace(RunConfig(), {"zeros": ("zeros", {})}))
+    runs["style"] = m.store_for("style").create(StyleSettings())
     return store, runs, bad.name, race.run_id
 
 
@@ -169,6 +171,9 @@ def test_the_table_lists_every_run_on_disk_of_every_kind(class_store):
     assert (b.status, c.test_acc, d.status, d.test_acc) == ("stopped", 98.5, "interrupted", 90.0)
     assert rows[damaged].status == "damaged"
     assert rows[race].kind == "initrace" and rows[race].dataset == "shapes" and "init race" in rows[race].model
+    style = rows[runs["style"].run_id]
+    assert (style.kind, style.dataset, style.model, style.status) == ("style", "astronaut + mosaic", "vgg19",
+                                                                      "interrupted")
     assert all(r.session == teacher.NO_SESSION for r in rows.values())  # no session holds them: no name
     assert [r.run for r in teacher.class_table(m, teacher.Namer())] == sorted(rows, reverse=True)
 
