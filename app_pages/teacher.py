@@ -56,8 +56,8 @@ COLUMNS = {
 def class_view() -> None:
     rows = teacher.class_table(manager, names)
     live = [r for r in rows if r.status in teacher.LIVE]
-    st.subheader(f"The class: {len(rows)} runs, {len({r.session for r in rows})} sessions, {len(live)} live",
-                 divider="gray")
+    sessions = len({r.session for r in rows} - {teacher.NO_SESSION})  # "—": runs no session of this server holds
+    st.subheader(f"The class: {len(rows)} run(s), {sessions} session(s) here now, {len(live)} live", divider="gray")
     if rows:
         st.dataframe(pd.DataFrame([r.as_dict() for r in rows]), column_config=COLUMNS, hide_index=True,
                      width="stretch", key="tv_table")

@@ -24,7 +24,7 @@ from ..settings import settings
 
 __all__ = ["KeyGate", "REFUSED", "gate", "reset_gate"]
 
-REFUSED = ("This page is for the teacher. Open it with the teacher's link, or type the teacher's key below.")
+REFUSED = "This page is for the teacher. Open it with the teacher's link, or type the teacher's key."
 
 
 def _configured_key() -> str | None:
