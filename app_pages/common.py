@@ -222,3 +222,23 @@ def image_folder_input(prefix: str) -> str | None:
     if root:
         st.caption(f"using your upload `{Path(root).name}`")
     return root
+
+
+def drawing_canvas(key: str, size: int = 280) -> Any:
+    """A drawing canvas, white ink on black like MNIST's digits: its RGBA pixels (numpy (H, W, 4)) after
+    each stroke (the page reruns when a stroke ends), or None before the first one."""
+    from streamlit_drawable_canvas import st_canvas
+
+    r = st_canvas(stroke_width=max(4, size // 15), stroke_color="#FFFFFF", background_color="#000000",
+                  height=size, width=size, drawing_mode="freedraw", key=key, return_image_data=True)
+    try:
+        return r.image_data
+    except Exception:  # nothing sent yet (no stroke since the canvas appeared)
+        return None
+
+
+def camera_photo(key: str) -> bytes | None:
+    """A photo from the webcam (the browser asks for permission), as the bytes of its JPEG, or None."""
+    shot = st.camera_input("take a photo", key=key, help="Your browser asks before it turns the camera on; the "
+                                                       "photo stays in this session.")
+    return None if shot is None else shot.getvalue()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, listed_runs
+from app_pages.common import camera_photo, drawing_canvas, guarded, job_manager, listed_runs
 from playground import conv
 from playground.conv.plots import map_figure, numbers_figure
 from playground.data import list_datasets
@@ -31,7 +31,8 @@ def _run_kernels(run_id: str):
 
 
 def input_picker():
-    kinds = {"dataset": "a data set's image", "photo": "a built-in photograph", "upload": "your own image"}
+    kinds = {"dataset": "a data set's image", "photo": "a built-in photograph", "upload": "your own image",
+             "drawing": "draw it", "camera": "webcam photo"}
     kind = st.radio("input", list(kinds), format_func=kinds.get, index=1, key="c_kind")
     grey = st.toggle("grey (one channel)", value=True, key="c_grey",
                      help="Off: RGB, three channels; the kernel then has one slice per channel, summed.")
@@ -44,14 +45,25 @@ def input_picker():
         photos = list_images()
         source = st.selectbox("photograph", photos, index=photos.index("chelsea") if "chelsea" in photos else 0,
                               key="c_photo")
-    else:
+    elif kind == "upload":
         up = st.file_uploader("an image file", key="c_up")
         if up is None:
             st.info("Upload a photo or drawing (any format).", icon=":material/upload:")
             return None
         source = up.getvalue()
+    elif kind == "camera":
+        source = camera_photo("c_cam")
+        if source is None:
+            return None
+    else:
+        source = drawing_canvas("c_canvas", size=240)
+        if source is None:
+            st.info("Draw something: the convolution runs when the stroke ends.", icon=":material/draw:")
+            return None
     side = st.select_slider("size (long side, px)", [16, 28, 32, 48, 64, 96, 128], value=32 if kind == "dataset"
-                            else 64, key="c_side")
+                            else 28 if kind == "drawing" else 64, key="c_side")
+    if kind == "drawing":  # a drawing changes with every stroke: not worth a cache entry
+        return guarded(lambda: conv.load_input(kind, source, side=side, grey=grey))
     return guarded(lambda: _input(kind, source, side, grey, int(index)))
 
 

@@ -11,6 +11,7 @@ import json
 import streamlit as st
 
 from app_pages.common import guarded, job_manager, listed_runs, md, my_runs, owner, param_widgets
+from app_pages.drawing_parts import chosen_image
 from app_pages.inside_parts import (
     activation_views,
     featvis_panel,
@@ -22,7 +23,7 @@ from app_pages.inside_parts import (
 )
 from playground import inside as ins
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, config_diff
-from playground.data import explore, list_datasets, load_dataset
+from playground.data import list_datasets, load_dataset
 from playground.errors import PlaygroundError
 from playground.inside import plots as pin
 from playground.models import MODELS, model_params
@@ -85,33 +86,12 @@ with tabs[0]:
 
 # -- activations -----------------------------------------------------------------------------
 
-def chosen_image() -> tuple | None:
-    """(uint8 tensor (C, H, W), numpy for display, caption) from a test index or an upload."""
-    c1, c2 = st.columns([1, 2])
-    src = c1.radio("image", ["test image", "upload"], key="i_src", horizontal=True)
-    if src == "test image":
-        idx = c1.number_input(f"test image index (0..{len(tr.data.test_y) - 1})", 0, len(tr.data.test_y) - 1,
-                              0, key="i_idx")
-        x = tr.data.test_x[int(idx)]
-        return x, explore.image(tr.data, int(idx)), f"test #{idx}: {tr.classes[int(tr.data.test_y[int(idx)])]}"
-    up = c2.file_uploader("any image (converted and resized to the model's input)",
-                          type=["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"], key="i_up")
-    invert = c2.checkbox("invert (dark strokes on a light background, e.g. a photo of a digit)", key="i_inv")
-    if up is None:
-        st.caption("Upload an image to see what the network makes of it.")
-        return None
-    x = guarded(lambda: ins.image_from_bytes(up.getvalue(), tr.in_shape, invert))
-    if x is None:
-        return None
-    return x, ins.hwc(x), f"upload, as {tuple(x.shape)}"
-
-
 with tabs[1]:
     if tabs[1].open:  # lazy: only the open tab runs
         if tr is None:
             st.info(NO_RUN, icon=":material/info:")
         else:
-            img = chosen_image()
+            img = chosen_image(tr, "i")
             if img is not None:
                 x, shown, cap = img
                 acts = guarded(lambda: ins.activations(tr, x))
@@ -153,19 +133,17 @@ with tabs[2]:
         if tr is None:
             st.info(NO_RUN, icon=":material/info:")
         else:
-            c1, c2 = st.columns(2)
-            idx = c1.number_input("test image index", 0, len(tr.data.test_y) - 1, 0, key="i_s_idx")
-            target = c2.selectbox("explain the class", ["the predicted class"] + tr.classes, key="i_s_cls")
+            img = chosen_image(tr, "i_s")
+            target = st.selectbox("explain the class", ["the predicted class"] + tr.classes, key="i_s_cls")
             t_idx = None if target == "the predicted class" else tr.classes.index(target)
-            x = tr.data.test_x[int(idx)]
-            sal = guarded(lambda: ins.saliency(tr, x, t_idx))
+            x, shown, cap = img if img is not None else (None, None, None)
+            sal = guarded(lambda: ins.saliency(tr, x, t_idx)) if x is not None else None
             cam = guarded(lambda: ins.grad_cam(tr, x, t_idx)) if sal is not None else None
-            shown = explore.image(tr.data, int(idx))
-            top3 = ins.predict(tr, x, 3)
-            st.caption(f"true class **{md(tr.classes[int(tr.data.test_y[int(idx)])])}** · predicted "
-                       + ", ".join(f"{md(c)} {p:.0%}" for c, p in top3))
+            if x is not None:
+                st.caption(f"{md(cap)} · predicted " + ", ".join(f"{md(c)} {p:.0%}" for c, p in ins.predict(tr, x, 3)))
             a, b, c = st.columns(3)
-            a.image(shown, caption="input", use_container_width=True)
+            if x is not None:
+                a.image(shown, caption="input", width="stretch")
             if sal is not None:
                 b.plotly_chart(pin.overlay(shown, sal["map"], f"saliency for {sal['class']}"), key="i_s_sal")
             if cam is not None:

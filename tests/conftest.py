@@ -36,6 +36,22 @@ def cifar_jpg() -> Path:
     return _need(SHARED_DATA / "cifar10-jpg" / "train", "cifar10-jpg").parent
 
 
+@pytest.fixture(scope="session")
+def mnist_run(mnist_root, tmp_path_factory):
+    """One CNN trained for one epoch on the real MNIST (about 98.8%), saved in its own run store: the
+    accuracy target and every test that needs a network that knows digits (~15 s, once per suite).
+    (runs root, run id, the done event)."""
+    from playground.bench import FAST_MNIST
+    from playground.runs import RunStore
+    from playground.train import fit
+
+    root = tmp_path_factory.mktemp("mnist-runs")
+    cfg = FAST_MNIST.replace(data={"data_root": str(mnist_root), "download": False},
+                             train={"epochs": 1.0, "device": "cpu", "target_acc": None, "checkpoint": True})
+    events = list(fit(cfg, store=RunStore(root)))
+    return root, events[0]["run_id"], events
+
+
 @pytest.fixture
 def store(tmp_path):
     from playground.runs import RunStore

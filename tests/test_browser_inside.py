@@ -73,3 +73,44 @@ def test_inside_page_in_chromium(server, tmp_path):
         time.sleep(1)
         page.screenshot(path=str(ARTIFACTS / "train-drilldown.png"), full_page=True)
         browser.close()
+
+
+def _draw(page, points) -> None:
+    """One stroke on the page's drawing canvas, through the points given as fractions of its size."""
+    canvas = page.locator("canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    at = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    for x, y in at[1:]:
+        page.mouse.move(x, y, steps=2)
+    page.mouse.up()
+
+
+def test_a_digit_drawn_with_the_mouse_is_classified_by_an_mnist_run(server, tmp_path, mnist_run):
+    """The canvas on the Inside page: a stroke drawn with the mouse reaches the trained MNIST network; a
+    vertical line is read as a one, an ellipse (in a new session) as a zero."""
+    import math
+    import shutil
+
+    from playwright.sync_api import expect, sync_playwright
+
+    root, run_id, _ = mnist_run
+    shutil.copytree(root / run_id, tmp_path / "runs" / run_id)  # into the server fixture's run store
+    one = [(0.5, 0.15 + 0.7 * t / 20) for t in range(21)]
+    zero = [(0.5 + 0.2 * math.sin(2 * math.pi * t / 40), 0.5 - 0.35 * math.cos(2 * math.pi * t / 40))
+            for t in range(41)]
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        for name, stroke, digit in (("one", one, "1 - one"), ("zero", zero, "0 - zero")):
+            page.goto(f"{server}/inside?run={run_id}&tab=Activations")
+            page.get_by_text("draw it").first.click(timeout=60_000)
+            expect(page.get_by_text("Draw a digit (white ink on black").first).to_be_visible(timeout=30_000)
+            _draw(page, stroke)
+            expect(page.get_by_text(f"prepared like MNIST: {digit}").first).to_be_visible(timeout=30_000)
+            expect(page.get_by_text(f"prediction: {digit}").first).to_be_visible(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / f"inside-drawn-{name}.png"))
+        browser.close()

@@ -323,3 +323,87 @@ def test_the_folder_cap_is_the_setting(tmp_path, monkeypatch):
     ds = load_dataset("image_folder", root=root, image_size=8, test_fraction=0.5)
     assert len(ds.train_y) + len(ds.test_y) == 5
     ds_mod.clear_cache()
+
+
+# -- drawings (the canvas on the Inside and Convolution pages) ------------------------------------
+
+def _as_canvas(digit: torch.Tensor, rng: np.random.Generator, side: int = 280) -> np.ndarray:
+    """An MNIST digit (1, 28, 28) as a canvas returns a drawing of it: much larger, drawn with a thick solid
+    pen, off-centre, as RGBA white on an opaque black background."""
+    ink = digit[0].float()
+    rows, cols = (ink > 40).any(1).nonzero().flatten(), (ink > 40).any(0).nonzero().flatten()
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    height = int(rng.integers(120, 180))
+    width = max(8, round(crop.shape[1] * height / crop.shape[0]))
+    big = torch.nn.functional.interpolate(crop[None, None], size=(height, width), mode="bilinear")[0, 0]
+    big = torch.nn.functional.max_pool2d(big[None, None], 9, 1, 4)[0, 0]  # a thicker pen
+    pen = (big > 100).to(torch.uint8) * 255  # solid strokes
+    top, left = int(rng.integers(0, side - height)), int(rng.integers(0, side - width))
+    a = np.zeros((side, side, 4), np.uint8)
+    a[..., 3] = 255
+    a[top:top + height, left:left + width, :3] = pen.numpy()[..., None]
+    return a
+
+
+def test_a_drawing_of_an_mnist_digit_is_prepared_like_mnist_and_classified_as_before(mnist_run):
+    from playground.images import drawing, shrunk_drawing
+    from playground.models.saved import load_saved
+    from playground.runs import RunStore
+
+    root, run_id, _ = mnist_run
+    saved = load_saved(RunStore(root).open(run_id))
+    data = load_dataset("mnist", root=saved.config.data.data_root, download=False)
+    rng = np.random.default_rng(0)
+    same = prepared_right = shrunk_right = 0
+    n = 120
+    for i in range(n):
+        digit, label = data.test_x[i], int(data.test_y[i])
+        canvas = _as_canvas(digit, rng)
+        x = drawing(canvas, (1, 28, 28))
+        assert x.shape == (1, 28, 28) and x.dtype == torch.uint8
+        w = x[0].float()
+        cy = float((w.sum(1) * torch.arange(28.0)).sum() / w.sum())
+        cx = float((w.sum(0) * torch.arange(28.0)).sum() / w.sum())
+        assert abs(cy - 13.5) <= 1.0 and abs(cx - 13.5) <= 1.0, (i, cy, cx)  # centred by its centre of mass
+        nz = w.nonzero()
+        assert int((nz.max(0).values - nz.min(0).values).max()) + 1 in (19, 20, 21)  # the 20-pixel box
+        before = saved.predict(digit, 1)[0][0]
+        after = saved.predict(x, 1)[0][0]
+        same += before == after
+        prepared_right += after == saved.classes[label]
+        shrunk_right += saved.predict(shrunk_drawing(canvas), 1)[0][0] == saved.classes[label]
+    assert same / n >= 0.9, (same, n)
+    assert prepared_right / n >= 0.9, (prepared_right, n)
+    assert shrunk_right < prepared_right - n // 5, (shrunk_right, prepared_right)  # why the preparation matters
+
+
+@pytest.mark.parametrize("shape", [(280, 280, 4), (280, 280, 3), (100, 60), (5, 5, 4)])
+def test_an_empty_drawing_asks_for_a_stroke(shape):
+    from playground.errors import ConfigError
+    from playground.images import drawing
+
+    a = np.zeros(shape, np.uint8)
+    if len(shape) == 3 and shape[2] == 4:
+        a[..., 3] = 255  # an opaque black background, nothing drawn
+    with pytest.raises(ConfigError, match="draw something"):
+        drawing(a)
+
+
+def test_drawings_of_any_shape_become_the_run_input():
+    from playground.errors import ConfigError
+    from playground.images import drawing
+
+    a = np.zeros((300, 120, 4), np.uint8)  # a tall canvas, transparent background
+    a[10:290, 50:60] = 255  # one tall opaque white stroke at the edge
+    x = drawing(a, (3, 32, 32))
+    assert x.shape == (3, 32, 32) and torch.equal(x[0], x[2])  # grey ink on each channel of an RGB model
+    nz = x[0].nonzero()
+    assert int(nz[:, 0].max() - nz[:, 0].min()) + 1 in (22, 23, 24)  # 20/28 of 32 px
+    dot = np.zeros((50, 50), np.uint8)
+    dot[49, 49] = 255  # one pixel in the corner
+    with pytest.raises(ConfigError, match="draw something"):
+        drawing(dot)
+    dot[48:, 48:] = 255
+    assert drawing(dot).sum() > 0
+    with pytest.raises(ConfigError, match="drawing is"):
+        drawing(np.zeros((4, 4, 2), np.uint8))

@@ -1,14 +1,11 @@
 """Accuracy targets on the real data in ../shared/data."""
 
-from playground.bench import FAST_MNIST
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.train import fit
 
 
-def test_mnist_one_cpu_epoch_reaches_98_5(mnist_root):
-    cfg = FAST_MNIST.replace(data={"data_root": str(mnist_root), "download": False},
-                             train={"epochs": 1.0, "device": "cpu", "target_acc": None})
-    events = list(fit(cfg))
+def test_mnist_one_cpu_epoch_reaches_98_5(mnist_run):
+    events = mnist_run[2]
     done = events[-1]
     assert done["kind"] == "done", done
     assert [e["epoch"] for e in events if e["kind"] == "epoch"] == [0]

@@ -18,7 +18,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ..data import load_dataset
 from ..errors import ConfigError
-from ..images import decode_tensor
+from ..images import decode_tensor, drawing
 from ..style.images import builtin_image
 from .kernels import KERNELS, MAX_K, kernel, kernel_from_rows, run_kernels
 from .ops import PADDINGS, POOLS, ConvSettings, convolve, out_size, param_counts, position, size_formula
@@ -47,7 +47,8 @@ def load_input(kind: str, source: Any, *, side: int = 64, grey: bool = True, ind
     """The page's input as float (C, H, W) in [0, 1], its long side at most ``side`` (<= MAX_SIDE).
 
     ``kind``: "dataset" (``source`` a data set name, ``index`` a training image), "photo" (a built-in
-    photograph's name) or "upload" (the file's bytes, through the one image decoder)."""
+    photograph's name), "upload" or "camera" (the file's bytes, through the one image decoder) or "drawing"
+    (a canvas's pixels, prepared like MNIST's digits at ``side`` x ``side``)."""
     side = max(4, min(int(side), MAX_SIDE))
     if kind == "dataset":
         data = load_dataset(source, download=False)
@@ -58,10 +59,14 @@ def load_input(kind: str, source: Any, *, side: int = 64, grey: bool = True, ind
     elif kind == "photo":
         a = torch.from_numpy(builtin_image(source).copy())
         x = (a[None] if a.dim() == 2 else a.permute(2, 0, 1)).float() / 255
-    elif kind == "upload":
-        x = decode_tensor(source, channels=1 if grey else 3, label="The uploaded image").float() / 255
+    elif kind in ("upload", "camera"):
+        label = "The uploaded image" if kind == "upload" else "The webcam photo"
+        x = decode_tensor(source, channels=1 if grey else 3, label=label).float() / 255
+    elif kind == "drawing":
+        x = drawing(source, (1, side, side)).float() / 255
     else:
-        raise ConfigError(f"Unknown input {kind!r}: a data set's image, a built-in photo or an upload.")
+        raise ConfigError(f"Unknown input {kind!r}: a data set's image, a built-in photo, an upload, a webcam photo "
+                          "or a drawing.")
     x = _fit(x, side)
     if grey:
         x = to_grey(x)
