@@ -119,3 +119,32 @@ def test_with_a_shared_run_folder_the_node_writes_the_run_in_place(cluster, tmp_
         assert job.buffer.snapshot()["steps"]["step"] == _steps(run)  # written once, by the node
     finally:
         m.shutdown()
+
+
+def test_the_relay_sends_every_control_by_name_in_order_new_ones_too(cluster, monkeypatch):
+    from playground.errors import ConfigError
+    from playground.train.controls import Controls
+    from playground.train.remote import RelayControls
+
+    sent = []
+
+    class Actor:  # stands in for the actor handle: actor.control.remote(...) -> an object ref
+        class control:
+            @staticmethod
+            def remote(name, args, kwargs):
+                sent.append((name, args, kwargs))
+                return ray.put(None)
+
+    monkeypatch.setattr(Controls, "step_once", lambda self: self.pause(), raising=False)  # a control added later
+    relay = RelayControls(60.0)
+    relay.pause()
+    relay.change(lr=0.1)
+    with pytest.raises(ConfigError):
+        relay.change(lr=-1)  # refused here, never sent
+    assert relay.paused and sent == [] and relay.time_limit_s == 60.0
+    relay.attach(Actor())  # calls made before the actor existed arrive first, in order
+    relay.resume()
+    relay.step_once()
+    assert relay.changes() == {} and relay.paused_for() > 0  # the trainer's side: read here, not sent
+    assert [c[0] for c in sent] == ["pause", "change", "resume", "step_once"]
+    assert sent[1] == ("change", (), {"lr": 0.1})
