@@ -43,6 +43,7 @@ TRAINER_SIDE = frozenset({"changes", "wait_while_paused", "out_of_time", "stop_m
 _SKIP = ("train.lock", "control.key")  # the trainer's lock and the run's key stay where they are
 UNAVAILABLE_S = 30.0  # how long an unreachable actor may stay so before its job counts as interrupted
 _actor_class: Any = None
+_connect_lock = threading.Lock()
 
 
 def connect():
@@ -52,8 +53,9 @@ def connect():
     except ImportError:
         raise PlaygroundError("PLAYGROUND_RAY_ADDRESS is set but Ray is not installed here: pip install -e "
                               "'.[ray]', or unset PLAYGROUND_RAY_ADDRESS to train in local worker processes.") from None
-    if not ray.is_initialized():
-        ray.init(address=settings().ray_address, log_to_driver=False)
+    with _connect_lock:  # two jobs starting at once connect once
+        if not ray.is_initialized():
+            ray.init(address=settings().ray_address, log_to_driver=False)
     return ray
 
 
