@@ -79,7 +79,7 @@ def main() -> int:
     import ray
 
     t = time.perf_counter()
-    ctx = ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, object_store_memory=200 * 2**20,
+    ctx = ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, object_store_memory=200 * 2**20,
                    log_to_driver=False)
     head_s = time.perf_counter() - t
     cfg = config(args.epochs, args.n_train)

@@ -20,7 +20,7 @@ from playground.train.jobs import JobManager  # noqa: E402
 
 @pytest.fixture(scope="module")
 def cluster():
-    ctx = ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, object_store_memory=200 * 2**20,
+    ctx = ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, object_store_memory=200 * 2**20,
                    log_to_driver=False, _node_ip_address="127.0.0.1")  # Ray uses the machine's own address
     yield ctx.address_info["address"]
     ctx.disconnect()  # ray.shutdown(): the head this module started, and its workers
