@@ -27,12 +27,14 @@ from playground.data import explore, list_datasets, load_dataset
 from playground.data.augment import AUGMENTATIONS, list_augmentations, parse_spec
 from playground.data.uploads import check_folder_allowed
 from playground.errors import PlaygroundError
+from playground.images import hwc
 from playground.models import MODELS, list_models, model_params
 from playground.train import check_names
 from playground.train.buffer import run_progress
 from playground.train.init import INITS, list_inits
 from playground.train.optim import SCHEDULES, list_optimizers, list_schedules
 from playground.train.snapshots import DEFAULT_PROBES
+from playground.train.stepview import read_batch
 
 REFRESH_S = 1.0  # curves: the newest events are at most about a second old
 
@@ -209,6 +211,8 @@ def run_panel(run_id: str) -> None:
         status = manager.status(run_id)
         snap = snapshot()
         controls(run_id, status)
+        if status == "paused" and snap.get("batch"):
+            stepped_batch(run, snap)
         progress(snap, status)
         draw_curves(snap, live=live, extra=not live or st.session_state.get("t_more", False))
         finished = status not in ("queued", "running", "paused")
@@ -249,6 +253,9 @@ def controls(run_id: str, status: str) -> None:
             manager.pause(run_id)
         if status in ("running", "paused"):
             live_change(run_id, cols[3])
+        if status == "paused" and cols[4].button("Step once", key="c_step", icon=":material/skip_next:",
+                                                 help="Train one batch, see it, stay paused."):
+            guarded(lambda: manager.step_once(run_id), cols[4])
     if status == "interrupted":
         cols[4].warning("This run was interrupted (the server stopped while it trained).")
     # An interrupted run resumes (from the start if it has no checkpoint); one that ended early, from its checkpoint.
@@ -257,6 +264,25 @@ def controls(run_id: str, status: str) -> None:
         if cols[1].button("Resume from checkpoint", key="c_continue", icon=":material/restart_alt:"):
             if guarded(lambda: manager.resume(run_id, owner())):
                 st.rerun(scope="app")
+
+
+def stepped_batch(run, snap: dict) -> None:
+    """The batch the last "Step once" trained on: the images as the network saw them (augmented), each with
+    its true class, the prediction and its probability, and the batch's loss."""
+    b = snap["batch"]
+    classes = (snap["start"] or {}).get("dataset", {}).get("classes") or []
+    name = lambda i: md(classes[i]) if 0 <= i < len(classes) else str(i)
+    acc = f", {b['batch_acc']:.0%} right" if "batch_acc" in b else ""
+    st.markdown(f"**Step {b['step']}** trained on {b['batch_size']} images: loss {b['loss']:.4f}{acc}. The first "
+                f"{b['shown']}, as the network saw them (augmented), with what it predicted before it learnt from "
+                "them (true → predicted):")
+    images = read_batch(run, b["step"]) if b.get("images") else None
+    if images is None:
+        st.caption("(the images of this step are not available)")
+        return
+    caps = [f"{name(t)} → {name(p)} ({c:.0%})" + (" ✓" if t == p else " ✗") for t, p, c in
+            zip(b.get("labels", []), b.get("preds", []), b.get("confidence", []))] or None
+    st.image([hwc(x) for x in images], caption=caps, width=96)
 
 
 LR_STEPS = log_steps(1e-5, 1.0)

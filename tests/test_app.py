@@ -112,6 +112,21 @@ def test_train_flow_start_events_stop(app):
     while time.time() < deadline and not job.buffer.snapshot()["sets"]:
         time.sleep(0.2)
     assert job.buffer.snapshot()["sets"][0]["lr"] == pytest.approx(0.0002)
+    at.button(key="c_pause").click().run()  # pause, then train one batch by hand and see it
+    at.run()
+    _no_errors(at)
+    at.button(key="c_step").click().run()
+    _no_errors(at)
+    deadline = time.time() + 60
+    while time.time() < deadline and not job.buffer.snapshot()["batch"]:
+        time.sleep(0.2)
+    at.run()
+    _no_errors(at)
+    step = job.buffer.snapshot()["batch"]["step"]
+    assert any(f"Step {step}** trained on" in m.value for m in at.markdown)
+    shown = at.get("image")
+    assert shown and len(shown[-1].proto.imgs) == 16 and "→" in shown[-1].proto.imgs[0].caption
+    assert job_manager().status(run_id) == "paused"
     at.button(key="c_stop").click().run()
     job.thread.join(30)
     assert job.state == "stopped"

@@ -16,7 +16,6 @@ def _size_line(page) -> str:
 
 def test_convolution_page_in_chromium(server):
     from playwright.sync_api import expect, sync_playwright
-
     from test_browser_inside import _draw
 
     ARTIFACTS.mkdir(exist_ok=True)

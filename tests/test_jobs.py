@@ -233,3 +233,54 @@ def test_progress_and_eta_are_computed_in_the_core():
     assert (p["done"], p["fraction"], p["eta_s"]) == (5, 0.5, 5.0)
     buf.add({"kind": "done", "step": 10, "t": 11.0})
     assert run_progress(buf.snapshot(), live=False)["fraction"] == 1.0
+
+
+def test_step_once_trains_one_batch_shows_it_and_stays_paused(manager):
+    from playground.train.stepview import read_batch
+
+    job = manager.submit(tiny(epochs=50), "a")
+    assert _wait(lambda: len(job.buffer.snapshot()["steps"]["step"]) >= 1)
+    with pytest.raises(PlaygroundError, match="press Pause first"):
+        manager.step_once(job.run_id)  # running: nothing to step
+    manager.pause(job.run_id)
+    time.sleep(0.5)  # the worker ends the step in progress and waits
+    manager.step_once(job.run_id)
+    assert _wait(lambda: job.buffer.snapshot()["batch"] is not None, 30)
+    b1 = job.buffer.snapshot()["batch"]
+    assert b1["batch_size"] == 32 and b1["shown"] == 16 and len(b1["labels"]) == len(b1["preds"]) == 16
+    assert all(0 <= c < 10 for c in b1["labels"] + b1["preds"]) and all(0 < p <= 1 for p in b1["confidence"])
+    assert b1["loss"] > 0 and 0 <= b1["batch_acc"] <= 1
+    images = read_batch(manager.store.open(job.run_id), b1["step"])
+    assert tuple(images.shape) == (16, 3, 32, 32) and str(images.dtype) == "torch.uint8" and images.float().std() > 5
+    time.sleep(0.6)
+    assert manager.status(job.run_id) == "paused"  # one step, then paused again
+    assert job.buffer.snapshot()["steps"]["step"][-1] == b1["step"]  # its step event, and no other
+    manager.step_once(job.run_id)
+    assert _wait(lambda: job.buffer.snapshot()["batch"]["step"] == b1["step"] + 1, 30)
+    assert read_batch(manager.store.open(job.run_id), b1["step"]) is None  # the newer batch replaced it
+    manager.unpause(job.run_id)
+    assert _wait(lambda: job.buffer.snapshot()["steps"]["step"][-1] > b1["step"] + 4)
+    manager.stop(job.run_id)
+    assert _wait(lambda: job.state == "stopped")
+    kinds = [e["kind"] for e in manager.store.open(job.run_id).events()]
+    assert kinds.count("batch") == 2  # in the run's metrics, like every event
+
+
+def test_step_once_is_refused_for_a_run_that_is_stopping():
+    from playground.errors import ConfigError
+    from playground.train.controls import Controls
+
+    c = Controls()
+    with pytest.raises(ConfigError, match="Pause first"):
+        c.step_once()
+    c.pause()
+    c.step_once()
+    assert c.wait_while_paused() >= 0 and c.take_single() and not c.take_single()  # woke for one step
+    assert c.paused  # and stays paused
+    c.change(lr=0.01)
+    c.step_once()
+    c.wait_while_paused()
+    assert c.take_single() and c.changes() == {"lr": 0.01}  # a change read while waiting is kept
+    c.stop()
+    with pytest.raises(ConfigError, match="stopping"):
+        c.step_once()

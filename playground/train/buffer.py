@@ -26,6 +26,7 @@ class RunBuffer:
         self.version = 0  # bumps on every event, so readers can skip redraws
         self.latest: dict[str, Any] = {}  # newest value of each other step field (probes' live views)
         self.sets: list[dict[str, Any]] = []  # settings changed while it trained (``set`` events)
+        self.batch: dict[str, Any] | None = None  # the last batch trained by "Step once" (``batch`` event)
 
     def add(self, e: dict[str, Any]) -> None:
         with self._lock:
@@ -38,6 +39,8 @@ class RunBuffer:
                 self.epochs.append(e)
             elif kind == "set":
                 self.sets.append(e)
+            elif kind == "batch":
+                self.batch = e
             elif kind == "start":
                 self.start = e
             elif kind == "resumed":
@@ -50,7 +53,7 @@ class RunBuffer:
         with self._lock:
             return {"steps": {k: list(v) for k, v in self.steps.items()}, "epochs": list(self.epochs),
                     "start": self.start, "final": self.final, "version": self.version, "latest": dict(self.latest),
-                    "sets": list(self.sets)}
+                    "sets": list(self.sets), "batch": self.batch}
 
     @classmethod
     def from_events(cls, events: Iterable[dict[str, Any]]) -> "RunBuffer":

@@ -1,4 +1,5 @@
-"""Controls of a running ``fit``, safe to call from another thread: stop, pause, resume, interrupt
+"""Controls of a running ``fit``, safe to call from another thread: stop, pause, resume, step once (one
+batch while paused, then paused again), interrupt
 (the server is going away: save the step reached and end without a final event, so the run is
 listed as interrupted and resumes from there), and a limit on the training time (a shared server's
 cap on how long one run may hold a slot)."""
@@ -15,6 +16,7 @@ from ..errors import ConfigError
 __all__ = ["Controls", "CHANGE_RANGES"]
 
 CHANGE_RANGES = {"lr": (0.0, 10.0), "momentum": (0.0, 0.999), "weight_decay": (0.0, 1.0)}
+_STEP = "__step_once__"  # a message on the changes queue: train one batch, then stay paused
 
 
 class Controls:
@@ -32,6 +34,8 @@ class Controls:
         self._paused_s = 0.0
         self._paused_at: float | None = None
         self._timed_out = False
+        self._held: dict[str, float] = {}  # changes read while paused (waiting for a step), not yet applied
+        self._single = False  # the trainer woke for one step
 
     def stop(self) -> None:
         self._stop.set()
@@ -45,6 +49,21 @@ class Controls:
 
     def resume(self) -> None:
         self._running.set()
+
+    def step_once(self) -> None:
+        """While paused: train one batch (the trainer then reports it and stays paused)."""
+        if self.stopped:
+            raise ConfigError("The run is stopping: there is no step to take.")
+        if not self.paused:
+            raise ConfigError("Step once works while the run is paused: press Pause first.")
+        self._paused_at = time.monotonic()  # stepping through by hand is not idling: the slot stays
+        self._changes.put({_STEP: 1.0})
+
+    def _read(self, item: dict[str, float]) -> bool:
+        if _STEP in item:
+            return True
+        self._held.update(item)
+        return False
 
     def change(self, **settings: float) -> dict[str, float]:
         """Change settings of the optimiser while it trains (``lr``, ``momentum``, ``weight_decay``): they
@@ -65,12 +84,17 @@ class Controls:
 
     def changes(self) -> dict[str, float]:
         """The changes asked for since the last call, merged (the newest value of each wins)."""
-        out: dict[str, float] = {}
         while True:
             try:
-                out.update(self._changes.get_nowait())
+                self._read(self._changes.get_nowait())  # a step asked for while running: already going
             except queue.Empty:
+                out, self._held = self._held, {}
                 return out
+
+    def take_single(self) -> bool:
+        """True once after the trainer woke from a pause for one step (it then stays paused)."""
+        single, self._single = self._single, False
+        return single
 
     def interrupt(self) -> None:
         """The server is stopping: save a checkpoint at the current step and end, resumable."""
@@ -95,14 +119,21 @@ class Controls:
         return time.monotonic() - at if self.paused and at is not None else 0.0
 
     def wait_while_paused(self) -> float:
-        """Block while paused; return the seconds spent waiting."""
+        """Block while paused, or until one step is asked for (``take_single``); return the seconds waited."""
         if self._running.is_set():
             return 0.0
         t0 = time.perf_counter()
-        self._running.wait()
+        while not self._running.wait(0.05):
+            try:
+                if self._read(self._changes.get_nowait()):
+                    self._single = True
+                    break
+            except queue.Empty:
+                pass
         waited = time.perf_counter() - t0
         self._paused_s += waited
-        self._paused_at = None
+        if not self._single:  # resumed (one step keeps the pause, and when it began)
+            self._paused_at = None
         return waited
 
     def out_of_time(self) -> bool:

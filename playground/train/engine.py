@@ -37,6 +37,7 @@ from ..runs import DISK_FULL, Run, RunStore, is_disk_full
 from .controls import Controls
 from .meter import Meter
 from .plan import check_names, epoch_order, setup
+from .stepview import batch_event
 
 __all__ = ["Controls", "fit", "resume"]
 
@@ -162,6 +163,20 @@ def _epoch_event(s, meter: Meter, epoch: int, step: int, t: float, partial: bool
             **({"partial": True} if partial else s.probe_fields("on_epoch", epoch, step)), "t": t}
 
 
+def _one_step(s, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward, loss, backward, (clip,) optimiser and schedule step: the model's output and the loss."""
+    with s.p.autocast():
+        out = s.p.model(x)
+        loss = s.task.loss(out, y)
+    s.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if s.config.optim.grad_clip > 0:
+        nn.utils.clip_grad_norm_(s.p.model.parameters(), s.config.optim.grad_clip)
+    s.opt.step()
+    s.sched.step()
+    return out, loss
+
+
 def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state: dict[str, Any] | None,
            emit) -> Iterator[dict[str, Any]]:
     t_start, t_offset = time.perf_counter(), float(resume_state.get("t", 0.0)) if resume_state else 0.0
@@ -170,7 +185,7 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
         return round(t_offset + time.perf_counter() - t_start, 3)
 
     s = setup(config, run)
-    p, task, model, opt, sched, gen = s.p, s.task, s.p.model, s.opt, s.sched, s.gen
+    p, task, model, sched, gen = s.p, s.task, s.p.model, s.sched, s.gen
     t, o, bs, save = config.train, config.optim, s.batch_size, run is not None and config.train.checkpoint
     start_epoch, step, in_epoch = 0, 0, 0
     if resume_state is None:
@@ -195,6 +210,7 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
         meter.new_epoch()
         for i in range(first, steps_this_epoch):
             meter.skip(controls.wait_while_paused())
+            single = controls.take_single()  # "Step once" while paused: this step is reported, then paused
             if controls.interrupted:  # the server is going away: save this step, end without a final event
                 yield _interrupted(s, run if save else None, epoch, step, (i, epoch_gen), now())
                 return
@@ -206,18 +222,13 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
                 yield finish("stopped", epoch=epoch, message=controls.stop_message(step, s.total_steps))
                 return
             x, y = task.batch(p, perm[i * bs : (i + 1) * bs], gen)  # (B, C, H, W) float, normalised; targets
-            with p.autocast():
-                out = model(x)
-                loss = task.loss(out, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if o.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
-            opt.step()
-            sched.step()
+            out, loss = _one_step(s, x, y)
             step += 1
             meter.add(loss.detach().float(), task.score(out, y))
-            if meter.due(t.log_every, t.log_seconds) or i == steps_this_epoch - 1:
+            if single:
+                yield emit({**batch_event(s, x, y, out, loss.detach(), step, epoch, run),
+                            "t": now()})
+            if single or meter.due(t.log_every, t.log_seconds) or i == steps_this_epoch - 1:
                 n_window = meter.steps
                 mean_loss, score, rate = meter.read(bs)
                 if not math.isfinite(mean_loss):

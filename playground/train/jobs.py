@@ -344,6 +344,12 @@ class JobManager:
         if job is not None:
             job.controls.pause()
 
+    def step_once(self, run_id: str) -> None:  # a paused run trains one batch, reports it, stays paused
+        job = self.get(run_id)
+        if job is None or job.state != "running" or job.released:
+            raise PlaygroundError("Step once works while a run is paused (and holds its slot): press Pause first.")
+        job.controls.step_once()
+
     def unpause(self, run_id: str) -> None:
         job = self.get(run_id)
         if job is None:
