@@ -56,7 +56,9 @@ def test_a_run_on_ray_streams_its_events_into_the_buffer_and_the_store(jobs):
     assert not run.busy()
 
 
-def test_a_learning_rate_change_pause_and_stop_reach_the_remote_job(jobs):
+def test_a_learning_rate_change_pause_step_once_and_stop_reach_the_remote_job(jobs):
+    from playground.train.stepview import read_batch
+
     job = jobs.submit(tiny_run(epochs=500), "a")
     assert wait_until(lambda: len(job.buffer.snapshot()["steps"]["step"]) >= 2, 120)
     assert jobs.change(job.run_id, lr=0.0007) == {"lr": 0.0007}
@@ -69,6 +71,11 @@ def test_a_learning_rate_change_pause_and_stop_reach_the_remote_job(jobs):
     n = len(job.buffer.snapshot()["steps"]["step"])
     time.sleep(0.6)
     assert len(job.buffer.snapshot()["steps"]["step"]) == n  # paused on the node too
+    jobs.step_once(job.run_id)  # one batch, then paused again; its images come back with the event
+    assert wait_until(lambda: job.buffer.snapshot()["batch"] is not None, 30)
+    b = job.buffer.snapshot()["batch"]
+    assert wait_until(lambda: read_batch(run, b["step"]) is not None, 10)
+    assert tuple(read_batch(run, b["step"]).shape) == (16, 3, 32, 32) and jobs.status(job.run_id) == "paused"
     jobs.unpause(job.run_id)
     assert wait_until(lambda: len(job.buffer.snapshot()["steps"]["step"]) > n, 30)
     jobs.stop(job.run_id)
@@ -135,7 +142,7 @@ def test_the_relay_sends_every_control_by_name_in_order_new_ones_too(cluster, mo
                 sent.append((name, args, kwargs))
                 return ray.put(None)
 
-    monkeypatch.setattr(Controls, "step_once", lambda self: self.pause(), raising=False)  # a control added later
+    monkeypatch.setattr(Controls, "nudge", lambda self: self.pause(), raising=False)  # a control added later
     relay = RelayControls(60.0)
     relay.pause()
     relay.change(lr=0.1)
@@ -144,7 +151,7 @@ def test_the_relay_sends_every_control_by_name_in_order_new_ones_too(cluster, mo
     assert relay.paused and sent == [] and relay.time_limit_s == 60.0
     relay.attach(Actor())  # calls made before the actor existed arrive first, in order
     relay.resume()
-    relay.step_once()
+    relay.nudge()
     assert relay.changes() == {} and relay.paused_for() > 0  # the trainer's side: read here, not sent
-    assert [c[0] for c in sent] == ["pause", "change", "resume", "step_once"]
+    assert [c[0] for c in sent] == ["pause", "change", "resume", "nudge"]
     assert sent[1] == ("change", (), {"lr": 0.1})

@@ -39,7 +39,8 @@ __all__ = ["RayWorker", "RayJob", "RelayControls", "relay_controls", "connect", 
 
 CPU_JOB_CPUS = 2  # a CPU job's Ray CPUs: Ray sets the actor's OMP_NUM_THREADS (torch's threads) to it
 # Controls methods the trainer calls on its own side: never sent to the actor (the rest are controls).
-TRAINER_SIDE = frozenset({"changes", "wait_while_paused", "out_of_time", "stop_message", "paused_for"})
+TRAINER_SIDE = frozenset({"changes", "wait_while_paused", "out_of_time", "stop_message", "paused_for",
+                          "take_single"})
 _SKIP = ("train.lock", "control.key")  # the trainer's lock and the run's key stay where they are
 UNAVAILABLE_S = 30.0  # how long an unreachable actor may stay so before its job counts as interrupted
 _actor_class: Any = None
