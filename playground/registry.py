@@ -31,6 +31,8 @@ PARAM_RANGES: dict[str, tuple] = {
     "beta2": (0.9, 0.9999, 0.0001), "momentum": (0.0, 0.99, 0.01), "alpha": (0.9, 0.999, 0.001),
     "min_lr_ratio": (0.0, 0.5, 0.01), "pct_start": (0.05, 0.95, 0.05), "div_factor": (1.0, 100.0, 1.0),
     "final_div_factor": (1.0, 1e5, "log"), "every_epochs": (0.5, 20.0, 0.5), "gamma": (0.01, 1.0, 0.01),
+    # the cells of a layer table (one row per conv block or fully connected layer: playground.models.cnn)
+    "channels": (1, 1024, 1), "units": (1, 4096, 1),
 }
 
 
