@@ -171,9 +171,9 @@ def blocks_params(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def architecture(name: str, params: Mapping[str, Any], in_shape: tuple[int, int, int],
                  num_classes: int) -> list[dict[str, Any]]:
-    """What a CNN (``cnn``) or an MLP (``mlp``) of ``params`` is, stage by stage: {"layer", "what", "output" (C, H, W) or (N,),
-    "params"}, from the model built on the meta device (no memory for its weights, so any size is instant).
-    Raises the builder's ConfigError for bad settings."""
+    """What a CNN (``cnn``) or an MLP (``mlp``) of ``params`` is, stage by stage: {"layer", "what",
+    "output" (C, H, W) or (N,), "params"}, from the model built on the meta device (no memory for its
+    weights, so any size is instant). Raises the builder's ConfigError for bad settings."""
     with torch.device("meta"):
         model = MODELS.call(name, in_shape=tuple(in_shape), num_classes=num_classes, **dict(params)).eval()
         x = torch.zeros(1, *in_shape)
