@@ -20,7 +20,7 @@ from app_pages.common import (
 )
 from app_pages.inside_parts import confusion_drilldown, run_again
 from app_pages.run_panel import downloads
-from app_pages.train_setup_parts import batch_size_input, step_plan
+from app_pages.train_setup_parts import batch_size_input, model_form, step_plan
 from playground import plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import explore, list_datasets, load_dataset
@@ -28,7 +28,7 @@ from playground.data.augment import AUGMENTATIONS, list_augmentations, parse_spe
 from playground.data.uploads import check_folder_allowed
 from playground.errors import PlaygroundError
 from playground.images import hwc
-from playground.models import MODELS, list_models, model_params
+from playground.models import list_models
 from playground.train import check_names
 from playground.train.buffer import run_progress
 from playground.train.init import INITS, list_inits
@@ -104,9 +104,9 @@ def setup_form() -> RunConfig | None:
         st.subheader("Model", divider="gray")
         # Autoencoders reconstruct images: they train on the Autoencoders page (task reconstruct).
         model = pick("architecture", list_models(task="classify"), base.model.name, "t_model")
-        mparams = param_widgets(model_params(model), f"t_m_{model}",
-                                dict(base.model.params) if model == base.model.name else None,
-                                ranges=MODELS.ranges(model))
+        mparams = model_form(model, dict(base.model.params) if model == base.model.name else None, dataset)
+        if mparams is None:
+            errors.append("Fix the model's layers (see the message above) to start a run.")
         init = pick("weight initialisation", list_inits(), base.model.init, "t_init", help=INITS.doc(base.model.init))
         iparams = param_widgets(INITS.params(init), f"t_i_{init}",
                                 dict(base.model.init_params) if init == base.model.init else None,

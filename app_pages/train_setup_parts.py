@@ -1,5 +1,6 @@
-"""The Train page's setup helpers: the batch-size box (empty: auto) and, before Start, how many steps the
-run will train, with a warning and a one-click fix when they are too few to learn from."""
+"""The Train page's setup helpers: the model's layers edited as tables (one row per conv block or fully
+connected layer) beside a picture of the architecture they build; the batch-size box (empty: auto) and,
+before Start, how many steps the run will train, with a warning and a one-click fix when they are too few."""
 
 from __future__ import annotations
 
@@ -7,13 +8,94 @@ import math
 
 import streamlit as st
 
-from app_pages.common import md
+from app_pages.common import guarded, md, param_widgets
 from playground.config import RunConfig
-from playground.data import load_dataset
+from playground.data import DATASETS, load_dataset
 from playground.errors import PlaygroundError
+from playground.models import MODELS, model_params
+from playground.models.cnn import POOLS, architecture, block_rows, blocks_params, check_units
+from playground.registry import PARAM_RANGES
 from playground.train.plan import AUTO_BATCH_MAX, AUTO_MIN_STEPS, auto_batch_size, step_counts
 
 MIN_STEPS = 100  # fewer optimisation steps than this and a run from scratch learns little
+TABLED = {"cnn": ("channels", "kernel", "pool", "batch_norm", "blocks", "fc"), "mlp": ("hidden",)}  # in tables
+
+
+def block_editor(current: dict, key: str) -> dict | None:
+    """The conv blocks as a table, one row per block; the CNN parameters it sets, or None (message shown)."""
+    lo, hi, _ = PARAM_RANGES["channels"]
+    klo, khi, kstep = MODELS.ranges("cnn")["kernel"]
+    cols = st.column_config
+    rows = st.data_editor(block_rows(current), num_rows="dynamic", key=key, width="stretch", column_config={
+        "channels": cols.NumberColumn("channels", min_value=lo, max_value=hi, step=1, default=32, required=True,
+                                      help="feature maps this block makes"),
+        "kernel": cols.NumberColumn("kernel", min_value=klo, max_value=khi, step=kstep, default=3, required=True,
+                                    help="odd: a k x k window, padded so the size stays"),
+        "pool": cols.SelectboxColumn("pooling", options=list(POOLS), default="max", required=True,
+                                     help="max or avg halve the height and width; none keeps them"),
+        "batch_norm": cols.CheckboxColumn("batch norm", default=True, help="normalise each channel per batch")})
+    return guarded(lambda: blocks_params(rows))
+
+
+def units_editor(label: str, values, key: str) -> list[int] | None:
+    """A list of layer sizes as a one-column table (rows may be added and deleted; none is allowed)."""
+    lo, hi, _ = PARAM_RANGES["units"]
+    values = [values] if isinstance(values, int) else list(values or [])
+    rows = st.data_editor([{"units": v} for v in values], num_rows="dynamic", key=key, width="stretch",
+                          column_config={"units": st.column_config.NumberColumn(
+                              label, min_value=lo, max_value=hi, step=1, default=64, required=True)})
+    return guarded(lambda: check_units([r.get("units") for r in rows], label))
+
+
+def layer_tables(model: str, current: dict, key: str) -> dict | None:
+    """The tabled parameters of ``model`` (``TABLED``), edited; only those that differ from the defaults."""
+    defaults = model_params(model)
+    if model == "mlp":
+        hidden = units_editor("hidden units", current.get("hidden", defaults["hidden"]), f"{key}_hidden")
+        return None if hidden is None else ({} if hidden == list(defaults["hidden"]) else {"hidden": hidden})
+    blocks = block_editor(current, f"{key}_blocks")
+    fc = units_editor("fully connected units", current.get("fc", defaults["fc"]), f"{key}_fc")
+    if blocks is None or fc is None:
+        return None
+    return {**blocks, **({} if fc == list(defaults["fc"]) else {"fc": fc})}
+
+
+def architecture_picture(model: str, params: dict, dataset: str) -> bool:
+    """Per stage of the network: what it is, its output shape and its parameters (a bar per row), built
+    by the core on the meta device; False (with the reason shown) when the settings cannot build."""
+    facts = DATASETS.facts(dataset)
+    rows = guarded(lambda: architecture(model, params, tuple(facts["input_shape"]()), facts["num_classes"] or 10))
+    if rows is None:
+        return False
+    total = sum(r["params"] for r in rows)
+    st.dataframe([{"layer": r["layer"], "what": r["what"], "output": " × ".join(map(str, r["output"])),
+                   "parameters": r["params"]} for r in rows], hide_index=True, key="t_arch", column_config={
+        "parameters": st.column_config.ProgressColumn("parameters", format="compact", min_value=0,
+                                                      max_value=max(r["params"] for r in rows) or 1)})
+    st.caption(f"**{total:,}** parameters for {facts['input_shape']()} images"
+               + ("" if facts["num_classes"] else " (10 classes assumed until the folder is read)"))
+    return True
+
+
+def model_form(model: str, current: dict | None, dataset: str) -> dict | None:
+    """The model's parameters: layer lists as tables beside the architecture they build (cnn, mlp), the rest
+    as widgets typed by their defaults. Only values that differ from the defaults; None when a cell is bad."""
+    current = dict(current or {})
+    tabled = TABLED.get(model, ())
+    rest = {k: v for k, v in model_params(model).items() if k not in tabled}
+    if not tabled:
+        return param_widgets(rest, f"t_m_{model}", current, ranges=MODELS.ranges(model))
+    left, right = st.columns([1, 1])
+    with left:
+        tables = layer_tables(model, current, f"t_m_{model}")
+    params = param_widgets(rest, f"t_m_{model}", {k: v for k, v in current.items() if k not in tabled},
+                           ranges=MODELS.ranges(model))
+    if tables is None:
+        return None
+    params = {**tables, **params}
+    with right:
+        built = architecture_picture(model, params, dataset)
+    return params if built else None
 
 
 def batch_size_input(where, value: int | None) -> int | None:
