@@ -289,20 +289,27 @@ def config_fields(cfg: RunConfig) -> dict[str, Any]:
     return {f"{s}.{k}": v for s, sec in cfg.to_dict().items() for k, v in sec.items()}
 
 
-def with_change(cfg: RunConfig, path: str, text: str) -> RunConfig:
-    """A copy of ``cfg`` (seed included) with one field set from text (JSON, or a bare word)."""
-    section, _, name = path.partition(".")
+def with_change(cfg: RunConfig, path: str, value: Any) -> RunConfig:
+    """A copy of ``cfg`` (seed included) with one setting changed. ``path`` is ``section.field``, or
+    ``section.field.key`` for one entry of a mapping field (``model.params.dropout``); ``value`` is the new
+    value as the field holds it, or text (JSON, or a bare word) for a setting that is not text."""
+    section, _, rest = path.partition(".")
+    name, _, key = rest.partition(".")
     d = cfg.to_dict()
-    if section not in d or name not in d[section]:
+    if section not in d or name not in d[section] or (key and not isinstance(d[section][name], dict)):
         raise ConfigError(f"No setting {path!r}; choose one of: {', '.join(config_fields(cfg))}.")
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = text.strip()
-    d[section][name] = value
+    holder, slot = (d[section][name], key) if key else (d[section], name)
+    before = holder.get(slot)
+    if isinstance(value, str) and not isinstance(before, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = value.strip()
+    holder[slot] = value
     new = RunConfig.from_dict(d).validate()
-    if config_fields(new)[path] == config_fields(cfg)[path]:
-        raise ConfigError(f"{path} is already {text.strip()}; give a different value.")
+    after = new.to_dict()[section][name]
+    if (after.get(key) if key else after) == before:
+        raise ConfigError(f"{path} is already {json.dumps(before)}; give a different value.")
     return new
 
 
