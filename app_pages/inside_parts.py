@@ -1,18 +1,16 @@
 """UI parts shared by "Inside the network" and the Train page: cached trained models and test
-predictions, the confusion drill-down, and "run again with one change"; and the Inside page's
-filter view, layer-by-layer activations, the race and MLP-vs-CNN panels. No torch here: the work is done by
-``playground.inside`` (and ``playground.config`` for the config change)."""
+predictions, the confusion drill-down; and the Inside page's filter view, layer-by-layer activations,
+the race and MLP-vs-CNN panels ("run again with one change" is in train_again_parts). No torch here: the
+work is done by ``playground.inside``."""
 
 from __future__ import annotations
 
-import json
-from typing import Any, Callable
+from typing import Any
 
 import streamlit as st
 
 from app_pages.common import guarded, job_manager, my_runs, owner
 from playground import inside as ins
-from playground.config import RunConfig, config_fields, with_change
 from playground.inside import plots as pin
 from playground.inside.filters import filter_scales, filters_change, kernels_of
 from playground.inside.forward import layer_names, overview_map
@@ -86,25 +84,6 @@ def confusion_drilldown(run_id: str, matrix: list[list[int]], classes: list[str]
         tr = trained(run_id)
         if preds is not None and tr is not None:
             gallery(ins.highest_loss(tr, preds, 16))
-
-
-def run_again(config: RunConfig, start: Callable[[RunConfig], None], key: str = "ra") -> None:
-    """Duplicate a run's setup, seed included; exactly one setting differs."""
-    fields = config_fields(config)
-    names = [k for k in fields if k not in ("train.device",)]
-    path = st.selectbox("setting to change", names, key=f"{key}_field",
-                        index=names.index("optim.lr") if "optim.lr" in names else 0)
-    current = fields[path]
-    text = st.text_input(f"new value (now `{json.dumps(current)}`)", value=json.dumps(current),
-                         key=f"{key}_value_{path}", help="JSON: 0.01, true, \"adam\", [32, 64], {\"std\": 0.1}")
-    new = None
-    if text.strip() != json.dumps(current):
-        new = guarded(lambda: with_change(config, path, text))
-    if new is not None:
-        st.caption(f"Same data, model, seed ({config.train.seed}) and settings; only **{path}** becomes "
-                   f"`{json.dumps(config_fields(new)[path])}`.")
-    if st.button("Run again with this change", key=f"{key}_go", disabled=new is None, icon=":material/replay:"):
-        start(new)
 
 
 # -- the Inside page: filters ------------------------------------------------------------------

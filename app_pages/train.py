@@ -18,8 +18,9 @@ from app_pages.common import (
     url_run,
     view_link,
 )
-from app_pages.inside_parts import confusion_drilldown, run_again
+from app_pages.inside_parts import confusion_drilldown
 from app_pages.run_panel import downloads
+from app_pages.train_again_parts import run_again
 from app_pages.train_setup_parts import batch_size_input, model_form, step_plan
 from playground import plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig

@@ -18,7 +18,16 @@ import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
 from playground import inside as ins
-from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, config_diff, with_change
+from playground.config import (
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    RunConfig,
+    TrainConfig,
+    config_diff,
+    config_fields,
+    with_change,
+)
 from playground.data import load_dataset
 from playground.errors import CheckpointError, ConfigError, PlaygroundError
 from playground.inside import plots as pin
@@ -525,20 +534,36 @@ def test_train_page_drill_down_and_run_again(app, trained_run):
     assert any("test images: right" in m.value for m in at.markdown)
     at.toggle(key="t_dd_hl").set_value(True).run()
     _ok(at)
-    at.selectbox(key="ra_field").set_value("optim.lr").run()
-    at.text_input(key="ra_value_optim.lr").input("0.01").run()
-    _ok(at)
-    assert any("only **optim.lr**" in c.value for c in at.caption)
-    at.button(key="ra_go").click().run()
-    _ok(at)
-    new_id = at.query_params["run"]
-    new_id = new_id if isinstance(new_id, str) else new_id[0]
-    assert new_id != trained_run[1].run_id
     from app_pages.common import job_manager
 
-    new = job_manager().store.open(new_id).config()
-    assert [d["setting"] for d in config_diff([trained_run[1].config(), new])] == ["optim.lr"]
-    job_manager().stop(new_id)
+    # a setting by its label, with the widget its type needs: a log slider, a select, the layer table
+    for label, kind, key, value, path in [("Learning rate", "select_slider", "ra_v_optim.lr", 0.01, "optim.lr"),
+                                          ("Optimiser", "selectbox", "ra_v_optim.name", "sgd", "optim.name")]:
+        at.query_params["run"] = trained_run[1].run_id  # back to the trained run
+        at.run()
+        assert "Conv blocks" in at.selectbox(key="ra_field").options
+        at.selectbox(key="ra_field").set_value(label).run()
+        getattr(at, kind)(key=key).set_value(value).run()
+        _ok(at)
+        assert any(f"only **{label}** changes" in c.value for c in at.caption)
+        at.button(key="ra_go").click().run()
+        _ok(at)
+        new_id = at.query_params["run"]
+        new_id = new_id if isinstance(new_id, str) else new_id[0]
+        assert new_id != trained_run[1].run_id
+        new = job_manager().store.open(new_id).config()
+        job_manager().stop(new_id)
+        assert [d["setting"] for d in config_diff([trained_run[1].config(), new])] == [path]
+        assert config_fields(new)[path] == value
+    at.query_params["run"] = trained_run[1].run_id
+    at.run()
+    at.selectbox(key="ra_field").set_value("Conv blocks").run()
+    assert at.data_editor(key="ra_v_model.params").value["channels"].tolist() == [6, 12]
+    at.session_state["ra_v_model.params"] = {"edited_rows": {"1": {"kernel": 5}}, "added_rows": [],
+                                             "deleted_rows": []}
+    at.run()
+    _ok(at)
+    assert any("only **Conv blocks** changes" in c.value and '"kernel": 5' in c.value for c in at.caption)
 
 
 def test_inside_page_on_a_small_data_set_hides_autoencoders_and_others_runs(tmp_path, monkeypatch):
