@@ -31,7 +31,7 @@ from playground.errors import PlaygroundError
 from playground.images import hwc
 from playground.models import list_models
 from playground.train import check_names
-from playground.train.buffer import run_progress
+from playground.train.buffer import latest_test_acc, run_progress
 from playground.train.init import INITS, list_inits
 from playground.train.optim import SCHEDULES, list_optimizers, list_schedules
 from playground.train.snapshots import DEFAULT_PROBES
@@ -325,16 +325,19 @@ def draw_curves(snap: dict, live: bool, extra: bool) -> None:
     if not steps["step"]:
         st.caption("Waiting for the first steps...")
         return
-    last = epochs[-1] if epochs else None
     m = st.columns(4)
     m[0].metric("train loss", f"{steps['loss'][-1]:.4f}")
-    m[1].metric("test accuracy", f"{last['test_acc']:.2%}" if last else "—")
+    acc = latest_test_acc(snap)  # the last epoch's (whole test split), or a newer quick estimate (n images)
+    est = acc is not None and acc["n"] is not None
+    m[1].metric("test accuracy", "—" if acc is None else f"≈ {acc['acc']:.1%}" if est else f"{acc['acc']:.2%}",
+                help=f"Estimated at step {acc['step']} on {acc['n']:,} fixed test images." if est else None)
     m[2].metric("images / s", f"{steps['images_per_s'][-1]:,.0f}")
     m[3].metric("learning rate", f"{steps['lr'][-1]:.2e}")
     # While training, a static plot: no hover layers to rebuild every second (zoom and
     # hover come back when the run ends).
     static = {"staticPlot": live}
-    st.plotly_chart(plots.training_curves(steps, epochs, snap.get("sets", ())), key="p_curves", config=static)
+    st.plotly_chart(plots.training_curves(steps, epochs, snap.get("sets", ()), snap.get("quick")), key="p_curves",
+                    config=static)
     if extra:
         a, b = st.columns(2)
         a.plotly_chart(plots.lr_curve(steps), key="p_lr", config=static)

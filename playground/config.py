@@ -73,6 +73,9 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     log_every: int = 10  # steps between step events (each costs a device sync)
     log_seconds: float = 1.0  # ... or this long since the last one, whichever comes first (0: steps only)
+    # Images of the quick test estimate drawn while an epoch trains (a fixed, seeded subset of the test
+    # split, every few seconds, at most ~3% of the time: playground.train.probes.QuickTest); 0: off.
+    quick_test: int = 512
     checkpoint: bool = True
     # Stop early once the test accuracy reaches this (None: train all epochs).
     target_acc: float | None = None
@@ -166,6 +169,8 @@ class RunConfig:
         _check(t.log_every >= 1, "log_every must be at least 1.")
         _check(math.isfinite(t.log_seconds) and 0 <= t.log_seconds <= 3600,
                f"log_seconds must be from 0 (off) to 3600 (got {t.log_seconds}).")
+        _check(0 <= t.quick_test <= MAX_BATCH, f"quick_test must be from 0 (off) to {MAX_BATCH:,} images "
+               f"(got {t.quick_test}).")
         _check(0 <= t.seed <= MAX_SEED, f"the seed must be a whole number from 0 to 2**63 - 1 (got {t.seed}).")
         _check(math.isfinite(o.lr) and o.lr > 0,
                f"learning rate must be a positive number (got {o.lr}); try 1e-3 for Adam or 0.05 for SGD.")

@@ -51,9 +51,11 @@ def downsample(x: Sequence[float], y: Sequence[float], max_points: int = MAX_POI
 
 
 def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]],
-                    sets: Sequence[dict[str, Any]] = ()) -> go.Figure:
-    """Loss (left) and accuracy (right): train per logged step, test per epoch (at the epoch's last step);
-    a dotted line at each setting changed while it trained, labelled with the new value."""
+                    sets: Sequence[dict[str, Any]] = (), quick: dict[str, list] | None = None) -> go.Figure:
+    """Loss (left) and accuracy (right): train per logged step, the full test split per epoch (solid
+    markers at the epoch's last step), the quick test estimate on a fixed subset while the epoch trains
+    (``quick``: the buffer's columns; small hollow markers on a dotted line, labelled with its size); a
+    dotted line at each setting changed while it trained, labelled with the new value."""
     traces = []
     if steps["step"]:
         x, y = downsample(steps["step"], steps["loss"])
@@ -61,12 +63,13 @@ def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]],
         x, y = downsample(steps["step"], steps["acc"])
         traces.append(go.Scatter(x=x, y=y, name="train", line=dict(color=TRAIN), legendgroup="train",
                                  showlegend=False, xaxis="x2", yaxis="y2"))
+    traces += _quick_traces(quick)
     if epochs:
         ex = [e["step"] for e in epochs]
-        traces.append(go.Scatter(x=ex, y=[e["test_loss"] for e in epochs], name="test", mode="lines+markers",
-                                 line=dict(color=TEST), legendgroup="test"))
-        traces.append(go.Scatter(x=ex, y=[e["test_acc"] for e in epochs], name="test", mode="lines+markers",
-                                 line=dict(color=TEST), legendgroup="test", showlegend=False, xaxis="x2", yaxis="y2"))
+        full = dict(mode="lines+markers", line=dict(color=TEST), marker=dict(size=8), legendgroup="test")
+        traces.append(go.Scatter(x=ex, y=[e["test_loss"] for e in epochs], name="test (full)", **full))
+        traces.append(go.Scatter(x=ex, y=[e["test_acc"] for e in epochs], name="test (full)", showlegend=False,
+                                 xaxis="x2", yaxis="y2", **full))
     layout = figure_layout(
         xaxis=axis("step", domain=[0, 0.45]), yaxis=axis("loss"),
         xaxis2=axis("step", domain=[0.55, 1], anchor="y2"), yaxis2=axis("accuracy", anchor="x2", range=[0, 1.02]),
@@ -81,6 +84,21 @@ def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]],
                           xanchor="left", yanchor="top", font=dict(size=10, color="#555")))
     layout.update(shapes=shapes, annotations=notes)
     return go.Figure(data=traces, layout=layout)
+
+
+def _quick_traces(quick: dict[str, list] | None) -> list[go.Scatter]:
+    """The quick test estimate's loss and accuracy traces (none before the first estimate)."""
+    if not quick or not quick.get("step"):
+        return []
+    name = f"test estimate ({quick['n'][-1]:,} images)"
+    style = dict(mode="lines+markers", line=dict(color=TEST, dash="dot", width=1), legendgroup="quick",
+                 marker=dict(color=TEST, symbol="circle-open", size=6))
+    x, y = downsample(quick["step"], quick["loss"])
+    out = [go.Scatter(x=x, y=y, name=name, **style)]
+    if any(a is not None for a in quick.get("acc", ())):
+        x, y = downsample(quick["step"], quick["acc"])
+        out.append(go.Scatter(x=x, y=y, name=name, showlegend=False, xaxis="x2", yaxis="y2", **style))
+    return out
 
 
 def lr_curve(steps: dict[str, list]) -> go.Figure:

@@ -360,3 +360,99 @@ def test_a_change_reaches_a_worker_process(store):
             m.change(job.run_id, lr=0.01)
     finally:
         m.shutdown()
+
+
+# -- the quick test estimate while an epoch trains ------------------------------------------------
+
+QUICK_DATA = {"n_train": 640, "n_test": 600}
+
+
+def _every_log(monkeypatch):
+    """Every step event gets an estimate (no waiting, no cost cap): deterministic, whatever the load."""
+    from playground.train.probes import QuickTest
+
+    monkeypatch.setattr(QuickTest, "INTERVAL_S", 0.0)
+    monkeypatch.setattr(QuickTest, "MAX_SHARE", float("inf"))
+
+
+def test_a_quick_test_estimate_comes_before_the_epoch_ends(store):
+    events = list(fit(small(epochs=1).replace(data={"params": QUICK_DATA}), store=store))  # defaults: 2 s apart
+    first_epoch = next(i for i, e in enumerate(events) if e["kind"] == "epoch")
+    quick = [e for e in events[:first_epoch] if e["kind"] == "step" and "quick_test_n" in e]
+    assert quick and quick[0] is next(e for e in events if e["kind"] == "step")  # the first step event has one
+    for e in quick:
+        assert e["quick_test_n"] == 512 and 0 <= e["quick_test_acc"] <= 1 and e["quick_test_loss"] > 0
+        assert e["quick_test_seconds"] >= 0
+    rows = store.open(events[0]["run_id"]).metrics_csv()
+    assert "quick_test_acc" in rows.splitlines()[0].split(",")  # the metrics CSV carries it
+
+
+def test_the_estimate_is_the_fixed_subset_evaluated_with_the_model_of_that_step(store, monkeypatch):
+    from playground.train import prepare
+    from playground.train.probes import quick_test_subset
+
+    _every_log(monkeypatch)
+    # One step event, at the epoch's last step: the model the final file holds and the epoch evaluates.
+    cfg = small(epochs=1, log_every=10, log_seconds=0).replace(data={"params": QUICK_DATA})
+    events = list(fit(cfg, store=store))
+    (quick,) = [e for e in events if e["kind"] == "step"]
+    idx = quick_test_subset(600, 512, cfg.train.seed)
+    assert len(set(idx.tolist())) == 512 and torch.equal(idx, quick_test_subset(600, 512, cfg.train.seed))
+    p = prepare(cfg)
+    p.model.load_state_dict(store.open(events[0]["run_id"]).load_checkpoint(final=True)["model"])
+    p.model.eval()
+    with torch.no_grad():
+        out = p.model(p.to_input(p.test_x[idx]))
+    assert quick["quick_test_n"] == 512
+    assert quick["quick_test_acc"] == pytest.approx((out.argmax(1) == p.test_y[idx]).float().mean().item(), abs=1e-5)
+    loss = torch.nn.functional.cross_entropy(out, p.test_y[idx]).item()
+    assert quick["quick_test_loss"] == pytest.approx(loss, abs=1e-4)
+    # On the whole test split (it asks for more images than there are) it is the epoch's own evaluation.
+    events = list(fit(cfg.replace(train={"quick_test": 5000})))
+    (quick,), ep = [e for e in events if e["kind"] == "step"], events[-2]
+    assert quick["quick_test_n"] == 600 and quick["quick_test_acc"] == pytest.approx(ep["test_acc"], abs=1e-5)
+    assert quick["quick_test_loss"] == pytest.approx(ep["test_loss"], abs=1e-4)
+
+
+def test_the_estimate_does_not_change_training(monkeypatch):
+    _every_log(monkeypatch)
+    cfg = small(epochs=1.5, log_every=2, log_seconds=0).replace(data={"params": QUICK_DATA})  # BN, augmentation
+    on, off = list(fit(cfg)), list(fit(cfg.replace(train={"quick_test": 0})))
+    steps_on = [e for e in on if e["kind"] == "step"]
+    assert all("quick_test_n" in e for e in steps_on) and not any("quick_test_n" in e for e in off)
+    figures = ("step", "loss", "acc", "lr")
+    assert [[e[k] for k in figures] for e in steps_on] == [[e[k] for k in figures] for e in off if e["kind"] == "step"]
+    ep_on, ep_off = [e for e in on if e["kind"] == "epoch"], [e for e in off if e["kind"] == "epoch"]
+    assert [(e["test_loss"], e["confusion"]) for e in ep_on] == [(e["test_loss"], e["confusion"]) for e in ep_off]
+
+
+def test_the_curves_draw_the_estimate_apart_from_the_full_evaluation(monkeypatch):
+    from playground import plots
+    from playground.train.buffer import RunBuffer, latest_test_acc
+
+    _every_log(monkeypatch)
+    events = list(fit(small(epochs=1, log_every=5, log_seconds=0).replace(data={"params": QUICK_DATA})))
+    snap = RunBuffer.from_events(events).snapshot()
+    quick = snap["quick"]
+    assert quick["step"] == [5, 10] and quick["n"] == [512, 512]
+    assert quick["acc"] == [e["quick_test_acc"] for e in events if e["kind"] == "step"]
+    assert not any(k.startswith("quick_test_") for k in snap["latest"])
+    fig = plots.training_curves(snap["steps"], snap["epochs"], snap["sets"], quick)
+    names = [t.name for t in fig.data]
+    assert names.count("test estimate (512 images)") == 2 and names.count("test (full)") == 2
+    est = next(t for t in fig.data if t.name.startswith("test estimate"))
+    full = next(t for t in fig.data if t.name == "test (full)")
+    assert est.marker.symbol == "circle-open" and est.line.dash == "dot" and full.line.dash is None
+    assert len(plots.training_curves(snap["steps"], snap["epochs"]).data) == 4  # without it: as before
+    # The page's metric: the epoch's figure, then a newer estimate (marked with its size).
+    assert latest_test_acc(snap) == {"acc": snap["epochs"][-1]["test_acc"], "step": 10, "n": None}
+    later = {**snap, "quick": {k: v + [v[-1]] for k, v in quick.items()}}
+    later["quick"]["step"][-1] = 12
+    assert latest_test_acc(later) == {"acc": quick["acc"][-1], "step": 12, "n": 512}
+
+
+def test_quick_test_must_be_a_sensible_number_of_images():
+    from playground.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="quick_test"):
+        small(quick_test=-1).validate()

@@ -9,9 +9,13 @@ from typing import Any, Iterable
 from ..jobkinds import progress_line
 from ..runs import FINAL_KINDS
 
-__all__ = ["RunBuffer", "STEP_FIELDS", "run_progress"]
+__all__ = ["RunBuffer", "STEP_FIELDS", "QUICK_FIELDS", "latest_test_acc", "run_progress"]
 
 STEP_FIELDS = ("step", "epoch", "loss", "acc", "psnr", "lr", "images_per_s", "t")  # acc, psnr: tasks' metrics
+# The quick test estimate (``probes.QuickTest``), from the step events that carry one: step, epoch and t,
+# and the event's quick_test_<field> for the others.
+QUICK_FIELDS = ("step", "epoch", "loss", "acc", "psnr", "n", "seconds", "t")
+_OWN = ("step", "epoch", "t")
 
 
 class RunBuffer:
@@ -20,6 +24,7 @@ class RunBuffer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.steps: dict[str, list[float]] = {k: [] for k in STEP_FIELDS}
+        self.quick: dict[str, list[float]] = {k: [] for k in QUICK_FIELDS}  # the quick test estimates
         self.epochs: list[dict[str, Any]] = []
         self.start: dict[str, Any] | None = None
         self.final: dict[str, Any] | None = None
@@ -34,7 +39,11 @@ class RunBuffer:
             if kind == "step":
                 for k in STEP_FIELDS:
                     self.steps[k].append(e.get(k))
-                self.latest.update((k, v) for k, v in e.items() if k not in STEP_FIELDS and k != "kind")
+                if "quick_test_n" in e:
+                    for k in QUICK_FIELDS:
+                        self.quick[k].append(e.get(k if k in _OWN else f"quick_test_{k}"))
+                self.latest.update((k, v) for k, v in e.items()
+                                   if k not in STEP_FIELDS and k != "kind" and not k.startswith("quick_test_"))
             elif kind == "epoch":
                 self.epochs.append(e)
             elif kind == "set":
@@ -52,6 +61,7 @@ class RunBuffer:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"steps": {k: list(v) for k, v in self.steps.items()}, "epochs": list(self.epochs),
+                    "quick": {k: list(v) for k, v in self.quick.items()},
                     "start": self.start, "final": self.final, "version": self.version, "latest": dict(self.latest),
                     "sets": list(self.sets), "batch": self.batch}
 
@@ -73,3 +83,13 @@ def run_progress(snap: dict[str, Any], live: bool) -> dict[str, Any] | None:
     elapsed = steps["t"][-1] - start.get("t", 0.0) if steps["t"] else 0.0
     return progress_line(done, total, elapsed, live)
 
+
+
+def latest_test_acc(snap: dict[str, Any]) -> dict[str, Any] | None:
+    """The newest test accuracy of a buffer's snapshot: the last epoch's (the whole test split; ``n`` None)
+    or the quick estimate's taken after it (``n`` test images), as {acc, step, n}; None before either."""
+    last, quick = (snap["epochs"] or [None])[-1], snap.get("quick") or {}
+    q = [(s, a, n) for s, a, n in zip(quick.get("step", ()), quick.get("acc", ()), quick.get("n", ())) if a is not None]
+    if q and (last is None or q[-1][0] > last["step"]):
+        return {"acc": q[-1][1], "step": q[-1][0], "n": q[-1][2]}
+    return None if last is None else {"acc": last["test_acc"], "step": last["step"], "n": None}

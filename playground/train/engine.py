@@ -9,7 +9,8 @@ is no DataLoader and no per-sample Python.
 Events (one schema for the CLI, the app and the run store)::
 
     start    run_id, device, dataset summary, parameters, batch_size (the one used), steps_per_epoch, total_steps
-    step     step, epoch, loss, acc, lr, images_per_s, t
+    step     step, epoch, loss, acc, lr, images_per_s, t (and, every few seconds, the quick test estimate:
+             quick_test_loss, quick_test_acc, quick_test_n, quick_test_seconds: ``probes.QuickTest``)
     epoch    epoch, step, train_loss, train_acc, test_loss, test_acc, per_class_acc, confusion, t
              (partial: true when the run was stopped inside the epoch: the figures of its steps so far)
     resumed  epoch, step (in_epoch: steps of that epoch already done)
@@ -37,6 +38,7 @@ from ..runs import DISK_FULL, Run, RunStore, is_disk_full
 from .controls import Controls
 from .meter import Meter
 from .plan import check_names, epoch_order, setup
+from .probes import quick_test
 from .stepview import batch_event
 
 __all__ = ["Controls", "fit", "resume"]
@@ -185,6 +187,7 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
         return round(t_offset + time.perf_counter() - t_start, 3)
 
     s = setup(config, run)
+    s.probes.extend(quick_test(s.p, run, s.task))  # the test estimate while an epoch trains (probes.QuickTest)
     p, task, model, sched, gen = s.p, s.task, s.p.model, s.sched, s.gen
     t, o, bs, save = config.train, config.optim, s.batch_size, run is not None and config.train.checkpoint
     start_epoch, step, in_epoch = 0, 0, 0

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..config import RunConfig
     from .prepared import Prepared
 
-__all__ = ["TASKS", "Task", "Classify", "build_task", "evaluate", "SAMPLES"]
+__all__ = ["TASKS", "Task", "Classify", "build_task", "evaluate", "evaluate_subset", "SAMPLES"]
 
 SAMPLES = 16  # test images whose predictions every epoch event carries
 
@@ -67,6 +67,11 @@ class Task:
         """Figures from the last epoch event repeated in the final ``done`` event."""
         return {}
 
+    def quick_evaluate(self, p: "Prepared", idx: torch.Tensor) -> dict[str, float] | None:
+        """The quick test estimate: figures on the test images ``idx`` only (``loss`` and the metric), in eval
+        mode, changing nothing training depends on; None: this task has none."""
+        return None
+
 
 @TASKS.register("classify")
 class Classify(Task):
@@ -90,6 +95,9 @@ class Classify(Task):
 
     def evaluate(self, p):
         return evaluate(p)
+
+    def quick_evaluate(self, p, idx):
+        return evaluate_subset(p, idx)
 
     def done_fields(self, last_epoch):
         return {"test_acc": last_epoch.get("test_acc"), "test_loss": last_epoch.get("test_loss")}
@@ -131,3 +139,25 @@ def evaluate(p: "Prepared", batch_size: int | None = None) -> dict[str, Any]:
         "samples": {"index": idx.tolist(), "true": p.test_y[idx].tolist(), "pred": pred.tolist(),
                     "prob": [round(c, 4) for c in conf_p.tolist()]},
     }
+
+
+@torch.no_grad()
+def evaluate_subset(p: "Prepared", idx: torch.Tensor, batch_size: int | None = None) -> dict[str, float]:
+    """Mean test loss and accuracy on the test images ``idx`` (eval mode: batch-norm statistics stay as
+    they are; no gradients, no random draws; the model's mode is restored)."""
+    bs = batch_size or p.config.train.eval_batch_size
+    was_training = p.model.training
+    p.model.eval()
+    try:
+        sums = torch.zeros(2, device=p.device)  # loss, correct
+        for i in range(0, len(idx), bs):
+            j = idx[i : i + bs]
+            x, y = p.to_input(p.test_x[j]), p.test_y[j]  # (b, C, H, W) float, normalised; (b,)
+            with p.autocast():
+                out = p.model(x)
+            sums += torch.stack([F.cross_entropy(out.float(), y, reduction="sum"), (out.argmax(1) == y).sum()])
+    finally:
+        p.model.train(was_training)
+    loss, correct = sums.tolist()
+    n = max(len(idx), 1)
+    return {"loss": loss / n, "acc": correct / n}
