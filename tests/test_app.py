@@ -83,8 +83,63 @@ def test_train_page_explains_bad_settings(app):
     at.switch_page("app_pages/train.py").run()
     assert not at.exception
     assert any("learning rate" in e.value for e in at.error) and any("defaults" in w.value for w in at.warning)
-    at.text_input(key="t_m_cnn__channels").input("16, x").run()
-    assert not at.exception and any("whole numbers" in e.value for e in at.error)
+    at.session_state["t_m_cnn_blocks"] = {"edited_rows": {"1": {"channels": "x"}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.exception and any("Conv block 2: channels" in e.value for e in at.error)
+
+
+def _edit(at, key, edited=None, added=(), deleted=()):
+    """A data_editor edit as the browser sends it (AppTest cannot type into cells)."""
+    at.session_state[key] = {"edited_rows": edited or {}, "added_rows": list(added), "deleted_rows": list(deleted)}
+    return at.run()
+
+
+def _picture(at):
+    """The architecture picture: layer -> (output shape, parameters)."""
+    rows = [d for d in at.dataframe if d.editing_mode == "read_only"][-1].value
+    return {r["layer"]: (r["output"], r["parameters"]) for _, r in rows.iterrows()}
+
+
+def test_train_page_layer_table_and_architecture_picture(app):
+    at = app.run()
+    at.switch_page("app_pages/train.py").run()
+    _no_errors(at)
+    assert at.data_editor(key="t_m_cnn_blocks").value["channels"].tolist() == [16, 32, 64]
+    before = _picture(at)
+    assert before["conv 3"][0] == "64 × 4 × 4" and "conv 4" not in before
+    block = {"channels": 128, "kernel": 3, "pool": "max", "batch_norm": True}
+    _edit(at, "t_m_cnn_blocks", {"0": {"channels": 8}}, [block])  # a fourth block; the first gets 8 channels
+    _no_errors(at)
+    after = _picture(at)
+    assert after["conv 1"] == ("8 × 16 × 16", 8 * 3 * 9 + 2 * 8) and after["conv 4"][0] == "128 × 2 × 2"
+    assert after["flatten"][0] == "512" and after["fc 1"][1] < before["fc 1"][1]
+    for bad, words in ((0, "channels is 0"), ("x", "channels is empty")):  # a NumberColumn sends text as None
+        _edit(at, "t_m_cnn_blocks", {"0": {"channels": bad}}, [block])
+        assert not at.exception and any(words in e.value for e in at.error), [e.value for e in at.error]
+    _edit(at, "t_m_cnn_blocks", {"0": {"channels": 8}}, [block])
+    _no_errors(at)
+    at.number_input(key="t_limit").set_value(500).run()
+    at.number_input(key="t_epochs").set_value(0.2).run()
+    at.button(key="t_start").click().run()
+    _no_errors(at)
+    from app_pages.common import job_manager
+
+    run_id = _qp(at, "run")
+    cfg = job_manager().store.open(run_id).config()
+    job_manager().stop(run_id)
+    assert cfg.model.params == {"channels": [8, 32, 64, 128]}
+
+
+def test_train_page_mlp_hidden_layers_table(app):
+    at = app.run()
+    at.switch_page("app_pages/train.py").run()
+    at.selectbox(key="t_model").set_value("mlp").run()
+    _no_errors(at)
+    assert _picture(at)["fc 1"] == ("256", 3 * 32 * 32 * 256 + 256)
+    _edit(at, "t_m_mlp_hidden", {"0": {"units": 64}}, deleted=[1])
+    _no_errors(at)
+    assert _picture(at)["fc 1"][0] == "64" and "fc 2" not in _picture(at)
+    assert RunConfig.from_url(_qp(at, "cfg")).model.params == {"hidden": [64]}
 
 
 def test_train_flow_start_events_stop(app):
