@@ -1,34 +1,28 @@
-"""Transfer learning: a torchvision backbone, its final layer replaced by a new head.
+"""Transfer learning: a backbone, its final layer replaced by a new head.
 
-The seed of this project does it by hand: load ``vgg16`` pretrained, freeze
-``features``, replace ``classifier[6]`` with ``Linear(4096, n_classes)`` and
-optimise the classifier. Here each step is a parameter:
+The seed of this project does it by hand: load ``vgg16`` pretrained, freeze ``features``, replace
+``classifier[6]`` with ``Linear(4096, n_classes)`` and optimise the classifier. Here each step is a parameter:
 
-- ``backbone``: vgg16, resnet18, mobilenet_v3_small, efficientnet_b0 (torchvision's
-  ``get_model``/``get_model_weights``); ``BACKBONES`` says which final layer is
-  replaced and how the network splits into blocks for freezing.
-- ``weights``: "imagenet" (the torch hub cache, downloaded when the network
-  allows, see ``playground.weights``), "run" (a playground run that trained a
-  ``transfer`` model with the same backbone: pretrain on one data set, transfer
-  to another; ``source_run`` is its id) or "none" (training from scratch).
-  A source run is looked up in the run store the new run is saved in (the engine
-  passes ``runs_root``, as the entry's ``reads_runs`` fact asks): in the app the
-  server's store, which holds every session's runs; on the CLI, ``--runs``.
-- ``freeze``: "head_only", "last_k" (the last ``k`` blocks train too) or
-  "finetune_all"; frozen blocks also stay in eval mode (BatchNorm statistics and
-  dropout frozen with them), so the frozen part is one fixed function.
-- ``backbone_lr_scale``: the backbone's learning rate relative to the head's
-  (``param_groups``, read by the engine).
-- ``feature_cache``: with the whole backbone frozen and no augmentation, the
-  engine's data is swapped for backbone features computed once, and the epochs
-  train the head on them (``on_prepare``; playground/feature_cache.py).
+- ``backbone``: vgg16, resnet18, mobilenet_v3_small, efficientnet_b0 (torchvision's ``get_model``);
+  ``BACKBONES`` says which final layer is replaced and how the network splits into blocks for freezing.
+  Or "run": a classifier the playground trained (cnn, lenet5, resnet, mlp; ``source_run``), whose own
+  layers up to its final Linear are the feature extractor (``playground.models.run_backbone``).
+- ``weights``: "imagenet" (the torch hub cache, downloaded when the network allows, see
+  ``playground.weights``), "run" (the weights of ``source_run``: a ``transfer`` run with the same
+  backbone, or with backbone "run" the classifier itself) or "none" (from scratch). A source run is
+  looked up in the run store the new run is saved in (the engine passes ``runs_root``, as the entry's
+  ``reads_runs`` fact asks): in the app the server's store; on the CLI, ``--runs``.
+- ``freeze``: "head_only", "last_k" (the last ``k`` blocks train too) or "finetune_all" (the default
+  with weights none: a new head on random features learns next to nothing); frozen blocks also stay
+  in eval mode (BatchNorm statistics and dropout frozen with them), so the frozen part is one fixed function.
+- ``backbone_lr_scale``: the backbone's learning rate relative to the head's (``param_groups``).
+- ``feature_cache``: with the whole backbone frozen and no augmentation, the engine's data is swapped
+  for backbone features computed once, and the epochs train the head on them (``on_prepare``).
 
-Preprocessing comes from the weights (``weights.transforms()``): interpolation,
-the default input size (its crop size) and, for ImageNet weights, mean and std.
-The model takes images scaled to [0, 1] (``on_prepare`` sets the engine's
-normalisation to the identity) and resizes and normalises them itself, so a
-saved model carries its own preprocessing in its state dict. Grey images are
-repeated to three channels.
+Preprocessing comes from the weights (``weights.transforms()``: interpolation, the default input size,
+mean and std) or, for backbone "run", from the source run's data (its channels, size and statistics).
+The model takes images scaled to [0, 1] (``on_prepare`` sets the engine's normalisation to the identity)
+and converts, resizes and normalises them itself, so a saved model carries its own preprocessing.
 """
 
 from __future__ import annotations
@@ -46,6 +40,7 @@ from ..runs import RunStore, saved_state
 from ..weights import load_weights, resolve_weights, weights_file
 from ._registry import register_model
 from .feature_cache import cache_features
+from .run_backbone import RUN_BACKBONE, build_source_net, check_arch, read_source, run_spec_parts, same_arch
 
 if TYPE_CHECKING:
     from ..train.prepared import Prepared
@@ -106,26 +101,45 @@ def backbone_spec(name: str) -> Backbone:
     try:
         return BACKBONES[name]
     except (KeyError, TypeError):
-        raise ConfigError(f"Unknown backbone {name!r}. Choose one of: {', '.join(BACKBONES)}.") from None
+        raise ConfigError(f"Unknown backbone {name!r}. Choose one of: {', '.join(BACKBONES)}, or {RUN_BACKBONE!r} "
+                          "(a classifier the playground trained, named by source_run).") from None
+
+
+LUMA = (0.299, 0.587, 0.114)  # RGB -> grey as Pillow's "L" (ITU-R 601)
+
+
+def convert_stats(values: torch.Tensor, channels: int) -> torch.Tensor:
+    """Per-channel statistics (C,) of the data -> (channels,) of the data as the network sees it."""
+    values = values.flatten()
+    if len(values) == channels:
+        return values
+    if channels == 3:
+        return values.expand(3)  # grey repeated to RGB
+    return (values * values.new_tensor(LUMA)).sum().view(1)  # RGB -> grey (the std: an upper bound)
 
 
 class Preprocess(nn.Module):
-    """[0, 1] images (B, 1 or 3, H, W) -> resized, normalised (B, 3, S, S), as the weights' transforms do.
+    """[0, 1] images (B, 1 or 3, H, W) -> (B, channels, H', W'): grey as RGB (or RGB as grey), resized to
+    ``size`` (S or (H', W')), normalised, as the weights' transforms (or the source run's data) do.
 
     mean and std are buffers: they travel with the state dict (a source run's model keeps its own)."""
 
-    def __init__(self, size: int, mean, std, interpolation) -> None:
+    def __init__(self, size: int | tuple[int, int], mean, std, interpolation, channels: int = 3) -> None:
         super().__init__()
         self.size = size
+        self.hw = [size, size] if isinstance(size, int) else [int(v) for v in size]
+        self.channels = channels
         self.interpolation = interpolation
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, channels, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, channels, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] == 1:
+        if x.shape[1] == 1 and self.channels == 3:
             x = x.expand(-1, 3, -1, -1)  # (B, 3, H, W): grey as RGB
-        if tuple(x.shape[-2:]) != (self.size, self.size):
-            x = TF.resize(x, [self.size, self.size], interpolation=self.interpolation, antialias=True)
+        elif x.shape[1] == 3 and self.channels == 1:
+            x = (x * x.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)  # (B, 1, H, W): RGB as grey
+        if list(x.shape[-2:]) != self.hw:
+            x = TF.resize(x, self.hw, interpolation=self.interpolation, antialias=True)
         return (x - self.mean) / self.std
 
     def extra_repr(self) -> str:
@@ -241,9 +255,9 @@ class TransferNet(nn.Module):
                               "Use init 'default' (the new head starts as nn.Linear's default), or weights none "
                               "to train from scratch.")
         if self.stats_from_data:
-            c = p.mean.shape[1]
-            self.preprocess.mean.copy_(p.mean.view(1, c, 1, 1).expand(1, 3, 1, 1))
-            self.preprocess.std.copy_(p.std.view(1, c, 1, 1).expand(1, 3, 1, 1))
+            c = self.preprocess.channels
+            self.preprocess.mean.copy_(convert_stats(p.mean, c).view(1, c, 1, 1))
+            self.preprocess.std.copy_(convert_stats(p.std, c).view(1, c, 1, 1))
         p.mean = torch.zeros_like(p.mean)  # the engine hands over [0, 1] images
         p.std = torch.ones_like(p.std)
         if self.uses_feature_cache(cfg.data.augment):
@@ -266,8 +280,8 @@ def _source_state(source_run: str, arch: str, runs_root: str | None) -> dict[str
     model_cfg = (ckpt.get("config") or {}).get("model", {})
     if model_cfg.get("name") != "transfer":
         raise CheckpointError(f"Run {source_run} trained a {model_cfg.get('name')!r} model, not a transfer backbone, "
-                              f"so its weights do not fit {arch}. Pretrain a 'transfer' model with backbone {arch} "
-                              "first (weights none or imagenet).")
+                              f"so its weights do not fit {arch}. Use backbone 'run' to transfer that network's "
+                              f"own layers, or pretrain a 'transfer' model with backbone {arch} first.")
     src_arch = (model_cfg.get("params") or {}).get("backbone", "mobilenet_v3_small")
     if src_arch != arch:
         raise CheckpointError(f"Run {source_run} trained backbone {src_arch}, not {arch}: the architectures do "
@@ -275,29 +289,29 @@ def _source_state(source_run: str, arch: str, runs_root: str | None) -> dict[str
     return ckpt["model"]
 
 
-# A saved transfer model's checkpoint holds every weight (preprocessing buffers included).
-@register_model("transfer", pretrained=True,
-                reload={"weights": "none", "download": False, "source_run": "", "feature_cache": False},
+def default_freeze(weights: str) -> str:
+    """What trains when a run sets no ``freeze``: the new head on pretrained features; every layer without
+    pretrained weights (a head on random features learns next to nothing)."""
+    return "finetune_all" if weights == "none" else "head_only"
+
+
+# A saved transfer model's checkpoint holds every weight (preprocessing buffers included). A rebuild keeps
+# source_run and source_arch: a playground source network's layers are described by them.
+@register_model("transfer", pretrained=True, reload={"weights": "none", "download": False, "feature_cache": False},
                 reads_runs=True)
 def transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone: str = "mobilenet_v3_small",
-             weights: str = "imagenet", source_run: str = "", freeze: str = "head_only", k: int = 1,
-             backbone_lr_scale: float = 0.1, image_size: int = 0, feature_cache: bool = True,
-             download: bool = True, runs_root: str | None = None) -> TransferNet:
-    """A pretrained torchvision backbone (vgg16, resnet18, mobilenet_v3_small, efficientnet_b0) with a new head."""
+             weights: str = "imagenet", source_run: str = "", source_arch: dict | None = None,
+             freeze: str | None = None, k: int = 1, backbone_lr_scale: float = 0.1, image_size: int = 0,
+             feature_cache: bool = True, download: bool = True, runs_root: str | None = None) -> TransferNet:
+    """A pretrained torchvision backbone (vgg16, resnet18, mobilenet_v3_small, efficientnet_b0), or with
+    backbone "run" a classifier the playground trained (source_run), with a new head."""
     return build_transfer(in_shape=in_shape, num_classes=num_classes, backbone=backbone, weights=weights,
-                          source_run=source_run, freeze=freeze, k=k, backbone_lr_scale=backbone_lr_scale,
-                          image_size=image_size, feature_cache=feature_cache, download=download,
-                          runs_root=runs_root)
+                          source_run=source_run, source_arch=source_arch, freeze=freeze, k=k,
+                          backbone_lr_scale=backbone_lr_scale, image_size=image_size, feature_cache=feature_cache,
+                          download=download, runs_root=runs_root)
 
 
-def build_transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone: str = "mobilenet_v3_small",
-                   weights: str = "imagenet", source_run: str = "", freeze: str = "head_only", k: int = 1,
-                   backbone_lr_scale: float = 0.1, image_size: int = 0, feature_cache: bool = True,
-                   download: bool = True, progress: Callable[[int, int], None] | None = None,
-                   runs_root: str | None = None) -> TransferNet:
-    """``transfer`` with the extras the app needs (download progress, another run store)."""
-    spec = backbone_spec(backbone)
-    _check_in_shape(in_shape)
+def _check_settings(weights: str, freeze: str, backbone_lr_scale: float, image_size: int) -> None:
     if weights not in WEIGHTS:
         raise ConfigError(f"weights must be one of {', '.join(WEIGHTS)} (got {weights!r}).")
     if freeze not in FREEZE:
@@ -306,6 +320,46 @@ def build_transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone
         raise ConfigError(f"backbone_lr_scale must be a number from 0 to 10 (got {backbone_lr_scale}).")
     if not (isinstance(image_size, int) and (image_size == 0 or 32 <= image_size <= 512)):
         raise ConfigError(f"image_size must be 0 (the weights' own size) or from 32 to 512 pixels (got {image_size}).")
+
+
+def _build_from_run(in_shape, num_classes: int, weights: str, source_run: str, source_arch: dict | None,
+                    runs_root: str | None, **kw) -> TransferNet:
+    """backbone "run": the source classifier's layers up to its final Linear, and a new head."""
+    if weights == "imagenet":
+        raise ConfigError("backbone 'run' is a network the playground trained: use weights run (its weights) "
+                          "or none (the same layers from scratch), or pick a torchvision backbone for imagenet.")
+    arch, state = None, None
+    if weights == "run" or not source_arch:
+        arch, state = read_source(source_run, runs_root, with_weights=weights == "run")
+    if source_arch:
+        given = check_arch(source_arch)
+        if arch is not None and not same_arch(arch, given):
+            raise CheckpointError(f"source_arch does not describe run {source_run} (a {arch['model']} on "
+                                  f"{arch['shape']} images): drop source_arch, or name the run it describes.")
+        arch = {**given, **({} if arch is None else {"mean": arch["mean"], "std": arch["std"]})}
+    net = build_source_net(arch, state, f"run {source_run}")
+    c, h, w = (int(v) for v in arch["shape"])
+    mean, std = arch.get("mean") or [0.0] * c, arch.get("std") or [1.0] * c
+    head, blocks = run_spec_parts(net)
+    spec = Backbone(f"run:{arch['model']}", head, blocks,
+                    f"the playground's own {arch['model']} (run {source_run or '?'}), {c} x {h} x {w} input")
+    pre = Preprocess((h, w), mean, std, TF.InterpolationMode.BILINEAR, channels=c)
+    return TransferNet(spec, net, pre, num_classes, weights=weights, **kw)
+
+
+def build_transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone: str = "mobilenet_v3_small",
+                   weights: str = "imagenet", source_run: str = "", source_arch: dict | None = None,
+                   freeze: str | None = None, k: int = 1, backbone_lr_scale: float = 0.1, image_size: int = 0,
+                   feature_cache: bool = True, download: bool = True,
+                   progress: Callable[[int, int], None] | None = None, runs_root: str | None = None) -> TransferNet:
+    """``transfer`` with the extras the app needs (download progress, another run store)."""
+    freeze = default_freeze(weights) if freeze is None else freeze
+    _check_in_shape(in_shape)
+    _check_settings(weights, freeze, backbone_lr_scale, image_size)
+    if backbone == RUN_BACKBONE:
+        return _build_from_run(in_shape, num_classes, weights, source_run, source_arch, runs_root, freeze=freeze,
+                               k=k, backbone_lr_scale=float(backbone_lr_scale), feature_cache=bool(feature_cache))
+    spec = backbone_spec(backbone)
     w = resolve_weights(spec.arch)
     t = w.transforms()  # preprocessing travels with the weights
     size = image_size or int(t.crop_size[0])
