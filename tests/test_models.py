@@ -98,3 +98,54 @@ def test_load_saved_reads_the_final_model_or_the_last_save_with_epochs_counted_a
     run.checkpoint_path.unlink()
     with pytest.raises(CheckpointError, match="Wait for its first epoch"):
         load_saved(run)
+
+
+# -- the layer table's rows and the architecture picture (playground.models.cnn) ---------------------
+
+@pytest.mark.parametrize("name, params", [
+    ("cnn", {}), ("cnn", {"channels": [8], "pool": "none", "batch_norm": False, "fc": []}),
+    ("cnn", {"blocks": [{"channels": 4, "kernel": 5, "pool": "avg"}, {"channels": 6, "batch_norm": False}]}),
+    ("mlp", {}), ("mlp", {"hidden": []})])
+def test_architecture_matches_the_built_model(name, params):
+    from playground.models.cnn import architecture
+
+    shape = (3, 32, 32)
+    rows = architecture(name, params, shape, 7)
+    model = build_model(name, in_shape=shape, num_classes=7, **params)
+    assert sum(r["params"] for r in rows) == sum(p.numel() for p in model.parameters())
+    assert rows[0]["output"] == list(shape) and rows[-1]["output"] == [7]
+    if name == "cnn":  # each block's output shape is what the real block makes
+        x = torch.zeros(1, *shape)
+        for block, row in zip(model.features, rows[1:]):
+            x = block(x)
+            assert row["output"] == list(x.shape[1:])
+
+
+def test_block_rows_round_trip_in_the_shortest_form():
+    from playground.models.cnn import block_rows, blocks_params
+
+    assert blocks_params(block_rows({})) == {}  # the defaults stay out of the config
+    rows = block_rows({"channels": [8, 16], "kernel": 5})
+    assert rows[1] == {"channels": 16, "kernel": 5, "pool": "max", "batch_norm": True}
+    assert blocks_params(rows) == {"channels": [8, 16], "kernel": 5}
+    rows[0] = {**rows[0], "pool": "none", "channels": 8.0}  # a table cell comes back as a float
+    per_block = blocks_params(rows)
+    assert per_block["blocks"][0] == {"channels": 8, "kernel": 5, "pool": "none", "batch_norm": True}
+    assert block_rows(per_block) == [{**r, "channels": int(r["channels"])} for r in rows]
+    build_model("cnn", in_shape=(1, 28, 28), num_classes=10, **per_block)
+
+
+@pytest.mark.parametrize("cell, words", [({"channels": 0}, "channels is 0: give a whole number from 1"),
+                                         ({"channels": None}, "channels is empty"),
+                                         ({"channels": 2.5}, "channels is 2.5"),
+                                         ({"kernel": 4}, "kernel is 4: give an odd whole number"),
+                                         ({"pool": "big"}, "pooling must be one of")])
+def test_a_bad_cell_is_named(cell, words):
+    from playground.models.cnn import block_rows, blocks_params
+
+    rows = block_rows({})
+    rows[1] = {**rows[1], **cell}
+    with pytest.raises(ConfigError, match=f"Conv block 2: {words}"):
+        blocks_params(rows)
+    with pytest.raises(ConfigError, match="at least one conv block"):
+        blocks_params([])
