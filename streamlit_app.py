@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_pages.common import job_manager, my_runs, status_badge
+from app_pages.common import job_manager, keep_session, md, my_runs, run_name, status_badge
 from playground.data import default_data_root
 from playground.device import device_summary
 from playground.jobkinds import JOB_KINDS
@@ -36,6 +36,7 @@ def _device() -> dict:
 st.html("<style>*, *::before, *::after { transition: none !important; animation: none !important; }</style>")
 
 with st.sidebar:
+    keep_session()  # the browser keeps its session token: a reload lists the same runs
     st.markdown("### CNN Playground")
     dev = _device()
     manager = job_manager()
@@ -59,7 +60,9 @@ with st.sidebar:
             if kind is None:  # deleted meanwhile
                 continue
             k, badge = JOB_KINDS.get(kind), status_badge(manager.status(run_id, kind))
-            st.page_link(f"app_pages/{k.page}.py", label=f"{run_id[-12:]} · {badge}",
+            name = run_name(kind, run_id)
+            short = f"{md(name[:22])} · {run_id[-6:]}" if name else run_id[-12:]
+            st.page_link(f"app_pages/{k.page}.py", label=f"{short} · {badge}",
                          query_params=k.page_query(run_id), help=f"{kind} job {run_id}")
 
 pages.run()

@@ -10,6 +10,7 @@ from typing import Any, Callable
 import streamlit as st
 
 from playground.errors import PlaygroundError
+from playground.jobkinds import JOB_KINDS
 from playground.models import ACTIVATIONS
 from playground.models.cnn import POOLS
 from playground.train.init import FAN_MODES, NONLINEARITIES
@@ -31,14 +32,56 @@ def job_manager() -> JobManager:
     return manager()
 
 
+SESSION_COOKIE = "playground_session"  # the browser's session token, so a reload keeps its runs
+SESSION_HOURS = 24
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16)
+# Sets the cookie from the page (Streamlit reads cookies, st.context.cookies, but has no call to write one).
+_cookie_writer = st.components.v2.component("playground_session_cookie", js="""
+export default function(component) {
+  const { data } = component;
+  document.cookie = `${data.name}=${data.token}; path=/; max-age=${data.seconds}; SameSite=Strict`;
+}
+""")
+
+
 def owner() -> str:
-    """This browser session's identity (its runs are the ones it controls)."""
-    if "owner" not in st.session_state:
-        st.session_state.owner = secrets.token_urlsafe(16)
-    return st.session_state.owner
+    """This browser's identity (its runs are the ones it controls): a random token kept in a cookie, so a
+    reload (a new Streamlit session) finds the same runs again (``my_runs``), also after a server restart."""
+    ss = st.session_state
+    if "owner" not in ss:
+        token = st.context.cookies.get(SESSION_COOKIE)
+        if isinstance(token, str) and _TOKEN.fullmatch(token):
+            ss.owner, ss.my_runs = token, _runs_of(token)
+        else:
+            ss.owner, ss.my_runs = secrets.token_urlsafe(16), []
+    return ss.owner
+
+
+def _runs_of(token: str) -> list[str]:
+    """The runs of every kind this token started: live or kept in memory, and on disk (``owner.sha256``)."""
+    m = manager()
+    ids = {j.run_id for j in m.jobs(owner=token)}
+    for kind in JOB_KINDS.names():
+        ids.update(m.store_for(kind).owned_by(token))
+    return sorted(ids)
+
+
+def keep_session() -> None:
+    """Write (refresh) the session cookie: the frame calls this on every run."""
+    _cookie_writer(data={"name": SESSION_COOKIE, "token": owner(), "seconds": SESSION_HOURS * 3600},
+                   key="session_cookie")
+
+
+def run_name(kind: str, run_id: str) -> str:
+    """The name a student gave the run ("" when none, or when its folder cannot be read)."""
+    try:
+        return manager().store_for(kind).open(run_id).name
+    except PlaygroundError:
+        return ""
 
 
 def my_runs() -> list[str]:
+    owner()  # a new session first finds the runs its token started
     return st.session_state.setdefault("my_runs", [])
 
 

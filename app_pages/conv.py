@@ -72,7 +72,8 @@ def kernel_picker(channels: int):
     if source == "from a trained run":
         store = job_manager().store
         ids = listed_runs([r.run_id for r in store.list()])
-        run_id = st.selectbox("run", ids, key="c_krun", placeholder="train a cnn first (Train page)")
+        run_id = st.selectbox("run", ids, key="c_krun", placeholder="train a cnn first (Train page)",
+                              format_func=lambda i: guarded(lambda: store.open(i).label()) or i)
         w = guarded(lambda: _run_kernels(run_id)) if run_id else None
         if w is None:
             return None

@@ -315,7 +315,7 @@ with tabs[6]:
             for r in all_runs:
                 try:
                     c = r.config()
-                    labels[r.run_id] = f"{r.run_id} · {c.data.dataset} · {c.model.name} · lr {c.optim.lr:g}"
+                    labels[r.run_id] = f"{r.label()} · {c.data.dataset} · {c.model.name} · lr {c.optim.lr:g}"
                 except PlaygroundError:
                     continue
             pick = st.multiselect("runs to overlay", list(labels), format_func=labels.get, key="i_c_runs",

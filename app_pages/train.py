@@ -195,8 +195,10 @@ def run_panel(run_id: str) -> None:
                      query_params={"run": run_id}, icon=":material/arrow_forward:")
         return
     live = manager.status(run_id) in ("queued", "running", "paused")
-    st.subheader(f"Run {run_id}")
+    st.subheader(f"Run {run_id}" + (f": {md(run.name)}" if run.name else ""))
     st.caption(f"View-only link to this run: `{view_link(run_id)}`")  # the address bar holds the control key
+    if manager.may_control(run_id, owner(), qp.get("ctl")):
+        name_input(run)
 
     def snapshot() -> dict:
         return manager.snapshot(run_id)
@@ -231,6 +233,15 @@ def run_panel(run_id: str) -> None:
                     "saliency, weights and gradients)")
         with st.expander("Run again with one change", icon=":material/replay:"):
             run_again(run.config(), start)
+
+
+def name_input(run) -> None:
+    """Name the run: the name shows wherever runs are listed (the sidebar, run pickers, the teacher's table)."""
+    key = f"t_name_{run.run_id}"
+    if key not in st.session_state:
+        st.session_state[key] = run.name
+    st.text_input("name this run", key=key, max_chars=40, placeholder="e.g. no augmentation, lr 0.01",
+                  on_change=lambda: run.set_name(st.session_state[key]), width=360)
 
 
 def controls(run_id: str, status: str) -> None:

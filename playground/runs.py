@@ -5,6 +5,10 @@
                   checkpoint.pt    resumable state at the last finished epoch
                   model.pt         final weights + config (done or stopped)
                   train.lock       flocked by the one process that trains the run (``Run.lock``)
+                  control.key      the key whose holder controls the run (a link's ``?ctl=``)
+                  owner.sha256     the digest of the starting session's token (its runs come back after a
+                                   reload or a server restart; the token itself is never stored)
+                  name.txt         the name its student gave it (optional)
 
 A killed process loses at most the epoch in progress: ``engine.resume`` continues from
 checkpoint.pt. Checkpoints are read with ``weights_only=True``, so pickled code is refused, not run.
@@ -17,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
+import hmac
 import io
 import json
 import os
@@ -43,6 +49,13 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{6,80}$")
 FINAL_KINDS = ("done", "stopped", "diverged", "error")
 RESUMABLE = ("running", "created", "stopped", "diverged", "error")  # running/created, with no trainer: interrupted
 LOCK_GRACE_S = 0.1  # a trainer retries this long (busy() and the sweep hold a lock for microseconds)
+MAX_NAME = 40  # characters of a run's name
+
+
+def _digest(owner: str) -> str:
+    return hashlib.sha256(owner.encode()).hexdigest()
+
+
 DISK_FULL = ("The disk is full: the run could not write its metrics or checkpoint. "
              "Free some space (old runs live in the runs folder) and resume it.")
 
@@ -282,10 +295,42 @@ class Run:
             w.writerow({k: e.get(k) for k in cols})
         return out.getvalue()
 
-    def write_control_key(self, key: str) -> None:
+    def write_control_key(self, key: str, owner: str | None = None) -> None:
+        """The control key, and (``owner``) the digest of the session token that started the run."""
         path = self.dir / "control.key"
         atomic_write_bytes(path, lambda f: f.write(key.encode()))
         path.chmod(0o600)
+        if owner:
+            atomic_write_bytes(self.dir / "owner.sha256", lambda f: f.write(_digest(owner).encode()))
+
+    def owned_by(self, owner: str) -> bool:
+        try:
+            return hmac.compare_digest((self.dir / "owner.sha256").read_text().strip(), _digest(owner))
+        except OSError:
+            return False
+
+    @property
+    def name(self) -> str:
+        """The run's name ("" when it has none)."""
+        try:
+            return (self.dir / "name.txt").read_text(encoding="utf-8").strip()[:MAX_NAME]
+        except (OSError, UnicodeDecodeError):
+            return ""
+
+    def set_name(self, name: str) -> str:
+        """Name the run (at most MAX_NAME characters of one line; "" removes the name). Returns the name kept."""
+        clean = " ".join("".join(ch if ch.isprintable() else " " for ch in str(name)).split())[:MAX_NAME]
+        path = self.dir / "name.txt"
+        if clean:
+            atomic_write_bytes(path, lambda f: f.write(clean.encode("utf-8")))
+        else:
+            path.unlink(missing_ok=True)
+        return clean
+
+    def label(self) -> str:
+        """How lists show the run: its name with the end of its id, or the id."""
+        name = self.name
+        return f"{name} · {self.run_id[-6:]}" if name else self.run_id
 
     def control_key(self) -> str | None:
         path = self.dir / "control.key"
@@ -342,3 +387,7 @@ class RunStore:
         for run in runs:
             sweep_temp_files(run.dir)
         return sorted(runs, key=lambda r: r.run_id, reverse=True)
+
+    def owned_by(self, owner: str) -> list[str]:
+        """The ids of the runs the session with this token started, oldest first."""
+        return sorted(r.run_id for r in self.list() if r.owned_by(owner))

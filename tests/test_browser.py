@@ -1,7 +1,8 @@
 """One real-browser test: Debian's Chromium, driven by Playwright, against `streamlit run`.
 
 Starts a short run on the Train page, sees the loss chart gain points, stops the
-run, reloads and finds the run again. Screenshots go to test-artifacts/.
+run, reloads and finds the run again, names it and finds it by name on a page opened without a link to it
+(the session cookie). Screenshots go to test-artifacts/.
 """
 
 import time
@@ -59,6 +60,22 @@ def test_train_stop_reload_in_chromium(server):
         while time.time() < deadline and not page.locator('[data-title="Download plot as a PNG"]').count():
             time.sleep(0.5)
         assert page.locator('[data-title="Download plot as a PNG"]').count() >= 1
+
+        # Name it; the browser's session cookie brings the run (and its name) back on a page opened without any
+        # link to it, as after closing the tab; another browser (no cookie) does not see it.
+        box = page.get_by_label("name this run")
+        box.fill("my first run")
+        box.press("Enter")
+        time.sleep(1)
+        page.goto(server + "/")
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        expect(sidebar.get_by_text("my first run").first).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "start-my-runs.png"))
+        stranger = browser.new_context().new_page()
+        stranger.goto(server + "/")
+        expect(stranger.get_by_text("Start").first).to_be_visible(timeout=60_000)
+        time.sleep(2)
+        assert "my first run" not in stranger.inner_text("body")
         browser.close()
 
 

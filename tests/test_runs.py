@@ -328,3 +328,33 @@ def test_the_train_page_offers_resume_for_an_error_run(tmp_path, monkeypatch):
         assert not any(b.key == "c_continue" for b in at.button)  # done: nothing to resume
     finally:
         reset_manager()
+
+
+def test_a_run_name_is_one_clean_line_and_shows_in_its_label(store):
+    from playground.config import RunConfig
+
+    run = store.create(RunConfig())
+    assert run.name == "" and run.label() == run.run_id
+    assert run.set_name("  lr 0.01\n\tno\x00 augmentation  ") == "lr 0.01 no augmentation"
+    assert store.open(run.run_id).name == "lr 0.01 no augmentation"
+    assert run.label() == f"lr 0.01 no augmentation · {run.run_id[-6:]}"
+    assert len(run.set_name("x" * 500)) == 40
+    assert run.set_name("   ") == "" and not (run.dir / "name.txt").exists() and run.label() == run.run_id
+
+
+def test_a_runs_owner_is_kept_as_a_digest_and_found_again(store):
+    import secrets
+
+    from playground.config import RunConfig
+
+    me, other = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    mine = [store.create(RunConfig()) for _ in range(2)]
+    theirs = store.create(RunConfig())
+    for r in mine:
+        r.write_control_key("k", owner=me)
+    theirs.write_control_key("k", owner=other)
+    store.create(RunConfig())  # a CLI run: no owner
+    assert store.owned_by(me) == sorted(r.run_id for r in mine)
+    assert store.owned_by(other) == [theirs.run_id]
+    assert store.owned_by(secrets.token_urlsafe(16)) == []
+    assert me not in (mine[0].dir / "owner.sha256").read_text()  # the token itself is never stored

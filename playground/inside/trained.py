@@ -165,6 +165,6 @@ def inspectable_runs(store: RunStore, limit: int = 60,
         out.append({"run_id": run.run_id, "dataset": cfg.data.dataset, "model": cfg.model.name,
                     "init": cfg.model.init, "final": run.model_path.exists(),
                     "snapshots": len(list_snapshots(run)),
-                    "label": f"{run.run_id} · {cfg.data.dataset} · {cfg.model.name}"
+                    "label": f"{run.label()} · {cfg.data.dataset} · {cfg.model.name}"
                              + ("" if run.model_path.exists() else " (training: last epoch)")})
     return out

@@ -26,7 +26,7 @@ from .names import Namer
 __all__ = ["RunRow", "class_table", "leaderboard", "queue", "results_csv", "forget_figures", "LIVE", "CSV_COLUMNS"]
 
 LIVE = ("queued", "running", "paused")
-CSV_COLUMNS = ("session", "run", "kind", "status", "dataset", "model", "test_acc", "best_test_acc", "epochs",
+CSV_COLUMNS = ("session", "run", "name", "kind", "status", "dataset", "model", "test_acc", "best_test_acc", "epochs",
                "time_s", "created", "device")
 
 
@@ -45,6 +45,7 @@ class RunRow:
     created: str  # "YYYY-MM-DD HH:MM:SS", from the run id
     device: str  # where it trains or trained ("" before it starts)
     queue_position: int | None = None
+    name: str = ""  # the name its student gave the run
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -211,7 +212,8 @@ def _row(manager: JobManager, namer: Namer, kind: str, run: Run, job: Any) -> Ru
                   status=status, dataset=dataset, model=model, test_acc=_round(figures.test_acc),
                   best_test_acc=_round(figures.best_test_acc), epochs=figures.epochs,
                   time_s=None if status == "queued" else _round(figures.time_s), created=_created(run.run_id),
-                  device=device, queue_position=manager.queue_position(run.run_id) if status == "queued" else None)
+                  device=device, queue_position=manager.queue_position(run.run_id) if status == "queued" else None,
+                  name=run.name)
 
 
 def _round(v: float | None) -> float | None:
@@ -250,5 +252,12 @@ def results_csv(rows: list[RunRow]) -> str:
     w = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS), extrasaction="ignore")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if v is None else v) for k, v in r.as_dict().items()})
+        w.writerow({k: _cell(v) for k, v in r.as_dict().items()})
     return out.getvalue()
+
+
+def _cell(v: Any) -> Any:
+    """A CSV cell; text a spreadsheet would run as a formula (a student's run name "=HYPERLINK(...)") is quoted."""
+    if v is None:
+        return ""
+    return "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v

@@ -92,7 +92,7 @@ class JobManager:
             self._check_room(owner)
         job = Job(kind.create(self.store_for(kind.name), config), config, owner, kind=kind,
                   controls=self._controls(kind), buffer=kind.buffer())
-        job.run.write_control_key(job.control_key)
+        job.run.write_control_key(job.control_key, owner)
         return self._enqueue(job)
 
     def store_for(self, kind: str = "train") -> RunStore:
