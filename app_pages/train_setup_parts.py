@@ -25,15 +25,16 @@ def block_editor(current: dict, key: str) -> dict | None:
     """The conv blocks as a table, one row per block; the CNN parameters it sets, or None (message shown)."""
     lo, hi, _ = PARAM_RANGES["channels"]
     klo, khi, kstep = MODELS.ranges("cnn")["kernel"]
-    cols = st.column_config
+    cols, small = st.column_config, {"width": "small", "required": True}
     rows = st.data_editor(block_rows(current), num_rows="dynamic", key=key, width="stretch", column_config={
-        "channels": cols.NumberColumn("channels", min_value=lo, max_value=hi, step=1, default=32, required=True,
+        "channels": cols.NumberColumn("channels", min_value=lo, max_value=hi, step=1, default=32, **small,
                                       help="feature maps this block makes"),
-        "kernel": cols.NumberColumn("kernel", min_value=klo, max_value=khi, step=kstep, default=3, required=True,
+        "kernel": cols.NumberColumn("kernel", min_value=klo, max_value=khi, step=kstep, default=3, **small,
                                     help="odd: a k x k window, padded so the size stays"),
-        "pool": cols.SelectboxColumn("pooling", options=list(POOLS), default="max", required=True,
+        "pool": cols.SelectboxColumn("pooling", options=list(POOLS), default="max", **small,
                                      help="max or avg halve the height and width; none keeps them"),
-        "batch_norm": cols.CheckboxColumn("batch norm", default=True, help="normalise each channel per batch")})
+        "batch_norm": cols.CheckboxColumn("BN", default=True, width="small",
+                                          help="batch norm: normalise each channel per batch")})
     return guarded(lambda: blocks_params(rows))
 
 
@@ -53,8 +54,11 @@ def layer_tables(model: str, current: dict, key: str) -> dict | None:
     if model == "mlp":
         hidden = units_editor("hidden units", current.get("hidden", defaults["hidden"]), f"{key}_hidden")
         return None if hidden is None else ({} if hidden == list(defaults["hidden"]) else {"hidden": hidden})
-    blocks = block_editor(current, f"{key}_blocks")
-    fc = units_editor("fully connected units", current.get("fc", defaults["fc"]), f"{key}_fc")
+    left, right = st.columns([5, 2])
+    with left:
+        blocks = block_editor(current, f"{key}_blocks")
+    with right:
+        fc = units_editor("fc units", current.get("fc", defaults["fc"]), f"{key}_fc")
     if blocks is None or fc is None:
         return None
     return {**blocks, **({} if fc == list(defaults["fc"]) else {"fc": fc})}
@@ -68,8 +72,10 @@ def architecture_picture(model: str, params: dict, dataset: str) -> bool:
     if rows is None:
         return False
     total = sum(r["params"] for r in rows)
-    st.dataframe([{"layer": r["layer"], "what": r["what"], "output": " × ".join(map(str, r["output"])),
-                   "parameters": r["params"]} for r in rows], hide_index=True, key="t_arch", column_config={
+    short = lambda r: r["layer"] + (f" · {r['what'].replace(' conv', '').replace('batch norm', 'BN')}"
+                                    if r["layer"].startswith("conv") else "")
+    st.dataframe([{"layer": short(r), "output": " × ".join(map(str, r["output"])), "parameters": r["params"]}
+                  for r in rows], hide_index=True, key="t_arch", width="stretch", column_config={
         "parameters": st.column_config.ProgressColumn("parameters", format="compact", min_value=0,
                                                       max_value=max(r["params"] for r in rows) or 1)})
     st.caption(f"**{total:,}** parameters for {facts['input_shape']()} images"
@@ -85,7 +91,8 @@ def model_form(model: str, current: dict | None, dataset: str) -> dict | None:
     rest = {k: v for k, v in model_params(model).items() if k not in tabled}
     if not tabled:
         return param_widgets(rest, f"t_m_{model}", current, ranges=MODELS.ranges(model))
-    left, right = st.columns([1, 1])
+    # the conv-block table needs the column's width (the picture goes below it); the MLP's list is narrow
+    left, right = st.columns([1, 2]) if model == "mlp" else (st.container(), st.container())
     with left:
         tables = layer_tables(model, current, f"t_m_{model}")
     params = param_widgets(rest, f"t_m_{model}", {k: v for k, v in current.items() if k not in tabled},

@@ -97,7 +97,7 @@ def _edit(at, key, edited=None, added=(), deleted=()):
 def _picture(at):
     """The architecture picture: layer -> (output shape, parameters)."""
     rows = [d for d in at.dataframe if d.editing_mode == "read_only"][-1].value
-    return {r["layer"]: (r["output"], r["parameters"]) for _, r in rows.iterrows()}
+    return {r["layer"].split(" · ")[0]: (r["output"], r["parameters"]) for _, r in rows.iterrows()}
 
 
 def test_train_page_layer_table_and_architecture_picture(app):
