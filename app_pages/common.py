@@ -50,10 +50,10 @@ def owner() -> str:
     ss = st.session_state
     if "owner" not in ss:
         token = st.context.cookies.get(SESSION_COOKIE)
-        if isinstance(token, str) and _TOKEN.fullmatch(token):
-            ss.owner, ss.my_runs = token, _runs_of(token)
-        else:
-            ss.owner, ss.my_runs = secrets.token_urlsafe(16), []
+        found = isinstance(token, str) and _TOKEN.fullmatch(token)
+        ss.owner = token if found else secrets.token_urlsafe(16)
+        mine = ss.setdefault("my_runs", [])
+        mine.extend(r for r in (_runs_of(token) if found else []) if r not in mine)
     return ss.owner
 
 
