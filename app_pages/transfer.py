@@ -4,13 +4,14 @@ live curves, and the same data trained from scratch beside it."""
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from app_pages.common import (
     guarded,
     image_folder_input,
     job_manager,
-    listed_runs,
     may_see,
     md,
     my_runs,
@@ -18,16 +19,17 @@ from app_pages.common import (
     status_badge,
     view_link,
 )
+from app_pages.transfer_parts import choose_freeze, choose_source, show_cost, source_notes
 from playground import export, plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets, load_dataset
 from playground.data.uploads import check_folder_allowed
 from playground.device import device_summary
 from playground.errors import PlaygroundError
-from playground.models.transfer import BACKBONES, build_transfer
+from playground.models.transfer import Backbone, build_transfer
 from playground.runs import RunStore
 from playground.train.buffer import run_progress
-from playground.transfer import FOUR_CASES, epoch_estimate, freeze_options, imagenet_top5, surgery_table, time_backbone
+from playground.transfer import FOUR_CASES, imagenet_top5, surgery_table
 from playground.transfer.plots import comparison_figure, top5_figure
 from playground.weights import resolve_weights, weights_cached, weights_file
 
@@ -42,7 +44,6 @@ manager = job_manager()
 qp = st.query_params  # ?run= (and ?cmp=, the from-scratch run beside it): the runs below, after a reload too
 on_gpu = device_summary()["type"] == "cuda"
 ss = st.session_state
-ss.setdefault("tl_freeze_idx", 0)
 
 
 # -- the four cases ----------------------------------------------------------------------
@@ -63,7 +64,7 @@ with st.expander("The four cases: how much data, how similar to ImageNet", expan
                 ss.tl_lr = s["lr"]
                 ss.tl_scale = float(s["backbone_lr_scale"])
                 ss.tl_cache = s["feature_cache"]
-                ss.tl_want_freeze = (s["freeze"], s["k"])
+                ss.tl_want_freeze = (s["freeze"], s["k"] if s["freeze"] == "last_k" else 1)
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -106,82 +107,52 @@ st.caption(f"{md(info['name'])}: {len(info['classes'])} classes, images {' x '.j
 # -- backbone, weights, surgery -----------------------------------------------------------
 
 st.subheader("Backbone and weights", divider="gray")
-c1, c2 = st.columns([1, 2])
-backbone = c1.selectbox("backbone", list(BACKBONES), key="tl_backbone",
-                        format_func=lambda b: f"{b} — {BACKBONES[b].note}")
-w = resolve_weights(backbone)
-source_labels = {"imagenet": "ImageNet (torch hub cache)", "run": "one of my playground runs",
-                 "none": "none: from scratch"}
-source = c1.radio("weights", list(source_labels), format_func=source_labels.get, key="tl_source")
-source_run = ""
-with c2:
-    if source == "imagenet":
-        if weights_cached(w):
-            st.success(f"{w} found in the cache: `{weights_file(w)}`", icon=":material/check_circle:")
-        else:
-            st.warning(f"The {w} weights are not in the torch hub cache. Put **{weights_file(w).name}** (from "
-                       f"{w.url}) into `{weights_file(w).parent}` (or set TORCH_HOME), download them below when "
-                       "this machine is online, or use one of your own runs as the source model instead: pretrain "
-                       "on one data set, transfer to another.", icon=":material/cloud_off:")
-            if st.button("Download the weights", key="tl_download", icon=":material/download:"):
-                bar = st.progress(0.0, text="downloading...")
+src = choose_source(RunStore())
+if src is None:
+    st.stop()
+source, backbone, arch = src["source"], src["backbone"], src["arch"]
+source_run = src["params"].get("source_run", "")
+tv_backbone = backbone if backbone != "run" else ss.tl_backbone  # the torchvision one (its ImageNet task below)
+w = resolve_weights(tv_backbone)
+source_notes(arch, info["shape"])
 
-                def progress(done: int, total: int) -> None:
-                    bar.progress(min(1.0, done / total) if total else 0.0,
-                                 text=f"downloading... {done / 2**20:.1f} MB"
-                                 + (f" of {total / 2**20:.1f}" if total else ""))
 
-                from playground.weights import load_weights
+@st.cache_data(max_entries=32, show_spinner=False)
+def table(params_json: str, shape: tuple, n_classes: int) -> tuple[list[dict], dict, list]:
+    params = {**json.loads(params_json), "weights": "none", "download": False}  # the layers, no weights read
+    m = build_transfer(in_shape=shape, num_classes=n_classes, runs_root=str(RunStore().root), **params)
+    rows = surgery_table(m, shape)
+    counts = {"total": sum(q.numel() for q in m.parameters()),
+              "trainable": sum(q.numel() for q in m.parameters() if q.requires_grad),
+              "replaced": m.replaced, "blocks": m.trainable_blocks()}
+    return rows, counts, [list(b) for b in m.spec.blocks]
 
-                if guarded(lambda: load_weights(w, download=True, progress=progress)) is not None:
-                    st.rerun()
-    elif source == "run":
-        sources = []
-        for run in listed_runs(RunStore().list(), key=lambda r: r.run_id):  # mine, and the one the link names
-            try:
-                cfg = run.config()
-            except PlaygroundError:
-                continue
-            if cfg.model.name == "transfer" and run.weights_path() is not None:
-                sources.append((run.run_id, dict(cfg.model.params).get("backbone", "mobilenet_v3_small"),
-                                cfg.data.dataset))
-        if not sources:
-            st.info("No finished transfer runs of yours yet. Pretrain one first: pick weights none (or ImageNet), "
-                    "fine-tune everything on one data set, start it; then come back and transfer it to another.",
-                    icon=":material/info:")
-            st.stop()
-        labels = {r: f"{r} ({b} on {d})" for r, b, d in sources}
-        source_run = st.selectbox("source run", list(labels), format_func=labels.get, key="tl_source_run")
-        src_backbone = next(b for r, b, _ in sources if r == source_run)
-        if src_backbone != backbone:
-            st.error(f"Run {source_run} trained backbone {src_backbone}, not {backbone}: the architectures do not "
-                     f"match. Choose backbone {src_backbone} above, or another source run.", icon=":material/error:")
-            st.stop()
-    else:
-        st.caption("Random weights: the baseline that transfer learning has to beat.")
 
-c1, c2, c3 = st.columns(3)
-stops = freeze_options(backbone)
-if "tl_want_freeze" in ss:  # a case's button asked for a depth: find it on this backbone's slider
-    want = ss.pop("tl_want_freeze")
-    ss.tl_freeze = next((o["label"] for o in stops if (o["freeze"], o["k"] if o["freeze"] == "last_k" else 1) ==
-                         (want[0], min(want[1], len(stops) - 2) if want[0] == "last_k" else 1)), stops[0]["label"])
-if ss.get("tl_freeze") not in [o["label"] for o in stops]:
-    ss.tl_freeze = stops[0]["label"]
-label = c1.select_slider("what trains (freeze depth)", [o["label"] for o in stops], key="tl_freeze",
-                         help="From the new head alone, through the last k blocks, to every layer.")
-stop = next(o for o in stops if o["label"] == label)
+def model_params(freeze: str = "head_only", k: int = 1) -> dict:
+    size = 0 if backbone == "run" else int(ss.get("tl_size", 224 if on_gpu else 64))
+    return {**src["params"], "freeze": freeze, "k": k, "image_size": size}
+
+
+spec_rc = guarded(lambda: table(json.dumps(model_params(), sort_keys=True), tuple(info["shape"]),
+                                len(info["classes"])))
+if spec_rc is None:
+    st.stop()
+spec = Backbone(backbone, "", tuple((label, tuple(names)) for label, names in spec_rc[2]), "")
+c1, c2 = st.columns([2, 1])
+with c1:
+    stop = choose_freeze(spec, source)
 scale = c2.slider("backbone learning rate (x the head's)", 0.0, 1.0, ss.get("tl_scale", 0.1), 0.01, key="tl_scale",
                   disabled=stop["freeze"] == "head_only")
-default_size = 224 if on_gpu else 64
-size = c3.select_slider("backbone input size (px)", SIZES, value=default_size, key="tl_size",
-                        help=f"The weights' own size is {w.transforms().crop_size[0]} px; smaller is much "
-                             "faster on a CPU (images are resized inside the model).")
-c1, c2, c3, c4 = st.columns(4)
-lr = c1.number_input("learning rate (head)", value=3e-3, min_value=0.0, format="%g", key="tl_lr")
-epochs = c2.number_input("epochs", value=3.0, min_value=0.1, step=1.0, format="%g", key="tl_epochs")
-bs = c3.number_input("batch size", value=64, min_value=2, step=16, key="tl_bs")
-augment = c4.multiselect("augmentations",
+c1, c2, c3, c4, c5 = st.columns(5)
+size = c1.select_slider("backbone input size (px)", SIZES, value=224 if on_gpu else 64, key="tl_size",
+                        disabled=backbone == "run",
+                        help="The source network's own input size for one of your runs (images are resized inside "
+                             f"the model); ImageNet weights were trained at {w.transforms().crop_size[0]} px; "
+                             "smaller is much faster on a CPU.")
+lr = c2.number_input("learning rate (head)", value=3e-3, min_value=0.0, format="%g", key="tl_lr")
+epochs = c3.number_input("epochs", value=3.0, min_value=0.1, step=1.0, format="%g", key="tl_epochs")
+bs = c4.number_input("batch size", value=64, min_value=2, step=16, key="tl_bs")
+augment = c5.multiselect("augmentations",
                          ["hflip", "rotation:10", "translate:0.1", "random_resized_crop", "color_jitter"], key="tl_aug",
                          help="Each draw needs a new forward pass, so they turn the feature cache off.")
 cache_ok = stop["freeze"] == "head_only" and not augment
@@ -191,27 +162,12 @@ cache = st.checkbox("feature cache: compute the frozen backbone's features once,
 use_cache = cache and cache_ok
 compare = st.checkbox("also train the same backbone from scratch on the same data, for comparison", value=True,
                       key="tl_compare", disabled=source == "none")
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def table(backbone: str, freeze: str, k: int, size: int, shape: tuple, n_classes: int) -> tuple[list[dict], dict]:
-    m = build_transfer(in_shape=shape, num_classes=n_classes, backbone=backbone, weights="none", freeze=freeze, k=k,
-                       image_size=size)
-    rows = surgery_table(m, shape)
-    counts = {"total": sum(q.numel() for q in m.parameters()),
-              "trainable": sum(q.numel() for q in m.parameters() if q.requires_grad),
-              "replaced": m.replaced, "blocks": m.trainable_blocks()}
-    return rows, counts
-
-
-rows_counts = guarded(lambda: table(backbone, stop["freeze"], stop["k"], size, tuple(info["shape"]),
-                                    len(info["classes"])))
-if rows_counts is None:
-    st.stop()
-rows, counts = rows_counts
+rows, counts, _ = guarded(lambda: table(json.dumps(model_params(stop["freeze"], stop["k"]), sort_keys=True),
+                                        tuple(info["shape"]), len(info["classes"]))) or st.stop()
 rep = counts["replaced"]
+was = f"the source run's {arch['classes']} classes" if arch else "ImageNet"
 st.markdown(f"**The surgery:** `{rep['name']}` was `Linear({rep['in_features']} → {rep['old_out_features']})` for "
-            f"ImageNet; it is replaced by a new `Linear({rep['in_features']} → {len(info['classes'])})` for your "
+            f"{was}; it is replaced by a new `Linear({rep['in_features']} → {len(info['classes'])})` for your "
             f"classes. **{counts['trainable']:,} of {counts['total']:,}** parameters train"
             + (f" (head + {', '.join(counts['blocks'])})." if counts["blocks"] else " (the new head only)."))
 with st.expander("The module tree: name, type, output shape, parameters, trainable", icon=":material/account_tree:"):
@@ -221,59 +177,29 @@ with st.expander("The module tree: name, type, output shape, parameters, trainab
                                                                         "trainable", "block", "note"])
 
 
-# -- the cost, before starting --------------------------------------------------------------
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def timing(backbone: str, size: int, freeze: str, k: int, channels: int) -> dict:
-    return time_backbone(backbone, size, freeze=freeze, k=k, in_channels=channels, batch_size=8, steps=1,
-                         device="cuda" if on_gpu else "cpu")
-
-
-st.subheader("Time per epoch", divider="gray")
-with st.spinner(f"Timing {backbone} at {size} px..."):
-    tm = guarded(lambda: timing(backbone, size, stop["freeze"], stop["k"], info["shape"][0]))
-if tm is not None:
-    est = epoch_estimate(tm, n_train, info["test"])
-    m = st.columns(4)
-    m[0].metric("forward passes", f"{tm['forward_images_per_s']:,.0f} img/s")
-    full_s = est["full_epoch_s"]
-    m[1].metric("full passes: one epoch", f"{full_s:,.0f} s" if full_s < 120 else f"{full_s / 60:,.1f} min")
-    m[2].metric("feature cache: once", f"{est['cache_once_s']:,.0f} s")
-    m[3].metric("feature cache: one epoch", f"{est['cache_epoch_s']:,.2f} s",
-                delta=f"{est['speedup_per_epoch']:,.0f}x faster per epoch", delta_color="off")
-    st.caption(f"From a quick timing of {backbone} at {size} px on this machine ({'GPU' if on_gpu else 'CPU'}), "
-               f"for {n_train:,} training and {info['test']:,} test images; "
-               + ("this run will use the feature cache." if use_cache else "this run makes full forward passes."))
-    if est["full_epoch_s"] > 600 and not use_cache:
-        st.warning("Over ten minutes per epoch: use fewer training images, a smaller input size, a smaller "
-                   "backbone, or train the head only with the feature cache.", icon=":material/schedule:")
-
-
 # -- start ---------------------------------------------------------------------------------
 
-def config(weights: str, freeze: str, k: int, scale_: float, feature_cache: bool, src: str = "") -> RunConfig:
-    params = {"backbone": backbone, "weights": weights, "freeze": freeze, "k": k, "backbone_lr_scale": scale_,
-              "image_size": size, "feature_cache": feature_cache, "download": False}
-    if src:
-        params["source_run"] = src
+def config(params: dict, scale_: float, feature_cache: bool) -> RunConfig:
     return RunConfig(data=DataConfig(dataset=dataset, data_root=root, params=data_params, augment=tuple(augment),
                                      train_limit=limit or None),
-                     model=ModelConfig(name="transfer", params=params),
+                     model=ModelConfig(name="transfer", params={**params, "backbone_lr_scale": scale_,
+                                                                "feature_cache": feature_cache, "download": False}),
                      optim=OptimConfig(name="adam", lr=float(lr), schedule="cosine"),
                      train=TrainConfig(epochs=float(epochs), batch_size=int(bs)))
 
 
+main_cfg = config(model_params(stop["freeze"], stop["k"]), float(scale), use_cache)
+show_cost(main_cfg, tuple(info["shape"]), len(info["classes"]), n_train, info["test"])
 can_start = not (source == "imagenet" and not weights_cached(w))
 if st.button("Start transfer run", type="primary", key="tl_start", icon=":material/play_arrow:",
              disabled=not can_start):
-    main = config(source, stop["freeze"], stop["k"], float(scale), use_cache, source_run)
-    job = guarded(lambda: manager.submit(main, owner()))
+    job = guarded(lambda: manager.submit(main_cfg, owner()))
     if job is not None:
         ss.tl_runs = {"transferred" if source != "none" else "from scratch": job.run_id}
         my_runs().append(job.run_id)
         url = {"run": job.run_id, "ctl": job.control_key}  # this tab keeps control after a reload
         if compare and source != "none":
-            scratch = config("none", "finetune_all", 1, 1.0, False)
+            scratch = config({**model_params("finetune_all"), "weights": "none"}, 1.0, False)
             sj = guarded(lambda: manager.submit(scratch, owner()))
             if sj is not None:
                 ss.tl_runs["from scratch"] = sj.run_id
@@ -380,13 +306,13 @@ st.caption("Before its last layer is replaced, the backbone sorts photos into Im
 photo = st.file_uploader("a photo (any size or mode)", type=["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"],
                          key="tl_photo")
 if not weights_cached(w):
-    st.info(f"The ImageNet weights of {backbone} are not cached here (`{weights_file(w)}`), so its source task cannot "
-            "be shown. Download them above when online, or use one of your playground runs as the source model.",
+    st.info(f"The ImageNet weights of {tv_backbone} are not cached here (`{weights_file(w)}`), so its source task "
+            "cannot be shown. Download them above when online, or use one of your playground runs as the source model.",
             icon=":material/cloud_off:")
 elif photo is not None:
     c1, c2 = st.columns([1, 2])
     c1.image(photo.getvalue(), caption=photo.name, width=240)
     with st.spinner("Classifying..."):
-        top = guarded(lambda: imagenet_top5(backbone, photo.getvalue()), where=c2)
+        top = guarded(lambda: imagenet_top5(tv_backbone, photo.getvalue()), where=c2)
     if top:
-        c2.plotly_chart(top5_figure(top, f"{backbone}: ImageNet top-5"), key="tl_top5")
+        c2.plotly_chart(top5_figure(top, f"{tv_backbone}: ImageNet top-5"), key="tl_top5")

@@ -1,10 +1,12 @@
-"""Transfer learning (the Transfer learning page): the surgery on a pretrained backbone, its
-source task, the cost of training it. The model itself is ``playground.models.transfer``, trained
-by the engine like any other; figures are in ``playground.transfer.plots`` (plotly)."""
+"""Transfer learning (the Transfer learning page): the surgery on a backbone, its source task, the
+source models among the playground's own runs, the cost of training it. The model itself is
+``playground.models.transfer``, trained by the engine like any other; figures are in
+``playground.transfer.plots`` (plotly)."""
 
 from .imagenet import imagenet_top5, load_photo
-from .surgery import FOUR_CASES, freeze_options, surgery_table
-from .timing import epoch_estimate, time_backbone
+from .sources import input_notes, source_params, source_runs
+from .surgery import FOUR_CASES, freeze_options, keep_freeze, surgery_table
+from .timing import estimate_epoch
 
-__all__ = ["FOUR_CASES", "epoch_estimate", "freeze_options", "imagenet_top5", "load_photo", "surgery_table",
-           "time_backbone"]
+__all__ = ["FOUR_CASES", "estimate_epoch", "freeze_options", "imagenet_top5", "input_notes", "keep_freeze",
+           "load_photo", "source_params", "source_runs", "surgery_table"]

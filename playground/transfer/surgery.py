@@ -13,9 +13,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..models.transfer import TransferNet, backbone_spec
+from ..models.transfer import Backbone, TransferNet, backbone_spec
 
-__all__ = ["FOUR_CASES", "surgery_table", "freeze_options"]
+__all__ = ["FOUR_CASES", "surgery_table", "freeze_options", "keep_freeze"]
 
 
 # The four cases (cs231n's "transfer learning" notes): how much data, how close to the source task,
@@ -78,7 +78,8 @@ def surgery_table(model: TransferNet, in_shape: tuple[int, int, int],
         model.train(was_training)
     rows = [{"name": "(preprocess)", "type": "Preprocess", "depth": 0, "output shape": str(list(pre.shape)),
              "parameters": 0, "trainable": "—", "block": "",
-             "note": f"grey -> RGB, resize to {model.preprocess.size} px, normalise (weights' transforms)"}]
+             "note": f"grey/RGB to {model.preprocess.channels} channels, resize to "
+                     f"{' x '.join(map(str, model.preprocess.hw))} px, normalise"}]
     for name, mod in model.backbone.named_modules():
         if not name:
             continue
@@ -98,9 +99,10 @@ def surgery_table(model: TransferNet, in_shape: tuple[int, int, int],
     return rows
 
 
-def freeze_options(backbone: str) -> list[dict[str, Any]]:
-    """The freeze-depth slider's stops: (label, freeze, k), from the head alone to every block."""
-    spec = backbone_spec(backbone)
+def freeze_options(backbone: str | Backbone) -> list[dict[str, Any]]:
+    """The freeze-depth slider's stops: (label, freeze, k), from the head alone to every block.
+    ``backbone``: a torchvision backbone's name, or a model's ``spec`` (a playground source network)."""
+    spec = backbone if isinstance(backbone, Backbone) else backbone_spec(backbone)
     labels = [label for label, _ in spec.blocks]
     out = [{"label": "train only the new head", "freeze": "head_only", "k": 1}]
     for k in range(1, len(labels)):
@@ -108,3 +110,18 @@ def freeze_options(backbone: str) -> list[dict[str, Any]]:
                     "freeze": "last_k", "k": k})
     out.append({"label": "fine-tune everything", "freeze": "finetune_all", "k": 1})
     return out
+
+
+def keep_freeze(freeze: str, k: int, stops: list[dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
+    """The stop of ``stops`` for a depth chosen on another backbone: the same one where it exists; else
+    the nearest (the last k blocks, k cut to what this backbone has) and a note that says what changed."""
+    for o in stops:
+        if o["freeze"] == freeze and (freeze != "last_k" or o["k"] == k):
+            return o, None
+    last_k = [o for o in stops if o["freeze"] == "last_k"]
+    if freeze == "last_k" and last_k:
+        o = last_k[-1] if k > last_k[-1]["k"] else last_k[0]
+        return o, (f"This backbone has {len(stops) - 1} blocks: 'unfreeze the last {k}' became "
+                   f"'{o['label']}'.")
+    o = stops[-1] if freeze == "last_k" else stops[0]
+    return o, f"What trains became '{o['label']}' (this backbone has no other depth to unfreeze)."

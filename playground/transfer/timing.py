@@ -1,78 +1,125 @@
-"""What a transfer run will cost: a quick timing of the chosen backbone and size, turned into
-seconds per epoch for full forward passes and for the feature cache."""
+"""What a transfer run will cost per epoch, measured the way the engine will train it.
+
+``estimate_epoch(config, ...)`` builds the run's own model (its backbone, freezing, input size and
+the preprocessing inside it; random weights, which cost the same), at the batch size the run will
+use (``plan.step_counts``: its own or the auto rule's), with its optimiser, augmentations and
+memory format, on its device and with this process's threads (a worker process starts with the
+same count). A warm-up step is run and left out of every figure (allocations, oneDNN and cuDNN
+choices); then training steps are timed until ``budget_s`` has passed, and evaluation batches (of the
+run's ``eval_batch_size``, at most 64: the cost per image is alike from there on). With the feature
+cache the figures are what the engine does then: one pass of forward-only feature batches
+(``cache_once_s``), and epochs of head steps on features.
+
+An epoch = steps per epoch x the step time + the test split's evaluation batches. The comparison with
+real runs is ``benchmarks/transfer_bench.py --estimate`` (docs/BENCHMARKS.md), not a timed test.
+"""
 
 from __future__ import annotations
 
+import math
 import time
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
 
-from ..models.transfer import build_transfer
+from ..config import RunConfig
+from ..data.augment import build_pipeline
+from ..device import resolve_device
+from ..models import build_model
 from ..seeding import seeded
+from ..train.optim import build_optimizer
+from ..train.plan import step_counts
 
-__all__ = ["time_backbone", "epoch_estimate"]
+__all__ = ["estimate_epoch"]
 
 
-def time_backbone(backbone: str, image_size: int, *, freeze: str = "head_only", k: int = 1, in_channels: int = 3,
-                  batch_size: int = 16, steps: int = 2, device: str | torch.device = "cpu",
-                  num_classes: int = 10) -> dict[str, float]:
-    """Images per second of the chosen backbone and size (random weights: the cost does not depend on them):
-    forward passes (what the feature cache costs once), training steps with the chosen freezing (a full
-    forward pass per step), and head-only steps on features (an epoch on the cache)."""
-    device = torch.device(device)
-    with seeded(0):
-        model = build_transfer(in_shape=(in_channels, image_size, image_size), num_classes=num_classes,
-                               backbone=backbone, weights="none", freeze=freeze, k=k,
-                               image_size=image_size).to(device)
-    x = torch.rand(batch_size, in_channels, image_size, image_size, device=device)
-    y = torch.randint(0, num_classes, (batch_size,), device=device)
-    opt = torch.optim.SGD([q for q in model.parameters() if q.requires_grad], lr=1e-3)
-
-    def sync():
+def _timer(device: torch.device, budget_s: float, max_steps: int) -> Callable[[Callable[[], Any]], float]:
+    def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    def rate(fn, n_steps: int, n_images: int) -> float:
-        fn()  # warm-up (allocations, cudnn choices)
+    def seconds_per_call(fn: Callable[[], Any]) -> float:
+        fn()  # warm-up, left out
         sync()
-        t0 = time.perf_counter()
-        for _ in range(n_steps):
+        n, t0 = 0, time.perf_counter()
+        while n < 1 or (n < max_steps and time.perf_counter() - t0 < budget_s):
             fn()
-        sync()
-        return n_steps * n_images / max(time.perf_counter() - t0, 1e-9)
+            sync()
+            n += 1
+        return (time.perf_counter() - t0) / n
 
-    def forward():
-        with torch.no_grad():
+    return seconds_per_call
+
+
+def estimate_epoch(config: RunConfig, *, in_shape: tuple[int, int, int], num_classes: int, n_train: int,
+                   n_test: int, runs_root: str | None = None, budget_s: float = 1.0,
+                   max_steps: int = 20) -> dict[str, Any]:
+    """Seconds per epoch (and for the feature cache, once) of the transfer run ``config`` on ``n_train``
+    training and ``n_test`` test images of ``in_shape``."""
+    t, o = config.train, config.optim
+    device = resolve_device(t.device)
+    bs, steps_per_epoch, _ = step_counts(config, n_train)
+    params = {**dict(config.model.params), "download": False}
+    weights = params.get("weights", "imagenet")
+    params["weights"] = "none"  # the cost does not depend on the weights: nothing is read or fetched
+    params.setdefault("freeze", "finetune_all" if weights == "none" else "head_only")  # the run's default
+    with seeded(0):
+        model = build_model(config.model.name, in_shape=in_shape, num_classes=num_classes, runs_root=runs_root,
+                            **params)
+    channels_last = any(isinstance(m, nn.Conv2d) for m in model.modules())  # as plan.prepare does
+    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    cache = model.uses_feature_cache(config.data.augment)
+    augment = build_pipeline(config.data.augment)
+    opt = build_optimizer(o.name, model.param_groups(o.lr), lr=o.lr, weight_decay=o.weight_decay, **dict(o.params))
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else \
+        (lambda: torch.autocast("cpu", enabled=False))
+    gen = torch.Generator(device=device).manual_seed(0)
+    images = torch.randint(0, 256, (max(bs, 2), *in_shape), dtype=torch.uint8, device=device)  # (B, C, H, W)
+    y = torch.randint(0, num_classes, (len(images),), device=device)
+    eval_bs = max(1, min(t.eval_batch_size, n_test))
+    timed_eval_bs = min(eval_bs, 64)  # per image alike from here on; the engine's full batch would take long
+    cache_bs = max(1, min(t.eval_batch_size, 256))  # the feature cache's batch (models/feature_cache.py)
+    time_it = _timer(device, budget_s, max_steps)
+
+    def to_input(x: torch.Tensor, train: bool) -> torch.Tensor:
+        x = x.float().mul_(1 / 255)  # the model normalises its own input
+        if train and augment:
+            x = augment(x, gen)
+        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+    def step(x_fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
+        def run() -> None:
+            model.train()
+            with autocast():
+                loss = nn.functional.cross_entropy(model(x_fn()), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return run
+
+    @torch.no_grad()
+    def forward(x_fn: Callable[[], torch.Tensor], fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
+        def run() -> None:
             model.eval()
-            model.features(x)
+            with autocast():
+                fn(x_fn())
+        return run
 
-    def train_step():
-        model.train()
-        loss = nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    feats = torch.randn(256, model.in_features, device=device)
-    yf = torch.randint(0, num_classes, (256,), device=device)
-
-    def head_step():
-        loss = nn.functional.cross_entropy(model(feats), yf)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return {"forward_images_per_s": rate(forward, steps, batch_size),
-            "train_images_per_s": rate(train_step, steps, batch_size),
-            "head_images_per_s": rate(head_step, 20, 256)}
-
-
-def epoch_estimate(timing: dict[str, float], n_train: int, n_test: int) -> dict[str, float]:
-    """Seconds per epoch: full forward passes (train steps + a test pass) vs the feature cache
-    (one forward pass over train + test, then epochs of the head alone)."""
-    full = n_train / timing["train_images_per_s"] + n_test / timing["forward_images_per_s"]
-    once = (n_train + n_test) / timing["forward_images_per_s"]
-    head = (n_train + n_test) / timing["head_images_per_s"]
-    return {"full_epoch_s": full, "cache_once_s": once, "cache_epoch_s": head,
-            "speedup_per_epoch": full / max(head, 1e-9)}
+    out: dict[str, Any] = {"batch_size": bs, "steps_per_epoch": steps_per_epoch, "uses_cache": cache,
+                           "threads": torch.get_num_threads(), "device": str(device), "cache_once_s": 0.0}
+    if cache:
+        timed = min(cache_bs, 64)
+        big = images[:1].expand(timed, *in_shape)
+        per_image = time_it(forward(lambda: to_input(big, False), model.features)) / timed
+        out["cache_once_s"] = per_image * cache_bs * (math.ceil(n_train / cache_bs) + math.ceil(n_test / cache_bs))
+        feats = torch.randn(max(len(y), timed_eval_bs), model.in_features, device=device)
+        out["step_s"] = time_it(step(lambda: feats[: len(y)]))
+        out["eval_s"] = time_it(forward(lambda: feats[:timed_eval_bs], model)) * n_test / timed_eval_bs
+    else:
+        out["step_s"] = time_it(step(lambda: to_input(images, True)))
+        test = images[:1].expand(timed_eval_bs, *in_shape)
+        out["eval_s"] = time_it(forward(lambda: to_input(test, False), model)) * n_test / timed_eval_bs
+    out["epoch_s"] = steps_per_epoch * out["step_s"] + out["eval_s"]
+    out["images_per_s"] = bs / max(out["step_s"], 1e-9)
+    return out
