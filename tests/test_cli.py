@@ -152,3 +152,24 @@ def test_predict_and_export_headless(tmp_path):
     sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     assert sess.get_inputs()[0].name == "images"
     assert cli("export", run_id, "--runs", tmp_path / "runs", cwd=tmp_path).returncode == 2  # nothing asked for
+
+
+def test_the_prepared_gpu_check_runs_on_a_cpu(tmp_path):
+    """benchmarks/gpu_check.py is run only when a GPU machine is lent: a shrunk CPU run keeps it working (the
+    bench section is `playground bench`, tested on its own)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "gpu.json"
+    p = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--quick", "--device", "cpu", "--skip", "bench",
+                        "--out", str(out)], cwd=root, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["core_only"]["final"] == "done" and res["core_only"]["device"] == "cpu"
+    assert [r["jobs"] for r in res["jobs_on_one_gpu"]] == [1, 2]
+    assert all(r["finals"] == ["done"] * r["jobs"] for r in res["jobs_on_one_gpu"])
+    assert res["featvis"]["channels"] >= 8 and res["featvis"]["median_gain"] > 1
+    assert "bench" not in res
