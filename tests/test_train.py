@@ -24,7 +24,8 @@ def small(**train) -> RunConfig:
         data=DataConfig(dataset="shapes", params=SMALL, augment=("hflip", "rotation:10")),
         model=ModelConfig(name="cnn", params={"channels": [8, 16], "fc": [32]}),
         optim=OptimConfig(name="adam", lr=3e-3, schedule="onecycle"),
-        train=TrainConfig(**{"epochs": 2, "batch_size": 64, "log_every": 5, **train}),
+        # log_seconds 0: a step event every log_every steps exactly, however loaded the machine
+        train=TrainConfig(**{"epochs": 2, "batch_size": 64, "log_every": 5, "log_seconds": 0, **train}),
     )
 
 
