@@ -49,6 +49,8 @@ HELP = {
                              "about 20 steps an epoch and at most 64 images a step",
     ("train", "target_acc"): "stop once the test accuracy reaches this (e.g. 0.99)",
     ("optim", "grad_clip"): "clip the global gradient norm to this (0: off)",
+    ("train", "quick_test"): "test images of the quick estimate during each epoch (a fixed, seeded subset, every "
+                             "few seconds, under about 3%% of the time; 0: off)",
 }
 
 
