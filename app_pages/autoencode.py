@@ -17,11 +17,10 @@ from app_pages.common import (
     my_runs,
     owner,
     param_widgets,
-    status_badge,
     url_run,
     view_link,
 )
-from app_pages.run_panel import downloads
+from app_pages.run_panel import control_row, downloads
 from playground.autoencode import plots
 from playground.autoencode.noise import NOISES, list_noises, parse_noise
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
@@ -223,19 +222,7 @@ def png(b64: str) -> bytes:
 
 
 def controls(run_id: str, status: str) -> None:
-    cols = st.columns([2, 1, 1, 4])
-    cols[0].markdown(f"**{status_badge(status)}**")
-    if status in ("queued", "running", "paused") and manager.may_control(run_id, owner(), qp.get("ctl")):
-        if cols[1].button("Stop", key="ae_stop", icon=":material/stop:"):
-            manager.stop(run_id)
-        if status == "paused":
-            if cols[2].button("Resume", key="ae_resume", icon=":material/play_arrow:"):
-                manager.unpause(run_id)
-        elif status == "running" and cols[2].button("Pause", key="ae_pause", icon=":material/pause:"):
-            manager.pause(run_id)
-    if status == "queued":
-        cols[3].info(f"Waiting for a free slot: number {manager.queue_position(run_id)} in the queue.",
-                     icon=":material/hourglass_top:")
+    control_row(run_id, status, manager.may_control(run_id, owner(), qp.get("ctl")), "ae")
 
 
 def live_view(run_id: str, snap: dict, status: str, live: bool) -> None:

@@ -1,4 +1,5 @@
-"""The run-panel kit every page with a run uses: the downloads of a run (Train, Autoencoders, Transfer).
+"""The run-panel kit every page with a run uses: the status and Stop / Pause / Resume row (Train, Autoencoders,
+Style transfer), and the downloads of a run (Train, Autoencoders, Transfer).
 The session that controls the run gets its files as they are and may write model.onnx into the run
 folder; a session that only views it (a shared link) gets copies that name no folder of the server,
 and an ONNX export that leaves the run folder as it was."""
@@ -7,9 +8,37 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import guarded
+from app_pages.common import guarded, job_manager, status_badge
 from playground import export
 from playground.config import without_server_paths
+
+LIVE = ("queued", "running", "paused")
+
+
+def control_row(run_id: str, status: str, mine: bool, key: str, pause: bool = True, note: str = "") -> list:
+    """One row, the same on every page: the run's status, then for the session that controls it Stop and
+    Pause / Resume (``pause``), its place in the queue while it waits, else a "view only" note; ``note`` is
+    shown while it is live. Widget keys ``<key>_stop``, ``<key>_pause``, ``<key>_resume``. Returns the row's
+    columns: a page puts its own controls in columns 3 and 4."""
+    manager = job_manager()
+    cols = st.columns([2, 1, 1, 1, 3])
+    cols[0].markdown(f"**{status_badge(status)}**")
+    if not mine:
+        if status in LIVE + ("interrupted",):
+            cols[4].caption(":material/visibility: View only: the session that started this run controls it.")
+        return cols
+    if status == "queued":
+        cols[4].info(f"Waiting for a free slot: number {manager.queue_position(run_id)} in the queue "
+                     f"({manager.max_running} run(s) at once).", icon=":material/hourglass_top:")
+    elif status in LIVE and note:
+        cols[4].caption(note)
+    if status in LIVE and cols[1].button("Stop", key=f"{key}_stop", icon=":material/stop:"):
+        manager.stop(run_id)
+    if pause and status == "paused" and cols[2].button("Resume", key=f"{key}_resume", icon=":material/play_arrow:"):
+        manager.unpause(run_id)
+    elif pause and status == "running" and cols[2].button("Pause", key=f"{key}_pause", icon=":material/pause:"):
+        manager.pause(run_id)
+    return cols
 
 
 def downloads(run, mine: bool, script: bool = True) -> None:

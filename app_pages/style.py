@@ -10,7 +10,8 @@ import math
 
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, listed_runs, may_see, my_runs, owner, status_badge, view_link
+from app_pages.common import guarded, job_manager, listed_runs, may_see, my_runs, owner, view_link
+from app_pages.run_panel import control_row
 from playground import style
 from playground.errors import PlaygroundError
 from playground.runs import RunStore
@@ -234,14 +235,9 @@ def result_panel(run_id: str) -> None:
     @st.fragment(run_every=REFRESH_S if live_now else None)
     def view() -> None:
         status = style_status(run_id) or "damaged"
-        row = st.columns([2, 1, 5])
-        row[0].markdown(status_badge(status))
-        if status in ("queued", "running", "paused") and mine and row[1].button("Stop", key="s_stop",
-                                                                                 icon=":material/stop:"):
-            manager.stop(run_id)
-        if status in ("queued", "running"):
-            row[2].caption("Stop keeps the result so far. You may close this page: the transfer goes on, and "
-                           "this page's link shows it again.")
+        control_row(run_id, status, mine, "s", pause=False,
+                    note="Stop keeps the result so far. You may close this page: the transfer goes on, and this "
+                         "page's link shows it again.")
         snap = snapshot(run)
         progress(snap, status)
         draw(snap, live=status == "running")

@@ -14,12 +14,11 @@ from app_pages.common import (
     my_runs,
     owner,
     param_widgets,
-    status_badge,
     url_run,
     view_link,
 )
 from app_pages.inside_parts import confusion_drilldown
-from app_pages.run_panel import downloads
+from app_pages.run_panel import control_row, downloads
 from app_pages.train_again_parts import run_again
 from app_pages.train_setup_parts import batch_size_input, model_form, step_plan
 from playground import plots
@@ -245,29 +244,15 @@ def name_input(run) -> None:
 
 
 def controls(run_id: str, status: str) -> None:
-    cols = st.columns([2, 1, 1, 1, 3])
-    cols[0].markdown(f"**{status_badge(status)}**")
-    if not manager.may_control(run_id, owner(), qp.get("ctl")):
-        if status in ("queued", "running", "paused", "interrupted"):
-            cols[4].caption(":material/visibility: View only: the session that started this run controls it.")
+    mine = manager.may_control(run_id, owner(), qp.get("ctl"))
+    cols = control_row(run_id, status, mine, "c")
+    if not mine:
         return
-    if status == "queued":
-        pos = manager.queue_position(run_id)
-        cols[4].info(f"Waiting for a free slot: number {pos} in the queue "
-                     f"({manager.max_running} run(s) train at once).", icon=":material/hourglass_top:")
-    if status in ("queued", "running", "paused"):
-        if cols[1].button("Stop", key="c_stop", icon=":material/stop:"):
-            manager.stop(run_id)
-        if status == "paused":
-            if cols[2].button("Resume", key="c_resume", icon=":material/play_arrow:"):
-                manager.unpause(run_id)
-        elif status == "running" and cols[2].button("Pause", key="c_pause", icon=":material/pause:"):
-            manager.pause(run_id)
-        if status in ("running", "paused"):
-            live_change(run_id, cols[3])
-        if status == "paused" and cols[4].button("Step once", key="c_step", icon=":material/skip_next:",
-                                                 help="Train one batch, see it, stay paused."):
-            guarded(lambda: manager.step_once(run_id), cols[4])
+    if status in ("running", "paused"):
+        live_change(run_id, cols[3])
+    if status == "paused" and cols[4].button("Step once", key="c_step", icon=":material/skip_next:",
+                                             help="Train one batch, see it, stay paused."):
+        guarded(lambda: manager.step_once(run_id), cols[4])
     if status == "interrupted":
         cols[4].warning("This run was interrupted (the server stopped while it trained).")
     # An interrupted run resumes (from the start if it has no checkpoint); one that ended early, from its checkpoint.
