@@ -97,11 +97,13 @@ with st.spinner(f"Loading {dataset}..."):
 if ds is None:
     st.stop()
 info = ds.summary()
-limit = int(c3.number_input("training images (0: all)", min_value=0, value=0 if on_gpu else min(2000, info["train"]),
-                            step=250, key="tl_limit", help="A subset keeps a CPU run short."))
+ss.setdefault("tl_limit", 0 if on_gpu else 2000)  # set once: another data set keeps it (capped below, said so)
+limit = int(c3.number_input("training images (0: all)", min_value=0, step=250, key="tl_limit",
+                            help="A subset keeps a CPU run short."))
 n_train = min(limit or info["train"], info["train"])
 st.caption(f"{md(info['name'])}: {len(info['classes'])} classes, images {' x '.join(map(str, info['shape']))}, "
-           f"{n_train:,} of {info['train']:,} training images used, {info['test']:,} test images.")
+           f"{n_train:,} of {info['train']:,} training images used, {info['test']:,} test images"
+           + (f" (this data set has fewer than the {limit:,} asked for)." if limit > info["train"] else "."))
 
 
 # -- backbone, weights, surgery -----------------------------------------------------------
@@ -141,7 +143,9 @@ spec = Backbone(backbone, "", tuple((label, tuple(names)) for label, names in sp
 c1, c2 = st.columns([2, 1])
 with c1:
     stop = choose_freeze(spec, source)
-scale = c2.slider("backbone learning rate (x the head's)", 0.0, 1.0, ss.get("tl_scale", 0.1), 0.01, key="tl_scale",
+for key, value in (("tl_scale", 0.1), ("tl_lr", 3e-3), ("tl_cache", True)):  # once; the case buttons set them too
+    ss.setdefault(key, value)
+scale = c2.slider("backbone learning rate (x the head's)", 0.0, 1.0, step=0.01, key="tl_scale",
                   disabled=stop["freeze"] == "head_only")
 c1, c2, c3, c4, c5 = st.columns(5)
 size = c1.select_slider("backbone input size (px)", SIZES, value=224 if on_gpu else 64, key="tl_size",
@@ -149,7 +153,7 @@ size = c1.select_slider("backbone input size (px)", SIZES, value=224 if on_gpu e
                         help="The source network's own input size for one of your runs (images are resized inside "
                              f"the model); ImageNet weights were trained at {w.transforms().crop_size[0]} px; "
                              "smaller is much faster on a CPU.")
-lr = c2.number_input("learning rate (head)", value=3e-3, min_value=0.0, format="%g", key="tl_lr")
+lr = c2.number_input("learning rate (head)", min_value=0.0, format="%g", key="tl_lr")
 epochs = c3.number_input("epochs", value=3.0, min_value=0.1, step=1.0, format="%g", key="tl_epochs")
 bs = c4.number_input("batch size", value=64, min_value=2, step=16, key="tl_bs")
 augment = c5.multiselect("augmentations",
@@ -157,7 +161,7 @@ augment = c5.multiselect("augmentations",
                          help="Each draw needs a new forward pass, so they turn the feature cache off.")
 cache_ok = stop["freeze"] == "head_only" and not augment
 cache = st.checkbox("feature cache: compute the frozen backbone's features once, then train the head on them",
-                    value=ss.get("tl_cache", True), key="tl_cache", disabled=not cache_ok,
+                    key="tl_cache", disabled=not cache_ok,
                     help="Only with the whole backbone frozen and no augmentation.")
 use_cache = cache and cache_ok
 compare = st.checkbox("also train the same backbone from scratch on the same data, for comparison", value=True,

@@ -10,19 +10,31 @@
    small labelled subset of classes 5-9 (dog, frog, horse, ship, truck) twice with the same steps:
    from that playground source run, and from scratch. Prints the test accuracy of both.
 The class split is made with symlinks to cifar10-jpg/{train,test}/<class> in a temporary folder.
+3. The time estimate (``--estimate``, built-in shapes only, no data folder needed): for three
+   configurations (a Train-page cnn as the source, fine-tuned; mobilenet_v3_small fine-tuned from
+   scratch; mobilenet_v3_small frozen with the feature cache) the Transfer page's estimate
+   (``playground.transfer.estimate_epoch``) beside the real run's epochs, from its own events
+   (epoch 1 includes the first, cold step; epoch 2 is warm) and for the cache the real one-off pass.
+   Target: within a factor of 1.5 of the real epoch.
+
+    .venv/bin/python benchmarks/transfer_bench.py --estimate-only [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from playground.config import RunConfig
 from playground.runs import RunStore
-from playground.train import fit
+from playground.train import fit, prepare
+from playground.transfer import estimate_epoch, source_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,6 +72,57 @@ def cfg(root: Path, params: dict, *, limit: int | None, epochs: float, lr: float
                   "eval_batch_size": 500}})
 
 
+def shapes_cfg(params: dict, *, n_train: int, n_test: int, bs: int, size: int = 32, seed: int = 0,
+               model: str = "transfer", epochs: float = 2) -> RunConfig:
+    return RunConfig.from_dict({
+        "data": {"dataset": "shapes", "params": {"n_train": n_train, "n_test": n_test, "size": size, "seed": seed}},
+        "model": {"name": model, "params": params},
+        "optim": {"name": "adam", "lr": 1e-3, "schedule": "constant"},
+        "train": {"epochs": epochs, "batch_size": bs, "device": "cpu", "seed": 0, "log_every": 50}})
+
+
+def estimate_vs_real(tmp: Path, repeats: int = 3) -> list[dict]:
+    """The page's estimate and the real epochs of three transfer runs on built-in shapes."""
+    store = RunStore(tmp / "est-runs")
+    src = run(shapes_cfg({"channels": [16, 32, 64], "fc": [128]}, n_train=1000, n_test=200, bs=64, model="cnn",
+                         epochs=1), store)["final"]["run_id"]
+    cases = [
+        ("cnn source (Train page), fine-tune all, shapes 24 px -> 32 px", 24,
+         {**source_params(store.open(src)), "freeze": "finetune_all"}, 1000, 500, 64),
+        ("mobilenet_v3_small from scratch, fine-tune all, 32 px", 32,
+         {"backbone": "mobilenet_v3_small", "weights": "none", "image_size": 32, "freeze": "finetune_all",
+          "feature_cache": False}, 512, 256, 32),
+        ("mobilenet_v3_small frozen, feature cache, 64 px", 32,
+         {"backbone": "mobilenet_v3_small", "weights": "none", "image_size": 64, "freeze": "head_only",
+          "feature_cache": True}, 1000, 500, 64),
+    ]
+    out = []
+    for label, size, params, n_train, n_test, bs in cases:
+        cfg = shapes_cfg(params, n_train=n_train, n_test=n_test, bs=bs, size=size, seed=7)
+        ests, reals, onces = [], [], []
+        for _ in range(repeats):  # alternated, so a busy spell of the machine hits both sides alike
+            est = estimate_epoch(cfg, in_shape=(3, size, size), num_classes=10, n_train=n_train, n_test=n_test,
+                                 runs_root=str(store.root))
+            ests.append(est["epoch_s"])
+            onces.append(est["cache_once_s"])
+            reals += run(cfg, store)["epoch_s"][1:]  # the warm epochs (the first includes the cold first step)
+        med = statistics.median
+        row = {"config": label, "batch_size": est["batch_size"], "steps_per_epoch": est["steps_per_epoch"],
+               "threads": est["threads"], "estimate_epoch_s": [round(x, 3) for x in ests],
+               "real_epoch_s": [round(x, 3) for x in reals], "ratio_warm": round(med(reals) / med(ests), 2)}
+        if est["uses_cache"]:
+            real_once = [prepare(cfg, store.root).cache_seconds for _ in range(repeats)]
+            row.update(estimate_cache_once_s=[round(x, 2) for x in onces], real_cache_once_s=real_once,
+                       ratio_cache=round(med(real_once) / med(onces), 2))
+        out.append(row)
+        print(f"{label}: batch {row['batch_size']}, {row['steps_per_epoch']} steps, {row['threads']} threads: "
+              f"estimate {med(ests):.2f} s/epoch (median of {ests}), real warm epochs {med(reals):.2f} s "
+              f"(median of {reals}): real/estimate {row['ratio_warm']:.2f}"
+              + (f"; cache once: estimate {med(onces):.2f} s, real {med(real_once):.2f} s ({row['ratio_cache']:.2f})"
+                 if est["uses_cache"] else ""), flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
@@ -74,8 +137,19 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32, help="batch size of the transfer-vs-scratch runs")
     ap.add_argument("--skip-cache", action="store_true")
     ap.add_argument("--skip-transfer", action="store_true")
+    ap.add_argument("--estimate-only", action="store_true", help="only section 3 (built-in shapes, no data folder)")
+    ap.add_argument("--repeats", type=int, default=3, help="estimates and real runs per configuration, alternated")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads for section 3 (0: torch's default)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    if a.estimate_only:
+        if a.threads:
+            torch.set_num_threads(a.threads)
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = estimate_vs_real(Path(tmp), a.repeats)
+        if a.json:
+            print(json.dumps({"estimate": rows}))
+        return
     cifar = Path(a.data_root) / "cifar10-jpg"
     if not (cifar / "train").is_dir():
         raise SystemExit(f"cifar10-jpg not found under {a.data_root} (see ../shared/data/README.md)")

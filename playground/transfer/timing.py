@@ -5,7 +5,8 @@ the preprocessing inside it; random weights, which cost the same), at the batch 
 use (``plan.step_counts``: its own or the auto rule's), with its optimiser, augmentations and
 memory format, on its device and with this process's threads (a worker process starts with the
 same count). A warm-up step is run and left out of every figure (allocations, oneDNN and cuDNN
-choices); then training steps are timed until ``budget_s`` has passed, and evaluation batches (of the
+choices); then training steps are timed (the median of at least two, more until ``budget_s`` has
+passed), and evaluation batches (of the
 run's ``eval_batch_size``, at most 64: the cost per image is alike from there on). With the feature
 cache the figures are what the engine does then: one pass of forward-only feature batches
 (``cache_once_s``), and epochs of head steps on features.
@@ -17,6 +18,7 @@ real runs is ``benchmarks/transfer_bench.py --estimate`` (docs/BENCHMARKS.md), n
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from typing import Any, Callable
 
@@ -40,14 +42,17 @@ def _timer(device: torch.device, budget_s: float, max_steps: int) -> Callable[[C
             torch.cuda.synchronize(device)
 
     def seconds_per_call(fn: Callable[[], Any]) -> float:
+        """The median of the timed calls: one call slowed by another process does not move it."""
         fn()  # warm-up, left out
         sync()
-        n, t0 = 0, time.perf_counter()
-        while n < 1 or (n < max_steps and time.perf_counter() - t0 < budget_s):
+        times: list[float] = []
+        t0 = time.perf_counter()
+        while len(times) < 2 or (len(times) < max_steps and time.perf_counter() - t0 < budget_s):
+            t = time.perf_counter()
             fn()
             sync()
-            n += 1
-        return (time.perf_counter() - t0) / n
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
 
     return seconds_per_call
 
@@ -98,8 +103,8 @@ def estimate_epoch(config: RunConfig, *, in_shape: tuple[int, int, int], num_cla
             opt.step()
         return run
 
-    @torch.no_grad()
     def forward(x_fn: Callable[[], torch.Tensor], fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
+        @torch.no_grad()  # as the engine's evaluation and the feature cache run
         def run() -> None:
             model.eval()
             with autocast():
@@ -109,10 +114,9 @@ def estimate_epoch(config: RunConfig, *, in_shape: tuple[int, int, int], num_cla
     out: dict[str, Any] = {"batch_size": bs, "steps_per_epoch": steps_per_epoch, "uses_cache": cache,
                            "threads": torch.get_num_threads(), "device": str(device), "cache_once_s": 0.0}
     if cache:
-        timed = min(cache_bs, 64)
-        big = images[:1].expand(timed, *in_shape)
-        per_image = time_it(forward(lambda: to_input(big, False), model.features)) / timed
-        out["cache_once_s"] = per_image * cache_bs * (math.ceil(n_train / cache_bs) + math.ceil(n_test / cache_bs))
+        big = images[:1].expand(cache_bs, *in_shape)  # the cache's own batch (at 64 it was 1.6x slower per image)
+        per_batch = time_it(forward(lambda: to_input(big, False), model.features))
+        out["cache_once_s"] = per_batch * (math.ceil(n_train / cache_bs) + math.ceil(n_test / cache_bs))
         feats = torch.randn(max(len(y), timed_eval_bs), model.in_features, device=device)
         out["step_s"] = time_it(step(lambda: feats[: len(y)]))
         out["eval_s"] = time_it(forward(lambda: feats[:timed_eval_bs], model)) * n_test / timed_eval_bs
