@@ -529,7 +529,7 @@ def test_weights_none_fine_tunes_everything_by_default_and_bad_sources_say_what_
                        **{**params, "source_arch": other})
     with pytest.raises(ConfigError, match="needs source_run"):
         build_transfer(in_shape=(3, 32, 32), num_classes=3, backbone="run", weights="run")
-    first = list(fit(small_cfg(), store=store))[-1]["run_id"]  # a transfer run: its backbone, not "run"
+    first = list(fit(small_cfg().replace(train={"checkpoint": True}), store=store))[-1]["run_id"]  # its backbone
     with pytest.raises(CheckpointError, match="choose its backbone mobilenet_v3_small"):
         build_transfer(in_shape=(3, 32, 32), num_classes=3, backbone="run", weights="run", source_run=first,
                        runs_root=str(store.root))
