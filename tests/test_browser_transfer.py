@@ -31,7 +31,7 @@ def test_transfer_page_in_chromium(server):
         expect(page.get_by_text("Small data, different from the source")).to_be_visible(timeout=60_000)
         expect(page.get_by_text("mobilenet_v3_small-047dcff4.pth").first).to_be_visible(timeout=60_000)
         expect(page.get_by_text("The surgery:")).to_be_visible(timeout=60_000)
-        expect(page.get_by_text("feature cache: one epoch")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("one epoch (estimate)")).to_be_visible(timeout=60_000)
         _set(page, "training images (0: all)", "256")
         page.get_by_role("button", name="Use these settings").nth(2).click()
         expect(page.get_by_text("(head + features.12, classifier.0-2 (fc))")).to_be_visible(timeout=30_000)
