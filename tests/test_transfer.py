@@ -688,3 +688,17 @@ def test_page_lists_a_train_page_cnn_as_a_source_and_keeps_the_settings(app):
     assert params["source_arch"]["model"] == "cnn"
     scratch = job_manager().store.open(runs["from scratch"]).config().model.params
     assert (scratch["backbone"], scratch["weights"], scratch["freeze"]) == ("run", "none", "finetune_all")
+
+
+def test_a_transfer_run_from_a_playground_run_exports_onnx_and_says_why_there_is_no_script(store, tmp_path):
+    from playground import export
+    from playground.errors import ExportError
+
+    params = source_params(store.open(train_source(store, "cnn")))
+    cfg = target_cfg(photo_folder(tmp_path / "photos"), {**params, "freeze": "last_k", "k": 1})
+    events = list(fit(cfg.replace(train={"epochs": 1}), store=store))
+    run = store.open(events[0]["run_id"])
+    assert events[-1]["kind"] == "done", events[-1]
+    with pytest.raises(ExportError, match="no script yet.*ONNX"):
+        export.run_training_script(run)
+    assert export.export_run_onnx(run)["max_abs_diff"] < 1e-4

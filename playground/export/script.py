@@ -31,7 +31,7 @@ from .emitters import (
     optimizer_expr,
 )
 from .saved import final_state
-from .source import model_source
+from .source import NO_RUN_BACKBONE, model_source
 from .template import SCRIPT
 
 __all__ = ["run_training_script", "training_script"]
@@ -131,6 +131,8 @@ def training_script(config: RunConfig, *, in_shape, num_classes: int, run_id: st
     d, m, t = config.data, config.model, config.train
     if t.task != "classify":
         raise ExportError(f"The standalone script covers classification runs; this run's task is {t.task!r}.")
+    if m.name == "transfer" and dict(m.params).get("backbone") == "run":
+        raise ExportError(NO_RUN_BACKBONE)
     model = build_model(m.name, in_shape=tuple(in_shape), num_classes=num_classes, **dict(m.params))
     return SCRIPT.substitute(
         _header(config, in_shape, run_id),

@@ -18,7 +18,11 @@ import torch.nn as nn
 
 from ..errors import ExportError
 
-__all__ = ["model_source", "transfer_source"]
+__all__ = ["model_source", "transfer_source", "NO_RUN_BACKBONE"]
+
+NO_RUN_BACKBONE = ("The standalone script rebuilds torchvision backbones; this transfer run starts from another "
+                   "playground run, so it has no script yet. Download the model (.pt) or ONNX instead, or the "
+                   "source run's own script.")
 
 _SIMPLE = (int, float, bool, str, type(None))
 
@@ -120,6 +124,8 @@ def transfer_source(model: nn.Module) -> str:
     """A TransferNet as torchvision code: get_model + weights, the head replaced, blocks frozen.
     Its state-dict keys match the playground's (preprocess.*, backbone.*)."""
     spec = model.spec
+    if spec.arch.startswith("run:"):  # the backbone is one of the playground's own runs, not torchvision's
+        raise ExportError(NO_RUN_BACKBONE)
     trainable = [n for label, names in spec.blocks if label in set(model.trainable_blocks()) for n in names]
     frozen = [n for label, names in spec.blocks if label not in set(model.trainable_blocks()) for n in names]
     if model.weights_source == "imagenet":
