@@ -36,8 +36,10 @@ WINDOW = 20  # steps per timing window; each figure is the best window (noise on
 FAST_MNIST = RunConfig(
     data=DataConfig(dataset="mnist"),
     model=ModelConfig(name="cnn", params={"channels": [16, 32], "fc": [128]}),
-    optim=OptimConfig(name="adam", lr=0.004, schedule="onecycle"),
-    train=TrainConfig(epochs=1.5, batch_size=128, log_every=50, checkpoint=False, target_acc=0.99),
+    # Label smoothing 0.1 reaches 99% within the first epoch for seeds 0-3 (one-cycle over 1.2 epochs; a seed
+    # that misses goes on into the 0.2 epoch): 12.1-16.7 s here vs 18.5 s for 1.5 epochs without it.
+    optim=OptimConfig(name="adam", lr=0.004, schedule="onecycle", label_smoothing=0.1),
+    train=TrainConfig(epochs=1.2, batch_size=128, log_every=50, checkpoint=False, target_acc=0.99),
 )
 
 
