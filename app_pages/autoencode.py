@@ -248,7 +248,7 @@ def live_view(run_id: str, snap: dict, status: str, live: bool) -> None:
         st.markdown(f"**Fixed test images** ({when}): input · corrupted · reconstruction, one row each")
         st.image(png(grid))
     if snap["steps"]["step"]:
-        st.plotly_chart(plots.reconstruction_curves(snap["steps"], snap["epochs"]), key="ae_curves",
+        st.plotly_chart(plots.reconstruction_curves(snap["steps"], snap["epochs"], snap.get("quick")), key="ae_curves",
                         config={"staticPlot": live})
 
 

@@ -410,3 +410,30 @@ def test_page_trains_and_shows_every_view(app):
     assert [t.label for t in at.tabs] == ["Latent space", "Interpolation", "PCA baseline", "Decoders"]
     assert any("PCA with the same 2 numbers" in m.value for m in at.markdown)
     assert any(b.label == "Metrics (.csv)" for b in at.get("download_button"))
+
+
+@pytest.mark.parametrize("noise", [(), ("gaussian:std=0.3",)])
+def test_the_quick_test_estimate_of_a_reconstruction_equals_the_full_evaluation_on_the_same_images(noise,
+                                                                                                    monkeypatch):
+    """On the whole (small) test split the quick estimate is the epoch's evaluation (same corruption, same
+    model); in a run it arrives during the epoch and the curves draw it."""
+    import playground.train.probes as probes
+    from playground.autoencode.plots import reconstruction_curves
+    from playground.train.buffer import RunBuffer
+    from playground.train.plan import setup
+
+    cfg = RunConfig().replace(model={"name": "autoencoder"}, data={"params": {"n_train": 256, "n_test": 64},
+                                                                      "noise": noise, "test_noise": noise},
+                              train={"task": "reconstruct", "epochs": 1, "batch_size": 32, "log_every": 2,
+                                     "log_seconds": 0})
+    s = setup(cfg, None)
+    full, quick = s.task.evaluate(s.p), s.task.quick_evaluate(s.p, torch.arange(64, device=s.p.device))
+    assert quick["psnr"] == pytest.approx(full["test_psnr"], abs=1e-3)
+    assert quick["loss"] == pytest.approx(full["test_loss"], rel=1e-4)
+    monkeypatch.setattr(probes.QuickTest, "INTERVAL_S", 0.0)
+    events = list(fit(cfg))
+    est = [e for e in events if e["kind"] == "step" and "quick_test_psnr" in e]
+    assert est and est[0]["quick_test_n"] == 64 and all(math.isfinite(e["quick_test_psnr"]) for e in est)
+    snap = RunBuffer.from_events(events).snapshot()
+    fig = reconstruction_curves(snap["steps"], snap["epochs"], snap["quick"])
+    assert sum("test estimate (64 images)" in (t.name or "") for t in fig.data) == 2

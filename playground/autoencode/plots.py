@@ -12,9 +12,11 @@ from ..plots import TEST, TRAIN, axis, downsample, figure_layout
 __all__ = ["reconstruction_curves", "latent_scatter", "reconstruction_errors"]
 
 
-def reconstruction_curves(steps: dict[str, list], epochs: list[dict[str, Any]]) -> go.Figure:
-    """Reconstruction loss (left) and PSNR in dB (right): train per logged step, test per epoch, and the
-    corrupted test input's PSNR (what there was to undo) as a dotted line."""
+def reconstruction_curves(steps: dict[str, list], epochs: list[dict[str, Any]],
+                          quick: dict[str, list] | None = None) -> go.Figure:
+    """Reconstruction loss (left) and PSNR in dB (right): train per logged step, test per epoch, the
+    corrupted test input's PSNR (what there was to undo) as a dotted line, and the quick test estimate on a
+    fixed subset while an epoch trains (``quick``: the buffer's columns; hollow markers, dotted)."""
     traces = []
     if steps["step"]:
         x, y = downsample(steps["step"], steps["loss"])
@@ -30,6 +32,13 @@ def reconstruction_curves(steps: dict[str, list], epochs: list[dict[str, Any]]) 
                                  line=dict(color=TEST), legendgroup="test", showlegend=False, xaxis="x2", yaxis="y2"))
         traces.append(go.Scatter(x=ex, y=[e["test_psnr_input"] for e in epochs], name="corrupted input",
                                  mode="lines+markers", line=dict(color="#7f7f7f", dash="dot"), xaxis="x2", yaxis="y2"))
+    if quick and quick.get("step"):
+        name = f"test estimate ({quick['n'][-1]:,} images)"
+        style = dict(mode="lines+markers", line=dict(color=TEST, dash="dot", width=1), legendgroup="quick",
+                     marker=dict(color=TEST, symbol="circle-open", size=6))
+        traces.append(go.Scatter(x=quick["step"], y=quick["loss"], name=name, **style))
+        traces.append(go.Scatter(x=quick["step"], y=quick["psnr"], name=name, showlegend=False, xaxis="x2",
+                                 yaxis="y2", **style))
     layout = figure_layout(
         xaxis=axis("step", domain=[0, 0.45]), yaxis=axis("reconstruction loss"),
         xaxis2=axis("step", domain=[0.55, 1], anchor="y2"), yaxis2=axis("PSNR (dB, higher is better)", anchor="x2"),

@@ -174,6 +174,20 @@ class Reconstruct(Task):
                             "psnr": [round(v, 2) for v in psnr(recon, clean).tolist()],
                             "grid": grid_png([clean, noisy, recon])}}
 
+    @torch.no_grad()
+    def quick_evaluate(self, p, idx):
+        """The quick test estimate: mean loss and PSNR on the test images ``idx``, corrupted the way the full
+        evaluation corrupts the test split (its own seeded generator; the engine's draws stay untouched)."""
+        sums, n = torch.zeros(2, device=p.device, dtype=torch.float64), len(idx)
+        for clean, noisy in test_batches(p.test_x[idx], self.test_noise, p.config.train.seed,
+                                         p.config.train.eval_batch_size):
+            out = _reconstruct(p, noisy)
+            loss = (F.binary_cross_entropy(out, clean, reduction="none") if self.config.train.recon_loss == "bce"
+                    else (out - clean).square())
+            sums += torch.stack([loss.flatten(1).mean(1).sum(), psnr(out, clean).sum()]).double()
+        loss, pq = (sums / max(n, 1)).tolist()
+        return {"loss": loss, "psnr": pq}
+
     def done_fields(self, last_epoch):
         return {k: last_epoch.get(k) for k in ("test_mse", "test_psnr", "test_loss", "test_psnr_input")}
 
