@@ -238,11 +238,25 @@ def _finish(final: dict[str, Any], as_json: bool, wall: float) -> int:
     return {"done": 0, "stopped": 1, "diverged": 1}.get(kind, 2)
 
 
+def _with_source_arch(config: RunConfig, store: RunStore) -> RunConfig:
+    """A transfer from one of the playground's own runs (``backbone=run``) records the source network (its
+    model, settings, input shape, classes), as the Transfer page does, so the new run rebuilds without it."""
+    params = dict(config.model.params)
+    if config.model.name != "transfer" or params.get("backbone") != "run" or "source_arch" in params \
+            or not params.get("source_run"):
+        return config
+    from .transfer.sources import source_params
+
+    params["source_arch"] = source_params(store.open(params["source_run"]))["source_arch"]
+    return config.replace(model={"params": params})
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    config = config_from_args(args).validate()
+    store = RunStore(args.runs)
+    config = _with_source_arch(config_from_args(args).validate(), store)
     out = sys.stderr if args.json else sys.stdout
-    final = _progress(fit(config, store=RunStore(args.runs)), out, args.quiet)
+    final = _progress(fit(config, store=store), out, args.quiet)
     return _finish(final, args.json, time.perf_counter() - t0)
 
 

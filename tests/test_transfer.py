@@ -702,3 +702,25 @@ def test_a_transfer_run_from_a_playground_run_exports_onnx_and_says_why_there_is
     with pytest.raises(ExportError, match="no script yet.*ONNX"):
         export.run_training_script(run)
     assert export.export_run_onnx(run)["max_abs_diff"] < 1e-4
+
+
+def test_the_cli_transfers_from_a_train_page_cnn_and_the_run_reloads_without_its_source(store, tmp_path, capsys,
+                                                                                        monkeypatch):
+    import json
+    import shutil
+
+    from playground.cli import main
+    from playground.models.saved import load_saved
+
+    monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "another-store"))  # not where the runs are
+    src = train_source(store, "cnn")
+    rc = main(["train", "--dataset", "shapes", "--data-param", "n_train=128", "--data-param", "n_test=64",
+               "--model", "transfer", "--model-param", "backbone=run", "--model-param", "weights=run",
+               "--model-param", f"source_run={src}", "--epochs", "1", "--batch-size", "32", "--device", "cpu",
+               "--runs", str(store.root), "--json", "--quiet"])
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and last["status"] == "done", last
+    run = store.open(last["run_id"])
+    assert run.config().model.params["source_arch"]["model"] == "cnn"  # recorded, as the page does
+    shutil.rmtree(store.root / src)  # the source run deleted: the transfer run still loads
+    assert load_saved(run).predict(torch.zeros(3, 32, 32, dtype=torch.uint8), 1)
