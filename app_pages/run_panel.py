@@ -21,7 +21,7 @@ def control_row(run_id: str, status: str, mine: bool, key: str, pause: bool = Tr
     shown while it is live. Widget keys ``<key>_stop``, ``<key>_pause``, ``<key>_resume``. Returns the row's
     columns: a page puts its own controls in columns 3 and 4."""
     manager = job_manager()
-    cols = st.columns([2, 1, 1, 1, 3])
+    cols = st.columns([2, 1, 1, 1.6, 2.4])  # the fourth holds "Learning rate" (Train), not cut short
     cols[0].markdown(f"**{status_badge(status)}**")
     if not mine:
         if status in LIVE + ("interrupted",):
