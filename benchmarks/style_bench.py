@@ -1,6 +1,6 @@
 """Style-transfer benchmark: PyTorch's neural-style tutorial structure vs playground.style, side by side.
 
-    .venv/bin/python benchmarks/style_bench.py [--size 256] [--steps 200] [--rounds 1] [--mem-size 512]
+    .venv/bin/python benchmarks/style_bench.py [--size 256] [--steps 200] [--rounds 3] [--mem-size 512]
                                                [--mem-steps 120] [--skip-mem] [--device cpu] [--json]
 
 Same images (astronaut as content, the generated mosaic as style, both square so the tutorial's
@@ -11,7 +11,9 @@ L-BFGS, the same number of loss evaluations, in one process:
   after the last loss, ``LBFGS.step(closure)`` with its default max_iter=20, clamping in the closure);
 - ours: ``playground.style.stylize`` (cut network run as a loop, targets once under no_grad, in-place
   ReLUs, one L-BFGS iteration per step), with and without channels_last.
-Rounds are interleaved; the best round of each is kept (noise on a shared VM only slows a round down).
+Rounds are interleaved (tutorial, ours, ours contiguous in every round); each is reported by its median and
+spread over the rounds, the speedup by the median of the per-round ratios, with the load average before and
+after.
 The pixel difference between the tutorial's result and ours (contiguous) shows they compute the same thing.
 
 Memory: a fresh subprocess runs the whole path (weights file read through the hub cache, --mem-size px,
@@ -28,6 +30,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -196,7 +199,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--mem-size", type=int, default=512)
     ap.add_argument("--mem-steps", type=int, default=120)
@@ -222,29 +225,35 @@ def main() -> None:
         net = style.feature_net("vgg19", device=device)
         content = style.load_image("astronaut", args.size).to(device)  # (1, 3, S, S)
         style_img = style.load_image("mosaic", args.size).to(device)
-        best: dict[str, dict] = {}
-        for r in range(args.rounds):
+        rounds: dict[str, list[dict]] = {"tutorial": [], "ours": [], "ours_contiguous": []}
+        for r in range(args.rounds):  # a b c in every round: a shared machine's drift falls on all three
             for name, fn in (("tutorial", lambda: tutorial_round(net, content, style_img, args.steps)),
                              ("ours", lambda: ours_round(net, content, style_img, args.steps, True)),
                              ("ours_contiguous", lambda: ours_round(net, content, style_img, args.steps, False))):
                 res = fn()
+                rounds[name].append(res)
                 print(f"round {r + 1} {name:<16} {res['evals']} evaluations: loop {res['loop_s']:.1f} s "
                       f"({res['loop_s'] / res['evals'] * 1000:.0f} ms/step), setup {res['setup_s']:.2f} s",
                       file=log, flush=True)
-                if name not in best or res["loop_s"] / res["evals"] < best[name]["loop_s"] / best[name]["evals"]:
-                    best[name] = res
-        tut, ours, contig = best["tutorial"], best["ours"], best["ours_contiguous"]
-        per = {k: v["loop_s"] / v["evals"] for k, v in best.items()}
+        steps = {k: [v["loop_s"] / v["evals"] for v in rs] for k, rs in rounds.items()}
+        ratios = [t / o for t, o in zip(steps["tutorial"], steps["ours"])]  # per round: the headline's median
+        per = {k: statistics.median(v) for k, v in steps.items()}
+        tut, ours, contig = (rounds[k][-1] for k in ("tutorial", "ours", "ours_contiguous"))
         result.update({
             "tutorial_s_per_step": round(per["tutorial"], 4), "ours_s_per_step": round(per["ours"], 4),
             "ours_contiguous_s_per_step": round(per["ours_contiguous"], 4),
+            "spread_s_per_step": {k: [round(min(v), 4), round(max(v), 4)] for k, v in steps.items()},
             "tutorial_s_at_steps": round(per["tutorial"] * args.steps, 1),
             "ours_s_at_steps": round(per["ours"] * args.steps, 1),
-            "speedup": round(per["tutorial"] / per["ours"], 3),
+            "speedup": round(statistics.median(ratios), 3), "speedup_per_round": [round(x, 3) for x in ratios],
             "tutorial_setup_s": round(tut["setup_s"], 2), "ours_setup_s": round(ours["setup_s"], 2),
             "max_pixel_diff_tutorial_vs_ours_contiguous":
                 round(float((tut["image"].cpu() - contig["image"]).abs().max()), 4),
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         })
+        print(f"medians of {args.rounds} interleaved rounds; speedup per round "
+              f"{', '.join(f'{x:.2f}' for x in ratios)}; load average at the end {result['loadavg_after']}",
+              file=log, flush=True)
         print(f"\n{args.size} px, {args.steps} L-BFGS steps on {device}:\n"
               f"  tutorial structure   {per['tutorial'] * 1000:6.0f} ms/step  -> "
               f"{result['tutorial_s_at_steps']:.1f} s\n"
