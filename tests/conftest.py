@@ -148,3 +148,16 @@ def wait_until(pred, timeout: float = 60) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+async def wait_until_async(pred, timeout: float = 90) -> bool:
+    """``wait_until`` for a protocol-level client's coroutine: poll ``pred`` every 200 ms, yielding to the loop."""
+    import asyncio
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        await asyncio.sleep(0.2)
+    return False

@@ -8,6 +8,8 @@ import json
 import time
 from pathlib import Path
 
+from conftest import wait_until_async
+
 from benchmarks.load_test import Server
 from benchmarks.st_protocol import Session
 from playground.config import RunConfig
@@ -35,22 +37,13 @@ def _new_run(runs: Path, known: set[str], timeout: float = 60) -> str:
     raise AssertionError("no run was created")
 
 
-async def _until(pred, timeout: float = 90) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        await asyncio.sleep(0.2)
-    return False
-
-
 async def _scenario(server: Server) -> None:
     runs = server.runs
     async with Session(server.url) as a, Session(server.url) as b, Session(server.url) as c:
         await a.open("train", f"cfg={LONG.to_url()}")
         await a.click("Start training")
         run_a = _new_run(runs, set())
-        assert await _until(lambda: any(e["kind"] == "step" for e in _events(runs, run_a)))
+        assert await wait_until_async(lambda: any(e["kind"] == "step" for e in _events(runs, run_a)))
 
         await b.clear_cache()  # any client may send this; it clears every st.cache_resource
         await asyncio.sleep(1.0)
@@ -65,8 +58,8 @@ async def _scenario(server: Server) -> None:
         await a.open("train", a.query)  # the owner's page, after the cache clear
         assert "Stop" in a.buttons, a.buttons
         await a.click("Stop")
-        assert await _until(lambda: any(e["kind"] == "stopped" for e in _events(runs, run_a)))
-        assert await _until(lambda: any(e["kind"] == "done" for e in _events(runs, run_c)), 120)
+        assert await wait_until_async(lambda: any(e["kind"] == "stopped" for e in _events(runs, run_a)))
+        assert await wait_until_async(lambda: any(e["kind"] == "done" for e in _events(runs, run_c)), 120)
     steps = [e["step"] for e in _events(runs, run_a) if e["kind"] == "step"]
     assert steps == sorted(set(steps)), "two trainers wrote into one run"
 

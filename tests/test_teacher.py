@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import tiny_run, wait_until, wait_until_async
 from streamlit.testing.v1 import AppTest
 
 from playground import teacher
@@ -23,7 +24,6 @@ from playground.runs import RunStore
 from playground.style.settings import StyleSettings
 from playground.teacher.access import reset_gate
 from playground.train.jobs import JobManager, reset_manager
-from tests.conftest import tiny_run, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "correct horse battery staple"
@@ -336,29 +336,22 @@ async def _protocol(server) -> None:
 
         await student.open("train", f"cfg={LONG.to_url()}")
         await student.click("Start training")
-        assert await _until(lambda: server.runs.is_dir() and any(p.is_dir() for p in server.runs.iterdir()), 60)
+        assert await wait_until_async(lambda: server.runs.is_dir() and any(p.is_dir() for p in server.runs.iterdir()),
+                                      60)
         run_id = next(p.name for p in server.runs.iterdir() if p.is_dir())
-        assert await _until(lambda: "step" in _kinds(server.runs, run_id), 90)
+        assert await wait_until_async(lambda: "step" in _kinds(server.runs, run_id), 90)
 
         await tutor.open("teacher", f"key={KEY}")
         assert teacher.REFUSED not in tutor.texts and "Stop" in tutor.buttons, tutor.texts
         assert any("Queue:" in t for t in tutor.texts)
         assert "key=" not in tutor.query  # the key left the address bar; the session keeps its pass
         await tutor.click("Stop")
-        assert await _until(lambda: "stopped" in _kinds(server.runs, run_id), 60), _kinds(server.runs, run_id)[-3:]
+        assert await wait_until_async(lambda: "stopped" in _kinds(server.runs, run_id), 60), \
+            _kinds(server.runs, run_id)[-3:]
         await tutor.open("teacher", tutor.query)  # no key in the link any more: the pass opens it
         assert teacher.REFUSED not in tutor.texts and any("Queue:" in t for t in tutor.texts)
         await none.open("teacher")  # and a student still sees only the refusal
         assert teacher.REFUSED in none.texts and not any("Queue:" in t for t in none.texts)
-
-
-async def _until(pred, timeout: float) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        await asyncio.sleep(0.2)
-    return False
 
 
 def test_over_the_protocol_only_the_key_opens_the_page_and_its_stop_reaches_the_job(tmp_path):
