@@ -41,7 +41,7 @@ from .errors import CheckpointError, PlaygroundError
 from .files import atomic_write_bytes, entries, is_disk_full, sweep_temp_files, try_lock
 from .settings import settings
 
-__all__ = ["RunStore", "Run", "CHECKPOINT_FORMAT", "DISK_FULL", "load_checkpoint", "saved_state",
+__all__ = ["RunStore", "Run", "owner_digest", "CHECKPOINT_FORMAT", "DISK_FULL", "load_checkpoint", "saved_state",
            "default_runs_root", "atomic_write_bytes", "is_disk_full", "sweep_temp_files"]
 
 CHECKPOINT_FORMAT = "cnn-playground/1"
@@ -52,8 +52,10 @@ LOCK_GRACE_S = 0.1  # a trainer retries this long (busy() and the sweep hold a l
 MAX_NAME = 40  # characters of a run's name
 
 
-def _digest(owner: str) -> str:
+def owner_digest(owner: str) -> str:
+    """What a run keeps of its session's token (``owner.sha256``): its SHA-256, never the token."""
     return hashlib.sha256(owner.encode()).hexdigest()
+
 
 
 DISK_FULL = ("The disk is full: the run could not write its metrics or checkpoint. "
@@ -301,13 +303,17 @@ class Run:
         atomic_write_bytes(path, lambda f: f.write(key.encode()))
         path.chmod(0o600)
         if owner:
-            atomic_write_bytes(self.dir / "owner.sha256", lambda f: f.write(_digest(owner).encode()))
+            atomic_write_bytes(self.dir / "owner.sha256", lambda f: f.write(owner_digest(owner).encode()))
 
     def owned_by(self, owner: str) -> bool:
+        return hmac.compare_digest(self.owner_digest() or "", owner_digest(owner))
+
+    def owner_digest(self) -> str | None:
+        """The digest of the token of the session that started the run (None: the CLI, or an older run)."""
         try:
-            return hmac.compare_digest((self.dir / "owner.sha256").read_text().strip(), _digest(owner))
+            return (self.dir / "owner.sha256").read_text().strip() or None
         except OSError:
-            return False
+            return None
 
     @property
     def name(self) -> str:

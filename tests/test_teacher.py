@@ -362,3 +362,23 @@ def test_over_the_protocol_only_the_key_opens_the_page_and_its_stop_reaches_the_
         started = time.time()
         asyncio.run(_protocol(server))
         assert time.time() - started < 240
+
+
+def test_a_run_on_disk_gets_its_sessions_name_from_the_digest_it_keeps(store):
+    """Runs from before a server restart (no live job) are named from owner.sha256, like the session's live
+    runs; a run no session started (the CLI) has no name."""
+    import secrets
+
+    token = secrets.token_urlsafe(16)
+    run = store.create(RunConfig())
+    run.write_control_key("k", owner=token)
+    cli = store.create(RunConfig())
+    m = JobManager(store, max_running=1)
+    try:
+        namer = teacher.Namer()
+        rows = {r.run: r for r in teacher.class_table(m, namer)}
+        assert rows[run.run_id].session == namer.name(token) != teacher.NO_SESSION
+        assert rows[cli.run_id].session == teacher.NO_SESSION
+        assert token not in run.owner_digest()
+    finally:
+        m.shutdown()

@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import secrets
 
+from ..runs import owner_digest
+
 __all__ = ["Namer", "ADJECTIVES", "ANIMALS", "NO_SESSION"]
 
 ADJECTIVES = (
@@ -30,7 +32,7 @@ ANIMALS = (
     "raven", "robin", "salmon", "seal", "shark", "sloth", "stork", "swan", "tapir", "tiger", "toucan", "turtle",
     "walrus", "weasel", "whale", "wolf", "wombat", "zebra",
 )
-NO_SESSION = "—"  # a run this server holds no session for (started before a restart, or by the CLI)
+NO_SESSION = "—"  # a run no session started (the CLI), or from before sessions were recorded
 
 
 class Namer:
@@ -41,8 +43,14 @@ class Namer:
         self._secret = secret or secrets.token_bytes(32)
 
     def name(self, owner: str | None) -> str:
-        if not owner:
+        """The name of the session with this token (NO_SESSION for none)."""
+        return self.name_digest(owner_digest(owner) if owner else None)
+
+    def name_digest(self, digest: str | None) -> str:
+        """The same name from what a run keeps of its token (``Run.owner_digest``): runs on disk from before a
+        restart of the session's browser get the name its live runs have."""
+        if not digest:
             return NO_SESSION
-        d = hmac.new(self._secret, owner.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        d = hmac.new(self._secret, digest.encode(), hashlib.sha256).digest()
         n = int.from_bytes(d[:8], "big")
         return f"{ADJECTIVES[n % len(ADJECTIVES)]}-{ANIMALS[(n >> 8) % len(ANIMALS)]}-{(n >> 16) % 100:02d}"

@@ -208,7 +208,8 @@ def _row(manager: JobManager, namer: Namer, kind: str, run: Run, job: Any) -> Ru
         status = figures.final or "interrupted"
         device = figures.device
     dataset, model = what or ("?", "?")
-    return RunRow(session=namer.name(job.owner if job is not None else None), run=run.run_id, kind=kind,
+    session = namer.name(job.owner) if job is not None else namer.name_digest(run.owner_digest())
+    return RunRow(session=session, run=run.run_id, kind=kind,
                   status=status, dataset=dataset, model=model, test_acc=_round(figures.test_acc),
                   best_test_acc=_round(figures.best_test_acc), epochs=figures.epochs,
                   time_s=None if status == "queued" else _round(figures.time_s), created=_created(run.run_id),
