@@ -74,8 +74,9 @@ class JobKind:
         raise NotImplementedError
 
     def parse_config(self, text: str) -> Any:
-        """Read a run folder's config.json (the run store checks it with this: unreadable is damaged)."""
-        raise NotImplementedError
+        """Read a run folder's config.json (the run store checks it with this: unreadable is damaged); by
+        default the kind's ``spec_type.from_json``."""
+        return self.spec_type.from_json(text)
 
     def store_root(self, root: Path) -> Path:
         return root / self.folder if self.folder else root

@@ -139,9 +139,6 @@ class FeatVisKind(JobKind):
     def page_query(self, run_id: str) -> dict[str, str]:
         return {"tab": "Filters"}
 
-    def parse_config(self, text: str) -> FeatureVis:
-        return FeatureVis.from_json(text)
-
     @staticmethod
     def _channels(spec: FeatureVis, model: nn.Module) -> list[int]:
         """The channels to draw, checked against the model's conv layers."""

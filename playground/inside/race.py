@@ -67,9 +67,6 @@ class RaceKind(JobKind):
     def create(self, store, spec: InitRace):
         return store.create(spec)
 
-    def parse_config(self, text: str) -> InitRace:
-        return InitRace.from_json(text)
-
     def spec(self, run) -> InitRace:
         return run.config()  # the InitRace (the store reads it with parse_config)
 

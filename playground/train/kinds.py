@@ -25,9 +25,6 @@ class TrainKind(JobKind):
     resumable = True
     page = "train"
 
-    def parse_config(self, text: str) -> RunConfig:
-        return RunConfig.from_json(text)
-
     def admit(self, spec: RunConfig, owner: str, runs_root=None) -> None:
         admit(spec, owner)
 

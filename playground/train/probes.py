@@ -46,7 +46,6 @@ def build_probes(names, p: "Prepared", run: "Run | None") -> list[Probe]:
     return [PROBES.get(n)(p, run) for n in names]
 
 
-
 def quick_test_subset(n_test: int, n: int, seed: int) -> torch.Tensor:
     """The test images of the quick estimate: ``n`` of ``n_test`` (all when fewer), drawn from the run's seed
     with a generator of their own (the training generator draws nothing), sorted; the same for a whole run,
