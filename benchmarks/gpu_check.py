@@ -4,8 +4,11 @@
 
 DATA_ROOT holds MNIST/raw/ (the four idx files, 53 MB: carry ``data/MNIST`` to the device machine). It runs
 on the core alone (torch + torchvision; the device machine has no Streamlit, plotly or pandas) and prints one
-line per figure, then writes them all as JSON. Each section stands alone: one that fails prints FAIL and the
-reason, and the rest still run.
+line per figure, then writes them all as JSON (to --out, also after each section) and prints them as its last
+line, one JSON object (``status``: ok, failed or timed_out; ``failed``: the sections that failed). Each section
+stands alone: one that fails prints FAIL and the reason, and the rest still run. SIGTERM (the time limit of
+``benchmarks/gpu_check.sh``, which wraps this in ``timeout``) stops the section that runs and still ends with
+that line. On the device machine: ``bash benchmarks/gpu_check.sh --data data --out gpu-check.json``.
 
 1. environment: torch, torchvision, the GPUs (name, memory);
 2. the core imports and trains with the app's packages blocked (a subprocess);
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -136,6 +140,15 @@ def section(name: str, fn: Callable[[], Any], results: dict[str, Any]) -> None:
         print(f"FAIL {name}: {type(e).__name__}: {e}\n{traceback.format_exc()[-1500:]}", flush=True)
 
 
+class TimeUp(BaseException):
+    """SIGTERM (``timeout`` in gpu_check.sh): past every section's ``except Exception``, to the summary."""
+
+
+def _time_up(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one ends the process; the wrapper still reports
+    raise TimeUp()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(ROOT / "data"), help="the folder holding MNIST/raw/")
@@ -145,18 +158,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", default="", help="sections to leave out, comma-separated")
     a = ap.parse_args(argv)
     skip = set(filter(None, a.skip.split(",")))
-    results: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "load_average": os.getloadavg()}
+    results: dict[str, Any] = {"status": "running", "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                               "load_average": os.getloadavg()}
     sections = {"environment": environment, "core_only": lambda: core_only(a.device),
                 "bench": lambda: bench(a.data, a.device, a.quick),
                 "jobs_on_one_gpu": lambda: jobs_on_one_gpu(a.device, a.quick), "featvis": lambda: featvis(a.quick)}
-    for name, fn in sections.items():
-        if name not in skip:
-            section(name, fn, results)
+    name = "start"
+    signal.signal(signal.SIGTERM, _time_up)
+    try:
+        for name, fn in sections.items():
+            if name not in skip:
+                section(name, fn, results)
+                Path(a.out).write_text(json.dumps(results, indent=1))  # the figures so far outlive a kill
+    except TimeUp:
+        results["timed_out"] = name
+        print(f"STOP {name}: time limit (SIGTERM); the figures so far follow", flush=True)
     results["load_average_end"] = os.getloadavg()
-    Path(a.out).write_text(json.dumps(results, indent=1))
     failed = [k for k, v in results.items() if isinstance(v, dict) and "error" in v]
+    results.update(status="timed_out" if "timed_out" in results else "failed" if failed else "ok", failed=failed)
+    Path(a.out).write_text(json.dumps(results, indent=1))
     print(f"wrote {a.out}; {len(failed)} section(s) failed{': ' + ', '.join(failed) if failed else ''}")
-    return 1 if failed else 0
+    print(json.dumps(results), flush=True)  # the last line: every figure, one JSON object
+    return 124 if "timed_out" in results else 1 if failed else 0
 
 
 if __name__ == "__main__":

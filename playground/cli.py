@@ -18,7 +18,8 @@ from .bench import run_bench
 from .config import RunConfig, field_type
 from .data import DATASETS, load_dataset
 from .data.augment import AUGMENTATIONS
-from .errors import PlaygroundError
+from .errors import CheckpointError, PlaygroundError
+from .export.cli import add_export_args, cmd_export  # as style: the flags live next to the code
 from .models import ENGINE_PARAMS, MODELS, build_model, summary
 from .runs import RunStore
 from .style.cli import add_style_args, cmd_style  # the style subcommand's flags live next to its code
@@ -155,12 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--runs", help="run store folder (default $PLAYGROUND_RUNS or ./runs)")
     pred.add_argument("--json", action="store_true")
 
-    exp = sub.add_parser("export", help="a finished run as ONNX (checked with onnxruntime) and/or a training script")
-    exp.add_argument("run_id")
-    exp.add_argument("--onnx", help="write the model as ONNX here")
-    exp.add_argument("--script", help="write the standalone training script here")
-    exp.add_argument("--runs", help="run store folder (default $PLAYGROUND_RUNS or ./runs)")
-    exp.add_argument("--json", action="store_true")
+    add_export_args(sub.add_parser("export", help="a run's metrics (CSV), model (ONNX, checked with onnxruntime) "
+                                                  "and/or training script, any subset"))
 
     bench = sub.add_parser("bench", help="textbook data path vs engine vs compute bound; MNIST time to 99%%")
     bench.add_argument("--data-root", default=None, help="folder with MNIST/raw (default ./data)")
@@ -262,6 +259,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    RunStore(args.runs).open(args.run_id)  # an unknown id is an error of the command, with its hint (main)
     out = sys.stderr if args.json else sys.stdout
     final = _progress(resume(args.run_id, RunStore(args.runs)), out, args.quiet)
     final.setdefault("run_id", args.run_id)
@@ -330,28 +328,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from .export import export_run_onnx, run_training_script
-
-    if not args.onnx and not args.script:
-        raise PlaygroundError("Say what to export: --onnx model.onnx and/or --script train.py.")
-    run = RunStore(args.runs).open(args.run_id)
-    out: dict[str, Any] = {"run_id": run.run_id}
-    if args.script:
-        Path(args.script).write_text(run_training_script(run))
-        out["script"] = str(args.script)
-        print(f"training script: {args.script}", file=sys.stderr)
-    if args.onnx:
-        report = export_run_onnx(run, args.onnx)
-        out["onnx"] = {"path": str(args.onnx), **{k: v for k, v in report.items() if k in ("max_abs_diff", "bytes")}}
-        print(f"ONNX: {args.onnx} (largest difference from PyTorch {report['max_abs_diff']:.1e})", file=sys.stderr)
-    if args.json:
-        print(json.dumps(out))
-    return 0
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
     result = run_bench(data_root=args.data_root, device=args.device, steps=args.steps,
@@ -365,14 +341,29 @@ COMMANDS = {"train": cmd_train, "resume": cmd_resume, "list": cmd_list, "summary
             "bench": cmd_bench, "style": cmd_style, "predict": cmd_predict, "export": cmd_export}
 
 
+def _hint(args: argparse.Namespace, e: PlaygroundError) -> str:
+    """Where the run ids are, when a command was given one the run store does not hold."""
+    run_id = getattr(args, "run_id", None)
+    if not run_id or not isinstance(e, CheckpointError) or (RunStore(args.runs).root / run_id).is_dir():
+        return ""
+    return f" `python -m playground runs{' --runs ' + args.runs if args.runs else ''}` lists the runs there."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Errors go to stderr with a non-zero exit status (argparse's own: 2); with --json the last stdout
+    line is still a JSON object, ``{"status": "error", "message": ...}``."""
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except PlaygroundError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (PlaygroundError, OSError) as e:
+        if isinstance(e, OSError):  # a path that vanished or a full disk after the checks
+            message = (f"Cannot write or read {e.filename or 'a file'}: {e.strerror or e}. Check the path and the "
+                       "free space, then run the command again.")
+        else:
+            message = str(e) + _hint(args, e)
+        print(f"error: {message}", file=sys.stderr)
         if getattr(args, "json", False):
-            print(json.dumps({"status": "error", "message": str(e)}), flush=True)
+            print(json.dumps({"status": "error", "message": message}), flush=True)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,6 +1,7 @@
 """Files that survive kills and full disks: atomic writes (temp file, fsync, rename) whose temp files
 are locked while written, the sweep of the temp files killed writers left, exclusive locks, and the
-one test of "the disk is full" however it was raised (the run store and every writer use these)."""
+one test of "the disk is full" however it was raised (the run store and every writer use these); the check
+of a path a command was told to write (``output_file``), made before any work is done."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ import secrets
 import time
 from pathlib import Path
 
+from .errors import PlaygroundError
+
 try:
     import fcntl
 except ImportError:  # not a POSIX system: runs are not locked, temp files are swept by age alone
     fcntl = None
 
-__all__ = ["atomic_write_bytes", "entries", "is_disk_full", "sweep_temp_files", "try_lock", "STALE_TMP_S"]
+__all__ = ["atomic_write_bytes", "entries", "is_disk_full", "output_file", "sweep_temp_files", "try_lock",
+           "STALE_TMP_S"]
 
 _TMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # atomic_write_bytes' temp files
 STALE_TMP_S = 60.0  # a temp file older than this, and not locked by its writer, was left by a killed one
@@ -67,6 +71,21 @@ def atomic_write_bytes(path: Path, write) -> None:
             os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def output_file(path: Path | str, flag: str) -> Path:
+    """``path`` checked as a file the caller may create or replace, before the work that fills it: not a
+    folder, in a folder that exists and may be written (a rename into it replaces the file). Raises
+    PlaygroundError saying what to do; ``flag`` names where the path came from (``--onnx``)."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise PlaygroundError(f"{flag} {p} is a folder; give the path of a file in it, e.g. {p / 'name'}.")
+    folder = p.parent
+    if not folder.is_dir():
+        raise PlaygroundError(f"The folder of {flag} {p} ({folder}) does not exist; create it or give another path.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PlaygroundError(f"Cannot write {flag} {p}: the folder {folder} is not writable; give another path.")
+    return p
 
 
 def entries(folder: Path) -> list[os.DirEntry]:

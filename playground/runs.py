@@ -20,10 +20,8 @@ OSError(ENOSPC) (torch.save raises RuntimeError for it), which the engine report
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import hmac
-import io
 import json
 import os
 import re
@@ -37,6 +35,7 @@ from typing import Any, BinaryIO, Iterator
 import torch
 
 from .config import RunConfig
+from .csvtext import csv_text
 from .errors import CheckpointError, PlaygroundError
 from .files import atomic_write_bytes, entries, is_disk_full, sweep_temp_files, try_lock
 from .settings import settings
@@ -285,17 +284,12 @@ class Run:
     def metrics_csv(self) -> str:
         """Step and epoch metrics as CSV, one row per event. The columns are the events' own scalar
         fields (so each task's metrics appear: acc, psnr, ...); lists and tables (confusion
-        matrices, histograms, images) are left out."""
+        matrices, histograms, images) are left out; text that starts like a formula is quoted (``csv_text``)."""
         rows = [e for e in self.iter_events() if e["kind"] in ("step", "epoch", "set")]
         cols: dict[str, None] = {"kind": None}
         for e in rows:
             cols.update((k, None) for k, v in e.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool))
-        out = io.StringIO()
-        w = csv.DictWriter(out, fieldnames=list(cols), extrasaction="ignore")
-        w.writeheader()
-        for e in rows:
-            w.writerow({k: e.get(k) for k in cols})
-        return out.getvalue()
+        return csv_text(rows, list(cols))
 
     def write_control_key(self, key: str, owner: str | None = None) -> None:
         """The control key, and (``owner``) the digest of the session token that started the run."""

@@ -211,6 +211,15 @@ def test_the_csv_lists_every_run_finished_ones_on_disk_and_live_ones_with_their_
         m.shutdown()
 
 
+def test_the_csv_quotes_what_a_spreadsheet_would_run_as_a_formula():
+    row = teacher.RunRow(session="@cmd", run="r1", kind="train", status="done", dataset="shapes", model="cnn",
+                         test_acc=-1.5, best_test_acc=None, epochs=1, time_s=2.0, created="2026-01-01 00:00:00",
+                         device="cpu", name='=HYPERLINK("http://x","y")')
+    (cells,) = csv.DictReader(io.StringIO(teacher.results_csv([row])))
+    assert cells["name"] == "'=HYPERLINK(\"http://x\",\"y\")" and cells["session"] == "'@cmd"
+    assert cells["test_acc"] == "-1.5" and cells["best_test_acc"] == "" and cells["run"] == "r1"
+
+
 def test_the_machine_shows_the_cpu_and_the_slots(tmp_path):
     m = JobManager(store=RunStore(tmp_path / "runs"), workers="thread", max_running=3)
     info = teacher.machine(m)

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 from PIL import Image
 
 from playground.errors import ConfigError
+from playground.files import output_file
 
 from .images import list_images
 from .loop import stylize
@@ -84,9 +85,7 @@ def settings_from_args(args: argparse.Namespace) -> StyleSettings:
 
 def cmd_style(args: argparse.Namespace) -> int:
     s = settings_from_args(args)
-    out_path = Path(args.out)
-    if not out_path.parent.is_dir():
-        raise ConfigError(f"The folder for --out ({out_path.parent}) does not exist.")
+    out_path = output_file(args.out, "--out")  # before the work, not after it
     log = sys.stderr if args.json else sys.stdout
     every = max(1, s.steps // 20)
     final: dict[str, Any] = {}
@@ -110,7 +109,9 @@ def cmd_style(args: argparse.Namespace) -> int:
     kind = final["kind"]
     line = (f"{kind}: {final['step']} steps in {final['seconds']:.1f} s, total loss {final['total']:.4g}; "
             f"wrote {out_path}")
-    print(line + (f"\n{final['message']}" if "message" in final else ""), file=log, flush=True)
+    failed = kind in ("error", "diverged")  # a failure goes to stderr, whatever stdout carries (as train's)
+    print(line + (f"\n{final['message']}" if "message" in final else ""), file=sys.stderr if failed else log,
+          flush=True)
     if args.json:
         result = {"status": kind, **{k: final[k] for k in ("content", "style", "tv", "total", "seconds",
                                                           "seconds_per_step", "step", "size", "device")},

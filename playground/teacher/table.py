@@ -8,8 +8,6 @@ the two files changes, so a page that redraws the table every few seconds re-rea
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import threading
@@ -18,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..csvtext import csv_text
 from ..jobkinds import JOB_KINDS
 from ..runs import FINAL_KINDS, Run
 from ..train.jobs import JobManager
@@ -248,17 +247,6 @@ def queue(rows: list[RunRow], now: float | None = None) -> list[dict[str, Any]]:
 
 
 def results_csv(rows: list[RunRow]) -> str:
-    """Every run of the class as CSV (one row per run; test accuracies in %)."""
-    out = io.StringIO()
-    w = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS), extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: _cell(v) for k, v in r.as_dict().items()})
-    return out.getvalue()
-
-
-def _cell(v: Any) -> Any:
-    """A CSV cell; text a spreadsheet would run as a formula (a student's run name "=HYPERLINK(...)") is quoted."""
-    if v is None:
-        return ""
-    return "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v
+    """Every run of the class as CSV (one row per run; test accuracies in %; a student's run name that starts
+    like a formula is quoted, ``csv_text``)."""
+    return csv_text((r.as_dict() for r in rows), CSV_COLUMNS)
