@@ -49,6 +49,8 @@ HELP = {
     ("train", "batch_size"): "images per step; not given (None): auto, from the training set's size, at least "
                              "about 20 steps an epoch and at most 64 images a step",
     ("train", "target_acc"): "stop once the test accuracy reaches this (e.g. 0.99)",
+    ("train", "precision"): "auto: bf16 mixed precision on a GPU and on a CPU with AMX bf16 units, fp32 elsewhere; "
+                            "fp32 or bf16 forces one",
     ("optim", "grad_clip"): "clip the global gradient norm to this (0: off)",
     ("train", "quick_test"): "test images of the quick estimate during each epoch (a fixed, seeded subset, every "
                              "few seconds, under about 3%% of the time; 0: off)",

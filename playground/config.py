@@ -71,6 +71,9 @@ class TrainConfig:
     eval_batch_size: int = 1000
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # auto: bf16 mixed precision on a GPU and on a CPU with AMX bf16 units (1.4-1.5x the step there,
+    # docs/BENCHMARKS.md), fp32 elsewhere; fp32 | bf16 force one (playground.device.autocast_dtype).
+    precision: str = "auto"
     log_every: int = 10  # steps between step events (each costs a device sync)
     log_seconds: float = 1.0  # ... or this long since the last one, whichever comes first (0: steps only)
     # Images of the quick test estimate drawn while an epoch trains (a fixed, seeded subset of the test
@@ -171,6 +174,7 @@ class RunConfig:
                f"log_seconds must be from 0 (off) to 3600 (got {t.log_seconds}).")
         _check(0 <= t.quick_test <= MAX_BATCH, f"quick_test must be from 0 (off) to {MAX_BATCH:,} images "
                f"(got {t.quick_test}).")
+        _check(t.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)} (got {t.precision!r}).")
         _check(0 <= t.seed <= MAX_SEED, f"the seed must be a whole number from 0 to 2**63 - 1 (got {t.seed}).")
         _check(math.isfinite(o.lr) and o.lr > 0,
                f"learning rate must be a positive number (got {o.lr}); try 1e-3 for Adam or 0.05 for SGD.")
@@ -196,6 +200,7 @@ MAX_INT_DIGITS = 30
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes up to 64 bits
 MAX_EPOCHS = 10_000
 MAX_BATCH = 1 << 16
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def _bounded_int(text: str) -> int:

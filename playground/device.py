@@ -8,7 +8,7 @@ import torch
 
 from .errors import ConfigError
 
-__all__ = ["resolve_device", "device_summary", "device_label", "gpus", "place", "pinned_gpu"]
+__all__ = ["autocast_dtype", "amx_bf16", "resolve_device", "device_summary", "device_label", "gpus", "place", "pinned_gpu"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -27,6 +27,28 @@ def resolve_device(name: str) -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     raise ConfigError(f"device must be auto, cpu or cuda (got {name!r}).")
+
+
+_DTYPES = {"fp32": None, "bf16": torch.bfloat16}  # precision -> autocast dtype (None: plain fp32)
+
+
+def amx_bf16() -> bool:
+    """Whether this CPU has AMX bf16 tile units (Intel Xeon since Sapphire Rapids), where oneDNN's bf16
+    convolutions and matmuls are faster than fp32 ones; without them bf16 on a CPU is slower."""
+    try:
+        return bool(torch.cpu._is_amx_tile_supported() and torch.cpu._is_avx512_bf16_supported())
+    except AttributeError:  # a torch without these probes
+        return False
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The dtype training autocasts to (weights and optimiser state stay fp32), None for plain fp32.
+    ``auto``: bf16 on CUDA and on an AMX CPU, else fp32."""
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" or (device.type == "cpu" and amx_bf16()) else "fp32"
+    if precision not in _DTYPES:
+        raise ConfigError(f"precision must be auto, fp32 or bf16 (got {precision!r}).")
+    return _DTYPES[precision]
 
 
 def device_summary() -> dict[str, Any]:

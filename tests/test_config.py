@@ -31,6 +31,7 @@ def test_from_dict_fills_defaults_and_coerces_numbers():
     ({"train": {"epochs": 0}}, "epochs"),
     ({"train": {"device": "tpu"}}, "device"),
     ({"optim": {"label_smoothing": 1.5}}, "label smoothing"),
+    ({"train": {"precision": "fp16"}}, "precision must be one of auto, fp32, bf16"),
 ])
 def test_validate_rejects_out_of_range(bad, words):
     with pytest.raises(ConfigError, match=words):

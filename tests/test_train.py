@@ -402,8 +402,8 @@ def test_the_estimate_is_the_fixed_subset_evaluated_with_the_model_of_that_step(
     p = prepare(cfg)
     p.model.load_state_dict(store.open(events[0]["run_id"]).load_checkpoint(final=True)["model"])
     p.model.eval()
-    with torch.no_grad():
-        out = p.model(p.to_input(p.test_x[idx]))
+    with torch.no_grad(), p.autocast():  # evaluated as the engine does (bf16 autocast on a GPU or an AMX CPU)
+        out = p.model(p.to_input(p.test_x[idx])).float()
     assert quick["quick_test_n"] == 512
     assert quick["quick_test_acc"] == pytest.approx((out.argmax(1) == p.test_y[idx]).float().mean().item(), abs=1e-5)
     loss = torch.nn.functional.cross_entropy(out, p.test_y[idx]).item()
@@ -457,3 +457,18 @@ def test_quick_test_must_be_a_sensible_number_of_images():
 
     with pytest.raises(ConfigError, match="quick_test"):
         small(quick_test=-1).validate()
+
+
+def test_precision_auto_is_bf16_on_a_gpu_or_an_amx_cpu_and_each_setting_trains():
+    from playground.device import amx_bf16, autocast_dtype
+    cpu = torch.device("cpu")
+    assert autocast_dtype(cpu, "auto") == (torch.bfloat16 if amx_bf16() else None)
+    assert autocast_dtype(torch.device("cuda"), "auto") == torch.bfloat16
+    assert autocast_dtype(cpu, "fp32") is None and autocast_dtype(cpu, "bf16") == torch.bfloat16
+    for precision in ("fp32", "bf16"):
+        events = list(fit(small(epochs=2, precision=precision, device="cpu")))
+        assert events[0]["precision"] == precision
+        epochs = [e for e in events if e["kind"] == "epoch"]
+        assert events[-1]["kind"] == "done" and epochs[-1]["train_loss"] < epochs[0]["train_loss"]
+    (start,) = [e for e in fit(small(epochs=1, device="cpu")) if e["kind"] == "start"]
+    assert start["precision"] == ("bf16" if amx_bf16() else "fp32")

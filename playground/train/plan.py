@@ -15,7 +15,7 @@ import torch.nn as nn
 from ..config import RunConfig
 from ..data import DATASETS, load_dataset
 from ..data.augment import build_pipeline
-from ..device import device_label, resolve_device
+from ..device import autocast_dtype, device_label, resolve_device
 from ..errors import ConfigError
 from ..models import ENGINE_PARAMS, MODELS, build_model
 from ..runs import Run
@@ -89,7 +89,7 @@ def prepare(config: RunConfig, runs_root=None) -> Prepared:
         mean=torch.tensor(data.mean, device=device).view(1, c, 1, 1),
         std=torch.tensor(data.std, device=device).view(1, c, 1, 1),
         augment=augment, channels_last=channels_last,
-        autocast_dtype=torch.bfloat16 if device.type == "cuda" else None,
+        autocast_dtype=autocast_dtype(device, t.precision),
     )
     # A model may adapt what it is fed (its own normalisation; the transfer model's feature cache).
     return model.on_prepare(p) if hasattr(model, "on_prepare") else p
@@ -139,6 +139,7 @@ class Setup:
     def start_event(self, run: Run | None) -> dict[str, Any]:
         p, model = self.p, self.p.model
         return {"kind": "start", "run_id": run.run_id if run else None, "device": device_label(p.device),
+                "precision": "bf16" if p.autocast_dtype == torch.bfloat16 else "fp32",
                 "dataset": p.data.summary(), "task": self.config.train.task, "train_images": len(p.train_y),
                 "parameters": sum(q.numel() for q in model.parameters()),
                 "trainable_parameters": sum(q.numel() for q in model.parameters() if q.requires_grad),
