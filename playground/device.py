@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
 
 from .errors import ConfigError
 
-__all__ = ["autocast_dtype", "amx_bf16", "resolve_device", "device_summary", "device_label", "gpus", "place", "pinned_gpu"]
+__all__ = ["autocast_dtype", "amx_bf16", "cpu_threads",
+           "resolve_device", "device_summary", "device_label", "gpus", "place", "pinned_gpu"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -49,6 +51,17 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     if precision not in _DTYPES:
         raise ConfigError(f"precision must be auto, fp32 or bf16 (got {precision!r}).")
     return _DTYPES[precision]
+
+
+def cpu_threads(jobs_at_once: int) -> int:
+    """Torch threads for one CPU job when ``jobs_at_once`` may train side by side: the CPUs this process may
+    use, shared out (at least one each). Two jobs of 2 threads on 2 cores each trained at 130-310 img/s, of
+    1 thread at 2,100-2,600 (docs/BENCHMARKS.md): OpenMP threads that wait for a descheduled sibling."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // max(1, jobs_at_once))
 
 
 def device_summary() -> dict[str, Any]:

@@ -214,3 +214,22 @@ def test_when_the_server_is_killed_its_workers_save_their_runs_and_end(store, tm
     assert _wait(worker_gone, 60)
     assert run.status() == "running" and run.resumable()  # listed as interrupted by the next server
     assert run.load_checkpoint()["step"] >= 6  # the step it had reached, not only a finished epoch
+
+
+def test_cpu_jobs_side_by_side_share_the_cores(store):
+    """Two jobs of all the cores' threads each fight for them (10-20x slower here, docs/BENCHMARKS.md):
+    a CPU worker takes its share, at least one thread; one job alone takes them all."""
+    import os
+
+    from playground.device import cpu_threads
+
+    cpus = len(os.sched_getaffinity(0))
+    assert cpu_threads(1) == cpus and cpu_threads(2) == max(1, cpus // 2) and cpu_threads(10 * cpus) == 1
+    for at_once in (1, 2):
+        m = JobManager(store, max_running=at_once, workers="process")
+        try:
+            job = m.submit(QUICK.replace(train={"device": "cpu"}), "a")
+            assert _wait(lambda: job.state == "done")
+            assert job.buffer.snapshot()["start"]["threads"] == cpu_threads(at_once)
+        finally:
+            m.shutdown()

@@ -6,9 +6,8 @@ cache entry, which any client can clear with one websocket message. Every sessio
 through its gate (``submit`` -> the kind's ``admit``: names, folders, the model budget; then the
 per-session quota). A job's worker process (or thread) runs the kind's ``events`` (``engine.fit``
 for training) and the manager feeds each event to the job's in-memory buffer, which pages read from
-their fragments; the worker writes the run store (disk). Workers never touch Streamlit. At most
-``max_running`` jobs run at once (default: one per GPU, one on a CPU); the rest wait in a FIFO
-queue and can ask for their position.
+their fragments; the worker writes the run store. Workers never touch Streamlit. At most ``max_running``
+jobs run at once (by default one per GPU, one on a CPU); the rest wait in a FIFO queue (``queue_position``).
 """
 
 from __future__ import annotations
@@ -206,8 +205,9 @@ class JobManager:
     def _events(self, job: Job):
         """The job's events: from its Ray actor, its worker process, or its kind's ``events`` in this thread."""
         if self.ray or self.workers == "process":
-            worker = RayWorker(job.run, job.kind.name, job.controls, job.resume, runs_root=self.store.root) \
-                if self.ray else WorkerProcess(job.run, job.kind.name, job.controls, job.resume, job.device)
+            args = (job.run, job.kind.name, job.controls, job.resume)
+            worker = RayWorker(*args, runs_root=self.store.root) if self.ray else \
+                WorkerProcess(*args, job.device, jobs_at_once=self.max_running)
             worker.start()
             job.worker = worker
             return worker.events()

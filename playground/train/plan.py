@@ -140,6 +140,7 @@ class Setup:
         p, model = self.p, self.p.model
         return {"kind": "start", "run_id": run.run_id if run else None, "device": device_label(p.device),
                 "precision": "bf16" if p.autocast_dtype == torch.bfloat16 else "fp32",
+                **({"threads": torch.get_num_threads()} if p.device.type == "cpu" else {}),
                 "dataset": p.data.summary(), "task": self.config.train.task, "train_images": len(p.train_y),
                 "parameters": sum(q.numel() for q in model.parameters()),
                 "trainable_parameters": sum(q.numel() for q in model.parameters() if q.requires_grad),

@@ -23,6 +23,9 @@ import time
 from multiprocessing import forkserver
 from typing import Any, Iterator
 
+import torch
+
+from ..device import cpu_threads
 from ..runs import FINAL_KINDS, Run, RunStore
 from ..settings import apply_environment, environment, settings
 from .controls import Controls
@@ -74,7 +77,9 @@ def process_controls(time_limit_s: float | None) -> Controls:
 class WorkerProcess:
     """One job's worker: started with ``start()``, read with ``events()`` until its final event."""
 
-    def __init__(self, run: Run, kind: str, controls: Controls, resuming: bool, device: str | None = None) -> None:
+    def __init__(self, run: Run, kind: str, controls: Controls, resuming: bool, device: str | None = None,
+                 jobs_at_once: int = 1) -> None:
+        """``jobs_at_once``: how many jobs may train side by side (a CPU job takes its share of the cores)."""
         ctx = context()
         self.run = run
         self.controls = controls  # its events must outlive the start: the worker opens them by name
@@ -87,7 +92,7 @@ class WorkerProcess:
         self.process = ctx.Process(
             target=_child, name=f"job-{run.run_id}", daemon=True,
             args=(run.run_id, str(run.dir.parent), kind, resuming, device, controls.events,
-                  controls.time_limit_s, limit, environment(), self.queue, self._alive_r))
+                  controls.time_limit_s, limit, environment(), self.queue, self._alive_r, jobs_at_once))
 
     def start(self) -> None:
         self.process.start()
@@ -148,14 +153,16 @@ def _end_with_the_server(alive, controls: Controls) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _child(run_id: str, root: str, kind: str, resuming: bool, device: str | None, events, time_limit_s: float | None,
-           memory_mb: int, env: dict[str, str], out, alive) -> None:
+def _child(run_id: str, root: str, kind: str, resuming: bool, device: str | None, events,
+           time_limit_s: float | None, memory_mb: int, env: dict[str, str], out, alive, jobs_at_once: int = 1) -> None:
     """The worker's main: run (or resume) the job of this kind, putting every event on ``out``; None at
     the end."""
     controls = Controls(time_limit_s, events=events)
     threading.Thread(target=_end_with_the_server, args=(alive, controls), name="server-watch",
                      daemon=True).start()
     apply_environment(env)
+    if device == "cpu" or not torch.cuda.is_available():  # CPU jobs side by side share the cores
+        torch.set_num_threads(cpu_threads(jobs_at_once))
     if memory_mb:
         cap = memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))  # heap and anonymous mappings: tensors
