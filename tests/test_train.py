@@ -223,6 +223,15 @@ def test_resume_of_unknown_run_is_a_clear_error(store):
     assert events[0]["kind"] == "error" and "not a run id" in events[0]["message"]
 
 
+def test_resuming_a_done_run_is_refused_and_keeps_its_record(store):
+    events = list(fit(small(epochs=1, log_every=2), store=store))
+    run = store.open(events[0]["run_id"])
+    before = run.metrics_path.read_bytes()
+    (refused,) = list(resume(run.run_id, store))
+    assert refused["kind"] == "error" and "is done" in refused["message"] and "more epochs" in refused["message"]
+    assert run.metrics_path.read_bytes() == before and run.status() == "done"
+
+
 @pytest.mark.parametrize("change, words", [
     ({"train": {"batch_size": 1}}, "at least 2"),
     ({"data": {"augment": ("rotation:degrees=1/2",)}}, "wrong type"),

@@ -127,6 +127,10 @@ def resume(run_id: str, store: RunStore | None = None, controls: Controls | None
         return
     with lock:
         try:
+            if run.status() == "done":  # resuming would only cut its record back to the last checkpoint
+                yield {"kind": "error", "message": f"Run {run_id} is done: it trained all its epochs, so there is "
+                       "nothing to resume. To train longer, start a new run with more epochs (Run again)."}
+                return
             config = run.config()
             if device:
                 config = config.replace(train={"device": device})
