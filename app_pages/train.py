@@ -22,7 +22,7 @@ from app_pages.run_panel import control_row, downloads
 from app_pages.train_again_parts import run_again
 from app_pages.train_setup_parts import batch_size_input, model_form, step_plan
 from playground import plots
-from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from playground.config import PRECISIONS, DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import explore, list_datasets, load_dataset
 from playground.data.augment import AUGMENTATIONS, list_augmentations, parse_spec
 from playground.data.uploads import check_folder_allowed
@@ -133,6 +133,10 @@ def setup_form() -> RunConfig | None:
                                 key="t_epochs")
         seed = a.number_input("seed", value=base.train.seed, step=1, key="t_seed")
         device = pick("device", ["auto", "cpu", "cuda"], base.train.device, "t_device")
+        precision = pick("precision", list(PRECISIONS), base.train.precision, "t_precision",
+                         help="bf16 mixed precision: the convolutions and matrix products in 16-bit brain floats, "
+                              "the weights kept in 32 bits. auto uses it on a GPU and on a CPU with AMX units, "
+                              "where it trains 1.4-1.7x faster; fp32 elsewhere.")
         record = b.toggle("record snapshots and layer statistics", key="t_record",
                           value=bool(set(DEFAULT_PROBES) & set(base.train.probes)) if qp.get("cfg") else True,
                           help="Per-epoch filter snapshots and per-layer weight histograms and gradient norms, "
@@ -148,7 +152,8 @@ def setup_form() -> RunConfig | None:
         model=ModelConfig(name=model, params=mparams, init=init, init_params=iparams),
         optim=OptimConfig(name=opt, lr=float(lr), weight_decay=wd, schedule=sched, schedule_params=sparams,
                           label_smoothing=float(ls), grad_clip=float(clip)),
-        train=TrainConfig(epochs=float(epochs), batch_size=bs, seed=int(seed), device=device, probes=probes),
+        train=TrainConfig(epochs=float(epochs), batch_size=bs, seed=int(seed), device=device, precision=precision,
+                          probes=probes),
     )
     return cfg if guarded(lambda: check_names(cfg) or True) else None
 
@@ -309,8 +314,9 @@ def progress(snap: dict, status: str) -> None:
     st.progress(bar["fraction"], text=bar["label"])
     d = start["dataset"]
     used = start.get("train_images", d["train"])
-    st.caption(f"{start['device']} · {md(d['name'])} {d['shape']} ({used:,} of {d['train']:,} training images, "
-               f"{d['test']:,} test) · "
+    threads = f", {start['threads']} thread{'s' if start['threads'] != 1 else ''}" if "threads" in start else ""
+    st.caption(f"{start['device']} ({start.get('precision', 'fp32')}{threads}) · {md(d['name'])} {d['shape']} "
+               f"({used:,} of {d['train']:,} training images, {d['test']:,} test) · "
                f"{start['parameters']:,} parameters")
     for note in d.get("notes", []):
         st.caption(f"note: {md(note)}")

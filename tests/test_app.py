@@ -147,6 +147,7 @@ def test_train_flow_start_events_stop(app):
     at.switch_page("app_pages/train.py").run()
     at.number_input(key="t_limit").set_value(1000).run()
     at.number_input(key="t_epochs").set_value(50.0).run()
+    at.selectbox(key="t_precision").set_value("fp32").run()
     at.button(key="t_start").click().run()
     _no_errors(at)
     run_id = _qp(at, "run")
@@ -160,6 +161,8 @@ def test_train_flow_start_events_stop(app):
     at.run()
     _no_errors(at)
     assert any(m.label == "train loss" for m in at.metric)
+    assert job.config.train.precision == "fp32" and any("(fp32" in c.value for c in at.caption), \
+        [c.value for c in at.caption]
     at.select_slider(key="c_lr").set_value(0.0002).run()  # change the learning rate while it trains
     at.button(key="c_lr_apply").click().run()
     _no_errors(at)
