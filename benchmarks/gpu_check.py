@@ -14,9 +14,20 @@ that line. On the device machine: ``bash benchmarks/gpu_check.sh --data data --o
 2. the core imports and trains with the app's packages blocked (a subprocess);
 3. ``playground bench``: textbook vs engine vs compute bound in interleaved rounds, MNIST to 99% (targets on
    a GPU: the engine >= 10x the textbook, 99% in <= 2 s);
-4. jobs on one GPU: 1, 2 and 4 small jobs at once through the job manager (PLAYGROUND_JOBS_PER_GPU), each
+4. default shapes: what a student's first Start trains, ``RunConfig()`` (the cnn on the built-in shapes,
+   8,000 / 2,000 images, 8 epochs, batch size auto): wall seconds and the final test accuracy;
+5. style transfer: one 512 px x 300-step run (VGG19, L-BFGS, the tutorial's loss weights) with random-init
+   VGG19 weights written to a temporary TORCH_HOME (the hub cache's file name; the user's cache is never
+   read or written; timing only), on two of the style module's generated images (the default photos need
+   scikit-image, absent there); the GPU target is <= 10 s;
+6. one autoencoder epoch: the Autoencoders page's default run (conv_autoencoder, denoising gaussian:0.5)
+   on MNIST from --data, on shapes where it is absent: seconds, images/s, the final test loss;
+7. jobs on one GPU: 1, 2 and 4 small jobs at once through the job manager (PLAYGROUND_JOBS_PER_GPU), each
    job's device (``auto`` placement) and the total images/s;
-5. feature visualisation: 16 channels of a first layer at 32 px.
+8. feature visualisation: 16 channels of a first layer at 32 px.
+The whole process runs with the app's packages (and scipy, which comes with scikit-image) blocked, as they
+are missing on the device machine, so a CPU run here fails where that one would. Before each section it
+prints its estimate for a full run on an H100 (``ESTIMATE_S``: about 270 of the 470 s in all).
 ``--quick`` shrinks every section (a CPU run of the whole script in the test suite keeps it working).
 """
 
@@ -35,8 +46,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
-APP_PACKAGES = ("streamlit", "plotly", "pandas", "onnxscript", "onnxruntime", "skimage", "ray", "torchinfo",
-                "streamlit_drawable_canvas")
+APP_PACKAGES = ("streamlit", "plotly", "pandas", "onnxscript", "onnxruntime", "skimage", "scipy", "ray",
+                "torchinfo", "streamlit_drawable_canvas")  # the app's, and scipy (with skimage): not on the device
 CORE_ONLY = f"""
 import sys
 for m in {APP_PACKAGES!r}:
@@ -50,6 +61,28 @@ print(final["kind"], final.get("device"), final.get("test_acc"))
 """
 
 
+# Seconds each section of a full run should take on an H100, reasoned from the CPU figures and the work each
+# does (no GPU has run this yet: compare with the OK lines' seconds once one has, and correct them). In all
+# about 270 of the 470 s gpu_check.sh allows; the order puts the least needed last.
+ESTIMATE_S = {
+    "environment": 5,  # torch imported, CUDA initialised
+    "core_only": 20,  # a fresh interpreter: imports, CUDA, 512 shapes for one epoch
+    "bench": 90,  # textbook loader 5 x 200 steps (CPU-bound), engine and compute bound 3 x 200, MNIST to 99%
+    "default_shapes": 20,  # 10,000 shapes generated, 1,000 steps of batch 64 (launch-bound), 8 evaluations
+    "style_transfer": 25,  # 575 MB of random weights written and read, 300 steps of VGG19 to conv_5 at 512 px
+    "autoencoder_epoch": 25,  # MNIST read, 938 steps of batch 64, 10,000 test images
+    "jobs_on_one_gpu": 75,  # 3 rounds (1, 2, 4 jobs): worker processes start, CUDA each, 188 steps a job
+    "featvis": 10,  # a one-epoch CNN, then 64 steps for 16 channels
+}
+
+
+def block_app_packages() -> None:
+    """Make this process see what the device machine has: importing any of APP_PACKAGES fails."""
+    for m in APP_PACKAGES:
+        if m not in sys.modules:
+            sys.modules[m] = None  # type: ignore[assignment]  # import raises ModuleNotFoundError
+
+
 def environment() -> dict[str, Any]:
     import torch
     import torchvision
@@ -57,7 +90,8 @@ def environment() -> dict[str, Any]:
     from playground.device import gpus
 
     return {"python": sys.version.split()[0], "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "cuda": torch.version.cuda, "threads": torch.get_num_threads(), "gpus": gpus()}
+            "cuda": torch.version.cuda, "threads": torch.get_num_threads(), "gpus": gpus(),
+            "blocked": [m for m in APP_PACKAGES if m in sys.modules and sys.modules[m] is None]}
 
 
 def core_only(device: str) -> dict[str, Any]:
@@ -74,6 +108,106 @@ def bench(data: str, device: str, quick: bool) -> dict[str, Any]:
 
     return run_bench(data_root=data, device=device, steps=20 if quick else 200, mnist99=not quick,
                      rounds=1 if quick else 3)
+
+
+def _final(events: list[dict[str, Any]]) -> dict[str, Any]:
+    final = events[-1]
+    if final["kind"] != "done":
+        raise RuntimeError(f"the run ended {final['kind']}: {final.get('message')}")
+    return final
+
+
+def default_shapes(device: str, quick: bool) -> dict[str, Any]:
+    """``RunConfig()`` as it is, the run a student's first Start trains; wall time from nothing (the data set
+    generated, the model built) to the final test accuracy."""
+    from playground.config import RunConfig
+    from playground.train import fit
+
+    cfg = RunConfig().replace(train={"device": device})
+    if quick:
+        cfg = cfg.replace(data={"params": {"n_train": 256, "n_test": 64}}, train={"epochs": 1.0, "batch_size": 64})
+    t0 = time.perf_counter()
+    events = list(fit(cfg))
+    wall = time.perf_counter() - t0
+    start, final = events[0], _final(events)
+    return {"wall_s": round(wall, 2), "setup_s": start["t"], "train_seconds": final["train_seconds"],
+            "test_acc": final["test_acc"], "epochs": cfg.train.epochs, "steps": final["step"],
+            "batch_size": start["batch_size"], "train_images": start["train_images"],
+            "images_per_second": final["images_per_second"], "device": final["device"],
+            "precision": start.get("precision")}
+
+
+STYLE_IMAGES = ("dots", "stripes")  # content, style: generated by playground.style from numpy alone
+
+
+def style_transfer(device: str, quick: bool) -> dict[str, Any]:
+    """One transfer of the tutorial's size (512 px, 300 steps) through ``playground.style.stylize``, with a
+    random-init VGG19 state dict where torch hub looks for the ImageNet file, in a temporary TORCH_HOME."""
+    import torch
+
+    from playground import style
+    from playground.style.features import save_random_weights
+
+    size, steps = (64, 4) if quick else (512, 300)
+    before = os.environ.get("TORCH_HOME")
+    with tempfile.TemporaryDirectory(prefix="gpu-check-torch-") as home:
+        os.environ["TORCH_HOME"] = home
+        try:
+            if not Path(torch.hub.get_dir()).resolve().is_relative_to(Path(home).resolve()):
+                raise RuntimeError(f"torch hub's folder is set to {torch.hub.get_dir()} (torch.hub.set_dir), not "
+                                   "under TORCH_HOME: not writing random weights there")
+            t0 = time.perf_counter()
+            save_random_weights("vgg19")
+            weights_s = time.perf_counter() - t0
+            s = style.StyleSettings(content=STYLE_IMAGES[0], style=STYLE_IMAGES[1], size=size, steps=steps,
+                                    device=device)
+            events = list(style.stylize(None, None, s, preview_every=0))
+            wall = time.perf_counter() - t0
+        finally:
+            if before is None:
+                os.environ.pop("TORCH_HOME", None)
+            else:
+                os.environ["TORCH_HOME"] = before
+    start, final = events[0], events[-1]  # final: done, or diverged (random weights) with the steps it did
+    return {"final": final["kind"], "size": final["size"], "steps_asked": steps, "steps_done": final["step"],
+            "seconds": final["seconds"], "seconds_per_step": final["seconds_per_step"],
+            "setup_s": start["setup_seconds"], "weights_write_s": round(weights_s, 2), "wall_s": round(wall, 2),
+            "first_loss": events[1]["total"] if len(events) > 2 else None, "final_loss": final["total"],
+            "device": final["device"], "images": list(STYLE_IMAGES),
+            "weights": "random-init VGG19 (the real architecture; timing only)"}
+
+
+def autoencoder_epoch(data: str, device: str, quick: bool) -> dict[str, Any]:
+    """One epoch of the Autoencoders page's default run (conv_autoencoder, Adam 1e-3, denoising gaussian:0.5,
+    batch size auto; without its live_recon probe) on MNIST from ``data``, on shapes where MNIST is absent."""
+    from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+    from playground.data import load_dataset
+    from playground.errors import PlaygroundError
+    from playground.train import fit
+
+    t0 = time.perf_counter()
+    try:
+        load_dataset("mnist", root=data, download=False)  # cached: fit finds it loaded
+        dataset = "mnist"
+    except PlaygroundError:
+        dataset = "shapes"
+    load_s = time.perf_counter() - t0
+    shrunk = {"shapes": {"params": {"n_train": 256, "n_test": 64}}, "mnist": {"train_limit": 256}}[dataset]
+    cfg = RunConfig(data=DataConfig(dataset=dataset, data_root=data, download=False, noise=("gaussian:0.5",),
+                                    **(shrunk if quick else {})),
+                    model=ModelConfig(name="conv_autoencoder"), optim=OptimConfig(name="adam", lr=1e-3),
+                    train=TrainConfig(task="reconstruct", epochs=1.0, device=device,
+                                      batch_size=64 if quick else None))
+    t0 = time.perf_counter()
+    events = list(fit(cfg))
+    wall = time.perf_counter() - t0
+    start, final = events[0], _final(events)
+    return {"dataset": dataset, "train_images": start["train_images"], "batch_size": start["batch_size"],
+            "steps": final["step"], "train_seconds": final["train_seconds"], "wall_s": round(wall, 2),
+            "data_load_s": round(load_s, 2), "images_per_second": final["images_per_second"],
+            "test_loss": final["test_loss"], "test_psnr": final["test_psnr"],
+            "test_psnr_input": final["test_psnr_input"], "device": final["device"],
+            "precision": start.get("precision")}
 
 
 def jobs_on_one_gpu(device: str, quick: bool) -> list[dict[str, Any]]:
@@ -130,7 +264,9 @@ def featvis(quick: bool) -> dict[str, Any]:
                 "median_gain": round(sorted(gain)[len(gain) // 2], 1)}
 
 
-def section(name: str, fn: Callable[[], Any], results: dict[str, Any]) -> None:
+def section(name: str, fn: Callable[[], Any], results: dict[str, Any], quick: bool = False) -> None:
+    if not quick:
+        print(f"RUN  {name} (estimate on an H100: {ESTIMATE_S.get(name, '?')} s)", flush=True)
     t0 = time.perf_counter()
     try:
         results[name] = fn()
@@ -144,9 +280,16 @@ class TimeUp(BaseException):
     """SIGTERM (``timeout`` in gpu_check.sh): past every section's ``except Exception``, to the summary."""
 
 
+_TIME_UP: list[int] = []  # the SIGTERMs seen
+
+
 def _time_up(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one ends the process; the wrapper still reports
-    raise TimeUp()
+    # timeout sends SIGTERM twice, to this process and then to its process group: stop once and let the second
+    # pass (when the first had already been handled, the default action used to end the process before its
+    # summary). A stop that hangs still ends: gpu_check.sh's hard kill 5 s later, which it reports.
+    _TIME_UP.append(signum)
+    if len(_TIME_UP) == 1:
+        raise TimeUp()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,17 +301,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", default="", help="sections to leave out, comma-separated")
     a = ap.parse_args(argv)
     skip = set(filter(None, a.skip.split(",")))
+    block_app_packages()
     results: dict[str, Any] = {"status": "running", "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                                "load_average": os.getloadavg()}
     sections = {"environment": environment, "core_only": lambda: core_only(a.device),
                 "bench": lambda: bench(a.data, a.device, a.quick),
+                "default_shapes": lambda: default_shapes(a.device, a.quick),
+                "style_transfer": lambda: style_transfer(a.device, a.quick),
+                "autoencoder_epoch": lambda: autoencoder_epoch(a.data, a.device, a.quick),
                 "jobs_on_one_gpu": lambda: jobs_on_one_gpu(a.device, a.quick), "featvis": lambda: featvis(a.quick)}
+    if not a.quick:
+        total = sum(ESTIMATE_S.get(n, 0) for n in sections if n not in skip)
+        limit = os.environ.get("GPU_CHECK_SECONDS", "470")  # gpu_check.sh's time limit
+        print(f"estimate for this run on an H100: {total} s (gpu_check.sh stops it at {limit} s)", flush=True)
     name = "start"
     signal.signal(signal.SIGTERM, _time_up)
     try:
         for name, fn in sections.items():
             if name not in skip:
-                section(name, fn, results)
+                section(name, fn, results, a.quick)
                 Path(a.out).write_text(json.dumps(results, indent=1))  # the figures so far outlive a kill
     except TimeUp:
         results["timed_out"] = name

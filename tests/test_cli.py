@@ -286,17 +286,35 @@ def gpu_check(*args, cwd, env=None, timeout=600):
 
 def test_the_prepared_gpu_check_runs_on_a_cpu(tmp_path):
     """benchmarks/gpu_check.sh (gpu_check.py in a time limit) is run only when a GPU machine is lent: a shrunk
-    CPU run, from another folder, keeps it working (the bench section is `playground bench`, tested on its own)."""
-    out = tmp_path / "gpu.json"
-    p = gpu_check("--quick", "--device", "cpu", "--skip", "bench", "--out", out, cwd=tmp_path)
+    CPU run, from another folder, keeps it working (the bench section is `playground bench`, tested on its own).
+    The whole process runs with the packages the device machine lacks blocked, so none of it may need them;
+    the autoencoder epoch reads MNIST where the shared data has it, else the built-in shapes."""
+    from conftest import SHARED_DATA
+
+    from benchmarks.gpu_check import APP_PACKAGES, STYLE_IMAGES
+
+    out, mnist = tmp_path / "gpu.json", (SHARED_DATA / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+    p = gpu_check("--quick", "--device", "cpu", "--skip", "bench", "--out", out,
+                  "--data", SHARED_DATA if mnist else tmp_path, cwd=tmp_path)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     res = json.loads(p.stdout.strip().splitlines()[-1])  # the last line: every figure, one JSON object
     assert res == json.loads(out.read_text()) and res["status"] == "ok" and res["failed"] == []
     assert res["environment"]["torch"] and res["core_only"]["final"] == "done" and res["core_only"]["device"] == "cpu"
+    assert set(res["environment"]["blocked"]) == set(APP_PACKAGES) >= {"streamlit", "plotly", "pandas", "skimage"}
+    shapes = res["default_shapes"]  # RunConfig() on the built-in shapes, shrunk
+    assert shapes["wall_s"] > 0 and shapes["train_seconds"] > 0 and 0 <= shapes["test_acc"] <= 1
+    assert shapes["train_images"] == 256 and shapes["steps"] == 4 and shapes["device"] == "cpu"
+    st = res["style_transfer"]  # random VGG19 weights in a temporary hub cache, generated images
+    assert st["final"] == "done" and st["steps_done"] == st["steps_asked"] == 4 and st["size"] == [64, 64]
+    assert st["seconds"] > 0 and st["seconds_per_step"] > 0 and st["weights_write_s"] > 0
+    assert st["images"] == list(STYLE_IMAGES) and st["device"] == "cpu"
+    ae = res["autoencoder_epoch"]
+    assert ae["dataset"] == ("mnist" if mnist else "shapes") and ae["train_images"] == 256 and ae["steps"] == 4
+    assert ae["train_seconds"] > 0 and ae["images_per_second"] > 0 and 0 < ae["test_loss"] < 1
     assert [r["jobs"] for r in res["jobs_on_one_gpu"]] == [1, 2]
     assert all(r["finals"] == ["done"] * r["jobs"] for r in res["jobs_on_one_gpu"])
     assert res["featvis"]["channels"] >= 8 and res["featvis"]["median_gain"] > 1
-    assert "bench" not in res
+    assert "bench" not in res and "RUN " not in p.stdout  # estimates: full runs only
 
 
 def test_the_gpu_check_ends_with_a_json_line_at_its_time_limit(tmp_path):
@@ -306,7 +324,7 @@ def test_the_gpu_check_ends_with_a_json_line_at_its_time_limit(tmp_path):
                   env={"GPU_CHECK_SECONDS": "6"}, timeout=120)
     assert p.returncode == 124, p.stdout[-2000:] + p.stderr[-2000:]
     res = json.loads(p.stdout.strip().splitlines()[-1])
-    assert res["status"] == "timed_out" and res["timed_out"] in ("start", "environment", "core_only")
+    assert res["status"] == "timed_out" and res["timed_out"] in ("start", "environment", "core_only"), p.stdout[-2000:]
     assert "featvis" not in res and json.loads(out.read_text())["status"] == "timed_out"
 
 
