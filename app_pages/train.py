@@ -3,6 +3,8 @@ download what it made. The run id and the whole setup live in the URL."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from app_pages.common import (
@@ -71,6 +73,28 @@ def pick(label: str, options: list[str], value: str, key: str, **kw) -> str:
     return st.selectbox(label, options, index=options.index(value) if value in options else 0, key=key, **kw)
 
 
+def training_settings() -> dict[str, Any]:
+    """The Training section's widgets -> TrainConfig's fields."""
+    st.subheader("Training", divider="gray")
+    a, b = st.columns(2)
+    bs = batch_size_input(a, base.train.batch_size)  # None: auto
+    epochs = b.number_input("epochs", value=float(base.train.epochs), min_value=0.01, step=1.0, format="%g",
+                            key="t_epochs")
+    seed = a.number_input("seed", value=base.train.seed, step=1, key="t_seed")
+    device = pick("device", ["auto", "cpu", "cuda"], base.train.device, "t_device")
+    precision = pick("precision", list(PRECISIONS), base.train.precision, "t_precision",
+                     help="bf16 mixed precision: the convolutions and matrix products in 16-bit brain floats, "
+                          "the weights kept in 32 bits. auto uses it on a GPU and on a CPU with AMX units, "
+                          "where it trains 1.4-1.7x faster; fp32 elsewhere.")
+    record = b.toggle("record snapshots and layer statistics", key="t_record",
+                      value=bool(set(DEFAULT_PROBES) & set(base.train.probes)) if qp.get("cfg") else True,
+                      help="Per-epoch filter snapshots and per-layer weight histograms and gradient norms, "
+                           "for the Inside the network page (costs well under 5% of training time).")
+    probes = tuple(p for p in base.train.probes if p not in DEFAULT_PROBES) + (DEFAULT_PROBES if record else ())
+    return {"epochs": float(epochs), "batch_size": bs, "seed": int(seed), "device": device, "precision": precision,
+            "probes": probes}
+
+
 def setup_form() -> RunConfig | None:
     """Widgets -> RunConfig (None, with the reason shown, when something is off)."""
     errors: list[str] = []
@@ -126,22 +150,7 @@ def setup_form() -> RunConfig | None:
         ls = st.slider("label smoothing", 0.0, 0.95, base.optim.label_smoothing, 0.05, key="t_ls")
         clip = st.number_input("gradient clipping (max norm, 0: off)", value=base.optim.grad_clip, min_value=0.0,
                                key="t_clip")
-        st.subheader("Training", divider="gray")
-        a, b = st.columns(2)
-        bs = batch_size_input(a, base.train.batch_size)  # None: auto
-        epochs = b.number_input("epochs", value=float(base.train.epochs), min_value=0.01, step=1.0, format="%g",
-                                key="t_epochs")
-        seed = a.number_input("seed", value=base.train.seed, step=1, key="t_seed")
-        device = pick("device", ["auto", "cpu", "cuda"], base.train.device, "t_device")
-        precision = pick("precision", list(PRECISIONS), base.train.precision, "t_precision",
-                         help="bf16 mixed precision: the convolutions and matrix products in 16-bit brain floats, "
-                              "the weights kept in 32 bits. auto uses it on a GPU and on a CPU with AMX units, "
-                              "where it trains 1.4-1.7x faster; fp32 elsewhere.")
-        record = b.toggle("record snapshots and layer statistics", key="t_record",
-                          value=bool(set(DEFAULT_PROBES) & set(base.train.probes)) if qp.get("cfg") else True,
-                          help="Per-epoch filter snapshots and per-layer weight histograms and gradient norms, "
-                               "for the Inside the network page (costs well under 5% of training time).")
-        probes = tuple(p for p in base.train.probes if p not in DEFAULT_PROBES) + (DEFAULT_PROBES if record else ())
+        train = training_settings()
     if errors:
         for e in errors:
             st.error(e)
@@ -152,8 +161,7 @@ def setup_form() -> RunConfig | None:
         model=ModelConfig(name=model, params=mparams, init=init, init_params=iparams),
         optim=OptimConfig(name=opt, lr=float(lr), weight_decay=wd, schedule=sched, schedule_params=sparams,
                           label_smoothing=float(ls), grad_clip=float(clip)),
-        train=TrainConfig(epochs=float(epochs), batch_size=bs, seed=int(seed), device=device, precision=precision,
-                          probes=probes),
+        train=TrainConfig(**train),
     )
     return cfg if guarded(lambda: check_names(cfg) or True) else None
 
