@@ -38,7 +38,7 @@ def cifar_jpg() -> Path:
 
 @pytest.fixture(scope="session")
 def mnist_run(mnist_root, tmp_path_factory):
-    """One CNN trained for one epoch on the real MNIST (about 98.8%), saved in its own run store: the
+    """One CNN trained for one epoch on the real MNIST (about 99%), saved in its own run store: the
     accuracy target and every test that needs a network that knows digits (~15 s, once per suite).
     (runs root, run id, the done event)."""
     from playground.bench import FAST_MNIST
