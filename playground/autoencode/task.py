@@ -106,8 +106,7 @@ def _reconstruct(p: "Prepared", corrupted: torch.Tensor) -> torch.Tensor:
     was_training = p.model.training
     p.model.eval()
     try:
-        with p.autocast():
-            return p.model(normalise(p, corrupted)).float()
+        return p.model(normalise(p, corrupted)).float()  # fp32, as evaluation always is (Prepared.autocast)
     finally:
         p.model.train(was_training)
 

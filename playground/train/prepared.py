@@ -47,6 +47,8 @@ class Prepared:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def autocast(self):
+        """The training step's mixed precision (``train.precision``). Evaluation runs in fp32: the test figures a
+        run reports are those of the model the Inside page, predict and the exports run."""
         if self.autocast_dtype is None:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)

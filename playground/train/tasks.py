@@ -118,14 +118,12 @@ def evaluate(p: "Prepared", batch_size: int | None = None) -> dict[str, Any]:
     confusion = torch.zeros(k * k, dtype=torch.int64, device=p.device)
     for i in range(0, len(p.test_y), bs):
         x, y = p.to_input(p.test_x[i : i + bs]), p.test_y[i : i + bs]
-        with p.autocast():
-            out = p.model(x)
+        out = p.model(x)  # fp32, as the Inside page, predict and the exports compute it (Prepared.autocast)
         loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
         confusion += torch.bincount(y * k + out.argmax(1), minlength=k * k)
     # A fixed spread of test images, for the "predictions, right or wrong" grid.
     idx = torch.linspace(0, len(p.test_y) - 1, min(SAMPLES, len(p.test_y)), device=p.device).long()
-    with p.autocast():
-        probs = p.model(p.to_input(p.test_x[idx])).float().softmax(1)
+    probs = p.model(p.to_input(p.test_x[idx])).float().softmax(1)
     conf_p, pred = probs.max(1)
     p.model.train(was_training)
     conf = confusion.view(k, k).cpu()
@@ -153,8 +151,7 @@ def evaluate_subset(p: "Prepared", idx: torch.Tensor, batch_size: int | None = N
         for i in range(0, len(idx), bs):
             j = idx[i : i + bs]
             x, y = p.to_input(p.test_x[j]), p.test_y[j]  # (b, C, H, W) float, normalised; (b,)
-            with p.autocast():
-                out = p.model(x)
+            out = p.model(x)  # fp32, as evaluate
             sums += torch.stack([F.cross_entropy(out.float(), y, reduction="sum"), (out.argmax(1) == y).sum()])
     finally:
         p.model.train(was_training)

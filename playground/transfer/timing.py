@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from contextlib import nullcontext
 from typing import Any, Callable
 
 import torch
@@ -27,7 +28,7 @@ import torch.nn as nn
 
 from ..config import RunConfig
 from ..data.augment import build_pipeline
-from ..device import resolve_device
+from ..device import autocast_dtype, resolve_device
 from ..models import build_model
 from ..seeding import seeded
 from ..train.optim import build_optimizer
@@ -77,8 +78,8 @@ def estimate_epoch(config: RunConfig, *, in_shape: tuple[int, int, int], num_cla
     cache = model.uses_feature_cache(config.data.augment)
     augment = build_pipeline(config.data.augment)
     opt = build_optimizer(o.name, model.param_groups(o.lr), lr=o.lr, weight_decay=o.weight_decay, **dict(o.params))
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else \
-        (lambda: torch.autocast("cpu", enabled=False))
+    dtype = autocast_dtype(device, t.precision)  # as plan.prepare decides it
+    autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype is not None else nullcontext
     gen = torch.Generator(device=device).manual_seed(0)
     images = torch.randint(0, 256, (max(bs, 2), *in_shape), dtype=torch.uint8, device=device)  # (B, C, H, W)
     y = torch.randint(0, num_classes, (len(images),), device=device)
@@ -103,11 +104,12 @@ def estimate_epoch(config: RunConfig, *, in_shape: tuple[int, int, int], num_cla
             opt.step()
         return run
 
-    def forward(x_fn: Callable[[], torch.Tensor], fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
-        @torch.no_grad()  # as the engine's evaluation and the feature cache run
+    def forward(x_fn: Callable[[], torch.Tensor], fn: Callable[[torch.Tensor], torch.Tensor],
+                cast: bool = False) -> Callable[[], None]:
+        @torch.no_grad()  # as the engine's evaluation (fp32) and the feature cache (``cast``: autocast) run
         def run() -> None:
             model.eval()
-            with autocast():
+            with autocast() if cast else nullcontext():
                 fn(x_fn())
         return run
 
@@ -115,7 +117,7 @@ def estimate_epoch(config: RunConfig, *, in_shape: tuple[int, int, int], num_cla
                            "threads": torch.get_num_threads(), "device": str(device), "cache_once_s": 0.0}
     if cache:
         big = images[:1].expand(cache_bs, *in_shape)  # the cache's own batch (at 64 it was 1.6x slower per image)
-        per_batch = time_it(forward(lambda: to_input(big, False), model.features))
+        per_batch = time_it(forward(lambda: to_input(big, False), model.features, cast=True))
         out["cache_once_s"] = per_batch * (math.ceil(n_train / cache_bs) + math.ceil(n_test / cache_bs))
         feats = torch.randn(max(len(y), timed_eval_bs), model.in_features, device=device)
         out["step_s"] = time_it(step(lambda: feats[: len(y)]))
