@@ -1,9 +1,13 @@
 """CNN Playground: the frame. Navigation over the pages and the shared sidebar."""
 
+# pandas before any page draws a figure: plotly looks pandas up in sys.modules without the import lock,
+# so a page building a figure while another session's thread was still importing pandas failed
+# ("partially initialized module 'pandas'", seen with 30 sessions arriving over 10 s).
+import pandas  # noqa: F401
 import streamlit as st
 
 from app_pages.common import job_manager, keep_session, md, my_runs, run_name, status_badge
-from playground.data import default_data_root
+from playground.data import default_data_root, explore
 from playground.device import device_summary
 from playground.jobkinds import JOB_KINDS
 from playground.settings import settings
@@ -11,6 +15,7 @@ from playground.settings import settings
 st.set_page_config(page_title="CNN Playground", page_icon="🧩", layout="wide")  # an emoji: no font CDN offline
 if settings().classroom:  # students see a generic message for a bug, never a traceback with server paths
     st.set_option("client.showErrorDetails", "none")
+explore.warm_up()  # the built-in data set, drawn once in the background from the server's first page
 
 pages = st.navigation([
     st.Page("app_pages/start.py", title="Start", icon=":material/home:", default=True),

@@ -224,3 +224,58 @@ def test_data_page_states_the_true_number_of_conv_positions(tmp_path, monkeypatc
     text = " ".join(m.value for m in at.markdown)
     assert "(32 - 3 + 2·1) / 2 + 1 = 16" in text and "16 x 16 = 256 positions" in text
     assert len([c for c in at.get("plotly_chart") if "windows, stride 2, padding 1" in str(c.proto.spec)]) == 1
+
+
+def test_pixel_histograms_of_a_data_set_are_computed_once_for_sessions_arriving_together(monkeypatch):
+    """A class opening the Data page at once: every caller gets the one computation's result (a float
+    copy of the images each would cost memory and a core per session); another data set gets its own."""
+    import threading
+    import time
+
+    from playground.data import explore
+
+    ds = load_dataset("shapes", n_train=40, n_test=10, seed=7)
+    other = load_dataset("shapes", n_train=40, n_test=10, seed=8)
+    calls, real = [], explore._pixel_histograms
+
+    def slow(d, *a):
+        calls.append(d)
+        time.sleep(0.3)  # long enough that every thread arrives while it runs
+        return real(d, *a)
+
+    monkeypatch.setattr(explore, "_pixel_histograms", slow)
+    out: list = []
+    threads = [threading.Thread(target=lambda: out.append(explore.pixel_histograms(ds))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(out) == 8 and all(o is out[0] for o in out)
+    np.testing.assert_allclose(sum(out[0]["counts"][0]), 40 * 32 * 32)  # every pixel of channel 0 counted
+    assert explore.pixel_histograms(other) is not out[0] and calls[-1] is other
+    assert explore.pixel_histograms(ds, normalised=True) is not out[0] and len(calls) == 3
+
+
+def test_warm_up_loads_the_data_set_and_its_histograms_once_in_the_background(monkeypatch):
+    """The server's first page starts it; a second call (every page run calls it) starts nothing."""
+    import time
+
+    from playground.data import explore
+
+    ds = load_dataset("shapes", n_train=40, n_test=10, seed=9)
+    loads = []
+    monkeypatch.setattr(explore, "_warming", set())
+    monkeypatch.setattr(explore, "load_dataset", lambda name: loads.append(name) or ds)
+    explore.warm_up("shapes")
+    explore.warm_up("shapes")
+    deadline = time.time() + 30
+    while time.time() < deadline and explore._memo((id(ds), True, 64, 5000), ds) is None:
+        time.sleep(0.05)
+    assert loads == ["shapes"]
+
+    def computed_again(*a):
+        raise AssertionError("the warm-up's histograms were not kept")
+
+    monkeypatch.setattr(explore, "_pixel_histograms", computed_again)
+    assert explore.pixel_histograms(ds)["channels"] == ["red", "green", "blue"]
+    assert explore.pixel_histograms(ds, normalised=True)["channels"] == ["red", "green", "blue"]

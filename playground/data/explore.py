@@ -16,9 +16,9 @@ import torch
 from ..errors import ConfigError
 from ..images import hwc
 from .augment import build_pipeline
-from .datasets import Dataset
+from .datasets import Dataset, load_dataset
 
-__all__ = ["samples", "class_distribution", "pixel_histograms", "augment_preview",
+__all__ = ["warm_up", "samples", "class_distribution", "pixel_histograms", "augment_preview",
            "normalise_preview", "flatten_view", "conv_patches", "conv_output_size", "conv_windows", "image",
            "prediction_tiles"]
 
@@ -44,23 +44,65 @@ def class_distribution(ds: Dataset) -> dict[str, list[int]]:
 
 _hist_memo: "OrderedDict[tuple, tuple[weakref.ref, dict]]" = OrderedDict()  # never keeps a data set alive
 _hist_lock = threading.Lock()
+_hist_busy: dict[tuple, threading.Lock] = {}  # key -> the lock of the one computation in progress
+
+
+def _memo(key: tuple, ds: Dataset) -> dict | None:
+    with _hist_lock:
+        hit = _hist_memo.get(key)
+        return hit[1] if hit is not None and hit[0]() is ds else None  # not a new object at a reused address
 
 
 def pixel_histograms(ds: Dataset, normalised: bool = False, bins: int = 64,
                      max_images: int = 5000) -> dict[str, Any]:
     """Per-channel histograms of pixel values in [0, 1] (or after normalisation), computed once per
-    data set and shared by every session (the Data page draws them for each visitor)."""
+    data set and shared by every session (the Data page draws them for each visitor). Callers that
+    arrive while it is being computed (a class opening the Data page at once) wait for that one
+    computation instead of each making their own float copy of the images."""
     key = (id(ds), normalised, bins, max_images)
+    out = _memo(key, ds)
+    if out is not None:
+        return out
     with _hist_lock:
-        hit = _hist_memo.get(key)
-        if hit is not None and hit[0]() is ds:  # the same object, not a new one at a reused address
-            return hit[1]
-    out = _pixel_histograms(ds, normalised, bins, max_images)
-    with _hist_lock:
-        _hist_memo[key] = (weakref.ref(ds), out)
-        while len(_hist_memo) > 16:
-            _hist_memo.popitem(last=False)
+        busy = _hist_busy.setdefault(key, threading.Lock())
+    with busy:
+        out = _memo(key, ds)
+        if out is not None:
+            return out
+        try:
+            out = _pixel_histograms(ds, normalised, bins, max_images)
+            with _hist_lock:
+                _hist_memo[key] = (weakref.ref(ds), out)
+                while len(_hist_memo) > 16:
+                    _hist_memo.popitem(last=False)
+        finally:
+            with _hist_lock:
+                _hist_busy.pop(key, None)
     return out
+
+
+_warming: set[str] = set()
+
+
+def warm_up(name: str = "shapes") -> None:
+    """Load the data set ``name`` (default parameters) and its pixel histograms in a background thread, once
+    per process. The server's first page starts it, so a class opening the Data page together finds the
+    built-in data set ready rather than all waiting for it to be drawn (seconds of a core). A failure is
+    left for the page that loads the data set to report."""
+    with _hist_lock:
+        if name in _warming:
+            return
+        _warming.add(name)
+
+    def work() -> None:
+        try:
+            ds = load_dataset(name)
+            pixel_histograms(ds)
+            pixel_histograms(ds, normalised=True)
+        except Exception:  # noqa: BLE001 -- the page that needs it loads it again and says what went wrong
+            pass
+
+    threading.Thread(target=work, name=f"warm-up-{name}", daemon=True).start()
 
 
 def _pixel_histograms(ds: Dataset, normalised: bool, bins: int, max_images: int) -> dict[str, Any]:
