@@ -9,7 +9,10 @@ bounded in sessions and time.
 
 Prints: runs completed / cleanly queued, queue waits, page response times (median, p95),
 session errors, and the server's peak memory (VmHWM, so peaks between polls count too).
-The suite runs the same code with a few sessions (tests/test_load.py).
+The suite runs the same code with a few sessions (tests/test_load.py). This is the end-to-end
+check with real browsers, kept small; the server's own figures under a whole class (CPU per page
+view and per second of live view, the live view polled as the page polls) come from the
+protocol-level benchmarks/server_load.py, which needs no browser per student.
 """
 
 from __future__ import annotations
@@ -100,11 +103,46 @@ class Server:
             pass
         return {"rss_mb": out.get("VmRSS", 0.0), "peak_mb": out.get("VmHWM", 0.0)}
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system, s) used so far: ``server`` by the server process itself (its page
+        serving and the job manager's threads), ``children`` by its descendants (the fork server and
+        the training workers, running or ended; Linux /proc)."""
+        return cpu_seconds(self.proc.pid)
+
     def __enter__(self) -> "Server":
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _stat(pid: int | str) -> list[str]:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2:].split()  # fields 3.. of proc(5): state, ppid, ...
+
+
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """``server``: utime + stime of ``pid``; ``children``: what its descendants used, the live ones (their
+    own times and those of the children they reaped) and the ended ones it reaped (cutime + cstime)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parent[int(d.name)] = int(_stat(d.name)[1])
+            except (OSError, ValueError, IndexError):
+                pass  # ended meanwhile
+    own = [int(v) for v in _stat(pid)[11:15]]  # utime, stime, cutime, cstime
+    children, todo = own[2] + own[3], [pid]
+    while todo:
+        p = todo.pop()
+        for c in (k for k, v in parent.items() if v == p):
+            try:
+                children += sum(int(v) for v in _stat(c)[11:15])
+            except (OSError, ValueError, IndexError):
+                continue  # reaped meanwhile: its time is in its parent's cutime now
+            todo.append(c)
+    return {"server": (own[0] + own[1]) / tick, "children": children / tick}
 
 
 def run_config(train_limit: int, epochs: float) -> RunConfig:
