@@ -229,7 +229,7 @@ def test_cpu_jobs_side_by_side_share_the_cores(store):
         m = JobManager(store, max_running=at_once, workers="process")
         try:
             job = m.submit(QUICK.replace(train={"device": "cpu"}), "a")
-            assert _wait(lambda: job.state == "done")
+            assert _wait(lambda j=job: j.state == "done")
             assert job.buffer.snapshot()["start"]["threads"] == cpu_threads(at_once)
         finally:
             m.shutdown()
