@@ -71,7 +71,7 @@ class TrainConfig:
     eval_batch_size: int = 1000
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    # auto: bf16 mixed precision on a GPU and on a CPU with AMX bf16 units (1.4-1.5x the step there,
+    # auto: bf16 mixed precision on a GPU and on a CPU with AMX bf16 units (1.0-2.5x the step there,
     # docs/BENCHMARKS.md), fp32 elsewhere; fp32 | bf16 force one (playground.device.autocast_dtype).
     precision: str = "auto"
     log_every: int = 10  # steps between step events (each costs a device sync)
