@@ -33,6 +33,7 @@ from .kinds import JOB_KINDS
 
 __all__ = ["WorkerProcess", "process_controls", "warm_up", "died_message"]
 
+READY = {"kind": "worker_ready"}  # the worker's first message, not an event of the run
 INTERRUPT_GRACE_S = 30.0  # how long a worker whose server is gone may take to save its run
 _ctx_lock = threading.Lock()
 _ctx: Any = None
@@ -114,6 +115,8 @@ class WorkerProcess:
                     break
             if e is None:
                 break
+            if e == READY:
+                continue
             final = final or e.get("kind") in FINAL_KINDS or e.get("kind") == "interrupted"
             yield e
         self.process.join(10)
@@ -163,6 +166,9 @@ def _child(run_id: str, root: str, kind: str, resuming: bool, device: str | None
     apply_environment(env)
     if device == "cpu" or not torch.cuda.is_available():  # CPU jobs side by side share the cores
         torch.set_num_threads(cpu_threads(jobs_at_once))
+    # The queue's feeder thread starts with the first put: before the limit, since a thread's stack counts
+    # against RLIMIT_DATA (near the limit it could not start, and the out-of-memory event was lost).
+    out.put(READY)
     if memory_mb:
         cap = memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))  # heap and anonymous mappings: tensors
