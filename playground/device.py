@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from .config import PRECISIONS
 from .errors import ConfigError
 
 __all__ = ["autocast_dtype", "amx_bf16", "cpu_threads",
@@ -49,7 +50,7 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" or (device.type == "cpu" and amx_bf16()) else "fp32"
     if precision not in _DTYPES:
-        raise ConfigError(f"precision must be auto, fp32 or bf16 (got {precision!r}).")
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)} (got {precision!r}).")
     return _DTYPES[precision]
 
 
