@@ -3,6 +3,7 @@ for fixed parameters, plus the randomness (independent draws per sample)."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
@@ -145,3 +146,12 @@ def test_parse_spec_positional_and_named():
     assert A.parse_spec("rotation:15") == ("rotation", {"degrees": 15})
     assert A.parse_spec("scale:min=0.8,max=1.2") == ("scale", {"min": 0.8, "max": 1.2})
     assert A.parse_spec("random_resized_crop:scale=0.3/1") == ("random_resized_crop", {"scale": [0.3, 1]})
+
+
+@pytest.mark.parametrize("b,h,w,dtype", [(1, 1, 1, torch.float32), (5, 20, 24, torch.float32),
+                                         (3, 7, 32, torch.float64), (128, 28, 28, torch.float32)])
+def test_affine_grid_is_torchs(b, h, w, dtype):
+    theta = torch.randn(b, 2, 3, generator=torch.Generator().manual_seed(b), dtype=dtype)
+    ours = A.affine_grid(theta, h, w)
+    assert ours.shape == (b, h, w, 2) and ours.is_contiguous() and ours.dtype == dtype
+    torch.testing.assert_close(ours, F.affine_grid(theta, [b, 1, h, w], align_corners=False))

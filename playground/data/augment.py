@@ -26,7 +26,7 @@ from ..registry import Registry
 
 __all__ = [
     "AUGMENTATIONS", "Augmentation", "Pipeline", "build_pipeline", "parse_spec", "list_augmentations",
-    "affine_matrix", "crop_matrix", "warp", "flip", "adjust_brightness", "adjust_contrast",
+    "affine_matrix", "affine_grid", "crop_matrix", "warp", "flip", "adjust_brightness", "adjust_contrast",
     "adjust_saturation", "erase",
 ]
 
@@ -60,6 +60,30 @@ def crop_matrix(top: torch.Tensor, left: torch.Tensor, height: torch.Tensor, wid
     return m
 
 
+def _base_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(3, H*W): each output pixel's normalised centre (x, y, 1), in ``affine_grid``'s order
+    (align_corners=False)."""
+    key = (h, w, str(device), dtype)
+    if key not in _BASE_GRIDS:
+        xs = (torch.arange(w, device=device, dtype=dtype) * 2 + 1) / w - 1
+        ys = (torch.arange(h, device=device, dtype=dtype) * 2 + 1) / h - 1
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+        _BASE_GRIDS[key] = torch.stack([gx, gy, torch.ones_like(gx)]).view(3, h * w)
+    return _BASE_GRIDS[key]
+
+
+_BASE_GRIDS: dict[tuple, torch.Tensor] = {}  # a few sizes per process, 3*H*W numbers each
+
+
+def affine_grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """``F.affine_grid(theta, [B, C, h, w], align_corners=False)`` as one matrix product with a cached base
+    grid: the same numbers (a test compares them), 4x faster on a CPU for a batch of 128 MNIST digits, where
+    affine_grid's batched (B, H*W, 3) x (B, 3, 2) product is slow for small images."""
+    b = theta.shape[0]
+    grid = theta.reshape(b * 2, 3) @ _base_grid(h, w, theta.device, theta.dtype)  # (B*2, H*W)
+    return grid.view(b, 2, h * w).transpose(1, 2).contiguous().view(b, h, w, 2)
+
+
 def warp(x: torch.Tensor, forward: torch.Tensor) -> torch.Tensor:
     """Apply forward pixel-space maps (B, 3, 3) with one grid_sample (bilinear, zero fill)."""
     b, _, h, w = x.shape
@@ -68,7 +92,7 @@ def warp(x: torch.Tensor, forward: torch.Tensor) -> torch.Tensor:
     to_norm = torch.tensor([[2 / w, 0, 0], [0, 2 / h, 0], [0, 0, 1]], device=x.device)
     from_norm = torch.tensor([[w / 2, 0, 0], [0, h / 2, 0], [0, 0, 1]], device=x.device)
     theta = (to_norm @ inv @ from_norm)[:, :2]  # (B, 2, 3)
-    grid = F.affine_grid(theta.to(x.dtype), [b, 1, h, w], align_corners=False)  # (B, H, W, 2)
+    grid = affine_grid(theta.to(x.dtype), h, w)  # (B, H, W, 2)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
