@@ -4,6 +4,7 @@
     RandomRotation(10), ToTensor, Normalize) + DataLoader, best of 0 and 2 workers;
 (b) engine: ``fit`` with the same augmentations done batched on the device;
 (c) compute bound: the same training step on one fixed, resident batch.
+All three step the same model with the engine's optimiser (``build_optimizer``: fused kernels where torch has them).
 Each figure is the best 20-step window after a warm-up, measured alike for all three
 (on a shared machine, noise only ever slows a window down); the three run in interleaved
 rounds (a b c a b c ...), reported as median and spread with the ratios per round, and
@@ -26,6 +27,7 @@ from .config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from .data import clear_cache
 from .device import device_label
 from .train import fit, prepare
+from .train.optim import build_optimizer
 
 __all__ = ["run_bench", "FAST_MNIST", "bench_config"]
 
@@ -58,6 +60,12 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _optimizer(config: RunConfig, p) -> torch.optim.Optimizer:
+    """The engine's own optimiser (fused kernels included), so the three paths differ only in their input."""
+    o = config.optim
+    return build_optimizer(o.name, list(p.model.parameters()), lr=o.lr, weight_decay=o.weight_decay, **dict(o.params))
+
+
 def _train_step(p, opt, x, y) -> None:
     with p.autocast():
         loss = F.cross_entropy(p.model(x), y)
@@ -80,7 +88,7 @@ def textbook_ips(config: RunConfig, steps: int, workers: int) -> float:
     ds = datasets.MNIST(root, train=True, download=False, transform=tf)
     loader = DataLoader(ds, batch_size=config.train.batch_size, shuffle=True, num_workers=workers,
                         drop_last=True, pin_memory=p.device.type == "cuda", persistent_workers=False)
-    opt = torch.optim.Adam(p.model.parameters(), lr=1e-3)
+    opt = _optimizer(config, p)
     bs, warmup = config.train.batch_size, 5
     rates, t0 = [], 0.0
     for i, (x, y) in enumerate(loader):
@@ -113,7 +121,7 @@ def compute_bound_ips(config: RunConfig, steps: int) -> float:
     p = prepare(config)
     bs = config.train.batch_size
     x, y = p.to_input(p.train_x[:bs]), p.train_y[:bs]  # one fixed, resident, normalised batch
-    opt = torch.optim.Adam(p.model.parameters(), lr=1e-3)
+    opt = _optimizer(config, p)
     for _ in range(5):
         _train_step(p, opt, x, y)
     rates = []

@@ -139,3 +139,19 @@ def test_every_numeric_parameter_has_a_widget_range():
                 lo, hi, step = ranges[p]
                 assert lo <= d <= hi, (reg.kind, name, p, d, ranges[p])  # the default is on its slider
                 assert step == "log" or step > 0
+
+
+def test_optimisers_with_a_fused_kernel_use_it_on_the_cpu_and_leave_other_devices_to_torch():
+    cpu = list(nn.Linear(3, 2).parameters())
+    for name in ("sgd", "momentum", "nesterov", "adam", "adamw", "adagrad"):
+        assert build_optimizer(name, cpu, lr=0.1).defaults["fused"] is True, name
+    # param groups and generators are read once, and every parameter still trains
+    groups = [{"params": nn.Linear(3, 2).parameters(), "lr": 0.01}, {"params": nn.Parameter(torch.zeros(2))}]
+    opt = build_optimizer("adam", groups, lr=0.1)
+    assert opt.defaults["fused"] is True and [len(g["params"]) for g in opt.param_groups] == [2, 1]
+    from playground.train.optim import fused
+    with torch.device("meta"):
+        meta = list(nn.Linear(3, 2).parameters())
+    assert fused(meta) is None and fused(iter(cpu)) is None
+    assert fused(cpu, ("cuda",)) is None  # Adagrad's fused kernel is the CPU's only
+    assert build_optimizer("rmsprop", cpu, lr=0.1).defaults.get("fused") is None
