@@ -27,6 +27,8 @@ PLAYGROUND_MAX_ACTIVATION_MB 16384/4096 same        activation memory of one tra
 PLAYGROUND_WORKERS             process   same        where a run trains: "process" (a worker process each) or
                                                      "thread" (in the server's process; tests that patch it)
 PLAYGROUND_WORKER_MEMORY_MB    0         8192        memory one worker process may allocate (0: no limit)
+PLAYGROUND_WORKER_NICE         10        same        a worker process's CPU priority below the server's (0-19):
+                                                     pages stay quick while runs train; alone, a run is as fast
 PLAYGROUND_MAX_RUN_MINUTES     120       30          a run's longest training time; it stops, saved, after it
 PLAYGROUND_MAX_RUNS_PER_SESSION 0        3           queued + running runs of one session (0: no limit)
 PLAYGROUND_PAUSE_RELEASE_MIN   0         10          a run paused longer gives its slot back (0: never)
@@ -64,6 +66,7 @@ class Settings:
     max_unzipped_mb: int
     workers: str  # "process" or "thread"
     worker_memory_mb: int  # 0: no limit
+    worker_nice: int  # added to a worker process's niceness (pages before training when the CPU is short)
     max_image_mp: float
     max_folder_mp: float
     max_params_m: float
@@ -120,6 +123,13 @@ def _flag(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be 1 or 0 (got {raw!r}).")
 
 
+def _nice() -> int:
+    value = _int("PLAYGROUND_WORKER_NICE", 10, lo=0)
+    if value > 19:
+        raise ConfigError(f"PLAYGROUND_WORKER_NICE must be at most 19, the lowest priority (got {value}).")
+    return value
+
+
 def _gpus() -> int:
     import torch  # settings() itself stays cheap to import; torch is loaded by then anyway
 
@@ -150,6 +160,7 @@ def settings() -> Settings:
         max_unzipped_mb=_int("PLAYGROUND_MAX_UNZIPPED_MB", 1024),
         workers=workers,
         worker_memory_mb=_int("PLAYGROUND_WORKER_MEMORY_MB", 8192 if classroom else 0, lo=0),
+        worker_nice=_nice(),
         max_image_mp=_float("PLAYGROUND_MAX_IMAGE_MP", 40.0),
         max_folder_mp=_float("PLAYGROUND_MAX_FOLDER_MP", 2000.0),
         max_params_m=_float("PLAYGROUND_MAX_PARAMS_M", 50.0 if gpu else 20.0),

@@ -4,12 +4,15 @@ reproducible; controls reach the worker."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
 from conftest import tiny_run, wait_until
 
 from playground.config import RunConfig
+from playground.errors import ConfigError
+from playground.settings import settings
 from playground.train.jobs import JobManager
 
 QUICK = tiny_run()
@@ -37,6 +40,22 @@ def test_a_killed_worker_ends_its_run_with_a_message_and_the_next_run_trains(job
     assert jobs.store.open(victim.run_id).status() == "error"  # written for the dead worker
     nxt = jobs.submit(QUICK, "b")
     assert _wait(lambda: nxt.state == "done")
+
+
+def test_workers_train_below_the_servers_cpu_priority(jobs, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_WORKER_NICE", "7")
+    job = jobs.submit(QUICK.replace(train={"epochs": 500}), "a")
+    assert _wait(lambda: job.worker is not None and len(job.buffer.snapshot()["steps"]["step"]) >= 1)
+    assert os.getpriority(os.PRIO_PROCESS, job.worker.process.pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7)
+    jobs.stop(job.run_id)
+    assert _wait(lambda: job.state == "stopped")
+
+
+def test_a_bad_worker_priority_is_refused_with_its_range(monkeypatch):
+    for bad, why in (("20", "at most 19"), ("-1", "at least 0"), ("high", "whole number")):
+        monkeypatch.setenv("PLAYGROUND_WORKER_NICE", bad)
+        with pytest.raises(ConfigError, match=why):
+            settings()
 
 
 def test_a_worker_over_its_memory_limit_ends_with_a_message(jobs, monkeypatch):
@@ -233,3 +252,21 @@ def test_cpu_jobs_side_by_side_share_the_cores(store):
             assert job.buffer.snapshot()["start"]["threads"] == cpu_threads(at_once)
         finally:
             m.shutdown()
+
+
+def _default_data_is_cached(out) -> None:
+    from playground.data import datasets
+
+    out.put([key[0] for key in datasets._cache])
+
+
+def test_workers_inherit_the_default_data_set_from_the_fork_server():
+    from playground.train.workers import context
+
+    ctx = context()
+    out = ctx.Queue()
+    p = ctx.Process(target=_default_data_is_cached, args=(out,))
+    p.start()
+    cached = out.get(timeout=120)
+    p.join(30)
+    assert "shapes" in cached  # drawn once in the fork server (playground.train.preload), not per run

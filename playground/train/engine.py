@@ -24,6 +24,7 @@ Controls (stop, pause, resume, interrupt) may be called from another thread.
 from __future__ import annotations
 
 import math
+import resource
 import time
 import traceback
 from typing import Any, Iterator
@@ -44,6 +45,16 @@ from .stepview import batch_event
 __all__ = ["Controls", "fit", "resume"]
 
 
+def _host_out_of_memory(e: BaseException) -> bool:
+    """MemoryError, or torch's words for an allocation that failed; oneDNN's "could not create a primitive"
+    counts only in a process under a memory limit (a worker's), where it is its scratch space that failed."""
+    text = str(e)
+    if isinstance(e, MemoryError) or "can't allocate memory" in text:
+        return True
+    limited = resource.getrlimit(resource.RLIMIT_DATA)[0] != resource.RLIM_INFINITY
+    return limited and "could not create a primitive" in text
+
+
 def _error_event(e: BaseException) -> dict[str, Any]:
     if isinstance(e, PlaygroundError):
         return {"kind": "error", "message": str(e)}
@@ -52,7 +63,7 @@ def _error_event(e: BaseException) -> dict[str, Any]:
     if isinstance(e, torch.OutOfMemoryError):
         return {"kind": "error", "message": "Out of memory on the device. Lower the batch size, use a smaller "
                                            "model, or train on the CPU."}
-    if isinstance(e, MemoryError) or "can't allocate memory" in str(e):  # the host, or a worker's limit
+    if _host_out_of_memory(e):  # the host, or a worker's limit
         return {"kind": "error", "message": "Out of memory: the run needed more than this server lets one run "
                                            "use. Lower the batch size or use a smaller model."}
     return {"kind": "error", "message": f"Internal error ({type(e).__name__}: {e}). The run was ended; "

@@ -3,7 +3,8 @@
 A run that runs out of memory, crashes the interpreter or is killed ends alone: the server, its
 sessions and every other run go on, and the job manager turns the worker's death into a final
 event a person can act on. Each worker also has its own random generators (a process of its own),
-and a memory limit (``PLAYGROUND_WORKER_MEMORY_MB``).
+a memory limit (``PLAYGROUND_WORKER_MEMORY_MB``) and a lower CPU priority than the server
+(``PLAYGROUND_WORKER_NICE``), so pages answer quickly while runs train.
 
 Workers are forked from a fork server that has already imported torch and the engine, so a run
 starts about as fast as a thread did (no second ``import torch``), and the fork happens from a
@@ -47,7 +48,8 @@ def context():
     with _ctx_lock:
         if _ctx is None:
             _ctx = mp.get_context("forkserver")
-            _ctx.set_forkserver_preload(["playground.train", "playground.train.workers", "playground.style"])
+            _ctx.set_forkserver_preload(["playground.train", "playground.train.workers", "playground.style",
+                                         "playground.train.preload"])  # and the default data set, drawn
         return _ctx
 
 
@@ -164,11 +166,14 @@ def _child(run_id: str, root: str, kind: str, resuming: bool, device: str | None
     threading.Thread(target=_end_with_the_server, args=(alive, controls), name="server-watch",
                      daemon=True).start()
     apply_environment(env)
+    os.nice(settings().worker_nice)  # the server's pages first when the cores are short; alone, as fast as ever
     if device == "cpu" or not torch.cuda.is_available():  # CPU jobs side by side share the cores
         torch.set_num_threads(cpu_threads(jobs_at_once))
-    # The queue's feeder thread starts with the first put: before the limit, since a thread's stack counts
-    # against RLIMIT_DATA (near the limit it could not start, and the out-of-memory event was lost).
+    # Threads start before the limit, since a thread's stack counts against RLIMIT_DATA: the queue's feeder
+    # thread (with the first put; near the limit it could not start, and the out-of-memory event was lost)
+    # and torch's intra-op threads (one parallel op; else libgomp aborts the worker at its first one).
     out.put(READY)
+    torch.ones(1 << 20).add_(1)
     if memory_mb:
         cap = memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))  # heap and anonymous mappings: tensors
