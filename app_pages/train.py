@@ -22,7 +22,7 @@ from app_pages.common import (
 from app_pages.inside_parts import confusion_drilldown
 from app_pages.run_panel import control_row, downloads
 from app_pages.train_again_parts import run_again
-from app_pages.train_setup_parts import batch_size_input, model_form, step_plan
+from app_pages.train_setup_parts import batch_size_input, dataset_options, model_form, step_plan
 from playground import plots
 from playground.config import PRECISIONS, DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import explore, list_datasets, load_dataset
@@ -113,6 +113,7 @@ def setup_form() -> RunConfig | None:
             errors.append("Give the image folder (or upload a .zip on the Data page).")
         if root and guarded(lambda: check_folder_allowed(root, owner())) is None:
             errors.append("Choose a folder this server lets you read.")
+        dparams = dataset_options(dataset, dict(base.data.params) if dataset == base.data.dataset else None)
         limit = st.number_input("use only the first N training images (0: all)", min_value=0,
                                 value=base.data.train_limit or 0, step=500, key="t_limit")
         names = [parse_spec(s)[0] for s in base.data.augment if parse_spec(s)[0] in AUGMENTATIONS]
@@ -156,8 +157,8 @@ def setup_form() -> RunConfig | None:
             st.error(e)
         return None
     cfg = RunConfig(
-        data=DataConfig(dataset=dataset, data_root=root or None, augment=tuple(augment),
-                        train_limit=int(limit) or None),
+        data=DataConfig(dataset=dataset, data_root=root or None, params=dparams, augment=tuple(augment),
+                        train_limit=int(limit) or None, download=base.data.download),
         model=ModelConfig(name=model, params=mparams, init=init, init_params=iparams),
         optim=OptimConfig(name=opt, lr=float(lr), weight_decay=wd, schedule=sched, schedule_params=sparams,
                           label_smoothing=float(ls), grad_clip=float(clip)),
@@ -225,7 +226,7 @@ def run_panel(run_id: str) -> None:
     def curves() -> None:
         status = manager.status(run_id)
         snap = snapshot()
-        controls(run_id, status)
+        controls(run_id, status, snap)
         if status == "paused" and snap.get("batch"):
             stepped_batch(run, snap)
         progress(snap, status)
@@ -256,13 +257,13 @@ def name_input(run) -> None:
                   on_change=lambda: run.set_name(st.session_state[key]), width=360)
 
 
-def controls(run_id: str, status: str) -> None:
+def controls(run_id: str, status: str, snap: dict) -> None:
     mine = manager.may_control(run_id, owner(), qp.get("ctl"))
     cols = control_row(run_id, status, mine, "c")
     if not mine:
         return
     if status in ("running", "paused"):
-        live_change(run_id, cols[3])
+        live_change(run_id, cols[3], snap)
     if status == "paused" and cols[4].button("Step once", key="c_step", icon=":material/skip_next:",
                                              help="Train one batch, see it, stay paused."):
         guarded(lambda: manager.step_once(run_id), cols[4])
@@ -298,10 +299,9 @@ def stepped_batch(run, snap: dict) -> None:
 LR_STEPS = log_steps(1e-5, 1.0)
 
 
-def live_change(run_id: str, where) -> None:
+def live_change(run_id: str, where, snap: dict) -> None:
     """Change the learning rate while the run trains (from its next step; a dotted line on the curves)."""
     with where.popover("Learning rate", icon=":material/tune:"):
-        snap = manager.snapshot(run_id)
         now = snap["steps"]["lr"][-1] if snap["steps"]["lr"] else None
         near = min(LR_STEPS, key=lambda v: abs(v - now)) if now else 1e-3
         lr = st.select_slider("new learning rate", LR_STEPS, value=near, key="c_lr", format_func=lambda v: f"{v:g}",

@@ -64,11 +64,29 @@ def layer_tables(model: str, current: dict, key: str) -> dict | None:
     return {**blocks, **({} if fc == list(defaults["fc"]) else {"fc": fc})}
 
 
+def dataset_options(dataset: str, current: dict | None) -> dict:
+    """The data set's own parameters (shapes: how many images, their size, the seed; a folder: image size,
+    colour mode, test split), folded away unless set: only values that differ from the defaults, so a link's
+    settings come back as they were. ``download`` is the data section's own switch, not one of these."""
+    defaults = {k: v for k, v in DATASETS.params(dataset).items() if k not in ("download", "root")}
+    if not defaults:
+        return {}
+    with st.expander(f"{dataset} options", expanded=bool(current)):
+        return param_widgets(defaults, f"t_d_{dataset}", current, ranges=DATASETS.ranges(dataset))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _architecture_rows(model: str, params: dict, in_shape: tuple, num_classes: int) -> list[dict]:
+    """``architecture``, once per setup (a page rerun, every new epoch of every viewer, draws the same)."""
+    return architecture(model, params, in_shape, num_classes)
+
+
 def architecture_picture(model: str, params: dict, dataset: str) -> bool:
     """Per stage of the network: what it is, its output shape and its parameters (a bar per row), built
     by the core on the meta device; False (with the reason shown) when the settings cannot build."""
     facts = DATASETS.facts(dataset)
-    rows = guarded(lambda: architecture(model, params, tuple(facts["input_shape"]()), facts["num_classes"] or 10))
+    rows = guarded(lambda: _architecture_rows(model, params, tuple(facts["input_shape"]()),
+                                              facts["num_classes"] or 10))
     if rows is None:
         return False
     total = sum(r["params"] for r in rows)

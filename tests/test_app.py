@@ -229,6 +229,21 @@ def test_shared_link_opens_the_same_setup(app):
     assert at.number_input(key="t_bs").value == 64
 
 
+def test_a_link_keeps_its_data_set_options(app):
+    cfg = RunConfig().replace(data={"params": {"n_train": 600, "seed": 3}, "train_limit": 500})
+    at = app
+    at.query_params["cfg"] = cfg.to_url()
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    _no_errors(at)
+    assert at.number_input(key="t_limit").value == 500
+    kept = RunConfig.from_url(_qp(at, "cfg")).data  # what the page rebuilt from its widgets
+    assert dict(kept.params) == {"n_train": 600, "seed": 3} and kept.train_limit == 500
+    n_train = next(w for w in at.number_input if w.key == "t_d_shapes__n_train")
+    n_train.set_value(1200).run()
+    assert dict(RunConfig.from_url(_qp(at, "cfg")).data.params) == {"n_train": 1200, "seed": 3}
+
+
 def test_a_damaged_or_stale_link_falls_back_to_defaults(app):
     bad = RunConfig().replace(data={"augment": ("no_such_aug",)})
     at = app
