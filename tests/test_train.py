@@ -481,3 +481,25 @@ def test_precision_auto_is_bf16_on_a_gpu_or_an_amx_cpu_and_each_setting_trains()
         assert events[-1]["kind"] == "done" and epochs[-1]["train_loss"] < epochs[0]["train_loss"]
     (start,) = [e for e in fit(small(epochs=1, device="cpu")) if e["kind"] == "start"]
     assert start["precision"] == ("bf16" if amx_bf16() else "fp32")
+
+
+def test_live_figures_draw_the_same_json_as_validated_ones():
+    """The live curves skip plotly's validation (st.plotly_chart validates what it draws): what Streamlit
+    sends to the browser is the same as for a figure built with validation."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+    import plotly.tools
+
+    from playground import plots
+
+    steps = {"step": [10, 20, 30], "loss": [2.0, 1.0, 0.5], "acc": [0.1, 0.5, 0.8], "lr": [1e-3, 2e-3, 1e-3],
+             "images_per_s": [900.0, 1000.0, 1100.0]}
+    epochs, sets = [{"step": 30, "test_loss": 0.6, "test_acc": 0.79}], [{"step": 20, "lr": 0.01}]
+    quick = {"step": [10, 20], "loss": [1.5, 0.9], "acc": [0.3, 0.6], "n": [512, 512]}
+    drawn = lambda f: json.loads(pio.to_json(plotly.tools.return_figure_from_figure_or_data(f, validate_figure=True),
+                                             validate=False))
+    for fig in (plots.training_curves(steps, epochs, sets, quick), plots.lr_curve(steps), plots.throughput(steps)):
+        validated = go.Figure(fig.to_plotly_json())
+        assert drawn(fig) == drawn(validated)
+    assert [t.name for t in plots.training_curves(steps, epochs).data] == ["train", "train", "test (full)",
+                                                                          "test (full)"]
