@@ -270,3 +270,20 @@ def test_workers_inherit_the_default_data_set_from_the_fork_server():
     cached = out.get(timeout=120)
     p.join(30)
     assert "shapes" in cached  # drawn once in the fork server (playground.train.preload), not per run
+
+
+def test_a_failed_onednn_primitive_reads_as_out_of_memory_only_under_a_limit():
+    import resource
+    import subprocess
+    import sys
+
+    from playground.train.engine import _error_event
+
+    if resource.getrlimit(resource.RLIMIT_DATA)[0] != resource.RLIM_INFINITY:
+        pytest.skip("this test process itself runs under a data limit")
+    assert _error_event(RuntimeError("could not create a primitive"))["message"].startswith("Internal error")
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_DATA, (16 * 2**30, 16 * 2**30)); "
+            "from playground.train.engine import _error_event; "
+            "print(_error_event(RuntimeError('could not create a primitive'))['message'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.startswith("Out of memory: the run needed more"), out.stderr

@@ -24,7 +24,6 @@ Controls (stop, pause, resume, interrupt) may be called from another thread.
 from __future__ import annotations
 
 import math
-import resource
 import time
 import traceback
 from typing import Any, Iterator
@@ -51,8 +50,13 @@ def _host_out_of_memory(e: BaseException) -> bool:
     text = str(e)
     if isinstance(e, MemoryError) or "can't allocate memory" in text:
         return True
-    limited = resource.getrlimit(resource.RLIMIT_DATA)[0] != resource.RLIM_INFINITY
-    return limited and "could not create a primitive" in text
+    if "could not create a primitive" not in text:
+        return False
+    try:
+        import resource  # not on Windows, where no worker runs under a limit
+    except ImportError:
+        return False
+    return resource.getrlimit(resource.RLIMIT_DATA)[0] != resource.RLIM_INFINITY
 
 
 def _error_event(e: BaseException) -> dict[str, Any]:
