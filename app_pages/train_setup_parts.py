@@ -68,7 +68,7 @@ def dataset_options(dataset: str, current: dict | None) -> dict:
     """The data set's own parameters (shapes: how many images, their size, the seed; a folder: image size,
     colour mode, test split), folded away unless set: only values that differ from the defaults, so a link's
     settings come back as they were. ``download`` is the data section's own switch, not one of these."""
-    defaults = {k: v for k, v in DATASETS.params(dataset).items() if k not in ("download", "root")}
+    defaults = {k: v for k, v in DATASETS.params(dataset).items() if k != "download"}
     if not defaults:
         return {}
     with st.expander(f"{dataset} options", expanded=bool(current)):

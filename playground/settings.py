@@ -86,7 +86,7 @@ class Settings:
     ray_runs: Path | None = None  # None: files travel back to the server's run store
 
 
-def _int(name: str, default: int, lo: int = 1) -> int:
+def _int(name: str, default: int, lo: int = 1, hi: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -96,6 +96,8 @@ def _int(name: str, default: int, lo: int = 1) -> int:
         raise ConfigError(f"{name} must be a whole number (got {raw!r}).") from None
     if value < lo:
         raise ConfigError(f"{name} must be at least {lo} (got {value}).")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{name} must be at most {hi} (got {value}).")
     return value
 
 
@@ -121,13 +123,6 @@ def _flag(name: str, default: bool) -> bool:
     if raw.lower() in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be 1 or 0 (got {raw!r}).")
-
-
-def _nice() -> int:
-    value = _int("PLAYGROUND_WORKER_NICE", 10, lo=0)
-    if value > 19:
-        raise ConfigError(f"PLAYGROUND_WORKER_NICE must be at most 19, the lowest priority (got {value}).")
-    return value
 
 
 def _gpus() -> int:
@@ -160,7 +155,7 @@ def settings() -> Settings:
         max_unzipped_mb=_int("PLAYGROUND_MAX_UNZIPPED_MB", 1024),
         workers=workers,
         worker_memory_mb=_int("PLAYGROUND_WORKER_MEMORY_MB", 8192 if classroom else 0, lo=0),
-        worker_nice=_nice(),
+        worker_nice=_int("PLAYGROUND_WORKER_NICE", 10, lo=0, hi=19),  # 19: the lowest priority
         max_image_mp=_float("PLAYGROUND_MAX_IMAGE_MP", 40.0),
         max_folder_mp=_float("PLAYGROUND_MAX_FOLDER_MP", 2000.0),
         max_params_m=_float("PLAYGROUND_MAX_PARAMS_M", 50.0 if gpu else 20.0),
