@@ -11,7 +11,7 @@ import streamlit as st
 from app_pages.common import guarded, md, param_widgets
 from playground.config import RunConfig
 from playground.data import DATASETS, load_dataset
-from playground.errors import PlaygroundError
+from playground.errors import ConfigError, PlaygroundError
 from playground.models import MODELS, model_params
 from playground.models.cnn import POOLS, architecture, block_rows, blocks_params, check_units
 from playground.registry import PARAM_RANGES
@@ -162,7 +162,10 @@ def step_plan(cfg: RunConfig) -> None:
     try:
         with st.spinner("Counting the training images ..."):
             n = train_size(cfg)
-    except PlaygroundError as e:
+    except ConfigError as e:  # a setting to change (shapes with 5 images, a folder's bad image): say so now
+        st.error(f"{e}")
+        return
+    except PlaygroundError as e:  # not there yet (a download): the run fetches it
         st.caption(f"Steps per epoch: known once the data set loads ({md(e)})")
         return
     auto, epochs = cfg.train.batch_size is None, cfg.train.epochs

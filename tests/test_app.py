@@ -242,6 +242,8 @@ def test_a_link_keeps_its_data_set_options(app):
     n_train = next(w for w in at.number_input if w.key == "t_d_shapes__n_train")
     n_train.set_value(1200).run()
     assert dict(RunConfig.from_url(_qp(at, "cfg")).data.params) == {"n_train": 1200, "seed": 3}
+    n_train.set_value(5).run()  # below one image per class: said before Start, not only by it
+    assert not at.exception and any("at least 10 train" in e.value for e in at.error)
 
 
 def test_a_damaged_or_stale_link_falls_back_to_defaults(app):
