@@ -20,7 +20,7 @@ from app_pages.common import (
     url_run,
     view_link,
 )
-from app_pages.run_panel import control_row, downloads
+from app_pages.run_panel import LIVE, control_row, downloads, left_queue, refresh_every
 from playground.autoencode import plots
 from playground.autoencode.noise import NOISES, list_noises, parse_noise
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
@@ -34,7 +34,6 @@ from playground.train import check_names
 from playground.train.buffer import run_progress
 from playground.train.optim import list_optimizers
 
-REFRESH_S = 1.0
 st.title("Autoencoders")
 st.caption("The encoder squeezes each image into a few numbers (the code); the decoder has to undo the "
            "compression. A denoising autoencoder gets a corrupted image and must return the clean one.")
@@ -268,21 +267,23 @@ def run_panel(run_id: str) -> None:
         st.warning(f"Run {run_id} is a {cfg.train.task} run; open it on the Train page.")
         st.page_link("app_pages/train.py", label="Train page", icon=":material/model_training:")
         return
-    live = manager.status(run_id) in ("queued", "running", "paused")
+    drawn = manager.status(run_id)
+    live = drawn in LIVE
     st.subheader(f"Run {run_id}")
     st.caption(f"View-only link to this run: `{view_link(run_id)}`")  # the address bar holds the control key
     snap = snapshot(run_id, run)
     st.session_state.ae_epochs_drawn = (run_id, len(snap["epochs"]))
 
-    @st.fragment(run_every=REFRESH_S if live else None)
+    @st.fragment(run_every=refresh_every(drawn))
     def live_part() -> None:
         status = manager.status(run_id)
         s = snapshot(run_id, run)
         controls(run_id, status)
         live_view(run_id, s, status, live)
         finished = status not in ("queued", "running", "paused")
-        if live and (finished or st.session_state.ae_epochs_drawn != (run_id, len(s["epochs"]))):
-            st.rerun()  # a new epoch, or the end: the latent views redraw once
+        if live and (finished or left_queue(drawn, status)
+                     or st.session_state.ae_epochs_drawn != (run_id, len(s["epochs"]))):
+            st.rerun()  # started, a new epoch, or the end: the latent views redraw once
 
     live_part()
     if not snap["epochs"]:

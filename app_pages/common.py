@@ -285,3 +285,21 @@ def camera_photo(key: str) -> bytes | None:
     shot = st.camera_input("take a photo", key=key, help="Your browser asks before it turns the camera on; the "
                                                        "photo stays in this session.")
     return None if shot is None else shot.getvalue()
+
+
+def lazy_tabs(labels: list[str], keep: list[tuple[str, ...]] | None = None, key: str = "tab") -> list:
+    """Tabs of which only the open one runs (Streamlit's lazy tabs: choosing one reruns the page), bound to
+    ``?tab=`` so a link opens the same tab. A page then costs the server its open tab, not all of them
+    (docs/BENCHMARKS.md). ``keep[i]``: the keys of tab i's widgets (no buttons; one ending in "_" stands for
+    every key it begins), whose values are kept while the tab is closed: Streamlit forgets a widget that was
+    not drawn in a run; assigned back, its value stays in the session until the tab draws the widget again."""
+    tabs = st.tabs(labels, key=key, on_change="rerun", bind="query-params")
+    for tab, keys in zip(tabs, keep or ()):
+        if not tab.open:
+            for k in [k for k in st.session_state if isinstance(k, str) and _kept(k, keys)]:
+                st.session_state[k] = st.session_state[k]
+    return tabs
+
+
+def _kept(key: str, keys: tuple[str, ...]) -> bool:
+    return any(key == k or (k.endswith("_") and key.startswith(k)) for k in keys)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages.common import guarded, image_folder_input, md, owner
+from app_pages.common import guarded, image_folder_input, lazy_tabs, md, owner
 from playground import plots
 from playground.data import explore, list_datasets, load_dataset
 from playground.data import plots as dplots
@@ -56,101 +56,111 @@ st.caption(f"Mean per channel {', '.join(f'{v:.4f}' for v in info['mean'])}, std
            f"{', '.join(f'{v:.4f}' for v in info['std'])}: computed from the training split; training "
            "normalises with them.")
 
-tabs = st.tabs(["Samples", "Classes and pixels", "Augmentation", "Normalisation", "MLP vs CNN input"])
+# Only the open tab runs (the first open of the page draws its samples, not all five tabs' figures); each
+# tab's settings are kept while another is open.
+tabs = lazy_tabs(["Samples", "Classes and pixels", "Augmentation", "Normalisation", "MLP vs CNN input"],
+                 keep=[("d_class", "d_n", "d_seed"), (), ("d_aug", "d_aug_idx", "d_draws", "d_augp_"), ("d_norm_idx",),
+                       ("d_flat_idx", "d_k", "d_stride", "d_pad_")])
+seed = int(st.session_state.get("d_seed", 0))  # the Samples tab's shuffle seeds the augmentation draws too
 
 with tabs[0]:
-    a, b, c = st.columns(3)
-    cls = a.selectbox("class", ["all"] + ds.classes, key="d_class")
-    n = b.slider("how many", 8, 64, 32, 8, key="d_n")
-    seed = c.number_input("shuffle", value=0, step=1, key="d_seed")
-    imgs, caps, _ = explore.samples(ds, n, None if cls == "all" else ds.classes.index(cls), seed=int(seed))
-    st.image(imgs, caption=caps, width=80)
+    if tabs[0].open:  # lazy: only the open tab runs
+        a, b, c = st.columns(3)
+        cls = a.selectbox("class", ["all"] + ds.classes, key="d_class")
+        n = b.slider("how many", 8, 64, 32, 8, key="d_n")
+        seed = c.number_input("shuffle", value=0, step=1, key="d_seed")
+        imgs, caps, _ = explore.samples(ds, n, None if cls == "all" else ds.classes.index(cls), seed=int(seed))
+        st.image(imgs, caption=caps, width=80)
 
 with tabs[1]:
-    a, b = st.columns(2)
-    a.plotly_chart(plots.class_distribution(explore.class_distribution(ds), ds.classes), key="d_dist")
-    b.plotly_chart(plots.pixel_histogram(explore.pixel_histograms(ds), "pixel values (0..1), training images"),
-                   key="d_hist")
+    if tabs[1].open:  # lazy: only the open tab runs
+        a, b = st.columns(2)
+        a.plotly_chart(plots.class_distribution(explore.class_distribution(ds), ds.classes), key="d_dist")
+        b.plotly_chart(plots.pixel_histogram(explore.pixel_histograms(ds), "pixel values (0..1), training images"),
+                       key="d_hist")
 
 with tabs[2]:
-    a, b, c = st.columns([2, 1, 1])
-    specs_names = a.multiselect("augmentations", list_augmentations(), default=["rotation", "translate"],
-                                key="d_aug")
-    idx = b.number_input("training image #", 0, len(ds.train_y) - 1, 0, key="d_aug_idx")
-    draws = c.slider("draws", 4, 32, 16, 4, key="d_draws")
-    specs = []
-    for name in specs_names:
-        args = st.text_input(f"{name} parameters", key=f"d_augp_{name}",
-                             placeholder=", ".join(f"{k}={v}" for k, v in AUGMENTATIONS.params(name).items()))
-        specs.append(f"{name}:{args}" if args.strip() else name)
-    prev = guarded(lambda: explore.augment_preview(ds, int(idx), specs, n=draws, seed=int(seed)))
-    if prev:
-        st.image([explore.image(ds, int(idx), "train")], caption=["original"], width=96)
-        st.caption("The same image under independent random draws, as a training batch gets them:")
-        st.image(prev, width=84)
+    if tabs[2].open:  # lazy: only the open tab runs
+        a, b, c = st.columns([2, 1, 1])
+        specs_names = a.multiselect("augmentations", list_augmentations(), default=["rotation", "translate"],
+                                    key="d_aug")
+        idx = b.number_input("training image #", 0, len(ds.train_y) - 1, 0, key="d_aug_idx")
+        draws = c.slider("draws", 4, 32, 16, 4, key="d_draws")
+        specs = []
+        for name in specs_names:
+            args = st.text_input(f"{name} parameters", key=f"d_augp_{name}",
+                                 placeholder=", ".join(f"{k}={v}" for k, v in AUGMENTATIONS.params(name).items()))
+            specs.append(f"{name}:{args}" if args.strip() else name)
+        prev = guarded(lambda: explore.augment_preview(ds, int(idx), specs, n=draws, seed=int(seed)))
+        if prev:
+            st.image([explore.image(ds, int(idx), "train")], caption=["original"], width=96)
+            st.caption("The same image under independent random draws, as a training batch gets them:")
+            st.image(prev, width=84)
 
 with tabs[3]:
-    idx = st.number_input("training image #", 0, len(ds.train_y) - 1, 0, key="d_norm_idx")
-    pv = explore.normalise_preview(ds, int(idx))
-    a, b = st.columns(2)
-    a.plotly_chart(plots.channel_heatmaps(pv["before"], "before: pixels in [0, 1]"), key="d_before")
-    b.plotly_chart(plots.channel_heatmaps(pv["after"], "after: (x - mean) / std", zmid=0.0), key="d_after")
-    a.plotly_chart(plots.pixel_histogram(explore.pixel_histograms(ds), "before"), key="d_hb")
-    b.plotly_chart(plots.pixel_histogram(explore.pixel_histograms(ds, normalised=True), "after (mean 0, std 1)"),
-                   key="d_ha")
+    if tabs[3].open:  # lazy: only the open tab runs
+        idx = st.number_input("training image #", 0, len(ds.train_y) - 1, 0, key="d_norm_idx")
+        pv = explore.normalise_preview(ds, int(idx))
+        a, b = st.columns(2)
+        a.plotly_chart(plots.channel_heatmaps(pv["before"], "before: pixels in [0, 1]"), key="d_before")
+        b.plotly_chart(plots.channel_heatmaps(pv["after"], "after: (x - mean) / std", zmid=0.0), key="d_after")
+        a.plotly_chart(plots.pixel_histogram(explore.pixel_histograms(ds), "before"), key="d_hb")
+        b.plotly_chart(plots.pixel_histogram(explore.pixel_histograms(ds, normalised=True), "after (mean 0, std 1)"),
+                       key="d_ha")
 
 with tabs[4]:
-    idx = st.number_input("training image #", 0, len(ds.train_y) - 1, 0, key="d_flat_idx")
-    c_, h, w = info["shape"]
-    vec = explore.flatten_view(ds, int(idx))
-    st.plotly_chart(plots.flatten_strip(vec, w), key="d_flat")
-    a, b, c = st.columns(3)
-    k = a.select_slider("convolution kernel", [3, 5, 7], 3, key="d_k")
-    stride = b.select_slider("stride", [1, 2, 3], 1, key="d_stride",
-                             help="How far the window moves each time: 1 is what a conv layer usually does.")
-    pad = c.select_slider("padding (zeros around the image)", list(range(k // 2 + 1)), 0, key=f"d_pad_{k}",
-                          help=f"{k // 2} keeps the output the size of the input at stride 1 ('same' padding).")
-    view = guarded(lambda: explore.conv_windows(ds, int(idx), kernel=k, stride=stride, padding=pad))
-    if view is not None:
-        oh, ow = view["grid"]
+    if tabs[4].open:  # lazy: only the open tab runs
+        idx = st.number_input("training image #", 0, len(ds.train_y) - 1, 0, key="d_flat_idx")
+        c_, h, w = info["shape"]
+        vec = explore.flatten_view(ds, int(idx))
+        st.plotly_chart(plots.flatten_strip(vec, w), key="d_flat")
+        a, b, c = st.columns(3)
+        k = a.select_slider("convolution kernel", [3, 5, 7], 3, key="d_k")
+        stride = b.select_slider("stride", [1, 2, 3], 1, key="d_stride",
+                                 help="How far the window moves each time: 1 is what a conv layer usually does.")
+        pad = c.select_slider("padding (zeros around the image)", list(range(k // 2 + 1)), 0, key=f"d_pad_{k}",
+                              help=f"{k // 2} keeps the output the size of the input at stride 1 ('same' padding).")
+        view = guarded(lambda: explore.conv_windows(ds, int(idx), kernel=k, stride=stride, padding=pad))
+        if view is not None:
+            oh, ow = view["grid"]
 
-        def side(n: int, out: int) -> str:
-            return f"({n} - {k} + 2·{pad}) / {stride} + 1 = {out}"
+            def side(n: int, out: int) -> str:
+                return f"({n} - {k} + 2·{pad}) / {stride} + 1 = {out}"
 
-        sides = f"{side(h, oh)} positions down and across" if h == w else \
-            f"{side(h, oh)} positions down and {side(w, ow)} across"
-        st.markdown(
-            f"An MLP unit is connected to all **{view['mlp_inputs_per_unit']:,}** inputs ({c_} x {h} x {w} "
-            f"flattened: where a pixel was is forgotten). A {k}x{k} convolution unit sees only **"
-            f"{view['inputs_per_unit']}** neighbouring inputs ({c_} x {k} x {k}), and the same weights slide over "
-            f"the image {stride} pixel{'s' if stride > 1 else ''} at a time: (n - k + 2p) / s + 1 = "
-            f"{sides}, so the window visits **{oh} x {ow} = {view['positions']:,} positions** (weight sharing: "
-            f"{view['positions']:,} outputs from one set of {view['inputs_per_unit'] + 1} weights).")
-        if (h - k + 2 * pad) % stride or (w - k + 2 * pad) % stride:
-            st.caption("The division is rounded down: the window never hangs over the edge, so the last "
-                       "pixels of a side can be left out.")
-        left, right = st.columns([3, 2])
-        title = f"{k}x{k} windows, stride {stride}, padding {pad}" + (" (zeros, dashed: the image)" if pad else "")
-        left.plotly_chart(dplots.conv_windows_figure(view, title, height=540), key="d_windows")
-        with right:
-            st.markdown("**Some of the windows** (each one output of the layer):")
-            for i, e in enumerate(view["examples"]):
-                colour = dplots.COLOUR_NAMES[i % len(dplots.COLOUR_NAMES)]
-                rows = f"rows {e['top'] - pad}..{e['top'] - pad + k - 1}, columns {e['left'] - pad}.." \
-                       f"{e['left'] - pad + k - 1}"
-                t, q = st.columns([1, 3])
-                t.image(np.repeat(np.repeat(e["tile"], 12, 0), 12, 1), width=72)  # crisp pixels
-                q.markdown(f":{colour}[**output ({e['row']}, {e['col']})**] sees image {rows}")
-            notes = []
-            if stride == 1:
-                notes.append(f"Neighbouring windows overlap by {k - 1} pixel{'s' if k > 2 else ''}: every pixel away "
-                             f"from the border is seen by {k} x {k} = {k * k} windows.")
-            elif stride < k:
-                notes.append(f"Neighbouring windows overlap by {k - stride} pixel{'s' if k - stride > 1 else ''}: "
-                             "the pixels in the overlap are seen by more than one window.")
-            else:
-                notes.append("The windows do not overlap: each pixel is seen by at most one window.")
-            if pad:
-                notes.append(f"Rows and columns below 0 or above {h - 1} are the padding (zeros).")
-            if notes:
-                st.caption(" ".join(notes))
+            sides = f"{side(h, oh)} positions down and across" if h == w else \
+                f"{side(h, oh)} positions down and {side(w, ow)} across"
+            st.markdown(
+                f"An MLP unit is connected to all **{view['mlp_inputs_per_unit']:,}** inputs ({c_} x {h} x {w} "
+                f"flattened: where a pixel was is forgotten). A {k}x{k} convolution unit sees only **"
+                f"{view['inputs_per_unit']}** neighbouring inputs ({c_} x {k} x {k}), and the same weights slide over "
+                f"the image {stride} pixel{'s' if stride > 1 else ''} at a time: (n - k + 2p) / s + 1 = "
+                f"{sides}, so the window visits **{oh} x {ow} = {view['positions']:,} positions** (weight sharing: "
+                f"{view['positions']:,} outputs from one set of {view['inputs_per_unit'] + 1} weights).")
+            if (h - k + 2 * pad) % stride or (w - k + 2 * pad) % stride:
+                st.caption("The division is rounded down: the window never hangs over the edge, so the last "
+                           "pixels of a side can be left out.")
+            left, right = st.columns([3, 2])
+            title = f"{k}x{k} windows, stride {stride}, padding {pad}" + (" (zeros, dashed: the image)" if pad else "")
+            left.plotly_chart(dplots.conv_windows_figure(view, title, height=540), key="d_windows")
+            with right:
+                st.markdown("**Some of the windows** (each one output of the layer):")
+                for i, e in enumerate(view["examples"]):
+                    colour = dplots.COLOUR_NAMES[i % len(dplots.COLOUR_NAMES)]
+                    rows = f"rows {e['top'] - pad}..{e['top'] - pad + k - 1}, columns {e['left'] - pad}.." \
+                           f"{e['left'] - pad + k - 1}"
+                    t, q = st.columns([1, 3])
+                    t.image(np.repeat(np.repeat(e["tile"], 12, 0), 12, 1), width=72)  # crisp pixels
+                    q.markdown(f":{colour}[**output ({e['row']}, {e['col']})**] sees image {rows}")
+                notes = []
+                if stride == 1:
+                    notes.append(f"Neighbouring windows overlap by {k - 1} pixel{'s' if k > 2 else ''}: every pixel "
+                                 f"away from the border is seen by {k} x {k} = {k * k} windows.")
+                elif stride < k:
+                    notes.append(f"Neighbouring windows overlap by {k - stride} pixel{'s' if k - stride > 1 else ''}: "
+                                 "the pixels in the overlap are seen by more than one window.")
+                else:
+                    notes.append("The windows do not overlap: each pixel is seen by at most one window.")
+                if pad:
+                    notes.append(f"Rows and columns below 0 or above {h - 1} are the padding (zeros).")
+                if notes:
+                    st.caption(" ".join(notes))

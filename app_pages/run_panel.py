@@ -13,6 +13,23 @@ from playground import export
 from playground.config import without_server_paths
 
 LIVE = ("queued", "running", "paused")
+LIVE_S = 1.0  # a run that trains: its view's newest events are at most about a second old
+QUEUED_S = 3.0  # a run that waits for a slot: its place in the queue
+
+
+def refresh_every(*statuses: str) -> float | None:
+    """How often a live view of runs in ``statuses`` redraws (its fragment's ``run_every``): every second
+    while one trains, every 3 s while they all wait in the queue, never once they have ended. At the start of
+    a lesson most of a class's views are queued ones: polled every 3 s they cost the server's one Python
+    process a third (docs/BENCHMARKS.md). A view redraws its page when a run leaves the queue
+    (``left_queue``), which sets the one-second timer."""
+    live = [s for s in statuses if s in LIVE]
+    return None if not live else QUEUED_S if all(s == "queued" for s in live) else LIVE_S
+
+
+def left_queue(drawn: str, now: str) -> bool:
+    """A run drawn as queued that no longer is (it started, or was stopped): the page redraws."""
+    return drawn == "queued" and now != "queued"
 
 
 def control_row(run_id: str, status: str, mine: bool, key: str, pause: bool = True, note: str = "") -> list:

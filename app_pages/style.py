@@ -11,13 +11,12 @@ import math
 import streamlit as st
 
 from app_pages.common import guarded, job_manager, listed_runs, may_see, my_runs, owner, view_link
-from app_pages.run_panel import control_row
+from app_pages.run_panel import LIVE, control_row, left_queue, refresh_every
 from playground import style
 from playground.errors import PlaygroundError
 from playground.runs import RunStore
 from playground.style.plots import loss_figure
 
-REFRESH_S = 1.0
 UPLOAD = "upload your own..."
 WEIGHT_OPTIONS = {  # log scale; 0 switches a term off
     "content": [0.0] + [10.0 ** e for e in range(-3, 7)],
@@ -229,10 +228,11 @@ def result_panel(run_id: str) -> None:
         st.warning("This transfer belongs to another session, and this server does not show other sessions' runs "
                    "(PLAYGROUND_SHARE_RUNS=none). Start your own above.", icon=":material/lock:")
         return
-    live_now = style_status(run_id) in ("queued", "running", "paused")
+    drawn = style_status(run_id) or "damaged"
+    live_now = drawn in LIVE
     st.caption(f"View-only link to this transfer: `{view_link(style=run_id)}`")
 
-    @st.fragment(run_every=REFRESH_S if live_now else None)
+    @st.fragment(run_every=refresh_every(drawn))
     def view() -> None:
         status = style_status(run_id) or "damaged"
         control_row(run_id, status, mine, "s", pause=False,
@@ -241,8 +241,8 @@ def result_panel(run_id: str) -> None:
         snap = snapshot(run)
         progress(snap, status)
         draw(snap, live=status == "running")
-        if live_now and status not in ("queued", "running", "paused"):
-            st.rerun()  # finished: redraw the page once, with the downloads
+        if live_now and (status not in LIVE or left_queue(drawn, status)):
+            st.rerun()  # started, or finished: redraw the page once (with the downloads at the end)
 
     view()
     if not live_now:

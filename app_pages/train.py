@@ -20,7 +20,7 @@ from app_pages.common import (
     view_link,
 )
 from app_pages.inside_parts import confusion_drilldown
-from app_pages.run_panel import control_row, downloads
+from app_pages.run_panel import LIVE, control_row, downloads, left_queue, refresh_every
 from app_pages.train_again_parts import run_again
 from app_pages.train_setup_parts import batch_size_input, dataset_options, model_form, step_plan
 from playground import plots
@@ -37,8 +37,6 @@ from playground.train.init import INITS, list_inits
 from playground.train.optim import SCHEDULES, list_optimizers, list_schedules
 from playground.train.snapshots import DEFAULT_PROBES
 from playground.train.stepview import read_batch
-
-REFRESH_S = 1.0  # curves: the newest events are at most about a second old
 
 st.title("Train")
 manager = job_manager()
@@ -207,7 +205,8 @@ def run_panel(run_id: str) -> None:
         st.page_link("app_pages/autoencode.py", label="Open it on the Autoencoders page",
                      query_params={"run": run_id}, icon=":material/arrow_forward:")
         return
-    live = manager.status(run_id) in ("queued", "running", "paused")
+    drawn = manager.status(run_id)
+    live = drawn in LIVE
     st.subheader(f"Run {run_id}" + (f": {md(run.name)}" if run.name else ""))
     st.caption(f"View-only link to this run: `{view_link(run_id)}`")  # the address bar holds the control key
     if manager.may_control(run_id, owner(), qp.get("ctl")):
@@ -222,7 +221,7 @@ def run_panel(run_id: str) -> None:
     snap = snapshot()
     st.session_state.t_epochs_drawn = (run_id, len(snap["epochs"]))
 
-    @st.fragment(run_every=REFRESH_S if live else None)
+    @st.fragment(run_every=refresh_every(drawn))
     def curves() -> None:
         status = manager.status(run_id)
         snap = snapshot()
@@ -232,8 +231,9 @@ def run_panel(run_id: str) -> None:
         progress(snap, status)
         draw_curves(snap, live=live, extra=not live or st.session_state.get("t_more", False))
         finished = status not in ("queued", "running", "paused")
-        if live and (finished or st.session_state.t_epochs_drawn != (run_id, len(snap["epochs"]))):
-            st.rerun()  # a new epoch, or the end: redraw the whole page once
+        if live and (finished or left_queue(drawn, status)
+                     or st.session_state.t_epochs_drawn != (run_id, len(snap["epochs"]))):
+            st.rerun()  # started, a new epoch, or the end: redraw the whole page once
 
     curves()
     if live:

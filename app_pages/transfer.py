@@ -19,6 +19,7 @@ from app_pages.common import (
     status_badge,
     view_link,
 )
+from app_pages.run_panel import LIVE, left_queue, refresh_every
 from app_pages.transfer_parts import choose_freeze, choose_source, show_cost, source_notes
 from playground import export, plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
@@ -33,7 +34,6 @@ from playground.transfer import FOUR_CASES, imagenet_top5, surgery_table
 from playground.transfer.plots import comparison_figure, top5_figure
 from playground.weights import resolve_weights, weights_cached, weights_file
 
-REFRESH_S = 1.0
 SIZES = [32, 64, 96, 112, 160, 224]
 
 st.title("Transfer learning")
@@ -246,9 +246,10 @@ if runs:
     st.subheader("Runs", divider="gray")
     shared = {"cmp": runs.get("from scratch", "")} if "transferred" in runs else {}
     st.caption(f"View-only link to these runs: `{view_link(next(iter(runs.values())), **shared)}`")
-    live = any(manager.status(r) in ("queued", "running", "paused") for r in runs.values())
+    drawn = {r: manager.status(r) for r in runs.values()}
+    live = any(s in LIVE for s in drawn.values())
 
-    @st.fragment(run_every=REFRESH_S if live else None)
+    @st.fragment(run_every=refresh_every(*drawn.values()))
     def live_runs() -> None:
         epochs_by_run = {}
         cols = st.columns(len(runs))
@@ -296,8 +297,9 @@ if runs:
                                            key=f"tl_dl_{name}", icon=":material/download:")
         if epochs_by_run:
             st.plotly_chart(comparison_figure(epochs_by_run), key="tl_compare_fig")
-        if live and not any(manager.status(r) in ("queued", "running", "paused") for r in runs.values()):
-            st.rerun()  # all finished: redraw once without the timer
+        now = {r: manager.status(r) for r in runs.values()}
+        if live and (not any(s in LIVE for s in now.values()) or any(left_queue(drawn[r], now[r]) for r in now)):
+            st.rerun()  # one started (the timer of a run that trains), or all finished: redraw once
 
     live_runs()
 

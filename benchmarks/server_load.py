@@ -93,12 +93,13 @@ async def _student(url: str, cfg_url: str, wait_s: float, deadline: float, rec: 
                 rec["errors"].append("the page still redrew itself at the time limit")
         finally:
             rec["ticks"] += s.tick_times
+            rec["timers"] += s.timer_intervals
             rec["redraws"] += s.redraw_times
             rec["errors"] += [f"exception box: {e}" for e in s.exceptions]
 
 
 async def _classroom(server: Server, sessions: int, arrival_s: float, cfg_url: str, limit_s: float) -> dict:
-    rec: dict = {"pages": {}, "waits": [], "ticks": [], "redraws": [], "errors": []}
+    rec: dict = {"pages": {}, "waits": [], "ticks": [], "redraws": [], "timers": [], "errors": []}
     t0 = time.perf_counter()
     async with Session(server.url) as teacher:  # the teacher opens the app first: the server's cold start
         await teacher.open("start", timeout=limit_s)
@@ -117,6 +118,7 @@ async def _classroom(server: Server, sessions: int, arrival_s: float, cfg_url: s
         "sessions": sessions, "arrival_s": arrival_s, "cold_start_page_s": round(cold, 2),
         "pages": {k: summary(v) for k, v in rec["pages"].items()},
         "live_view_redraw": summary(rec["ticks"]), "epoch_redraw": summary(rec["redraws"]),
+        "live_view_timers": {f"{v:g} s": rec["timers"].count(v) for v in sorted(set(rec["timers"]))},
         "runs_submitted": len(runs), "runs_done": done,
         "runs_unfinished": sum(1 for v in runs.values() if not v["final"]),
         "queued_sessions": len(rec["waits"]), "queue_wait": summary(rec["waits"]),
@@ -332,7 +334,8 @@ def _print(res: dict) -> None:
                 print(f"  {k:<28} n={v['n']:<5} median {v['median_s']:.3f} s  p95 {v['p95_s']:.3f} s  "
                       f"max {v['max_s']:.3f} s")
         print("  " + json.dumps({k: room[k] for k in ("runs_submitted", "runs_done", "runs_unfinished",
-                                                       "queued_sessions", "wall_s", "cpu_s", "server_memory_mb")}))
+                                                       "live_view_timers", "queued_sessions", "wall_s", "cpu_s",
+                                                       "server_memory_mb")}))
         for e in room["errors"][:10] + room["server_errors"]:
             print("  error:", e)
     for k, v in (res.get("page_costs") or {}).items():

@@ -52,6 +52,7 @@ class Session:
         self.tick_times: list[float] = []
         self.redraw_times: list[float] = []
         self.ticks_sent = 0
+        self.timer_intervals: list[float] = []  # the interval of every auto-rerun timer the server started
         self._timers: dict[str, asyncio.Task] = {}  # fragment id -> its auto-rerun timer
         self._ticks: list[float] = []  # send times of unanswered fragment ticks
         self._cache: dict[str, list] = {}  # hash -> [ForwardMsg, full run last seen in]
@@ -202,6 +203,7 @@ class Session:
         elif kind == "auto_rerun" and self.live:
             fid, interval = fm.auto_rerun.fragment_id, fm.auto_rerun.interval
             if fid not in self._timers and interval > 0:
+                self.timer_intervals.append(interval)
                 self._timers[fid] = asyncio.ensure_future(self._tick(fid, interval))
         elif kind == "stop_auto_rerun":
             self._stop_timers(list(fm.stop_auto_rerun.fragment_ids))

@@ -38,16 +38,46 @@ def _no_errors(at):
     assert not at.error, [e.value for e in at.error]
 
 
+DATA_TABS = ["Samples", "Classes and pixels", "Augmentation", "Normalisation", "MLP vs CNN input"]
+
+
+def _data_tab(at, name):
+    at.query_params["tab"] = name  # the page's tabs are lazy and bound to ?tab=
+    return at.run()
+
+
 def test_data_page_renders_every_tab(app):
     at = app.run()
     _no_errors(at)
     assert at.metric[0].value == "10"  # shapes: ten classes
-    assert len(at.tabs) == 5
+    assert [t.label for t in at.tabs] == DATA_TABS
     assert any("computed from the training split" in c.value for c in at.caption)
+    # lazy: the first open draws the samples only, no other tab's figures or widgets
+    assert len(at.get("plotly_chart")) == 0 and not any(s.key == "d_draws" for s in at.slider)
+    charts = {"Classes and pixels": 2, "Augmentation": 0, "Normalisation": 4, "MLP vs CNN input": 2}
+    for name, n in charts.items():
+        _data_tab(at, name)
+        _no_errors(at)
+        assert len(at.get("plotly_chart")) == n, name
+        assert not any(s.key == "d_n" for s in at.slider), name  # the Samples tab is not drawn meanwhile
+    assert any(s.key == "d_draws" for s in _data_tab(at, "Augmentation").slider)
+
+
+def test_data_page_keeps_a_tabs_settings_while_another_is_open(app):
+    at = _data_tab(app.run(), "Augmentation")
+    at.slider(key="d_draws").set_value(8).run()
+    at.multiselect(key="d_aug").set_value(["hflip"]).run()
+    _data_tab(at, "Normalisation")
+    at.number_input(key="d_norm_idx").set_value(5).run()
+    _data_tab(at, "MLP vs CNN input")  # two runs with the Augmentation tab closed
+    at = _data_tab(at, "Augmentation")
+    _no_errors(at)
+    assert at.slider(key="d_draws").value == 8 and at.multiselect(key="d_aug").value == ["hflip"]
+    assert _data_tab(at, "Normalisation").number_input(key="d_norm_idx").value == 5
 
 
 def test_data_page_bad_augmentation_parameter_is_an_error_box(app):
-    at = app.run()
+    at = _data_tab(app.run(), "Augmentation")
     at.text_input(key="d_augp_rotation").input("degrees=999").run()
     assert not at.exception
     assert any("degrees must be in [0, 180]" in e.value for e in at.error)

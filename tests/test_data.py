@@ -28,6 +28,15 @@ def test_shapes_is_deterministic_balanced_and_varied():
     assert x1.float().std(dim=0).mean() > 20
 
 
+def test_shapes_are_the_same_images_whatever_the_chunk(monkeypatch):
+    from playground.data import shapes
+
+    x1, y1 = make_shapes(300, seed=3, size=20)  # every draw is made first, then the images chunk by chunk
+    monkeypatch.setattr(shapes, "CHUNK", 7)
+    x2, y2 = make_shapes(300, seed=3, size=20)
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+
+
 def test_shapes_data_set_has_stats_from_its_train_split():
     ds = load_dataset("shapes", n_train=300, n_test=100)
     assert ds.classes == SHAPE_CLASSES and ds.shape == (3, 32, 32)
@@ -213,7 +222,9 @@ def test_data_page_states_the_true_number_of_conv_positions(tmp_path, monkeypatc
 
     monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=120)
-    at.switch_page("app_pages/data.py").run()
+    at.switch_page("app_pages/data.py")
+    at.query_params["tab"] = "MLP vs CNN input"  # the page's tabs are lazy and bound to ?tab=
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     text = " ".join(m.value for m in at.markdown)
     assert "(32 - 3 + 2·0) / 1 + 1 = 30" in text and "30 x 30 = 900 positions" in text

@@ -51,6 +51,26 @@ def test_the_meta_estimate_counts_the_real_models_parameters(name):
     assert b.activation_bytes > 0
 
 
+def test_an_estimate_is_built_once_per_setting_and_a_bad_one_is_never_kept(monkeypatch):
+    from playground.train import gate
+
+    built = []
+    real = gate._build_estimate
+    monkeypatch.setattr(gate, "_build_estimate", lambda *a: built.append(a[1]) or real(*a))
+    gate._estimate.cache_clear()
+    shape = (3, 32, 32)
+    a = gate.estimate_model("cnn", {"channels": [8, 16]}, shape, 10, 64)
+    assert gate.estimate_model("cnn", {"channels": [8, 16]}, shape, 10, 64) == a and len(built) == 1
+    wider = gate.estimate_model("cnn", {"channels": [16, 32]}, shape, 10, 64)
+    double = gate.estimate_model("cnn", {"channels": [8, 16]}, shape, 10, 128)
+    assert len(built) == 3 and wider.parameters > a.parameters
+    assert double.parameters == a.parameters and double.activation_bytes == 2 * a.activation_bytes
+    for _ in range(2):  # a refused setting is built again each time, and refused each time
+        with pytest.raises(ConfigError):
+            gate.estimate_model("cnn", {"channels": [8, 16], "kernel": 0}, shape, 10, 64)
+    assert len(built) == 5
+
+
 def test_activation_estimate_of_a_small_mlp_by_hand():
     cfg = RunConfig().replace(data={"dataset": "mnist"}, model={"name": "mlp", "params": {"hidden": [100]}},
                               train={"batch_size": 64})
