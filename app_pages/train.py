@@ -22,7 +22,14 @@ from app_pages.common import (
 from app_pages.inside_parts import confusion_drilldown
 from app_pages.run_panel import LIVE, control_row, downloads, left_queue, refresh_every
 from app_pages.train_again_parts import run_again
-from app_pages.train_setup_parts import batch_size_input, dataset_options, model_form, step_plan
+from app_pages.train_setup_parts import (
+    batch_size_input,
+    dataset_options,
+    folded_setup,
+    model_form,
+    step_plan,
+    url_config,
+)
 from playground import plots
 from playground.config import PRECISIONS, DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import explore, list_datasets, load_dataset
@@ -45,25 +52,8 @@ qp = st.query_params
 
 # -- the setup, seeded once per session from the URL ---------------------------------
 
-def url_config() -> RunConfig:
-    """The setup in the link, checked like any input; a bad one falls back to the defaults."""
-    text = qp.get("cfg")
-    if not text:
-        return RunConfig()
-
-    def checked() -> RunConfig:
-        cfg = RunConfig.from_url(text)
-        check_names(cfg)
-        return cfg
-
-    cfg = guarded(checked)
-    if cfg is None:
-        st.warning("The setup in this link could not be used (see above); the defaults are shown instead.")
-    return cfg or RunConfig()
-
-
 if "t_base" not in st.session_state:
-    st.session_state.t_base = url_config()
+    st.session_state.t_base = url_config(qp.get("cfg"))
 base: RunConfig = st.session_state.t_base
 
 
@@ -172,12 +162,22 @@ def start(cfg: RunConfig) -> None:
         qp["run"] = job.run_id
         qp["ctl"] = job.control_key  # this tab keeps control after a reload
         qp["cfg"] = cfg.to_url()
+        st.session_state.t_base = cfg  # the setup reopens as it was started
+        st.session_state.t_fold = True  # and is folded away under the run
         st.rerun()
 
 
 run_id = url_run()  # with its control key (?ctl=) in the URL, the run is this session's
-with st.expander("Set up a run", expanded=run_id is None, icon=":material/tune:"):
-    cfg = setup_form()
+if st.session_state.pop("t_fold", False):
+    st.session_state.t_setup = False
+# Lazy: while folded (under a run), the setup form is not drawn; every redraw of a run's page (a new epoch,
+# the start, the end) costs the server the run's views only (docs/BENCHMARKS.md).
+setup = st.expander("Set up a run", expanded=run_id is None, icon=":material/tune:", key="t_setup",
+                    on_change="rerun")
+if not setup.open:  # its widgets are forgotten while folded: it reopens as the form last made it (?cfg=)
+    st.session_state.t_base = folded_setup(qp.get("cfg"), base)
+with setup:
+    cfg = setup_form() if setup.open else None
     if cfg is not None:
         if qp.get("cfg") != cfg.to_url():
             qp["cfg"] = cfg.to_url()  # the link now opens this setup

@@ -15,7 +15,7 @@ from playground.errors import ConfigError, PlaygroundError
 from playground.models import MODELS, model_params
 from playground.models.cnn import POOLS, architecture, block_rows, blocks_params, check_units
 from playground.registry import PARAM_RANGES
-from playground.train.plan import AUTO_BATCH_MAX, AUTO_MIN_STEPS, auto_batch_size, step_counts
+from playground.train.plan import AUTO_BATCH_MAX, AUTO_MIN_STEPS, auto_batch_size, check_names, step_counts
 
 MIN_STEPS = 100  # fewer optimisation steps than this and a run from scratch learns little
 TABLED = {"cnn": ("channels", "kernel", "pool", "batch_norm", "blocks", "fc"), "mlp": ("hidden",)}  # in tables
@@ -186,3 +186,31 @@ def step_plan(cfg: RunConfig) -> None:
         st.button(f"Use {' and '.join(changes)}", key="t_fix_steps", icon=":material/build:",
                   on_click=_apply_fix, args=(new_bs, new_epochs),
                   help=f"so the run trains at least {MIN_STEPS} steps")
+
+
+# -- the setup a link holds ----------------------------------------------------------
+
+def url_config(text: str | None) -> RunConfig:
+    """The setup in the link (``?cfg=``), checked like any input; a bad one falls back to the defaults."""
+    if not text:
+        return RunConfig()
+
+    def checked() -> RunConfig:
+        cfg = RunConfig.from_url(text)
+        check_names(cfg)
+        return cfg
+
+    cfg = guarded(checked)
+    if cfg is None:
+        st.warning("The setup in this link could not be used (see above); the defaults are shown instead.")
+    return cfg or RunConfig()
+
+
+def folded_setup(text: str | None, base: RunConfig) -> RunConfig:
+    """The setup a folded form reopens with: the last one it made (the page keeps it in ``?cfg=`` on every
+    run), else ``base``. Quiet: the form's own link always parses, and a hand-edited one that does not keeps
+    the setup as it was."""
+    try:
+        return RunConfig.from_url(text) if text else base
+    except PlaygroundError:
+        return base
