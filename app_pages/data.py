@@ -12,8 +12,20 @@ from playground.data import explore, list_datasets, load_dataset
 from playground.data import plots as dplots
 from playground.data.augment import AUGMENTATIONS, list_augmentations
 from playground.data.uploads import check_folder_allowed, delete_session_uploads, session_folder
+from playground.images import png_data_url
 
 st.title("Data")
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def sample_images(_ds, ds_id: int, n: int, class_index: int | None, seed: int) -> tuple[list[str], list[str]]:
+    """The Samples tab's images (PNG data URLs) and captions, encoded once per data set (``ds_id``: the
+    loaded object) and choice, not once per view: a class opening the page together shares one encoding,
+    and the images travel in the page's message rather than one by one through Streamlit's media store
+    (one lock for every image of every session: a queue when 30 pages draw at once)."""
+    imgs, caps, _ = explore.samples(_ds, n, class_index, seed=seed)
+    return [png_data_url(a) for a in imgs], caps
+
 
 c1, c2 = st.columns([1, 2])
 names = list_datasets()
@@ -69,7 +81,7 @@ with tabs[0]:
         cls = a.selectbox("class", ["all"] + ds.classes, key="d_class")
         n = b.slider("how many", 8, 64, 32, 8, key="d_n")
         seed = c.number_input("shuffle", value=0, step=1, key="d_seed")
-        imgs, caps, _ = explore.samples(ds, n, None if cls == "all" else ds.classes.index(cls), seed=int(seed))
+        imgs, caps = sample_images(ds, id(ds), int(n), None if cls == "all" else ds.classes.index(cls), int(seed))
         st.image(imgs, caption=caps, width=80)
 
 with tabs[1]:

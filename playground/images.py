@@ -30,6 +30,7 @@ float images are clipped and rounded the same way.
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import struct
@@ -47,7 +48,7 @@ from .errors import ConfigError
 from .settings import settings
 
 __all__ = ["ImageError", "Header", "GREY_MODES", "PixelLimit", "pixel_limit", "probe", "decode", "decode_tensor",
-           "cover", "drawing", "shrunk_drawing", "hwc", "float_images"]
+           "cover", "drawing", "shrunk_drawing", "hwc", "float_images", "png_data_url"]
 
 Source = Union[bytes, bytearray, str, Path, Image.Image]
 FORMATS = "a PNG, JPEG, GIF, BMP, TIFF or WebP file"
@@ -356,3 +357,11 @@ def float_images(x: torch.Tensor) -> list[np.ndarray]:
     """A float batch (B, C, H, W) in [0, 1] -> uint8 numpy images, (H, W) grey or (H, W, C) colour."""
     u8 = x.detach().clamp(0, 1).mul(255).round().to(torch.uint8).cpu()  # (B, C, H, W)
     return [hwc(im) for im in u8]
+
+
+def png_data_url(a: np.ndarray) -> str:
+    """A uint8 image, (H, W) grey or (H, W, C) colour, as a PNG ``data:`` URL: a picture a page can send
+    inside its own message (encoded once and kept, it costs nothing per view)."""
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
