@@ -10,6 +10,9 @@ are cached, is torch's own variable: ``torch.hub.get_dir()`` reads it.)
 variable                       laptop    classroom   meaning
 =============================  ========  ==========  =================================================
 PLAYGROUND_DATA                ./data    same        where torchvision data sets are found or downloaded
+PLAYGROUND_CACHE               (XDG)     same        files the playground can redraw, kept to start faster (the
+                                                     default `shapes`, 31 MB): $XDG_CACHE_HOME/cnn-playground,
+                                                     else ~/.cache/cnn-playground; "off": none
 PLAYGROUND_RUNS                ./runs    same        the run store (one folder per run)
 PLAYGROUND_UPLOADS             ./uploads same        per-session upload folders
 PLAYGROUND_MAX_JOBS            (auto)    same        jobs running at once, every kind (JOBS_PER_GPU per GPU, 1 on a CPU)
@@ -59,6 +62,7 @@ __all__ = ["Settings", "settings", "environment", "apply_environment"]
 class Settings:
     classroom: bool
     data_root: Path
+    cache_root: Path | None  # None: no disk cache
     runs_root: Path
     uploads_root: Path
     max_jobs: int  # default: jobs_per_gpu per GPU, one on a CPU
@@ -136,6 +140,13 @@ def _per_device(per_gpu: int = 1) -> int:
     return max(1, _gpus() * per_gpu)
 
 
+def _cache_root() -> Path | None:
+    raw = os.environ.get("PLAYGROUND_CACHE") or ""
+    if raw.strip().lower() == "off":
+        return None
+    return Path(raw) if raw else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnn-playground"
+
+
 def settings() -> Settings:
     classroom = _flag("PLAYGROUND_CLASSROOM", False)
     gpu = _gpus() > 0
@@ -148,6 +159,7 @@ def settings() -> Settings:
     return Settings(
         classroom=classroom,
         data_root=Path(os.environ.get("PLAYGROUND_DATA") or "./data"),
+        cache_root=_cache_root(),
         runs_root=Path(os.environ.get("PLAYGROUND_RUNS") or "./runs"),
         uploads_root=Path(os.environ.get("PLAYGROUND_UPLOADS") or "./uploads"),
         jobs_per_gpu=_int("PLAYGROUND_JOBS_PER_GPU", 1),

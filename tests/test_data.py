@@ -28,6 +28,28 @@ def test_shapes_is_deterministic_balanced_and_varied():
     assert x1.float().std(dim=0).mean() > 20
 
 
+def test_the_default_shapes_are_kept_on_disk_and_a_damaged_file_is_drawn_again(tmp_path, monkeypatch):
+    from playground.data import shapes
+
+    monkeypatch.setenv("PLAYGROUND_CACHE", str(tmp_path / "cache"))
+    drawn = shapes.shapes()  # the default set: drawn, then written
+    (kept,) = (tmp_path / "cache").glob("shapes-*.pt")
+    real = shapes.make_shapes
+    monkeypatch.setattr(shapes, "make_shapes", lambda *a, **k: pytest.fail("drawn although it was kept"))
+    again = shapes.shapes()
+    assert torch.equal(again.train_x, drawn.train_x) and torch.equal(again.test_y, drawn.test_y)
+    kept.write_bytes(b"not a tensor file")  # damaged (or written by someone else): drawn again, replaced
+    monkeypatch.setattr(shapes, "make_shapes", real)
+    assert torch.equal(shapes.shapes().train_x, drawn.train_x)
+    assert torch.equal(torch.load(kept, weights_only=True)[0], drawn.train_x)
+    small = shapes.shapes(n_train=50, n_test=20)  # another setting is drawn, never written (no disk filling)
+    assert len(small.train_y) == 50 and list((tmp_path / "cache").glob("shapes-*.pt")) == [kept]
+    monkeypatch.setenv("PLAYGROUND_CACHE", "off")  # the file is there, and not read
+    monkeypatch.setattr(shapes, "_draw", lambda *a: pytest.fail("drawn, as it should be"))
+    with pytest.raises(pytest.fail.Exception, match="drawn, as it should be"):
+        shapes.shapes()
+
+
 def test_shapes_are_the_same_images_whatever_the_chunk(monkeypatch):
     from playground.data import shapes
 

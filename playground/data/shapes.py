@@ -10,12 +10,16 @@ copes with the shift, an MLP has to learn every position separately.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from ..files import atomic_write_bytes
+from ..settings import settings
 from .datasets import Dataset, register_dataset
 
 __all__ = ["SHAPE_CLASSES", "make_shapes"]
@@ -167,6 +171,48 @@ def shapes(*, n_train: int = 8000, n_test: int = 2000,
         raise ConfigError("shapes needs at least 10 train and 10 test images (one per class).")
     if not 8 <= size <= 256:
         raise ConfigError(f"shapes image size must be between 8 and 256 (got {size}).")
-    tx, ty = make_shapes(n_train, seed=seed, size=size)
-    vx, vy = make_shapes(n_test, seed=seed + 1_000_003, size=size)
+    drawn = _kept if (n_train, n_test, size, seed) == DEFAULT else _draw
+    tx, ty, vx, vy = drawn(n_train, n_test, size, seed)
     return Dataset("shapes", SHAPE_CLASSES, tx, ty, vx, vy)
+
+
+DEFAULT = (8000, 2000, 32, 0)  # n_train, n_test, size, seed: the set every class and default run uses
+
+
+def _draw(n_train: int, n_test: int, size: int, seed: int) -> tuple[torch.Tensor, ...]:
+    return (*make_shapes(n_train, seed=seed, size=size), *make_shapes(n_test, seed=seed + 1_000_003, size=size))
+
+
+def _kept(n_train: int, n_test: int, size: int, seed: int) -> tuple[torch.Tensor, ...]:
+    """The default set from the disk cache (``PLAYGROUND_CACHE``; 31 MB, read in tens of milliseconds),
+    drawn and written there when it is absent or unreadable (2-4 s of a core, per process: the server, its
+    fork server, every command). Only the default: a link's settings never fill a disk. Keyed by this
+    file's source and torch's version, so a changed drawing is never read from an old file."""
+    root = settings().cache_root
+    if root is None:
+        return _draw(n_train, n_test, size, seed)
+    key = hashlib.sha256(Path(__file__).read_bytes() + f"|{torch.__version__}|{n_train}|{n_test}|{size}|{seed}"
+                         .encode()).hexdigest()[:16]
+    path = root / f"shapes-{key}.pt"
+    try:
+        t = torch.load(path, weights_only=True)  # tensors only: never code, whatever the file holds
+        if _whole(t, n_train, n_test, size):
+            return tuple(t)
+    except Exception:  # noqa: BLE001 -- absent or damaged: drawn again, and the file replaced
+        pass
+    t = _draw(n_train, n_test, size, seed)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, lambda f: torch.save(t, f))
+    except OSError:  # a read-only or full disk: drawn each time, as with no cache
+        pass
+    return t
+
+
+def _whole(t, n_train: int, n_test: int, size: int) -> bool:
+    if not (isinstance(t, (tuple, list)) and len(t) == 4 and all(torch.is_tensor(x) for x in t)):
+        return False
+    tx, ty, vx, vy = t
+    return (tx.shape == (n_train, 3, size, size) and vx.shape == (n_test, 3, size, size) and tx.dtype == vx.dtype
+            == torch.uint8 and ty.shape == (n_train,) and vy.shape == (n_test,)
+            and all(y.dtype == torch.int64 and int(y.min()) >= 0 and int(y.max()) < len(SHAPES) for y in (ty, vy)))
