@@ -95,19 +95,12 @@ def warm_up(name: str = "shapes") -> None:
         _warming.add(name)
 
     def work() -> None:
-        # One thread: at a cold start the fork server imports torch on the other core, and two threads
-        # against one busy core draw `shapes` in twice the time one thread takes (4.2 s vs 2.1 s; quiet,
-        # 1.45 s vs 2.3 s: docs/BENCHMARKS.md). Workers train beside the server later on as well.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
         try:
-            ds = load_dataset(name)
+            ds = load_dataset(name)  # the default shapes: read from the disk cache after the first start
             pixel_histograms(ds)
             pixel_histograms(ds, normalised=True)
         except Exception:  # noqa: BLE001 -- the page that needs it loads it again and says what went wrong
             pass
-        finally:
-            torch.set_num_threads(threads)
 
     threading.Thread(target=work, name=f"warm-up-{name}", daemon=True).start()
 
