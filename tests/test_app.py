@@ -76,6 +76,16 @@ def test_data_page_keeps_a_tabs_settings_while_another_is_open(app):
     assert _data_tab(at, "Normalisation").number_input(key="d_norm_idx").value == 5
 
 
+def test_a_live_view_polls_a_queued_run_less_often_and_an_ended_one_never():
+    from app_pages.run_panel import LIVE_S, QUEUED_S, left_queue, refresh_every
+
+    assert refresh_every("running") == refresh_every("paused") == LIVE_S == 1.0 < QUEUED_S == refresh_every("queued")
+    assert refresh_every("queued", "running") == LIVE_S  # one of the runs on the page trains
+    assert refresh_every("queued", "done") == QUEUED_S and refresh_every("done", "stopped") is None
+    assert left_queue("queued", "running") and left_queue("queued", "stopped")
+    assert not left_queue("running", "done") and not left_queue("queued", "queued")
+
+
 def test_data_page_bad_augmentation_parameter_is_an_error_box(app):
     at = _data_tab(app.run(), "Augmentation")
     at.text_input(key="d_augp_rotation").input("degrees=999").run()
