@@ -17,14 +17,19 @@ from playground.images import png_data_url
 st.title("Data")
 
 
+SAMPLE_PX = 80  # a sample's tile
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
-def sample_images(_ds, ds_id: int, n: int, class_index: int | None, seed: int) -> tuple[list[str], list[str]]:
+def sample_images(_ds, ds_id: int, n: int, class_index: int | None, seed: int) -> tuple[list, list[str]]:
     """The Samples tab's images (PNG data URLs) and captions, encoded once per data set (``ds_id``: the
     loaded object) and choice, not once per view: a class opening the page together shares one encoding,
     and the images travel in the page's message rather than one by one through Streamlit's media store
     (one lock for every image of every session: a queue when 30 pages draw at once)."""
     imgs, caps, _ = explore.samples(_ds, n, class_index, seed=seed)
-    return [png_data_url(a) for a in imgs], caps
+    # A large image (a folder's, up to 256 px) stays an array: Streamlit scales it down to the tile for
+    # the browser, where a data URL would carry it whole in the message.
+    return [png_data_url(a) if max(a.shape[:2]) <= 2 * SAMPLE_PX else a for a in imgs], caps
 
 
 c1, c2 = st.columns([1, 2])
@@ -82,7 +87,7 @@ with tabs[0]:
         n = b.slider("how many", 8, 64, 32, 8, key="d_n")
         seed = c.number_input("shuffle", value=0, step=1, key="d_seed")
         imgs, caps = sample_images(ds, id(ds), int(n), None if cls == "all" else ds.classes.index(cls), int(seed))
-        st.image(imgs, caption=caps, width=80)
+        st.image(imgs, caption=caps, width=SAMPLE_PX)
 
 with tabs[1]:
     if tabs[1].open:  # lazy: only the open tab runs
