@@ -16,7 +16,6 @@ import torch
 import torch.nn as nn
 
 from ..config import RunConfig
-from ..data import DATASETS
 from ..data import shapes as shapes_module
 from ..errors import ExportError
 from ..train.optim import build_optimizer
@@ -44,19 +43,40 @@ def _data_torchvision(cls: str) -> Callable[..., str]:
     return load_data_source
 
 
+def _names(code) -> set[str]:
+    """The global names a function's code (nested functions and comprehensions included) refers to."""
+    out = set(code.co_names)
+    for c in code.co_consts:
+        if inspect.iscode(c):
+            out |= _names(c)
+    return out
+
+
 def shapes_drawing_source() -> str:
-    """The pure-torch code that draws the 'shapes' data set, read from playground.data.shapes:
-    its functions in source order (all but the registered data-set factory), with the
-    class -> mask table written out after the mask functions."""
-    factory = DATASETS.get("shapes")
-    funcs = sorted((f for f in vars(shapes_module).values() if inspect.isfunction(f)
-                    and f.__module__ == shapes_module.__name__ and f is not factory),
-                   key=lambda f: f.__code__.co_firstlineno)
+    """The pure-torch code that draws the 'shapes' data set, read from playground.data.shapes: the
+    functions ``make_shapes`` reaches (the mask functions through the class -> mask table), in source
+    order, with the table and the module constants they read written out after the mask functions.
+    Never the module's cache or data-set factory: the script draws, it does not read the playground's files."""
+    module = vars(shapes_module)
     masks = shapes_module.SHAPES
+    wanted, todo, consts = {}, [shapes_module.make_shapes, *masks.values()], {}
+    while todo:
+        f = todo.pop()
+        if f.__name__ in wanted:
+            continue
+        wanted[f.__name__] = f
+        for name in _names(f.__code__):
+            v = module.get(name)
+            if inspect.isfunction(v) and v.__module__ == shapes_module.__name__:
+                todo.append(v)
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                consts[name] = v
+    funcs = sorted(wanted.values(), key=lambda f: f.__code__.co_firstlineno)
     last_mask = max(f.__code__.co_firstlineno for f in masks.values())
     table = ("SHAPES = {  # class name -> mask (u, v) -> bool, u/v in shape units\n"
              + "".join(f'    "{name}": {fn.__name__},\n' for name, fn in masks.items())
-             + "}\nSHAPE_CLASSES = list(SHAPES)")
+             + "}\nSHAPE_CLASSES = list(SHAPES)"
+             + "".join(f"\n{name} = {value!r}" for name, value in sorted(consts.items())))
     before = [inspect.getsource(f).rstrip() for f in funcs if f.__code__.co_firstlineno <= last_mask]
     after = [inspect.getsource(f).rstrip() for f in funcs if f.__code__.co_firstlineno > last_mask]
     return "\n\n\n".join(before + [table] + after)
