@@ -121,6 +121,17 @@ def test_script_draws_the_same_shapes_data(tmp_path):
     assert torch.equal(tx, ds.train_x) and torch.equal(vy, ds.test_y) and classes == ds.classes
 
 
+def test_script_draws_shapes_with_no_cache_code():
+    """The drawing is copied with what make_shapes reaches, constants included (a missing CHUNK once broke every
+    shapes script), and none of the playground's cache or factory code, which needs the playground's files."""
+    from playground.export.emitters import shapes_drawing_source
+
+    src = shapes_drawing_source()
+    assert "CHUNK = 512" in src and "def make_shapes(" in src
+    for absent in ("def _kept(", "def _whole(", "def _draw(", "settings", "atomic_write_bytes", "register_dataset"):
+        assert absent not in src, absent
+
+
 def test_script_loads_real_mnist(mnist_root, tmp_path):
     cfg = RunConfig().replace(data={"dataset": "mnist", "data_root": str(mnist_root), "train_limit": 256},
                               model={"name": "mlp"}, train={"epochs": 1, "batch_size": 64})
