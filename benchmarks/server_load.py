@@ -367,7 +367,10 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if not 1 <= a.sessions <= 60:
         raise SystemExit("--sessions must be between 1 and 60 (a bounded, loopback-only test).")
-    arrivals = tuple(float(x) for x in a.arrivals.split(",") if x.strip())
+    try:
+        arrivals = tuple(float(x) for x in a.arrivals.replace(",", " ").split())
+    except ValueError:
+        raise SystemExit(f"--arrivals takes seconds separated by commas, e.g. 10,0 (got {a.arrivals!r}).") from None
     res = run(a.sessions, arrivals, a.max_jobs, a.train_limit, a.epochs, a.limit_s, a.views, a.viewers, a.rounds,
               a.window_s, a.data_root)
     if a.json:
