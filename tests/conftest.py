@@ -59,6 +59,14 @@ def store(tmp_path):
     return RunStore(tmp_path / "runs")
 
 
+def pytest_collection_modifyitems(items):
+    # A test that takes the `server` fixture starts `streamlit run` and drives Chromium against it.
+    for item in items:
+        if "server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.server)
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(autouse=True)
 def _isolate(tmp_path, monkeypatch):
     # Nothing a test does lands in the working tree's ./data or ./runs.
