@@ -12,7 +12,6 @@ jobs run at once (by default one per GPU, one on a CPU); the rest wait in a FIFO
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections import deque
 from typing import Any
@@ -21,7 +20,7 @@ from ..device import gpus
 from ..errors import PlaygroundError
 from ..runs import FINAL_KINDS, Run, RunStore
 from ..settings import settings
-from .buffer import RunBuffer
+from .actions import JobActions
 from .controls import Controls
 from .job import Job
 from .kinds import JOB_KINDS, JobKind, kind_of
@@ -29,10 +28,12 @@ from .placement import place_job, placed_jobs
 from .remote import RayWorker, relay_controls
 from .workers import WorkerProcess, process_controls, warm_up
 
-__all__ = ["RunBuffer", "Job", "JobManager", "manager", "reset_manager"]
+__all__ = ["JobManager", "manager", "reset_manager"]
 
 
-class JobManager:
+class JobManager(JobActions):
+    """The queue, the slots and the workers of every job (what a person does to a job: ``actions.JobActions``)."""
+
     def __init__(self, store: RunStore | None = None, max_running: int | None = None,
                  max_queued: int | None = None, max_finished: int | None = None, workers: str | None = None):
         cfg = settings()
@@ -256,82 +257,6 @@ class JobManager:
             return "paused" if job.state == "running" and job.controls.paused else job.state
         status = self._open(run_id, kind or self.kind_of(run_id)).status()
         return "interrupted" if status in ("running", "created") else status
-
-    # -- controls ----------------------------------------------------------
-    def may_control(self, run_id: str, owner: str, key: str | None, kind: str | None = None) -> bool:
-        """The session that started the run, or one holding its control key."""
-        job = self.get(run_id)
-        if job is not None and job.owner == owner:
-            return True
-        if not key:
-            return False
-        try:
-            stored = self._open(run_id, kind or self.kind_of(run_id)).control_key()
-        except PlaygroundError:
-            return False
-        return stored is not None and secrets.compare_digest(stored, key)
-
-    def stop(self, run_id: str) -> None:
-        job = self.get(run_id)
-        if job is None:
-            return
-        with self._lock:
-            if run_id in self._queue and job.thread is not None:  # a released pause waiting for a slot
-                self._queue.remove(run_id)
-            elif run_id in self._queue:  # never started: take it off the queue
-                self._queue.remove(run_id)
-                event = {"kind": "stopped", "step": 0, "t": 0.0, "message": "Removed from the queue before it started."}
-                job.run.append(event)
-                job.buffer.add(event)
-                job.state = "stopped"
-                return
-        job.controls.stop()
-
-    def change(self, run_id: str, **settings: float) -> dict[str, float]:
-        """Change the learning rate (momentum, weight decay) of a run while it trains or is paused: applied
-        by its worker from the next step, as a ``set`` event. PlaygroundError when it is not training or a
-        value is out of range. The page lets only whoever controls the run call this."""
-        job = self.get(run_id)
-        if job is None or not job.live or not job.kind.tunable:
-            raise PlaygroundError("Settings change while a run trains; this one is not training now.")
-        return job.controls.change(**settings)
-
-    def pause(self, run_id: str) -> None:
-        job = self.get(run_id)
-        if job is not None:
-            job.controls.pause()
-
-    def step_once(self, run_id: str) -> None:  # a paused run trains one batch, reports it, stays paused
-        job = self.get(run_id)
-        if job is None or job.state != "running" or job.released:
-            raise PlaygroundError("Step once works while a run is paused (and holds its slot): press Pause first.")
-        job.controls.step_once()
-
-    def unpause(self, run_id: str) -> None:
-        job = self.get(run_id)
-        if job is None:
-            return
-        if job.released:  # its slot went to another run: wait in the queue for one
-            with self._lock:
-                if run_id not in self._queue:
-                    self._queue.append(run_id)
-            self._pump()
-            return
-        job.controls.resume()
-
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop everything (tests, server exit)."""
-        with self._lock:
-            queued = list(self._queue)
-        for run_id in queued:
-            self.stop(run_id)
-        for job in self.jobs():
-            job.controls.stop()
-        for job in self.jobs():
-            if job.thread is not None:
-                job.thread.join(timeout)
-            if job.worker is not None and job.thread is not None and job.thread.is_alive():
-                job.worker.kill()  # it did not stop in time: its run is listed as interrupted
 
 
 _manager: JobManager | None = None

@@ -6,10 +6,12 @@ event a person can act on. Each worker also has its own random generators (a pro
 a memory limit (``PLAYGROUND_WORKER_MEMORY_MB``) and a lower CPU priority than the server
 (``PLAYGROUND_WORKER_NICE``), so pages answer quickly while runs train.
 
-Workers are forked from a fork server that has already imported torch and every registered kind's module, so a run
-starts about as fast as a thread did (no second ``import torch``), and the fork happens from a
-clean single-threaded process, not from the multi-threaded web server. Controls travel as
-multiprocessing events; events come back through a queue, in the schema ``engine.fit`` yields.
+Workers are forked from a fork server that has already imported torch and the module of every
+registered job kind (``preload_modules``), so a run starts about as fast as a thread did (no second
+``import torch``), and the fork happens from a clean single-threaded process, not from the
+multi-threaded web server. A worker receives its kind object (unpickling it imports the kind's module).
+Controls travel as multiprocessing events; events come back through a queue, in the schema
+``engine.fit`` yields.
 """
 
 from __future__ import annotations
