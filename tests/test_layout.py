@@ -67,7 +67,8 @@ def test_pages_packages_and_tests_share_names():
 
 @pytest.mark.parametrize("first", ["playground.autoencode", "playground.train", "playground.models",
                                    "playground.transfer", "playground.inside", "playground.style",
-                                   "playground.export", "playground.cli"])
+                                   "playground.export", "playground.cli", "playground.jobs.manager",
+                                   "playground.plugins"])
 def test_each_package_imports_first_in_a_fresh_interpreter(first):
     """Import order must not matter: each package, imported before anything else, brings up the engine
     with every task and probe registered."""
