@@ -21,15 +21,15 @@ from app_pages.common import (
 )
 from app_pages.run_panel import control_row, downloads, ended_box, live_view, open_run, view_only_link
 from playground.autoencode import plots
-from playground.autoencode.noise import NOISES, list_noises, parse_noise
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets
+from playground.data.noise import NOISES, list_noises, parse_noise
 from playground.data.uploads import check_folder_allowed
 from playground.errors import ConfigError, PlaygroundError
+from playground.jobs.buffer import run_progress
 from playground.models import MODELS, list_models, model_params
 from playground.models.autoencoder import DECODERS, OUTPUTS
 from playground.train import check_names
-from playground.train.buffer import run_progress
 from playground.train.optim import list_optimizers
 
 st.title("Autoencoders")

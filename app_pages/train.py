@@ -35,9 +35,9 @@ from playground.data import explore, list_datasets, load_dataset
 from playground.data.augment import AUGMENTATIONS, list_augmentations, parse_spec
 from playground.data.uploads import check_folder_allowed
 from playground.images import hwc
+from playground.jobs.buffer import latest_test_acc, run_progress
 from playground.models import list_models
 from playground.train import check_names
-from playground.train.buffer import latest_test_acc, run_progress
 from playground.train.init import INITS, list_inits
 from playground.train.optim import SCHEDULES, list_optimizers, list_schedules
 from playground.train.snapshots import DEFAULT_PROBES

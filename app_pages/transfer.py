@@ -26,9 +26,9 @@ from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, T
 from playground.data import list_datasets, load_dataset
 from playground.data.uploads import check_folder_allowed
 from playground.device import device_summary
+from playground.jobs.buffer import run_progress
 from playground.models.transfer import Backbone, build_transfer
 from playground.runs import RunStore
-from playground.train.buffer import run_progress
 from playground.transfer import FOUR_CASES, imagenet_top5, surgery_table
 from playground.transfer.plots import comparison_figure, top5_figure
 from playground.weights import resolve_weights, weights_cached, weights_file

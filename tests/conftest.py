@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import playground.plugins  # noqa: F401  (every capability registers its job kind, as in the app and the CLI)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("PLAYGROUND_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
 
