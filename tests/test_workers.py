@@ -288,3 +288,17 @@ def test_a_failed_onednn_primitive_reads_as_out_of_memory_only_under_a_limit():
             "print(_error_event(RuntimeError('could not create a primitive'))['message'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.startswith("Out of memory: the run needed more"), out.stderr
+
+
+def test_fork_server_preloads_the_module_of_every_registered_kind():
+    # Derived, not a list of strings: a kind registered later (a new capability) is preloaded too.
+    from importlib.util import find_spec
+
+    from playground.jobs.kinds import JOB_KINDS
+    from playground.jobs.workers import preload_modules
+
+    mods = preload_modules()
+    for name in JOB_KINDS.names():
+        assert type(JOB_KINDS.get(name)).__module__ in mods, name
+    assert {"train", "style", "initrace", "featvis"} <= set(JOB_KINDS.names())
+    assert all(find_spec(m) is not None for m in mods)  # each names a real, importable module
