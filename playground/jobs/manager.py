@@ -80,6 +80,7 @@ class JobManager(JobActions):
         """Queue an interrupted run to continue from its last checkpoint (of a kind that can resume)."""
         name = self.kind_of(run_id)
         run = self._open(run_id, name)
+        assert name is not None  # _open raised: no kind holds the run
         kind = JOB_KINDS.get(name)
         if not kind.resumable:
             raise PlaygroundError(f"Run {run_id} is a {kind.name} job, which cannot resume: start it again.")

@@ -219,7 +219,7 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
                     **({"in_epoch": in_epoch} if in_epoch else {}), **({"note": note} if note else {})})
 
     def finish(kind: str, **fields: Any) -> dict[str, Any]:
-        if save:
+        if save and run is not None:  # save: a run with checkpoints on
             run.save_checkpoint(s.final_state(epoch, step, min(epoch + (kind == "done"), s.n_epochs)), final=True)
         return emit({"kind": kind, "step": step, "t": now(), **fields})
 
@@ -266,7 +266,7 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
         last = _epoch_event(s, meter, epoch, step, now())
         ev = last
         yield emit(last)
-        if save:
+        if save and run is not None:
             run.save_checkpoint(s.resumable_state(epoch + 1, step, now()))
         if t.target_acc is not None and ev.get("test_acc", 0.0) >= t.target_acc:
             break

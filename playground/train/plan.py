@@ -117,9 +117,9 @@ def check_names(config: RunConfig) -> None:
     """Fail fast, before any data is loaded, on unknown registry names or bad values."""
     config.validate()
     d, m, o, t = config.data, config.model, config.optim, config.train
-    reg: Registry[Any]
-    for reg, name in ((DATASETS, d.dataset), (MODELS, m.name), (INITS, m.init), (OPTIMIZERS, o.name),
-                      (SCHEDULES, o.schedule), (TASKS, t.task), *((PROBES, n) for n in t.probes)):
+    names: tuple[tuple[Registry[Any], str], ...] = ((DATASETS, d.dataset), (MODELS, m.name), (INITS, m.init),
+        (OPTIMIZERS, o.name), (SCHEDULES, o.schedule), (TASKS, t.task), *((PROBES, n) for n in t.probes))
+    for reg, name in names:
         reg.check(name)
     # Parameters the engine passes itself cannot come from the config too.
     DATASETS.check_reserved(d.params, ("root", "download"), "use the data folder and download settings")

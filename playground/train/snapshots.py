@@ -63,7 +63,7 @@ def _snapshot_layers(model: nn.Module, trainable_only: bool = False,
     if convs:
         picked = [(n, m, torch.float32) for n, m in convs]
     else:
-        picked = [(n, m, torch.float16) for n, m in layers if isinstance(m, nn.Linear)][:1]
+        picked = [(n, m, torch.float16) for n, m in layers][:1]  # no conv: every weight layer is Linear
     if trainable_only:
         picked = [t for t in picked if t[1].weight.requires_grad]
     if max_bytes is not None:
