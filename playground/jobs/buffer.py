@@ -23,8 +23,8 @@ class RunBuffer:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.steps: dict[str, list[float]] = {k: [] for k in STEP_FIELDS}
-        self.quick: dict[str, list[float]] = {k: [] for k in QUICK_FIELDS}  # the quick test estimates
+        self.steps: dict[str, list[float | None]] = {k: [] for k in STEP_FIELDS}  # None: the event had no such field
+        self.quick: dict[str, list[float | None]] = {k: [] for k in QUICK_FIELDS}  # the quick test estimates
         self.epochs: list[dict[str, Any]] = []
         self.start: dict[str, Any] | None = None
         self.final: dict[str, Any] | None = None

@@ -85,7 +85,11 @@ class JobKind:
     def parse_config(self, text: str) -> Any:
         """Read a run folder's config.json (the run store checks it with this: unreadable is damaged); by
         default the kind's ``spec_type.from_json``."""
-        return self.spec_type.from_json(text)
+        from_json = getattr(self.spec_type, "from_json", None)
+        if from_json is None:
+            raise NotImplementedError(f"The {self.name} job kind's {self.spec_type.__name__} has no from_json: give "
+                                      "the kind a parse_config of its own.")
+        return from_json(text)
 
     def store_root(self, root: Path) -> Path:
         return root / self.folder if self.folder else root

@@ -211,7 +211,9 @@ class JobManager(JobActions):
         if job is not None:
             return job.buffer.snapshot()
         kind = kind or self.kind_of(run_id)
-        return JOB_KINDS.get(kind).buffer_from_run(self._open(run_id, kind)).snapshot()
+        run = self._open(run_id, kind)  # no kind holds it: the run store says it is not there
+        assert kind is not None
+        return JOB_KINDS.get(kind).buffer_from_run(run).snapshot()
 
     def queue_position(self, run_id: str) -> int | None:
         """1 for the next to start; None when not queued."""

@@ -62,7 +62,7 @@ class StyleBuffer:
         self._lock = threading.Lock()
         self.start: dict[str, Any] | None = None
         self.final: dict[str, Any] | None = None
-        self.curves: dict[str, list[float]] = {k: [] for k in CURVES}
+        self.curves: dict[str, list[float | None]] = {k: [] for k in CURVES}
         self.image: np.ndarray | None = None
         self.download: tuple[int, int] | None = None
         self.version = 0
