@@ -228,7 +228,8 @@ def run_features(run_id: str, store=None) -> FeatureNet:
     saved = load_saved(run)  # CheckpointError when it never finished an epoch
     model = saved.model
     c, h, w = saved.shape
-    d: dict[str, Any] = {"name": saved.config.data.dataset, "classes": saved.classes, "mean": saved.mean, "std": saved.std}
+    d: dict[str, Any] = {"name": saved.config.data.dataset, "classes": saved.classes, "mean": saved.mean,
+                         "std": saved.std}
     leaves = [m for m in model.get_submodule("features").modules() if not list(m.children())]
     layers = name_layers(leaves)
     acts = [n for n, m in layers if not n.startswith(("conv_", "bn_", "pool_"))]

@@ -227,7 +227,7 @@ def leaderboard(rows: list[RunRow]) -> list[dict[str, Any]]:
         if r.test_acc is not None and (r.dataset not in best or r.test_acc > (best[r.dataset].test_acc or 0.0)):
             best[r.dataset] = r
     return [{"dataset": d, "test_acc": r.test_acc, "session": r.session, "model": r.model, "run": r.run,
-             "status": r.status} for d, r in sorted(best.items(), key=lambda dr: -(dr[1].test_acc or 0.0))]  # best holds scored runs only
+             "status": r.status} for d, r in sorted(best.items(), key=lambda dr: -(dr[1].test_acc or 0.0))]
 
 
 def queue(rows: list[RunRow], now: float | None = None) -> list[dict[str, Any]]:
