@@ -31,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Generic, Iterator, Protocol, cast
+from typing import Any, BinaryIO, Callable, Generic, Iterator, Mapping, Protocol, cast
 
 import torch
 from typing_extensions import TypeVar  # a TypeVar's default (PEP 696) on Python 3.11; comes with torch
@@ -39,6 +39,7 @@ from typing_extensions import TypeVar  # a TypeVar's default (PEP 696) on Python
 from .config import RunConfig
 from .csvtext import csv_text
 from .errors import CheckpointError, PlaygroundError
+from .events import FINAL_KINDS
 from .files import atomic_write_bytes, entries, is_disk_full, sweep_temp_files, try_lock
 from .settings import settings
 
@@ -47,7 +48,6 @@ __all__ = ["RunStore", "Run", "owner_digest", "CHECKPOINT_FORMAT", "DISK_FULL", 
 
 CHECKPOINT_FORMAT = "cnn-playground/1"
 _ID = re.compile(r"^[A-Za-z0-9_-]{6,80}$")
-FINAL_KINDS = ("done", "stopped", "diverged", "error")
 RESUMABLE = ("running", "created", "stopped", "diverged", "error")  # running/created, with no trainer: interrupted
 LOCK_GRACE_S = 0.1  # a trainer retries this long (busy() and the sweep hold a lock for microseconds)
 MAX_NAME = 40  # characters of a run's name
@@ -163,7 +163,7 @@ class Run(Generic[C]):
         except (ValueError, TypeError, KeyError, RecursionError) as e:  # bad JSON, not its settings (ConfigError)
             raise CheckpointError(f"{where} is not a valid run configuration ({e}). {fix}") from None
 
-    def append(self, event: dict[str, Any]) -> None:
+    def append(self, event: Mapping[str, Any]) -> None:
         """One event as one line; a write the disk refuses is cut off again (a partial line would join the next)."""
         line = memoryview((json.dumps(event, separators=(",", ":")) + "\n").encode())
         with self._lock:

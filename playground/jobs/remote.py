@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from ..errors import DatasetUnavailable, PlaygroundError
 from ..files import atomic_write_bytes
@@ -171,7 +171,7 @@ class RayJob:
         self._thread.start()
         return self.node
 
-    def _put(self, e: dict[str, Any] | None) -> None:
+    def _put(self, e: Mapping[str, Any] | None) -> None:
         with self._lock:  # the trainer's thread, or one it emits from (download progress)
             changes = self.mirror.changes() if self.mirror is not None else None
             self.queue.put((e, changes, time.time()))
