@@ -66,6 +66,13 @@ def _optimizer(config: RunConfig, p) -> torch.optim.Optimizer:
     return build_optimizer(o.name, list(p.model.parameters()), lr=o.lr, weight_decay=o.weight_decay, **dict(o.params))
 
 
+def _batch_size(config: RunConfig) -> int:
+    """The bench's configs fix their batch size (no auto): each figure is per image of that batch."""
+    if config.train.batch_size is None:
+        raise ValueError("The bench times a fixed batch size: set train.batch_size in its config.")
+    return config.train.batch_size
+
+
 def _train_step(p, opt, x, y) -> None:
     with p.autocast():
         loss = F.cross_entropy(p.model(x), y)
@@ -89,7 +96,7 @@ def textbook_ips(config: RunConfig, steps: int, workers: int) -> float:
     loader = DataLoader(ds, batch_size=config.train.batch_size, shuffle=True, num_workers=workers,
                         drop_last=True, pin_memory=p.device.type == "cuda", persistent_workers=False)
     opt = _optimizer(config, p)
-    bs, warmup = config.train.batch_size, 5
+    bs, warmup = _batch_size(config), 5
     rates, t0 = [], 0.0
     for i, (x, y) in enumerate(loader):
         if i >= warmup and (i - warmup) % WINDOW == 0:
@@ -107,7 +114,7 @@ def textbook_ips(config: RunConfig, steps: int, workers: int) -> float:
 
 def engine_ips(config: RunConfig, steps: int) -> float:
     p = prepare(config)
-    steps_per_epoch = len(p.train_y) // config.train.batch_size
+    steps_per_epoch = len(p.train_y) // _batch_size(config)
     window = max(1, min(WINDOW, steps // 2))
     cfg = config.replace(train={"epochs": (steps + window) / steps_per_epoch, "log_every": window})
     events = list(fit(cfg))
@@ -119,7 +126,7 @@ def engine_ips(config: RunConfig, steps: int) -> float:
 
 def compute_bound_ips(config: RunConfig, steps: int) -> float:
     p = prepare(config)
-    bs = config.train.batch_size
+    bs = _batch_size(config)
     x, y = p.to_input(p.train_x[:bs]), p.train_y[:bs]  # one fixed, resident, normalised batch
     opt = _optimizer(config, p)
     for _ in range(5):
@@ -171,7 +178,7 @@ def run_bench(data_root: str | None = None, device: str = "auto", steps: int = 1
         f"batch {config.train.batch_size}; augment {', '.join(AUGMENT)}; {steps} timed steps each; "
         f"{rounds} interleaved rounds; load average at start {load_start}")
     by_workers = {w: textbook_ips(config, steps, w) for w in (0, 2)}  # the textbook's best loader setting
-    workers = max(by_workers, key=by_workers.get)
+    workers = max(by_workers, key=lambda w: by_workers[w])
     log(f"(a) textbook loader: {workers} workers is faster here "
         f"({', '.join(f'{w}: {v:,.0f} img/s' for w, v in by_workers.items())})")
     per_round = []

@@ -174,13 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _metric(e: dict[str, Any], prefix: str = "") -> str:
+def _metric(e: Mapping[str, Any], prefix: str = "") -> str:
     """The task's running metric an event carries: acc (classify), psnr (reconstruct), ..."""
 
     return next((m for m in (TASKS.get(n).metric for n in TASKS.names()) if prefix + m in e), "acc")
 
 
-def _progress(events: Iterator[dict[str, Any]], out, quiet: bool) -> dict[str, Any]:
+def _progress(events: Iterator[Mapping[str, Any]], out, quiet: bool) -> dict[str, Any]:
     final: dict[str, Any] = {}
     for e in events:
         kind = e["kind"]

@@ -10,15 +10,16 @@ import errno
 import os
 import re
 import secrets
+import sys
 import time
 from pathlib import Path
 
 from .errors import PlaygroundError
 
-try:
-    import fcntl
-except ImportError:  # not a POSIX system: runs are not locked, temp files are swept by age alone
+if sys.platform == "win32":  # not a POSIX system: runs are not locked, temp files are swept by age alone
     fcntl = None
+else:
+    import fcntl
 
 __all__ = ["atomic_write_bytes", "entries", "is_disk_full", "output_file", "sweep_temp_files", "try_lock",
            "STALE_TMP_S"]
@@ -29,7 +30,7 @@ _FULL_TEXT = ("No space left", "Disk quota", "PytorchStreamWriter failed writing
               "unexpected pos")  # how torch's zip writer reports a write the disk refused
 
 
-def is_disk_full(e: BaseException) -> bool:
+def is_disk_full(e: BaseException | None) -> bool:
     """A full disk or quota, however it was raised: OSError(ENOSPC/EDQUOT) anywhere in the chain, or
     torch's RuntimeError from its file writer."""
     while e is not None:

@@ -37,16 +37,16 @@ def axis(title: str | None = None, **kw: Any) -> dict[str, Any]:
 
 def downsample(x: Sequence[float], y: Sequence[float], max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """Bucket means (x: bucket's last value) so at most ``max_points`` remain; keeps the last point."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    n = len(x)
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = len(xa)
     if n <= max_points:
-        return x, y
+        return xa, ya
     size = int(np.ceil(n / max_points))
     m = (n // size) * size
-    xs = x[size - 1 : m : size]
-    ys = y[:m].reshape(-1, size).mean(1)
+    xs = xa[size - 1 : m : size]
+    ys = ya[:m].reshape(-1, size).mean(1)
     if m < n:
-        xs, ys = np.append(xs, x[-1]), np.append(ys, y[m:].mean())
+        xs, ys = np.append(xs, xa[-1]), np.append(ys, ya[m:].mean())
     return xs, ys
 
 

@@ -8,13 +8,13 @@ so no list elsewhere has to repeat which entries are which."""
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, Mapping, TypeVar
 
 from .errors import ConfigError
 
 __all__ = ["Registry", "PARAM_RANGES"]
 
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F")  # an entry: a function or class (most registries), or an object (the job kinds)
 
 # The range of a numeric parameter, by its name, for the widget that sets it: (low, high, step), or
 # (low, high, "log") for a value that spans decades. An entry that means something else by a name
@@ -85,6 +85,8 @@ class Registry(Generic[F]):
         the defaults, as timm's create_model does) and rejecting unknown ones with
         the list of accepted parameters."""
         fn = self.get(name)
+        if not callable(fn):
+            raise ConfigError(f"{self.kind} {name!r} is not something to call: use it directly.")
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         params = inspect.signature(fn).parameters
         if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
@@ -101,7 +103,7 @@ class Registry(Generic[F]):
         except TypeError as e:  # a list where a number belongs, text for a number (config files, URLs)
             raise ConfigError(f"{self.kind} {name!r}: a parameter has the wrong type ({e}).") from None
 
-    def check_reserved(self, params: dict[str, Any], reserved: tuple[str, ...], why: str) -> None:
+    def check_reserved(self, params: Mapping[str, Any], reserved: tuple[str, ...], why: str) -> None:
         clash = sorted(set(params) & set(reserved))
         if clash:
             raise ConfigError(f"{', '.join(clash)} cannot be set as {self.kind} parameters: {why}.")
@@ -114,7 +116,10 @@ class Registry(Generic[F]):
 
     def params(self, name: str) -> dict[str, Any]:
         """Keyword parameters with their defaults (for the CLI's list and UI forms)."""
-        sig = inspect.signature(self.get(name))
+        fn = self.get(name)
+        if not callable(fn):  # an object entry (a job kind) takes no parameters
+            return {}
+        sig = inspect.signature(fn)
         return {
             p.name: p.default
             for p in sig.parameters.values()

@@ -19,6 +19,7 @@ OSError(ENOSPC) (torch.save raises RuntimeError for it), which the engine report
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import hmac
@@ -30,13 +31,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Generic, Iterator, Mapping, Protocol, cast
 
 import torch
+from typing_extensions import TypeVar  # a TypeVar's default (PEP 696) on Python 3.11; comes with torch
 
 from .config import RunConfig
 from .csvtext import csv_text
 from .errors import CheckpointError, PlaygroundError
+from .events import FINAL_KINDS
 from .files import atomic_write_bytes, entries, is_disk_full, sweep_temp_files, try_lock
 from .settings import settings
 
@@ -45,16 +48,19 @@ __all__ = ["RunStore", "Run", "owner_digest", "CHECKPOINT_FORMAT", "DISK_FULL", 
 
 CHECKPOINT_FORMAT = "cnn-playground/1"
 _ID = re.compile(r"^[A-Za-z0-9_-]{6,80}$")
-FINAL_KINDS = ("done", "stopped", "diverged", "error")
 RESUMABLE = ("running", "created", "stopped", "diverged", "error")  # running/created, with no trainer: interrupted
 LOCK_GRACE_S = 0.1  # a trainer retries this long (busy() and the sweep hold a lock for microseconds)
 MAX_NAME = 40  # characters of a run's name
+C = TypeVar("C", bound="Settings", default=RunConfig)  # what a store's config.json parses to (RunStore[C], Run[C])
+
+
+class Settings(Protocol):  # what a run store keeps in config.json: a RunConfig, or a job kind's own settings
+    def to_json(self, **kw: Any) -> str: ...
 
 
 def owner_digest(owner: str) -> str:
     """What a run keeps of its session's token (``owner.sha256``): its SHA-256, never the token."""
     return hashlib.sha256(owner.encode()).hexdigest()
-
 
 
 DISK_FULL = ("The disk is full: the run could not write its metrics or checkpoint. "
@@ -102,11 +108,11 @@ def saved_state(run: "Run", final: bool = False) -> tuple[dict[str, Any], str]:
 
 
 @dataclass
-class Run:
+class Run(Generic[C]):
     """One run's folder. Appends are serialised by a lock (one writer thread); one trainer at a time (``lock``)."""
 
     dir: Path
-    parse: Any = None  # the settings' reader: RunConfig.from_json (training), or the job kind's own
+    parse: Callable[[str], C] | None = None  # the settings' reader: RunConfig.from_json (training; None), or the kind's
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -141,12 +147,13 @@ class Run:
     def lock_path(self) -> Path:
         return self.dir / "train.lock"
 
-    def config(self) -> RunConfig:
-        """The run's RunConfig; a missing or damaged config.json is a CheckpointError naming both."""
+    def config(self) -> C:
+        """The run's RunConfig (or its kind's: ``parse``); a missing or damaged config.json is a CheckpointError."""
         where = f"Run {self.run_id} is damaged: {self.config_path}"
         fix = "Delete the run's folder (the other runs are not affected), or repair the file."
         try:
-            return (self.parse or RunConfig.from_json)(self.config_path.read_bytes().decode("utf-8"))
+            parse = self.parse or cast(Callable[[str], C], RunConfig.from_json)  # no parse: a training run's store
+            return parse(self.config_path.read_bytes().decode("utf-8"))
         except FileNotFoundError:
             raise CheckpointError(f"{where} is missing. Delete the run's folder (the others are fine).") from None
         except UnicodeDecodeError:
@@ -156,7 +163,7 @@ class Run:
         except (ValueError, TypeError, KeyError, RecursionError) as e:  # bad JSON, not its settings (ConfigError)
             raise CheckpointError(f"{where} is not a valid run configuration ({e}). {fix}") from None
 
-    def append(self, event: dict[str, Any]) -> None:
+    def append(self, event: Mapping[str, Any]) -> None:
         """One event as one line; a write the disk refuses is cut off again (a partial line would join the next)."""
         line = memoryview((json.dumps(event, separators=(",", ":")) + "\n").encode())
         with self._lock:
@@ -346,12 +353,12 @@ class Run:
         return load_checkpoint(self.model_path if final else self.checkpoint_path, map_location)
 
 
-class RunStore:
-    def __init__(self, root: Path | str | None = None, parse: Any = None):
+class RunStore(Generic[C]):
+    def __init__(self, root: Path | str | None = None, parse: Callable[[str], C] | None = None) -> None:
         self.root = Path(root) if root is not None else default_runs_root()
         self.parse = parse  # how its runs' config.json is read (None: a RunConfig)
 
-    def create(self, config: RunConfig) -> Run:
+    def create(self, config: C) -> Run[C]:
         """A new run folder holding ``config``; a full disk is a PlaygroundError (and leaves no folder)."""
         data = config.to_json(indent=2).encode()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -367,7 +374,7 @@ class RunStore:
             raise
         return run
 
-    def open(self, run_id: str) -> Run:
+    def open(self, run_id: str) -> Run[C]:
         """The run ``run_id``; sweeps the temp files a killed writer left in its folder."""
         if not _ID.match(run_id or ""):
             raise CheckpointError(f"{run_id!r} is not a run id.")
@@ -380,7 +387,7 @@ class RunStore:
         sweep_temp_files(run.dir)
         return run
 
-    def list(self) -> list[Run]:
+    def list(self) -> list[Run[C]]:
         """Every run folder, newest first, damaged ones too (``status()`` is "damaged", ``damage()``
         says why): one bad run never hides the others. Sweeps the temp files killed writers left."""
         runs = [Run(Path(e.path), self.parse) for e in entries(self.root) if _ID.match(e.name) and e.is_dir()]
@@ -388,6 +395,6 @@ class RunStore:
             sweep_temp_files(run.dir)
         return sorted(runs, key=lambda r: r.run_id, reverse=True)
 
-    def owned_by(self, owner: str) -> list[str]:
+    def owned_by(self, owner: str) -> builtins.list[str]:  # builtins: ``list`` here is the method above
         """The ids of the runs the session with this token started, oldest first."""
         return sorted(r.run_id for r in self.list() if r.owned_by(owner))

@@ -36,7 +36,8 @@ def decoder_demo(size: int = 7, levels: int = 2) -> dict[str, np.ndarray]:
             s = x.shape[-1]
             up = Up(1, 1, (2 * s, 2 * s), (s, s), decoder)
             torch.nn.init.ones_(up.conv.weight)
-            torch.nn.init.zeros_(up.conv.bias)
+            if up.conv.bias is not None:  # both convs are built with a bias
+                torch.nn.init.zeros_(up.conv.bias)
             x = up(x)
         m = 2 ** levels  # cut the border the zero padding darkens
         x = x[..., m:-m, m:-m]

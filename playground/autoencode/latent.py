@@ -20,6 +20,7 @@ from ..data import Dataset, load_dataset
 from ..data.noise import Corruption
 from ..errors import ConfigError
 from ..images import float_images
+from ..models.autoencoder import AutoEncoder
 from ..models.saved import load_saved
 from ..runs import Run
 from ..train.reconstruct import test_corruption
@@ -45,7 +46,7 @@ class AEView:
 
     run_id: str
     config: RunConfig
-    model: torch.nn.Module
+    model: AutoEncoder
     data: Dataset
     mean: torch.Tensor  # (1, C, 1, 1)
     std: torch.Tensor
@@ -60,6 +61,9 @@ class AEView:
         d = config.data
         data = load_dataset(d.dataset, root=d.data_root, download=False, **dict(d.params))
         model = saved.model
+        if not isinstance(model, AutoEncoder):
+            raise ConfigError(f"Run {run.run_id} saved a {type(model).__name__}, not an autoencoder: pick a "
+                              "reconstruct run.")
         c = data.shape[0]
         return cls(run.run_id, config, model, data, torch.tensor(data.mean).view(1, c, 1, 1),
                    torch.tensor(data.std).view(1, c, 1, 1), test_corruption(config))

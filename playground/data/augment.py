@@ -169,7 +169,7 @@ def _p(p: float, *, name: str) -> float:
 
 
 def _pair(v: float | Sequence[float], name: str, lo: float = 0.0) -> tuple[float, float]:
-    a, b = (float(v[0]), float(v[1])) if isinstance(v, (list, tuple)) else (float(v), float(v))
+    a, b = (float(v[0]), float(v[1])) if isinstance(v, Sequence) and not isinstance(v, str) else (float(v), float(v))
     if not (lo <= a <= b):
         raise ConfigError(f"{name}: need {lo} <= min <= max (got {a}, {b}).")
     return a, b

@@ -170,13 +170,13 @@ def image_folder(*, root: Path, download: bool = True, image_size: int = 32, mod
     if "all" in splits:  # seeded, stratified split
         x, y = splits.pop("all")
         g = torch.Generator().manual_seed(seed)
-        test_idx = []
+        picked = []
         for k in range(len(classes)):
             idx = (y == k).nonzero().squeeze(1)
             idx = idx[torch.randperm(len(idx), generator=g)]
             n_test = int(round(len(idx) * test_fraction)) if len(idx) > 1 else 0
-            test_idx.append(idx[:n_test])
-        test_idx = torch.cat(test_idx)
+            picked.append(idx[:n_test])
+        test_idx = torch.cat(picked)
         is_test = torch.zeros(len(y), dtype=torch.bool)
         is_test[test_idx] = True
         if is_test.all() or not is_test.any():

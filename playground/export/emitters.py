@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import textwrap
+from types import FunctionType
 from typing import Any, Callable
 
 import torch
@@ -59,7 +60,10 @@ def shapes_drawing_source() -> str:
     Never the module's cache or data-set factory: the script draws, it does not read the playground's files."""
     module = vars(shapes_module)
     masks = shapes_module.SHAPES
-    wanted, todo, consts = {}, [shapes_module.make_shapes, *masks.values()], {}
+    wanted: dict[str, FunctionType] = {}
+    # The ignore: typeshed's builtins.function (a def's type) is not types.FunctionType, its class at run time.
+    todo: list[FunctionType] = [shapes_module.make_shapes, *masks.values()]  # type: ignore[list-item]
+    consts = {}
     while todo:
         f = todo.pop()
         if f.__name__ in wanted:

@@ -47,6 +47,8 @@ def export_onnx(model: nn.Module, in_shape, mean, std, path: Path | str, *, clas
                           "pip install -r requirements.txt.") from None
     except Exception as e:
         raise ExportError(f"This model could not be exported to ONNX ({type(e).__name__}: {str(e)[:300]}).") from None
+    if program is None:  # dynamo=True always returns a program; None is the old exporter's answer
+        raise ExportError("This torch's ONNX exporter returned no program: pip install -r requirements.txt.")
     if classes:
         program.model.metadata_props["classes"] = json.dumps(classes)
     program.model.metadata_props["input"] = "float32 images (B, C, H, W) scaled to [0, 1]"

@@ -17,6 +17,7 @@ from typing import Any
 import torch.nn as nn
 
 from ..errors import ExportError
+from ..models.transfer import TransferNet
 
 __all__ = ["model_source", "transfer_source", "NO_RUN_BACKBONE"]
 
@@ -47,8 +48,8 @@ class _SourceWriter:
     def expr(self, mod: nn.Module, indent: int = 0) -> str:
         pad = " " * (indent + 4)
         children = list(mod.named_children())
-        if hasattr(mod, "script_expr"):  # a module that knows how to be rebuilt (e.g. a torchvision backbone)
-            return mod.script_expr()
+        if callable(script_expr := getattr(mod, "script_expr", None)):  # a module that rebuilds itself (a backbone)
+            return script_expr()
         if _is_torch_nn(mod):
             kind = type(mod).__name__
             if isinstance(mod, nn.Sequential):
@@ -123,6 +124,8 @@ def model_source(model: nn.Module, func_name: str = "build_model") -> str:
 def transfer_source(model: nn.Module) -> str:
     """A TransferNet as torchvision code: get_model + weights, the head replaced, blocks frozen.
     Its state-dict keys match the playground's (preprocess.*, backbone.*)."""
+    if not isinstance(model, TransferNet):
+        raise ExportError(f"A {type(model).__name__} is not a transfer model: export it as a script instead.")
     spec = model.spec
     if spec.arch.startswith("run:"):  # the backbone is one of the playground's own runs, not torchvision's
         raise ExportError(NO_RUN_BACKBONE)

@@ -67,6 +67,8 @@ def latency(dataset: str, data_root: str | None, params: dict | None = None, rep
             first = dt  # includes tracing the model for feature extraction, once per model
         else:
             times.append(dt)
+    if first is None:
+        raise PlaygroundError(f"latency times at least one call (got repeats={repeats}): use repeats >= 0.")
     preds = test_predictions(tr)
     return {"dataset": tr.data.name, "shape": list(tr.in_shape),
             "parameters": sum(p.numel() for p in tr.model.parameters()),

@@ -55,11 +55,13 @@ def filter_scales(tr: Trained, run: Run | None, change: bool = False) -> dict[st
         if change:
             out: dict[str, float] = {}
             for e in epochs:
+                assert run is not None  # epochs is empty without a run
                 for n, d in filters_change(tr, run, e).items():
                     out[n] = max(out.get(n, 0.0), float(d.abs().max()) if d.numel() else 0.0)
             return out
         out = {n: float(w.float().abs().max()) for n, w in snapshot_weights(tr.model).items() if w.numel()}
         for e in epochs:
+            assert run is not None
             for n, w in load_snapshot(run, e).items():
                 if w.numel():
                     out[n] = max(out.get(n, 0.0), float(w.abs().max()))

@@ -84,8 +84,8 @@ def _first_step_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dic
         "layers": [n for n, _ in layers],
         "act_mean": [float(acts[n].detach().mean()) for n, _ in layers],
         "act_std": [float(acts[n].detach().std()) for n, _ in layers],
-        "grad_std": [float(acts[n].grad.std()) if acts[n].grad is not None else 0.0 for n, _ in layers],
-        "w_grad_std": [float(m.weight.grad.std()) for _, m in layers],
+        "grad_std": [float(g.std()) if (g := acts[n].grad) is not None else 0.0 for n, _ in layers],
+        "w_grad_std": [float(g.std()) if (g := m.weight.grad) is not None else 0.0 for _, m in layers],
         "loss": float(loss.detach()),
         "spread": unit_spread(model),
     }

@@ -116,17 +116,17 @@ def rebin_histogram(counts: Sequence[float], lo: float, hi: float, edges: np.nda
     [lo, hi]), each source bin's count spread evenly over its width and shared by overlap. Counts are
     conserved, and target bins narrower than the source ones all get their share (placing each source
     bin's centre in one target bin leaves every other fine bin empty: the black stripes)."""
-    counts = np.asarray(counts, dtype=float)
+    c = np.asarray(counts, dtype=float)
     out = np.zeros(len(edges) - 1)
-    if not len(counts):
+    if not len(c):
         return out
     if not hi > lo:  # every weight equal (a constant initialisation): one point
         j = int(np.clip(np.searchsorted(edges, lo, side="right") - 1, 0, len(out) - 1))
-        out[j] = counts.sum()
+        out[j] = c.sum()
         return out
-    src = np.linspace(lo, hi, len(counts) + 1)
+    src = np.linspace(lo, hi, len(c) + 1)
     overlap = np.minimum(src[1:, None], edges[None, 1:]) - np.maximum(src[:-1, None], edges[None, :-1])
-    return counts @ (np.clip(overlap, 0, None) / (src[1] - src[0]))
+    return c @ (np.clip(overlap, 0, None) / (src[1] - src[0]))
 
 
 def weight_histograms(series: dict[str, list], title: str, bins: int = 40) -> go.Figure:
@@ -163,7 +163,7 @@ def grad_norms(stats: dict[str, Any], key: str = "g_norm", title: str = "gradien
         pts = [(x, y) for x, y in zip(s["step"], s[key]) if y is not None and y > 0]
         if not pts:
             continue
-        x, y = downsample(*zip(*pts))
+        x, y = downsample([p[0] for p in pts], [p[1] for p in pts])
         traces.append(go.Scatter(x=x, y=y, name=names.get(name, name), line=dict(color=PALETTE[i % len(PALETTE)])))
     return go.Figure(traces, layout=figure_layout(title, 320, xaxis=axis("step"),
                                                   yaxis=axis("L2 norm (log scale)", type="log",

@@ -44,6 +44,8 @@ class Trained:
     def __post_init__(self) -> None:
         self.model.eval()
         c = self.data.shape[0]
+        mean: Sequence[float]
+        std: Sequence[float]
         if getattr(self.model, "normalises_input", False):
             mean, std = [0.0] * c, [1.0] * c
         elif self.norm is not None and len(self.norm[0]) == len(self.norm[1]) == c:

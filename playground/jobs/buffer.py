@@ -4,9 +4,9 @@ worker reports them, or read back from the run store for a run this server is no
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, cast
 
-from ..runs import FINAL_KINDS
+from ..events import FINAL_KINDS, EpochEvent, FinalEvent, SetEvent, StartEvent
 from .kinds import progress_line
 
 __all__ = ["RunBuffer", "STEP_FIELDS", "QUICK_FIELDS", "latest_test_acc", "run_progress"]
@@ -23,17 +23,18 @@ class RunBuffer:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.steps: dict[str, list[float]] = {k: [] for k in STEP_FIELDS}
-        self.quick: dict[str, list[float]] = {k: [] for k in QUICK_FIELDS}  # the quick test estimates
-        self.epochs: list[dict[str, Any]] = []
-        self.start: dict[str, Any] | None = None
-        self.final: dict[str, Any] | None = None
+        self.steps: dict[str, list[float | None]] = {k: [] for k in STEP_FIELDS}  # None: the event had no such field
+        self.quick: dict[str, list[float | None]] = {k: [] for k in QUICK_FIELDS}  # the quick test estimates
+        self.epochs: list[EpochEvent] = []
+        self.start: StartEvent | None = None
+        self.final: FinalEvent | None = None
         self.version = 0  # bumps on every event, so readers can skip redraws
         self.latest: dict[str, Any] = {}  # newest value of each other step field (probes' live views)
-        self.sets: list[dict[str, Any]] = []  # settings changed while it trained (``set`` events)
-        self.batch: dict[str, Any] | None = None  # the last batch trained by "Step once" (``batch`` event)
+        self.sets: list[SetEvent] = []  # settings changed while it trained (``set`` events)
+        self.batch: Mapping[str, Any] | None = None  # the last batch trained by "Step once" (``batch`` event)
 
-    def add(self, e: dict[str, Any]) -> None:
+    def add(self, e: Mapping[str, Any]) -> None:
+        """One event (its ``kind`` says which of ``playground.events``' dicts it is)."""
         with self._lock:
             kind = e.get("kind")
             if kind == "step":
@@ -45,17 +46,17 @@ class RunBuffer:
                 self.latest.update((k, v) for k, v in e.items()
                                    if k not in STEP_FIELDS and k != "kind" and not k.startswith("quick_test_"))
             elif kind == "epoch":
-                self.epochs.append(e)
+                self.epochs.append(cast(EpochEvent, e))
             elif kind == "set":
-                self.sets.append(e)
+                self.sets.append(cast(SetEvent, e))
             elif kind == "batch":
                 self.batch = e
             elif kind == "start":
-                self.start = e
+                self.start = cast(StartEvent, e)
             elif kind == "resumed":
                 self.final = None
             elif kind in FINAL_KINDS:
-                self.final = e
+                self.final = cast(FinalEvent, e)
             self.version += 1
 
     def snapshot(self) -> dict[str, Any]:
@@ -66,7 +67,7 @@ class RunBuffer:
                     "sets": list(self.sets), "batch": self.batch}
 
     @classmethod
-    def from_events(cls, events: Iterable[dict[str, Any]]) -> "RunBuffer":
+    def from_events(cls, events: Iterable[Mapping[str, Any]]) -> "RunBuffer":
         buf = cls()
         for e in events:
             buf.add(e)

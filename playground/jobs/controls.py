@@ -70,9 +70,9 @@ class Controls:
         apply from the next step. A value that is not a finite number in range is refused here."""
         clean = {}
         for name, v in settings.items():
-            lo, hi = CHANGE_RANGES.get(name, (None, None))
-            if lo is None:
+            if name not in CHANGE_RANGES:
                 raise ConfigError(f"{name!r} cannot be changed while training; {', '.join(CHANGE_RANGES)} can.")
+            lo, hi = CHANGE_RANGES[name]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
                 raise ConfigError(f"{name.replace('_', ' ')} must be a number from {lo:g} to {hi:g} (got {v!r})"
                                   + ("; the learning rate must be above 0" if name == "lr" else "") + ".")
@@ -149,6 +149,6 @@ class Controls:
     def stop_message(self, step: int, total_steps: int) -> str:
         if self._timed_out and not self.stopped:
             return (f"Stopped at step {step} of {total_steps}: this server lets a run train for at most "
-                    f"{self.time_limit_s / 60:g} minutes. The model so far is saved; train fewer epochs, or "
+                    f"{(self.time_limit_s or 0) / 60:g} minutes. The model so far is saved; train fewer epochs, or "
                     "Resume to continue from the last finished epoch.")
         return f"Stopped at step {step} of {total_steps}; the model so far is saved."

@@ -10,6 +10,7 @@ from typing import Any
 from ..runs import Run
 from .controls import Controls
 from .kinds import JobKind
+from .remote import RelayControls
 
 __all__ = ["Job"]
 
@@ -22,7 +23,7 @@ class Job:
     kind: JobKind
     buffer: Any  # the kind's buffer (a RunBuffer for training)
     resume: bool = False
-    controls: Controls = field(default_factory=Controls)
+    controls: Controls | RelayControls = field(default_factory=Controls)  # RelayControls: a Ray job's
     # Who may stop/pause/resume it: the session that started it, and whoever has this key
     # (the app keeps it in that session's URL so a reload keeps control; run links without it view).
     control_key: str = field(default_factory=lambda: secrets.token_urlsafe(12))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from ..errors import ConfigError
 from ..registry import Registry
@@ -68,7 +68,7 @@ class JobKind:
         return "auto"
 
     def events(self, run: Any, store: Any, controls: Any, resuming: bool,
-               emit: Callable[[dict[str, Any]], None], device: str | None = None) -> Iterator[dict[str, Any]]:
+               emit: Callable[[dict[str, Any]], None], device: str | None = None) -> Iterator[Mapping[str, Any]]:
         """Run the job (in its worker): yield events, the last one final (``runs.FINAL_KINDS``). ``emit``
         sends a passing event (e.g. download progress) while the job cannot yield. ``device``: the GPU the
         job manager placed it on (None: the spec's own device)."""
@@ -85,7 +85,11 @@ class JobKind:
     def parse_config(self, text: str) -> Any:
         """Read a run folder's config.json (the run store checks it with this: unreadable is damaged); by
         default the kind's ``spec_type.from_json``."""
-        return self.spec_type.from_json(text)
+        from_json = getattr(self.spec_type, "from_json", None)
+        if from_json is None:
+            raise NotImplementedError(f"The {self.name} job kind's {self.spec_type.__name__} has no from_json: give "
+                                      "the kind a parse_config of its own.")
+        return from_json(text)
 
     def store_root(self, root: Path) -> Path:
         return root / self.folder if self.folder else root

@@ -25,7 +25,7 @@ from .controls import Controls
 from .job import Job
 from .kinds import JOB_KINDS, JobKind, kind_of
 from .placement import place_job, placed_jobs
-from .remote import RayWorker, relay_controls
+from .remote import RayWorker, RelayControls, relay_controls
 from .workers import WorkerProcess, process_controls, warm_up
 
 __all__ = ["JobManager", "manager", "reset_manager"]
@@ -80,6 +80,7 @@ class JobManager(JobActions):
         """Queue an interrupted run to continue from its last checkpoint (of a kind that can resume)."""
         name = self.kind_of(run_id)
         run = self._open(run_id, name)
+        assert name is not None  # _open raised: no kind holds the run
         kind = JOB_KINDS.get(name)
         if not kind.resumable:
             raise PlaygroundError(f"Run {run_id} is a {kind.name} job, which cannot resume: start it again.")
@@ -148,7 +149,7 @@ class JobManager(JobActions):
             if j.state == "running" and not j.released and j.controls.paused_for() > limit:
                 j.released = True
 
-    def _controls(self, kind: JobKind) -> Controls:
+    def _controls(self, kind: JobKind) -> Controls | RelayControls:
         limit = kind.time_limit_s(settings().max_run_minutes)
         if self.ray:
             return relay_controls(limit)
@@ -157,9 +158,10 @@ class JobManager(JobActions):
     def _events(self, job: Job):
         """The job's events: from its Ray actor, its worker process, or its kind's ``events`` in this thread."""
         if self.ray or self.workers == "process":
-            args = (job.run, job.kind, job.controls, job.resume)
-            worker = RayWorker(*args, runs_root=self.store.root) if self.ray else \
-                WorkerProcess(*args, job.device, jobs_at_once=self.max_running)
+            c = job.controls  # a RelayControls exactly when the jobs run on Ray (``_controls``)
+            worker = RayWorker(job.run, job.kind, c, job.resume, runs_root=self.store.root) \
+                if isinstance(c, RelayControls) else \
+                WorkerProcess(job.run, job.kind, c, job.resume, job.device, jobs_at_once=self.max_running)
             worker.start()
             job.worker = worker
             return worker.events()
@@ -210,7 +212,9 @@ class JobManager(JobActions):
         if job is not None:
             return job.buffer.snapshot()
         kind = kind or self.kind_of(run_id)
-        return JOB_KINDS.get(kind).buffer_from_run(self._open(run_id, kind)).snapshot()
+        run = self._open(run_id, kind)  # no kind holds it: the run store says it is not there
+        assert kind is not None
+        return JOB_KINDS.get(kind).buffer_from_run(run).snapshot()
 
     def queue_position(self, run_id: str) -> int | None:
         """1 for the next to start; None when not queued."""

@@ -33,6 +33,6 @@ def placed_jobs(jobs: Iterable[Job]) -> dict[int, int]:
     placed: dict[int, int] = {}
     for j in jobs:
         if j.state == "running" and not j.released and j.device:
-            k = pinned_gpu(j.device)
-            placed[k] = placed.get(k, 0) + 1
+            if (k := pinned_gpu(j.device)) is not None:  # a job on the CPU holds no GPU
+                placed[k] = placed.get(k, 0) + 1
     return placed

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from ..errors import DatasetUnavailable, PlaygroundError
 from ..files import atomic_write_bytes
@@ -86,7 +86,8 @@ class Mirror:
         self.folder = folder
         self.seen = {rel: (st.st_mtime_ns, st.st_size, st.st_ino) for rel, st in _files(folder)}
         st = self._metrics_stat()
-        self.ino, self.offset = (st.st_ino, st.st_size) if st else (None, 0)
+        self.ino: int | None = st.st_ino if st else None  # the metrics file's, and how far it was read
+        self.offset: int = st.st_size if st else 0
 
     def _metrics_stat(self):
         with contextlib.suppress(FileNotFoundError):
@@ -170,7 +171,7 @@ class RayJob:
         self._thread.start()
         return self.node
 
-    def _put(self, e: dict[str, Any] | None) -> None:
+    def _put(self, e: Mapping[str, Any] | None) -> None:
         with self._lock:  # the trainer's thread, or one it emits from (download progress)
             changes = self.mirror.changes() if self.mirror is not None else None
             self.queue.put((e, changes, time.time()))
@@ -328,15 +329,15 @@ class RayWorker:
                 unavailable_since = None
             except ray.exceptions.GetTimeoutError:  # still waiting for a node with room
                 continue
-            except ray.exceptions.ActorUnavailableError as e:  # its node unreachable: maybe for a moment
+            except ray.exceptions.ActorUnavailableError as err:  # its node unreachable: maybe for a moment
                 unavailable_since = unavailable_since or time.monotonic()
                 if time.monotonic() - unavailable_since < UNAVAILABLE_S:
                     time.sleep(1.0)
                     continue
-                why = e
+                why = err
                 break
-            except ray.exceptions.RayError as e:  # the actor, its worker process or its node died
-                why = e
+            except ray.exceptions.RayError as err:  # the actor, its worker process or its node died
+                why = err
                 break
             if batch and self.node is None:
                 with contextlib.suppress(ray.exceptions.RayError):

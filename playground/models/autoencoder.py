@@ -104,6 +104,7 @@ class Up(nn.Module):
     def __init__(self, c_in: int, c_out: int, size: tuple[int, int], in_size: tuple[int, int], decoder: str):
         super().__init__()
         self.size, self.decoder = size, decoder
+        self.conv: nn.ConvTranspose2d | nn.Conv2d
         if decoder == "transposed":
             # out = 2 * in - 1 + output_padding: the padding picks the encoder's size (even or odd).
             pad = (size[0] - (2 * in_size[0] - 1), size[1] - (2 * in_size[1] - 1))

@@ -34,8 +34,8 @@ def conv_block(c_in: int, channels: int, kernel: int, batch_norm: bool, pool: st
     if batch_norm:
         layers.append(nn.BatchNorm2d(channels))
     layers.append(make_act(act))
-    if POOLS[pool] is not None:
-        layers.append(POOLS[pool]())
+    if (make_pool := POOLS[pool]) is not None:
+        layers.append(make_pool())
     if dropout:
         layers.append(nn.Dropout2d(check_dropout(dropout)))
     return nn.Sequential(*layers)
@@ -68,9 +68,9 @@ def cnn(*, in_shape: tuple[int, int, int], num_classes: int, channels: Sequence[
     ``blocks`` gives per-block settings, e.g. ``[{"channels": 32, "kernel": 5}, {"channels": 64}]``;
     keys missing from a block take the shared values (kernel, batch_norm, pool, conv_dropout).
     """
-    shared = {"kernel": kernel, "batch_norm": batch_norm, "pool": pool, "dropout": conv_dropout}
+    shared: dict[str, Any] = {"kernel": kernel, "batch_norm": batch_norm, "pool": pool, "dropout": conv_dropout}
     if blocks is None:
-        specs = [{"channels": c} for c in check_sizes(channels, "channels")]
+        specs: list[dict[str, Any]] = [{"channels": c} for c in check_sizes(channels, "channels")]
     else:
         if len(blocks) > MAX_LAYERS:
             raise ConfigError(f"{len(blocks):,} conv blocks asked for; at most {MAX_LAYERS} are built.")
@@ -178,10 +178,11 @@ def architecture(name: str, params: Mapping[str, Any], in_shape: tuple[int, int,
         model = MODELS.call(name, in_shape=tuple(in_shape), num_classes=num_classes, **dict(params)).eval()
         x = torch.zeros(1, *in_shape)
         rows = [{"layer": "input", "what": "image", "output": list(in_shape), "params": 0}]
-        stages = list(model.features) if isinstance(model, CNN) else []
+        stages = [b for b in model.features if isinstance(b, nn.Sequential)] if isinstance(model, CNN) else []
         for i, block in enumerate(stages):
             x = block(x)
             conv = block[0]
+            assert isinstance(conv, nn.Conv2d)  # conv_block starts with its conv
             what = [f"{conv.kernel_size[0]}x{conv.kernel_size[1]} conv", *(
                 "batch norm" if isinstance(m, nn.BatchNorm2d) else f"{type(m).__name__[:3].lower()} pool"
                 for m in block if isinstance(m, (nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d)))]

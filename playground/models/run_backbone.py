@@ -107,7 +107,7 @@ def read_source(source_run: str, runs_root: str | None,
                           "(cnn, lenet5, resnet, mlp; see `python -m playground runs`), or source_arch.")
     run = RunStore(runs_root).open(source_run)
     ckpt, _ = saved_state(run)  # model.pt, else its last checkpoint; weights_only=True inside
-    cfg = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else run.config().to_dict()
+    cfg = saved if isinstance(saved := ckpt.get("config"), dict) else run.config().to_dict()
     model_cfg, task = cfg.get("model", {}), (cfg.get("train") or {}).get("task", "classify")
     name = model_cfg.get("name")
     if name == "transfer":

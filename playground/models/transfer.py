@@ -29,7 +29,7 @@ facts the engine applies (``playground.train.plan.prepare``); the model never se
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import torch
 import torch.nn as nn
@@ -121,6 +121,9 @@ class Preprocess(nn.Module):
 
     mean and std are buffers: they travel with the state dict (a source run's model keeps its own)."""
 
+    mean: torch.Tensor  # (1, channels, 1, 1) buffers
+    std: torch.Tensor
+
     def __init__(self, size: int | tuple[int, int], mean, std, interpolation, channels: int = 3) -> None:
         super().__init__()
         self.size = size
@@ -174,7 +177,7 @@ class TransferNet(nn.Module):
 
     @property
     def head(self) -> nn.Linear:
-        return self.backbone.get_submodule(self.spec.head)
+        return cast(nn.Linear, self.backbone.get_submodule(self.spec.head))  # __init__ put a Linear there
 
     @property
     def in_features(self) -> int:
@@ -331,6 +334,7 @@ def _build_from_run(in_shape, num_classes: int, weights: str, source_run: str, s
             raise CheckpointError(f"source_arch does not describe run {source_run} (a {arch['model']} on "
                                   f"{arch['shape']} images): drop source_arch, or name the run it describes.")
         arch = {**given, **({} if arch is None else {"mean": arch["mean"], "std": arch["std"]})}
+    assert arch is not None  # read from the run above, or given as source_arch
     net = build_source_net(arch, state, f"run {source_run}")
     c, h, w = (int(v) for v in arch["shape"])
     mean, std = arch.get("mean") or [0.0] * c, arch.get("std") or [1.0] * c
@@ -368,6 +372,7 @@ def build_transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone
         state, where = None, ""
     pre = Preprocess(size, t.mean, t.std, t.interpolation)
     if weights == "run":  # a source TransferNet's state dict: its own preprocessing, backbone and (old) head
+        assert state is not None  # _source_state raises when the run has none
         pre.load_state_dict({k[len("preprocess."):]: v for k, v in state.items() if k.startswith("preprocess.")})
         head_prefix = f"backbone.{spec.head}."
         state = {k[len("backbone."):]: v for k, v in state.items()

@@ -121,7 +121,8 @@ def save_random_weights(arch: str = "vgg19", seed: int = 0) -> Path:
         for m in feats.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:  # make_layers' convs have one
+                    nn.init.zeros_(m.bias)
     with torch.device("meta"):
         shapes = {k: v.shape for k, v in get_model(arch, weights=None).state_dict().items()}
     state = {f"features.{k}": v for k, v in feats.state_dict().items()}
@@ -227,8 +228,9 @@ def run_features(run_id: str, store=None) -> FeatureNet:
     saved = load_saved(run)  # CheckpointError when it never finished an epoch
     model = saved.model
     c, h, w = saved.shape
-    d = {"name": saved.config.data.dataset, "classes": saved.classes, "mean": saved.mean, "std": saved.std}
-    leaves = [m for m in model.features.modules() if not list(m.children())]
+    d: dict[str, Any] = {"name": saved.config.data.dataset, "classes": saved.classes, "mean": saved.mean,
+                         "std": saved.std}
+    leaves = [m for m in model.get_submodule("features").modules() if not list(m.children())]
     layers = name_layers(leaves)
     acts = [n for n, m in layers if not n.startswith(("conv_", "bn_", "pool_"))]
     convs = [n for n, _ in layers if n.startswith("conv_")]
@@ -292,6 +294,9 @@ def feature_net(backbone: str, *, device: torch.device | str = "cpu", download: 
 
 class Extractor(nn.Module):
     """Normalise the image, run the feature stack up to the last tapped layer, return the tapped outputs."""
+
+    mean: torch.Tensor  # (1, C, 1, 1) buffers
+    std: torch.Tensor
 
     def __init__(self, net: FeatureNet, taps: set[str], channels_last: bool):
         super().__init__()

@@ -92,7 +92,7 @@ def _mosaic(n: int = 512, seed: int = 3, cells: int = 140) -> np.ndarray:
     g = np.random.default_rng(seed)
     pts = g.uniform(0, n, size=(cells, 2))
     cols = g.uniform(0.1, 1.0, size=(cells, 3)) ** 0.7
-    pix = np.stack(np.mgrid[0:n, 0:n], -1).reshape(-1, 2)  # (n*n, 2)
+    pix = np.moveaxis(np.mgrid[0:n, 0:n], 0, -1).reshape(-1, 2)  # (n*n, 2)
     dist, idx = cKDTree(pts).query(pix, k=2)  # the two nearest cell centres of every pixel
     out = cols[idx[:, 0]]
     out[dist[:, 1] - dist[:, 0] < 3.0] = 0.08  # near the border of two cells: dark leading

@@ -28,7 +28,7 @@ from playground.data.uploads import check_folder_allowed
 from playground.device import resolve_device
 from playground.errors import ConfigError
 from playground.images import decode, probe
-from playground.runs import FINAL_KINDS, atomic_write_bytes
+from playground.runs import FINAL_KINDS, Run, RunStore, atomic_write_bytes
 
 from ..jobs.kinds import JOB_KINDS, JobKind, progress_line
 from .features import FEATURE_NETS
@@ -62,7 +62,7 @@ class StyleBuffer:
         self._lock = threading.Lock()
         self.start: dict[str, Any] | None = None
         self.final: dict[str, Any] | None = None
-        self.curves: dict[str, list[float]] = {k: [] for k in CURVES}
+        self.curves: dict[str, list[float | None]] = {k: [] for k in CURVES}
         self.image: np.ndarray | None = None
         self.download: tuple[int, int] | None = None
         self.version = 0
@@ -143,7 +143,7 @@ class StyleKind(JobKind):
                               f"long: at {s.size} px use at most {most} steps, or a smaller size. `python -m "
                               "playground style` on your own machine has no limit.")
 
-    def create(self, store, spec: StyleJob):
+    def create(self, store: RunStore[StyleSettings], spec: StyleJob) -> Run[StyleSettings]:
         run = store.create(spec.settings)
         for role, file in _IMAGE_FILES.items():
             data = getattr(spec, role)
@@ -156,7 +156,7 @@ class StyleKind(JobKind):
     def parse_config(self, text: str) -> StyleSettings:
         return StyleSettings.from_dict(json.loads(text)).validate()
 
-    def spec(self, run) -> StyleJob:
+    def spec(self, run: Run[StyleSettings]) -> StyleJob:
         settings = run.config()  # the StyleSettings (the store reads them with parse_config)
         images = {role: (run.dir / f).read_bytes() if (run.dir / f).is_file() else None
                   for role, f in _IMAGE_FILES.items()}

@@ -110,7 +110,7 @@ def stylize(content: Any, style: Any, settings: StyleSettings | None = None, *, 
     objective = _Objective(ext, s, content_layers, style_layers, content_img, style_img)
     image = _start_image(content_img, s, device)
     opt = STYLE_OPTIMIZERS.call(s.optimizer, [image], lr=s.lr)
-    losses = {"content": 0.0, "style": 0.0, "tv": 0.0, "total": 0.0}
+    losses: dict[str, float | torch.Tensor] = {"content": 0.0, "style": 0.0, "tv": 0.0, "total": 0.0}  # on the device
 
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
@@ -131,8 +131,9 @@ def stylize(content: Any, style: Any, settings: StyleSettings | None = None, *, 
 
     t_opt = time.perf_counter()
     good = image.detach().clone()  # the last image whose loss was finite
+    final: dict[str, Any] | None
     step, final = 0, None
-    vals = dict(losses)
+    vals = {k: float(v) for k, v in losses.items()}  # all 0.0 before the first step
     while step < s.steps:
         if controls is not None and getattr(controls, "stopped", False):
             final = {"kind": "stopped", "message": f"Stopped at step {step} of {s.steps}; the result so far is kept."}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -15,6 +15,7 @@ __all__ = ["loss_figure"]
 def loss_figure(curves: Mapping[str, Sequence[float]]):
     """Content, style and TV loss (weighted, as optimised) against step: three panels, log scale."""
     panels = (("content", "#1f77b4"), ("style", "#d62728"), ("tv", "#2ca02c"))
+    axes: dict[str, Any]  # figure_layout's keyword arguments: one x and y axis per panel
     traces, axes = [], {}
     for i, (name, colour) in enumerate(panels):
         suffix = "" if i == 0 else str(i + 1)

@@ -224,10 +224,10 @@ def leaderboard(rows: list[RunRow]) -> list[dict[str, Any]]:
     """The best test accuracy per data set (the run's latest epoch), best data set first; ties: the earlier run."""
     best: dict[str, RunRow] = {}
     for r in sorted(rows, key=lambda r: r.run):
-        if r.test_acc is not None and (r.dataset not in best or r.test_acc > best[r.dataset].test_acc):
+        if r.test_acc is not None and (r.dataset not in best or r.test_acc > (best[r.dataset].test_acc or 0.0)):
             best[r.dataset] = r
     return [{"dataset": d, "test_acc": r.test_acc, "session": r.session, "model": r.model, "run": r.run,
-             "status": r.status} for d, r in sorted(best.items(), key=lambda dr: -dr[1].test_acc)]
+             "status": r.status} for d, r in sorted(best.items(), key=lambda dr: -(dr[1].test_acc or 0.0))]
 
 
 def queue(rows: list[RunRow], now: float | None = None) -> list[dict[str, Any]]:

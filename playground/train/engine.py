@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import torch
 import torch.nn as nn
@@ -34,6 +34,7 @@ import torch.nn as nn
 from ..config import RunConfig
 from ..device import device_label
 from ..errors import PlaygroundError
+from ..events import ErrorEvent, InterruptedEvent
 from ..jobs.controls import Controls
 from ..runs import DISK_FULL, Run, RunStore, is_disk_full
 from .meter import Meter
@@ -59,7 +60,7 @@ def _host_out_of_memory(e: BaseException) -> bool:
     return resource.getrlimit(resource.RLIMIT_DATA)[0] != resource.RLIM_INFINITY
 
 
-def _error_event(e: BaseException) -> dict[str, Any]:
+def _error_event(e: BaseException) -> ErrorEvent:
     if isinstance(e, PlaygroundError):
         return {"kind": "error", "message": str(e)}
     if is_disk_full(e):  # OSError(ENOSPC/EDQUOT), or torch.save's RuntimeError for it
@@ -76,7 +77,7 @@ def _error_event(e: BaseException) -> dict[str, Any]:
 
 
 def fit(config: RunConfig, *, run: Run | None = None, store: RunStore | None = None,
-        controls: Controls | None = None, resume_state: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        controls: Controls | None = None, resume_state: dict[str, Any] | None = None) -> Iterator[Mapping[str, Any]]:
     """Train ``config``; yield events. With ``run`` (or ``store``, which creates one)
     every event is appended to the run's metrics and checkpoints are written, and the run is locked
     for as long as it trains: a second trainer of it gets one ``error`` event (not written to the run)."""
@@ -101,13 +102,13 @@ def fit(config: RunConfig, *, run: Run | None = None, store: RunStore | None = N
 
 
 def _fit(config: RunConfig, run: Run | None, controls: Controls,
-         resume_state: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
-    def emit(event: dict[str, Any]) -> dict[str, Any]:
+         resume_state: dict[str, Any] | None) -> Iterator[Mapping[str, Any]]:
+    def emit(event: Mapping[str, Any]) -> Mapping[str, Any]:
         if run is not None:
             run.append(event)
         return event
 
-    def emit_final(event: dict[str, Any]) -> dict[str, Any]:
+    def emit_final(event: Mapping[str, Any]) -> Mapping[str, Any]:
         try:
             return emit(event)
         except OSError:  # the run store itself failed (a full disk): the caller still gets the event
@@ -126,7 +127,7 @@ def _fit(config: RunConfig, run: Run | None, controls: Controls,
 
 
 def resume(run_id: str, store: RunStore | None = None, controls: Controls | None = None,
-           device: str | None = None) -> Iterator[dict[str, Any]]:
+           device: str | None = None) -> Iterator[Mapping[str, Any]]:
     """Continue a run (e.g. one whose process was killed) from its last checkpoint. The run is locked
     before its metrics are cut back to the checkpoint, so a second trainer changes nothing. ``device``:
     where the job manager placed it (default: the run's own setting)."""
@@ -165,7 +166,7 @@ def resume(run_id: str, store: RunStore | None = None, controls: Controls | None
         yield from _fit(config, run, controls or Controls(), state)
 
 
-def _interrupted(s, run: Run | None, epoch: int, step: int, within: tuple, t: float) -> dict[str, Any]:
+def _interrupted(s, run: Run | None, epoch: int, step: int, within: tuple, t: float) -> InterruptedEvent:
     """Save the run at this step (within its epoch) -> the ``interrupted`` event (not in the run's file)."""
     if run is not None:
         run.save_checkpoint(s.resumable_state(epoch, step, t, within=within))
@@ -199,7 +200,7 @@ def _one_step(s, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state: dict[str, Any] | None,
-           emit) -> Iterator[dict[str, Any]]:
+           emit) -> Iterator[Mapping[str, Any]]:
     t_start, t_offset = time.perf_counter(), float(resume_state.get("t", 0.0)) if resume_state else 0.0
 
     def now() -> float:
@@ -218,8 +219,8 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
         yield emit({"kind": "resumed", "epoch": start_epoch, "step": step, "t": now(),
                     **({"in_epoch": in_epoch} if in_epoch else {}), **({"note": note} if note else {})})
 
-    def finish(kind: str, **fields: Any) -> dict[str, Any]:
-        if save:
+    def finish(kind: str, **fields: Any) -> Mapping[str, Any]:
+        if save and run is not None:  # save: a run with checkpoints on
             run.save_checkpoint(s.final_state(epoch, step, min(epoch + (kind == "done"), s.n_epochs)), final=True)
         return emit({"kind": kind, "step": step, "t": now(), **fields})
 
@@ -266,7 +267,7 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
         last = _epoch_event(s, meter, epoch, step, now())
         ev = last
         yield emit(last)
-        if save:
+        if save and run is not None:
             run.save_checkpoint(s.resumable_state(epoch + 1, step, now()))
         if t.target_acc is not None and ev.get("test_acc", 0.0) >= t.target_acc:
             break

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
@@ -71,6 +71,12 @@ def estimate(config: RunConfig, batch_size: int | None = None) -> Budget:
                           batch_size or estimate_batch_size(config))
 
 
+def _shape(in_shape: Sequence[int]) -> tuple[int, int, int]:
+    """(C, H, W) as a tuple: a shape from a JSON file or a link arrives as a list."""
+    c, h, w = in_shape
+    return c, h, w
+
+
 def estimate_model(name: str, params: dict[str, Any], in_shape: tuple[int, int, int], num_classes: int,
                    batch_size: int) -> Budget:
     """Kept per setting (a class pressing Start on the same link builds the model on the meta device once,
@@ -78,7 +84,7 @@ def estimate_model(name: str, params: dict[str, Any], in_shape: tuple[int, int, 
     try:
         key = json.dumps(dict(params), sort_keys=True)
     except (TypeError, ValueError):  # a value JSON cannot hold (only from code, never from a link): not kept
-        return _build_estimate(name, dict(params), tuple(in_shape), num_classes, batch_size)
+        return _build_estimate(name, dict(params), _shape(in_shape), num_classes, batch_size)
     return _estimate(name, key, tuple(in_shape), int(num_classes), int(batch_size))
 
 
@@ -92,7 +98,7 @@ def _build_estimate(name: str, params: dict[str, Any], in_shape: tuple[int, int,
                     batch_size: int) -> Budget:
     params = {**params, **MODELS.facts(name)["reload"]}  # never fetch weights for an estimate
     with torch.device("meta"):
-        model = build_model(name, in_shape=tuple(in_shape), num_classes=num_classes, **params)
+        model = build_model(name, in_shape=_shape(in_shape), num_classes=num_classes, **params)
         n_params = sum(q.numel() for q in model.parameters())
         n_train = sum(q.numel() for q in model.parameters() if q.requires_grad)
         acts = _activation_elements(model, (batch_size, *in_shape))

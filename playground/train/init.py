@@ -8,7 +8,7 @@ problem (every unit of a layer computes, and learns, the same thing).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Literal, cast
 
 import torch
 import torch.nn as nn
@@ -25,12 +25,14 @@ register_init = INITS.register
 LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear)
 NONLINEARITIES = ("relu", "leaky_relu", "tanh", "sigmoid", "linear", "selu")
 FAN_MODES = ("fan_in", "fan_out")
+FanMode = Literal["fan_in", "fan_out"]  # what torch.nn.init's kaiming_* take, as checked by _mode and _nonlinearity
+Nonlinearity = Literal["relu", "leaky_relu", "tanh", "sigmoid", "linear", "selu"]
 
 
-def _nonlinearity(name: str) -> str:
+def _nonlinearity(name: str) -> Nonlinearity:
     if name not in NONLINEARITIES:
         raise ConfigError(f"nonlinearity must be one of {', '.join(NONLINEARITIES)} (got {name!r}).")
-    return name
+    return cast(Nonlinearity, name)  # one of NONLINEARITIES, checked above
 
 
 @register_init("default")
@@ -99,10 +101,10 @@ def orthogonal(gain: float = 1.0) -> WeightFn:
     return lambda w: nn.init.orthogonal_(w, gain)
 
 
-def _mode(mode: str) -> str:
+def _mode(mode: str) -> FanMode:
     if mode not in FAN_MODES:
         raise ConfigError(f"mode must be fan_in or fan_out (got {mode!r}).")
-    return mode
+    return cast(FanMode, mode)  # one of FAN_MODES, checked above
 
 
 def list_inits() -> list[str]:

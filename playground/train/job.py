@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from ..config import RunConfig
 from ..data import load_dataset
@@ -44,7 +44,7 @@ class TrainKind(JobKind):
             raise DatasetUnavailable(f"{d.dataset} data: {e}") from e
 
     def events(self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None],
-               device: str | None = None) -> Iterator[dict[str, Any]]:
+               device: str | None = None) -> Iterator[Mapping[str, Any]]:
         if resuming:
             return resume(run.run_id, store, controls, device=device)
         config = run.config()

@@ -22,7 +22,7 @@ Params = Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]]
 FUSED_DEVICES = ("cpu", "cuda")
 
 
-def fused(params: list, devices: tuple[str, ...] = FUSED_DEVICES) -> bool | None:
+def fused(params: object, devices: tuple[str, ...] = FUSED_DEVICES) -> bool | None:
     """True where torch's fused kernel can step every parameter (floating point, all on the CPU or all on CUDA):
     one kernel per parameter instead of a dozen small ops (Adam's step is about 2.7x faster on this project's
     2-core CPU for the MNIST CNN). None keeps torch's default (a meta device, mixed devices). ``params``: a
@@ -97,10 +97,10 @@ def build_optimizer(name: str, params: Params, *, lr: float, weight_decay: float
                     **extra: Any) -> torch.optim.Optimizer:
     """``OPTIMIZERS[name]`` over ``params`` (parameters or param groups; generators are read once here), with
     torch's fused kernels where the optimiser has one and every parameter allows it (``fused``)."""
-    params = [dict(g, params=[g["params"]] if isinstance(g["params"], torch.Tensor) else list(g["params"]))
+    groups = [dict(g, params=[g["params"]] if isinstance(g["params"], torch.Tensor) else list(g["params"]))
               if isinstance(g, dict) else g for g in params]
     try:
-        return OPTIMIZERS.call(name, params, lr=lr, weight_decay=weight_decay, **extra)
+        return OPTIMIZERS.call(name, groups, lr=lr, weight_decay=weight_decay, **extra)
     except ValueError as e:  # torch.optim's own range checks ("Invalid momentum value: ...")
         if isinstance(e, ConfigError):
             raise

@@ -45,28 +45,30 @@ SNAPSHOT_BYTES = 4 << 20
 DEFAULT_PROBES = ("snapshots", "layer_stats")
 
 
-def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def weight_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d | nn.Linear]]:
     """Conv and linear layers in definition order (the layers with weight matrices/kernels)."""
     return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
-def trainable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def trainable_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d | nn.Linear]]:
     """``weight_layers`` whose weight trains (frozen layers never change, so probes skip them)."""
     return [(n, m) for n, m in weight_layers(model) if m.weight.requires_grad]
 
 
 def _snapshot_layers(model: nn.Module, trainable_only: bool = False,
-                     max_bytes: int | None = None) -> list[tuple[str, nn.Module, torch.dtype]]:
+                     max_bytes: int | None = None) -> list[tuple[str, nn.Conv2d | nn.Linear, torch.dtype]]:
     layers = weight_layers(model)
+    picked: list[tuple[str, nn.Conv2d | nn.Linear, torch.dtype]]
     convs = [(n, m) for n, m in layers if isinstance(m, nn.Conv2d)]
     if convs:
         picked = [(n, m, torch.float32) for n, m in convs]
     else:
-        picked = [(n, m, torch.float16) for n, m in layers if isinstance(m, nn.Linear)][:1]
+        picked = [(n, m, torch.float16) for n, m in layers][:1]  # no conv: every weight layer is Linear
     if trainable_only:
         picked = [t for t in picked if t[1].weight.requires_grad]
     if max_bytes is not None:
-        kept, total = [], 0
+        kept: list[tuple[str, nn.Conv2d | nn.Linear, torch.dtype]] = []
+        total = 0
         for n, m, dt in picked:
             size = m.weight.numel() * (4 if dt == torch.float32 else 2)
             if kept and total + size > max_bytes:

@@ -74,7 +74,8 @@ def estimate_epoch(config: RunConfig, *, in_shape: tuple[int, int, int], num_cla
         model = build_model(config.model.name, in_shape=in_shape, num_classes=num_classes, runs_root=runs_root,
                             **params)
     channels_last = any(isinstance(m, nn.Conv2d) for m in model.modules())  # as plan.prepare does
-    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(device, memory_format=fmt)  # type: ignore[call-overload]  # stubs lack to(device, memory_format=)
     cache = model.uses_feature_cache(config.data.augment)
     augment = build_pipeline(config.data.augment)
     opt = build_optimizer(o.name, model.param_groups(o.lr), lr=o.lr, weight_decay=o.weight_decay, **dict(o.params))
