@@ -47,8 +47,8 @@ from torchvision.transforms.v2 import functional as TF
 from .errors import ConfigError
 from .settings import settings
 
-__all__ = ["ImageError", "Header", "GREY_MODES", "PixelLimit", "pixel_limit", "probe", "decode", "decode_tensor",
-           "cover", "drawing", "shrunk_drawing", "hwc", "float_images", "png_data_url"]
+__all__ = ["ImageError", "Header", "GREY_MODES", "PixelLimit", "pixel_limit", "probe", "decode", "rgba",
+           "decode_tensor", "cover", "drawing", "shrunk_drawing", "hwc", "float_images", "png_data_url"]
 
 Source = Union[bytes, bytearray, str, Path, Image.Image]
 FORMATS = "a PNG, JPEG, GIF, BMP, TIFF or WebP file"
@@ -234,6 +234,20 @@ def decode(source: Source, *, mode: str | None = None, label: str | None = None,
         except _PIL_ERRORS as e:
             raise _broken(label, e) from None
         return _to_mode(im, target, label)
+
+
+def rgba(source: Source, *, label: str | None = None, limit: PixelLimit | None = None) -> np.ndarray:
+    """One image -> its uint8 (H, W, 4) RGBA pixels as drawn, alpha kept (a canvas's strokes): the pixel count
+    checked from the header first, like ``decode``. Raises ImageError."""
+    label, limit = _label(source, label), limit or pixel_limit()
+    with _opened(source, label, limit) as im:
+        _check_pixels(im.size, label, limit)
+        try:
+            return np.asarray(im.convert("RGBA"))
+        except _BOMB as e:
+            raise _bomb(label, e, limit) from None
+        except _PIL_ERRORS as e:
+            raise _broken(label, e) from None
 
 
 def _to_mode(im: Image.Image, target: str, label: str) -> Image.Image:

@@ -40,21 +40,31 @@ from .errors import CheckpointError, PlaygroundError
 from .files import atomic_write_bytes, entries, is_disk_full, sweep_temp_files, try_lock
 from .settings import settings
 
-__all__ = ["RunStore", "Run", "owner_digest", "CHECKPOINT_FORMAT", "DISK_FULL", "load_checkpoint", "saved_state",
-           "default_runs_root", "atomic_write_bytes", "is_disk_full", "sweep_temp_files"]
+__all__ = ["RunStore", "Run", "owner_digest", "session_id", "CHECKPOINT_FORMAT", "DISK_FULL", "load_checkpoint",
+           "saved_state", "default_runs_root", "atomic_write_bytes", "is_disk_full", "sweep_temp_files"]
 
 CHECKPOINT_FORMAT = "cnn-playground/1"
-_ID = re.compile(r"^[A-Za-z0-9_-]{6,80}$")
+_ID = re.compile(r"[A-Za-z0-9_-]{6,80}")  # whole names only (fullmatch: no trailing newline)
 FINAL_KINDS = ("done", "stopped", "diverged", "error")
 RESUMABLE = ("running", "created", "stopped", "diverged", "error")  # running/created, with no trainer: interrupted
 LOCK_GRACE_S = 0.1  # a trainer retries this long (busy() and the sweep hold a lock for microseconds)
 MAX_NAME = 40  # characters of a run's name
 
 
-def owner_digest(owner: str) -> str:
-    """What a run keeps of its session's token (``owner.sha256``): its SHA-256, never the token."""
-    return hashlib.sha256(owner.encode()).hexdigest()
+_SESSION_ID = re.compile(r"[0-9a-f]{64}")
 
+
+def session_id(token: str) -> str:
+    """A session's public id: the SHA-256 of its secret token (the browser's cookie). Not a secret: it names
+    the session's upload folder and its runs' ``owner.sha256`` (what older runs kept there is this same
+    digest, so they stay the session's), and cannot be turned back into the token, so seeing it grants nothing."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def owner_digest(owner: str) -> str:
+    """What a run keeps of the session that started it (``owner.sha256``): a session id (``session_id``) as it
+    is, any other owner string (the CLI's, a test's) by its SHA-256: never a token."""
+    return owner if _SESSION_ID.fullmatch(owner) else hashlib.sha256(owner.encode()).hexdigest()
 
 
 DISK_FULL = ("The disk is full: the run could not write its metrics or checkpoint. "
@@ -369,7 +379,7 @@ class RunStore:
 
     def open(self, run_id: str) -> Run:
         """The run ``run_id``; sweeps the temp files a killed writer left in its folder."""
-        if not _ID.match(run_id or ""):
+        if not isinstance(run_id, str) or not _ID.fullmatch(run_id):
             raise CheckpointError(f"{run_id!r} is not a run id.")
         run = Run(self.root / run_id, self.parse)
         if not run.config_path.is_file():
@@ -383,7 +393,7 @@ class RunStore:
     def list(self) -> list[Run]:
         """Every run folder, newest first, damaged ones too (``status()`` is "damaged", ``damage()``
         says why): one bad run never hides the others. Sweeps the temp files killed writers left."""
-        runs = [Run(Path(e.path), self.parse) for e in entries(self.root) if _ID.match(e.name) and e.is_dir()]
+        runs = [Run(Path(e.path), self.parse) for e in entries(self.root) if _ID.fullmatch(e.name) and e.is_dir()]
         for run in runs:
             sweep_temp_files(run.dir)
         return sorted(runs, key=lambda r: r.run_id, reverse=True)
