@@ -25,7 +25,7 @@ PLAYGROUND_MAX_UNZIPPED_MB     1024      same        an uploaded .zip, unpacked
 PLAYGROUND_UPLOAD_TTL_HOURS    24        same        uploads older than this are deleted
 PLAYGROUND_UPLOAD_QUOTA_MB     4096      1024        one session's uploads together, unpacked
 PLAYGROUND_MAX_UNPACK_SECONDS  60        same        unpacking one archive, or reading one image folder's images
-PLAYGROUND_INITLAB_MB          512       same        memory the Initialisation lab's statistics may take, estimated
+PLAYGROUND_INITLAB_MB          256       same        memory the Initialisation lab's statistics may take, estimated
                                                      on the meta device before anything is allocated
 PLAYGROUND_MAX_IMAGE_MP        40        same        largest image decoded, in megapixels (read from its header)
 PLAYGROUND_MAX_FOLDER_MP       2000      same        all images of one folder or archive together, in megapixels
@@ -96,7 +96,7 @@ class Settings:
     teacher_key: str | None = None  # None: the Teacher page stays closed
     upload_quota_mb: int = 4096
     max_unpack_seconds: float = 60.0
-    initlab_mb: int = 512
+    initlab_mb: int = 256
     max_runs_per_address: int = 0  # 0: no limit
     client_address_header: str | None = None  # None: the connection's own address
     ray_address: str | None = None  # None: local worker processes
@@ -198,7 +198,7 @@ def settings() -> Settings:
         teacher_key=os.environ.get("PLAYGROUND_TEACHER_KEY") or None,
         upload_quota_mb=_int("PLAYGROUND_UPLOAD_QUOTA_MB", 1024 if classroom else 4096),
         max_unpack_seconds=_float("PLAYGROUND_MAX_UNPACK_SECONDS", 60.0),
-        initlab_mb=_int("PLAYGROUND_INITLAB_MB", 512),
+        initlab_mb=_int("PLAYGROUND_INITLAB_MB", 256),
         max_runs_per_address=_int("PLAYGROUND_MAX_RUNS_PER_ADDRESS", 30 if classroom else 0, lo=0),
         client_address_header=(os.environ.get("PLAYGROUND_CLIENT_ADDRESS_HEADER") or "").strip() or None,
         ray_address=os.environ.get("PLAYGROUND_RAY_ADDRESS") or None,
