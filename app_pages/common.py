@@ -82,6 +82,21 @@ def keep_session() -> None:
                          "seconds": SESSION_HOURS * 3600}, key="session_cookie")
 
 
+def client_address() -> str:
+    """The client's address, for what is counted per client (teacher key attempts, runs): the connection's
+    own (``st.context.ip_address``) or, behind a proxy, the last entry of the header the server names
+    (PLAYGROUND_CLIENT_ADDRESS_HEADER, e.g. X-Forwarded-For: the proxy appends the address it saw). A session
+    with neither counts as its own client ("session:" and its id)."""
+    from playground.settings import settings
+
+    header = settings().client_address_header
+    if header:
+        sent = (st.context.headers.get(header) or "").split(",")[-1].strip()
+        if sent:
+            return sent
+    return st.context.ip_address or f"session:{owner()}"
+
+
 def run_name(kind: str, run_id: str) -> str:
     """The name a student gave the run ("" when none, or when its folder cannot be read)."""
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, md, owner, status_badge
+from app_pages.common import client_address, guarded, job_manager, md, owner, status_badge
 from playground import teacher
 
 REFRESH_S = 3.0  # the class table; the projector's curves redraw every second
@@ -32,7 +32,7 @@ def authorised() -> bool:
         typed = st.text_input("Teacher key", type="password", key="tv_key")
         sent = st.form_submit_button("Open", icon=":material/key:")
     given = typed if sent else given
-    if given and gate.check(given, owner()):
+    if given and gate.check(given, owner(), client_address()):
         ss.teacher_pass = gate.pass_token()
         st.rerun()  # drawn again without the form
     st.warning(teacher.REFUSED, icon=":material/lock:")
