@@ -4,13 +4,19 @@ different a layer's units are, and a short same-seed training race between initi
 The statistics run in the server's process (they take well under a second for the lab's models), so
 they have their own small budget, checked on the meta device before anything is allocated: one batch's
 forward and backward may take ``settings().initlab_mb`` (PLAYGROUND_INITLAB_MB); a model too large for
-256 images is measured on fewer (down to ``LAB_MIN_BATCH``), and refused beyond that. One measurement
-runs at a time (``_LAB``): many sessions asking at once wait their turn instead of adding up. The race
+256 images is measured on fewer (down to ``LAB_MIN_BATCH``), and refused beyond that. Measurements run
+one at a time on one thread of their own (``_LAB``; at most ``LAB_WAITING`` wait, more are refused), which
+gives its freed memory back afterwards (``malloc_trim``): many sessions asking at once wait their turn
+instead of adding up (each Streamlit session's thread would otherwise keep a heap of its own). The race
 trains, so it is a job (``InitRace``, through the job system's gate and queue)."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable
 
 import torch
@@ -31,8 +37,18 @@ from ..train.snapshots import weight_layers
 __all__ = ["init_lab_models", "init_stats", "lab_batch", "unit_spread", "init_race", "check_race", "LAB_DEFAULTS"]
 
 LAB_BATCH, LAB_MIN_BATCH = 256, 16
-LAB_WAIT_S = 120.0  # longest a measurement waits for the one before it
-_LAB = threading.Lock()
+LAB_WAIT_S = 120.0  # longest a session waits for its measurement
+LAB_WAITING = 8  # measurements queued or running at once; more are refused ("busy")
+_LAB = ThreadPoolExecutor(max_workers=1, thread_name_prefix="initlab")
+_WAITING = threading.BoundedSemaphore(LAB_WAITING)
+
+
+def _trim() -> None:
+    """Give the freed heap back to the system (glibc's malloc_trim; nothing elsewhere)."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 # The lab's default race: a plain CNN (no batch normalisation, which would hide what initialisation
 # does) on 3,000 shapes for 4 epochs, Adam at 3e-3. Measured on the 2-core CPU (docs/BENCHMARKS.md,
@@ -86,12 +102,19 @@ def init_stats(model_name: str, model_params: dict[str, Any], data: Dataset,
     of the weight gradient. ``inits``: label -> (init name, params). Same seed, same batch for all;
     the batch is ``batch_size`` images or fewer (``lab_batch``: the budget), each result's ``images``."""
     batch_size = lab_batch(model_name, model_params, data, batch_size)  # before building anything
-    if not _LAB.acquire(timeout=LAB_WAIT_S):
-        raise PlaygroundError("The initialisation lab is busy measuring for others; try again in a minute.")
+    busy = PlaygroundError("The initialisation lab is busy measuring for others; try again in a minute.")
+    if not _WAITING.acquire(blocking=False):
+        raise busy
     try:
-        return _stats(model_name, model_params, data, inits, batch_size, seed)
-    finally:
-        _LAB.release()
+        job = _LAB.submit(_stats, model_name, model_params, data, inits, batch_size, seed)
+    except BaseException:
+        _WAITING.release()
+        raise
+    job.add_done_callback(lambda _: _WAITING.release())
+    try:
+        return job.result(timeout=LAB_WAIT_S)
+    except FutureTimeout:
+        raise busy from None
 
 
 def _stats(model_name: str, model_params: dict[str, Any], data: Dataset,
@@ -109,6 +132,7 @@ def _stats(model_name: str, model_params: dict[str, Any], data: Dataset,
             init_weights(model, name, **dict(params))
         out[label] = {**_first_step_stats(model, x, y), "images": len(y)}
         del model
+    _trim()
     return out
 
 
