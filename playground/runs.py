@@ -121,6 +121,7 @@ class Run:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self.skipped_lines = 0  # lines of metrics.jsonl the last read skipped (not JSON event objects)
+        self.unreadable: str | None = None  # why metrics.jsonl could not be opened at the last read
 
     @property
     def run_id(self) -> str:
@@ -189,10 +190,13 @@ class Run:
     def iter_events(self) -> Iterator[dict[str, Any]]:
         """The events in order. A last line without its newline (cut by a kill) is left out; lines
         that are not JSON objects with a "kind" are skipped and counted in ``skipped_lines``."""
-        self.skipped_lines = 0
+        self.skipped_lines, self.unreadable = 0, None
         try:
             f = open(self.metrics_path, "rb")
         except FileNotFoundError:
+            return
+        except OSError as e:  # a folder in its place, no permission: the run is damaged, never the page
+            self.unreadable = e.strerror or type(e).__name__
             return
         with f:
             for line in f:
@@ -226,6 +230,9 @@ class Run:
         except CheckpointError as e:
             return str(e)
         self._progress()
+        if self.unreadable:
+            return (f"Run {self.run_id} is damaged: its metrics file cannot be read ({self.unreadable}). Delete the "
+                    "run's folder; the other runs are not affected.")
         if self.skipped_lines:
             return (f"Run {self.run_id} is damaged: {self.skipped_lines} line(s) of {self.metrics_path} are not "
                     "events and were skipped. Resuming the run rewrites the file without them.")
@@ -316,7 +323,7 @@ class Run:
         """The digest of the token of the session that started the run (None: the CLI, or an older run)."""
         try:
             return (self.dir / "owner.sha256").read_text().strip() or None
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             return None
 
     @property
@@ -343,8 +350,11 @@ class Run:
         return f"{name} · {self.run_id[-6:]}" if name else self.run_id
 
     def control_key(self) -> str | None:
-        path = self.dir / "control.key"
-        return path.read_text().strip() if path.exists() else None
+        """The run's control key (None: none, or unreadable: then nobody holds it by key)."""
+        try:
+            return (self.dir / "control.key").read_text().strip() or None
+        except (OSError, UnicodeDecodeError):
+            return None
 
     def save_checkpoint(self, state: dict[str, Any], final: bool = False) -> Path:
         path = self.model_path if final else self.checkpoint_path
