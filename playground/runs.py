@@ -6,8 +6,8 @@
                   model.pt         final weights + config (done or stopped)
                   train.lock       flocked by the one process that trains the run (``Run.lock``)
                   control.key      the key whose holder controls the run (a link's ``?ctl=``)
-                  owner.sha256     the digest of the starting session's token (its runs come back after a
-                                   reload or a server restart; the token itself is never stored)
+                  owner.sha256     the starting session's id (``identity.session_id``: its runs come back after
+                                   a reload or a server restart; the token itself is never stored)
                   name.txt         the name its student gave it (optional)
 
 A killed process loses at most the epoch in progress: ``engine.resume`` continues from
@@ -20,7 +20,6 @@ OSError(ENOSPC) (torch.save raises RuntimeError for it), which the engine report
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import json
 import os
@@ -38,6 +37,7 @@ from .config import RunConfig
 from .csvtext import csv_text
 from .errors import CheckpointError, PlaygroundError
 from .files import atomic_write_bytes, entries, is_disk_full, sweep_temp_files, try_lock
+from .identity import owner_digest, session_id
 from .settings import settings
 
 __all__ = ["RunStore", "Run", "owner_digest", "session_id", "CHECKPOINT_FORMAT", "DISK_FULL", "load_checkpoint",
@@ -49,23 +49,6 @@ FINAL_KINDS = ("done", "stopped", "diverged", "error")
 RESUMABLE = ("running", "created", "stopped", "diverged", "error")  # running/created, with no trainer: interrupted
 LOCK_GRACE_S = 0.1  # a trainer retries this long (busy() and the sweep hold a lock for microseconds)
 MAX_NAME = 40  # characters of a run's name
-
-
-_SESSION_ID = re.compile(r"[0-9a-f]{64}")
-
-
-def session_id(token: str) -> str:
-    """A session's public id: the SHA-256 of its secret token (the browser's cookie). Not a secret: it names
-    the session's upload folder and its runs' ``owner.sha256`` (what older runs kept there is this same
-    digest, so they stay the session's), and cannot be turned back into the token, so seeing it grants nothing."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def owner_digest(owner: str) -> str:
-    """What a run keeps of the session that started it (``owner.sha256``): a session id (``session_id``) as it
-    is, any other owner string (the CLI's, a test's) by its SHA-256: never a token."""
-    return owner if _SESSION_ID.fullmatch(owner) else hashlib.sha256(owner.encode()).hexdigest()
-
 
 DISK_FULL = ("The disk is full: the run could not write its metrics or checkpoint. "
              "Free some space (old runs live in the runs folder) and resume it.")

@@ -23,7 +23,7 @@ import torch
 from PIL import Image, ImageOps
 
 from ..errors import ConfigError, DatasetUnavailable
-from ..images import Header, ImageError, PixelLimit, decode, pixel_limit, probe
+from ..images import Header, ImageError, PixelLimit, decode, decoding_slot, pixel_limit, probe
 from ..settings import settings
 from .datasets import Dataset, check_size, register_dataset
 
@@ -83,13 +83,17 @@ def _classes(folder: Path) -> dict[str, list[Path]]:
     return out
 
 
-def read_image(path: Path | str, size: int, mode: str, limit: PixelLimit | None = None) -> np.ndarray:
+def read_image(path: Path | str, size: int, mode: str, limit: PixelLimit | None = None,
+               pixels: int | None = None) -> np.ndarray:
     """Decode one image to a (size, size, C) uint8 array in ``mode`` ("RGB" or "L"): the one decoder
     (``playground.images``: EXIF, alpha over white, 16-bit scaled, the pixel cap; a JPEG at reduced
     size), then centre-cropped to a square and resized by Pillow (bilinear: for many small images,
     faster than a tensor each). Raises ImageError (a ConfigError)."""
-    im = decode(path, mode=mode, label=f"The image file {path}", at_least=size, limit=limit)
-    arr = np.asarray(ImageOps.fit(im, (size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+    if pixels is None:
+        pixels = probe(path, label=f"The image file {path}", limit=limit).megapixels * 1e6
+    with decoding_slot(int(pixels)):  # a large one takes one of the process's slots (playground.images)
+        im = decode(path, mode=mode, label=f"The image file {path}", at_least=size, limit=limit)
+        arr = np.asarray(ImageOps.fit(im, (size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
@@ -138,7 +142,7 @@ def _decode(files: list[Path], heads: dict[Path, Header], size: int,
         if f not in heads:
             continue  # refused from its header: already counted
         try:
-            arrays.append(read_image(f, size, mode, limit))
+            arrays.append(read_image(f, size, mode, limit, pixels=heads[f].width * heads[f].height))
             keep.append(i)
         except ImageError as e:
             bad.append(f"{f.name} ({e.reason})")
