@@ -63,6 +63,7 @@ def owner() -> str:
             adopt_legacy_uploads(token, ss.owner)  # a folder from before ids: named by the token itself
         mine = ss.setdefault("my_runs", [])
         mine.extend(r for r in (_runs_of(ss.owner) if found else []) if r not in mine)
+        manager().note_address(ss.owner, client_address())  # quotas per client address too
     return ss.owner
 
 

@@ -53,6 +53,20 @@ COLUMNS = {
 }
 
 
+def session_controls() -> None:
+    """Every live run of one session stopped at once, and the queue cleared (a session flooding the class)."""
+    owners: dict[str, str] = {}
+    for j in manager.live_jobs():
+        owners.setdefault(names.name(j.owner), j.owner)
+    a, b, c = st.columns([3, 1, 1], vertical_alignment="bottom")
+    who = a.selectbox("a session", sorted(owners), key="tv_session_pick")
+    if b.button("Stop all its runs", key="tv_stop_session", icon=":material/stop_circle:", disabled=who is None):
+        st.toast(f"Stopping {manager.stop_owner(owners[who])} run(s) of {who}")
+    if c.button("Clear the queue", key="tv_clear_queue", icon=":material/clear_all:",
+                help="every run that has not started leaves the queue, stopped"):
+        st.toast(f"Took {manager.clear_queue()} run(s) off the queue")
+
+
 def class_view() -> None:
     rows = teacher.class_table(manager, names)
     live = [r for r in rows if r.status in teacher.LIVE]
@@ -73,6 +87,7 @@ def class_view() -> None:
         if b.button("Stop", key="tv_stop", icon=":material/stop:", help="stops it like its own Stop button"):
             manager.stop(pick)
             st.toast(f"Stopping {pick}")
+        session_controls()
     left, right = st.columns(2)
     with left:
         st.markdown("**Leaderboard: best test accuracy per data set**")

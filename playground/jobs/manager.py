@@ -7,13 +7,15 @@ through its gate (``submit`` -> the kind's ``admit``: names, folders, the model 
 per-session quota). A job's worker process (or thread) runs the kind's ``events`` (``engine.fit``
 for training) and the manager feeds each event to the job's in-memory buffer, which pages read from
 their fragments; the worker writes the run store. Workers never touch Streamlit. At most ``max_running``
-jobs run at once (by default one per GPU, one on a CPU); the rest wait in a FIFO queue (``queue_position``).
+jobs run at once (by default one per GPU, one on a CPU); the rest wait in a queue served round robin by
+session (``queue_position``), counted per session and per client address (``note_address``).
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 from ..device import gpus
@@ -29,6 +31,8 @@ from .remote import RayWorker, relay_controls
 from .workers import WorkerProcess, process_controls, warm_up
 
 __all__ = ["JobManager", "manager", "reset_manager"]
+
+MAX_SESSIONS_KEPT = 10_000  # sessions whose client address is remembered (the oldest are forgotten)
 
 
 class JobManager(JobActions):
@@ -53,6 +57,18 @@ class JobManager(JobActions):
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self._queue: deque[str] = deque()
+        self._addresses: OrderedDict[str, str] = OrderedDict()  # session -> its client's address (latest)
+        self._served: dict[str, int] = {}  # session -> when its last queued job started (round robin)
+        self._tick = 0
+
+    def note_address(self, owner: str, address: str) -> None:
+        """The client address a session comes from: runs are also counted per address
+        (PLAYGROUND_MAX_RUNS_PER_ADDRESS), so a client that drops its cookie cannot mint quota."""
+        with self._lock:
+            self._addresses[owner] = address
+            self._addresses.move_to_end(owner)
+            while len(self._addresses) > MAX_SESSIONS_KEPT:
+                self._addresses.popitem(last=False)
 
     # -- submitting --------------------------------------------------------
     def submit(self, config: Any, owner: str) -> Job:
@@ -65,8 +81,12 @@ class JobManager(JobActions):
             self._check_room(owner)
         job = Job(kind.create(self.store_for(kind.name), config), config, owner, kind=kind,
                   buffer=kind.buffer(), controls=self._controls(kind))
-        job.run.write_control_key(job.control_key, owner)
-        return self._enqueue(job)
+        try:
+            job.run.write_control_key(job.control_key, owner)
+            return self._enqueue(job)
+        except BaseException:  # the queue filled meanwhile (another tab's submit): no folder is left behind
+            shutil.rmtree(job.run.dir, ignore_errors=True)
+            raise
 
     def store_for(self, kind: str) -> RunStore:
         """The run store that holds this kind's runs (style transfers live in a subfolder of the runs; a kind
@@ -100,11 +120,19 @@ class JobManager(JobActions):
         if len(self._queue) >= self.max_queued:
             raise PlaygroundError(f"The queue is full ({self.max_queued} runs waiting). Try again when some "
                                   "have finished, or ask the teacher to raise the limit.")
-        quota = settings().max_runs_per_session
+        cfg = settings()
+        quota = cfg.max_runs_per_session
         mine = sum(1 for j in self._jobs.values() if j.owner == owner and j.live)
         if quota and mine >= quota:
             raise PlaygroundError(f"You have {mine} runs queued or training; this server allows {quota} per "
                                   "person at once. Stop one, or wait until one has finished.")
+        address = self._addresses.get(owner)
+        if cfg.max_runs_per_address and address is not None:
+            near = sum(1 for j in self._jobs.values() if j.live and self._addresses.get(j.owner) == address)
+            if near >= cfg.max_runs_per_address:
+                raise PlaygroundError(f"{near} runs from your network address are queued or training; this server "
+                                      f"allows {cfg.max_runs_per_address} at once (PLAYGROUND_MAX_RUNS_PER_ADDRESS). "
+                                      "Wait until one has finished, or ask the teacher.")
 
     def _enqueue(self, job: Job) -> Job:
         with self._lock:
@@ -118,7 +146,7 @@ class JobManager(JobActions):
         with self._lock:
             self._release_idle_pauses()
             while self._queue and self._running_count() < self.max_running:
-                job = self._jobs[self._queue.popleft()]
+                job = self._jobs[self._next_locked()]
                 job.state = "running"
                 if job.released:  # a long pause coming back: its worker is waiting, let it go on
                     job.released = False
@@ -129,6 +157,29 @@ class JobManager(JobActions):
                 job.thread = threading.Thread(target=self._work, args=(job,), name=f"job-{job.run_id}",
                                               daemon=True)
                 job.thread.start()
+
+    def _order_locked(self) -> list[str]:
+        """The queue in the order it is served: round robin by session (the session with the fewest runs
+        training, then the one served longest ago, goes first; its oldest queued run), so one session's many
+        runs never hold the others back. A released pause waiting for its slot keeps its place."""
+        running: dict[str, int] = {}
+        for j in self._jobs.values():
+            if j.state == "running" and not j.released:
+                running[j.owner] = running.get(j.owner, 0) + 1
+        seen: dict[str, int] = {}
+        keyed = []
+        for i, r in enumerate(self._queue):
+            o = self._jobs[r].owner
+            nth, seen[o] = seen.get(o, 0), seen.get(o, 0) + 1  # this session's nth waiting run
+            keyed.append(((nth + running.get(o, 0), self._served.get(o, -1), i), r))
+        return [r for _, r in sorted(keyed)]
+
+    def _next_locked(self) -> str:
+        run_id = self._order_locked()[0]
+        self._queue.remove(run_id)
+        self._tick += 1
+        self._served[self._jobs[run_id].owner] = self._tick
+        return run_id
 
     def occupancy(self) -> list[dict[str, Any]]:
         """Per GPU: its name, the jobs placed on it and its memory in use (MB): the sidebar and the teacher."""
@@ -202,6 +253,9 @@ class JobManager(JobActions):
         with self._lock:
             return self._jobs.get(run_id)
 
+    def get_locked(self, run_id: str) -> Job | None:  # the caller holds the lock
+        return self._jobs.get(run_id)
+
     def snapshot(self, run_id: str, kind: str | None = None) -> dict[str, Any]:
         """What a page draws of a run: its live buffer while this server holds it, else read back from
         the run store (a finished run, another server's, or one from before a restart). ``kind``: the
@@ -216,7 +270,7 @@ class JobManager(JobActions):
         """1 for the next to start; None when not queued."""
         with self._lock:
             try:
-                return self._queue.index(run_id) + 1
+                return self._order_locked().index(run_id) + 1
             except ValueError:
                 return None
 
