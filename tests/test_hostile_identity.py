@@ -6,7 +6,9 @@ protocol, ``benchmarks/st_protocol.py``, with the cookie and a proxy's X-Forward
   the session (its id) grants nothing: a classmate who puts it, or a link, in their cookie controls nothing;
 * the owner's own cookie, in a new tab, controls the run (the session's authority comes from it alone);
 * uploads from before ids (a folder named by the token) move to the id's folder and stay the session's;
-* twenty wrong teacher keys from one client lock out that client, never the teacher on another.
+* twenty wrong teacher keys from one client lock out that client, never the teacher on another;
+* a client that sends no cookie (a new session every time) gets no more runs than its address may have,
+  and the teacher stops every run of one session and clears the queue.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
 import secrets
 import zipfile
 from pathlib import Path
@@ -23,6 +26,8 @@ import pytest
 from benchmarks.load_test import Server
 from benchmarks.st_protocol import Session
 from playground.config import RunConfig
+
+pytestmark = pytest.mark.server
 
 LONG = RunConfig().replace(data={"params": {"n_train": 2000, "n_test": 200}},
                            model={"params": {"channels": [8], "fc": [16]}},
@@ -77,7 +82,7 @@ def server(tmp_path_factory):
     legacy.mkdir(parents=True)
     (legacy / "1.png").write_bytes(b"an upload from before session ids")
     env = {"PLAYGROUND_CLASSROOM": "1", "PLAYGROUND_MAX_JOBS": "1", "PLAYGROUND_TEACHER_KEY": KEY,
-           "PLAYGROUND_CLIENT_ADDRESS_HEADER": "X-Forwarded-For"}
+           "PLAYGROUND_CLIENT_ADDRESS_HEADER": "X-Forwarded-For", "PLAYGROUND_MAX_RUNS_PER_ADDRESS": "2"}
     with Server(work, env=env) as s:
         yield s
 
@@ -148,5 +153,39 @@ def test_wrong_teacher_keys_lock_out_their_client_never_the_teacher(server):
             await teacher.open("teacher", f"key={KEY}")
             assert not any(REFUSED in t for t in teacher.texts), teacher.texts
             assert "Class results (.csv)" in [t for _, t, _ in teacher.view.values()], teacher.view
+
+    asyncio.run(scenario())
+
+
+def _events(run: Path) -> list[dict]:
+    path = run / "metrics.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
+
+
+def test_cookieless_sessions_get_no_more_runs_than_their_address_and_the_teacher_stops_them(server):
+    async def start(i: int) -> list[str]:
+        async with Session(server.url, headers={"X-Forwarded-For": "10.0.0.99"}) as s:  # no cookie: new session
+            await s.open("train", f"cfg={LONG.replace(train={'seed': i}).to_url()}", timeout=120)
+            await s.click("Start training")
+            return s.texts
+
+    async def scenario() -> None:
+        before = set(_runs(server))
+        for i in range(2):
+            await start(i)
+        refused = await start(2)
+        assert any("PLAYGROUND_MAX_RUNS_PER_ADDRESS" in t for t in refused), refused
+        mine = [r for r in _runs(server) if r not in before]
+        assert len(mine) == 2  # the refused one left no folder
+        async with Session(server.url, headers={"X-Forwarded-For": "10.0.0.1"}) as teacher:
+            await teacher.open("teacher", f"key={KEY}")
+            await teacher.click("Clear the queue")
+            await teacher.click("Stop all its runs")
+            await teacher.click("Stop all its runs")  # the other session, the first in the list now
+        for _ in range(600):
+            if all(any(e["kind"] == "stopped" for e in _events(r)) for r in mine):
+                break
+            await asyncio.sleep(0.1)
+        assert all(any(e["kind"] == "stopped" for e in _events(r)) for r in mine), [_events(r)[-1:] for r in mine]
 
     asyncio.run(scenario())

@@ -19,6 +19,8 @@ from PIL import Image, ImageDraw
 from benchmarks.load_test import Server
 from benchmarks.st_protocol import Session
 
+pytestmark = pytest.mark.server
+
 CANVAS = "streamlit-drawable-canvas.streamlit_drawable_canvas"
 GROWTH_MB = 500  # what four hostile requests of one kind at once may add to the server (issue 28)
 

@@ -69,6 +69,7 @@ def damaged(tmp_path_factory):
     return work, out
 
 
+@pytest.mark.server
 def test_damaged_run_folders_never_break_a_page(damaged):
     work, runs = damaged
 
