@@ -93,3 +93,23 @@ def test_after_a_restart_the_session_that_started_a_run_controls_it(manager):
     restarted = JobManager(manager.store)  # no live job: the run folder's owner.sha256 says whose it is
     assert restarted.may_control(job.run_id, me, None)
     assert not restarted.may_control(job.run_id, session_id("B" * 22), None)
+
+
+def test_runs_that_waited_in_the_queue_wait_again_after_a_restart(store):
+    me = session_id("C" * 22)
+    before = JobManager(store, max_running=1)
+    try:
+        first = before.submit(LONG, me)
+        waiting = [before.submit(LONG.replace(train={"seed": i}), me) for i in (1, 2)]
+        after = JobManager(store, max_running=1)  # a new server on the same run store (the old one killed)
+        try:
+            assert after.restore_queued() == 2
+            back = [after.get(j.run_id) for j in waiting]
+            assert all(j is not None and j.owner == me for j in back)
+            assert [after.status(j.run_id) for j in waiting].count("queued") >= 1
+            assert after.get(first.run_id) is None  # it had started: interrupted, resumed by its owner
+            assert after.may_control(waiting[0].run_id, me, None)
+        finally:
+            after.shutdown()
+    finally:
+        before.shutdown()

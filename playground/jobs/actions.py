@@ -87,6 +87,7 @@ class JobActions:
                 self._queue.remove(run_id)
                 event = {"kind": "stopped", "step": 0, "t": 0.0, "message": "Removed from the queue before it started."}
                 job.run.append(event)
+                (job.run.dir / "queued").unlink(missing_ok=True)  # manager.QUEUED: it waits no longer
                 job.buffer.add(event)
                 job.state = "stopped"
                 return

@@ -32,6 +32,7 @@ from .workers import WorkerProcess, process_controls, warm_up
 
 __all__ = ["JobManager", "manager", "reset_manager"]
 
+QUEUED = "queued"  # a run folder's mark while its job waits in the queue
 MAX_SESSIONS_KEPT = 10_000  # sessions whose client address is remembered (the oldest are forgotten)
 
 
@@ -83,6 +84,7 @@ class JobManager(JobActions):
                   buffer=kind.buffer(), controls=self._controls(kind))
         try:
             job.run.write_control_key(job.control_key, owner)
+            (job.run.dir / QUEUED).touch()  # waiting: a restarted server queues it again (restore_queued)
             return self._enqueue(job)
         except BaseException:  # the queue filled meanwhile (another tab's submit): no folder is left behind
             shutil.rmtree(job.run.dir, ignore_errors=True)
@@ -115,6 +117,29 @@ class JobManager(JobActions):
             self._queue.append(run_id)
         self._pump()
         return job
+
+    def restore_queued(self) -> int:
+        """The runs that waited in the queue when the server stopped (their folder's QUEUED mark, no event
+        yet) wait again, in the order they were submitted, for the session that started them. How many."""
+        back: dict[str, Job] = {}
+        for name in JOB_KINDS.names():
+            for run in self.store_for(name).list():
+                if run.run_id in back or not (run.dir / QUEUED).is_file() or run.status() != "created":
+                    continue
+                try:
+                    kind = JOB_KINDS.get(self.kind_of(run.run_id) or name)
+                    job = Job(run, kind.spec(run), run.owner_digest() or "", kind=kind, buffer=kind.buffer(),
+                              controls=self._controls(kind))
+                except PlaygroundError:
+                    continue  # a damaged folder stays listed as damaged
+                job.control_key = run.control_key() or job.control_key
+                back[run.run_id] = job
+        with self._lock:
+            for run_id in sorted(back):  # run ids begin with their creation time
+                self._jobs[run_id] = back[run_id]
+                self._queue.append(run_id)
+        self._pump()
+        return len(back)
 
     def _check_room(self, owner: str) -> None:
         if len(self._queue) >= self.max_queued:
@@ -152,6 +177,7 @@ class JobManager(JobActions):
                     job.released = False
                     job.controls.resume()
                     continue
+                (job.run.dir / QUEUED).unlink(missing_ok=True)
                 job.device = None if self.ray else place_job(  # Ray places its own
                     job.kind.device_of(job.config), placed_jobs(self._jobs.values()), self.jobs_per_gpu)
                 job.thread = threading.Thread(target=self._work, args=(job,), name=f"job-{job.run_id}",
@@ -324,6 +350,7 @@ def manager() -> JobManager:
     with _manager_lock:
         if _manager is None:
             _manager = JobManager()
+            _manager.restore_queued()  # what waited before a restart waits again
         return _manager
 
 
