@@ -52,7 +52,8 @@ with st.sidebar:
                        f"{g['used_mb'] / 1024:.1f} of {g['total_mb'] / 1024:.0f} GB in use")
     else:
         st.caption(f":material/memory: CPU ({dev['threads']} threads); no GPU found")
-    st.caption(f":material/folder: data: `{default_data_root().resolve()}`")
+    if settings().server_folders:  # a shared server shows students no server paths
+        st.caption(f":material/folder: data: `{default_data_root().resolve()}`")
     live = manager.live_jobs()
     running = sum(1 for j in live if j.state == "running")
     st.caption(f":material/model_training: {running} training, {len(live) - running} queued "

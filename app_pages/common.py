@@ -35,6 +35,7 @@ def job_manager() -> JobManager:
 SESSION_COOKIE = "playground_session"  # the browser's session token, so a reload keeps its runs
 SESSION_HOURS = 24
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16)
+_TOKEN_KEY = "_session_token"  # where the session keeps its cookie's token (server side; only the cookie sends it)
 # Sets the cookie from the page (Streamlit reads cookies, st.context.cookies, but has no call to write one).
 _cookie_writer = st.components.v2.component("playground_session_cookie", js="""
 export default function(component) {
@@ -45,31 +46,56 @@ export default function(component) {
 
 
 def owner() -> str:
-    """This browser's identity (its runs are the ones it controls): a random token kept in a cookie, so a
-    reload (a new Streamlit session) finds the same runs again (``my_runs``), also after a server restart."""
+    """This session's public id (``playground.runs.session_id``): what its runs, uploads and quotas are keyed
+    by. The browser's cookie holds a secret token, kept so that a reload (a new Streamlit session) finds the
+    same runs again (``my_runs``), also after a server restart; the token itself appears in no path, link,
+    widget or log: only the id derived from it, which grants nothing."""
     ss = st.session_state
     if "owner" not in ss:
+        from playground.data.uploads import adopt_legacy_uploads
+        from playground.runs import session_id
+
         token = st.context.cookies.get(SESSION_COOKIE)
         found = isinstance(token, str) and _TOKEN.fullmatch(token)
-        ss.owner = token if found else secrets.token_urlsafe(16)
+        token = token if found else secrets.token_urlsafe(16)
+        ss[_TOKEN_KEY], ss.owner = token, session_id(token)
+        if found:
+            adopt_legacy_uploads(token, ss.owner)  # a folder from before ids: named by the token itself
         mine = ss.setdefault("my_runs", [])
-        mine.extend(r for r in (_runs_of(token) if found else []) if r not in mine)
+        mine.extend(r for r in (_runs_of(ss.owner) if found else []) if r not in mine)
+        manager().note_address(ss.owner, client_address())  # quotas per client address too
     return ss.owner
 
 
-def _runs_of(token: str) -> list[str]:
-    """The runs of every kind this token started: live or kept in memory, and on disk (``owner.sha256``)."""
+def _runs_of(session: str) -> list[str]:
+    """The runs of every kind this session started: live or kept in memory, and on disk (``owner.sha256``)."""
     m = manager()
-    ids = {j.run_id for j in m.jobs(owner=token)}
+    ids = {j.run_id for j in m.jobs(owner=session)}
     for kind in JOB_KINDS.names():
-        ids.update(m.store_for(kind).owned_by(token))
+        ids.update(m.store_for(kind).owned_by(session))
     return sorted(ids)
 
 
 def keep_session() -> None:
     """Write (refresh) the session cookie: the frame calls this on every run."""
-    _cookie_writer(data={"name": SESSION_COOKIE, "token": owner(), "seconds": SESSION_HOURS * 3600},
-                   key="session_cookie")
+    owner()
+    _cookie_writer(data={"name": SESSION_COOKIE, "token": st.session_state[_TOKEN_KEY],
+                         "seconds": SESSION_HOURS * 3600}, key="session_cookie")
+
+
+def client_address() -> str:
+    """The client's address, for what is counted per client (teacher key attempts, runs): the connection's
+    own (``st.context.ip_address``) or, behind a proxy, the last entry of the header the server names
+    (PLAYGROUND_CLIENT_ADDRESS_HEADER, e.g. X-Forwarded-For: the proxy appends the address it saw). A session
+    with neither counts as its own client ("session:" and its id)."""
+    from playground.settings import settings
+
+    header = settings().client_address_header
+    if header:
+        sent = (st.context.headers.get(header) or "").split(",")[-1].strip()
+        if sent:
+            return sent
+    return st.context.ip_address or f"session:{owner()}"
 
 
 def run_name(kind: str, run_id: str) -> str:
@@ -239,7 +265,7 @@ def image_folder_input(prefix: str) -> str | None:
     import hashlib
     from pathlib import Path
 
-    from playground.data.uploads import extract_zip, session_folder, sweep_uploads
+    from playground.data.uploads import extract_zip, session_folder, sweep_uploads, upload_room
     from playground.settings import settings
 
     ss = st.session_state
@@ -252,7 +278,7 @@ def image_folder_input(prefix: str) -> str | None:
         dest = session_folder(owner()) / f"dataset-{hashlib.sha256(data).hexdigest()[:12]}"
         sweep_uploads()  # uploads older than PLAYGROUND_UPLOAD_TTL_HOURS go
         with st.spinner("Unpacking..."):
-            res = guarded(lambda: extract_zip(data, dest))
+            res = guarded(lambda: extract_zip(data, dest, room=upload_room(owner(), replacing=dest)))
         if res:
             ss.upload_folder, ss.zip_notes = str(res[0]), res[1]
             ss[f"{prefix}_folder"] = str(res[0])  # a keyed text box keeps its own state: point it at the upload
@@ -269,22 +295,27 @@ def image_folder_input(prefix: str) -> str | None:
 
 def drawing_canvas(key: str, size: int = 280) -> Any:
     """A drawing canvas, white ink on black like MNIST's digits: its RGBA pixels (numpy (H, W, 4)) after
-    each stroke (the page reruns when a stroke ends), or None before the first one."""
+    each stroke (the page reruns when a stroke ends), or None before the first one or when what the browser
+    sent is no drawing of this canvas (too large: refused by size and pixel count before decoding, with a
+    message; ``playground.payload``)."""
     from streamlit_drawable_canvas import st_canvas
+
+    from playground.payload import drawing_pixels
 
     r = st_canvas(stroke_width=max(4, size // 15), stroke_color="#FFFFFF", background_color="#000000",
                   height=size, width=size, drawing_mode="freedraw", key=key, return_image_data=True)
-    try:
-        return r.image_data
-    except Exception:  # nothing sent yet (no stroke since the canvas appeared)
-        return None
+    # The PNG data URL as sent, never decoded by the canvas package itself (its image_data decodes any size).
+    return guarded(lambda: drawing_pixels(getattr(r, "_image_data_url", None), (size, size)))
 
 
 def camera_photo(key: str) -> bytes | None:
-    """A photo from the webcam (the browser asks for permission), as the bytes of its JPEG, or None."""
+    """A photo from the webcam (the browser asks for permission), as the bytes of its JPEG, or None (also when
+    what was sent is larger than a webcam photo: refused before decoding, with a message)."""
+    from playground.payload import camera_bytes
+
     shot = st.camera_input("take a photo", key=key, help="Your browser asks before it turns the camera on; the "
                                                        "photo stays in this session.")
-    return None if shot is None else shot.getvalue()
+    return None if shot is None else guarded(lambda: camera_bytes(shot.getvalue()))
 
 
 def lazy_tabs(labels: list[str], keep: list[tuple[str, ...]] | None = None, key: str = "tab") -> list:

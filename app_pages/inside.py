@@ -222,7 +222,8 @@ with tabs[4]:
             stats = guarded(lambda: _stats(model, json.dumps(mparams), json.dumps(src), json.dumps(inits)))
             if stats:
                 st.plotly_chart(pin.init_stats_figure(stats), key="i_i_stats")
-                st.caption("Per weight layer, on one batch of 256 training images before any training: the mean and "
+                n = next(iter(stats.values())).get("images", 256)  # fewer for a model over the lab's budget
+                st.caption(f"Per weight layer, on one batch of {n} training images before any training: the mean and "
                            "std of the layer's output, and the std of the loss gradient flowing back into it. Good "
                            "schemes (xavier, kaiming) keep the std about the same from layer to layer; tiny weights "
                            "shrink it, and zeros stop both signal and gradient.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, md, owner, status_badge
+from app_pages.common import client_address, guarded, job_manager, md, owner, status_badge
 from playground import teacher
 
 REFRESH_S = 3.0  # the class table; the projector's curves redraw every second
@@ -32,7 +32,7 @@ def authorised() -> bool:
         typed = st.text_input("Teacher key", type="password", key="tv_key")
         sent = st.form_submit_button("Open", icon=":material/key:")
     given = typed if sent else given
-    if given and gate.check(given, owner()):
+    if given and gate.check(given, owner(), client_address()):
         ss.teacher_pass = gate.pass_token()
         st.rerun()  # drawn again without the form
     st.warning(teacher.REFUSED, icon=":material/lock:")
@@ -51,6 +51,20 @@ COLUMNS = {
     "time_s": st.column_config.NumberColumn("time (s)", format="%.0f"),
     "queue_position": st.column_config.NumberColumn("queue #", format="%d"),
 }
+
+
+def session_controls() -> None:
+    """Every live run of one session stopped at once, and the queue cleared (a session flooding the class)."""
+    owners: dict[str, str] = {}
+    for j in manager.live_jobs():
+        owners.setdefault(names.name(j.owner), j.owner)
+    a, b, c = st.columns([3, 1, 1], vertical_alignment="bottom")
+    who = a.selectbox("a session", sorted(owners), key="tv_session_pick")
+    if b.button("Stop all its runs", key="tv_stop_session", icon=":material/stop_circle:", disabled=who is None):
+        st.toast(f"Stopping {manager.stop_owner(owners[who])} run(s) of {who}")
+    if c.button("Clear the queue", key="tv_clear_queue", icon=":material/clear_all:",
+                help="every run that has not started leaves the queue, stopped"):
+        st.toast(f"Took {manager.clear_queue()} run(s) off the queue")
 
 
 def class_view() -> None:
@@ -73,6 +87,7 @@ def class_view() -> None:
         if b.button("Stop", key="tv_stop", icon=":material/stop:", help="stops it like its own Stop button"):
             manager.stop(pick)
             st.toast(f"Stopping {pick}")
+        session_controls()
     left, right = st.columns(2)
     with left:
         st.markdown("**Leaderboard: best test accuracy per data set**")

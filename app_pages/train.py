@@ -225,8 +225,10 @@ def run_panel(run_id: str) -> None:
         downloads(run, opened.mine)
         st.markdown(f"[:material/visibility: Look inside this run](/inside?run={run_id}) (filters, activations, "
                     "saliency, weights and gradients)")
-        with st.expander("Run again with one change", icon=":material/replay:"):
-            run_again(run.config(), start)
+        cfg = guarded(run.config)  # a damaged config.json: said in a box, nothing to run again from
+        if cfg is not None:
+            with st.expander("Run again with one change", icon=":material/replay:"):
+                run_again(cfg, start)
 
 
 def name_input(run) -> None:
@@ -363,7 +365,10 @@ def draw_epoch(run, snap: dict) -> None:
 def prediction_tiles(run, last: dict) -> list | None:
     if "samples" not in last:
         return None
-    d = run.config().data
+    cfg = guarded(run.config)  # a damaged config.json: the box says what to do, the page goes on
+    if cfg is None:
+        return None
+    d = cfg.data
     ds = guarded(lambda: load_dataset(d.dataset, root=d.data_root, **dict(d.params)))
     return explore.prediction_tiles(ds, last["samples"]) if ds is not None else None
 

@@ -21,12 +21,21 @@ Every answered fragment tick is timed (``tick_times``: from the request to the e
 fragment or full run that started after it), and so is every full run the server starts by itself
 (``st.rerun()`` from a fragment: ``redraw_times``, from its ``new_session`` to its end).
 ``exceptions`` collects the bodies of exception boxes the pages showed.
+
+Beyond buttons, a tab can set any widget's value the way the browser sends it (``set``: a radio's
+label, a text box's text, a slider's numbers, a component's JSON state) and upload a file to an
+uploader or camera widget (``upload``: the upload URL from the server, an HTTP PUT with the XSRF
+cookie, then the widget's file list). ``headers`` go with the websocket handshake (a cookie, a proxy's
+X-Forwarded-For), as a browser's would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import urllib.request
+import uuid
 
 import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -38,7 +47,11 @@ DONE = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR
 
 
 class Session:
-    def __init__(self, url: str, live: bool = False) -> None:
+    def __init__(self, url: str, live: bool = False, headers: dict[str, str] | None = None) -> None:
+        self.headers = dict(headers or {})
+        self.session_id = ""  # the server's id of this tab's session (upload URLs name it)
+        self._urls: dict[str, asyncio.Future] = {}  # file_urls request id -> its answer
+        self._values: dict[str, tuple[str, object]] = {}  # widget values set so far (sent with every rerun)
         self.http = url.rstrip("/")
         self.url = self.http.replace("http://", "ws://") + "/_stcore/stream"
         self.live = live
@@ -75,7 +88,8 @@ class Session:
         return [text for kind, text, _ in self.view.values() if kind == "text"]
 
     async def __aenter__(self) -> "Session":
-        self.ws = await websockets.connect(self.url, subprotocols=["streamlit"], max_size=None)
+        self.ws = await websockets.connect(self.url, subprotocols=["streamlit"], max_size=None,
+                                           additional_headers=self.headers or None)
         self._reader = asyncio.create_task(self._read())
         return self
 
@@ -95,6 +109,52 @@ class Session:
             raise KeyError(f"no button {label!r} on the page {self.page!r} (it has {list(self.buttons)}); it says: "
                            + " | ".join(t[:160] for t in self.texts[-6:]))
         return await self._rerun({self.buttons[label]: True}, timeout)
+
+    def widget(self, label: str, kind: str | None = None) -> str:
+        """The id of the widget with this label (a component: its name) on the page, of ``kind`` if given."""
+        for k, text, wid in self.view.values():
+            if wid and text == label and k != "button" and (kind is None or k == kind):
+                return wid
+        raise KeyError(f"no widget {label!r} on the page {self.page!r} (it has "
+                       f"{[t for k, t, w in self.view.values() if w and k != 'button']})")
+
+    async def set(self, values: dict[str, tuple[str, object]], timeout: float = 60) -> "Session":
+        """Rerun with widgets set as the browser sends them: widget id -> (value field, value), e.g.
+        ("string_value", "draw it"), ("json_value", {...}) (sent as JSON text), ("double_array_value", [1]).
+        Like the browser, every later rerun sends them again (a value not sent goes back to its default)."""
+        self._values.update(values)
+        return await self._rerun({}, timeout)
+
+    async def upload(self, widget_id: str, name: str, data: bytes, mime: str = "application/octet-stream",
+                     timeout: float = 60) -> "Session":
+        """Upload ``data`` to an uploader or camera widget as the browser does, and rerun with it."""
+        msg = BackMsg()
+        rid = uuid.uuid4().hex
+        msg.file_urls_request.request_id = rid
+        msg.file_urls_request.file_names.append(name)
+        msg.file_urls_request.session_id = self.session_id
+        self._urls[rid] = asyncio.get_running_loop().create_future()
+        await self.ws.send(msg.SerializeToString())
+        try:
+            urls = (await asyncio.wait_for(self._urls[rid], timeout))[0]
+        finally:
+            self._urls.pop(rid, None)
+        await asyncio.to_thread(self._put, urls.upload_url, name, data, mime)
+        info = {"file_id": urls.file_id, "name": name, "size": len(data),
+                "file_urls": {"file_id": urls.file_id, "upload_url": urls.upload_url, "delete_url": urls.delete_url}}
+        return await self.set({widget_id: ("file_uploader_state_value", [info])}, timeout)
+
+    def _put(self, path: str, name: str, data: bytes, mime: str) -> None:
+        with urllib.request.urlopen(self.http + "/_stcore/health", timeout=30) as r:  # sets the XSRF cookie
+            cookies = [c.split(";")[0] for c in r.headers.get_all("Set-Cookie") or []]
+        xsrf = next((c.split("=", 1)[1] for c in cookies if c.startswith("_streamlit_xsrf=")), "")
+        boundary = uuid.uuid4().hex
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+                f"Content-Type: {mime}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        req = urllib.request.Request(self.http + path, data=body, method="PUT", headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}", "X-Xsrftoken": xsrf,
+            "Cookie": "; ".join(cookies)})
+        urllib.request.urlopen(req, timeout=120).close()
 
     async def clear_cache(self) -> None:
         msg = BackMsg()
@@ -135,13 +195,26 @@ class Session:
         ci.timezone, ci.timezone_offset, ci.locale = "UTC", 0, "en-US"
         ci.url, ci.is_embedded, ci.color_scheme = f"{self.http}/{self.page}", False, "light"
 
-    async def _rerun(self, triggers: dict[str, bool], timeout: float) -> "Session":
+    async def _rerun(self, triggers: dict[str, object], timeout: float) -> "Session":
         msg = BackMsg()
         self._client_state(msg)
-        for wid, value in triggers.items():
+        for wid, value in {**self._values, **triggers}.items():
             w = msg.rerun_script.widget_states.widgets.add()
             w.id = wid
-            w.trigger_value = value
+            if not isinstance(value, tuple):
+                w.trigger_value = value
+            elif value[0] == "json_value":
+                w.json_value = json.dumps(value[1])
+            elif value[0] == "file_uploader_state_value":
+                for f in value[1]:
+                    info = w.file_uploader_state_value.uploaded_file_info.add()
+                    info.file_id, info.name, info.size = f["file_id"], f["name"], f["size"]
+                    for k, v in f["file_urls"].items():
+                        setattr(info.file_urls, k, v)
+            elif value[0].endswith("_array_value"):
+                getattr(w, value[0]).data.extend(value[1])
+            else:
+                setattr(w, value[0], value[1])
         self._waiting = asyncio.get_running_loop().create_future()
         self._asked_at = time.perf_counter()
         await self.ws.send(msg.SerializeToString())
@@ -195,7 +268,12 @@ class Session:
         elif fm.metadata.cacheable and fm.hash:
             self._cache[fm.hash] = [fm, self._full_runs]
         if kind == "new_session":
+            self.session_id = fm.new_session.initialize.session_id or self.session_id
             self._started(fm)
+        elif kind == "file_urls_response":
+            fut = self._urls.get(fm.file_urls_response.response_id)
+            if fut is not None and not fut.done():
+                fut.set_result(list(fm.file_urls_response.file_urls))
         elif kind == "delta":
             self._delta(fm)
         elif kind == "script_finished":
@@ -241,6 +319,10 @@ class Session:
         elif t == "exception":
             self.exceptions.append(f"page {self.page!r}: {el.exception.type}: {el.exception.message}"[:300])
             self._drawing[path] = ("exception", el.exception.message, "")
+        elif t and getattr(getattr(el, t), "id", ""):  # a widget: its label (a component: its name) and id
+            inner = getattr(el, t)
+            label = getattr(inner, "label", "") or getattr(inner, "component_name", "")
+            self._drawing[path] = (t, label, inner.id)
         else:
             self._drawing.pop(path, None)
 

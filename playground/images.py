@@ -34,7 +34,8 @@ import base64
 import io
 import re
 import struct
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, NamedTuple, Union
@@ -47,8 +48,9 @@ from torchvision.transforms.v2 import functional as TF
 from .errors import ConfigError
 from .settings import settings
 
-__all__ = ["ImageError", "Header", "GREY_MODES", "PixelLimit", "pixel_limit", "probe", "decode", "decode_tensor",
-           "cover", "drawing", "shrunk_drawing", "hwc", "float_images", "png_data_url"]
+__all__ = ["ImageError", "Header", "GREY_MODES", "PixelLimit", "pixel_limit", "probe", "decode", "rgba",
+           "decode_tensor", "decoding_slot", "LARGE_PIXELS", "cover", "drawing", "shrunk_drawing", "hwc",
+           "float_images", "png_data_url"]
 
 Source = Union[bytes, bytearray, str, Path, Image.Image]
 FORMATS = "a PNG, JPEG, GIF, BMP, TIFF or WebP file"
@@ -236,6 +238,17 @@ def decode(source: Source, *, mode: str | None = None, label: str | None = None,
         return _to_mode(im, target, label)
 
 
+def rgba(source: Source, *, label: str | None = None, limit: PixelLimit | None = None) -> np.ndarray:
+    """One image -> uint8 (H, W, 4), alpha kept (a canvas's strokes); its pixel count checked first. ImageError."""
+    label, limit = _label(source, label), limit or pixel_limit()
+    with _opened(source, label, limit) as im:
+        _check_pixels(im.size, label, limit)
+        try:
+            return np.asarray(im.convert("RGBA"))
+        except (*_BOMB, *_PIL_ERRORS) as e:
+            raise (_bomb(label, e, limit) if isinstance(e, _BOMB) else _broken(label, e)) from None
+
+
 def _to_mode(im: Image.Image, target: str, label: str) -> Image.Image:
     if im.mode in _DEEP:
         im = Image.fromarray(_deep_to_8bit(np.asarray(im), im.mode))  # "L"
@@ -266,19 +279,39 @@ def _deep_to_8bit(a: np.ndarray, mode: str) -> np.ndarray:
     return np.clip((a - lo) * scale, 0, 255).round().astype(np.uint8)  # the clip only guards the rounding
 
 
+LARGE_PIXELS = 4_000_000  # an image over this decodes in one of LARGE_AT_ONCE slots of the process
+LARGE_AT_ONCE = 2
+_large = threading.BoundedSemaphore(LARGE_AT_ONCE)
+
+
+@contextmanager
+def decoding_slot(pixels: int) -> Iterator[None]:
+    """One of the process's LARGE_AT_ONCE slots while an image over LARGE_PIXELS is decoded and shrunk: many
+    sessions sending large images at once take turns instead of adding up their memory."""
+    with _large if pixels > LARGE_PIXELS else nullcontext():
+        yield
+
+
 def decode_tensor(source: Source, *, channels: int = 3, size: tuple[int, int] | None = None,
                   at_least: int | None = None, label: str | None = None,
                   limit: PixelLimit | None = None) -> torch.Tensor:
     """One image -> a contiguous uint8 (C, H, W) tensor with ``channels`` 1 (grey) or 3 (RGB).
 
-    ``size`` (h, w): scaled (antialiased, aspect kept) to cover it, then centre-cropped to it. Otherwise the
-    image's own size (a JPEG may come at a reduced scale keeping both sides >= ``at_least``)."""
+    ``size`` (h, w): scaled (antialiased, aspect kept) to cover it, then centre-cropped to it; an image of
+    over LARGE_PIXELS is first shrunk by Pillow (a box filter, by a whole factor that still covers ``size``
+    twice over), in one of the process's large-image slots (``decoding_slot``). Otherwise the image's own
+    size (a JPEG may come at a reduced scale keeping both sides >= ``at_least``)."""
     if channels not in (1, 3):
         raise ConfigError(f"Images decode to 1 (grey) or 3 (RGB) channels, not {channels}.")
-    im = decode(source, mode="L" if channels == 1 else "RGB", label=label,
-                at_least=max(size) if size else at_least, limit=limit)
-    t = TF.pil_to_tensor(im)  # (C, H, W), a permuted view
-    return cover(t, size) if size else t.contiguous()
+    head = probe(source, label=label, limit=limit) if not isinstance(source, Image.Image) else None
+    with decoding_slot(head.width * head.height if head else 0):
+        im = decode(source, mode="L" if channels == 1 else "RGB", label=label,
+                    at_least=max(size) if size else at_least, limit=limit)
+        if size and im.width * im.height > LARGE_PIXELS:
+            factor = int(min(im.width / size[1], im.height / size[0]) // 2)
+            im = im.reduce(factor) if factor >= 2 else im
+        t = TF.pil_to_tensor(im)  # (C, H, W), a permuted view
+        return cover(t, size) if size else t.contiguous()
 
 
 def cover(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

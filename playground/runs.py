@@ -6,8 +6,8 @@
                   model.pt         final weights + config (done or stopped)
                   train.lock       flocked by the one process that trains the run (``Run.lock``)
                   control.key      the key whose holder controls the run (a link's ``?ctl=``)
-                  owner.sha256     the digest of the starting session's token (its runs come back after a
-                                   reload or a server restart; the token itself is never stored)
+                  owner.sha256     the starting session's id (``identity.session_id``: its runs come back after
+                                   a reload or a server restart; the token itself is never stored)
                   name.txt         the name its student gave it (optional)
 
 A killed process loses at most the epoch in progress: ``engine.resume`` continues from
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import hashlib
 import hmac
 import json
 import os
@@ -41,13 +40,14 @@ from .csvtext import csv_text
 from .errors import CheckpointError, PlaygroundError
 from .events import FINAL_KINDS
 from .files import atomic_write_bytes, entries, is_disk_full, sweep_temp_files, try_lock
+from .identity import owner_digest, session_id
 from .settings import settings
 
-__all__ = ["RunStore", "Run", "owner_digest", "CHECKPOINT_FORMAT", "DISK_FULL", "load_checkpoint", "saved_state",
-           "default_runs_root", "atomic_write_bytes", "is_disk_full", "sweep_temp_files"]
+__all__ = ["RunStore", "Run", "owner_digest", "session_id", "CHECKPOINT_FORMAT", "DISK_FULL", "load_checkpoint",
+           "saved_state", "default_runs_root", "atomic_write_bytes", "is_disk_full", "sweep_temp_files"]
 
 CHECKPOINT_FORMAT = "cnn-playground/1"
-_ID = re.compile(r"^[A-Za-z0-9_-]{6,80}$")
+_ID = re.compile(r"[A-Za-z0-9_-]{6,80}")  # whole names only (fullmatch: no trailing newline)
 RESUMABLE = ("running", "created", "stopped", "diverged", "error")  # running/created, with no trainer: interrupted
 LOCK_GRACE_S = 0.1  # a trainer retries this long (busy() and the sweep hold a lock for microseconds)
 MAX_NAME = 40  # characters of a run's name
@@ -56,12 +56,6 @@ C = TypeVar("C", bound="Settings", default=RunConfig)  # what a store's config.j
 
 class Settings(Protocol):  # what a run store keeps in config.json: a RunConfig, or a job kind's own settings
     def to_json(self, **kw: Any) -> str: ...
-
-
-def owner_digest(owner: str) -> str:
-    """What a run keeps of its session's token (``owner.sha256``): its SHA-256, never the token."""
-    return hashlib.sha256(owner.encode()).hexdigest()
-
 
 DISK_FULL = ("The disk is full: the run could not write its metrics or checkpoint. "
              "Free some space (old runs live in the runs folder) and resume it.")
@@ -117,6 +111,7 @@ class Run(Generic[C]):
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self.skipped_lines = 0  # lines of metrics.jsonl the last read skipped (not JSON event objects)
+        self.unreadable: str | None = None  # why metrics.jsonl could not be opened at the last read
 
     @property
     def run_id(self) -> str:
@@ -186,10 +181,13 @@ class Run(Generic[C]):
     def iter_events(self) -> Iterator[dict[str, Any]]:
         """The events in order. A last line without its newline (cut by a kill) is left out; lines
         that are not JSON objects with a "kind" are skipped and counted in ``skipped_lines``."""
-        self.skipped_lines = 0
+        self.skipped_lines, self.unreadable = 0, None
         try:
             f = open(self.metrics_path, "rb")
         except FileNotFoundError:
+            return
+        except OSError as e:  # a folder in its place, no permission: the run is damaged, never the page
+            self.unreadable = e.strerror or type(e).__name__
             return
         with f:
             for line in f:
@@ -223,6 +221,9 @@ class Run(Generic[C]):
         except CheckpointError as e:
             return str(e)
         self._progress()
+        if self.unreadable:
+            return (f"Run {self.run_id} is damaged: its metrics file cannot be read ({self.unreadable}). Delete the "
+                    "run's folder; the other runs are not affected.")
         if self.skipped_lines:
             return (f"Run {self.run_id} is damaged: {self.skipped_lines} line(s) of {self.metrics_path} are not "
                     "events and were skipped. Resuming the run rewrites the file without them.")
@@ -313,7 +314,7 @@ class Run(Generic[C]):
         """The digest of the token of the session that started the run (None: the CLI, or an older run)."""
         try:
             return (self.dir / "owner.sha256").read_text().strip() or None
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             return None
 
     @property
@@ -340,8 +341,11 @@ class Run(Generic[C]):
         return f"{name} · {self.run_id[-6:]}" if name else self.run_id
 
     def control_key(self) -> str | None:
-        path = self.dir / "control.key"
-        return path.read_text().strip() if path.exists() else None
+        """The run's control key (None: none, or unreadable: then nobody holds it by key)."""
+        try:
+            return (self.dir / "control.key").read_text().strip() or None
+        except (OSError, UnicodeDecodeError):
+            return None
 
     def save_checkpoint(self, state: dict[str, Any], final: bool = False) -> Path:
         path = self.model_path if final else self.checkpoint_path
@@ -376,7 +380,7 @@ class RunStore(Generic[C]):
 
     def open(self, run_id: str) -> Run[C]:
         """The run ``run_id``; sweeps the temp files a killed writer left in its folder."""
-        if not _ID.match(run_id or ""):
+        if not isinstance(run_id, str) or not _ID.fullmatch(run_id):
             raise CheckpointError(f"{run_id!r} is not a run id.")
         run = Run(self.root / run_id, self.parse)
         if not run.config_path.is_file():
@@ -390,7 +394,7 @@ class RunStore(Generic[C]):
     def list(self) -> list[Run[C]]:
         """Every run folder, newest first, damaged ones too (``status()`` is "damaged", ``damage()``
         says why): one bad run never hides the others. Sweeps the temp files killed writers left."""
-        runs = [Run(Path(e.path), self.parse) for e in entries(self.root) if _ID.match(e.name) and e.is_dir()]
+        runs = [Run(Path(e.path), self.parse) for e in entries(self.root) if _ID.fullmatch(e.name) and e.is_dir()]
         for run in runs:
             sweep_temp_files(run.dir)
         return sorted(runs, key=lambda r: r.run_id, reverse=True)

@@ -23,6 +23,10 @@ PLAYGROUND_MAX_DATASET_MB      4096      same        largest data set held in me
 PLAYGROUND_DATA_CACHE_MB       6144      same        all cached data sets together (least recently used go)
 PLAYGROUND_MAX_UNZIPPED_MB     1024      same        an uploaded .zip, unpacked
 PLAYGROUND_UPLOAD_TTL_HOURS    24        same        uploads older than this are deleted
+PLAYGROUND_UPLOAD_QUOTA_MB     4096      1024        one session's uploads together, unpacked
+PLAYGROUND_MAX_UNPACK_SECONDS  60        same        unpacking one archive, or reading one image folder's images
+PLAYGROUND_INITLAB_MB          256       same        memory the Initialisation lab's statistics may take, estimated
+                                                     on the meta device before anything is allocated
 PLAYGROUND_MAX_IMAGE_MP        40        same        largest image decoded, in megapixels (read from its header)
 PLAYGROUND_MAX_FOLDER_MP       2000      same        all images of one folder or archive together, in megapixels
 PLAYGROUND_MAX_PARAMS_M        50 / 20   same        largest model, millions of parameters (GPU / CPU)
@@ -34,6 +38,10 @@ PLAYGROUND_WORKER_NICE         10        same        a worker process's CPU prio
                                                      pages stay quick while runs train; alone, a run is as fast
 PLAYGROUND_MAX_RUN_MINUTES     120       30          a run's longest training time; it stops, saved, after it
 PLAYGROUND_MAX_RUNS_PER_SESSION 0        3           queued + running runs of one session (0: no limit)
+PLAYGROUND_MAX_RUNS_PER_ADDRESS 0        30          queued + running runs of one client address (0: no limit)
+PLAYGROUND_CLIENT_ADDRESS_HEADER (none)  same        behind a proxy: the request header that holds the client's
+                                                     address (e.g. X-Forwarded-For; its last entry counts).
+                                                     Unset: the connection's own address
 PLAYGROUND_PAUSE_RELEASE_MIN   0         10          a run paused longer gives its slot back (0: never)
 PLAYGROUND_SHARE_RUNS          view      view        another session's run link: "view" (read-only) or "none"
 PLAYGROUND_SERVER_FOLDERS      1         0           may a page read any folder on the server (1) or only
@@ -86,6 +94,11 @@ class Settings:
     share_runs: str
     server_folders: bool
     teacher_key: str | None = None  # None: the Teacher page stays closed
+    upload_quota_mb: int = 4096
+    max_unpack_seconds: float = 60.0
+    initlab_mb: int = 256
+    max_runs_per_address: int = 0  # 0: no limit
+    client_address_header: str | None = None  # None: the connection's own address
     ray_address: str | None = None  # None: local worker processes
     ray_runs: Path | None = None  # None: files travel back to the server's run store
 
@@ -183,6 +196,11 @@ def settings() -> Settings:
         share_runs=share,
         server_folders=_flag("PLAYGROUND_SERVER_FOLDERS", not classroom),
         teacher_key=os.environ.get("PLAYGROUND_TEACHER_KEY") or None,
+        upload_quota_mb=_int("PLAYGROUND_UPLOAD_QUOTA_MB", 1024 if classroom else 4096),
+        max_unpack_seconds=_float("PLAYGROUND_MAX_UNPACK_SECONDS", 60.0),
+        initlab_mb=_int("PLAYGROUND_INITLAB_MB", 256),
+        max_runs_per_address=_int("PLAYGROUND_MAX_RUNS_PER_ADDRESS", 30 if classroom else 0, lo=0),
+        client_address_header=(os.environ.get("PLAYGROUND_CLIENT_ADDRESS_HEADER") or "").strip() or None,
         ray_address=os.environ.get("PLAYGROUND_RAY_ADDRESS") or None,
         ray_runs=Path(os.environ["PLAYGROUND_RAY_RUNS"]) if os.environ.get("PLAYGROUND_RAY_RUNS") else None,
     )

@@ -98,7 +98,7 @@ def test_a_pass_ends_when_the_key_changes():
 
 def test_five_failures_lock_a_session_out_even_with_the_right_key_then_it_may_try_again():
     clock = Clock()
-    gate = teacher.KeyGate(key=lambda: KEY, clock=clock, per_session=5, overall=100, window_s=60, lockout_s=120)
+    gate = teacher.KeyGate(key=lambda: KEY, clock=clock, per_session=5, per_client=100, window_s=60, lockout_s=120)
     for _ in range(4):
         assert not gate.check("guess", "mallory")
         clock.t += 1
@@ -120,26 +120,29 @@ def test_failures_spread_over_a_minute_do_not_add_up():
     assert gate.check(KEY, "s")
 
 
-def test_many_sessions_guessing_lock_every_session_out_for_a_while():
+def test_one_client_guessing_from_many_sessions_locks_out_that_client_never_the_teacher():
     clock = Clock()
-    gate = teacher.KeyGate(key=lambda: KEY, clock=clock, per_session=5, overall=20, lockout_s=120)
+    gate = teacher.KeyGate(key=lambda: KEY, clock=clock, per_session=5, per_client=20, lockout_s=120)
     for i in range(20):  # one guess each from 20 new sessions (a client that reconnects for every guess)
-        assert not gate.check(f"guess{i}", f"session{i}")
-    assert not gate.check(KEY, "teacher")  # refused, same answer
+        assert not gate.check(f"guess{i}", f"session{i}", "10.0.0.66")
+    assert gate.locked("fresh", "10.0.0.66") and not gate.check(KEY, "fresh", "10.0.0.66")  # that client: refused
+    assert gate.check(KEY, "teacher", "10.0.0.1")  # never global: the teacher's right key works
     clock.t += 121
-    assert gate.check(KEY, "teacher")
+    assert gate.check(KEY, "fresh", "10.0.0.66")
 
 
 def test_the_gate_counts_every_failure_of_concurrent_sessions():
     import threading
 
-    gate = teacher.KeyGate(key=lambda: KEY, per_session=10**6, overall=400, lockout_s=600)
-    threads = [threading.Thread(target=lambda i=i: [gate.check("x", f"s{i}") for _ in range(50)]) for i in range(8)]
+    gate = teacher.KeyGate(key=lambda: KEY, per_session=10**6, per_client=400, lockout_s=600)
+    threads = [threading.Thread(target=lambda i=i: [gate.check("x", f"s{i}", "c") for _ in range(50)])
+               for i in range(8)]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
-    assert not gate.check(KEY, "teacher")  # 400 failures counted exactly: locked
+    assert not gate.check(KEY, "teacher", "c")  # 400 failures of that client counted exactly: locked
+    assert gate.check(KEY, "teacher", "another client")
 
 
 # -- the class table, leaderboard, queue, CSV -----------------------------------------------------------

@@ -8,11 +8,14 @@ all its images together hold more than ``settings().max_folder_mp`` megapixels
 ``playground.images`` (JPEGs at reduced size), converted to one mode,
 centre-cropped to a square and resized to one size. Corrupt, truncated and
 unusable files are skipped and counted, with the reason; files that are not
-images by extension (as torchvision's ImageFolder has it) are ignored.
+images by extension (as torchvision's ImageFolder has it) are ignored. Reading
+the headers and decoding together stop after PLAYGROUND_MAX_UNPACK_SECONDS
+(a folder of many slow images cannot hold a server thread for minutes).
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +23,7 @@ import torch
 from PIL import Image, ImageOps
 
 from ..errors import ConfigError, DatasetUnavailable
-from ..images import Header, ImageError, PixelLimit, decode, pixel_limit, probe
+from ..images import Header, ImageError, PixelLimit, decode, decoding_slot, pixel_limit, probe
 from ..settings import settings
 from .datasets import Dataset, check_size, register_dataset
 
@@ -80,20 +83,39 @@ def _classes(folder: Path) -> dict[str, list[Path]]:
     return out
 
 
-def read_image(path: Path | str, size: int, mode: str, limit: PixelLimit | None = None) -> np.ndarray:
+def read_image(path: Path | str, size: int, mode: str, limit: PixelLimit | None = None,
+               pixels: int | None = None) -> np.ndarray:
     """Decode one image to a (size, size, C) uint8 array in ``mode`` ("RGB" or "L"): the one decoder
     (``playground.images``: EXIF, alpha over white, 16-bit scaled, the pixel cap; a JPEG at reduced
     size), then centre-cropped to a square and resized by Pillow (bilinear: for many small images,
     faster than a tensor each). Raises ImageError (a ConfigError)."""
-    im = decode(path, mode=mode, label=f"The image file {path}", at_least=size, limit=limit)
-    arr = np.asarray(ImageOps.fit(im, (size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+    if pixels is None:
+        pixels = probe(path, label=f"The image file {path}", limit=limit).megapixels * 1e6
+    with decoding_slot(int(pixels)):  # a large one takes one of the process's slots (playground.images)
+        im = decode(path, mode=mode, label=f"The image file {path}", at_least=size, limit=limit)
+        arr = np.asarray(ImageOps.fit(im, (size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def _headers(files: list[Path]) -> tuple[dict[Path, Header], list[str]]:
+class _Clock:
+    """The time budget of one folder's load (PLAYGROUND_MAX_UNPACK_SECONDS), checked between files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.budget = root, settings().max_unpack_seconds
+        self.deadline = time.monotonic() + self.budget
+
+    def check(self, done: int, total: int) -> None:
+        if time.monotonic() > self.deadline:
+            raise DatasetUnavailable(
+                f"Reading the images in {self.root} took longer than {self.budget:g} s (PLAYGROUND_MAX_UNPACK_SECONDS;"
+                f" {done:,} of {total:,} files read). Use fewer images, or downscale them first.")
+
+
+def _headers(files: list[Path], clock: _Clock) -> tuple[dict[Path, Header], list[str]]:
     """Every file's header (nothing decoded); the unusable ones (not images, over the pixel cap) as notes."""
     heads, bad, limit = {}, [], pixel_limit()
-    for f in files:
+    for i, f in enumerate(files):
+        clock.check(i, len(files))
         try:
             heads[f] = probe(f, label=f"The image file {f}", limit=limit)
         except ImageError as e:
@@ -113,13 +135,14 @@ def _check_pixels(heads: dict[Path, Header], root: Path, size: int) -> None:
 
 
 def _decode(files: list[Path], heads: dict[Path, Header], size: int,
-            mode: str) -> tuple[list[np.ndarray], list[int], list[str]]:
+            mode: str, clock: _Clock) -> tuple[list[np.ndarray], list[int], list[str]]:
     arrays, keep, bad, limit = [], [], [], pixel_limit()
     for i, f in enumerate(files):
+        clock.check(i, len(files))
         if f not in heads:
             continue  # refused from its header: already counted
         try:
-            arrays.append(read_image(f, size, mode, limit))
+            arrays.append(read_image(f, size, mode, limit, pixels=heads[f].width * heads[f].height))
             keep.append(i)
         except ImageError as e:
             bad.append(f"{f.name} ({e.reason})")
@@ -143,7 +166,8 @@ def image_folder(*, root: Path, download: bool = True, image_size: int = 32, mod
     layout = scan_folder(root)
     classes = list(next(iter(layout.values())))
     every = [f for split in layout.values() for files in split.values() for f in files]
-    heads, skipped = _headers(every)
+    clock = _Clock(root)
+    heads, skipped = _headers(every, clock)
     if mode == "auto":  # grey only if every image is grey
         mode = "L" if heads and all(h.grey for h in heads.values()) else "RGB"
     check_size(len(every) * (1 if mode == "L" else 3) * image_size * image_size,
@@ -155,7 +179,7 @@ def image_folder(*, root: Path, download: bool = True, image_size: int = 32, mod
     for split, by_class in layout.items():
         files = [f for files in by_class.values() for f in files]
         labels = [k for k, files in enumerate(by_class.values()) for _ in files]
-        arrays, keep, bad = _decode(files, heads, image_size, mode)
+        arrays, keep, bad = _decode(files, heads, image_size, mode, clock)
         skipped += bad
         if not arrays:
             raise DatasetUnavailable(f"None of the {len(files)} images in {root} could be decoded: "

@@ -3,11 +3,18 @@
 Only image files are written, each under the destination folder: entries
 with absolute paths or ``..`` are refused, symlinks and special files
 skipped, and the total size, file count and compression ratio are capped
-before and while writing (a decompression bomb stops at the cap).
+before and while writing (a decompression bomb stops at the cap). The
+session's uploads together stay under its quota (PLAYGROUND_UPLOAD_QUOTA_MB)
+and one extraction under a time budget (PLAYGROUND_MAX_UNPACK_SECONDS).
+
+A session's folder is named by its public id (``playground.runs.session_id``),
+never by its secret token; a folder from before ids (named by the token) is
+moved to the id's name when its session comes back (``adopt_legacy_uploads``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import shutil
@@ -23,7 +30,7 @@ from .datasets import default_data_root
 from .folder import IMG_EXTENSIONS
 
 __all__ = ["extract_zip", "default_uploads_root", "session_folder", "sweep_uploads", "delete_session_uploads",
-           "check_folder_allowed", "MAX_FILES"]
+           "check_folder_allowed", "adopt_legacy_uploads", "upload_room", "folder_bytes", "MAX_FILES"]
 
 MAX_FILES = 100_000
 MAX_RATIO = 200  # uncompressed / compressed, per file; images barely compress
@@ -35,9 +42,36 @@ def default_uploads_root() -> Path:
 
 
 def session_folder(session: str, root: Path | None = None) -> Path:
-    """A per-session upload folder (the session token is sanitised into a name)."""
+    """A per-session upload folder, named by the session's public id (sanitised into a name)."""
     name = _SAFE.sub("_", session)[:64] or "anonymous"
     return (root or default_uploads_root()) / name
+
+
+def adopt_legacy_uploads(token: str, session: str, root: Path | None = None) -> None:
+    """Uploads from before session ids lived in a folder named by the session's token: move them to the
+    folder of its id (``session``), so the token leaves every path. Nothing happens when there is none."""
+    old, new = session_folder(token, root), session_folder(session, root)
+    if old != new and old.is_dir() and not old.is_symlink() and not new.exists():
+        with contextlib.suppress(OSError):  # another tab of the same browser moved it first
+            old.rename(new)
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (links not followed; 0 when it does not exist)."""
+    total = 0
+    for p in folder.rglob("*") if folder.is_dir() else ():
+        with contextlib.suppress(OSError):
+            st = p.lstat()
+            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+    return total
+
+
+def upload_room(session: str, replacing: Path | None = None, root: Path | None = None) -> int:
+    """Bytes this session may still unpack: its quota (PLAYGROUND_UPLOAD_QUOTA_MB) less what its uploads hold
+    now (``replacing``: a folder about to be emptied, not counted)."""
+    folder = session_folder(session, root)
+    used = folder_bytes(folder) - (folder_bytes(replacing) if replacing is not None else 0)
+    return max(0, settings().upload_quota_mb * 2**20 - used)
 
 
 def sweep_uploads(root: Path | None = None, max_age_hours: float | None = None, now: float | None = None) -> int:
@@ -101,12 +135,14 @@ def _clean_parts(name: str) -> list[str] | None:
     return parts
 
 
-def extract_zip(data: bytes | Path, dest: Path) -> tuple[Path, list[str]]:
+def extract_zip(data: bytes | Path, dest: Path, room: int | None = None) -> tuple[Path, list[str]]:
     """Extract the images of a zip into ``dest`` (emptied first).
 
     Returns the folder to load (the single top folder when the zip wraps
     everything in one) and notes on what was skipped. Raises
-    DatasetUnavailable with the reason when the archive is unusable.
+    DatasetUnavailable with the reason when the archive is unusable, unpacks
+    to more than ``room`` bytes (what the session's quota leaves: ``upload_room``)
+    or takes longer than PLAYGROUND_MAX_UNPACK_SECONDS.
     """
     try:
         zf = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data)
@@ -114,30 +150,42 @@ def extract_zip(data: bytes | Path, dest: Path) -> tuple[Path, list[str]]:
         raise DatasetUnavailable("That file is not a readable .zip archive. Zip a folder with one "
                                  "sub-folder per class (cats/1.jpg, dogs/2.jpg) and upload it again.") from None
     try:
-        return _extract(zf, dest)
+        return _extract(zf, dest, room)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)  # nothing half-written stays behind
         raise
 
 
-def _extract(zf: zipfile.ZipFile, dest: Path) -> tuple[Path, list[str]]:
+def _limit(room: int | None) -> tuple[int, str]:
+    cap = settings().max_unzipped_mb * 2**20
+    if room is not None and room < cap:
+        return room, (f"the room left in your uploads ({room / 2**20:,.0f} of {settings().upload_quota_mb:,} MB, "
+                      "PLAYGROUND_UPLOAD_QUOTA_MB): delete your older uploads on the Data page first")
+    return cap, f"the limit of {cap / 2**20:,.0f} MB per archive: upload fewer or smaller images"
+
+
+def _extract(zf: zipfile.ZipFile, dest: Path, room: int | None) -> tuple[Path, list[str]]:
     notes: list[str] = []
     skipped = {"unsafe path": 0, "link or special file": 0, "not an image": 0}
-    max_total = settings().max_unzipped_mb * 2**20
+    max_total, why = _limit(room)
+    budget = settings().max_unpack_seconds
+    deadline = time.monotonic() + budget
     with zf:
         infos = zf.infolist()
         if len(infos) > MAX_FILES:
             raise DatasetUnavailable(f"The archive holds {len(infos):,} entries; the limit is {MAX_FILES:,}.")
         declared = sum(i.file_size for i in infos)
         if declared > max_total:
-            raise DatasetUnavailable(f"The archive unpacks to {declared / 2**20:,.0f} MB; the limit is "
-                                     f"{max_total / 2**20:,.0f} MB. Upload fewer or smaller images.")
+            raise DatasetUnavailable(f"The archive unpacks to {declared / 2**20:,.0f} MB, over {why}.")
         if dest.exists():
             shutil.rmtree(dest)
         dest.mkdir(parents=True)
         dest_resolved = dest.resolve()
         written = 0
         for info in infos:
+            if time.monotonic() > deadline:
+                raise DatasetUnavailable(f"Unpacking the archive took longer than {budget:g} s "
+                                         "(PLAYGROUND_MAX_UNPACK_SECONDS): upload fewer, larger files in it.")
             if info.is_dir():
                 continue
             parts = _clean_parts(info.filename)
@@ -165,8 +213,8 @@ def _extract(zf: zipfile.ZipFile, dest: Path) -> tuple[Path, list[str]]:
                     while chunk := src.read(1 << 20):  # actual bytes, not the declared size, count
                         written += len(chunk)
                         if written > max_total:
-                            raise DatasetUnavailable("The archive unpacks to more than its declared size and "
-                                                     "the limit; refused.")
+                            raise DatasetUnavailable(f"The archive unpacks to more than its declared size, over "
+                                                     f"{why}; refused.")
                         out.write(chunk)
             except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError, OSError) as e:
                 # encrypted entries, unsupported compression, bad CRCs, a file where a folder must go

@@ -1,8 +1,22 @@
 """The initialisation lab: per-layer statistics of a freshly initialised model on one batch, how
-different a layer's units are, and a short same-seed training race between initialisations."""
+different a layer's units are, and a short same-seed training race between initialisations.
+
+The statistics run in the server's process (they take well under a second for the lab's models), so
+they have their own small budget, checked on the meta device before anything is allocated: one batch's
+forward and backward may take ``settings().initlab_mb`` (PLAYGROUND_INITLAB_MB); a model too large for
+256 images is measured on fewer (down to ``LAB_MIN_BATCH``), and refused beyond that. Measurements run
+one at a time on one thread of their own (``_LAB``; at most ``LAB_WAITING`` wait, more are refused), which
+gives its freed memory back afterwards (``malloc_trim``): many sessions asking at once wait their turn
+instead of adding up (each Streamlit session's thread would otherwise keep a heap of its own). The race
+trains, so it is a job (``InitRace``, through the job system's gate and queue)."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable
 
 import torch
@@ -14,12 +28,27 @@ from ..data import Dataset
 from ..errors import ConfigError, PlaygroundError
 from ..models import build_model, list_models
 from ..seeding import seeded
+from ..settings import settings
 from ..train import check_names, fit
-from ..train.gate import check_budget, check_folders, check_model
+from ..train.gate import Budget, check_budget, check_folders, check_model, estimate_model
 from ..train.init import init_weights
 from ..train.snapshots import weight_layers
 
-__all__ = ["init_lab_models", "init_stats", "unit_spread", "init_race", "check_race", "LAB_DEFAULTS"]
+__all__ = ["init_lab_models", "init_stats", "lab_batch", "unit_spread", "init_race", "check_race", "LAB_DEFAULTS"]
+
+LAB_BATCH, LAB_MIN_BATCH = 256, 16
+LAB_WAIT_S = 120.0  # longest a session waits for its measurement
+LAB_WAITING = 8  # measurements queued or running at once; more are refused ("busy")
+_LAB = ThreadPoolExecutor(max_workers=1, thread_name_prefix="initlab")
+_WAITING = threading.BoundedSemaphore(LAB_WAITING)
+
+
+def _trim() -> None:
+    """Give the freed heap back to the system (glibc's malloc_trim; nothing elsewhere)."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 # The lab's default race: a plain CNN (no batch normalisation, which would hide what initialisation
 # does) on 3,000 shapes for 4 epochs, Adam at 3e-3. Measured on the 2-core CPU (docs/BENCHMARKS.md,
@@ -41,13 +70,55 @@ def _check_lab_model(name: str) -> None:
                           f"Choose one of: {', '.join(init_lab_models())}.")
 
 
+def _lab_bytes(b: Budget) -> int:
+    """What one forward and backward of the lab takes, from the meta-device estimate: every layer's output and
+    its kept gradient, the weights and their gradients (measured: 1.4-2.1x the activations, docs/BENCHMARKS.md)."""
+    return 2 * b.activation_bytes + 4 * b.parameter_bytes
+
+
+def lab_batch(model_name: str, model_params: dict[str, Any], data: Dataset, batch_size: int = LAB_BATCH) -> int:
+    """The most images (``batch_size``, halved until it fits, at least LAB_MIN_BATCH) whose statistics fit the
+    lab's budget (PLAYGROUND_INITLAB_MB), estimated on the meta device; ConfigError when none does."""
+    _check_lab_model(model_name)
+    check_model(model_name, model_params, data.shape, data.num_classes, batch_size)  # the training caps first
+    cap, n = settings().initlab_mb * 2**20, batch_size
+    while True:
+        need = _lab_bytes(estimate_model(model_name, dict(model_params), data.shape, data.num_classes, n))
+        if need <= cap:
+            return n
+        if n // 2 < LAB_MIN_BATCH:
+            raise ConfigError(f"Measuring this model on {n} images would take about {need / 2**20:,.0f} MB; this "
+                              f"server's initialisation lab measures within {cap // 2**20:,} MB "
+                              "(PLAYGROUND_INITLAB_MB). Use fewer or narrower layers (channels, hidden sizes), or "
+                              "train it on the Train page and look at it there.")
+        n //= 2
+
+
 def init_stats(model_name: str, model_params: dict[str, Any], data: Dataset,
-               inits: dict[str, tuple[str, dict[str, Any]]], batch_size: int = 256, seed: int = 0) -> dict[str, Any]:
+               inits: dict[str, tuple[str, dict[str, Any]]], batch_size: int = LAB_BATCH,
+               seed: int = 0) -> dict[str, Any]:
     """Per weight layer of a freshly initialised model, on one training batch (train mode, as the
     first step sees it): output mean and std, std of the loss gradient w.r.t. that output, and std
-    of the weight gradient. ``inits``: label -> (init name, params). Same seed, same batch for all."""
-    _check_lab_model(model_name)
-    check_model(model_name, model_params, data.shape, data.num_classes, batch_size)  # before building it
+    of the weight gradient. ``inits``: label -> (init name, params). Same seed, same batch for all;
+    the batch is ``batch_size`` images or fewer (``lab_batch``: the budget), each result's ``images``."""
+    batch_size = lab_batch(model_name, model_params, data, batch_size)  # before building anything
+    busy = PlaygroundError("The initialisation lab is busy measuring for others; try again in a minute.")
+    if not _WAITING.acquire(blocking=False):
+        raise busy
+    try:
+        job = _LAB.submit(_stats, model_name, model_params, data, inits, batch_size, seed)
+    except BaseException:
+        _WAITING.release()
+        raise
+    job.add_done_callback(lambda _: _WAITING.release())
+    try:
+        return job.result(timeout=LAB_WAIT_S)
+    except FutureTimeout:
+        raise busy from None
+
+
+def _stats(model_name: str, model_params: dict[str, Any], data: Dataset,
+           inits: dict[str, tuple[str, dict[str, Any]]], batch_size: int, seed: int) -> dict[str, Any]:
     x = data.train_x[:batch_size]
     y = data.train_y[:batch_size]
     c = data.shape[0]
@@ -59,7 +130,9 @@ def init_stats(model_name: str, model_params: dict[str, Any], data: Dataset,
         with seeded(seed):
             model = build_model(model_name, in_shape=data.shape, num_classes=data.num_classes, **dict(model_params))
             init_weights(model, name, **dict(params))
-        out[label] = _first_step_stats(model, x, y)
+        out[label] = {**_first_step_stats(model, x, y), "images": len(y)}
+        del model
+    _trim()
     return out
 
 

@@ -28,6 +28,9 @@ class JobActions:
     def get(self, run_id: str) -> "Job | None":
         raise NotImplementedError
 
+    def get_locked(self, run_id: str) -> "Job | None":
+        raise NotImplementedError
+
     def jobs(self, owner: str | None = None) -> "list[Job]":
         raise NotImplementedError
 
@@ -41,17 +44,37 @@ class JobActions:
         raise NotImplementedError
 
     def may_control(self, run_id: str, owner: str, key: str | None, kind: str | None = None) -> bool:
-        """The session that started the run, or one holding its control key."""
+        """The session that started the run (live, or from its folder's ``owner.sha256`` after a restart), or
+        one holding its control key."""
         job = self.get(run_id)
-        if job is not None and job.owner == owner:
-            return True
-        if not key:
-            return False
+        if job is not None:
+            if job.owner == owner:
+                return True
+            if not key:
+                return False
         try:
-            stored = self._open(run_id, kind or self.kind_of(run_id)).control_key()
+            run = self._open(run_id, kind or self.kind_of(run_id))
         except PlaygroundError:
             return False
+        if job is None and run.owned_by(owner):
+            return True
+        stored = run.control_key() if key else None
         return stored is not None and secrets.compare_digest(stored, key)
+
+    def stop_owner(self, owner: str) -> int:
+        """Stop every live run of one session (the teacher): queued ones leave the queue. How many."""
+        mine = [j.run_id for j in self.jobs(owner) if j.live]
+        for run_id in mine:
+            self.stop(run_id)
+        return len(mine)
+
+    def clear_queue(self) -> int:
+        """Take every queued run that has not started off the queue (the teacher). How many."""
+        with self._lock:
+            waiting = [r for r in self._queue if (j := self.get_locked(r)) is not None and j.thread is None]
+        for run_id in waiting:
+            self.stop(run_id)
+        return len(waiting)
 
     def stop(self, run_id: str) -> None:
         job = self.get(run_id)
@@ -64,6 +87,7 @@ class JobActions:
                 self._queue.remove(run_id)
                 event = {"kind": "stopped", "step": 0, "t": 0.0, "message": "Removed from the queue before it started."}
                 job.run.append(event)
+                (job.run.dir / "queued").unlink(missing_ok=True)  # manager.QUEUED: it waits no longer
                 job.buffer.add(event)
                 job.state = "stopped"
                 return

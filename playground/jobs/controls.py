@@ -149,6 +149,7 @@ class Controls:
     def stop_message(self, step: int, total_steps: int) -> str:
         if self._timed_out and not self.stopped:
             return (f"Stopped at step {step} of {total_steps}: this server lets a run train for at most "
-                    f"{(self.time_limit_s or 0) / 60:g} minutes. The model so far is saved; train fewer epochs, or "
-                    "Resume to continue from the last finished epoch.")
+                    f"{(self.time_limit_s or 0) / 60:g} minutes. The model so far is saved. After a finished epoch, "
+                    "Resume continues from it; stopped inside its first epoch, a run has nothing to resume "
+                    "from: start it again with fewer epochs or training images, or a smaller model.")
         return f"Stopped at step {step} of {total_steps}; the model so far is saved."

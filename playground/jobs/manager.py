@@ -7,13 +7,15 @@ through its gate (``submit`` -> the kind's ``admit``: names, folders, the model 
 per-session quota). A job's worker process (or thread) runs the kind's ``events`` (``engine.fit``
 for training) and the manager feeds each event to the job's in-memory buffer, which pages read from
 their fragments; the worker writes the run store. Workers never touch Streamlit. At most ``max_running``
-jobs run at once (by default one per GPU, one on a CPU); the rest wait in a FIFO queue (``queue_position``).
+jobs run at once (by default one per GPU, one on a CPU); the rest wait in a queue served round robin by
+session (``queue_position``), counted per session and per client address (``note_address``).
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 from ..device import gpus
@@ -29,6 +31,9 @@ from .remote import RayWorker, RelayControls, relay_controls
 from .workers import WorkerProcess, process_controls, warm_up
 
 __all__ = ["JobManager", "manager", "reset_manager"]
+
+QUEUED = "queued"  # a run folder's mark while its job waits in the queue
+MAX_SESSIONS_KEPT = 10_000  # sessions whose client address is remembered (the oldest are forgotten)
 
 
 class JobManager(JobActions):
@@ -53,6 +58,18 @@ class JobManager(JobActions):
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self._queue: deque[str] = deque()
+        self._addresses: OrderedDict[str, str] = OrderedDict()  # session -> its client's address (latest)
+        self._served: dict[str, int] = {}  # session -> when its last queued job started (round robin)
+        self._tick = 0
+
+    def note_address(self, owner: str, address: str) -> None:
+        """The client address a session comes from: runs are also counted per address
+        (PLAYGROUND_MAX_RUNS_PER_ADDRESS), so a client that drops its cookie cannot mint quota."""
+        with self._lock:
+            self._addresses[owner] = address
+            self._addresses.move_to_end(owner)
+            while len(self._addresses) > MAX_SESSIONS_KEPT:
+                self._addresses.popitem(last=False)
 
     # -- submitting --------------------------------------------------------
     def submit(self, config: Any, owner: str) -> Job:
@@ -65,8 +82,13 @@ class JobManager(JobActions):
             self._check_room(owner)
         job = Job(kind.create(self.store_for(kind.name), config), config, owner, kind=kind,
                   buffer=kind.buffer(), controls=self._controls(kind))
-        job.run.write_control_key(job.control_key, owner)
-        return self._enqueue(job)
+        try:
+            job.run.write_control_key(job.control_key, owner)
+            (job.run.dir / QUEUED).touch()  # waiting: a restarted server queues it again (restore_queued)
+            return self._enqueue(job)
+        except BaseException:  # the queue filled meanwhile (another tab's submit): no folder is left behind
+            shutil.rmtree(job.run.dir, ignore_errors=True)
+            raise
 
     def store_for(self, kind: str) -> RunStore:
         """The run store that holds this kind's runs (style transfers live in a subfolder of the runs; a kind
@@ -97,15 +119,46 @@ class JobManager(JobActions):
         self._pump()
         return job
 
+    def restore_queued(self) -> int:
+        """The runs that waited in the queue when the server stopped (their folder's QUEUED mark, no event
+        yet) wait again, in the order they were submitted, for the session that started them. How many."""
+        back: dict[str, Job] = {}
+        for name in JOB_KINDS.names():
+            for run in self.store_for(name).list():
+                if run.run_id in back or not (run.dir / QUEUED).is_file() or run.status() != "created":
+                    continue
+                try:
+                    kind = JOB_KINDS.get(self.kind_of(run.run_id) or name)
+                    job = Job(run, kind.spec(run), run.owner_digest() or "", kind=kind, buffer=kind.buffer(),
+                              controls=self._controls(kind))
+                except PlaygroundError:
+                    continue  # a damaged folder stays listed as damaged
+                job.control_key = run.control_key() or job.control_key
+                back[run.run_id] = job
+        with self._lock:
+            for run_id in sorted(back):  # run ids begin with their creation time
+                self._jobs[run_id] = back[run_id]
+                self._queue.append(run_id)
+        self._pump()
+        return len(back)
+
     def _check_room(self, owner: str) -> None:
         if len(self._queue) >= self.max_queued:
             raise PlaygroundError(f"The queue is full ({self.max_queued} runs waiting). Try again when some "
                                   "have finished, or ask the teacher to raise the limit.")
-        quota = settings().max_runs_per_session
+        cfg = settings()
+        quota = cfg.max_runs_per_session
         mine = sum(1 for j in self._jobs.values() if j.owner == owner and j.live)
         if quota and mine >= quota:
             raise PlaygroundError(f"You have {mine} runs queued or training; this server allows {quota} per "
                                   "person at once. Stop one, or wait until one has finished.")
+        address = self._addresses.get(owner)
+        if cfg.max_runs_per_address and address is not None:
+            near = sum(1 for j in self._jobs.values() if j.live and self._addresses.get(j.owner) == address)
+            if near >= cfg.max_runs_per_address:
+                raise PlaygroundError(f"{near} runs from your network address are queued or training; this server "
+                                      f"allows {cfg.max_runs_per_address} at once (PLAYGROUND_MAX_RUNS_PER_ADDRESS). "
+                                      "Wait until one has finished, or ask the teacher.")
 
     def _enqueue(self, job: Job) -> Job:
         with self._lock:
@@ -119,17 +172,41 @@ class JobManager(JobActions):
         with self._lock:
             self._release_idle_pauses()
             while self._queue and self._running_count() < self.max_running:
-                job = self._jobs[self._queue.popleft()]
+                job = self._jobs[self._next_locked()]
                 job.state = "running"
                 if job.released:  # a long pause coming back: its worker is waiting, let it go on
                     job.released = False
                     job.controls.resume()
                     continue
+                (job.run.dir / QUEUED).unlink(missing_ok=True)
                 job.device = None if self.ray else place_job(  # Ray places its own
                     job.kind.device_of(job.config), placed_jobs(self._jobs.values()), self.jobs_per_gpu)
                 job.thread = threading.Thread(target=self._work, args=(job,), name=f"job-{job.run_id}",
                                               daemon=True)
                 job.thread.start()
+
+    def _order_locked(self) -> list[str]:
+        """The queue in the order it is served: round robin by session (the session with the fewest runs
+        training, then the one served longest ago, goes first; its oldest queued run), so one session's many
+        runs never hold the others back. A released pause waiting for its slot keeps its place."""
+        running: dict[str, int] = {}
+        for j in self._jobs.values():
+            if j.state == "running" and not j.released:
+                running[j.owner] = running.get(j.owner, 0) + 1
+        seen: dict[str, int] = {}
+        keyed = []
+        for i, r in enumerate(self._queue):
+            o = self._jobs[r].owner
+            nth, seen[o] = seen.get(o, 0), seen.get(o, 0) + 1  # this session's nth waiting run
+            keyed.append(((nth + running.get(o, 0), self._served.get(o, -1), i), r))
+        return [r for _, r in sorted(keyed)]
+
+    def _next_locked(self) -> str:
+        run_id = self._order_locked()[0]
+        self._queue.remove(run_id)
+        self._tick += 1
+        self._served[self._jobs[run_id].owner] = self._tick
+        return run_id
 
     def occupancy(self) -> list[dict[str, Any]]:
         """Per GPU: its name, the jobs placed on it and its memory in use (MB): the sidebar and the teacher."""
@@ -204,6 +281,9 @@ class JobManager(JobActions):
         with self._lock:
             return self._jobs.get(run_id)
 
+    def get_locked(self, run_id: str) -> Job | None:  # the caller holds the lock
+        return self._jobs.get(run_id)
+
     def snapshot(self, run_id: str, kind: str | None = None) -> dict[str, Any]:
         """What a page draws of a run: its live buffer while this server holds it, else read back from
         the run store (a finished run, another server's, or one from before a restart). ``kind``: the
@@ -220,7 +300,7 @@ class JobManager(JobActions):
         """1 for the next to start; None when not queued."""
         with self._lock:
             try:
-                return self._queue.index(run_id) + 1
+                return self._order_locked().index(run_id) + 1
             except ValueError:
                 return None
 
@@ -274,6 +354,7 @@ def manager() -> JobManager:
     with _manager_lock:
         if _manager is None:
             _manager = JobManager()
+            _manager.restore_queued()  # what waited before a restart waits again
         return _manager
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import resource
 import shutil
 import socket
 import tempfile
@@ -168,6 +169,10 @@ class RayJob:
         self._thread = threading.Thread(target=self._train, name=f"job-{run_id}", daemon=True)
 
     def start(self) -> str:
+        limit = settings().worker_memory_mb  # the server's setting (applied above): as a worker process's
+        if limit:
+            cap = limit * 2**20
+            resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))  # heap and anonymous mappings: tensors
         self._thread.start()
         return self.node
 
@@ -304,6 +309,8 @@ class RayWorker:
         global _actor_class
         ray = connect()
         options, device = _resources(ray, self.kind.device_of(self.kind.spec(self.run)))
+        if settings().worker_memory_mb:  # Ray places it where this much memory is free; the actor caps itself
+            options["memory"] = settings().worker_memory_mb * 2**20
         shared = settings().ray_runs
         if shared is not None:
             rel = self.run.dir.parent.relative_to(self.runs_root) if self.runs_root else Path()
