@@ -11,7 +11,6 @@ import streamlit as st
 
 from app_pages.autoencode_parts import decoders_tab, interpolation_tab, latent_tab, pca_tab, view_for
 from app_pages.common import (
-    CHOICES,
     guarded,
     job_manager,
     my_runs,
@@ -91,8 +90,8 @@ def check_params(name: str, params: dict) -> None:
             ok = number and math.isfinite(v)
         elif isinstance(d, (list, tuple)):
             ok = isinstance(v, (list, tuple)) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
-        elif k in CHOICES:
-            ok = v in CHOICES[k]
+        elif k in MODELS.choices(name):
+            ok = v in MODELS.choices(name)[k]
         else:
             ok = isinstance(v, str)
         if not ok:
@@ -155,7 +154,7 @@ def setup_form() -> RunConfig | None:
                 help="transposed: ConvTranspose2d (stride 2); upsample_*: resize, then a 3x3 convolution")
         rest = {k: v for k, v in defaults.items() if k not in ("code", "output", "decoder")}
         params.update(param_widgets(rest, f"ae_m_{name}", {k: v for k, v in current.items() if k in rest},
-                                    ranges=MODELS.ranges(name)))
+                                    ranges=MODELS.ranges(name), choices=MODELS.choices(name)))
         params = {k: v for k, v in params.items() if k in ("code", "decoder") or v != defaults.get(k)}
     with c2:
         st.subheader("Corruption and training", divider="gray")

@@ -11,19 +11,7 @@ import streamlit as st
 
 from playground.errors import PlaygroundError
 from playground.jobkinds import JOB_KINDS
-from playground.models import ACTIVATIONS
-from playground.models.cnn import POOLS
-from playground.train.init import FAN_MODES, NONLINEARITIES
 from playground.train.jobs import JobManager, manager
-
-# Known choices for string parameters, so they get a selectbox, not a text box.
-# Parameters whose values come from a fixed set in the core: a select box instead of a text box.
-CHOICES: dict[str, list[str]] = {
-    "activation": list(ACTIVATIONS),
-    "pool": list(POOLS),
-    "nonlinearity": list(NONLINEARITIES),
-    "mode": list(FAN_MODES),
-}
 
 
 def job_manager() -> JobManager:
@@ -176,13 +164,15 @@ def _ranged(label: str, value: float, default: Any, spec: tuple, key: str) -> An
 
 
 def param_widgets(defaults: dict[str, Any], key: str, current: dict[str, Any] | None = None,
-                  columns: int = 3, ranges: dict[str, tuple] | None = None) -> dict[str, Any]:
+                  columns: int = 3, ranges: dict[str, tuple] | None = None,
+                  choices: dict[str, list] | None = None) -> dict[str, Any]:
     """Widgets for a registry entry's keyword parameters, typed by their defaults; a numeric one with
-    a known range (``Registry.ranges``) gets a slider.
+    a known range (``Registry.ranges``) gets a slider, a text one with the entry's own allowed values
+    (``Registry.choices``: never a list found by the parameter's name) a select box.
 
     Returns only the values that differ from the defaults (so configs stay short
     and unset values fall back to the builder's own defaults)."""
-    ranges = ranges or {}
+    ranges, choices = ranges or {}, choices or {}
     current = current or {}
     out: dict[str, Any] = {}
     shown = [(k, v) for k, v in defaults.items() if v is not None or k in current]
@@ -214,15 +204,21 @@ def param_widgets(defaults: dict[str, Any], key: str, current: dict[str, Any] | 
                 v = int(st.number_input(label, value=int(value), step=1, key=wkey))
             elif isinstance(default, float):
                 v = float(st.number_input(label, value=float(value), format="%g", key=wkey))
-            elif name in CHOICES:
-                opts = CHOICES[name]
-                v = st.selectbox(label, opts, index=opts.index(value) if value in opts else 0, key=wkey)
+            elif name in choices:
+                v = _choice(label, choices[name], value, wkey)
             else:
                 v = st.text_input(label, value=str(value), key=wkey)
         norm_default = list(default) if isinstance(default, tuple) else default
         if v != norm_default:
             out[name] = v
     return out
+
+
+def _choice(label: str, opts: list, value: Any, key: str) -> Any:
+    """A select box over ``opts``; a value from a link that is not one of them is said, not silently swapped."""
+    if value not in opts:
+        st.warning(f"{label}: {md(value)!s} is not one of {', '.join(map(str, opts))}; {opts[0]} is used instead.")
+    return st.selectbox(label, opts, index=opts.index(value) if value in opts else 0, key=key)
 
 
 def status_badge(status: str) -> str:

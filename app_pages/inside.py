@@ -195,7 +195,8 @@ with tabs[4]:
                              help="Classifiers trained from scratch (autoencoders have their own page; a transfer "
                                   "model starts from pretrained weights, not an initialisation).")
         mparams = param_widgets(model_params(model), f"i_i_m_{model}",
-                                current=ins.LAB_DEFAULTS["params"].get(model), ranges=MODELS.ranges(model))
+                                current=ins.LAB_DEFAULTS["params"].get(model), ranges=MODELS.ranges(model),
+                                choices=MODELS.choices(model))
         chosen = st.multiselect("initialisations", list_inits(), key="i_i_inits",
                                 default=[n for n in ("zeros", "constant", "normal", "xavier_uniform", "kaiming_normal")
                                          if n in list_inits()])
@@ -208,7 +209,8 @@ with tabs[4]:
                                            key="i_i_std")
                     inits[f"normal(std={std:g})"] = (name, {"std": std})
                 else:
-                    params = param_widgets(INITS.params(name), f"i_i_p_{name}", columns=1, ranges=INITS.ranges(name))
+                    params = param_widgets(INITS.params(name), f"i_i_p_{name}", columns=1, ranges=INITS.ranges(name),
+                                           choices=INITS.choices(name))
                     inits[name + (f"({', '.join(f'{k}={v}' for k, v in params.items())})" if params else "")] = \
                         (name, params)
         src = data_source(ds_name)

@@ -123,7 +123,7 @@ def setup_form() -> RunConfig | None:
         init = pick("weight initialisation", list_inits(), base.model.init, "t_init", help=INITS.doc(base.model.init))
         iparams = param_widgets(INITS.params(init), f"t_i_{init}",
                                 dict(base.model.init_params) if init == base.model.init else None,
-                                ranges=INITS.ranges(init))
+                                ranges=INITS.ranges(init), choices=INITS.choices(init))
     with c2:
         st.subheader("Optimiser", divider="gray")
         opt = pick("optimiser", list_optimizers(), base.optim.name, "t_opt")

@@ -72,7 +72,8 @@ def dataset_options(dataset: str, current: dict | None) -> dict:
     if not defaults:
         return {}
     with st.expander(f"{dataset} options", expanded=bool(current)):
-        return param_widgets(defaults, f"t_d_{dataset}", current, ranges=DATASETS.ranges(dataset))
+        return param_widgets(defaults, f"t_d_{dataset}", current, ranges=DATASETS.ranges(dataset),
+                             choices=DATASETS.choices(dataset))
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -108,13 +109,14 @@ def model_form(model: str, current: dict | None, dataset: str) -> dict | None:
     tabled = TABLED.get(model, ())
     rest = {k: v for k, v in model_params(model).items() if k not in tabled}
     if not tabled:
-        return param_widgets(rest, f"t_m_{model}", current, ranges=MODELS.ranges(model))
+        return param_widgets(rest, f"t_m_{model}", current, ranges=MODELS.ranges(model),
+                             choices=MODELS.choices(model))
     # the conv-block table needs the column's width (the picture goes below it); the MLP's list is narrow
     left, right = st.columns([1, 2]) if model == "mlp" else (st.container(), st.container())
     with left:
         tables = layer_tables(model, current, f"t_m_{model}")
     params = param_widgets(rest, f"t_m_{model}", {k: v for k, v in current.items() if k not in tabled},
-                           ranges=MODELS.ranges(model))
+                           ranges=MODELS.ranges(model), choices=MODELS.choices(model))
     if tables is None:
         return None
     params = {**tables, **params}

@@ -112,6 +112,11 @@ class Registry(Generic[F]):
         return {p: own.get(p) or PARAM_RANGES[p] for p, d in self.params(name).items()
                 if isinstance(d, (int, float)) and not isinstance(d, bool) and (p in own or p in PARAM_RANGES)}
 
+    def choices(self, name: str) -> dict[str, list]:
+        """The allowed values of each text parameter of ``name`` that takes one of a fixed set (its own
+        ``choices`` fact): a page offers a select box of exactly these, never a list found by the name."""
+        return {p: list(v) for p, v in self.facts(name).get("choices", {}).items()}
+
     def params(self, name: str) -> dict[str, Any]:
         """Keyword parameters with their defaults (for the CLI's list and UI forms)."""
         sig = inspect.signature(self.get(name))

@@ -1,0 +1,128 @@
+"""Journeys through the app as a student takes them (AppTest: the real pages, the real job manager, real
+data): an own image folder trained from the Train page to a finished run and looked inside; every job kind
+shown on the teacher's projector; feature visualisation at every offered size. The browser journeys (a
+zip upload, the canvas, the webcam) are in tests/test_browser_journeys.py."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from playground.train.jobs import reset_manager
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = ("airplane", "cat", "ship")
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
+    reset_manager()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    yield at
+    from app_pages.common import job_manager
+
+    job_manager().shutdown()
+    reset_manager()
+
+
+def photo_folder(cifar_jpg: Path, dest: Path, per_class: int = 24) -> Path:
+    """A small folder of real photos, one sub-folder per class (what a student brings)."""
+    for c in CLASSES:
+        (dest / c).mkdir(parents=True)
+        for f in sorted((cifar_jpg / "train" / c).iterdir())[:per_class]:
+            shutil.copy(f, dest / c / f.name)
+    return dest
+
+
+def no_errors(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def qp(at, key):
+    v = at.query_params[key]
+    return v if isinstance(v, str) else v[0]
+
+
+def wait_finished(run_id: str, kind: str = "train", timeout: float = 240) -> str:
+    from app_pages.common import job_manager
+
+    m = job_manager()
+    deadline = time.time() + timeout
+    while time.time() < deadline and m.status(run_id, kind) in ("queued", "running", "paused"):
+        time.sleep(0.2)
+    return m.status(run_id, kind)
+
+
+def train_from_page(at, dataset: str, root: str | None, epochs: float = 2.0, **options) -> str:
+    """The Train page as a student fills it: data set, folder, a few options; Start; the run's id."""
+    at.switch_page("app_pages/train.py").run()
+    at.selectbox(key="t_dataset").set_value(dataset).run()
+    if root is not None:
+        at.text_input(key=f"t_root_{dataset == 'image_folder'}").set_value(root).run()
+    for key, value in options.items():
+        widget = next(w for w in at.main if getattr(w, "key", None) == key)
+        widget.set_value(value).run()
+    at.number_input(key="t_epochs").set_value(epochs).run()
+    at.selectbox(key="t_precision").set_value("fp32").run()
+    no_errors(at)
+    at.button(key="t_start").click().run()
+    no_errors(at)
+    return qp(at, "run")
+
+
+def test_own_photo_folder_trains_from_the_train_page_and_is_looked_inside(app, cifar_jpg, tmp_path):
+    folder = photo_folder(cifar_jpg, tmp_path / "my photos")
+    at = app.run()
+    at.switch_page("app_pages/train.py").run()
+    at.selectbox(key="t_dataset").set_value("image_folder").run()
+    # the folder's colour mode offers the data set's own modes (never another registry's "mode")
+    mode = at.selectbox(key="t_d_image_folder__mode")
+    assert list(mode.options) == ["auto", "RGB", "L"] and mode.value == "auto"
+    mode.set_value("RGB").run()
+    run_id = train_from_page(at, "image_folder", str(folder), epochs=2.0)
+    assert wait_finished(run_id) == "done"
+    at.run()
+    no_errors(at)
+    assert any(m.label == "test accuracy" for m in at.metric)
+    from app_pages.common import job_manager
+
+    cfg = job_manager().store.open(run_id).config()
+    assert cfg.data.dataset == "image_folder" and cfg.data.params.get("mode") == "RGB"
+    # looked inside: the Inside page opens the run with the classes of the folder
+    at.switch_page("app_pages/inside.py").run()
+    no_errors(at)
+    assert at.selectbox(key="i_run").value == run_id
+    at.query_params["tab"] = "Saliency & Grad-CAM"
+    at.run()
+    no_errors(at)
+    assert at.selectbox(key="i_s_cls").options == ["the predicted class", *CLASSES]
+    assert {c.key for c in at.get("plotly_chart")} >= {"i_s_sal", "i_s_cam"}
+
+
+def test_a_link_with_a_folder_mode_keeps_it(app, tmp_path):
+    from playground.config import DataConfig, RunConfig
+
+    cfg = RunConfig(data=DataConfig(dataset="image_folder", data_root=str(tmp_path), params={"mode": "L"}))
+    app.query_params["cfg"] = cfg.to_url()
+    at = app.run()
+    at.switch_page("app_pages/train.py").run()
+    assert at.selectbox(key="t_d_image_folder__mode").value == "L"
+
+
+def test_every_text_parameter_with_choices_has_its_default_among_them():
+    from playground.data import DATASETS
+    from playground.models import MODELS
+    from playground.train.init import INITS
+
+    for reg in (DATASETS, MODELS, INITS):
+        for name in reg.names():
+            params = reg.params(name)
+            for p, opts in reg.choices(name).items():
+                assert params[p] in opts, (reg.kind, name, p)
