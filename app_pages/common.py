@@ -263,22 +263,33 @@ def image_folder_input(prefix: str) -> str | None:
     return root
 
 
-def drawing_canvas(key: str, size: int = 280) -> Any:
+def wkey(scope: str, widget: str, name: str = "") -> str:
+    """The key of a widget a shared helper draws (the image inputs, the canvas, the camera): ``scope.widget``
+    or ``scope.widget.name``, the widget's type part of it. Unique by construction: a page's own keys hold no
+    dot (``i_s_cam`` names a chart), so no helper's key equals one of them, and within a scope the type tells
+    a camera from a chart of the same name (a webcam photo on Inside -> Saliency once shared a key with the
+    Grad-CAM chart and crashed the page)."""
+    return ".".join(p for p in (scope, widget, name) if p)
+
+
+def drawing_canvas(scope: str, size: int = 280) -> Any:
     """A drawing canvas, white ink on black like MNIST's digits: its RGBA pixels (numpy (H, W, 4)) after
-    each stroke (the page reruns when a stroke ends), or None before the first one."""
+    each stroke (the page reruns when a stroke ends), or None before the first one. Key ``scope.canvas``."""
     from streamlit_drawable_canvas import st_canvas
 
     r = st_canvas(stroke_width=max(4, size // 15), stroke_color="#FFFFFF", background_color="#000000",
-                  height=size, width=size, drawing_mode="freedraw", key=key, return_image_data=True)
+                  height=size, width=size, drawing_mode="freedraw", key=wkey(scope, "canvas"),
+                  return_image_data=True)
     try:
         return r.image_data
     except Exception:  # nothing sent yet (no stroke since the canvas appeared)
         return None
 
 
-def camera_photo(key: str) -> bytes | None:
-    """A photo from the webcam (the browser asks for permission), as the bytes of its JPEG, or None."""
-    shot = st.camera_input("take a photo", key=key, help="Your browser asks before it turns the camera on; the "
+def camera_photo(scope: str) -> bytes | None:
+    """A photo from the webcam (the browser asks for permission), as the bytes of its JPEG, or None. Key
+    ``scope.camera``."""
+    shot = st.camera_input("take a photo", key=wkey(scope, "camera"), help="Your browser asks before it turns the camera on; the "
                                                        "photo stays in this session.")
     return None if shot is None else shot.getvalue()
 

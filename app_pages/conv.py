@@ -52,11 +52,11 @@ def input_picker():
             return None
         source = up.getvalue()
     elif kind == "camera":
-        source = camera_photo("c_cam")
+        source = camera_photo("c")
         if source is None:
             return None
     else:
-        source = drawing_canvas("c_canvas", size=240)
+        source = drawing_canvas("c", size=240)
         if source is None:
             st.info("Draw something: the convolution runs when the stroke ends.", icon=":material/draw:")
             return None

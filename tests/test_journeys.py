@@ -126,3 +126,40 @@ def test_every_text_parameter_with_choices_has_its_default_among_them():
             params = reg.params(name)
             for p, opts in reg.choices(name).items():
                 assert params[p] in opts, (reg.kind, name, p)
+
+
+# -- feature visualisation at every size the page offers, on MNIST, a CIFAR folder and shapes --------------
+
+@pytest.fixture(scope="module")
+def small_runs(mnist_root, cifar_jpg, tmp_path_factory):
+    """A short run of the default CNN on each of MNIST (28 px, grey), a CIFAR photo folder (32 px, RGB) and
+    shapes: run store, run ids."""
+    from playground.config import RunConfig
+    from playground.runs import RunStore
+    from playground.train import fit
+
+    root = tmp_path_factory.mktemp("small-runs")
+    folder = photo_folder(cifar_jpg, root / "photos", per_class=16)
+    store = RunStore(root / "runs")
+    data = {"mnist": {"dataset": "mnist", "data_root": str(mnist_root), "download": False, "train_limit": 256},
+            "cifar folder": {"dataset": "image_folder", "data_root": str(folder)},
+            "shapes": {"dataset": "shapes", "params": {"n_train": 256, "n_test": 64}}}
+    ids = {}
+    for name, d in data.items():
+        cfg = RunConfig().replace(data=d, train={"epochs": 1.0, "batch_size": 32, "device": "cpu",
+                                                 "precision": "fp32", "probes": ()})
+        ids[name] = list(fit(cfg, store=store))[0]["run_id"]
+    return store, ids
+
+
+@pytest.mark.parametrize("data", ["mnist", "cifar folder", "shapes"])
+def test_feature_visualisation_works_at_every_offered_size(small_runs, data):
+    from playground.inside.featvis import SIZES, conv_layers, visualise
+    from playground.models.saved import load_saved
+
+    store, ids = small_runs
+    saved = load_saved(store.open(ids[data]))
+    for layer in conv_layers(saved.model):  # the first and the deepest layer: every layer at every size
+        for size in SIZES:
+            res = visualise(saved, layer, [0, 1], size=size, steps=2)
+            assert res["images"].shape[1:3] == (size, size), (data, layer, size)
