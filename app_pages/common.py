@@ -289,8 +289,8 @@ def drawing_canvas(scope: str, size: int = 280) -> Any:
 def camera_photo(scope: str) -> bytes | None:
     """A photo from the webcam (the browser asks for permission), as the bytes of its JPEG, or None. Key
     ``scope.camera``."""
-    shot = st.camera_input("take a photo", key=wkey(scope, "camera"), help="Your browser asks before it turns the camera on; the "
-                                                       "photo stays in this session.")
+    shot = st.camera_input("take a photo", key=wkey(scope, "camera"),
+                           help="Your browser asks before it turns the camera on; the photo stays in this session.")
     return None if shot is None else shot.getvalue()
 
 

@@ -64,7 +64,8 @@ def chosen_image(tr: ins.Trained, prefix: str) -> tuple | None:
     """(uint8 tensor (C, H, W) in the run's input shape, numpy for display, caption), or None with the reason
     shown. ``prefix`` keeps each tab's widgets apart (keys ``wkey(prefix, ...)``)."""
     c1, c2 = st.columns([1, 2])
-    src = c1.radio("image", list(SOURCES), format_func=SOURCES.get, key=wkey(prefix, "radio", "source"), horizontal=True)
+    src = c1.radio("image", list(SOURCES), format_func=SOURCES.get, key=wkey(prefix, "radio", "source"),
+                   horizontal=True)
     if src == "test":
         n = len(tr.data.test_y)
         idx = int(c1.number_input(f"test image index (0..{n - 1})", 0, n - 1, 0, key=wkey(prefix, "number", "index")))
