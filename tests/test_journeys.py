@@ -163,3 +163,98 @@ def test_feature_visualisation_works_at_every_offered_size(small_runs, data):
         for size in SIZES:
             res = visualise(saved, layer, [0, 1], size=size, steps=2)
             assert res["images"].shape[1:3] == (size, size), (data, layer, size)
+
+
+# -- every job kind on every page that shows it, the teacher's projector included --------------------------
+
+KEY = "journey-teacher-key-0123456789"
+
+
+@pytest.fixture
+def every_kind(tmp_path, monkeypatch):
+    """One finished job of every kind, started as the pages start them (the job manager, one owner): a
+    classifier, an autoencoder, a transfer from the classifier, a feature visualisation, a style transfer
+    with the classifier's features, an initialisation race. (manager, owner, {label: (kind, run id)})."""
+    from playground import inside as ins
+    from playground import style
+    from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+    from playground.inside.race import InitRace
+
+    monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("PLAYGROUND_WORKERS", "thread")
+    monkeypatch.setenv("PLAYGROUND_TEACHER_KEY", KEY)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    reset_manager()
+    from app_pages.common import job_manager
+
+    m, owner = job_manager(), "journey-owner-token-0001"
+    shapes = DataConfig(dataset="shapes", params={"n_train": 256, "n_test": 64})
+    train = TrainConfig(epochs=1.0, batch_size=32, device="cpu", precision="fp32")
+    jobs: dict[str, tuple[str, str]] = {}
+
+    def run(label, spec, kind):
+        job = m.submit(spec, owner)
+        assert wait_finished(job.run_id, kind, 180) == "done", (label, m.snapshot(job.run_id, kind).get("final"))
+        jobs[label] = (kind, job.run_id)
+        return job.run_id
+
+    cnn = ModelConfig(name="cnn", params={"channels": [8, 16], "fc": [16]})
+    cls = run("classifier", RunConfig(data=shapes, model=cnn, train=train), "train")
+    run("autoencoder", RunConfig(data=shapes, model=ModelConfig(name="conv_autoencoder", params={"code": 8}),
+                                 optim=OptimConfig(name="adam", lr=1e-3),
+                                 train=TrainConfig(task="reconstruct", epochs=1.0, batch_size=32, device="cpu",
+                                                   precision="fp32")), "train")
+    run("transfer", RunConfig(data=shapes, model=ModelConfig(
+        name="transfer", params={"backbone": "run", "weights": "run", "source_run": cls}), train=train), "train")
+    run("feature visualisation", ins.FeatureVis(cls, "features.0.0", steps=4), "featvis")
+    run("style transfer", style.StyleJob(style.StyleSettings(backbone=f"run:{cls}", size=40, steps=4)), "style")
+    run("initialisation race", InitRace(RunConfig(data=shapes, model=cnn, train=TrainConfig(
+        epochs=0.25, batch_size=32, device="cpu", precision="fp32")), {"zeros": ("zeros", {}),
+                                                                         "kaiming": ("kaiming_normal", {})}),
+        "initrace")
+    yield m, owner, jobs
+    m.shutdown()
+    reset_manager()
+
+
+def test_every_job_kind_on_the_teacher_page_and_the_projector(every_kind):
+    m, owner, jobs = every_kind
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.run()
+    at.query_params["key"] = KEY
+    at.switch_page("app_pages/teacher.py").run()
+    no_errors(at)
+    table = at.dataframe[0].value
+    assert {rid for _, rid in jobs.values()} <= set(table["run"]), table[["run", "kind"]]
+    at.toggle(key="tv_projector").set_value(True).run()
+    no_errors(at)
+    pick = at.selectbox(key="tv_proj_pick")
+    trains = {rid for kind, rid in jobs.values() if kind == "train"}
+    assert {o.split(" · ")[-1] for o in pick.options} == trains  # the training runs: classifier, autoencoder, transfer
+    for rid in trains:
+        at.selectbox(key="tv_proj_pick").set_value(rid).run()
+        no_errors(at)
+        assert at.get("plotly_chart"), rid
+        label = next(x.label for x in at.metric if x.label.startswith("test "))
+        assert label == ("test PSNR (dB)" if rid == jobs["autoencoder"][1] else "test accuracy"), (rid, label)
+
+
+def test_every_job_kind_opens_from_the_sidebar_on_its_page(every_kind):
+    """The sidebar lists every run of the session (all six kinds) and each link opens its page cleanly."""
+    from playground.jobkinds import JOB_KINDS
+
+    m, owner, jobs = every_kind
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.session_state["owner"] = owner
+    at.session_state["my_runs"] = [rid for _, rid in jobs.values()]
+    at.run()
+    no_errors(at)
+    links = [p for p in at.sidebar.get("page_link")]
+    for label, (kind, rid) in jobs.items():
+        assert any(rid[-6:] in p.proto.label for p in links), (label, [p.proto.label for p in links])
+        k = JOB_KINDS.get(kind)
+        for q, v in k.page_query(rid).items():
+            at.query_params[q] = v
+        at.switch_page(f"app_pages/{k.page}.py").run()
+        no_errors(at)
+        at.query_params.clear()
