@@ -90,7 +90,8 @@ def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]],
                                  xaxis="x2", yaxis="y2", **full))
     layout = figure_layout(
         xaxis=axis("step", domain=[0, 0.45]), yaxis=axis("loss"),
-        xaxis2=axis("step", domain=[0.55, 1], anchor="y2"), yaxis2=axis(f["label"], anchor="x2", **({"range": list(f["range"])} if f["range"] else {})),
+        xaxis2=axis("step", domain=[0.55, 1], anchor="y2"),
+        yaxis2=axis(f["label"], anchor="x2", **({"range": list(f["range"])} if f["range"] else {})),
     )
     shapes, notes = [], []
     for e in sets:
