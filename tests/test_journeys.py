@@ -258,3 +258,17 @@ def test_every_job_kind_opens_from_the_sidebar_on_its_page(every_kind):
         at.switch_page(f"app_pages/{k.page}.py").run()
         no_errors(at)
         at.query_params.clear()
+
+
+def test_transfer_keeps_the_head_rate_images_and_epochs_when_an_image_folder_is_chosen(app, cifar_jpg, tmp_path):
+    folder = photo_folder(cifar_jpg, tmp_path / "photos", per_class=8)
+    at = app.run()
+    at.switch_page("app_pages/transfer.py").run()
+    no_errors(at)
+    lr, limit = at.number_input(key="tl_lr").value, at.number_input(key="tl_limit").value
+    at.number_input(key="tl_epochs").set_value(5.0).run()
+    at.selectbox(key="tl_dataset").set_value("image_folder").run()  # no folder yet: the page waits for one
+    at.text_input(key="tl_folder").set_value(str(folder)).run()
+    no_errors(at)
+    assert at.number_input(key="tl_lr").value == lr > 0
+    assert at.number_input(key="tl_limit").value == limit and at.number_input(key="tl_epochs").value == 5.0
