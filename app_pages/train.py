@@ -22,6 +22,7 @@ from app_pages.common import (
 from app_pages.inside_parts import confusion_drilldown
 from app_pages.run_panel import LIVE, control_row, downloads, left_queue, refresh_every
 from app_pages.train_again_parts import run_again
+from app_pages.train_run_parts import live_change, stepped_batch
 from app_pages.train_setup_parts import (
     batch_size_input,
     dataset_options,
@@ -36,14 +37,12 @@ from playground.data import explore, list_datasets, load_dataset
 from playground.data.augment import AUGMENTATIONS, list_augmentations, parse_spec
 from playground.data.uploads import check_folder_allowed
 from playground.errors import PlaygroundError
-from playground.images import hwc
 from playground.models import list_models
 from playground.train import check_names
 from playground.train.buffer import latest_test_acc, run_progress
 from playground.train.init import INITS, list_inits
 from playground.train.optim import SCHEDULES, list_optimizers, list_schedules
 from playground.train.snapshots import DEFAULT_PROBES
-from playground.train.stepview import read_batch
 
 st.title("Train")
 manager = job_manager()
@@ -229,7 +228,7 @@ def run_panel(run_id: str) -> None:
         if status == "paused" and snap.get("batch"):
             stepped_batch(run, snap)
         progress(snap, status)
-        draw_curves(snap, live=live, extra=not live or st.session_state.get("t_more", False))
+        draw_curves(snap, live=live, extra=not live or st.session_state.get("t_more", False), run_id=run_id)
         finished = status not in ("queued", "running", "paused")
         if live and (finished or left_queue(drawn, status)
                      or st.session_state.t_epochs_drawn != (run_id, len(snap["epochs"]))):
@@ -242,8 +241,8 @@ def run_panel(run_id: str) -> None:
         draw_epoch(run, snap)
     if not live:
         downloads(run, manager.may_control(run_id, owner(), qp.get("ctl")))
-        st.markdown(f"[:material/visibility: Look inside this run](/inside?run={run_id}) (filters, activations, "
-                    "saliency, weights and gradients)")
+        st.page_link("app_pages/inside.py", label="Look inside this run (filters, activations, saliency, weights "
+                     "and gradients)", query_params={"run": run_id}, icon=":material/visibility:")  # this tab
         with st.expander("Run again with one change", icon=":material/replay:"):
             run_again(run.config(), start)
 
@@ -272,44 +271,9 @@ def controls(run_id: str, status: str, snap: dict) -> None:
     # An interrupted run resumes (from the start if it has no checkpoint); one that ended early, from its checkpoint.
     if status == "interrupted" or (status in ("stopped", "diverged", "error", "damaged")
                                    and guarded(lambda: manager.store.open(run_id).resumable(), cols[4])):
-        if cols[1].button("Resume from checkpoint", key="c_continue", icon=":material/restart_alt:"):
+        if cols[3].button("Resume from checkpoint", key="c_continue", icon=":material/restart_alt:"):
             if guarded(lambda: manager.resume(run_id, owner())):
                 st.rerun(scope="app")
-
-
-def stepped_batch(run, snap: dict) -> None:
-    """The batch the last "Step once" trained on: the images as the network saw them (augmented), each with
-    its true class, the prediction and its probability, and the batch's loss."""
-    b = snap["batch"]
-    classes = (snap["start"] or {}).get("dataset", {}).get("classes") or []
-    name = lambda i: md(classes[i]) if 0 <= i < len(classes) else str(i)
-    acc = f", {b['batch_acc']:.0%} right" if "batch_acc" in b else ""
-    st.markdown(f"**Step {b['step']}** trained on {b['batch_size']} images: loss {b['loss']:.4f}{acc}. The first "
-                f"{b['shown']}, as the network saw them (augmented), with what it predicted before it learnt from "
-                "them (true → predicted):")
-    images = read_batch(run, b["step"]) if b.get("images") else None
-    if images is None:
-        st.caption("(the images of this step are not available)")
-        return
-    caps = [f"{name(t)} → {name(p)} ({c:.0%})" + (" ✓" if t == p else " ✗") for t, p, c in
-            zip(b.get("labels", []), b.get("preds", []), b.get("confidence", []))] or None
-    st.image([hwc(x) for x in images], caption=caps, width=96)
-
-
-LR_STEPS = log_steps(1e-5, 1.0)
-
-
-def live_change(run_id: str, where, snap: dict) -> None:
-    """Change the learning rate while the run trains (from its next step; a dotted line on the curves)."""
-    with where.popover("Learning rate", icon=":material/tune:"):
-        now = snap["steps"]["lr"][-1] if snap["steps"]["lr"] else None
-        near = min(LR_STEPS, key=lambda v: abs(v - now)) if now else 1e-3
-        lr = st.select_slider("new learning rate", LR_STEPS, value=near, key="c_lr", format_func=lambda v: f"{v:g}",
-                              help="Applies from the next step; the schedule goes on from it with the same shape.")
-        if st.button("Apply", key="c_lr_apply"):
-            done = guarded(lambda: manager.change(run_id, lr=lr))
-            if done:
-                st.toast(f"learning rate {lr:g} from the next step")
 
 
 def progress(snap: dict, status: str) -> None:
@@ -330,7 +294,7 @@ def progress(snap: dict, status: str) -> None:
         st.caption(f"note: {md(note)}")
 
 
-def draw_curves(snap: dict, live: bool, extra: bool) -> None:
+def draw_curves(snap: dict, live: bool, extra: bool, run_id: str | None = None) -> None:
     steps, epochs = snap["steps"], snap["epochs"]
     if not steps["step"]:
         st.caption("Waiting for the first steps...")
@@ -342,7 +306,11 @@ def draw_curves(snap: dict, live: bool, extra: bool) -> None:
     m[1].metric("test accuracy", "—" if acc is None else f"≈ {acc['acc']:.1%}" if est else f"{acc['acc']:.2%}",
                 help=f"Estimated at step {acc['step']} on {acc['n']:,} fixed test images." if est else None)
     m[2].metric("images / s", f"{steps['images_per_s'][-1]:,.0f}")
-    m[3].metric("learning rate", f"{steps['lr'][-1]:.2e}")
+    pending = st.session_state.get("c_lr_pending")  # applied while paused: no step has trained with it yet
+    if pending and pending[0] == run_id and steps["step"][-1] <= pending[2]:
+        m[3].metric("learning rate", f"{pending[1]:.2e}", delta="from the next step", delta_color="off")
+    else:
+        m[3].metric("learning rate", f"{steps['lr'][-1]:.2e}")
     # While training, a static plot: no hover layers to rebuild every second (zoom and
     # hover come back when the run ends).
     static = {"staticPlot": live}
