@@ -56,6 +56,7 @@ else:
 
 if root and guarded(lambda: check_folder_allowed(root, owner())) is None:
     st.stop()
+st.session_state.chosen_data = (dataset, root)  # the Train page starts from the data set looked at here
 with st.spinner(f"Loading {dataset}..."):
     ds = guarded(lambda: load_dataset(dataset, root=root))
 if ds is None:

@@ -53,6 +53,15 @@ qp = st.query_params
 
 if "t_base" not in st.session_state:
     st.session_state.t_base = url_config(qp.get("cfg"))
+chosen = st.session_state.get("chosen_data")  # the data set (and folder) last looked at on the Data page
+if chosen and chosen != st.session_state.get("t_seen_data"):
+    st.session_state.t_seen_data = chosen
+    if not qp.get("cfg") and not qp.get("run"):  # a link's setup wins; a fresh form starts from it
+        same = chosen[0] == base_data.dataset if (base_data := st.session_state.t_base.data) else False
+        st.session_state.t_base = st.session_state.t_base.replace(data={
+            "dataset": chosen[0], "data_root": chosen[1], **({} if same else {"params": {}})})
+        for k in ("t_dataset", "t_root_True", "t_root_False"):
+            st.session_state.pop(k, None)
 base: RunConfig = st.session_state.t_base
 
 
