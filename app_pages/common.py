@@ -186,6 +186,8 @@ def param_widgets(defaults: dict[str, Any], key: str, current: dict[str, Any] | 
         with cols[i % len(cols)]:
             if isinstance(default, bool):
                 v = st.checkbox(label, value=bool(value), key=wkey)
+            elif isinstance(default, tuple) and name in ranges and (v := _pair(label, value, ranges[name], wkey)):
+                pass
             elif isinstance(default, (list, tuple)) and all(isinstance(x, int) for x in default):
                 text = st.text_input(label, value=_list_text(value), key=wkey, help="comma-separated")
                 v = guarded(lambda text=text, label=label: _parse_list(text, label))
@@ -212,6 +214,15 @@ def param_widgets(defaults: dict[str, Any], key: str, current: dict[str, Any] | 
         if v != norm_default:
             out[name] = v
     return out
+
+
+def _pair(label: str, value: Any, spec: tuple, key: str) -> list | None:
+    """A range slider for a (low, high) pair with a known range; None (a text box instead) for a value outside."""
+    lo, hi, step = spec
+    if not (isinstance(value, (list, tuple)) and len(value) == 2 and lo <= value[0] <= value[1] <= hi):
+        return None
+    a, b = st.slider(label, float(lo), float(hi), (float(value[0]), float(value[1])), float(step), key=key)
+    return [a, b]
 
 
 def _choice(label: str, opts: list, value: Any, key: str) -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 
 import streamlit as st
 
+from app_pages.augment_parts import augment_controls
 from app_pages.common import (
     guarded,
     job_manager,
@@ -115,12 +116,7 @@ def setup_form() -> RunConfig | None:
         names = [parse_spec(s)[0] for s in base.data.augment if parse_spec(s)[0] in AUGMENTATIONS]
         chosen = st.multiselect("augmentations (in order)", list_augmentations(), default=names, key="t_aug",
                                 help="Applied on the training device, with a new random draw per image.")
-        augment = []
-        given = {parse_spec(s)[0]: s.partition(":")[2] for s in base.data.augment}
-        for name in chosen:
-            args = st.text_input(f"{name} parameters", value=given.get(name, ""), key=f"t_augp_{name}",
-                                 placeholder=", ".join(f"{k}={v}" for k, v in AUGMENTATIONS.params(name).items()))
-            augment.append(f"{name}:{args}" if args.strip() else name)
+        augment = augment_controls(chosen, "t_augp", base.data.augment)  # sliders over the registry's ranges
 
         st.subheader("Model", divider="gray")
         # Autoencoders reconstruct images: they train on the Autoencoders page (task reconstruct).
