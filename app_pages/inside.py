@@ -10,7 +10,7 @@ import json
 
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, listed_runs, md, my_runs, owner, param_widgets
+from app_pages.common import guarded, job_manager, listed_runs, md, my_runs, owner, param_widgets, run_name
 from app_pages.drawing_parts import chosen_image
 from app_pages.inside_parts import (
     activation_views,
@@ -323,13 +323,14 @@ with tabs[6]:
             pick = st.multiselect("runs to overlay", list(labels), format_func=labels.get, key="i_c_runs",
                                   default=[run_id] if run_id in labels else list(labels)[:1])
             if pick:
+                named = {i: (f"{n[:24]} · {i[-6:]}" if (n := run_name("train", i)) else i[-12:]) for i in pick}
                 snaps = {i: manager.snapshot(i) for i in pick}
-                st.plotly_chart(pin.compare_curves(snaps), key="i_c_fig")
+                st.plotly_chart(pin.compare_curves({named[i]: s for i, s in snaps.items()}), key="i_c_fig")  # names
                 diff = config_diff([store.open(i).config() for i in pick]) if len(pick) > 1 else []
                 if len(pick) > 1:
                     if diff:
                         st.markdown("**Settings that differ**")
-                        st.dataframe([{"setting": d["setting"], **{i[-12:]: json.dumps(v) for i, v in
+                        st.dataframe([{"setting": d["setting"], **{named[i]: json.dumps(v) for i, v in
                                                                    zip(pick, d["values"])}} for d in diff],
                                      hide_index=True)
                     else:
@@ -337,7 +338,8 @@ with tabs[6]:
                 rows = []
                 for i, s in snaps.items():
                     last = s["epochs"][-1] if s["epochs"] else {}
-                    rows.append({"run": i, "steps": s["steps"]["step"][-1] if s["steps"]["step"] else 0,
+                    rows.append({"run": named[i], "run id": i,
+                                 "steps": s["steps"]["step"][-1] if s["steps"]["step"] else 0,
                                  "test accuracy": last.get("test_acc"), "test loss": last.get("test_loss")})
                 st.dataframe(rows, hide_index=True)
                 st.download_button("Comparison (.json)", json.dumps({"runs": rows, "differences": diff}),

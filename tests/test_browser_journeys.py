@@ -52,7 +52,7 @@ def test_a_zip_of_photos_trained_from_the_train_page_looked_inside_with_the_webc
             # Train: the data set and the upload carried over; a short run to the end
             page.get_by_role("link", name="Train").first.click()
             page.get_by_role("button", name="Start training").wait_for(timeout=60_000)
-            assert "dataset-" in page.get_by_label("image folder").input_value()  # the upload's folder
+            assert "dataset-" in page.get_by_label("image folder", exact=True).input_value()  # the upload's folder
             box = page.get_by_label("epochs")
             box.fill("2")
             box.press("Enter")
