@@ -10,8 +10,8 @@ from typing import Any, Callable
 import streamlit as st
 
 from playground.errors import PlaygroundError
-from playground.jobkinds import JOB_KINDS
-from playground.train.jobs import JobManager, manager
+from playground.jobs.kinds import JOB_KINDS
+from playground.jobs.manager import JobManager, manager
 
 
 def job_manager() -> JobManager:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from playground.train.jobs import reset_manager
+from playground.jobs.manager import reset_manager
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ("airplane", "cat", "ship")
@@ -241,7 +241,7 @@ def test_every_job_kind_on_the_teacher_page_and_the_projector(every_kind):
 
 def test_every_job_kind_opens_from_the_sidebar_on_its_page(every_kind):
     """The sidebar lists every run of the session (all six kinds) and each link opens its page cleanly."""
-    from playground.jobkinds import JOB_KINDS
+    from playground.jobs.kinds import JOB_KINDS
 
     m, owner, jobs = every_kind
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)

@@ -24,7 +24,7 @@ import pytest
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
 
-from playground.train.jobs import reset_manager
+from playground.jobs.manager import reset_manager
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ("start", "data", "conv", "train", "inside", "transfer", "autoencode", "style", "teacher")
