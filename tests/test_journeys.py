@@ -14,6 +14,8 @@ from streamlit.testing.v1 import AppTest
 
 from playground.jobs.manager import reset_manager
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ("airplane", "cat", "ship")
 
