@@ -21,6 +21,7 @@ from app_pages.inside_parts import (
     race_panel,
     trained,
 )
+from app_pages.train_setup_parts import TABLED, layer_tables
 from playground import inside as ins
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, config_diff
 from playground.data import list_datasets, load_dataset
@@ -194,9 +195,12 @@ with tabs[4]:
         model = c2.selectbox("model", lab_models, index=lab_models.index("cnn"), key="i_i_model",
                              help="Classifiers trained from scratch (autoencoders have their own page; a transfer "
                                   "model starts from pretrained weights, not an initialisation).")
-        mparams = param_widgets(model_params(model), f"i_i_m_{model}",
-                                current=ins.LAB_DEFAULTS["params"].get(model), ranges=MODELS.ranges(model),
-                                choices=MODELS.choices(model))
+        lab_current, tabled = ins.LAB_DEFAULTS["params"].get(model, {}), TABLED.get(model, ())
+        tables = layer_tables(model, lab_current, f"i_i_t_{model}") if tabled else {}  # the Train page's tables
+        mparams = param_widgets({k: v for k, v in model_params(model).items() if k not in tabled}, f"i_i_m_{model}",
+                                current={k: v for k, v in lab_current.items() if k not in tabled},
+                                ranges=MODELS.ranges(model), choices=MODELS.choices(model))
+        mparams = None if tables is None else {**lab_current, **tables, **mparams}
         chosen = st.multiselect("initialisations", list_inits(), key="i_i_inits",
                                 default=[n for n in ("zeros", "constant", "normal", "xavier_uniform", "kaiming_normal")
                                          if n in list_inits()])
@@ -214,7 +218,7 @@ with tabs[4]:
                     inits[name + (f"({', '.join(f'{k}={v}' for k, v in params.items())})" if params else "")] = \
                         (name, params)
         src = data_source(ds_name)
-        data = guarded(lambda: load_source(src)) if inits else None
+        data = guarded(lambda: load_source(src)) if inits and mparams is not None else None
         if data is not None:
             @st.cache_data(max_entries=8, show_spinner="Measuring one batch...")
             def _stats(model: str, mparams_json: str, src_json: str, inits_json: str) -> dict:
