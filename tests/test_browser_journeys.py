@@ -73,8 +73,11 @@ def test_a_zip_of_photos_trained_from_the_train_page_looked_inside_with_the_webc
             page.get_by_text("webcam photo").first.click()
             page.wait_for_function("() => [...document.querySelectorAll('video')].some(v => v.readyState >= 2)",
                                    timeout=30_000)
+            time.sleep(2)  # a frame in the stream: a photo taken at once can come out empty
             page.get_by_role("button", name="Take Photo").click(timeout=30_000)
-            expect(page.get_by_text("Grad-CAM for").first).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("Clear photo").first).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("webcam photo · predicted").first).to_be_visible(timeout=90_000)
+            page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=60_000)
             no_exception(page)  # the photo's key once equalled the Grad-CAM chart's: a crash
             page.screenshot(path=str(ARTIFACTS / "journey-webcam-gradcam.png"), full_page=True)
             # a reload and a second tab find the run
