@@ -266,7 +266,9 @@ def image_folder_input(prefix: str) -> str | None:
     for n in ss.get("zip_notes", []):
         st.caption(n)
     if settings().server_folders:
-        return st.text_input("or a folder on this machine", value=ss.get("upload_folder", ""), key=f"{prefix}_folder",
+        if f"{prefix}_folder" not in ss:  # the box starts at the upload; one value, set once (never also value=)
+            ss[f"{prefix}_folder"] = ss.get("upload_folder", "")
+        return st.text_input("or a folder on this machine", key=f"{prefix}_folder",
                              placeholder="/path/to/images (class sub-folders)") or None
     root = ss.get("upload_folder") or None  # a shared server: only this session's own uploads
     if root:
