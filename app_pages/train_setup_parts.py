@@ -126,8 +126,11 @@ def model_form(model: str, current: dict | None, dataset: str) -> dict | None:
 
 
 def batch_size_input(where, value: int | None) -> int | None:
-    """The batch-size box; empty means auto (the engine picks it from the training set's size)."""
-    bs = where.number_input("batch size", value=value, min_value=1, step=16, key="t_bs", placeholder="auto",
+    """The batch-size box; empty means auto (the engine picks it from the training set's size). A link's
+    larger batch shows as the largest the box takes (a batch that size would not fit a worker's memory)."""
+    value = None if value is None else min(int(value), 4096)
+    bs = where.number_input("batch size", value=value, min_value=1, max_value=4096, step=16, key="t_bs",
+                            placeholder="auto",
                             help=f"empty: auto, the largest power of two up to {AUTO_BATCH_MAX} that gives an "
                                  f"epoch at least {AUTO_MIN_STEPS} steps")
     return int(bs) if bs else None

@@ -160,7 +160,8 @@ size = c1.select_slider("backbone input size (px)", SIZES, value=224 if on_gpu e
                              "smaller is much faster on a CPU.")
 lr = c2.number_input("learning rate (head)", min_value=1e-6, max_value=1.0, format="%g", key="tl_lr")
 epochs = c3.number_input("epochs", value=3.0, min_value=0.1, step=1.0, format="%g", key="tl_epochs")
-bs = c4.number_input("batch size", value=64, min_value=2, step=16, key="tl_bs")
+bs = c4.number_input("batch size", value=64, min_value=2, max_value=1024, step=16, key="tl_bs",
+                     help="The cost below is measured at this batch: larger batches need more memory.")
 augment = c5.multiselect("augmentations",
                          ["hflip", "rotation:10", "translate:0.1", "random_resized_crop", "color_jitter"], key="tl_aug",
                          help="Each draw needs a new forward pass, so they turn the feature cache off.")

@@ -35,6 +35,7 @@ OWNER = "monkey-owner-token-000001"
 KEY = "monkey-teacher-key-0123456789"
 SEED = int(os.environ.get("PLAYGROUND_MONKEY_SEED", "0"))
 TRIES = int(os.environ.get("PLAYGROUND_MONKEY_TRIES", "12"))
+VERBOSE = os.environ.get("PLAYGROUND_MONKEY_VERBOSE") == "1"  # each widget and value as it is set
 SKIP_OPTIONS = {"cifar10", "fashion_mnist"}  # not on this machine: each choice waits for a failed download
 # Found by the monkey, not fixed yet: the Transfer page times training steps of the chosen backbone in the server
 # process before Start, and VGG16 (or any backbone at 160-224 px) at batch 64 takes gigabytes there (the monkey's
@@ -222,6 +223,8 @@ def monkey(page: str, state: str, ids: dict) -> list[str]:
                 if w is None or w.disabled:
                     break
                 tries += 1
+                if VERBOSE:
+                    print(f"monkey: {page} [{state}] tab {tab!r} widget {key!r} = {desc!r}", flush=True)
                 try:
                     act()
                 except KeyError:  # AppTest's own bookkeeping (a widget of the last tree it has no state for):
