@@ -53,7 +53,8 @@ with st.sidebar:
     else:
         st.caption(f":material/memory: CPU ({dev['threads']} threads); no GPU found")
     if settings().server_folders:  # a shared server shows students no server paths
-        st.caption(f":material/folder: data: `{default_data_root().resolve()}`")
+        folder = (st.session_state.get("chosen_data") or (None, None))[1]  # the folder typed on the Data page
+        st.caption(f":material/folder: data: `{folder or default_data_root().resolve()}`")
     live = manager.live_jobs()
     running = sum(1 for j in live if j.state == "running")
     st.caption(f":material/model_training: {running} training, {len(live) - running} queued "
@@ -61,11 +62,13 @@ with st.sidebar:
     mine = my_runs()
     if mine:
         st.markdown("**Your runs**")
-        # Each kind says which page shows its runs; links stay in this tab (this session keeps its runs).
-        for run_id in reversed(mine[-8:]):
-            kind = manager.kind_of(run_id)
-            if kind is None:  # deleted meanwhile
-                continue
+        # Each kind says which page shows its runs; links stay in this tab (this session keeps its runs). The
+        # last 8 training runs and, apart, the last 4 other jobs: visualisations and races never push a run off.
+        kinds = {r: manager.kind_of(r) for r in mine[-200:]}
+        trains = [r for r, k in kinds.items() if k == "train"][-8:]
+        others = [r for r, k in kinds.items() if k not in (None, "train")][-4:]  # None: deleted meanwhile
+        for run_id in [*reversed(trains), *reversed(others)]:
+            kind = kinds[run_id]
             k, badge = JOB_KINDS.get(kind), status_badge(manager.status(run_id, kind))
             name = run_name(kind, run_id)
             short = f"{md(name[:22])} · {run_id[-6:]}" if name else run_id[-12:]

@@ -11,7 +11,6 @@ import streamlit as st
 
 from app_pages.autoencode_parts import decoders_tab, interpolation_tab, latent_tab, pca_tab, view_for
 from app_pages.common import (
-    CHOICES,
     guarded,
     job_manager,
     my_runs,
@@ -20,6 +19,7 @@ from app_pages.common import (
     url_run,
 )
 from app_pages.run_panel import control_row, downloads, ended_box, live_view, open_run, view_only_link
+from app_pages.train_setup_parts import units_editor
 from playground.autoencode import plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets
@@ -68,6 +68,10 @@ def base_config() -> RunConfig:
     return cfg or default
 
 
+def _listed(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
 def check_params(name: str, params: dict) -> None:
     """The model settings in a link, checked against the widgets that will show them."""
     defaults = model_params(name)
@@ -89,8 +93,8 @@ def check_params(name: str, params: dict) -> None:
             ok = number and math.isfinite(v)
         elif isinstance(d, (list, tuple)):
             ok = isinstance(v, (list, tuple)) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
-        elif k in CHOICES:
-            ok = v in CHOICES[k]
+        elif k in MODELS.choices(name):
+            ok = v in MODELS.choices(name)[k]
         else:
             ok = isinstance(v, str)
         if not ok:
@@ -151,10 +155,14 @@ def setup_form() -> RunConfig | None:
             params["decoder"] = st.radio("decoder", DECODERS, index=DECODERS.index(dec) if dec in DECODERS else
                                          DECODERS.index(defaults["decoder"]), key="ae_decoder", horizontal=True,
                 help="transposed: ConvTranspose2d (stride 2); upsample_*: resize, then a 3x3 convolution")
-        rest = {k: v for k, v in defaults.items() if k not in ("code", "output", "decoder")}
+        layers = [k for k in ("channels", "hidden") if k in defaults]  # layer sizes: a table, as on the Train page
+        for k in layers:
+            sizes = units_editor(f"{k} (one row per layer)", current.get(k, defaults[k]), f"ae_m_{name}_{k}")
+            params[k] = list(defaults[k]) if sizes is None else sizes
+        rest = {k: v for k, v in defaults.items() if k not in ("code", "output", "decoder", *layers)}
         params.update(param_widgets(rest, f"ae_m_{name}", {k: v for k, v in current.items() if k in rest},
-                                    ranges=MODELS.ranges(name)))
-        params = {k: v for k, v in params.items() if k in ("code", "decoder") or v != defaults.get(k)}
+                                    ranges=MODELS.ranges(name), choices=MODELS.choices(name)))
+        params = {k: v for k, v in params.items() if k in ("code", "decoder") or v != _listed(defaults.get(k))}
     with c2:
         st.subheader("Corruption and training", divider="gray")
         noise = noise_widget("training noise", base.data.noise, "ae_noise") or ("none",)

@@ -12,18 +12,6 @@ import streamlit as st
 from playground.errors import PlaygroundError
 from playground.jobs.kinds import JOB_KINDS
 from playground.jobs.manager import JobManager, manager
-from playground.models import ACTIVATIONS
-from playground.models.cnn import POOLS
-from playground.train.init import FAN_MODES, NONLINEARITIES
-
-# Known choices for string parameters, so they get a selectbox, not a text box.
-# Parameters whose values come from a fixed set in the core: a select box instead of a text box.
-CHOICES: dict[str, list[str]] = {
-    "activation": list(ACTIVATIONS),
-    "pool": list(POOLS),
-    "nonlinearity": list(NONLINEARITIES),
-    "mode": list(FAN_MODES),
-}
 
 
 def job_manager() -> JobManager:
@@ -202,13 +190,15 @@ def _ranged(label: str, value: float, default: Any, spec: tuple, key: str) -> An
 
 
 def param_widgets(defaults: dict[str, Any], key: str, current: dict[str, Any] | None = None,
-                  columns: int = 3, ranges: dict[str, tuple] | None = None) -> dict[str, Any]:
+                  columns: int = 3, ranges: dict[str, tuple] | None = None,
+                  choices: dict[str, list] | None = None) -> dict[str, Any]:
     """Widgets for a registry entry's keyword parameters, typed by their defaults; a numeric one with
-    a known range (``Registry.ranges``) gets a slider.
+    a known range (``Registry.ranges``) gets a slider, a text one with the entry's own allowed values
+    (``Registry.choices``: never a list found by the parameter's name) a select box.
 
     Returns only the values that differ from the defaults (so configs stay short
     and unset values fall back to the builder's own defaults)."""
-    ranges = ranges or {}
+    ranges, choices = ranges or {}, choices or {}
     current = current or {}
     out: dict[str, Any] = {}
     shown = [(k, v) for k, v in defaults.items() if v is not None or k in current]
@@ -222,6 +212,8 @@ def param_widgets(defaults: dict[str, Any], key: str, current: dict[str, Any] | 
         with cols[i % len(cols)]:
             if isinstance(default, bool):
                 v = st.checkbox(label, value=bool(value), key=wkey)
+            elif isinstance(default, tuple) and name in ranges and (v := _pair(label, value, ranges[name], wkey)):
+                pass
             elif isinstance(default, (list, tuple)) and all(isinstance(x, int) for x in default):
                 text = st.text_input(label, value=_list_text(value), key=wkey, help="comma-separated")
                 v = guarded(lambda text=text, label=label: _parse_list(text, label))
@@ -240,15 +232,30 @@ def param_widgets(defaults: dict[str, Any], key: str, current: dict[str, Any] | 
                 v = int(st.number_input(label, value=int(value), step=1, key=wkey))
             elif isinstance(default, float):
                 v = float(st.number_input(label, value=float(value), format="%g", key=wkey))
-            elif name in CHOICES:
-                opts = CHOICES[name]
-                v = st.selectbox(label, opts, index=opts.index(value) if value in opts else 0, key=wkey)
+            elif name in choices:
+                v = _choice(label, choices[name], value, wkey)
             else:
                 v = st.text_input(label, value=str(value), key=wkey)
         norm_default = list(default) if isinstance(default, tuple) else default
         if v != norm_default:
             out[name] = v
     return out
+
+
+def _pair(label: str, value: Any, spec: tuple, key: str) -> list | None:
+    """A range slider for a (low, high) pair with a known range; None (a text box instead) for a value outside."""
+    lo, hi, step = spec
+    if not (isinstance(value, (list, tuple)) and len(value) == 2 and lo <= value[0] <= value[1] <= hi):
+        return None
+    a, b = st.slider(label, float(lo), float(hi), (float(value[0]), float(value[1])), float(step), key=key)
+    return [a, b]
+
+
+def _choice(label: str, opts: list, value: Any, key: str) -> Any:
+    """A select box over ``opts``; a value from a link that is not one of them is said, not silently swapped."""
+    if value not in opts:
+        st.warning(f"{label}: {md(value)!s} is not one of {', '.join(map(str, opts))}; {opts[0]} is used instead.")
+    return st.selectbox(label, opts, index=opts.index(value) if value in opts else 0, key=key)
 
 
 def status_badge(status: str) -> str:
@@ -285,7 +292,9 @@ def image_folder_input(prefix: str) -> str | None:
     for n in ss.get("zip_notes", []):
         st.caption(n)
     if settings().server_folders:
-        return st.text_input("or a folder on this machine", value=ss.get("upload_folder", ""), key=f"{prefix}_folder",
+        if f"{prefix}_folder" not in ss:  # the box starts at the upload; one value, set once (never also value=)
+            ss[f"{prefix}_folder"] = ss.get("upload_folder", "")
+        return st.text_input("or a folder on this machine", key=f"{prefix}_folder",
                              placeholder="/path/to/images (class sub-folders)") or None
     root = ss.get("upload_folder") or None  # a shared server: only this session's own uploads
     if root:
@@ -293,28 +302,38 @@ def image_folder_input(prefix: str) -> str | None:
     return root
 
 
-def drawing_canvas(key: str, size: int = 280) -> Any:
+def wkey(scope: str, widget: str, name: str = "") -> str:
+    """The key of a widget a shared helper draws (the image inputs, the canvas, the camera): ``scope.widget``
+    or ``scope.widget.name``, the widget's type part of it. Unique by construction: a page's own keys hold no
+    dot (``i_s_cam`` names a chart), so no helper's key equals one of them, and within a scope the type tells
+    a camera from a chart of the same name (a webcam photo on Inside -> Saliency once shared a key with the
+    Grad-CAM chart and crashed the page)."""
+    return ".".join(p for p in (scope, widget, name) if p)
+
+
+def drawing_canvas(scope: str, size: int = 280) -> Any:
     """A drawing canvas, white ink on black like MNIST's digits: its RGBA pixels (numpy (H, W, 4)) after
     each stroke (the page reruns when a stroke ends), or None before the first one or when what the browser
     sent is no drawing of this canvas (too large: refused by size and pixel count before decoding, with a
-    message; ``playground.payload``)."""
+    message; ``playground.payload``). Key ``scope.canvas``."""
     from streamlit_drawable_canvas import st_canvas
 
     from playground.payload import drawing_pixels
 
     r = st_canvas(stroke_width=max(4, size // 15), stroke_color="#FFFFFF", background_color="#000000",
-                  height=size, width=size, drawing_mode="freedraw", key=key, return_image_data=True)
+                  height=size, width=size, drawing_mode="freedraw", key=wkey(scope, "canvas"),
+                  return_image_data=True)
     # The PNG data URL as sent, never decoded by the canvas package itself (its image_data decodes any size).
     return guarded(lambda: drawing_pixels(getattr(r, "_image_data_url", None), (size, size)))
 
 
-def camera_photo(key: str) -> bytes | None:
+def camera_photo(scope: str) -> bytes | None:
     """A photo from the webcam (the browser asks for permission), as the bytes of its JPEG, or None (also when
-    what was sent is larger than a webcam photo: refused before decoding, with a message)."""
+    what was sent is larger than a webcam photo: refused before decoding, with a message). Key ``scope.camera``."""
     from playground.payload import camera_bytes
 
-    shot = st.camera_input("take a photo", key=key, help="Your browser asks before it turns the camera on; the "
-                                                       "photo stays in this session.")
+    shot = st.camera_input("take a photo", key=wkey(scope, "camera"),
+                           help="Your browser asks before it turns the camera on; the photo stays in this session.")
     return None if shot is None else guarded(lambda: camera_bytes(shot.getvalue()))
 
 

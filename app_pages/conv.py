@@ -18,6 +18,11 @@ st.caption("A convolution slides one small kernel over the image and, at each po
            "kernel with the pixels under it: every output value looks at a small neighbourhood (local "
            "connectivity) with the same weights everywhere (weight sharing).")
 ss = st.session_state
+# The kernel's settings stay while the input waits (an upload, a drawing, a photo not there yet: the kernel
+# picker is not drawn, and Streamlit forgets a widget that was not drawn; assigned back, its value stays).
+for _k in ("c_ksrc", "c_krun", "c_kname", "c_k"):
+    if _k in ss:
+        ss[_k] = ss[_k]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -52,11 +57,11 @@ def input_picker():
             return None
         source = up.getvalue()
     elif kind == "camera":
-        source = camera_photo("c_cam")
+        source = camera_photo("c")
         if source is None:
             return None
     else:
-        source = drawing_canvas("c_canvas", size=240)
+        source = drawing_canvas("c", size=240)
         if source is None:
             st.info("Draw something: the convolution runs when the stroke ends.", icon=":material/draw:")
             return None
@@ -85,7 +90,14 @@ def kernel_picker(channels: int):
         return w[f]
     names = conv.KERNELS.names()
     name = st.selectbox("preset", names, index=names.index("sobel_x"), key="c_kname", format_func=conv.KERNELS.doc)
-    k = st.slider("size k", 1, conv.MAX_K, 3, key="c_k")
+    sizes = conv.kernel_sizes(name)  # only the sizes this preset is defined at (Sobel: 3)
+    if ss.get("c_k") not in sizes:
+        ss["c_k"] = 3 if 3 in sizes else sizes[0]
+    if len(sizes) > 1:
+        k = st.select_slider("size k", sizes, key="c_k")
+    else:
+        k = sizes[0]
+        st.caption(f"size {k} x {k} (this preset's only size; edit the numbers for another)")
     start = guarded(lambda: conv.kernel(name, k))
     if start is None:
         return None
@@ -129,8 +141,11 @@ if res is not None:
         st.markdown(f"**After {s.pool} pooling** ({s.pool_size} x {s.pool_size}, stride {s.pool_stride}): "
                     f"`{res['formulas']['pool height']}` and `{res['formulas']['pool width']}`: **{ph} x {pw}**.")
     a, b = st.columns(2)
-    i = a.slider("output row", 0, oh - 1, oh // 2, key="c_i")
-    j = b.slider("output column", 0, ow - 1, ow // 2, key="c_j")
+    i0, j0 = oh // 2, ow // 2
+    if float(res["activated"][i0, j0]) == 0.0:  # the centre says nothing (a drawing's black): the strongest output
+        i0, j0 = divmod(int(res["activated"].abs().argmax()), ow)
+    i = a.slider("output row", 0, oh - 1, i0, key="c_i")
+    j = b.slider("output column", 0, ow - 1, j0, key="c_j")
     pos = conv.position(res, i, j, s)
     rows, cols = pos["rows"], pos["cols"]
     figs = st.columns(3 if res["pooled"] is not None else 2)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from app_pages.augment_parts import augment_controls
 from app_pages.common import guarded, image_folder_input, lazy_tabs, md, owner
 from playground import plots
 from playground.data import explore, list_datasets, load_dataset
 from playground.data import plots as dplots
-from playground.data.augment import AUGMENTATIONS, list_augmentations
+from playground.data.augment import list_augmentations
 from playground.data.uploads import check_folder_allowed, delete_session_uploads, session_folder
 from playground.images import png_data_url
 
@@ -56,6 +57,7 @@ else:
 
 if root and guarded(lambda: check_folder_allowed(root, owner())) is None:
     st.stop()
+st.session_state.chosen_data = (dataset, root)  # the Train page starts from the data set looked at here
 with st.spinner(f"Loading {dataset}..."):
     ds = guarded(lambda: load_dataset(dataset, root=root))
 if ds is None:
@@ -103,11 +105,7 @@ with tabs[2]:
                                     key="d_aug")
         idx = b.number_input("training image #", 0, len(ds.train_y) - 1, 0, key="d_aug_idx")
         draws = c.slider("draws", 4, 32, 16, 4, key="d_draws")
-        specs = []
-        for name in specs_names:
-            args = st.text_input(f"{name} parameters", key=f"d_augp_{name}",
-                                 placeholder=", ".join(f"{k}={v}" for k, v in AUGMENTATIONS.params(name).items()))
-            specs.append(f"{name}:{args}" if args.strip() else name)
+        specs = augment_controls(specs_names, "d_augp")  # sliders over the registry's ranges, never typed text
         prev = guarded(lambda: explore.augment_preview(ds, int(idx), specs, n=draws, seed=int(seed)))
         if prev:
             st.image([explore.image(ds, int(idx), "train")], caption=["original"], width=96)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import camera_photo, drawing_canvas, guarded, md
+from app_pages.common import camera_photo, drawing_canvas, guarded, md, wkey
 from playground import inside as ins
 from playground.data import explore
 from playground.images import drawing, shrunk_drawing
@@ -23,7 +23,7 @@ def _guess(tr: ins.Trained, x) -> str:
 
 def _drawn(tr: ins.Trained, prefix: str, col) -> tuple | None:
     with col:
-        a = drawing_canvas(f"{prefix}_canvas")
+        a = drawing_canvas(prefix)
     if a is None:
         col.caption("Draw a digit (white ink on black, like MNIST): the network answers when the stroke ends. "
                     "The bin icon under the canvas clears it.")
@@ -45,7 +45,7 @@ def _drawn(tr: ins.Trained, prefix: str, col) -> tuple | None:
 
 def _photo(tr: ins.Trained, prefix: str, col, invert: bool) -> tuple | None:
     with col:
-        data = camera_photo(f"{prefix}_cam")
+        data = camera_photo(prefix)
     if data is None:
         return None
     x = guarded(lambda: ins.image_from_bytes(data, tr.in_shape, invert, name="webcam photo"), col)
@@ -62,22 +62,23 @@ def _photo(tr: ins.Trained, prefix: str, col, invert: bool) -> tuple | None:
 
 def chosen_image(tr: ins.Trained, prefix: str) -> tuple | None:
     """(uint8 tensor (C, H, W) in the run's input shape, numpy for display, caption), or None with the reason
-    shown. ``prefix`` keeps each tab's widgets apart."""
+    shown. ``prefix`` keeps each tab's widgets apart (keys ``wkey(prefix, ...)``)."""
     c1, c2 = st.columns([1, 2])
-    src = c1.radio("image", list(SOURCES), format_func=SOURCES.get, key=f"{prefix}_src", horizontal=True)
+    src = c1.radio("image", list(SOURCES), format_func=SOURCES.get, key=wkey(prefix, "radio", "source"),
+                   horizontal=True)
     if src == "test":
         n = len(tr.data.test_y)
-        idx = int(c1.number_input(f"test image index (0..{n - 1})", 0, n - 1, 0, key=f"{prefix}_idx"))
+        idx = int(c1.number_input(f"test image index (0..{n - 1})", 0, n - 1, 0, key=wkey(prefix, "number", "index")))
         return (tr.data.test_x[idx], explore.image(tr.data, idx),
                 f"test #{idx}: {tr.classes[int(tr.data.test_y[idx])]}")
     if src == "draw":
         return _drawn(tr, prefix, c2)
     invert = c1.checkbox("invert (dark strokes on a light background, e.g. a photo of a digit on paper)",
-                         key=f"{prefix}_inv")
+                         key=wkey(prefix, "checkbox", "invert"))
     if src == "camera":
         return _photo(tr, prefix, c2, invert)
     up = c2.file_uploader("any image (converted and resized to the model's input)", type=EXTENSIONS,
-                          key=f"{prefix}_up")
+                          key=wkey(prefix, "upload", "image"))
     if up is None:
         c2.caption("Upload an image to see what the network makes of it.")
         return None

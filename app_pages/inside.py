@@ -10,7 +10,7 @@ import json
 
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, listed_runs, md, my_runs, owner, param_widgets
+from app_pages.common import guarded, job_manager, listed_runs, md, my_runs, owner, param_widgets, run_name
 from app_pages.drawing_parts import chosen_image
 from app_pages.inside_parts import (
     activation_views,
@@ -21,6 +21,7 @@ from app_pages.inside_parts import (
     race_panel,
     trained,
 )
+from app_pages.train_setup_parts import TABLED, layer_tables
 from playground import inside as ins
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, config_diff
 from playground.data import list_datasets, load_dataset
@@ -194,8 +195,12 @@ with tabs[4]:
         model = c2.selectbox("model", lab_models, index=lab_models.index("cnn"), key="i_i_model",
                              help="Classifiers trained from scratch (autoencoders have their own page; a transfer "
                                   "model starts from pretrained weights, not an initialisation).")
-        mparams = param_widgets(model_params(model), f"i_i_m_{model}",
-                                current=ins.LAB_DEFAULTS["params"].get(model), ranges=MODELS.ranges(model))
+        lab_current, tabled = ins.LAB_DEFAULTS["params"].get(model, {}), TABLED.get(model, ())
+        tables = layer_tables(model, lab_current, f"i_i_t_{model}") if tabled else {}  # the Train page's tables
+        mparams = param_widgets({k: v for k, v in model_params(model).items() if k not in tabled}, f"i_i_m_{model}",
+                                current={k: v for k, v in lab_current.items() if k not in tabled},
+                                ranges=MODELS.ranges(model), choices=MODELS.choices(model))
+        mparams = None if tables is None else {**lab_current, **tables, **mparams}
         chosen = st.multiselect("initialisations", list_inits(), key="i_i_inits",
                                 default=[n for n in ("zeros", "constant", "normal", "xavier_uniform", "kaiming_normal")
                                          if n in list_inits()])
@@ -208,11 +213,12 @@ with tabs[4]:
                                            key="i_i_std")
                     inits[f"normal(std={std:g})"] = (name, {"std": std})
                 else:
-                    params = param_widgets(INITS.params(name), f"i_i_p_{name}", columns=1, ranges=INITS.ranges(name))
+                    params = param_widgets(INITS.params(name), f"i_i_p_{name}", columns=1, ranges=INITS.ranges(name),
+                                           choices=INITS.choices(name))
                     inits[name + (f"({', '.join(f'{k}={v}' for k, v in params.items())})" if params else "")] = \
                         (name, params)
         src = data_source(ds_name)
-        data = guarded(lambda: load_source(src)) if inits else None
+        data = guarded(lambda: load_source(src)) if inits and mparams is not None else None
         if data is not None:
             @st.cache_data(max_entries=8, show_spinner="Measuring one batch...")
             def _stats(model: str, mparams_json: str, src_json: str, inits_json: str) -> dict:
@@ -322,13 +328,14 @@ with tabs[6]:
             pick = st.multiselect("runs to overlay", list(labels), format_func=labels.get, key="i_c_runs",
                                   default=[run_id] if run_id in labels else list(labels)[:1])
             if pick:
+                named = {i: (f"{n[:24]} · {i[-6:]}" if (n := run_name("train", i)) else i[-12:]) for i in pick}
                 snaps = {i: manager.snapshot(i) for i in pick}
-                st.plotly_chart(pin.compare_curves(snaps), key="i_c_fig")
+                st.plotly_chart(pin.compare_curves({named[i]: s for i, s in snaps.items()}), key="i_c_fig")  # names
                 diff = config_diff([store.open(i).config() for i in pick]) if len(pick) > 1 else []
                 if len(pick) > 1:
                     if diff:
                         st.markdown("**Settings that differ**")
-                        st.dataframe([{"setting": d["setting"], **{i[-12:]: json.dumps(v) for i, v in
+                        st.dataframe([{"setting": d["setting"], **{named[i]: json.dumps(v) for i, v in
                                                                    zip(pick, d["values"])}} for d in diff],
                                      hide_index=True)
                     else:
@@ -336,7 +343,8 @@ with tabs[6]:
                 rows = []
                 for i, s in snaps.items():
                     last = s["epochs"][-1] if s["epochs"] else {}
-                    rows.append({"run": i, "steps": s["steps"]["step"][-1] if s["steps"]["step"] else 0,
+                    rows.append({"run": named[i], "run id": i,
+                                 "steps": s["steps"]["step"][-1] if s["steps"]["step"] else 0,
                                  "test accuracy": last.get("test_acc"), "test loss": last.get("test_loss")})
                 st.dataframe(rows, hide_index=True)
                 st.download_button("Comparison (.json)", json.dumps({"runs": rows, "differences": diff}),

@@ -12,6 +12,8 @@ import streamlit as st
 from app_pages.common import guarded, job_manager, my_runs, owner
 from playground import inside as ins
 from playground.inside import plots as pin
+from playground.inside.featvis import SIZES as FEATVIS_SIZES
+from playground.inside.featvis import STEPS as FEATVIS_STEPS
 from playground.inside.filters import filter_scales, filters_change, kernels_of
 from playground.inside.forward import layer_names, overview_map
 from playground.runs import Run
@@ -280,8 +282,8 @@ def featvis_panel(tr) -> None:
     a, b, c = st.columns([2, 1, 1])
     layer = a.selectbox("conv layer", list(layers), key="i_v_layer",
                         format_func=lambda n: f"{n} ({layers[n]} channels)")
-    size = b.select_slider("size (px)", [16, 24, 32, 48, 64], value=32, key="i_v_size")
-    steps = c.select_slider("steps", [32, 64, 128, 256], value=128, key="i_v_steps")
+    size = b.select_slider("size (px)", list(FEATVIS_SIZES), value=32, key="i_v_size")
+    steps = c.select_slider("steps", list(FEATVIS_STEPS), value=128, key="i_v_steps")
     key = f"i_v_job_{tr.run_id}"
     if st.button("Visualise the channels", key="i_v_go", icon=":material/auto_awesome:"):
         job = guarded(lambda: job_manager().submit(ins.FeatureVis(tr.run_id, layer, size=size, steps=steps), owner()))

@@ -192,11 +192,20 @@ def downloads(run, mine: bool, script: bool = True) -> None:
 
 
 def training_script(run, mine: bool, finished: bool, where) -> None:
-    text = guarded(lambda: export.run_training_script(run, server_paths=mine), where) if finished else None
+    """The script's download; a run that has none (a transfer from another playground run) gets the button
+    greyed out with the reason beside it, not an error box: nothing went wrong."""
+    text, why = None, "available once the run has stopped or finished"
+    if finished:
+        try:
+            text = export.run_training_script(run, server_paths=mine)
+        except PlaygroundError as e:
+            why = str(e)
     where.download_button("Script (.py)", text or "", file_name=f"{run.run_id}.py", mime="text/x-python",
                           key="d_script", icon=":material/code:", disabled=text is None,
                           help="a standalone training script (torch + torchvision only) that reproduces this run"
-                          if finished else "available once the run has stopped or finished")
+                          if text is not None else why)
+    if finished and text is None:
+        where.caption(why)
 
 
 def onnx_export(run, mine: bool) -> dict:

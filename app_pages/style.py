@@ -156,7 +156,8 @@ def style_status(run_id: str) -> str | None:
 run_id = url_style_run()
 live = run_id is not None and style_status(run_id) in ("queued", "running", "paused")
 
-with st.expander("Set up", expanded=not live, icon=":material/palette:"):
+# Open only while there is no result to look at: a transfer that ends keeps its image on top, the setup folded
+with st.expander("Set up", expanded=run_id is None, icon=":material/palette:"):
     chosen = setup()
     start = st.button("Start style transfer", type="primary", key="s_start", icon=":material/brush:",
                       disabled=chosen is None or live)

@@ -10,6 +10,7 @@ import streamlit as st
 
 from app_pages.common import client_address, guarded, job_manager, md, owner, status_badge
 from playground import teacher
+from playground.train.tasks import task_figures
 
 REFRESH_S = 3.0  # the class table; the projector's curves redraw every second
 CURVES_S = 1.0
@@ -131,6 +132,8 @@ def projector() -> None:
                         format_func=lambda rid: label(next(r for r in order if r.run == rid)))
     row = next(r for r in order if r.run == pick)
     live = row.status in teacher.LIVE
+    task = guarded(lambda: manager.store.open(pick).config().train.task) or "classify"
+    figures = task_figures(task)  # an autoencoder reports PSNR, never an accuracy
 
     @st.fragment(run_every=CURVES_S if live else None)
     def curves() -> None:
@@ -142,9 +145,12 @@ def projector() -> None:
         steps, epochs = snap["steps"], snap["epochs"]
         m = st.columns(3)
         m[0].metric("train loss", f"{steps['loss'][-1]:.4f}" if steps["loss"] else "—")
-        m[1].metric("test accuracy", f"{epochs[-1]['test_acc']:.1%}" if epochs and "test_acc" in epochs[-1] else "—")
+        last = epochs[-1].get(figures["test"]) if epochs else None
+        shown = "—" if last is None else f"{last:.1%}" if figures["metric"] == "acc" else f"{last:.2f}"
+        m[1].metric(f"test {figures['label']}", shown)
         m[2].metric("epochs", len(epochs))
-        st.plotly_chart(teacher.projector_figure(snap), key="tv_curves", config={"staticPlot": live})
+        st.plotly_chart(teacher.projector_figure(snap, figures=figures), key="tv_curves",
+                        config={"staticPlot": live})
         if live and status not in teacher.LIVE:
             st.rerun()  # it ended: the picker's label and the interactive chart once more
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import streamlit as st
 
+from app_pages.augment_parts import augment_controls
 from app_pages.common import (
     guarded,
     job_manager,
@@ -21,6 +22,7 @@ from app_pages.common import (
 from app_pages.inside_parts import confusion_drilldown
 from app_pages.run_panel import control_row, downloads, ended_box, live_view, open_run, view_only_link
 from app_pages.train_again_parts import run_again
+from app_pages.train_run_parts import live_change, stepped_batch
 from app_pages.train_setup_parts import (
     batch_size_input,
     dataset_options,
@@ -34,14 +36,12 @@ from playground.config import PRECISIONS, DataConfig, ModelConfig, OptimConfig, 
 from playground.data import explore, list_datasets, load_dataset
 from playground.data.augment import AUGMENTATIONS, list_augmentations, parse_spec
 from playground.data.uploads import check_folder_allowed
-from playground.images import hwc
 from playground.jobs.buffer import latest_test_acc, run_progress
 from playground.models import list_models
 from playground.train import check_names
 from playground.train.init import INITS, list_inits
 from playground.train.optim import SCHEDULES, list_optimizers, list_schedules
 from playground.train.snapshots import DEFAULT_PROBES
-from playground.train.stepview import read_batch
 
 st.title("Train")
 manager = job_manager()
@@ -52,6 +52,15 @@ qp = st.query_params
 
 if "t_base" not in st.session_state:
     st.session_state.t_base = url_config(qp.get("cfg"))
+chosen = st.session_state.get("chosen_data")  # the data set (and folder) last looked at on the Data page
+if chosen and chosen != st.session_state.get("t_seen_data"):
+    st.session_state.t_seen_data = chosen
+    if not qp.get("cfg") and not qp.get("run"):  # a link's setup wins; a fresh form starts from it
+        same = chosen[0] == base_data.dataset if (base_data := st.session_state.t_base.data) else False
+        st.session_state.t_base = st.session_state.t_base.replace(data={
+            "dataset": chosen[0], "data_root": chosen[1], **({} if same else {"params": {}})})
+        for k in ("t_dataset", "t_root_True", "t_root_False"):
+            st.session_state.pop(k, None)
 base: RunConfig = st.session_state.t_base
 
 
@@ -105,12 +114,7 @@ def setup_form() -> RunConfig | None:
         names = [parse_spec(s)[0] for s in base.data.augment if parse_spec(s)[0] in AUGMENTATIONS]
         chosen = st.multiselect("augmentations (in order)", list_augmentations(), default=names, key="t_aug",
                                 help="Applied on the training device, with a new random draw per image.")
-        augment = []
-        given = {parse_spec(s)[0]: s.partition(":")[2] for s in base.data.augment}
-        for name in chosen:
-            args = st.text_input(f"{name} parameters", value=given.get(name, ""), key=f"t_augp_{name}",
-                                 placeholder=", ".join(f"{k}={v}" for k, v in AUGMENTATIONS.params(name).items()))
-            augment.append(f"{name}:{args}" if args.strip() else name)
+        augment = augment_controls(chosen, "t_augp", base.data.augment)  # sliders over the registry's ranges
 
         st.subheader("Model", divider="gray")
         # Autoencoders reconstruct images: they train on the Autoencoders page (task reconstruct).
@@ -121,7 +125,7 @@ def setup_form() -> RunConfig | None:
         init = pick("weight initialisation", list_inits(), base.model.init, "t_init", help=INITS.doc(base.model.init))
         iparams = param_widgets(INITS.params(init), f"t_i_{init}",
                                 dict(base.model.init_params) if init == base.model.init else None,
-                                ranges=INITS.ranges(init))
+                                ranges=INITS.ranges(init), choices=INITS.choices(init))
     with c2:
         st.subheader("Optimiser", divider="gray")
         opt = pick("optimiser", list_optimizers(), base.optim.name, "t_opt")
@@ -213,7 +217,7 @@ def run_panel(run_id: str) -> None:
         if status == "paused" and snap.get("batch"):
             stepped_batch(run, snap)
         progress(snap, status)
-        draw_curves(snap, live=live, extra=not live or st.session_state.get("t_more", False))
+        draw_curves(snap, live=live, extra=not live or st.session_state.get("t_more", False), run_id=run_id)
 
     live_view([opened], curves, per_epoch=True)
     if live:
@@ -223,8 +227,8 @@ def run_panel(run_id: str) -> None:
         draw_epoch(run, snap)
     if not live:
         downloads(run, opened.mine)
-        st.markdown(f"[:material/visibility: Look inside this run](/inside?run={run_id}) (filters, activations, "
-                    "saliency, weights and gradients)")
+        st.page_link("app_pages/inside.py", label="Look inside this run (filters, activations, saliency, weights "
+                     "and gradients)", query_params={"run": run_id}, icon=":material/visibility:")  # this tab
         cfg = guarded(run.config)  # a damaged config.json: said in a box, nothing to run again from
         if cfg is not None:
             with st.expander("Run again with one change", icon=":material/replay:"):
@@ -255,44 +259,9 @@ def controls(run_id: str, status: str, snap: dict) -> None:
     # An interrupted run resumes (from the start if it has no checkpoint); one that ended early, from its checkpoint.
     if status == "interrupted" or (status in ("stopped", "diverged", "error", "damaged")
                                    and guarded(lambda: manager.store.open(run_id).resumable(), cols[4])):
-        if cols[1].button("Resume from checkpoint", key="c_continue", icon=":material/restart_alt:"):
+        if cols[3].button("Resume from checkpoint", key="c_continue", icon=":material/restart_alt:"):
             if guarded(lambda: manager.resume(run_id, owner())):
                 st.rerun(scope="app")
-
-
-def stepped_batch(run, snap: dict) -> None:
-    """The batch the last "Step once" trained on: the images as the network saw them (augmented), each with
-    its true class, the prediction and its probability, and the batch's loss."""
-    b = snap["batch"]
-    classes = (snap["start"] or {}).get("dataset", {}).get("classes") or []
-    name = lambda i: md(classes[i]) if 0 <= i < len(classes) else str(i)
-    acc = f", {b['batch_acc']:.0%} right" if "batch_acc" in b else ""
-    st.markdown(f"**Step {b['step']}** trained on {b['batch_size']} images: loss {b['loss']:.4f}{acc}. The first "
-                f"{b['shown']}, as the network saw them (augmented), with what it predicted before it learnt from "
-                "them (true → predicted):")
-    images = read_batch(run, b["step"]) if b.get("images") else None
-    if images is None:
-        st.caption("(the images of this step are not available)")
-        return
-    caps = [f"{name(t)} → {name(p)} ({c:.0%})" + (" ✓" if t == p else " ✗") for t, p, c in
-            zip(b.get("labels", []), b.get("preds", []), b.get("confidence", []))] or None
-    st.image([hwc(x) for x in images], caption=caps, width=96)
-
-
-LR_STEPS = log_steps(1e-5, 1.0)
-
-
-def live_change(run_id: str, where, snap: dict) -> None:
-    """Change the learning rate while the run trains (from its next step; a dotted line on the curves)."""
-    with where.popover("Learning rate", icon=":material/tune:"):
-        now = snap["steps"]["lr"][-1] if snap["steps"]["lr"] else None
-        near = min(LR_STEPS, key=lambda v: abs(v - now)) if now else 1e-3
-        lr = st.select_slider("new learning rate", LR_STEPS, value=near, key="c_lr", format_func=lambda v: f"{v:g}",
-                              help="Applies from the next step; the schedule goes on from it with the same shape.")
-        if st.button("Apply", key="c_lr_apply"):
-            done = guarded(lambda: manager.change(run_id, lr=lr))
-            if done:
-                st.toast(f"learning rate {lr:g} from the next step")
 
 
 def progress(snap: dict, status: str) -> None:
@@ -312,7 +281,7 @@ def progress(snap: dict, status: str) -> None:
         st.caption(f"note: {md(note)}")
 
 
-def draw_curves(snap: dict, live: bool, extra: bool) -> None:
+def draw_curves(snap: dict, live: bool, extra: bool, run_id: str | None = None) -> None:
     steps, epochs = snap["steps"], snap["epochs"]
     if not steps["step"]:
         st.caption("Waiting for the first steps...")
@@ -324,7 +293,11 @@ def draw_curves(snap: dict, live: bool, extra: bool) -> None:
     m[1].metric("test accuracy", "—" if acc is None else f"≈ {acc['acc']:.1%}" if est else f"{acc['acc']:.2%}",
                 help=f"Estimated at step {acc['step']} on {acc['n']:,} fixed test images." if est else None)
     m[2].metric("images / s", f"{steps['images_per_s'][-1]:,.0f}")
-    m[3].metric("learning rate", f"{steps['lr'][-1]:.2e}")
+    pending = st.session_state.get("c_lr_pending")  # applied while paused: no step has trained with it yet
+    if pending and pending[0] == run_id and steps["step"][-1] <= pending[2]:
+        m[3].metric("learning rate", f"{pending[1]:.2e}", delta="from the next step", delta_color="off")
+    else:
+        m[3].metric("learning rate", f"{steps['lr'][-1]:.2e}")
     # While training, a static plot: no hover layers to rebuild every second (zoom and
     # hover come back when the run ends).
     static = {"staticPlot": live}

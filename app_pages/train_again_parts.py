@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from app_pages.common import CHOICES, guarded, log_steps
+from app_pages.common import guarded, log_steps
 from app_pages.train_setup_parts import TABLED, block_editor, units_editor
 from playground.config import RunConfig, with_change
 from playground.data.augment import list_augmentations, parse_spec
@@ -87,8 +87,9 @@ def value_widget(config: RunConfig, label: str, path: str, key: str) -> Any:
         return BAD if units is None else units
     if path == "optim.lr":
         return _number(text, value, (1e-5, 1.0, "log"), wkey)
-    if path in SELECTS or field in CHOICES:
-        opts = SELECTS[path]() if path in SELECTS else CHOICES[field]
+    choices = MODELS.choices(config.model.name) if path.startswith("model.params.") else {}
+    if path in SELECTS or field in choices:  # a model parameter's choices: its own entry's (Registry.choices)
+        opts = SELECTS[path]() if path in SELECTS else choices[field]
         return st.selectbox(text, opts, index=opts.index(value) if value in opts else 0, key=wkey)
     if path == "data.augment":
         given = {parse_spec(s)[0]: s for s in value}

@@ -72,7 +72,8 @@ def dataset_options(dataset: str, current: dict | None) -> dict:
     if not defaults:
         return {}
     with st.expander(f"{dataset} options", expanded=bool(current)):
-        return param_widgets(defaults, f"t_d_{dataset}", current, ranges=DATASETS.ranges(dataset))
+        return param_widgets(defaults, f"t_d_{dataset}", current, ranges=DATASETS.ranges(dataset),
+                             choices=DATASETS.choices(dataset))
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -108,13 +109,14 @@ def model_form(model: str, current: dict | None, dataset: str) -> dict | None:
     tabled = TABLED.get(model, ())
     rest = {k: v for k, v in model_params(model).items() if k not in tabled}
     if not tabled:
-        return param_widgets(rest, f"t_m_{model}", current, ranges=MODELS.ranges(model))
+        return param_widgets(rest, f"t_m_{model}", current, ranges=MODELS.ranges(model),
+                             choices=MODELS.choices(model))
     # the conv-block table needs the column's width (the picture goes below it); the MLP's list is narrow
     left, right = st.columns([1, 2]) if model == "mlp" else (st.container(), st.container())
     with left:
         tables = layer_tables(model, current, f"t_m_{model}")
     params = param_widgets(rest, f"t_m_{model}", {k: v for k, v in current.items() if k not in tabled},
-                           ranges=MODELS.ranges(model))
+                           ranges=MODELS.ranges(model), choices=MODELS.choices(model))
     if tables is None:
         return None
     params = {**tables, **params}
@@ -124,8 +126,11 @@ def model_form(model: str, current: dict | None, dataset: str) -> dict | None:
 
 
 def batch_size_input(where, value: int | None) -> int | None:
-    """The batch-size box; empty means auto (the engine picks it from the training set's size)."""
-    bs = where.number_input("batch size", value=value, min_value=1, step=16, key="t_bs", placeholder="auto",
+    """The batch-size box; empty means auto (the engine picks it from the training set's size). A link's
+    larger batch shows as the largest the box takes (a batch that size would not fit a worker's memory)."""
+    value = None if value is None else min(int(value), 4096)
+    bs = where.number_input("batch size", value=value, min_value=1, max_value=4096, step=16, key="t_bs",
+                            placeholder="auto",
                             help=f"empty: auto, the largest power of two up to {AUTO_BATCH_MAX} that gives an "
                                  f"epoch at least {AUTO_MIN_STEPS} steps")
     return int(bs) if bs else None

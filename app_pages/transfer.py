@@ -43,6 +43,12 @@ manager = job_manager()
 qp = st.query_params  # ?run= (and ?cmp=, the from-scratch run beside it): the runs below, after a reload too
 on_gpu = device_summary()["type"] == "cuda"
 ss = st.session_state
+# The settings below the data section keep their values while the page waits for a folder (it stops before
+# drawing them, and Streamlit forgets a widget that was not drawn; assigned back, its value stays): choosing
+# image_folder once reset the head's learning rate to 0, so Start failed.
+for _k in ("tl_limit", "tl_scale", "tl_lr", "tl_cache", "tl_size", "tl_epochs", "tl_bs", "tl_aug", "tl_compare"):
+    if _k in ss:
+        ss[_k] = ss[_k]
 
 
 # -- the four cases ----------------------------------------------------------------------
@@ -152,9 +158,10 @@ size = c1.select_slider("backbone input size (px)", SIZES, value=224 if on_gpu e
                         help="The source network's own input size for one of your runs (images are resized inside "
                              f"the model); ImageNet weights were trained at {w.transforms().crop_size[0]} px; "
                              "smaller is much faster on a CPU.")
-lr = c2.number_input("learning rate (head)", min_value=0.0, format="%g", key="tl_lr")
+lr = c2.number_input("learning rate (head)", min_value=1e-6, max_value=1.0, format="%g", key="tl_lr")
 epochs = c3.number_input("epochs", value=3.0, min_value=0.1, step=1.0, format="%g", key="tl_epochs")
-bs = c4.number_input("batch size", value=64, min_value=2, step=16, key="tl_bs")
+bs = c4.number_input("batch size", value=64, min_value=2, max_value=1024, step=16, key="tl_bs",
+                     help="The cost below is measured at this batch: larger batches need more memory.")
 augment = c5.multiselect("augmentations",
                          ["hflip", "rotation:10", "translate:0.1", "random_resized_crop", "color_jitter"], key="tl_aug",
                          help="Each draw needs a new forward pass, so they turn the feature cache off.")

@@ -62,29 +62,36 @@ def live_figure(traces: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figu
     return go.Figure(dict(data=traces, layout=layout), _validate=False)
 
 
+CLASSIFY = {"metric": "acc", "test": "test_acc", "label": "accuracy", "range": (0.0, 1.02)}  # task_figures("classify")
+
+
 def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]],
-                    sets: Sequence[dict[str, Any]] = (), quick: dict[str, list] | None = None) -> go.Figure:
+                    sets: Sequence[dict[str, Any]] = (), quick: dict[str, list] | None = None,
+                    figures: dict[str, Any] | None = None) -> go.Figure:
     """Loss (left) and accuracy (right): train per logged step, the full test split per epoch (solid
     markers at the epoch's last step), the quick test estimate on a fixed subset while the epoch trains
     (``quick``: the buffer's columns; small hollow markers on a dotted line, labelled with its size); a
-    dotted line at each setting changed while it trained, labelled with the new value."""
+    dotted line at each setting changed while it trained, labelled with the new value. ``figures``: what the
+    run's task reports (``train.tasks.task_figures``: an autoencoder's PSNR, not an accuracy)."""
+    f = figures or CLASSIFY
     traces = []
     if steps["step"]:
         x, y = downsample(steps["step"], steps["loss"])
         traces.append(_scatter(x=x, y=y, name="train", line=dict(color=TRAIN), legendgroup="train"))
-        x, y = downsample(steps["step"], steps["acc"])
+        x, y = downsample(steps["step"], steps.get(f["metric"]) or [None] * len(steps["step"]))
         traces.append(_scatter(x=x, y=y, name="train", line=dict(color=TRAIN), legendgroup="train",
                                  showlegend=False, xaxis="x2", yaxis="y2"))
     traces += _quick_traces(quick)
     if epochs:
         ex = [e["step"] for e in epochs]
         full = dict(mode="lines+markers", line=dict(color=TEST), marker=dict(size=8), legendgroup="test")
-        traces.append(_scatter(x=ex, y=[e["test_loss"] for e in epochs], name="test (full)", **full))
-        traces.append(_scatter(x=ex, y=[e["test_acc"] for e in epochs], name="test (full)", showlegend=False,
+        traces.append(_scatter(x=ex, y=[e.get("test_loss") for e in epochs], name="test (full)", **full))
+        traces.append(_scatter(x=ex, y=[e.get(f["test"]) for e in epochs], name="test (full)", showlegend=False,
                                  xaxis="x2", yaxis="y2", **full))
     layout = figure_layout(
         xaxis=axis("step", domain=[0, 0.45]), yaxis=axis("loss"),
-        xaxis2=axis("step", domain=[0.55, 1], anchor="y2"), yaxis2=axis("accuracy", anchor="x2", range=[0, 1.02]),
+        xaxis2=axis("step", domain=[0.55, 1], anchor="y2"),
+        yaxis2=axis(f["label"], anchor="x2", **({"range": list(f["range"])} if f["range"] else {})),
     )
     shapes, notes = [], []
     for e in sets:

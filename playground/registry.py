@@ -109,10 +109,18 @@ class Registry(Generic[F]):
             raise ConfigError(f"{', '.join(clash)} cannot be set as {self.kind} parameters: {why}.")
 
     def ranges(self, name: str) -> dict[str, tuple]:
-        """The widget range of each numeric parameter of ``name`` (its own ``ranges`` fact, else PARAM_RANGES)."""
+        """The widget range of each numeric parameter of ``name`` (its own ``ranges`` fact, else PARAM_RANGES);
+        a (low, high) pair of numbers has one when its entry gives it (a range slider)."""
         own = self.facts(name).get("ranges", {})
+        number = lambda d: isinstance(d, (int, float)) and not isinstance(d, bool)
+        pair = lambda d: isinstance(d, tuple) and len(d) == 2 and all(map(number, d))
         return {p: own.get(p) or PARAM_RANGES[p] for p, d in self.params(name).items()
-                if isinstance(d, (int, float)) and not isinstance(d, bool) and (p in own or p in PARAM_RANGES)}
+                if (number(d) and (p in own or p in PARAM_RANGES)) or (pair(d) and p in own)}
+
+    def choices(self, name: str) -> dict[str, list]:
+        """The allowed values of each text parameter of ``name`` that takes one of a fixed set (its own
+        ``choices`` fact): a page offers a select box of exactly these, never a list found by the name."""
+        return {p: list(v) for p, v in self.facts(name).get("choices", {}).items()}
 
     def params(self, name: str) -> dict[str, Any]:
         """Keyword parameters with their defaults (for the CLI's list and UI forms)."""

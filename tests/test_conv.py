@@ -168,10 +168,24 @@ def test_page_explains_an_empty_output_and_takes_rgb(page):
     at.slider(key="c_d").set_value(4).run()
     at.select_slider(key="c_side").set_value(16).run()
     at.selectbox(key="c_kname").select("box_blur").run()
-    at.slider(key="c_k").set_value(7).run()
+    at.select_slider(key="c_k").set_value(7).run()  # a preset offers its own sizes (box blur: 1 to 7)
     assert not at.exception and any("no output" in e.value and "floor((" in e.value for e in at.error)
     at.slider(key="c_d").set_value(1).run()
     at.toggle(key="c_grey").set_value(False).run()
     _ok(at)
     assert at.radio(key="c_ch").options == ["R", "G", "B"]
     assert " + " in " ".join(m.value for m in at.markdown if "sum of the products" in m.value)
+
+
+def test_a_preset_offers_only_its_sizes_keeps_its_settings_and_a_blur_is_drawn_as_an_image(page):
+    at = page.run()
+    assert not any(s.key == "c_k" for s in at.select_slider)  # Sobel exists at 3 x 3 only: no size to refuse
+    at.selectbox(key="c_kname").select("box_blur").run()
+    assert at.select_slider(key="c_k").options == [str(k) for k in range(1, conv.MAX_K + 1)]
+    at.select_slider(key="c_k").set_value(5).run()
+    _ok(at)
+    fig = next(c for c in at.get("plotly_chart") if c.key == "c_fout")
+    assert '"colorscale"' in fig.proto.spec and "RdBu" not in fig.proto.spec  # a blurred image, grey
+    at.radio(key="c_kind").set_value("upload").run()  # the input waits for a file: the kernel is not drawn
+    at.radio(key="c_kind").set_value("photo").run()
+    assert at.selectbox(key="c_kname").value == "box_blur" and at.select_slider(key="c_k").value == 5

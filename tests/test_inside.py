@@ -498,6 +498,7 @@ def test_inside_page_init_race_and_invariance(app):
     at.run()
     at.switch_page("app_pages/inside.py").run()
     _tab(at, "Initialisation lab")
+    assert not [t.key for t in at.text_input if "channels" in (t.key or "")]  # the layers: the Train page's tables
     at.multiselect(key="i_i_inits").set_value(["constant", "kaiming_normal"]).run()
     _ok(at)
     assert any("constant" in w.value and "identical" in w.value for w in at.warning)

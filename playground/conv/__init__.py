@@ -20,10 +20,11 @@ from ..data import load_dataset
 from ..errors import ConfigError
 from ..images import decode_tensor, drawing
 from ..style.images import builtin_image
-from .kernels import KERNELS, MAX_K, kernel, kernel_from_rows, run_kernels
+from .kernels import KERNELS, MAX_K, kernel, kernel_from_rows, kernel_sizes, run_kernels
 from .ops import PADDINGS, POOLS, ConvSettings, convolve, out_size, param_counts, position, size_formula
 
-__all__ = ["KERNELS", "MAX_K", "kernel", "kernel_from_rows", "run_kernels", "PADDINGS", "POOLS", "ConvSettings",
+__all__ = ["KERNELS", "MAX_K", "kernel", "kernel_from_rows", "kernel_sizes", "run_kernels", "PADDINGS", "POOLS",
+           "ConvSettings",
            "convolve", "out_size", "param_counts", "position", "size_formula", "load_input", "to_grey", "MAX_SIDE"]
 
 MAX_SIDE = 128  # the page draws every pixel of the input and output maps: keep them readable and fast

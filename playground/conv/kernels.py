@@ -11,7 +11,7 @@ from ..errors import ConfigError
 from ..models.saved import load_saved
 from ..registry import Registry
 
-__all__ = ["KERNELS", "kernel", "kernel_from_rows", "run_kernels", "MAX_K"]
+__all__ = ["KERNELS", "kernel", "kernel_from_rows", "run_kernels", "MAX_K", "kernel_sizes"]
 
 MAX_K = 7
 
@@ -78,6 +78,16 @@ def _random(k: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(k)
     bound = 1.0 / k
     return (torch.rand(k, k, generator=g) * 2 - 1) * bound
+
+
+def kernel_sizes(name: str) -> list[int]:
+    """The sizes the preset ``name`` is defined at (its ``sizes`` fact): what the page offers, nothing it refuses."""
+    sizes = KERNELS.facts(name)["sizes"]
+    if sizes == "any":
+        return list(range(1, MAX_K + 1))
+    if sizes == "odd":
+        return list(range(1, MAX_K + 1, 2))
+    return list(sizes)
 
 
 def kernel(name: str, k: int = 3) -> torch.Tensor:

@@ -25,8 +25,9 @@ def _box(rows: Sequence[int], cols: Sequence[int]) -> dict:
 def map_figure(x: torch.Tensor, title: str, *, signed: bool = False, box: tuple | None = None,
                dots: tuple | None = None, height: int = 340) -> go.Figure:
     """(C, H, W) in [0, 1] as an image (RGB) or a grey heatmap; ``signed``: a feature map whose values may
-    be negative, on a red-blue scale centred at 0. ``box``: (rows, cols) to outline; ``dots``: (rows,
-    cols) of the sampled pixels (a dilated kernel samples with gaps)."""
+    be negative, on a red-blue scale centred at 0; one with no negative value (a blur's) is an image again,
+    on the grey scale. ``box``: (rows, cols) to outline; ``dots``: (rows, cols) of the sampled pixels (a
+    dilated kernel samples with gaps)."""
     a = x.detach().cpu().float().numpy()
     h, w = a.shape[-2:]
     layout = figure_layout(title, height, xaxis=dict(showgrid=False, zeroline=False, range=[-0.5, w - 0.5]),
@@ -35,7 +36,10 @@ def map_figure(x: torch.Tensor, title: str, *, signed: bool = False, box: tuple 
         trace = go.Image(z=(np.clip(a.transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8), hoverinfo="x+y")
     else:
         z = a[0] if a.ndim == 3 else a
-        if signed:
+        if signed and float(z.min()) >= 0:  # nothing negative: a blurred (or brightened) image, drawn as one
+            trace = go.Heatmap(z=z, colorscale="gray", zmin=0, zmax=max(1.0, float(z.max())),
+                               hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>")
+        elif signed:
             m = float(np.abs(z).max()) or 1.0
             trace = go.Heatmap(z=z, colorscale="RdBu_r", zmid=0, zmin=-m, zmax=m,
                                hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>")

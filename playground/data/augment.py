@@ -254,7 +254,7 @@ class _ResizedCrop(Augmentation):
         return crop_matrix(top, left, ch, cw, h, w)
 
 
-@AUGMENTATIONS.register("random_resized_crop")
+@AUGMENTATIONS.register("random_resized_crop", ranges={"scale": (0.05, 1.0, 0.05), "ratio": (0.25, 4.0, 0.05)})
 def random_resized_crop(scale: Sequence[float] = (0.5, 1.0), ratio: Sequence[float] = (3 / 4, 4 / 3)) -> Augmentation:
     """RandomResizedCrop: crop a random area and aspect, resize back to full size."""
     s = _pair(scale, "random_resized_crop scale", lo=0.01)
@@ -327,7 +327,7 @@ class _Erasing(Augmentation):
         return erase(x, top, left, eh, ew)
 
 
-@AUGMENTATIONS.register("erasing")
+@AUGMENTATIONS.register("erasing", ranges={"scale": (0.01, 0.5, 0.01), "ratio": (0.1, 10.0, 0.1)})
 def erasing(p: float = 0.5, scale: Sequence[float] = (0.02, 0.2), ratio: Sequence[float] = (0.3, 3.3)) -> Augmentation:
     """RandomErasing: blank a random rectangle with probability p."""
     s = _pair(scale, "erasing scale", lo=0.0)

@@ -215,7 +215,9 @@ def _torchvision(name: str, cls_name: str, files: list[str], folder: str, root: 
         try:
             parts = [cls(str(root), train=t, download=True) for t in (True, False)]
         except Exception as e:  # offline: URLError, socket errors, HTTP errors, bad checksums
-            detail = f"{type(e).__name__}: {e}".replace("\n", " ")[:300]
+            offline = isinstance(e, OSError) or "urlopen" in str(e) or "Name or service" in str(e)
+            detail = "this machine cannot reach the download server" if offline else \
+                f"{type(e).__name__}: {e}".replace("\n", " ")[:300]
             raise unavailable(f" and could not be downloaded ({detail})") from None
     xs, ys = [], []
     for ds in parts:

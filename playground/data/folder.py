@@ -151,7 +151,7 @@ def _decode(files: list[Path], heads: dict[Path, Header], size: int,
 
 # The shape before any image is read: colour unless the folder is known to be grey (the gate's budget
 # estimate takes the larger); the number of classes is the folder's, at most a few hundred in practice.
-@register_dataset("image_folder", input_shape=lambda image_size=32, mode="auto", **_:
+@register_dataset("image_folder", choices={"mode": MODES}, input_shape=lambda image_size=32, mode="auto", **_:
                   (1 if mode == "L" else 3, image_size, image_size), num_classes=None)
 def image_folder(*, root: Path, download: bool = True, image_size: int = 32, mode: str = "auto",
                  test_fraction: float = 0.2, seed: int = 0) -> Dataset:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ..files import atomic_write_bytes
 from ..settings import settings
-from .datasets import Dataset, register_dataset
+from .datasets import Dataset, check_size, register_dataset
 
 __all__ = ["SHAPE_CLASSES", "make_shapes"]
 
@@ -161,7 +161,9 @@ def make_shapes(n: int, *, seed: int = 0, size: int = 32) -> tuple[torch.Tensor,
     return out, labels
 
 
-@register_dataset("shapes", input_shape=lambda size=32, **_: (3, size, size), num_classes=10)
+@register_dataset("shapes", input_shape=lambda size=32, **_: (3, size, size), num_classes=10,
+                  ranges={"n_train": (10, 20000, 10), "n_test": (10, 5000, 10), "size": (8, 256, 8),
+                          "seed": (0, 1000, 1)})
 def shapes(*, n_train: int = 8000, n_test: int = 2000,
            size: int = 32, seed: int = 0) -> Dataset:
     """Built in: 10 classes of shapes on textured backgrounds, 32x32 RGB, no download."""
@@ -171,6 +173,10 @@ def shapes(*, n_train: int = 8000, n_test: int = 2000,
         raise ConfigError("shapes needs at least 10 train and 10 test images (one per class).")
     if not 8 <= size <= 256:
         raise ConfigError(f"shapes image size must be between 8 and 256 (got {size}).")
+    if n_train > 60_000 or n_test > 10_000:  # drawing takes several times the images' bytes: bounded up front
+        raise ConfigError(f"shapes draws at most 60,000 training and 10,000 test images (got {n_train:,} and "
+                          f"{n_test:,}): ask for fewer.")
+    check_size((n_train + n_test) * 3 * size * size, "shapes")
     drawn = _kept if (n_train, n_test, size, seed) == DEFAULT else _draw
     tx, ty, vx, vy = drawn(n_train, n_test, size, seed)
     return Dataset("shapes", SHAPE_CLASSES, tx, ty, vx, vy)

@@ -34,9 +34,11 @@ from ..models.saved import SavedModel, load_saved, saved_architecture
 from ..runs import RunStore
 from ..style.images import to_png
 
-__all__ = ["FeatureVis", "FeatVisKind", "conv_layers", "visualise", "MAX_CHANNELS"]
+__all__ = ["FeatureVis", "FeatVisKind", "conv_layers", "visualise", "MAX_CHANNELS", "SIZES", "STEPS"]
 
 MAX_CHANNELS = 64
+SIZES = (16, 24, 32, 48, 64)  # the image sizes (px) the Inside page offers: any works for any run's network
+STEPS = (32, 64, 128, 256)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,10 @@ def _transform(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return F.grid_sample(x, grid, padding_mode="reflection", align_corners=False)
 
 
+class _Reached(Exception):
+    """Raised by the hook once the chosen layer has computed: the layers after it never run."""
+
+
 def visualise(saved: SavedModel, layer: str, channels: list[int], size: int = 32, steps: int = 64, seed: int = 0,
               progress: Callable[[int, int], None] | None = None, stopped: Callable[[], bool] = lambda: False
               ) -> dict[str, Any]:
@@ -86,7 +92,12 @@ def visualise(saved: SavedModel, layer: str, channels: list[int], size: int = 32
     if layer not in conv_layers(model):
         raise ConfigError(f"{layer!r} is not a conv layer of this model: pick one of {', '.join(conv_layers(model))}.")
     out: dict[str, torch.Tensor] = {}
-    hook = mods[layer].register_forward_hook(lambda _m, _i, o: out.__setitem__("a", o))
+
+    def reached(_m, _i, o):  # keep the layer's output and stop the forward pass there: the layers after it
+        out["a"] = o  # (a classifier head sized for the training images) need not accept this image size
+        raise _Reached
+
+    hook = mods[layer].register_forward_hook(reached)
     c = saved.shape[0]
     mean = torch.tensor(saved.mean or [0.5] * c).view(1, c, 1, 1)
     std = torch.tensor(saved.std or [0.25] * c).view(1, c, 1, 1)
@@ -98,7 +109,10 @@ def visualise(saved: SavedModel, layer: str, channels: list[int], size: int = 32
         return torch.sigmoid(TF.gaussian_blur(param, [3, 3], [1.0, 1.0]))
 
     def score(x: torch.Tensor) -> torch.Tensor:  # each image's own channel, spatial mean
-        model((x - mean) / std)
+        try:
+            model((x - mean) / std)
+        except _Reached:
+            pass
         return out["a"][torch.arange(n), idx].flatten(1).mean(1)
 
     opt = torch.optim.Adam([param], lr=0.05)

@@ -80,7 +80,9 @@ def run_progress(snap: dict[str, Any], live: bool) -> dict[str, Any] | None:
     if not start:
         return None
     total = start["total_steps"]
-    done = total if final and final.get("kind") == "done" else (steps["step"][-1] if steps["step"] else 0)
+    # an ended run: the steps its final event counts (the last step event may be a few steps older)
+    done = total if final and final.get("kind") == "done" else final["step"] if final and "step" in final else \
+        (steps["step"][-1] if steps["step"] else 0)
     elapsed = steps["t"][-1] - start.get("t", 0.0) if steps["t"] else 0.0
     return progress_line(done, total, elapsed, live)
 

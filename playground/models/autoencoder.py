@@ -25,8 +25,8 @@ import torch.nn as nn
 
 from ..errors import ConfigError
 from ._registry import register_model
+from .layers import ACTIVATIONS, check_sizes
 from .layers import activation as make_act
-from .layers import check_sizes
 
 __all__ = ["AutoEncoder", "MLPAutoEncoder", "ConvAutoEncoder", "autoencoder", "conv_autoencoder",
            "DECODERS", "OUTPUTS"]
@@ -167,7 +167,7 @@ class ConvAutoEncoder(AutoEncoder):
         return self.decoder(self.from_code(z).view(-1, *self.map_shape))  # (B, C, H, W)
 
 
-@register_model("autoencoder", task="reconstruct")
+@register_model("autoencoder", task="reconstruct", choices={"activation": ACTIVATIONS, "output": OUTPUTS})
 def autoencoder(*, in_shape: tuple[int, int, int], num_classes: int | None = None, code: int = 32,
                 hidden: Sequence[int] = (256,), activation: str = "relu", output: str = "sigmoid") -> MLPAutoEncoder:
     """MLP autoencoder: flatten -> hidden -> code -> hidden -> image (task: reconstruct)."""
@@ -176,7 +176,8 @@ def autoencoder(*, in_shape: tuple[int, int, int], num_classes: int | None = Non
                           activation, output)
 
 
-@register_model("conv_autoencoder", task="reconstruct")
+@register_model("conv_autoencoder", task="reconstruct",
+                choices={"activation": ACTIVATIONS, "output": OUTPUTS, "decoder": DECODERS})
 def conv_autoencoder(*, in_shape: tuple[int, int, int], num_classes: int | None = None, code: int = 32,
                      channels: Sequence[int] = (16, 32), decoder: str = "upsample_nearest", batch_norm: bool = True,
                      activation: str = "relu", output: str = "sigmoid") -> ConvAutoEncoder:

@@ -15,7 +15,7 @@ import torch.nn as nn
 from ..errors import ConfigError
 from ..registry import PARAM_RANGES
 from ._registry import MODELS, register_model
-from .layers import MAX_LAYERS, check_dropout, check_sizes, fc_layers
+from .layers import ACTIVATIONS, MAX_LAYERS, check_dropout, check_sizes, fc_layers
 from .layers import activation as make_act
 
 __all__ = ["CNN", "cnn", "lenet5", "BLOCK_KEYS", "block_rows", "blocks_params", "check_units", "architecture"]
@@ -58,7 +58,7 @@ class CNN(nn.Module):
         return self.classifier(self.features(x))
 
 
-@register_model("cnn", conv_features=True)
+@register_model("cnn", conv_features=True, choices={"activation": ACTIVATIONS, "pool": POOLS})
 def cnn(*, in_shape: tuple[int, int, int], num_classes: int, channels: Sequence[int] = (16, 32, 64),
         kernel: int = 3, batch_norm: bool = True, pool: str = "max", conv_dropout: float = 0.0,
         fc: Sequence[int] = (128,), dropout: float = 0.0, activation: str = "relu",
@@ -98,7 +98,7 @@ def cnn(*, in_shape: tuple[int, int, int], num_classes: int, channels: Sequence[
                activation, check_dropout(dropout))
 
 
-@register_model("lenet5", conv_features=True)
+@register_model("lenet5", conv_features=True, choices={"activation": ACTIVATIONS})
 def lenet5(*, in_shape: tuple[int, int, int], num_classes: int, activation: str = "tanh") -> CNN:
     """LeNet-5 (LeCun et al. 1998): two 5x5 conv + average-pool stages, then 120-84 units."""
     if min(in_shape[1:]) < 16:

@@ -8,7 +8,7 @@ from typing import Sequence
 import torch.nn as nn
 
 from ._registry import register_model
-from .layers import check_dropout, check_sizes, fc_layers
+from .layers import ACTIVATIONS, check_dropout, check_sizes, fc_layers
 
 __all__ = ["MLP", "mlp"]
 
@@ -22,7 +22,7 @@ class MLP(nn.Module):
         return self.net(x)
 
 
-@register_model("mlp")
+@register_model("mlp", choices={"activation": ACTIVATIONS})
 def mlp(*, in_shape: tuple[int, int, int], num_classes: int, hidden: Sequence[int] = (256, 128),
         activation: str = "relu", dropout: float = 0.0) -> MLP:
     """Fully connected layers on the flattened image."""

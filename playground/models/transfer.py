@@ -295,7 +295,7 @@ def default_freeze(weights: str) -> str:
 # A saved transfer model's checkpoint holds every weight (preprocessing buffers included). A rebuild keeps
 # source_run and source_arch: a playground source network's layers are described by them.
 @register_model("transfer", pretrained=True, reload={"weights": "none", "download": False, "feature_cache": False},
-                reads_runs=True)
+                reads_runs=True, choices={"backbone": (*BACKBONES, RUN_BACKBONE), "weights": WEIGHTS})
 def transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone: str = "mobilenet_v3_small",
              weights: str = "imagenet", source_run: str = "", source_arch: dict | None = None,
              freeze: str | None = None, k: int = 1, backbone_lr_scale: float = 0.1, image_size: int = 0,

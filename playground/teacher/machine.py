@@ -45,9 +45,9 @@ def machine(manager: JobManager) -> dict[str, Any]:
     }
 
 
-def projector_figure(snap: dict[str, Any], height: int = 560) -> go.Figure:
-    """One training run's loss and accuracy curves (``plots.training_curves``), tall and in large type for
-    a classroom's projector."""
-    fig = plots.training_curves(snap["steps"], snap["epochs"], snap.get("sets", ()))
+def projector_figure(snap: dict[str, Any], height: int = 560, figures: dict[str, Any] | None = None) -> go.Figure:
+    """One training run's loss and metric curves (``plots.training_curves``), tall and in large type for
+    a classroom's projector. ``figures``: what the run's task reports (``train.tasks.task_figures``)."""
+    fig = plots.training_curves(snap["steps"], snap["epochs"], snap.get("sets", ()), figures=figures)
     fig.update_layout(height=height, font=dict(size=18), legend=dict(font=dict(size=18)))
     return fig

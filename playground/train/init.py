@@ -81,14 +81,14 @@ def xavier_normal(gain: float = 1.0) -> WeightFn:
     return lambda w: nn.init.xavier_normal_(w, gain)
 
 
-@register_init("kaiming_uniform")
+@register_init("kaiming_uniform", choices={"nonlinearity": NONLINEARITIES, "mode": FAN_MODES})
 def kaiming_uniform(nonlinearity: str = "relu", mode: str = "fan_in") -> WeightFn:
     """He: U(-b, b), b = gain*sqrt(3/fan); for ReLU networks."""
     nl = _nonlinearity(nonlinearity)
     return lambda w: nn.init.kaiming_uniform_(w, mode=_mode(mode), nonlinearity=nl)
 
 
-@register_init("kaiming_normal")
+@register_init("kaiming_normal", choices={"nonlinearity": NONLINEARITIES, "mode": FAN_MODES})
 def kaiming_normal(nonlinearity: str = "relu", mode: str = "fan_in") -> WeightFn:
     """He: N(0, gain^2/fan), gain = sqrt(2) for ReLU."""
     nl = _nonlinearity(nonlinearity)

@@ -116,6 +116,9 @@ class Reconstruct(Task):
     """Reconstruct the clean image from a (corrupted) input: autoencoders, MSE or BCE, PSNR."""
 
     metric = "psnr"
+    final_fields = ("test_psnr", "test_mse", "test_loss", "test_psnr_input")
+    metric_label = "PSNR (dB)"
+    metric_range = None
 
     def __init__(self, config: "RunConfig") -> None:
         super().__init__(config)
@@ -187,8 +190,6 @@ class Reconstruct(Task):
         loss, pq = (sums / max(n, 1)).tolist()
         return {"loss": loss, "psnr": pq}
 
-    def done_fields(self, last_epoch):
-        return {k: last_epoch.get(k) for k in ("test_mse", "test_psnr", "test_loss", "test_psnr_input")}
 
 
 @PROBES.register("live_recon")

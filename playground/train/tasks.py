@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..config import RunConfig
     from .prepared import Prepared
 
-__all__ = ["TASKS", "Task", "Classify", "build_task", "evaluate", "evaluate_subset", "SAMPLES"]
+__all__ = ["TASKS", "Task", "Classify", "build_task", "task_figures", "evaluate", "evaluate_subset", "SAMPLES"]
 
 SAMPLES = 16  # test images whose predictions every epoch event carries
 
@@ -34,6 +34,11 @@ class Task:
 
     #: name of the running metric in step events ("acc" for classification)
     metric = "acc"
+    #: the figures its epoch events and its final ``done`` event carry, the test metric first: every reader of
+    #: a run's results (the teacher's table and projector, the curves, compare) reads these names from here
+    final_fields: tuple[str, ...] = ()
+    metric_label = "accuracy"  # what the metric is called on a chart's axis
+    metric_range: tuple[float, float] | None = (0.0, 1.02)  # the axis' range (None: fitted to the values)
 
     def __init__(self, config: "RunConfig") -> None:
         self.config = config
@@ -64,8 +69,8 @@ class Task:
         raise NotImplementedError
 
     def done_fields(self, last_epoch: dict[str, Any]) -> dict[str, Any]:
-        """Figures from the last epoch event repeated in the final ``done`` event."""
-        return {}
+        """Figures from the last epoch event repeated in the final ``done`` event (``final_fields``)."""
+        return {k: last_epoch.get(k) for k in self.final_fields}
 
     def quick_evaluate(self, p: "Prepared", idx: torch.Tensor) -> dict[str, float] | None:
         """The quick test estimate: figures on the test images ``idx`` only (``loss`` and the metric), in eval
@@ -78,6 +83,7 @@ class Classify(Task):
     """Predict each image's class (cross-entropy; accuracy, confusion matrix)."""
 
     metric = "acc"
+    final_fields = ("test_acc", "test_loss")
 
     def check(self, p):
         if getattr(p.model, "task", "classify") != "classify":  # e.g. an autoencoder outputs images
@@ -99,8 +105,14 @@ class Classify(Task):
     def quick_evaluate(self, p, idx):
         return evaluate_subset(p, idx)
 
-    def done_fields(self, last_epoch):
-        return {"test_acc": last_epoch.get("test_acc"), "test_loss": last_epoch.get("test_loss")}
+
+
+def task_figures(task: str) -> dict[str, Any]:
+    """What a task's runs report, for the readers of their events: the step metric (``metric``), the test
+    metric of its epoch and final events (``test``), the chart's label and range."""
+    t = TASKS.get(task)
+    return {"metric": t.metric, "test": t.final_fields[0] if t.final_fields else None, "label": t.metric_label,
+            "range": t.metric_range}
 
 
 def build_task(config: "RunConfig") -> Task:

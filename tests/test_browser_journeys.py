@@ -1,0 +1,95 @@
+"""Journeys in a real browser (Debian's Chromium via Playwright against `streamlit run`), where the browser
+matters: a zip of real photos uploaded on the Data page, trained from the Train page to a finished run, looked
+inside (the link stays in the tab), a webcam photo explained on Saliency & Grad-CAM (Chromium's fake camera),
+the run found again after a reload and in a second tab. The server's log holds no traceback and no widget
+set twice (a default and the Session State API). Screenshots go to test-artifacts/journey-*.png."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+
+from conftest import ARGS, ARTIFACTS, CHROMIUM
+
+CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+CLASSES = ("airplane", "cat", "ship")
+
+
+def photo_zip(cifar_jpg, per_class: int = 20) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for c in CLASSES:
+            for f in sorted((cifar_jpg / "train" / c).iterdir())[:per_class]:
+                z.write(f, f"{c}/{f.name}")
+    return buf.getvalue()
+
+
+def no_exception(page) -> None:
+    assert not page.locator('[data-testid="stException"]').count(), page.inner_text("body")[:3000]
+
+
+def test_a_zip_of_photos_trained_from_the_train_page_looked_inside_with_the_webcam(server, cifar_jpg, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = tmp_path / "my-photos.zip"
+    path.write_bytes(photo_zip(cifar_jpg))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS + CAMERA)
+        context = browser.new_context(viewport={"width": 1400, "height": 1100}, permissions=["camera"])
+        page = context.new_page()
+        try:
+            # Data: the zip, uploaded
+            page.goto(server + "/data")
+            page.get_by_text("image shape (C, H, W)").wait_for(timeout=60_000)
+            page.get_by_role("combobox", name="data set").click()
+            page.get_by_role("option", name="image_folder").click()
+            page.locator('input[type="file"]').set_input_files(str(path))
+            expect(page.get_by_text("image shape (C, H, W)")).to_be_visible(timeout=60_000)
+            assert page.locator('[data-testid="stMetricValue"]').all_inner_texts()[0] == "3"
+            no_exception(page)
+            # Train: the data set and the upload carried over; a short run to the end
+            page.get_by_role("link", name="Train").first.click()
+            page.get_by_role("button", name="Start training").wait_for(timeout=60_000)
+            assert "dataset-" in page.get_by_label("image folder", exact=True).input_value()  # the upload's folder
+            box = page.get_by_label("epochs")
+            box.fill("2")
+            box.press("Enter")
+            time.sleep(1)
+            page.get_by_role("button", name="Start training").click()
+            page.wait_for_url("**run=*", timeout=30_000)
+            run_id = page.url.split("run=")[1].split("&")[0]
+            expect(page.get_by_text("done").first).to_be_visible(timeout=240_000)
+            expect(page.get_by_text("test accuracy").first).to_be_visible(timeout=30_000)
+            no_exception(page)
+            page.screenshot(path=str(ARTIFACTS / "journey-trained.png"), full_page=True)
+            # Look inside: the link stays in this tab
+            pages_before = len(context.pages)
+            page.get_by_role("link", name="Look inside this run").click()
+            page.wait_for_url("**/inside*", timeout=30_000)
+            assert len(context.pages) == pages_before and run_id in page.url
+            page.get_by_role("tab", name="Saliency & Grad-CAM").click()
+            page.get_by_text("webcam photo").first.click()
+            page.wait_for_function("() => [...document.querySelectorAll('video')].some(v => v.readyState >= 2)",
+                                   timeout=30_000)
+            time.sleep(2)  # a frame in the stream: a photo taken at once can come out empty
+            page.get_by_role("button", name="Take Photo").click(timeout=30_000)
+            expect(page.get_by_text("Clear photo").first).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("webcam photo · predicted").first).to_be_visible(timeout=90_000)
+            page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=60_000)
+            no_exception(page)  # the photo's key once equalled the Grad-CAM chart's: a crash
+            page.screenshot(path=str(ARTIFACTS / "journey-webcam-gradcam.png"), full_page=True)
+            # a reload and a second tab find the run
+            page.reload()
+            expect(page.get_by_text("trained run").first).to_be_visible(timeout=60_000)
+            second = context.new_page()
+            second.goto(f"{server}/train?run={run_id}")
+            expect(second.get_by_text(f"Run {run_id}").first).to_be_visible(timeout=60_000)
+            expect(second.get_by_text("done").first).to_be_visible(timeout=30_000)
+            no_exception(second)
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "journey-last.png"), full_page=True)
+            browser.close()
+    log = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in log and "Session State API" not in log, log[-3000:]
