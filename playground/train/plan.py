@@ -18,6 +18,7 @@ from ..data.augment import build_pipeline
 from ..device import autocast_dtype, device_label, resolve_device
 from ..errors import ConfigError
 from ..models import ENGINE_PARAMS, MODELS, build_model
+from ..models.layers import use_generator
 from ..runs import Run
 from ..seeding import seeded
 from .init import INITS, init_weights
@@ -221,8 +222,10 @@ def setup(config: RunConfig, run: Run | None = None) -> Setup:
     opt = build_optimizer(o.name, groups, lr=o.lr, weight_decay=o.weight_decay, **dict(o.params))
     sched = build_schedule(o.schedule, opt, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
                            **dict(o.schedule_params))
+    gen = torch.Generator(device=p.device).manual_seed(t.seed)
+    use_generator(model, gen)  # dropout draws from the run's generator too: a seed repeats the whole run
     return Setup(config=config, p=p, task=task, opt=opt, sched=sched,
-                 gen=torch.Generator(device=p.device).manual_seed(t.seed), probes=build_probes(t.probes, p, run),
+                 gen=gen, probes=build_probes(t.probes, p, run),
                  steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                  n_epochs=math.ceil(total_steps / steps_per_epoch), batch_size=bs)
 
