@@ -115,17 +115,20 @@ def _data_image_folder(**params: Any) -> str:
                 train = torchvision.datasets.ImageFolder(os.path.join(root, "train"), transform=tf)
                 test = torchvision.datasets.ImageFolder(os.path.join(root, "test"), transform=tf)
                 (tx, ty), (vx, vy) = stack(train), stack(test)
-                return tx, ty, vx, vy, train.classes
-            ds = torchvision.datasets.ImageFolder(root, transform=tf)
-            x, y = stack(ds)
-            g = torch.Generator().manual_seed({seed})
-            is_test = torch.zeros(len(y), dtype=torch.bool)
-            for k in range(len(ds.classes)):  # stratified hold-out of {frac:.0%} per class
-                idx = (y == k).nonzero().squeeze(1)
-                idx = idx[torch.randperm(len(idx), generator=g)]
-                is_test[idx[: int(round(len(idx) * {frac}))]] = True
-            order = torch.randperm(int((~is_test).sum()), generator=torch.Generator().manual_seed({seed}))
-            return x[~is_test][order], y[~is_test][order], x[is_test], y[is_test], ds.classes
+                classes = train.classes
+            else:
+                ds = torchvision.datasets.ImageFolder(root, transform=tf)
+                x, y = stack(ds)
+                g = torch.Generator().manual_seed({seed})
+                is_test = torch.zeros(len(y), dtype=torch.bool)
+                for k in range(len(ds.classes)):  # stratified hold-out of {frac:.0%} per class
+                    idx = (y == k).nonzero().squeeze(1)
+                    idx = idx[torch.randperm(len(idx), generator=g)]
+                    is_test[idx[: int(round(len(idx) * {frac}))]] = True
+                tx, ty, vx, vy, classes = x[~is_test], y[~is_test], x[is_test], y[is_test], ds.classes
+            # Files come class by class: shuffle the training images once (seeded), so the first N have every class.
+            order = torch.randperm(len(ty), generator=torch.Generator().manual_seed({seed}))
+            return tx[order], ty[order], vx, vy, classes
         """)
 
 

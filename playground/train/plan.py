@@ -4,6 +4,7 @@ optimiser, schedule, generator and probes), and each epoch's order of the traini
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import torch.nn as nn
 from ..config import RunConfig
 from ..data import DATASETS, load_dataset
 from ..data.augment import build_pipeline
+from ..data.normalise import normalisation_stats, parse_normalisation
 from ..device import autocast_dtype, device_label, resolve_device
 from ..errors import ConfigError
 from ..models import ENGINE_PARAMS, MODELS, build_model
@@ -28,7 +30,7 @@ from .probes import PROBES, build_probes
 from .tasks import TASKS, build_task
 
 __all__ = ["AUTO_BATCH_MAX", "Setup", "auto_batch_size", "batch_size_for", "check_names", "epoch_order",
-           "prepare", "setup", "step_counts"]
+           "prepare", "setup", "step_counts", "val_split"]
 
 AUTO_BATCH_MAX = 64  # the largest batch the auto rule picks (the gate estimates memory with it)
 AUTO_MIN_STEPS = 20  # the auto rule gives an epoch at least this many steps (from 40 training images on)
@@ -65,7 +67,9 @@ def prepare(config: RunConfig, runs_root=None) -> Prepared:
     device = resolve_device(t.device)
     augment = build_pipeline(d.augment)  # bad specs fail before the (slow) data load
     data = load_dataset(d.dataset, root=d.data_root, download=d.download, **dict(d.params))
-    n_train = len(data.train_y) if d.train_limit is None else min(d.train_limit, len(data.train_y))
+    n_all = len(data.train_y) if d.train_limit is None else min(d.train_limit, len(data.train_y))
+    keep, held = val_split(n_all, t.val_fraction, t.seed)
+    n_train = len(keep)
     bs = batch_size_for(config, n_train)
     if bs > n_train:
         raise ConfigError(
@@ -83,17 +87,34 @@ def prepare(config: RunConfig, runs_root=None) -> Prepared:
     channels_last = any(isinstance(mod, nn.Conv2d) for mod in model.modules())
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     c = data.shape[0]
+    mean, std = normalisation_stats(d.normalize, data)  # data.normalize: the training split's, none, fixed, ...
     p = Prepared(
         config=config, data=data, device=device, model=model,
-        train_x=data.train_x[:n_train].to(device), train_y=data.train_y[:n_train].to(device),
+        train_x=data.train_x[:n_all].to(device), train_y=data.train_y[:n_all].to(device),
         test_x=data.test_x.to(device), test_y=data.test_y.to(device),
-        mean=torch.tensor(data.mean, device=device).view(1, c, 1, 1),
-        std=torch.tensor(data.std, device=device).view(1, c, 1, 1),
+        mean=torch.tensor(mean, device=device, dtype=torch.float32).view(1, c, 1, 1),
+        std=torch.tensor(std, device=device, dtype=torch.float32).view(1, c, 1, 1),
         augment=augment, channels_last=channels_last,
         autocast_dtype=autocast_dtype(device, t.precision),
     )
     # A model may adapt what it is fed (its own normalisation; the transfer model's feature cache).
-    return model.on_prepare(p) if hasattr(model, "on_prepare") else p
+    p = model.on_prepare(p) if hasattr(model, "on_prepare") else p
+    if len(held):  # the validation split: held out of the (possibly cached) training rows
+        keep, held = keep.to(device), held.to(device)
+        p = dataclasses.replace(p, train_x=p.train_x[keep], train_y=p.train_y[keep], val_x=p.train_x[held],
+                                val_y=p.train_y[held])
+    return p
+
+
+def val_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (kept for training, held out for validation) of ``n`` training images: a seeded draw of
+    ``round(n * fraction)`` held out (the course's ``valid_size``), both in stored order."""
+    n_val = int(round(n * fraction))
+    if fraction > 0 and not 1 <= n_val <= n - 2:
+        raise ConfigError(f"A validation fraction of {fraction:g} of {n:,} training images holds out {n_val}; "
+                          "use a larger fraction or more images (at least one to validate, two to train).")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
 def check_names(config: RunConfig) -> None:
@@ -110,6 +131,7 @@ def check_names(config: RunConfig) -> None:
     SCHEDULES.check_reserved(o.schedule_params, ("total_steps", "steps_per_epoch"), "the engine sets them")
     TASKS.get(t.task).check_config(config)
     build_pipeline(config.data.augment)
+    parse_normalisation(config.data.normalize)
     resolve_device(config.train.device)
 
 
@@ -129,6 +151,33 @@ class Setup:
     total_steps: int
     n_epochs: int
     batch_size: int  # the one it trains with: the config's, or the auto rule's (``batch_size_for``)
+    # With a validation split: the epoch with the lowest validation loss so far (epoch, val_loss, model state).
+    best: dict[str, Any] | None = None
+
+    def validate(self) -> dict[str, Any]:
+        """The validation split's figures (``val_loss``, ``val_acc`` ...), or {} without one."""
+        if self.p.val_x is None:
+            return {}
+        ev = self.task.evaluate(self.p.validation_view())
+        return {"val_" + k[5:]: round(v, 5) for k, v in ev.items()
+                if k.startswith("test_") and isinstance(v, (int, float))}
+
+    def keep_if_best(self, ev: dict[str, Any]) -> None:
+        """Keep the model of an epoch whose validation loss is the lowest so far (the course saves model.pt
+        whenever it does not increase) and mark its event ``val_best``."""
+        if "val_loss" not in ev or ev.get("partial"):
+            return
+        if self.best is None or ev["val_loss"] <= self.best["val_loss"]:
+            state = {k: v.detach().clone() for k, v in self.p.model.state_dict().items()}
+            self.best = {"epoch": ev["epoch"] + 1, "val_loss": ev["val_loss"], "model": state}
+            ev["val_best"] = True
+
+    def use_best(self) -> dict[str, Any]:
+        """Load the kept best-validation weights into the model -> the final event's fields about them."""
+        if self.best is None:
+            return {}
+        self.p.model.load_state_dict(self.best["model"])
+        return {"best_epoch": self.best["epoch"], "best_val_loss": self.best["val_loss"]}
 
     def probe_fields(self, hook: str, *args: int) -> dict[str, Any]:
         """What the probes add to an event (``hook``: on_start, on_log or on_epoch)."""
@@ -143,6 +192,7 @@ class Setup:
                 "precision": "bf16" if p.autocast_dtype == torch.bfloat16 else "fp32",
                 **({"threads": torch.get_num_threads()} if p.device.type == "cpu" else {}),
                 "dataset": p.data.summary(), "task": self.config.train.task, "train_images": len(p.train_y),
+                **({"val_images": len(p.val_y)} if p.val_y is not None else {}),
                 "parameters": sum(q.numel() for q in model.parameters()),
                 "trainable_parameters": sum(q.numel() for q in model.parameters() if q.requires_grad),
                 "batch_size": self.batch_size, "steps_per_epoch": self.steps_per_epoch,
@@ -157,6 +207,8 @@ class Setup:
         state = {"model": self.p.model.state_dict(), "optimizer": self.opt.state_dict(),
                  "scheduler": self.sched.state_dict(), "generator": self.gen.get_state(), "epoch": epochs_done,
                  "epochs_done": epochs_done, "step": step, "t": t, "config": self.config.to_dict()}
+        if self.best is not None:
+            state["best"] = self.best
         if within is not None:
             state["in_epoch"], state["epoch_generator"] = within
         return state
@@ -201,6 +253,7 @@ class Setup:
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
         epoch, step = int(state["epoch"]), int(state["step"])
+        self.best = state.get("best")
         try:
             self.gen.set_state(state["generator"].cpu())
             return epoch, step, None
@@ -235,6 +288,8 @@ def epoch_order(s: Setup, within: dict[str, Any] | None) -> tuple[torch.Tensor, 
     state it was drawn from. ``within``: a checkpoint saved inside the epoch, whose order is drawn again
     from the state it saved (the generator then goes on from where it was)."""
     p, gen = s.p, s.gen
+    if not s.config.train.shuffle:  # the stored order every epoch (the course's loaders without shuffle)
+        return torch.arange(len(p.train_y), device=p.device), gen.get_state()
     saved = within.get("epoch_generator") if within else None
     if saved is None:
         state = gen.get_state()
