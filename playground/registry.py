@@ -21,6 +21,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # says so when it registers (``ranges={"std": (1e-4, 1.0, "log")}``).
 PARAM_RANGES: dict[str, tuple] = {
     "p": (0.0, 1.0, 0.05), "dropout": (0.0, 0.9, 0.05), "conv_dropout": (0.0, 0.9, 0.05),
+    "flat_dropout": (0.0, 0.9, 0.05),
     "kernel": (1, 9, 2), "code": (2, 256, 2), "width": (4, 128, 4), "stages": (1, 4, 1), "blocks": (1, 4, 1),
     "k": (0, 20, 1), "backbone_lr_scale": (0.0, 1.0, 0.05), "image_size": (0, 512, 16),
     "brightness": (0.0, 1.0, 0.05), "contrast": (0.0, 1.0, 0.05), "saturation": (0.0, 1.0, 0.05),

@@ -9,7 +9,9 @@ placeholders from the run's settings.
 
 from __future__ import annotations
 
+import inspect
 import pprint
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -17,9 +19,12 @@ import torch.nn as nn
 import torchvision
 
 from ..config import RunConfig, without_server_paths
+from ..data import channel_stats
 from ..data.augment import parse_spec
+from ..data.normalise import NORMALISATIONS, normalisation_stats, parse_normalisation
 from ..errors import ExportError
 from ..models import build_model
+from ..models.layers import SeededDropout, SeededDropout2d, use_generator
 from ..train.plan import AUTO_BATCH_MAX, AUTO_MIN_STEPS
 from .emitters import (
     AUGMENT_EMITTERS,
@@ -110,13 +115,28 @@ def _loop(config: RunConfig) -> dict[str, str]:
         "data_root": repr(d.data_root) if d.data_root else '"./data"',
         "epochs": repr(t.epochs), "train_limit": repr(d.train_limit), "seed": str(t.seed),
         "batch_size": str(t.batch_size) if t.batch_size is not None else _AUTO_BATCH,
-        "eval_batch_size": str(t.eval_batch_size),
+        "eval_batch_size": str(t.eval_batch_size), "val_fraction": repr(t.val_fraction), "shuffle": repr(t.shuffle),
         "optimizer": optimizer_expr(config),
         "schedule": emit(SCHEDULE_EMITTERS, o.schedule, dict(o.schedule_params), "schedule"),
         "label_smoothing": repr(o.label_smoothing),
         "grad_clip": (f"nn.utils.clip_grad_norm_(model.parameters(), {o.grad_clip!r})" if o.grad_clip > 0
                       else "# (no gradient clipping)"),
     }
+
+
+def _normalisation(config: RunConfig, in_shape) -> dict[str, str]:
+    """The script's mean and std: the training split's, computed as the playground does, or the run's fixed
+    values; plus the code both need (the statistics and the seeded dropout, read from the playground)."""
+    spec = config.data.normalize
+    name, _ = parse_normalisation(spec)
+    if name == "data":
+        code = "    mean, std = channel_stats(train_x)  # every training image, before any limit"
+    else:
+        mean, std = normalisation_stats(spec, SimpleNamespace(shape=tuple(in_shape)))
+        code = f"    mean, std = {list(mean)!r}, {list(std)!r}"
+    dropout = "\n\n\n".join(inspect.getsource(f).rstrip() for f in (SeededDropout, SeededDropout2d, use_generator))
+    return {"normalisation": code, "normalize_name": NORMALISATIONS.facts(name).get("label", name) + f" ({spec})",
+            "stats_source": inspect.getsource(channel_stats).rstrip(), "dropout_source": dropout}
 
 
 def _model(name: str, model: nn.Module) -> str:
@@ -139,7 +159,7 @@ def training_script(config: RunConfig, *, in_shape, num_classes: int, run_id: st
         data_source=emit(DATA_EMITTERS, d.dataset, dict(d.params), "data set").rstrip(),
         augment=_augment(config),
         model_source=_model(m.name, model).rstrip(),
-        **_init_weights(config), **_input_normalisation(model), **_loop(config),
+        **_init_weights(config), **_input_normalisation(model), **_loop(config), **_normalisation(config, in_shape),
         lr_changes=repr({int(k): float(v) for k, v in sorted((lr_changes or {}).items())}),
     )
 
