@@ -129,14 +129,18 @@ class Registry(Generic[F]):
             raise ConfigError(f"A {self.kind} is text such as 'name:value' (got {spec!r}).")
         name, _, rest = spec.strip().partition(":")
         self.check(name)
-        positional = list(self.params(name))
+        defaults = self.params(name)
+        positional = list(defaults)
+
+        def value(key: str, text: str) -> Any:  # a number, or a word where the parameter is a word
+            return text.strip() if isinstance(defaults.get(key), str) else self._number(text, spec)
         params: dict[str, Any] = {}
         for i, part in enumerate(p for p in rest.split(",") if p.strip()):
             if "=" in part:
                 k, v = part.split("=", 1)
-                params[k.strip()] = self._number(v, spec)
+                params[k.strip()] = value(k.strip(), v)
             elif i < len(positional):
-                params[positional[i]] = self._number(part, spec)
+                params[positional[i]] = value(positional[i], part)
             else:
                 raise ConfigError(f"Too many values in {self.kind} {spec!r}; use name=value.")
         return name, params

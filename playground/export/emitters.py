@@ -144,7 +144,8 @@ DATA_EMITTERS: dict[str, Callable[..., str]] = {
 AUGMENT_EMITTERS: dict[str, Callable[..., str]] = {
     "hflip": lambda p=0.5: f"v2.RandomHorizontalFlip(p={p})",
     "vflip": lambda p=0.5: f"v2.RandomVerticalFlip(p={p})",
-    "rotation": lambda degrees=15.0: f"v2.RandomRotation(degrees={degrees})",
+    "rotation": lambda degrees=15.0, interpolation="bilinear":
+        f"v2.RandomRotation(degrees={degrees}, interpolation=v2.InterpolationMode.{interpolation.upper()})",
     "translate": lambda fraction=0.1: f"v2.RandomAffine(degrees=0, translate=({fraction}, {fraction}))",
     "scale": lambda min=0.9, max=1.1: f"v2.RandomAffine(degrees=0, scale=({min}, {max}))",  # noqa: A002
     "random_resized_crop": lambda scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3):
@@ -172,6 +173,10 @@ INIT_EMITTERS: dict[str, Callable[..., str | None]] = {
     "kaiming_normal": lambda nonlinearity="relu", mode="fan_in":
         f"nn.init.kaiming_normal_(w, mode={mode!r}, nonlinearity={nonlinearity!r})",
     "orthogonal": lambda gain=1.0: f"nn.init.orthogonal_(w, gain={gain})",
+    "uniform_01": lambda: "nn.init.uniform_(w, 0.0, 1.0)",
+    "uniform_centered": lambda: "nn.init.uniform_(w, -0.5, 0.5)",
+    "uniform_rule": lambda: "nn.init.uniform_(w, -1 / w[0].numel() ** 0.5, 1 / w[0].numel() ** 0.5)  # y = 1/sqrt(n)",
+    "normal_rule": lambda: "nn.init.normal_(w, 0.0, 1 / w[0].numel() ** 0.5)  # std 1/sqrt(n)",
 }
 
 
