@@ -295,14 +295,32 @@ def default_freeze(weights: str) -> str:
     return "finetune_all" if weights == "none" else "head_only"
 
 
+# The course's recipe, the default where a run sets none of freeze, k, backbone_lr_scale and picks the backbone
+# with pretrained weights: vgg16's features frozen, its whole classifier (fc6, fc7, the new head) trains at one
+# rate (the course: ``optim.SGD(vgg16.classifier.parameters(), lr=0.001)``).
+RECIPES: dict[str, dict[str, Any]] = {"vgg16": {"freeze": "last_k", "k": 2, "backbone_lr_scale": 1.0}}
+
+
+def default_recipe(backbone: str, weights: str, freeze: str | None, k: int | None,
+                   backbone_lr_scale: float | None) -> tuple[str, int, float]:
+    """(freeze, k, backbone_lr_scale) of a run that left some unset: the backbone's recipe when it set none
+    and starts from pretrained weights, else the defaults (``default_freeze``, 1, 0.1)."""
+    recipe = RECIPES.get(backbone) if weights != "none" else None
+    if recipe and freeze is None and k is None and backbone_lr_scale is None:
+        return recipe["freeze"], recipe["k"], recipe["backbone_lr_scale"]
+    return (default_freeze(weights) if freeze is None else freeze, 1 if k is None else k,
+            0.1 if backbone_lr_scale is None else backbone_lr_scale)
+
+
 # A saved transfer model's checkpoint holds every weight (preprocessing buffers included). A rebuild keeps
 # source_run and source_arch: a playground source network's layers are described by them.
 @register_model("transfer", pretrained=True, reload={"weights": "none", "download": False, "feature_cache": False},
                 reads_runs=True)
 def transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone: str = "mobilenet_v3_small",
              weights: str = "imagenet", source_run: str = "", source_arch: dict | None = None,
-             freeze: str | None = None, k: int = 1, backbone_lr_scale: float = 0.1, image_size: int = 0,
-             feature_cache: bool = True, download: bool = True, runs_root: str | None = None) -> TransferNet:
+             freeze: str | None = None, k: int | None = None, backbone_lr_scale: float | None = None,
+             image_size: int = 0, feature_cache: bool = True, download: bool = True,
+             runs_root: str | None = None) -> TransferNet:
     """A pretrained torchvision backbone (vgg16, resnet18, mobilenet_v3_small, efficientnet_b0), or with
     backbone "run" a classifier the playground trained (source_run), with a new head."""
     return build_transfer(in_shape=in_shape, num_classes=num_classes, backbone=backbone, weights=weights,
@@ -349,11 +367,11 @@ def _build_from_run(in_shape, num_classes: int, weights: str, source_run: str, s
 
 def build_transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone: str = "mobilenet_v3_small",
                    weights: str = "imagenet", source_run: str = "", source_arch: dict | None = None,
-                   freeze: str | None = None, k: int = 1, backbone_lr_scale: float = 0.1, image_size: int = 0,
-                   feature_cache: bool = True, download: bool = True,
+                   freeze: str | None = None, k: int | None = None, backbone_lr_scale: float | None = None,
+                   image_size: int = 0, feature_cache: bool = True, download: bool = True,
                    progress: Callable[[int, int], None] | None = None, runs_root: str | None = None) -> TransferNet:
     """``transfer`` with the extras the app needs (download progress, another run store)."""
-    freeze = default_freeze(weights) if freeze is None else freeze
+    freeze, k, backbone_lr_scale = default_recipe(backbone, weights, freeze, k, backbone_lr_scale)
     _check_in_shape(in_shape)
     _check_settings(weights, freeze, backbone_lr_scale, image_size)
     if backbone == RUN_BACKBONE:
