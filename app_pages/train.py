@@ -19,6 +19,7 @@ from app_pages.common import (
     url_run,
     view_link,
 )
+from app_pages.course_parts import normalisation_input, protocol_inputs
 from app_pages.inside_parts import confusion_drilldown
 from app_pages.run_panel import LIVE, control_row, downloads, left_queue, refresh_every
 from app_pages.train_again_parts import run_again
@@ -80,7 +81,7 @@ def training_settings() -> dict[str, Any]:
                            "for the Inside the network page (costs well under 5% of training time).")
     probes = tuple(p for p in base.train.probes if p not in DEFAULT_PROBES) + (DEFAULT_PROBES if record else ())
     return {"epochs": float(epochs), "batch_size": bs, "seed": int(seed), "device": device, "precision": precision,
-            "probes": probes}
+            "probes": probes, **protocol_inputs(base.train, "t_protocol")}
 
 
 def setup_form() -> RunConfig | None:
@@ -113,6 +114,7 @@ def setup_form() -> RunConfig | None:
             args = st.text_input(f"{name} parameters", value=given.get(name, ""), key=f"t_augp_{name}",
                                  placeholder=", ".join(f"{k}={v}" for k, v in AUGMENTATIONS.params(name).items()))
             augment.append(f"{name}:{args}" if args.strip() else name)
+        normalize = normalisation_input(base.data.normalize, "t_norm")
 
         st.subheader("Model", divider="gray")
         # Autoencoders reconstruct images: they train on the Autoencoders page (task reconstruct).
@@ -146,7 +148,7 @@ def setup_form() -> RunConfig | None:
         return None
     cfg = RunConfig(
         data=DataConfig(dataset=dataset, data_root=root or None, params=dparams, augment=tuple(augment),
-                        train_limit=int(limit) or None, download=base.data.download),
+                        train_limit=int(limit) or None, download=base.data.download, normalize=normalize),
         model=ModelConfig(name=model, params=mparams, init=init, init_params=iparams),
         optim=OptimConfig(name=opt, lr=float(lr), weight_decay=wd, schedule=sched, schedule_params=sparams,
                           label_smoothing=float(ls), grad_clip=float(clip)),

@@ -8,7 +8,7 @@ last feature map.
 - ``course_conv_autoencoder``: its convolutional autoencoder. 3x3 convs 16 -> 4 channels with max pools
   (28 -> 14 -> 7), transposed convs 4 -> 16 -> image (kernel 2, stride 2), sigmoid: 1,077 parameters.
 
-``decoder="upsample"`` is the course's other decoder: nearest-neighbour upsampling by 2, then a 3x3 conv
+``decoder="upsample_nearest"`` is the course's other decoder: nearest-neighbour upsampling by 2, then a 3x3 conv
 with the transposed conv's channels (the checkerboard-free variant the course shows next).
 On other image sizes the first transposed kernel is 2 or 3, whatever gets back the encoder's size.
 """
@@ -23,11 +23,11 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ._registry import register_model
-from .autoencoder import AutoEncoder
+from .autoencoder import OUTPUTS, AutoEncoder
 
 __all__ = ["CourseAutoEncoder", "course_conv_autoencoder", "course_denoiser", "COURSE_DECODERS"]
 
-COURSE_DECODERS = ("transposed", "upsample")
+COURSE_DECODERS = ("transposed", "upsample_nearest")
 
 
 class CourseUp(nn.Module):
@@ -52,7 +52,8 @@ class CourseAutoEncoder(AutoEncoder):
     """conv (3x3, same) + ReLU + 2x2 max pool per encoder channel; CourseUp + ReLU per decoder channel;
     then (``out_conv``) a 3x3 conv to the image, or the last CourseUp makes the image; sigmoid."""
 
-    def __init__(self, in_shape, enc: Sequence[int], dec: Sequence[int], out_conv: bool, decoder: str):
+    def __init__(self, in_shape, enc: Sequence[int], dec: Sequence[int], out_conv: bool, decoder: str,
+                 output: str = "sigmoid"):
         c, h, w = in_shape
         sizes = [(h, w)]
         for _ in enc:
@@ -60,7 +61,7 @@ class CourseAutoEncoder(AutoEncoder):
         if min(sizes[-1]) < 1:
             raise ConfigError(f"{h}x{w} images are too small for {len(enc)} max pools; use images of at least "
                               f"{2 ** len(enc)}x{2 ** len(enc)}.")
-        super().__init__(in_shape, enc[-1] * sizes[-1][0] * sizes[-1][1], "sigmoid")
+        super().__init__(in_shape, enc[-1] * sizes[-1][0] * sizes[-1][1], output)
         layers: list[nn.Module] = []
         c_in = c
         for ch in enc:
@@ -77,7 +78,9 @@ class CourseAutoEncoder(AutoEncoder):
             c_in = ch
         if out_conv:
             ups.append(nn.Conv2d(c_in, c, 3, padding=1))
-        ups.append(nn.Sigmoid())
+        if output not in OUTPUTS:
+            raise ConfigError(f"output must be one of {', '.join(OUTPUTS)} (got {output!r}).")
+        ups.append(OUTPUTS[output]())
         self.decoder = nn.Sequential(*ups)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, code): the last map, flattened
@@ -93,19 +96,29 @@ def _decoder(decoder: str) -> str:
     return decoder
 
 
+def _build(in_shape, enc, dec, out_conv: bool, decoder: str, code: int, output: str) -> CourseAutoEncoder:
+    """``code``: 0 (the last feature map's size, which the image size decides), or that same size."""
+    model = CourseAutoEncoder(in_shape, enc, dec, out_conv, _decoder(decoder), output)
+    if code not in (0, model.code):
+        raise ConfigError(f"This network's code is its last feature map, {model.code} numbers for "
+                          f"{in_shape[1]}x{in_shape[2]} images; it has no code size to set (leave code at 0 or "
+                          f"{model.code}), or pick conv_autoencoder for a chosen bottleneck.")
+    return model
+
+
 @register_model("course_denoiser", task="reconstruct")
 def course_denoiser(*, in_shape: tuple[int, int, int], num_classes: int | None = None,
-                    decoder: str = "transposed") -> CourseAutoEncoder:
+                    decoder: str = "transposed", code: int = 0, output: str = "sigmoid") -> CourseAutoEncoder:
     """The course's denoising autoencoder: convs 32-16-8 with max pools, transposed convs 8-16-32, a 3x3 conv
-    out (9,585 parameters on 28x28 grey images); decoder upsample: nearest upsampling + 3x3 convs instead."""
+    out (9,585 parameters on 28x28 grey images); decoder upsample_nearest: nearest upsampling + 3x3 convs instead."""
     del num_classes
-    return CourseAutoEncoder(in_shape, (32, 16, 8), (8, 16, 32), True, _decoder(decoder))
+    return _build(in_shape, (32, 16, 8), (8, 16, 32), True, decoder, code, output)
 
 
 @register_model("course_conv_autoencoder", task="reconstruct")
 def course_conv_autoencoder(*, in_shape: tuple[int, int, int], num_classes: int | None = None,
-                            decoder: str = "transposed") -> CourseAutoEncoder:
+                            decoder: str = "transposed", code: int = 0, output: str = "sigmoid") -> CourseAutoEncoder:
     """The course's convolutional autoencoder: convs 16-4 with max pools, transposed convs 16-image (1,077
-    parameters on 28x28 grey images); decoder upsample: nearest upsampling + 3x3 convs (1,477)."""
+    parameters on 28x28 grey images); decoder upsample_nearest: nearest upsampling + 3x3 convs (1,477)."""
     del num_classes
-    return CourseAutoEncoder(in_shape, (16, 4), (16,), False, _decoder(decoder))
+    return _build(in_shape, (16, 4), (16,), False, decoder, code, output)

@@ -275,8 +275,7 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
     if not last:  # resumed after the last epoch had finished but before "done" was written
         last = task.evaluate(p)
     best = s.use_best()  # the course's protocol: the best validation checkpoint is the one tested and saved
-    if best:
-        last = task.evaluate(p)
+    last = task.evaluate(p) if best else last
     yield finish("done", epoch=epoch, **task.done_fields(last), **best, train_seconds=round(meter.train_seconds, 3),
                  images_per_second=round(meter.images / max(meter.train_seconds, 1e-9), 1),
                  device=device_label(p.device), run_id=run.run_id if run else None)
