@@ -1,5 +1,5 @@
 """The standalone training script: a readable Python file that needs only torch and
-torchvision and rebuilds a classification run from scratch: the same data set, model
+torchvision and rebuilds a classification or reconstruction run from scratch: the same data set, model
 (source generated from the module tree, so its state dict loads strictly),
 initialisation, optimiser, schedule and training loop.
 
@@ -37,6 +37,7 @@ from .emitters import (
 )
 from .saved import final_state
 from .source import NO_RUN_BACKBONE, model_source
+from .tasks import task_source
 from .template import SCRIPT
 
 __all__ = ["run_training_script", "training_script"]
@@ -118,7 +119,6 @@ def _loop(config: RunConfig) -> dict[str, str]:
         "eval_batch_size": str(t.eval_batch_size), "val_fraction": repr(t.val_fraction), "shuffle": repr(t.shuffle),
         "optimizer": optimizer_expr(config),
         "schedule": emit(SCHEDULE_EMITTERS, o.schedule, dict(o.schedule_params), "schedule"),
-        "label_smoothing": repr(o.label_smoothing),
         "grad_clip": (f"nn.utils.clip_grad_norm_(model.parameters(), {o.grad_clip!r})" if o.grad_clip > 0
                       else "# (no gradient clipping)"),
     }
@@ -149,8 +149,6 @@ def training_script(config: RunConfig, *, in_shape, num_classes: int, run_id: st
     """A standalone, readable training script (torch + torchvision only) for ``config``; ``lr_changes``:
     step -> learning rate set while the run trained (the script changes it at the same steps)."""
     d, m, t = config.data, config.model, config.train
-    if t.task != "classify":
-        raise ExportError(f"The standalone script covers classification runs; this run's task is {t.task!r}.")
     if m.name == "transfer" and dict(m.params).get("backbone") == "run":
         raise ExportError(NO_RUN_BACKBONE)
     model = build_model(m.name, in_shape=tuple(in_shape), num_classes=num_classes, **dict(m.params))
@@ -160,7 +158,7 @@ def training_script(config: RunConfig, *, in_shape, num_classes: int, run_id: st
         augment=_augment(config),
         model_source=_model(m.name, model).rstrip(),
         **_init_weights(config), **_input_normalisation(model), **_loop(config), **_normalisation(config, in_shape),
-        lr_changes=repr({int(k): float(v) for k, v in sorted((lr_changes or {}).items())}),
+        lr_changes=repr({int(k): float(v) for k, v in sorted((lr_changes or {}).items())}), task_source=task_source(config),
     )
 
 

@@ -81,16 +81,7 @@ def to_input(x_u8: torch.Tensor, mean, std, device, channels_last: bool) -> torc
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
-@torch.no_grad()
-def evaluate(model, x_u8, y, mean, std, device, channels_last, batch_size=$eval_batch_size):
-    model.eval()
-    correct, loss = 0, torch.zeros((), device=device)
-    for i in range(0, len(y), batch_size):
-        out = model(to_input(x_u8[i : i + batch_size], mean, std, device, channels_last))
-        loss += F.cross_entropy(out, y[i : i + batch_size].to(device), reduction="sum")
-        correct += (out.argmax(1).cpu() == y[i : i + batch_size]).sum().item()
-    model.train()
-    return loss.item() / len(y), correct / len(y)
+$task_source
 
 
 def main() -> None:
@@ -148,11 +139,11 @@ $input_stats
                 if sched is not None:
                     sched.base_lrs = [b * scale for b in sched.base_lrs]
             idx = perm[i * batch_size : (i + 1) * batch_size].cpu()
-            x = augment(train_x[idx].float() * (1 / 255))  # (B, C, H, W) in [0, 1]
-            x = ((x.to(device) - mean) / std).contiguous(
+            x = augment(train_x[idx].float() * (1 / 255)).to(device)  # (B, C, H, W) in [0, 1]
+            x, y = make_batch(x, train_y[idx].to(device), g)  # the model's input and its target
+            x = ((x - mean) / std).contiguous(
                 memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-            y = train_y[idx].to(device)
-            loss = F.cross_entropy(model(x), y, label_smoothing=$label_smoothing)
+            loss = loss_fn(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             $grad_clip
@@ -162,18 +153,18 @@ $input_stats
             step += 1
             loss_sum += loss.detach()
             n_steps += 1
-        test_loss, test_acc = evaluate(model, test_x, test_y, mean, std, device, channels_last)
+        test_loss, test_value = evaluate(model, test_x, test_y, mean, std, device, channels_last)
         line = f"epoch {epoch + 1}: train loss {loss_sum.item() / max(n_steps, 1):.6f}"
         if VAL_FRACTION > 0:  # keep the weights of the epoch with the lowest validation loss
-            val_loss, val_acc = evaluate(model, val_x, val_y, mean, std, device, channels_last)
-            line += f", validation loss {val_loss:.6f}, validation accuracy {val_acc:.4f}"
+            val_loss, val_value = evaluate(model, val_x, val_y, mean, std, device, channels_last)
+            line += f", validation loss {val_loss:.6f}, validation {METRIC} {val_value:.4f}"
             if best is None or round(val_loss, 5) <= best[0]:
                 best = (round(val_loss, 5), epoch + 1, {k: v.detach().clone() for k, v in model.state_dict().items()})
-        print(f"{line}, test loss {test_loss:.6f}, test accuracy {test_acc:.4f} ({time.time() - t0:.1f} s)")
+        print(f"{line}, test loss {test_loss:.6f}, test {METRIC} {test_value:.4f} ({time.time() - t0:.1f} s)")
     if best is not None:  # the course's protocol: test the checkpoint with the best validation loss
         model.load_state_dict(best[2])
-        test_loss, test_acc = evaluate(model, test_x, test_y, mean, std, device, channels_last)
-        print(f"best validation loss at epoch {best[1]}: test loss {test_loss:.6f}, test accuracy {test_acc:.4f}")
+        test_loss, test_value = evaluate(model, test_x, test_y, mean, std, device, channels_last)
+        print(f"best validation loss at epoch {best[1]}: test loss {test_loss:.6f}, test {METRIC} {test_value:.4f}")
     torch.save(model.state_dict(), args.out)
     print(f"saved {args.out}")
 

@@ -96,19 +96,19 @@ def _decoder(decoder: str) -> str:
     return decoder
 
 
-def _build(in_shape, enc, dec, out_conv: bool, decoder: str, code: int, output: str) -> CourseAutoEncoder:
-    """``code``: 0 (the last feature map's size, which the image size decides), or that same size."""
+def _build(in_shape, enc, dec, out_conv: bool, decoder: str, code: int | None, output: str) -> CourseAutoEncoder:
+    """``code``: None (the last feature map's size, which the image size decides), or that same size."""
     model = CourseAutoEncoder(in_shape, enc, dec, out_conv, _decoder(decoder), output)
-    if code not in (0, model.code):
+    if code not in (None, model.code):
         raise ConfigError(f"This network's code is its last feature map, {model.code} numbers for "
-                          f"{in_shape[1]}x{in_shape[2]} images; it has no code size to set (leave code at 0 or "
+                          f"{in_shape[1]}x{in_shape[2]} images; it has no code size to set (leave code unset or "
                           f"{model.code}), or pick conv_autoencoder for a chosen bottleneck.")
     return model
 
 
 @register_model("course_denoiser", task="reconstruct")
 def course_denoiser(*, in_shape: tuple[int, int, int], num_classes: int | None = None,
-                    decoder: str = "transposed", code: int = 0, output: str = "sigmoid") -> CourseAutoEncoder:
+                    decoder: str = "transposed", code: int | None = None, output: str = "sigmoid") -> CourseAutoEncoder:
     """The course's denoising autoencoder: convs 32-16-8 with max pools, transposed convs 8-16-32, a 3x3 conv
     out (9,585 parameters on 28x28 grey images); decoder upsample_nearest: nearest upsampling + 3x3 convs instead."""
     del num_classes
@@ -117,7 +117,7 @@ def course_denoiser(*, in_shape: tuple[int, int, int], num_classes: int | None =
 
 @register_model("course_conv_autoencoder", task="reconstruct")
 def course_conv_autoencoder(*, in_shape: tuple[int, int, int], num_classes: int | None = None,
-                            decoder: str = "transposed", code: int = 0, output: str = "sigmoid") -> CourseAutoEncoder:
+                            decoder: str = "transposed", code: int | None = None, output: str = "sigmoid") -> CourseAutoEncoder:
     """The course's convolutional autoencoder: convs 16-4 with max pools, transposed convs 16-image (1,077
     parameters on 28x28 grey images); decoder upsample_nearest: nearest upsampling + 3x3 convs (1,477)."""
     del num_classes
