@@ -148,7 +148,7 @@ def training_script(config: RunConfig, *, in_shape, num_classes: int, run_id: st
                     lr_changes: dict[int, float] | None = None) -> str:
     """A standalone, readable training script (torch + torchvision only) for ``config``; ``lr_changes``:
     step -> learning rate set while the run trained (the script changes it at the same steps)."""
-    d, m, t = config.data, config.model, config.train
+    d, m = config.data, config.model
     if m.name == "transfer" and dict(m.params).get("backbone") == "run":
         raise ExportError(NO_RUN_BACKBONE)
     model = build_model(m.name, in_shape=tuple(in_shape), num_classes=num_classes, **dict(m.params))
@@ -158,7 +158,8 @@ def training_script(config: RunConfig, *, in_shape, num_classes: int, run_id: st
         augment=_augment(config),
         model_source=_model(m.name, model).rstrip(),
         **_init_weights(config), **_input_normalisation(model), **_loop(config), **_normalisation(config, in_shape),
-        lr_changes=repr({int(k): float(v) for k, v in sorted((lr_changes or {}).items())}), task_source=task_source(config),
+        lr_changes=repr({int(k): float(v) for k, v in sorted((lr_changes or {}).items())}),
+        task_source=task_source(config),
     )
 
 

@@ -117,7 +117,8 @@ def course_denoiser(*, in_shape: tuple[int, int, int], num_classes: int | None =
 
 @register_model("course_conv_autoencoder", task="reconstruct")
 def course_conv_autoencoder(*, in_shape: tuple[int, int, int], num_classes: int | None = None,
-                            decoder: str = "transposed", code: int | None = None, output: str = "sigmoid") -> CourseAutoEncoder:
+                            decoder: str = "transposed", code: int | None = None,
+                            output: str = "sigmoid") -> CourseAutoEncoder:
     """The course's convolutional autoencoder: convs 16-4 with max pools, transposed convs 16-image (1,077
     parameters on 28x28 grey images); decoder upsample_nearest: nearest upsampling + 3x3 convs (1,477)."""
     del num_classes
