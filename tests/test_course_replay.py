@@ -118,3 +118,20 @@ def test_image_folder_script_with_train_test_and_a_limit_keeps_every_class(tmp_p
     assert torch.bincount(first, minlength=5).min() >= 1  # all five classes in the first 20 (before: c0..c1)
     ds = load_dataset("image_folder", root=root, image_size=12)
     assert torch.equal(ty, ds.train_y) and torch.equal(tx, ds.train_x)  # the playground's order, image by image
+
+
+def test_a_denoising_run_exports_and_its_script_replays_it(tmp_path):
+    """The course's denoiser with Gaussian noise and masking, unshuffled: the script draws the same corruption
+    from the run's generator and prints the run's losses and test PSNR."""
+    store = RunStore(tmp_path / "runs")
+    cfg = _cfg(data={"normalize": "none", "noise": ["gaussian:0.5", "mask:0.1"]},
+               model={"name": "course_denoiser"}, optim={"name": "adam", "lr": 0.001},
+               train={"task": "reconstruct", "shuffle": False, "batch_size": 20, "epochs": 1})
+    events = list(fit(cfg, store=store))
+    assert events[-1]["kind"] == "done", events[-1]
+    epoch = next(e for e in events if e["kind"] == "epoch")
+    lines = _script_lines(run_training_script(store.open(events[0]["run_id"])), tmp_path)
+    line = next(ln for ln in lines if ln.startswith("epoch 1:"))
+    assert float(line.split("train loss ")[1].split(",")[0]) == pytest.approx(epoch["train_loss"], abs=1e-5)
+    assert float(line.split("test loss ")[1].split(",")[0]) == pytest.approx(epoch["test_loss"], abs=1e-6)
+    assert float(line.split("test PSNR (dB) ")[1].split()[0]) == pytest.approx(epoch["test_psnr"], abs=1e-3)
