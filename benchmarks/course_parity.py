@@ -3,7 +3,7 @@ write it (``course_code.py``), the playground's preset (``playground.start.cours
 the preset run's exported script (a subprocess). Prints test accuracy (or PSNR, dB) and seconds for each.
 
     PYTHONPATH=. .venv/bin/python benchmarks/course_parity.py --data ../shared/data [--rounds 2]
-        [--only mlp,cnn,init,denoiser,vgg16] [--cifar-limit 8000] [--json]
+        [--only mlp,cnn,init,init_norm,denoiser,vgg16] [--cifar-limit 8000] [--json]
 
 Seconds: the course code's wall time (its loaders decode per epoch); the playground's training time (the done
 event's train_seconds; data loading is cached after the first run) and its wall time; the script's training
@@ -84,6 +84,10 @@ def experiments(data: Path, cifar_limit: int) -> dict[str, list[tuple[str, str, 
                  lambda: course_code.cifar_cnn(cifar, 3, cifar_limit))],
         "init": [(f"init {INIT_RACE[k]}, 2 epochs", f"init_{k}", (lambda k=k: course_code.init_compare(mnist, k, 2)))
                  for k in INIT_RACE],
+        # The course's point about normalisation: the same race with the inputs standardised.
+        "init_norm": [(f"init {INIT_RACE[k]}, 2 epochs, inputs standardised", f"init_{k}",
+                       (lambda k=k: course_code.init_compare(mnist, k, 2, normalise=True)))
+                      for k in ("uniform_01", "uniform_rule")],
         "denoiser": [("denoising AE, noise 0.5, 1 epoch (PSNR dB)", "denoiser",
                       lambda: course_code.denoiser(mnist, 1))],
     }
@@ -115,6 +119,8 @@ def main() -> int:
             continue
         for label, preset, course in items:
             cfg = preset_config(preset, data, args.cifar_limit)
+            if key == "init_norm":
+                cfg = cfg.replace(data={"normalize": "data"})
             data_arg = cfg.data.data_root
             ds = load_dataset(cfg.data.dataset, root=data_arg, download=False, **dict(cfg.data.params))
             for r in range(args.rounds):
