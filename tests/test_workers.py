@@ -1,4 +1,4 @@
-"""Runs train in worker processes (``playground.train.workers``): a run that is killed or runs out of
+"""Runs train in worker processes (``playground.jobs.workers``): a run that is killed or runs out of
 memory ends alone with a message, its slot is freed, the next run trains; runs started together are
 reproducible; controls reach the worker."""
 
@@ -12,8 +12,8 @@ from conftest import tiny_run, wait_until
 
 from playground.config import RunConfig
 from playground.errors import ConfigError
+from playground.jobs.manager import JobManager
 from playground.settings import settings
-from playground.train.jobs import JobManager
 
 QUICK = tiny_run()
 
@@ -113,7 +113,8 @@ def test_workers_end_when_the_server_is_killed(store, tmp_path):
         "import sys, time\n"
         "from playground.config import RunConfig\n"
         "from playground.runs import RunStore\n"
-        "from playground.train.jobs import JobManager\n"
+        "import playground.plugins\n"
+        "from playground.jobs.manager import JobManager\n"
         "if __name__ == '__main__':\n"
         "    m = JobManager(RunStore(sys.argv[1]), max_running=1, workers='process')\n"
         f"    job = m.submit(RunConfig.from_json({QUICK.replace(train={'epochs': 500}).to_json()!r}), 'a')\n"
@@ -191,7 +192,7 @@ def test_a_worker_sent_sigterm_saves_its_run_which_resumes(jobs):
 SERVER = """
 import sys, time
 from playground.runs import RunStore
-from playground.train.jobs import JobManager
+from playground.jobs.manager import JobManager
 from conftest import tiny_run
 
 if __name__ == "__main__":
@@ -261,7 +262,7 @@ def _default_data_is_cached(out) -> None:
 
 
 def test_workers_inherit_the_default_data_set_from_the_fork_server():
-    from playground.train.workers import context
+    from playground.jobs.workers import context
 
     ctx = context()
     out = ctx.Queue()
@@ -269,7 +270,7 @@ def test_workers_inherit_the_default_data_set_from_the_fork_server():
     p.start()
     cached = out.get(timeout=120)
     p.join(30)
-    assert "shapes" in cached  # drawn once in the fork server (playground.train.preload), not per run
+    assert "shapes" in cached  # drawn once in the fork server (playground.jobs.preload), not per run
 
 
 def test_a_failed_onednn_primitive_reads_as_out_of_memory_only_under_a_limit():
@@ -287,3 +288,17 @@ def test_a_failed_onednn_primitive_reads_as_out_of_memory_only_under_a_limit():
             "print(_error_event(RuntimeError('could not create a primitive'))['message'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.startswith("Out of memory: the run needed more"), out.stderr
+
+
+def test_fork_server_preloads_the_module_of_every_registered_kind():
+    # Derived, not a list of strings: a kind registered later (a new capability) is preloaded too.
+    from importlib.util import find_spec
+
+    from playground.jobs.kinds import JOB_KINDS
+    from playground.jobs.workers import preload_modules
+
+    mods = preload_modules()
+    for name in JOB_KINDS.names():
+        assert type(JOB_KINDS.get(name)).__module__ in mods, name
+    assert {"train", "style", "initrace", "featvis"} <= set(JOB_KINDS.names())
+    assert all(find_spec(m) is not None for m in mods)  # each names a real, importable module

@@ -1,7 +1,7 @@
 """What the standalone script writes for each task: ``make_batch`` (a batch of images in [0, 1] -> the
 model's input before normalisation, and its target), ``loss_fn`` and ``evaluate`` (-> loss and the task's
 figure), with the same arithmetic and random draws as the playground's task (``playground.train.tasks``,
-``playground.autoencode.task``): a reconstruct run's corruption is the playground's noise code, drawn from
+``playground.train.reconstruct``): a reconstruct run's corruption is the playground's noise code, drawn from
 the run's generator, and its test images are corrupted by a generator seeded as the playground seeds it.
 """
 
@@ -11,10 +11,10 @@ import inspect
 import textwrap
 from typing import Callable
 
-from ..autoencode import noise as noise_module
-from ..autoencode import task as recon_module
 from ..config import RunConfig
+from ..data import noise as noise_module
 from ..errors import ExportError
+from ..train import reconstruct as recon_module
 
 __all__ = ["TASK_EMITTERS", "task_source"]
 
@@ -81,7 +81,7 @@ def _reconstruct(config: RunConfig) -> str:
 MAX_PSNR = {recon_module.MAX_PSNR!r}
 
 
-# The playground's corruption code (playground.autoencode.noise) and PSNR, as it runs them.
+# The playground's corruption code (playground.data.noise) and PSNR, as it runs them.
 {source}
 
 

@@ -23,6 +23,7 @@ from ..models import ENGINE_PARAMS, MODELS, build_model
 from ..models.layers import use_generator
 from ..runs import Run
 from ..seeding import seeded
+from .feature_cache import cache_features
 from .init import INITS, init_weights
 from .optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
 from .prepared import Prepared
@@ -98,7 +99,7 @@ def prepare(config: RunConfig, runs_root=None) -> Prepared:
         autocast_dtype=autocast_dtype(device, t.precision),
     )
     # A model may adapt what it is fed (its own normalisation; the transfer model's feature cache).
-    p = model.on_prepare(p) if hasattr(model, "on_prepare") else p
+    p = apply_model_facts(model, p)
     if len(held):  # the validation split: held out of the (possibly cached) training rows
         keep, held = keep.to(device), held.to(device)
         p = dataclasses.replace(p, train_x=p.train_x[keep], train_y=p.train_y[keep], val_x=p.train_x[held],
@@ -115,6 +116,22 @@ def val_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.T
                           "use a larger fraction or more images (at least one to validate, two to train).")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm[n_val:].sort().values, perm[:n_val].sort().values
+
+
+def apply_model_facts(model: nn.Module, p: Prepared) -> Prepared:
+    """What a model states about what it is fed (the transfer model's): an initialisation it refuses
+    (``check_init``), its own normalisation (``normalises_input``: the engine hands over [0, 1] images,
+    ``adopt_data_stats`` takes the data's statistics) and a feature cache (``uses_feature_cache``)."""
+    if hasattr(model, "check_init"):
+        model.check_init(p.config.model.init)
+    if getattr(model, "normalises_input", False):
+        if hasattr(model, "adopt_data_stats"):
+            model.adopt_data_stats(p.mean, p.std)
+        p.mean = torch.zeros_like(p.mean)
+        p.std = torch.ones_like(p.std)
+    if hasattr(model, "uses_feature_cache") and model.uses_feature_cache(p.config.data.augment):
+        return cache_features(p)
+    return p
 
 
 def check_names(config: RunConfig) -> None:
