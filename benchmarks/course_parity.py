@@ -109,6 +109,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--only", default="mlp,cnn,init,denoiser,vgg16")
     ap.add_argument("--cifar-limit", type=int, default=8000)
+    ap.add_argument("--inits", default=",".join(INIT_RACE), help="the initialisations to race (init, init_norm)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -118,6 +119,8 @@ def main() -> int:
         if key not in only:
             continue
         for label, preset, course in items:
+            if preset.startswith("init_") and preset[5:] not in args.inits.split(","):
+                continue
             cfg = preset_config(preset, data, args.cifar_limit)
             if key == "init_norm":
                 cfg = cfg.replace(data={"normalize": "data"})
