@@ -142,14 +142,17 @@ def setup_form() -> RunConfig | None:
         current = dict(base.model.params) if name == base.model.name else {}
         defaults = model_params(name)
         a, b = st.columns(2)
-        code = current.get("code", defaults["code"])
-        code = a.number_input("bottleneck (code size)", min_value=1,
-                              value=code if isinstance(code, int) and code >= 1 else defaults["code"],
-                              key=f"ae_code_{name}", help="how many numbers the image is squeezed into")
+        params = {}
+        if defaults.get("code"):  # the course's networks have none to set: their code is the last feature map
+            code = current.get("code", defaults["code"])
+            code = a.number_input("bottleneck (code size)", min_value=1,
+                                  value=code if isinstance(code, int) and code >= 1 else defaults["code"],
+                                  key=f"ae_code_{name}", help="how many numbers the image is squeezed into")
+            params["code"] = int(code)
         output = pick("output activation", list(OUTPUTS), current.get("output", "sigmoid"), f"ae_out_{name}",
                       where=b,
                       help="sigmoid: outputs in [0, 1] like the pixels (MSE or BCE); linear: unbounded (MSE only)")
-        params = {"code": int(code), "output": output}
+        params["output"] = output
         if "decoder" in defaults:
             dec = current.get("decoder", defaults["decoder"])
             params["decoder"] = st.radio("decoder", DECODERS, index=DECODERS.index(dec) if dec in DECODERS else
@@ -184,11 +187,12 @@ def setup_form() -> RunConfig | None:
     noise = () if noise == ("none",) else noise
     cfg = RunConfig(
         data=DataConfig(dataset=dataset, data_root=root or None, train_limit=int(limit) or None,
-                        noise=noise, test_noise=test_noise or ()),
+                        noise=noise, test_noise=test_noise or (), normalize=base.data.normalize),
         model=ModelConfig(name=name, params=params),
         optim=OptimConfig(name=opt, lr=float(lr), schedule="constant"),
         train=TrainConfig(task="reconstruct", recon_loss=loss, epochs=float(epochs),
-                          batch_size=int(bs) if bs else None, seed=int(seed), device=device, probes=("live_recon",)),
+                          batch_size=int(bs) if bs else None, seed=int(seed), device=device, probes=("live_recon",),
+                          shuffle=base.train.shuffle, val_fraction=base.train.val_fraction),  # as the link set them
     )
     return cfg if guarded(lambda: check_names(cfg) or True) else None
 

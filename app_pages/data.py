@@ -8,6 +8,7 @@ import streamlit as st
 
 from app_pages.augment_parts import augment_controls
 from app_pages.common import guarded, image_folder_input, lazy_tabs, md, owner
+from app_pages.course_parts import normalisation_input
 from playground import plots
 from playground.data import explore, list_datasets, load_dataset
 from playground.data import plots as dplots
@@ -73,7 +74,7 @@ for note in info["notes"]:
     st.caption(f"note: {md(note)}")
 st.caption(f"Mean per channel {', '.join(f'{v:.4f}' for v in info['mean'])}, std "
            f"{', '.join(f'{v:.4f}' for v in info['std'])}: computed from the training split; training "
-           "normalises with them.")
+           "normalises with them unless its normalisation says otherwise (none, fixed values, ImageNet's).")
 
 # Only the open tab runs (the first open of the page draws its samples, not all five tabs' figures); each
 # tab's settings are kept while another is open.
@@ -115,7 +116,10 @@ with tabs[2]:
 with tabs[3]:
     if tabs[3].open:  # lazy: only the open tab runs
         idx = st.number_input("training image #", 0, len(ds.train_y) - 1, 0, key="d_norm_idx")
-        pv = explore.normalise_preview(ds, int(idx))
+        norm = normalisation_input("data", "d_norm")  # the Train page's setting of the same name
+        pv = guarded(lambda: explore.normalise_preview(ds, int(idx), norm)) or explore.normalise_preview(ds, int(idx))
+        st.caption("mean " + ", ".join(f"{v:.4f}" for v in pv["mean"]) + " · std "
+                   + ", ".join(f"{v:.4f}" for v in pv["std"]))
         a, b = st.columns(2)
         a.plotly_chart(plots.channel_heatmaps(pv["before"], "before: pixels in [0, 1]"), key="d_before")
         b.plotly_chart(plots.channel_heatmaps(pv["after"], "after: (x - mean) / std", zmid=0.0), key="d_after")

@@ -19,6 +19,7 @@ from app_pages.common import (
     url_run,
     view_link,
 )
+from app_pages.course_parts import normalisation_input, protocol_inputs
 from app_pages.inside_parts import confusion_drilldown
 from app_pages.run_panel import control_row, downloads, ended_box, live_view, open_run, view_only_link
 from app_pages.train_again_parts import run_again
@@ -87,7 +88,7 @@ def training_settings() -> dict[str, Any]:
                            "for the Inside the network page (costs well under 5% of training time).")
     probes = tuple(p for p in base.train.probes if p not in DEFAULT_PROBES) + (DEFAULT_PROBES if record else ())
     return {"epochs": float(epochs), "batch_size": bs, "seed": int(seed), "device": device, "precision": precision,
-            "probes": probes}
+            "probes": probes, **protocol_inputs(base.train, "t_protocol")}
 
 
 def setup_form() -> RunConfig | None:
@@ -115,6 +116,7 @@ def setup_form() -> RunConfig | None:
         chosen = st.multiselect("augmentations (in order)", list_augmentations(), default=names, key="t_aug",
                                 help="Applied on the training device, with a new random draw per image.")
         augment = augment_controls(chosen, "t_augp", base.data.augment)  # sliders over the registry's ranges
+        normalize = normalisation_input(base.data.normalize, "t_norm")
 
         st.subheader("Model", divider="gray")
         # Autoencoders reconstruct images: they train on the Autoencoders page (task reconstruct).
@@ -148,7 +150,7 @@ def setup_form() -> RunConfig | None:
         return None
     cfg = RunConfig(
         data=DataConfig(dataset=dataset, data_root=root or None, params=dparams, augment=tuple(augment),
-                        train_limit=int(limit) or None, download=base.data.download),
+                        train_limit=int(limit) or None, download=base.data.download, normalize=normalize),
         model=ModelConfig(name=model, params=mparams, init=init, init_params=iparams),
         optim=OptimConfig(name=opt, lr=float(lr), weight_decay=wd, schedule=sched, schedule_params=sparams,
                           label_smoothing=float(ls), grad_clip=float(clip)),

@@ -53,6 +53,11 @@ HELP = {
     ("train", "precision"): "auto: bf16 mixed precision on a GPU and on a CPU with AMX bf16 units, fp32 elsewhere; "
                             "fp32 or bf16 forces one",
     ("optim", "grad_clip"): "clip the global gradient norm to this (0: off)",
+    ("data", "normalize"): "input normalisation: data (the training split's mean and std), none (pixels in [0, 1]), "
+                           "fixed:mean=0.5,std=0.5 (per channel: mean=0.49/0.48/0.45), imagenet",
+    ("train", "val_fraction"): "hold out this fraction of the training images (seeded) to validate each epoch; the "
+                               "epoch with the lowest validation loss is kept and tested (0: none)",
+    ("train", "shuffle"): "a new order of the training images every epoch (--no-shuffle: the stored order)",
     ("train", "quick_test"): "test images of the quick estimate during each epoch (a fixed, seeded subset, every "
                              "few seconds, under about 3%% of the time; 0: off)",
 }

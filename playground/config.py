@@ -40,6 +40,9 @@ class DataConfig:
     # Use only the first N training images (quick experiments, tests).
     train_limit: int | None = None
     download: bool = True
+    # How inputs are normalised (playground.data.normalise): "data" (the training split's mean and std),
+    # "none" (pixels in [0, 1]), "fixed:mean=0.5,std=0.5", "imagenet".
+    normalize: str = "data"
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,11 @@ class TrainConfig:
     probes: tuple[str, ...] = ()
     # Reconstruction loss for the reconstruct task: "mse" or "bce" (BCE needs a sigmoid output).
     recon_loss: str = "mse"
+    # Hold out this fraction of the training images (seeded) as a validation split: each epoch reports its
+    # figures, and the checkpoint with the lowest validation loss is kept and tested at the end. 0: none.
+    val_fraction: float = 0.0
+    # Draw a new order of the training images every epoch (False: always the stored order).
+    shuffle: bool = True
 
 
 @dataclass(frozen=True)
@@ -185,6 +193,11 @@ class RunConfig:
         _check(t.target_acc is None or 0 < t.target_acc <= 1, "target accuracy must be in (0, 1].")
         _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
                f"device must be auto, cpu or cuda (got {t.device!r}).")
+        _check(math.isfinite(t.val_fraction) and 0 <= t.val_fraction <= MAX_VAL_FRACTION,
+               f"the validation fraction must be from 0 (none) to {MAX_VAL_FRACTION} (got {t.val_fraction}); "
+               "the course holds out 0.2.")
+        _check(isinstance(d.normalize, str) and bool(d.normalize.strip()),
+               "normalize must name a normalisation: data, none, fixed:mean=0.5,std=0.5 or imagenet.")
         _check(t.recon_loss in ("mse", "bce"), f"recon_loss must be mse or bce (got {t.recon_loss!r}).")
         if d.noise or d.test_noise:
             # The noise specs themselves are checked by the reconstruct task (``Task.check_config``).
@@ -201,6 +214,7 @@ MAX_SEED = 2**63 - 1  # torch.manual_seed takes up to 64 bits
 MAX_EPOCHS = 10_000
 MAX_BATCH = 1 << 16
 PRECISIONS = ("auto", "fp32", "bf16")
+MAX_VAL_FRACTION = 0.9
 
 
 def _bounded_int(text: str) -> int:

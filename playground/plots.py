@@ -88,6 +88,7 @@ def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]],
         traces.append(_scatter(x=ex, y=[e.get("test_loss") for e in epochs], name="test (full)", **full))
         traces.append(_scatter(x=ex, y=[e.get(f["test"]) for e in epochs], name="test (full)", showlegend=False,
                                  xaxis="x2", yaxis="y2", **full))
+        traces += _validation_traces(epochs)
     layout = figure_layout(
         xaxis=axis("step", domain=[0, 0.45]), yaxis=axis("loss"),
         xaxis2=axis("step", domain=[0.55, 1], anchor="y2"),
@@ -103,6 +104,30 @@ def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]],
                           xanchor="left", yanchor="top", font=dict(size=10, color="#555")))
     layout.update(shapes=shapes, annotations=notes)
     return live_figure(traces, layout)
+
+
+VALIDATION = "#2ca02c"
+
+
+def _validation_traces(epochs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """With a validation split: its loss and accuracy per epoch (dashed), and a star on the kept epoch (the
+    last one marked ``val_best``: the lowest validation loss, the checkpoint that is tested and saved)."""
+    val = [e for e in epochs if "val_loss" in e]
+    if not val:
+        return []
+    vx = [e["step"] for e in val]
+    style = dict(mode="lines+markers", line=dict(color=VALIDATION, dash="dash"), marker=dict(size=7),
+                 legendgroup="validation")
+    out = [_scatter(x=vx, y=[e["val_loss"] for e in val], name="validation", **style)]
+    if all("val_acc" in e for e in val):
+        out.append(_scatter(x=vx, y=[e["val_acc"] for e in val], name="validation", showlegend=False,
+                            xaxis="x2", yaxis="y2", **style))
+    kept = [e for e in val if e.get("val_best")]
+    if kept:
+        out.append(_scatter(x=[kept[-1]["step"]], y=[kept[-1]["val_loss"]], name="kept: best validation",
+                            mode="markers", marker=dict(symbol="star", size=16, color=VALIDATION,
+                                                        line=dict(color="#000", width=1))))
+    return out
 
 
 def _quick_traces(quick: dict[str, list] | None) -> list[dict[str, Any]]:

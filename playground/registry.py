@@ -21,6 +21,7 @@ F = TypeVar("F")  # an entry: a function or class (most registries), or an objec
 # says so when it registers (``ranges={"std": (1e-4, 1.0, "log")}``).
 PARAM_RANGES: dict[str, tuple] = {
     "p": (0.0, 1.0, 0.05), "dropout": (0.0, 0.9, 0.05), "conv_dropout": (0.0, 0.9, 0.05),
+    "flat_dropout": (0.0, 0.9, 0.05),
     "kernel": (1, 9, 2), "code": (2, 256, 2), "width": (4, 128, 4), "stages": (1, 4, 1), "blocks": (1, 4, 1),
     "k": (0, 20, 1), "backbone_lr_scale": (0.0, 1.0, 0.05), "image_size": (0, 512, 16),
     "brightness": (0.0, 1.0, 0.05), "contrast": (0.0, 1.0, 0.05), "saturation": (0.0, 1.0, 0.05),
@@ -141,14 +142,18 @@ class Registry(Generic[F]):
             raise ConfigError(f"A {self.kind} is text such as 'name:value' (got {spec!r}).")
         name, _, rest = spec.strip().partition(":")
         self.check(name)
-        positional = list(self.params(name))
+        defaults = self.params(name)
+        positional = list(defaults)
+
+        def value(key: str, text: str) -> Any:  # a number, or a word where the parameter is a word
+            return text.strip() if isinstance(defaults.get(key), str) else self._number(text, spec)
         params: dict[str, Any] = {}
         for i, part in enumerate(p for p in rest.split(",") if p.strip()):
             if "=" in part:
                 k, v = part.split("=", 1)
-                params[k.strip()] = self._number(v, spec)
+                params[k.strip()] = value(k.strip(), v)
             elif i < len(positional):
-                params[positional[i]] = self._number(part, spec)
+                params[positional[i]] = value(positional[i], part)
             else:
                 raise ConfigError(f"Too many values in {self.kind} {spec!r}; use name=value.")
         return name, params

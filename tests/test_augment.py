@@ -115,7 +115,7 @@ def test_gaussian_noise_statistics():
 def test_geometric_steps_are_fused_into_one_warp(monkeypatch):
     calls = []
     real = A.warp
-    monkeypatch.setattr(A, "warp", lambda x, m: calls.append(1) or real(x, m))
+    monkeypatch.setattr(A, "warp", lambda x, m, mode="bilinear": calls.append(1) or real(x, m, mode))
     pipe = A.build_pipeline(["rotation:10", "translate:0.1", "scale", "hflip", "rotation:5"])
     pipe(torch.rand(8, 1, 12, 12), torch.Generator().manual_seed(0))
     assert len(calls) == 2  # [rotation, translate, scale] fused, then hflip, then rotation
@@ -155,3 +155,18 @@ def test_affine_grid_is_torchs(b, h, w, dtype):
     ours = A.affine_grid(theta, h, w)
     assert ours.shape == (b, h, w, 2) and ours.is_contiguous() and ours.dtype == dtype
     torch.testing.assert_close(ours, F.affine_grid(theta, [b, 1, h, w], align_corners=False))
+
+
+def test_rotation_interpolation_is_a_parameter():
+    """Nearest (torchvision's RandomRotation default) only moves pixels: every output value is an input value
+    or the zero fill; bilinear blends neighbours into new values."""
+    x = torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    near = A.build_pipeline(["rotation:30,interpolation=nearest"])(x, torch.Generator().manual_seed(2))
+    blend = A.build_pipeline(["rotation:30"])(x, torch.Generator().manual_seed(2))
+    values = set(x.flatten().tolist()) | {0.0}
+    assert set(near.flatten().tolist()) <= values
+    assert not set(blend.flatten().tolist()) <= values
+    with pytest.raises(ConfigError, match="interpolation must be bilinear or nearest"):
+        A.build_pipeline(["rotation:10,interpolation=cubic"])
+    with pytest.raises(ConfigError, match="not a number"):
+        A.build_pipeline(["rotation:fast"])

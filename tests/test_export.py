@@ -151,9 +151,9 @@ def test_exports_need_a_final_model(store):
         export.export_run_onnx(run)
 
 
-def test_reconstruction_runs_are_not_scripted():
+def test_unknown_tasks_are_not_scripted():
     cfg = RunConfig().replace(train={"task": "not-classify"})
-    with pytest.raises(export.ExportError, match="classification"):
+    with pytest.raises(export.ExportError, match="covers the tasks classify, reconstruct"):
         export.training_script(cfg, in_shape=SHAPES, num_classes=10)
 
 

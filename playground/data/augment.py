@@ -84,8 +84,8 @@ def affine_grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return grid.view(b, 2, h * w).transpose(1, 2).contiguous().view(b, h, w, 2)
 
 
-def warp(x: torch.Tensor, forward: torch.Tensor) -> torch.Tensor:
-    """Apply forward pixel-space maps (B, 3, 3) with one grid_sample (bilinear, zero fill)."""
+def warp(x: torch.Tensor, forward: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """Apply forward pixel-space maps (B, 3, 3) with one grid_sample (``mode``: bilinear or nearest; zero fill)."""
     b, _, h, w = x.shape
     inv = torch.linalg.inv(forward.float())  # output pixel -> input pixel
     # Normalised coordinates (align_corners=False) are centred pixels scaled by 2/size.
@@ -93,7 +93,7 @@ def warp(x: torch.Tensor, forward: torch.Tensor) -> torch.Tensor:
     from_norm = torch.tensor([[w / 2, 0, 0], [0, h / 2, 0], [0, 0, 1]], device=x.device)
     theta = (to_norm @ inv @ from_norm)[:, :2]  # (B, 2, 3)
     grid = affine_grid(theta.to(x.dtype), h, w)  # (B, H, W, 2)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
 
 
 def flip(x: torch.Tensor, which: torch.Tensor, dim: int) -> torch.Tensor:
@@ -146,6 +146,7 @@ class Augmentation:
     """One random augmentation. Geometric ones return matrices, the others images."""
 
     geometric = False
+    interpolation = "bilinear"  # how a geometric one samples the image (a run of them fused: nearest if all say so)
 
     def matrix(self, n: int, h: int, w: int, g: torch.Generator, device: torch.device) -> torch.Tensor:
         raise NotImplementedError
@@ -212,12 +213,20 @@ class _RandomAffine(Augmentation):
         return affine_matrix(angle, tx, ty, s)
 
 
+INTERPOLATIONS = ("bilinear", "nearest")
+
+
 @AUGMENTATIONS.register("rotation")
-def rotation(degrees: float = 15.0) -> Augmentation:
-    """RandomRotation: rotate by an angle drawn from [-degrees, degrees]."""
+def rotation(degrees: float = 15.0, interpolation: str = "bilinear") -> Augmentation:
+    """RandomRotation: rotate by an angle drawn from [-degrees, degrees]; interpolation bilinear, or nearest
+    (torchvision's RandomRotation default, the course's ``RandomRotation(10)``: ``rotation:10,interpolation=nearest``)."""
     if not 0 <= degrees <= 180:
         raise ConfigError(f"rotation: degrees must be in [0, 180] (got {degrees}).")
-    return _RandomAffine(degrees=float(degrees))
+    if interpolation not in INTERPOLATIONS:
+        raise ConfigError(f"rotation: interpolation must be {' or '.join(INTERPOLATIONS)} (got {interpolation!r}).")
+    aug = _RandomAffine(degrees=float(degrees))
+    aug.interpolation = interpolation
+    return aug
 
 
 @AUGMENTATIONS.register("translate")
@@ -365,15 +374,17 @@ class Pipeline:
     def __call__(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         n, _, h, w = x.shape
         pending: torch.Tensor | None = None
+        mode = "nearest"  # of the pending run of geometric steps: nearest only if every one asks for it
         for step in self.steps:
             if step.geometric:
                 m = step.matrix(n, h, w, g, x.device)
                 pending = m if pending is None else m @ pending  # (B, 3, 3)
+                mode = mode if step.interpolation == "nearest" else "bilinear"
                 continue
             if pending is not None:
-                x, pending = warp(x, pending), None
+                x, pending, mode = warp(x, pending, mode), None, "nearest"
             x = step(x, g)
-        return warp(x, pending) if pending is not None else x
+        return warp(x, pending, mode) if pending is not None else x
 
     def __bool__(self) -> bool:
         return bool(self.steps)

@@ -130,13 +130,15 @@ def augment_preview(ds: Dataset, index: int, specs: Sequence[str], n: int = 16,
     return [hwc(t) for t in out]
 
 
-def normalise_preview(ds: Dataset, index: int) -> dict[str, Any]:
-    """An image before and after normalisation, per channel, with the statistics used."""
+def normalise_preview(ds: Dataset, index: int, spec: str = "data") -> dict[str, Any]:
+    """An image before and after normalisation (``spec``: a ``data.normalize`` choice, by default the
+    training split's statistics), per channel, with the statistics used."""
+    from .normalise import normalisation_stats
+
+    m, s = normalisation_stats(spec, ds)
     x = ds.train_x[index].float() / 255  # (C, H, W)
-    mean = torch.tensor(ds.mean).view(-1, 1, 1)
-    std = torch.tensor(ds.std).view(-1, 1, 1)
-    z = (x - mean) / std
-    return {"before": x.numpy(), "after": z.numpy(), "mean": list(ds.mean), "std": list(ds.std)}
+    z = (x - torch.tensor(m).view(-1, 1, 1)) / torch.tensor(s).view(-1, 1, 1)
+    return {"before": x.numpy(), "after": z.numpy(), "mean": list(m), "std": list(s)}
 
 
 def flatten_view(ds: Dataset, index: int) -> np.ndarray:

@@ -119,17 +119,20 @@ def _data_image_folder(**params: Any) -> str:
                 train = torchvision.datasets.ImageFolder(os.path.join(root, "train"), transform=tf)
                 test = torchvision.datasets.ImageFolder(os.path.join(root, "test"), transform=tf)
                 (tx, ty), (vx, vy) = stack(train), stack(test)
-                return tx, ty, vx, vy, train.classes
-            ds = torchvision.datasets.ImageFolder(root, transform=tf)
-            x, y = stack(ds)
-            g = torch.Generator().manual_seed({seed})
-            is_test = torch.zeros(len(y), dtype=torch.bool)
-            for k in range(len(ds.classes)):  # stratified hold-out of {frac:.0%} per class
-                idx = (y == k).nonzero().squeeze(1)
-                idx = idx[torch.randperm(len(idx), generator=g)]
-                is_test[idx[: int(round(len(idx) * {frac}))]] = True
-            order = torch.randperm(int((~is_test).sum()), generator=torch.Generator().manual_seed({seed}))
-            return x[~is_test][order], y[~is_test][order], x[is_test], y[is_test], ds.classes
+                classes = train.classes
+            else:
+                ds = torchvision.datasets.ImageFolder(root, transform=tf)
+                x, y = stack(ds)
+                g = torch.Generator().manual_seed({seed})
+                is_test = torch.zeros(len(y), dtype=torch.bool)
+                for k in range(len(ds.classes)):  # stratified hold-out of {frac:.0%} per class
+                    idx = (y == k).nonzero().squeeze(1)
+                    idx = idx[torch.randperm(len(idx), generator=g)]
+                    is_test[idx[: int(round(len(idx) * {frac}))]] = True
+                tx, ty, vx, vy, classes = x[~is_test], y[~is_test], x[is_test], y[is_test], ds.classes
+            # Files come class by class: shuffle the training images once (seeded), so the first N have every class.
+            order = torch.randperm(len(ty), generator=torch.Generator().manual_seed({seed}))
+            return tx[order], ty[order], vx, vy, classes
         """)
 
 
@@ -145,7 +148,8 @@ DATA_EMITTERS: dict[str, Callable[..., str]] = {
 AUGMENT_EMITTERS: dict[str, Callable[..., str]] = {
     "hflip": lambda p=0.5: f"v2.RandomHorizontalFlip(p={p})",
     "vflip": lambda p=0.5: f"v2.RandomVerticalFlip(p={p})",
-    "rotation": lambda degrees=15.0: f"v2.RandomRotation(degrees={degrees})",
+    "rotation": lambda degrees=15.0, interpolation="bilinear":
+        f"v2.RandomRotation(degrees={degrees}, interpolation=v2.InterpolationMode.{interpolation.upper()})",
     "translate": lambda fraction=0.1: f"v2.RandomAffine(degrees=0, translate=({fraction}, {fraction}))",
     "scale": lambda min=0.9, max=1.1: f"v2.RandomAffine(degrees=0, scale=({min}, {max}))",  # noqa: A002
     "random_resized_crop": lambda scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3):
@@ -173,6 +177,10 @@ INIT_EMITTERS: dict[str, Callable[..., str | None]] = {
     "kaiming_normal": lambda nonlinearity="relu", mode="fan_in":
         f"nn.init.kaiming_normal_(w, mode={mode!r}, nonlinearity={nonlinearity!r})",
     "orthogonal": lambda gain=1.0: f"nn.init.orthogonal_(w, gain={gain})",
+    "uniform_01": lambda: "nn.init.uniform_(w, 0.0, 1.0)",
+    "uniform_centered": lambda: "nn.init.uniform_(w, -0.5, 0.5)",
+    "uniform_rule": lambda: "nn.init.uniform_(w, -1 / w[0].numel() ** 0.5, 1 / w[0].numel() ** 0.5)  # y = 1/sqrt(n)",
+    "normal_rule": lambda: "nn.init.normal_(w, 0.0, 1 / w[0].numel() ** 0.5)  # std 1/sqrt(n)",
 }
 
 

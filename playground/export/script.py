@@ -1,5 +1,5 @@
 """The standalone training script: a readable Python file that needs only torch and
-torchvision and rebuilds a classification run from scratch: the same data set, model
+torchvision and rebuilds a classification or reconstruction run from scratch: the same data set, model
 (source generated from the module tree, so its state dict loads strictly),
 initialisation, optimiser, schedule and training loop.
 
@@ -9,7 +9,9 @@ placeholders from the run's settings.
 
 from __future__ import annotations
 
+import inspect
 import pprint
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -17,9 +19,12 @@ import torch.nn as nn
 import torchvision
 
 from ..config import RunConfig, without_server_paths
+from ..data import channel_stats
 from ..data.augment import parse_spec
+from ..data.normalise import NORMALISATIONS, normalisation_stats, parse_normalisation
 from ..errors import ExportError
 from ..models import build_model
+from ..models.layers import SeededDropout, SeededDropout2d, use_generator
 from ..train.plan import AUTO_BATCH_MAX, AUTO_MIN_STEPS
 from .emitters import (
     AUGMENT_EMITTERS,
@@ -32,6 +37,7 @@ from .emitters import (
 )
 from .saved import final_state
 from .source import NO_RUN_BACKBONE, model_source
+from .tasks import task_source
 from .template import SCRIPT
 
 __all__ = ["run_training_script", "training_script"]
@@ -110,13 +116,27 @@ def _loop(config: RunConfig) -> dict[str, str]:
         "data_root": repr(d.data_root) if d.data_root else '"./data"',
         "epochs": repr(t.epochs), "train_limit": repr(d.train_limit), "seed": str(t.seed),
         "batch_size": str(t.batch_size) if t.batch_size is not None else _AUTO_BATCH,
-        "eval_batch_size": str(t.eval_batch_size),
+        "eval_batch_size": str(t.eval_batch_size), "val_fraction": repr(t.val_fraction), "shuffle": repr(t.shuffle),
         "optimizer": optimizer_expr(config),
         "schedule": emit(SCHEDULE_EMITTERS, o.schedule, dict(o.schedule_params), "schedule"),
-        "label_smoothing": repr(o.label_smoothing),
         "grad_clip": (f"nn.utils.clip_grad_norm_(model.parameters(), {o.grad_clip!r})" if o.grad_clip > 0
                       else "# (no gradient clipping)"),
     }
+
+
+def _normalisation(config: RunConfig, in_shape) -> dict[str, str]:
+    """The script's mean and std: the training split's, computed as the playground does, or the run's fixed
+    values; plus the code both need (the statistics and the seeded dropout, read from the playground)."""
+    spec = config.data.normalize
+    name, _ = parse_normalisation(spec)
+    if name == "data":
+        code = "    mean, std = channel_stats(train_x)  # every training image, before any limit"
+    else:
+        mean, std = normalisation_stats(spec, SimpleNamespace(shape=tuple(in_shape)))
+        code = f"    mean, std = {list(mean)!r}, {list(std)!r}"
+    dropout = "\n\n\n".join(inspect.getsource(f).rstrip() for f in (SeededDropout, SeededDropout2d, use_generator))
+    return {"normalisation": code, "normalize_name": NORMALISATIONS.facts(name).get("label", name) + f" ({spec})",
+            "stats_source": inspect.getsource(channel_stats).rstrip(), "dropout_source": dropout}
 
 
 def _model(name: str, model: nn.Module) -> str:
@@ -128,9 +148,7 @@ def training_script(config: RunConfig, *, in_shape, num_classes: int, run_id: st
                     lr_changes: dict[int, float] | None = None) -> str:
     """A standalone, readable training script (torch + torchvision only) for ``config``; ``lr_changes``:
     step -> learning rate set while the run trained (the script changes it at the same steps)."""
-    d, m, t = config.data, config.model, config.train
-    if t.task != "classify":
-        raise ExportError(f"The standalone script covers classification runs; this run's task is {t.task!r}.")
+    d, m = config.data, config.model
     if m.name == "transfer" and dict(m.params).get("backbone") == "run":
         raise ExportError(NO_RUN_BACKBONE)
     model = build_model(m.name, in_shape=tuple(in_shape), num_classes=num_classes, **dict(m.params))
@@ -139,8 +157,9 @@ def training_script(config: RunConfig, *, in_shape, num_classes: int, run_id: st
         data_source=emit(DATA_EMITTERS, d.dataset, dict(d.params), "data set").rstrip(),
         augment=_augment(config),
         model_source=_model(m.name, model).rstrip(),
-        **_init_weights(config), **_input_normalisation(model), **_loop(config),
+        **_init_weights(config), **_input_normalisation(model), **_loop(config), **_normalisation(config, in_shape),
         lr_changes=repr({int(k): float(v) for k, v in sorted((lr_changes or {}).items())}),
+        task_source=task_source(config),
     )
 
 

@@ -21,8 +21,10 @@ settings; needs only torch and torchvision:
     python $script_name.py [--data FOLDER] [--epochs N] [--device cpu|cuda]
 
 Same data set, model, initialisation, optimiser, schedule and loop as the playground.
-The playground runs augmentations batched on the device; here they are torchvision's
-per-image transforms, so random draws (not their distribution) differ.
+Every random draw of training (the order of the images, dropout) comes from one generator
+seeded as the run's, so without augmentation the script repeats the run's losses. The playground
+runs augmentations batched on the device; here they are torchvision's per-image transforms, so
+with augmentation the random draws (not their distribution) differ.
 """
 
 import argparse
@@ -42,6 +44,8 @@ SETTINGS = $settings
 
 LR = $lr
 IMAGE_SIZE = $image_size
+VAL_FRACTION = $val_fraction  # held out of the training images for validation (0: none)
+SHUFFLE = $shuffle  # a new order of the training images every epoch
 
 $data_source
 
@@ -65,17 +69,19 @@ def augment(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([AUGMENT(img) for img in x])
 
 
-@torch.no_grad()
-def evaluate(model, x_u8, y, mean, std, device, batch_size=$eval_batch_size):
-    model.eval()
-    correct, loss = 0, 0.0
-    for i in range(0, len(y), batch_size):
-        x = ((x_u8[i : i + batch_size].to(device).float() / 255) - mean) / std
-        out = model(x)
-        loss += F.cross_entropy(out, y[i : i + batch_size].to(device), reduction="sum").item()
-        correct += (out.argmax(1).cpu() == y[i : i + batch_size]).sum().item()
-    model.train()
-    return loss / len(y), correct / len(y)
+$dropout_source
+
+
+$stats_source
+
+
+def to_input(x_u8: torch.Tensor, mean, std, device, channels_last: bool) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> normalised float on the device (as the playground computes it)."""
+    x = ((x_u8.to(device).float() * (1 / 255)) - mean) / std
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+$task_source
 
 
 def main() -> None:
@@ -88,18 +94,23 @@ def main() -> None:
     device = torch.device(args.device)
 
     train_x, train_y, test_x, test_y, classes = load_data(args.data)
+    # Normalisation: $normalize_name.
+$normalisation
+    mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1).to(device)
+    std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1).to(device)
     train_x, train_y = train_x[:$train_limit], train_y[:$train_limit]
-    # Normalisation statistics from the training split.
-    xf = train_x.double() / 255
-    mean = xf.mean(dim=(0, 2, 3)).float().view(1, -1, 1, 1).to(device)
-    std = xf.std(dim=(0, 2, 3)).clamp_min(1e-6).float().view(1, -1, 1, 1).to(device)
-    del xf
+    if VAL_FRACTION > 0:  # a seeded validation split held out of the training images, both in stored order
+        n_val = int(round(len(train_y) * VAL_FRACTION))
+        held = torch.randperm(len(train_y), generator=torch.Generator().manual_seed($seed))
+        keep, held = held[n_val:].sort().values, held[:n_val].sort().values
+        train_x, train_y, val_x, val_y = train_x[keep], train_y[keep], train_x[held], train_y[held]
 $input_stats
     torch.manual_seed($seed)
     model = build_model()
     init_weights(model)
     $preprocess_init
-    model = model.to(device)
+    channels_last = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     # A model may give per-group learning rates; frozen parameters never reach the optimiser.
     params = model.param_groups(LR) if hasattr(model, "param_groups") else \
         [p for p in model.parameters() if p.requires_grad]
@@ -111,11 +122,13 @@ $input_stats
     print(f"{len(train_y)} training images, {sum(p.numel() for p in model.parameters()):,} parameters, "
           f"{total_steps} steps on {device}")
 
-    g = torch.Generator().manual_seed($seed)
+    g = torch.Generator(device=device).manual_seed($seed)  # every random draw of training: order, dropout
+    use_generator(model, g)
     lr_changes = $lr_changes  # step -> learning rate, as changed while the run trained
-    step, t0 = 0, time.time()
+    step, t0, best = 0, time.time(), None
     for epoch in range(math.ceil(total_steps / steps_per_epoch)):
-        perm = torch.randperm(len(train_y), generator=g)
+        perm = torch.randperm(len(train_y), generator=g, device=device) if SHUFFLE else torch.arange(len(train_y))
+        loss_sum, n_steps = torch.zeros((), device=device), 0
         for i in range(min(steps_per_epoch, total_steps - step)):
             if step in lr_changes:  # changed here while the run trained: the schedule goes on from it
                 scale = lr_changes[step] / opt.param_groups[0]["lr"]
@@ -125,11 +138,12 @@ $input_stats
                             group[key] *= scale
                 if sched is not None:
                     sched.base_lrs = [b * scale for b in sched.base_lrs]
-            idx = perm[i * batch_size : (i + 1) * batch_size]
-            x = augment(train_x[idx].float() / 255).to(device)  # (B, C, H, W) in [0, 1]
-            x = (x - mean) / std
-            y = train_y[idx].to(device)
-            loss = F.cross_entropy(model(x), y, label_smoothing=$label_smoothing)
+            idx = perm[i * batch_size : (i + 1) * batch_size].cpu()
+            x = augment(train_x[idx].float() * (1 / 255)).to(device)  # (B, C, H, W) in [0, 1]
+            x, y = make_batch(x, train_y[idx].to(device), g)  # the model's input and its target
+            x = ((x - mean) / std).contiguous(
+                memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+            loss = loss_fn(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             $grad_clip
@@ -137,9 +151,20 @@ $input_stats
             if sched is not None:
                 sched.step()
             step += 1
-        test_loss, test_acc = evaluate(model, test_x, test_y, mean, std, device)
-        print(f"epoch {epoch + 1}: train loss {loss.item():.4f}, test loss {test_loss:.4f}, "
-              f"test accuracy {test_acc:.4f} ({time.time() - t0:.1f} s)")
+            loss_sum += loss.detach()
+            n_steps += 1
+        test_loss, test_value = evaluate(model, test_x, test_y, mean, std, device, channels_last)
+        line = f"epoch {epoch + 1}: train loss {loss_sum.item() / max(n_steps, 1):.6f}"
+        if VAL_FRACTION > 0:  # keep the weights of the epoch with the lowest validation loss
+            val_loss, val_value = evaluate(model, val_x, val_y, mean, std, device, channels_last)
+            line += f", validation loss {val_loss:.6f}, validation {METRIC} {val_value:.4f}"
+            if best is None or round(val_loss, 5) <= best[0]:
+                best = (round(val_loss, 5), epoch + 1, {k: v.detach().clone() for k, v in model.state_dict().items()})
+        print(f"{line}, test loss {test_loss:.6f}, test {METRIC} {test_value:.4f} ({time.time() - t0:.1f} s)")
+    if best is not None:  # the course's protocol: test the checkpoint with the best validation loss
+        model.load_state_dict(best[2])
+        test_loss, test_value = evaluate(model, test_x, test_y, mean, std, device, channels_last)
+        print(f"best validation loss at epoch {best[1]}: test loss {test_loss:.6f}, test {METRIC} {test_value:.4f}")
     torch.save(model.state_dict(), args.out)
     print(f"saved {args.out}")
 

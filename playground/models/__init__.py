@@ -13,6 +13,7 @@ import torch.nn as nn
 
 from . import autoencoder as _autoencoder  # noqa: F401  (registers autoencoder, conv_autoencoder)
 from . import cnn as _cnn  # noqa: F401  (registers cnn, lenet5)
+from . import course_ae as _course_ae  # noqa: F401  (registers course_denoiser, course_conv_autoencoder)
 from . import mlp as _mlp  # noqa: F401  (registers mlp)
 from . import resnet as _resnet  # noqa: F401  (registers resnet)
 from . import transfer as _transfer  # noqa: F401  (registers transfer)

@@ -42,17 +42,23 @@ def conv_block(c_in: int, channels: int, kernel: int, batch_norm: bool, pool: st
 
 
 def _flat_size(features: nn.Module, in_shape: tuple[int, int, int]) -> int:
+    """The flattened size of the features' output, from one blank image in eval mode: no batch-norm
+    statistics move and no dropout draws (the built model is exactly what its code builds)."""
+    features.eval()
     with torch.no_grad():
         out = features(torch.zeros(1, *in_shape))  # (1, C', H', W')
+    features.train()
     return out[0].numel()
 
 
 class CNN(nn.Module):
     def __init__(self, features: nn.Sequential, flat: int, num_classes: int, fc: Sequence[int], act: str,
-                 dropout: float):
+                 dropout: float, flat_dropout: float = 0.0):
         super().__init__()
         self.features = features
-        self.classifier = nn.Sequential(nn.Flatten(), *fc_layers(flat, fc, num_classes, act, dropout))
+        # flat_dropout: on the flattened features, before the first Linear (the course's CIFAR CNN).
+        before = [nn.Dropout(flat_dropout)] if flat_dropout else []
+        self.classifier = nn.Sequential(nn.Flatten(), *before, *fc_layers(flat, fc, num_classes, act, dropout))
 
     def forward(self, x):  # (B, C, H, W) -> (B, classes)
         return self.classifier(self.features(x))
@@ -62,8 +68,9 @@ class CNN(nn.Module):
 def cnn(*, in_shape: tuple[int, int, int], num_classes: int, channels: Sequence[int] = (16, 32, 64),
         kernel: int = 3, batch_norm: bool = True, pool: str = "max", conv_dropout: float = 0.0,
         fc: Sequence[int] = (128,), dropout: float = 0.0, activation: str = "relu",
-        blocks: Sequence[Mapping[str, Any]] | None = None) -> CNN:
-    """Conv blocks (conv, batch norm, activation, pool) then fully connected layers.
+        blocks: Sequence[Mapping[str, Any]] | None = None, flat_dropout: float = 0.0) -> CNN:
+    """Conv blocks (conv, batch norm, activation, pool) then fully connected layers; ``dropout`` after each
+    hidden fully connected layer, ``flat_dropout`` on the flattened features before the first one.
 
     ``blocks`` gives per-block settings, e.g. ``[{"channels": 32, "kernel": 5}, {"channels": 64}]``;
     keys missing from a block take the shared values (kernel, batch_norm, pool, conv_dropout).
@@ -95,7 +102,7 @@ def cnn(*, in_shape: tuple[int, int, int], num_classes: int, channels: Sequence[
         c_in = c
     features = nn.Sequential(*layers)
     return CNN(features, _flat_size(features, in_shape), num_classes, check_sizes(fc, "fc sizes") if fc else (),
-               activation, check_dropout(dropout))
+               activation, check_dropout(dropout), check_dropout(flat_dropout))
 
 
 @register_model("lenet5", conv_features=True, choices={"activation": ACTIVATIONS})

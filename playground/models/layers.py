@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
 
-__all__ = ["ACTIVATIONS", "activation", "check_dropout", "check_sizes", "fc_layers"]
+__all__ = ["ACTIVATIONS", "SeededDropout", "SeededDropout2d", "activation", "check_dropout", "check_sizes",
+           "fc_layers", "use_generator"]
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
@@ -57,3 +59,50 @@ def fc_layers(in_features: int, hidden, num_classes: int, act: str, dropout: flo
         width = h
     layers.append(nn.Linear(width, num_classes))
     return layers
+
+
+# -- dropout drawing from the run's generator ------------------------------------------------
+# torch's dropout draws from the global generator, which a server shares between runs (and which
+# ``seeding.seeded`` forks): two runs with one seed would drop different units. The engine swaps each
+# dropout for one of these, bound to the run's generator, so every draw of a run repeats; the exported
+# script does the same with the same code.
+
+class SeededDropout(nn.Dropout):
+    """nn.Dropout whose masks come from ``generator`` (when set): zero each element with probability p."""
+
+    generator: torch.Generator | None = None
+
+    def mask_shape(self, x: torch.Tensor) -> tuple[int, ...]:
+        return tuple(x.shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or self.generator is None:
+            return super().forward(x)
+        if self.p >= 1:
+            return x * 0
+        keep = torch.empty(self.mask_shape(x), device=x.device, dtype=x.dtype)
+        keep.bernoulli_(1 - self.p, generator=self.generator)
+        return x * keep * (1 / (1 - self.p))
+
+
+class SeededDropout2d(SeededDropout):
+    """nn.Dropout2d from ``generator``: whole channels dropped (one draw per sample and channel)."""
+
+    def mask_shape(self, x: torch.Tensor) -> tuple[int, ...]:
+        return (*x.shape[:-2], 1, 1)
+
+
+def use_generator(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Swap every nn.Dropout / nn.Dropout2d of ``model`` (in place) for a seeded one drawing from
+    ``generator``; returns the model. Dropout holds no weights, so state dicts are unchanged."""
+    seeded = {nn.Dropout: SeededDropout, nn.Dropout2d: SeededDropout2d}
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            kind = seeded.get(type(child))
+            if kind is not None:
+                new = kind(child.p, child.inplace)
+                new.train(child.training)
+                parent._modules[name] = new
+            if isinstance(parent._modules[name], SeededDropout):
+                parent._modules[name].generator = generator
+    return model

@@ -40,6 +40,7 @@ from ..errors import CheckpointError, ConfigError
 from ..runs import RunStore, saved_state
 from ..weights import load_weights, resolve_weights, weights_file
 from ._registry import register_model
+from .recipes import default_freeze, default_recipe  # noqa: F401  (default_freeze: re-exported)
 from .run_backbone import RUN_BACKBONE, build_source_net, check_arch, read_source, run_spec_parts, same_arch
 
 __all__ = ["BACKBONES", "FREEZE", "WEIGHTS", "Backbone", "TransferNet", "transfer", "build_transfer"]
@@ -286,20 +287,15 @@ def _source_state(source_run: str, arch: str, runs_root: str | None) -> dict[str
     return ckpt["model"]
 
 
-def default_freeze(weights: str) -> str:
-    """What trains when a run sets no ``freeze``: the new head on pretrained features; every layer without
-    pretrained weights (a head on random features learns next to nothing)."""
-    return "finetune_all" if weights == "none" else "head_only"
-
-
 # A saved transfer model's checkpoint holds every weight (preprocessing buffers included). A rebuild keeps
 # source_run and source_arch: a playground source network's layers are described by them.
 @register_model("transfer", pretrained=True, reload={"weights": "none", "download": False, "feature_cache": False},
                 reads_runs=True, choices={"backbone": (*BACKBONES, RUN_BACKBONE), "weights": WEIGHTS})
 def transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone: str = "mobilenet_v3_small",
              weights: str = "imagenet", source_run: str = "", source_arch: dict | None = None,
-             freeze: str | None = None, k: int = 1, backbone_lr_scale: float = 0.1, image_size: int = 0,
-             feature_cache: bool = True, download: bool = True, runs_root: str | None = None) -> TransferNet:
+             freeze: str | None = None, k: int | None = None, backbone_lr_scale: float | None = None,
+             image_size: int = 0, feature_cache: bool = True, download: bool = True,
+             runs_root: str | None = None) -> TransferNet:
     """A pretrained torchvision backbone (vgg16, resnet18, mobilenet_v3_small, efficientnet_b0), or with
     backbone "run" a classifier the playground trained (source_run), with a new head."""
     return build_transfer(in_shape=in_shape, num_classes=num_classes, backbone=backbone, weights=weights,
@@ -347,11 +343,11 @@ def _build_from_run(in_shape, num_classes: int, weights: str, source_run: str, s
 
 def build_transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone: str = "mobilenet_v3_small",
                    weights: str = "imagenet", source_run: str = "", source_arch: dict | None = None,
-                   freeze: str | None = None, k: int = 1, backbone_lr_scale: float = 0.1, image_size: int = 0,
-                   feature_cache: bool = True, download: bool = True,
+                   freeze: str | None = None, k: int | None = None, backbone_lr_scale: float | None = None,
+                   image_size: int = 0, feature_cache: bool = True, download: bool = True,
                    progress: Callable[[int, int], None] | None = None, runs_root: str | None = None) -> TransferNet:
     """``transfer`` with the extras the app needs (download progress, another run store)."""
-    freeze = default_freeze(weights) if freeze is None else freeze
+    freeze, k, backbone_lr_scale = default_recipe(backbone, weights, freeze, k, backbone_lr_scale)
     _check_in_shape(in_shape)
     _check_settings(weights, freeze, backbone_lr_scale, image_size)
     if backbone == RUN_BACKBONE:

@@ -180,8 +180,9 @@ def _epoch_event(s, meter: Meter, epoch: int, step: int, t: float, partial: bool
     stopped inside the epoch (its steps so far; the probes are left out)."""
     task, n, bs = s.task, meter.ep_steps, s.batch_size
     ev = task.evaluate(s.p)
+    val = s.validate()  # val_loss, val_acc (or val_psnr ...) with a validation split, else nothing
     return {"kind": "epoch", "epoch": epoch, "step": step, "train_loss": round(meter.ep_loss.item() / n, 5),
-            f"train_{task.metric}": round(task.metric_value(meter.ep_score.item(), n * bs), 4), **ev,
+            f"train_{task.metric}": round(task.metric_value(meter.ep_score.item(), n * bs), 4), **ev, **val,
             **({"partial": True} if partial else s.probe_fields("on_epoch", epoch, step)), "t": t}
 
 
@@ -266,6 +267,7 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
                 meter.restart()
         last = _epoch_event(s, meter, epoch, step, now())
         ev = last
+        s.keep_if_best(last)  # with a validation split: the best epoch's weights, marked val_best
         yield emit(last)
         if save and run is not None:
             run.save_checkpoint(s.resumable_state(epoch + 1, step, now()))
@@ -273,6 +275,8 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
             break
     if not last:  # resumed after the last epoch had finished but before "done" was written
         last = task.evaluate(p)
-    yield finish("done", epoch=epoch, **task.done_fields(last), train_seconds=round(meter.train_seconds, 3),
+    best = s.use_best()  # the course's protocol: the best validation checkpoint is the one tested and saved
+    last = task.evaluate(p) if best else last
+    yield finish("done", epoch=epoch, **task.done_fields(last), **best, train_seconds=round(meter.train_seconds, 3),
                  images_per_second=round(meter.images / max(meter.train_seconds, 1e-9), 1),
                  device=device_label(p.device), run_id=run.run_id if run else None)

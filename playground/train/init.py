@@ -1,6 +1,7 @@
 """Weight-initialisation registry, applied to every conv and linear layer with ``model.apply``.
 
-Biases are set to zero by every scheme except ``default`` (PyTorch's own
+The course's rules are here by their names (``uniform_01``, ``uniform_centered``, ``uniform_rule``,
+``normal_rule``). Biases are set to zero by every scheme except ``default`` (PyTorch's own
 per-layer initialisation, left untouched). Normalisation layers keep their
 weight 1 / bias 0. ``constant`` is here on purpose: it shows the symmetry
 problem (every unit of a layer computes, and learns, the same thing).
@@ -67,6 +68,37 @@ def normal(mean: float = 0.0, std: float = 0.01) -> WeightFn:
     if not std > 0:
         raise ConfigError(f"normal init needs std > 0 (got {std}).")
     return lambda w: nn.init.normal_(w, mean, std)
+
+
+# -- the course's rules by their names (its weight-initialisation lesson, on every layer's weights) --
+
+def _fan_in(w: torch.Tensor) -> int:
+    """Inputs of one unit: in_features of a Linear layer, in_channels x kernel of a conv layer."""
+    return w[0].numel()
+
+
+@register_init("uniform_01", course=True)
+def uniform_01() -> WeightFn:
+    """U[0, 1): every weight positive (the course's 'uniform'); learns slowly, if at all."""
+    return lambda w: nn.init.uniform_(w, 0.0, 1.0)
+
+
+@register_init("uniform_centered", course=True)
+def uniform_centered() -> WeightFn:
+    """U[-0.5, 0.5): the same range centred on zero (the course's 'centred uniform')."""
+    return lambda w: nn.init.uniform_(w, -0.5, 0.5)
+
+
+@register_init("uniform_rule", course=True)
+def uniform_rule() -> WeightFn:
+    """The general rule: U(-y, y), y = 1/sqrt(n), n a unit's inputs (the course's uniform rule)."""
+    return lambda w: nn.init.uniform_(w, -1 / _fan_in(w) ** 0.5, 1 / _fan_in(w) ** 0.5)
+
+
+@register_init("normal_rule", course=True)
+def normal_rule() -> WeightFn:
+    """N(0, y^2), y = 1/sqrt(n), n a unit's inputs (the course's normal rule)."""
+    return lambda w: nn.init.normal_(w, 0.0, 1 / _fan_in(w) ** 0.5)
 
 
 @register_init("xavier_uniform")

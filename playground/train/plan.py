@@ -4,6 +4,7 @@ optimiser, schedule, generator and probes), and each epoch's order of the traini
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -15,9 +16,11 @@ import torch.nn as nn
 from ..config import RunConfig
 from ..data import DATASETS, load_dataset
 from ..data.augment import build_pipeline
+from ..data.normalise import normalisation_stats, parse_normalisation
 from ..device import autocast_dtype, device_label, resolve_device
 from ..errors import ConfigError
 from ..models import ENGINE_PARAMS, MODELS, build_model
+from ..models.layers import use_generator
 from ..registry import Registry
 from ..runs import Run
 from ..seeding import seeded
@@ -29,7 +32,7 @@ from .probes import PROBES, build_probes
 from .tasks import TASKS, build_task
 
 __all__ = ["AUTO_BATCH_MAX", "Setup", "auto_batch_size", "batch_size_for", "check_names", "epoch_order",
-           "prepare", "setup", "step_counts"]
+           "prepare", "setup", "step_counts", "val_split"]
 
 AUTO_BATCH_MAX = 64  # the largest batch the auto rule picks (the gate estimates memory with it)
 AUTO_MIN_STEPS = 20  # the auto rule gives an epoch at least this many steps (from 40 training images on)
@@ -66,7 +69,9 @@ def prepare(config: RunConfig, runs_root=None) -> Prepared:
     device = resolve_device(t.device)
     augment = build_pipeline(d.augment)  # bad specs fail before the (slow) data load
     data = load_dataset(d.dataset, root=d.data_root, download=d.download, **dict(d.params))
-    n_train = len(data.train_y) if d.train_limit is None else min(d.train_limit, len(data.train_y))
+    n_all = len(data.train_y) if d.train_limit is None else min(d.train_limit, len(data.train_y))
+    keep, held = val_split(n_all, t.val_fraction, t.seed)
+    n_train = len(keep)
     bs = batch_size_for(config, n_train)
     if bs > n_train:
         raise ConfigError(
@@ -85,16 +90,34 @@ def prepare(config: RunConfig, runs_root=None) -> Prepared:
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(device, memory_format=fmt)  # type: ignore[call-overload]  # stubs lack to(device, memory_format=)
     c = data.shape[0]
+    mean, std = normalisation_stats(d.normalize, data)  # data.normalize: the training split's, none, fixed, ...
     p = Prepared(
         config=config, data=data, device=device, model=model,
-        train_x=data.train_x[:n_train].to(device), train_y=data.train_y[:n_train].to(device),
+        train_x=data.train_x[:n_all].to(device), train_y=data.train_y[:n_all].to(device),
         test_x=data.test_x.to(device), test_y=data.test_y.to(device),
-        mean=torch.tensor(data.mean, device=device).view(1, c, 1, 1),
-        std=torch.tensor(data.std, device=device).view(1, c, 1, 1),
+        mean=torch.tensor(mean, device=device, dtype=torch.float32).view(1, c, 1, 1),
+        std=torch.tensor(std, device=device, dtype=torch.float32).view(1, c, 1, 1),
         augment=augment, channels_last=channels_last,
         autocast_dtype=autocast_dtype(device, t.precision),
     )
-    return apply_model_facts(model, p)
+    # A model may adapt what it is fed (its own normalisation; the transfer model's feature cache).
+    p = apply_model_facts(model, p)
+    if len(held):  # the validation split: held out of the (possibly cached) training rows
+        keep, held = keep.to(device), held.to(device)
+        p = dataclasses.replace(p, train_x=p.train_x[keep], train_y=p.train_y[keep], val_x=p.train_x[held],
+                                val_y=p.train_y[held])
+    return p
+
+
+def val_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (kept for training, held out for validation) of ``n`` training images: a seeded draw of
+    ``round(n * fraction)`` held out (the course's ``valid_size``), both in stored order."""
+    n_val = int(round(n * fraction))
+    if fraction > 0 and not 1 <= n_val <= n - 2:
+        raise ConfigError(f"A validation fraction of {fraction:g} of {n:,} training images holds out {n_val}; "
+                          "use a larger fraction or more images (at least one to validate, two to train).")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
 def apply_model_facts(model: nn.Module, p: Prepared) -> Prepared:
@@ -128,6 +151,7 @@ def check_names(config: RunConfig) -> None:
     SCHEDULES.check_reserved(o.schedule_params, ("total_steps", "steps_per_epoch"), "the engine sets them")
     TASKS.get(t.task).check_config(config)
     build_pipeline(config.data.augment)
+    parse_normalisation(config.data.normalize)
     resolve_device(config.train.device)
 
 
@@ -147,6 +171,33 @@ class Setup:
     total_steps: int
     n_epochs: int
     batch_size: int  # the one it trains with: the config's, or the auto rule's (``batch_size_for``)
+    # With a validation split: the epoch with the lowest validation loss so far (epoch, val_loss, model state).
+    best: dict[str, Any] | None = None
+
+    def validate(self) -> dict[str, Any]:
+        """The validation split's figures (``val_loss``, ``val_acc`` ...), or {} without one."""
+        if self.p.val_x is None:
+            return {}
+        ev = self.task.evaluate(self.p.validation_view())
+        return {"val_" + k[5:]: round(v, 5) for k, v in ev.items()
+                if k.startswith("test_") and isinstance(v, (int, float))}
+
+    def keep_if_best(self, ev: dict[str, Any]) -> None:
+        """Keep the model of an epoch whose validation loss is the lowest so far (the course saves model.pt
+        whenever it does not increase) and mark its event ``val_best``."""
+        if "val_loss" not in ev or ev.get("partial"):
+            return
+        if self.best is None or ev["val_loss"] <= self.best["val_loss"]:
+            state = {k: v.detach().clone() for k, v in self.p.model.state_dict().items()}
+            self.best = {"epoch": ev["epoch"] + 1, "val_loss": ev["val_loss"], "model": state}
+            ev["val_best"] = True
+
+    def use_best(self) -> dict[str, Any]:
+        """Load the kept best-validation weights into the model -> the final event's fields about them."""
+        if self.best is None:
+            return {}
+        self.p.model.load_state_dict(self.best["model"])
+        return {"best_epoch": self.best["epoch"], "best_val_loss": self.best["val_loss"]}
 
     def probe_fields(self, hook: str, *args: int) -> dict[str, Any]:
         """What the probes add to an event (``hook``: on_start, on_log or on_epoch)."""
@@ -161,8 +212,11 @@ class Setup:
                 "precision": "bf16" if p.autocast_dtype == torch.bfloat16 else "fp32",
                 **({"threads": torch.get_num_threads()} if p.device.type == "cpu" else {}),
                 "dataset": p.data.summary(), "task": self.config.train.task, "train_images": len(p.train_y),
+                **({"val_images": len(p.val_y)} if p.val_y is not None else {}),
                 "parameters": sum(q.numel() for q in model.parameters()),
                 "trainable_parameters": sum(q.numel() for q in model.parameters() if q.requires_grad),
+                # which parts train (a transfer model's unfrozen blocks, then its new head)
+                **({"trains": [*model.trainable_blocks(), "new head"]} if hasattr(model, "trainable_blocks") else {}),
                 "batch_size": self.batch_size, "steps_per_epoch": self.steps_per_epoch,
                 "total_steps": self.total_steps,
                 "epochs": self.config.train.epochs, **self.probe_fields("on_start"),
@@ -175,6 +229,8 @@ class Setup:
         state = {"model": self.p.model.state_dict(), "optimizer": self.opt.state_dict(),
                  "scheduler": self.sched.state_dict(), "generator": self.gen.get_state(), "epoch": epochs_done,
                  "epochs_done": epochs_done, "step": step, "t": t, "config": self.config.to_dict()}
+        if self.best is not None:
+            state["best"] = self.best
         if within is not None:
             state["in_epoch"], state["epoch_generator"] = within
         return state
@@ -219,6 +275,7 @@ class Setup:
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
         epoch, step = int(state["epoch"]), int(state["step"])
+        self.best = state.get("best")
         try:
             self.gen.set_state(state["generator"].cpu())
             return epoch, step, None
@@ -240,8 +297,10 @@ def setup(config: RunConfig, run: Run | None = None) -> Setup:
     opt = build_optimizer(o.name, groups, lr=o.lr, weight_decay=o.weight_decay, **dict(o.params))
     sched = build_schedule(o.schedule, opt, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
                            **dict(o.schedule_params))
+    gen = torch.Generator(device=p.device).manual_seed(t.seed)
+    use_generator(model, gen)  # dropout draws from the run's generator too: a seed repeats the whole run
     return Setup(config=config, p=p, task=task, opt=opt, sched=sched,
-                 gen=torch.Generator(device=p.device).manual_seed(t.seed), probes=build_probes(t.probes, p, run),
+                 gen=gen, probes=build_probes(t.probes, p, run),
                  steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                  n_epochs=math.ceil(total_steps / steps_per_epoch), batch_size=bs)
 
@@ -251,6 +310,8 @@ def epoch_order(s: Setup, within: dict[str, Any] | None) -> tuple[torch.Tensor, 
     state it was drawn from. ``within``: a checkpoint saved inside the epoch, whose order is drawn again
     from the state it saved (the generator then goes on from where it was)."""
     p, gen = s.p, s.gen
+    if not s.config.train.shuffle:  # the stored order every epoch (the course's loaders without shuffle)
+        return torch.arange(len(p.train_y), device=p.device), gen.get_state()
     saved = within.get("epoch_generator") if within else None
     if saved is None:
         state = gen.get_state()

@@ -3,6 +3,7 @@ inspection tools all take one). ``plan.prepare(config)`` builds it."""
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -35,6 +36,14 @@ class Prepared:
     # ``to_input`` hands them over as they are. ``cache_seconds``: what computing them took.
     precomputed: bool = False
     cache_seconds: float = 0.0
+    # The validation split (``train.val_fraction``), held out of the training images as train_x holds them.
+    val_x: torch.Tensor | None = None
+    val_y: torch.Tensor | None = None
+
+    def validation_view(self) -> "Prepared":
+        """This Prepared with the validation split in the test split's place: any task's ``evaluate``
+        then scores the validation images."""
+        return dataclasses.replace(self, test_x=self.val_x, test_y=self.val_y)
 
     def to_input(self, x_uint8: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """uint8 (B, C, H, W) on device -> augmented (if a generator is given), normalised float."""
