@@ -20,6 +20,7 @@ from app_pages.common import (
     url_run,
     view_link,
 )
+from app_pages.lesson import landing
 from app_pages.run_panel import LIVE, control_row, downloads, left_queue, refresh_every
 from playground.autoencode import plots
 from playground.autoencode.noise import NOISES, list_noises, parse_noise
@@ -35,6 +36,7 @@ from playground.train.buffer import run_progress
 from playground.train.optim import list_optimizers
 
 st.title("Autoencoders")
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson.py)
 st.caption("The encoder squeezes each image into a few numbers (the code); the decoder has to undo the "
            "compression. A denoising autoencoder gets a corrupted image and must return the clean one.")
 manager = job_manager()

@@ -20,6 +20,7 @@ from app_pages.common import (
     view_link,
 )
 from app_pages.inside_parts import confusion_drilldown
+from app_pages.lesson import landing
 from app_pages.run_panel import LIVE, control_row, downloads, left_queue, refresh_every
 from app_pages.train_again_parts import run_again
 from app_pages.train_setup_parts import (
@@ -46,6 +47,7 @@ from playground.train.snapshots import DEFAULT_PROBES
 from playground.train.stepview import read_batch
 
 st.title("Train")
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson.py)
 manager = job_manager()
 qp = st.query_params
 

@@ -19,6 +19,7 @@ from app_pages.common import (
     status_badge,
     view_link,
 )
+from app_pages.lesson import landing
 from app_pages.run_panel import LIVE, left_queue, refresh_every
 from app_pages.transfer_parts import choose_freeze, choose_source, show_cost, source_notes
 from playground import export, plots
@@ -37,6 +38,7 @@ from playground.weights import resolve_weights, weights_cached, weights_file
 SIZES = [32, 64, 96, 112, 160, 224]
 
 st.title("Transfer learning")
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson.py)
 st.caption("Take a network trained on ImageNet's 1,000 classes, cut off its last layer, put a new one for your "
            "classes in its place, and decide how much of the rest may change. Every step of that surgery is "
            "shown below.")

@@ -1,0 +1,158 @@
+"""The last four lessons as experiments (augmentation, denoising, transfer, style), as ``experiments``."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ..config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from ..runs import Run
+from .experiments import _shapes, _train, mnist_here
+from .runner import Ctx, Outcome, Runner, final_event
+
+__all__ = ["augment_configs", "run_augmentation", "denoise_config", "run_denoise", "transfer_source_config",
+           "transfer_configs", "run_transfer", "style_source_config", "style_settings", "run_style", "AUGMENT"]
+
+AUGMENT = ("translate:fraction=0.15", "rotation:20", "hflip")
+
+
+# -- 6. augmentation -------------------------------------------------------------------------------------
+def augment_configs(ctx: Ctx) -> list[RunConfig]:
+    """A small training set (400 shapes) trained long enough to overfit, once plain and once augmented;
+    the same network, seed and budget."""
+    data = DataConfig(dataset="shapes", train_limit=400, params={"n_train": 2000, "n_test": 1000})
+    base = RunConfig(data=data, train=_train(ctx, 12.0 if ctx.quick else 20.0))
+    return [base, base.replace(data={"augment": AUGMENT})]
+
+
+def _last_epoch(run: Run) -> dict[str, Any]:
+    return [e for e in run.events() if e.get("kind") == "epoch"][-1]
+
+
+def run_augmentation(runner: Runner) -> Outcome:
+    runs = runner.runs(augment_configs(runner.ctx), "training the same CNN on 400 images, plain and augmented...")
+    ends = [_last_epoch(run) for run in runs]
+    train = [float(e["train_acc"]) for e in ends]
+    test = [float(e["test_acc"]) for e in ends]
+    names = ["plain", "augmented"]
+    fig = go.Figure([go.Bar(name="train accuracy", x=names, y=train, text=[f"{v:.0%}" for v in train]),
+                     go.Bar(name="test accuracy", x=names, y=test, text=[f"{v:.0%}" for v in test])])
+    fig.update_layout(title="400 training images: train vs test accuracy", barmode="group", yaxis_range=[0, 1],
+                      height=320)
+    text = (f"plain: train {train[0]:.0%}, test {test[0]:.0%} (gap {train[0] - test[0]:.0%}); augmented: train "
+            f"{train[1]:.0%}, test {test[1]:.0%} (gap {train[1] - test[1]:.0%})")
+    return Outcome(test[1] - test[0], text, charts=[fig], details={"train": train, "test": test})
+
+
+# -- 7. denoising ----------------------------------------------------------------------------------------
+def denoise_config(ctx: Ctx) -> RunConfig:
+    """A convolutional denoising autoencoder: digits when the data folder has MNIST, else the built-in shapes."""
+    if mnist_here(ctx.root):
+        data = DataConfig(dataset="mnist", data_root=ctx.root, noise=("gaussian:0.5",),
+                          train_limit=3000 if ctx.quick else 10_000)
+        epochs = 1.0
+    else:
+        data = DataConfig(dataset="shapes", noise=("gaussian:0.3",), params={"n_train": 3000, "n_test": 500})
+        epochs = 2.0 if ctx.quick else 4.0
+    return RunConfig(data=data, model=ModelConfig(name="conv_autoencoder"), optim=OptimConfig(name="adam", lr=1e-3),
+                     train=TrainConfig(task="reconstruct", epochs=epochs, device=ctx.device, probes=("live_recon",)))
+
+
+def png_array(text: str) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(text))).convert("RGB"))
+
+
+def run_denoise(runner: Runner) -> Outcome:
+    (run,) = runner.runs([denoise_config(runner.ctx)], "training the denoising autoencoder...")
+    done = final_event(run)
+    gain = float(done["test_psnr"]) - float(done["test_psnr_input"])
+    grids = [e["recon_grid"] for e in run.events() if e.get("recon_grid")]
+    images = [("rows: clean, noisy (the input), cleaned by the network", png_array(grids[-1]))] if grids else []
+    return Outcome(gain, f"PSNR of the noisy input {done['test_psnr_input']:.1f} dB, of the cleaned images "
+                         f"{done['test_psnr']:.1f} dB: {gain:+.1f} dB", images=images, details={"run_id": run.run_id})
+
+
+# -- 8. transfer -----------------------------------------------------------------------------------------
+def transfer_source_config(ctx: Ctx) -> RunConfig:
+    """The source task: the CNN trained on the built-in shapes (another data set, other classes than the
+    target's digits)."""
+    return RunConfig(data=_shapes(ctx, 3000, 500) if ctx.quick else _shapes(ctx),
+                     train=_train(ctx, 2.0 if ctx.quick else 3.0))
+
+
+def _target_data(ctx: Ctx) -> DataConfig:
+    if mnist_here(ctx.root):
+        return DataConfig(dataset="mnist", data_root=ctx.root, train_limit=200)
+    return DataConfig(dataset="shapes", data_root=None, train_limit=200, params={"n_train": 2000, "n_test": 1000,
+                                                                                 "seed": 7})
+
+
+def transfer_configs(ctx: Ctx, source: Run) -> list[RunConfig]:
+    """On 200 target images: the source's features with a new head, fine-tuned, against the same CNN from
+    scratch with its own learning rate; the same epochs and batch size."""
+    from ..transfer.sources import source_params
+
+    epochs = 10.0 if ctx.quick else 15.0
+    data = _target_data(ctx)
+    moved = RunConfig(data=data, model=ModelConfig(name="transfer", params={**source_params(source),
+                                                                            "freeze": "finetune_all"}),
+                      optim=OptimConfig(lr=1e-3), train=_train(ctx, epochs))
+    scratch = RunConfig(data=data, model=ModelConfig(name="cnn"), optim=OptimConfig(lr=4e-3), train=_train(ctx, epochs))
+    return [moved, scratch]
+
+
+def run_transfer(runner: Runner) -> Outcome:
+    (source,) = runner.runs([transfer_source_config(runner.ctx)], "training the source network on shapes...")
+    moved, scratch = runner.runs(transfer_configs(runner.ctx, source), "transferred vs from scratch, 200 images...")
+    acc = [float(final_event(r)["test_acc"]) for r in (moved, scratch)]
+    target = moved.config().data.dataset
+    return Outcome(acc[0] - acc[1], f"on 200 {target} images: transferred from the shapes network {acc[0]:.0%}, "
+                                    f"from scratch {acc[1]:.0%}", details={"acc": acc, "target": target})
+
+
+# -- 9. style ----------------------------------------------------------------------------------------------
+def style_source_config(ctx: Ctx) -> RunConfig:
+    """The feature network the offline default paints with: a CNN trained here, on shapes (VGG19 is a 548 MB
+    download, asked for only by the student)."""
+    return RunConfig(data=_shapes(ctx, 2000, 500) if ctx.quick else _shapes(ctx, 3000, 500),
+                     model=ModelConfig(params={"channels": [32, 64, 64]}), train=_train(ctx, 1.0 if ctx.quick else 2.0))
+
+
+def style_settings(ctx: Ctx, run_id: str):
+    from ..style.settings import StyleSettings
+
+    return StyleSettings(content="chelsea", style="mosaic", size=128 if ctx.quick else 192, backbone=f"run:{run_id}",
+                         steps=30 if ctx.quick else 60, style_weight=1e4, device=ctx.device)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(float).ravel(), b.astype(float).ravel()
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+def run_style(runner: Runner) -> Outcome:
+    from PIL import Image
+
+    from ..style.job import StyleJob
+
+    (source,) = runner.runs([style_source_config(runner.ctx)], "training a CNN to paint with...")
+    settings = style_settings(runner.ctx, source.run_id)
+    (job,) = runner.jobs([StyleJob(settings)], "painting...")
+    steps = [e for e in job.run.events() if e.get("kind") == "step"]
+    style0, style1 = float(steps[0]["style"]), float(steps[-1]["style"])
+    result = np.asarray(Image.open(job.run.dir / "result.png").convert("L").resize((64, 64)))
+    from ..style.images import builtin_image
+
+    content = np.asarray(Image.fromarray(builtin_image(settings.content)).convert("L").resize((64, 64)))
+    kept = _corr(result, content)
+    images = [("the result", np.asarray(Image.open(job.run.dir / "result.png").convert("RGB")))]
+    return Outcome(style1 / max(style0, 1e-12), f"the style loss fell to {style1 / max(style0, 1e-12):.1%} of its "
+                   f"start; the result still correlates {kept:.2f} with the photo", ok=kept >= 0.5, images=images,
+                   details={"kept": kept, "style": [style0, style1]})
