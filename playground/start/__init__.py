@@ -78,13 +78,11 @@ class Lesson:
 
 
 LESSONS: Registry[Callable[..., Lesson]] = Registry("lesson")
-MNIST_NOTE = ("MNIST is not in this machine's data folder (nothing is downloaded for a lesson): this lesson uses "
-              "the built-in shapes instead, where the point shows less clearly. The README's \"MNIST offline\" "
-              "says where the files go.")
+mnist_note = ex.mnist_note
 
 
 def _digits_note(ctx: Ctx) -> str:
-    return "" if mnist_here(ctx.root) else MNIST_NOTE
+    return "" if mnist_here(ctx.root) else mnist_note(ctx.root)
 
 
 @LESSONS.register("first_cnn", order=1)

@@ -7,6 +7,7 @@ lesson's point is stated in, the numbers in words, and the charts and images its
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,12 +15,13 @@ import plotly.graph_objects as go
 import torch
 
 from ..config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
-from ..data import load_dataset
+from ..data import default_data_root, load_dataset
 from ..errors import PlaygroundError
 from .runner import Ctx, Outcome, Runner, final_event
 
-__all__ = ["mnist_here", "first_cnn_config", "run_first_cnn", "run_convolution", "pair_configs", "run_mlp_vs_cnn",
-           "filters_config", "run_filters", "race_spec", "run_initialisation", "filter_grid"]
+__all__ = ["mnist_here", "mnist_note", "MNIST_FILES", "first_cnn_config", "run_first_cnn", "run_convolution",
+           "pair_configs", "run_mlp_vs_cnn", "filters_config", "run_filters", "race_spec", "run_initialisation",
+           "filter_grid"]
 
 SHIFT = 4  # pixels the MLP-vs-CNN lesson moves the test digits
 
@@ -31,6 +33,18 @@ def mnist_here(root: str | None = None) -> bool:
         return True
     except PlaygroundError:
         return False
+
+
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def mnist_note(root: str | None = None) -> str:
+    """Where MNIST's files go, exactly, for a lesson that falls back to shapes without them."""
+    where = (Path(root) if root else default_data_root()).resolve() / "MNIST" / "raw"
+    return (f"MNIST is not in this machine's data folder (nothing is downloaded for a lesson), so this lesson "
+            f"uses the built-in shapes, where the point shows less clearly. For digits, put the four MNIST files "
+            f"({', '.join(MNIST_FILES)}, or the same names ending .gz) in {where} (the data folder is "
+            f"PLAYGROUND_DATA, default ./data) and reload.")
 
 
 def _train(ctx: Ctx, epochs: float, **kw: Any) -> TrainConfig:

@@ -10,8 +10,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from ..errors import PlaygroundError
 from ..runs import Run
-from .experiments import _shapes, _train, mnist_here
+from .experiments import _shapes, _train, mnist_here, mnist_note
 from .runner import Ctx, Outcome, Runner, final_event
 
 __all__ = ["augment_configs", "run_augmentation", "denoise_config", "run_denoise", "transfer_source_config",
@@ -87,10 +88,11 @@ def transfer_source_config(ctx: Ctx) -> RunConfig:
 
 
 def _target_data(ctx: Ctx) -> DataConfig:
-    if mnist_here(ctx.root):
-        return DataConfig(dataset="mnist", data_root=ctx.root, train_limit=200)
-    return DataConfig(dataset="shapes", data_root=None, train_limit=200, params={"n_train": 2000, "n_test": 1000,
-                                                                                 "seed": 7})
+    """200 digits: another data set, other classes than the source's shapes. Without MNIST there is no second
+    task here, and a source trained on the target's own images would prove nothing: the lesson says so."""
+    if not mnist_here(ctx.root):
+        raise PlaygroundError("Transfer needs a target task other than the source's shapes: " + mnist_note(ctx.root))
+    return DataConfig(dataset="mnist", data_root=ctx.root, train_limit=200)
 
 
 def transfer_configs(ctx: Ctx, source: Run) -> list[RunConfig]:
