@@ -116,6 +116,10 @@ if src is None:
     st.stop()
 source, backbone, arch = src["source"], src["backbone"], src["arch"]
 source_run = src["params"].get("source_run", "")
+if source_run and guarded(lambda: RunStore().open(source_run).config().data.dataset) == dataset:  # the lesson's rule
+    st.warning(f"The source run was trained on {dataset} itself: its features have already seen these images and "
+               "classes, so beating from scratch proves little about transfer. Pick a source trained on another task "
+               "(another data set, or other classes).", icon=":material/warning:")
 tv_backbone = backbone if backbone != "run" else ss.tl_backbone  # the torchvision one (its ImageNet task below)
 w = resolve_weights(tv_backbone)
 source_notes(arch, info["shape"])

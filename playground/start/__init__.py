@@ -118,9 +118,9 @@ def _mlp_vs_cnn(ctx: Ctx = Ctx()) -> Lesson:
 @LESSONS.register("filters", order=4)
 def _filters(ctx: Ctx = Ctx()) -> Lesson:
     return Lesson("filters", "What filters learn", "train",
-                  "The first layer's 7x7 filters start as noise and become smooth edge, blob and colour detectors: "
-                  "epoch 0 and the last epoch side by side, on one colour scale.",
-                  "correlation of neighbouring weights in the learned filters (about 0 at initialisation)", 0.3,
+                  "The first layer's 7x7 filters start as random noise; what training adds to them is smooth edge, "
+                  "blob and colour detectors: epoch 0 and the last epoch on one colour scale, and the change.",
+                  "correlation of neighbouring weights in what training added to the filters (random: about 0)", 0.5,
                   ex.run_filters, "Train and show the filters", "what a CNN's layers learn (visualisation)",
                   {"cfg": ex.filters_config(ctx).to_url()}, unit="")
 
