@@ -16,7 +16,7 @@ from playground.start import experiments_more as ex2
 from playground.start.harness import run_lessons
 from playground.start.runner import Outcome
 
-DIGITS = {"mlp_vs_cnn", "denoise", "transfer"}  # their point is made on MNIST when the data folder has it
+DIGITS = {"mlp_vs_cnn", "augmentation", "denoise", "transfer"}  # their point is made on MNIST when the data folder has it
 
 
 def _root(name: str, request) -> str | None:
@@ -106,3 +106,18 @@ def test_filter_smoothness_tells_noise_from_edges():
     noise = torch.randn(16, 3, 7, 7)
     ramp = torch.linspace(-1, 1, 7).view(1, 1, 1, 7).expand(16, 3, 7, 7)  # an edge detector: a smooth ramp
     assert abs(ex.smoothness(noise)) < 0.15 and ex.smoothness(ramp) > 0.8
+
+
+def test_concurrent_lessons_run_as_separate_sessions_of_one_job_manager(monkeypatch, tmp_path):
+    from playground.runs import RunStore
+
+    tiny = RunConfig().replace(data={"params": {"n_train": 200, "n_test": 100}},
+                               model={"params": {"channels": [8], "fc": [16]}}, train={"epochs": 1.0, "device": "cpu"})
+    monkeypatch.setattr(ex, "first_cnn_config", lambda ctx: tiny)
+    rows = run_lessons(["first_cnn", "first_cnn", "convolution"], Ctx(quick=True), concurrent=3,
+                       runs_root=str(tmp_path / "runs"))
+    assert [r["lesson"] for r in rows] == ["first_cnn", "first_cnn", "convolution"]
+    ran = [r["runs"] for r in rows[:2]]
+    assert all(len(x) == 1 for x in ran) and ran[0] != ran[1]
+    owners = {RunStore(tmp_path / "runs").open(x[0]).owner_digest() for x in ran}
+    assert len(owners) == 2  # each lesson its own session, as two students
