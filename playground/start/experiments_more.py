@@ -70,12 +70,12 @@ def denoise_config(ctx: Ctx) -> RunConfig:
     """A convolutional denoising autoencoder: digits when the data folder has MNIST, else the built-in shapes."""
     if mnist_here(ctx.root):
         data = DataConfig(dataset="mnist", data_root=ctx.root, noise=("gaussian:0.5",),
-                          train_limit=3000 if ctx.quick else 10_000)
+                          train_limit=5000 if ctx.quick else 10_000)
         epochs = 1.0
     else:
         data = DataConfig(dataset="shapes", noise=("gaussian:0.3",), params={"n_train": 3000, "n_test": 500})
         epochs = 2.0 if ctx.quick else 4.0
-    return RunConfig(data=data, model=ModelConfig(name="conv_autoencoder"), optim=OptimConfig(name="adam", lr=1e-3),
+    return RunConfig(data=data, model=ModelConfig(name="conv_autoencoder"), optim=OptimConfig(name="adam", lr=3e-3),
                      train=TrainConfig(task="reconstruct", epochs=epochs, device=ctx.device, probes=("live_recon",)))
 
 
@@ -145,8 +145,9 @@ def style_source_config(ctx: Ctx) -> RunConfig:
 def style_settings(ctx: Ctx, run_id: str):
     from ..style.settings import StyleSettings
 
+    # Adam on the pixels: steady steps (L-BFGS's line search jumped once in 30 steps with this small network).
     return StyleSettings(content="chelsea", style="mosaic", size=128 if ctx.quick else 192, backbone=f"run:{run_id}",
-                         steps=30 if ctx.quick else 60, style_weight=1e4, device=ctx.device)
+                         optimizer="adam", steps=80 if ctx.quick else 150, style_weight=1e5, device=ctx.device)
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:

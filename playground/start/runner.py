@@ -85,11 +85,22 @@ class Runner:
         self.live = []
         for job in jobs:
             if job.state not in ("done", "stopped"):
-                raise PlaygroundError(f"A job of this lesson ended with {job.state}: {final_message(job.run)}")
+                raise PlaygroundError(f"A job of this lesson ended with {job.state}: {_message(job)}")
         return jobs
 
     def runs(self, configs: Sequence[Any], what: str = "") -> list[Run]:
         return [job.run for job in self.jobs(configs, what)]
+
+
+def _message(job: Any) -> str:
+    """The job's final message: from its buffer (the manager's own, e.g. a worker that died), else its run."""
+    try:
+        final = job.buffer.snapshot().get("final") or {}
+        if final.get("message"):
+            return str(final["message"])
+    except (AttributeError, TypeError):
+        pass
+    return final_message(job.run)
 
 
 def final_message(run: Run) -> str:
