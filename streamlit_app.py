@@ -7,9 +7,10 @@ import pandas  # noqa: F401
 import streamlit as st
 
 from app_pages.common import job_manager, keep_session, md, my_runs, run_name, status_badge
+from playground import plugins as _plugins  # noqa: F401  (every capability registers itself)
 from playground.data import default_data_root, explore
 from playground.device import device_summary
-from playground.jobkinds import JOB_KINDS
+from playground.jobs.kinds import JOB_KINDS
 from playground.settings import settings
 
 st.set_page_config(page_title="CNN Playground", page_icon="🧩", layout="wide")  # an emoji: no font CDN offline

@@ -18,25 +18,23 @@ from app_pages.common import (
     owner,
     param_widgets,
     url_run,
-    view_link,
 )
-from app_pages.lesson import landing
-from app_pages.run_panel import LIVE, control_row, downloads, left_queue, refresh_every
+from app_pages.lesson_parts import landing
+from app_pages.run_panel import control_row, downloads, ended_box, live_view, open_run, view_only_link
 from playground.autoencode import plots
-from playground.autoencode.noise import NOISES, list_noises, parse_noise
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets
+from playground.data.noise import NOISES, list_noises, parse_noise
 from playground.data.uploads import check_folder_allowed
 from playground.errors import ConfigError, PlaygroundError
+from playground.jobs.buffer import run_progress
 from playground.models import MODELS, list_models, model_params
 from playground.models.autoencoder import DECODERS, OUTPUTS
-from playground.settings import settings
 from playground.train import check_names
-from playground.train.buffer import run_progress
 from playground.train.optim import list_optimizers
 
 st.title("Autoencoders")
-landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson.py)
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_parts.py)
 st.caption("The encoder squeezes each image into a few numbers (the code); the decoder has to undo the "
            "compression. A denoising autoencoder gets a corrupted image and must return the clean one.")
 manager = job_manager()
@@ -214,22 +212,13 @@ with st.expander("Set up an autoencoder", expanded=run_id is None, icon=":materi
 
 # -- the run -------------------------------------------------------------------------
 
-def snapshot(run_id: str, run) -> dict:
-    return manager.snapshot(run_id)
-
-
 def png(b64: str) -> bytes:
     return base64.b64decode(b64)
 
 
-def controls(run_id: str, status: str) -> None:
-    control_row(run_id, status, manager.may_control(run_id, owner(), qp.get("ctl")), "ae")
-
-
-def live_view(run_id: str, snap: dict, status: str, live: bool) -> None:
-    final, start_ev = snap["final"], snap["start"]
-    if final and final["kind"] in ("error", "diverged", "stopped"):
-        (st.error if final["kind"] != "stopped" else st.info)(final.get("message", final["kind"]))
+def reconstructions(run_id: str, snap: dict, status: str, live: bool) -> None:
+    start_ev = snap["start"]
+    ended_box(snap["final"])
     if not start_ev:
         st.caption("Waiting for the run to start...")
         return
@@ -254,40 +243,28 @@ def live_view(run_id: str, snap: dict, status: str, live: bool) -> None:
 
 
 def run_panel(run_id: str) -> None:
-    try:
-        run = manager.store.open(run_id)
-        cfg = run.config()
-    except PlaygroundError as e:
-        st.error(f"{e} Start a new run above.")
+    opened = open_run(run_id, "train", qp.get("ctl"))
+    if opened is None:
         return
-    if (settings().share_runs == "none" and run_id not in my_runs()
-            and not manager.may_control(run_id, owner(), qp.get("ctl"))):
-        st.warning("This run belongs to another session, and this server does not show other sessions' runs "
-                   "(PLAYGROUND_SHARE_RUNS=none). Start your own run above.", icon=":material/lock:")
+    run = opened.run
+    cfg = guarded(run.config)
+    if cfg is None:
         return
     if cfg.train.task != "reconstruct":
         st.warning(f"Run {run_id} is a {cfg.train.task} run; open it on the Train page.")
         st.page_link("app_pages/train.py", label="Train page", icon=":material/model_training:")
         return
-    drawn = manager.status(run_id)
-    live = drawn in LIVE
+    live = opened.live
     st.subheader(f"Run {run_id}")
-    st.caption(f"View-only link to this run: `{view_link(run_id)}`")  # the address bar holds the control key
-    snap = snapshot(run_id, run)
-    st.session_state.ae_epochs_drawn = (run_id, len(snap["epochs"]))
+    view_only_link(run=run_id)
 
-    @st.fragment(run_every=refresh_every(drawn))
-    def live_part() -> None:
-        status = manager.status(run_id)
-        s = snapshot(run_id, run)
-        controls(run_id, status)
-        live_view(run_id, s, status, live)
-        finished = status not in ("queued", "running", "paused")
-        if live and (finished or left_queue(drawn, status)
-                     or st.session_state.ae_epochs_drawn != (run_id, len(s["epochs"]))):
-            st.rerun()  # started, a new epoch, or the end: the latent views redraw once
+    def live_part(now: dict) -> None:
+        status, snap = now[run_id]
+        control_row(run_id, status, opened.mine, "ae")
+        reconstructions(run_id, snap, status, live)
 
-    live_part()
+    live_view([opened], live_part, per_epoch=True)  # a new epoch: the latent views redraw once
+    snap = manager.snapshot(run_id, "train")
     if not snap["epochs"]:
         return
     view = view_for(run)
@@ -303,7 +280,7 @@ def run_panel(run_id: str) -> None:
     with tabs[3]:
         decoders_tab(run, view, start)
     if not live:
-        downloads(run, manager.may_control(run_id, owner(), qp.get("ctl")), script=False)
+        downloads(run, opened.mine, script=False)
 
 
 if run_id:

@@ -10,11 +10,11 @@ from typing import Any, Callable
 import streamlit as st
 
 from playground.errors import PlaygroundError
-from playground.jobkinds import JOB_KINDS
+from playground.jobs.kinds import JOB_KINDS
+from playground.jobs.manager import JobManager, manager
 from playground.models import ACTIVATIONS
 from playground.models.cnn import POOLS
 from playground.train.init import FAN_MODES, NONLINEARITIES
-from playground.train.jobs import JobManager, manager
 
 # Known choices for string parameters, so they get a selectbox, not a text box.
 # Parameters whose values come from a fixed set in the core: a select box instead of a text box.

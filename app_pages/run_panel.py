@@ -1,16 +1,21 @@
-"""The run-panel kit every page with a run uses: the status and Stop / Pause / Resume row (Train, Autoencoders,
-Style transfer), and the downloads of a run (Train, Autoencoders, Transfer).
+"""The live-run kit every page with a run uses (Train, Autoencoders, Transfer, Style): opening the run named in
+the URL (or saying why not), the fragment that redraws it while it is live, the box for how it ended, the status
+and Stop / Pause / Resume row, and the downloads of a run (Train, Autoencoders, Transfer).
 The session that controls the run gets its files as they are and may write model.onnx into the run
 folder; a session that only views it (a shared link) gets copies that name no folder of the server,
 and an ONNX export that leaves the run folder as it was."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Callable
+
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, status_badge
+from app_pages.common import guarded, job_manager, may_see, owner, status_badge, view_link
 from playground import export
 from playground.config import without_server_paths
+from playground.errors import PlaygroundError
 
 LIVE = ("queued", "running", "paused")
 LIVE_S = 1.0  # a run that trains: its view's newest events are at most about a second old
@@ -30,6 +35,93 @@ def refresh_every(*statuses: str) -> float | None:
 def left_queue(drawn: str, now: str) -> bool:
     """A run drawn as queued that no longer is (it started, or was stopped): the page redraws."""
     return drawn == "queued" and now != "queued"
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A run a page shows: ``drawn`` is its status when the page was drawn, ``mine`` whether this session
+    controls it (it started it, or the URL holds its control key)."""
+
+    run_id: str
+    kind: str
+    run: Any
+    mine: bool
+    drawn: str
+
+    @property
+    def live(self) -> bool:
+        return self.drawn in LIVE
+
+
+def status_of(run_id: str, kind: str) -> str:
+    try:
+        return job_manager().status(run_id, kind)
+    except PlaygroundError:  # its folder went away or is damaged
+        return "damaged"
+
+
+def open_run(run_id: str, kind: str = "train", ctl: str | None = None, noun: str = "run") -> Opened | None:
+    """The run ``run_id`` of ``kind``, or None after saying why it cannot be shown (gone or damaged; another
+    session's on a server that shares none)."""
+    manager = job_manager()
+    try:
+        run = manager.store_for(kind).open(run_id)
+    except PlaygroundError as e:
+        st.error(f"{e} Start a new {noun} above.")
+        return None
+    mine = manager.may_control(run_id, owner(), ctl, kind)
+    if not mine and not may_see(run_id):
+        st.warning(f"This {noun} belongs to another session, and this server does not show other sessions' runs "
+                   f"(PLAYGROUND_SHARE_RUNS=none). Start your own above.", icon=":material/lock:")
+        return None
+    return Opened(run_id, kind, run, mine, status_of(run_id, kind))
+
+
+def view_only_link(noun: str = "run", **query: str) -> None:
+    """The link that opens a run for watching (the address bar also holds the control key)."""
+    st.caption(f"View-only link to this {noun}: `{view_link(**query)}`")
+
+
+def ended_box(final: dict | None) -> None:
+    """How a run ended, when it did not simply finish: an error or a divergence in red with its message (which
+    says what to do), a stop as information."""
+    if final and final["kind"] not in ("done",):
+        (st.info if final["kind"] == "stopped" else st.error)(final.get("message", final["kind"]))
+
+
+def live_view(runs: list[Opened], draw: Callable[[dict[str, tuple[str, dict]]], None],
+              per_epoch: bool = False) -> None:
+    """The refreshing part of a run page, one fragment for ``runs``: ``draw`` gets each run's status and
+    snapshot ({run_id: (status, snapshot)}) once per redraw and returns (streamlit/streamlit#6510: no loop, no
+    growing traces). It redraws every second while one trains, every 3 s while they all wait, never once they
+    have ended (``refresh_every``). When a run leaves the queue, ends or (``per_epoch``) finishes an epoch,
+    the whole page redraws once, so the parts drawn outside the fragment (per-epoch views, downloads) follow."""
+    manager = job_manager()
+    drawn = {o.run_id: o.drawn for o in runs}
+    kinds = {o.run_id: o.kind for o in runs}
+    live = any(o.live for o in runs)
+
+    def read() -> dict[str, tuple[str, dict]]:
+        out = {}
+        for run_id, kind in kinds.items():
+            status = status_of(run_id, kind)
+            out[run_id] = (status, manager.snapshot(run_id, kind))
+        return out
+
+    epochs = lambda now: tuple(len(snap.get("epochs", ())) for _, snap in now.values())
+    key = "_live_epochs_" + "_".join(kinds)
+    st.session_state[key] = epochs(read()) if per_epoch else ()
+
+    @st.fragment(run_every=refresh_every(*drawn.values()))
+    def part() -> None:
+        now = read()
+        draw(now)
+        ended = not any(status in LIVE for status, _ in now.values())
+        if live and (ended or any(left_queue(drawn[r], now[r][0]) for r in now)
+                     or (per_epoch and st.session_state[key] != epochs(now))):
+            st.rerun()  # started, a new epoch, or the end: the whole page redraws once
+
+    part()
 
 
 def control_row(run_id: str, status: str, mine: bool, key: str, pause: bool = True, note: str = "") -> list:

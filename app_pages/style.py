@@ -10,9 +10,9 @@ import math
 
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, listed_runs, may_see, my_runs, owner, view_link
-from app_pages.lesson import landing
-from app_pages.run_panel import LIVE, control_row, left_queue, refresh_every
+from app_pages.common import guarded, job_manager, listed_runs, my_runs, owner
+from app_pages.lesson_parts import landing
+from app_pages.run_panel import control_row, ended_box, live_view, open_run, view_only_link
 from playground import style
 from playground.errors import PlaygroundError
 from playground.runs import RunStore
@@ -26,7 +26,7 @@ WEIGHT_OPTIONS = {  # log scale; 0 switches a term off
 }
 
 st.title("Style transfer")
-landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson.py)
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_parts.py)
 st.caption("Gatys et al.: optimise the pixels of an image so that a CNN's features match the content image at a "
            "deep layer and the Gram matrices (which features fire together) of the style image at several layers. "
            "As in PyTorch's neural-style tutorial: VGG19, content at conv_4, style at conv_1..conv_5, L-BFGS.")
@@ -180,8 +180,7 @@ def progress(snap: dict, status: str) -> None:
         done, total = snap["download"]
         st.progress(done / total if total else 0.0,
                     text=f"downloading the weights: {done / 1e6:.0f} of {total / 1e6:.0f} MB")
-    if final and final["kind"] != "done":
-        (st.info if final["kind"] == "stopped" else st.error)(final.get("message", final["kind"]))
+    ended_box(final)
     if status == "interrupted":
         st.warning("This transfer was cut off (the server stopped) before it finished. Start it again above.",
                    icon=":material/restart_alt:")
@@ -220,34 +219,22 @@ def snapshot(run) -> dict:
 
 
 def result_panel(run_id: str) -> None:
-    try:
-        run = manager.store_for("style").open(run_id)
-    except PlaygroundError as e:
-        st.error(f"{e} Start a new transfer above.")
+    opened = open_run(run_id, "style", qp.get("ctl"), noun="transfer")
+    if opened is None:
         return
-    mine = manager.may_control(run_id, owner(), qp.get("ctl"), "style")
-    if not mine and not may_see(run_id):
-        st.warning("This transfer belongs to another session, and this server does not show other sessions' runs "
-                   "(PLAYGROUND_SHARE_RUNS=none). Start your own above.", icon=":material/lock:")
-        return
-    drawn = style_status(run_id) or "damaged"
-    live_now = drawn in LIVE
-    st.caption(f"View-only link to this transfer: `{view_link(style=run_id)}`")
+    run = opened.run
+    view_only_link("transfer", style=run_id)
 
-    @st.fragment(run_every=refresh_every(drawn))
-    def view() -> None:
-        status = style_status(run_id) or "damaged"
-        control_row(run_id, status, mine, "s", pause=False,
+    def view(now: dict) -> None:
+        status, snap = now[run_id]
+        control_row(run_id, status, opened.mine, "s", pause=False,
                     note="Stop keeps the result so far. You may close this page: the transfer goes on, and this "
                          "page's link shows it again.")
-        snap = snapshot(run)
         progress(snap, status)
         draw(snap, live=status == "running")
-        if live_now and (status not in LIVE or left_queue(drawn, status)):
-            st.rerun()  # started, or finished: redraw the page once (with the downloads at the end)
 
-    view()
-    if not live_now:
+    live_view([opened], view)  # started, or finished: the page redraws once (with the downloads at the end)
+    if not opened.live:
         snap = snapshot(run)
         if snap["image"] is not None and snap["final"]:
             settings = guarded(lambda: style.StyleSettings.from_dict(json.loads(run.config_path.read_text("utf-8"))))

@@ -11,7 +11,6 @@ from app_pages.common import (
     guarded,
     job_manager,
     log_steps,
-    may_see,
     md,
     my_runs,
     owner,
@@ -20,8 +19,8 @@ from app_pages.common import (
     view_link,
 )
 from app_pages.inside_parts import confusion_drilldown
-from app_pages.lesson import landing
-from app_pages.run_panel import LIVE, control_row, downloads, left_queue, refresh_every
+from app_pages.lesson_parts import landing
+from app_pages.run_panel import control_row, downloads, ended_box, live_view, open_run, view_only_link
 from app_pages.train_again_parts import run_again
 from app_pages.train_setup_parts import (
     batch_size_input,
@@ -36,18 +35,17 @@ from playground.config import PRECISIONS, DataConfig, ModelConfig, OptimConfig, 
 from playground.data import explore, list_datasets, load_dataset
 from playground.data.augment import AUGMENTATIONS, list_augmentations, parse_spec
 from playground.data.uploads import check_folder_allowed
-from playground.errors import PlaygroundError
 from playground.images import hwc
+from playground.jobs.buffer import latest_test_acc, run_progress
 from playground.models import list_models
 from playground.train import check_names
-from playground.train.buffer import latest_test_acc, run_progress
 from playground.train.init import INITS, list_inits
 from playground.train.optim import SCHEDULES, list_optimizers, list_schedules
 from playground.train.snapshots import DEFAULT_PROBES
 from playground.train.stepview import read_batch
 
 st.title("Train")
-landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson.py)
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_parts.py)
 manager = job_manager()
 qp = st.query_params
 
@@ -192,58 +190,41 @@ with setup:
 # -- the run: live or from the run store ---------------------------------------------
 
 def run_panel(run_id: str) -> None:
-    try:
-        run = manager.store.open(run_id)
-    except PlaygroundError as e:
-        st.error(f"{e} Start a new run above.")
+    opened = open_run(run_id, "train", qp.get("ctl"))
+    if opened is None:
         return
-    if not may_see(run_id) and not manager.may_control(run_id, owner(), qp.get("ctl")):
-        st.warning("This run belongs to another session, and this server does not show other sessions' runs "
-                   "(PLAYGROUND_SHARE_RUNS=none). Start your own run above.", icon=":material/lock:")
-        return
+    run = opened.run
     if guarded(lambda: run.config().train.task) == "reconstruct":  # its views live on their own page
         st.info(f"Run {run_id} trains an autoencoder: its reconstructions are on the Autoencoders page.",
                 icon=":material/compress:")
         st.page_link("app_pages/autoencode.py", label="Open it on the Autoencoders page",
                      query_params={"run": run_id}, icon=":material/arrow_forward:")
         return
-    drawn = manager.status(run_id)
-    live = drawn in LIVE
+    live = opened.live
     st.subheader(f"Run {run_id}" + (f": {md(run.name)}" if run.name else ""))
-    st.caption(f"View-only link to this run: `{view_link(run_id)}`")  # the address bar holds the control key
-    if manager.may_control(run_id, owner(), qp.get("ctl")):
+    view_only_link(run=run_id)
+    if opened.mine:
         name_input(run)
-
-    def snapshot() -> dict:
-        return manager.snapshot(run_id)
 
     # Only the curves redraw every second. On a 2-core laptop every redraw (the server's and
     # the browser's) takes CPU from the training beside it (docs/BENCHMARKS.md), so the
     # per-epoch views are drawn by a whole-page rerun once per new epoch, not on a timer.
-    snap = snapshot()
-    st.session_state.t_epochs_drawn = (run_id, len(snap["epochs"]))
-
-    @st.fragment(run_every=refresh_every(drawn))
-    def curves() -> None:
-        status = manager.status(run_id)
-        snap = snapshot()
+    def curves(now: dict) -> None:
+        status, snap = now[run_id]
         controls(run_id, status, snap)
         if status == "paused" and snap.get("batch"):
             stepped_batch(run, snap)
         progress(snap, status)
         draw_curves(snap, live=live, extra=not live or st.session_state.get("t_more", False))
-        finished = status not in ("queued", "running", "paused")
-        if live and (finished or left_queue(drawn, status)
-                     or st.session_state.t_epochs_drawn != (run_id, len(snap["epochs"]))):
-            st.rerun()  # started, a new epoch, or the end: redraw the whole page once
 
-    curves()
+    live_view([opened], curves, per_epoch=True)
     if live:
         st.toggle("learning-rate and speed charts while training", key="t_more")
+    snap = manager.snapshot(run_id, "train")
     if snap["epochs"]:
         draw_epoch(run, snap)
     if not live:
-        downloads(run, manager.may_control(run_id, owner(), qp.get("ctl")))
+        downloads(run, opened.mine)
         st.markdown(f"[:material/visibility: Look inside this run](/inside?run={run_id}) (filters, activations, "
                     "saliency, weights and gradients)")
         with st.expander("Run again with one change", icon=":material/replay:"):
@@ -315,9 +296,8 @@ def live_change(run_id: str, where, snap: dict) -> None:
 
 
 def progress(snap: dict, status: str) -> None:
-    start, final = snap["start"], snap["final"]
-    if final and final["kind"] in ("error", "diverged", "stopped"):
-        (st.error if final["kind"] != "stopped" else st.info)(final.get("message", final["kind"]))
+    start = snap["start"]
+    ended_box(snap["final"])
     if not start:
         return
     bar = run_progress(snap, status in ("running", "paused"))

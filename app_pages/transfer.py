@@ -19,18 +19,17 @@ from app_pages.common import (
     status_badge,
     view_link,
 )
-from app_pages.lesson import landing
-from app_pages.run_panel import LIVE, left_queue, refresh_every
+from app_pages.lesson_parts import landing
+from app_pages.run_panel import ended_box, live_view, open_run
 from app_pages.transfer_parts import choose_freeze, choose_source, show_cost, source_notes
 from playground import export, plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets, load_dataset
 from playground.data.uploads import check_folder_allowed
 from playground.device import device_summary
-from playground.errors import PlaygroundError
+from playground.jobs.buffer import run_progress
 from playground.models.transfer import Backbone, build_transfer
 from playground.runs import RunStore
-from playground.train.buffer import run_progress
 from playground.transfer import FOUR_CASES, imagenet_top5, surgery_table
 from playground.transfer.plots import comparison_figure, top5_figure
 from playground.weights import resolve_weights, weights_cached, weights_file
@@ -38,7 +37,7 @@ from playground.weights import resolve_weights, weights_cached, weights_file
 SIZES = [32, 64, 96, 112, 160, 224]
 
 st.title("Transfer learning")
-landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson.py)
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_parts.py)
 st.caption("Take a network trained on ImageNet's 1,000 classes, cut off its last layer, put a new one for your "
            "classes in its place, and decide how much of the rest may change. Every step of that surgery is "
            "shown below.")
@@ -223,13 +222,6 @@ if not can_start:
 
 # -- the runs, live ----------------------------------------------------------------------------
 
-def snapshot(run_id: str) -> dict | None:
-    try:
-        return manager.snapshot(run_id)
-    except PlaygroundError:
-        return None
-
-
 def url_runs() -> dict[str, str]:
     """The transfer runs the URL names (?run=, ?cmp=); with its control key (?ctl=, ?cmp_ctl=) a run is mine."""
     out: dict[str, str] = {}
@@ -252,28 +244,23 @@ if runs:
     st.subheader("Runs", divider="gray")
     shared = {"cmp": runs.get("from scratch", "")} if "transferred" in runs else {}
     st.caption(f"View-only link to these runs: `{view_link(next(iter(runs.values())), **shared)}`")
-    drawn = {r: manager.status(r) for r in runs.values()}
-    live = any(s in LIVE for s in drawn.values())
+    opened = [o for o in (open_run(r, "train", keys.get(r)) for r in runs.values()) if o is not None]
+    names = {run_id: name for name, run_id in runs.items()}
+    mine_of = {o.run_id: o.mine for o in opened}
 
-    @st.fragment(run_every=refresh_every(*drawn.values()))
-    def live_runs() -> None:
+    def live_runs(now: dict) -> None:
         epochs_by_run = {}
-        cols = st.columns(len(runs))
-        for col, (name, run_id) in zip(cols, runs.items()):
+        cols = st.columns(len(now))
+        for col, (run_id, (status, snap)) in zip(cols, now.items()):
+            name, mine = names[run_id], mine_of[run_id]
             with col:
-                status = manager.status(run_id)
-                snap = snapshot(run_id)
                 st.markdown(f"**{name}** · `{run_id}` · {status_badge(status)}")
-                if snap is None:
-                    continue
-                mine = manager.may_control(run_id, owner(), keys.get(run_id))
                 if status in ("queued", "running", "paused") and mine:
                     if st.button("Stop", key=f"tl_stop_{name}", icon=":material/stop:"):
                         manager.stop(run_id)
                 elif status in ("queued", "running", "paused"):
                     st.caption(":material/visibility: View only: the session that started this run controls it.")
-                if snap["final"] and snap["final"]["kind"] in ("error", "diverged"):
-                    st.error(snap["final"].get("message", snap["final"]["kind"]))
+                ended_box(snap["final"])
                 start = snap["start"]
                 if status == "queued":
                     st.caption(f"waiting for a free slot (number {manager.queue_position(run_id)} in the queue)")
@@ -303,11 +290,8 @@ if runs:
                                            key=f"tl_dl_{name}", icon=":material/download:")
         if epochs_by_run:
             st.plotly_chart(comparison_figure(epochs_by_run), key="tl_compare_fig")
-        now = {r: manager.status(r) for r in runs.values()}
-        if live and (not any(s in LIVE for s in now.values()) or any(left_queue(drawn[r], now[r]) for r in now)):
-            st.rerun()  # one started (the timer of a run that trains), or all finished: redraw once
 
-    live_runs()
+    live_view(opened, live_runs)  # one started, or all finished: the page redraws once
 
 
 # -- where the backbone comes from ----------------------------------------------------------

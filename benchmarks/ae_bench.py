@@ -25,8 +25,8 @@ import torch
 from playground.autoencode import plots
 from playground.autoencode.pca import pca_for_config
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from playground.jobs.buffer import RunBuffer
 from playground.train import fit
-from playground.train.jobs import RunBuffer
 
 ROOT = Path(__file__).resolve().parents[1]
 

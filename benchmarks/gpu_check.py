@@ -212,9 +212,10 @@ def autoencoder_epoch(data: str, device: str, quick: bool) -> dict[str, Any]:
 
 def jobs_on_one_gpu(device: str, quick: bool) -> list[dict[str, Any]]:
     """n small jobs at once (n = 1, 2, 4), all allowed on one GPU: wall, total images/s, each job's device."""
+    import playground.plugins  # noqa: F401  (every capability registers its job kind)
     from playground.config import RunConfig
+    from playground.jobs.manager import JobManager
     from playground.runs import RunStore
-    from playground.train.jobs import JobManager
 
     n_train, epochs = (256, 1.0) if quick else (8000, 3.0)
     cfg = RunConfig().replace(data={"params": {"n_train": n_train, "n_test": 256}},

@@ -29,9 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import playground.plugins  # noqa: E402, F401  (every capability registers its job kind)
 from playground.config import RunConfig  # noqa: E402
+from playground.jobs.manager import JobManager  # noqa: E402
 from playground.runs import RunStore  # noqa: E402
-from playground.train.jobs import JobManager  # noqa: E402
 
 
 def config(epochs: float, n_train: int) -> RunConfig:

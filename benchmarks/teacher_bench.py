@@ -71,10 +71,11 @@ def main() -> None:
                       PLAYGROUND_UPLOADS=str(tmp / "up"))
     from streamlit.testing.v1 import AppTest
 
+    from playground import plugins as _plugins  # noqa: F401  (every capability registers its job kind)
     from playground import teacher
+    from playground.jobs.manager import manager
     from playground.runs import RunStore
     from playground.teacher.table import forget_figures
-    from playground.train.jobs import manager
 
     store = RunStore(tmp / "runs")
     fill(store, args.runs)

@@ -14,6 +14,7 @@ import time
 from dataclasses import MISSING, fields
 from typing import Any, Iterator, Mapping, Sequence
 
+from . import plugins as _plugins  # noqa: F401  (every capability registers itself)
 from .bench import run_bench
 from .config import RunConfig, field_type
 from .data import DATASETS, load_dataset

@@ -32,7 +32,7 @@ class DataConfig:
     params: Mapping[str, Any] = field(default_factory=dict)
     # Augmentation specs, applied in order: "hflip", "rotation:15", "translate:fraction=0.1".
     augment: tuple[str, ...] = ()
-    # Corruption of the inputs for the reconstruct task (playground.noise), in order, on the device:
+    # Corruption of the inputs for the reconstruct task (playground.data.noise), in order, on the device:
     # "gaussian:0.5", "salt_pepper:0.1", "mask:0.3". Empty: the clean images (a plain autoencoder).
     noise: tuple[str, ...] = ()
     # Corruption of the test images: empty means the same as ``noise``; "none" means clean.

@@ -3,7 +3,6 @@
 # Extra arguments go to `streamlit run`, e.g. bash scripts/app.sh --server.port 8502
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e .
+bash scripts/install.sh
+echo "== Starting the app: open the address Streamlit prints below"
 exec .venv/bin/streamlit run streamlit_app.py "$@"

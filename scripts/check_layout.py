@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 MAX_FILE_LINES = 400
 MAX_FUNCTION_LINES = 80
 PAGE_HELPERS = {"common", "run_panel"}  # app_pages/ modules that are not pages (shared widgets, the run-panel kit)
+# The layering: infrastructure (the flat modules and these packages) never imports a capability package.
+INFRA_PACKAGES = {"data", "models", "jobs"}
+COMPOSERS = {"__init__", "__main__", "cli", "bench", "plugins"}  # flat modules that put capabilities together
 
 
 def modules(package: str = "playground") -> dict[str, Path]:
@@ -132,11 +135,8 @@ def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
 
 def boundary_violations() -> list[str]:
     """The core never imports Streamlit; pages hold no torch code; no module imports another one's
-    private (``_name``) names; capability packages stay out of the flat infrastructure modules."""
+    private (``_name``) names. (Capabilities out of the infrastructure: ``upward_imports``.)"""
     out = []
-    infra = {p.stem for p in (ROOT / "playground").glob("*.py")} - {"__init__", "__main__", "cli", "bench"}
-    capabilities = {p.name for p in (ROOT / "playground").iterdir() if (p / "__init__.py").exists()} \
-        - {"data", "models"}  # data and models are shared packages every capability builds on
     for p in source_files():
         rel = p.relative_to(ROOT)
         for line, mod, names in _imports(p):
@@ -151,10 +151,28 @@ def boundary_violations() -> list[str]:
                 hidden = any(part.startswith("_") for part in mod.split(".")[1:]) and not mod.startswith(own + ".")
                 if private or hidden:
                     out.append(f"{rel}:{line} imports private names from {mod}: {private or mod}")
-            if rel.parts[0] == "playground" and len(rel.parts) == 2 and rel.stem in infra and top == "playground":
-                second = mod.split(".")[1] if "." in mod else (names[0] if names else "")
-                if second in capabilities:
-                    out.append(f"{rel}:{line} (infrastructure) imports the capability package {second}")
+    return out
+
+
+def layers(package: str = "playground") -> tuple[set[str], set[str]]:
+    """(infrastructure, capabilities): the flat modules but the composers, and the packages ``data``,
+    ``models`` and ``jobs``; every other package is a capability (train, inside, style, ...)."""
+    flat = {p.stem for p in (ROOT / package).glob("*.py")} - COMPOSERS
+    packages = {p.name for p in (ROOT / package).iterdir() if (p / "__init__.py").exists()}
+    return flat | (packages & INFRA_PACKAGES), packages - INFRA_PACKAGES
+
+
+def upward_imports(graph: dict[str, set[str]] | None = None) -> list[str]:
+    """The arrows back up the layering: an infrastructure module that imports a capability package (at
+    module level, in a function or under TYPE_CHECKING alike), as ``module -> imported module``."""
+    graph = import_graph() if graph is None else graph
+    infra, capabilities = layers()
+    out = []
+    for mod, deps in sorted(graph.items()):
+        parts = mod.split(".")
+        if len(parts) < 2 or parts[1] not in infra:
+            continue
+        out += [f"{mod} -> {dep}" for dep in sorted(deps) if dep.partition(".")[2].split(".")[0] in capabilities]
     return out
 
 
@@ -191,6 +209,7 @@ def findings() -> dict[str, list[str]]:
         f"files over {MAX_FILE_LINES} lines": long_files(),
         f"functions over {MAX_FUNCTION_LINES} lines": long_functions(),
         "import boundaries": boundary_violations(),
+        "imports back up the layering (infrastructure -> capability)": upward_imports(),
         "environment read outside settings()": environment_reads(),
         "page / package / test names": page_names(),
     }

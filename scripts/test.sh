@@ -3,9 +3,7 @@
 # Used as is by the README ("bash scripts/test.sh") and by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[dev]"
+bash scripts/install.sh dev
 # The browser test drives Debian's Chromium (Playwright's own browser download does not work
 # offline). Install it when missing and we may (root, apt-get).
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then

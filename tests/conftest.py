@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import playground.plugins  # noqa: F401  (every capability registers its job kind, as in the app and the CLI)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("PLAYGROUND_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
 
@@ -57,6 +59,14 @@ def store(tmp_path):
     from playground.runs import RunStore
 
     return RunStore(tmp_path / "runs")
+
+
+def pytest_collection_modifyitems(items):
+    # A test that takes the `server` fixture starts `streamlit run` and drives Chromium against it.
+    for item in items:
+        if "server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.server)
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(autouse=True)

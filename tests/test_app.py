@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground.config import RunConfig
-from playground.train.jobs import reset_manager
+from playground.jobs.manager import reset_manager
 from playground.train.snapshots import DEFAULT_PROBES
 
 ROOT = Path(__file__).resolve().parents[1]

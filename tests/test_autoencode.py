@@ -14,15 +14,15 @@ import torch
 
 from playground.autoencode.decoders import checkerboard, decoder_demo
 from playground.autoencode.latent import AEView
-from playground.autoencode.noise import add_gaussian_noise, add_mask_noise, add_salt_pepper_noise, build_noise
 from playground.autoencode.pca import pca_fit
-from playground.autoencode.task import MAX_PSNR, psnr
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from playground.data.noise import add_gaussian_noise, add_mask_noise, add_salt_pepper_noise, build_noise
 from playground.errors import ConfigError
+from playground.jobs.manager import reset_manager
 from playground.models import build_model
 from playground.models.autoencoder import DECODERS
 from playground.train import check_names, fit
-from playground.train.jobs import reset_manager
+from playground.train.reconstruct import MAX_PSNR, psnr
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = {"mnist": (1, 28, 28), "cifar10/shapes": (3, 32, 32), "folder-odd": (3, 20, 20),
@@ -419,7 +419,7 @@ def test_the_quick_test_estimate_of_a_reconstruction_equals_the_full_evaluation_
     model); in a run it arrives during the epoch and the curves draw it."""
     import playground.train.probes as probes
     from playground.autoencode.plots import reconstruction_curves
-    from playground.train.buffer import RunBuffer
+    from playground.jobs.buffer import RunBuffer
     from playground.train.plan import setup
 
     cfg = RunConfig().replace(model={"name": "autoencoder"}, data={"params": {"n_train": 256, "n_test": 64},

@@ -20,8 +20,8 @@ from playground.data import load_dataset
 from playground.data.folder import read_image
 from playground.data.uploads import check_folder_allowed, extract_zip, session_folder, sweep_uploads
 from playground.errors import CheckpointError, ConfigError, DatasetUnavailable, PlaygroundError
+from playground.jobs.manager import JobManager
 from playground.runs import Run, load_checkpoint
-from playground.train.jobs import JobManager
 
 QUICK = RunConfig().replace(data={"params": {"n_train": 300, "n_test": 50}},
                             model={"params": {"channels": [4], "fc": []}},

@@ -12,9 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from playground.config import RunConfig
 from playground.export.script import training_script
+from playground.jobs.manager import reset_manager
 from playground.train import fit
 from playground.train.gate import estimate
-from playground.train.jobs import reset_manager
 from playground.train.plan import AUTO_BATCH_MAX, auto_batch_size, step_counts
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,11 +15,11 @@ from conftest import tiny_run, wait_until
 
 from playground.config import RunConfig
 from playground.errors import ConfigError, PlaygroundError
+from playground.jobs.manager import JobManager, manager, reset_manager
 from playground.models import build_model, list_models
 from playground.seeding import seeded
 from playground.train import prepare
 from playground.train.gate import check_budget, estimate
-from playground.train.jobs import JobManager, manager, reset_manager
 
 tiny = tiny_run
 _wait = wait_until

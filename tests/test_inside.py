@@ -31,11 +31,11 @@ from playground.config import (
 from playground.data import load_dataset
 from playground.errors import CheckpointError, ConfigError, PlaygroundError
 from playground.inside import plots as pin
+from playground.jobs.manager import reset_manager
 from playground.models import build_model, list_models
 from playground.runs import RunStore
 from playground.train import fit
 from playground.train.init import init_weights
-from playground.train.jobs import reset_manager
 from playground.train.snapshots import (
     HIST_BINS,
     layer_stats_series,
@@ -778,7 +778,7 @@ def test_one_click_trains_an_mlp_and_a_cnn_with_the_same_budget(app, monkeypatch
 def test_the_race_is_a_job_its_result_reads_back_and_the_gate_refuses_bad_races(store):
     from conftest import wait_until
 
-    from playground.train.jobs import JobManager
+    from playground.jobs.manager import JobManager
 
     m = JobManager(store, max_running=1, workers="process")
     try:
@@ -818,8 +818,8 @@ def test_feature_visualisation_raises_each_channel_tenfold_and_runs_as_a_job(tra
     from conftest import wait_until
 
     from playground.inside.featvis import visualise
+    from playground.jobs.manager import JobManager
     from playground.models.saved import load_saved
-    from playground.train.jobs import JobManager
 
     store, run, _ = trained_run
     saved = load_saved(run)

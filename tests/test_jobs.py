@@ -5,8 +5,9 @@ from conftest import wait_until
 
 from playground.config import RunConfig
 from playground.errors import PlaygroundError
+from playground.jobs.buffer import RunBuffer
+from playground.jobs.manager import JobManager
 from playground.train import fit
-from playground.train.jobs import JobManager, RunBuffer
 
 
 def tiny(epochs=1.0, n=320):
@@ -178,10 +179,12 @@ def test_the_manager_places_each_auto_job_on_its_own_gpu(store, monkeypatch):
 
     from conftest import tiny_run, wait_until
 
-    from playground.train import kinds
+    from playground.jobs.placement import place_job
+    from playground.train.job import TrainKind
 
     fake = [{"index": i, "name": f"fake {i}", "free_mb": 80_000 - i, "total_mb": 81_000} for i in range(4)]
-    monkeypatch.setattr("playground.train.jobs.gpus", lambda: fake)
+    monkeypatch.setattr("playground.jobs.manager.gpus", lambda: fake)
+    monkeypatch.setattr("playground.jobs.placement.gpus", lambda: fake)
     release, seen = threading.Event(), {}
 
     def events(self, run, store, controls, resuming, emit, device=None):
@@ -189,15 +192,15 @@ def test_the_manager_places_each_auto_job_on_its_own_gpu(store, monkeypatch):
         release.wait(30)
         yield {"kind": "done", "step": 0, "t": 0.0}
 
-    monkeypatch.setattr(kinds.TrainKind, "events", events)
+    monkeypatch.setattr(TrainKind, "events", events)
     m = JobManager(store, max_running=4, workers="thread")
     try:
         jobs = [m.submit(tiny_run(), "a") for _ in range(3)]
         assert wait_until(lambda: len(seen) == 3, 10)
         assert [seen[j.run_id] for j in jobs] == ["cuda:0", "cuda:1", "cuda:2"]  # one GPU each, most free first
         assert [g["jobs"] for g in m.occupancy()] == [1, 1, 1, 0]
-        pin = type("Pinned", (), {"kind": kinds.TrainKind(), "config": tiny_run(device="cuda:3")})()
-        assert m._place(pin) == "cuda:3"  # a config that pins a GPU gets it (this machine has none to submit to)
+        pin = TrainKind().device_of(tiny_run(device="cuda:3"))
+        assert place_job(pin, {}, m.jobs_per_gpu) == "cuda:3"  # a pinned GPU (none here to submit to)
         release.set()
         assert wait_until(lambda: all(not j.live for j in jobs), 10)
         again = m.submit(tiny_run(), "c")  # all free again: the GPU with the most free memory
@@ -212,7 +215,7 @@ def test_the_manager_places_each_auto_job_on_its_own_gpu(store, monkeypatch):
 def test_every_job_kind_names_its_page():
     from pathlib import Path
 
-    from playground.jobkinds import JOB_KINDS
+    from playground.jobs.kinds import JOB_KINDS
 
     root = Path(__file__).resolve().parents[1]
     for name in JOB_KINDS.names():
@@ -222,8 +225,8 @@ def test_every_job_kind_names_its_page():
 
 
 def test_progress_and_eta_are_computed_in_the_core():
-    from playground.jobkinds import progress_line
-    from playground.train.buffer import RunBuffer, run_progress
+    from playground.jobs.buffer import RunBuffer, run_progress
+    from playground.jobs.kinds import progress_line
 
     assert progress_line(40, 120, 20.0, live=True)["label"] == "step 40 / 120 — about 40 s left"
     assert progress_line(40, 120, 20.0, live=False)["eta_s"] is None  # paused or done: no ETA
@@ -268,7 +271,7 @@ def test_step_once_trains_one_batch_shows_it_and_stays_paused(manager):
 
 def test_step_once_is_refused_for_a_run_that_is_stopping():
     from playground.errors import ConfigError
-    from playground.train.controls import Controls
+    from playground.jobs.controls import Controls
 
     c = Controls()
     with pytest.raises(ConfigError, match="Pause first"):

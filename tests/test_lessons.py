@@ -16,7 +16,7 @@ from playground.start import experiments_more as ex2
 from playground.start.harness import run_lessons
 from playground.start.runner import Outcome
 
-DIGITS = {"mlp_vs_cnn", "augmentation", "denoise", "transfer"}  # their point is made on MNIST when the data folder has it
+DIGITS = {"mlp_vs_cnn", "augmentation", "denoise", "transfer"}  # made on MNIST when the data folder has it
 
 
 def _root(name: str, request) -> str | None:

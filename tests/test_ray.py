@@ -1,4 +1,4 @@
-"""Jobs on a Ray cluster (``playground.train.remote``): with PLAYGROUND_RAY_ADDRESS set, the job manager runs
+"""Jobs on a Ray cluster (``playground.jobs.remote``): with PLAYGROUND_RAY_ADDRESS set, the job manager runs
 each job as a Ray actor; its events stream into the same buffer and run store, controls reach it, its files
 come back (or are written to PLAYGROUND_RAY_RUNS), and a job whose actor dies ends interrupted, resumable.
 
@@ -14,8 +14,8 @@ from conftest import tiny_run, wait_until
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
 
+from playground.jobs.manager import JobManager  # noqa: E402
 from playground.runs import RunStore, saved_state  # noqa: E402
-from playground.train.jobs import JobManager  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +132,8 @@ def test_with_a_shared_run_folder_the_node_writes_the_run_in_place(cluster, tmp_
 
 def test_the_relay_sends_every_control_by_name_in_order_new_ones_too(cluster, monkeypatch):
     from playground.errors import ConfigError
-    from playground.train.controls import Controls
-    from playground.train.remote import RelayControls
+    from playground.jobs.controls import Controls
+    from playground.jobs.remote import RelayControls
 
     sent = []
 

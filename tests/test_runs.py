@@ -20,9 +20,9 @@ from playground.cli import main as cli_main
 from playground.config import RunConfig
 from playground.errors import CheckpointError, PlaygroundError
 from playground.inside import inspectable_runs
+from playground.jobs.manager import JobManager, manager, reset_manager
 from playground.runs import DISK_FULL, RunStore, atomic_write_bytes, load_checkpoint
 from playground.train import Controls, fit, resume
-from playground.train.jobs import JobManager, manager, reset_manager
 
 ROOT = Path(__file__).resolve().parents[1]
 BUSY = "is being trained by another process"

@@ -16,9 +16,9 @@ from streamlit.testing.v1 import AppTest
 
 from playground.config import RunConfig, without_server_paths
 from playground.export import checkpoint_without_server_paths, run_training_script
+from playground.jobs.manager import reset_manager
 from playground.runs import RunStore
 from playground.train import fit
-from playground.train.jobs import reset_manager
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "/srv/playground/uploads/alice-session/dataset-0123456789ab"  # the owner's upload folder

@@ -11,8 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground.config import RunConfig
+from playground.jobs.manager import reset_manager
 from playground.start import LESSONS, PAGES, lessons
-from playground.train.jobs import reset_manager
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -291,7 +291,7 @@ def test_playground_cnn_as_feature_network(cnn_store, offline):
 def test_a_style_job_runs_in_a_worker_process_stops_and_reads_back_from_disk(vgg, store):
     from conftest import wait_until
 
-    from playground.train.jobs import JobManager
+    from playground.jobs.manager import JobManager
 
     m = JobManager(store, max_running=1, workers="process")
     try:
@@ -315,7 +315,7 @@ def test_a_style_job_runs_in_a_worker_process_stops_and_reads_back_from_disk(vgg
 def test_style_and_training_share_the_queue_the_quota_and_the_time_cap(vgg, store, monkeypatch):
     from conftest import tiny_run, wait_until
 
-    from playground.train.jobs import JobManager
+    from playground.jobs.manager import JobManager
 
     monkeypatch.setenv("PLAYGROUND_MAX_RUNS_PER_SESSION", "2")
     monkeypatch.setenv("PLAYGROUND_MAX_RUN_MINUTES", str(1.5 / 60))  # 1.5 s
@@ -334,7 +334,7 @@ def test_style_and_training_share_the_queue_the_quota_and_the_time_cap(vgg, stor
 
 
 def test_the_gate_refuses_bad_style_jobs_before_anything_runs(store, tmp_path, monkeypatch):
-    from playground.train.jobs import JobManager
+    from playground.jobs.manager import JobManager
 
     m = JobManager(store, workers="thread")
     big = style.StyleSettings(size=2048, steps=5000, device="cpu")
@@ -420,7 +420,7 @@ def page(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "runs"))
-    from playground.train.jobs import reset_manager
+    from playground.jobs.manager import reset_manager
 
     reset_manager()
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
@@ -430,7 +430,7 @@ def page(tmp_path, monkeypatch):
 
 
 def _state(at) -> str:
-    from playground.train.jobs import manager
+    from playground.jobs.manager import manager
 
     return manager().status(at.query_params["style"][0] if isinstance(at.query_params["style"], list)
                             else at.query_params["style"], "style")
@@ -521,7 +521,7 @@ def test_page_finds_its_transfer_again_after_a_reload_and_a_viewer_cannot_stop_i
 
 
 def test_the_sidebar_links_a_transfer_to_its_page_after_the_server_forgot_it(vgg, page):
-    from playground.train.jobs import reset_manager
+    from playground.jobs.manager import reset_manager
 
     at = page.run()
     at.select_slider(key="s_size").set_value(64)

@@ -20,10 +20,10 @@ from streamlit.testing.v1 import AppTest
 from playground import teacher
 from playground.config import RunConfig
 from playground.inside.race import InitRace
+from playground.jobs.manager import JobManager, reset_manager
 from playground.runs import RunStore
 from playground.style.settings import StyleSettings
 from playground.teacher.access import reset_gate
-from playground.train.jobs import JobManager, reset_manager
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "correct horse battery staple"

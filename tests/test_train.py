@@ -355,7 +355,7 @@ def test_bad_changes_are_refused_at_the_control(bad):
 def test_a_change_reaches_a_worker_process(store):
     from conftest import tiny_run, wait_until
 
-    from playground.train.jobs import JobManager
+    from playground.jobs.manager import JobManager
 
     m = JobManager(store, max_running=1, workers="process")
     try:
@@ -438,7 +438,7 @@ def test_the_estimate_does_not_change_training(monkeypatch):
 
 def test_the_curves_draw_the_estimate_apart_from_the_full_evaluation(monkeypatch):
     from playground import plots
-    from playground.train.buffer import RunBuffer, latest_test_acc
+    from playground.jobs.buffer import RunBuffer, latest_test_acc
 
     _every_log(monkeypatch)
     events = list(fit(small(epochs=1, log_every=5, log_seconds=0).replace(data={"params": QUICK_DATA})))

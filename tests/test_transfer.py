@@ -17,10 +17,10 @@ from torchvision.models import get_model
 
 from playground.config import RunConfig
 from playground.errors import CheckpointError, ConfigError, WeightsUnavailable
+from playground.jobs.manager import reset_manager
 from playground.models import build_model
 from playground.models.transfer import BACKBONES, build_transfer
 from playground.train import fit, plan, prepare
-from playground.train.jobs import reset_manager
 from playground.transfer import (
     estimate_epoch,
     freeze_options,

@@ -1,4 +1,4 @@
-"""Runs train in worker processes (``playground.train.workers``): a run that is killed or runs out of
+"""Runs train in worker processes (``playground.jobs.workers``): a run that is killed or runs out of
 memory ends alone with a message, its slot is freed, the next run trains; runs started together are
 reproducible; controls reach the worker."""
 
@@ -12,8 +12,8 @@ from conftest import tiny_run, wait_until
 
 from playground.config import RunConfig
 from playground.errors import ConfigError
+from playground.jobs.manager import JobManager
 from playground.settings import settings
-from playground.train.jobs import JobManager
 
 QUICK = tiny_run()
 
@@ -113,7 +113,8 @@ def test_workers_end_when_the_server_is_killed(store, tmp_path):
         "import sys, time\n"
         "from playground.config import RunConfig\n"
         "from playground.runs import RunStore\n"
-        "from playground.train.jobs import JobManager\n"
+        "import playground.plugins\n"
+        "from playground.jobs.manager import JobManager\n"
         "if __name__ == '__main__':\n"
         "    m = JobManager(RunStore(sys.argv[1]), max_running=1, workers='process')\n"
         f"    job = m.submit(RunConfig.from_json({QUICK.replace(train={'epochs': 500}).to_json()!r}), 'a')\n"
@@ -191,7 +192,7 @@ def test_a_worker_sent_sigterm_saves_its_run_which_resumes(jobs):
 SERVER = """
 import sys, time
 from playground.runs import RunStore
-from playground.train.jobs import JobManager
+from playground.jobs.manager import JobManager
 from conftest import tiny_run
 
 if __name__ == "__main__":
@@ -261,7 +262,7 @@ def _default_data_is_cached(out) -> None:
 
 
 def test_workers_inherit_the_default_data_set_from_the_fork_server():
-    from playground.train.workers import context
+    from playground.jobs.workers import context
 
     ctx = context()
     out = ctx.Queue()
@@ -269,7 +270,7 @@ def test_workers_inherit_the_default_data_set_from_the_fork_server():
     p.start()
     cached = out.get(timeout=120)
     p.join(30)
-    assert "shapes" in cached  # drawn once in the fork server (playground.train.preload), not per run
+    assert "shapes" in cached  # drawn once in the fork server (playground.jobs.preload), not per run
 
 
 def test_a_failed_onednn_primitive_reads_as_out_of_memory_only_under_a_limit():

@@ -1,6 +1,7 @@
-"""Autoencoders: the ``reconstruct`` task, input corruptions (noise), and the views of the
-Autoencoders page (latent space, PCA baseline, decoder artefacts)."""
+"""Autoencoders: the views of the Autoencoders page (latent space, PCA baseline, decoder artefacts). The
+``reconstruct`` task lives with the engine (``playground.train.reconstruct``), the input corruptions with
+the data (``playground.data.noise``, re-exported here)."""
 
-from .noise import NOISES, Corruption, build_noise, list_noises, parse_noise
+from ..data.noise import NOISES, Corruption, build_noise, list_noises, parse_noise
 
 __all__ = ["NOISES", "Corruption", "build_noise", "list_noises", "parse_noise"]

@@ -17,13 +17,13 @@ import torch
 
 from ..config import RunConfig
 from ..data import Dataset, load_dataset
+from ..data.noise import Corruption
 from ..errors import ConfigError
 from ..images import float_images
 from ..models.saved import load_saved
 from ..runs import Run
+from ..train.reconstruct import test_corruption
 from .decoders import checkerboard
-from .noise import Corruption
-from .task import test_corruption
 
 __all__ = ["AEView", "Projection"]
 

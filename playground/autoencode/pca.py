@@ -12,9 +12,9 @@ import torch
 
 from ..config import RunConfig
 from ..data import Dataset, load_dataset
+from ..data.noise import Corruption, build_noise
 from ..errors import ConfigError
-from .noise import Corruption, build_noise
-from .task import psnr, test_batches, test_corruption
+from ..train.reconstruct import psnr, test_batches, test_corruption
 
 __all__ = ["pca_fit", "pca_baseline", "pca_for_config"]
 

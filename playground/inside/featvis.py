@@ -29,7 +29,7 @@ from torchvision.utils import make_grid
 from ..errors import ConfigError
 from ..files import atomic_write_bytes
 from ..images import decode
-from ..jobkinds import JOB_KINDS, JobKind, ResultBuffer
+from ..jobs.kinds import JOB_KINDS, JobKind, ResultBuffer
 from ..models.saved import SavedModel, load_saved, saved_architecture
 from ..runs import RunStore
 from ..style.images import to_png

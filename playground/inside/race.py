@@ -1,4 +1,4 @@
-"""The initialisation race as a job of the job manager (``playground.jobkinds``): the same queue, slots,
+"""The initialisation race as a job of the job manager (``playground.jobs.kinds``): the same queue, slots,
 gate, time cap and worker processes as training, so a race never runs in the web server's process.
 
     initrace/<run_id>/config.json    the race: the base run config and the initialisations
@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 from ..config import RunConfig
 from ..errors import ConfigError, PlaygroundError
 from ..files import atomic_write_bytes
-from ..jobkinds import JOB_KINDS, JobKind, ResultBuffer
+from ..jobs.kinds import JOB_KINDS, JobKind, ResultBuffer
 from ..train.init import INITS
 from .initlab import check_race, init_race
 

@@ -17,18 +17,19 @@ The seed of this project does it by hand: load ``vgg16`` pretrained, freeze ``fe
   in eval mode (BatchNorm statistics and dropout frozen with them), so the frozen part is one fixed function.
 - ``backbone_lr_scale``: the backbone's learning rate relative to the head's (``param_groups``).
 - ``feature_cache``: with the whole backbone frozen and no augmentation, the engine's data is swapped
-  for backbone features computed once, and the epochs train the head on them (``on_prepare``).
+  for backbone features computed once, and the epochs train the head on them (``uses_feature_cache``).
 
 Preprocessing comes from the weights (``weights.transforms()``: interpolation, the default input size,
 mean and std) or, for backbone "run", from the source run's data (its channels, size and statistics).
-The model takes images scaled to [0, 1] (``on_prepare`` sets the engine's normalisation to the identity)
-and converts, resizes and normalises them itself, so a saved model carries its own preprocessing.
+The model takes images scaled to [0, 1] (``normalises_input``: the engine's normalisation is the identity)
+and converts, resizes and normalises them itself, so a saved model carries its own preprocessing. These are
+facts the engine applies (``playground.train.plan.prepare``); the model never sees the engine's state.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
@@ -39,11 +40,7 @@ from ..errors import CheckpointError, ConfigError
 from ..runs import RunStore, saved_state
 from ..weights import load_weights, resolve_weights, weights_file
 from ._registry import register_model
-from .feature_cache import cache_features
 from .run_backbone import RUN_BACKBONE, build_source_net, check_arch, read_source, run_spec_parts, same_arch
-
-if TYPE_CHECKING:
-    from ..train.prepared import Prepared
 
 __all__ = ["BACKBONES", "FREEZE", "WEIGHTS", "Backbone", "TransferNet", "transfer", "build_transfer"]
 
@@ -246,23 +243,20 @@ class TransferNet(nn.Module):
         """The cache holds one feature vector per image: only for a fully frozen backbone and no augmentation."""
         return self.feature_cache and self.freeze_mode == "head_only" and not augment
 
-    # -- the engine's hook -------------------------------------------------------
-    def on_prepare(self, p: "Prepared") -> "Prepared":
-        """Called by ``plan.prepare``: this model normalises its own input, and may train on cached features."""
-        cfg = p.config
-        if cfg.model.init != "default" and self.weights_source != "none":
-            raise ConfigError(f"The initialisation {cfg.model.init!r} would overwrite the pretrained backbone. "
+    # -- facts the engine applies (plan.prepare) ----------------------------------
+    def check_init(self, init: str) -> None:
+        """An initialisation other than the default would overwrite pretrained weights."""
+        if init != "default" and self.weights_source != "none":
+            raise ConfigError(f"The initialisation {init!r} would overwrite the pretrained backbone. "
                               "Use init 'default' (the new head starts as nn.Linear's default), or weights none "
                               "to train from scratch.")
+
+    def adopt_data_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """With ``stats_from_data`` (from scratch), normalise with the training data's own statistics."""
         if self.stats_from_data:
             c = self.preprocess.channels
-            self.preprocess.mean.copy_(convert_stats(p.mean, c).view(1, c, 1, 1))
-            self.preprocess.std.copy_(convert_stats(p.std, c).view(1, c, 1, 1))
-        p.mean = torch.zeros_like(p.mean)  # the engine hands over [0, 1] images
-        p.std = torch.ones_like(p.std)
-        if self.uses_feature_cache(cfg.data.augment):
-            return cache_features(p)
-        return p
+            self.preprocess.mean.copy_(convert_stats(mean, c).view(1, c, 1, 1))
+            self.preprocess.std.copy_(convert_stats(std, c).view(1, c, 1, 1))
 
 
 def _check_in_shape(in_shape: tuple[int, int, int]) -> None:

@@ -47,11 +47,11 @@ def mnist_note(root: str | None = None) -> str:
             f"PLAYGROUND_DATA, default ./data) and reload.")
 
 
-def _train(ctx: Ctx, epochs: float, **kw: Any) -> TrainConfig:
+def train_settings(ctx: Ctx, epochs: float, **kw: Any) -> TrainConfig:
     return TrainConfig(epochs=epochs, device=ctx.device, **kw)
 
 
-def _shapes(ctx: Ctx, n_train: int | None = None, n_test: int | None = None) -> DataConfig:
+def shapes_data(ctx: Ctx, n_train: int | None = None, n_test: int | None = None) -> DataConfig:
     params = {"n_train": n_train, "n_test": n_test} if n_train else {}
     return DataConfig(dataset="shapes", params=params)
 
@@ -59,8 +59,8 @@ def _shapes(ctx: Ctx, n_train: int | None = None, n_test: int | None = None) -> 
 # -- 1. a CNN learns shapes ------------------------------------------------------------------------
 def first_cnn_config(ctx: Ctx) -> RunConfig:
     """The default CNN on the built-in shapes, for as long as the point needs (the default run is 8 epochs)."""
-    data = _shapes(ctx, 3000, 1000) if ctx.quick else _shapes(ctx)
-    return RunConfig(data=data, train=_train(ctx, 2.0 if ctx.quick else 3.0))
+    data = shapes_data(ctx, 3000, 1000) if ctx.quick else shapes_data(ctx)
+    return RunConfig(data=data, train=train_settings(ctx, 2.0 if ctx.quick else 3.0))
 
 
 def run_first_cnn(runner: Runner) -> Outcome:
@@ -96,8 +96,8 @@ def pair_configs(ctx: Ctx) -> list[RunConfig]:
     if mnist_here(ctx.root):
         data = DataConfig(dataset="mnist", data_root=ctx.root, train_limit=2000 if ctx.quick else 6000)
     else:
-        data = _shapes(ctx, 2000, 500) if ctx.quick else _shapes(ctx)
-    train = _train(ctx, 1.0 if ctx.quick else 2.0)
+        data = shapes_data(ctx, 2000, 500) if ctx.quick else shapes_data(ctx)
+    train = train_settings(ctx, 1.0 if ctx.quick else 2.0)
     return [RunConfig(data=data, model=ModelConfig(name=name), train=train) for name in ("mlp", "cnn")]
 
 
@@ -127,10 +127,10 @@ def filters_config(ctx: Ctx) -> RunConfig:
     """7x7 first-layer filters (large enough to show an edge or a blob), no batch norm in the first block so
     the filters' own scale means something, snapshots every epoch."""
     blocks = [{"channels": 16, "kernel": 7, "batch_norm": False}, {"channels": 32}, {"channels": 64}]
-    data = _shapes(ctx, 2000, 500) if ctx.quick else _shapes(ctx)
+    data = shapes_data(ctx, 2000, 500) if ctx.quick else shapes_data(ctx)
     return RunConfig(data=data, model=ModelConfig(params={"blocks": blocks}),
                      optim=OptimConfig(weight_decay=1e-3, name="adamw"),
-                     train=_train(ctx, 1.0 if ctx.quick else 2.0, probes=("snapshots",)))
+                     train=train_settings(ctx, 1.0 if ctx.quick else 2.0, probes=("snapshots",)))
 
 
 def smoothness(w: torch.Tensor) -> float:
@@ -190,9 +190,9 @@ def race_spec(ctx: Ctx):
     """The lab's race: a plain CNN (no batch norm, which would hide what initialisation does), same seed."""
     from ..inside.race import InitRace
 
-    base = RunConfig(data=_shapes(ctx, 1500 if ctx.quick else 3000, 500),
+    base = RunConfig(data=shapes_data(ctx, 1500 if ctx.quick else 3000, 500),
                      model=ModelConfig(params={"batch_norm": False}), optim=OptimConfig(lr=3e-3),
-                     train=_train(ctx, 2.0 if ctx.quick else 3.0))
+                     train=train_settings(ctx, 2.0 if ctx.quick else 3.0))
     return InitRace(base, dict(RACE_INITS))
 
 

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from ..config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from ..errors import PlaygroundError
 from ..runs import Run
-from .experiments import _shapes, _train, mnist_here, mnist_note
+from .experiments import mnist_here, mnist_note, shapes_data, train_settings
 from .runner import Ctx, Outcome, Runner, final_event
 
 __all__ = ["augment_configs", "run_augmentation", "denoise_config", "run_denoise", "transfer_source_config",
@@ -34,7 +34,7 @@ def augment_configs(ctx: Ctx) -> list[RunConfig]:
         data = DataConfig(dataset="shapes", train_limit=n, params={"n_train": 2000, "n_test": 1000})
     # Few epochs of small batches: each epoch also tests on all 10,000 test digits, which would cost more than
     # the training on 500 images itself.
-    base = RunConfig(data=data, train=_train(ctx, 3.0, batch_size=8))
+    base = RunConfig(data=data, train=train_settings(ctx, 3.0, batch_size=8))
     return [base, base.replace(data={"augment": AUGMENT})]
 
 
@@ -99,8 +99,8 @@ def run_denoise(runner: Runner) -> Outcome:
 def transfer_source_config(ctx: Ctx) -> RunConfig:
     """The source task: the CNN trained on the built-in shapes (another data set, other classes than the
     target's digits)."""
-    return RunConfig(data=_shapes(ctx, 3000, 500) if ctx.quick else _shapes(ctx),
-                     train=_train(ctx, 2.0 if ctx.quick else 3.0))
+    return RunConfig(data=shapes_data(ctx, 3000, 500) if ctx.quick else shapes_data(ctx),
+                     train=train_settings(ctx, 2.0 if ctx.quick else 3.0))
 
 
 def _target_data(ctx: Ctx) -> DataConfig:
@@ -116,7 +116,7 @@ def transfer_configs(ctx: Ctx, source: Run) -> list[RunConfig]:
     scratch with its own learning rate; the same epochs and batch size."""
     from ..transfer.sources import source_params
 
-    train = _train(ctx, 3.0, batch_size=8)  # small batches, few epochs: every epoch tests on 10,000 digits
+    train = train_settings(ctx, 3.0, batch_size=8)  # small batches, few epochs: every epoch tests on 10,000 digits
     data = _target_data(ctx)
     moved = RunConfig(data=data, model=ModelConfig(name="transfer", params={**source_params(source),
                                                                             "freeze": "finetune_all"}),
@@ -138,8 +138,9 @@ def run_transfer(runner: Runner) -> Outcome:
 def style_source_config(ctx: Ctx) -> RunConfig:
     """The feature network the offline default paints with: a CNN trained here, on shapes (VGG19 is a 548 MB
     download, asked for only by the student)."""
-    return RunConfig(data=_shapes(ctx, 2000, 500) if ctx.quick else _shapes(ctx, 3000, 500),
-                     model=ModelConfig(params={"channels": [32, 64, 64]}), train=_train(ctx, 1.0 if ctx.quick else 2.0))
+    return RunConfig(data=shapes_data(ctx, 2000, 500) if ctx.quick else shapes_data(ctx, 3000, 500),
+                     model=ModelConfig(params={"channels": [32, 64, 64]}),
+                     train=train_settings(ctx, 1.0 if ctx.quick else 2.0))
 
 
 def style_settings(ctx: Ctx, run_id: str):

@@ -88,7 +88,7 @@ def lesson_run(name: str, owner: str) -> LessonRun | None:
 def live_view(run: LessonRun) -> list[dict[str, Any]]:
     """What the landing draws while the lesson's jobs run: per live job its label and progress (0..1), and
     for a race its curves so far (``chart``)."""
-    from ..train.buffer import run_progress
+    from ..jobs.buffer import run_progress
 
     out = []
     for job in list(run.runner.live):

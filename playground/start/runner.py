@@ -44,14 +44,9 @@ class Outcome:
 
 
 def job_manager_api():
-    """The job manager module (``manager``, ``JobManager``), wherever this checkout keeps it."""
-    try:
-        from .. import jobs as mod  # the job manager's own package
-        if hasattr(mod, "manager"):
-            return mod
-    except ImportError:
-        pass
-    from ..train import jobs as mod
+    """The job manager module (``manager()``, ``JobManager``), with the training kind of job registered."""
+    from ..jobs import manager as mod
+    from ..train import job as _train_kind  # noqa: F401  (registers the "train" kind: a RunConfig trains)
 
     return mod
 

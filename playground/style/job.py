@@ -1,5 +1,5 @@
 """Style transfer as a job of the job manager: the same queue, slots, gate, controls, worker
-processes and run store as training (``playground.jobkinds``).
+processes and run store as training (``playground.jobs.kinds``).
 
 A style run is a folder in the run store's ``style/`` subfolder:
 
@@ -28,9 +28,9 @@ from playground.data.uploads import check_folder_allowed
 from playground.device import resolve_device
 from playground.errors import ConfigError
 from playground.images import decode, probe
-from playground.jobkinds import JOB_KINDS, JobKind, progress_line
 from playground.runs import FINAL_KINDS, atomic_write_bytes
 
+from ..jobs.kinds import JOB_KINDS, JobKind, progress_line
 from .features import FEATURE_NETS
 from .images import IMAGES, to_png
 from .loop import run_stylize

@@ -10,7 +10,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from .. import plots
-from ..train.jobs import JobManager
+from ..jobs.manager import JobManager
 
 __all__ = ["machine", "projector_figure"]
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ..csvtext import csv_text
-from ..jobkinds import JOB_KINDS
+from ..jobs.kinds import JOB_KINDS
+from ..jobs.manager import JobManager
 from ..runs import FINAL_KINDS, Run
-from ..train.jobs import JobManager
 from .names import Namer
 
 __all__ = ["RunRow", "class_table", "leaderboard", "queue", "results_csv", "forget_figures", "LIVE", "CSV_COLUMNS"]

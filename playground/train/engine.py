@@ -34,8 +34,8 @@ import torch.nn as nn
 from ..config import RunConfig
 from ..device import device_label
 from ..errors import PlaygroundError
+from ..jobs.controls import Controls
 from ..runs import DISK_FULL, Run, RunStore, is_disk_full
-from .controls import Controls
 from .meter import Meter
 from .plan import check_names, epoch_order, setup
 from .probes import quick_test

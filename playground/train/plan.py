@@ -20,6 +20,7 @@ from ..errors import ConfigError
 from ..models import ENGINE_PARAMS, MODELS, build_model
 from ..runs import Run
 from ..seeding import seeded
+from .feature_cache import cache_features
 from .init import INITS, init_weights
 from .optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
 from .prepared import Prepared
@@ -91,8 +92,23 @@ def prepare(config: RunConfig, runs_root=None) -> Prepared:
         augment=augment, channels_last=channels_last,
         autocast_dtype=autocast_dtype(device, t.precision),
     )
-    # A model may adapt what it is fed (its own normalisation; the transfer model's feature cache).
-    return model.on_prepare(p) if hasattr(model, "on_prepare") else p
+    return apply_model_facts(model, p)
+
+
+def apply_model_facts(model: nn.Module, p: Prepared) -> Prepared:
+    """What a model states about what it is fed (the transfer model's): an initialisation it refuses
+    (``check_init``), its own normalisation (``normalises_input``: the engine hands over [0, 1] images,
+    ``adopt_data_stats`` takes the data's statistics) and a feature cache (``uses_feature_cache``)."""
+    if hasattr(model, "check_init"):
+        model.check_init(p.config.model.init)
+    if getattr(model, "normalises_input", False):
+        if hasattr(model, "adopt_data_stats"):
+            model.adopt_data_stats(p.mean, p.std)
+        p.mean = torch.zeros_like(p.mean)
+        p.std = torch.ones_like(p.std)
+    if hasattr(model, "uses_feature_cache") and model.uses_feature_cache(p.config.data.augment):
+        return cache_features(p)
+    return p
 
 
 def check_names(config: RunConfig) -> None:

@@ -4,7 +4,7 @@ A task turns a batch of stored images into model inputs and targets, scores
 the output, and evaluates on the test split; ``engine.fit`` does the rest
 (loop, controls, events, checkpoints) the same way for every task. The
 config chooses one with ``train.task``. ``classify`` lives here; other tasks
-register from their own package (``playground.autoencode.task``:
+register from their own module (``playground.train.reconstruct``:
 ``reconstruct``), imported by ``playground.train``.
 """
 

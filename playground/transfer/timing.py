@@ -85,7 +85,7 @@ def estimate_epoch(config: RunConfig, *, in_shape: tuple[int, int, int], num_cla
     y = torch.randint(0, num_classes, (len(images),), device=device)
     eval_bs = max(1, min(t.eval_batch_size, n_test))
     timed_eval_bs = min(eval_bs, 64)  # per image alike from here on; the engine's full batch would take long
-    cache_bs = max(1, min(t.eval_batch_size, 256))  # the feature cache's batch (models/feature_cache.py)
+    cache_bs = max(1, min(t.eval_batch_size, 256))  # the feature cache's batch (train/feature_cache.py)
     time_it = _timer(device, budget_s, max_steps)
 
     def to_input(x: torch.Tensor, train: bool) -> torch.Tensor:

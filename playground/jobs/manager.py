@@ -1,5 +1,5 @@
 """Background jobs: a process-wide manager with one queue and one concurrency limit for every kind of
-long work (training of every task, style transfer: ``playground.jobkinds``).
+long work (training of every task, style transfer: ``playground.jobs.kinds``).
 
 The process has one ``JobManager`` (``manager()``), a plain module-level object: not a Streamlit
 cache entry, which any client can clear with one websocket message. Every session submits to it,
@@ -12,54 +12,28 @@ jobs run at once (by default one per GPU, one on a CPU); the rest wait in a FIFO
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
-from ..device import gpus, pinned_gpu, place
+from ..device import gpus
 from ..errors import PlaygroundError
-from ..jobkinds import JOB_KINDS, JobKind, kind_of
 from ..runs import FINAL_KINDS, Run, RunStore
 from ..settings import settings
-from .buffer import RunBuffer
+from .actions import JobActions
 from .controls import Controls
-from .kinds import TrainKind
+from .job import Job
+from .kinds import JOB_KINDS, JobKind, kind_of
+from .placement import place_job, placed_jobs
 from .remote import RayWorker, relay_controls
 from .workers import WorkerProcess, process_controls, warm_up
 
-__all__ = ["RunBuffer", "Job", "JobManager", "manager", "reset_manager"]
+__all__ = ["JobManager", "manager", "reset_manager"]
 
 
-@dataclass
-class Job:
-    run: Run
-    config: Any  # what was submitted: a RunConfig (training), a StyleJob (style transfer)
-    owner: str
-    kind: JobKind = field(default_factory=TrainKind)
-    resume: bool = False
-    controls: Controls = field(default_factory=Controls)
-    # Who may stop/pause/resume it: the session that started it, and whoever has this key
-    # (the app keeps it in that session's URL so a reload keeps control; run links without it view).
-    control_key: str = field(default_factory=lambda: secrets.token_urlsafe(12))
-    buffer: Any = field(default_factory=RunBuffer)  # the kind's buffer (a RunBuffer for training)
-    state: str = "queued"  # queued, running, done, stopped, diverged, error, interrupted
-    thread: threading.Thread | None = None  # this process's thread that runs or follows the job
-    worker: Any = None  # its WorkerProcess, when runs train in worker processes
-    released: bool = False  # paused so long that its slot went to the next run; re-queued on resume
-    device: str | None = None  # the GPU the manager placed it on (None: its own setting, e.g. the CPU)
+class JobManager(JobActions):
+    """The queue, the slots and the workers of every job (what a person does to a job: ``actions.JobActions``)."""
 
-    @property
-    def run_id(self) -> str:
-        return self.run.run_id
-
-    @property
-    def live(self) -> bool:
-        return self.state in ("queued", "running")
-
-
-class JobManager:
     def __init__(self, store: RunStore | None = None, max_running: int | None = None,
                  max_queued: int | None = None, max_finished: int | None = None, workers: str | None = None):
         cfg = settings()
@@ -90,24 +64,28 @@ class JobManager:
         with self._lock:
             self._check_room(owner)
         job = Job(kind.create(self.store_for(kind.name), config), config, owner, kind=kind,
-                  controls=self._controls(kind), buffer=kind.buffer())
+                  buffer=kind.buffer(), controls=self._controls(kind))
         job.run.write_control_key(job.control_key, owner)
         return self._enqueue(job)
 
-    def store_for(self, kind: str = "train") -> RunStore:
-        """The run store that holds this kind's runs (style transfers live in a subfolder of the runs)."""
-        if kind == "train":
-            return self.store
+    def store_for(self, kind: str) -> RunStore:
+        """The run store that holds this kind's runs (style transfers live in a subfolder of the runs; a kind
+        without a folder of its own, training, in the manager's store itself)."""
         k = JOB_KINDS.get(kind)
+        if not k.folder:
+            return self.store
         return RunStore(k.store_root(self.store.root), parse=k.parse_config)
 
     def resume(self, run_id: str, owner: str) -> Job:
-        """Queue an interrupted run to continue from its last checkpoint."""
-        run = self.store.open(run_id)
-        kind = JOB_KINDS.get("train")
-        job = Job(run, run.config(), owner, kind=kind, resume=True, controls=self._controls(kind))
+        """Queue an interrupted run to continue from its last checkpoint (of a kind that can resume)."""
+        name = self.kind_of(run_id)
+        run = self._open(run_id, name)
+        kind = JOB_KINDS.get(name)
+        if not kind.resumable:
+            raise PlaygroundError(f"Run {run_id} is a {kind.name} job, which cannot resume: start it again.")
+        job = Job(run, kind.spec(run), owner, kind=kind, buffer=kind.buffer_from_run(run), resume=True,
+                  controls=self._controls(kind))  # the buffer: until the worker has truncated the file
         job.control_key = run.control_key() or job.control_key
-        job.buffer = kind.buffer_from_run(run)  # until the worker has truncated the file
         with self._lock:  # check and register in one step: two tabs may press Resume at once
             live = self._jobs.get(run_id)
             if live is not None and (live.live or run_id in self._queue):
@@ -146,42 +124,16 @@ class JobManager:
                     job.released = False
                     job.controls.resume()
                     continue
-                job.device = None if self.ray else self._place(job)  # Ray places its own
+                job.device = None if self.ray else place_job(  # Ray places its own
+                    job.kind.device_of(job.config), placed_jobs(self._jobs.values()), self.jobs_per_gpu)
                 job.thread = threading.Thread(target=self._work, args=(job,), name=f"job-{job.run_id}",
                                               daemon=True)
                 job.thread.start()
 
-    def _place(self, job: Job) -> str | None:
-        """The GPU a starting job trains on (caller holds the lock): the one its config pins, else the
-        least-loaded one with room (``place``: jobs placed, then free memory); None on a CPU or for a
-        job that asks for the CPU."""
-        want = job.kind.device_of(job.config)
-        pinned = pinned_gpu(want)
-        if want == "cpu" or (pinned is None and want != "auto"):
-            return None
-        if pinned is not None:
-            return f"cuda:{pinned}"
-        devices = gpus()
-        if not devices:
-            return None
-        placed = self._placed()
-        k = place(devices, placed, self.jobs_per_gpu)
-        if k is None:  # every GPU is full (pinned jobs crowd one): the least loaded
-            k = place(devices, placed, 1 << 30)
-        return f"cuda:{k}"
-
-    def _placed(self) -> dict[int, int]:
-        placed: dict[int, int] = {}
-        for j in self._jobs.values():
-            if j.state == "running" and not j.released and j.device:
-                k = pinned_gpu(j.device)
-                placed[k] = placed.get(k, 0) + 1
-        return placed
-
     def occupancy(self) -> list[dict[str, Any]]:
         """Per GPU: its name, the jobs placed on it and its memory in use (MB): the sidebar and the teacher."""
         with self._lock:
-            placed = self._placed()
+            placed = placed_jobs(self._jobs.values())
         return [{**d, "jobs": placed.get(d["index"], 0), "used_mb": d["total_mb"] - d["free_mb"]} for d in gpus()]
 
     def _running_count(self) -> int:
@@ -205,7 +157,7 @@ class JobManager:
     def _events(self, job: Job):
         """The job's events: from its Ray actor, its worker process, or its kind's ``events`` in this thread."""
         if self.ray or self.workers == "process":
-            args = (job.run, job.kind.name, job.controls, job.resume)
+            args = (job.run, job.kind, job.controls, job.resume)
             worker = RayWorker(*args, runs_root=self.store.root) if self.ray else \
                 WorkerProcess(*args, job.device, jobs_at_once=self.max_running)
             worker.start()
@@ -250,13 +202,15 @@ class JobManager:
         with self._lock:
             return self._jobs.get(run_id)
 
-    def snapshot(self, run_id: str, kind: str = "train") -> dict[str, Any]:
+    def snapshot(self, run_id: str, kind: str | None = None) -> dict[str, Any]:
         """What a page draws of a run: its live buffer while this server holds it, else read back from
-        the run store (a finished run, another server's, or one from before a restart)."""
+        the run store (a finished run, another server's, or one from before a restart). ``kind``: the
+        kind of job it is (None: looked up)."""
         job = self.get(run_id)
         if job is not None:
             return job.buffer.snapshot()
-        return JOB_KINDS.get(kind).buffer_from_run(self.store_for(kind).open(run_id)).snapshot()
+        kind = kind or self.kind_of(run_id)
+        return JOB_KINDS.get(kind).buffer_from_run(self._open(run_id, kind)).snapshot()
 
     def queue_position(self, run_id: str) -> int | None:
         """1 for the next to start; None when not queued."""
@@ -288,7 +242,11 @@ class JobManager:
                 continue
         return None
 
-    def status(self, run_id: str, kind: str = "train") -> str:
+    def _open(self, run_id: str, kind: str | None) -> Run:
+        """The run's folder in its kind's store; when no kind holds it, the run store says it is not there."""
+        return self.store_for(kind).open(run_id) if kind else self.store.open(run_id)
+
+    def status(self, run_id: str, kind: str | None = None) -> str:
         """Live state (queued, running, paused, or final); for runs this server is not
         running, the run store's (of that kind), where a run with no final event is interrupted."""
         job = self.get(run_id)
@@ -297,84 +255,8 @@ class JobManager:
             if job.released and run_id in self._queue:
                 return "queued"
             return "paused" if job.state == "running" and job.controls.paused else job.state
-        status = self.store_for(kind).open(run_id).status()
+        status = self._open(run_id, kind or self.kind_of(run_id)).status()
         return "interrupted" if status in ("running", "created") else status
-
-    # -- controls ----------------------------------------------------------
-    def may_control(self, run_id: str, owner: str, key: str | None, kind: str = "train") -> bool:
-        """The session that started the run, or one holding its control key."""
-        job = self.get(run_id)
-        if job is not None and job.owner == owner:
-            return True
-        if not key:
-            return False
-        try:
-            stored = self.store_for(kind).open(run_id).control_key()
-        except PlaygroundError:
-            return False
-        return stored is not None and secrets.compare_digest(stored, key)
-
-    def stop(self, run_id: str) -> None:
-        job = self.get(run_id)
-        if job is None:
-            return
-        with self._lock:
-            if run_id in self._queue and job.thread is not None:  # a released pause waiting for a slot
-                self._queue.remove(run_id)
-            elif run_id in self._queue:  # never started: take it off the queue
-                self._queue.remove(run_id)
-                event = {"kind": "stopped", "step": 0, "t": 0.0, "message": "Removed from the queue before it started."}
-                job.run.append(event)
-                job.buffer.add(event)
-                job.state = "stopped"
-                return
-        job.controls.stop()
-
-    def change(self, run_id: str, **settings: float) -> dict[str, float]:
-        """Change the learning rate (momentum, weight decay) of a run while it trains or is paused: applied
-        by its worker from the next step, as a ``set`` event. PlaygroundError when it is not training or a
-        value is out of range. The page lets only whoever controls the run call this."""
-        job = self.get(run_id)
-        if job is None or not job.live or job.kind.name != "train":
-            raise PlaygroundError("Settings change while a run trains; this one is not training now.")
-        return job.controls.change(**settings)
-
-    def pause(self, run_id: str) -> None:
-        job = self.get(run_id)
-        if job is not None:
-            job.controls.pause()
-
-    def step_once(self, run_id: str) -> None:  # a paused run trains one batch, reports it, stays paused
-        job = self.get(run_id)
-        if job is None or job.state != "running" or job.released:
-            raise PlaygroundError("Step once works while a run is paused (and holds its slot): press Pause first.")
-        job.controls.step_once()
-
-    def unpause(self, run_id: str) -> None:
-        job = self.get(run_id)
-        if job is None:
-            return
-        if job.released:  # its slot went to another run: wait in the queue for one
-            with self._lock:
-                if run_id not in self._queue:
-                    self._queue.append(run_id)
-            self._pump()
-            return
-        job.controls.resume()
-
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop everything (tests, server exit)."""
-        with self._lock:
-            queued = list(self._queue)
-        for run_id in queued:
-            self.stop(run_id)
-        for job in self.jobs():
-            job.controls.stop()
-        for job in self.jobs():
-            if job.thread is not None:
-                job.thread.join(timeout)
-            if job.worker is not None and job.thread is not None and job.thread.is_alive():
-                job.worker.kill()  # it did not stop in time: its run is listed as interrupted
 
 
 _manager: JobManager | None = None

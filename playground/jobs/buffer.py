@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Iterable
 
-from ..jobkinds import progress_line
 from ..runs import FINAL_KINDS
+from .kinds import progress_line
 
 __all__ = ["RunBuffer", "STEP_FIELDS", "QUICK_FIELDS", "latest_test_acc", "run_progress"]
 

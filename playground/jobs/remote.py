@@ -33,7 +33,7 @@ from ..files import atomic_write_bytes
 from ..runs import FINAL_KINDS, Run, RunStore
 from ..settings import apply_environment, environment, settings
 from .controls import Controls
-from .kinds import JOB_KINDS
+from .kinds import JobKind
 
 __all__ = ["RayWorker", "RayJob", "RelayControls", "relay_controls", "connect", "CPU_JOB_CPUS"]
 
@@ -142,14 +142,14 @@ class RayJob:
     are served beside it (a threaded actor). ``files``: the run folder's files when they travel with the
     job; None when ``root`` is the shared run store."""
 
-    def __init__(self, run_id: str, kind: str, root: str | None, files: dict[str, bytes] | None, resuming: bool,
+    def __init__(self, run_id: str, kind: JobKind, root: str | None, files: dict[str, bytes] | None, resuming: bool,
                  device: str | None, time_limit_s: float | None, env: dict[str, str]) -> None:
         import ray
 
         own_data = environment().get("PLAYGROUND_DATA")  # a node's own data folder wins over the server's
         apply_environment({**env, **({"PLAYGROUND_DATA": own_data} if own_data else {})})
         self.node = f"{socket.gethostname()} ({ray.util.get_node_ip_address()})"
-        self.kind, self.resuming, self.device = JOB_KINDS.get(kind), resuming, device
+        self.kind, self.resuming, self.device = kind, resuming, device
         self.controls = Controls(time_limit_s)
         self.queue: queue.Queue = queue.Queue()
         self.tmp = None
@@ -198,17 +198,12 @@ class RayJob:
                 shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _missing_data(self) -> dict[str, Any] | None:
-        """A training job's data set, loaded on this node before training (then cached for it): when the
-        node lacks it, an error that names the node, the folder and the files."""
-        if self.kind.name != "train":
-            return None
-        from ..data import load_dataset
-
-        d = self.run.config().data
+        """The job's data, loaded on this node before it runs (then cached for it; the kind says what it
+        reads): when the node lacks it, an error that names the node, the folder and the files."""
         try:
-            load_dataset(d.dataset, root=d.data_root, download=d.download, **dict(d.params))
+            self.kind.load_data(self.run)
         except DatasetUnavailable as e:
-            return {"kind": "error", "t": 0.0, "message": f"Ray node {self.node} has no {d.dataset} data: {e} "
+            return {"kind": "error", "t": 0.0, "message": f"Ray node {self.node} has no {e} "
                     "Every node reads data sets from its own data folder (PLAYGROUND_DATA where its Ray "
                     "processes were started, else the server's): put the files there on that node."}
         return None
@@ -296,9 +291,9 @@ class RayWorker:
     """One job on the Ray cluster, driven like a ``WorkerProcess``: ``start()``, ``events()``, ``kill()``.
     ``device`` (the manager's placement on its own GPUs) is not used: the cluster places the actor."""
 
-    def __init__(self, run: Run, kind: str, controls: RelayControls, resuming: bool, device: str | None = None,
+    def __init__(self, run: Run, kind: JobKind, controls: RelayControls, resuming: bool, device: str | None = None,
                  runs_root: Path | None = None) -> None:
-        self.run, self.kind, self.controls, self.resuming = run, JOB_KINDS.get(kind), controls, resuming
+        self.run, self.kind, self.controls, self.resuming = run, kind, controls, resuming
         self.runs_root = runs_root  # the manager's run store: where the run lives below ray_runs
         self.actor: Any = None
         self.node: str | None = None
@@ -317,7 +312,7 @@ class RayWorker:
         if _actor_class is None:
             _actor_class = ray.remote(RayJob)
         self.actor = _actor_class.options(max_concurrency=4, max_restarts=0, **options).remote(
-            self.run.run_id, self.kind.name, root, files, self.resuming, device, self.controls.time_limit_s,
+            self.run.run_id, self.kind, root, files, self.resuming, device, self.controls.time_limit_s,
             environment())
         self.controls.attach(self.actor)
         self._started = self.actor.start.remote()

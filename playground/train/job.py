@@ -1,20 +1,18 @@
-"""The kinds of job the job manager runs: training (here) and, registered by their own packages, style
-transfer and the initialisation race. Importing this module registers all three (``playground.jobkinds``)."""
+"""Training as a kind of job of the job manager (``playground.jobs``): importing this module registers it."""
 
 from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 
 from ..config import RunConfig
-from ..inside import featvis as _featvis  # noqa: F401  (registers the "featvis" kind)
-from ..inside import race as _race  # noqa: F401  (registers the "initrace" kind)
-from ..jobkinds import JOB_KINDS, JobKind
-from ..style import job as _style_job  # noqa: F401  (registers the "style" kind)
-from .buffer import RunBuffer
+from ..data import load_dataset
+from ..errors import DatasetUnavailable
+from ..jobs.buffer import RunBuffer
+from ..jobs.kinds import JOB_KINDS, JobKind
 from .engine import fit, resume
 from .gate import admit
 
-__all__ = ["TrainKind", "JOB_KINDS"]
+__all__ = ["TrainKind"]
 
 
 class TrainKind(JobKind):
@@ -23,6 +21,7 @@ class TrainKind(JobKind):
     name = "train"
     spec_type = RunConfig
     resumable = True
+    tunable = True
     page = "train"
 
     def admit(self, spec: RunConfig, owner: str, runs_root=None) -> None:
@@ -36,6 +35,13 @@ class TrainKind(JobKind):
 
     def device_of(self, spec: RunConfig) -> str:
         return spec.train.device
+
+    def load_data(self, run) -> None:
+        d = run.config().data
+        try:
+            load_dataset(d.dataset, root=d.data_root, download=d.download, **dict(d.params))
+        except DatasetUnavailable as e:
+            raise DatasetUnavailable(f"{d.dataset} data: {e}") from e
 
     def events(self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None],
                device: str | None = None) -> Iterator[dict[str, Any]]:

@@ -6,10 +6,12 @@ event a person can act on. Each worker also has its own random generators (a pro
 a memory limit (``PLAYGROUND_WORKER_MEMORY_MB``) and a lower CPU priority than the server
 (``PLAYGROUND_WORKER_NICE``), so pages answer quickly while runs train.
 
-Workers are forked from a fork server that has already imported torch and the engine, so a run
-starts about as fast as a thread did (no second ``import torch``), and the fork happens from a
-clean single-threaded process, not from the multi-threaded web server. Controls travel as
-multiprocessing events; events come back through a queue, in the schema ``engine.fit`` yields.
+Workers are forked from a fork server that has already imported torch and the module of every
+registered job kind (``preload_modules``), so a run starts about as fast as a thread did (no second
+``import torch``), and the fork happens from a clean single-threaded process, not from the
+multi-threaded web server. A worker receives its kind object (unpickling it imports the kind's module).
+Controls travel as multiprocessing events; events come back through a queue, in the schema
+``engine.fit`` yields.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ..device import cpu_threads
 from ..runs import FINAL_KINDS, Run, RunStore
 from ..settings import apply_environment, environment, settings
 from .controls import Controls
-from .kinds import JOB_KINDS
+from .kinds import JOB_KINDS, JobKind
 
 __all__ = ["WorkerProcess", "process_controls", "warm_up", "died_message"]
 
@@ -40,16 +42,22 @@ _ctx_lock = threading.Lock()
 _ctx: Any = None
 
 
+def preload_modules() -> list[str]:
+    """What the fork server imports before it forks a worker: the module of every registered job kind (its
+    engine with it), this one, and ``preload`` (the default data set, drawn there once)."""
+    kinds = sorted({type(JOB_KINDS.get(name)).__module__ for name in JOB_KINDS.names()})
+    return [*kinds, __name__, f"{__package__}.preload"]
+
+
 def context():
-    """The fork-server context, with the engine preloaded in the server (set up once per process).
+    """The fork-server context, with the job kinds preloaded in the server (set up once per process).
     As with any multiprocessing start method but fork, a script that starts jobs needs the
     ``if __name__ == "__main__":`` guard (Streamlit, pytest and the CLI have it)."""
     global _ctx
     with _ctx_lock:
         if _ctx is None:
             _ctx = mp.get_context("forkserver")
-            _ctx.set_forkserver_preload(["playground.train", "playground.train.workers", "playground.style",
-                                         "playground.train.preload"])  # and the default data set, drawn
+            _ctx.set_forkserver_preload(preload_modules())
         return _ctx
 
 
@@ -80,7 +88,7 @@ def process_controls(time_limit_s: float | None) -> Controls:
 class WorkerProcess:
     """One job's worker: started with ``start()``, read with ``events()`` until its final event."""
 
-    def __init__(self, run: Run, kind: str, controls: Controls, resuming: bool, device: str | None = None,
+    def __init__(self, run: Run, kind: JobKind, controls: Controls, resuming: bool, device: str | None = None,
                  jobs_at_once: int = 1) -> None:
         """``jobs_at_once``: how many jobs may train side by side (a CPU job takes its share of the cores)."""
         ctx = context()
@@ -158,10 +166,10 @@ def _end_with_the_server(alive, controls: Controls) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _child(run_id: str, root: str, kind: str, resuming: bool, device: str | None, events,
+def _child(run_id: str, root: str, kind: JobKind, resuming: bool, device: str | None, events,
            time_limit_s: float | None, memory_mb: int, env: dict[str, str], out, alive, jobs_at_once: int = 1) -> None:
-    """The worker's main: run (or resume) the job of this kind, putting every event on ``out``; None at
-    the end."""
+    """The worker's main: run (or resume) the job of this kind (unpickling it imported its module), putting
+    every event on ``out``; None at the end."""
     controls = Controls(time_limit_s, events=events)
     threading.Thread(target=_end_with_the_server, args=(alive, controls), name="server-watch",
                      daemon=True).start()
@@ -179,10 +187,9 @@ def _child(run_id: str, root: str, kind: str, resuming: bool, device: str | None
         resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))  # heap and anonymous mappings: tensors
     # SIGTERM (a service manager stopping the server's whole group): save and end, as when the server goes.
     signal.signal(signal.SIGTERM, lambda *_: controls.interrupt())
-    job_kind = JOB_KINDS.get(kind)
-    store = RunStore(root, parse=job_kind.parse_config)
+    store = RunStore(root, parse=kind.parse_config)
     try:
-        for e in job_kind.events(store.open(run_id), store, controls, resuming, out.put, device):
+        for e in kind.events(store.open(run_id), store, controls, resuming, out.put, device):
             out.put(e)
     finally:
         out.put(None)

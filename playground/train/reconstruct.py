@@ -29,16 +29,16 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
+from ..data.noise import Corruption, build_noise
 from ..errors import ConfigError
 from ..models import list_models
-from ..train.probes import PROBES, Probe
-from ..train.tasks import TASKS, Task
-from .noise import Corruption, build_noise
+from .probes import PROBES, Probe
+from .tasks import TASKS, Task
 
 if TYPE_CHECKING:
     from ..config import RunConfig
     from ..runs import Run
-    from ..train.prepared import Prepared
+    from .prepared import Prepared
 
 __all__ = ["Reconstruct", "LiveRecon", "psnr", "test_corruption", "test_batches", "sample_images", "grid_png",
            "GRID_IMAGES", "MAX_PSNR"]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from ..train.prepared import Prepared
+    from .prepared import Prepared
 
 __all__ = ["cache_features", "compute_features"]
 

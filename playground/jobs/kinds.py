@@ -1,12 +1,16 @@
 """What the job manager runs: a registry of job kinds.
 
-The job manager (``playground.train.jobs``) has one queue, one set of slots, one gate, one control
+The job manager (``playground.jobs.manager``) has one queue, one set of slots, one gate, one control
 scheme and one run store for every kind of long work. A kind says how its work is admitted, stored
 and run; the manager does the rest the same way for all of them:
 
-- ``train`` (``playground.train.kinds``): a ``RunConfig``; ``engine.fit`` / ``engine.resume``.
+- ``train`` (``playground.train.job``): a ``RunConfig``; ``engine.fit`` / ``engine.resume``.
 - ``style`` (``playground.style.job``): a ``StyleJob``; the style-transfer loop.
 - ``initrace`` (``playground.inside.race``): an ``InitRace``; the initialisation lab's race.
+- ``featvis`` (``playground.inside.featvis``): a ``FeatureVis``; a feature visualisation.
+
+Each package registers its own kind when it is imported (``playground.plugins`` imports them all); a
+worker receives the kind object itself, and unpickling it imports the module that defines it.
 
 A kind's ``events`` runs in the worker process (or thread) and yields the events the pages read; it
 writes what must survive a reload into the run's folder itself.
@@ -18,9 +22,9 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .errors import ConfigError
-from .registry import Registry
-from .runs import FINAL_KINDS
+from ..errors import ConfigError
+from ..registry import Registry
+from ..runs import FINAL_KINDS
 
 __all__ = ["JobKind", "JOB_KINDS", "kind_of", "progress_line", "ResultBuffer"]
 
@@ -32,6 +36,7 @@ class JobKind:
     spec_type: type = object
     folder = ""  # the run store's subfolder for this kind's runs ("" = the run store's own folder)
     resumable = False  # whether an interrupted run can continue from a checkpoint
+    tunable = False  # whether its settings (learning rate, ...) change while it runs (``controls.change``)
     page = ""  # the app page that shows this kind's runs (app_pages/<page>.py)
 
     def page_query(self, run_id: str) -> dict[str, str]:
@@ -41,6 +46,10 @@ class JobKind:
     def admit(self, spec: Any, owner: str, runs_root=None) -> None:
         """Refuse (PlaygroundError, saying what to change) a spec this owner may not run. ``runs_root``: the
         job manager's run store (where a job that reads a trained run finds it)."""
+
+    def load_data(self, run: Any) -> None:
+        """Load (and cache) the data the job reads, before it runs on a Ray node: DatasetUnavailable, starting
+        with what is missing ("shapes data: ..."), when that node lacks it. By default a job reads none."""
 
     def time_limit_s(self, minutes: float) -> float | None:
         """The longest a run of this kind may hold a slot, from the server's setting (None: no limit)."""

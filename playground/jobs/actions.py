@@ -1,0 +1,116 @@
+"""What a person does to a job: who may control it, and stop, pause, step once, change a setting, unpause;
+and stopping everything. The job manager's half that acts on jobs already submitted (``manager.JobManager``
+holds the queue, the slots and the workers)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING
+
+from ..errors import PlaygroundError
+
+if TYPE_CHECKING:
+    import threading
+    from collections import deque
+
+    from ..runs import Run
+    from .job import Job
+
+__all__ = ["JobActions"]
+
+
+class JobActions:
+    """The control methods of ``JobManager`` (a base class: they use its lock, queue and jobs)."""
+
+    _lock: "threading.Lock"
+    _queue: "deque[str]"
+
+    def get(self, run_id: str) -> "Job | None":
+        raise NotImplementedError
+
+    def jobs(self, owner: str | None = None) -> "list[Job]":
+        raise NotImplementedError
+
+    def kind_of(self, run_id: str) -> str | None:
+        raise NotImplementedError
+
+    def _open(self, run_id: str, kind: str | None) -> "Run":
+        raise NotImplementedError
+
+    def _pump(self) -> None:
+        raise NotImplementedError
+
+    def may_control(self, run_id: str, owner: str, key: str | None, kind: str | None = None) -> bool:
+        """The session that started the run, or one holding its control key."""
+        job = self.get(run_id)
+        if job is not None and job.owner == owner:
+            return True
+        if not key:
+            return False
+        try:
+            stored = self._open(run_id, kind or self.kind_of(run_id)).control_key()
+        except PlaygroundError:
+            return False
+        return stored is not None and secrets.compare_digest(stored, key)
+
+    def stop(self, run_id: str) -> None:
+        job = self.get(run_id)
+        if job is None:
+            return
+        with self._lock:
+            if run_id in self._queue and job.thread is not None:  # a released pause waiting for a slot
+                self._queue.remove(run_id)
+            elif run_id in self._queue:  # never started: take it off the queue
+                self._queue.remove(run_id)
+                event = {"kind": "stopped", "step": 0, "t": 0.0, "message": "Removed from the queue before it started."}
+                job.run.append(event)
+                job.buffer.add(event)
+                job.state = "stopped"
+                return
+        job.controls.stop()
+
+    def change(self, run_id: str, **settings: float) -> dict[str, float]:
+        """Change the learning rate (momentum, weight decay) of a run while it trains or is paused: applied
+        by its worker from the next step, as a ``set`` event. PlaygroundError when it is not training or a
+        value is out of range. The page lets only whoever controls the run call this."""
+        job = self.get(run_id)
+        if job is None or not job.live or not job.kind.tunable:
+            raise PlaygroundError("Settings change while a run trains; this one is not training now.")
+        return job.controls.change(**settings)
+
+    def pause(self, run_id: str) -> None:
+        job = self.get(run_id)
+        if job is not None:
+            job.controls.pause()
+
+    def step_once(self, run_id: str) -> None:  # a paused run trains one batch, reports it, stays paused
+        job = self.get(run_id)
+        if job is None or job.state != "running" or job.released:
+            raise PlaygroundError("Step once works while a run is paused (and holds its slot): press Pause first.")
+        job.controls.step_once()
+
+    def unpause(self, run_id: str) -> None:
+        job = self.get(run_id)
+        if job is None:
+            return
+        if job.released:  # its slot went to another run: wait in the queue for one
+            with self._lock:
+                if run_id not in self._queue:
+                    self._queue.append(run_id)
+            self._pump()
+            return
+        job.controls.resume()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop everything (tests, server exit)."""
+        with self._lock:
+            queued = list(self._queue)
+        for run_id in queued:
+            self.stop(run_id)
+        for job in self.jobs():
+            job.controls.stop()
+        for job in self.jobs():
+            if job.thread is not None:
+                job.thread.join(timeout)
+            if job.worker is not None and job.thread is not None and job.thread.is_alive():
+                job.worker.kill()  # it did not stop in time: its run is listed as interrupted
