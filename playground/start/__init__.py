@@ -155,7 +155,7 @@ def _denoise(ctx: Ctx = Ctx()) -> Lesson:
                   "PSNR of the cleaned images minus PSNR of the noisy input", 4.0, ex2.run_denoise,
                   "Train the denoiser",
                   "autoencoders and denoising; transposed convolution vs upsampling",
-                  {"cfg": ex2.denoise_config(ctx).to_url()}, unit="dB", note=_digits_note(ctx))
+                  {"cfg": ex2.denoise_config(ctx).to_url()}, unit="dB", note=_digits_note(ctx), quick_threshold=3.0)
 
 
 @LESSONS.register("transfer", order=8)

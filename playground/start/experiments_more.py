@@ -85,12 +85,32 @@ def png_array(text: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(text))).convert("RGB"))
 
 
+def cleaned_grid(run: Run, n: int = 8) -> np.ndarray:
+    """Clean, noisy and cleaned test images from the run's final model (rows), as one image."""
+    import torch
+
+    from ..data import load_dataset
+    from ..data.noise import build_noise
+    from ..models.saved import load_saved
+    from ..train.reconstruct import grid_png
+
+    saved = load_saved(run)
+    d = saved.config.data
+    data = load_dataset(d.dataset, root=d.data_root, download=False, **dict(d.params))
+    clean = data.test_x[torch.linspace(0, len(data.test_x) - 1, n).long()].float() / 255
+    noisy = build_noise(d.test_noise or d.noise)(clean, torch.Generator().manual_seed(1))
+    c = clean.shape[1]
+    mean, std = (torch.tensor(v or [0.0] * c).view(1, c, 1, 1) for v in (saved.mean, saved.std))
+    with torch.no_grad():
+        out = saved.model((noisy - mean) / std.clamp_min(1e-6) if saved.std else noisy).float().clamp(0, 1)
+    return png_array(grid_png([clean, noisy.clamp(0, 1), out]))
+
+
 def run_denoise(runner: Runner) -> Outcome:
     (run,) = runner.runs([denoise_config(runner.ctx)], "training the denoising autoencoder...")
     done = final_event(run)
     gain = float(done["test_psnr"]) - float(done["test_psnr_input"])
-    grids = [e["recon_grid"] for e in run.events() if e.get("recon_grid")]
-    images = [("rows: clean, noisy (the input), cleaned by the network", png_array(grids[-1]))] if grids else []
+    images = [("rows: clean, noisy (the input), cleaned by the trained network", cleaned_grid(run))]
     return Outcome(gain, f"PSNR of the noisy input {done['test_psnr_input']:.1f} dB, of the cleaned images "
                          f"{done['test_psnr']:.1f} dB: {gain:+.1f} dB", images=images, details={"run_id": run.run_id})
 
