@@ -60,7 +60,7 @@ def shapes_data(ctx: Ctx, n_train: int | None = None, n_test: int | None = None)
 def first_cnn_config(ctx: Ctx) -> RunConfig:
     """The default CNN on the built-in shapes, for as long as the point needs (the default run is 8 epochs)."""
     data = shapes_data(ctx, 3000, 1000) if ctx.quick else shapes_data(ctx)
-    return RunConfig(data=data, train=train_settings(ctx, 2.0 if ctx.quick else 3.0))
+    return RunConfig(data=data, train=train_settings(ctx, 3.0))
 
 
 def run_first_cnn(runner: Runner) -> Outcome:
