@@ -61,8 +61,10 @@ def test_every_lesson_opens_its_page_set_up_as_it_says(app, name):
         at.query_params[k] = v
     at.run()
     _ok(at)
-    assert any(lesson.point in m.value for m in at.markdown)  # the landing: the sentence, then its one button
-    assert at.button(key=f"lesson_go_{name}").label == lesson.button
+    if lesson.page != "autoencode":  # AppTest's switch_page does not open a page with its own url_path (it shows
+        # Start): tests/test_browser_lessons.py opens that one in Chromium
+        assert any(lesson.point in m.value for m in at.markdown)  # the landing: the sentence, then its one button
+        assert at.button(key=f"lesson_go_{name}").label == lesson.button
     qp = {k: (v if isinstance(v, str) else v[0]) for k, v in at.query_params.items()}
     if "cfg" in lesson.query:  # the page rebuilt the settings from its widgets: the same config
         assert RunConfig.from_url(qp["cfg"]) == RunConfig.from_url(lesson.query["cfg"])

@@ -131,9 +131,9 @@ def _initialisation(ctx: Ctx = Ctx()) -> Lesson:
                   "A plain CNN started from zeros or a constant never learns (every unit stays the same); Xavier and "
                   "Kaiming start it learning.",
                   "worst of Xavier/Kaiming minus best of zeros/constant, test accuracy (zeros and constant <= 15%)",
-                  0.15, ex.run_initialisation, "Race the initialisations",
+                  0.1, ex.run_initialisation, "Race the initialisations",
                   "weight initialisation: constant weights, uniform and normal initialisation",
-                  {"tab": "Initialisation lab"})
+                  {"tab": "Initialisation lab"}, quick_threshold=0.05)
 
 
 @LESSONS.register("augmentation", order=6)
