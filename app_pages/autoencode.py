@@ -18,6 +18,7 @@ from app_pages.common import (
     param_widgets,
     url_run,
 )
+from app_pages.lesson_parts import landing
 from app_pages.run_panel import control_row, downloads, ended_box, live_view, open_run, view_only_link
 from app_pages.train_setup_parts import units_editor
 from playground.autoencode import plots
@@ -33,6 +34,7 @@ from playground.train import check_names
 from playground.train.optim import list_optimizers
 
 st.title("Autoencoders")
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_parts.py)
 st.caption("The encoder squeezes each image into a few numbers (the code); the decoder has to undo the "
            "compression. A denoising autoencoder gets a corrupted image and must return the clean one.")
 manager = job_manager()

@@ -21,6 +21,7 @@ from app_pages.inside_parts import (
     race_panel,
     trained,
 )
+from app_pages.lesson_parts import landing
 from app_pages.train_setup_parts import TABLED, layer_tables
 from playground import inside as ins
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, config_diff
@@ -32,6 +33,7 @@ from playground.train.init import INITS, list_inits
 from playground.train.snapshots import layer_stats_series
 
 st.title("Inside the network")
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_parts.py)
 manager = job_manager()
 store = manager.store
 qp = st.query_params

@@ -1,5 +1,6 @@
 """Start: what the playground is, the pages in learning order, and one-click lessons that open a page
-already set up (``playground.start``)."""
+already set up (``playground.start``), each with the point it proves and the seconds it took to prove it
+on a 2-core CPU, as ``playground lessons`` measured."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ TITLES = {"data": "Data", "conv": "Convolution", "train": "Train", "inside": "In
 
 @st.cache_data(ttl=60, show_spinner=False)
 def _lessons():
-    return lessons()  # the digits lesson looks for MNIST in the data folder once a minute
+    return lessons()  # the digits lessons look for MNIST in the data folder once a minute
 
 
 st.title("CNN Playground")
@@ -21,15 +22,17 @@ st.markdown("Learn convolutional networks by doing: pick a data set, build a net
             "machine, and look inside at what it learned. Everything works offline on the built-in data sets.")
 
 st.subheader("Lessons: one click each", divider="gray")
-st.caption("Each opens a page set up for you; the sentence says what to look at. About a minute each on a laptop.")
+st.caption("Each opens a page set up for you with the lesson's sentence and one button: press it, and the page "
+           "runs the experiment and shows the number that proves the point. The times are measured by "
+           "`playground lessons` on a 2-core CPU.")
 cols = st.columns(2)
 for i, lesson in enumerate(_lessons()):
     with cols[i % 2].container(border=True):
         st.page_link(f"app_pages/{lesson.page}.py", label=f"**{i + 1}. {lesson.title}**",
-                     query_params=lesson.query or None, icon=":material/school:")
-        st.markdown(lesson.look)
-        took = f"{lesson.minutes:g} min" if lesson.minutes >= 1 else f"{lesson.minutes * 60:.0f} s"
-        st.caption(f"{TITLES[lesson.page]} page · {lesson.concept} · about {took}")
+                     query_params=lesson.links(), icon=":material/school:")
+        st.markdown(lesson.point)
+        took = f"{lesson.seconds:.0f} s to the point" if lesson.seconds else "not measured yet"
+        st.caption(f"{TITLES[lesson.page]} page · {lesson.concept} · {took}")
         if lesson.note:
             st.caption(f":material/info: {lesson.note}")
 

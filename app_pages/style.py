@@ -11,6 +11,7 @@ import math
 import streamlit as st
 
 from app_pages.common import guarded, job_manager, listed_runs, my_runs, owner
+from app_pages.lesson_parts import landing
 from app_pages.run_panel import control_row, ended_box, live_view, open_run, view_only_link
 from playground import style
 from playground.errors import PlaygroundError
@@ -25,6 +26,7 @@ WEIGHT_OPTIONS = {  # log scale; 0 switches a term off
 }
 
 st.title("Style transfer")
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_parts.py)
 st.caption("Gatys et al.: optimise the pixels of an image so that a CNN's features match the content image at a "
            "deep layer and the Gram matrices (which features fire together) of the style image at several layers. "
            "As in PyTorch's neural-style tutorial: VGG19, content at conv_4, style at conv_1..conv_5, L-BFGS.")

@@ -21,6 +21,7 @@ from app_pages.common import (
 )
 from app_pages.course_parts import normalisation_input, protocol_inputs
 from app_pages.inside_parts import confusion_drilldown
+from app_pages.lesson_parts import landing
 from app_pages.run_panel import control_row, downloads, ended_box, live_view, open_run, view_only_link
 from app_pages.train_again_parts import run_again
 from app_pages.train_run_parts import live_change, stepped_batch
@@ -45,6 +46,7 @@ from playground.train.optim import SCHEDULES, list_optimizers, list_schedules
 from playground.train.snapshots import DEFAULT_PROBES
 
 st.title("Train")
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_parts.py)
 manager = job_manager()
 qp = st.query_params
 

@@ -19,6 +19,7 @@ from app_pages.common import (
     status_badge,
     view_link,
 )
+from app_pages.lesson_parts import landing
 from app_pages.run_panel import ended_box, live_view, open_run
 from app_pages.transfer_parts import choose_freeze, choose_source, show_cost, source_notes
 from playground import export, plots
@@ -36,6 +37,7 @@ from playground.weights import resolve_weights, weights_cached, weights_file
 SIZES = [32, 64, 96, 112, 160, 224]
 
 st.title("Transfer learning")
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_parts.py)
 st.caption("Take a network trained on ImageNet's 1,000 classes, cut off its last layer, put a new one for your "
            "classes in its place, and decide how much of the rest may change. Every step of that surgery is "
            "shown below.")
@@ -119,6 +121,10 @@ if src is None:
     st.stop()
 source, backbone, arch = src["source"], src["backbone"], src["arch"]
 source_run = src["params"].get("source_run", "")
+if source_run and guarded(lambda: RunStore().open(source_run).config().data.dataset) == dataset:  # the lesson's rule
+    st.warning(f"The source run was trained on {dataset} itself: its features have already seen these images and "
+               "classes, so beating from scratch proves little about transfer. Pick a source trained on another task "
+               "(another data set, or other classes).", icon=":material/warning:")
 tv_backbone = backbone if backbone != "run" else ss.tl_backbone  # the torchvision one (its ImageNet task below)
 w = resolve_weights(tv_backbone)
 source_notes(arch, info["shape"])

@@ -1,4 +1,4 @@
-"""Command line: ``python -m playground {train,resume,list,summary,runs,predict,export,bench,style}``.
+"""Command line: ``python -m playground {train,resume,list,summary,runs,predict,export,bench,style,lessons}``.
 
 Every RunConfig field has a flag, generated from the dataclasses, so the CLI
 and the app can never drift apart. Dict-valued fields take ``key=value``
@@ -23,6 +23,7 @@ from .errors import CheckpointError, PlaygroundError
 from .export.cli import add_export_args, cmd_export  # as style: the flags live next to the code
 from .models import ENGINE_PARAMS, MODELS, build_model, summary
 from .runs import RunStore
+from .start.harness import add_lessons_args, cmd_lessons  # the lessons subcommand lives next to the lessons
 from .style.cli import add_style_args, cmd_style  # the style subcommand's flags live next to its code
 from .train import fit, resume
 from .train.init import INITS
@@ -176,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
 
     add_style_args(sub.add_parser("style", help="neural style transfer of one image; --json ends with a JSON line"))
+    add_lessons_args(sub.add_parser("lessons", help="run every lesson's experiment; says whether each point showed "
+                                                    "and the seconds to it (exit 1 when one did not)"))
     return parser
 
 
@@ -346,7 +349,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "list": cmd_list, "summary": cmd_summary, "runs": cmd_runs,
-            "bench": cmd_bench, "style": cmd_style, "predict": cmd_predict, "export": cmd_export}
+            "bench": cmd_bench, "style": cmd_style, "predict": cmd_predict, "export": cmd_export,
+            "lessons": cmd_lessons}
 
 
 def _hint(args: argparse.Namespace, e: PlaygroundError) -> str:

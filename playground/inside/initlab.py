@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable
@@ -188,14 +189,18 @@ def check_race(base: RunConfig, owner: str | None = None) -> None:
 
 def init_race(base: RunConfig, inits: dict[str, tuple[str, dict[str, Any]]],
               progress: Callable[[float, str], None] | None = None, owner: str | None = None,
-              controls: Any = None) -> dict[str, Any]:
+              controls: Any = None, partial: Callable[[dict[str, Any]], None] | None = None,
+              partial_every_s: float = 1.0) -> dict[str, Any]:
     """Train ``base`` once per initialisation, same seed and data (nothing is saved to the run store).
     ``owner``: the session asking, for the gate's folder rule (the model budget applies always);
-    ``controls``: a Stop ends the race after the initialisation in progress (the app runs races as jobs).
+    ``controls``: a Stop ends the race after the initialisation in progress (the app runs races as jobs);
+    ``partial``: called with the curves so far (the one in progress included) at most every ``partial_every_s``,
+    so a page draws the race while it runs.
 
     Returns label -> {step, loss, acc, test_acc, spread (per layer, at the end), final}."""
     check_race(base, owner)
     results: dict[str, Any] = {}
+    last = [0.0]
     for j, (label, (name, params)) in enumerate(inits.items()):
         if controls is not None and (controls.stopped or controls.out_of_time()):
             break
@@ -214,6 +219,9 @@ def init_race(base: RunConfig, inits: dict[str, tuple[str, dict[str, Any]]],
                 r["spread"] = e.get("unit_spread", r["spread"])
                 if progress and total:
                     progress((j + e["step"] / total) / len(inits), f"{label}: step {e['step']} / {total}")
+                if partial and time.monotonic() - last[0] >= partial_every_s:
+                    last[0] = time.monotonic()
+                    partial({**{k: _curves(v) for k, v in results.items()}, label: _curves(r)})
             elif kind == "epoch":
                 r["test_acc"] = e.get("test_acc")
             elif kind in ("done", "stopped", "diverged", "error"):
@@ -224,3 +232,8 @@ def init_race(base: RunConfig, inits: dict[str, tuple[str, dict[str, Any]]],
     if progress:
         progress(1.0, "done")
     return results
+
+
+def _curves(r: dict[str, Any]) -> dict[str, Any]:
+    """A copy of one initialisation's curves so far (the race keeps appending to its own lists)."""
+    return {**r, "step": list(r["step"]), "loss": list(r["loss"]), "acc": list(r["acc"])}

@@ -82,9 +82,15 @@ class RaceKind(JobKind):
         run.append(start)
         yield start
         emit({"kind": "progress", "fraction": 0.0, "text": "starting..."})
-        try:
-            race = init_race(spec.base, spec.inits, controls=controls,
-                             progress=lambda f, t: emit({"kind": "progress", "fraction": round(f, 4), "text": t}))
+        now = {"fraction": 0.0, "text": "starting..."}
+
+        def progress(f: float, t: str) -> None:
+            now.update(fraction=round(f, 4), text=t)
+            emit({"kind": "progress", **now})
+
+        try:  # the curves so far go with a progress event about once a second: the page draws the race live
+            race = init_race(spec.base, spec.inits, controls=controls, progress=progress,
+                             partial=lambda curves: emit({"kind": "progress", **now, "race": curves}))
         except PlaygroundError as e:
             final = {"kind": "error", "message": str(e)}
             run.append(final)
