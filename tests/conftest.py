@@ -62,11 +62,29 @@ def store(tmp_path):
 
 
 def pytest_collection_modifyitems(items):
-    # A test that takes the `server` fixture starts `streamlit run` and drives Chromium against it.
+    """The markers follow from what a test uses, so a new test file is marked without being listed anywhere:
+    the `server` fixture (a server and Chromium); a module that drives Chromium (imports CHROMIUM) or starts
+    servers itself (imports the load test's Server or the protocol client's Session); a module that imports
+    ray; the `mnist_run` fixture (trains on the real MNIST once per suite)."""
+    from benchmarks.load_test import Server
+    from benchmarks.st_protocol import Session
+
     for item in items:
-        if "server" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.server)
-            item.add_marker(pytest.mark.browser)
+        names = set(getattr(item, "fixturenames", ()))
+        env = vars(getattr(item, "module", None) or object())
+        marks = set()
+        if "server" in names:
+            marks |= {"server", "browser"}
+        if env.get("CHROMIUM") is CHROMIUM:
+            marks.add("browser")
+        if env.get("Server") is Server or env.get("Session") is Session:
+            marks.add("server")
+        if "ray" in env or "RAY" in env:
+            marks.add("ray")
+        if "mnist_run" in names:
+            marks.add("slow")
+        for mark in sorted(marks - {m.name for m in item.iter_markers()}):
+            item.add_marker(getattr(pytest.mark, mark))
 
 
 @pytest.fixture(autouse=True)
