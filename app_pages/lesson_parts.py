@@ -12,6 +12,7 @@ from app_pages.common import owner
 from playground.errors import PlaygroundError
 from playground.start import LESSONS, lesson
 from playground.start.landing import lesson_run, live_view, start_lesson
+from playground.start.measured import MEASURED_ON
 
 __all__ = ["landing"]
 
@@ -25,7 +26,7 @@ def landing() -> None:
         st.markdown(f":material/school: **Lesson: {les.title}**: {les.point}")
         if les.note:
             st.caption(f":material/info: {les.note}")
-        took = f"about {les.seconds:.0f} s on a 2-core CPU (measured)" if les.seconds else "not measured yet"
+        took = f"{les.seconds:.0f} s measured on {MEASURED_ON}" if les.seconds else "not measured yet"
         cols = st.columns([2, 5])
         if cols[0].button(les.button, key=f"lesson_go_{name}", type="primary", icon=":material/play_arrow:"):
             try:

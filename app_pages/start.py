@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from playground.start import PAGES, lessons
+from playground.start.measured import MEASURED_ON
 
 TITLES = {"data": "Data", "conv": "Convolution", "train": "Train", "inside": "Inside the network",
           "autoencode": "Autoencoders", "transfer": "Transfer learning", "style": "Style transfer"}
@@ -24,7 +25,7 @@ st.markdown("Learn convolutional networks by doing: pick a data set, build a net
 st.subheader("Lessons: one click each", divider="gray")
 st.caption("Each opens a page set up for you with the lesson's sentence and one button: press it, and the page "
            "runs the experiment and shows the number that proves the point. The times are measured by "
-           "`playground lessons` on a 2-core CPU.")
+           f"`playground lessons` on {MEASURED_ON}: a quiet laptop is faster.")
 cols = st.columns(2)
 for i, lesson in enumerate(_lessons()):
     with cols[i % 2].container(border=True):

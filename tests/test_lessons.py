@@ -128,3 +128,16 @@ def test_concurrent_lessons_run_as_separate_sessions_of_one_job_manager(monkeypa
     assert all(len(x) == 1 for x in ran) and ran[0] != ran[1]
     owners = {RunStore(tmp_path / "runs").open(x[0]).owner_digest() for x in ran}
     assert len(owners) == 2  # each lesson its own session, as two students
+
+
+def test_the_race_hands_out_its_curves_while_it_runs():
+    from conftest import tiny_run
+
+    from playground.inside.initlab import init_race
+
+    seen: list[dict] = []
+    race = init_race(tiny_run(epochs=1.0, device="cpu"), {"zeros": ("zeros", {}), "xavier": ("xavier_uniform", {})},
+                     partial=seen.append, partial_every_s=0.0)
+    assert seen and set(seen[-1]) == {"zeros", "xavier"}  # the one in progress is drawn too
+    assert len(seen[0]["zeros"]["loss"]) < len(race["zeros"]["loss"])  # partial: fewer points than the end
+    assert ex.race_chart(seen[-1]).data  # the landing draws them

@@ -133,7 +133,7 @@ def _initialisation(ctx: Ctx = Ctx()) -> Lesson:
                   "worst of Xavier/Kaiming minus best of zeros/constant, test accuracy (zeros and constant <= 15%)",
                   0.1, ex.run_initialisation, "Race the initialisations",
                   "weight initialisation: constant weights, uniform and normal initialisation",
-                  {"tab": "Initialisation lab"}, quick_threshold=0.05)
+                  {"tab": "Initialisation lab"}, quick_threshold=0.03)
 
 
 @LESSONS.register("augmentation", order=6)

@@ -126,11 +126,13 @@ def run_mlp_vs_cnn(runner: Runner) -> Outcome:
 def filters_config(ctx: Ctx) -> RunConfig:
     """7x7 first-layer filters (large enough to show an edge or a blob), no batch norm in the first block so
     the filters' own scale means something, snapshots every epoch."""
-    blocks = [{"channels": 16, "kernel": 7, "batch_norm": False}, {"channels": 32}, {"channels": 64}]
+    blocks = [{"channels": 16, "kernel": 7, "pool": "max", "batch_norm": False},  # every key: as the Train page has it
+              {"channels": 32, "kernel": 3, "pool": "max", "batch_norm": True},
+              {"channels": 64, "kernel": 3, "pool": "max", "batch_norm": True}]
     data = shapes_data(ctx, 2000, 500) if ctx.quick else shapes_data(ctx)
     return RunConfig(data=data, model=ModelConfig(params={"blocks": blocks}),
                      optim=OptimConfig(weight_decay=1e-3, name="adamw"),
-                     train=train_settings(ctx, 1.0 if ctx.quick else 2.0, probes=("snapshots",)))
+                     train=train_settings(ctx, 1.0 if ctx.quick else 2.0, probes=("snapshots", "layer_stats")))
 
 
 def smoothness(w: torch.Tensor) -> float:
