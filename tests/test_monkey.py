@@ -115,14 +115,16 @@ class _Forced:
     value; a select's options are known here only as the text they show)."""
 
     def __init__(self, w, index):
-        self.w, self.index = w, index
+        self.w, self.index = w, index  # an index, or a list of them (a multiselect)
 
     def run(self):
         w, ws = self.w, WidgetState()
         ws.id = w.id
         if w.type == "select_slider":
             ws.string_array_value.data[:] = [w.options[self.index]]
-        else:  # radio
+        elif w.type == "multiselect":
+            ws.string_array_value.data[:] = [w.options[i] for i in self.index]
+        else:  # radio, selectbox
             ws.string_value = w.options[self.index]
         w.root.get_widget_states = _with(w.root.get_widget_states, ws)
         return w.run()
@@ -149,16 +151,16 @@ def values(w, rng: random.Random) -> list:
     if t == "selectbox":
         idx = [i for i, o in enumerate(w.options) if o not in SKIP_OPTIONS | HEAVY]
         pick = idx if len(idx) <= 6 else sorted({idx[0], idx[-1], *rng.sample(idx, 4)})
-        return [(w.options[i], lambda i=i: w.select_index(i).run()) for i in pick]
+        return [(w.options[i], lambda i=i: _Forced(w, i).run()) for i in pick]
     if t in ("radio", "select_slider"):
         n = len(w.options)
         pick = list(range(n)) if n <= 6 else sorted({0, n - 1, *rng.sample(range(n), 3)})
         pick = [i for i in pick if w.options[i] not in HEAVY]
         return [(w.options[i], lambda i=i: _Forced(w, i).run()) for i in pick]
     if t == "multiselect":
-        opts = [o for o in w.options if o not in SKIP_OPTIONS]
-        some = rng.sample(opts, min(len(opts), rng.randint(1, 3))) if opts else []
-        return [(v, lambda v=v: w.set_value(v).run()) for v in ([], opts, some)]
+        idx = [i for i, o in enumerate(w.options) if o not in SKIP_OPTIONS | HEAVY]
+        some = sorted(rng.sample(idx, min(len(idx), rng.randint(1, 3)))) if idx else []
+        return [([w.options[i] for i in v], lambda v=v: _Forced(w, v).run()) for v in ([], idx, some)]
     if t == "slider":
         lo, hi = w.proto.min, w.proto.max
         if w.key.endswith(COSTLY):  # a data set's size: its low end and a value near it (see the docstring)
