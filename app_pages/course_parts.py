@@ -24,7 +24,7 @@ def normalisation_input(current: str, key: str, where=None) -> str:
     if name != "fixed":
         return name
     a, b = where.columns(2)
-    show = lambda v: "/".join(f"{x:g}" for x in v) if isinstance(v, (list, tuple)) else f"{v:g}"  # noqa: E731
+    show = lambda v: "/".join(f"{x:g}" for x in v) if isinstance(v, (list, tuple)) else f"{v:g}"
     mean = a.text_input("mean (one, or one per channel: 0.5/0.5/0.5)", show(params.get("mean", 0.5)),
                         key=f"{key}_mean")
     std = b.text_input("std", show(params.get("std", 0.5)), key=f"{key}_std")

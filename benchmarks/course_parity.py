@@ -25,14 +25,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import course_code  # noqa: E402  (this folder's transcription of the course notes)
+import course_code
 
-from playground.config import RunConfig  # noqa: E402
-from playground.data import load_dataset  # noqa: E402
-from playground.export.script import training_script  # noqa: E402
-from playground.models import build_model  # noqa: E402
-from playground.start.course import COURSE_PRESETS, INIT_RACE, on_folder  # noqa: E402
-from playground.train import fit  # noqa: E402
+from playground.config import RunConfig
+from playground.data import load_dataset
+from playground.export.script import training_script
+from playground.models import build_model
+from playground.start.course import COURSE_PRESETS, INIT_RACE, on_folder
+from playground.train import fit
 
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 

@@ -90,7 +90,7 @@ def test_gram_matrix_by_hand():
                        [[0.5, 0.0, 2.0], [1.0, -2.0, 4.0]]]])  # (1, C=2, H=2, W=3)
     a = [1, 2, 0, -1, 3, 1]
     b = [0.5, 0, 2, 1, -2, 4]
-    dot = lambda u, v: sum(x * y for x, y in zip(u, v))  # noqa: E731
+    dot = lambda u, v: sum(x * y for x, y in zip(u, v))
     n = 2 * 2 * 3  # C*H*W, the tutorial's normalisation
     want = torch.tensor([[dot(a, a), dot(a, b)], [dot(b, a), dot(b, b)]]) / n  # [[16, 1.5], [1.5, 25.25]] / 12
     assert torch.allclose(style.gram_matrix(f)[0], want)
@@ -179,7 +179,7 @@ def test_preserve_colour_keeps_the_content_chroma(vgg):
     content = style.load_image("astronaut", 40)
     out = torch.from_numpy(final["image"]).permute(2, 0, 1)[None].float() / 255
     m = images.YCBCR
-    chroma = lambda x: torch.einsum("ij,bjhw->bihw", m, x)[:, 1:]  # noqa: E731
+    chroma = lambda x: torch.einsum("ij,bjhw->bihw", m, x)[:, 1:]
     assert (chroma(out) - chroma(content)).abs().mean() < 0.02  # only the rounding to uint8 and clipping
 
 

@@ -151,7 +151,7 @@ AUGMENT_EMITTERS: dict[str, Callable[..., str]] = {
     "rotation": lambda degrees=15.0, interpolation="bilinear":
         f"v2.RandomRotation(degrees={degrees}, interpolation=v2.InterpolationMode.{interpolation.upper()})",
     "translate": lambda fraction=0.1: f"v2.RandomAffine(degrees=0, translate=({fraction}, {fraction}))",
-    "scale": lambda min=0.9, max=1.1: f"v2.RandomAffine(degrees=0, scale=({min}, {max}))",  # noqa: A002
+    "scale": lambda min=0.9, max=1.1: f"v2.RandomAffine(degrees=0, scale=({min}, {max}))",
     "random_resized_crop": lambda scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3):
         f"v2.RandomResizedCrop(size=IMAGE_SIZE, scale={tuple(scale)}, ratio={tuple(ratio)}, antialias=True)",
     "color_jitter": lambda brightness=0.3, contrast=0.3, saturation=0.3:

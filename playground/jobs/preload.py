@@ -33,7 +33,7 @@ def _draw_default() -> None:
     try:
         d = DataConfig()  # loaded as plan.prepare loads it, so the run's lookup finds this very entry
         load_dataset(d.dataset, root=d.data_root, download=d.download, **dict(d.params))
-    except Exception as e:  # noqa: BLE001 - the fork server must stay up; the worker draws it instead
+    except Exception as e:
         print(f"playground: the fork server could not preload {DataConfig().dataset!r} ({e})", file=sys.stderr)
     finally:
         torch.set_num_threads(threads)
@@ -44,7 +44,7 @@ def _below_the_server() -> None:
         try:
             tid = threading.get_native_id()
             os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + settings().worker_nice)
-        except Exception:  # noqa: BLE001 - a bad PLAYGROUND_WORKER_NICE is the worker's to report
+        except Exception:
             pass
     _draw_default()
 

@@ -42,7 +42,7 @@ class LessonRun:
             self.outcome = self.lesson.run(self.runner)
         except PlaygroundError as e:
             self.error = str(e)
-        except Exception as e:  # noqa: BLE001 -- the page says so instead of a silent thread death
+        except Exception as e:
             self.error = f"The lesson stopped unexpectedly ({type(e).__name__}: {e}). Press the button again."
         self.seconds = time.perf_counter() - self.t0
 
