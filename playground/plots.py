@@ -62,7 +62,8 @@ def live_figure(traces: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figu
     return go.Figure(dict(data=traces, layout=layout), _validate=False)
 
 
-CLASSIFY = {"metric": "acc", "test": "test_acc", "label": "accuracy", "range": (0.0, 1.02)}  # task_figures("classify")
+# task_figures("classify")
+CLASSIFY: dict[str, Any] = {"metric": "acc", "test": "test_acc", "label": "accuracy", "range": (0.0, 1.02)}
 
 
 def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]],

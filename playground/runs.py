@@ -35,6 +35,7 @@ from typing import Any, BinaryIO, Callable, Generic, Iterator, Mapping, Protocol
 import torch
 from typing_extensions import TypeVar  # a TypeVar's default (PEP 696) on Python 3.11; comes with torch
 
+from .checkpoints import CHECKPOINT_FORMAT, load_checkpoint, saved_state
 from .config import RunConfig
 from .csvtext import csv_text
 from .errors import CheckpointError, PlaygroundError
@@ -46,7 +47,6 @@ from .settings import settings
 __all__ = ["RunStore", "Run", "owner_digest", "session_id", "CHECKPOINT_FORMAT", "DISK_FULL", "load_checkpoint",
            "saved_state", "default_runs_root", "atomic_write_bytes", "is_disk_full", "sweep_temp_files"]
 
-CHECKPOINT_FORMAT = "cnn-playground/1"
 _ID = re.compile(r"[A-Za-z0-9_-]{6,80}")  # whole names only (fullmatch: no trailing newline)
 RESUMABLE = ("running", "created", "stopped", "diverged", "error")  # running/created, with no trainer: interrupted
 LOCK_GRACE_S = 0.1  # a trainer retries this long (busy() and the sweep hold a lock for microseconds)
@@ -68,37 +68,6 @@ def default_runs_root() -> Path:
 def new_run_id() -> str:
     # Sortable by time, unguessable by the random part.
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_urlsafe(9).replace("_", "x").replace("-", "y")
-
-
-def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read one of our checkpoints; anything else gets a CheckpointError saying why."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"No checkpoint at {path}.")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # pickle with code (UnpicklingError), truncated zip, not a torch file
-        raise CheckpointError(
-            f"{path.name} is not a readable CNN Playground checkpoint ({type(e).__name__}). "
-            "It may be corrupt, truncated, or hold code, which is refused; use a .pt saved by the playground."
-        ) from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or "model" not in ckpt:
-        raise CheckpointError(
-            f"{path.name} is a PyTorch file but not a CNN Playground checkpoint "
-            f"(expected format {CHECKPOINT_FORMAT!r} with a model state dict)."
-        )
-    return ckpt
-
-
-def saved_state(run: "Run", final: bool = False) -> tuple[dict[str, Any], str]:
-    """(checkpoint, file name) of the run's weights: model.pt, else checkpoint.pt (``final``: model.pt
-    only). Read with ``weights_only=True``. A CheckpointError says what to wait for when there is none."""
-    path = run.model_path if final else run.weights_path()
-    if path is None or not path.is_file():
-        what = "a final model (it has not finished or stopped)" if final else "saved weights yet"
-        raise CheckpointError(f"Run {run.run_id} has no {what}: weights are saved at the end of each epoch and "
-                              "when the run ends. Wait for its first epoch, or pick another run.")
-    return load_checkpoint(path), path.name
 
 
 @dataclass
@@ -196,11 +165,11 @@ class Run(Generic[C]):
                 if not line.strip():
                     continue
                 try:
-                    e = json.loads(line)
+                    ev = json.loads(line)
                 except (ValueError, RecursionError):  # not JSON, not UTF-8
-                    e = None
-                if isinstance(e, dict) and isinstance(e.get("kind"), str):
-                    yield e
+                    ev = None
+                if isinstance(ev, dict) and isinstance(ev.get("kind"), str):
+                    yield ev
                 else:
                     self.skipped_lines += 1
 

@@ -90,8 +90,8 @@ def read_image(path: Path | str, size: int, mode: str, limit: PixelLimit | None 
     size), then centre-cropped to a square and resized by Pillow (bilinear: for many small images,
     faster than a tensor each). Raises ImageError (a ConfigError)."""
     if pixels is None:
-        pixels = probe(path, label=f"The image file {path}", limit=limit).megapixels * 1e6
-    with decoding_slot(int(pixels)):  # a large one takes one of the process's slots (playground.images)
+        pixels = int(probe(path, label=f"The image file {path}", limit=limit).megapixels * 1e6)
+    with decoding_slot(pixels):  # a large one takes one of the process's slots (playground.images)
         im = decode(path, mode=mode, label=f"The image file {path}", at_least=size, limit=limit)
         arr = np.asarray(ImageOps.fit(im, (size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr

@@ -29,7 +29,7 @@ LUMA = (0.299, 0.587, 0.114)  # a grey image's ImageNet statistics: the RGB ones
 
 
 def _channels(values: float | Sequence[float], c: int, what: str) -> tuple[float, ...]:
-    vals = [float(v) for v in values] if isinstance(values, (list, tuple)) else [float(values)]
+    vals = [float(v) for v in values] if isinstance(values, Sequence) else [float(values)]
     if len(vals) == 1:
         vals = vals * c
     if len(vals) != c:
@@ -53,7 +53,7 @@ def none() -> Callable[[Any], Stats]:
 @NORMALISATIONS.register("fixed", label="fixed mean and std", ranges={"std": (0.01, 1.0, 0.01)})
 def fixed(mean: float | Sequence[float] = 0.5, std: float | Sequence[float] = 0.5) -> Callable[[Any], Stats]:
     """Fixed values: (x - mean) / std, e.g. 0.5/0.5 maps [0, 1] to [-1, 1] (``Normalize((0.5,), (0.5,))``)."""
-    stds = [std] if not isinstance(std, (list, tuple)) else std
+    stds = list(std) if isinstance(std, Sequence) else [std]
     if not all(float(s) > 0 for s in stds):
         raise ConfigError(f"normalisation: std must be positive (got {std}).")
 

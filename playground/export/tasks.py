@@ -70,7 +70,8 @@ def _corruption(name: str, specs) -> str:
 
 def _reconstruct(config: RunConfig) -> str:
     d, t = config.data, config.train
-    funcs = [noise_module.add_gaussian_noise, noise_module._pixel_draws, noise_module.add_salt_pepper_noise,
+    funcs: list[Callable[..., object]] = [
+        noise_module.add_gaussian_noise, noise_module._pixel_draws, noise_module.add_salt_pepper_noise,
              noise_module.add_mask_noise, recon_module.psnr]
     source = "\n\n\n".join(inspect.getsource(f).rstrip() for f in funcs)
     loss = ("F.binary_cross_entropy(out.float(), target)" if t.recon_loss == "bce"

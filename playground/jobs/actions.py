@@ -59,7 +59,7 @@ class JobActions:
         if job is None and run.owned_by(owner):
             return True
         stored = run.control_key() if key else None
-        return stored is not None and secrets.compare_digest(stored, key)
+        return stored is not None and key is not None and secrets.compare_digest(stored, key)
 
     def stop_owner(self, owner: str) -> int:
         """Stop every live run of one session (the teacher): queued ones leave the queue. How many."""

@@ -36,6 +36,7 @@ class CourseUp(nn.Module):
     def __init__(self, c_in: int, c_out: int, size: tuple[int, int], in_size: tuple[int, int], decoder: str):
         super().__init__()
         self.size, self.decoder = tuple(size), decoder
+        self.conv: nn.ConvTranspose2d | nn.Conv2d
         if decoder == "transposed":  # out = 2 * (in - 1) + kernel
             kernel = (size[0] - 2 * in_size[0] + 2, size[1] - 2 * in_size[1] + 2)
             self.conv = nn.ConvTranspose2d(c_in, c_out, kernel if kernel[0] != kernel[1] else kernel[0], stride=2)

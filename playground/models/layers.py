@@ -95,14 +95,13 @@ class SeededDropout2d(SeededDropout):
 def use_generator(model: nn.Module, generator: torch.Generator) -> nn.Module:
     """Swap every nn.Dropout / nn.Dropout2d of ``model`` (in place) for a seeded one drawing from
     ``generator``; returns the model. Dropout holds no weights, so state dicts are unchanged."""
-    seeded = {nn.Dropout: SeededDropout, nn.Dropout2d: SeededDropout2d}
+    seeded: dict[type[nn.Module], type[SeededDropout]] = {nn.Dropout: SeededDropout, nn.Dropout2d: SeededDropout2d}
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             kind = seeded.get(type(child))
-            if kind is not None:
-                new = kind(child.p, child.inplace)
-                new.train(child.training)
-                parent._modules[name] = new
-            if isinstance(parent._modules[name], SeededDropout):
-                parent._modules[name].generator = generator
+            if kind is not None and isinstance(child, nn.modules.dropout._DropoutNd):
+                child = kind(child.p, child.inplace).train(child.training)
+                parent._modules[name] = child
+            if isinstance(child, SeededDropout):
+                child.generator = generator
     return model

@@ -15,7 +15,7 @@ Budgets are the course's where it states them, shortened where a lesson only nee
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from ..config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from ..registry import Registry
@@ -42,7 +42,7 @@ class CoursePreset:
 COURSE_PRESETS: Registry[Callable[[], CoursePreset]] = Registry("course preset")
 
 # The course's loops: plain SGD or Adam at a fixed rate, batches of 20, no schedule, fp32, every epoch tested.
-_LOOP = dict(batch_size=20, eval_batch_size=1000, quick_test=0, precision="fp32")
+_LOOP: dict[str, Any] = dict(batch_size=20, eval_batch_size=1000, quick_test=0, precision="fp32")
 _MNIST = DataConfig(dataset="mnist", normalize="none")  # transforms.ToTensor() alone
 
 

@@ -216,7 +216,8 @@ class Setup:
                 "parameters": sum(q.numel() for q in model.parameters()),
                 "trainable_parameters": sum(q.numel() for q in model.parameters() if q.requires_grad),
                 # which parts train (a transfer model's unfrozen blocks, then its new head)
-                **({"trains": [*model.trainable_blocks(), "new head"]} if hasattr(model, "trainable_blocks") else {}),
+                **({"trains": [*blocks(), "new head"]} if callable(blocks := getattr(model, "trainable_blocks", None))
+                   else {}),
                 "batch_size": self.batch_size, "steps_per_epoch": self.steps_per_epoch,
                 "total_steps": self.total_steps,
                 "epochs": self.config.train.epochs, **self.probe_fields("on_start"),

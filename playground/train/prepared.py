@@ -43,6 +43,8 @@ class Prepared:
     def validation_view(self) -> "Prepared":
         """This Prepared with the validation split in the test split's place: any task's ``evaluate``
         then scores the validation images."""
+        if self.val_x is None or self.val_y is None:
+            raise ValueError("this run holds no validation split (train.val_fraction is 0)")
         return dataclasses.replace(self, test_x=self.val_x, test_y=self.val_y)
 
     def to_input(self, x_uint8: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
