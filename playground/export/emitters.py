@@ -193,9 +193,9 @@ def optimizer_expr(config: RunConfig) -> str:
     sig = inspect.signature(cls.__init__).parameters
     args = [f"lr={o.lr!r}"]
     for k, v in opt.defaults.items():
-        # fused: a speed choice for the device it was built on (no change to the maths), left to torch's default
-        if k in ("lr", "fused") or k not in sig or (sig[k].default is not inspect.Parameter.empty
-                                                    and sig[k].default == v):
+        # fused: the playground's kernel on the CPU or CUDA; kept, since it rounds differently from the default
+        # (for-each) kernel and the script replays the run's losses
+        if k == "lr" or k not in sig or (sig[k].default is not inspect.Parameter.empty and sig[k].default == v):
             continue
         args.append(f"{k}={v!r}")
     return f"torch.optim.{cls.__name__}(params, {', '.join(args)})"
