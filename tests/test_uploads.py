@@ -133,3 +133,17 @@ def test_the_session_folder_is_named_by_the_id_never_the_token(tmp_path):
     assert not session_folder(token, tmp_path).exists()
     assert (session_folder(session_id(token), tmp_path) / "dataset-1" / "x.png").read_bytes() == b"x"
     assert token not in str(session_folder(session_id(token), tmp_path))
+
+
+def test_a_one_colour_image_of_forty_megapixels_in_two_kilobytes_is_refused_before_decoding(tmp_path):
+    from playground.data.folder import image_folder
+
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        for i in range(3):
+            Image.fromarray(np.full((16, 16, 3), 60 * i, np.uint8)).save(tmp_path / c / f"{i}.png")
+    Image.new("RGB", (6300, 6300), (10, 20, 30)).save(tmp_path / "a" / "bomb.webp", "WEBP", lossless=True)
+    assert (tmp_path / "a" / "bomb.webp").stat().st_size < 4096
+    ds = image_folder(root=tmp_path, image_size=16)
+    assert any("bomb.webp (likely decompression bomb" in n for n in ds.notes), ds.notes
+    assert len(ds.train_y) + len(ds.test_y) == 6
