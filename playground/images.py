@@ -34,8 +34,7 @@ import base64
 import io
 import re
 import struct
-import threading
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, NamedTuple, Union
@@ -46,6 +45,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
 
 from .errors import ConfigError
+from .memory import LARGE_PIXELS, decoding_slot
 from .settings import settings
 
 __all__ = ["ImageError", "Header", "GREY_MODES", "PixelLimit", "pixel_limit", "probe", "decode", "rgba",
@@ -217,7 +217,8 @@ def decode(source: Source, *, mode: str | None = None, label: str | None = None,
     """One image (a path, upload bytes or a PIL image) -> a loaded 8-bit PIL image in ``mode``.
 
     ``mode``: "RGB", "L", or None for "L" when the image is grey and "RGB" otherwise. ``at_least``: a
-    JPEG may be decoded at a reduced scale that keeps both sides at least this long. ``label`` starts
+    JPEG may be decoded at a reduced scale, and an image over LARGE_PIXELS shrunk by a whole factor, that
+    keep both sides at least twice this long. ``label`` starts
     the error messages ("The content image file x.png"); ``limit``: ``pixel_limit()`` when None.
     Raises ImageError (see the module docstring)."""
     if mode not in (None, "RGB", "L"):
@@ -230,6 +231,8 @@ def decode(source: Source, *, mode: str | None = None, label: str | None = None,
             if at_least and not isinstance(source, Image.Image):  # JPEG (and MPO) only; never the caller's image
                 im.draft(target, (at_least, at_least))
             im.load()
+            factor = min(im.size) // (2 * at_least) if at_least and im.width * im.height > LARGE_PIXELS else 0
+            im = im.reduce(factor) if factor >= 2 else im  # a large one shrinks first: the copies below are small
             im = ImageOps.exif_transpose(im)  # a new image: the file can close
         except _BOMB as e:
             raise _bomb(label, e, limit) from None
@@ -277,19 +280,6 @@ def _deep_to_8bit(a: np.ndarray, mode: str) -> np.ndarray:
         hi = top if lo < 0 else next(v for v in (255.0, 65535.0, top) if top <= v)
     scale = 255.0 / (hi - lo) if hi > lo else 0.0
     return np.clip((a - lo) * scale, 0, 255).round().astype(np.uint8)  # the clip only guards the rounding
-
-
-LARGE_PIXELS = 4_000_000  # an image over this decodes in one of LARGE_AT_ONCE slots of the process
-LARGE_AT_ONCE = 2
-_large = threading.BoundedSemaphore(LARGE_AT_ONCE)
-
-
-@contextmanager
-def decoding_slot(pixels: int) -> Iterator[None]:
-    """One of the process's LARGE_AT_ONCE slots while an image over LARGE_PIXELS is decoded and shrunk: many
-    sessions sending large images at once take turns instead of adding up their memory."""
-    with _large if pixels > LARGE_PIXELS else nullcontext():
-        yield
 
 
 def decode_tensor(source: Source, *, channels: int = 3, size: tuple[int, int] | None = None,

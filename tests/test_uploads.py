@@ -91,3 +91,59 @@ def test_entry_that_cannot_be_written_is_a_clear_error(tmp_path):
     with pytest.raises(DatasetUnavailable, match="Could not unpack"):
         extract_zip(data, tmp_path / "d")
     assert not (tmp_path / "d").exists()
+
+
+def test_a_sessions_uploads_stay_under_its_quota(tmp_path, monkeypatch):
+    from playground.data.uploads import upload_room
+
+    monkeypatch.setenv("PLAYGROUND_UPLOAD_QUOTA_MB", "1")
+    png = np.random.default_rng(1).integers(0, 255, (300, 300, 3), dtype=np.uint8)  # ~270 kB each, stored
+    buf = io.BytesIO()
+    Image.fromarray(png).save(buf, "PNG", compress_level=0)
+    data = _zip({f"{c}/{i}.png": buf.getvalue() for c in ("a", "b") for i in range(2)})  # ~1.1 MB unpacked
+    folder = session_folder("me", tmp_path)
+    with pytest.raises(DatasetUnavailable, match="PLAYGROUND_UPLOAD_QUOTA_MB"):
+        extract_zip(data, folder / "dataset-1", room=upload_room("me", folder / "dataset-1", tmp_path))
+    assert not (folder / "dataset-1").exists()
+    small = _zip({f"{c}/{i}.png": buf.getvalue() for c in ("a", "b") for i in range(1)})  # ~0.5 MB
+    extract_zip(small, folder / "dataset-2", room=upload_room("me", folder / "dataset-2", tmp_path))
+    assert upload_room("me", None, tmp_path) < 2**20 // 2  # what is left counts what the session holds
+    with pytest.raises(DatasetUnavailable, match="delete your older uploads"):
+        extract_zip(small, folder / "dataset-3", room=upload_room("me", folder / "dataset-3", tmp_path))
+    assert upload_room("other", None, tmp_path) == 2**20  # another session's quota is its own
+
+
+def test_unpacking_stops_at_the_time_budget(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_MAX_UNPACK_SECONDS", "0.000001")
+    data = _zip({f"{c}/{i}.png": _png() for c in ("a", "b") for i in range(3)})
+    with pytest.raises(DatasetUnavailable, match="PLAYGROUND_MAX_UNPACK_SECONDS"):
+        extract_zip(data, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_session_folder_is_named_by_the_id_never_the_token(tmp_path):
+    from playground.data.uploads import adopt_legacy_uploads
+    from playground.identity import session_id
+
+    token = "T" * 22
+    old = session_folder(token, tmp_path) / "dataset-1"
+    old.mkdir(parents=True)
+    (old / "x.png").write_bytes(b"x")
+    adopt_legacy_uploads(token, session_id(token), tmp_path)
+    assert not session_folder(token, tmp_path).exists()
+    assert (session_folder(session_id(token), tmp_path) / "dataset-1" / "x.png").read_bytes() == b"x"
+    assert token not in str(session_folder(session_id(token), tmp_path))
+
+
+def test_a_one_colour_image_of_forty_megapixels_in_two_kilobytes_is_refused_before_decoding(tmp_path):
+    from playground.data.folder import image_folder
+
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        for i in range(3):
+            Image.fromarray(np.full((16, 16, 3), 60 * i, np.uint8)).save(tmp_path / c / f"{i}.png")
+    Image.new("RGB", (6300, 6300), (10, 20, 30)).save(tmp_path / "a" / "bomb.webp", "WEBP", lossless=True)
+    assert (tmp_path / "a" / "bomb.webp").stat().st_size < 4096
+    ds = image_folder(root=tmp_path, image_size=16)
+    assert any("bomb.webp (likely decompression bomb" in n for n in ds.notes), ds.notes
+    assert len(ds.train_y) + len(ds.test_y) == 6

@@ -23,7 +23,7 @@ import torch
 from PIL import Image, ImageOps
 
 from ..errors import ConfigError, DatasetUnavailable
-from ..images import Header, ImageError, PixelLimit, decode, decoding_slot, pixel_limit, probe
+from ..images import LARGE_PIXELS, Header, ImageError, PixelLimit, decode, decoding_slot, pixel_limit, probe
 from ..settings import settings
 from .datasets import Dataset, check_size, register_dataset
 
@@ -111,15 +111,31 @@ class _Clock:
                 f" {done:,} of {total:,} files read). Use fewer images, or downscale them first.")
 
 
+MAX_PIXELS_PER_BYTE = 2048  # more pixels per byte of file than PNG's deflate can reach: a decompression bomb
+
+
+def _bomb(f: Path, h: Header) -> bool:
+    """A large image whose file is far smaller than any real picture of it (a one-colour WebP or GIF of 40
+    megapixels in 2 kB): refused from its header and size, before decoding."""
+    pixels = h.width * h.height
+    return pixels > LARGE_PIXELS and f.stat().st_size * MAX_PIXELS_PER_BYTE < pixels
+
+
 def _headers(files: list[Path], clock: _Clock) -> tuple[dict[Path, Header], list[str]]:
-    """Every file's header (nothing decoded); the unusable ones (not images, over the pixel cap) as notes."""
+    """Every file's header (nothing decoded); the unusable ones (not images, over the pixel cap, bombs) as notes."""
     heads, bad, limit = {}, [], pixel_limit()
     for i, f in enumerate(files):
         clock.check(i, len(files))
         try:
-            heads[f] = probe(f, label=f"The image file {f}", limit=limit)
+            head = probe(f, label=f"The image file {f}", limit=limit)
         except ImageError as e:
             bad.append(f"{f.name} ({e.reason})")
+            continue
+        if _bomb(f, head):
+            bad.append(f"{f.name} (likely decompression bomb: {head.megapixels:,.0f} megapixels in "
+                       f"{f.stat().st_size:,} bytes)")
+        else:
+            heads[f] = head
     return heads, bad
 
 

@@ -6,14 +6,12 @@ they have their own small budget, checked on the meta device before anything is 
 forward and backward may take ``settings().initlab_mb`` (PLAYGROUND_INITLAB_MB); a model too large for
 256 images is measured on fewer (down to ``LAB_MIN_BATCH``), and refused beyond that. Measurements run
 one at a time on one thread of their own (``_LAB``; at most ``LAB_WAITING`` wait, more are refused), which
-gives its freed memory back afterwards (``malloc_trim``): many sessions asking at once wait their turn
+gives its freed memory back afterwards (``memory.trim_heap``): many sessions asking at once wait their turn
 instead of adding up (each Streamlit session's thread would otherwise keep a heap of its own). The race
 trains, so it is a job (``InitRace``, through the job system's gate and queue)."""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +25,7 @@ import torch.nn.functional as F
 from ..config import RunConfig
 from ..data import Dataset
 from ..errors import ConfigError, PlaygroundError
+from ..memory import trim_heap
 from ..models import build_model, list_models
 from ..seeding import seeded
 from ..settings import settings
@@ -42,14 +41,6 @@ LAB_WAIT_S = 120.0  # longest a session waits for its measurement
 LAB_WAITING = 8  # measurements queued or running at once; more are refused ("busy")
 _LAB = ThreadPoolExecutor(max_workers=1, thread_name_prefix="initlab")
 _WAITING = threading.BoundedSemaphore(LAB_WAITING)
-
-
-def _trim() -> None:
-    """Give the freed heap back to the system (glibc's malloc_trim; nothing elsewhere)."""
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 # The lab's default race: a plain CNN (no batch normalisation, which would hide what initialisation
 # does) on 3,000 shapes for 4 epochs, Adam at 3e-3. Measured on the 2-core CPU (docs/BENCHMARKS.md,
@@ -133,7 +124,7 @@ def _stats(model_name: str, model_params: dict[str, Any], data: Dataset,
             init_weights(model, name, **dict(params))
         out[label] = {**_first_step_stats(model, x, y), "images": len(y)}
         del model
-    _trim()
+    trim_heap()
     return out
 
 
