@@ -23,7 +23,5 @@ if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
   .venv/bin/python -m pip install --progress-bar on $pins
 fi
 echo "== Installing CNN Playground${extras:+ with [$extras]}: Streamlit, plotly, ONNX export, the rest (about 600 MB)"
-# editable_mode=compat: a plain .pth to this folder (setuptools' default finder warns about folders named
-# like the package, which is exactly this layout).
-.venv/bin/python -m pip install -q --config-settings editable_mode=compat -e ".${extras:+[$extras]}"
+.venv/bin/python -m pip install -q -e ".${extras:+[$extras]}"
 echo "== Installed into .venv"
