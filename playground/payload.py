@@ -19,7 +19,9 @@ from .images import ImageError, PixelLimit, probe, rgba
 __all__ = ["DPR", "CAMERA_MP", "CAMERA_BYTES", "drawing_pixels", "camera_bytes"]
 
 DPR = 3  # a canvas exports at the screen's device pixel ratio: up to 3 on phones
-CAMERA_MP = 4.0  # a webcam frame: 2560 x 1600 at most (browsers give 640 x 480 to 1920 x 1080)
+# A webcam frame: Streamlit's camera asks the browser for its largest, so a 4K webcam (and Chromium's fake
+# camera) sends 3840 x 2160 (8.3 MP), a phone's 12-13 MP. 16 MP decodes to 48 MB of RGB, once.
+CAMERA_MP = 16.0
 CAMERA_BYTES = 8 * 2**20
 
 
