@@ -131,11 +131,13 @@ def test_every_numeric_parameter_has_a_widget_range():
 
     for reg in (MODELS, AUGMENTATIONS, INITS, OPTIMIZERS, SCHEDULES):
         for name in reg.names():
-            numeric = {p: d for p, d in reg.params(name).items()
-                       if isinstance(d, (int, float)) and not isinstance(d, bool)}
+            num = lambda d: isinstance(d, (int, float)) and not isinstance(d, bool)
+            numeric = {p: d for p, d in reg.params(name).items() if num(d)}
             ranges = reg.ranges(name)
-            assert set(numeric) == set(ranges), (reg.kind, name, set(numeric) - set(ranges))
-            for p, d in numeric.items():
+            pairs = {p: d for p, d in reg.params(name).items()  # (low, high) with a range: a range slider
+                     if p in ranges and isinstance(d, tuple) and len(d) == 2 and all(num(v) for v in d)}
+            assert set(numeric) | set(pairs) == set(ranges), (reg.kind, name, set(numeric) - set(ranges))
+            for p, d in [*numeric.items(), *((p, v) for p, pair in pairs.items() for v in pair)]:
                 lo, hi, step = ranges[p]
                 assert lo <= d <= hi, (reg.kind, name, p, d, ranges[p])  # the default is on its slider
                 assert step == "log" or step > 0
