@@ -4,7 +4,9 @@ it brings (its job kind, tasks, probes, models). The CLI (``playground.cli``) an
 never imports a capability, and a worker process imports a job kind's module when it unpickles the kind.
 """
 
-from . import autoencode, conv, export, inside, start, style, teacher, train, transfer  # noqa: F401
+# teacher registers nothing and draws with plotly (the app's): left to the Teacher page, so the core imports
+# and trains on a machine without the app's packages (benchmarks/gpu_check.py checks it).
+from . import autoencode, conv, export, inside, start, style, train, transfer  # noqa: F401
 from .inside import featvis, race  # noqa: F401  (the "featvis" and "initrace" job kinds)
 from .style import job as style_job  # noqa: F401  (the "style" job kind)
 from .train import job as train_job  # noqa: F401  (the "train" job kind)

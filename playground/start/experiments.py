@@ -8,16 +8,18 @@ lesson's point is stated in, the numbers in words, and the charts and images its
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import plotly.graph_objects as go
 import torch
 
 from ..config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from ..data import default_data_root, load_dataset
 from ..errors import PlaygroundError
 from .runner import Ctx, Outcome, Runner, final_event
+
+if TYPE_CHECKING:  # plotly is the app's: the core imports (and a GPU box trains) without it
+    import plotly.graph_objects as go
 
 __all__ = ["mnist_here", "mnist_note", "MNIST_FILES", "first_cnn_config", "run_first_cnn", "run_convolution",
            "pair_configs", "run_mlp_vs_cnn", "filters_config", "run_filters", "race_spec", "run_initialisation",
@@ -111,6 +113,7 @@ def run_mlp_vs_cnn(runner: Runner) -> Outcome:
     res = invariance(models, shifts=(0, 2, SHIFT), angles=(0,), n_images=250 if runner.ctx.quick else 500)
     (mlp, cnn) = [res["shift_acc"][label] for label in res["labels"]]
     params = [sum(p.numel() for p in m.model.parameters()) for m in models]
+    import plotly.graph_objects as go
     fig = go.Figure([go.Scatter(x=res["shifts"], y=acc, mode="lines+markers", name=f"{name} ({n:,} parameters)")
                      for name, acc, n in (("MLP", mlp, params[0]), ("CNN", cnn, params[1]))])
     fig.update_layout(title="Test accuracy when the test images move", xaxis_title="shift (pixels, mean of 4 "
@@ -204,6 +207,7 @@ LOSS_CLIP = 3.0
 def race_chart(race: dict[str, Any]) -> go.Figure:
     """Training loss per initialisation, clipped at LOSS_CLIP (a constant init's loss can reach hundreds,
     which would flatten every other line), said in the title."""
+    import plotly.graph_objects as go
     fig = go.Figure()
     for label, r in race.items():
         fig.add_scatter(x=r["step"], y=[min(v, LOSS_CLIP) for v in r["loss"]], mode="lines", name=label)

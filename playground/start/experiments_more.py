@@ -7,7 +7,6 @@ import io
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
 
 from ..config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from ..errors import PlaygroundError
@@ -53,6 +52,7 @@ def run_augmentation(runner: Runner) -> Outcome:
     train = [float(_last_epoch(r)["train_acc"]) for r in runs]
     test, moved = ([inv["shift_acc"][label][k] for label in inv["labels"]] for k in (0, 1))
     names = ["plain", "augmented (shifted copies)"]
+    import plotly.graph_objects as go  # the app's: the core imports (and a GPU box trains) without it
     fig = go.Figure([go.Bar(name=what, x=names, y=vals, text=[f"{v:.0%}" for v in vals])
                      for what, vals in (("train accuracy", train), ("test accuracy", test),
                                         (f"test, moved {AUG_SHIFT} px", moved))])
