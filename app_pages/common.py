@@ -67,8 +67,10 @@ def _runs_of(session: str) -> list[str]:
 def keep_session() -> None:
     """Write (refresh) the session cookie: the frame calls this on every run."""
     owner()
-    _cookie_writer(data={"name": SESSION_COOKIE, "token": st.session_state[_TOKEN_KEY],
-                         "seconds": SESSION_HOURS * 3600}, key="session_cookie")
+    token = st.session_state.get(_TOKEN_KEY)  # none when a test set the session's id itself: no cookie to keep
+    if token:
+        _cookie_writer(data={"name": SESSION_COOKIE, "token": token, "seconds": SESSION_HOURS * 3600},
+                       key="session_cookie")
 
 
 def client_address() -> str:
