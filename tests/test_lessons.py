@@ -39,7 +39,8 @@ def test_every_lesson_shows_its_point_in_quick_form(name, request, tmp_path):
     assert row["lesson"] == name and row["point"] == les.point and row["device"] == "cpu"
     assert row["figure"] is not None, row.get("why")
     assert row["shown"], (row["figure"], les.needs(quick=True), row.get("text"), row.get("why"))
-    assert row["seconds"] > 0 and (name == "convolution" or row["runs"])  # it ran jobs through the manager
+    # it ran jobs through the manager (convolution's by-hand sum takes milliseconds: 0.0 s once rounded)
+    assert row["seconds"] >= 0 and (name == "convolution" or (row["runs"] and row["seconds"] > 0))
 
 
 def test_the_link_sets_up_exactly_what_the_experiment_trains():
