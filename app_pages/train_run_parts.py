@@ -9,8 +9,6 @@ from app_pages.common import guarded, job_manager, log_steps, md
 from playground.images import hwc
 from playground.train.stepview import read_batch
 
-manager = job_manager()
-
 
 def stepped_batch(run, snap: dict) -> None:
     """The batch the last "Step once" trained on: the images as the network saw them (augmented), each with
@@ -42,7 +40,7 @@ def live_change(run_id: str, where, snap: dict) -> None:
         lr = st.select_slider("new learning rate", LR_STEPS, value=near, key="c_lr", format_func=lambda v: f"{v:g}",
                               help="Applies from the next step; the schedule goes on from it with the same shape.")
         if st.button("Apply", key="c_lr_apply"):
-            done = guarded(lambda: manager.change(run_id, lr=lr))
+            done = guarded(lambda: job_manager().change(run_id, lr=lr))  # the process's manager now
             if done:  # said here and on the metric until a step trains with it (a paused run: on Resume)
                 st.session_state.c_lr_pending = (run_id, lr, snap["steps"]["step"][-1] if snap["steps"]["step"] else 0)
                 st.toast(f"learning rate {lr:g} from the next step")
