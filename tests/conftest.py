@@ -55,6 +55,22 @@ def mnist_run(mnist_root, tmp_path_factory):
 
 
 @pytest.fixture
+def app(tmp_path, monkeypatch):
+    """The whole app in AppTest, with its own run store, uploads and a fresh job manager (shut down after)."""
+    from streamlit.testing.v1 import AppTest
+
+    from app_pages.common import job_manager
+    from playground.jobs.manager import reset_manager
+
+    monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
+    reset_manager()
+    yield AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    job_manager().shutdown()
+    reset_manager()
+
+
+@pytest.fixture
 def store(tmp_path):
     from playground.runs import RunStore
 

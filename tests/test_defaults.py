@@ -8,11 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
 from playground.config import RunConfig
 from playground.export.script import training_script
-from playground.jobs.manager import reset_manager
 from playground.train import fit
 from playground.train.gate import estimate
 from playground.train.plan import AUTO_BATCH_MAX, auto_batch_size, step_counts
@@ -99,19 +97,6 @@ def test_a_small_folder_of_ones_own_trains_above_chance_with_the_defaults(tmp_pa
 
 
 # -- the Train page: steps before Start, a warning and its fix --------------------------------------
-
-@pytest.fixture
-def app(tmp_path, monkeypatch):
-    monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
-    reset_manager()
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
-    yield at
-    from app_pages.common import job_manager
-
-    job_manager().shutdown()
-    reset_manager()
-
 
 def _warnings(at) -> list[str]:
     return [w.value for w in at.warning if "steps" in w.value]

@@ -20,19 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ("airplane", "cat", "ship")
 
 
-@pytest.fixture
-def app(tmp_path, monkeypatch):
-    monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
-    reset_manager()
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
-    yield at
-    from app_pages.common import job_manager
-
-    job_manager().shutdown()
-    reset_manager()
-
-
 def photo_folder(cifar_jpg: Path, dest: Path, per_class: int = 24) -> Path:
     """A small folder of real photos, one sub-folder per class (what a student brings)."""
     for c in CLASSES:
