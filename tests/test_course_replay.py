@@ -93,6 +93,27 @@ def test_the_exported_script_replays_its_run(model, tmp_path):
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
 
 
+def test_an_augmented_run_and_its_script_give_the_same_losses(tmp_path):
+    """Every augmentation the registry has, geometric and pixel, fused and not: the script copies the
+    playground's batched code and draws from the run's generator in the run's order, so its epoch losses
+    are the run's (before, torchvision's per-image transforms drew other numbers)."""
+    store = RunStore(tmp_path / "runs")
+    augment = ["hflip", "rotation:10,interpolation=nearest", "translate:0.1", "color_jitter", "gaussian_noise:0.05",
+               "scale:min=0.8,max=1.2", "random_resized_crop", "vflip:0.2", "erasing", "cutout:0.3"]
+    cfg = _cfg(data={"augment": augment}, model={"name": "cnn", "params": {"channels": [4, 8], "fc": [16]}})
+    events = list(fit(cfg, store=store))
+    assert events[-1]["kind"] == "done", events[-1]
+    src = run_training_script(store.open(events[0]["run_id"]))
+    assert "v2.RandomRotation(degrees=10" in src and "AUGMENTATIONS" not in src  # the counterpart as a comment
+    printed = [ln for ln in _script_lines(src, tmp_path) if ln.startswith("epoch ")]
+    epochs = [e for e in events if e["kind"] == "epoch"]
+    assert len(printed) == len(epochs) == 2
+    for e, ln in zip(epochs, printed):
+        assert float(ln.split("train loss ")[1].split(",")[0]) == pytest.approx(e["train_loss"], abs=1e-5)
+    plain = list(fit(cfg.replace(data={"augment": []})))
+    assert [e["train_loss"] for e in plain if e["kind"] == "epoch"] != [e["train_loss"] for e in epochs]
+
+
 def _png(path, colour):
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(colour)

@@ -20,14 +20,13 @@ import torchvision
 
 from ..config import RunConfig, without_server_paths
 from ..data import channel_stats
-from ..data.augment import parse_spec
 from ..data.normalise import NORMALISATIONS, normalisation_stats, parse_normalisation
 from ..errors import ExportError
 from ..models import build_model
 from ..models.layers import SeededDropout, SeededDropout2d, use_generator
 from ..train.plan import AUTO_BATCH_MAX, AUTO_MIN_STEPS
+from .augment_source import augment_source
 from .emitters import (
-    AUGMENT_EMITTERS,
     DATA_EMITTERS,
     INIT_EMITTERS,
     MODEL_EMITTERS,
@@ -77,14 +76,6 @@ def _init_weights(config: RunConfig) -> dict[str, str]:
             "                    nn.init.zeros_(mod.bias)",
         ])
     return {"init_name": m.init, "init_body": body}
-
-
-def _augment(config: RunConfig) -> str:
-    """AUGMENT: a v2.Compose of the run's augmentations, or None."""
-    augs = [emit(AUGMENT_EMITTERS, *parse_spec(s), "augmentation") for s in config.data.augment]
-    if not augs:
-        return "None"
-    return "v2.Compose([\n" + "".join(f"    {a},\n" for a in augs) + "])"
 
 
 def _input_normalisation(model: nn.Module) -> dict[str, str]:
@@ -155,7 +146,7 @@ def training_script(config: RunConfig, *, in_shape, num_classes: int, run_id: st
     return SCRIPT.substitute(
         _header(config, in_shape, run_id),
         data_source=emit(DATA_EMITTERS, d.dataset, dict(d.params), "data set").rstrip(),
-        augment=_augment(config),
+        **augment_source(config.data.augment),
         model_source=_model(m.name, model).rstrip(),
         **_init_weights(config), **_input_normalisation(model), **_loop(config), **_normalisation(config, in_shape),
         lr_changes=repr({int(k): float(v) for k, v in sorted((lr_changes or {}).items())}),

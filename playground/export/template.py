@@ -21,10 +21,10 @@ settings; needs only torch and torchvision:
     python $script_name.py [--data FOLDER] [--epochs N] [--device cpu|cuda]
 
 Same data set, model, initialisation, optimiser, schedule and loop as the playground.
-Every random draw of training (the order of the images, dropout) comes from one generator
-seeded as the run's, so without augmentation the script repeats the run's losses. The playground
-runs augmentations batched on the device; here they are torchvision's per-image transforms, so
-with augmentation the random draws (not their distribution) differ.
+Every random draw of training (the order of the images, the augmentations, dropout) comes from
+one generator seeded as the run's, in the run's order, so on the same machine the script repeats
+the run's losses. The augmentations are the playground's own batched code, copied below, with the
+torchvision transform each one corresponds to beside it.
 """
 
 import argparse
@@ -59,14 +59,15 @@ def init_weights(model: nn.Module) -> None:
 $init_body
 
 
+$augment_source
+
+
 AUGMENT = $augment
 
 
-def augment(x: torch.Tensor) -> torch.Tensor:
-    """Per-image random augmentation of a float batch in [0, 1]: (B, C, H, W) -> same."""
-    if AUGMENT is None:
-        return x
-    return torch.stack([AUGMENT(img) for img in x])
+def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Random augmentation of a float batch in [0, 1], one draw per image from ``g``: (B, C, H, W) -> same."""
+    return x if AUGMENT is None else AUGMENT(x, g)
 
 
 $dropout_source
@@ -139,7 +140,7 @@ $input_stats
                 if sched is not None:
                     sched.base_lrs = [b * scale for b in sched.base_lrs]
             idx = perm[i * batch_size : (i + 1) * batch_size].cpu()
-            x = augment(train_x[idx].float() * (1 / 255)).to(device)  # (B, C, H, W) in [0, 1]
+            x = augment(train_x[idx].to(device).float() * (1 / 255), g)  # (B, C, H, W) in [0, 1]
             x, y = make_batch(x, train_y[idx].to(device), g)  # the model's input and its target
             x = ((x - mean) / std).contiguous(
                 memory_format=torch.channels_last if channels_last else torch.contiguous_format)
