@@ -157,3 +157,24 @@ def test_the_relay_sends_every_control_by_name_in_order_new_ones_too(cluster, mo
     assert relay.changes() == {} and relay.paused_for() > 0  # the trainer's side: read here, not sent
     assert [c[0] for c in sent] == ["pause", "change", "resume", "nudge"]
     assert sent[1] == ("change", (), {"lr": 0.1})
+
+
+def test_a_remote_job_over_its_memory_limit_ends_with_a_message_and_the_next_runs(jobs, monkeypatch):
+    """PLAYGROUND_WORKER_MEMORY_MB on Ray: the actor asks the cluster for that much memory and caps its own
+    process at it, so a run that needs more ends alone with the out-of-memory message (not the node)."""
+    from playground.config import RunConfig
+
+    monkeypatch.setenv("PLAYGROUND_WORKER_MEMORY_MB", "1200")
+    # ~3 GB of activations for one batch: within the model budget, beyond this job's limit
+    big = RunConfig().replace(data={"params": {"n_train": 600, "n_test": 50}},
+                              model={"params": {"channels": [256, 256], "pool": "none", "fc": []}},
+                              train={"epochs": 1, "batch_size": 512, "eval_batch_size": 50, "device": "cpu"})
+    job = jobs.submit(big, "a")
+    assert wait_until(lambda: not job.live, 240)
+    final = job.buffer.snapshot()["final"]
+    assert job.state == "error", final
+    assert "Out of memory" in final["message"], final["message"]
+    monkeypatch.setenv("PLAYGROUND_WORKER_MEMORY_MB", "0")
+    nxt = jobs.submit(tiny_run(), "b")
+    assert wait_until(lambda: not nxt.live, 120)
+    assert nxt.state == "done", nxt.buffer.snapshot()["final"]

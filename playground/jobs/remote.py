@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from ..errors import DatasetUnavailable, PlaygroundError
+from ..failures import failure_message
 from ..files import atomic_write_bytes
 from ..runs import FINAL_KINDS, Run, RunStore
 from ..settings import apply_environment, environment, settings
@@ -191,8 +192,8 @@ class RayJob:
             for e in self.kind.events(self.run, self.store, self.controls, self.resuming, self._put, self.device):
                 self._put(e)
         except BaseException as e:  # the kind turns errors into events; this is the last line of defence
-            event = {"kind": "error", "t": 0.0, "message": f"The run failed on Ray node {self.node} "
-                                                           f"({type(e).__name__}: {e})."}
+            message = failure_message(e) or f"The run failed on Ray node {self.node} ({type(e).__name__}: {e})."
+            event = {"kind": "error", "t": 0.0, "message": message}
             with contextlib.suppress(OSError):
                 self.run.append(event)
             self._put(event)

@@ -35,8 +35,9 @@ from ..config import RunConfig
 from ..device import device_label
 from ..errors import PlaygroundError
 from ..events import ErrorEvent, InterruptedEvent
+from ..failures import failure_message
 from ..jobs.controls import Controls
-from ..runs import DISK_FULL, Run, RunStore, is_disk_full
+from ..runs import Run, RunStore
 from .meter import Meter
 from .plan import check_names, epoch_order, setup
 from .probes import quick_test
@@ -45,32 +46,11 @@ from .stepview import batch_event
 __all__ = ["Controls", "fit", "resume"]
 
 
-def _host_out_of_memory(e: BaseException) -> bool:
-    """MemoryError, or torch's words for an allocation that failed; oneDNN's "could not create a primitive"
-    counts only in a process under a memory limit (a worker's), where it is its scratch space that failed."""
-    text = str(e)
-    if isinstance(e, MemoryError) or "can't allocate memory" in text:
-        return True
-    if "could not create a primitive" not in text:
-        return False
-    try:
-        import resource  # not on Windows, where no worker runs under a limit
-    except ImportError:
-        return False
-    return resource.getrlimit(resource.RLIMIT_DATA)[0] != resource.RLIM_INFINITY
-
-
 def _error_event(e: BaseException) -> ErrorEvent:
     if isinstance(e, PlaygroundError):
         return {"kind": "error", "message": str(e)}
-    if is_disk_full(e):  # OSError(ENOSPC/EDQUOT), or torch.save's RuntimeError for it
-        return {"kind": "error", "message": DISK_FULL}
-    if isinstance(e, torch.OutOfMemoryError):
-        return {"kind": "error", "message": "Out of memory on the device. Lower the batch size, use a smaller "
-                                           "model, or train on the CPU."}
-    if _host_out_of_memory(e):  # the host, or a worker's limit
-        return {"kind": "error", "message": "Out of memory: the run needed more than this server lets one run "
-                                           "use. Lower the batch size or use a smaller model."}
+    if (message := failure_message(e)) is not None:  # the disk full, the device's or the host's memory spent
+        return {"kind": "error", "message": message}
     return {"kind": "error", "message": f"Internal error ({type(e).__name__}: {e}). The run was ended; "
                                         "please report it with the traceback.",
             "traceback": traceback.format_exc()}
