@@ -28,9 +28,9 @@ from playground.data import list_datasets, load_dataset
 from playground.data.uploads import check_folder_allowed
 from playground.device import device_summary
 from playground.jobs.buffer import run_progress
-from playground.models.transfer import Backbone, build_transfer
+from playground.models.transfer import Backbone
 from playground.runs import RunStore
-from playground.transfer import FOUR_CASES, imagenet_top5, surgery_table
+from playground.transfer import FOUR_CASES, describe_transfer, imagenet_top5
 from playground.transfer.plots import comparison_figure, top5_figure
 from playground.weights import resolve_weights, weights_cached, weights_file
 
@@ -132,13 +132,8 @@ source_notes(arch, info["shape"])
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def table(params_json: str, shape: tuple, n_classes: int) -> tuple[list[dict], dict, list]:
-    params = {**json.loads(params_json), "weights": "none", "download": False}  # the layers, no weights read
-    m = build_transfer(in_shape=shape, num_classes=n_classes, runs_root=str(RunStore().root), **params)
-    rows = surgery_table(m, shape)
-    counts = {"total": sum(q.numel() for q in m.parameters()),
-              "trainable": sum(q.numel() for q in m.parameters() if q.requires_grad),
-              "replaced": m.replaced, "blocks": m.trainable_blocks()}
-    return rows, counts, [list(b) for b in m.spec.blocks]
+    """The surgery of these settings: built on the meta device (no weights, no memory), in playground.transfer."""
+    return describe_transfer(json.loads(params_json), shape, n_classes, str(RunStore().root))
 
 
 def model_params(freeze: str = "head_only", k: int = 1) -> dict:
@@ -153,7 +148,7 @@ if spec_rc is None:
 spec = Backbone(backbone, "", tuple((label, tuple(names)) for label, names in spec_rc[2]), "")
 c1, c2 = st.columns([2, 1])
 with c1:
-    stop = choose_freeze(spec, source)
+    stop = choose_freeze(spec, source, backbone)
 for key, value in (("tl_scale", 0.1), ("tl_lr", 3e-3), ("tl_cache", True)):  # once; the case buttons set them too
     ss.setdefault(key, value)
 scale = c2.slider("backbone learning rate (x the head's)", 0.0, 1.0, step=0.01, key="tl_scale",

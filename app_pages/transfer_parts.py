@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from app_pages.common import guarded, listed_runs, md
+from playground.models.recipes import RECIPES, default_recipe
 from playground.models.transfer import BACKBONES
 from playground.runs import RunStore
 from playground.transfer import estimate_epoch, freeze_options, input_notes, keep_freeze, source_params, source_runs
@@ -95,16 +96,22 @@ def choose_source(store: RunStore) -> dict[str, Any] | None:
     return out
 
 
-def choose_freeze(spec, source: str) -> dict[str, Any]:
+def choose_freeze(spec, source: str, backbone: str = "") -> dict[str, Any]:
     """The freeze-depth slider for this backbone: the depth chosen before where it exists (else the nearest,
-    with a note); until one is chosen, every layer without pretrained weights and the head alone with them."""
+    with a note); until one is chosen, the run's own default (``default_recipe``): every layer without
+    pretrained weights, the backbone's recipe with them (vgg16: the course's, features frozen and the whole
+    classifier training at one rate), else the head alone."""
     ss = st.session_state
     stops = freeze_options(spec)
     labels = [o["label"] for o in stops]
     if "tl_want_freeze" in ss:  # a case's button asked for a depth
         ss.tl_freeze_mode = ss.pop("tl_want_freeze")
         ss.tl_freeze_chosen = True
-    default = ("finetune_all", 1) if source == "none" else ("head_only", 1)
+    freeze, k, scale = default_recipe(backbone, source, None, None, None)
+    default = (freeze, k)
+    recipe = source != "none" and backbone in RECIPES
+    if recipe and not ss.get("tl_freeze_chosen") and ss.get("tl_recipe_scale") != backbone:
+        ss.tl_scale, ss.tl_recipe_scale = float(scale), backbone  # once per backbone: the recipe's one rate
     mode = tuple(ss.get("tl_freeze_mode", default)) if ss.get("tl_freeze_chosen") else default
     stop, note = keep_freeze(mode[0], mode[1], stops)
     if ss.get("tl_freeze") != stop["label"]:
@@ -126,7 +133,8 @@ def choose_freeze(spec, source: str) -> dict[str, Any]:
                    icon=":material/warning:")
     elif not ss.get("tl_freeze_chosen"):
         c2.caption("the default: " + ("every layer trains (no pretrained weights)" if source == "none"
-                                      else "the new head on the pretrained features"))
+                                      else f"the course's {backbone} recipe: features frozen, the whole classifier "
+                                           "trains" if recipe else "the new head on the pretrained features"))
     return stop
 
 
@@ -145,10 +153,11 @@ def _estimate(config_json: str, shape: tuple, n_classes: int, n_train: int, n_te
 
 
 def show_cost(config, shape: tuple, n_classes: int, n_train: int, n_test: int) -> dict | None:
-    """Seconds per epoch, measured as the run will train (warm, same batch, size, threads and cache)."""
+    """Seconds per epoch, estimated from the run's FLOPs (counted on the meta device: no backbone is built here)
+    at this machine's measured pace (same batch, size, freezing and cache)."""
     st.subheader("Time per epoch", divider="gray")
     timed = config.replace(train={"epochs": 1.0}, optim={"lr": 1e-3})  # neither changes an epoch's cost
-    with st.spinner("Timing a few training steps of this run..."):
+    with st.spinner("Counting this run's operations..."):
         est = guarded(lambda: _estimate(timed.to_json(), tuple(shape), n_classes, n_train, n_test))
     if est is None:
         return None
@@ -159,10 +168,12 @@ def show_cost(config, shape: tuple, n_classes: int, n_train: int, n_test: int) -
     m[2].metric("training speed", f"{est['images_per_s']:,.0f} img/s")
     m[3].metric("feature cache: once", fmt(est["cache_once_s"]) if est["uses_cache"] else "—",
                 help="Computing the frozen backbone's features once, before the first epoch.")
-    st.caption(f"Measured here by a few training steps of this run's model at batch {est['batch_size']} "
-               f"({est['device']}, {est['threads']} threads, warm-up step left out)"
-               + (", on cached features" if est["uses_cache"] else ", full forward and backward passes")
-               + f", plus the evaluation of {n_test:,} test images. A busy machine trains slower.")
+    st.caption(f"Estimated from this run's operations at batch {est['batch_size']} "
+               f"({est['flops_per_step'] / 1e9:,.1f} GFLOP a step"
+               + (", on cached features" if est["uses_cache"] else ", forward and backward passes")
+               + f"; {est['trainable_parameters']:,} parameters train) at the pace measured on this machine "
+               f"({est['device']}, {est['threads']} threads), plus the evaluation of {n_test:,} test images. "
+               "A rough guide: a busy machine trains slower.")
     if est["epoch_s"] > 600:
         st.warning("Over ten minutes per epoch: use fewer training images, a smaller input size, a smaller "
                    "backbone, or train the head only with the feature cache.", icon=":material/schedule:")
