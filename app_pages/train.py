@@ -16,12 +16,11 @@ from app_pages.common import (
     my_runs,
     owner,
     param_widgets,
-    real_folder,
-    shown_folder,
     url_run,
     view_link,
 )
 from app_pages.course_parts import normalisation_input, protocol_inputs
+from app_pages.folder_parts import real_folder, shown_folder
 from app_pages.inside_parts import confusion_drilldown
 from app_pages.lesson_parts import landing
 from app_pages.run_panel import control_row, downloads, ended_box, live_view, open_run, view_only_link

@@ -21,7 +21,7 @@ from app_pages.common import (
 )
 from app_pages.lesson_parts import landing
 from app_pages.run_panel import ended_box, live_view, open_run
-from app_pages.transfer_parts import choose_freeze, choose_source, show_cost, source_notes
+from app_pages.transfer_parts import choose_freeze, choose_source, show_cost, source_notes, source_task
 from playground import export, plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets, load_dataset
@@ -30,9 +30,9 @@ from playground.device import device_summary
 from playground.jobs.buffer import run_progress
 from playground.models.transfer import Backbone
 from playground.runs import RunStore
-from playground.transfer import FOUR_CASES, describe_transfer, imagenet_top5
-from playground.transfer.plots import comparison_figure, top5_figure
-from playground.weights import resolve_weights, weights_cached, weights_file
+from playground.transfer import FOUR_CASES, describe_transfer
+from playground.transfer.plots import comparison_figure
+from playground.weights import resolve_weights, weights_cached
 
 SIZES = [32, 64, 96, 112, 160, 224]
 
@@ -298,19 +298,4 @@ if runs:
 
 # -- where the backbone comes from ----------------------------------------------------------
 
-st.subheader("Where the backbone comes from: its ImageNet task", divider="gray")
-st.caption("Before its last layer is replaced, the backbone sorts photos into ImageNet's 1,000 classes. "
-           "Upload a photo to see its top five.")
-photo = st.file_uploader("a photo (any size or mode)", type=["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"],
-                         key="tl_photo")
-if not weights_cached(w):
-    st.info(f"The ImageNet weights of {tv_backbone} are not cached here (`{weights_file(w)}`), so its source task "
-            "cannot be shown. Download them above when online, or use one of your playground runs as the source model.",
-            icon=":material/cloud_off:")
-elif photo is not None:
-    c1, c2 = st.columns([1, 2])
-    c1.image(photo.getvalue(), caption=photo.name, width=240)
-    with st.spinner("Classifying..."):
-        top = guarded(lambda: imagenet_top5(tv_backbone, photo.getvalue()), where=c2)
-    if top:
-        c2.plotly_chart(top5_figure(top, f"{tv_backbone}: ImageNet top-5"), key="tl_top5")
+source_task(tv_backbone, w)

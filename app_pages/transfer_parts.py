@@ -16,7 +16,16 @@ from app_pages.common import guarded, listed_runs, md
 from playground.models.recipes import RECIPES, default_recipe
 from playground.models.transfer import BACKBONES
 from playground.runs import RunStore
-from playground.transfer import estimate_epoch, freeze_options, input_notes, keep_freeze, source_params, source_runs
+from playground.transfer import (
+    estimate_epoch,
+    freeze_options,
+    imagenet_top5,
+    input_notes,
+    keep_freeze,
+    source_params,
+    source_runs,
+)
+from playground.transfer.plots import top5_figure
 from playground.weights import load_weights, resolve_weights, weights_cached, weights_file
 
 SOURCE_LABELS = {"imagenet": "ImageNet (torch hub cache)", "run": "one of my playground runs",
@@ -178,3 +187,23 @@ def show_cost(config, shape: tuple, n_classes: int, n_train: int, n_test: int) -
         st.warning("Over ten minutes per epoch: use fewer training images, a smaller input size, a smaller "
                    "backbone, or train the head only with the feature cache.", icon=":material/schedule:")
     return est
+
+
+def source_task(tv_backbone: str, w) -> None:
+    """The backbone's own ImageNet task: the top five of a photo the student uploads."""
+    st.subheader("Where the backbone comes from: its ImageNet task", divider="gray")
+    st.caption("Before its last layer is replaced, the backbone sorts photos into ImageNet's 1,000 classes. "
+               "Upload a photo to see its top five.")
+    photo = st.file_uploader("a photo (any size or mode)", type=["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"],
+                             key="tl_photo")
+    if not weights_cached(w):
+        st.info(f"The ImageNet weights of {tv_backbone} are not cached here (`{weights_file(w)}`), so its source "
+                "task cannot be shown. Download them above when online, or use one of your playground runs as the "
+                "source model.", icon=":material/cloud_off:")
+    elif photo is not None:
+        c1, c2 = st.columns([1, 2])
+        c1.image(photo.getvalue(), caption=photo.name, width=240)
+        with st.spinner("Classifying..."):
+            top = guarded(lambda: imagenet_top5(tv_backbone, photo.getvalue()), where=c2)
+        if top:
+            c2.plotly_chart(top5_figure(top, f"{tv_backbone}: ImageNet top-5"), key="tl_top5")
