@@ -100,3 +100,36 @@ def test_the_server_process_stays_small_while_estimating_the_largest_backbones()
     assert out.returncode == 0, out.stderr[-2000:]
     mem = json.loads(out.stdout.strip().splitlines()[-1])
     assert mem["after_mb"] - mem["before_mb"] < 100, mem
+
+
+def test_the_transfer_page_shows_vgg16_at_224_px_without_building_it(tmp_path, monkeypatch):
+    """The page the monkey test had to leave out: vgg16 at 224 px, ImageNet weights (absent: offline), the course's
+    recipe as the default, the surgery table and the estimate, with no network built for real in this process."""
+    from streamlit.testing.v1 import AppTest
+
+    from app_pages.common import job_manager
+    from playground.jobs.manager import reset_manager
+
+    built = []
+    real = transfer_module.get_model
+    monkeypatch.setattr(transfer_module, "get_model",
+                        lambda *a, **kw: built.append(real(*a, **kw)) or built[-1])
+    monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    reset_manager()
+    try:
+        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+        at.run()
+        at.switch_page("app_pages/transfer.py").run()
+        at.selectbox(key="tl_backbone").set_value("vgg16").run()
+        at.select_slider(key="tl_size").set_value(224).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.select_slider(key="tl_freeze").value.startswith("unfreeze the last 2 blocks")  # the recipe
+        text = " ".join(m.value for m in at.markdown)
+        assert "**119,586,826 of 134,301,514** parameters train" in text
+        assert "one epoch (estimate)" in [m.label for m in at.metric]
+        assert built and all({q.device.type for q in net.parameters()} == {"meta"} for net in built)
+    finally:
+        job_manager().shutdown()
+        reset_manager()
