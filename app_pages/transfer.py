@@ -12,7 +12,6 @@ from app_pages.common import (
     guarded,
     image_folder_input,
     job_manager,
-    may_see,
     md,
     my_runs,
     owner,
@@ -21,7 +20,15 @@ from app_pages.common import (
 )
 from app_pages.lesson_parts import landing
 from app_pages.run_panel import ended_box, live_view, open_run
-from app_pages.transfer_parts import choose_freeze, choose_source, show_cost, source_notes, source_task
+from app_pages.transfer_parts import (
+    choose_freeze,
+    choose_normalisation,
+    choose_source,
+    show_cost,
+    source_notes,
+    source_task,
+    url_runs,
+)
 from playground import export, plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets, load_dataset
@@ -173,6 +180,7 @@ cache = st.checkbox("feature cache: compute the frozen backbone's features once,
 use_cache = cache and cache_ok
 compare = st.checkbox("also train the same backbone from scratch on the same data, for comparison", value=True,
                       key="tl_compare", disabled=source == "none")
+normalize = choose_normalisation(source)
 rows, counts, _ = guarded(lambda: table(json.dumps(model_params(stop["freeze"], stop["k"]), sort_keys=True),
                                         tuple(info["shape"]), len(info["classes"]))) or st.stop()
 rep = counts["replaced"]
@@ -192,7 +200,7 @@ with st.expander("The module tree: name, type, output shape, parameters, trainab
 
 def config(params: dict, scale_: float, feature_cache: bool) -> RunConfig:
     return RunConfig(data=DataConfig(dataset=dataset, data_root=root, params=data_params, augment=tuple(augment),
-                                     train_limit=limit or None),
+                                     train_limit=limit or None, normalize=normalize),
                      model=ModelConfig(name="transfer", params={**params, "backbone_lr_scale": scale_,
                                                                 "feature_cache": feature_cache, "download": False}),
                      optim=OptimConfig(name="adam", lr=float(lr), schedule="cosine"),
@@ -224,23 +232,7 @@ if not can_start:
 
 # -- the runs, live ----------------------------------------------------------------------------
 
-def url_runs() -> dict[str, str]:
-    """The transfer runs the URL names (?run=, ?cmp=); with its control key (?ctl=, ?cmp_ctl=) a run is mine."""
-    out: dict[str, str] = {}
-    for run_id, key in ((qp.get("run"), qp.get("ctl")), (qp.get("cmp"), qp.get("cmp_ctl"))):
-        cfg = guarded(lambda r=run_id: manager.store.open(r).config()) if run_id else None
-        if cfg is None or cfg.model.name != "transfer":
-            continue
-        if run_id not in my_runs() and manager.may_control(run_id, owner(), key):
-            my_runs().append(run_id)
-        if not may_see(run_id):
-            st.warning(f"Run {run_id} is another session's; this server shows only your own.", icon=":material/lock:")
-            continue
-        out.setdefault("from scratch" if dict(cfg.model.params).get("weights") == "none" else "transferred", run_id)
-    return out
-
-
-runs: dict[str, str] = url_runs() if qp.get("run") else ss.get("tl_runs", {})
+runs: dict[str, str] = url_runs(manager, qp) if qp.get("run") else ss.get("tl_runs", {})
 keys = {qp.get("run"): qp.get("ctl"), qp.get("cmp"): qp.get("cmp_ctl")}  # control keys from the URL
 if runs:
     st.subheader("Runs", divider="gray")

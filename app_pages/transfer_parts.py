@@ -12,7 +12,8 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages.common import guarded, listed_runs, md
+from app_pages.common import guarded, listed_runs, may_see, md, my_runs, owner
+from app_pages.course_parts import normalisation_input
 from playground.models.recipes import RECIPES, default_recipe
 from playground.models.transfer import BACKBONES
 from playground.runs import RunStore
@@ -147,6 +148,17 @@ def choose_freeze(spec, source: str, backbone: str = "") -> dict[str, Any]:
     return stop
 
 
+def choose_normalisation(source: str) -> str:
+    """The run's normalisation (``data.normalize``). With pretrained weights the default keeps the mean and std
+    they were trained with; an explicit choice replaces them (the course's transfer code: none, raw pixels)."""
+    spec = normalisation_input(st.session_state.get("tl_norm_spec", "data"), "tl_norm")
+    st.session_state.tl_norm_spec = spec
+    if source != "none" and spec == "data":
+        st.caption(":material/info: Pretrained weights: the default normalises with the statistics the weights were "
+                   "trained with (their own transforms, or the source run's), not this data's.")
+    return spec
+
+
 def source_notes(arch: dict[str, Any] | None, target_shape) -> None:
     if arch:
         for note in input_notes(arch["shape"], target_shape):
@@ -207,3 +219,19 @@ def source_task(tv_backbone: str, w) -> None:
             top = guarded(lambda: imagenet_top5(tv_backbone, photo.getvalue()), where=c2)
         if top:
             c2.plotly_chart(top5_figure(top, f"{tv_backbone}: ImageNet top-5"), key="tl_top5")
+
+
+def url_runs(manager, qp) -> dict[str, str]:
+    """The transfer runs the URL names (?run=, ?cmp=); with its control key (?ctl=, ?cmp_ctl=) a run is mine."""
+    out: dict[str, str] = {}
+    for run_id, key in ((qp.get("run"), qp.get("ctl")), (qp.get("cmp"), qp.get("cmp_ctl"))):
+        cfg = guarded(lambda r=run_id: manager.store.open(r).config()) if run_id else None
+        if cfg is None or cfg.model.name != "transfer":
+            continue
+        if run_id not in my_runs() and manager.may_control(run_id, owner(), key):
+            my_runs().append(run_id)
+        if not may_see(run_id):
+            st.warning(f"Run {run_id} is another session's; this server shows only your own.", icon=":material/lock:")
+            continue
+        out.setdefault("from scratch" if dict(cfg.model.params).get("weights") == "none" else "transferred", run_id)
+    return out
