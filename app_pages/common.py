@@ -274,7 +274,7 @@ def image_folder_input(prefix: str) -> str | None:
     import hashlib
     from pathlib import Path
 
-    from playground.data.uploads import extract_zip, session_folder, sweep_uploads, upload_room
+    from playground.data.uploads import extract_zip, note_upload_address, session_folder, sweep_uploads, upload_room
     from playground.settings import settings
 
     ss = st.session_state
@@ -287,7 +287,9 @@ def image_folder_input(prefix: str) -> str | None:
         dest = session_folder(owner()) / f"dataset-{hashlib.sha256(data).hexdigest()[:12]}"
         sweep_uploads()  # uploads older than PLAYGROUND_UPLOAD_TTL_HOURS go
         with st.spinner("Unpacking..."):
-            res = guarded(lambda: extract_zip(data, dest, room=upload_room(owner(), replacing=dest)))
+            note_upload_address(owner(), client_address())  # uploads are counted per client address too
+            res = guarded(lambda: extract_zip(data, dest, room=upload_room(owner(), replacing=dest,
+                                                                            address=client_address())))
         if res:
             ss.upload_folder, ss.zip_notes = str(res[0]), res[1]
             ss[f"{prefix}_folder"] = str(res[0])  # a keyed text box keeps its own state: point it at the upload

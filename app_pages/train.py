@@ -20,6 +20,7 @@ from app_pages.common import (
     view_link,
 )
 from app_pages.course_parts import normalisation_input, protocol_inputs
+from app_pages.folder_parts import real_folder, shown_folder
 from app_pages.inside_parts import confusion_drilldown
 from app_pages.lesson_parts import landing
 from app_pages.run_panel import control_row, downloads, ended_box, live_view, open_run, view_only_link
@@ -103,10 +104,11 @@ def setup_form() -> RunConfig | None:
                        help="shapes is built in and needs no download")
         upload = st.session_state.get("upload_folder")
         root_default = base.data.data_root or (upload if dataset == "image_folder" and upload else "")
-        root = st.text_input("image folder" if dataset == "image_folder" else "data folder (empty: default)",
-                             value=root_default or "", key=f"t_root_{dataset == 'image_folder'}",
-                             help="For image_folder: a folder with one sub-folder per class, or upload a .zip "
-                                  "on the Data page. Otherwise where MNIST/CIFAR files are (or get downloaded).")
+        root = real_folder(st.text_input(  # an upload shows as upload:<folder>, resolved here on the server
+            "image folder" if dataset == "image_folder" else "data folder (empty: default)",
+            value=shown_folder(root_default), key=f"t_root_{dataset == 'image_folder'}",
+            help="For image_folder: a folder with one sub-folder per class, or upload a .zip "
+                 "on the Data page. Otherwise where MNIST/CIFAR files are (or get downloaded)."))
         if dataset == "image_folder" and not root:
             errors.append("Give the image folder (or upload a .zip on the Data page).")
         if root and guarded(lambda: check_folder_allowed(root, owner())) is None:

@@ -12,7 +12,6 @@ from app_pages.common import (
     guarded,
     image_folder_input,
     job_manager,
-    may_see,
     md,
     my_runs,
     owner,
@@ -21,18 +20,26 @@ from app_pages.common import (
 )
 from app_pages.lesson_parts import landing
 from app_pages.run_panel import ended_box, live_view, open_run
-from app_pages.transfer_parts import choose_freeze, choose_source, show_cost, source_notes
+from app_pages.transfer_parts import (
+    choose_freeze,
+    choose_normalisation,
+    choose_source,
+    show_cost,
+    source_notes,
+    source_task,
+    url_runs,
+)
 from playground import export, plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets, load_dataset
 from playground.data.uploads import check_folder_allowed
 from playground.device import device_summary
 from playground.jobs.buffer import run_progress
-from playground.models.transfer import Backbone, build_transfer
+from playground.models.transfer import Backbone
 from playground.runs import RunStore
-from playground.transfer import FOUR_CASES, imagenet_top5, surgery_table
-from playground.transfer.plots import comparison_figure, top5_figure
-from playground.weights import resolve_weights, weights_cached, weights_file
+from playground.transfer import FOUR_CASES, describe_transfer
+from playground.transfer.plots import comparison_figure
+from playground.weights import resolve_weights, weights_cached
 
 SIZES = [32, 64, 96, 112, 160, 224]
 
@@ -132,13 +139,8 @@ source_notes(arch, info["shape"])
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def table(params_json: str, shape: tuple, n_classes: int) -> tuple[list[dict], dict, list]:
-    params = {**json.loads(params_json), "weights": "none", "download": False}  # the layers, no weights read
-    m = build_transfer(in_shape=shape, num_classes=n_classes, runs_root=str(RunStore().root), **params)
-    rows = surgery_table(m, shape)
-    counts = {"total": sum(q.numel() for q in m.parameters()),
-              "trainable": sum(q.numel() for q in m.parameters() if q.requires_grad),
-              "replaced": m.replaced, "blocks": m.trainable_blocks()}
-    return rows, counts, [list(b) for b in m.spec.blocks]
+    """The surgery of these settings: built on the meta device (no weights, no memory), in playground.transfer."""
+    return describe_transfer(json.loads(params_json), shape, n_classes, str(RunStore().root))
 
 
 def model_params(freeze: str = "head_only", k: int = 1) -> dict:
@@ -153,7 +155,7 @@ if spec_rc is None:
 spec = Backbone(backbone, "", tuple((label, tuple(names)) for label, names in spec_rc[2]), "")
 c1, c2 = st.columns([2, 1])
 with c1:
-    stop = choose_freeze(spec, source)
+    stop = choose_freeze(spec, source, backbone)
 for key, value in (("tl_scale", 0.1), ("tl_lr", 3e-3), ("tl_cache", True)):  # once; the case buttons set them too
     ss.setdefault(key, value)
 scale = c2.slider("backbone learning rate (x the head's)", 0.0, 1.0, step=0.01, key="tl_scale",
@@ -178,6 +180,7 @@ cache = st.checkbox("feature cache: compute the frozen backbone's features once,
 use_cache = cache and cache_ok
 compare = st.checkbox("also train the same backbone from scratch on the same data, for comparison", value=True,
                       key="tl_compare", disabled=source == "none")
+normalize = choose_normalisation(source)
 rows, counts, _ = guarded(lambda: table(json.dumps(model_params(stop["freeze"], stop["k"]), sort_keys=True),
                                         tuple(info["shape"]), len(info["classes"]))) or st.stop()
 rep = counts["replaced"]
@@ -197,7 +200,7 @@ with st.expander("The module tree: name, type, output shape, parameters, trainab
 
 def config(params: dict, scale_: float, feature_cache: bool) -> RunConfig:
     return RunConfig(data=DataConfig(dataset=dataset, data_root=root, params=data_params, augment=tuple(augment),
-                                     train_limit=limit or None),
+                                     train_limit=limit or None, normalize=normalize),
                      model=ModelConfig(name="transfer", params={**params, "backbone_lr_scale": scale_,
                                                                 "feature_cache": feature_cache, "download": False}),
                      optim=OptimConfig(name="adam", lr=float(lr), schedule="cosine"),
@@ -229,23 +232,7 @@ if not can_start:
 
 # -- the runs, live ----------------------------------------------------------------------------
 
-def url_runs() -> dict[str, str]:
-    """The transfer runs the URL names (?run=, ?cmp=); with its control key (?ctl=, ?cmp_ctl=) a run is mine."""
-    out: dict[str, str] = {}
-    for run_id, key in ((qp.get("run"), qp.get("ctl")), (qp.get("cmp"), qp.get("cmp_ctl"))):
-        cfg = guarded(lambda r=run_id: manager.store.open(r).config()) if run_id else None
-        if cfg is None or cfg.model.name != "transfer":
-            continue
-        if run_id not in my_runs() and manager.may_control(run_id, owner(), key):
-            my_runs().append(run_id)
-        if not may_see(run_id):
-            st.warning(f"Run {run_id} is another session's; this server shows only your own.", icon=":material/lock:")
-            continue
-        out.setdefault("from scratch" if dict(cfg.model.params).get("weights") == "none" else "transferred", run_id)
-    return out
-
-
-runs: dict[str, str] = url_runs() if qp.get("run") else ss.get("tl_runs", {})
+runs: dict[str, str] = url_runs(manager, qp) if qp.get("run") else ss.get("tl_runs", {})
 keys = {qp.get("run"): qp.get("ctl"), qp.get("cmp"): qp.get("cmp_ctl")}  # control keys from the URL
 if runs:
     st.subheader("Runs", divider="gray")
@@ -303,19 +290,4 @@ if runs:
 
 # -- where the backbone comes from ----------------------------------------------------------
 
-st.subheader("Where the backbone comes from: its ImageNet task", divider="gray")
-st.caption("Before its last layer is replaced, the backbone sorts photos into ImageNet's 1,000 classes. "
-           "Upload a photo to see its top five.")
-photo = st.file_uploader("a photo (any size or mode)", type=["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"],
-                         key="tl_photo")
-if not weights_cached(w):
-    st.info(f"The ImageNet weights of {tv_backbone} are not cached here (`{weights_file(w)}`), so its source task "
-            "cannot be shown. Download them above when online, or use one of your playground runs as the source model.",
-            icon=":material/cloud_off:")
-elif photo is not None:
-    c1, c2 = st.columns([1, 2])
-    c1.image(photo.getvalue(), caption=photo.name, width=240)
-    with st.spinner("Classifying..."):
-        top = guarded(lambda: imagenet_top5(tv_backbone, photo.getvalue()), where=c2)
-    if top:
-        c2.plotly_chart(top5_figure(top, f"{tv_backbone}: ImageNet top-5"), key="tl_top5")
+source_task(tv_backbone, w)

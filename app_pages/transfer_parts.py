@@ -12,10 +12,21 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages.common import guarded, listed_runs, md
+from app_pages.common import guarded, listed_runs, may_see, md, my_runs, owner
+from app_pages.course_parts import normalisation_input
+from playground.models.recipes import RECIPES, default_recipe
 from playground.models.transfer import BACKBONES
 from playground.runs import RunStore
-from playground.transfer import estimate_epoch, freeze_options, input_notes, keep_freeze, source_params, source_runs
+from playground.transfer import (
+    estimate_epoch,
+    freeze_options,
+    imagenet_top5,
+    input_notes,
+    keep_freeze,
+    source_params,
+    source_runs,
+)
+from playground.transfer.plots import top5_figure
 from playground.weights import load_weights, resolve_weights, weights_cached, weights_file
 
 SOURCE_LABELS = {"imagenet": "ImageNet (torch hub cache)", "run": "one of my playground runs",
@@ -95,16 +106,22 @@ def choose_source(store: RunStore) -> dict[str, Any] | None:
     return out
 
 
-def choose_freeze(spec, source: str) -> dict[str, Any]:
+def choose_freeze(spec, source: str, backbone: str = "") -> dict[str, Any]:
     """The freeze-depth slider for this backbone: the depth chosen before where it exists (else the nearest,
-    with a note); until one is chosen, every layer without pretrained weights and the head alone with them."""
+    with a note); until one is chosen, the run's own default (``default_recipe``): every layer without
+    pretrained weights, the backbone's recipe with them (vgg16: the course's, features frozen and the whole
+    classifier training at one rate), else the head alone."""
     ss = st.session_state
     stops = freeze_options(spec)
     labels = [o["label"] for o in stops]
     if "tl_want_freeze" in ss:  # a case's button asked for a depth
         ss.tl_freeze_mode = ss.pop("tl_want_freeze")
         ss.tl_freeze_chosen = True
-    default = ("finetune_all", 1) if source == "none" else ("head_only", 1)
+    freeze, k, scale = default_recipe(backbone, source, None, None, None)
+    default = (freeze, k)
+    recipe = source != "none" and backbone in RECIPES
+    if recipe and not ss.get("tl_freeze_chosen") and ss.get("tl_recipe_scale") != backbone:
+        ss.tl_scale, ss.tl_recipe_scale = float(scale), backbone  # once per backbone: the recipe's one rate
     mode = tuple(ss.get("tl_freeze_mode", default)) if ss.get("tl_freeze_chosen") else default
     stop, note = keep_freeze(mode[0], mode[1], stops)
     if ss.get("tl_freeze") != stop["label"]:
@@ -126,8 +143,20 @@ def choose_freeze(spec, source: str) -> dict[str, Any]:
                    icon=":material/warning:")
     elif not ss.get("tl_freeze_chosen"):
         c2.caption("the default: " + ("every layer trains (no pretrained weights)" if source == "none"
-                                      else "the new head on the pretrained features"))
+                                      else f"the course's {backbone} recipe: features frozen, the whole classifier "
+                                           "trains" if recipe else "the new head on the pretrained features"))
     return stop
+
+
+def choose_normalisation(source: str) -> str:
+    """The run's normalisation (``data.normalize``). With pretrained weights the default keeps the mean and std
+    they were trained with; an explicit choice replaces them (the course's transfer code: none, raw pixels)."""
+    spec = normalisation_input(st.session_state.get("tl_norm_spec", "data"), "tl_norm")
+    st.session_state.tl_norm_spec = spec
+    if source != "none" and spec == "data":
+        st.caption(":material/info: Pretrained weights: the default normalises with the statistics the weights were "
+                   "trained with (their own transforms, or the source run's), not this data's.")
+    return spec
 
 
 def source_notes(arch: dict[str, Any] | None, target_shape) -> None:
@@ -145,10 +174,11 @@ def _estimate(config_json: str, shape: tuple, n_classes: int, n_train: int, n_te
 
 
 def show_cost(config, shape: tuple, n_classes: int, n_train: int, n_test: int) -> dict | None:
-    """Seconds per epoch, measured as the run will train (warm, same batch, size, threads and cache)."""
+    """Seconds per epoch, estimated from the run's FLOPs (counted on the meta device: no backbone is built here)
+    at this machine's measured pace (same batch, size, freezing and cache)."""
     st.subheader("Time per epoch", divider="gray")
     timed = config.replace(train={"epochs": 1.0}, optim={"lr": 1e-3})  # neither changes an epoch's cost
-    with st.spinner("Timing a few training steps of this run..."):
+    with st.spinner("Counting this run's operations..."):
         est = guarded(lambda: _estimate(timed.to_json(), tuple(shape), n_classes, n_train, n_test))
     if est is None:
         return None
@@ -159,11 +189,49 @@ def show_cost(config, shape: tuple, n_classes: int, n_train: int, n_test: int) -
     m[2].metric("training speed", f"{est['images_per_s']:,.0f} img/s")
     m[3].metric("feature cache: once", fmt(est["cache_once_s"]) if est["uses_cache"] else "—",
                 help="Computing the frozen backbone's features once, before the first epoch.")
-    st.caption(f"Measured here by a few training steps of this run's model at batch {est['batch_size']} "
-               f"({est['device']}, {est['threads']} threads, warm-up step left out)"
-               + (", on cached features" if est["uses_cache"] else ", full forward and backward passes")
-               + f", plus the evaluation of {n_test:,} test images. A busy machine trains slower.")
+    st.caption(f"Estimated from this run's operations at batch {est['batch_size']} "
+               f"({est['flops_per_step'] / 1e9:,.1f} GFLOP a step"
+               + (", on cached features" if est["uses_cache"] else ", forward and backward passes")
+               + f"; {est['trainable_parameters']:,} parameters train) at the pace measured on this machine "
+               f"({est['device']}, {est['threads']} threads), plus the evaluation of {n_test:,} test images. "
+               "A rough guide: a busy machine trains slower.")
     if est["epoch_s"] > 600:
         st.warning("Over ten minutes per epoch: use fewer training images, a smaller input size, a smaller "
                    "backbone, or train the head only with the feature cache.", icon=":material/schedule:")
     return est
+
+
+def source_task(tv_backbone: str, w) -> None:
+    """The backbone's own ImageNet task: the top five of a photo the student uploads."""
+    st.subheader("Where the backbone comes from: its ImageNet task", divider="gray")
+    st.caption("Before its last layer is replaced, the backbone sorts photos into ImageNet's 1,000 classes. "
+               "Upload a photo to see its top five.")
+    photo = st.file_uploader("a photo (any size or mode)", type=["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"],
+                             key="tl_photo")
+    if not weights_cached(w):
+        st.info(f"The ImageNet weights of {tv_backbone} are not cached here (`{weights_file(w)}`), so its source "
+                "task cannot be shown. Download them above when online, or use one of your playground runs as the "
+                "source model.", icon=":material/cloud_off:")
+    elif photo is not None:
+        c1, c2 = st.columns([1, 2])
+        c1.image(photo.getvalue(), caption=photo.name, width=240)
+        with st.spinner("Classifying..."):
+            top = guarded(lambda: imagenet_top5(tv_backbone, photo.getvalue()), where=c2)
+        if top:
+            c2.plotly_chart(top5_figure(top, f"{tv_backbone}: ImageNet top-5"), key="tl_top5")
+
+
+def url_runs(manager, qp) -> dict[str, str]:
+    """The transfer runs the URL names (?run=, ?cmp=); with its control key (?ctl=, ?cmp_ctl=) a run is mine."""
+    out: dict[str, str] = {}
+    for run_id, key in ((qp.get("run"), qp.get("ctl")), (qp.get("cmp"), qp.get("cmp_ctl"))):
+        cfg = guarded(lambda r=run_id: manager.store.open(r).config()) if run_id else None
+        if cfg is None or cfg.model.name != "transfer":
+            continue
+        if run_id not in my_runs() and manager.may_control(run_id, owner(), key):
+            my_runs().append(run_id)
+        if not may_see(run_id):
+            st.warning(f"Run {run_id} is another session's; this server shows only your own.", icon=":material/lock:")
+            continue
+        out.setdefault("from scratch" if dict(cfg.model.params).get("weights") == "none" else "transferred", run_id)
+    return out

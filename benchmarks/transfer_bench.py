@@ -18,6 +18,13 @@ The class split is made with symlinks to cifar10-jpg/{train,test}/<class> in a t
    Target: within a factor of 1.5 of the real epoch.
 
     .venv/bin/python benchmarks/transfer_bench.py --estimate-only [--json]
+
+4. The backbones' speeds (``--speeds``): each torchvision backbone built for real (random weights, every layer
+   training, adam) and timed for a few training steps beside the estimate's calibration network; its FLOPs per
+   second relative to that network is the ``speed`` fact on ``playground.models.backbones.BACKBONES`` that the
+   Transfer page's estimate uses instead of building the backbone in the server.
+
+    .venv/bin/python benchmarks/transfer_bench.py --speeds [--speed-size 64] [--speed-batch 32]
 """
 
 from __future__ import annotations
@@ -123,6 +130,42 @@ def estimate_vs_real(tmp: Path, repeats: int = 3) -> list[dict]:
     return out
 
 
+def speeds(size: int, batch: int, repeats: int) -> list[dict]:
+    """Each backbone's FLOPs per second relative to the estimate's calibration network (median of alternated
+    measurements: a busy spell of the machine hits both alike)."""
+    from playground.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
+    from playground.models import build_model
+    from playground.models.backbones import BACKBONES
+    from playground.transfer import timing
+
+    out = []
+    for name in BACKBONES:
+        bs = min(batch, 4) if name == "vgg16" else batch  # dense 3x3 convolutions: the batch changes its pace little
+        params = {"backbone": name, "weights": "none", "freeze": "finetune_all", "image_size": size,
+                  "feature_cache": False, "download": False}
+        cfg = RunConfig(data=DataConfig(dataset="shapes"), model=ModelConfig("transfer", params),
+                        optim=OptimConfig("adam", lr=1e-3), train=TrainConfig(batch_size=bs, device="cpu"))
+        model = build_model("transfer", in_shape=(3, size, size), num_classes=10, **params)
+        x, y = torch.rand(bs, 3, size, size), torch.randint(0, 10, (bs,))
+        facts = timing._model_facts("transfer", json.dumps(params, sort_keys=True), (3, size, size), 10, (), None)
+        flops = bs * facts["step"]  # the FLOPs the estimate counts
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        n = sum(q.numel() for q in model.parameters())
+        ratios = []
+        for _ in range(repeats):
+            timing._calibrated.cache_clear()
+            pace = timing.calibrate(cfg)
+            step_s = timing._median_s(timing._train_step(model, x, y, opt), torch.device("cpu"), 1.0, 5)
+            rate = flops / max(step_s - pace["fixed_s"] - pace["per_param_s"] * n, 1e-6)
+            ratios.append(rate / pace["flops_per_s"])
+        del model, opt  # nothing kept between backbones
+        row = {"backbone": name, "size": size, "batch": bs, "gflop_per_step": round(flops / 1e9, 2),
+               "speed": round(statistics.median(ratios), 2), "speeds": [round(r, 2) for r in ratios]}
+        print(row, flush=True)
+        out.append(row)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
@@ -140,8 +183,18 @@ def main() -> None:
     ap.add_argument("--estimate-only", action="store_true", help="only section 3 (built-in shapes, no data folder)")
     ap.add_argument("--repeats", type=int, default=3, help="estimates and real runs per configuration, alternated")
     ap.add_argument("--threads", type=int, default=0, help="torch threads for section 3 (0: torch's default)")
+    ap.add_argument("--speeds", action="store_true", help="only section 4: each backbone's speed fact")
+    ap.add_argument("--speed-size", type=int, default=64)
+    ap.add_argument("--speed-batch", type=int, default=32, help="(vgg16: at most 4)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    if a.speeds:
+        if a.threads:
+            torch.set_num_threads(a.threads)
+        rows = speeds(a.speed_size, a.speed_batch, a.repeats)
+        if a.json:
+            print(json.dumps({"speeds": rows}))
+        return
     if a.estimate_only:
         if a.threads:
             torch.set_num_threads(a.threads)

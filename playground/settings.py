@@ -24,6 +24,8 @@ PLAYGROUND_DATA_CACHE_MB       6144      same        all cached data sets togeth
 PLAYGROUND_MAX_UNZIPPED_MB     1024      same        an uploaded .zip, unpacked
 PLAYGROUND_UPLOAD_TTL_HOURS    24        same        uploads older than this are deleted
 PLAYGROUND_UPLOAD_QUOTA_MB     4096      1024        one session's uploads together, unpacked
+PLAYGROUND_UPLOAD_QUOTA_PER_ADDRESS_MB 0 8192      the uploads of every session from one client address together
+                                                     (0: no limit): a client that drops its cookie gets no new room
 PLAYGROUND_MAX_UNPACK_SECONDS  60        same        unpacking one archive, or reading one image folder's images
 PLAYGROUND_INITLAB_MB          256       same        memory the Initialisation lab's statistics may take, estimated
                                                      on the meta device before anything is allocated
@@ -95,6 +97,7 @@ class Settings:
     server_folders: bool
     teacher_key: str | None = None  # None: the Teacher page stays closed
     upload_quota_mb: int = 4096
+    upload_quota_per_address_mb: int = 0  # 0: no limit
     max_unpack_seconds: float = 60.0
     initlab_mb: int = 256
     max_runs_per_address: int = 0  # 0: no limit
@@ -197,6 +200,7 @@ def settings() -> Settings:
         server_folders=_flag("PLAYGROUND_SERVER_FOLDERS", not classroom),
         teacher_key=os.environ.get("PLAYGROUND_TEACHER_KEY") or None,
         upload_quota_mb=_int("PLAYGROUND_UPLOAD_QUOTA_MB", 1024 if classroom else 4096),
+        upload_quota_per_address_mb=_int("PLAYGROUND_UPLOAD_QUOTA_PER_ADDRESS_MB", 8192 if classroom else 0, lo=0),
         max_unpack_seconds=_float("PLAYGROUND_MAX_UNPACK_SECONDS", 60.0),
         initlab_mb=_int("PLAYGROUND_INITLAB_MB", 256),
         max_runs_per_address=_int("PLAYGROUND_MAX_RUNS_PER_ADDRESS", 30 if classroom else 0, lo=0),

@@ -113,3 +113,33 @@ def test_runs_that_waited_in_the_queue_wait_again_after_a_restart(store):
             after.shutdown()
     finally:
         before.shutdown()
+
+
+def test_new_sessions_from_one_address_share_its_upload_room(tmp_path, monkeypatch):
+    """A client that drops its cookie gets a new session each connection, but no new disk: the uploads of every
+    session from one client address count together (PLAYGROUND_UPLOAD_QUOTA_PER_ADDRESS_MB)."""
+    import io
+    import zipfile
+
+    from playground.data.uploads import extract_zip, note_upload_address, session_folder, upload_room
+    from playground.errors import DatasetUnavailable
+
+    monkeypatch.setenv("PLAYGROUND_UPLOAD_QUOTA_MB", "2")
+    monkeypatch.setenv("PLAYGROUND_UPLOAD_QUOTA_PER_ADDRESS_MB", "3")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:  # 1 MB of "images", stored
+        for i in range(2):
+            zf.writestr(f"cats/{i}.png", bytes(512 * 1024))
+    data = buf.getvalue()
+    for session in ("s1", "s2"):  # two cookie-less sessions from one address: 2 MB together
+        note_upload_address(session, "10.0.0.7", tmp_path)
+        dest = session_folder(session, tmp_path) / "dataset-1"
+        extract_zip(data, dest, room=upload_room(session, dest, tmp_path, address="10.0.0.7"))
+    third = session_folder("s3", tmp_path) / "dataset-1"
+    note_upload_address("s3", "10.0.0.7", tmp_path)
+    assert upload_room("s3", third, tmp_path, address="10.0.0.7") < 2**20  # 3 MB less the two sessions' 2
+    with pytest.raises(DatasetUnavailable, match="PLAYGROUND_UPLOAD_QUOTA_PER_ADDRESS_MB"):
+        extract_zip(data, third, room=upload_room("s3", third, tmp_path, address="10.0.0.7"))
+    # another address keeps its own room, and the address itself is written nowhere
+    assert upload_room("s4", None, tmp_path, address="10.0.0.8") == 2 * 2**20
+    assert not any("10.0.0.7" in p.read_text(errors="ignore") for p in tmp_path.rglob(".address"))

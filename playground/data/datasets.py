@@ -185,6 +185,19 @@ def clear_cache() -> None:
 
 # -- torchvision data sets -------------------------------------------------
 
+def _check_download_root(root: Path, cls_name: str, folder: str) -> None:
+    """A download creates folders under ``root``: only under a folder that exists, or the default data folder
+    (the server's own). A typed folder that does not exist ("-1", a mistyped path) is refused before anything
+    is created, instead of leaving a new folder tree wherever the server runs."""
+    if root.is_dir() or root.resolve() == default_data_root().resolve():
+        return
+    where = f"{folder}/" if folder != "." else f"the {cls_name} files"
+    raise DatasetUnavailable(
+        f"The data folder {str(root)!r} does not exist on this machine, so {cls_name} cannot be read or "
+        f"downloaded there (nothing was created). Leave the data folder empty to use the default one "
+        f"({default_data_root()}), or type an existing folder that holds {where}.")
+
+
 def _torchvision(name: str, cls_name: str, files: list[str], folder: str, root: Path,
                  download: bool) -> Dataset:
     from torchvision import datasets as tvd
@@ -212,6 +225,7 @@ def _torchvision(name: str, cls_name: str, files: list[str], folder: str, root: 
                 f"or put intact copies there; the built-in 'shapes' data set needs no files.") from None
         if not download:
             raise unavailable(" and downloading is off") from None
+        _check_download_root(root, cls_name, folder)
         try:
             parts = [cls(str(root), train=t, download=True) for t in (True, False)]
         except Exception as e:  # offline: URLError, socket errors, HTTP errors, bad checksums

@@ -15,6 +15,7 @@ moved to the id's name when its session comes back (``adopt_legacy_uploads``).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import re
 import shutil
@@ -30,7 +31,7 @@ from .datasets import default_data_root
 from .folder import IMG_EXTENSIONS
 
 __all__ = ["extract_zip", "default_uploads_root", "session_folder", "sweep_uploads", "delete_session_uploads",
-           "check_folder_allowed", "adopt_legacy_uploads", "upload_room", "folder_bytes", "MAX_FILES"]
+           "check_folder_allowed", "adopt_legacy_uploads", "note_upload_address", "upload_room", "folder_bytes", "MAX_FILES"]
 
 MAX_FILES = 100_000
 MAX_RATIO = 200  # uncompressed / compressed, per file; images barely compress
@@ -66,12 +67,49 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
-def upload_room(session: str, replacing: Path | None = None, root: Path | None = None) -> int:
+ADDRESS_FILE = ".address"  # in a session's upload folder: the SHA-256 of the client address it uploaded from
+
+
+def _address_digest(address: str) -> str:
+    return hashlib.sha256(address.encode()).hexdigest()  # the address itself is kept nowhere on disk
+
+
+def note_upload_address(session: str, address: str | None, root: Path | None = None) -> None:
+    """Record (as a digest) the client address a session uploads from: every session's uploads from one address
+    count together against PLAYGROUND_UPLOAD_QUOTA_PER_ADDRESS_MB, so new sessions bring no new room."""
+    if not address:
+        return
+    folder = session_folder(session, root)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ADDRESS_FILE).write_text(_address_digest(address))
+
+
+def _address_bytes(address: str, but: Path, root: Path | None) -> int:
+    """Bytes the uploads of the other sessions from ``address`` hold."""
+    digest, total = _address_digest(address), 0
+    base = root or default_uploads_root()
+    for folder in base.iterdir() if base.is_dir() else ():
+        marker = folder / ADDRESS_FILE
+        try:
+            if folder != but and not folder.is_symlink() and marker.is_file() and marker.read_text() == digest:
+                total += folder_bytes(folder)
+        except OSError:
+            continue
+    return total
+
+
+def upload_room(session: str, replacing: Path | None = None, root: Path | None = None,
+                address: str | None = None) -> int:
     """Bytes this session may still unpack: its quota (PLAYGROUND_UPLOAD_QUOTA_MB) less what its uploads hold
-    now (``replacing``: a folder about to be emptied, not counted)."""
+    now (``replacing``: a folder about to be emptied, not counted); with ``address`` (the client's), also no more
+    than what PLAYGROUND_UPLOAD_QUOTA_PER_ADDRESS_MB leaves after every other session from that address."""
     folder = session_folder(session, root)
     used = folder_bytes(folder) - (folder_bytes(replacing) if replacing is not None else 0)
-    return max(0, settings().upload_quota_mb * 2**20 - used)
+    room = settings().upload_quota_mb * 2**20 - used
+    per_address = settings().upload_quota_per_address_mb
+    if address and per_address:
+        room = min(room, per_address * 2**20 - used - _address_bytes(address, folder, root))
+    return max(0, room)
 
 
 def sweep_uploads(root: Path | None = None, max_age_hours: float | None = None, now: float | None = None) -> int:
@@ -159,8 +197,11 @@ def extract_zip(data: bytes | Path, dest: Path, room: int | None = None) -> tupl
 def _limit(room: int | None) -> tuple[int, str]:
     cap = settings().max_unzipped_mb * 2**20
     if room is not None and room < cap:
-        return room, (f"the room left in your uploads ({room / 2**20:,.0f} of {settings().upload_quota_mb:,} MB, "
-                      "PLAYGROUND_UPLOAD_QUOTA_MB): delete your older uploads on the Data page first")
+        s = settings()
+        shared = (f"; {s.upload_quota_per_address_mb:,} MB for every session from your network address together, "
+                  "PLAYGROUND_UPLOAD_QUOTA_PER_ADDRESS_MB") if s.upload_quota_per_address_mb else ""
+        return room, (f"the room left in your uploads ({room / 2**20:,.0f} MB: {s.upload_quota_mb:,} MB each, "
+                      f"PLAYGROUND_UPLOAD_QUOTA_MB{shared}): delete your older uploads on the Data page first")
     return cap, f"the limit of {cap / 2**20:,.0f} MB per archive: upload fewer or smaller images"
 
 

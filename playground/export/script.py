@@ -78,10 +78,11 @@ def _init_weights(config: RunConfig) -> dict[str, str]:
     return {"init_name": m.init, "init_body": body}
 
 
-def _input_normalisation(model: nn.Module) -> dict[str, str]:
+def _input_normalisation(model: nn.Module, normalize: str = "data") -> dict[str, str]:
     """For a model that normalises its own input (a ``preprocess`` module): the loop feeds it
-    [0, 1] images, and a model trained from scratch takes the data's statistics."""
-    from_data = getattr(model, "stats_from_data", False)
+    [0, 1] images, and it takes the run's normalisation where it adopts it (``adopts_normalisation``)."""
+    adopts = getattr(model, "adopts_normalisation", None)
+    from_data = adopts(normalize) if callable(adopts) else getattr(model, "stats_from_data", False)
     lines = []
     if hasattr(model, "preprocess"):
         lines.append("    # The model normalises its own input (the weights' statistics): it gets images in [0, 1].")
@@ -91,7 +92,7 @@ def _input_normalisation(model: nn.Module) -> dict[str, str]:
     return {
         "input_stats": "".join(line + "\n" for line in lines),  # "" or lines, a blank line follows
         "preprocess_init": ("model.preprocess.mean.copy_(data_mean); model.preprocess.std.copy_(data_std)"
-                            "  # from scratch: the data's statistics") if from_data else "# (initial weights as built)",
+                            "  # the run's normalisation") if from_data else "# (initial weights as built)",
     }
 
 
@@ -148,7 +149,8 @@ def training_script(config: RunConfig, *, in_shape, num_classes: int, run_id: st
         data_source=emit(DATA_EMITTERS, d.dataset, dict(d.params), "data set").rstrip(),
         **augment_source(config.data.augment),
         model_source=_model(m.name, model).rstrip(),
-        **_init_weights(config), **_input_normalisation(model), **_loop(config), **_normalisation(config, in_shape),
+        **_init_weights(config), **_input_normalisation(model, config.data.normalize), **_loop(config),
+        **_normalisation(config, in_shape),
         lr_changes=repr({int(k): float(v) for k, v in sorted((lr_changes or {}).items())}),
         task_source=task_source(config),
     )

@@ -21,6 +21,9 @@ The seed of this project does it by hand: load ``vgg16`` pretrained, freeze ``fe
 
 Preprocessing comes from the weights (``weights.transforms()``: interpolation, the default input size,
 mean and std) or, for backbone "run", from the source run's data (its channels, size and statistics).
+The run's normalisation (``data.normalize``) replaces that mean and std when it is an explicit choice (none,
+fixed values, ImageNet's: the course's transfer code feeds ``ToTensor()`` pixels) or the run starts from
+scratch; its default ("data") keeps, for pretrained weights, the statistics they were trained with.
 The model takes images scaled to [0, 1] (``normalises_input``: the engine's normalisation is the identity)
 and converts, resizes and normalises them itself, so a saved model carries its own preprocessing. These are
 facts the engine applies (``playground.train.plan.prepare``); the model never sees the engine's state.
@@ -28,7 +31,6 @@ facts the engine applies (``playground.train.plan.prepare``); the model never se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, cast
 
 import torch
@@ -36,10 +38,12 @@ import torch.nn as nn
 from torchvision.models import get_model
 from torchvision.transforms.v2 import functional as TF
 
+from ..data.normalise import parse_normalisation
 from ..errors import CheckpointError, ConfigError
 from ..runs import RunStore, saved_state
 from ..weights import load_weights, resolve_weights, weights_file
 from ._registry import register_model
+from .backbones import BACKBONES, LUMA, Backbone, Preprocess, backbone_spec, convert_stats  # noqa: F401 (re-exported)
 from .recipes import default_freeze, default_recipe  # noqa: F401  (default_freeze: re-exported)
 from .run_backbone import RUN_BACKBONE, build_source_net, check_arch, read_source, run_spec_parts, same_arch
 
@@ -47,104 +51,6 @@ __all__ = ["BACKBONES", "FREEZE", "WEIGHTS", "Backbone", "TransferNet", "transfe
 
 FREEZE = ("head_only", "last_k", "finetune_all")
 WEIGHTS = ("imagenet", "run", "none")
-
-
-def _span(prefix: str, start: int, stop: int) -> list[str]:
-    """Module names prefix.start .. prefix.stop-1 (one block made of consecutive layers)."""
-    return [f"{prefix}.{i}" for i in range(start, stop)]
-
-
-@dataclass(frozen=True)
-class Backbone:
-    """How one torchvision architecture is cut: its final layer and its blocks (input to output)."""
-
-    arch: str
-    head: str  # the module name of the final Linear, replaced by the new head
-    blocks: tuple[tuple[str, tuple[str, ...]], ...]  # (label, module names) from the input on
-    note: str
-
-
-def _blocks(*pairs: tuple[str, list[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    return tuple((label, tuple(names)) for label, names in pairs)
-
-
-BACKBONES: dict[str, Backbone] = {
-    "mobilenet_v3_small": Backbone(
-        "mobilenet_v3_small", "classifier.3",
-        _blocks(*((f"features.{i}", [f"features.{i}"]) for i in range(13)),
-                ("classifier.0-2 (fc)", _span("classifier", 0, 3))),
-        "2.5 M parameters: the fastest on a CPU"),
-    "resnet18": Backbone(
-        "resnet18", "fc",
-        _blocks(("stem (conv1, bn1)", ["conv1", "bn1"]), *((f"layer{i}", [f"layer{i}"]) for i in range(1, 5))),
-        "11.7 M parameters, residual blocks"),
-    "efficientnet_b0": Backbone(
-        "efficientnet_b0", "classifier.1",
-        _blocks(*((f"features.{i}", [f"features.{i}"]) for i in range(8)),
-                ("features.8 + classifier.0", ["features.8", "classifier.0"])),
-        "5.3 M parameters, the most accurate of the four on ImageNet"),
-    "vgg16": Backbone(
-        "vgg16", "classifier.6",
-        _blocks(("conv1 (features.0-4)", _span("features", 0, 5)), ("conv2 (features.5-9)", _span("features", 5, 10)),
-                ("conv3 (features.10-16)", _span("features", 10, 17)),
-                ("conv4 (features.17-23)", _span("features", 17, 24)),
-                ("conv5 (features.24-30)", _span("features", 24, 31)),
-                ("fc6 (classifier.0-2)", _span("classifier", 0, 3)),
-                ("fc7 (classifier.3-5)", _span("classifier", 3, 6))),
-        "138 M parameters (the classic VGG16 transfer-learning recipe): slow on a CPU, best with a GPU"),
-}
-
-
-def backbone_spec(name: str) -> Backbone:
-    try:
-        return BACKBONES[name]
-    except (KeyError, TypeError):
-        raise ConfigError(f"Unknown backbone {name!r}. Choose one of: {', '.join(BACKBONES)}, or {RUN_BACKBONE!r} "
-                          "(a classifier the playground trained, named by source_run).") from None
-
-
-LUMA = (0.299, 0.587, 0.114)  # RGB -> grey as Pillow's "L" (ITU-R 601)
-
-
-def convert_stats(values: torch.Tensor, channels: int) -> torch.Tensor:
-    """Per-channel statistics (C,) of the data -> (channels,) of the data as the network sees it."""
-    values = values.flatten()
-    if len(values) == channels:
-        return values
-    if channels == 3:
-        return values.expand(3)  # grey repeated to RGB
-    return (values * values.new_tensor(LUMA)).sum().view(1)  # RGB -> grey (the std: an upper bound)
-
-
-class Preprocess(nn.Module):
-    """[0, 1] images (B, 1 or 3, H, W) -> (B, channels, H', W'): grey as RGB (or RGB as grey), resized to
-    ``size`` (S or (H', W')), normalised, as the weights' transforms (or the source run's data) do.
-
-    mean and std are buffers: they travel with the state dict (a source run's model keeps its own)."""
-
-    mean: torch.Tensor  # (1, channels, 1, 1) buffers
-    std: torch.Tensor
-
-    def __init__(self, size: int | tuple[int, int], mean, std, interpolation, channels: int = 3) -> None:
-        super().__init__()
-        self.size = size
-        self.hw = [size, size] if isinstance(size, int) else [int(v) for v in size]
-        self.channels = channels
-        self.interpolation = interpolation
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, channels, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, channels, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] == 1 and self.channels == 3:
-            x = x.expand(-1, 3, -1, -1)  # (B, 3, H, W): grey as RGB
-        elif x.shape[1] == 3 and self.channels == 1:
-            x = (x * x.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)  # (B, 1, H, W): RGB as grey
-        if list(x.shape[-2:]) != self.hw:
-            x = TF.resize(x, self.hw, interpolation=self.interpolation, antialias=True)
-        return (x - self.mean) / self.std
-
-    def extra_repr(self) -> str:
-        return f"size={self.size}, interpolation={self.interpolation.value}"
 
 
 class TransferNet(nn.Module):
@@ -255,9 +161,16 @@ class TransferNet(nn.Module):
                               "Use init 'default' (the new head starts as nn.Linear's default), or weights none "
                               "to train from scratch.")
 
-    def adopt_data_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """With ``stats_from_data`` (from scratch), normalise with the training data's own statistics."""
-        if self.stats_from_data:
+    def adopts_normalisation(self, normalize: str = "data") -> bool:
+        """Whether the run's normalisation (``data.normalize``) replaces the one built in: always from
+        scratch; with pretrained weights for every explicit choice (none, fixed values, ImageNet's), while
+        the default ("data") keeps the statistics the weights were trained with (their own transforms, or the
+        source run's), which is what those weights expect."""
+        return self.weights_source == "none" or parse_normalisation(normalize)[0] != "data"
+
+    def adopt_data_stats(self, mean: torch.Tensor, std: torch.Tensor, normalize: str = "data") -> None:
+        """Normalise with the run's (mean, std) where ``adopts_normalisation`` says so; else keep the weights'."""
+        if self.adopts_normalisation(normalize):
             c = self.preprocess.channels
             self.preprocess.mean.copy_(convert_stats(mean, c).view(1, c, 1, 1))
             self.preprocess.std.copy_(convert_stats(std, c).view(1, c, 1, 1))
@@ -341,6 +254,34 @@ def _build_from_run(in_shape, num_classes: int, weights: str, source_run: str, s
     return TransferNet(spec, net, pre, num_classes, weights=weights, **kw)
 
 
+def _pretrained_state(spec: Backbone, weights: str, source_run: str, runs_root: str | None, download: bool,
+                      progress: Callable[[int, int], None] | None) -> tuple[dict[str, torch.Tensor] | None, str]:
+    """The state dict the backbone starts from (None: from scratch) and where it came from, for the messages."""
+    if weights == "imagenet":
+        w = resolve_weights(spec.arch)
+        return load_weights(w, download=download, progress=progress), str(weights_file(w))
+    if weights == "run":
+        return _source_state(source_run, spec.arch, runs_root), f"run {source_run}"
+    return None, ""
+
+
+def _load_body(net: nn.Module, spec: Backbone, state: dict[str, torch.Tensor], where: str) -> None:
+    """Every weight of ``state`` but the old head's into ``net``; a file for another architecture is refused."""
+    head_keys = {f"{spec.head}.weight", f"{spec.head}.bias"}
+    body = {k: v for k, v in state.items() if k not in head_keys}
+    try:
+        missing, unexpected = net.load_state_dict(body, strict=False)
+    except RuntimeError as e:  # shape mismatches: a file for another architecture
+        raise CheckpointError(f"The weights from {where} do not match {spec.arch}: {str(e)[:300]}") from None
+    missing = [m for m in missing if m not in head_keys]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"The weights from {where} do not match {spec.arch}: "
+            + (f"missing {len(missing)} tensor(s) (e.g. {', '.join(missing[:3])})" if missing else "")
+            + ("; " if missing and unexpected else "")
+            + (f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})" if unexpected else "") + ".")
+
+
 def build_transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone: str = "mobilenet_v3_small",
                    weights: str = "imagenet", source_run: str = "", source_arch: dict | None = None,
                    freeze: str | None = None, k: int | None = None, backbone_lr_scale: float | None = None,
@@ -350,23 +291,14 @@ def build_transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone
     freeze, k, backbone_lr_scale = default_recipe(backbone, weights, freeze, k, backbone_lr_scale)
     _check_in_shape(in_shape)
     _check_settings(weights, freeze, backbone_lr_scale, image_size)
+    kw = {"freeze": freeze, "k": k, "backbone_lr_scale": float(backbone_lr_scale), "feature_cache": bool(feature_cache)}
     if backbone == RUN_BACKBONE:
-        return _build_from_run(in_shape, num_classes, weights, source_run, source_arch, runs_root, freeze=freeze,
-                               k=k, backbone_lr_scale=float(backbone_lr_scale), feature_cache=bool(feature_cache))
+        return _build_from_run(in_shape, num_classes, weights, source_run, source_arch, runs_root, **kw)
     spec = backbone_spec(backbone)
-    w = resolve_weights(spec.arch)
-    t = w.transforms()  # preprocessing travels with the weights
-    size = image_size or int(t.crop_size[0])
+    t = resolve_weights(spec.arch).transforms()  # preprocessing travels with the weights
     net = get_model(spec.arch, weights=None)
-    if weights == "imagenet":
-        state = load_weights(w, download=download, progress=progress)
-        where = str(weights_file(w))
-    elif weights == "run":
-        state = _source_state(source_run, spec.arch, runs_root)
-        where = f"run {source_run}"
-    else:
-        state, where = None, ""
-    pre = Preprocess(size, t.mean, t.std, t.interpolation)
+    state, where = _pretrained_state(spec, weights, source_run, runs_root, download, progress)
+    pre = Preprocess(image_size or int(t.crop_size[0]), t.mean, t.std, t.interpolation)
     if weights == "run":  # a source TransferNet's state dict: its own preprocessing, backbone and (old) head
         assert state is not None  # _source_state raises when the run has none
         pre.load_state_dict({k[len("preprocess."):]: v for k, v in state.items() if k.startswith("preprocess.")})
@@ -374,18 +306,5 @@ def build_transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone
         state = {k[len("backbone."):]: v for k, v in state.items()
                  if k.startswith("backbone.") and not k.startswith(head_prefix)}
     if state is not None:
-        head_keys = {f"{spec.head}.weight", f"{spec.head}.bias"}
-        body = {k: v for k, v in state.items() if k not in head_keys}
-        try:
-            missing, unexpected = net.load_state_dict(body, strict=False)
-        except RuntimeError as e:  # shape mismatches: a file for another architecture
-            raise CheckpointError(f"The weights from {where} do not match {spec.arch}: {str(e)[:300]}") from None
-        missing = [m for m in missing if m not in head_keys]
-        if missing or unexpected:
-            raise CheckpointError(
-                f"The weights from {where} do not match {spec.arch}: "
-                + (f"missing {len(missing)} tensor(s) (e.g. {', '.join(missing[:3])})" if missing else "")
-                + ("; " if missing and unexpected else "")
-                + (f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})" if unexpected else "") + ".")
-    return TransferNet(spec, net, pre, num_classes, weights=weights, freeze=freeze, k=k,
-                       backbone_lr_scale=float(backbone_lr_scale), feature_cache=bool(feature_cache))
+        _load_body(net, spec, state, where)
+    return TransferNet(spec, net, pre, num_classes, weights=weights, **kw)

@@ -128,7 +128,7 @@ def apply_model_facts(model: nn.Module, p: Prepared) -> Prepared:
         check_init(p.config.model.init)
     if getattr(model, "normalises_input", False):
         if callable(adopt := getattr(model, "adopt_data_stats", None)):
-            adopt(p.mean, p.std)
+            adopt(p.mean, p.std, p.config.data.normalize)  # the run's choice, where the model takes it
         p.mean = torch.zeros_like(p.mean)
         p.std = torch.ones_like(p.std)
     if callable(uses := getattr(model, "uses_feature_cache", None)) and uses(p.config.data.augment):

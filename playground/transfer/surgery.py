@@ -2,6 +2,8 @@
 
 - ``surgery_table``: the module tree as rows (name, type, output shape, parameters,
   trainable, block), read from the model itself (forward hooks, ``requires_grad``).
+- ``describe_transfer``: the table, the parameter counts and the blocks of a transfer model's settings, from
+  the model built on the meta device (the page asks on every change: VGG16's 528 MB of weights never exist).
 - ``freeze_options``: the freeze-depth slider's stops, from "only the new head" to "everything".
 - ``FOUR_CASES``: how much data and how close to the source task, and the setting each suggests.
 """
@@ -15,7 +17,7 @@ import torch.nn as nn
 
 from ..models.transfer import Backbone, TransferNet, backbone_spec
 
-__all__ = ["FOUR_CASES", "surgery_table", "freeze_options", "keep_freeze"]
+__all__ = ["FOUR_CASES", "describe_transfer", "surgery_table", "freeze_options", "keep_freeze"]
 
 
 # The four cases (cs231n's "transfer learning" notes): how much data, how close to the source task,
@@ -97,6 +99,20 @@ def surgery_table(model: TransferNet, in_shape: tuple[int, int, int],
                      "parameters": sum(q.numel() for q in mod.parameters()), "trainable": _trainable(mod),
                      "block": block, "note": note})
     return rows
+
+
+def describe_transfer(params: dict[str, Any], in_shape: tuple[int, int, int], num_classes: int,
+                      runs_root: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any], list[list]]:
+    """(surgery_table rows, {"total", "trainable", "replaced", "blocks"}, the blocks as lists) of the transfer
+    model ``params`` describe, built on the meta device: shapes and counts only, no weights read or held."""
+    from .timing import meta_model
+
+    m = meta_model("transfer", params, in_shape, num_classes, runs_root)
+    rows = surgery_table(m, in_shape)
+    counts = {"total": sum(q.numel() for q in m.parameters()),
+              "trainable": sum(q.numel() for q in m.parameters() if q.requires_grad),
+              "replaced": m.replaced, "blocks": m.trainable_blocks()}
+    return rows, counts, [list(b) for b in m.spec.blocks]
 
 
 def freeze_options(backbone: str | Backbone) -> list[dict[str, Any]]:
