@@ -291,7 +291,8 @@ def build_transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone
     freeze, k, backbone_lr_scale = default_recipe(backbone, weights, freeze, k, backbone_lr_scale)
     _check_in_shape(in_shape)
     _check_settings(weights, freeze, backbone_lr_scale, image_size)
-    kw = {"freeze": freeze, "k": k, "backbone_lr_scale": float(backbone_lr_scale), "feature_cache": bool(feature_cache)}
+    kw: dict[str, Any] = {"freeze": freeze, "k": k, "backbone_lr_scale": float(backbone_lr_scale),
+                          "feature_cache": bool(feature_cache)}
     if backbone == RUN_BACKBONE:
         return _build_from_run(in_shape, num_classes, weights, source_run, source_arch, runs_root, **kw)
     spec = backbone_spec(backbone)

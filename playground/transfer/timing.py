@@ -132,7 +132,7 @@ def calibrate(config: RunConfig, budget_s: float = 0.5) -> dict[str, float]:
 
 
 def meta_model(name: str, params: dict[str, Any], in_shape: tuple[int, int, int], num_classes: int,
-                runs_root: str | None) -> nn.Module:
+                runs_root: str | None) -> Any:
     """The run's model on the meta device (shapes, no memory, no weights read), freezing as the run will (its
     backbone's recipe for its weights included)."""
     params = {**params, "download": False}
@@ -152,7 +152,7 @@ def layer_flops(model: nn.Module, in_shape: tuple[int, int, int]) -> list[tuple[
     rows: list[tuple[str, int, bool]] = []
 
     def hook(name: str) -> Callable[..., None]:
-        def record(mod: nn.Module, inp: tuple, out: torch.Tensor) -> None:
+        def record(mod: Any, inp: tuple, out: torch.Tensor) -> None:  # a Linear or a convolution
             if isinstance(mod, nn.Linear):
                 macs = out.numel() * mod.in_features
             elif isinstance(mod, nn.modules.conv._ConvTransposeNd):
@@ -194,11 +194,11 @@ def _model_facts(name: str, params_json: str, in_shape: tuple[int, int, int], nu
     model = meta_model(name, json.loads(params_json), in_shape, num_classes, runs_root)
     rows = layer_flops(model, in_shape)
     spec = getattr(model, "spec", None)
-    out = {"cache": bool(model.uses_feature_cache(augment)),
+    out: dict[str, Any] = {"cache": bool(model.uses_feature_cache(augment)),
            "trainable": sum(q.numel() for q in model.parameters() if q.requires_grad),
            "speed": BACKBONES[spec.arch].speed if spec is not None and spec.arch in BACKBONES else 1.0,
            "eval": sum(f for _, f, _ in rows), "step": _step_flops(rows), "features": 0}
-    if out["cache"]:  # features once; then the head alone: its forward and its weight's gradient
+    if out["cache"] and spec is not None:  # features once; then the head alone: its forward and its gradient
         head = sum(f for n, f, _ in rows if n.endswith(spec.head))
         out.update(features=out["eval"] - head, eval=head, step=2 * head)
     return out
