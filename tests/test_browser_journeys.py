@@ -93,3 +93,75 @@ def test_a_zip_of_photos_trained_from_the_train_page_looked_inside_with_the_webc
             browser.close()
     log = (tmp_path / "server.log").read_text()
     assert "Traceback" not in log and "Session State API" not in log, log[-3000:]
+
+
+LIT = """() => [...document.querySelectorAll('[data-testid="stSidebar"] [class*="st-key-side_"]')].map(c => {
+  const a = c.querySelector('a[data-testid="stPageLink-NavLink"]');
+  return {text: a.innerText, lit: getComputedStyle(a).backgroundColor !== 'rgba(0, 0, 0, 0)'}; })"""
+
+
+RUN_IN_URL = "() => new URLSearchParams(location.search).get('run')"
+
+
+def start_from_train_page(page, epochs: str) -> str:
+    before = page.evaluate(RUN_IN_URL)
+    box = page.get_by_label("epochs")
+    box.fill(epochs)
+    box.press("Enter")
+    time.sleep(1)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_function(f"(b) => ({RUN_IN_URL})() && ({RUN_IN_URL})() !== b", arg=before, timeout=30_000)
+    return page.evaluate(RUN_IN_URL)
+
+
+def test_a_closed_and_reopened_browser_finds_its_running_run_lit_once_and_controllable(server, tmp_path):
+    """Two runs from the Train page: one short, one long. The sidebar lights one entry, the run on screen
+    (Streamlit lights every link to the page on screen). The browser closes; reopened with its cookie, the
+    sidebar lists the running run and the Train page controls it (Pause, Stop). The server's log holds no
+    traceback and no "missing ScriptRunContext" (a worker once ran the whole app script again in bare mode)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1100})
+        page = context.new_page()
+        try:
+            page.goto(server + "/train")
+            page.get_by_role("button", name="Start training").wait_for(timeout=60_000)
+            first = start_from_train_page(page, "0.05")
+            expect(page.get_by_text("done").first).to_be_visible(timeout=180_000)
+            page.get_by_text("Set up a run").first.click()
+            page.get_by_role("button", name="Start training").wait_for(timeout=60_000)
+            page.wait_for_timeout(500)
+            second = start_from_train_page(page, "50")
+            assert second != first
+            expect(page.get_by_role("button", name="Pause")).to_be_visible(timeout=120_000)
+            page.wait_for_function("() => document.querySelectorAll('[class*=\"st-key-side_\"]').length >= 2",
+                                   timeout=30_000)
+            entries = page.evaluate(LIT)
+            lit = [e for e in entries if e["lit"]]
+            assert len(entries) == 2 and len(lit) == 1 and second[-6:] in lit[0]["text"], entries
+            page.screenshot(path=str(ARTIFACTS / "journey-sidebar-lit.png"), full_page=True)
+            cookies = context.cookies()
+            context.close()  # the tab and the browser window closed
+            reopened = browser.new_context(viewport={"width": 1400, "height": 1100})
+            reopened.add_cookies(cookies)  # the session cookie outlives the window (max-age: a day)
+            page = reopened.new_page()
+            page.goto(server)
+            link = page.locator('[data-testid="stSidebar"] a', has_text=second[-6:]).first
+            expect(link).to_be_visible(timeout=60_000)
+            link.click()
+            page.wait_for_url(f"**run={second}*", timeout=30_000)
+            page.get_by_role("button", name="Pause").click(timeout=60_000)
+            expect(page.get_by_role("button", name="Resume")).to_be_visible(timeout=60_000)
+            page.get_by_role("button", name="Stop").click()
+            expect(page.get_by_text("stopped").first).to_be_visible(timeout=60_000)
+            no_exception(page)
+            entries = page.evaluate(LIT)
+            assert [e["lit"] for e in entries].count(True) == 1, entries
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "journey-reopened.png"), full_page=True)
+            browser.close()
+    log = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in log and "missing ScriptRunContext" not in log, log[-3000:]
