@@ -364,3 +364,35 @@ def test_transfer_with_imagenet_weights_not_in_the_cache_says_what_to_do(app, tm
     assert not [b for b in at.button if b.key == "t_start"]  # nothing to start from until the box is ticked
     at.checkbox(key="t_m_transfer__download").check().run()
     assert [b for b in at.button if b.key == "t_start"]
+
+
+# -- Fashion-MNIST where present: trained from the Train page, looked inside -------------------------------
+
+@pytest.fixture(scope="session")
+def fashion_root() -> Path:
+    """The folder holding FashionMNIST/raw (torchvision's layout), else a skip that says so. Optional data: the
+    shared folder (../shared/data, see its README) holds MNIST and a CIFAR folder only, so PLAYGROUND_REQUIRE_DATA
+    does not turn this skip into a failure (conftest's ``_need`` is for the data every machine has)."""
+    from conftest import SHARED_DATA
+
+    raw = SHARED_DATA / "FashionMNIST" / "raw"
+    if not raw.is_dir():
+        pytest.skip(f"Fashion-MNIST not found at {raw} (optional: put torchvision's FashionMNIST/raw there, or "
+                    "set PLAYGROUND_SHARED_DATA to a folder that has it)")
+    return SHARED_DATA
+
+
+def test_fashion_mnist_trains_from_the_train_page_and_is_looked_inside(app, fashion_root):
+    at = app.run()
+    run_id = train_from_page(at, "fashion_mnist", str(fashion_root), epochs=1.0, t_limit=2000)
+    assert wait_finished(run_id) == "done"
+    at.run()
+    no_errors(at)
+    assert any(m.label == "test accuracy" for m in at.metric)
+    at.switch_page("app_pages/inside.py").run()
+    no_errors(at)
+    assert at.selectbox(key="i_run").value == run_id
+    at.query_params["tab"] = "Saliency & Grad-CAM"
+    at.run()
+    no_errors(at)
+    assert len(at.selectbox(key="i_s_cls").options) == 11  # the predicted class, and Fashion-MNIST's ten
