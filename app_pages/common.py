@@ -356,22 +356,3 @@ def lazy_tabs(labels: list[str], keep: list[tuple[str, ...]] | None = None, key:
 
 def _kept(key: str, keys: tuple[str, ...]) -> bool:
     return any(key == k or (k.endswith("_") and key.startswith(k)) for k in keys)
-
-
-# A sidebar entry for a run that is on the page on screen but is not the run it shows: drawn as a plain link
-# (Streamlit lights every link to the current page, whatever its query), so the one lit entry is the run shown.
-SIDEBAR_CSS = """<style>
-[class*="st-key-side_dim_"] a[data-testid="stPageLink-NavLink"] { background-color: transparent !important; }
-[class*="st-key-side_dim_"] a[data-testid="stPageLink-NavLink"]:hover {
-  background-color: rgba(151, 166, 195, 0.15) !important; }
-[class*="st-key-side_dim_"] a[data-testid="stPageLink-NavLink"] * { font-weight: 400 !important; }
-</style>"""
-
-
-def sidebar_lit(runs: list[str], where: dict[str, tuple[str, dict[str, str]]], page: str,
-                query: dict[str, str]) -> str | None:
-    """The one sidebar entry to light: the first of ``runs`` (newest first) whose page (``where[run]``: its page
-    and the URL parameters that open it there) is ``page`` and whose parameters are all in ``query``; None when
-    the page on screen shows none of them."""
-    return next((r for r in runs if where[r][0] == page and all(query.get(q) == v for q, v in where[r][1].items())),
-                None)
