@@ -324,6 +324,7 @@ def drawing_canvas(scope: str, size: int = 280) -> Any:
 
     from playground.payload import drawing_pixels
 
+    st.space(32)  # room for the toolbar Streamlit shows above the canvas on hover (it covered the widget above)
     r = st_canvas(stroke_width=max(4, size // 15), stroke_color="#FFFFFF", background_color="#000000",
                   height=size, width=size, drawing_mode="freedraw", key=wkey(scope, "canvas"),
                   return_image_data=True)

@@ -1,12 +1,18 @@
-"""The Train page's live-run parts: the batch "Step once" trained on, and the learning rate changed while the
-run trains (confirmed where it was applied, and on the metric until a step trains with it)."""
+"""The Train page's live-run parts: the batch "Step once" trained on, the learning rate changed while the
+run trains (confirmed where it was applied, and on the metric until a step trains with it), the progress bar,
+the curves and the latest epoch's views (confusion matrix, per-class accuracy, test predictions)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from app_pages.common import guarded, job_manager, log_steps, md
+from app_pages.inside_parts import confusion_drilldown
+from app_pages.run_panel import ended_box
+from playground import plots
+from playground.data import explore, load_dataset
 from playground.images import hwc
+from playground.jobs.buffer import latest_test_acc, run_progress
 from playground.train.stepview import read_batch
 
 
@@ -47,3 +53,85 @@ def live_change(run_id: str, where, snap: dict) -> None:
         pending = st.session_state.get("c_lr_pending")
         if pending and pending[0] == run_id:
             st.success(f"Applied: {pending[1]:g} from the next step.", icon=":material/check:")
+
+
+def progress(snap: dict, status: str) -> None:
+    start = snap["start"]
+    ended_box(snap["final"])
+    if not start:
+        return
+    bar = run_progress(snap, status in ("running", "paused"))
+    st.progress(bar["fraction"], text=bar["label"])
+    d = start["dataset"]
+    used = start.get("train_images", d["train"])
+    threads = f", {start['threads']} thread{'s' if start['threads'] != 1 else ''}" if "threads" in start else ""
+    st.caption(f"{start['device']} ({start.get('precision', 'fp32')}{threads}) · {md(d['name'])} {d['shape']} "
+               f"({used:,} of {d['train']:,} training images, {d['test']:,} test) · "
+               f"{start['parameters']:,} parameters")
+    for note in d.get("notes", []):
+        st.caption(f"note: {md(note)}")
+
+
+def draw_curves(snap: dict, live: bool, extra: bool, run_id: str | None = None) -> None:
+    steps, epochs = snap["steps"], snap["epochs"]
+    if not steps["step"]:
+        st.caption("Waiting for the first steps...")
+        return
+    m = st.columns(4)
+    m[0].metric("train loss", f"{steps['loss'][-1]:.4f}")
+    acc = latest_test_acc(snap)  # the last epoch's (whole test split), or a newer quick estimate (n images)
+    est = acc is not None and acc["n"] is not None
+    m[1].metric("test accuracy", "—" if acc is None else f"≈ {acc['acc']:.1%}" if est else f"{acc['acc']:.2%}",
+                help=f"Estimated at step {acc['step']} on {acc['n']:,} fixed test images." if est else None)
+    m[2].metric("images / s", f"{steps['images_per_s'][-1]:,.0f}")
+    pending = st.session_state.get("c_lr_pending")  # applied while paused: no step has trained with it yet
+    if pending and pending[0] == run_id and steps["step"][-1] <= pending[2]:
+        m[3].metric("learning rate", f"{pending[1]:.2e}", delta="from the next step", delta_color="off")
+    else:
+        m[3].metric("learning rate", f"{steps['lr'][-1]:.2e}")
+    # While training, a static plot: no hover layers to rebuild every second (zoom and
+    # hover come back when the run ends).
+    static = {"staticPlot": live}
+    st.plotly_chart(plots.training_curves(steps, epochs, snap.get("sets", ()), snap.get("quick")), key="p_curves",
+                    config=static)
+    if extra:
+        a, b = st.columns(2)
+        a.plotly_chart(plots.lr_curve(steps), key="p_lr", config=static)
+        b.plotly_chart(plots.throughput(steps), key="p_ips", config=static)
+
+
+def draw_epoch(run, snap: dict) -> None:
+    """Confusion matrix, per-class accuracy and predictions of the latest epoch (built once per epoch)."""
+    last = snap["epochs"][-1]
+    cache = st.session_state.setdefault("t_epoch_figs", {})
+    key = (run.run_id, last["epoch"], last["step"])
+    if key not in cache:
+        classes = snap["start"]["dataset"]["classes"]
+        cache.clear()
+        title = f"confusion matrix, epoch {last['epoch'] + 1}" + (" (stopped inside it)" if last.get("partial") else "")
+        cache[key] = (plots.confusion_matrix(last["confusion"], classes, title),
+                      plots.per_class_accuracy(last["per_class_acc"], classes), prediction_tiles(run, last))
+    conf, per_class, tiles = cache[key]
+    a, b = st.columns(2)
+    with a:
+        if run.weights_path() is not None:  # drill-down needs saved weights
+            confusion_drilldown(run.run_id, last["confusion"], snap["start"]["dataset"]["classes"],
+                                f"confusion matrix, epoch {last['epoch'] + 1}"
+                                + (" (stopped inside it)" if last.get("partial") else ""), key="t_dd")
+        else:
+            st.plotly_chart(conf, key="p_conf")
+    b.plotly_chart(per_class, key="p_pc")
+    if tiles:
+        st.markdown(f"**Test predictions after epoch {last['epoch'] + 1}** (✓ right, ✗ wrong)")
+        st.image([t[0] for t in tiles], caption=[t[1] for t in tiles], width=84)
+
+
+def prediction_tiles(run, last: dict) -> list | None:
+    if "samples" not in last:
+        return None
+    cfg = guarded(run.config)  # a damaged config.json: the box says what to do, the page goes on
+    if cfg is None:
+        return None
+    d = cfg.data
+    ds = guarded(lambda: load_dataset(d.dataset, root=d.data_root, **dict(d.params)))
+    return explore.prediction_tiles(ds, last["samples"]) if ds is not None else None

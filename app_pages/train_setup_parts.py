@@ -9,6 +9,7 @@ import math
 import streamlit as st
 
 from app_pages.common import guarded, md, param_widgets
+from app_pages.train_transfer_parts import transfer_form
 from playground.config import RunConfig
 from playground.data import DATASETS, load_dataset
 from playground.errors import ConfigError, PlaygroundError
@@ -19,6 +20,7 @@ from playground.train.plan import AUTO_BATCH_MAX, AUTO_MIN_STEPS, auto_batch_siz
 
 MIN_STEPS = 100  # fewer optimisation steps than this and a run from scratch learns little
 TABLED = {"cnn": ("channels", "kernel", "pool", "batch_norm", "blocks", "fc"), "mlp": ("hidden",)}  # in tables
+OWN_FORMS = {"transfer": transfer_form}  # a model whose parameters need pickers of their own (runs, weights)
 
 
 def block_editor(current: dict, key: str) -> dict | None:
@@ -105,6 +107,8 @@ def architecture_picture(model: str, params: dict, dataset: str) -> bool:
 def model_form(model: str, current: dict | None, dataset: str) -> dict | None:
     """The model's parameters: layer lists as tables beside the architecture they build (cnn, mlp), the rest
     as widgets typed by their defaults. Only values that differ from the defaults; None when a cell is bad."""
+    if model in OWN_FORMS:
+        return OWN_FORMS[model](current, dataset)
     current = dict(current or {})
     tabled = TABLED.get(model, ())
     rest = {k: v for k, v in model_params(model).items() if k not in tabled}

@@ -261,3 +261,138 @@ def test_transfer_keeps_the_head_rate_images_and_epochs_when_an_image_folder_is_
     no_errors(at)
     assert at.number_input(key="tl_lr").value == lr > 0
     assert at.number_input(key="tl_limit").value == limit and at.number_input(key="tl_epochs").value == 5.0
+
+
+# -- the transfer architecture on the Train page: pickers from the model entry's facts, offline ------------
+
+SHAPES = {"t_d_shapes__n_train": 200, "t_d_shapes__n_test": 50}
+
+
+def mobilenet_home(home: Path) -> Path:
+    """A TORCH_HOME whose hub cache holds mobilenet_v3_small's file (its real keys and shapes, random weights):
+    what a student's machine has after one download, here without the network."""
+    import torch
+    from torchvision.models import get_model
+
+    from playground.weights import resolve_weights
+
+    f = home / "hub" / "checkpoints" / Path(resolve_weights("mobilenet_v3_small").url).name
+    f.parent.mkdir(parents=True)
+    torch.save(get_model("mobilenet_v3_small", weights=None).state_dict(), f)
+    return home
+
+
+def open_setup(at) -> None:
+    """The setup form again, with no run on the page (it folds under a run once one starts)."""
+    at.query_params.clear()
+    at.session_state["t_setup"] = True
+    at.switch_page("app_pages/train.py").run()
+
+
+def test_transfer_from_the_train_page_uses_pickers_and_trains_from_my_own_run(app, tmp_path, monkeypatch):
+    from app_pages.common import job_manager
+
+    monkeypatch.setenv("TORCH_HOME", str(mobilenet_home(tmp_path / "torch")))
+    at = app.run()
+    cls = train_from_page(at, "shapes", None, epochs=1.0, **SHAPES)  # the student's own classifier
+    assert wait_finished(cls) == "done"
+    open_setup(at)
+    at.selectbox(key="t_dataset").set_value("shapes").run()
+    for key, value in SHAPES.items():
+        at.slider(key=key).set_value(value).run()
+    at.selectbox(key="t_model").set_value("transfer").run()
+    no_errors(at)
+    # ImageNet weights from the cache: the backbone and weights are pickers, the size starts at a size, no
+    # download (the file is there), and nothing is typed
+    weights = at.radio(key="t_m_transfer__weights")
+    assert list(weights.options) == ["ImageNet (torch hub cache)", "one of my runs", "none: from scratch"]
+    assert weights.value == "imagenet"
+    assert at.selectbox(key="t_m_transfer__backbone").value == "mobilenet_v3_small"
+    assert at.select_slider(key="t_m_transfer__image_size").value == 64
+    assert not [w for w in at.text_input if (w.key or "").startswith("t_m_")]
+    assert not [w for w in at.checkbox if w.key == "t_m_transfer__download"]
+    # one of my runs: the source run is picked from the runs this session trained
+    weights.set_value("run").run()
+    no_errors(at)
+    source = at.selectbox(key="t_m_transfer__source_run")
+    assert source.value == cls and [o.split(" ")[0] for o in source.options] == [cls]
+    assert source.options[0].endswith("(cnn on shapes)")
+    freeze = at.select_slider(key="t_m_transfer__freeze_run")
+    assert freeze.value == "train only the new head"
+    freeze.set_value("fine-tune everything").run()
+    at.slider(key="t_m_transfer__backbone_lr_scale").set_value(0.5).run()
+    at.number_input(key="t_epochs").set_value(1.0).run()
+    at.selectbox(key="t_precision").set_value("fp32").run()
+    no_errors(at)
+    at.button(key="t_start").click().run()
+    no_errors(at)
+    run_id = qp(at, "run")
+    assert run_id != cls and wait_finished(run_id) == "done"
+    params = dict(job_manager().store.open(run_id).config().model.params)
+    assert (params["backbone"], params["weights"], params["source_run"]) == ("run", "run", cls)
+    assert (params["freeze"], params["backbone_lr_scale"]) == ("finetune_all", 0.5)
+    at.run()
+    no_errors(at)
+    assert any(m.label == "test accuracy" for m in at.metric)
+
+
+def test_transfer_from_the_train_page_with_imagenet_weights_in_the_cache(app, tmp_path, monkeypatch):
+    from app_pages.common import job_manager
+
+    monkeypatch.setenv("TORCH_HOME", str(mobilenet_home(tmp_path / "torch")))
+    at = app.run()
+    at.switch_page("app_pages/train.py").run()
+    at.selectbox(key="t_model").set_value("transfer").run()
+    at.select_slider(key="t_m_transfer__image_size").set_value(32).run()
+    run_id = train_from_page(at, "shapes", None, epochs=1.0, **SHAPES)
+    assert wait_finished(run_id) == "done"
+    from playground.models import MODELS
+
+    params = {**MODELS.params("transfer"), **job_manager().store.open(run_id).config().model.params}
+    assert (params["backbone"], params["weights"], params["image_size"], params["download"]) == \
+        ("mobilenet_v3_small", "imagenet", 32, False)
+    assert params["freeze"] == "head_only"
+
+
+def test_transfer_with_imagenet_weights_not_in_the_cache_says_what_to_do(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    at = app.run()
+    at.switch_page("app_pages/train.py").run()
+    at.selectbox(key="t_model").set_value("transfer").run()
+    assert not at.exception
+    assert any("not in the torch hub cache" in w.value for w in at.warning)
+    assert not [b for b in at.button if b.key == "t_start"]  # nothing to start from until the box is ticked
+    at.checkbox(key="t_m_transfer__download").check().run()
+    assert [b for b in at.button if b.key == "t_start"]
+
+
+# -- Fashion-MNIST where present: trained from the Train page, looked inside -------------------------------
+
+@pytest.fixture(scope="session")
+def fashion_root() -> Path:
+    """The folder holding FashionMNIST/raw (torchvision's layout), else a skip that says so. Optional data: the
+    shared folder (../shared/data, see its README) holds MNIST and a CIFAR folder only, so PLAYGROUND_REQUIRE_DATA
+    does not turn this skip into a failure (conftest's ``_need`` is for the data every machine has)."""
+    from conftest import SHARED_DATA
+
+    raw = SHARED_DATA / "FashionMNIST" / "raw"
+    if not raw.is_dir():
+        pytest.skip(f"Fashion-MNIST not found at {raw} (optional: put torchvision's FashionMNIST/raw there, or "
+                    "set PLAYGROUND_SHARED_DATA to a folder that has it)")
+    return SHARED_DATA
+
+
+def test_fashion_mnist_trains_from_the_train_page_and_is_looked_inside(app, fashion_root):
+    at = app.run()
+    run_id = train_from_page(at, "fashion_mnist", str(fashion_root), epochs=1.0, t_limit=2000)
+    assert wait_finished(run_id) == "done"
+    at.run()
+    no_errors(at)
+    assert any(m.label == "test accuracy" for m in at.metric)
+    at.switch_page("app_pages/inside.py").run()
+    no_errors(at)
+    assert at.selectbox(key="i_run").value == run_id
+    at.query_params["tab"] = "Saliency & Grad-CAM"
+    at.run()
+    no_errors(at)
+    assert len(at.selectbox(key="i_s_cls").options) == 11  # the predicted class, and Fashion-MNIST's ten
