@@ -24,6 +24,7 @@ class JobActions:
 
     _lock: "threading.Lock"
     _queue: "deque[str]"
+    closing: bool
 
     def get(self, run_id: str) -> "Job | None":
         raise NotImplementedError
@@ -129,6 +130,7 @@ class JobActions:
         """Stop everything (tests, server exit)."""
         with self._lock:
             queued = list(self._queue)
+            self.closing = True  # a stopped run frees its slot: nothing queued may take it now
         for run_id in queued:
             self.stop(run_id)
         for job in self.jobs():

@@ -13,6 +13,7 @@ session (``queue_position``), counted per session and per client address (``note
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import threading
 from collections import OrderedDict, deque
@@ -61,6 +62,9 @@ class JobManager(JobActions):
         self._addresses: OrderedDict[str, str] = OrderedDict()  # session -> its client's address (latest)
         self._served: dict[str, int] = {}  # session -> when its last queued job started (round robin)
         self._tick = 0
+        # The server is going away (a local worker was interrupted: SIGTERM to the group, or the server's
+        # death): the queue starts nothing more; what waits stays queued on disk for the restarted server.
+        self.closing = False
 
     def note_address(self, owner: str, address: str) -> None:
         """The client address a session comes from: runs are also counted per address
@@ -170,6 +174,8 @@ class JobManager(JobActions):
 
     def _pump(self) -> None:
         with self._lock:
+            if self.closing or not threading.main_thread().is_alive():  # the server is going away (see closing)
+                return
             self._release_idle_pauses()
             while self._queue and self._running_count() < self.max_running:
                 job = self._jobs[self._next_locked()]
@@ -254,6 +260,8 @@ class JobManager(JobActions):
                 job.buffer.add(e)
                 if e["kind"] == "interrupted":  # saved at this step; listed as interrupted, resumable
                     job.state = "interrupted"
+                    # a local worker is interrupted only when the server goes (a Ray actor also when it dies)
+                    self.closing = self.closing or (self.workers == "process" and not self.ray)
                 if e["kind"] in FINAL_KINDS:
                     with self._lock:  # ended and trimmed in one step: a reader never sees both kept
                         job.state = e["kind"]
@@ -356,6 +364,17 @@ def manager() -> JobManager:
             _manager = JobManager()
             _manager.restore_queued()  # what waited before a restart waits again
         return _manager
+
+
+def _closing_at_exit() -> None:
+    """The interpreter is exiting: the queue starts nothing more. Registered after multiprocessing's own exit
+    hook, so it runs before that one terminates the workers (a worker ended then freed its slot, and the queue
+    forked the next run's worker as the server's semaphores went: FileNotFoundError in SemLock._rebuild)."""
+    if _manager is not None:
+        _manager.closing = True
+
+
+atexit.register(_closing_at_exit)
 
 
 def reset_manager() -> None:
