@@ -27,6 +27,7 @@ from playground import inside as ins
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, config_diff
 from playground.data import list_datasets, load_dataset
 from playground.errors import PlaygroundError
+from playground.inside import dynamics_plots as dyn
 from playground.inside import plots as pin
 from playground.models import MODELS, model_params
 from playground.train.init import INITS, list_inits
@@ -171,18 +172,18 @@ with tabs[3]:
                         icon=":material/info:")
             else:
                 names = layer_names(tr)
-                st.plotly_chart(pin.grad_norms(stats, names=names), key="i_w_g")
+                st.plotly_chart(dyn.grad_norms(stats, names=names), key="i_w_g")
                 st.caption("Gradient norm per layer at each logged step: curves that fall towards 0 in early layers "
                            "are vanishing gradients; ones that shoot up are exploding.")
                 layer = st.selectbox("weight histogram of layer", stats["layers"], key="i_w_layer",
                                      format_func=lambda n: f"{names.get(n, n)} ({n})")
-                st.plotly_chart(pin.weight_histograms(stats["series"][layer],
+                st.plotly_chart(dyn.weight_histograms(stats["series"][layer],
                                                       f"{names.get(layer, layer)}: weights over training"),
                                 key="i_w_h")
                 st.caption("Each column is the layer's weights at one logged step: up is the weight's value, colour "
                            "how many weights have it (bright: many; blank: none that far out). A band that widens "
                            "is weights growing; one that stays put is a layer that hardly learns.")
-                st.plotly_chart(pin.grad_norms(stats, "w_norm", "weight norm per layer", names), key="i_w_w")
+                st.plotly_chart(dyn.grad_norms(stats, "w_norm", "weight norm per layer", names), key="i_w_w")
 
 
 # -- initialisation lab ------------------------------------------------------------------------
@@ -229,7 +230,7 @@ with tabs[4]:
 
             stats = guarded(lambda: _stats(model, json.dumps(mparams), json.dumps(src), json.dumps(inits)))
             if stats:
-                st.plotly_chart(pin.init_stats_figure(stats), key="i_i_stats")
+                st.plotly_chart(dyn.init_stats_figure(stats), key="i_i_stats")
                 n = next(iter(stats.values())).get("images", 256)  # fewer for a model over the lab's budget
                 st.caption(f"Per weight layer, on one batch of {n} training images before any training: the mean and "
                            "std of the layer's output, and the std of the loss gradient flowing back into it. Good "
@@ -259,8 +260,8 @@ with tabs[4]:
                     st.session_state.i_race_run = job.run_id
             race = race_panel(st.session_state.get("i_race_run"))
             if race:
-                st.plotly_chart(pin.race_figure(race), key="i_i_racefig")
-                st.plotly_chart(pin.spread_figure(race), key="i_i_spread")
+                st.plotly_chart(dyn.race_figure(race), key="i_i_racefig")
+                st.plotly_chart(dyn.spread_figure(race), key="i_i_spread")
                 rows = [{"initialisation": k, "final loss": r["loss"][-1] if r["loss"] else None,
                          "test accuracy": None if r["test_acc"] is None else f"{r['test_acc']:.1%}",
                          "end": r["final"]["kind"] if r["final"] else ""}
