@@ -10,7 +10,7 @@ import streamlit as st
 from app_pages.common import camera_photo, drawing_canvas, guarded, md, wkey
 from playground import inside as ins
 from playground.data import explore
-from playground.images import drawing, shrunk_drawing
+from playground.drawing import drawing, shrunk_drawing
 
 SOURCES = {"test": "a test image", "draw": "draw it", "camera": "webcam photo", "upload": "upload a file"}
 EXTENSIONS = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]

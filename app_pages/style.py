@@ -6,132 +6,22 @@ buffer about once a second. Stop keeps the current result; the page's URL finds 
 from __future__ import annotations
 
 import json
-import math
 
 import streamlit as st
 
 from app_pages.common import guarded, job_manager, listed_runs, my_runs, owner
 from app_pages.lesson_parts import landing
 from app_pages.run_panel import control_row, ended_box, live_view, open_run, view_only_link
+from app_pages.style_setup_parts import setup
 from playground import style
 from playground.errors import PlaygroundError
-from playground.runs import RunStore
 from playground.style.plots import loss_figure
-
-UPLOAD = "upload your own..."
-WEIGHT_OPTIONS = {  # log scale; 0 switches a term off
-    "content": [0.0] + [10.0 ** e for e in range(-3, 7)],
-    "style": [0.0] + [10.0 ** e for e in range(0, 13)] + [1e20, 1e40],  # the last two overflow float32: diverged
-    "tv": [0.0] + [10.0 ** e for e in range(-3, 5)],
-}
 
 st.title("Style transfer")
 landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_parts.py)
 st.caption("Gatys et al.: optimise the pixels of an image so that a CNN's features match the content image at a "
            "deep layer and the Gram matrices (which features fire together) of the style image at several layers. "
            "As in PyTorch's neural-style tutorial: VGG19, content at conv_4, style at conv_1..conv_5, L-BFGS.")
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def thumbnail(source: str | bytes, size: int = 200):
-    return style.to_uint8(style.load_image(source, size))
-
-
-@st.cache_data(ttl=5, show_spinner=False)
-def backbones(runs_root: str, run_ids: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
-    runs = style.feature_runs(RunStore(runs_root), run_ids=run_ids)
-    names = style.FEATURE_NETS.names()[::-1] + [r["backbone"] for r in runs]  # vgg19 first
-    labels = {n: f"{n}: {style.FEATURE_NETS.doc(n)}" for n in style.FEATURE_NETS.names()}
-    labels.update({r["backbone"]: f"{r['label']} (playground-trained, lower quality)" for r in runs})
-    return names, labels
-
-
-def fmt_weight(v: float) -> str:
-    return "0 (off)" if v == 0 else f"1e{round(math.log10(v))}"
-
-
-def image_picker(label: str, key: str, default: str) -> tuple[str, bytes | None]:
-    """A built-in image or an upload -> (settings name, upload bytes or None); a preview underneath."""
-    options = style.list_images() + [UPLOAD]
-    name = st.selectbox(label, options, index=options.index(default), key=f"{key}_name",
-                        format_func=lambda n: n if n == UPLOAD else f"{n} — {style.IMAGES.doc(n)}")
-    data = None
-    if name == UPLOAD:
-        up = st.file_uploader(f"{label} file", key=f"{key}_file", help="Any image file: PNG, JPEG, WebP, GIF, TIFF, "
-                              "BMP; any mode (RGBA, palette, grayscale, 16-bit) and size.")
-        if up is None:
-            st.info(f"Upload the {label}.", icon=":material/upload:")
-            return "", None
-        name, data = f"upload:{up.name}", up.getvalue()
-    preview = guarded(lambda: thumbnail(data if data is not None else name))
-    if preview is None:
-        return "", None
-    st.image(preview, width=200)
-    return name, data
-
-
-def setup() -> tuple[style.StyleSettings, bytes | None, bytes | None] | None:
-    a, b, c = st.columns([1, 1, 1.4])
-    with a:
-        content, c_bytes = image_picker("content image", "s_content", "astronaut")
-    with b:
-        style_name, s_bytes = image_picker("style image", "s_style", "mosaic")
-    with c:
-        store = RunStore()
-        # the newest of this session's runs (and the run its link names, ?run=); listing is cheap
-        seen = tuple(listed_runs([r.run_id for r in store.list()])[:style.FEATURE_RUN_SCAN])
-        names, labels = backbones(str(store.root.resolve()), seen)
-        backbone = st.selectbox("feature network", names, key="s_backbone", format_func=labels.get,
-                                help="VGG19 with ImageNet weights is the method's network. A CNN you trained on "
-                                     "the Train page works offline but knows far fewer textures.")
-        info = guarded(lambda: style.backbone_info(backbone))
-        if info is None:
-            return None
-        if info["message"]:
-            st.warning(info["message"], icon=":material/cloud_off:")
-            if not any(n.startswith("run:") for n in names):
-                st.info("No playground CNN of yours yet: train a **cnn** on the Train page (a minute on shapes) "
-                        "and it is offered here.", icon=":material/model_training:")
-        for note in info["notes"]:
-            st.caption(f":material/info: {note}")
-        size = st.select_slider("size (long side, px)", [64, 96, 128, 192, 256, 384, 512, 768, 1024], value=256,
-                                key="s_size")
-        steps = st.number_input("steps", 1, 5000, 200, step=50, key="s_steps",
-                                help="Loss evaluations; L-BFGS makes good progress in 100-300.")
-        opt = st.radio("optimiser", style.STYLE_OPTIMIZERS.names()[::-1], horizontal=True, key="s_opt",
-                       format_func=lambda n: {"lbfgs": "L-BFGS", "adam": "Adam"}[n])
-        lr = None
-        if opt == "adam":
-            lr = st.number_input("Adam learning rate", 0.0001, 1.0, 0.02, format="%g", key="s_lr")
-        init = st.radio("start from", style.STARTS, horizontal=True, key="s_init")
-        keep = st.checkbox("preserve the content's colours", key="s_colour",
-                           help="Keep the result's luminance, take the colours from the content image.")
-    with st.expander("Layers and weights", icon=":material/tune:"):
-        layers = info["layers"]
-        picks = [n for n in layers if n.startswith(("conv_", "relu_", "bn_"))] or layers
-        x, y = st.columns(2)
-        c_layers = x.multiselect("content layers", picks, default=info["content"], key=f"s_cl_{backbone}")
-        s_layers = y.multiselect("style layers", picks, default=list(info["style"]), key=f"s_sl_{backbone}")
-        weights = {}
-        if s_layers:
-            st.caption("per-layer style weights")
-            cols = st.columns(min(6, len(s_layers)))
-            for i, n in enumerate(s_layers):
-                weights[n] = cols[i % len(cols)].number_input(n, 0.0, 1e6, float(info["style"].get(n, 1.0)),
-                                                             format="%g", key=f"s_w_{backbone}_{n}")
-        x, y, z = st.columns(3)
-        cw = x.select_slider("content weight", WEIGHT_OPTIONS["content"], value=1.0, key="s_cw", format_func=fmt_weight)
-        sw = y.select_slider("style weight", WEIGHT_OPTIONS["style"], value=1e6, key="s_sw", format_func=fmt_weight)
-        tw = z.select_slider("total-variation weight", WEIGHT_OPTIONS["tv"], value=0.0, key="s_tw",
-                             format_func=fmt_weight, help="Smooths the result (penalises differences of neighbours).")
-        seed = x.number_input("seed (noise start)", 0, 2**31 - 1, 0, key="s_seed")
-    if not content or not style_name:
-        return None
-    settings = style.StyleSettings(content=content, style=style_name, size=int(size), backbone=backbone,
-                                   content_layers=tuple(c_layers), style_layers=weights, content_weight=float(cw),
-                                   style_weight=float(sw), tv_weight=float(tw), optimizer=opt, lr=lr,
-                                   steps=int(steps), init=init, preserve_colour=keep, seed=int(seed))
-    return (settings, c_bytes, s_bytes) if guarded(settings.validate) else None
 
 
 # -- the transfer: a job of the server's job manager (queue, slots, worker process, run store) -----

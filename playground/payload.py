@@ -14,7 +14,8 @@ import binascii
 
 import numpy as np
 
-from .images import ImageError, PixelLimit, probe, rgba
+from .image_errors import ImageError, PixelLimit
+from .images import probe, rgba
 
 __all__ = ["DPR", "CAMERA_MP", "CAMERA_BYTES", "drawing_pixels", "camera_bytes"]
 

@@ -95,6 +95,13 @@ def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]],
         xaxis2=axis("step", domain=[0.55, 1], anchor="y2"),
         yaxis2=axis(f["label"], anchor="x2", **({"range": list(f["range"])} if f["range"] else {})),
     )
+    layout.update(_setting_marks(sets))
+    return live_figure(traces, layout)
+
+
+def _setting_marks(sets: Sequence[dict[str, Any]]) -> dict[str, list]:
+    """A dotted line on both panels at each setting changed while the run trained, labelled with the new
+    value (the layout's ``shapes`` and ``annotations``)."""
     shapes, notes = [], []
     for e in sets:
         text = ", ".join(f"{k.replace('_', ' ')} {e[k]:.2g}" for k in ("lr", "momentum", "weight_decay") if k in e)
@@ -103,8 +110,7 @@ def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]],
                                line=dict(color="#7f7f7f", dash="dot", width=1)))
         notes.append(dict(x=e["step"], y=1, xref="x", yref="y domain", text=text, showarrow=False,
                           xanchor="left", yanchor="top", font=dict(size=10, color="#555")))
-    layout.update(shapes=shapes, annotations=notes)
-    return live_figure(traces, layout)
+    return {"shapes": shapes, "annotations": notes}
 
 
 VALIDATION = "#2ca02c"

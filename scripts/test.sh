@@ -10,5 +10,6 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" =
   (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium install failed; the browser test will say so"
 fi
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .  # the tree as `ruff format .` leaves it ([tool.ruff] in pyproject.toml)
 .venv/bin/mypy  # playground/, bodies of untyped functions included ([tool.mypy] in pyproject.toml)
 exec .venv/bin/python -m pytest "$@"

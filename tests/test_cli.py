@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from playground.cli import build_parser, config_from_args, main
+from playground.cli import build_parser, main
 from playground.config import RunConfig
+from playground.flags import config_from_args
 from playground.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]

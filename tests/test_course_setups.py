@@ -10,12 +10,13 @@ import math
 import pytest
 import torch
 
-from playground.cli import build_parser, config_from_args
+from playground.cli import build_parser
 from playground.config import RunConfig
 from playground.data import load_dataset
 from playground.data.normalise import normalisation_stats
 from playground.errors import ConfigError
 from playground.export.script import training_script
+from playground.flags import config_from_args
 from playground.models import build_model
 from playground.train import fit
 from playground.train.init import init_weights

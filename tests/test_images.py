@@ -32,7 +32,8 @@ from playground.data import load_dataset
 from playground.data.folder import read_image
 from playground.data.uploads import extract_zip
 from playground.errors import ConfigError, DatasetUnavailable, PlaygroundError
-from playground.images import ImageError, decode, decode_tensor, probe
+from playground.image_errors import ImageError
+from playground.images import decode, decode_tensor, probe
 from playground.inside import image_from_bytes
 from playground.style.features import FeatureNet, name_layers
 from playground.transfer import load_photo
@@ -346,7 +347,7 @@ def _as_canvas(digit: torch.Tensor, rng: np.random.Generator, side: int = 280) -
 
 
 def test_a_drawing_of_an_mnist_digit_is_prepared_like_mnist_and_classified_as_before(mnist_run):
-    from playground.images import drawing, shrunk_drawing
+    from playground.drawing import drawing, shrunk_drawing
     from playground.models.saved import load_saved
     from playground.runs import RunStore
 
@@ -379,8 +380,8 @@ def test_a_drawing_of_an_mnist_digit_is_prepared_like_mnist_and_classified_as_be
 
 @pytest.mark.parametrize("shape", [(280, 280, 4), (280, 280, 3), (100, 60), (5, 5, 4)])
 def test_an_empty_drawing_asks_for_a_stroke(shape):
+    from playground.drawing import drawing
     from playground.errors import ConfigError
-    from playground.images import drawing
 
     a = np.zeros(shape, np.uint8)
     if len(shape) == 3 and shape[2] == 4:
@@ -390,8 +391,8 @@ def test_an_empty_drawing_asks_for_a_stroke(shape):
 
 
 def test_drawings_of_any_shape_become_the_run_input():
+    from playground.drawing import drawing
     from playground.errors import ConfigError
-    from playground.images import drawing
 
     a = np.zeros((300, 120, 4), np.uint8)  # a tall canvas, transparent background
     a[10:290, 50:60] = 255  # one tall opaque white stroke at the edge

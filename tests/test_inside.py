@@ -30,6 +30,7 @@ from playground.config import (
 )
 from playground.data import load_dataset
 from playground.errors import CheckpointError, ConfigError, PlaygroundError
+from playground.inside import dynamics_plots as dyn
 from playground.inside import plots as pin
 from playground.jobs.manager import reset_manager
 from playground.models import build_model, list_models
@@ -664,7 +665,7 @@ def test_histogram_rebinning_conserves_counts_and_leaves_no_empty_rows():
         v = rng.uniform(lo, hi, 4000)
         counts, _ = np.histogram(v, bins=HIST_BINS, range=(lo, hi))
         edges = np.linspace(-1.0, 1.0, bins + 1)
-        out = pin.rebin_histogram(counts, lo, hi, edges)
+        out = dyn.rebin_histogram(counts, lo, hi, edges)
         assert out.sum() == pytest.approx(4000)
         inside = (edges[:-1] >= lo) & (edges[1:] <= hi)  # target bins wholly inside the data range
         assert (out[inside] > 0).all()
@@ -675,13 +676,13 @@ def test_histogram_rebinning_conserves_counts_and_leaves_no_empty_rows():
     centres = -0.3 + (np.arange(HIST_BINS) + 0.5) * 0.6 / HIST_BINS
     old, _ = np.histogram(centres, bins=np.linspace(-0.3, 0.3, 41), weights=np.ones(HIST_BINS))
     assert (old == 0).sum() >= 10
-    assert pin.rebin_histogram([5, 0, 0], 0.2, 0.2, np.linspace(-1, 1, 5)).tolist() == [0, 0, 5, 0]  # constant
+    assert dyn.rebin_histogram([5, 0, 0], 0.2, 0.2, np.linspace(-1, 1, 5)).tolist() == [0, 0, 5, 0]  # constant
 
 
 def test_weight_histogram_heatmap_is_continuous(trained_run):
     store, run, _ = trained_run
     series = layer_stats_series(run.events())["series"]["features.1.0"]
-    fig = pin.weight_histograms(series, "t")
+    fig = dyn.weight_histograms(series, "t")
     counts = np.asarray(fig.data[0].customdata, dtype=float)  # (bins, steps): NaN outside each step's range
     assert counts.shape[1] == len(series["step"])
     for j in range(counts.shape[1]):

@@ -24,7 +24,7 @@ from PIL import Image
 from playground import style
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.errors import CheckpointError, ConfigError, WeightsUnavailable
-from playground.style import features, images
+from playground.style import extract, features, images
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(size=40, steps=12)
@@ -114,7 +114,7 @@ def test_vgg_weights_load_from_the_hub_cache_like_torchvision(vgg):
     ref.load_state_dict(state, assign=True)
     ref.eval()
     x = torch.rand(1, 3, 48, 40)
-    ext = features.Extractor(net, {"conv_4", "conv_5"}, channels_last=True)
+    ext = extract.Extractor(net, {"conv_4", "conv_5"}, channels_last=True)
     assert len(ext.body) == net.names().index("conv_5") + 1  # cut after the last layer in use
     with torch.no_grad():
         ours = ext(x)

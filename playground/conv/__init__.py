@@ -17,8 +17,9 @@ import torch
 from torchvision.transforms.v2 import functional as TF
 
 from ..data import load_dataset
+from ..drawing import drawing
 from ..errors import ConfigError
-from ..images import decode_tensor, drawing
+from ..images import decode_tensor
 from ..style.images import builtin_image
 from .kernels import KERNELS, MAX_K, kernel, kernel_from_rows, kernel_sizes, run_kernels
 from .ops import PADDINGS, POOLS, ConvSettings, convolve, out_size, param_counts, position, size_formula

@@ -23,7 +23,8 @@ import torch
 from PIL import Image, ImageOps
 
 from ..errors import ConfigError, DatasetUnavailable
-from ..images import LARGE_PIXELS, Header, ImageError, PixelLimit, decode, decoding_slot, pixel_limit, probe
+from ..image_errors import ImageError, PixelLimit, pixel_limit
+from ..images import LARGE_PIXELS, Header, decode, decoding_slot, probe
 from ..settings import settings
 from .datasets import Dataset, check_size, register_dataset
 

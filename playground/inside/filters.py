@@ -97,6 +97,26 @@ def kernels_of(w: torch.Tensor, out_channel: int, scale: float | None = None, co
             "out_channel": out_channel, "grid": (rows, cols)}
 
 
+def _rgb_grid(w: torch.Tensor, o_shown: int, scale: float | None, cols: int | None) -> dict[str, Any]:
+    """RGB conv kernels (O, 3, k, k): one colour tile per filter, white gaps (see ``filter_grid``)."""
+    o, i, kh, kw = w.shape
+    t = w[:o_shown]
+    if scale:
+        t = (0.5 + 0.5 * t / scale).clamp(0, 1)  # one scale for the layer: grey 0, full colour +-scale
+    else:
+        lo = t.amin(dim=(1, 2, 3), keepdim=True)
+        hi = t.amax(dim=(1, 2, 3), keepdim=True)
+        t = (t - lo) / (hi - lo).clamp_min(1e-12)  # (O, 3, k, k) in [0, 1]
+    cols = min(o_shown, cols or 16)
+    rows = math.ceil(o_shown / cols)
+    img = np.ones((rows * (kh + 1) - 1, cols * (kw + 1) - 1, 3), dtype=np.float32)
+    for j in range(o_shown):
+        r, q = divmod(j, cols)
+        img[r * (kh + 1): r * (kh + 1) + kh, q * (kw + 1): q * (kw + 1) + kw] = t[j].permute(1, 2, 0).numpy()
+    return {"rgb": (img * 255).round().astype(np.uint8), "z": None, "filters": o, "shown": o_shown,
+            "inputs": i, "kernel": (kh, kw), "range": scale, "peak": float(w[:o_shown].abs().max())}
+
+
 def filter_grid(w: torch.Tensor, in_shape: tuple[int, int, int] | None = None, in_channel: int | None = None,
                 max_filters: int = 64, max_inputs: int = 16, scale: float | None = None,
                 cols: int | None = None) -> dict[str, Any]:
@@ -125,21 +145,7 @@ def filter_grid(w: torch.Tensor, in_shape: tuple[int, int, int] | None = None, i
     o, i, kh, kw = w.shape
     o_shown = min(o, max_filters)
     if i == 3 and in_channel is None:
-        t = w[:o_shown]
-        if scale:
-            t = (0.5 + 0.5 * t / scale).clamp(0, 1)  # one scale for the layer: grey 0, full colour +-scale
-        else:
-            lo = t.amin(dim=(1, 2, 3), keepdim=True)
-            hi = t.amax(dim=(1, 2, 3), keepdim=True)
-            t = (t - lo) / (hi - lo).clamp_min(1e-12)  # (O, 3, k, k) in [0, 1]
-        cols = min(o_shown, cols or 16)
-        rows = math.ceil(o_shown / cols)
-        img = np.ones((rows * (kh + 1) - 1, cols * (kw + 1) - 1, 3), dtype=np.float32)
-        for j in range(o_shown):
-            r, q = divmod(j, cols)
-            img[r * (kh + 1): r * (kh + 1) + kh, q * (kw + 1): q * (kw + 1) + kw] = t[j].permute(1, 2, 0).numpy()
-        return {"rgb": (img * 255).round().astype(np.uint8), "z": None, "filters": o, "shown": o_shown,
-                "inputs": i, "kernel": (kh, kw), "range": scale, "peak": float(w[:o_shown].abs().max())}
+        return _rgb_grid(w, o_shown, scale, cols)
     chans = [in_channel] if in_channel is not None else list(range(min(i, max_inputs)))
     if any(not 0 <= ch < i for ch in chans):
         raise ConfigError(f"This layer has {i} input channels; pick 0..{i - 1}.")

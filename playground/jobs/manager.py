@@ -25,6 +25,7 @@ from ..runs import FINAL_KINDS, Run, RunStore
 from ..settings import settings
 from .actions import JobActions
 from .controls import Controls
+from .fairness import check_room, serving_order
 from .job import Job
 from .kinds import JOB_KINDS, JobKind, kind_of
 from .placement import place_job, placed_jobs
@@ -147,22 +148,7 @@ class JobManager(JobActions):
         return len(back)
 
     def _check_room(self, owner: str) -> None:
-        if len(self._queue) >= self.max_queued:
-            raise PlaygroundError(f"The queue is full ({self.max_queued} runs waiting). Try again when some "
-                                  "have finished, or ask the teacher to raise the limit.")
-        cfg = settings()
-        quota = cfg.max_runs_per_session
-        mine = sum(1 for j in self._jobs.values() if j.owner == owner and j.live)
-        if quota and mine >= quota:
-            raise PlaygroundError(f"You have {mine} runs queued or training; this server allows {quota} per "
-                                  "person at once. Stop one, or wait until one has finished.")
-        address = self._addresses.get(owner)
-        if cfg.max_runs_per_address and address is not None:
-            near = sum(1 for j in self._jobs.values() if j.live and self._addresses.get(j.owner) == address)
-            if near >= cfg.max_runs_per_address:
-                raise PlaygroundError(f"{near} runs from your network address are queued or training; this server "
-                                      f"allows {cfg.max_runs_per_address} at once (PLAYGROUND_MAX_RUNS_PER_ADDRESS). "
-                                      "Wait until one has finished, or ask the teacher.")
+        check_room(self._jobs.values(), len(self._queue), self.max_queued, owner, self._addresses)
 
     def _enqueue(self, job: Job) -> Job:
         with self._lock:
@@ -192,20 +178,7 @@ class JobManager(JobActions):
                 job.thread.start()
 
     def _order_locked(self) -> list[str]:
-        """The queue in the order it is served: round robin by session (the session with the fewest runs
-        training, then the one served longest ago, goes first; its oldest queued run), so one session's many
-        runs never hold the others back. A released pause waiting for its slot keeps its place."""
-        running: dict[str, int] = {}
-        for j in self._jobs.values():
-            if j.state == "running" and not j.released:
-                running[j.owner] = running.get(j.owner, 0) + 1
-        seen: dict[str, int] = {}
-        keyed = []
-        for i, r in enumerate(self._queue):
-            o = self._jobs[r].owner
-            nth, seen[o] = seen.get(o, 0), seen.get(o, 0) + 1  # this session's nth waiting run
-            keyed.append(((nth + running.get(o, 0), self._served.get(o, -1), i), r))
-        return [r for _, r in sorted(keyed)]
+        return serving_order(self._jobs, self._queue, self._served)
 
     def _next_locked(self) -> str:
         run_id = self._order_locked()[0]

@@ -9,7 +9,7 @@ by name (stop, pause, resume, change, and any added later) to the actor's own ``
 
 Files: without ``PLAYGROUND_RAY_RUNS`` the job's run folder travels with it (config, metrics and
 checkpoint, for a resume) and every event comes back with what changed in the actor's copy since the
-last one (the new metrics lines, a new checkpoint, model.pt), written into the server's run store
+last one (``mirror``: the new metrics lines, a new checkpoint, model.pt), written into the server's run store
 before the event is handed on, so the store is as current as the buffer. With it, the actor writes the
 run folder on the shared storage directly. A job whose actor or node dies ends as ``interrupted``:
 resumable from its last checkpoint. Ray is optional: imported only when a job is sent to it.
@@ -18,7 +18,6 @@ resumable from its last checkpoint. Ray is optional: imported only when a job is
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import resource
 import shutil
@@ -31,11 +30,11 @@ from typing import Any, Iterator, Mapping
 
 from ..errors import DatasetUnavailable, PlaygroundError
 from ..failures import failure_message
-from ..files import atomic_write_bytes
 from ..runs import FINAL_KINDS, Run, RunStore
 from ..settings import apply_environment, environment, settings
 from .controls import Controls
 from .kinds import JobKind
+from .mirror import Mirror, apply_changes, folder_files, within
 
 __all__ = ["RayWorker", "RayJob", "RelayControls", "relay_controls", "connect", "CPU_JOB_CPUS"]
 
@@ -43,7 +42,6 @@ CPU_JOB_CPUS = 2  # a CPU job's Ray CPUs: Ray sets the actor's OMP_NUM_THREADS (
 # Controls methods the trainer calls on its own side: never sent to the actor (the rest are controls).
 TRAINER_SIDE = frozenset({"changes", "wait_while_paused", "out_of_time", "stop_message", "paused_for",
                           "take_single"})
-_SKIP = ("train.lock", "control.key")  # the trainer's lock and the run's key stay where they are
 UNAVAILABLE_S = 30.0  # how long an unreachable actor may stay so before its job counts as interrupted
 _actor_class: Any = None
 _connect_lock = threading.Lock()
@@ -60,84 +58,6 @@ def connect():
         if not ray.is_initialized():
             ray.init(address=settings().ray_address, log_to_driver=False)
     return ray
-
-
-def _skipped(name: str) -> bool:
-    return name in _SKIP or (name.startswith(".") and name.endswith(".tmp"))  # atomic writers' temp files
-
-
-def _files(folder: Path) -> Iterator[tuple[str, os.stat_result]]:
-    """(path relative to ``folder``, stat) of every file of a run folder, its subfolders too."""
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and not _skipped(path.name):
-            yield path.relative_to(folder).as_posix(), path.stat()
-
-
-def _safe(folder: Path, rel: str) -> Path:
-    path = (folder / rel).resolve()
-    if folder.resolve() not in path.parents:
-        raise PlaygroundError(f"A Ray job sent back a file outside its run folder ({rel!r}); it was refused.")
-    return path
-
-
-class Mirror:
-    """What changed in a run folder since the last call: the new lines of metrics.jsonl (or the whole
-    file once it was rewritten, as a resume does) and every other file that is new or changed."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.seen = {rel: (st.st_mtime_ns, st.st_size, st.st_ino) for rel, st in _files(folder)}
-        st = self._metrics_stat()
-        self.ino: int | None = st.st_ino if st else None  # the metrics file's, and how far it was read
-        self.offset: int = st.st_size if st else 0
-
-    def _metrics_stat(self):
-        with contextlib.suppress(FileNotFoundError):
-            return (self.folder / "metrics.jsonl").stat()
-        return None
-
-    def changes(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"metrics": None, "files": {}, "gone": []}
-        st = self._metrics_stat()
-        if st is not None:
-            whole = st.st_ino != self.ino or st.st_size < self.offset
-            with open(self.folder / "metrics.jsonl", "rb") as f:
-                f.seek(0 if whole else self.offset)
-                data = f.read()
-            data = data[: data.rfind(b"\n") + 1]  # whole lines only: a line being written comes next time
-            self.ino, self.offset = st.st_ino, (0 if whole else self.offset) + len(data)
-            if whole or data:
-                out["metrics"] = (whole, data)
-        now = {}
-        for rel, fst in _files(self.folder):
-            if rel == "metrics.jsonl":
-                continue
-            now[rel] = key = (fst.st_mtime_ns, fst.st_size, fst.st_ino)
-            if self.seen.get(rel) != key:
-                with contextlib.suppress(FileNotFoundError):
-                    out["files"][rel] = (self.folder / rel).read_bytes()
-        out["gone"] = [rel for rel in self.seen if rel not in now and rel != "metrics.jsonl"]
-        self.seen = now
-        return out
-
-
-def apply_changes(run: Run, changes: dict[str, Any] | None) -> None:
-    """Write what a ``Mirror`` reported into the server's copy of the run (atomic files, appended lines)."""
-    if not changes:
-        return
-    if changes["metrics"] is not None:
-        whole, data = changes["metrics"]
-        if whole:
-            atomic_write_bytes(run.metrics_path, lambda f: f.write(data))
-        else:
-            with open(run.metrics_path, "ab") as f:
-                f.write(data)
-    for rel, data in changes["files"].items():
-        path = _safe(run.dir, rel)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, lambda f, data=data: f.write(data))
-    for rel in changes["gone"]:
-        _safe(run.dir, rel).unlink(missing_ok=True)
 
 
 class RayJob:
@@ -160,7 +80,7 @@ class RayJob:
             self.tmp = Path(tempfile.mkdtemp(prefix="playground-ray-"))
             root = str(self.tmp)
             for rel, data in files.items():
-                path = _safe(self.tmp / run_id, rel)
+                path = within(self.tmp / run_id, rel)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
         self.store = RunStore(root, parse=self.kind.parse_config)
@@ -317,7 +237,7 @@ class RayWorker:
             rel = self.run.dir.parent.relative_to(self.runs_root) if self.runs_root else Path()
             root, files = str(Path(shared) / rel), None
         else:
-            root, files = None, {rel: (self.run.dir / rel).read_bytes() for rel, _ in _files(self.run.dir)}
+            root, files = None, {rel: (self.run.dir / rel).read_bytes() for rel, _ in folder_files(self.run.dir)}
         if _actor_class is None:
             _actor_class = ray.remote(RayJob)
         self.actor = _actor_class.options(max_concurrency=4, max_restarts=0, **options).remote(

@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from playground.device import resolve_device
 from playground.errors import PlaygroundError
 
-from .features import Extractor, FeatureNet, feature_net, gram_matrix, tv_loss
+from .extract import Extractor, gram_matrix, tv_loss
+from .features import FeatureNet, feature_net
 from .images import load_image, preserve_colour, to_uint8
 from .settings import STYLE_OPTIMIZERS, StyleSettings
 
@@ -92,6 +93,46 @@ def _sig(v: float) -> float:
     return float(f"{v:.6g}")
 
 
+def _optimise(image: torch.Tensor, opt: Any, closure: Callable[[], torch.Tensor],
+              losses: dict[str, float | torch.Tensor], s: StyleSettings, controls: Any, preview_every: int,
+              picture: Callable[[torch.Tensor], np.ndarray], t0: float, where: dict[str, Any]
+              ) -> Iterator[dict[str, Any]]:
+    """The optimisation: a ``step`` event per step (the picture every ``preview_every``), then the final
+    event with the image so far (``where``: its size and device)."""
+    t_opt = time.perf_counter()
+    good = image.detach().clone()  # the last image whose loss was finite
+    final: dict[str, Any] | None
+    step, final = 0, None
+    vals = {k: float(v) for k, v in losses.items()}  # all 0.0 before the first step
+    while step < s.steps:
+        if controls is not None and getattr(controls, "stopped", False):
+            final = {"kind": "stopped", "message": f"Stopped at step {step} of {s.steps}; the result so far is kept."}
+            break
+        before = image.detach().clone()  # the image this step's loss is evaluated at
+        opt.step(closure)
+        step += 1
+        vals = {k: float(v) for k, v in losses.items()}  # the sync point
+        if not all(math.isfinite(v) for v in vals.values()):
+            with torch.no_grad():
+                image.copy_(before if bool(torch.isfinite(before).all()) else good)
+            final = _diverged(vals["total"], step)
+            break
+        with torch.no_grad():
+            image.clamp_(0, 1)  # the tutorial's projection back into the valid pixel range
+        good = before
+        event = {"kind": "step", "step": step, **{k: _sig(v) for k, v in vals.items()},
+                 "t": round(time.perf_counter() - t0, 3)}
+        if preview_every and (step % preview_every == 0 or step == s.steps):
+            event["image"] = picture(image.detach())
+        yield event
+    seconds = time.perf_counter() - t_opt
+    final = final or {"kind": "done"}
+    final.update({"step": step, **{k: _sig(v) for k, v in vals.items()}, "seconds": round(seconds, 3),
+                  "seconds_per_step": round(seconds / max(step, 1), 4), "t": round(time.perf_counter() - t0, 3),
+                  **where, "image": picture(image.detach())})
+    yield final
+
+
 def stylize(content: Any, style: Any, settings: StyleSettings | None = None, *, controls: Any = None,
             preview_every: int = 10, net: FeatureNet | None = None, store_root: str | None = None,
             channels_last: bool = True, progress: Callable[[int, int], None] | None = None
@@ -129,38 +170,8 @@ def stylize(content: Any, style: Any, settings: StyleSettings | None = None, *, 
            "content_layers": list(content_layers), "style_layers": style_layers, "notes": list(net.notes),
            "setup_seconds": round(setup, 3), "t": round(setup, 3)}
 
-    t_opt = time.perf_counter()
-    good = image.detach().clone()  # the last image whose loss was finite
-    final: dict[str, Any] | None
-    step, final = 0, None
-    vals = {k: float(v) for k, v in losses.items()}  # all 0.0 before the first step
-    while step < s.steps:
-        if controls is not None and getattr(controls, "stopped", False):
-            final = {"kind": "stopped", "message": f"Stopped at step {step} of {s.steps}; the result so far is kept."}
-            break
-        before = image.detach().clone()  # the image this step's loss is evaluated at
-        opt.step(closure)
-        step += 1
-        vals = {k: float(v) for k, v in losses.items()}  # the sync point
-        if not all(math.isfinite(v) for v in vals.values()):
-            with torch.no_grad():
-                image.copy_(before if bool(torch.isfinite(before).all()) else good)
-            final = _diverged(vals["total"], step)
-            break
-        with torch.no_grad():
-            image.clamp_(0, 1)  # the tutorial's projection back into the valid pixel range
-        good = before
-        event = {"kind": "step", "step": step, **{k: _sig(v) for k, v in vals.items()},
-                 "t": round(time.perf_counter() - t0, 3)}
-        if preview_every and (step % preview_every == 0 or step == s.steps):
-            event["image"] = picture(image.detach())
-        yield event
-    seconds = time.perf_counter() - t_opt
-    final = final or {"kind": "done"}
-    final.update({"step": step, **{k: _sig(v) for k, v in vals.items()}, "seconds": round(seconds, 3),
-                  "seconds_per_step": round(seconds / max(step, 1), 4), "t": round(time.perf_counter() - t0, 3),
-                  "size": [int(h), int(w)], "device": str(device), "image": picture(image.detach())})
-    yield final
+    yield from _optimise(image, opt, closure, losses, s, controls, preview_every, picture, t0,
+                         {"size": [int(h), int(w)], "device": str(device)})
 
 
 def run_stylize(settings: StyleSettings, content: Any = None, style: Any = None, **kw: Any

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 import torch.nn as nn
@@ -39,7 +39,7 @@ from ..failures import failure_message
 from ..jobs.controls import Controls
 from ..runs import Run, RunStore
 from .meter import Meter
-from .plan import check_names, epoch_order, setup
+from .plan import Setup, check_names, epoch_order, setup
 from .probes import quick_test
 from .stepview import batch_event
 
@@ -180,6 +180,42 @@ def _one_step(s, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
     return out, loss
 
 
+def _begin(s: Setup, run: Run | None, resume_state: dict[str, Any] | None, now: Callable[[], float]
+           ) -> tuple[int, int, int, dict[str, Any]]:
+    """(first epoch, step, steps already done in that epoch, the run's first event): ``start`` for a new
+    run, ``resumed`` (the state restored) for one continued from a checkpoint."""
+    if resume_state is None:
+        return 0, 0, 0, {**s.start_event(run), "t": now()}
+    start_epoch, step, note = s.restore(resume_state)
+    in_epoch = int(resume_state.get("in_epoch", 0))
+    return start_epoch, step, in_epoch, {"kind": "resumed", "epoch": start_epoch, "step": step, "t": now(),
+                                         **({"in_epoch": in_epoch} if in_epoch else {}),
+                                         **({"note": note} if note else {})}
+
+
+def _log_event(s: Setup, meter: Meter, step: int, epoch: int, lr: float, now: Callable[[], float]) -> dict[str, Any]:
+    """The figures of the steps since the last log as a ``step`` event, or a ``diverged`` one (with its
+    message; the caller ends the run) when their mean loss is not finite."""
+    n_window = meter.steps
+    mean_loss, score, rate = meter.read(s.batch_size)
+    if not math.isfinite(mean_loss):
+        return {"kind": "diverged", "message": (
+            f"The loss became {mean_loss} at step {step}: training diverged. Lower the learning "
+            f"rate (now {lr:g}), e.g. to {lr / 10:g}, or turn on gradient clipping.")}
+    task = s.task
+    return {"kind": "step", "step": step, "epoch": epoch, "loss": round(mean_loss, 5),
+            task.metric: round(task.metric_value(score, n_window * s.batch_size), 4),
+            "lr": s.sched.get_last_lr()[0], "images_per_s": round(rate, 1),
+            **s.probe_fields("on_log", step, epoch), "t": now()}
+
+
+def _done_figures(meter: Meter, device: Any, run: Run | None) -> dict[str, Any]:
+    """The ``done`` event's speed figures, device and run id."""
+    return {"train_seconds": round(meter.train_seconds, 3),
+            "images_per_second": round(meter.images / max(meter.train_seconds, 1e-9), 1),
+            "device": device_label(device), "run_id": run.run_id if run else None}
+
+
 def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state: dict[str, Any] | None,
            emit) -> Iterator[Mapping[str, Any]]:
     t_start, t_offset = time.perf_counter(), float(resume_state.get("t", 0.0)) if resume_state else 0.0
@@ -189,16 +225,10 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
 
     s = setup(config, run)
     s.probes.extend(quick_test(s.p, run, s.task))  # the test estimate while an epoch trains (probes.QuickTest)
-    p, task, model, sched, gen = s.p, s.task, s.p.model, s.sched, s.gen
+    p, task, model, gen = s.p, s.task, s.p.model, s.gen
     t, o, bs, save = config.train, config.optim, s.batch_size, run is not None and config.train.checkpoint
-    start_epoch, step, in_epoch = 0, 0, 0
-    if resume_state is None:
-        yield emit({**s.start_event(run), "t": now()})
-    else:
-        start_epoch, step, note = s.restore(resume_state)
-        in_epoch = int(resume_state.get("in_epoch", 0))
-        yield emit({"kind": "resumed", "epoch": start_epoch, "step": step, "t": now(),
-                    **({"in_epoch": in_epoch} if in_epoch else {}), **({"note": note} if note else {})})
+    start_epoch, step, in_epoch, first_event = _begin(s, run, resume_state, now)
+    yield emit(first_event)
 
     def finish(kind: str, **fields: Any) -> Mapping[str, Any]:
         if save and run is not None:  # save: a run with checkpoints on
@@ -233,17 +263,11 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
                 yield emit({**batch_event(s, x, y, out, loss.detach(), step, epoch, run),
                             "t": now()})
             if single or meter.due(t.log_every, t.log_seconds) or i == steps_this_epoch - 1:
-                n_window = meter.steps
-                mean_loss, score, rate = meter.read(bs)
-                if not math.isfinite(mean_loss):
-                    yield finish("diverged", epoch=epoch, message=(
-                        f"The loss became {mean_loss} at step {step}: training diverged. Lower the learning "
-                        f"rate (now {o.lr:g}), e.g. to {o.lr / 10:g}, or turn on gradient clipping."))
+                logged = _log_event(s, meter, step, epoch, o.lr, now)
+                if logged["kind"] == "diverged":
+                    yield finish("diverged", epoch=epoch, message=logged["message"])
                     return
-                yield emit({"kind": "step", "step": step, "epoch": epoch, "loss": round(mean_loss, 5),
-                            task.metric: round(task.metric_value(score, n_window * bs), 4),
-                            "lr": sched.get_last_lr()[0], "images_per_s": round(rate, 1),
-                            **s.probe_fields("on_log", step, epoch), "t": now()})
+                yield emit(logged)
                 meter.restart()
         last = _epoch_event(s, meter, epoch, step, now())
         ev = last
@@ -257,6 +281,4 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
         last = task.evaluate(p)
     best = s.use_best()  # the course's protocol: the best validation checkpoint is the one tested and saved
     last = task.evaluate(p) if best else last
-    yield finish("done", epoch=epoch, **task.done_fields(last), **best, train_seconds=round(meter.train_seconds, 3),
-                 images_per_second=round(meter.images / max(meter.train_seconds, 1e-9), 1),
-                 device=device_label(p.device), run_id=run.run_id if run else None)
+    yield finish("done", epoch=epoch, **task.done_fields(last), **best, **_done_figures(meter, p.device, run))
