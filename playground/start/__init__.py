@@ -168,7 +168,7 @@ def _transfer(ctx: Ctx = Ctx()) -> Lesson:
                   f"images of each of {target}, beats the same network trained from scratch on those "
                   f"{per * 5} images.",
                   f"transferred minus from-scratch test accuracy on {target} ({per} training images of each)", 0.03,
-                  ex2.run_transfer, "Train source, transfer and baseline", "transfer learning: freeze the features, "
+                  ex2.run_transfer, "Transfer vs scratch", "transfer learning: freeze the features, "
                   "replace the classifier", {}, note=_digits_note(ctx), quick_threshold=0.02)
 
 
