@@ -179,7 +179,7 @@ def transfer_chart(acc: list[float], n: int, per: int, words: tuple[str, str, st
     names = [f"transferred: features from {words[0]}, new head", "from scratch: the same network"]
     fig = go.Figure(go.Bar(x=names, y=acc, text=[f"{a:.1%}" for a in acc], textposition="outside",
                            marker_color=["#2ca02c", "#7f7f7f"]))
-    fig.add_hline(y=0.2, line_dash="dot", annotation_text="chance (5 classes): 20%")
+    fig.add_hline(y=0.2, line_dash="dot", annotation_text="chance (5 classes): 20%", annotation_position="top left")
     fig.update_layout(title=f"Test accuracy on {words[1]}, trained on {n} labelled images ({per} of each)",
                       yaxis_title="test accuracy", yaxis_range=[0, 1.08], height=340)
     return fig
