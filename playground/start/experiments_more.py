@@ -195,7 +195,9 @@ def few_images(data: DataConfig) -> np.ndarray:
     d = load_dataset(data.dataset, root=data.data_root, download=False, **dict(data.params))
     order = torch.argsort(d.train_y, stable=True)
     per = int(dict(data.params)["per_class"])
-    grid = make_grid(d.train_x[order].float() / 255, nrow=per, padding=2, pad_value=1.0)
+    zoom = 3 if per <= 10 else 1  # a few small digits: enlarged, so the page shows them at a readable size
+    x = d.train_x[order].float().repeat_interleave(zoom, 2).repeat_interleave(zoom, 3) / 255
+    grid = make_grid(x, nrow=per, padding=2, pad_value=1.0)
     return (grid.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
 
 
