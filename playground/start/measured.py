@@ -8,20 +8,20 @@ with one thread). On a quiet 2-core CPU they take several times less; docs/BENCH
 seconds to each point", has every figure. Re-measure with ``playground lessons --json`` after changing a
 lesson.
 
-The transfer lesson (redesigned 2026-12-07: digits 0-4 -> 5 images of each of 5-9) was measured by ``lessons2``
-on the same VM at load average 10.6-12.6 at its start and end (12-19 while it ran, beside an identical run
-clicked in the app and another harness): one job slot of two threads (the default), 1022 s.
+Re-measured 2026-12-07 by ``lessons2`` (the transfer lesson redesigned: digits 0-4 -> 5 images of each of
+5-9), with the same settings (PLAYGROUND_MAX_JOBS=2, OMP_NUM_THREADS=1) at load average 8-12: convolution,
+mlp_vs_cnn, filters, augmentation, denoise and transfer; the others are the 2026-12-06 figures.
 """
 
 MEASURED: dict[str, float] = {
     "first_cnn": 125.5,
     "convolution": 0.1,
-    "mlp_vs_cnn": 154.3,
-    "filters": 116.5,
+    "mlp_vs_cnn": 95.7,
+    "filters": 46.1,
     "initialisation": 550.2,
-    "augmentation": 102.7,
-    "denoise": 77.6,
-    "transfer": 1022.3,
+    "augmentation": 71.0,
+    "denoise": 39.2,
+    "transfer": 117.8,
     "style": 280.5,
 }
-MEASURED_ON = "a 2-core CPU shared with other work (load average 13-20)"
+MEASURED_ON = "a 2-core CPU shared with other work (load average 8-20)"
