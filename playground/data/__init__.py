@@ -2,6 +2,7 @@
 
 from . import folder as _folder  # noqa: F401  (registers "image_folder")
 from . import shapes as _shapes  # noqa: F401  (registers "shapes")
+from . import subset as _subset  # noqa: F401  (registers "subset": some classes of another data set)
 from .datasets import (
                        DATASETS,
                        Dataset,

@@ -136,9 +136,40 @@ def _data_image_folder(**params: Any) -> str:
         """)
 
 
+def _data_subset(of: str = "shapes", classes: Any = "0-4", per_class: int = 0, test_per_class: int = 0, seed: int = 0,
+                 **params: Any) -> str:
+    """The base data set's loader, then the same classes and the same seeded draw as playground.data.subset."""
+    from ..data.subset import parse_classes
+
+    chosen = parse_classes(classes, 10**6)
+    base = DATA_EMITTERS[of](**params).replace("def load_data(root):", "def load_base_data(root):", 1)
+    return base + "\n\n" + textwrap.dedent(f"""\
+        def load_data(root):
+            \"\"\"Classes {chosen} of {of} (labels renumbered 0..{len(chosen) - 1}), {per_class or 'all'} training and
+            {test_per_class or 'all'} test images of each (a seeded draw).\"\"\"
+            tx, ty, vx, vy, classes = load_base_data(root)
+            g = torch.Generator().manual_seed({seed})
+
+            def pick(x, y, few):
+                idx, labels = [], []
+                for new, c in enumerate({chosen}):
+                    where = (y == c).nonzero().flatten()
+                    if few:
+                        where = where[torch.randperm(len(where), generator=g)[:few]].sort().values
+                    idx.append(where)
+                    labels.append(torch.full((len(where),), new, dtype=torch.int64))
+                order = torch.cat(idx).argsort()
+                return x[torch.cat(idx)[order]].contiguous(), torch.cat(labels)[order]
+
+            (tx, ty), (vx, vy) = pick(tx, ty, {per_class}), pick(vx, vy, {test_per_class})
+            return tx, ty, vx, vy, [classes[c] for c in {chosen}]
+        """)
+
+
 DATA_EMITTERS: dict[str, Callable[..., str]] = {
     "mnist": _data_torchvision("MNIST"), "fashion_mnist": _data_torchvision("FashionMNIST"),
     "cifar10": _data_torchvision("CIFAR10"), "shapes": _data_shapes, "image_folder": _data_image_folder,
+    "subset": _data_subset,
 }
 
 

@@ -160,12 +160,16 @@ def _denoise(ctx: Ctx = Ctx()) -> Lesson:
 
 @LESSONS.register("transfer", order=8)
 def _transfer(ctx: Ctx = Ctx()) -> Lesson:
+    base = ex2.transfer_base(ctx)
+    source, target, thing = ex2.transfer_words(base)
+    per = ex2.SHOTS[base]
     return Lesson("transfer", "Borrow a network: transfer learning", "transfer",
-                  "A network trained on shapes, its features reused for 200 digits, beats the same network trained "
-                  "on those 200 digits from scratch.",
-                  "transferred minus from-scratch test accuracy (200 target images)", 0.03, ex2.run_transfer,
-                  "Train source, transfer and baseline", "transfer learning: freeze the features, replace the "
-                  "classifier", {}, note=_digits_note(ctx))
+                  f"A CNN trained on {source}, its features frozen and only a new head trained on {per} labelled "
+                  f"images of each of {target}, beats the same network trained from scratch on those "
+                  f"{per * 5} images.",
+                  f"transferred minus from-scratch test accuracy on {target} ({per} training images of each)", 0.03,
+                  ex2.run_transfer, "Transfer vs scratch", "transfer learning: freeze the features, "
+                  "replace the classifier", {}, note=_digits_note(ctx), quick_threshold=0.02)
 
 
 @LESSONS.register("style", order=9)

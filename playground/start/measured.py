@@ -7,17 +7,21 @@ Measured 2026-12-06 on the 2-core development VM while four other engineers' tes
 with one thread). On a quiet 2-core CPU they take several times less; docs/BENCHMARKS.md, "Lessons:
 seconds to each point", has every figure. Re-measure with ``playground lessons --json`` after changing a
 lesson.
+
+Re-measured 2026-12-07 by ``lessons2`` (the transfer lesson redesigned: digits 0-4 -> 5 images of each of
+5-9), with the same settings (PLAYGROUND_MAX_JOBS=2, OMP_NUM_THREADS=1) at load average 8-12, every lesson (nine of
+nine shown); these are the figures below.
 """
 
 MEASURED: dict[str, float] = {
-    "first_cnn": 125.5,
+    "first_cnn": 92.3,
     "convolution": 0.1,
-    "mlp_vs_cnn": 154.3,
-    "filters": 116.5,
-    "initialisation": 550.2,
-    "augmentation": 102.7,
-    "denoise": 77.6,
-    "transfer": 458.7,
-    "style": 280.5,
+    "mlp_vs_cnn": 95.7,
+    "filters": 46.1,
+    "initialisation": 63.2,
+    "augmentation": 71.0,
+    "denoise": 39.2,
+    "transfer": 117.8,
+    "style": 60.0,
 }
-MEASURED_ON = "a 2-core CPU shared with other work (load average 13-20)"
+MEASURED_ON = "a 2-core CPU shared with other work (load average 8-12)"
