@@ -14,8 +14,13 @@ from playground.data.augment import AUGMENTATIONS, parse_spec
 
 def spec_of(name: str, params: dict[str, Any]) -> str:
     """``name:k=v,...`` (a pair as ``low/high``): what ``parse_spec`` reads back to ``params``."""
-    text = lambda v: "/".join(f"{x:g}" for x in v) if isinstance(v, (list, tuple)) else \
-        f"{v:g}" if isinstance(v, float) else str(v)
+    text = (
+        lambda v: "/".join(f"{x:g}" for x in v)
+        if isinstance(v, (list, tuple))
+        else f"{v:g}"
+        if isinstance(v, float)
+        else str(v)
+    )
     return name + (":" + ",".join(f"{k}={text(v)}" for k, v in params.items()) if params else "")
 
 
@@ -33,7 +38,13 @@ def augment_controls(names: list[str], key: str, given: tuple[str, ...] = ()) ->
     for name in names:
         with st.container(border=True):
             st.caption(f"**{name}**: {AUGMENTATIONS.doc(name)}")
-            params = param_widgets(AUGMENTATIONS.params(name), f"{key}_{name}", start.get(name), columns=3,
-                                   ranges=AUGMENTATIONS.ranges(name), choices=AUGMENTATIONS.choices(name))
+            params = param_widgets(
+                AUGMENTATIONS.params(name),
+                f"{key}_{name}",
+                start.get(name),
+                columns=3,
+                ranges=AUGMENTATIONS.ranges(name),
+                choices=AUGMENTATIONS.choices(name),
+            )
         out.append(spec_of(name, params))
     return out

@@ -19,8 +19,10 @@ from playground.jobs.buffer import run_progress
 
 st.title("Autoencoders")
 landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_parts.py)
-st.caption("The encoder squeezes each image into a few numbers (the code); the decoder has to undo the "
-           "compression. A denoising autoencoder gets a corrupted image and must return the clean one.")
+st.caption(
+    "The encoder squeezes each image into a few numbers (the code); the decoder has to undo the "
+    "compression. A denoising autoencoder gets a corrupted image and must return the clean one."
+)
 manager = job_manager()
 qp = st.query_params
 
@@ -54,6 +56,7 @@ with st.expander("Set up an autoencoder", expanded=run_id is None, icon=":materi
 
 # -- the run -------------------------------------------------------------------------
 
+
 def png(b64: str) -> bytes:
     return base64.b64decode(b64)
 
@@ -71,8 +74,11 @@ def reconstructions(run_id: str, snap: dict, status: str, live: bool) -> None:
     m[0].metric("train loss", f"{snap['steps']['loss'][-1]:.4f}" if snap["steps"]["loss"] else "—")
     m[1].metric("train PSNR", f"{snap['steps']['psnr'][-1]:.2f} dB" if snap["steps"]["psnr"] else "—")
     m[2].metric("test MSE", f"{last['test_mse']:.4f}" if last else "—")
-    m[3].metric("test PSNR", f"{last['test_psnr']:.2f} dB" if last else "—",
-                delta=f"{last['test_psnr'] - last['test_psnr_input']:+.2f} dB vs corrupted input" if last else None)
+    m[3].metric(
+        "test PSNR",
+        f"{last['test_psnr']:.2f} dB" if last else "—",
+        delta=f"{last['test_psnr'] - last['test_psnr_input']:+.2f} dB vs corrupted input" if last else None,
+    )
     grid = snap["latest"].get("recon_grid") if live or not last else None
     grid = grid or (last["samples"]["grid"] if last else start_ev.get("recon_grid"))
     if grid:
@@ -80,8 +86,11 @@ def reconstructions(run_id: str, snap: dict, status: str, live: bool) -> None:
         st.markdown(f"**Fixed test images** ({when}): input · corrupted · reconstruction, one row each")
         st.image(png(grid))
     if snap["steps"]["step"]:
-        st.plotly_chart(plots.reconstruction_curves(snap["steps"], snap["epochs"], snap.get("quick")), key="ae_curves",
-                        config={"staticPlot": live})
+        st.plotly_chart(
+            plots.reconstruction_curves(snap["steps"], snap["epochs"], snap.get("quick")),
+            key="ae_curves",
+            config={"staticPlot": live},
+        )
 
 
 def run_panel(run_id: str) -> None:
@@ -128,5 +137,7 @@ def run_panel(run_id: str) -> None:
 if run_id:
     run_panel(run_id)
 else:
-    st.info("Set up an autoencoder above and press **Start training**: the reconstructions redraw while it trains.",
-            icon=":material/info:")
+    st.info(
+        "Set up an autoencoder above and press **Start training**: the reconstructions redraw while it trains.",
+        icon=":material/info:",
+    )

@@ -31,17 +31,21 @@ def view_for(run) -> latent.AEView | None:
 
 def latent_tab(view: latent.AEView) -> None:
     proj = view.codes(n=2000)
-    title = (f"codes of 2,000 test images: {proj.method}" +
-             (f" ({proj.explained:.0%} of the codes' variance)" if proj.method.startswith("PCA") else ""))
-    event = st.plotly_chart(plots.latent_scatter(proj.xy, proj.labels, proj.index, view.data.classes, title),
-                            key="ae_latent", on_select="rerun", selection_mode=("points", "box", "lasso"))
+    title = f"codes of 2,000 test images: {proj.method}" + (
+        f" ({proj.explained:.0%} of the codes' variance)" if proj.method.startswith("PCA") else ""
+    )
+    event = st.plotly_chart(
+        plots.latent_scatter(proj.xy, proj.labels, proj.index, view.data.classes, title),
+        key="ae_latent",
+        on_select="rerun",
+        selection_mode=("points", "box", "lasso"),
+    )
     points = (event.selection.points if event and event.selection else []) or []
     picked = [int(p["customdata"]) for p in points if p.get("customdata") is not None][:8]
     if picked:
         r = view.reconstruct(picked)
         st.markdown("**Selected images** (top) and their reconstructions (bottom)")
-        st.image(r["clean"], caption=[f"#{i} {view.data.classes[int(view.data.test_y[i])]}" for i in picked],
-                 width=84)
+        st.image(r["clean"], caption=[f"#{i} {view.data.classes[int(view.data.test_y[i])]}" for i in picked], width=84)
         st.image(r["recon"], width=84)
     else:
         st.caption("Hover a point for its class and index; click or draw a box around points to see the images.")
@@ -56,8 +60,10 @@ def interpolation_tab(view: latent.AEView) -> None:
     imgs = guarded(lambda: view.interpolate(int(i), int(j), int(steps)))
     if imgs:
         st.image(imgs, caption=["start"] + [""] * (len(imgs) - 2) + ["end"], width=84)
-        st.caption("Decoded from points on the straight line between the two images' codes: a smooth morph "
-                   "means the decoder fills the space between the codes with plausible images.")
+        st.caption(
+            "Decoded from points on the straight line between the two images' codes: a smooth morph "
+            "means the decoder fills the space between the codes with plausible images."
+        )
 
 
 def pca_tab(run, view: latent.AEView, last: dict) -> None:
@@ -65,27 +71,33 @@ def pca_tab(run, view: latent.AEView, last: dict) -> None:
     res = guarded(lambda: pca_result(run.config().to_json(), k))
     if not res:
         return
-    rows = [(f"{run.config().model.name} (code {k})", last["test_mse"]),
-            (f"PCA, {k} components, same corrupted input", res["test_mse"]),
-            (f"PCA, {k} components, clean input", res["clean_mse"])]
+    rows = [
+        (f"{run.config().model.name} (code {k})", last["test_mse"]),
+        (f"PCA, {k} components, same corrupted input", res["test_mse"]),
+        (f"PCA, {k} components, clean input", res["clean_mse"]),
+    ]
     if last.get("test_psnr_input") is not None:
         rows.append(("corrupted input itself", 10 ** (-last["test_psnr_input"] / 10)))
     st.plotly_chart(plots.reconstruction_errors(rows), key="ae_pca")
     better = last["test_mse"] < res["test_mse"]
-    st.markdown(f"The autoencoder's test MSE is **{last['test_mse']:.4f}** (PSNR {last['test_psnr']:.2f} dB); PCA "
-                f"with the same {k} numbers per image gets **{res['test_mse']:.4f}** (PSNR {res['test_psnr']:.2f} dB) "
-                f"on the same corrupted test images — the autoencoder is "
-                f"**{'better' if better else 'not better yet'}**. PCA keeps {res['variance_kept']:.0%} of the "
-                f"training images' variance: it is the best *linear* autoencoder of that size.")
+    st.markdown(
+        f"The autoencoder's test MSE is **{last['test_mse']:.4f}** (PSNR {last['test_psnr']:.2f} dB); PCA "
+        f"with the same {k} numbers per image gets **{res['test_mse']:.4f}** (PSNR {res['test_psnr']:.2f} dB) "
+        f"on the same corrupted test images — the autoencoder is "
+        f"**{'better' if better else 'not better yet'}**. PCA keeps {res['variance_kept']:.0%} of the "
+        f"training images' variance: it is the best *linear* autoencoder of that size."
+    )
     st.caption("The corrupted input's bar is exp10(-PSNR/10), the MSE its mean per-image PSNR corresponds to.")
 
 
 def decoders_tab(run, view: latent.AEView, start) -> None:
     """``start(config)``: the page's way to start a run (it returns the new run's id, or None)."""
     demo = decoders.decoder_demo()
-    st.markdown("**A flat map through two upsampling layers of each decoder** (every weight 1): resize + "
-                "convolution stays flat; the stride-2 transposed convolution's kernels overlap unevenly and "
-                "paint a checkerboard.")
+    st.markdown(
+        "**A flat map through two upsampling layers of each decoder** (every weight 1): resize + "
+        "convolution stays flat; the stride-2 transposed convolution's kernels overlap unevenly and "
+        "paint a checkerboard."
+    )
     st.image(list(demo.values()), caption=list(demo), width=160)
     cfg = run.config()
     if cfg.model.name != "conv_autoencoder":
@@ -96,8 +108,7 @@ def decoders_tab(run, view: latent.AEView, start) -> None:
     pairs = st.session_state.setdefault("ae_pairs", {})
     other_id = pairs.get(run.run_id)
     if other_id is None:
-        if st.button(f"Train the same autoencoder with the {other} decoder", key="ae_pair",
-                     icon=":material/compare:"):
+        if st.button(f"Train the same autoencoder with the {other} decoder", key="ae_pair", icon=":material/compare:"):
             new_cfg = cfg.replace(model={"params": {**cfg.model.params, "decoder": other}})
             new = start(new_cfg)
             if new:
@@ -108,8 +119,10 @@ def decoders_tab(run, view: latent.AEView, start) -> None:
     other_run = guarded(lambda: job_manager().store.open(other_id))
     other_view = view_for(other_run) if other_run is not None and status == "done" else None
     if other_view is None:
-        st.info(f"The {other} run ({other_id}) is {status}; the comparison appears when it is done.",
-                icon=":material/hourglass_top:")
+        st.info(
+            f"The {other} run ({other_id}) is {status}; the comparison appears when it is done.",
+            icon=":material/hourglass_top:",
+        )
         if status in ("queued", "running"):
             st.button("Refresh", key="ae_pair_refresh")
         return
@@ -120,5 +133,7 @@ def decoders_tab(run, view: latent.AEView, start) -> None:
             r = v.reconstruct(idx)
             st.markdown(f"**{name}** — checkerboard response of the error: {v.checkerboard(idx):.4f}")
             st.image(r["recon"], width=112)
-    st.caption("The checkerboard response is the mean |2x2 checker filter| over the reconstruction error: "
-               "higher means more of the alternating-pixel pattern.")
+    st.caption(
+        "The checkerboard response is the mean |2x2 checker filter| over the reconstruction error: "
+        "higher means more of the alternating-pixel pattern."
+    )

@@ -25,12 +25,15 @@ SESSION_HOURS = 24
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16)
 _TOKEN_KEY = "_session_token"  # where the session keeps its cookie's token (server side; only the cookie sends it)
 # Sets the cookie from the page (Streamlit reads cookies, st.context.cookies, but has no call to write one).
-_cookie_writer = st.components.v2.component("playground_session_cookie", js="""
+_cookie_writer = st.components.v2.component(
+    "playground_session_cookie",
+    js="""
 export default function(component) {
   const { data } = component;
   document.cookie = `${data.name}=${data.token}; path=/; max-age=${data.seconds}; SameSite=Strict`;
 }
-""")
+""",
+)
 
 
 def owner() -> str:
@@ -69,8 +72,9 @@ def keep_session() -> None:
     owner()
     token = st.session_state.get(_TOKEN_KEY)  # none when a test set the session's id itself: no cookie to keep
     if token:
-        _cookie_writer(data={"name": SESSION_COOKIE, "token": token, "seconds": SESSION_HOURS * 3600},
-                       key="session_cookie")
+        _cookie_writer(
+            data={"name": SESSION_COOKIE, "token": token, "seconds": SESSION_HOURS * 3600}, key="session_cookie"
+        )
 
 
 def client_address() -> str:
@@ -169,8 +173,7 @@ def log_steps(lo: float, hi: float, keep: float | None = None) -> list[float]:
     """1-2-5 values per decade from ``lo`` to ``hi`` (a slider over decades), with ``keep`` among them."""
     import math
 
-    values = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
-              for m in (1, 2, 5)]
+    values = [m * 10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1) for m in (1, 2, 5)]
     values = [float(f"{v:.6g}") for v in values if lo <= v <= hi]
     if keep is not None and keep not in values:
         values = sorted(values + [keep])
@@ -184,16 +187,22 @@ def _ranged(label: str, value: float, default: Any, spec: tuple, key: str) -> An
     if not lo <= value <= hi:
         return None
     if step == "log":
-        return st.select_slider(label, log_steps(lo, hi, float(value)), value=float(value), key=key,
-                                format_func=lambda v: f"{v:g}")
+        return st.select_slider(
+            label, log_steps(lo, hi, float(value)), value=float(value), key=key, format_func=lambda v: f"{v:g}"
+        )
     if isinstance(default, int):
         return int(st.slider(label, int(lo), int(hi), int(value), int(step), key=key))
     return float(st.slider(label, float(lo), float(hi), float(value), float(step), key=key))
 
 
-def param_widgets(defaults: dict[str, Any], key: str, current: dict[str, Any] | None = None,
-                  columns: int = 3, ranges: dict[str, tuple] | None = None,
-                  choices: dict[str, list] | None = None) -> dict[str, Any]:
+def param_widgets(
+    defaults: dict[str, Any],
+    key: str,
+    current: dict[str, Any] | None = None,
+    columns: int = 3,
+    ranges: dict[str, tuple] | None = None,
+    choices: dict[str, list] | None = None,
+) -> dict[str, Any]:
     """Widgets for a registry entry's keyword parameters, typed by their defaults; a numeric one with
     a known range (``Registry.ranges``) gets a slider, a text one with the entry's own allowed values
     (``Registry.choices``: never a list found by the parameter's name) a select box.
@@ -227,8 +236,11 @@ def param_widgets(defaults: dict[str, Any], key: str, current: dict[str, Any] | 
                 except ValueError:
                     st.error(f"{label}: numbers separated by commas.")
                     v = list(default)
-            elif isinstance(default, (int, float)) and name in ranges and \
-                    (v := _ranged(label, value, default, ranges[name], wkey)) is not None:
+            elif (
+                isinstance(default, (int, float))
+                and name in ranges
+                and (v := _ranged(label, value, default, ranges[name], wkey)) is not None
+            ):
                 pass
             elif isinstance(default, int):
                 v = int(st.number_input(label, value=int(value), step=1, key=wkey))
@@ -261,10 +273,16 @@ def _choice(label: str, opts: list, value: Any, key: str) -> Any:
 
 
 def status_badge(status: str) -> str:
-    icons = {"queued": ":material/hourglass_top:", "running": ":material/play_circle:",
-             "paused": ":material/pause_circle:", "done": ":material/check_circle:",
-             "stopped": ":material/stop_circle:", "diverged": ":material/warning:",
-             "error": ":material/error:", "interrupted": ":material/restart_alt:"}
+    icons = {
+        "queued": ":material/hourglass_top:",
+        "running": ":material/play_circle:",
+        "paused": ":material/pause_circle:",
+        "done": ":material/check_circle:",
+        "stopped": ":material/stop_circle:",
+        "diverged": ":material/warning:",
+        "error": ":material/error:",
+        "interrupted": ":material/restart_alt:",
+    }
     return f"{icons.get(status, '')} {status}"
 
 
@@ -288,8 +306,9 @@ def image_folder_input(prefix: str) -> str | None:
         sweep_uploads()  # uploads older than PLAYGROUND_UPLOAD_TTL_HOURS go
         with st.spinner("Unpacking..."):
             note_upload_address(owner(), client_address())  # uploads are counted per client address too
-            res = guarded(lambda: extract_zip(data, dest, room=upload_room(owner(), replacing=dest,
-                                                                            address=client_address())))
+            res = guarded(
+                lambda: extract_zip(data, dest, room=upload_room(owner(), replacing=dest, address=client_address()))
+            )
         if res:
             ss.upload_folder, ss.zip_notes = str(res[0]), res[1]
             ss[f"{prefix}_folder"] = str(res[0])  # a keyed text box keeps its own state: point it at the upload
@@ -298,8 +317,12 @@ def image_folder_input(prefix: str) -> str | None:
     if settings().server_folders:
         if f"{prefix}_folder" not in ss:  # the box starts at the upload; one value, set once (never also value=)
             ss[f"{prefix}_folder"] = ss.get("upload_folder", "")
-        return st.text_input("or a folder on this machine", key=f"{prefix}_folder",
-                             placeholder="/path/to/images (class sub-folders)") or None
+        return (
+            st.text_input(
+                "or a folder on this machine", key=f"{prefix}_folder", placeholder="/path/to/images (class sub-folders)"
+            )
+            or None
+        )
     root = ss.get("upload_folder") or None  # a shared server: only this session's own uploads
     if root:
         st.caption(f"using your upload `{Path(root).name}`")
@@ -325,9 +348,16 @@ def drawing_canvas(scope: str, size: int = 280) -> Any:
     from playground.payload import drawing_pixels
 
     st.space(32)  # room for the toolbar Streamlit shows above the canvas on hover (it covered the widget above)
-    r = st_canvas(stroke_width=max(4, size // 15), stroke_color="#FFFFFF", background_color="#000000",
-                  height=size, width=size, drawing_mode="freedraw", key=wkey(scope, "canvas"),
-                  return_image_data=True)
+    r = st_canvas(
+        stroke_width=max(4, size // 15),
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        height=size,
+        width=size,
+        drawing_mode="freedraw",
+        key=wkey(scope, "canvas"),
+        return_image_data=True,
+    )
     # The PNG data URL as sent, never decoded by the canvas package itself (its image_data decodes any size).
     return guarded(lambda: drawing_pixels(getattr(r, "_image_data_url", None), (size, size)))
 
@@ -337,8 +367,11 @@ def camera_photo(scope: str) -> bytes | None:
     what was sent is larger than a webcam photo: refused before decoding, with a message). Key ``scope.camera``."""
     from playground.payload import camera_bytes
 
-    shot = st.camera_input("take a photo", key=wkey(scope, "camera"),
-                           help="Your browser asks before it turns the camera on; the photo stays in this session.")
+    shot = st.camera_input(
+        "take a photo",
+        key=wkey(scope, "camera"),
+        help="Your browser asks before it turns the camera on; the photo stays in this session.",
+    )
     return None if shot is None else guarded(lambda: camera_bytes(shot.getvalue()))
 
 

@@ -36,25 +36,40 @@ def sample_images(_ds, ds_id: int, n: int, class_index: int | None, seed: int) -
 
 c1, c2 = st.columns([1, 2])
 names = list_datasets()
-dataset = c1.selectbox("data set", names, index=names.index("shapes"), key="d_dataset",
-                       help="shapes is built in; MNIST, Fashion-MNIST and CIFAR-10 download when online")
+dataset = c1.selectbox(
+    "data set",
+    names,
+    index=names.index("shapes"),
+    key="d_dataset",
+    help="shapes is built in; MNIST, Fashion-MNIST and CIFAR-10 download when online",
+)
 root = None
 if dataset == "image_folder":
     with c2:
         root = image_folder_input("d")
-        if session_folder(owner()).is_dir() and st.button("Delete my uploads", key="d_delete_uploads",
-                                                          icon=":material/delete:"):
+        if session_folder(owner()).is_dir() and st.button(
+            "Delete my uploads", key="d_delete_uploads", icon=":material/delete:"
+        ):
             delete_session_uploads(owner())
             for k in ("upload_folder", "zip_notes"):
                 st.session_state.pop(k, None)
             st.rerun()
     if not root:
-        st.info("Upload a .zip or give a folder: one sub-folder per class (cats/1.jpg, dogs/2.jpg), "
-                "optionally under train/ and test/.", icon=":material/folder_open:")
+        st.info(
+            "Upload a .zip or give a folder: one sub-folder per class (cats/1.jpg, dogs/2.jpg), "
+            "optionally under train/ and test/.",
+            icon=":material/folder_open:",
+        )
         st.stop()
 else:
-    root = c2.text_input("data folder (empty: default)", key="d_root",
-                         help="where the files are, or get downloaded; default $PLAYGROUND_DATA or ./data") or None
+    root = (
+        c2.text_input(
+            "data folder (empty: default)",
+            key="d_root",
+            help="where the files are, or get downloaded; default $PLAYGROUND_DATA or ./data",
+        )
+        or None
+    )
 
 if root and guarded(lambda: check_folder_allowed(root, owner())) is None:
     st.stop()
@@ -72,15 +87,24 @@ m[2].metric("training images", f"{info['train']:,}")
 m[3].metric("test images", f"{info['test']:,}")
 for note in info["notes"]:
     st.caption(f"note: {md(note)}")
-st.caption(f"Mean per channel {', '.join(f'{v:.4f}' for v in info['mean'])}, std "
-           f"{', '.join(f'{v:.4f}' for v in info['std'])}: computed from the training split; training "
-           "normalises with them unless its normalisation says otherwise (none, fixed values, ImageNet's).")
+st.caption(
+    f"Mean per channel {', '.join(f'{v:.4f}' for v in info['mean'])}, std "
+    f"{', '.join(f'{v:.4f}' for v in info['std'])}: computed from the training split; training "
+    "normalises with them unless its normalisation says otherwise (none, fixed values, ImageNet's)."
+)
 
 # Only the open tab runs (the first open of the page draws its samples, not all five tabs' figures); each
 # tab's settings are kept while another is open.
-tabs = lazy_tabs(["Samples", "Classes and pixels", "Augmentation", "Normalisation", "MLP vs CNN input"],
-                 keep=[("d_class", "d_n", "d_seed"), (), ("d_aug", "d_aug_idx", "d_draws", "d_augp_"), ("d_norm_idx",),
-                       ("d_flat_idx", "d_k", "d_stride", "d_pad_")])
+tabs = lazy_tabs(
+    ["Samples", "Classes and pixels", "Augmentation", "Normalisation", "MLP vs CNN input"],
+    keep=[
+        ("d_class", "d_n", "d_seed"),
+        (),
+        ("d_aug", "d_aug_idx", "d_draws", "d_augp_"),
+        ("d_norm_idx",),
+        ("d_flat_idx", "d_k", "d_stride", "d_pad_"),
+    ],
+)
 seed = int(st.session_state.get("d_seed", 0))  # the Samples tab's shuffle seeds the augmentation draws too
 
 with tabs[0]:
@@ -96,14 +120,16 @@ with tabs[1]:
     if tabs[1].open:  # lazy: only the open tab runs
         a, b = st.columns(2)
         a.plotly_chart(plots.class_distribution(explore.class_distribution(ds), ds.classes), key="d_dist")
-        b.plotly_chart(plots.pixel_histogram(explore.pixel_histograms(ds), "pixel values (0..1), training images"),
-                       key="d_hist")
+        b.plotly_chart(
+            plots.pixel_histogram(explore.pixel_histograms(ds), "pixel values (0..1), training images"), key="d_hist"
+        )
 
 with tabs[2]:
     if tabs[2].open:  # lazy: only the open tab runs
         a, b, c = st.columns([2, 1, 1])
-        specs_names = a.multiselect("augmentations", list_augmentations(), default=["rotation", "translate"],
-                                    key="d_aug")
+        specs_names = a.multiselect(
+            "augmentations", list_augmentations(), default=["rotation", "translate"], key="d_aug"
+        )
         idx = b.number_input("training image #", 0, len(ds.train_y) - 1, 0, key="d_aug_idx")
         draws = c.slider("draws", 4, 32, 16, 4, key="d_draws")
         specs = augment_controls(specs_names, "d_augp")  # sliders over the registry's ranges, never typed text
@@ -118,14 +144,16 @@ with tabs[3]:
         idx = st.number_input("training image #", 0, len(ds.train_y) - 1, 0, key="d_norm_idx")
         norm = normalisation_input("data", "d_norm")  # the Train page's setting of the same name
         pv = guarded(lambda: explore.normalise_preview(ds, int(idx), norm)) or explore.normalise_preview(ds, int(idx))
-        st.caption("mean " + ", ".join(f"{v:.4f}" for v in pv["mean"]) + " · std "
-                   + ", ".join(f"{v:.4f}" for v in pv["std"]))
+        st.caption(
+            "mean " + ", ".join(f"{v:.4f}" for v in pv["mean"]) + " · std " + ", ".join(f"{v:.4f}" for v in pv["std"])
+        )
         a, b = st.columns(2)
         a.plotly_chart(plots.channel_heatmaps(pv["before"], "before: pixels in [0, 1]"), key="d_before")
         b.plotly_chart(plots.channel_heatmaps(pv["after"], "after: (x - mean) / std", zmid=0.0), key="d_after")
         a.plotly_chart(plots.pixel_histogram(explore.pixel_histograms(ds), "before"), key="d_hb")
-        b.plotly_chart(plots.pixel_histogram(explore.pixel_histograms(ds, normalised=True), "after (mean 0, std 1)"),
-                       key="d_ha")
+        b.plotly_chart(
+            plots.pixel_histogram(explore.pixel_histograms(ds, normalised=True), "after (mean 0, std 1)"), key="d_ha"
+        )
 
 with tabs[4]:
     if tabs[4].open:  # lazy: only the open tab runs
@@ -135,10 +163,20 @@ with tabs[4]:
         st.plotly_chart(plots.flatten_strip(vec, w), key="d_flat")
         a, b, c = st.columns(3)
         k = a.select_slider("convolution kernel", [3, 5, 7], 3, key="d_k")
-        stride = b.select_slider("stride", [1, 2, 3], 1, key="d_stride",
-                                 help="How far the window moves each time: 1 is what a conv layer usually does.")
-        pad = c.select_slider("padding (zeros around the image)", list(range(k // 2 + 1)), 0, key=f"d_pad_{k}",
-                              help=f"{k // 2} keeps the output the size of the input at stride 1 ('same' padding).")
+        stride = b.select_slider(
+            "stride",
+            [1, 2, 3],
+            1,
+            key="d_stride",
+            help="How far the window moves each time: 1 is what a conv layer usually does.",
+        )
+        pad = c.select_slider(
+            "padding (zeros around the image)",
+            list(range(k // 2 + 1)),
+            0,
+            key=f"d_pad_{k}",
+            help=f"{k // 2} keeps the output the size of the input at stride 1 ('same' padding).",
+        )
         view = guarded(lambda: explore.conv_windows(ds, int(idx), kernel=k, stride=stride, padding=pad))
         if view is not None:
             oh, ow = view["grid"]
@@ -146,18 +184,24 @@ with tabs[4]:
             def side(n: int, out: int) -> str:
                 return f"({n} - {k} + 2·{pad}) / {stride} + 1 = {out}"
 
-            sides = f"{side(h, oh)} positions down and across" if h == w else \
-                f"{side(h, oh)} positions down and {side(w, ow)} across"
+            sides = (
+                f"{side(h, oh)} positions down and across"
+                if h == w
+                else f"{side(h, oh)} positions down and {side(w, ow)} across"
+            )
             st.markdown(
                 f"An MLP unit is connected to all **{view['mlp_inputs_per_unit']:,}** inputs ({c_} x {h} x {w} "
                 f"flattened: where a pixel was is forgotten). A {k}x{k} convolution unit sees only **"
                 f"{view['inputs_per_unit']}** neighbouring inputs ({c_} x {k} x {k}), and the same weights slide over "
                 f"the image {stride} pixel{'s' if stride > 1 else ''} at a time: (n - k + 2p) / s + 1 = "
                 f"{sides}, so the window visits **{oh} x {ow} = {view['positions']:,} positions** (weight sharing: "
-                f"{view['positions']:,} outputs from one set of {view['inputs_per_unit'] + 1} weights).")
+                f"{view['positions']:,} outputs from one set of {view['inputs_per_unit'] + 1} weights)."
+            )
             if (h - k + 2 * pad) % stride or (w - k + 2 * pad) % stride:
-                st.caption("The division is rounded down: the window never hangs over the edge, so the last "
-                           "pixels of a side can be left out.")
+                st.caption(
+                    "The division is rounded down: the window never hangs over the edge, so the last "
+                    "pixels of a side can be left out."
+                )
             left, right = st.columns([3, 2])
             title = f"{k}x{k} windows, stride {stride}, padding {pad}" + (" (zeros, dashed: the image)" if pad else "")
             left.plotly_chart(dplots.conv_windows_figure(view, title, height=540), key="d_windows")
@@ -165,18 +209,24 @@ with tabs[4]:
                 st.markdown("**Some of the windows** (each one output of the layer):")
                 for i, e in enumerate(view["examples"]):
                     colour = dplots.COLOUR_NAMES[i % len(dplots.COLOUR_NAMES)]
-                    rows = f"rows {e['top'] - pad}..{e['top'] - pad + k - 1}, columns {e['left'] - pad}.." \
-                           f"{e['left'] - pad + k - 1}"
+                    rows = (
+                        f"rows {e['top'] - pad}..{e['top'] - pad + k - 1}, columns {e['left'] - pad}.."
+                        f"{e['left'] - pad + k - 1}"
+                    )
                     t, q = st.columns([1, 3])
                     t.image(np.repeat(np.repeat(e["tile"], 12, 0), 12, 1), width=72)  # crisp pixels
                     q.markdown(f":{colour}[**output ({e['row']}, {e['col']})**] sees image {rows}")
                 notes = []
                 if stride == 1:
-                    notes.append(f"Neighbouring windows overlap by {k - 1} pixel{'s' if k > 2 else ''}: every pixel "
-                                 f"away from the border is seen by {k} x {k} = {k * k} windows.")
+                    notes.append(
+                        f"Neighbouring windows overlap by {k - 1} pixel{'s' if k > 2 else ''}: every pixel "
+                        f"away from the border is seen by {k} x {k} = {k * k} windows."
+                    )
                 elif stride < k:
-                    notes.append(f"Neighbouring windows overlap by {k - stride} pixel{'s' if k - stride > 1 else ''}: "
-                                 "the pixels in the overlap are seen by more than one window.")
+                    notes.append(
+                        f"Neighbouring windows overlap by {k - stride} pixel{'s' if k - stride > 1 else ''}: "
+                        "the pixels in the overlap are seen by more than one window."
+                    )
                 else:
                     notes.append("The windows do not overlap: each pixel is seen by at most one window.")
                 if pad:

@@ -17,7 +17,7 @@ EXTENSIONS = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
 
 
 def _guess(tr: ins.Trained, x) -> str:
-    (c, p), = ins.predict(tr, x, 1)
+    ((c, p),) = ins.predict(tr, x, 1)
     return f"{md(c)} {p:.0%}"
 
 
@@ -25,8 +25,10 @@ def _drawn(tr: ins.Trained, prefix: str, col) -> tuple | None:
     with col:
         a = drawing_canvas(prefix)
     if a is None:
-        col.caption("Draw a digit (white ink on black, like MNIST): the network answers when the stroke ends. "
-                    "The bin icon under the canvas clears it.")
+        col.caption(
+            "Draw a digit (white ink on black, like MNIST): the network answers when the stroke ends. "
+            "The bin icon under the canvas clears it."
+        )
         return None
     x = guarded(lambda: drawing(a, tr.in_shape), col)
     if x is None:
@@ -37,9 +39,11 @@ def _drawn(tr: ins.Trained, prefix: str, col) -> tuple | None:
         l, r = st.columns(2)
         l.image(ins.hwc(raw), caption=f"only shrunk to {h}x{w}: {_guess(tr, raw)}", width=120)
         r.image(ins.hwc(x), caption=f"prepared like MNIST: {_guess(tr, x)}", width=120)
-        st.caption(f"Prepared like MNIST's digits: the ink's bounding box scaled to {round(20 / 28 * min(h, w))} px "
-                   f"(aspect kept), then moved so its centre of mass sits at the centre of the {h}x{w} image. The "
-                   "network learnt digits prepared this way; a drawing that is only shrunk is thin and off-centre.")
+        st.caption(
+            f"Prepared like MNIST's digits: the ink's bounding box scaled to {round(20 / 28 * min(h, w))} px "
+            f"(aspect kept), then moved so its centre of mass sits at the centre of the {h}x{w} image. The "
+            "network learnt digits prepared this way; a drawing that is only shrunk is thin and off-centre."
+        )
     return x, ins.hwc(x), "your drawing, prepared like MNIST"
 
 
@@ -54,9 +58,11 @@ def _photo(tr: ins.Trained, prefix: str, col, invert: bool) -> tuple | None:
     c, h, w = tr.in_shape
     mean, std = tr.mean.flatten().tolist(), tr.std.flatten().tolist()
     col.image(ins.hwc(x), caption=f"what the network receives ({c}x{h}x{w})", width=140)
-    col.caption(f"The run's preprocessing: {'grey' if c == 1 else 'RGB'}, scaled (antialiased) to cover {h}x{w} "
-                f"and centre-cropped{', inverted' if invert else ''}, then normalised per channel with mean "
-                f"{[round(m, 3) for m in mean]} and std {[round(s, 3) for s in std]} (the training split's).")
+    col.caption(
+        f"The run's preprocessing: {'grey' if c == 1 else 'RGB'}, scaled (antialiased) to cover {h}x{w} "
+        f"and centre-cropped{', inverted' if invert else ''}, then normalised per channel with mean "
+        f"{[round(m, 3) for m in mean]} and std {[round(s, 3) for s in std]} (the training split's)."
+    )
     return x, ins.hwc(x), "webcam photo"
 
 
@@ -64,21 +70,28 @@ def chosen_image(tr: ins.Trained, prefix: str) -> tuple | None:
     """(uint8 tensor (C, H, W) in the run's input shape, numpy for display, caption), or None with the reason
     shown. ``prefix`` keeps each tab's widgets apart (keys ``wkey(prefix, ...)``)."""
     c1, c2 = st.columns([1, 2])
-    src = c1.radio("image", list(SOURCES), format_func=SOURCES.get, key=wkey(prefix, "radio", "source"),
-                   horizontal=True)
+    src = c1.radio(
+        "image", list(SOURCES), format_func=SOURCES.get, key=wkey(prefix, "radio", "source"), horizontal=True
+    )
     if src == "test":
         n = len(tr.data.test_y)
         idx = int(c1.number_input(f"test image index (0..{n - 1})", 0, n - 1, 0, key=wkey(prefix, "number", "index")))
-        return (tr.data.test_x[idx], explore.image(tr.data, idx),
-                f"test #{idx}: {tr.classes[int(tr.data.test_y[idx])]}")
+        return (
+            tr.data.test_x[idx],
+            explore.image(tr.data, idx),
+            f"test #{idx}: {tr.classes[int(tr.data.test_y[idx])]}",
+        )
     if src == "draw":
         return _drawn(tr, prefix, c2)
-    invert = c1.checkbox("invert (dark strokes on a light background, e.g. a photo of a digit on paper)",
-                         key=wkey(prefix, "checkbox", "invert"))
+    invert = c1.checkbox(
+        "invert (dark strokes on a light background, e.g. a photo of a digit on paper)",
+        key=wkey(prefix, "checkbox", "invert"),
+    )
     if src == "camera":
         return _photo(tr, prefix, c2, invert)
-    up = c2.file_uploader("any image (converted and resized to the model's input)", type=EXTENSIONS,
-                          key=wkey(prefix, "upload", "image"))
+    up = c2.file_uploader(
+        "any image (converted and resized to the model's input)", type=EXTENSIONS, key=wkey(prefix, "upload", "image")
+    )
     if up is None:
         c2.caption("Upload an image to see what the network makes of it.")
         return None

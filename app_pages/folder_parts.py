@@ -33,4 +33,4 @@ def real_folder(shown: str | None) -> str | None:
 
     if not shown or not shown.startswith(UPLOAD_PREFIX):
         return shown or None
-    return str(session_folder(owner()) / shown[len(UPLOAD_PREFIX):].lstrip("/"))
+    return str(session_folder(owner()) / shown[len(UPLOAD_PREFIX) :].lstrip("/"))

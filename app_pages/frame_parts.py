@@ -39,13 +39,15 @@ SIDEBAR_CSS = """<style>
 </style>"""
 
 
-def sidebar_lit(runs: list[str], where: dict[str, tuple[str, dict[str, str]]], page: str,
-                query: dict[str, str]) -> str | None:
+def sidebar_lit(
+    runs: list[str], where: dict[str, tuple[str, dict[str, str]]], page: str, query: dict[str, str]
+) -> str | None:
     """The one sidebar entry to light: the first of ``runs`` (newest first) whose page (``where[run]``: its page
     and the URL parameters that open it there) is ``page`` and whose parameters are all in ``query``; None when
     the page on screen shows none of them."""
-    return next((r for r in runs if where[r][0] == page and all(query.get(q) == v for q, v in where[r][1].items())),
-                None)
+    return next(
+        (r for r in runs if where[r][0] == page and all(query.get(q) == v for q, v in where[r][1].items())), None
+    )
 
 
 @st.cache_resource
@@ -64,8 +66,10 @@ def main() -> None:
     # No CSS transitions or animations: redrawn every second beside a training run, the progress
     # bar's transition alone kept a software-rendered Chromium repainting and cost the run ~15%
     # of its images/s on a 2-core laptop (docs/BENCHMARKS.md).
-    st.html("<style>*, *::before, *::after { transition: none !important; animation: none !important; }</style>"
-            + SIDEBAR_CSS)
+    st.html(
+        "<style>*, *::before, *::after { transition: none !important; animation: none !important; }</style>"
+        + SIDEBAR_CSS
+    )
     with st.sidebar:
         sidebar(here)
     pages.run()
@@ -78,8 +82,10 @@ def sidebar(here: str) -> None:
     manager = job_manager()
     if dev["type"] == "cuda":
         for g in manager.occupancy():  # per GPU: the jobs placed on it and its memory in use
-            st.caption(f":material/memory: GPU {g['index']} {g['name']}: {g['jobs']} job(s), "
-                       f"{g['used_mb'] / 1024:.1f} of {g['total_mb'] / 1024:.0f} GB in use")
+            st.caption(
+                f":material/memory: GPU {g['index']} {g['name']}: {g['jobs']} job(s), "
+                f"{g['used_mb'] / 1024:.1f} of {g['total_mb'] / 1024:.0f} GB in use"
+            )
     else:
         st.caption(f":material/memory: CPU ({dev['threads']} threads); no GPU found")
     if settings().server_folders:  # a shared server shows students no server paths
@@ -87,8 +93,10 @@ def sidebar(here: str) -> None:
         st.caption(f":material/folder: data: `{folder or default_data_root().resolve()}`")
     live = manager.live_jobs()
     running = sum(1 for j in live if j.state == "running")
-    st.caption(f":material/model_training: {running} training, {len(live) - running} queued "
-               f"(at most {manager.max_running} at once)")
+    st.caption(
+        f":material/model_training: {running} training, {len(live) - running} queued "
+        f"(at most {manager.max_running} at once)"
+    )
     mine = my_runs()
     if mine:
         st.markdown("**Your runs**")
@@ -98,8 +106,12 @@ def sidebar(here: str) -> None:
         trains = [r for r, k in kinds.items() if k == "train"][-8:]
         others = [r for r, k in kinds.items() if k not in (None, "train")][-4:]  # None: deleted meanwhile
         shown = [*reversed(trains), *reversed(others)]
-        lit = sidebar_lit(shown, {r: (JOB_KINDS.get(kinds[r]).page, JOB_KINDS.get(kinds[r]).page_query(r))
-                                  for r in shown}, here, dict(st.query_params))
+        lit = sidebar_lit(
+            shown,
+            {r: (JOB_KINDS.get(kinds[r]).page, JOB_KINDS.get(kinds[r]).page_query(r)) for r in shown},
+            here,
+            dict(st.query_params),
+        )
         for i, run_id in enumerate(shown):
             kind = kinds[run_id]
             k, badge = JOB_KINDS.get(kind), status_badge(manager.status(run_id, kind))
@@ -108,5 +120,9 @@ def sidebar(here: str) -> None:
             # Streamlit highlights every link to the page on screen (its query ignored): the entries of this
             # page other than the run it shows are drawn as plain links (SIDEBAR_CSS), so one entry is lit.
             with st.container(key=f"side_{'dim' if k.page == here and run_id != lit else 'run'}_{i}"):
-                st.page_link(f"app_pages/{k.page}.py", label=f"{short} · {badge}",
-                             query_params=k.page_query(run_id), help=f"{kind} job {run_id}")
+                st.page_link(
+                    f"app_pages/{k.page}.py",
+                    label=f"{short} · {badge}",
+                    query_params=k.page_query(run_id),
+                    help=f"{kind} job {run_id}",
+                )

@@ -32,21 +32,31 @@ runs = ins.inspectable_runs(store, keep=listed.__contains__)
 by_id = {r["run_id"]: r for r in runs}
 ids = list(by_id)
 wanted = qp.get("run")
-run_id = st.selectbox("trained run", ids, index=ids.index(wanted) if wanted in ids else (0 if ids else None),
-                      format_func=lambda i: by_id[i]["label"], key="i_run", placeholder="no trained runs yet",
-                      help="Your classifier runs with saved weights (and the run a shared link opens), newest "
-                           "first. Autoencoder runs are inspected on the Autoencoders page.")
+run_id = st.selectbox(
+    "trained run",
+    ids,
+    index=ids.index(wanted) if wanted in ids else (0 if ids else None),
+    format_func=lambda i: by_id[i]["label"],
+    key="i_run",
+    placeholder="no trained runs yet",
+    help="Your classifier runs with saved weights (and the run a shared link opens), newest "
+    "first. Autoencoder runs are inspected on the Autoencoders page.",
+)
 if run_id and qp.get("run") != run_id:
     qp["run"] = run_id
 tr = trained(run_id) if run_id else None
 run = store.open(run_id) if run_id else None
 if tr is not None:
-    st.caption(f"{tr.data.name} {list(tr.in_shape)} · {tr.config.model.name} · init {tr.config.model.init} · "
-               f"weights from {tr.source}" + ("" if tr.epoch is None else f" (epochs trained: {tr.epoch})"))
+    st.caption(
+        f"{tr.data.name} {list(tr.in_shape)} · {tr.config.model.name} · init {tr.config.model.init} · "
+        f"weights from {tr.source}" + ("" if tr.epoch is None else f" (epochs trained: {tr.epoch})")
+    )
 
 home = tr.config.data.dataset if tr is not None and tr.config.data.dataset in list_datasets() else "shapes"
-NO_RUN = "Pick a trained run above (or train one on the Train page: a few epochs of the default CNN on shapes " \
-         "take under a minute). Autoencoder runs are inspected on the Autoencoders page."
+NO_RUN = (
+    "Pick a trained run above (or train one on the Train page: a few epochs of the default CNN on shapes "
+    "take under a minute). Autoencoder runs are inspected on the Autoencoders page."
+)
 
 
 def source(name: str) -> tuple:
@@ -55,8 +65,20 @@ def source(name: str) -> tuple:
 
 
 # Lazy tabs bound to the URL (?tab=...): only the open one runs, and a link opens the same tab.
-tabs = st.tabs(["Filters", "Activations", "Saliency & Grad-CAM", "Weights & gradients", "Initialisation lab",
-                "MLP vs CNN", "Compare runs"], key="tab", on_change="rerun", bind="query-params")
+tabs = st.tabs(
+    [
+        "Filters",
+        "Activations",
+        "Saliency & Grad-CAM",
+        "Weights & gradients",
+        "Initialisation lab",
+        "MLP vs CNN",
+        "Compare runs",
+    ],
+    key="tab",
+    on_change="rerun",
+    bind="query-params",
+)
 
 
 def run_tab(tab, draw: Callable[[], None]) -> None:

@@ -22,8 +22,7 @@ def mlp_vs_cnn(home: str, data_source: Callable[[str], tuple], runs: list[dict[s
     """``runs``: the trained runs the page offers (``inspectable_runs``), newest first."""
     by_id = {r["run_id"]: r for r in runs}
     ids = list(by_id)
-    ds2 = st.selectbox("input shape from data set", list_datasets(), index=list_datasets().index(home),
-                       key="i_m_ds")
+    ds2 = st.selectbox("input shape from data set", list_datasets(), index=list_datasets().index(home), key="i_m_ds")
     d2 = guarded(lambda: load_source(data_source(ds2)))
     if d2 is not None:
         tables = {name: ins.param_table(name, {}, d2.shape, d2.num_classes) for name in ("mlp", "cnn")}
@@ -32,16 +31,26 @@ def mlp_vs_cnn(home: str, data_source: Callable[[str], tuple], runs: list[dict[s
         for col, (name, t) in zip((a, b), tables.items()):
             col.markdown(f"**{name}** (defaults): {t['total']:,} parameters")
             col.dataframe(t["rows"], hide_index=True)
-        st.caption("A conv layer reuses one small kernel at every position (weight sharing). The same layer "
-                   "without sharing (a kernel per position) or fully connected would need the other columns.")
+        st.caption(
+            "A conv layer reuses one small kernel at every position (weight sharing). The same layer "
+            "without sharing (a kernel per position) or fully connected would need the other columns."
+        )
     st.subheader("Invariance: accuracy on shifted and rotated test images", divider="gray")
     pair_panel(ds2, data_source(ds2))
     if not runs:
-        st.info("Train an MLP and a CNN on the same data set (the button above, or the Train page), then "
-                "compare them here.", icon=":material/info:")
+        st.info(
+            "Train an MLP and a CNN on the same data set (the button above, or the Train page), then "
+            "compare them here.",
+            icon=":material/info:",
+        )
     else:
-        picked = st.multiselect("trained runs (same data set)", ids, format_func=lambda i: by_id[i]["label"],
-                                default=ids[:1], key="i_m_runs")
+        picked = st.multiselect(
+            "trained runs (same data set)",
+            ids,
+            format_func=lambda i: by_id[i]["label"],
+            default=ids[:1],
+            key="i_m_runs",
+        )
         c1, c2, c3 = st.columns(3)
         k = c1.slider("largest shift (pixels)", 1, 12, 6, key="i_m_k")
         n_deg = c2.slider("largest rotation (degrees)", 10, 180, 90, step=10, key="i_m_deg")
@@ -50,14 +59,25 @@ def mlp_vs_cnn(home: str, data_source: Callable[[str], tuple], runs: list[dict[s
             models = [m for m in (trained(i) for i in picked) if m is not None]
             if len(models) == len(picked):
                 with st.spinner("Shifting and rotating test images..."):
-                    st.session_state.i_inv = guarded(lambda: ins.invariance(
-                        models, list(range(0, k + 1)), [float(a) for a in range(0, n_deg + 1, max(5, n_deg // 9))],
-                        n_images=int(n_img)))
+                    st.session_state.i_inv = guarded(
+                        lambda: ins.invariance(
+                            models,
+                            list(range(0, k + 1)),
+                            [float(a) for a in range(0, n_deg + 1, max(5, n_deg // 9))],
+                            n_images=int(n_img),
+                        )
+                    )
         inv = st.session_state.get("i_inv")
         if inv:
             st.plotly_chart(pin.invariance_figure(inv), key="i_m_inv")
-            st.download_button("Invariance results (.json)", json.dumps(inv), file_name="invariance.json",
-                               mime="application/json", key="i_m_dl", icon=":material/download:")
+            st.download_button(
+                "Invariance results (.json)",
+                json.dumps(inv),
+                file_name="invariance.json",
+                mime="application/json",
+                key="i_m_dl",
+                icon=":material/download:",
+            )
 
 
 def pair_panel(ds: str, src: tuple) -> None:
@@ -65,20 +85,27 @@ def pair_panel(ds: str, src: tuple) -> None:
     lists them below when both have finished."""
     pair = st.session_state.get("i_m_pair")
     busy = bool(pair) and any(job_manager().status(i) in ("queued", "running", "paused") for i in pair)
-    if st.button(f"Train an MLP and a CNN on {ds} (same budget)", key="i_m_both", icon=":material/compare:",
-                 disabled=busy, help="The same data, optimiser, schedule and epochs; each family's default layers."):
+    if st.button(
+        f"Train an MLP and a CNN on {ds} (same budget)",
+        key="i_m_both",
+        icon=":material/compare:",
+        disabled=busy,
+        help="The same data, optimiser, schedule and epochs; each family's default layers.",
+    ):
         jobs = [guarded(lambda c=c: job_manager().submit(c, owner())) for c in ins.mlp_and_cnn(*src)]
         for job in (j for j in jobs if j is not None):
             my_runs().append(job.run_id)
         st.session_state.i_m_pair = [j.run_id for j in jobs if j is not None]
         st.rerun()
     if busy:
+
         @st.fragment(run_every=1.0)
         def progress() -> None:
             states = {i: job_manager().status(i) for i in pair}
             st.caption(" · ".join(f"{i}: {s}" for i, s in states.items()) + " — they appear below when done.")
             if not any(s in ("queued", "running", "paused") for s in states.values()):
                 st.rerun()
+
         progress()
 
 
@@ -97,8 +124,13 @@ def compare_runs(run_id: str | None) -> None:
                 labels[r.run_id] = f"{r.label()} · {c.data.dataset} · {c.model.name} · lr {c.optim.lr:g}"
             except PlaygroundError:
                 continue
-        pick = st.multiselect("runs to overlay", list(labels), format_func=labels.get, key="i_c_runs",
-                              default=[run_id] if run_id in labels else list(labels)[:1])
+        pick = st.multiselect(
+            "runs to overlay",
+            list(labels),
+            format_func=labels.get,
+            key="i_c_runs",
+            default=[run_id] if run_id in labels else list(labels)[:1],
+        )
         if pick:
             named = {i: (f"{n[:24]} · {i[-6:]}" if (n := run_name("train", i)) else i[-12:]) for i in pick}
             snaps = {i: manager.snapshot(i) for i in pick}
@@ -107,18 +139,33 @@ def compare_runs(run_id: str | None) -> None:
             if len(pick) > 1:
                 if diff:
                     st.markdown("**Settings that differ**")
-                    st.dataframe([{"setting": d["setting"], **{named[i]: json.dumps(v) for i, v in
-                                                               zip(pick, d["values"])}} for d in diff],
-                                 hide_index=True)
+                    st.dataframe(
+                        [
+                            {"setting": d["setting"], **{named[i]: json.dumps(v) for i, v in zip(pick, d["values"])}}
+                            for d in diff
+                        ],
+                        hide_index=True,
+                    )
                 else:
                     st.caption("These runs have the same settings.")
             rows = []
             for i, s in snaps.items():
                 last = s["epochs"][-1] if s["epochs"] else {}
-                rows.append({"run": named[i], "run id": i,
-                             "steps": s["steps"]["step"][-1] if s["steps"]["step"] else 0,
-                             "test accuracy": last.get("test_acc"), "test loss": last.get("test_loss")})
+                rows.append(
+                    {
+                        "run": named[i],
+                        "run id": i,
+                        "steps": s["steps"]["step"][-1] if s["steps"]["step"] else 0,
+                        "test accuracy": last.get("test_acc"),
+                        "test loss": last.get("test_loss"),
+                    }
+                )
             st.dataframe(rows, hide_index=True)
-            st.download_button("Comparison (.json)", json.dumps({"runs": rows, "differences": diff}),
-                               file_name="compare-runs.json", mime="application/json", key="i_c_dl",
-                               icon=":material/download:")
+            st.download_button(
+                "Comparison (.json)",
+                json.dumps({"runs": rows, "differences": diff}),
+                file_name="compare-runs.json",
+                mime="application/json",
+                key="i_c_dl",
+                icon=":material/download:",
+            )

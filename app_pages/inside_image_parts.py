@@ -37,20 +37,30 @@ def activations_tab(tr: ins.Trained, run_id: str) -> None:
             width = next(l["shape"][0] for l in acts["layers"] if l["name"] == node)
             ch = c2.number_input(f"channel / unit (0..{width - 1})", 0, width - 1, 0, key="i_t_ch")
             n_test = len(tr.data.test_y)
-            limit = c3.number_input("test images to search", min(100, n_test), n_test,
-                                    min(2000, len(tr.data.test_y)), step=500, key="i_t_limit")
+            limit = c3.number_input(
+                "test images to search",
+                min(100, n_test),
+                n_test,
+                min(2000, len(tr.data.test_y)),
+                step=500,
+                key="i_t_limit",
+            )
             if st.button("Find top-activating images", key="i_t_go", icon=":material/search:"):
                 with st.spinner("Running the test images through the network..."):
-                    st.session_state.i_top = (run_id, node, ch,
-                                              guarded(lambda: ins.top_activating(tr, node, int(ch),
-                                                                                 limit=int(limit))))
+                    st.session_state.i_top = (
+                        run_id,
+                        node,
+                        ch,
+                        guarded(lambda: ins.top_activating(tr, node, int(ch), limit=int(limit))),
+                    )
             res = st.session_state.get("i_top")
             if res and res[:3] == (run_id, node, ch) and res[3]:
                 t = res[3]
-                st.image(t["images"], caption=[f"{lab} · {v:.2f}" for lab, v in zip(t["labels"], t["value"])],
-                         width=84)
-                st.caption(f"Mean activation of {labels[node]} ({node}) channel {ch}, highest first, of "
-                           f"{t['searched']} test images.")
+                st.image(t["images"], caption=[f"{lab} · {v:.2f}" for lab, v in zip(t["labels"], t["value"])], width=84)
+                st.caption(
+                    f"Mean activation of {labels[node]} ({node}) channel {ch}, highest first, of "
+                    f"{t['searched']} test images."
+                )
 
 
 def activation_views(acts: dict[str, Any], classes: list[str], per_row: int = 6) -> None:
@@ -58,16 +68,18 @@ def activation_views(acts: dict[str, Any], classes: list[str], per_row: int = 6)
     every map of one chosen layer."""
     by_name = {layer["name"]: layer for layer in acts["layers"]}
     st.subheader("Every layer at a glance", divider="gray")
-    st.caption("One picture per layer, block by block, in the order the image flows through the network: the "
-               "layer's strongest channel (largest mean |activation|) with the layer's output shape (channels x "
-               "height x width). Choose a layer below to see all its maps.")
+    st.caption(
+        "One picture per layer, block by block, in the order the image flows through the network: the "
+        "layer's strongest channel (largest mean |activation|) with the layer's output shape (channels x "
+        "height x width). Choose a layer below to see all its maps."
+    )
     for block in acts["blocks"]:
         layers = [by_name[n] for n in block["nodes"]]
         st.markdown(f"**{block['title']}**")
         if not any(layer["spatial"] for layer in layers):
             st.caption("These layers have no spatial map: one number per unit (bars).")
         for start in range(0, len(layers), per_row):
-            for col, layer in zip(st.columns(per_row), layers[start:start + per_row]):
+            for col, layer in zip(st.columns(per_row), layers[start : start + per_row]):
                 if layer["spatial"]:
                     img, _ = overview_map(layer["maps"])
                     title = f"{layer['label']} · {'x'.join(map(str, layer['shape']))}"
@@ -77,24 +89,37 @@ def activation_views(acts: dict[str, Any], classes: list[str], per_row: int = 6)
                     col.plotly_chart(pin.thumbnail(layer["vector"], title), key=f"i_a_t_{layer['name']}")
     st.subheader("One layer, all its maps", divider="gray")
     c1, c2 = st.columns([1, 2])
-    node = c1.selectbox("layer", list(by_name), key="i_a_layer",
-                        format_func=lambda n: f"{by_name[n]['block']} · {by_name[n]['label']}")
-    scale = c2.radio("colour scale", ["per map", "per layer", "global"], horizontal=True, key="i_scale",
-                     help="per map: each map to its own range (shape); per layer: maps of a layer compared; "
-                          "global: one range for the whole network.")
+    node = c1.selectbox(
+        "layer", list(by_name), key="i_a_layer", format_func=lambda n: f"{by_name[n]['block']} · {by_name[n]['label']}"
+    )
+    scale = c2.radio(
+        "colour scale",
+        ["per map", "per layer", "global"],
+        horizontal=True,
+        key="i_scale",
+        help="per map: each map to its own range (shape); per layer: maps of a layer compared; "
+        "global: one range for the whole network.",
+    )
     mode = {"per map": "map", "per layer": "layer", "global": "global"}[scale]
     layer = by_name[node]
     title = f"{layer['label']} ({layer['name']} · {layer['kind']}) · {list(layer['shape'])}"
     if layer["spatial"]:
         c, h, w = layer["shape"]
-        st.plotly_chart(pin.feature_maps(layer["maps"], title, mode, acts["range"] if mode == "global" else None,
-                                         height=560 if c > 8 else 420), key="i_a_detail")
-        st.caption(f"{c} maps of {h}x{w}, one per channel. Red: positive, blue: negative (Viridis: all positive, "
-                   "after a relu or pool).")
+        st.plotly_chart(
+            pin.feature_maps(
+                layer["maps"], title, mode, acts["range"] if mode == "global" else None, height=560 if c > 8 else 420
+            ),
+            key="i_a_detail",
+        )
+        st.caption(
+            f"{c} maps of {h}x{w}, one per channel. Red: positive, blue: negative (Viridis: all positive, "
+            "after a relu or pool)."
+        )
     else:
         last = node == acts["layers"][-1]["name"]
-        st.plotly_chart(pin.vector_figure(layer["vector"], title + " · no spatial map", classes if last else None),
-                        key="i_a_detail")
+        st.plotly_chart(
+            pin.vector_figure(layer["vector"], title + " · no spatial map", classes if last else None), key="i_a_detail"
+        )
 
 
 def saliency_tab(tr: ins.Trained) -> None:
@@ -113,8 +138,15 @@ def saliency_tab(tr: ins.Trained) -> None:
     if sal is not None:
         b.plotly_chart(pin.overlay(shown, sal["map"], f"saliency for {sal['class']}"), key="i_s_sal")
     if cam is not None:
-        c.plotly_chart(pin.overlay(shown, cam["map"], f"Grad-CAM for {cam['class']} ({cam['layer']}, "
-                                                      f"{cam['layer_size'][0]}x{cam['layer_size'][1]})"),
-                       key="i_s_cam")
-    st.caption("Saliency: how much each pixel changes the class score. Grad-CAM: where the last conv layer's "
-               "maps that raise the class score are active (coarse: that layer's resolution, upsampled).")
+        c.plotly_chart(
+            pin.overlay(
+                shown,
+                cam["map"],
+                f"Grad-CAM for {cam['class']} ({cam['layer']}, {cam['layer_size'][0]}x{cam['layer_size'][1]})",
+            ),
+            key="i_s_cam",
+        )
+    st.caption(
+        "Saliency: how much each pixel changes the class score. Grad-CAM: where the last conv layer's "
+        "maps that raise the class score are active (coarse: that layer's resolution, upsampled)."
+    )

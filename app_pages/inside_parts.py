@@ -52,12 +52,12 @@ def gallery(tiles: list[dict[str, Any]], width: int = 96) -> None:
     st.image([t["image"] for t in tiles], caption=caps, width=width)
 
 
-def confusion_drilldown(run_id: str, matrix: list[list[int]], classes: list[str], title: str,
-                        key: str = "dd") -> None:
+def confusion_drilldown(run_id: str, matrix: list[list[int]], classes: list[str], title: str, key: str = "dd") -> None:
     """A clickable confusion matrix; the chosen cell's test images with their top-3 probabilities,
     and a gallery of the highest-loss test images."""
-    event = st.plotly_chart(pin.clickable_confusion(matrix, classes, title), key=f"{key}_chart",
-                            on_select="rerun", selection_mode="points")
+    event = st.plotly_chart(
+        pin.clickable_confusion(matrix, classes, title), key=f"{key}_chart", on_select="rerun", selection_mode="points"
+    )
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     if points and points[0].get("customdata"):
         t, p = points[0]["customdata"][:2]
@@ -74,8 +74,10 @@ def confusion_drilldown(run_id: str, matrix: list[list[int]], classes: list[str]
         if preds is not None and tr is not None:
             res = ins.misclassified(tr, preds, classes.index(true), classes.index(pred))
             what = "right" if true == pred else f"{true} taken for {pred}"
-            st.markdown(f"**{res['count']} test images: {what}** (most confident first; weights from "
-                        f"{tr.source}{'' if tr.epoch is None else f', {tr.epoch} epoch(s)'})")
+            st.markdown(
+                f"**{res['count']} test images: {what}** (most confident first; weights from "
+                f"{tr.source}{'' if tr.epoch is None else f', {tr.epoch} epoch(s)'})"
+            )
             gallery(res["tiles"])
     if st.toggle("show the highest-loss test images", key=f"{key}_hl"):
         preds = predictions(run_id)

@@ -70,7 +70,8 @@ def _result(name: str, snap: dict) -> None:
     need = f"{'at least' if les.higher else 'at most'} {les.fmt(les.threshold)}"
     (st.success if snap["shown"] else st.warning)(
         f"**{les.figure}: {snap['figure']}** (the point shows at {need}), {snap['elapsed']:.0f} s. {out.text}",
-        icon=":material/check_circle:" if snap["shown"] else ":material/warning:")
+        icon=":material/check_circle:" if snap["shown"] else ":material/warning:",
+    )
     for i, fig in enumerate(out.charts):
         st.plotly_chart(fig, key=f"lesson_chart_{name}_{i}")
     if out.images:

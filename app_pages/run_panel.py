@@ -71,8 +71,11 @@ def open_run(run_id: str, kind: str = "train", ctl: str | None = None, noun: str
         return None
     mine = manager.may_control(run_id, owner(), ctl, kind)
     if not mine and not may_see(run_id):
-        st.warning(f"This {noun} belongs to another session, and this server does not show other sessions' runs "
-                   f"(PLAYGROUND_SHARE_RUNS=none). Start your own above.", icon=":material/lock:")
+        st.warning(
+            f"This {noun} belongs to another session, and this server does not show other sessions' runs "
+            f"(PLAYGROUND_SHARE_RUNS=none). Start your own above.",
+            icon=":material/lock:",
+        )
         return None
     return Opened(run_id, kind, run, mine, status_of(run_id, kind))
 
@@ -89,8 +92,7 @@ def ended_box(final: dict | None) -> None:
         (st.info if final["kind"] == "stopped" else st.error)(final.get("message", final["kind"]))
 
 
-def live_view(runs: list[Opened], draw: Callable[[dict[str, tuple[str, dict]]], None],
-              per_epoch: bool = False) -> None:
+def live_view(runs: list[Opened], draw: Callable[[dict[str, tuple[str, dict]]], None], per_epoch: bool = False) -> None:
     """The refreshing part of a run page, one fragment for ``runs``: ``draw`` gets each run's status and
     snapshot ({run_id: (status, snapshot)}) once per redraw and returns (streamlit/streamlit#6510: no loop, no
     growing traces). It redraws every second while one trains, every 3 s while they all wait, never once they
@@ -117,8 +119,11 @@ def live_view(runs: list[Opened], draw: Callable[[dict[str, tuple[str, dict]]], 
         now = read()
         draw(now)
         ended = not any(status in LIVE for status, _ in now.values())
-        if live and (ended or any(left_queue(drawn[r], now[r][0]) for r in now)
-                     or (per_epoch and st.session_state[key] != epochs(now))):
+        if live and (
+            ended
+            or any(left_queue(drawn[r], now[r][0]) for r in now)
+            or (per_epoch and st.session_state[key] != epochs(now))
+        ):
             st.rerun()  # started, a new epoch, or the end: the whole page redraws once
 
     part()
@@ -137,8 +142,11 @@ def control_row(run_id: str, status: str, mine: bool, key: str, pause: bool = Tr
             cols[4].caption(":material/visibility: View only: the session that started this run controls it.")
         return cols
     if status == "queued":
-        cols[4].info(f"Waiting for a free slot: number {manager.queue_position(run_id)} in the queue "
-                     f"({manager.max_running} run(s) at once).", icon=":material/hourglass_top:")
+        cols[4].info(
+            f"Waiting for a free slot: number {manager.queue_position(run_id)} in the queue "
+            f"({manager.max_running} run(s) at once).",
+            icon=":material/hourglass_top:",
+        )
     elif status in LIVE and note:
         cols[4].caption(note)
     if status in LIVE and cols[1].button("Stop", key=f"{key}_stop", icon=":material/stop:"):
@@ -157,28 +165,61 @@ def downloads(run, mine: bool, script: bool = True) -> None:
     path = run.weights_path()
     if path is not None:  # a viewer's copy: its settings rewritten in memory, made when the button is pressed
         model = path.read_bytes() if mine else lambda: export.checkpoint_without_server_paths(path)
-        a.download_button("Model (.pt)", model, file_name=f"{run.run_id}.pt", mime="application/octet-stream",
-                          key="d_model", icon=":material/download:",
-                          help="state dict + settings; torch.load(path, weights_only=True)")
-    b.download_button("Metrics (.csv)", run.metrics_csv(), file_name=f"{run.run_id}-metrics.csv",
-                      mime="text/csv", key="d_csv", icon=":material/download:")
-    settings = run.config_path.read_text() if mine else guarded(
-        lambda: without_server_paths(run.config()).to_json(indent=2), c)
-    c.download_button("Settings (.json)", settings or "", file_name=f"{run.run_id}-config.json",
-                      mime="application/json", key="d_cfg", icon=":material/download:", disabled=settings is None)
+        a.download_button(
+            "Model (.pt)",
+            model,
+            file_name=f"{run.run_id}.pt",
+            mime="application/octet-stream",
+            key="d_model",
+            icon=":material/download:",
+            help="state dict + settings; torch.load(path, weights_only=True)",
+        )
+    b.download_button(
+        "Metrics (.csv)",
+        run.metrics_csv(),
+        file_name=f"{run.run_id}-metrics.csv",
+        mime="text/csv",
+        key="d_csv",
+        icon=":material/download:",
+    )
+    settings = (
+        run.config_path.read_text()
+        if mine
+        else guarded(lambda: without_server_paths(run.config()).to_json(indent=2), c)
+    )
+    c.download_button(
+        "Settings (.json)",
+        settings or "",
+        file_name=f"{run.run_id}-config.json",
+        mime="application/json",
+        key="d_cfg",
+        icon=":material/download:",
+        disabled=settings is None,
+    )
     finished = run.model_path.exists()
     if script:
         training_script(run, mine, finished, d)
     onnx_path = run.dir / "model.onnx"
     held = st.session_state.get(f"onnx_bytes_{run.run_id}")  # a viewer's export, kept in its session only
     if onnx_path.exists() or held is not None:
-        e.download_button("Model (.onnx)", onnx_path.read_bytes() if onnx_path.exists() else held,
-                          file_name=f"{run.run_id}.onnx", mime="application/octet-stream", key="d_onnx",
-                          icon=":material/download:",
-                          help="input: float images (B, C, H, W) in [0, 1]; normalisation is inside")
-    elif e.button("Export ONNX", key="x_onnx", icon=":material/output:", disabled=not finished,
-                  help="exports the final model and checks it with onnxruntime"
-                  if finished else "available once the run has stopped or finished"):
+        e.download_button(
+            "Model (.onnx)",
+            onnx_path.read_bytes() if onnx_path.exists() else held,
+            file_name=f"{run.run_id}.onnx",
+            mime="application/octet-stream",
+            key="d_onnx",
+            icon=":material/download:",
+            help="input: float images (B, C, H, W) in [0, 1]; normalisation is inside",
+        )
+    elif e.button(
+        "Export ONNX",
+        key="x_onnx",
+        icon=":material/output:",
+        disabled=not finished,
+        help="exports the final model and checks it with onnxruntime"
+        if finished
+        else "available once the run has stopped or finished",
+    ):
         with e, st.spinner("Exporting and checking with onnxruntime ..."):
             report = guarded(lambda: onnx_export(run, mine))
         if report:
@@ -186,8 +227,10 @@ def downloads(run, mine: bool, script: bool = True) -> None:
             st.rerun()
     report = st.session_state.get(f"onnx_report_{run.run_id}")
     if report:
-        st.caption(f":material/check_circle: ONNX file checked with onnxruntime: largest difference from "
-                   f"PyTorch {report['max_abs_diff']:.1e} on random images ({report['bytes'] / 1e6:.1f} MB).")
+        st.caption(
+            f":material/check_circle: ONNX file checked with onnxruntime: largest difference from "
+            f"PyTorch {report['max_abs_diff']:.1e} on random images ({report['bytes'] / 1e6:.1f} MB)."
+        )
     st.caption("Every chart downloads as PNG from the camera icon in its top-right corner.")
 
 
@@ -200,10 +243,18 @@ def training_script(run, mine: bool, finished: bool, where) -> None:
             text = export.run_training_script(run, server_paths=mine)
         except PlaygroundError as e:
             why = str(e)
-    where.download_button("Script (.py)", text or "", file_name=f"{run.run_id}.py", mime="text/x-python",
-                          key="d_script", icon=":material/code:", disabled=text is None,
-                          help="a standalone training script (torch + torchvision only) that reproduces this run"
-                          if text is not None else why)
+    where.download_button(
+        "Script (.py)",
+        text or "",
+        file_name=f"{run.run_id}.py",
+        mime="text/x-python",
+        key="d_script",
+        icon=":material/code:",
+        disabled=text is None,
+        help="a standalone training script (torch + torchvision only) that reproduces this run"
+        if text is not None
+        else why,
+    )
     if finished and text is None:
         where.caption(why)
 

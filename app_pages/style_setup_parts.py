@@ -15,9 +15,9 @@ from playground.runs import RunStore
 
 UPLOAD = "upload your own..."
 WEIGHT_OPTIONS = {  # log scale; 0 switches a term off
-    "content": [0.0] + [10.0 ** e for e in range(-3, 7)],
-    "style": [0.0] + [10.0 ** e for e in range(0, 13)] + [1e20, 1e40],  # the last two overflow float32: diverged
-    "tv": [0.0] + [10.0 ** e for e in range(-3, 5)],
+    "content": [0.0] + [10.0**e for e in range(-3, 7)],
+    "style": [0.0] + [10.0**e for e in range(0, 13)] + [1e20, 1e40],  # the last two overflow float32: diverged
+    "tv": [0.0] + [10.0**e for e in range(-3, 5)],
 }
 
 
@@ -42,12 +42,21 @@ def fmt_weight(v: float) -> str:
 def image_picker(label: str, key: str, default: str) -> tuple[str, bytes | None]:
     """A built-in image or an upload -> (settings name, upload bytes or None); a preview underneath."""
     options = style.list_images() + [UPLOAD]
-    name = st.selectbox(label, options, index=options.index(default), key=f"{key}_name",
-                        format_func=lambda n: n if n == UPLOAD else f"{n} — {style.IMAGES.doc(n)}")
+    name = st.selectbox(
+        label,
+        options,
+        index=options.index(default),
+        key=f"{key}_name",
+        format_func=lambda n: n if n == UPLOAD else f"{n} — {style.IMAGES.doc(n)}",
+    )
     data = None
     if name == UPLOAD:
-        up = st.file_uploader(f"{label} file", key=f"{key}_file", help="Any image file: PNG, JPEG, WebP, GIF, TIFF, "
-                              "BMP; any mode (RGBA, palette, grayscale, 16-bit) and size.")
+        up = st.file_uploader(
+            f"{label} file",
+            key=f"{key}_file",
+            help="Any image file: PNG, JPEG, WebP, GIF, TIFF, "
+            "BMP; any mode (RGBA, palette, grayscale, 16-bit) and size.",
+        )
         if up is None:
             st.info(f"Upload the {label}.", icon=":material/upload:")
             return "", None
@@ -86,19 +95,27 @@ def feature_network() -> tuple[str, dict[str, Any]] | None:
     (``style.backbone_info``), its notes shown; None (with the reason) when it cannot be used."""
     store = RunStore()
     # the newest of this session's runs (and the run its link names, ?run=); listing is cheap
-    seen = tuple(listed_runs([r.run_id for r in store.list()])[:style.FEATURE_RUN_SCAN])
+    seen = tuple(listed_runs([r.run_id for r in store.list()])[: style.FEATURE_RUN_SCAN])
     names, labels = backbones(str(store.root.resolve()), seen)
-    backbone = st.selectbox("feature network", names, key="s_backbone", format_func=labels.get,
-                            help="VGG19 with ImageNet weights is the method's network. A CNN you trained on "
-                                 "the Train page works offline but knows far fewer textures.")
+    backbone = st.selectbox(
+        "feature network",
+        names,
+        key="s_backbone",
+        format_func=labels.get,
+        help="VGG19 with ImageNet weights is the method's network. A CNN you trained on "
+        "the Train page works offline but knows far fewer textures.",
+    )
     info = guarded(lambda: style.backbone_info(backbone))
     if info is None:
         return None
     if info["message"]:
         st.warning(info["message"], icon=":material/cloud_off:")
         if not any(n.startswith("run:") for n in names):
-            st.info("No playground CNN of yours yet: train a **cnn** on the Train page (a minute on shapes) "
-                    "and it is offered here.", icon=":material/model_training:")
+            st.info(
+                "No playground CNN of yours yet: train a **cnn** on the Train page (a minute on shapes) "
+                "and it is offered here.",
+                icon=":material/model_training:",
+            )
     for note in info["notes"]:
         st.caption(f":material/info: {note}")
     return backbone, info
@@ -106,20 +123,29 @@ def feature_network() -> tuple[str, dict[str, Any]] | None:
 
 def run_settings() -> dict[str, Any]:
     """Size, steps, optimiser, the starting image and the colours: StyleSettings fields."""
-    size = st.select_slider("size (long side, px)", [64, 96, 128, 192, 256, 384, 512, 768, 1024], value=256,
-                            key="s_size")
-    steps = st.number_input("steps", 1, 5000, 200, step=50, key="s_steps",
-                            help="Loss evaluations; L-BFGS makes good progress in 100-300.")
-    opt = st.radio("optimiser", style.STYLE_OPTIMIZERS.names()[::-1], horizontal=True, key="s_opt",
-                   format_func=lambda n: {"lbfgs": "L-BFGS", "adam": "Adam"}[n])
+    size = st.select_slider(
+        "size (long side, px)", [64, 96, 128, 192, 256, 384, 512, 768, 1024], value=256, key="s_size"
+    )
+    steps = st.number_input(
+        "steps", 1, 5000, 200, step=50, key="s_steps", help="Loss evaluations; L-BFGS makes good progress in 100-300."
+    )
+    opt = st.radio(
+        "optimiser",
+        style.STYLE_OPTIMIZERS.names()[::-1],
+        horizontal=True,
+        key="s_opt",
+        format_func=lambda n: {"lbfgs": "L-BFGS", "adam": "Adam"}[n],
+    )
     lr = None
     if opt == "adam":
         lr = st.number_input("Adam learning rate", 0.0001, 1.0, 0.02, format="%g", key="s_lr")
     init = st.radio("start from", style.STARTS, horizontal=True, key="s_init")
-    keep = st.checkbox("preserve the content's colours", key="s_colour",
-                       help="Keep the result's luminance, take the colours from the content image.")
-    return {"size": int(size), "optimizer": opt, "lr": lr, "steps": int(steps), "init": init,
-            "preserve_colour": keep}
+    keep = st.checkbox(
+        "preserve the content's colours",
+        key="s_colour",
+        help="Keep the result's luminance, take the colours from the content image.",
+    )
+    return {"size": int(size), "optimizer": opt, "lr": lr, "steps": int(steps), "init": init, "preserve_colour": keep}
 
 
 def layers_and_weights(backbone: str, info: dict[str, Any]) -> dict[str, Any]:
@@ -135,13 +161,26 @@ def layers_and_weights(backbone: str, info: dict[str, Any]) -> dict[str, Any]:
         st.caption("per-layer style weights")
         cols = st.columns(min(6, len(s_layers)))
         for i, n in enumerate(s_layers):
-            weights[n] = cols[i % len(cols)].number_input(n, 0.0, 1e6, float(info["style"].get(n, 1.0)),
-                                                         format="%g", key=f"s_w_{backbone}_{n}")
+            weights[n] = cols[i % len(cols)].number_input(
+                n, 0.0, 1e6, float(info["style"].get(n, 1.0)), format="%g", key=f"s_w_{backbone}_{n}"
+            )
     x, y, z = st.columns(3)
     cw = x.select_slider("content weight", WEIGHT_OPTIONS["content"], value=1.0, key="s_cw", format_func=fmt_weight)
     sw = y.select_slider("style weight", WEIGHT_OPTIONS["style"], value=1e6, key="s_sw", format_func=fmt_weight)
-    tw = z.select_slider("total-variation weight", WEIGHT_OPTIONS["tv"], value=0.0, key="s_tw",
-                         format_func=fmt_weight, help="Smooths the result (penalises differences of neighbours).")
+    tw = z.select_slider(
+        "total-variation weight",
+        WEIGHT_OPTIONS["tv"],
+        value=0.0,
+        key="s_tw",
+        format_func=fmt_weight,
+        help="Smooths the result (penalises differences of neighbours).",
+    )
     seed = x.number_input("seed (noise start)", 0, 2**31 - 1, 0, key="s_seed")
-    return {"content_layers": tuple(c_layers), "style_layers": weights, "content_weight": float(cw),
-            "style_weight": float(sw), "tv_weight": float(tw), "seed": int(seed)}
+    return {
+        "content_layers": tuple(c_layers),
+        "style_layers": weights,
+        "content_weight": float(cw),
+        "style_weight": float(sw),
+        "tv_weight": float(tw),
+        "seed": int(seed),
+    }

@@ -63,8 +63,12 @@ def session_controls() -> None:
     who = a.selectbox("a session", sorted(owners), key="tv_session_pick")
     if b.button("Stop all its runs", key="tv_stop_session", icon=":material/stop_circle:", disabled=who is None):
         st.toast(f"Stopping {manager.stop_owner(owners[who])} run(s) of {who}")
-    if c.button("Clear the queue", key="tv_clear_queue", icon=":material/clear_all:",
-                help="every run that has not started leaves the queue, stopped"):
+    if c.button(
+        "Clear the queue",
+        key="tv_clear_queue",
+        icon=":material/clear_all:",
+        help="every run that has not started leaves the queue, stopped",
+    ):
         st.toast(f"Took {manager.clear_queue()} run(s) off the queue")
 
 
@@ -74,17 +78,32 @@ def class_view() -> None:
     sessions = len({r.session for r in rows} - {teacher.NO_SESSION})  # "—": runs no session of this server holds
     st.subheader(f"The class: {len(rows)} run(s), {sessions} session(s) here now, {len(live)} live", divider="gray")
     if rows:
-        st.dataframe(pd.DataFrame([r.as_dict() for r in rows]), column_config=COLUMNS, hide_index=True,
-                     width="stretch", key="tv_table")
+        st.dataframe(
+            pd.DataFrame([r.as_dict() for r in rows]),
+            column_config=COLUMNS,
+            hide_index=True,
+            width="stretch",
+            key="tv_table",
+        )
     else:
         st.info("No runs yet. They appear here as students start them.", icon=":material/info:")
-    st.download_button("Class results (.csv)", teacher.results_csv(rows), file_name="class-results.csv",
-                       mime="text/csv", key="tv_csv", icon=":material/download:",
-                       help="every run of the class, finished ones too; accuracies in %")
+    st.download_button(
+        "Class results (.csv)",
+        teacher.results_csv(rows),
+        file_name="class-results.csv",
+        mime="text/csv",
+        key="tv_csv",
+        icon=":material/download:",
+        help="every run of the class, finished ones too; accuracies in %",
+    )
     if live:
         a, b = st.columns([4, 1], vertical_alignment="bottom")
-        pick = a.selectbox("a live run", [r.run for r in live], key="tv_stop_pick",
-                           format_func=lambda rid: label(next(r for r in live if r.run == rid)))
+        pick = a.selectbox(
+            "a live run",
+            [r.run for r in live],
+            key="tv_stop_pick",
+            format_func=lambda rid: label(next(r for r in live if r.run == rid)),
+        )
         if b.button("Stop", key="tv_stop", icon=":material/stop:", help="stops it like its own Stop button"):
             manager.stop(pick)
             st.toast(f"Stopping {pick}")
@@ -94,31 +113,48 @@ def class_view() -> None:
         st.markdown("**Leaderboard: best test accuracy per data set**")
         board = teacher.leaderboard(rows)
         if board:
-            st.dataframe(pd.DataFrame(board), hide_index=True, width="stretch", key="tv_board",
-                         column_config={"test_acc": st.column_config.NumberColumn("test acc. %", format="%.1f")})
+            st.dataframe(
+                pd.DataFrame(board),
+                hide_index=True,
+                width="stretch",
+                key="tv_board",
+                column_config={"test_acc": st.column_config.NumberColumn("test acc. %", format="%.1f")},
+            )
         else:
             st.caption("No test accuracy yet: it comes with each run's first epoch.")
     with right:
         waiting = teacher.queue(rows)
         st.markdown(f"**Queue: {len(waiting)} waiting** ({manager.max_running} run(s) train at once)")
         if waiting:
-            st.dataframe(pd.DataFrame(waiting), hide_index=True, width="stretch", key="tv_queue",
-                         column_config={"waited_s": st.column_config.NumberColumn("waited (s)", format="%d")})
+            st.dataframe(
+                pd.DataFrame(waiting),
+                hide_index=True,
+                width="stretch",
+                key="tv_queue",
+                column_config={"waited_s": st.column_config.NumberColumn("waited (s)", format="%d")},
+            )
         occupancy(teacher.machine(manager))
 
 
 def occupancy(m: dict) -> None:
     cpu, slots = m["cpu"], m["slots"]
     load = " / ".join(f"{x:.2f}" for x in cpu["load"]) if cpu["load"] else "?"
-    mem = (f", memory {cpu['memory_available_mb'] / 1024:.1f} of {cpu['memory_total_mb'] / 1024:.0f} GB free"
-           if cpu["memory_total_mb"] else "")
+    mem = (
+        f", memory {cpu['memory_available_mb'] / 1024:.1f} of {cpu['memory_total_mb'] / 1024:.0f} GB free"
+        if cpu["memory_total_mb"]
+        else ""
+    )
     st.caption(f":material/memory: CPU: {cpu['cores']} cores, load {load} (1, 5, 15 min){mem}")
-    st.caption(f":material/model_training: {slots['running']} training, {slots['paused']} paused, "
-               f"{slots['queued']} queued, at most {slots['max_running']} at once")
+    st.caption(
+        f":material/model_training: {slots['running']} training, {slots['paused']} paused, "
+        f"{slots['queued']} queued, at most {slots['max_running']} at once"
+    )
     for g in m["gpus"]:
-        st.progress(min(1.0, g["used_mb"] / max(g["total_mb"], 1)),
-                    text=f"GPU {g['index']} {md(g['name'])}: {g['jobs']} job(s), "
-                         f"{g['used_mb'] / 1024:.1f} of {g['total_mb'] / 1024:.0f} GB in use")
+        st.progress(
+            min(1.0, g["used_mb"] / max(g["total_mb"], 1)),
+            text=f"GPU {g['index']} {md(g['name'])}: {g['jobs']} job(s), "
+            f"{g['used_mb'] / 1024:.1f} of {g['total_mb'] / 1024:.0f} GB in use",
+        )
 
 
 def projector() -> None:
@@ -128,8 +164,12 @@ def projector() -> None:
         st.info("No training run to show yet.", icon=":material/info:")
         return
     order = sorted(rows, key=lambda r: (r.status != "running", r.status not in teacher.LIVE))  # running first
-    pick = st.selectbox("run on the projector", [r.run for r in order], key="tv_proj_pick",
-                        format_func=lambda rid: label(next(r for r in order if r.run == rid)))
+    pick = st.selectbox(
+        "run on the projector",
+        [r.run for r in order],
+        key="tv_proj_pick",
+        format_func=lambda rid: label(next(r for r in order if r.run == rid)),
+    )
     row = next(r for r in order if r.run == pick)
     live = row.status in teacher.LIVE
     task = guarded(lambda: manager.store.open(pick).config().train.task) or "classify"
@@ -149,8 +189,7 @@ def projector() -> None:
         shown = "—" if last is None else f"{last:.1%}" if figures["metric"] == "acc" else f"{last:.2f}"
         m[1].metric(f"test {figures['label']}", shown)
         m[2].metric("epochs", len(epochs))
-        st.plotly_chart(teacher.projector_figure(snap, figures=figures), key="tv_curves",
-                        config={"staticPlot": live})
+        st.plotly_chart(teacher.projector_figure(snap, figures=figures), key="tv_curves", config={"staticPlot": live})
         if live and status not in teacher.LIVE:
             st.rerun()  # it ended: the picker's label and the interactive chart once more
 
@@ -158,8 +197,11 @@ def projector() -> None:
 
 
 if authorised():
-    if st.toggle("Show on the projector", key="tv_projector", help="one run's live curves, full width; "
-                 "the class table, names and run ids stay off the screen"):
+    if st.toggle(
+        "Show on the projector",
+        key="tv_projector",
+        help="one run's live curves, full width; the class table, names and run ids stay off the screen",
+    ):
         projector()
     else:
         st.fragment(class_view, run_every=REFRESH_S)()

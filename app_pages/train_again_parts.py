@@ -20,14 +20,24 @@ from playground.train.optim import list_optimizers, list_schedules
 
 # label -> the config path it changes, for the settings every run has (the model's own follow).
 SETTINGS = {
-    "Learning rate": "optim.lr", "Optimiser": "optim.name", "Learning-rate schedule": "optim.schedule",
-    "Weight decay": "optim.weight_decay", "Label smoothing": "optim.label_smoothing",
-    "Gradient clipping": "optim.grad_clip", "Epochs": "train.epochs", "Batch size": "train.batch_size",
-    "Seed": "train.seed", "Augmentations": "data.augment", "Training images used": "data.train_limit",
+    "Learning rate": "optim.lr",
+    "Optimiser": "optim.name",
+    "Learning-rate schedule": "optim.schedule",
+    "Weight decay": "optim.weight_decay",
+    "Label smoothing": "optim.label_smoothing",
+    "Gradient clipping": "optim.grad_clip",
+    "Epochs": "train.epochs",
+    "Batch size": "train.batch_size",
+    "Seed": "train.seed",
+    "Augmentations": "data.augment",
+    "Training images used": "data.train_limit",
     "Weight initialisation": "model.init",
 }
-SELECTS: dict[str, Callable[[], list[str]]] = {"optim.name": list_optimizers, "optim.schedule": list_schedules,
-                                                "model.init": list_inits}
+SELECTS: dict[str, Callable[[], list[str]]] = {
+    "optim.name": list_optimizers,
+    "optim.schedule": list_schedules,
+    "model.init": list_inits,
+}
 TABLE_LABELS = {"blocks": "Conv blocks", "fc": "Fully connected layers", "hidden": "Hidden layers"}
 BAD = object()  # a widget whose value cannot be used (its message is shown)
 
@@ -65,8 +75,9 @@ def _number(label: str, value: Any, spec: tuple | None, key: str) -> Any:
     if spec and spec[0] <= value <= spec[1]:
         lo, hi, step = spec
         if step == "log":
-            return st.select_slider(label, log_steps(lo, hi, float(value)), value=float(value), key=key,
-                                    format_func=lambda v: f"{v:g}")
+            return st.select_slider(
+                label, log_steps(lo, hi, float(value)), value=float(value), key=key, format_func=lambda v: f"{v:g}"
+            )
         cast = int if is_int else float
         return cast(st.slider(label, cast(lo), cast(hi), cast(value), cast(step), key=key))
     if is_int:
@@ -93,15 +104,25 @@ def value_widget(config: RunConfig, label: str, path: str, key: str) -> Any:
         return st.selectbox(text, opts, index=opts.index(value) if value in opts else 0, key=wkey)
     if path == "data.augment":
         given = {parse_spec(s)[0]: s for s in value}
-        chosen = st.multiselect(text, list_augmentations(), default=[n for n in given], key=wkey,
-                                help="a kept one keeps its parameters; a new one starts from its defaults")
+        chosen = st.multiselect(
+            text,
+            list_augmentations(),
+            default=[n for n in given],
+            key=wkey,
+            help="a kept one keeps its parameters; a new one starts from its defaults",
+        )
         return [given.get(n, n) for n in chosen]
     if path == "train.batch_size":
         bs = st.number_input(text, value=value, min_value=1, step=16, key=wkey, placeholder="auto")
         return int(bs) if bs else None
     if path in ("data.train_limit", "optim.weight_decay"):
-        v = st.number_input(f"{text} (0: {'all' if field == 'train_limit' else 'the default'})", min_value=0,
-                            value=value or 0, key=wkey, **({} if field == "train_limit" else {"format": "%g"}))
+        v = st.number_input(
+            f"{text} (0: {'all' if field == 'train_limit' else 'the default'})",
+            min_value=0,
+            value=value or 0,
+            key=wkey,
+            **({} if field == "train_limit" else {"format": "%g"}),
+        )
         return v or None
     if isinstance(value, bool):
         return st.checkbox(text, value=value, key=wkey)
@@ -130,7 +151,9 @@ def run_again(config: RunConfig, start: Callable[[RunConfig], None], key: str = 
     elif value is not BAD:
         st.caption(f"Now **{label}** is the run's own value: change it to run again.")
     if new is not None:
-        st.caption(f"Same data, model, seed ({config.train.seed}) and settings; only **{label}** changes "
-                   f"(`{json.dumps(current_value(config, path))}` → `{json.dumps(current_value(new, path))}`).")
+        st.caption(
+            f"Same data, model, seed ({config.train.seed}) and settings; only **{label}** changes "
+            f"(`{json.dumps(current_value(config, path))}` → `{json.dumps(current_value(new, path))}`)."
+        )
     if st.button("Run again with this change", key=f"{key}_go", disabled=new is None, icon=":material/replay:"):
         start(new)

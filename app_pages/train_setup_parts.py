@@ -28,15 +28,42 @@ def block_editor(current: dict, key: str) -> dict | None:
     lo, hi, _ = PARAM_RANGES["channels"]
     klo, khi, kstep = MODELS.ranges("cnn")["kernel"]
     cols, small = st.column_config, {"width": "small", "required": True}
-    rows = st.data_editor(block_rows(current), num_rows="dynamic", key=key, width="stretch", column_config={
-        "channels": cols.NumberColumn("channels", min_value=lo, max_value=hi, step=1, default=32, **small,
-                                      help="feature maps this block makes"),
-        "kernel": cols.NumberColumn("kernel", min_value=klo, max_value=khi, step=kstep, default=3, **small,
-                                    help="odd: a k x k window, padded so the size stays"),
-        "pool": cols.SelectboxColumn("pooling", options=list(POOLS), default="max", **small,
-                                     help="max or avg halve the height and width; none keeps them"),
-        "batch_norm": cols.CheckboxColumn("BN", default=True, width="small",
-                                          help="batch norm: normalise each channel per batch")})
+    rows = st.data_editor(
+        block_rows(current),
+        num_rows="dynamic",
+        key=key,
+        width="stretch",
+        column_config={
+            "channels": cols.NumberColumn(
+                "channels",
+                min_value=lo,
+                max_value=hi,
+                step=1,
+                default=32,
+                **small,
+                help="feature maps this block makes",
+            ),
+            "kernel": cols.NumberColumn(
+                "kernel",
+                min_value=klo,
+                max_value=khi,
+                step=kstep,
+                default=3,
+                **small,
+                help="odd: a k x k window, padded so the size stays",
+            ),
+            "pool": cols.SelectboxColumn(
+                "pooling",
+                options=list(POOLS),
+                default="max",
+                **small,
+                help="max or avg halve the height and width; none keeps them",
+            ),
+            "batch_norm": cols.CheckboxColumn(
+                "BN", default=True, width="small", help="batch norm: normalise each channel per batch"
+            ),
+        },
+    )
     return guarded(lambda: blocks_params(rows))
 
 
@@ -44,9 +71,15 @@ def units_editor(label: str, values, key: str) -> list[int] | None:
     """A list of layer sizes as a one-column table (rows may be added and deleted; none is allowed)."""
     lo, hi, _ = PARAM_RANGES["units"]
     values = [values] if isinstance(values, int) else list(values or [])
-    rows = st.data_editor([{"units": v} for v in values], num_rows="dynamic", key=key, width="stretch",
-                          column_config={"units": st.column_config.NumberColumn(
-                              label, min_value=lo, max_value=hi, step=1, default=64, required=True)})
+    rows = st.data_editor(
+        [{"units": v} for v in values],
+        num_rows="dynamic",
+        key=key,
+        width="stretch",
+        column_config={
+            "units": st.column_config.NumberColumn(label, min_value=lo, max_value=hi, step=1, default=64, required=True)
+        },
+    )
     return guarded(lambda: check_units([r.get("units") for r in rows], label))
 
 
@@ -74,8 +107,9 @@ def dataset_options(dataset: str, current: dict | None) -> dict:
     if not defaults:
         return {}
     with st.expander(f"{dataset} options", expanded=bool(current)):
-        return param_widgets(defaults, f"t_d_{dataset}", current, ranges=DATASETS.ranges(dataset),
-                             choices=DATASETS.choices(dataset))
+        return param_widgets(
+            defaults, f"t_d_{dataset}", current, ranges=DATASETS.ranges(dataset), choices=DATASETS.choices(dataset)
+        )
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -88,19 +122,28 @@ def architecture_picture(model: str, params: dict, dataset: str) -> bool:
     """Per stage of the network: what it is, its output shape and its parameters (a bar per row), built
     by the core on the meta device; False (with the reason shown) when the settings cannot build."""
     facts = DATASETS.facts(dataset)
-    rows = guarded(lambda: _architecture_rows(model, params, tuple(facts["input_shape"]()),
-                                              facts["num_classes"] or 10))
+    rows = guarded(lambda: _architecture_rows(model, params, tuple(facts["input_shape"]()), facts["num_classes"] or 10))
     if rows is None:
         return False
     total = sum(r["params"] for r in rows)
-    short = lambda r: r["layer"] + (f" · {r['what'].replace(' conv', '').replace('batch norm', 'BN')}"
-                                    if r["layer"].startswith("conv") else "")
-    st.dataframe([{"layer": short(r), "output": " × ".join(map(str, r["output"])), "parameters": r["params"]}
-                  for r in rows], hide_index=True, key="t_arch", width="stretch", column_config={
-        "parameters": st.column_config.ProgressColumn("parameters", format="compact", min_value=0,
-                                                      max_value=max(r["params"] for r in rows) or 1)})
-    st.caption(f"**{total:,}** parameters for {facts['input_shape']()} images"
-               + ("" if facts["num_classes"] else " (10 classes assumed until the folder is read)"))
+    short = lambda r: r["layer"] + (
+        f" · {r['what'].replace(' conv', '').replace('batch norm', 'BN')}" if r["layer"].startswith("conv") else ""
+    )
+    st.dataframe(
+        [{"layer": short(r), "output": " × ".join(map(str, r["output"])), "parameters": r["params"]} for r in rows],
+        hide_index=True,
+        key="t_arch",
+        width="stretch",
+        column_config={
+            "parameters": st.column_config.ProgressColumn(
+                "parameters", format="compact", min_value=0, max_value=max(r["params"] for r in rows) or 1
+            )
+        },
+    )
+    st.caption(
+        f"**{total:,}** parameters for {facts['input_shape']()} images"
+        + ("" if facts["num_classes"] else " (10 classes assumed until the folder is read)")
+    )
     return True
 
 
@@ -113,14 +156,18 @@ def model_form(model: str, current: dict | None, dataset: str) -> dict | None:
     tabled = TABLED.get(model, ())
     rest = {k: v for k, v in model_params(model).items() if k not in tabled}
     if not tabled:
-        return param_widgets(rest, f"t_m_{model}", current, ranges=MODELS.ranges(model),
-                             choices=MODELS.choices(model))
+        return param_widgets(rest, f"t_m_{model}", current, ranges=MODELS.ranges(model), choices=MODELS.choices(model))
     # the conv-block table needs the column's width (the picture goes below it); the MLP's list is narrow
     left, right = st.columns([1, 2]) if model == "mlp" else (st.container(), st.container())
     with left:
         tables = layer_tables(model, current, f"t_m_{model}")
-    params = param_widgets(rest, f"t_m_{model}", {k: v for k, v in current.items() if k not in tabled},
-                           ranges=MODELS.ranges(model), choices=MODELS.choices(model))
+    params = param_widgets(
+        rest,
+        f"t_m_{model}",
+        {k: v for k, v in current.items() if k not in tabled},
+        ranges=MODELS.ranges(model),
+        choices=MODELS.choices(model),
+    )
     if tables is None:
         return None
     params = {**tables, **params}
@@ -133,10 +180,17 @@ def batch_size_input(where, value: int | None) -> int | None:
     """The batch-size box; empty means auto (the engine picks it from the training set's size). A link's
     larger batch shows as the largest the box takes (a batch that size would not fit a worker's memory)."""
     value = None if value is None else min(int(value), 4096)
-    bs = where.number_input("batch size", value=value, min_value=1, max_value=4096, step=16, key="t_bs",
-                            placeholder="auto",
-                            help=f"empty: auto, the largest power of two up to {AUTO_BATCH_MAX} that gives an "
-                                 f"epoch at least {AUTO_MIN_STEPS} steps")
+    bs = where.number_input(
+        "batch size",
+        value=value,
+        min_value=1,
+        max_value=4096,
+        step=16,
+        key="t_bs",
+        placeholder="auto",
+        help=f"empty: auto, the largest power of two up to {AUTO_BATCH_MAX} that gives an "
+        f"epoch at least {AUTO_MIN_STEPS} steps",
+    )
     return int(bs) if bs else None
 
 
@@ -180,24 +234,40 @@ def step_plan(cfg: RunConfig) -> None:
     auto, epochs = cfg.train.batch_size is None, cfg.train.epochs
     bs, per_epoch, total = step_counts(cfg, n)
     total = total if per_epoch else 0  # the batch does not fit: nothing trains
-    st.caption(f"{n:,} training images, batch {bs}{' (auto)' if auto else ''}: **{per_epoch:,}** steps an epoch, "
-               f"**{total:,}** in all.")
+    st.caption(
+        f"{n:,} training images, batch {bs}{' (auto)' if auto else ''}: **{per_epoch:,}** steps an epoch, "
+        f"**{total:,}** in all."
+    )
     if per_epoch >= 1 and total >= MIN_STEPS:
         return
-    why = (f"the batch ({bs}) is larger than the training set ({n:,} images)" if per_epoch < 1 else
-           f"{per_epoch} step{'s' if per_epoch != 1 else ''} an epoch for {epochs:g} epoch{'s' if epochs != 1 else ''}")
-    st.warning(f"This run would train only {total} steps ({why}): too few for the "
-               f"network to learn much; aim for at least {MIN_STEPS}.", icon=":material/warning:")
+    why = (
+        f"the batch ({bs}) is larger than the training set ({n:,} images)"
+        if per_epoch < 1
+        else f"{per_epoch} step{'s' if per_epoch != 1 else ''} an epoch "
+        f"for {epochs:g} epoch{'s' if epochs != 1 else ''}"
+    )
+    st.warning(
+        f"This run would train only {total} steps ({why}): too few for the "
+        f"network to learn much; aim for at least {MIN_STEPS}.",
+        icon=":material/warning:",
+    )
     new_bs, new_epochs = step_fix(cfg, n)
-    changes = ([f"batch size auto ({auto_batch_size(n)})"] if new_bs != cfg.train.batch_size else []) + \
-        ([f"{new_epochs:g} epochs"] if new_epochs != epochs else [])
+    changes = ([f"batch size auto ({auto_batch_size(n)})"] if new_bs != cfg.train.batch_size else []) + (
+        [f"{new_epochs:g} epochs"] if new_epochs != epochs else []
+    )
     if changes and auto_batch_size(n) <= n:
-        st.button(f"Use {' and '.join(changes)}", key="t_fix_steps", icon=":material/build:",
-                  on_click=_apply_fix, args=(new_bs, new_epochs),
-                  help=f"so the run trains at least {MIN_STEPS} steps")
+        st.button(
+            f"Use {' and '.join(changes)}",
+            key="t_fix_steps",
+            icon=":material/build:",
+            on_click=_apply_fix,
+            args=(new_bs, new_epochs),
+            help=f"so the run trains at least {MIN_STEPS} steps",
+        )
 
 
 # -- the setup a link holds ----------------------------------------------------------
+
 
 def url_config(text: str | None) -> RunConfig:
     """The setup in the link (``?cfg=``), checked like any input; a bad one falls back to the defaults."""

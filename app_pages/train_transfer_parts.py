@@ -23,9 +23,11 @@ from playground.weights import resolve_weights, weights_cached, weights_file
 
 KEY = "t_m_transfer"
 WEIGHT_LABELS = {"imagenet": "ImageNet (torch hub cache)", "run": "one of my runs", "none": "none: from scratch"}
-NO_SOURCES = ("No finished runs of yours to start from yet: train a classifier here first (cnn, lenet5, resnet or "
-              "mlp, any data set), then pick it as the source run; its layers up to the last one become the "
-              "feature extractor, with a new head for this data.")
+NO_SOURCES = (
+    "No finished runs of yours to start from yet: train a classifier here first (cnn, lenet5, resnet or "
+    "mlp, any data set), then pick it as the source run; its layers up to the last one become the "
+    "feature extractor, with a new head for this data."
+)
 
 
 def _index(options: list, value: Any) -> int:
@@ -35,8 +37,11 @@ def _index(options: list, value: Any) -> int:
 def _range(name: str) -> tuple:
     """The entry's range for ``name`` (its own ``ranges`` fact, else the shared one by name: a parameter whose
     default is None, "the recipe's", has no number for ``Registry.ranges`` to see)."""
-    return MODELS.ranges("transfer").get(name) or MODELS.facts("transfer").get("ranges", {}).get(name) \
+    return (
+        MODELS.ranges("transfer").get(name)
+        or MODELS.facts("transfer").get("ranges", {}).get(name)
         or PARAM_RANGES[name]
+    )
 
 
 def _valid(key: str, options: list) -> None:
@@ -48,8 +53,12 @@ def _valid(key: str, options: list) -> None:
 @st.cache_data(max_entries=64, show_spinner=False)
 def _run_blocks(params_json: str, shape: tuple, n_classes: int) -> list[list]:
     """The blocks of a source run's own network (built with no weights read): what the freeze stops count."""
-    m = build_transfer(in_shape=shape, num_classes=n_classes, runs_root=str(job_manager().store.root),
-                       **{**json.loads(params_json), "weights": "none", "download": False})
+    m = build_transfer(
+        in_shape=shape,
+        num_classes=n_classes,
+        runs_root=str(job_manager().store.root),
+        **{**json.loads(params_json), "weights": "none", "download": False},
+    )
     return [[label, list(names)] for label, names in m.spec.blocks]
 
 
@@ -66,10 +75,15 @@ def _source(current: dict) -> dict | None:
     if want and want not in labels:
         st.caption(f"Run {md(want)} is not one of your runs; pick a source run below.")
     _valid(f"{KEY}__source_run", ids)
-    run_id = st.selectbox("source run", ids, index=_index(ids, want) if want in labels else len(ids) - 1,
-                          format_func=labels.get, key=f"{KEY}__source_run",
-                          help="A finished classifier of yours (its layers up to the last one become the feature "
-                               "extractor) or an earlier transfer run (its backbone and weights).")
+    run_id = st.selectbox(
+        "source run",
+        ids,
+        index=_index(ids, want) if want in labels else len(ids) - 1,
+        format_func=labels.get,
+        key=f"{KEY}__source_run",
+        help="A finished classifier of yours (its layers up to the last one become the feature "
+        "extractor) or an earlier transfer run (its backbone and weights).",
+    )
     return guarded(lambda: source_params(store.open(run_id)))
 
 
@@ -80,11 +94,17 @@ def _imagenet(backbone: str, current: dict) -> bool | None:
     if weights_cached(w):
         st.caption(f":material/check_circle: {w} found in the torch hub cache.")
         return False
-    st.warning(f"The {w} weights are not in the torch hub cache. Put **{weights_file(w).name}** (from {w.url}) "
-               f"into `{weights_file(w).parent}`, tick the box below when this server is online, or choose "
-               "weights from one of your runs.", icon=":material/cloud_off:")
-    if st.checkbox("download them when the run starts (this server must be online)", key=f"{KEY}__download",
-                   value=bool(current.get("download", False))):
+    st.warning(
+        f"The {w} weights are not in the torch hub cache. Put **{weights_file(w).name}** (from {w.url}) "
+        f"into `{weights_file(w).parent}`, tick the box below when this server is online, or choose "
+        "weights from one of your runs.",
+        icon=":material/cloud_off:",
+    )
+    if st.checkbox(
+        "download them when the run starts (this server must be online)",
+        key=f"{KEY}__download",
+        value=bool(current.get("download", False)),
+    ):
         return True
     return None
 
@@ -94,33 +114,51 @@ def _blocks(params: dict, dataset: str) -> Backbone | None:
     if params["backbone"] in BACKBONES:
         return BACKBONES[params["backbone"]]
     facts = DATASETS.facts(dataset)
-    blocks = guarded(lambda: _run_blocks(json.dumps(params, sort_keys=True), tuple(facts["input_shape"]()),
-                                         facts["num_classes"] or 10))
+    blocks = guarded(
+        lambda: _run_blocks(
+            json.dumps(params, sort_keys=True), tuple(facts["input_shape"]()), facts["num_classes"] or 10
+        )
+    )
     return None if blocks is None else Backbone("run", "", tuple((b[0], tuple(b[1])) for b in blocks), "")
 
 
 def _what_trains(spec: Backbone, params: dict, current: dict) -> dict[str, Any]:
     """Freeze depth (the backbone's stops), the backbone's learning rate (the entry's range), the feature cache."""
-    freeze, k, scale = default_recipe(params["backbone"], params["weights"], current.get("freeze"),
-                                      current.get("k"), current.get("backbone_lr_scale"))
+    freeze, k, scale = default_recipe(
+        params["backbone"], params["weights"], current.get("freeze"), current.get("k"), current.get("backbone_lr_scale")
+    )
     stops = freeze_options(spec)
     labels = [o["label"] for o in stops]
-    now = next((o["label"] for o in stops if o["freeze"] == freeze and (freeze != "last_k" or o["k"] == k)),
-               labels[0])
+    now = next((o["label"] for o in stops if o["freeze"] == freeze and (freeze != "last_k" or o["k"] == k)), labels[0])
     key = f"{KEY}__freeze_{params['backbone']}"
     _valid(key, labels)
     if key not in st.session_state:
         st.session_state[key] = now
-    label = st.select_slider("what trains (freeze depth)", labels, key=key,
-                             help="From the new head alone, through the last k blocks, to every layer.")
+    label = st.select_slider(
+        "what trains (freeze depth)",
+        labels,
+        key=key,
+        help="From the new head alone, through the last k blocks, to every layer.",
+    )
     stop = next(o for o in stops if o["label"] == label)
     lo, hi, step = _range("backbone_lr_scale")
     c1, c2 = st.columns(2)
-    scale = c1.slider("backbone learning rate (x the head's)", float(lo), float(hi), float(min(max(scale, lo), hi)),
-                      float(step), key=f"{KEY}__backbone_lr_scale", disabled=stop["freeze"] == "head_only")
-    cache = c2.checkbox("feature cache", value=bool(current.get("feature_cache", True)), key=f"{KEY}__feature_cache",
-                        help="With the whole backbone frozen and no augmentation, compute its features once and "
-                             "train the head on them.")
+    scale = c1.slider(
+        "backbone learning rate (x the head's)",
+        float(lo),
+        float(hi),
+        float(min(max(scale, lo), hi)),
+        float(step),
+        key=f"{KEY}__backbone_lr_scale",
+        disabled=stop["freeze"] == "head_only",
+    )
+    cache = c2.checkbox(
+        "feature cache",
+        value=bool(current.get("feature_cache", True)),
+        key=f"{KEY}__feature_cache",
+        help="With the whole backbone frozen and no augmentation, compute its features once and "
+        "train the head on them.",
+    )
     return {"freeze": stop["freeze"], "k": stop["k"], "backbone_lr_scale": float(scale), "feature_cache": cache}
 
 
@@ -134,10 +172,17 @@ def _image_size(backbone: str, current: dict | None) -> int:
     else:  # a fresh form: the weights' own size on a GPU, 64 px (much faster) on a CPU
         value = own if device_summary()["type"] == "cuda" else 64
     value = min(sizes, key=lambda s: abs(s - value))
-    return int(st.select_slider("backbone input size (px)", sizes, value=value, key=f"{KEY}__image_size",
-                                format_func=lambda s: f"{s} (the weights' own)" if s == own else str(s),
-                                help=f"Images are resized inside the model; the ImageNet weights were trained at "
-                                     f"{own} px; smaller is much faster on a CPU."))
+    return int(
+        st.select_slider(
+            "backbone input size (px)",
+            sizes,
+            value=value,
+            key=f"{KEY}__image_size",
+            format_func=lambda s: f"{s} (the weights' own)" if s == own else str(s),
+            help=f"Images are resized inside the model; the ImageNet weights were trained at "
+            f"{own} px; smaller is much faster on a CPU.",
+        )
+    )
 
 
 def transfer_form(current: dict | None, dataset: str) -> dict | None:
@@ -147,8 +192,13 @@ def transfer_form(current: dict | None, dataset: str) -> dict | None:
     choices = MODELS.choices("transfer")
     weights_opts = list(choices["weights"])
     c1, c2 = st.columns([1, 2])
-    weights = c1.radio("weights", weights_opts, index=_index(weights_opts, current.get("weights", "imagenet")),
-                       format_func=lambda w: WEIGHT_LABELS.get(w, w), key=f"{KEY}__weights")
+    weights = c1.radio(
+        "weights",
+        weights_opts,
+        index=_index(weights_opts, current.get("weights", "imagenet")),
+        format_func=lambda w: WEIGHT_LABELS.get(w, w),
+        key=f"{KEY}__weights",
+    )
     backbones = [b for b in choices["backbone"] if b in BACKBONES]  # "run": the source run's own network
     with c2:
         if weights == "run":
@@ -156,8 +206,13 @@ def transfer_form(current: dict | None, dataset: str) -> dict | None:
             if params is None:
                 return None
         else:
-            backbone = st.selectbox("backbone", backbones, index=_index(backbones, current.get("backbone")),
-                                    key=f"{KEY}__backbone", format_func=lambda b: f"{b}: {BACKBONES[b].note}")
+            backbone = st.selectbox(
+                "backbone",
+                backbones,
+                index=_index(backbones, current.get("backbone")),
+                key=f"{KEY}__backbone",
+                format_func=lambda b: f"{b}: {BACKBONES[b].note}",
+            )
             params = {"backbone": backbone, "weights": weights}
             if weights == "imagenet":
                 download = _imagenet(backbone, current)

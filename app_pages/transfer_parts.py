@@ -29,11 +29,16 @@ from playground.transfer import (
 from playground.transfer.plots import top5_figure
 from playground.weights import load_weights, resolve_weights, weights_cached, weights_file
 
-SOURCE_LABELS = {"imagenet": "ImageNet (torch hub cache)", "run": "one of my playground runs",
-                 "none": "none: from scratch"}
-NO_SOURCES = ("No finished runs of yours to start from yet. Train a classifier on the Train page (cnn, lenet5, "
-              "resnet or mlp, any data set) and come back: its layers up to the last one become the feature "
-              "extractor, with a new head for this data. An earlier transfer run works too.")
+SOURCE_LABELS = {
+    "imagenet": "ImageNet (torch hub cache)",
+    "run": "one of my playground runs",
+    "none": "none: from scratch",
+}
+NO_SOURCES = (
+    "No finished runs of yours to start from yet. Train a classifier on the Train page (cnn, lenet5, "
+    "resnet or mlp, any data set) and come back: its layers up to the last one become the feature "
+    "extractor, with a new head for this data. An earlier transfer run works too."
+)
 
 
 def _keep(key: str) -> None:
@@ -47,8 +52,10 @@ def _download_button(w) -> None:
         bar = st.progress(0.0, text="downloading...")
 
         def progress(done: int, total: int) -> None:
-            bar.progress(min(1.0, done / total) if total else 0.0,
-                         text=f"downloading... {done / 2**20:.1f} MB" + (f" of {total / 2**20:.1f}" if total else ""))
+            bar.progress(
+                min(1.0, done / total) if total else 0.0,
+                text=f"downloading... {done / 2**20:.1f} MB" + (f" of {total / 2**20:.1f}" if total else ""),
+            )
 
         if guarded(lambda: load_weights(w, download=True, progress=progress)) is not None:
             st.rerun()
@@ -60,8 +67,9 @@ def choose_source(store: RunStore) -> dict[str, Any] | None:
     ss = st.session_state
     c1, c2 = st.columns([1, 2])
     source = c1.radio("weights", list(SOURCE_LABELS), format_func=SOURCE_LABELS.get, key="tl_source")
-    chosen = c1.selectbox("backbone", list(BACKBONES), key="tl_backbone",
-                          format_func=lambda b: f"{b} — {BACKBONES[b].note}")
+    chosen = c1.selectbox(
+        "backbone", list(BACKBONES), key="tl_backbone", format_func=lambda b: f"{b} — {BACKBONES[b].note}"
+    )
     out = {"source": source, "backbone": chosen, "params": {"backbone": chosen, "weights": source}, "arch": None}
     with c2:
         if source == "imagenet":
@@ -69,16 +77,20 @@ def choose_source(store: RunStore) -> dict[str, Any] | None:
             if weights_cached(w):
                 st.success(f"{w} found in the cache: `{weights_file(w)}`", icon=":material/check_circle:")
             else:
-                st.warning(f"The {w} weights are not in the torch hub cache. Put **{weights_file(w).name}** (from "
-                           f"{w.url}) into `{weights_file(w).parent}` (or set TORCH_HOME), download them below when "
-                           "this machine is online, or use one of your own runs as the source model instead: a "
-                           "classifier trained on the Train page, or a run pretrained here.",
-                           icon=":material/cloud_off:")
+                st.warning(
+                    f"The {w} weights are not in the torch hub cache. Put **{weights_file(w).name}** (from "
+                    f"{w.url}) into `{weights_file(w).parent}` (or set TORCH_HOME), download them below when "
+                    "this machine is online, or use one of your own runs as the source model instead: a "
+                    "classifier trained on the Train page, or a run pretrained here.",
+                    icon=":material/cloud_off:",
+                )
                 _download_button(w)
             return out
         if source == "none":
-            st.caption("Random weights: the baseline that transfer learning has to beat. Every layer trains by "
-                       "default: a new head on random features learns next to nothing.")
+            st.caption(
+                "Random weights: the baseline that transfer learning has to beat. Every layer trains by "
+                "default: a new head on random features learns next to nothing."
+            )
             return out
         rows = source_runs(listed_runs(store.list(), key=lambda r: r.run_id))  # mine, and the one the link names
         if not rows:
@@ -98,11 +110,15 @@ def choose_source(store: RunStore) -> dict[str, Any] | None:
         out.update(backbone=params["backbone"], params=params, arch=params.get("source_arch"))
         if out["arch"]:
             a = out["arch"]
-            st.caption(f"Backbone: the run's own **{a['model']}**, every layer up to its last one (which scored "
-                       f"{a['classes']} classes) as the feature extractor; a new head replaces that last layer.")
+            st.caption(
+                f"Backbone: the run's own **{a['model']}**, every layer up to its last one (which scored "
+                f"{a['classes']} classes) as the feature extractor; a new head replaces that last layer."
+            )
         elif params["backbone"] != chosen:
-            st.caption(f"Backbone: **{params['backbone']}**, the one run {md(run_id)} trained (the backbone "
-                       f"chosen above, {chosen}, is kept for ImageNet and from-scratch runs).")
+            st.caption(
+                f"Backbone: **{params['backbone']}**, the one run {md(run_id)} trained (the backbone "
+                f"chosen above, {chosen}, is kept for ImageNet and from-scratch runs)."
+            )
     return out
 
 
@@ -132,19 +148,33 @@ def choose_freeze(spec, source: str, backbone: str = "") -> dict[str, Any]:
         ss.tl_freeze_mode, ss.tl_freeze_chosen = (o["freeze"], o["k"]), True
 
     c1, c2 = st.columns([3, 1])
-    label = c1.select_slider("what trains (freeze depth)", labels, key="tl_freeze", on_change=chosen,
-                             help="From the new head alone, through the last k blocks, to every layer.")
+    label = c1.select_slider(
+        "what trains (freeze depth)",
+        labels,
+        key="tl_freeze",
+        on_change=chosen,
+        help="From the new head alone, through the last k blocks, to every layer.",
+    )
     stop = next(o for o in stops if o["label"] == label)
     if note:
         st.caption(f":material/info: {note}")
     if source == "none" and stop["freeze"] == "head_only":
-        st.warning("With random weights, training only the new head teaches next to nothing: the features it "
-                   "reads are random. Fine-tune everything (the default without pretrained weights).",
-                   icon=":material/warning:")
+        st.warning(
+            "With random weights, training only the new head teaches next to nothing: the features it "
+            "reads are random. Fine-tune everything (the default without pretrained weights).",
+            icon=":material/warning:",
+        )
     elif not ss.get("tl_freeze_chosen"):
-        c2.caption("the default: " + ("every layer trains (no pretrained weights)" if source == "none"
-                                      else f"the course's {backbone} recipe: features frozen, the whole classifier "
-                                           "trains" if recipe else "the new head on the pretrained features"))
+        c2.caption(
+            "the default: "
+            + (
+                "every layer trains (no pretrained weights)"
+                if source == "none"
+                else f"the course's {backbone} recipe: features frozen, the whole classifier trains"
+                if recipe
+                else "the new head on the pretrained features"
+            )
+        )
     return stop
 
 
@@ -154,8 +184,10 @@ def choose_normalisation(source: str) -> str:
     spec = normalisation_input(st.session_state.get("tl_norm_spec", "data"), "tl_norm")
     st.session_state.tl_norm_spec = spec
     if source != "none" and spec == "data":
-        st.caption(":material/info: Pretrained weights: the default normalises with the statistics the weights were "
-                   "trained with (their own transforms, or the source run's), not this data's.")
+        st.caption(
+            ":material/info: Pretrained weights: the default normalises with the statistics the weights were "
+            "trained with (their own transforms, or the source run's), not this data's."
+        )
     return spec
 
 
@@ -169,8 +201,14 @@ def source_notes(arch: dict[str, Any] | None, target_shape) -> None:
 def _estimate(config_json: str, shape: tuple, n_classes: int, n_train: int, n_test: int) -> dict:
     from playground.config import RunConfig
 
-    return estimate_epoch(RunConfig.from_json(config_json), in_shape=shape, num_classes=n_classes,
-                          n_train=n_train, n_test=n_test, budget_s=0.5)
+    return estimate_epoch(
+        RunConfig.from_json(config_json),
+        in_shape=shape,
+        num_classes=n_classes,
+        n_train=n_train,
+        n_test=n_test,
+        budget_s=0.5,
+    )
 
 
 def show_cost(config, shape: tuple, n_classes: int, n_train: int, n_test: int) -> dict | None:
@@ -183,35 +221,49 @@ def show_cost(config, shape: tuple, n_classes: int, n_train: int, n_test: int) -
     if est is None:
         return None
     m = st.columns(4)
-    fmt = (lambda s: f"{s:,.1f} s" if s < 120 else f"{s / 60:,.1f} min")
+    fmt = lambda s: f"{s:,.1f} s" if s < 120 else f"{s / 60:,.1f} min"
     m[0].metric("one epoch (estimate)", fmt(est["epoch_s"]))
     m[1].metric("steps per epoch", f"{est['steps_per_epoch']:,}", help=f"batch {est['batch_size']}")
     m[2].metric("training speed", f"{est['images_per_s']:,.0f} img/s")
-    m[3].metric("feature cache: once", fmt(est["cache_once_s"]) if est["uses_cache"] else "—",
-                help="Computing the frozen backbone's features once, before the first epoch.")
-    st.caption(f"Estimated from this run's operations at batch {est['batch_size']} "
-               f"({est['flops_per_step'] / 1e9:,.1f} GFLOP a step"
-               + (", on cached features" if est["uses_cache"] else ", forward and backward passes")
-               + f"; {est['trainable_parameters']:,} parameters train) at the pace measured on this machine "
-               f"({est['device']}, {est['threads']} threads), plus the evaluation of {n_test:,} test images. "
-               "A rough guide: a busy machine trains slower.")
+    m[3].metric(
+        "feature cache: once",
+        fmt(est["cache_once_s"]) if est["uses_cache"] else "—",
+        help="Computing the frozen backbone's features once, before the first epoch.",
+    )
+    st.caption(
+        f"Estimated from this run's operations at batch {est['batch_size']} "
+        f"({est['flops_per_step'] / 1e9:,.1f} GFLOP a step"
+        + (", on cached features" if est["uses_cache"] else ", forward and backward passes")
+        + f"; {est['trainable_parameters']:,} parameters train) at the pace measured on this machine "
+        f"({est['device']}, {est['threads']} threads), plus the evaluation of {n_test:,} test images. "
+        "A rough guide: a busy machine trains slower."
+    )
     if est["epoch_s"] > 600:
-        st.warning("Over ten minutes per epoch: use fewer training images, a smaller input size, a smaller "
-                   "backbone, or train the head only with the feature cache.", icon=":material/schedule:")
+        st.warning(
+            "Over ten minutes per epoch: use fewer training images, a smaller input size, a smaller "
+            "backbone, or train the head only with the feature cache.",
+            icon=":material/schedule:",
+        )
     return est
 
 
 def source_task(tv_backbone: str, w) -> None:
     """The backbone's own ImageNet task: the top five of a photo the student uploads."""
     st.subheader("Where the backbone comes from: its ImageNet task", divider="gray")
-    st.caption("Before its last layer is replaced, the backbone sorts photos into ImageNet's 1,000 classes. "
-               "Upload a photo to see its top five.")
-    photo = st.file_uploader("a photo (any size or mode)", type=["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"],
-                             key="tl_photo")
+    st.caption(
+        "Before its last layer is replaced, the backbone sorts photos into ImageNet's 1,000 classes. "
+        "Upload a photo to see its top five."
+    )
+    photo = st.file_uploader(
+        "a photo (any size or mode)", type=["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"], key="tl_photo"
+    )
     if not weights_cached(w):
-        st.info(f"The ImageNet weights of {tv_backbone} are not cached here (`{weights_file(w)}`), so its source "
-                "task cannot be shown. Download them above when online, or use one of your playground runs as the "
-                "source model.", icon=":material/cloud_off:")
+        st.info(
+            f"The ImageNet weights of {tv_backbone} are not cached here (`{weights_file(w)}`), so its source "
+            "task cannot be shown. Download them above when online, or use one of your playground runs as the "
+            "source model.",
+            icon=":material/cloud_off:",
+        )
     elif photo is not None:
         c1, c2 = st.columns([1, 2])
         c1.image(photo.getvalue(), caption=photo.name, width=240)

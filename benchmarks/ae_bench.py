@@ -30,13 +30,21 @@ from playground.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 def config(root: str, limit: int | None, epochs: float = 1.0, probes: tuple[str, ...] = ()) -> RunConfig:
     return RunConfig(
         data=DataConfig(dataset="mnist", data_root=root, download=False, train_limit=limit, noise=("gaussian:0.5",)),
         model=ModelConfig(name="conv_autoencoder", params={"code": 32}),
         optim=OptimConfig(name="adam", lr=3e-3, schedule="constant"),
-        train=TrainConfig(task="reconstruct", epochs=epochs, batch_size=64, device="cpu", checkpoint=False,
-                          log_every=10, probes=probes),
+        train=TrainConfig(
+            task="reconstruct",
+            epochs=epochs,
+            batch_size=64,
+            device="cpu",
+            checkpoint=False,
+            log_every=10,
+            probes=probes,
+        ),
     )
 
 
@@ -73,21 +81,29 @@ def target(args, log) -> dict:
     wall, events = timed_fit(cfg)
     done = events[-1]
     pca = pca_for_config(cfg, 32)
-    res = {"train_images": events[0]["train_images"],
-           "ae_test_mse": done["test_mse"], "ae_test_psnr": done["test_psnr"], "input_psnr": done["test_psnr_input"],
-           "pca_test_mse": round(pca["test_mse"], 6), "pca_test_psnr": round(pca["test_psnr"], 3),
-           "pca_clean_input_mse": round(pca["clean_mse"], 6), "pca_variance_kept": round(pca["variance_kept"], 4),
-           "ae_train_seconds": done["train_seconds"], "ae_wall_seconds": round(wall, 1),
-           "ae_images_per_second": done["images_per_second"]}
-    log(f"1 epoch over {res['train_images']:,} MNIST images, gaussian 0.5, code 32: "
+    res = {
+        "train_images": events[0]["train_images"],
+        "ae_test_mse": done["test_mse"],
+        "ae_test_psnr": done["test_psnr"],
+        "input_psnr": done["test_psnr_input"],
+        "pca_test_mse": round(pca["test_mse"], 6),
+        "pca_test_psnr": round(pca["test_psnr"], 3),
+        "pca_clean_input_mse": round(pca["clean_mse"], 6),
+        "pca_variance_kept": round(pca["variance_kept"], 4),
+        "ae_train_seconds": done["train_seconds"],
+        "ae_wall_seconds": round(wall, 1),
+        "ae_images_per_second": done["images_per_second"],
+    }
+    log(
+        f"1 epoch over {res['train_images']:,} MNIST images, gaussian 0.5, code 32: "
         f"AE test MSE {res['ae_test_mse']:.5f} "
         f"({res['ae_test_psnr']:.2f} dB) vs PCA {res['pca_test_mse']:.5f} ({res['pca_test_psnr']:.2f} dB); "
-        f"input {res['input_psnr']:.2f} dB; {wall:.0f} s wall")
+        f"input {res['input_psnr']:.2f} dB; {wall:.0f} s wall"
+    )
     return res
 
 
 def overhead(args, log, res: dict) -> None:
-
     # Live reconstructions: the probe's share of the training run (interleaved, best of rounds).
     epochs = args.overhead_images / 60000 if args.train_limit is None else args.overhead_images / args.train_limit
     plain, probed = [], []
@@ -96,8 +112,12 @@ def overhead(args, log, res: dict) -> None:
         t, ev = timed_fit(config(args.data_root, args.train_limit, epochs, probes=("live_recon",)))
         probed.append(t)
     grids = sum(1 for e in ev if "recon_grid" in e)
-    res.update(overhead_plain_s=round(min(plain), 2), overhead_probe_s=round(min(probed), 2),
-               probe_overhead_pct=round(100 * (min(probed) / min(plain) - 1), 2), grids_per_run=grids)
+    res.update(
+        overhead_plain_s=round(min(plain), 2),
+        overhead_probe_s=round(min(probed), 2),
+        probe_overhead_pct=round(100 * (min(probed) / min(plain) - 1), 2),
+        grids_per_run=grids,
+    )
     # One page redraw's server work: snapshot, the curves figure, the grid decoded for st.image.
     buf = RunBuffer.from_events(ev)
     t0 = time.perf_counter()
@@ -108,8 +128,10 @@ def overhead(args, log, res: dict) -> None:
         base64.b64decode(snap["latest"].get("recon_grid") or snap["start"]["recon_grid"])
     redraw_ms = (time.perf_counter() - t0) / n * 1000
     res.update(redraw_server_ms=round(redraw_ms, 1), redraw_share_of_1s_pct=round(redraw_ms / 10, 2))
-    log(f"live_recon probe: {res['probe_overhead_pct']:+.1f}% wall ({min(plain):.1f} s -> {min(probed):.1f} s, "
-        f"{grids} grids); one page redraw {redraw_ms:.1f} ms of server time per 1 s refresh")
+    log(
+        f"live_recon probe: {res['probe_overhead_pct']:+.1f}% wall ({min(plain):.1f} s -> {min(probed):.1f} s, "
+        f"{grids} grids); one page redraw {redraw_ms:.1f} ms of server time per 1 s refresh"
+    )
 
 
 if __name__ == "__main__":

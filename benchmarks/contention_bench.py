@@ -63,8 +63,13 @@ while True:
 
 
 def trainer(env: dict[str, str], seconds: float) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", STEP, str(seconds)], cwd=ROOT, env={**os.environ, **env},
-                            stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", STEP, str(seconds)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def measure(setting: str, duty: float, jobs: int, seconds: float) -> float:
@@ -98,11 +103,18 @@ def main(argv=None) -> int:
                 got.setdefault(f"competitor {duty:g} core", {}).setdefault(setting, []).append(round(ips))
                 if not a.json:
                     print(f"round {r + 1}: competitor {duty:g} core, {setting:<8} {ips:8,.0f} img/s", flush=True)
-    summary = {c: {s: {"median": statistics.median(v), "min": min(v), "max": max(v)} for s, v in by.items()}
-               for c, by in got.items()}
-    res = {"jobs": a.jobs, "rounds": a.rounds, "cpus": os.cpu_count(), "images_per_s": summary,
-           "load_average": {"start": load_start, "end": [round(v, 2) for v in os.getloadavg()]},
-           "when": time.strftime("%Y-%m-%d %H:%M")}
+    summary = {
+        c: {s: {"median": statistics.median(v), "min": min(v), "max": max(v)} for s, v in by.items()}
+        for c, by in got.items()
+    }
+    res = {
+        "jobs": a.jobs,
+        "rounds": a.rounds,
+        "cpus": os.cpu_count(),
+        "images_per_s": summary,
+        "load_average": {"start": load_start, "end": [round(v, 2) for v in os.getloadavg()]},
+        "when": time.strftime("%Y-%m-%d %H:%M"),
+    }
     print(json.dumps(res) if a.json else json.dumps(res, indent=1))
     return 0
 

@@ -124,6 +124,7 @@ def mnist_mlp(root: str, epochs: int = 1, seed: int = 0) -> dict:
 
 def _init(kind: str):
     """The course's weights_init_* functions (Linear layers; biases 0)."""
+
     def apply(m):
         if isinstance(m, nn.Linear):
             n = m.in_features
@@ -137,6 +138,7 @@ def _init(kind: str):
             elif kind == "normal_rule":
                 m.weight.data.normal_(0, y)
             m.bias.data.fill_(0)
+
     return apply
 
 
@@ -175,8 +177,9 @@ def cifar_cnn(folder: str, epochs: int = 3, limit: int = 8000, seed: int = 0) ->
     torch.manual_seed(seed)
     np.random.seed(seed)
     norm = transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
-    train_tf = transforms.Compose([transforms.RandomHorizontalFlip(), transforms.RandomRotation(10),
-                                   transforms.ToTensor(), norm])
+    train_tf = transforms.Compose(
+        [transforms.RandomHorizontalFlip(), transforms.RandomRotation(10), transforms.ToTensor(), norm]
+    )
     test_tf = transforms.Compose([transforms.ToTensor(), norm])
     train_all = datasets.ImageFolder(f"{folder}/train", transform=train_tf)
     order = torch.randperm(len(train_all), generator=torch.Generator().manual_seed(0))[:limit].tolist()
@@ -227,7 +230,7 @@ def denoiser(root: str, epochs: int = 1, seed: int = 0, noise_factor: float = 0.
     for _ in range(epochs):
         for images, _ in train_loader:
             noisy_imgs = images + noise_factor * torch.randn(*images.shape)
-            noisy_imgs = np.clip(noisy_imgs, 0., 1.)
+            noisy_imgs = np.clip(noisy_imgs, 0.0, 1.0)
             optimizer.zero_grad()
             outputs = model(noisy_imgs)
             loss = criterion(outputs, images)

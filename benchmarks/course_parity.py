@@ -52,8 +52,13 @@ def run_playground(cfg: RunConfig) -> dict:
         raise RuntimeError(f"the preset's run ended with {done}")
     start = events[0]
     metric = done.get("test_acc", done.get("test_psnr"))
-    return {"metric": metric, "seconds": done["train_seconds"], "wall": time.perf_counter() - t0,
-            "in_shape": start["dataset"]["shape"], "classes": len(start["dataset"]["classes"])}
+    return {
+        "metric": metric,
+        "seconds": done["train_seconds"],
+        "wall": time.perf_counter() - t0,
+        "in_shape": start["dataset"]["shape"],
+        "classes": len(start["dataset"]["classes"]),
+    }
 
 
 def run_script(cfg: RunConfig, in_shape, classes: int, data_arg: str) -> dict:
@@ -62,14 +67,20 @@ def run_script(cfg: RunConfig, in_shape, classes: int, data_arg: str) -> dict:
         path = Path(tmp) / "train.py"
         path.write_text(src)
         t0 = time.perf_counter()
-        r = subprocess.run([sys.executable, str(path), "--device", "cpu", "--data", data_arg,
-                            "--out", str(Path(tmp) / "w.pt")], capture_output=True, text=True, env=ONE_THREAD)
+        r = subprocess.run(
+            [sys.executable, str(path), "--device", "cpu", "--data", data_arg, "--out", str(Path(tmp) / "w.pt")],
+            capture_output=True,
+            text=True,
+            env=ONE_THREAD,
+        )
         wall = time.perf_counter() - t0
     if r.returncode:
         raise RuntimeError(r.stderr[-2000:])
     lines = r.stdout.splitlines()
-    final = next((ln for ln in lines if ln.startswith("best validation")), None) or \
-        [ln for ln in lines if ln.startswith("epoch ")][-1]
+    final = (
+        next((ln for ln in lines if ln.startswith("best validation")), None)
+        or [ln for ln in lines if ln.startswith("epoch ")][-1]
+    )
     metric = float(re.search(r"test (?:accuracy|PSNR \(dB\)) ([0-9.]+)", final).group(1))
     seconds = float(re.findall(r"\(([0-9.]+) s\)", "\n".join(ln for ln in lines if ln.startswith("epoch ")))[-1])
     return {"metric": metric, "seconds": seconds, "wall": wall}
@@ -80,16 +91,29 @@ def experiments(data: Path, cifar_limit: int) -> dict[str, list[tuple[str, str, 
     mnist, cifar = str(data), str(data / "cifar10-jpg")
     return {
         "mlp": [("MNIST MLP, 1 epoch", "mlp_raw_pixels", lambda: course_code.mnist_mlp(mnist, 1))],
-        "cnn": [(f"CIFAR CNN + augmentation, 3 epochs, {cifar_limit:,} images", "cnn_augmented",
-                 lambda: course_code.cifar_cnn(cifar, 3, cifar_limit))],
-        "init": [(f"init {INIT_RACE[k]}, 2 epochs", f"init_{k}", (lambda k=k: course_code.init_compare(mnist, k, 2)))
-                 for k in INIT_RACE],
+        "cnn": [
+            (
+                f"CIFAR CNN + augmentation, 3 epochs, {cifar_limit:,} images",
+                "cnn_augmented",
+                lambda: course_code.cifar_cnn(cifar, 3, cifar_limit),
+            )
+        ],
+        "init": [
+            (f"init {INIT_RACE[k]}, 2 epochs", f"init_{k}", (lambda k=k: course_code.init_compare(mnist, k, 2)))
+            for k in INIT_RACE
+        ],
         # The course's point about normalisation: the same race with the inputs standardised.
-        "init_norm": [(f"init {INIT_RACE[k]}, 2 epochs, inputs standardised", f"init_{k}",
-                       (lambda k=k: course_code.init_compare(mnist, k, 2, normalise=True)))
-                      for k in ("uniform_01", "uniform_rule")],
-        "denoiser": [("denoising AE, noise 0.5, 1 epoch (PSNR dB)", "denoiser",
-                      lambda: course_code.denoiser(mnist, 1))],
+        "init_norm": [
+            (
+                f"init {INIT_RACE[k]}, 2 epochs, inputs standardised",
+                f"init_{k}",
+                (lambda k=k: course_code.init_compare(mnist, k, 2, normalise=True)),
+            )
+            for k in ("uniform_01", "uniform_rule")
+        ],
+        "denoiser": [
+            ("denoising AE, noise 0.5, 1 epoch (PSNR dB)", "denoiser", lambda: course_code.denoiser(mnist, 1))
+        ],
     }
 
 
@@ -128,7 +152,7 @@ def main() -> int:
             ds = load_dataset(cfg.data.dataset, root=data_arg, download=False, **dict(cfg.data.params))
             for r in range(args.rounds):
                 order = ["course", "preset", "script"]
-                order = order[r % 3:] + order[: r % 3]  # interleaved: each goes first in turn
+                order = order[r % 3 :] + order[: r % 3]  # interleaved: each goes first in turn
                 for who in order:
                     if who == "course":
                         out = course()
@@ -139,13 +163,18 @@ def main() -> int:
                         out = run_script(cfg, ds.shape, ds.num_classes, data_arg)
                     row = {"experiment": label, "who": who, "round": r + 1, **out}
                     rows.append(row)
-                    print(f"{label:55s} {who:7s} round {r + 1}: {out['metric']:.4f}  {out['seconds']:.1f} s"
-                          + (f" (wall {out['wall']:.1f} s)" if "wall" in out else ""), flush=True)
+                    print(
+                        f"{label:55s} {who:7s} round {r + 1}: {out['metric']:.4f}  {out['seconds']:.1f} s"
+                        + (f" (wall {out['wall']:.1f} s)" if "wall" in out else ""),
+                        flush=True,
+                    )
     if "vgg16" in only:
         v = vgg16_row()
         rows.append({"experiment": "VGG16 transfer: parameters that train", **v})
-        print(f"VGG16 transfer: the course trains {v['course']:,} parameters, the preset {v['preset']:,} "
-              f"({', '.join(v['trains'])}, new head)")
+        print(
+            f"VGG16 transfer: the course trains {v['course']:,} parameters, the preset {v['preset']:,} "
+            f"({', '.join(v['trains'])}, new head)"
+        )
     if args.json:
         print(json.dumps(rows))
     return 0

@@ -35,8 +35,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CHROMIUM = "/usr/bin/chromium"
 STEP_TIMEOUT_MS = 300_000  # one page step may wait this long: 25 sessions' browsers share the server's cores
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 def free_port() -> int:
@@ -53,8 +61,12 @@ class Server:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.runs = self.workdir / "runs"
-        self.env = {**os.environ, "PLAYGROUND_RUNS": str(self.runs), "PLAYGROUND_UPLOADS": str(self.workdir / "up"),
-                    **(env or {})}
+        self.env = {
+            **os.environ,
+            "PLAYGROUND_RUNS": str(self.runs),
+            "PLAYGROUND_UPLOADS": str(self.workdir / "up"),
+            **(env or {}),
+        }
         self.proc: subprocess.Popen | None = None
         self.log_path = self.workdir / "server.log"
 
@@ -62,9 +74,24 @@ class Server:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "streamlit_app.py"),
+                "--server.port",
+                str(self.port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -118,7 +145,7 @@ class Server:
 
 def _stat(pid: int | str) -> list[str]:
     text = Path(f"/proc/{pid}/stat").read_text()
-    return text[text.rindex(")") + 2:].split()  # fields 3.. of proc(5): state, ppid, ...
+    return text[text.rindex(")") + 2 :].split()  # fields 3.. of proc(5): state, ppid, ...
 
 
 def cpu_seconds(pid: int) -> dict[str, float]:
@@ -146,9 +173,11 @@ def cpu_seconds(pid: int) -> dict[str, float]:
 
 
 def run_config(train_limit: int, epochs: float) -> RunConfig:
-    return RunConfig().replace(data={"train_limit": train_limit},
-                               model={"params": {"channels": [8, 16], "fc": [32]}},
-                               train={"epochs": epochs, "batch_size": 64})
+    return RunConfig().replace(
+        data={"train_limit": train_limit},
+        model={"params": {"channels": [8, 16], "fc": [32]}},
+        train={"epochs": epochs, "batch_size": 64},
+    )
 
 
 def final_events(runs: Path) -> dict[str, dict]:
@@ -195,8 +224,16 @@ async def _session(browser, url: str, cfg_url: str, i: int, timings: dict, error
         return page, context, False
 
 
-async def run_load(url: str, runs: Path, server: Server | None, sessions: int, train_limit: int = 512,
-                   epochs: float = 1.0, time_limit: float = 1200, stagger: float = 2.0) -> dict:
+async def run_load(
+    url: str,
+    runs: Path,
+    server: Server | None,
+    sessions: int,
+    train_limit: int = 512,
+    epochs: float = 1.0,
+    time_limit: float = 1200,
+    stagger: float = 2.0,
+) -> dict:
     from playwright.async_api import async_playwright
 
     cfg_url = run_config(train_limit, epochs).to_url()
@@ -205,8 +242,9 @@ async def run_load(url: str, runs: Path, server: Server | None, sessions: int, t
     t_begin = time.time()
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        opened = await asyncio.gather(*(_session(browser, url, cfg_url, i, timings, errors, stagger)
-                                        for i in range(sessions)))
+        opened = await asyncio.gather(
+            *(_session(browser, url, cfg_url, i, timings, errors, stagger) for i in range(sessions))
+        )
         # Keep every page open (live curves poll) until all runs have ended, or the time is up.
         peak = 0.0
         deadline = t_begin + time_limit
@@ -231,16 +269,24 @@ async def run_load(url: str, runs: Path, server: Server | None, sessions: int, t
         if not xs:
             return {"n": 0}
         xs = sorted(xs)
-        return {"n": len(xs), "median_s": round(statistics.median(xs), 2),
-                "p95_s": round(xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))], 2),
-                "max_s": round(xs[-1], 2)}
+        return {
+            "n": len(xs),
+            "median_s": round(statistics.median(xs), 2),
+            "p95_s": round(xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))], 2),
+            "max_s": round(xs[-1], 2),
+        }
 
     return {
-        "sessions": sessions, "runs_submitted": len(state), "runs_done": len(done),
+        "sessions": sessions,
+        "runs_submitted": len(state),
+        "runs_done": len(done),
         "runs_unfinished": [k for k, v in state.items() if not v["final"]],
-        "queue_wait": stats(waits), "data_page": stats(timings["data_page"]),
-        "train_page": stats(timings["train_page"]), "submit": stats(timings["submit"]),
-        "errors": errors, "server_peak_mb": round(peak or (server.memory_mb()["peak_mb"] if server else 0), 1),
+        "queue_wait": stats(waits),
+        "data_page": stats(timings["data_page"]),
+        "train_page": stats(timings["train_page"]),
+        "submit": stats(timings["submit"]),
+        "errors": errors,
+        "server_peak_mb": round(peak or (server.memory_mb()["peak_mb"] if server else 0), 1),
         "wall_s": round(time.time() - t_begin, 1),
     }
 
@@ -260,15 +306,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp), env={"PLAYGROUND_MAX_JOBS": str(a.max_jobs), "PLAYGROUND_CLASSROOM": "1"})
         with server:
-            result = asyncio.run(run_load(server.url, server.runs, server, a.sessions, a.train_limit, a.epochs,
-                                          a.time_limit, a.stagger))
+            result = asyncio.run(
+                run_load(server.url, server.runs, server, a.sessions, a.train_limit, a.epochs, a.time_limit, a.stagger)
+            )
     result["max_jobs"] = a.max_jobs
     for k in ("data_page", "train_page", "submit", "queue_wait"):
         s = result[k]
         if s["n"]:
             print(f"{k:>11}: median {s['median_s']} s, p95 {s['p95_s']} s, max {s['max_s']} s (n={s['n']})")
-    print(f"runs: {result['runs_done']}/{result['sessions']} done, unfinished {len(result['runs_unfinished'])}, "
-          f"errors {len(result['errors'])}, server peak {result['server_peak_mb']} MB, wall {result['wall_s']} s")
+    print(
+        f"runs: {result['runs_done']}/{result['sessions']} done, unfinished {len(result['runs_unfinished'])}, "
+        f"errors {len(result['errors'])}, server peak {result['server_peak_mb']} MB, wall {result['wall_s']} s"
+    )
     for e in result["errors"][:10]:
         print("  ", e)
     if a.json:

@@ -36,10 +36,11 @@ from playground.runs import RunStore  # noqa: E402
 
 
 def config(epochs: float, n_train: int) -> RunConfig:
-    return RunConfig().replace(data={"params": {"n_train": n_train, "n_test": 500}},
-                               model={"params": {"channels": [16, 32], "fc": [64]}},
-                               train={"epochs": epochs, "batch_size": 64, "log_every": 5, "log_seconds": 0,
-                                      "device": "cpu"})
+    return RunConfig().replace(
+        data={"params": {"n_train": n_train, "n_test": 500}},
+        model={"params": {"channels": [16, 32], "fc": [64]}},
+        train={"epochs": epochs, "batch_size": 64, "log_every": 5, "log_seconds": 0, "device": "cpu"},
+    )
 
 
 def one(m: JobManager, cfg: RunConfig) -> dict[str, float]:
@@ -59,10 +60,14 @@ def one(m: JobManager, cfg: RunConfig) -> dict[str, float]:
         raise SystemExit(f"the run ended {job.state}: {job.buffer.snapshot()['final']}")
     steps = [(a, e) for a, e in arrivals if e["kind"] == "step"]
     lag = [a - e["t"] for a, e in steps]
-    out = {"start_s": steps[0][0] - t0, "wall_s": arrivals[-1][0] - t0,
-           "images_per_s": job.buffer.snapshot()["final"]["images_per_second"],
-           "delay_relative_ms": 1000 * statistics.median(x - min(lag) for x in lag),
-           "delay_relative_max_ms": 1000 * (max(lag) - min(lag)), "events": len(arrivals)}
+    out = {
+        "start_s": steps[0][0] - t0,
+        "wall_s": arrivals[-1][0] - t0,
+        "images_per_s": job.buffer.snapshot()["final"]["images_per_second"],
+        "delay_relative_ms": 1000 * statistics.median(x - min(lag) for x in lag),
+        "delay_relative_max_ms": 1000 * (max(lag) - min(lag)),
+        "events": len(arrivals),
+    }
     delays = getattr(job.worker, "delays", None)
     if delays:
         out["delay_sent_ms"] = 1000 * statistics.median(delays)
@@ -80,8 +85,14 @@ def main() -> int:
     import ray
 
     t = time.perf_counter()
-    ctx = ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, object_store_memory=200 * 2**20,
-                   log_to_driver=False)
+    ctx = ray.init(
+        address="local",
+        num_cpus=2,
+        num_gpus=0,
+        include_dashboard=False,
+        object_store_memory=200 * 2**20,
+        log_to_driver=False,
+    )
     head_s = time.perf_counter() - t
     cfg = config(args.epochs, args.n_train)
     results: dict[str, list[dict]] = {"local": [], "ray": []}
@@ -103,17 +114,26 @@ def main() -> int:
     summary = {k: {f: round(statistics.median(r[f] for r in rs), 3) for f in rs[0]} for k, rs in results.items()}
     load = os.getloadavg()
     if args.json:
-        print(json.dumps({"ray_head_start_s": round(head_s, 2), "loadavg": load, "median": summary,
-                          "rounds": results}, indent=2))
+        print(
+            json.dumps(
+                {"ray_head_start_s": round(head_s, 2), "loadavg": load, "median": summary, "rounds": results}, indent=2
+            )
+        )
         return 0
-    print(f"Ray head start: {head_s:.1f} s; load average now {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
-          f"{args.rounds} rounds, medians; {summary['local']['events']:.0f} events a run")
-    print(f"{'backend':8} {'start s':>8} {'wall s':>7} {'img/s':>7} {'delay rel ms':>13} {'rel max':>8} "
-          f"{'sent->buffer ms':>16} {'max':>6}")
+    print(
+        f"Ray head start: {head_s:.1f} s; load average now {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+        f"{args.rounds} rounds, medians; {summary['local']['events']:.0f} events a run"
+    )
+    print(
+        f"{'backend':8} {'start s':>8} {'wall s':>7} {'img/s':>7} {'delay rel ms':>13} {'rel max':>8} "
+        f"{'sent->buffer ms':>16} {'max':>6}"
+    )
     for k, s in summary.items():
         sent = f"{s['delay_sent_ms']:16.1f} {s['delay_sent_max_ms']:6.1f}" if "delay_sent_ms" in s else ""
-        print(f"{k:8} {s['start_s']:8.2f} {s['wall_s']:7.2f} {s['images_per_s']:7.0f} "
-              f"{s['delay_relative_ms']:13.1f} {s['delay_relative_max_ms']:8.1f} {sent}")
+        print(
+            f"{k:8} {s['start_s']:8.2f} {s['wall_s']:7.2f} {s['images_per_s']:7.0f} "
+            f"{s['delay_relative_ms']:13.1f} {s['delay_relative_max_ms']:8.1f} {sent}"
+        )
     return 0
 
 

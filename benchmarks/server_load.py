@@ -54,8 +54,12 @@ def summary(xs: list[float]) -> dict:
     if not xs:
         return {"n": 0}
     xs = sorted(xs)
-    return {"n": len(xs), "median_s": round(statistics.median(xs), 3),
-            "p95_s": round(xs[max(0, math.ceil(0.95 * len(xs)) - 1)], 3), "max_s": round(xs[-1], 3)}
+    return {
+        "n": len(xs),
+        "median_s": round(statistics.median(xs), 3),
+        "p95_s": round(xs[max(0, math.ceil(0.95 * len(xs)) - 1)], 3),
+        "max_s": round(xs[-1], 3),
+    }
 
 
 def _load() -> list[float]:
@@ -73,6 +77,7 @@ async def _timed(rec: dict, name: str, coro) -> None:
 
 
 # -- 1. a classroom --------------------------------------------------------------------------------
+
 
 async def _student(url: str, cfg_url: str, wait_s: float, deadline: float, rec: dict) -> None:
     await asyncio.sleep(wait_s)
@@ -107,26 +112,36 @@ async def _classroom(server: Server, sessions: int, arrival_s: float, cfg_url: s
     cpu0, t0 = server.cpu_seconds(), time.perf_counter()
     deadline = t0 + limit_s
     spacing = arrival_s / max(1, sessions - 1) if sessions > 1 else 0.0
-    results = await asyncio.gather(*(_student(server.url, cfg_url, i * spacing, deadline, rec)
-                                     for i in range(sessions)), return_exceptions=True)
+    results = await asyncio.gather(
+        *(_student(server.url, cfg_url, i * spacing, deadline, rec) for i in range(sessions)), return_exceptions=True
+    )
     wall = time.perf_counter() - t0
     cpu = _cpu_delta(cpu0, server.cpu_seconds())
     rec["errors"] += [f"{type(r).__name__}: {r}"[:200] for r in results if isinstance(r, BaseException)]
     runs = final_events(server.runs)
     done = sum(1 for v in runs.values() if v["final"] and v["final"]["kind"] == "done")
     return {
-        "sessions": sessions, "arrival_s": arrival_s, "cold_start_page_s": round(cold, 2),
+        "sessions": sessions,
+        "arrival_s": arrival_s,
+        "cold_start_page_s": round(cold, 2),
         "pages": {k: summary(v) for k, v in rec["pages"].items()},
-        "live_view_redraw": summary(rec["ticks"]), "epoch_redraw": summary(rec["redraws"]),
+        "live_view_redraw": summary(rec["ticks"]),
+        "epoch_redraw": summary(rec["redraws"]),
         "live_view_timers": {f"{v:g} s": rec["timers"].count(v) for v in sorted(set(rec["timers"]))},
-        "runs_submitted": len(runs), "runs_done": done,
+        "runs_submitted": len(runs),
+        "runs_done": done,
         "runs_unfinished": sum(1 for v in runs.values() if not v["final"]),
-        "queued_sessions": len(rec["waits"]), "queue_wait": summary(rec["waits"]),
+        "queued_sessions": len(rec["waits"]),
+        "queue_wait": summary(rec["waits"]),
         "start_delay": summary([v["start"]["started_at"] - v["created"] for v in runs.values() if v["start"]]),
-        "errors": rec["errors"], "wall_s": round(wall, 1),
-        "cpu_s": {"page_serving": cpu["server"], "training": cpu["children"],
-                  "page_serving_per_session": round(cpu["server"] / max(1, sessions), 2),
-                  "training_per_run": round(cpu["children"] / max(1, len(runs)), 2)},
+        "errors": rec["errors"],
+        "wall_s": round(wall, 1),
+        "cpu_s": {
+            "page_serving": cpu["server"],
+            "training": cpu["children"],
+            "page_serving_per_session": round(cpu["server"] / max(1, sessions), 2),
+            "training_per_run": round(cpu["children"] / max(1, len(runs)), 2),
+        },
         "server_memory_mb": {k: round(v, 1) for k, v in server.memory_mb().items()},
         "server_errors": tracebacks(server.log_path) if rec["errors"] else [],
     }
@@ -140,18 +155,23 @@ def tracebacks(log: Path, keep: int = 3) -> list[str]:
     for i, line in enumerate(lines):
         if line.startswith("Traceback"):
             end = next((j for j in range(i + 1, len(lines)) if lines[j] and not lines[j].startswith(" ")), i)
-            found[" / ".join(x.strip() for x in lines[max(i + 1, end - 4):end + 1])[:600]] = None
+            found[" / ".join(x.strip() for x in lines[max(i + 1, end - 4) : end + 1])[:600]] = None
     return list(found)[-keep:]
 
 
 # -- 2. page costs ---------------------------------------------------------------------------------
 
+
 async def _page_costs(server: Server, cfg_url: str, views: int) -> dict:
     runs = final_events(server.runs)
     finished = next((k for k, v in runs.items() if v["final"]), None)
-    pages = {"start": ("start", ""), "data": ("data", ""), "conv": ("conv", ""),
-             "train (set up by link)": ("train", f"cfg={cfg_url}"),
-             "train (a finished run)": ("train", f"run={finished}")}
+    pages = {
+        "start": ("start", ""),
+        "data": ("data", ""),
+        "conv": ("conv", ""),
+        "train (set up by link)": ("train", f"cfg={cfg_url}"),
+        "train (a finished run)": ("train", f"run={finished}"),
+    }
     c0, t0 = server.cpu_seconds()["server"], time.perf_counter()
     await asyncio.sleep(3.0)
     idle_rate = (server.cpu_seconds()["server"] - c0) / (time.perf_counter() - t0)
@@ -174,6 +194,7 @@ async def _page_costs(server: Server, cfg_url: str, views: int) -> dict:
 
 
 # -- 3. the live view: CPU per viewer, and what viewers take from the training ---------------------
+
 
 def live_config(data_root: str | None) -> tuple[RunConfig, str]:
     """The UI benchmark's MNIST recipe (benchmarks/ui_bench.py) when ``data_root`` holds MNIST, else the
@@ -213,11 +234,16 @@ async def _window(server: Server, query: str, viewers: int, window_s: float, met
         for s in sessions:
             await s.__aexit__(None, None, None)
     cpu = _cpu_delta(c0, c1)
-    return {"viewers": viewers, "server_cpu_per_s": round(cpu["server"] / (w1 - w0), 4),
-            "training_cpu_per_s": round(cpu["children"] / (w1 - w0), 3),
-            "images_per_s": images_per_s(metrics, w0, w1), "fragment_runs": sent1 - sent0,
-            "redraw": summary([t for s in sessions for t in s.tick_times]),
-            "errors": [e for s in sessions for e in s.exceptions], "ended": _final(metrics) is not None}
+    return {
+        "viewers": viewers,
+        "server_cpu_per_s": round(cpu["server"] / (w1 - w0), 4),
+        "training_cpu_per_s": round(cpu["children"] / (w1 - w0), 3),
+        "images_per_s": images_per_s(metrics, w0, w1),
+        "fragment_runs": sent1 - sent0,
+        "redraw": summary([t for s in sessions for t in s.tick_times]),
+        "errors": [e for s in sessions for e in s.exceptions],
+        "ended": _final(metrics) is not None,
+    }
 
 
 def _events(metrics: Path) -> list[dict]:
@@ -241,8 +267,9 @@ async def _live_view(server: Server, cfg: RunConfig, viewers: int, rounds: int, 
         await asyncio.sleep(0.2)  # the run trains (its worker has loaded the data)
     per_round = []
     for r in range(rounds):
-        pair = [await _window(server, query, k, window_s, metrics) for k in ((0, viewers) if r % 2 == 0 else
-                                                                            (viewers, 0))]
+        pair = [
+            await _window(server, query, k, window_s, metrics) for k in ((0, viewers) if r % 2 == 0 else (viewers, 0))
+        ]
         per_round.append(sorted(pair, key=lambda w: w["viewers"]))
     async with Session(server.url) as owner:  # the owner's tab stops it
         await owner.open("train", query, timeout=120)
@@ -253,52 +280,85 @@ async def _live_view(server: Server, cfg: RunConfig, viewers: int, rounds: int, 
     runs = sum(w["fragment_runs"] for _, w in per_round)
     seconds = window_s * viewers * rounds
     return {
-        "viewers": viewers, "rounds": rounds, "window_s": window_s,
-        "per_viewer_core": round(statistics.median(cost), 4), "per_viewer_core_rounds": [round(c, 4) for c in cost],
+        "viewers": viewers,
+        "rounds": rounds,
+        "window_s": window_s,
+        "per_viewer_core": round(statistics.median(cost), 4),
+        "per_viewer_core_rounds": [round(c, 4) for c in cost],
         "cpu_s_per_fragment_run": round(statistics.median(cost) * seconds / max(1, runs), 4),
         "fragment_runs_per_viewer_s": round(runs / seconds, 2),
         "images_per_s_ratio": round(statistics.median(ratio), 3) if ratio else None,
         "images_per_s_ratio_rounds": [round(r, 3) for r in ratio],
         "rounds_detail": per_round,
         "errors": [e for rd in per_round for w in rd for e in w["errors"]]
-                  + (["the run ended inside a window"] if any(w["ended"] for rd in per_round for w in rd) else []),
+        + (["the run ended inside a window"] if any(w["ended"] for rd in per_round for w in rd) else []),
     }
 
 
 # -- all of it --------------------------------------------------------------------------------------
 
+
 def targets(res: dict) -> dict:
     rooms = res["classrooms"]
-    p95 = [(r["arrival_s"], k, v["p95_s"]) for r in rooms for k, v in
-           list(r["pages"].items()) + [("live view redraw", r["live_view_redraw"]),
-                                       ("epoch redraw", r["epoch_redraw"])] if v["n"]]
+    p95 = [
+        (r["arrival_s"], k, v["p95_s"])
+        for r in rooms
+        for k, v in list(r["pages"].items())
+        + [("live view redraw", r["live_view_redraw"]), ("epoch redraw", r["epoch_redraw"])]
+        if v["n"]
+    ]
     worst = max(p95, key=lambda x: x[2]) if p95 else None
     live = res.get("live_view") or {}
-    errors = res.get("errors", []) + [e for r in rooms for e in r["errors"]] + live.get("errors", []) + \
-        [e for v in (res.get("page_costs") or {}).values() if isinstance(v, dict) for e in v["errors"]]
+    errors = (
+        res.get("errors", [])
+        + [e for r in rooms for e in r["errors"]]
+        + live.get("errors", [])
+        + [e for v in (res.get("page_costs") or {}).values() if isinstance(v, dict) for e in v["errors"]]
+    )
     return {
-        "every run completes or is cleanly queued": bool(rooms) and all(
-            r["runs_done"] == r["sessions"] == r["runs_submitted"] for r in rooms),
+        "every run completes or is cleanly queued": bool(rooms)
+        and all(r["runs_done"] == r["sessions"] == r["runs_submitted"] for r in rooms),
         "no session error": not errors,
         f"p95 page response <= 2 s (worst: {worst[1]}, arrival {worst[0]} s, {worst[2]} s)"
-        if worst else "p95 page response <= 2 s": bool(worst) and worst[2] <= 2.0,
+        if worst
+        else "p95 page response <= 2 s": bool(worst) and worst[2] <= 2.0,
         "one live viewer <= 2% of a core": live.get("per_viewer_core") is not None and live["per_viewer_core"] <= 0.02,
         "images/s with the viewers >= 0.9 of none": (live.get("images_per_s_ratio") or 0) >= 0.9,
     }
 
 
-def run(sessions: int = 30, arrivals: tuple[float, ...] = (10.0, 0.0), max_jobs: int = 2, train_limit: int = 600,
-        epochs: float = 1.0, limit_s: float = 900, views: int = 5, viewers: int = 10, rounds: int = 3,
-        window_s: float = 20.0, data_root: str | None = "../shared/data", live_cfg: RunConfig | None = None) -> dict:
+def run(
+    sessions: int = 30,
+    arrivals: tuple[float, ...] = (10.0, 0.0),
+    max_jobs: int = 2,
+    train_limit: int = 600,
+    epochs: float = 1.0,
+    limit_s: float = 900,
+    views: int = 5,
+    viewers: int = 10,
+    rounds: int = 3,
+    window_s: float = 20.0,
+    data_root: str | None = "../shared/data",
+    live_cfg: RunConfig | None = None,
+) -> dict:
     """The three phases (the module's docstring); returns the report, with ``targets``."""
     root = str(Path(data_root).resolve()) if data_root else None
     cfg, data = live_config(root)
     cfg = live_cfg or cfg
-    env = {"PLAYGROUND_MAX_JOBS": str(max_jobs), "PLAYGROUND_CLASSROOM": "1", "PLAYGROUND_MAX_RUNS_PER_SESSION": "3",
-           **({"PLAYGROUND_DATA": root} if data == "mnist" else {})}
+    env = {
+        "PLAYGROUND_MAX_JOBS": str(max_jobs),
+        "PLAYGROUND_CLASSROOM": "1",
+        "PLAYGROUND_MAX_RUNS_PER_SESSION": "3",
+        **({"PLAYGROUND_DATA": root} if data == "mnist" else {}),
+    }
     cfg_url = run_config(train_limit, epochs).to_url()
-    res: dict = {"machine": f"{os.cpu_count()} cores", "load_average": {"start": _load()}, "classrooms": [],
-                 "max_jobs": max_jobs, "live_data": cfg.data.dataset}
+    res: dict = {
+        "machine": f"{os.cpu_count()} cores",
+        "load_average": {"start": _load()},
+        "classrooms": [],
+        "max_jobs": max_jobs,
+        "live_data": cfg.data.dataset,
+    }
     res["errors"] = []  # a phase that broke off: the others still report
 
     def phase(key: str, coro) -> None:
@@ -324,18 +384,39 @@ def run(sessions: int = 30, arrivals: tuple[float, ...] = (10.0, 0.0), max_jobs:
 
 def _print(res: dict) -> None:
     for room in res["classrooms"]:
-        print(f"\nclassroom: {room['sessions']} sessions arriving over {room['arrival_s']} s "
-              f"(the teacher's first page, the server's cold start: {room['cold_start_page_s']} s)")
-        rows = list(room["pages"].items()) + [("live view redraw", room["live_view_redraw"]),
-                                              ("epoch redraw (whole page)", room["epoch_redraw"]),
-                                              ("queue wait (page shows it)", room["queue_wait"])]
+        print(
+            f"\nclassroom: {room['sessions']} sessions arriving over {room['arrival_s']} s "
+            f"(the teacher's first page, the server's cold start: {room['cold_start_page_s']} s)"
+        )
+        rows = list(room["pages"].items()) + [
+            ("live view redraw", room["live_view_redraw"]),
+            ("epoch redraw (whole page)", room["epoch_redraw"]),
+            ("queue wait (page shows it)", room["queue_wait"]),
+        ]
         for k, v in rows:
             if v["n"]:
-                print(f"  {k:<28} n={v['n']:<5} median {v['median_s']:.3f} s  p95 {v['p95_s']:.3f} s  "
-                      f"max {v['max_s']:.3f} s")
-        print("  " + json.dumps({k: room[k] for k in ("runs_submitted", "runs_done", "runs_unfinished",
-                                                       "live_view_timers", "queued_sessions", "wall_s", "cpu_s",
-                                                       "server_memory_mb")}))
+                print(
+                    f"  {k:<28} n={v['n']:<5} median {v['median_s']:.3f} s  p95 {v['p95_s']:.3f} s  "
+                    f"max {v['max_s']:.3f} s"
+                )
+        print(
+            "  "
+            + json.dumps(
+                {
+                    k: room[k]
+                    for k in (
+                        "runs_submitted",
+                        "runs_done",
+                        "runs_unfinished",
+                        "live_view_timers",
+                        "queued_sessions",
+                        "wall_s",
+                        "cpu_s",
+                        "server_memory_mb",
+                    )
+                }
+            )
+        )
         for e in room["errors"][:10] + room["server_errors"]:
             print("  error:", e)
     for k, v in (res.get("page_costs") or {}).items():
@@ -352,8 +433,11 @@ def _print(res: dict) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sessions", type=int, default=30)
-    ap.add_argument("--arrivals", default="10,0", help="classrooms to run, each on a fresh server: the seconds "
-                    "over which its students arrive (0: all at once)")
+    ap.add_argument(
+        "--arrivals",
+        default="10,0",
+        help="classrooms to run, each on a fresh server: the seconds over which its students arrive (0: all at once)",
+    )
     ap.add_argument("--max-jobs", type=int, default=2)
     ap.add_argument("--train-limit", type=int, default=600)
     ap.add_argument("--epochs", type=float, default=1.0)
@@ -371,8 +455,19 @@ def main(argv=None) -> int:
         arrivals = tuple(float(x) for x in a.arrivals.replace(",", " ").split())
     except ValueError:
         raise SystemExit(f"--arrivals takes seconds separated by commas, e.g. 10,0 (got {a.arrivals!r}).") from None
-    res = run(a.sessions, arrivals, a.max_jobs, a.train_limit, a.epochs, a.limit_s, a.views, a.viewers, a.rounds,
-              a.window_s, a.data_root)
+    res = run(
+        a.sessions,
+        arrivals,
+        a.max_jobs,
+        a.train_limit,
+        a.epochs,
+        a.limit_s,
+        a.views,
+        a.viewers,
+        a.rounds,
+        a.window_s,
+        a.data_root,
+    )
     if a.json:
         print(json.dumps(res))
     else:

@@ -88,8 +88,9 @@ class Session:
         return [text for kind, text, _ in self.view.values() if kind == "text"]
 
     async def __aenter__(self) -> "Session":
-        self.ws = await websockets.connect(self.url, subprotocols=["streamlit"], max_size=None,
-                                           additional_headers=self.headers or None)
+        self.ws = await websockets.connect(
+            self.url, subprotocols=["streamlit"], max_size=None, additional_headers=self.headers or None
+        )
         self._reader = asyncio.create_task(self._read())
         return self
 
@@ -106,8 +107,10 @@ class Session:
 
     async def click(self, label: str, timeout: float = 60) -> "Session":
         if label not in self.buttons:
-            raise KeyError(f"no button {label!r} on the page {self.page!r} (it has {list(self.buttons)}); it says: "
-                           + " | ".join(t[:160] for t in self.texts[-6:]))
+            raise KeyError(
+                f"no button {label!r} on the page {self.page!r} (it has {list(self.buttons)}); it says: "
+                + " | ".join(t[:160] for t in self.texts[-6:])
+            )
         return await self._rerun({self.buttons[label]: True}, timeout)
 
     def widget(self, label: str, kind: str | None = None) -> str:
@@ -115,8 +118,10 @@ class Session:
         for k, text, wid in self.view.values():
             if wid and text == label and k != "button" and (kind is None or k == kind):
                 return wid
-        raise KeyError(f"no widget {label!r} on the page {self.page!r} (it has "
-                       f"{[t for k, t, w in self.view.values() if w and k != 'button']})")
+        raise KeyError(
+            f"no widget {label!r} on the page {self.page!r} (it has "
+            f"{[t for k, t, w in self.view.values() if w and k != 'button']})"
+        )
 
     async def set(self, values: dict[str, tuple[str, object]], timeout: float = 60) -> "Session":
         """Rerun with widgets set as the browser sends them: widget id -> (value field, value), e.g.
@@ -125,8 +130,9 @@ class Session:
         self._values.update(values)
         return await self._rerun({}, timeout)
 
-    async def upload(self, widget_id: str, name: str, data: bytes, mime: str = "application/octet-stream",
-                     timeout: float = 60) -> "Session":
+    async def upload(
+        self, widget_id: str, name: str, data: bytes, mime: str = "application/octet-stream", timeout: float = 60
+    ) -> "Session":
         """Upload ``data`` to an uploader or camera widget as the browser does, and rerun with it."""
         msg = BackMsg()
         rid = uuid.uuid4().hex
@@ -140,8 +146,12 @@ class Session:
         finally:
             self._urls.pop(rid, None)
         await asyncio.to_thread(self._put, urls.upload_url, name, data, mime)
-        info = {"file_id": urls.file_id, "name": name, "size": len(data),
-                "file_urls": {"file_id": urls.file_id, "upload_url": urls.upload_url, "delete_url": urls.delete_url}}
+        info = {
+            "file_id": urls.file_id,
+            "name": name,
+            "size": len(data),
+            "file_urls": {"file_id": urls.file_id, "upload_url": urls.upload_url, "delete_url": urls.delete_url},
+        }
         return await self.set({widget_id: ("file_uploader_state_value", [info])}, timeout)
 
     def _put(self, path: str, name: str, data: bytes, mime: str) -> None:
@@ -149,11 +159,24 @@ class Session:
             cookies = [c.split(";")[0] for c in r.headers.get_all("Set-Cookie") or []]
         xsrf = next((c.split("=", 1)[1] for c in cookies if c.startswith("_streamlit_xsrf=")), "")
         boundary = uuid.uuid4().hex
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-                f"Content-Type: {mime}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-        req = urllib.request.Request(self.http + path, data=body, method="PUT", headers={
-            "Content-Type": f"multipart/form-data; boundary={boundary}", "X-Xsrftoken": xsrf,
-            "Cookie": "; ".join(cookies)})
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                f"Content-Type: {mime}\r\n\r\n"
+            ).encode()
+            + data
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        req = urllib.request.Request(
+            self.http + path,
+            data=body,
+            method="PUT",
+            headers={
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "X-Xsrftoken": xsrf,
+                "Cookie": "; ".join(cookies),
+            },
+        )
         urllib.request.urlopen(req, timeout=120).close()
 
     async def clear_cache(self) -> None:
@@ -218,8 +241,9 @@ class Session:
         self._waiting = asyncio.get_running_loop().create_future()
         self._asked_at = time.perf_counter()
         await self.ws.send(msg.SerializeToString())
-        done, _ = await asyncio.wait({self._waiting, self._reader}, timeout=timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {self._waiting, self._reader}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         if self._waiting in done:
             self._waiting = None
             return self
@@ -293,8 +317,12 @@ class Session:
     def _started(self, fm: ForwardMsg) -> None:
         frags = list(fm.metadata.run.fragment_ids)
         now = time.perf_counter()
-        self._run = {"t": now, "fragment": bool(frags), "running": True,
-                     "asked": self._waiting is not None and not self._waiting.done()}
+        self._run = {
+            "t": now,
+            "fragment": bool(frags),
+            "running": True,
+            "asked": self._waiting is not None and not self._waiting.done(),
+        }
         self._max_age = fm.new_session.config.max_cached_message_age or self._max_age
         self._frag_root = None
         if not frags:  # a full run: the page is drawn anew and its timers start again

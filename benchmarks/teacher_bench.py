@@ -35,8 +35,10 @@ def fill(store, n: int, epochs: int = 8, steps_per_epoch: int = 30) -> None:
     rng = random.Random(0)
     classes = 10
     for i in range(n):
-        cfg = RunConfig().replace(data={"dataset": ("shapes", "mnist", "cifar10")[i % 3]},
-                                  model={"name": ("cnn", "mlp", "lenet5", "resnet")[i % 4]})
+        cfg = RunConfig().replace(
+            data={"dataset": ("shapes", "mnist", "cifar10")[i % 3]},
+            model={"name": ("cnn", "mlp", "lenet5", "resnet")[i % 4]},
+        )
         run = store.create(cfg)
         run.append({"kind": "start", "run_id": run.run_id, "device": "cpu", "t": 0.0, "total_steps": epochs * 30})
         step, t = 0, 0.0
@@ -44,12 +46,31 @@ def fill(store, n: int, epochs: int = 8, steps_per_epoch: int = 30) -> None:
             for _ in range(steps_per_epoch):
                 step += 1
                 t += 0.1
-                run.append({"kind": "step", "step": step, "epoch": ep, "loss": rng.random(), "acc": rng.random(),
-                            "lr": 0.004, "images_per_s": 5000.0 + rng.random(), "t": round(t, 3)})
+                run.append(
+                    {
+                        "kind": "step",
+                        "step": step,
+                        "epoch": ep,
+                        "loss": rng.random(),
+                        "acc": rng.random(),
+                        "lr": 0.004,
+                        "images_per_s": 5000.0 + rng.random(),
+                        "t": round(t, 3),
+                    }
+                )
             acc = min(0.99, 0.5 + 0.05 * ep + 0.1 * rng.random())
-            run.append({"kind": "epoch", "epoch": ep, "step": step, "test_loss": 1 - acc, "test_acc": acc, "t": t,
-                        "per_class_acc": [acc] * classes,
-                        "confusion": [[rng.randrange(100) for _ in range(classes)] for _ in range(classes)]})
+            run.append(
+                {
+                    "kind": "epoch",
+                    "epoch": ep,
+                    "step": step,
+                    "test_loss": 1 - acc,
+                    "test_acc": acc,
+                    "t": t,
+                    "per_class_acc": [acc] * classes,
+                    "confusion": [[rng.randrange(100) for _ in range(classes)] for _ in range(classes)],
+                }
+            )
         run.append({"kind": "done", "step": step, "t": t})
 
 
@@ -67,8 +88,12 @@ def main() -> None:
     args = ap.parse_args()
     load_start = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="teacher-bench-"))
-    os.environ.update(PLAYGROUND_RUNS=str(tmp / "runs"), PLAYGROUND_TEACHER_KEY=KEY, PLAYGROUND_WORKERS="thread",
-                      PLAYGROUND_UPLOADS=str(tmp / "up"))
+    os.environ.update(
+        PLAYGROUND_RUNS=str(tmp / "runs"),
+        PLAYGROUND_TEACHER_KEY=KEY,
+        PLAYGROUND_WORKERS="thread",
+        PLAYGROUND_UPLOADS=str(tmp / "up"),
+    )
     from streamlit.testing.v1 import AppTest
 
     from playground import plugins as _plugins  # noqa: F401  (every capability registers its job kind)
@@ -94,8 +119,14 @@ def main() -> None:
 
     page()  # imports and AppTest's own first-run costs stay out of the figures
     page("start")
-    figures: dict[str, list[float]] = {"table_cold_s": [], "table_warm_s": [], "csv_s": [], "page_cold_s": [],
-                                       "page_warm_s": [], "start_page_s": []}
+    figures: dict[str, list[float]] = {
+        "table_cold_s": [],
+        "table_warm_s": [],
+        "csv_s": [],
+        "page_cold_s": [],
+        "page_warm_s": [],
+        "start_page_s": [],
+    }
     for _ in range(args.rounds):
         forget_figures()
         figures["table_cold_s"].append(timed(lambda: teacher.class_table(m, namer)))
@@ -106,11 +137,18 @@ def main() -> None:
         figures["page_cold_s"].append(timed(page))
         figures["page_warm_s"].append(timed(page))
         figures["start_page_s"].append(timed(lambda: page("start")))  # the same session cost, no class table
-    out = {"runs": args.runs, "metrics_mb": round(size / 1e6, 1), "rounds": args.rounds,
-           **{k: {"median": round(statistics.median(v), 4), "min": round(min(v), 4), "max": round(max(v), 4)}
-              for k, v in figures.items()},
-           "load_start": [round(x, 2) for x in load_start], "load_end": [round(x, 2) for x in os.getloadavg()],
-           "cores": os.cpu_count()}
+    out = {
+        "runs": args.runs,
+        "metrics_mb": round(size / 1e6, 1),
+        "rounds": args.rounds,
+        **{
+            k: {"median": round(statistics.median(v), 4), "min": round(min(v), 4), "max": round(max(v), 4)}
+            for k, v in figures.items()
+        },
+        "load_start": [round(x, 2) for x in load_start],
+        "load_end": [round(x, 2) for x in os.getloadavg()],
+        "cores": os.cpu_count(),
+    }
     if args.json:
         print(json.dumps(out))
         return

@@ -30,8 +30,15 @@ from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, T
 
 ROOT = Path(__file__).resolve().parents[1]
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def config(data_root: str, epochs: float) -> RunConfig:
@@ -46,8 +53,13 @@ def config(data_root: str, epochs: float) -> RunConfig:
 def cli_ips(cfg: RunConfig, runs: Path) -> float:
     f = runs.parent / "cfg.json"
     f.write_text(cfg.to_json())
-    out = subprocess.run([sys.executable, "-m", "playground", "train", "--config", str(f), "--runs", str(runs),
-                          "--json", "--quiet"], capture_output=True, text=True, cwd=ROOT, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "playground", "train", "--config", str(f), "--runs", str(runs), "--json", "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])["images_per_second"]
 
 
@@ -72,8 +84,11 @@ def ui_run(page, url: str, cfg: RunConfig, runs: Path, server_pid: int, sample_m
     metrics = runs / run_id / "metrics.jsonl"
     lags, memory, t0 = [], [], time.time()
     while True:
-        text = page.locator("[data-testid='stProgress']").first.inner_text() if page.locator(
-            "[data-testid='stProgress']").count() else ""
+        text = (
+            page.locator("[data-testid='stProgress']").first.inner_text()
+            if page.locator("[data-testid='stProgress']").count()
+            else ""
+        )
         m = re.search(r"step (\d+) / (\d+)", text)
         events = [json.loads(x) for x in metrics.read_text().splitlines() if x.strip()] if metrics.exists() else []
         steps = [e for e in events if e["kind"] == "step"]
@@ -85,8 +100,12 @@ def ui_run(page, url: str, cfg: RunConfig, runs: Path, server_pid: int, sample_m
         if sample_memory:
             memory.append((time.time() - t0, rss_mb(server_pid)))
         if events and events[-1]["kind"] in ("done", "stopped", "error", "diverged"):
-            return {"ips": events[-1].get("images_per_second"), "lags": lags, "memory": memory,
-                    "final": events[-1]["kind"]}
+            return {
+                "ips": events[-1].get("images_per_second"),
+                "lags": lags,
+                "memory": memory,
+                "final": events[-1]["kind"],
+            }
         time.sleep(0.5)
 
 
@@ -105,9 +124,23 @@ def main() -> None:
     runs = tmp / "runs"
     port = free_port()
     env = {**os.environ, "PLAYGROUND_RUNS": str(runs), "PLAYGROUND_DATA": data_root}
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
-                               str(port), "--server.address", "127.0.0.1"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "streamlit_app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     result: dict = {"machine": f"{os.cpu_count()} cores"}
     try:
@@ -124,10 +157,15 @@ def main() -> None:
                 lags += out["lags"]
                 print(f"round {r + 1}: CLI {cli[-1]:,.0f} img/s, Train page open {ui[-1]:,.0f} img/s", flush=True)
             if cli:
-                result.update(cli_ips=max(cli), ui_ips=max(ui), ui_vs_cli=round(max(ui) / max(cli), 3),
-                              cli_rounds=cli, ui_rounds=ui,
-                              page_lag_s_median=round(statistics.median(lags), 2) if lags else None,
-                              page_lag_s_p95=round(sorted(lags)[int(0.95 * (len(lags) - 1))], 2) if lags else None)
+                result.update(
+                    cli_ips=max(cli),
+                    ui_ips=max(ui),
+                    ui_vs_cli=round(max(ui) / max(cli), 3),
+                    cli_rounds=cli,
+                    ui_rounds=ui,
+                    page_lag_s_median=round(statistics.median(lags), 2) if lags else None,
+                    page_lag_s_p95=round(sorted(lags)[int(0.95 * (len(lags) - 1))], 2) if lags else None,
+                )
             if args.memory_minutes:
                 # About that many minutes of training: ~7k img/s on this machine's CPU.
                 steps = args.memory_minutes * 60 * 6500 / 128
@@ -136,9 +174,13 @@ def main() -> None:
                 mem = out["memory"]
                 first = [m for t, m in mem if 30 <= t <= 90] or [mem[0][1]]
                 last = [m for t, m in mem if t >= mem[-1][0] - 60]
-                result.update(memory_minutes=round(mem[-1][0] / 60, 1), rss_mb_first_minute=round(max(first), 1),
-                              rss_mb_last_minute=round(max(last), 1), rss_mb_peak=round(max(m for _, m in mem), 1),
-                              rss_growth=round(max(last) / max(first) - 1, 3))
+                result.update(
+                    memory_minutes=round(mem[-1][0] / 60, 1),
+                    rss_mb_first_minute=round(max(first), 1),
+                    rss_mb_last_minute=round(max(last), 1),
+                    rss_mb_peak=round(max(m for _, m in mem), 1),
+                    rss_growth=round(max(last) / max(first) - 1, 3),
+                )
             page.screenshot(path=str(tmp / "train-page.png"), full_page=True)
             browser.close()
     finally:

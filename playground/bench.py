@@ -45,8 +45,9 @@ FAST_MNIST = RunConfig(
 )
 
 
-def bench_config(data_root: str | None, device: str, augment: tuple[str, ...] = AUGMENT,
-                 epochs: float = 1.0) -> RunConfig:
+def bench_config(
+    data_root: str | None, device: str, augment: tuple[str, ...] = AUGMENT, epochs: float = 1.0
+) -> RunConfig:
     return RunConfig(
         data=DataConfig(dataset="mnist", data_root=data_root, augment=augment, download=False),
         model=ModelConfig(name="cnn", params={"channels": [16, 32], "fc": [128]}),
@@ -87,14 +88,25 @@ def textbook_ips(config: RunConfig, steps: int, workers: int) -> float:
     from torchvision import datasets, transforms
 
     p = prepare(config)
-    tf = transforms.Compose([
-        transforms.RandomHorizontalFlip(), transforms.RandomRotation(10), transforms.ToTensor(),
-        transforms.Normalize(p.data.mean, p.data.std),
-    ])
+    tf = transforms.Compose(
+        [
+            transforms.RandomHorizontalFlip(),
+            transforms.RandomRotation(10),
+            transforms.ToTensor(),
+            transforms.Normalize(p.data.mean, p.data.std),
+        ]
+    )
     root = config.data.data_root or "./data"
     ds = datasets.MNIST(root, train=True, download=False, transform=tf)
-    loader = DataLoader(ds, batch_size=config.train.batch_size, shuffle=True, num_workers=workers,
-                        drop_last=True, pin_memory=p.device.type == "cuda", persistent_workers=False)
+    loader = DataLoader(
+        ds,
+        batch_size=config.train.batch_size,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        pin_memory=p.device.type == "cuda",
+        persistent_workers=False,
+    )
     opt = _optimizer(config, p)
     bs, warmup = _batch_size(config), 5
     rates, t0 = [], 0.0
@@ -154,8 +166,11 @@ def seconds_to_99(data_root: str | None, device: str) -> tuple[float | None, flo
 
 
 def _spread(values: list[float], digits: int = 1) -> dict[str, float]:
-    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
-            "max": round(max(values), digits)}
+    return {
+        "median": round(statistics.median(values), digits),
+        "min": round(min(values), digits),
+        "max": round(max(values), digits),
+    }
 
 
 def _load() -> list[float] | None:
@@ -165,8 +180,14 @@ def _load() -> list[float] | None:
         return None
 
 
-def run_bench(data_root: str | None = None, device: str = "auto", steps: int = 120, mnist99: bool = True,
-              rounds: int = 3, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_bench(
+    data_root: str | None = None,
+    device: str = "auto",
+    steps: int = 120,
+    mnist99: bool = True,
+    rounds: int = 3,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """(a) textbook, (b) engine and (c) compute bound measured in interleaved rounds (a b c a b c ...):
     each figure's median and spread over the rounds, and the ratios per round, whose median is the
     headline (drift of a shared machine between rounds then lands in the spread, not in the ratio)."""
@@ -174,22 +195,35 @@ def run_bench(data_root: str | None = None, device: str = "auto", steps: int = 1
     config = bench_config(data_root, device)
     p = prepare(config)  # loads and caches MNIST; fails early with the offline message
     dev = device_label(p.device)
-    log(f"device: {dev}; model: cnn {sum(q.numel() for q in p.model.parameters()):,} parameters; "
+    log(
+        f"device: {dev}; model: cnn {sum(q.numel() for q in p.model.parameters()):,} parameters; "
         f"batch {config.train.batch_size}; augment {', '.join(AUGMENT)}; {steps} timed steps each; "
-        f"{rounds} interleaved rounds; load average at start {load_start}")
+        f"{rounds} interleaved rounds; load average at start {load_start}"
+    )
     by_workers = {w: textbook_ips(config, steps, w) for w in (0, 2)}  # the textbook's best loader setting
     workers = max(by_workers, key=lambda w: by_workers[w])
-    log(f"(a) textbook loader: {workers} workers is faster here "
-        f"({', '.join(f'{w}: {v:,.0f} img/s' for w, v in by_workers.items())})")
+    log(
+        f"(a) textbook loader: {workers} workers is faster here "
+        f"({', '.join(f'{w}: {v:,.0f} img/s' for w, v in by_workers.items())})"
+    )
     per_round = []
     for r in range(max(1, rounds)):
         tb = textbook_ips(config, steps, workers)
         eng = engine_ips(config, steps)
         cb = compute_bound_ips(config, steps)
-        per_round.append({"textbook": round(tb, 1), "engine": round(eng, 1), "compute_bound": round(cb, 1),
-                          "engine_vs_textbook": round(eng / tb, 3), "engine_vs_compute_bound": round(eng / cb, 3)})
-        log(f"round {r + 1}/{rounds}: (a) textbook {tb:,.0f}, (b) engine {eng:,.0f}, (c) compute bound {cb:,.0f} "
-            f"img/s; engine/textbook {eng / tb:.2f}x, engine/compute bound {eng / cb:.3f}")
+        per_round.append(
+            {
+                "textbook": round(tb, 1),
+                "engine": round(eng, 1),
+                "compute_bound": round(cb, 1),
+                "engine_vs_textbook": round(eng / tb, 3),
+                "engine_vs_compute_bound": round(eng / cb, 3),
+            }
+        )
+        log(
+            f"round {r + 1}/{rounds}: (a) textbook {tb:,.0f}, (b) engine {eng:,.0f}, (c) compute bound {cb:,.0f} "
+            f"img/s; engine/textbook {eng / tb:.2f}x, engine/compute bound {eng / cb:.3f}"
+        )
     col = {k: [r[k] for r in per_round] for k in per_round[0]}
     spread = {k: _spread(v, 3 if "_vs_" in k else 1) for k, v in col.items()}
     result: dict[str, Any] = {
@@ -199,22 +233,27 @@ def run_bench(data_root: str | None = None, device: str = "auto", steps: int = 1
         "compute_bound_ips": spread["compute_bound"]["median"],
         "engine_vs_textbook": spread["engine_vs_textbook"]["median"],
         "engine_vs_compute_bound": spread["engine_vs_compute_bound"]["median"],
-        "rounds": per_round, "spread": spread,
+        "rounds": per_round,
+        "spread": spread,
         "mnist_seconds_to_99": None,
         "mnist_fast_recipe_acc": None,
         "device": dev,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
-    log(f"medians over {len(per_round)} rounds: engine vs textbook {result['engine_vs_textbook']}x "
+    log(
+        f"medians over {len(per_round)} rounds: engine vs textbook {result['engine_vs_textbook']}x "
         f"(spread {spread['engine_vs_textbook']['min']}-{spread['engine_vs_textbook']['max']}), engine vs compute "
         f"bound {result['engine_vs_compute_bound']} ({spread['engine_vs_compute_bound']['min']}-"
-        f"{spread['engine_vs_compute_bound']['max']})")
+        f"{spread['engine_vs_compute_bound']['max']})"
+    )
     if mnist99:
         secs, acc = seconds_to_99(data_root, device)
         result["mnist_seconds_to_99"], result["mnist_fast_recipe_acc"] = secs, acc
-        log(f"MNIST fast recipe: test accuracy {acc:.4f}, "
-            + (f"99.0% reached in {secs:.1f} s wall (data loading included)" if secs else "99.0% not reached"))
+        log(
+            f"MNIST fast recipe: test accuracy {acc:.4f}, "
+            + (f"99.0% reached in {secs:.1f} s wall (data loading included)" if secs else "99.0% not reached")
+        )
     result["load_average"] = {"start": load_start, "end": _load()}
     log(f"load average at end {result['load_average']['end']} (1, 5, 15 minutes)")
     return result

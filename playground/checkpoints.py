@@ -50,6 +50,8 @@ def saved_state(run: SavedRun, final: bool = False) -> tuple[dict[str, Any], str
     path = run.model_path if final else run.weights_path()
     if path is None or not path.is_file():
         what = "a final model (it has not finished or stopped)" if final else "saved weights yet"
-        raise CheckpointError(f"Run {run.run_id} has no {what}: weights are saved at the end of each epoch and "
-                              "when the run ends. Wait for its first epoch, or pick another run.")
+        raise CheckpointError(
+            f"Run {run.run_id} has no {what}: weights are saved at the end of each epoch and "
+            "when the run ends. Wait for its first epoch, or pick another run."
+        )
     return load_checkpoint(path), path.name

@@ -33,8 +33,9 @@ __all__ = ["main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="playground",
-                                     description="CNN Playground, headless (also: python -m playground).")
+    parser = argparse.ArgumentParser(
+        prog="playground", description="CNN Playground, headless (also: python -m playground)."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model; prints progress, --json ends with a JSON line")
@@ -67,8 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--runs", help="run store folder (default $PLAYGROUND_RUNS or ./runs)")
     pred.add_argument("--json", action="store_true")
 
-    add_export_args(sub.add_parser("export", help="a run's metrics (CSV), model (ONNX, checked with onnxruntime) "
-                                                  "and/or training script, any subset"))
+    add_export_args(
+        sub.add_parser(
+            "export",
+            help="a run's metrics (CSV), model (ONNX, checked with onnxruntime) and/or training script, any subset",
+        )
+    )
 
     bench = sub.add_parser("bench", help="textbook data path vs engine vs compute bound; MNIST time to 99%%")
     bench.add_argument("--data-root", default=None, help="folder with MNIST/raw (default ./data)")
@@ -79,8 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
 
     add_style_args(sub.add_parser("style", help="neural style transfer of one image; --json ends with a JSON line"))
-    add_lessons_args(sub.add_parser("lessons", help="run every lesson's experiment; says whether each point showed "
-                                                    "and the seconds to it (exit 1 when one did not)"))
+    add_lessons_args(
+        sub.add_parser(
+            "lessons",
+            help="run every lesson's experiment; says whether each point showed "
+            "and the seconds to it (exit 1 when one did not)",
+        )
+    )
     return parser
 
 
@@ -97,28 +107,36 @@ def _progress(events: Iterator[Mapping[str, Any]], out, quiet: bool) -> dict[str
         if kind == "start":
             final["run_id"] = e["run_id"]
             d = e["dataset"]
-            line = (f"run {e['run_id']} on {e['device']}: {d['name']} {d['shape']} "
-                    f"({d['train']} train / {d['test']} test), {e['parameters']:,} parameters, "
-                    f"{e['total_steps']} steps")
+            line = (
+                f"run {e['run_id']} on {e['device']}: {d['name']} {d['shape']} "
+                f"({d['train']} train / {d['test']} test), {e['parameters']:,} parameters, "
+                f"{e['total_steps']} steps"
+            )
             for note in d.get("notes", []):
                 line += f"\n  note: {note}"
         elif kind == "resumed":
             line = f"resumed at epoch {e['epoch']}, step {e['step']}"
         elif kind == "step":
             m = _metric(e)
-            line = (f"  step {e['step']:>6}  epoch {e['epoch']}  loss {e['loss']:.4f}  {m} {e[m]:.3f}  "
-                    f"lr {e['lr']:.2e}  {e['images_per_s']:,.0f} img/s")
+            line = (
+                f"  step {e['step']:>6}  epoch {e['epoch']}  loss {e['loss']:.4f}  {m} {e[m]:.3f}  "
+                f"lr {e['lr']:.2e}  {e['images_per_s']:,.0f} img/s"
+            )
         elif kind == "epoch":
             m = _metric(e, "train_")
-            line = (f"epoch {e['epoch']}: train loss {e['train_loss']:.4f} {m} {e['train_' + m]:.4f} | "
-                    f"test loss {e['test_loss']:.4f} {m} {e['test_' + m]:.4f}  ({e['t']:.1f} s)")
+            line = (
+                f"epoch {e['epoch']}: train loss {e['train_loss']:.4f} {m} {e['train_' + m]:.4f} | "
+                f"test loss {e['test_loss']:.4f} {m} {e['test_' + m]:.4f}  ({e['t']:.1f} s)"
+            )
         else:
             final.update(e)
             line = f"{kind}: {e.get('message', '')}".rstrip(": ")
             if kind == "done":
                 m = _metric(e, "test_")
-                line = (f"done: test {m} {e['test_' + m]:.4f}, {e['images_per_second']:,.0f} img/s, "
-                        f"{e['train_seconds']:.1f} s training, {e['t']:.1f} s in all")
+                line = (
+                    f"done: test {m} {e['test_' + m]:.4f}, {e['images_per_second']:,.0f} img/s, "
+                    f"{e['train_seconds']:.1f} s training, {e['t']:.1f} s in all"
+                )
         if kind in ("error", "diverged"):  # a failure goes to stderr, whatever stdout carries
             print(line, file=sys.stderr, flush=True)
         elif not quiet or kind not in ("step",):
@@ -152,8 +170,12 @@ def _with_source_arch(config: RunConfig, store: RunStore) -> RunConfig:
     """A transfer from one of the playground's own runs (``backbone=run``) records the source network (its
     model, settings, input shape, classes), as the Transfer page does, so the new run rebuilds without it."""
     params = dict(config.model.params)
-    if config.model.name != "transfer" or params.get("backbone") != "run" or "source_arch" in params \
-            or not params.get("source_run"):
+    if (
+        config.model.name != "transfer"
+        or params.get("backbone") != "run"
+        or "source_arch" in params
+        or not params.get("source_run")
+    ):
         return config
     from .transfer.sources import source_params
 
@@ -180,12 +202,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    for title, reg, skip in (("data sets", DATASETS, {"root", "download"}),
-                             ("models", MODELS, set(ENGINE_PARAMS)),
-                             ("augmentations", AUGMENTATIONS, set()),
-                             ("initialisations", INITS, set()),
-                             ("optimizers", OPTIMIZERS, {"lr"}),
-                             ("schedules", SCHEDULES, {"total_steps", "steps_per_epoch"})):
+    for title, reg, skip in (
+        ("data sets", DATASETS, {"root", "download"}),
+        ("models", MODELS, set(ENGINE_PARAMS)),
+        ("augmentations", AUGMENTATIONS, set()),
+        ("initialisations", INITS, set()),
+        ("optimizers", OPTIMIZERS, {"lr"}),
+        ("schedules", SCHEDULES, {"total_steps", "steps_per_epoch"}),
+    ):
         print(f"{title}:")
         for name in reg.names():
             params = ", ".join(f"{k}={v!r}" for k, v in reg.params(name).items() if k not in skip)
@@ -215,8 +239,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             status = "interrupted"  # no process trains it: `playground resume` continues it
         try:
             cfg = run.config()
-            print(f"{run.run_id}  {status:<11} {cfg.data.dataset:<14} {cfg.model.name:<8} "
-                  f"epochs={cfg.train.epochs:g}")
+            print(f"{run.run_id}  {status:<11} {cfg.data.dataset:<14} {cfg.model.name:<8} epochs={cfg.train.epochs:g}")
         except PlaygroundError:
             print(f"{run.run_id}  {status}")
         if damage:
@@ -233,8 +256,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     image = decode_tensor(args.image, channels=c, size=(h, w), label=f"The image {args.image}")
     top = saved.predict(255 - image if args.invert else image, max(1, args.top))
     if args.json:
-        print(json.dumps({"run_id": saved.run_id, "source": saved.source,
-                          "top": [{"class": k, "probability": p} for k, p in top]}))
+        print(
+            json.dumps(
+                {
+                    "run_id": saved.run_id,
+                    "source": saved.source,
+                    "top": [{"class": k, "probability": p} for k, p in top],
+                }
+            )
+        )
     else:
         for k, p in top:
             print(f"{p:7.2%}  {k}")
@@ -243,16 +273,31 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
-    result = run_bench(data_root=args.data_root, device=args.device, steps=args.steps,
-                       mnist99=not args.skip_mnist99, rounds=args.rounds, log=lambda s: print(s, file=out, flush=True))
+    result = run_bench(
+        data_root=args.data_root,
+        device=args.device,
+        steps=args.steps,
+        mnist99=not args.skip_mnist99,
+        rounds=args.rounds,
+        log=lambda s: print(s, file=out, flush=True),
+    )
     if args.json:
         print(json.dumps(result), flush=True)
     return 0
 
 
-COMMANDS = {"train": cmd_train, "resume": cmd_resume, "list": cmd_list, "summary": cmd_summary, "runs": cmd_runs,
-            "bench": cmd_bench, "style": cmd_style, "predict": cmd_predict, "export": cmd_export,
-            "lessons": cmd_lessons}
+COMMANDS = {
+    "train": cmd_train,
+    "resume": cmd_resume,
+    "list": cmd_list,
+    "summary": cmd_summary,
+    "runs": cmd_runs,
+    "bench": cmd_bench,
+    "style": cmd_style,
+    "predict": cmd_predict,
+    "export": cmd_export,
+    "lessons": cmd_lessons,
+}
 
 
 def _hint(args: argparse.Namespace, e: PlaygroundError) -> str:
@@ -271,8 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except (PlaygroundError, OSError) as e:
         if isinstance(e, OSError):  # a path that vanished or a full disk after the checks
-            message = (f"Cannot write or read {e.filename or 'a file'}: {e.strerror or e}. Check the path and the "
-                       "free space, then run the command again.")
+            message = (
+                f"Cannot write or read {e.filename or 'a file'}: {e.strerror or e}. Check the path and the "
+                "free space, then run the command again."
+            )
         else:
             message = str(e) + _hint(args, e)
         print(f"error: {message}", file=sys.stderr)

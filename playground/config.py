@@ -19,8 +19,17 @@ from typing import Any, Mapping, Sequence
 
 from .errors import ConfigError
 
-__all__ = ["DataConfig", "ModelConfig", "OptimConfig", "TrainConfig", "RunConfig", "config_fields", "with_change",
-           "config_diff", "without_server_paths"]
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "RunConfig",
+    "config_fields",
+    "with_change",
+    "config_diff",
+    "without_server_paths",
+]
 
 
 @dataclass(frozen=True)
@@ -130,8 +139,10 @@ class RunConfig:
         """Parse settings from JSON text of any origin (a file, a link): bounded in size, nesting and
         number length, so crafted text gets a message, never a traceback."""
         if len(s) > MAX_JSON_CHARS:
-            raise ConfigError(f"The configuration is {len(s):,} characters long; at most {MAX_JSON_CHARS:,} "
-                              "are read. Use a shorter one.")
+            raise ConfigError(
+                f"The configuration is {len(s):,} characters long; at most {MAX_JSON_CHARS:,} "
+                "are read. Use a shorter one."
+            )
         try:
             d = json.loads(s, parse_int=_bounded_int)
         except RecursionError:
@@ -141,8 +152,10 @@ class RunConfig:
                 raise
             raise ConfigError(f"The configuration is not valid JSON: {e}.") from None
         if _depth(d) > MAX_JSON_DEPTH:
-            raise ConfigError(f"The configuration is nested more than {MAX_JSON_DEPTH} levels deep; run "
-                              "settings are not. Check the file or link.")
+            raise ConfigError(
+                f"The configuration is nested more than {MAX_JSON_DEPTH} levels deep; run "
+                "settings are not. Check the file or link."
+            )
         return cls.from_dict(d)
 
     def to_url(self) -> str:
@@ -172,37 +185,56 @@ class RunConfig:
     # -- checks that need no data --------------------------------------
     def validate(self) -> "RunConfig":
         t, o, d = self.train, self.optim, self.data
-        _check(math.isfinite(t.epochs) and 0 < t.epochs <= MAX_EPOCHS,
-               f"epochs must be more than 0 and at most {MAX_EPOCHS:,} (got {t.epochs}).")
-        _check(t.batch_size is None or 1 <= t.batch_size <= MAX_BATCH,
-               f"batch size must be from 1 to {MAX_BATCH:,}, or empty for auto (got {t.batch_size}).")
+        _check(
+            math.isfinite(t.epochs) and 0 < t.epochs <= MAX_EPOCHS,
+            f"epochs must be more than 0 and at most {MAX_EPOCHS:,} (got {t.epochs}).",
+        )
+        _check(
+            t.batch_size is None or 1 <= t.batch_size <= MAX_BATCH,
+            f"batch size must be from 1 to {MAX_BATCH:,}, or empty for auto (got {t.batch_size}).",
+        )
         _check(1 <= t.eval_batch_size <= MAX_BATCH, f"eval batch size must be from 1 to {MAX_BATCH:,}.")
         _check(t.log_every >= 1, "log_every must be at least 1.")
-        _check(math.isfinite(t.log_seconds) and 0 <= t.log_seconds <= 3600,
-               f"log_seconds must be from 0 (off) to 3600 (got {t.log_seconds}).")
-        _check(0 <= t.quick_test <= MAX_BATCH, f"quick_test must be from 0 (off) to {MAX_BATCH:,} images "
-               f"(got {t.quick_test}).")
+        _check(
+            math.isfinite(t.log_seconds) and 0 <= t.log_seconds <= 3600,
+            f"log_seconds must be from 0 (off) to 3600 (got {t.log_seconds}).",
+        )
+        _check(
+            0 <= t.quick_test <= MAX_BATCH,
+            f"quick_test must be from 0 (off) to {MAX_BATCH:,} images (got {t.quick_test}).",
+        )
         _check(t.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)} (got {t.precision!r}).")
         _check(0 <= t.seed <= MAX_SEED, f"the seed must be a whole number from 0 to 2**63 - 1 (got {t.seed}).")
-        _check(math.isfinite(o.lr) and o.lr > 0,
-               f"learning rate must be a positive number (got {o.lr}); try 1e-3 for Adam or 0.05 for SGD.")
+        _check(
+            math.isfinite(o.lr) and o.lr > 0,
+            f"learning rate must be a positive number (got {o.lr}); try 1e-3 for Adam or 0.05 for SGD.",
+        )
         _check(o.weight_decay is None or o.weight_decay >= 0, f"weight decay must be >= 0 (got {o.weight_decay}).")
         _check(0 <= o.label_smoothing < 1, f"label smoothing must be in [0, 1) (got {o.label_smoothing}).")
         _check(o.grad_clip >= 0, f"gradient clipping must be >= 0, 0 meaning off (got {o.grad_clip}).")
         _check(d.train_limit is None or d.train_limit >= 1, "train_limit must be at least 1.")
         _check(t.target_acc is None or 0 < t.target_acc <= 1, "target accuracy must be in (0, 1].")
-        _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
-               f"device must be auto, cpu or cuda (got {t.device!r}).")
-        _check(math.isfinite(t.val_fraction) and 0 <= t.val_fraction <= MAX_VAL_FRACTION,
-               f"the validation fraction must be from 0 (none) to {MAX_VAL_FRACTION} (got {t.val_fraction}); "
-               "the course holds out 0.2.")
-        _check(isinstance(d.normalize, str) and bool(d.normalize.strip()),
-               "normalize must name a normalisation: data, none, fixed:mean=0.5,std=0.5 or imagenet.")
+        _check(
+            t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
+            f"device must be auto, cpu or cuda (got {t.device!r}).",
+        )
+        _check(
+            math.isfinite(t.val_fraction) and 0 <= t.val_fraction <= MAX_VAL_FRACTION,
+            f"the validation fraction must be from 0 (none) to {MAX_VAL_FRACTION} (got {t.val_fraction}); "
+            "the course holds out 0.2.",
+        )
+        _check(
+            isinstance(d.normalize, str) and bool(d.normalize.strip()),
+            "normalize must name a normalisation: data, none, fixed:mean=0.5,std=0.5 or imagenet.",
+        )
         _check(t.recon_loss in ("mse", "bce"), f"recon_loss must be mse or bce (got {t.recon_loss!r}).")
         if d.noise or d.test_noise:
             # The noise specs themselves are checked by the reconstruct task (``Task.check_config``).
-            _check(t.task == "reconstruct", "noise and test_noise corrupt the inputs of the reconstruct task; "
-                   "use task 'reconstruct' (or the gaussian_noise augmentation to classify noisy images).")
+            _check(
+                t.task == "reconstruct",
+                "noise and test_noise corrupt the inputs of the reconstruct task; "
+                "use task 'reconstruct' (or the gaussian_noise augmentation to classify noisy images).",
+            )
         return self
 
 
@@ -219,8 +251,9 @@ MAX_VAL_FRACTION = 0.9
 
 def _bounded_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise ConfigError(f"A number in the configuration has {len(text):,} digits; no setting needs more "
-                          f"than {MAX_INT_DIGITS}.")
+        raise ConfigError(
+            f"A number in the configuration has {len(text):,} digits; no setting needs more than {MAX_INT_DIGITS}."
+        )
     return int(text)
 
 
@@ -252,10 +285,7 @@ def _section_from_dict(cls: type, d: Any, section: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = set(d) - set(known)
     if unknown:
-        raise ConfigError(
-            f"Unknown field(s) in {section!r}: {', '.join(sorted(unknown))}. "
-            f"Known: {', '.join(known)}."
-        )
+        raise ConfigError(f"Unknown field(s) in {section!r}: {', '.join(sorted(unknown))}. Known: {', '.join(known)}.")
     kwargs = {}
     for name, value in d.items():
         default = getattr(cls(), name)
@@ -308,6 +338,7 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
 
 # -- a copy of a config with one setting changed; the settings that differ between configs --
 
+
 def config_fields(cfg: RunConfig) -> dict[str, Any]:
     """``section.field`` -> value, for every field of the config."""
     return {f"{s}.{k}": v for s, sec in cfg.to_dict().items() for k, v in sec.items()}
@@ -341,8 +372,11 @@ def config_diff(configs: Sequence[RunConfig]) -> list[dict[str, Any]]:
     """Settings whose values differ between the configs: [{setting, values: [...]}]."""
     flat = [config_fields(c) for c in configs]
     keys = list(dict.fromkeys(k for f in flat for k in f))
-    return [{"setting": k, "values": [f.get(k) for f in flat]} for k in keys
-            if any(f.get(k) != flat[0].get(k) for f in flat[1:])]
+    return [
+        {"setting": k, "values": [f.get(k) for f in flat]}
+        for k in keys
+        if any(f.get(k) != flat[0].get(k) for f in flat[1:])
+    ]
 
 
 def without_server_paths(cfg: RunConfig) -> RunConfig:

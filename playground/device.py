@@ -10,8 +10,17 @@ import torch
 from .config import PRECISIONS
 from .errors import ConfigError
 
-__all__ = ["autocast_dtype", "amx_bf16", "cpu_threads",
-           "resolve_device", "device_summary", "device_label", "gpus", "place", "pinned_gpu"]
+__all__ = [
+    "autocast_dtype",
+    "amx_bf16",
+    "cpu_threads",
+    "resolve_device",
+    "device_summary",
+    "device_label",
+    "gpus",
+    "place",
+    "pinned_gpu",
+]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -69,8 +78,12 @@ def device_summary() -> dict[str, Any]:
     """What "auto" trains on here: for the app's sidebar."""
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        return {"type": "cuda", "name": props.name, "count": torch.cuda.device_count(),
-                "memory_gb": round(props.total_memory / 2**30, 1)}
+        return {
+            "type": "cuda",
+            "name": props.name,
+            "count": torch.cuda.device_count(),
+            "memory_gb": round(props.total_memory / 2**30, 1),
+        }
     return {"type": "cpu", "name": "CPU", "count": 0, "threads": torch.get_num_threads()}
 
 
@@ -90,8 +103,9 @@ def gpus() -> list[dict[str, Any]]:
             free, total = torch.cuda.mem_get_info(i)
         except RuntimeError:  # a GPU in a bad state: never place on it
             continue
-        out.append({"index": i, "name": torch.cuda.get_device_name(i), "free_mb": free // 2**20,
-                    "total_mb": total // 2**20})
+        out.append(
+            {"index": i, "name": torch.cuda.get_device_name(i), "free_mb": free // 2**20, "total_mb": total // 2**20}
+        )
     return out
 
 
@@ -111,4 +125,3 @@ def place(devices: list[dict[str, Any]], placed: dict[int, int], per_gpu: int = 
         return None
     best = min(room, key=lambda d: (placed.get(d["index"], 0), -d.get("free_mb", 0), d["index"]))
     return best["index"]
-

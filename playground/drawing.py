@@ -43,7 +43,7 @@ def drawing(a: np.ndarray, shape: tuple[int, int, int] = (1, 28, 28), box: float
     if ink.size == 0 or ink.max() < 8 or mask.sum() < 2:
         raise ConfigError("The drawing is empty: draw something (a digit, with the mouse or a finger).")
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    crop = torch.from_numpy(ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].copy())
+    crop = torch.from_numpy(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].copy())
     s = box * min(h, w) / max(crop.shape)
     size = [max(1, round(crop.shape[0] * s)), max(1, round(crop.shape[1] * s))]
     small = TF.resize(crop[None], size, antialias=True)[0].clamp(min=0)
@@ -54,7 +54,7 @@ def drawing(a: np.ndarray, shape: tuple[int, int, int] = (1, 28, 28), box: float
     out = torch.zeros(h, w)
     y0, x0 = max(0, top), max(0, left)  # a very lopsided stroke can put part of the box outside: clip it
     y1, x1 = min(h, top + size[0]), min(w, left + size[1])
-    out[y0:y1, x0:x1] = small[y0 - top:y1 - top, x0 - left:x1 - left]
+    out[y0:y1, x0:x1] = small[y0 - top : y1 - top, x0 - left : x1 - left]
     return _as_input(out, c)
 
 

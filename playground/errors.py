@@ -6,8 +6,14 @@ into an ``error`` event by the engine, a non-zero exit by the CLI and a message
 box by the app, never a traceback.
 """
 
-__all__ = ["PlaygroundError", "ConfigError", "DatasetUnavailable", "CheckpointError", "WeightsUnavailable",
-           "ExportError"]
+__all__ = [
+    "PlaygroundError",
+    "ConfigError",
+    "DatasetUnavailable",
+    "CheckpointError",
+    "WeightsUnavailable",
+    "ExportError",
+]
 
 
 class PlaygroundError(ValueError):

@@ -13,8 +13,19 @@ from typing import Any, Literal, TypedDict, Union
 
 from typing_extensions import Required
 
-__all__ = ["FINAL_KINDS", "FinalKind", "StartEvent", "StepEvent", "EpochEvent", "ResumedEvent", "SetEvent",
-           "FinalEvent", "ErrorEvent", "InterruptedEvent", "Event"]
+__all__ = [
+    "FINAL_KINDS",
+    "FinalKind",
+    "StartEvent",
+    "StepEvent",
+    "EpochEvent",
+    "ResumedEvent",
+    "SetEvent",
+    "FinalEvent",
+    "ErrorEvent",
+    "InterruptedEvent",
+    "Event",
+]
 
 FinalKind = Literal["done", "stopped", "diverged", "error"]
 FINAL_KINDS: tuple[FinalKind, ...] = ("done", "stopped", "diverged", "error")  # a run's last event

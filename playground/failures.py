@@ -12,8 +12,9 @@ from .runs import DISK_FULL
 __all__ = ["failure_message", "host_out_of_memory"]
 
 DEVICE_OOM = "Out of memory on the device. Lower the batch size, use a smaller model, or train on the CPU."
-HOST_OOM = ("Out of memory: the run needed more than this server lets one run use. Lower the batch size or use a "
-            "smaller model.")
+HOST_OOM = (
+    "Out of memory: the run needed more than this server lets one run use. Lower the batch size or use a smaller model."
+)
 
 
 def _under_memory_limit() -> bool:

@@ -21,13 +21,25 @@ if sys.platform == "win32":  # not a POSIX system: runs are not locked, temp fil
 else:
     import fcntl
 
-__all__ = ["atomic_write_bytes", "entries", "is_disk_full", "output_file", "sweep_temp_files", "try_lock",
-           "STALE_TMP_S"]
+__all__ = [
+    "atomic_write_bytes",
+    "entries",
+    "is_disk_full",
+    "output_file",
+    "sweep_temp_files",
+    "try_lock",
+    "STALE_TMP_S",
+]
 
 _TMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # atomic_write_bytes' temp files
 STALE_TMP_S = 60.0  # a temp file older than this, and not locked by its writer, was left by a killed one
-_FULL_TEXT = ("No space left", "Disk quota", "PytorchStreamWriter failed writing", "file write failed",
-              "unexpected pos")  # how torch's zip writer reports a write the disk refused
+_FULL_TEXT = (
+    "No space left",
+    "Disk quota",
+    "PytorchStreamWriter failed writing",
+    "file write failed",
+    "unexpected pos",
+)  # how torch's zip writer reports a write the disk refused
 
 
 def is_disk_full(e: BaseException | None) -> bool:

@@ -28,23 +28,23 @@ FLAG_NAMES = {
 HELP = {
     ("data", "dataset"): "data set name (see `python -m playground list`)",
     ("data", "data_root"): "folder holding the data (default $PLAYGROUND_DATA or ./data); "
-                           "for image_folder, the image folder itself",
+    "for image_folder, the image folder itself",
     ("data", "augment"): "augmentations in order, e.g. hflip rotation:10 translate:fraction=0.1",
     ("data", "train_limit"): "train on the first N images only",
     ("train", "epochs"): "passes over the training set (may be fractional, e.g. 1.5)",
     ("train", "batch_size"): "images per step; not given (None): auto, from the training set's size, at least "
-                             "about 20 steps an epoch and at most 64 images a step",
+    "about 20 steps an epoch and at most 64 images a step",
     ("train", "target_acc"): "stop once the test accuracy reaches this (e.g. 0.99)",
     ("train", "precision"): "auto: bf16 mixed precision on a GPU and on a CPU with AMX bf16 units, fp32 elsewhere; "
-                            "fp32 or bf16 forces one",
+    "fp32 or bf16 forces one",
     ("optim", "grad_clip"): "clip the global gradient norm to this (0: off)",
     ("data", "normalize"): "input normalisation: data (the training split's mean and std), none (pixels in [0, 1]), "
-                           "fixed:mean=0.5,std=0.5 (per channel: mean=0.49/0.48/0.45), imagenet",
+    "fixed:mean=0.5,std=0.5 (per channel: mean=0.49/0.48/0.45), imagenet",
     ("train", "val_fraction"): "hold out this fraction of the training images (seeded) to validate each epoch; the "
-                               "epoch with the lowest validation loss is kept and tested (0: none)",
+    "epoch with the lowest validation loss is kept and tested (0: none)",
     ("train", "shuffle"): "a new order of the training images every epoch (--no-shuffle: the stored order)",
     ("train", "quick_test"): "test images of the quick estimate during each epoch (a fixed, seeded subset, every "
-                             "few seconds, under about 3%% of the time; 0: off)",
+    "few seconds, under about 3%% of the time; 0: off)",
 }
 
 
@@ -73,8 +73,11 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         for f in fields(type(sec_obj)):
             flag = FLAG_NAMES.get((section.name, f.name), f.name.replace("_", "-"))
             default = getattr(sec_obj, f.name)
-            kw: dict[str, Any] = {"dest": _dest(section.name, f.name), "default": argparse.SUPPRESS,
-                                  "help": HELP.get((section.name, f.name), "")}
+            kw: dict[str, Any] = {
+                "dest": _dest(section.name, f.name),
+                "default": argparse.SUPPRESS,
+                "help": HELP.get((section.name, f.name), ""),
+            }
             if isinstance(default, bool):
                 kw["action"] = argparse.BooleanOptionalAction
             elif isinstance(default, tuple):

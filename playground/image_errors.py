@@ -14,8 +14,19 @@ from PIL import Image
 from .errors import ConfigError
 from .settings import settings
 
-__all__ = ["ImageError", "PixelLimit", "pixel_limit", "Source", "FORMATS", "label_of", "too_large", "check_pixels",
-           "bomb", "not_an_image", "broken"]
+__all__ = [
+    "ImageError",
+    "PixelLimit",
+    "pixel_limit",
+    "Source",
+    "FORMATS",
+    "label_of",
+    "too_large",
+    "check_pixels",
+    "bomb",
+    "not_an_image",
+    "broken",
+]
 
 Source = Union[bytes, bytearray, str, Path, Image.Image]
 FORMATS = "a PNG, JPEG, GIF, BMP, TIFF or WebP file"
@@ -27,7 +38,6 @@ class ImageError(ConfigError):
     def __init__(self, message: str, reason: str):
         super().__init__(message)
         self.reason = reason
-
 
 
 def label_of(source: Source, label: str | None) -> str:
@@ -55,15 +65,19 @@ def pixel_limit() -> PixelLimit:
 
 def too_large(label: str, pixels: int, limit: PixelLimit, dims: str | None = None) -> ImageError:
     claim, dims = ("it is", dims) if dims else ("its header claims", f"{pixels:,} pixels")
-    return ImageError(f"{label} is too large to open safely: {claim} {dims} ({pixels / 1e6:,.1f} megapixels), "
-                      f"over {limit.text}. Downscale it and try again.", f"too large: {dims}")
+    return ImageError(
+        f"{label} is too large to open safely: {claim} {dims} ({pixels / 1e6:,.1f} megapixels), "
+        f"over {limit.text}. Downscale it and try again.",
+        f"too large: {dims}",
+    )
 
 
 def check_pixels(size: tuple[int, int], label: str, limit: PixelLimit) -> None:
     w, h = size
     if w <= 0 or h <= 0:
-        raise ImageError(f"{label} is not an image that can be read: its header says {w} x {h} pixels. "
-                         f"Use {FORMATS}.", "no pixels")
+        raise ImageError(
+            f"{label} is not an image that can be read: its header says {w} x {h} pixels. Use {FORMATS}.", "no pixels"
+        )
     if w * h > limit.pixels:
         raise too_large(label, w * h, limit, f"{w:,} x {h:,} pixels")
 
@@ -85,8 +99,15 @@ def head_bytes(source: Source) -> bytes:
         return b""
 
 
-_MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"BM": "BMP", b"II*\x00": "TIFF",
-          b"MM\x00*": "TIFF", b"RIFF": "WebP"}
+_MAGIC = {
+    b"\x89PNG": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF8": "GIF",
+    b"BM": "BMP",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+    b"RIFF": "WebP",
+}
 
 
 def not_an_image(source: Source, label: str) -> ImageError:
@@ -97,8 +118,13 @@ def not_an_image(source: Source, label: str) -> ImageError:
     if not head:
         why, reason = "the file is empty", "empty file"
     elif like:
-        why, reason = (f"it starts like a {like} file but its header is truncated or corrupt: copy or upload "
-                       "the whole file again, or save it again"), "truncated or corrupt"
+        why, reason = (
+            (
+                f"it starts like a {like} file but its header is truncated or corrupt: copy or upload "
+                "the whole file again, or save it again"
+            ),
+            "truncated or corrupt",
+        )
     elif b"<svg" in text:
         why, reason = "it is an SVG drawing (text), not a picture made of pixels: export it as PNG", "SVG drawing"
     elif text.startswith((b"<!doctype html", b"<html")):
@@ -115,7 +141,13 @@ def broken(label: str, e: Exception) -> ImageError:
     if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
         return ImageError(f"{label} cannot be opened ({detail}).", "cannot be opened")
     if isinstance(e, EOFError) or "truncat" in str(e).lower():
-        return ImageError(f"{label} is not an image that can be read: the file is truncated (it ends before the "
-                          f"picture does; {detail}). Copy or upload the whole file again.", "truncated")
-    return ImageError(f"{label} is not an image that can be read: the file is corrupt ({detail}). Save or export "
-                      f"it again as {FORMATS}.", "corrupt")
+        return ImageError(
+            f"{label} is not an image that can be read: the file is truncated (it ends before the "
+            f"picture does; {detail}). Copy or upload the whole file again.",
+            "truncated",
+        )
+    return ImageError(
+        f"{label} is not an image that can be read: the file is corrupt ({detail}). Save or export "
+        f"it again as {FORMATS}.",
+        "corrupt",
+    )

@@ -57,15 +57,36 @@ from .image_errors import (
 )
 from .memory import LARGE_PIXELS, decoding_slot
 
-__all__ = ["Header", "GREY_MODES", "probe", "decode", "rgba", "decode_tensor", "decoding_slot", "LARGE_PIXELS",
-           "cover", "hwc", "float_images", "png_data_url"]
+__all__ = [
+    "Header",
+    "GREY_MODES",
+    "probe",
+    "decode",
+    "rgba",
+    "decode_tensor",
+    "decoding_slot",
+    "LARGE_PIXELS",
+    "cover",
+    "hwc",
+    "float_images",
+    "png_data_url",
+]
 
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 _DEEP = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})  # over 8 bits: Pillow's convert would clip
 _ALPHA = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 # What Pillow raises on hostile files, beyond OSError (fuzzing finds all of these).
-_PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error,
-               ZeroDivisionError)
+_PIL_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    struct.error,
+    ZeroDivisionError,
+)
 _BOMB = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 
 
@@ -88,6 +109,7 @@ class Header:
 
 
 # -- decoding ---------------------------------------------------------------------------------------
+
 
 @contextmanager
 def _opened(source: Source, label: str, limit: PixelLimit) -> Iterator[Image.Image]:
@@ -117,8 +139,14 @@ def probe(source: Source, *, label: str | None = None, limit: PixelLimit | None 
         return Header(im.size[0], im.size[1], im.mode, im.format)
 
 
-def decode(source: Source, *, mode: str | None = None, label: str | None = None,
-           at_least: int | None = None, limit: PixelLimit | None = None) -> Image.Image:
+def decode(
+    source: Source,
+    *,
+    mode: str | None = None,
+    label: str | None = None,
+    at_least: int | None = None,
+    limit: PixelLimit | None = None,
+) -> Image.Image:
     """One image (a path, upload bytes or a PIL image) -> a loaded 8-bit PIL image in ``mode``.
 
     ``mode``: "RGB", "L", or None for "L" when the image is grey and "RGB" otherwise. ``at_least``: a
@@ -168,8 +196,11 @@ def _to_mode(im: Image.Image, target: str, label: str) -> Image.Image:
             im = im.convert("RGB")
         return im.convert(target)  # always a new image
     except ValueError:
-        raise ImageError(f"{label} uses the colour mode {im.mode}, which has no RGB form here. Save it as an "
-                         f"RGB or greyscale {FORMATS}.", f"colour mode {im.mode}") from None
+        raise ImageError(
+            f"{label} uses the colour mode {im.mode}, which has no RGB form here. Save it as an "
+            f"RGB or greyscale {FORMATS}.",
+            f"colour mode {im.mode}",
+        ) from None
 
 
 def _deep_to_8bit(a: np.ndarray, mode: str) -> np.ndarray:
@@ -187,9 +218,15 @@ def _deep_to_8bit(a: np.ndarray, mode: str) -> np.ndarray:
     return np.clip((a - lo) * scale, 0, 255).round().astype(np.uint8)  # the clip only guards the rounding
 
 
-def decode_tensor(source: Source, *, channels: int = 3, size: tuple[int, int] | None = None,
-                  at_least: int | None = None, label: str | None = None,
-                  limit: PixelLimit | None = None) -> torch.Tensor:
+def decode_tensor(
+    source: Source,
+    *,
+    channels: int = 3,
+    size: tuple[int, int] | None = None,
+    at_least: int | None = None,
+    label: str | None = None,
+    limit: PixelLimit | None = None,
+) -> torch.Tensor:
     """One image -> a contiguous uint8 (C, H, W) tensor with ``channels`` 1 (grey) or 3 (RGB).
 
     ``size`` (h, w): scaled (antialiased, aspect kept) to cover it, then centre-cropped to it; an image of
@@ -200,8 +237,13 @@ def decode_tensor(source: Source, *, channels: int = 3, size: tuple[int, int] | 
         raise ConfigError(f"Images decode to 1 (grey) or 3 (RGB) channels, not {channels}.")
     head = probe(source, label=label, limit=limit) if not isinstance(source, Image.Image) else None
     with decoding_slot(head.width * head.height if head else 0):
-        im = decode(source, mode="L" if channels == 1 else "RGB", label=label,
-                    at_least=max(size) if size else at_least, limit=limit)
+        im = decode(
+            source,
+            mode="L" if channels == 1 else "RGB",
+            label=label,
+            at_least=max(size) if size else at_least,
+            limit=limit,
+        )
         if size and im.width * im.height > LARGE_PIXELS:
             factor = int(min(im.width / size[1], im.height / size[0]) // 2)
             im = im.reduce(factor) if factor >= 2 else im
@@ -221,6 +263,7 @@ def cover(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 # -- display ----------------------------------------------------------------------------------------
+
 
 def hwc(x: torch.Tensor) -> np.ndarray:
     """One uint8 image (C, H, W) -> numpy (H, W) for grey, (H, W, C) for colour."""

@@ -59,7 +59,8 @@ def camera_bytes(data: bytes | None) -> bytes | None:
         return None
     label = "The webcam photo"
     if len(data) > CAMERA_BYTES:
-        raise _refused(label, f"it is {len(data) / 2**20:,.1f} MB, more than a webcam photo "
-                              f"({CAMERA_BYTES // 2**20} MB)")
+        raise _refused(
+            label, f"it is {len(data) / 2**20:,.1f} MB, more than a webcam photo ({CAMERA_BYTES // 2**20} MB)"
+        )
     probe(data, label=label, limit=PixelLimit(int(CAMERA_MP * 1e6), f"{CAMERA_MP:g} megapixels, a webcam's most"))
     return data

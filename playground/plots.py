@@ -11,9 +11,24 @@ from typing import Any, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-__all__ = ["MAX_POINTS", "downsample", "training_curves", "lr_curve", "throughput", "confusion_matrix",
-           "per_class_accuracy", "class_distribution", "pixel_histogram", "flatten_strip", "channel_heatmaps",
-           "figure_layout", "axis", "live_figure", "TRAIN", "TEST"]
+__all__ = [
+    "MAX_POINTS",
+    "downsample",
+    "training_curves",
+    "lr_curve",
+    "throughput",
+    "confusion_matrix",
+    "per_class_accuracy",
+    "class_distribution",
+    "pixel_histogram",
+    "flatten_strip",
+    "channel_heatmaps",
+    "figure_layout",
+    "axis",
+    "live_figure",
+    "TRAIN",
+    "TEST",
+]
 
 MAX_POINTS = 1500
 TRAIN, TEST = "#1f77b4", "#d62728"
@@ -66,9 +81,13 @@ def live_figure(traces: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figu
 CLASSIFY: dict[str, Any] = {"metric": "acc", "test": "test_acc", "label": "accuracy", "range": (0.0, 1.02)}
 
 
-def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]],
-                    sets: Sequence[dict[str, Any]] = (), quick: dict[str, list] | None = None,
-                    figures: dict[str, Any] | None = None) -> go.Figure:
+def training_curves(
+    steps: dict[str, list],
+    epochs: list[dict[str, Any]],
+    sets: Sequence[dict[str, Any]] = (),
+    quick: dict[str, list] | None = None,
+    figures: dict[str, Any] | None = None,
+) -> go.Figure:
     """Loss (left) and accuracy (right): train per logged step, the full test split per epoch (solid
     markers at the epoch's last step), the quick test estimate on a fixed subset while the epoch trains
     (``quick``: the buffer's columns; small hollow markers on a dotted line, labelled with its size); a
@@ -80,18 +99,38 @@ def training_curves(steps: dict[str, list], epochs: list[dict[str, Any]],
         x, y = downsample(steps["step"], steps["loss"])
         traces.append(_scatter(x=x, y=y, name="train", line=dict(color=TRAIN), legendgroup="train"))
         x, y = downsample(steps["step"], steps.get(f["metric"]) or [None] * len(steps["step"]))
-        traces.append(_scatter(x=x, y=y, name="train", line=dict(color=TRAIN), legendgroup="train",
-                                 showlegend=False, xaxis="x2", yaxis="y2"))
+        traces.append(
+            _scatter(
+                x=x,
+                y=y,
+                name="train",
+                line=dict(color=TRAIN),
+                legendgroup="train",
+                showlegend=False,
+                xaxis="x2",
+                yaxis="y2",
+            )
+        )
     traces += _quick_traces(quick)
     if epochs:
         ex = [e["step"] for e in epochs]
         full = dict(mode="lines+markers", line=dict(color=TEST), marker=dict(size=8), legendgroup="test")
         traces.append(_scatter(x=ex, y=[e.get("test_loss") for e in epochs], name="test (full)", **full))
-        traces.append(_scatter(x=ex, y=[e.get(f["test"]) for e in epochs], name="test (full)", showlegend=False,
-                                 xaxis="x2", yaxis="y2", **full))
+        traces.append(
+            _scatter(
+                x=ex,
+                y=[e.get(f["test"]) for e in epochs],
+                name="test (full)",
+                showlegend=False,
+                xaxis="x2",
+                yaxis="y2",
+                **full,
+            )
+        )
         traces += _validation_traces(epochs)
     layout = figure_layout(
-        xaxis=axis("step", domain=[0, 0.45]), yaxis=axis("loss"),
+        xaxis=axis("step", domain=[0, 0.45]),
+        yaxis=axis("loss"),
         xaxis2=axis("step", domain=[0.55, 1], anchor="y2"),
         yaxis2=axis(f["label"], anchor="x2", **({"range": list(f["range"])} if f["range"] else {})),
     )
@@ -106,10 +145,31 @@ def _setting_marks(sets: Sequence[dict[str, Any]]) -> dict[str, list]:
     for e in sets:
         text = ", ".join(f"{k.replace('_', ' ')} {e[k]:.2g}" for k in ("lr", "momentum", "weight_decay") if k in e)
         for xa, ya in (("x", "y"), ("x2", "y2")):
-            shapes.append(dict(type="line", xref=xa, yref=f"{ya} domain", x0=e["step"], x1=e["step"], y0=0, y1=1,
-                               line=dict(color="#7f7f7f", dash="dot", width=1)))
-        notes.append(dict(x=e["step"], y=1, xref="x", yref="y domain", text=text, showarrow=False,
-                          xanchor="left", yanchor="top", font=dict(size=10, color="#555")))
+            shapes.append(
+                dict(
+                    type="line",
+                    xref=xa,
+                    yref=f"{ya} domain",
+                    x0=e["step"],
+                    x1=e["step"],
+                    y0=0,
+                    y1=1,
+                    line=dict(color="#7f7f7f", dash="dot", width=1),
+                )
+            )
+        notes.append(
+            dict(
+                x=e["step"],
+                y=1,
+                xref="x",
+                yref="y domain",
+                text=text,
+                showarrow=False,
+                xanchor="left",
+                yanchor="top",
+                font=dict(size=10, color="#555"),
+            )
+        )
     return {"shapes": shapes, "annotations": notes}
 
 
@@ -123,17 +183,33 @@ def _validation_traces(epochs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not val:
         return []
     vx = [e["step"] for e in val]
-    style = dict(mode="lines+markers", line=dict(color=VALIDATION, dash="dash"), marker=dict(size=7),
-                 legendgroup="validation")
+    style = dict(
+        mode="lines+markers", line=dict(color=VALIDATION, dash="dash"), marker=dict(size=7), legendgroup="validation"
+    )
     out = [_scatter(x=vx, y=[e["val_loss"] for e in val], name="validation", **style)]
     if all("val_acc" in e for e in val):
-        out.append(_scatter(x=vx, y=[e["val_acc"] for e in val], name="validation", showlegend=False,
-                            xaxis="x2", yaxis="y2", **style))
+        out.append(
+            _scatter(
+                x=vx,
+                y=[e["val_acc"] for e in val],
+                name="validation",
+                showlegend=False,
+                xaxis="x2",
+                yaxis="y2",
+                **style,
+            )
+        )
     kept = [e for e in val if e.get("val_best")]
     if kept:
-        out.append(_scatter(x=[kept[-1]["step"]], y=[kept[-1]["val_loss"]], name="kept: best validation",
-                            mode="markers", marker=dict(symbol="star", size=16, color=VALIDATION,
-                                                        line=dict(color="#000", width=1))))
+        out.append(
+            _scatter(
+                x=[kept[-1]["step"]],
+                y=[kept[-1]["val_loss"]],
+                name="kept: best validation",
+                mode="markers",
+                marker=dict(symbol="star", size=16, color=VALIDATION, line=dict(color="#000", width=1)),
+            )
+        )
     return out
 
 
@@ -142,8 +218,12 @@ def _quick_traces(quick: dict[str, list] | None) -> list[dict[str, Any]]:
     if not quick or not quick.get("step"):
         return []
     name = f"test estimate ({quick['n'][-1]:,} images)"
-    style = dict(mode="lines+markers", line=dict(color=TEST, dash="dot", width=1), legendgroup="quick",
-                 marker=dict(color=TEST, symbol="circle-open", size=6))
+    style = dict(
+        mode="lines+markers",
+        line=dict(color=TEST, dash="dot", width=1),
+        legendgroup="quick",
+        marker=dict(color=TEST, symbol="circle-open", size=6),
+    )
     x, y = downsample(quick["step"], quick["loss"])
     out = [_scatter(x=x, y=y, name=name, **style)]
     if any(a is not None for a in quick.get("acc", ())):
@@ -154,51 +234,81 @@ def _quick_traces(quick: dict[str, list] | None) -> list[dict[str, Any]]:
 
 def lr_curve(steps: dict[str, list]) -> go.Figure:
     x, y = downsample(steps["step"], steps["lr"])
-    return live_figure([_scatter(x=x, y=y, name="learning rate", line=dict(color="#2ca02c"))],
-                       figure_layout("learning rate (log scale)", 240, xaxis=axis("step"),
-                                     yaxis=dict(type="log", exponentformat="power")))
+    return live_figure(
+        [_scatter(x=x, y=y, name="learning rate", line=dict(color="#2ca02c"))],
+        figure_layout(
+            "learning rate (log scale)", 240, xaxis=axis("step"), yaxis=dict(type="log", exponentformat="power")
+        ),
+    )
 
 
 def throughput(steps: dict[str, list]) -> go.Figure:
     x, y = downsample(steps["step"], steps["images_per_s"])
-    return live_figure([_scatter(x=x, y=y, name="images/s", line=dict(color="#9467bd"))],
-                       figure_layout("images per second", 240, xaxis=axis("step")))
+    return live_figure(
+        [_scatter(x=x, y=y, name="images/s", line=dict(color="#9467bd"))],
+        figure_layout("images per second", 240, xaxis=axis("step")),
+    )
 
 
-def confusion_matrix(matrix: Sequence[Sequence[int]], classes: Sequence[str],
-                     title: str = "confusion matrix") -> go.Figure:
+def confusion_matrix(
+    matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str = "confusion matrix"
+) -> go.Figure:
     m = np.asarray(matrix)
-    heat = go.Heatmap(z=m, x=list(classes), y=list(classes), colorscale="Blues", text=m, texttemplate="%{text}",
-                      hovertemplate="true %{y}<br>predicted %{x}<br>%{z}<extra></extra>")
-    return go.Figure(heat, layout=figure_layout(title, 420, xaxis=axis("predicted class"),
-                                          yaxis=axis("true class", autorange="reversed")))
+    heat = go.Heatmap(
+        z=m,
+        x=list(classes),
+        y=list(classes),
+        colorscale="Blues",
+        text=m,
+        texttemplate="%{text}",
+        hovertemplate="true %{y}<br>predicted %{x}<br>%{z}<extra></extra>",
+    )
+    return go.Figure(
+        heat,
+        layout=figure_layout(title, 420, xaxis=axis("predicted class"), yaxis=axis("true class", autorange="reversed")),
+    )
 
 
 def per_class_accuracy(acc: Sequence[float], classes: Sequence[str]) -> go.Figure:
-    return go.Figure(go.Bar(x=list(classes), y=list(acc), marker_color=TEST),
-                     layout=figure_layout("accuracy per class", yaxis=axis("test accuracy", range=[0, 1])))
+    return go.Figure(
+        go.Bar(x=list(classes), y=list(acc), marker_color=TEST),
+        layout=figure_layout("accuracy per class", yaxis=axis("test accuracy", range=[0, 1])),
+    )
 
 
 def class_distribution(counts: dict[str, list[int]], classes: Sequence[str]) -> go.Figure:
-    return go.Figure([go.Bar(x=list(classes), y=v, name=k) for k, v in counts.items()],
-                     layout=figure_layout("images per class", barmode="group"))
+    return go.Figure(
+        [go.Bar(x=list(classes), y=v, name=k) for k, v in counts.items()],
+        layout=figure_layout("images per class", barmode="group"),
+    )
 
 
 def pixel_histogram(hist: dict[str, Any], title: str = "pixel values") -> go.Figure:
     centres = (hist["edges"][:-1] + hist["edges"][1:]) / 2
     colours = {"grey": "#555", "red": "#d62728", "green": "#2ca02c", "blue": "#1f77b4"}
-    return go.Figure([go.Scatter(x=centres, y=c, name=n, mode="lines", line=dict(color=colours[n]))
-                      for n, c in zip(hist["channels"], hist["counts"])],
-                     layout=figure_layout(title, xaxis=axis("value"), yaxis=axis("pixels")))
+    return go.Figure(
+        [
+            go.Scatter(x=centres, y=c, name=n, mode="lines", line=dict(color=colours[n]))
+            for n, c in zip(hist["channels"], hist["counts"])
+        ],
+        layout=figure_layout(title, xaxis=axis("value"), yaxis=axis("pixels")),
+    )
 
 
 def flatten_strip(vector: np.ndarray, width: int) -> go.Figure:
     """The MLP's input: one long row of numbers (rows of ``width`` pixels follow one another)."""
-    heat = go.Heatmap(z=vector[None, :], colorscale="gray", showscale=False,
-                      hovertemplate="input %{x}: %{z:.2f}<extra></extra>")
-    return go.Figure(heat, layout=figure_layout(
-        f"what an MLP sees: {len(vector)} numbers in a row", 160, yaxis=dict(visible=False),
-        xaxis=axis(f"input index (0..{len(vector) - 1}); rows of {width} pixels follow one another")))
+    heat = go.Heatmap(
+        z=vector[None, :], colorscale="gray", showscale=False, hovertemplate="input %{x}: %{z:.2f}<extra></extra>"
+    )
+    return go.Figure(
+        heat,
+        layout=figure_layout(
+            f"what an MLP sees: {len(vector)} numbers in a row",
+            160,
+            yaxis=dict(visible=False),
+            xaxis=axis(f"input index (0..{len(vector) - 1}); rows of {width} pixels follow one another"),
+        ),
+    )
 
 
 def channel_heatmaps(arr: np.ndarray, title: str, zmid: float | None = None) -> go.Figure:
@@ -209,9 +319,18 @@ def channel_heatmaps(arr: np.ndarray, title: str, zmid: float | None = None) -> 
     width = (1 - gap * (c - 1)) / c
     for i in range(c):
         sx, sy = ("", "") if i == 0 else (str(i + 1), str(i + 1))
-        traces.append(go.Heatmap(z=arr[i], colorscale="RdBu_r" if zmid is not None else "gray", zmid=zmid,
-                                 showscale=i == c - 1, xaxis=f"x{sx}", yaxis=f"y{sy}"))
-        layout[f"xaxis{sx}"] = dict(domain=[i * (width + gap), i * (width + gap) + width],
-                                    title=dict(text=f"channel {i}") if c > 1 else None)
+        traces.append(
+            go.Heatmap(
+                z=arr[i],
+                colorscale="RdBu_r" if zmid is not None else "gray",
+                zmid=zmid,
+                showscale=i == c - 1,
+                xaxis=f"x{sx}",
+                yaxis=f"y{sy}",
+            )
+        )
+        layout[f"xaxis{sx}"] = dict(
+            domain=[i * (width + gap), i * (width + gap) + width], title=dict(text=f"channel {i}") if c > 1 else None
+        )
         layout[f"yaxis{sy}"] = dict(autorange="reversed", scaleanchor=f"x{sx}", anchor=f"x{sx}")
     return go.Figure(traces, layout=layout)

@@ -20,20 +20,47 @@ F = TypeVar("F")  # an entry: a function or class (most registries), or an objec
 # (low, high, "log") for a value that spans decades. An entry that means something else by a name
 # says so when it registers (``ranges={"std": (1e-4, 1.0, "log")}``).
 PARAM_RANGES: dict[str, tuple] = {
-    "p": (0.0, 1.0, 0.05), "dropout": (0.0, 0.9, 0.05), "conv_dropout": (0.0, 0.9, 0.05),
+    "p": (0.0, 1.0, 0.05),
+    "dropout": (0.0, 0.9, 0.05),
+    "conv_dropout": (0.0, 0.9, 0.05),
     "flat_dropout": (0.0, 0.9, 0.05),
-    "kernel": (1, 9, 2), "code": (2, 256, 2), "width": (4, 128, 4), "stages": (1, 4, 1), "blocks": (1, 4, 1),
-    "k": (0, 20, 1), "backbone_lr_scale": (0.0, 1.0, 0.05), "image_size": (0, 512, 16),
-    "brightness": (0.0, 1.0, 0.05), "contrast": (0.0, 1.0, 0.05), "saturation": (0.0, 1.0, 0.05),
-    "size": (0.05, 0.9, 0.05), "std": (0.0, 1.0, 0.01), "degrees": (0.0, 180.0, 1.0), "min": (0.3, 1.0, 0.01),
-    "max": (1.0, 2.0, 0.01), "fraction": (0.0, 0.5, 0.01), "value": (-1.0, 1.0, 0.01), "mean": (-1.0, 1.0, 0.01),
-    "gain": (0.0, 5.0, 0.05), "a": (-1.0, 1.0, 0.01), "b": (-1.0, 1.0, 0.01),
-    "weight_decay": (0.0, 0.1, 0.0005), "rho": (0.0, 0.999, 0.001), "beta1": (0.0, 0.999, 0.001),
-    "beta2": (0.9, 0.9999, 0.0001), "momentum": (0.0, 0.99, 0.01), "alpha": (0.9, 0.999, 0.001),
-    "min_lr_ratio": (0.0, 0.5, 0.01), "pct_start": (0.05, 0.95, 0.05), "div_factor": (1.0, 100.0, 1.0),
-    "final_div_factor": (1.0, 1e5, "log"), "every_epochs": (0.5, 20.0, 0.5), "gamma": (0.01, 1.0, 0.01),
+    "kernel": (1, 9, 2),
+    "code": (2, 256, 2),
+    "width": (4, 128, 4),
+    "stages": (1, 4, 1),
+    "blocks": (1, 4, 1),
+    "k": (0, 20, 1),
+    "backbone_lr_scale": (0.0, 1.0, 0.05),
+    "image_size": (0, 512, 16),
+    "brightness": (0.0, 1.0, 0.05),
+    "contrast": (0.0, 1.0, 0.05),
+    "saturation": (0.0, 1.0, 0.05),
+    "size": (0.05, 0.9, 0.05),
+    "std": (0.0, 1.0, 0.01),
+    "degrees": (0.0, 180.0, 1.0),
+    "min": (0.3, 1.0, 0.01),
+    "max": (1.0, 2.0, 0.01),
+    "fraction": (0.0, 0.5, 0.01),
+    "value": (-1.0, 1.0, 0.01),
+    "mean": (-1.0, 1.0, 0.01),
+    "gain": (0.0, 5.0, 0.05),
+    "a": (-1.0, 1.0, 0.01),
+    "b": (-1.0, 1.0, 0.01),
+    "weight_decay": (0.0, 0.1, 0.0005),
+    "rho": (0.0, 0.999, 0.001),
+    "beta1": (0.0, 0.999, 0.001),
+    "beta2": (0.9, 0.9999, 0.0001),
+    "momentum": (0.0, 0.99, 0.01),
+    "alpha": (0.9, 0.999, 0.001),
+    "min_lr_ratio": (0.0, 0.5, 0.01),
+    "pct_start": (0.05, 0.95, 0.05),
+    "div_factor": (1.0, 100.0, 1.0),
+    "final_div_factor": (1.0, 1e5, "log"),
+    "every_epochs": (0.5, 20.0, 0.5),
+    "gamma": (0.01, 1.0, 0.01),
     # the cells of a layer table (one row per conv block or fully connected layer: playground.models.cnn)
-    "channels": (1, 1024, 1), "units": (1, 4096, 1),
+    "channels": (1, 1024, 1),
+    "units": (1, 4096, 1),
 }
 
 
@@ -73,9 +100,7 @@ class Registry(Generic[F]):
         try:
             return self._items[name]
         except (KeyError, TypeError):  # TypeError: an unhashable name from a config file
-            raise ConfigError(
-                f"Unknown {self.kind} {name!r}. Choose one of: {', '.join(self.names())}."
-            ) from None
+            raise ConfigError(f"Unknown {self.kind} {name!r}. Choose one of: {', '.join(self.names())}.") from None
 
     def doc(self, name: str) -> str:
         """First line of the entry's docstring, for listings and tooltips."""
@@ -91,8 +116,11 @@ class Registry(Generic[F]):
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         params = inspect.signature(fn).parameters
         if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            accepted = [p for p, v in params.items() if v.kind is v.KEYWORD_ONLY or
-                        (v.kind is v.POSITIONAL_OR_KEYWORD and v.default is not v.empty)]
+            accepted = [
+                p
+                for p, v in params.items()
+                if v.kind is v.KEYWORD_ONLY or (v.kind is v.POSITIONAL_OR_KEYWORD and v.default is not v.empty)
+            ]
             unknown = sorted(set(kwargs) - set(params))
             if unknown:
                 raise ConfigError(
@@ -115,8 +143,11 @@ class Registry(Generic[F]):
         own = self.facts(name).get("ranges", {})
         number = lambda d: isinstance(d, (int, float)) and not isinstance(d, bool)
         pair = lambda d: isinstance(d, tuple) and len(d) == 2 and all(map(number, d))
-        return {p: own.get(p) or PARAM_RANGES[p] for p, d in self.params(name).items()
-                if (number(d) and (p in own or p in PARAM_RANGES)) or (pair(d) and p in own)}
+        return {
+            p: own.get(p) or PARAM_RANGES[p]
+            for p, d in self.params(name).items()
+            if (number(d) and (p in own or p in PARAM_RANGES)) or (pair(d) and p in own)
+        }
 
     def choices(self, name: str) -> dict[str, list]:
         """The allowed values of each text parameter of ``name`` that takes one of a fixed set (its own
@@ -129,11 +160,7 @@ class Registry(Generic[F]):
         if not callable(fn):  # an object entry (a job kind) takes no parameters
             return {}
         sig = inspect.signature(fn)
-        return {
-            p.name: p.default
-            for p in sig.parameters.values()
-            if p.default is not inspect.Parameter.empty
-        }
+        return {p.name: p.default for p in sig.parameters.values() if p.default is not inspect.Parameter.empty}
 
     def parse_spec(self, spec: str) -> tuple[str, dict[str, Any]]:
         """``"name:v1,k=v2"`` -> (name, params): positional values fill the entry's parameters in order.
@@ -147,6 +174,7 @@ class Registry(Generic[F]):
 
         def value(key: str, text: str) -> Any:  # a number, or a word where the parameter is a word
             return text.strip() if isinstance(defaults.get(key), str) else self._number(text, spec)
+
         params: dict[str, Any] = {}
         for i, part in enumerate(p for p in rest.split(",") if p.strip()):
             if "=" in part:

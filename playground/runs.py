@@ -44,8 +44,20 @@ from .files import atomic_write_bytes, entries, is_disk_full, sweep_temp_files, 
 from .identity import owner_digest, session_id
 from .settings import settings
 
-__all__ = ["RunStore", "Run", "owner_digest", "session_id", "CHECKPOINT_FORMAT", "DISK_FULL", "load_checkpoint",
-           "saved_state", "default_runs_root", "atomic_write_bytes", "is_disk_full", "sweep_temp_files"]
+__all__ = [
+    "RunStore",
+    "Run",
+    "owner_digest",
+    "session_id",
+    "CHECKPOINT_FORMAT",
+    "DISK_FULL",
+    "load_checkpoint",
+    "saved_state",
+    "default_runs_root",
+    "atomic_write_bytes",
+    "is_disk_full",
+    "sweep_temp_files",
+]
 
 _ID = re.compile(r"[A-Za-z0-9_-]{6,80}")  # whole names only (fullmatch: no trailing newline)
 RESUMABLE = ("running", "created", "stopped", "diverged", "error")  # running/created, with no trainer: interrupted
@@ -57,8 +69,11 @@ C = TypeVar("C", bound="Settings", default=RunConfig)  # what a store's config.j
 class Settings(Protocol):  # what a run store keeps in config.json: a RunConfig, or a job kind's own settings
     def to_json(self, **kw: Any) -> str: ...
 
-DISK_FULL = ("The disk is full: the run could not write its metrics or checkpoint. "
-             "Free some space (old runs live in the runs folder) and resume it.")
+
+DISK_FULL = (
+    "The disk is full: the run could not write its metrics or checkpoint. "
+    "Free some space (old runs live in the runs folder) and resume it."
+)
 
 
 def default_runs_root() -> Path:
@@ -136,7 +151,7 @@ class Run(Generic[C]):
                 end = os.lseek(fd, 0, os.SEEK_END)
                 try:
                     while line:
-                        line = line[os.write(fd, line):]
+                        line = line[os.write(fd, line) :]
                 except OSError:
                     with contextlib.suppress(OSError):
                         os.ftruncate(fd, end)
@@ -191,11 +206,15 @@ class Run(Generic[C]):
             return str(e)
         self._progress()
         if self.unreadable:
-            return (f"Run {self.run_id} is damaged: its metrics file cannot be read ({self.unreadable}). Delete the "
-                    "run's folder; the other runs are not affected.")
+            return (
+                f"Run {self.run_id} is damaged: its metrics file cannot be read ({self.unreadable}). Delete the "
+                "run's folder; the other runs are not affected."
+            )
         if self.skipped_lines:
-            return (f"Run {self.run_id} is damaged: {self.skipped_lines} line(s) of {self.metrics_path} are not "
-                    "events and were skipped. Resuming the run rewrites the file without them.")
+            return (
+                f"Run {self.run_id} is damaged: {self.skipped_lines} line(s) of {self.metrics_path} are not "
+                "events and were skipped. Resuming the run rewrites the file without them."
+            )
         return None
 
     def status(self) -> str:
@@ -228,7 +247,8 @@ class Run(Generic[C]):
                 who = f" (pid {pid})" if pid.isdigit() and int(pid) != os.getpid() else ""
                 raise PlaygroundError(
                     f"Run {self.run_id} is being trained by another process{who}. Wait until it has finished, or "
-                    "stop it there, before resuming it; a second trainer would write every epoch twice.")
+                    "stop it there, before resuming it; a second trainer would write every epoch twice."
+                )
             time.sleep(0.01)
         with contextlib.suppress(OSError):  # who holds it, for the message above; a full disk must not stop it
             f.truncate(0)
@@ -342,8 +362,10 @@ class RunStore(Generic[C]):
         except BaseException as e:
             run.dir.rmdir()  # an empty folder would be listed as a damaged run
             if is_disk_full(e):
-                raise PlaygroundError(f"The disk is full: no new run could be created in {self.root}. Free some "
-                                      "space (old runs live in the runs folder) and start it again.") from None
+                raise PlaygroundError(
+                    f"The disk is full: no new run could be created in {self.root}. Free some "
+                    "space (old runs live in the runs folder) and start it again."
+                ) from None
             raise
         return run
 
@@ -354,8 +376,10 @@ class RunStore(Generic[C]):
         run = Run(self.root / run_id, self.parse)
         if not run.config_path.is_file():
             if run.dir.is_dir():
-                raise CheckpointError(f"Run {run_id} is damaged: its folder {run.dir} has no config.json. Delete "
-                                      "the folder; the other runs are not affected.")
+                raise CheckpointError(
+                    f"Run {run_id} is damaged: its folder {run.dir} has no config.json. Delete "
+                    "the folder; the other runs are not affected."
+                )
             raise CheckpointError(f"No run {run_id!r} in {self.root}.")
         sweep_temp_files(run.dir)
         return run

@@ -32,8 +32,9 @@ def resolve_weights(arch: str, weights: str = "DEFAULT") -> WeightsEnum:
     try:
         return enum[weights] if weights != "DEFAULT" else enum.DEFAULT
     except KeyError:
-        raise ConfigError(f"{arch} has no weights {weights!r}; choose one of: "
-                          f"{', '.join(w.name for w in enum)}.") from None
+        raise ConfigError(
+            f"{arch} has no weights {weights!r}; choose one of: {', '.join(w.name for w in enum)}."
+        ) from None
 
 
 def weights_file(w: WeightsEnum) -> Path:
@@ -64,7 +65,8 @@ def _download(w: WeightsEnum, dest: Path, progress: Progress | None) -> None:
         raise WeightsUnavailable(
             f"The {w} weights are not cached and could not be downloaded ({e}). Put the file "
             f"{dest.name} (from {w.url}) into {dest.parent}, or set TORCH_HOME to a folder whose "
-            f"hub/checkpoints/ holds it.") from None
+            f"hub/checkpoints/ holds it."
+        ) from None
 
 
 def load_weights(w: WeightsEnum, *, download: bool = True, progress: Progress | None = None) -> dict:
@@ -74,20 +76,23 @@ def load_weights(w: WeightsEnum, *, download: bool = True, progress: Progress | 
         if not download:
             raise WeightsUnavailable(
                 f"The {w} weights are not in the torch hub cache. Put {path.name} (from {w.url}) into "
-                f"{path.parent}, or allow the download.")
+                f"{path.parent}, or allow the download."
+            )
         _download(w, path, progress)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickled code (refused by weights_only), truncated or foreign files
-        raise CheckpointError(f"{path} is not a usable weights file ({type(e).__name__}: {e}). "
-                              "Delete it and download it again.") from None
+        raise CheckpointError(
+            f"{path} is not a usable weights file ({type(e).__name__}: {e}). Delete it and download it again."
+        ) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} does not hold a state dict.")
     return state
 
 
-def pretrained_model(arch: str, weights: str = "DEFAULT", *, download: bool = True,
-                     progress: Progress | None = None) -> tuple[nn.Module, WeightsEnum]:
+def pretrained_model(
+    arch: str, weights: str = "DEFAULT", *, download: bool = True, progress: Progress | None = None
+) -> tuple[nn.Module, WeightsEnum]:
     """torchvision's ``get_model(arch)`` with the pretrained weights loaded through the cache above."""
     w = resolve_weights(arch, weights)
     model = get_model(arch, weights=None)

@@ -51,8 +51,11 @@ def import_graph(package: str = "playground") -> dict[str, set[str]]:
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
-                mod = ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else [])) \
-                    if node.level else (node.module or "")
+                mod = (
+                    ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else []))
+                    if node.level
+                    else (node.module or "")
+                )
                 targets = [f"{mod}.{a.name}" if f"{mod}.{a.name}" in known else mod for a in node.names]
             else:
                 continue
@@ -103,8 +106,9 @@ def source_files() -> list[Path]:
 
 
 def long_files(limit: int = MAX_FILE_LINES) -> list[str]:
-    return [f"{p.relative_to(ROOT)}: {n} lines" for p in source_files()
-            if (n := len(p.read_text().splitlines())) > limit]
+    return [
+        f"{p.relative_to(ROOT)}: {n} lines" for p in source_files() if (n := len(p.read_text().splitlines())) > limit
+    ]
 
 
 def long_functions(limit: int = MAX_FUNCTION_LINES) -> list[str]:
@@ -127,8 +131,11 @@ def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
         if isinstance(node, ast.Import):
             out += [(node.lineno, a.name, []) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
-            mod = ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else [])) \
-                if node.level else (node.module or "")
+            mod = (
+                ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else []))
+                if node.level
+                else (node.module or "")
+            )
             out.append((node.lineno, mod, [a.name for a in node.names]))
     return out
 
@@ -183,8 +190,12 @@ def environment_reads() -> list[str]:
         if p.relative_to(ROOT).as_posix() == "playground/settings.py":
             continue
         for node in ast.walk(ast.parse(p.read_text(), str(p))):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os" \
-                    and node.attr in ("environ", "getenv", "putenv"):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "os"
+                and node.attr in ("environ", "getenv", "putenv")
+            ):
                 out.append(f"{p.relative_to(ROOT)}:{node.lineno} reads the environment (use settings())")
     return out
 

@@ -48,8 +48,10 @@ def mnist_run(mnist_root, tmp_path_factory):
     from playground.train import fit
 
     root = tmp_path_factory.mktemp("mnist-runs")
-    cfg = FAST_MNIST.replace(data={"data_root": str(mnist_root), "download": False},
-                             train={"epochs": 1.0, "device": "cpu", "target_acc": None, "checkpoint": True})
+    cfg = FAST_MNIST.replace(
+        data={"data_root": str(mnist_root), "download": False},
+        train={"epochs": 1.0, "device": "cpu", "target_acc": None, "checkpoint": True},
+    )
     events = list(fit(cfg, store=RunStore(root)))
     return root, events[0]["run_id"], events
 
@@ -116,8 +118,15 @@ def _isolate(tmp_path, monkeypatch):
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _need_browser():
@@ -147,9 +156,25 @@ def server(tmp_path):
     port = _free_port()
     env = {**os.environ, "PLAYGROUND_RUNS": str(tmp_path / "runs"), "PLAYGROUND_UPLOADS": str(tmp_path / "up")}
     log = open(tmp_path / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--server.headless", "true"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "streamlit_app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -170,16 +195,15 @@ def server(tmp_path):
     log.close()
 
 
-
-
 def tiny_run(epochs: float = 1.0, n: int = 320, **train):
     """A run of a few seconds: a small CNN on ``n`` shapes, batch 32 (the job, gate and worker tests)."""
     from playground.config import RunConfig
 
-    return RunConfig().replace(data={"params": {"n_train": n, "n_test": 100}},
-                               model={"params": {"channels": [8], "fc": [16]}},
-                               train={"epochs": epochs, "batch_size": 32, "log_every": 2, "log_seconds": 0,
-                                      **train})  # a step event every 2 steps exactly, however loaded
+    return RunConfig().replace(
+        data={"params": {"n_train": n, "n_test": 100}},
+        model={"params": {"channels": [8], "fc": [16]}},
+        train={"epochs": epochs, "batch_size": 32, "log_every": 2, "log_seconds": 0, **train},
+    )  # a step event every 2 steps exactly, however loaded
 
 
 def wait_until(pred, timeout: float = 60) -> bool:

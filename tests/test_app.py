@@ -205,8 +205,9 @@ def test_train_flow_start_events_stop(app):
     at.run()
     _no_errors(at)
     assert any(m.label == "train loss" for m in at.metric)
-    assert job.config.train.precision == "fp32" and any("(fp32" in c.value for c in at.caption), \
-        [c.value for c in at.caption]
+    assert job.config.train.precision == "fp32" and any("(fp32" in c.value for c in at.caption), [
+        c.value for c in at.caption
+    ]
     at.select_slider(key="c_lr").set_value(0.0002).run()  # change the learning rate while it trains
     at.button(key="c_lr_apply").click().run()
     _no_errors(at)
@@ -319,8 +320,11 @@ def _finished_run(tmp_path) -> str:
     from playground.runs import RunStore
     from playground.train import fit
 
-    cfg = RunConfig().replace(data={"params": {"n_train": 200, "n_test": 50}},
-                              model={"params": {"channels": [4], "fc": []}}, train={"epochs": 1, "batch_size": 50})
+    cfg = RunConfig().replace(
+        data={"params": {"n_train": 200, "n_test": 50}},
+        model={"params": {"channels": [4], "fc": []}},
+        train={"epochs": 1, "batch_size": 50},
+    )
     return list(fit(cfg, store=RunStore(tmp_path / "runs")))[0]["run_id"]
 
 

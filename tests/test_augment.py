@@ -25,8 +25,14 @@ def test_affine_matches_torchvision(batch):
     out = A.warp(batch, A.affine_matrix(angle, tx, ty, scale))
     for i in range(len(batch)):
         # torchvision's affine counts the angle clockwise, its rotate counter-clockwise (as we do)
-        ref = TF.affine(batch[i], angle=-float(angle[i]), translate=[float(tx[i]), float(ty[i])],
-                        scale=float(scale[i]), shear=[0.0, 0.0], interpolation=BIL)
+        ref = TF.affine(
+            batch[i],
+            angle=-float(angle[i]),
+            translate=[float(tx[i]), float(ty[i])],
+            scale=float(scale[i]),
+            shear=[0.0, 0.0],
+            interpolation=BIL,
+        )
         torch.testing.assert_close(out[i], ref, atol=1e-4, rtol=0)
 
 
@@ -46,8 +52,9 @@ def test_resized_crop_matches_torchvision_inside_the_crop(batch):
     h, w = torch.tensor([10.0, 15.0, 12.0, 18.0]), torch.tensor([12.0, 20.0, 16.0, 22.0])
     out = A.warp(batch, A.crop_matrix(top, left, h, w, 20, 24))
     for i in range(4):
-        ref = TF.resized_crop(batch[i], int(top[i]), int(left[i]), int(h[i]), int(w[i]), [20, 24],
-                              interpolation=BIL, antialias=False)
+        ref = TF.resized_crop(
+            batch[i], int(top[i]), int(left[i]), int(h[i]), int(w[i]), [20, 24], interpolation=BIL, antialias=False
+        )
         torch.testing.assert_close(out[i, :, 1:-1, 1:-1], ref[:, 1:-1, 1:-1], atol=1e-4, rtol=0)
 
 
@@ -60,11 +67,14 @@ def test_flips_match_torchvision(batch):
     torch.testing.assert_close(h[1], batch[1])
 
 
-@pytest.mark.parametrize("ours, theirs", [
-    (A.adjust_brightness, TF.adjust_brightness),
-    (A.adjust_contrast, TF.adjust_contrast),
-    (A.adjust_saturation, TF.adjust_saturation),
-])
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (A.adjust_brightness, TF.adjust_brightness),
+        (A.adjust_contrast, TF.adjust_contrast),
+        (A.adjust_saturation, TF.adjust_saturation),
+    ],
+)
 @pytest.mark.parametrize("channels", [1, 3])
 def test_colour_adjustments_match_torchvision(ours, theirs, channels):
     x = torch.rand(3, channels, 8, 8, generator=torch.Generator().manual_seed(1))
@@ -83,9 +93,21 @@ def test_erase_matches_torchvision(batch):
         torch.testing.assert_close(out[i], ref)
 
 
-@pytest.mark.parametrize("spec", ["hflip", "vflip", "rotation:30", "translate:0.2", "scale:min=0.7,max=1.3",
-                                  "random_resized_crop", "color_jitter", "gaussian_noise:0.2", "erasing:p=1",
-                                  "cutout"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "hflip",
+        "vflip",
+        "rotation:30",
+        "translate:0.2",
+        "scale:min=0.7,max=1.3",
+        "random_resized_crop",
+        "color_jitter",
+        "gaussian_noise:0.2",
+        "erasing:p=1",
+        "cutout",
+    ],
+)
 def test_each_sample_gets_its_own_draw(spec):
     img = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
     x = img.repeat(64, 1, 1, 1)
@@ -129,14 +151,17 @@ def test_same_seed_same_draws():
     torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("spec, words", [
-    ("spin", "Unknown augmentation 'spin'"),
-    ("rotation:400", "degrees"),
-    ("rotation:fast", "not a number"),
-    ("hflip:p=2", "probability"),
-    ("rotation:angle=3", "no parameter 'angle'"),
-    ("scale:min=2,max=1", "min <= max"),
-])
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("spin", "Unknown augmentation 'spin'"),
+        ("rotation:400", "degrees"),
+        ("rotation:fast", "not a number"),
+        ("hflip:p=2", "probability"),
+        ("rotation:angle=3", "no parameter 'angle'"),
+        ("scale:min=2,max=1", "min <= max"),
+    ],
+)
 def test_bad_specs_say_what_is_wrong(spec, words):
     with pytest.raises(ConfigError, match=words):
         A.build_pipeline([spec])
@@ -148,8 +173,10 @@ def test_parse_spec_positional_and_named():
     assert A.parse_spec("random_resized_crop:scale=0.3/1") == ("random_resized_crop", {"scale": [0.3, 1]})
 
 
-@pytest.mark.parametrize("b,h,w,dtype", [(1, 1, 1, torch.float32), (5, 20, 24, torch.float32),
-                                         (3, 7, 32, torch.float64), (128, 28, 28, torch.float32)])
+@pytest.mark.parametrize(
+    "b,h,w,dtype",
+    [(1, 1, 1, torch.float32), (5, 20, 24, torch.float32), (3, 7, 32, torch.float64), (128, 28, 28, torch.float32)],
+)
 def test_affine_grid_is_torchs(b, h, w, dtype):
     theta = torch.randn(b, 2, 3, generator=torch.Generator().manual_seed(b), dtype=dtype)
     ours = A.affine_grid(theta, h, w)

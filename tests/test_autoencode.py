@@ -25,21 +25,36 @@ from playground.train import check_names, fit
 from playground.train.reconstruct import MAX_PSNR, psnr
 
 ROOT = Path(__file__).resolve().parents[1]
-SHAPES = {"mnist": (1, 28, 28), "cifar10/shapes": (3, 32, 32), "folder-odd": (3, 20, 20),
-          "folder-grey-64": (1, 64, 64), "odd-7x9": (1, 7, 9)}
+SHAPES = {
+    "mnist": (1, 28, 28),
+    "cifar10/shapes": (3, 32, 32),
+    "folder-odd": (3, 20, 20),
+    "folder-grey-64": (1, 64, 64),
+    "odd-7x9": (1, 7, 9),
+}
 
 
 def tiny(**changes) -> RunConfig:
     """A few steps on the built-in shapes data (no files needed)."""
-    cfg = RunConfig(data=DataConfig(dataset="shapes", train_limit=128, noise=("gaussian:0.3",)),
-                    model=ModelConfig(name="conv_autoencoder", params={"code": 16, "channels": [8, 16]}),
-                    optim=OptimConfig(lr=3e-3),
-                    train=TrainConfig(task="reconstruct", epochs=1, batch_size=32, device="cpu", log_every=1,
-                                      eval_batch_size=500, checkpoint=False))
+    cfg = RunConfig(
+        data=DataConfig(dataset="shapes", train_limit=128, noise=("gaussian:0.3",)),
+        model=ModelConfig(name="conv_autoencoder", params={"code": 16, "channels": [8, 16]}),
+        optim=OptimConfig(lr=3e-3),
+        train=TrainConfig(
+            task="reconstruct",
+            epochs=1,
+            batch_size=32,
+            device="cpu",
+            log_every=1,
+            eval_batch_size=500,
+            checkpoint=False,
+        ),
+    )
     return cfg.replace(**changes) if changes else cfg
 
 
 # -- models --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("decoder", DECODERS)
 @pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
@@ -70,20 +85,24 @@ def test_transposed_decoder_is_a_transposed_convolution():
     assert "ConvTranspose2d" not in {type(l).__name__ for l in m.decoder.modules()}
 
 
-@pytest.mark.parametrize("name, kw, words", [
-    ("conv_autoencoder", {"code": 784}, "not smaller than the input"),
-    ("autoencoder", {"code": 5000}, "not smaller than the input"),
-    ("conv_autoencoder", {"code": 0}, "at least 1"),
-    ("conv_autoencoder", {"decoder": "pixelshuffle"}, "decoder must be one of"),
-    ("conv_autoencoder", {"output": "tanh"}, "output must be one of"),
-    ("conv_autoencoder", {"channels": [4, 4, 4, 4, 4, 4]}, "too many"),
-])
+@pytest.mark.parametrize(
+    "name, kw, words",
+    [
+        ("conv_autoencoder", {"code": 784}, "not smaller than the input"),
+        ("autoencoder", {"code": 5000}, "not smaller than the input"),
+        ("conv_autoencoder", {"code": 0}, "at least 1"),
+        ("conv_autoencoder", {"decoder": "pixelshuffle"}, "decoder must be one of"),
+        ("conv_autoencoder", {"output": "tanh"}, "output must be one of"),
+        ("conv_autoencoder", {"channels": [4, 4, 4, 4, 4, 4]}, "too many"),
+    ],
+)
 def test_bad_autoencoder_settings(name, kw, words):
     with pytest.raises(ConfigError, match=words):
         build_model(name, in_shape=(1, 28, 28), num_classes=10, **kw)
 
 
 # -- noise ---------------------------------------------------------------------------
+
 
 def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
@@ -121,15 +140,18 @@ def test_mask_drops_the_asked_fraction():
     assert torch.equal(out[~dropped], x[~dropped])
 
 
-@pytest.mark.parametrize("spec, words", [
-    ("gaussian:3", r"gaussian noise std must be a number in \[0, 2\]"),
-    ("salt_pepper:1.5", r"probability p must be a number in \[0, 1\]"),
-    ("mask:-0.1", r"mask fraction must be a number in \[0, 0.99\]"),
-    ("mask:1", r"mask fraction"),
-    ("blur:1", "Unknown noise 'blur'. Choose one of: gaussian, mask, none, salt_pepper"),
-    ("gaussian:abc", "is not a number"),
-    ("gaussian:0.1,1,2", "Too many values"),
-])
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("gaussian:3", r"gaussian noise std must be a number in \[0, 2\]"),
+        ("salt_pepper:1.5", r"probability p must be a number in \[0, 1\]"),
+        ("mask:-0.1", r"mask fraction must be a number in \[0, 0.99\]"),
+        ("mask:1", r"mask fraction"),
+        ("blur:1", "Unknown noise 'blur'. Choose one of: gaussian, mask, none, salt_pepper"),
+        ("gaussian:abc", "is not a number"),
+        ("gaussian:0.1,1,2", "Too many values"),
+    ],
+)
 def test_bad_noise_specs(spec, words):
     with pytest.raises(ConfigError, match=words):
         build_noise(spec)
@@ -145,6 +167,7 @@ def test_noise_needs_the_reconstruct_task():
 
 
 # -- PSNR, PCA, checkerboard ------------------------------------------------------------
+
 
 def test_psnr_by_hand():
     target = torch.zeros(2, 1, 4, 4)
@@ -196,6 +219,7 @@ def test_checkerboard_response():
 
 # -- the task through fit, the CLI and the probe --------------------------------------
 
+
 def _events(cfg, **kw):
     return list(fit(cfg, **kw))
 
@@ -229,22 +253,30 @@ def test_live_probe_does_not_change_training():
     assert a == b and len(a) == 2
 
 
-@pytest.mark.parametrize("changes, words", [
-    ({"data": {"train_limit": 10}}, "Batch size 32 is larger than the training set"),
-    ({"model": {"name": "cnn", "params": {}}}, "needs a model that outputs an image"),
-    ({"model": {"name": "conv_autoencoder", "params": {"output": "linear"}}, "train": {"recon_loss": "bce"}},
-     "BCE compares outputs in"),
-    ({"train": {"task": "classify"}, "data": {"noise": ()}}, "outputs images, not class scores"),
-    ({"model": {"name": "conv_autoencoder", "params": {"code": 5000}}}, "not smaller than the input"),
-])
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"data": {"train_limit": 10}}, "Batch size 32 is larger than the training set"),
+        ({"model": {"name": "cnn", "params": {}}}, "needs a model that outputs an image"),
+        (
+            {"model": {"name": "conv_autoencoder", "params": {"output": "linear"}}, "train": {"recon_loss": "bce"}},
+            "BCE compares outputs in",
+        ),
+        ({"train": {"task": "classify"}, "data": {"noise": ()}}, "outputs images, not class scores"),
+        ({"model": {"name": "conv_autoencoder", "params": {"code": 5000}}}, "not smaller than the input"),
+    ],
+)
 def test_bad_runs_end_with_a_clear_error(changes, words):
     final = _events(tiny(**changes))[-1]
     assert final["kind"] == "error" and words in final["message"], final
 
 
 def test_bce_and_mlp_run():
-    cfg = tiny(model={"name": "autoencoder", "params": {"code": 8, "hidden": [32]}}, train={"recon_loss": "bce"},
-               data={"noise": ("salt_pepper:0.1",), "test_noise": ("none",)})
+    cfg = tiny(
+        model={"name": "autoencoder", "params": {"code": 8, "hidden": [32]}},
+        train={"recon_loss": "bce"},
+        data={"noise": ("salt_pepper:0.1",), "test_noise": ("none",)},
+    )
     ev = _events(cfg)
     assert ev[-1]["kind"] == "done", ev[-1]
     epoch = next(e for e in ev if e["kind"] == "epoch")
@@ -256,17 +288,50 @@ def test_cli_json_has_psnr_and_mse(tmp_path):
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "playground", "train", "--task", "reconstruct", "--model",
-                          "conv_autoencoder", "--model-param", "channels=[8,16]", "--noise", "mask:0.3",
-                          "--dataset", "shapes", "--train-limit", "64", "--batch-size", "32", "--epochs", "1",
-                          "--device", "cpu", "--runs", str(tmp_path / "runs"), "--json"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "playground",
+            "train",
+            "--task",
+            "reconstruct",
+            "--model",
+            "conv_autoencoder",
+            "--model-param",
+            "channels=[8,16]",
+            "--noise",
+            "mask:0.3",
+            "--dataset",
+            "shapes",
+            "--train-limit",
+            "64",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--runs",
+            str(tmp_path / "runs"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["status"] == "done" and result["test_mse"] > 0 and result["test_psnr"] > 0
     assert "psnr" in out.stderr and "test psnr" in out.stderr
-    bad = subprocess.run([sys.executable, "-m", "playground", "train", "--task", "reconstruct", "--noise",
-                          "gaussian:5", "--json"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "playground", "train", "--task", "reconstruct", "--noise", "gaussian:5", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "gaussian noise std must be a number in [0, 2]" in bad.stderr
 
 
@@ -289,18 +354,19 @@ def test_latent_views_of_a_trained_run(store):
 
 # -- the real-MNIST target -------------------------------------------------------------
 
+
 def test_denoising_conv_ae_beats_pca_on_real_mnist(mnist_root):
     """A conv denoising autoencoder (gaussian std 0.5, code 32) against PCA with 32 components
     (the best linear autoencoder of that size, fitted on the same clean training images, fed the same
     corrupted test images, outputs clipped to [0, 1]). To stay short on CI the model gets one epoch
     over the first 20,000 training images, a third of the real target's epoch: a harder bar."""
     cfg = RunConfig(
-        data=DataConfig(dataset="mnist", data_root=str(mnist_root), download=False, train_limit=20000,
-                        noise=("gaussian:0.5",)),
+        data=DataConfig(
+            dataset="mnist", data_root=str(mnist_root), download=False, train_limit=20000, noise=("gaussian:0.5",)
+        ),
         model=ModelConfig(name="conv_autoencoder", params={"code": 32}),
         optim=OptimConfig(name="adam", lr=3e-3),
-        train=TrainConfig(task="reconstruct", epochs=1, batch_size=64, device="cpu", checkpoint=False,
-                          log_every=50),
+        train=TrainConfig(task="reconstruct", epochs=1, batch_size=64, device="cpu", checkpoint=False, log_every=50),
     )
     final = _events(cfg)[-1]
     assert final["kind"] == "done", final
@@ -313,6 +379,7 @@ def test_denoising_conv_ae_beats_pca_on_real_mnist(mnist_root):
 
 
 # -- the page ---------------------------------------------------------------------------
+
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):
@@ -356,18 +423,21 @@ def _link(d: dict) -> str:
 RECON = {"task": "reconstruct", "probes": ["live_recon"]}
 
 
-@pytest.mark.parametrize("cfg, words", [
-    ({"data": {"noise": ["gaussian:9"]}, "model": {"name": "conv_autoencoder"}, "train": RECON}, "std must be"),
-    ({"data": {"noise": ["fog:1"]}, "model": {"name": "conv_autoencoder"}, "train": RECON}, "fog"),
-    ({"model": {"name": "conv_autoencoder", "params": {"decoder": "pixelshuffle"}}, "train": RECON}, "decoder"),
-    ({"model": {"name": "autoencoder", "params": {"output": "tanh"}}, "train": RECON}, "output"),
-    ({"model": {"name": "autoencoder", "params": {"code": "many"}}, "train": RECON}, "code"),
-    ({"model": {"name": "autoencoder", "params": {"hidden": "big"}}, "train": RECON}, "hidden"),
-    ({"model": {"name": "conv_autoencoder"}, "train": {**RECON, "recon_loss": "l1"}}, "recon_loss"),
-    ({"model": {"name": "conv_autoencoder"}, "optim": {"lr": -1}, "train": RECON}, "learning rate"),
-    ({"model": {"name": "conv_autoencoder"}, "optim": {"lr": "fast"}, "train": RECON}, "lr"),
-    ({"model": {"name": "cnn"}}, "Train page"),
-])
+@pytest.mark.parametrize(
+    "cfg, words",
+    [
+        ({"data": {"noise": ["gaussian:9"]}, "model": {"name": "conv_autoencoder"}, "train": RECON}, "std must be"),
+        ({"data": {"noise": ["fog:1"]}, "model": {"name": "conv_autoencoder"}, "train": RECON}, "fog"),
+        ({"model": {"name": "conv_autoencoder", "params": {"decoder": "pixelshuffle"}}, "train": RECON}, "decoder"),
+        ({"model": {"name": "autoencoder", "params": {"output": "tanh"}}, "train": RECON}, "output"),
+        ({"model": {"name": "autoencoder", "params": {"code": "many"}}, "train": RECON}, "code"),
+        ({"model": {"name": "autoencoder", "params": {"hidden": "big"}}, "train": RECON}, "hidden"),
+        ({"model": {"name": "conv_autoencoder"}, "train": {**RECON, "recon_loss": "l1"}}, "recon_loss"),
+        ({"model": {"name": "conv_autoencoder"}, "optim": {"lr": -1}, "train": RECON}, "learning rate"),
+        ({"model": {"name": "conv_autoencoder"}, "optim": {"lr": "fast"}, "train": RECON}, "lr"),
+        ({"model": {"name": "cnn"}}, "Train page"),
+    ],
+)
 def test_page_falls_back_to_the_defaults_on_a_damaged_link(app, cfg, words):
     at = app.run()
     at.query_params["cfg"] = _link(cfg)
@@ -380,8 +450,9 @@ def test_page_falls_back_to_the_defaults_on_a_damaged_link(app, cfg, words):
 
 def test_page_takes_a_good_link(app):
     at = app.run()
-    at.query_params["cfg"] = _link({"model": {"name": "autoencoder", "params": {"code": 7, "output": "linear"}},
-                                    "train": RECON})
+    at.query_params["cfg"] = _link(
+        {"model": {"name": "autoencoder", "params": {"code": 7, "output": "linear"}}, "train": RECON}
+    )
     at.switch_page("app_pages/autoencode.py").run()
     _no_errors(at)
     assert not at.warning and at.selectbox(key="ae_model").value == "autoencoder"
@@ -413,8 +484,7 @@ def test_page_trains_and_shows_every_view(app):
 
 
 @pytest.mark.parametrize("noise", [(), ("gaussian:std=0.3",)])
-def test_the_quick_test_estimate_of_a_reconstruction_equals_the_full_evaluation_on_the_same_images(noise,
-                                                                                                    monkeypatch):
+def test_the_quick_test_estimate_of_a_reconstruction_equals_the_full_evaluation_on_the_same_images(noise, monkeypatch):
     """On the whole (small) test split the quick estimate is the epoch's evaluation (same corruption, same
     model); in a run it arrives during the epoch and the curves draw it."""
     import playground.train.probes as probes
@@ -422,10 +492,11 @@ def test_the_quick_test_estimate_of_a_reconstruction_equals_the_full_evaluation_
     from playground.jobs.buffer import RunBuffer
     from playground.train.plan import setup
 
-    cfg = RunConfig().replace(model={"name": "autoencoder"}, data={"params": {"n_train": 256, "n_test": 64},
-                                                                      "noise": noise, "test_noise": noise},
-                              train={"task": "reconstruct", "epochs": 1, "batch_size": 32, "log_every": 2,
-                                     "log_seconds": 0})
+    cfg = RunConfig().replace(
+        model={"name": "autoencoder"},
+        data={"params": {"n_train": 256, "n_test": 64}, "noise": noise, "test_noise": noise},
+        train={"task": "reconstruct", "epochs": 1, "batch_size": 32, "log_every": 2, "log_seconds": 0},
+    )
     s = setup(cfg, None)
     full, quick = s.task.evaluate(s.p), s.task.quick_evaluate(s.p, torch.arange(64, device=s.p.device))
     assert quick["psnr"] == pytest.approx(full["test_psnr"], abs=1e-3)

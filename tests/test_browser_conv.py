@@ -43,14 +43,18 @@ def test_convolution_page_in_chromium(server):
         page.screenshot(path=str(ARTIFACTS / "conv-drawing.png"), full_page=True)
 
         page.get_by_text("webcam photo").first.click()
-        page.wait_for_function("() => [...document.querySelectorAll('video')].some(v => v.readyState >= 2)",
-                               timeout=30_000)  # the stream has started: a photo now holds a frame
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('video')].some(v => v.readyState >= 2)", timeout=30_000
+        )  # the stream has started: a photo now holds a frame
         page.get_by_role("button", name="Take Photo").click(timeout=30_000)
         # Chromium's fake camera (a landscape frame; its size depends on what Streamlit asks for): scaled to
         # the size slider, aspect kept.
         expect(page.get_by_text("Clear photo").first).to_be_visible(timeout=30_000)
-        page.wait_for_function("() => /so \\d+ x \\d+ becomes/.test(document.body.innerText) && "
-                               "!document.body.innerText.includes('so 28 x 28 becomes')", timeout=30_000)
+        page.wait_for_function(
+            "() => /so \\d+ x \\d+ becomes/.test(document.body.innerText) && "
+            "!document.body.innerText.includes('so 28 x 28 becomes')",
+            timeout=30_000,
+        )
         h, w = map(int, re.search(r"so (\d+) x (\d+) becomes", _size_line(page)).groups())
         assert h < w and w in (16, 28, 32, 48, 64, 96, 128), (h, w)
         expect(page.get_by_text(f"input 1 x {h} x {w}").first).to_be_visible()

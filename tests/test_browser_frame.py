@@ -12,8 +12,17 @@ per module, helpers included) and an empty page (docs/img/pages-folder-legacy-mo
 
 from conftest import ARGS, CHROMIUM, ROOT
 
-PAGES = ["Start", "Data", "Convolution", "Train", "Inside the network", "Transfer learning", "Autoencoders",
-         "Style transfer", "Teacher"]
+PAGES = [
+    "Start",
+    "Data",
+    "Convolution",
+    "Train",
+    "Inside the network",
+    "Transfer learning",
+    "Autoencoders",
+    "Style transfer",
+    "Teacher",
+]
 
 
 def test_no_legacy_pages_folder():

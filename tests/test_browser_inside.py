@@ -14,9 +14,11 @@ def _train_into(runs_root):
     from playground.runs import RunStore
     from playground.train import fit
 
-    cfg = RunConfig(data=DataConfig(dataset="shapes", params={"n_train": 384, "n_test": 128}),
-                    model=ModelConfig(name="cnn", params={"channels": [6, 12], "fc": [32]}),
-                    train=TrainConfig(epochs=2.0, batch_size=64, log_every=2, probes=("snapshots", "layer_stats")))
+    cfg = RunConfig(
+        data=DataConfig(dataset="shapes", params={"n_train": 384, "n_test": 128}),
+        model=ModelConfig(name="cnn", params={"channels": [6, 12], "fc": [32]}),
+        train=TrainConfig(epochs=2.0, batch_size=64, log_every=2, probes=("snapshots", "layer_stats")),
+    )
     events = list(fit(cfg, store=RunStore(runs_root)))
     assert events[-1]["kind"] == "done"
     return events[0]["run_id"]
@@ -58,8 +60,11 @@ def test_inside_page_in_chromium(server, tmp_path):
         # Train page: click an off-diagonal confusion cell, see those images.
         page.goto(f"{server}/train?run={run_id}")
         expect(page.get_by_text(f"Run {run_id}")).to_be_visible(timeout=60_000)
-        page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some("
-                               "g => g.data && g.data.length === 2 && g.data[1].customdata)", timeout=60_000)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.js-plotly-plot')].some("
+            "g => g.data && g.data.length === 2 && g.data[1].customdata)",
+            timeout=60_000,
+        )
         box = page.evaluate("""() => {
             const g = [...document.querySelectorAll('.js-plotly-plot')]
                 .find(g => g.data.length === 2 && g.data[1].customdata);
@@ -99,8 +104,9 @@ def test_a_digit_drawn_with_the_mouse_is_classified_by_an_mnist_run(server, tmp_
     root, run_id, _ = mnist_run
     shutil.copytree(root / run_id, tmp_path / "runs" / run_id)  # into the server fixture's run store
     one = [(0.5, 0.15 + 0.7 * t / 20) for t in range(21)]
-    zero = [(0.5 + 0.2 * math.sin(2 * math.pi * t / 40), 0.5 - 0.35 * math.cos(2 * math.pi * t / 40))
-            for t in range(41)]
+    zero = [
+        (0.5 + 0.2 * math.sin(2 * math.pi * t / 40), 0.5 - 0.35 * math.cos(2 * math.pi * t / 40)) for t in range(41)
+    ]
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)

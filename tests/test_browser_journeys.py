@@ -74,8 +74,9 @@ def test_a_zip_of_photos_trained_from_the_train_page_looked_inside_with_the_webc
             assert len(context.pages) == pages_before and run_id in page.url
             page.get_by_role("tab", name="Saliency & Grad-CAM").click()
             page.get_by_text("webcam photo").first.click()
-            page.wait_for_function("() => [...document.querySelectorAll('video')].some(v => v.readyState >= 2)",
-                                   timeout=30_000)
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('video')].some(v => v.readyState >= 2)", timeout=30_000
+            )
             time.sleep(2)  # a frame in the stream: a photo taken at once can come out empty
             page.get_by_role("button", name="Take Photo").click(timeout=30_000)
             expect(page.get_by_text("Clear photo").first).to_be_visible(timeout=60_000)
@@ -140,8 +141,9 @@ def test_a_closed_and_reopened_browser_finds_its_running_run_lit_once_and_contro
             second = start_from_train_page(page, "50")
             assert second != first
             expect(page.get_by_role("button", name="Pause")).to_be_visible(timeout=120_000)
-            page.wait_for_function("() => document.querySelectorAll('[class*=\"st-key-side_\"]').length >= 2",
-                                   timeout=30_000)
+            page.wait_for_function(
+                "() => document.querySelectorAll('[class*=\"st-key-side_\"]').length >= 2", timeout=30_000
+            )
             entries = page.evaluate(LIT)
             lit = [e for e in entries if e["lit"]]
             assert len(entries) == 2 and len(lit) == 1 and second[-6:] in lit[0]["text"], entries
@@ -208,7 +210,8 @@ def test_a_server_restart_brings_back_the_running_run_resumable_and_the_queued_r
                 page.goto(srv.url)
                 for run_id in (trained, waited):
                     expect(page.locator('[data-testid="stSidebar"] a', has_text=run_id[-6:]).first).to_be_visible(
-                        timeout=60_000)
+                        timeout=60_000
+                    )
                 page.goto(f"{srv.url}/train?run={waited}")
                 expect(page.get_by_text(f"Run {waited}").first).to_be_visible(timeout=60_000)
                 expect(main_text(page, r"\b(queued|running)\b")).to_be_visible(timeout=60_000)

@@ -20,9 +20,12 @@ def offline_with_a_cnn(tmp_path, monkeypatch):
     from playground.train import fit
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
-    cfg = RunConfig(data=DataConfig(dataset="shapes", params={"n_train": 320, "n_test": 100}),
-                    model=ModelConfig(name="cnn", params={"channels": [8, 16], "fc": [16]}),
-                    optim=OptimConfig(name="adam", lr=3e-3), train=TrainConfig(epochs=1, batch_size=64))
+    cfg = RunConfig(
+        data=DataConfig(dataset="shapes", params={"n_train": 320, "n_test": 100}),
+        model=ModelConfig(name="cnn", params={"channels": [8, 16], "fc": [16]}),
+        optim=OptimConfig(name="adam", lr=3e-3),
+        train=TrainConfig(epochs=1, batch_size=64),
+    )
     final = list(fit(cfg, store=RunStore(tmp_path / "runs")))[-1]
     assert final["kind"] == "done"
     return final["run_id"]  # another session's run: listed when opened by its view link
@@ -53,7 +56,8 @@ def test_style_page_offline_live_stop_in_chromium(offline_with_a_cnn, server):
         page.get_by_label("style image", exact=True).click()
         page.get_by_role("option", name="upload your own...").click()
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
-            files=[{"name": "broken.png", "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\n broken"}])
+            files=[{"name": "broken.png", "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\n broken"}]
+        )
         expect(page.get_by_text("not an image that can be read", exact=False)).to_be_visible(timeout=30_000)
         page.get_by_label("style image", exact=True).click()
         page.get_by_role("option", name="mosaic", exact=False).click()

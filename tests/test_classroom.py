@@ -23,9 +23,11 @@ from playground.errors import CheckpointError, ConfigError, DatasetUnavailable, 
 from playground.jobs.manager import JobManager
 from playground.runs import Run, load_checkpoint
 
-QUICK = RunConfig().replace(data={"params": {"n_train": 300, "n_test": 50}},
-                            model={"params": {"channels": [4], "fc": []}},
-                            train={"epochs": 1, "batch_size": 50, "device": "cpu"})
+QUICK = RunConfig().replace(
+    data={"params": {"n_train": 300, "n_test": 50}},
+    model={"params": {"channels": [4], "fc": []}},
+    train={"epochs": 1, "batch_size": 50, "device": "cpu"},
+)
 
 
 def _wait(manager, run_ids, timeout=120):
@@ -36,6 +38,7 @@ def _wait(manager, run_ids, timeout=120):
 
 
 # -- faults: one run fails, the others and the server go on ----------------------------
+
 
 def test_out_of_memory_in_one_run_ends_only_that_run(store, monkeypatch):
     from playground.models.cnn import CNN
@@ -118,6 +121,7 @@ def test_a_pickled_checkpoint_carrying_code_is_refused(tmp_path):
 
 # -- caps -------------------------------------------------------------------------------
 
+
 def test_a_data_set_over_the_memory_cap_is_refused_with_the_setting(monkeypatch):
     monkeypatch.setenv("PLAYGROUND_MAX_DATASET_MB", "1")
     with pytest.raises(DatasetUnavailable, match="PLAYGROUND_MAX_DATASET_MB"):
@@ -183,6 +187,7 @@ def test_bad_settings_are_explained(monkeypatch):
 
 # -- isolation ----------------------------------------------------------------------------
 
+
 def test_run_ids_are_unguessable(store):
     ids = {store.create(QUICK).run_id for _ in range(50)}
     assert len(ids) == 50
@@ -220,6 +225,7 @@ def test_old_uploads_are_swept_and_fresh_ones_kept(tmp_path):
 
 
 # -- hostile input: a fuzz over the upload paths ------------------------------------------
+
 
 def _good_zip() -> bytes:
     buf = io.BytesIO()
@@ -285,19 +291,23 @@ def _png_with_size(w: int, h: int) -> bytes:
         return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload))
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
-@pytest.mark.parametrize("make", [
-    lambda: _png_with_size(100_000, 100_000),  # huge dimensions: a decompression bomb
-    lambda: _png_with_size(0, 0),
-    lambda: (lambda b: b[: len(b) // 2])(_encoded("PNG")),  # truncated
-    lambda: (lambda b: b[: len(b) // 3])(_encoded("JPEG")),
-    lambda: b"GIF89a" + os.urandom(200),
-    lambda: os.urandom(500),
-    lambda: b"",
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _png_with_size(100_000, 100_000),  # huge dimensions: a decompression bomb
+        lambda: _png_with_size(0, 0),
+        lambda: (lambda b: b[: len(b) // 2])(_encoded("PNG")),  # truncated
+        lambda: (lambda b: b[: len(b) // 3])(_encoded("JPEG")),
+        lambda: b"GIF89a" + os.urandom(200),
+        lambda: os.urandom(500),
+        lambda: b"",
+    ],
+)
 def test_hostile_single_images_are_refused_or_decoded_never_crash(tmp_path, make):
     path = tmp_path / "upload.png"
     path.write_bytes(make())

@@ -17,8 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def cli(*args, cwd=None, timeout=600):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "playground", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "playground", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 def test_every_config_field_has_a_flag():
@@ -32,12 +38,49 @@ def test_every_config_field_has_a_flag():
 
 
 def test_flags_build_the_config():
-    args = build_parser().parse_args([
-        "train", "--dataset", "mnist", "--data-root", "/d", "--augment", "hflip", "rotation:10", "--model", "mlp",
-        "--model-param", "hidden=[64]", "--model-param", "activation=gelu", "--init", "kaiming_normal",
-        "--optimizer", "nesterov", "--lr", "0.05", "--weight-decay", "5e-4", "--schedule", "onecycle",
-        "--label-smoothing", "0.1", "--grad-clip", "1", "--batch-size", "64", "--epochs", "1.5", "--seed", "4",
-        "--device", "cpu", "--no-checkpoint", "--target-acc", "0.99"])
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--dataset",
+            "mnist",
+            "--data-root",
+            "/d",
+            "--augment",
+            "hflip",
+            "rotation:10",
+            "--model",
+            "mlp",
+            "--model-param",
+            "hidden=[64]",
+            "--model-param",
+            "activation=gelu",
+            "--init",
+            "kaiming_normal",
+            "--optimizer",
+            "nesterov",
+            "--lr",
+            "0.05",
+            "--weight-decay",
+            "5e-4",
+            "--schedule",
+            "onecycle",
+            "--label-smoothing",
+            "0.1",
+            "--grad-clip",
+            "1",
+            "--batch-size",
+            "64",
+            "--epochs",
+            "1.5",
+            "--seed",
+            "4",
+            "--device",
+            "cpu",
+            "--no-checkpoint",
+            "--target-acc",
+            "0.99",
+        ]
+    )
     cfg = config_from_args(args)
     assert cfg.data.augment == ("hflip", "rotation:10") and cfg.data.data_root == "/d"
     assert cfg.model.params == {"hidden": [64], "activation": "gelu"} and cfg.model.name == "mlp"
@@ -54,8 +97,21 @@ def test_config_file_with_flag_overrides(tmp_path):
 
 
 def test_train_json_last_line(tmp_path):
-    out = cli("train", "--data-param", "n_train=300", "--data-param", "n_test=100", "--epochs", "1",
-              "--batch-size", "50", "--runs", tmp_path / "runs", "--json", cwd=tmp_path)
+    out = cli(
+        "train",
+        "--data-param",
+        "n_train=300",
+        "--data-param",
+        "n_test=100",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "50",
+        "--runs",
+        tmp_path / "runs",
+        "--json",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert {"run_id", "test_acc", "train_seconds", "images_per_second", "device"} <= set(result)
@@ -64,14 +120,17 @@ def test_train_json_last_line(tmp_path):
     assert "epoch 0" in out.stderr  # progress goes to stderr with --json
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--lr", "-1"], "learning rate"),
-    (["--model", "nope"], "Choose one of"),
-    (["--batch-size", "0"], "batch size"),
-    (["--epochs", "0"], "epochs"),
-    (["--model-param", "oops"], "key=value"),
-    (["--dataset", "cifar10", "--data-root", "{tmp}", "--no-download"], "cifar-10-python.tar.gz"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--lr", "-1"], "learning rate"),
+        (["--model", "nope"], "Choose one of"),
+        (["--batch-size", "0"], "batch size"),
+        (["--epochs", "0"], "epochs"),
+        (["--model-param", "oops"], "key=value"),
+        (["--dataset", "cifar10", "--data-root", "{tmp}", "--no-download"], "cifar-10-python.tar.gz"),
+    ],
+)
 def test_bad_input_exits_2_with_a_message(tmp_path, args, words):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     out = cli("train", "--runs", tmp_path / "runs", "--json", *args, cwd=tmp_path)
@@ -84,25 +143,63 @@ def test_bad_input_exits_2_with_a_message(tmp_path, args, words):
 def test_list_names_everything():
     out = cli("list")
     assert out.returncode == 0
-    for name in ["shapes", "mnist", "fashion_mnist", "cifar10", "image_folder", "mlp", "cnn", "lenet5", "resnet",
-                 "hflip", "rotation", "cutout", "kaiming_normal", "orthogonal", "adamw", "adadelta", "onecycle"]:
+    for name in [
+        "shapes",
+        "mnist",
+        "fashion_mnist",
+        "cifar10",
+        "image_folder",
+        "mlp",
+        "cnn",
+        "lenet5",
+        "resnet",
+        "hflip",
+        "rotation",
+        "cutout",
+        "kaiming_normal",
+        "orthogonal",
+        "adamw",
+        "adadelta",
+        "onecycle",
+    ]:
         assert f"  {name} " in out.stdout
 
 
 def test_runs_lists_the_store(tmp_path):
-    cli("train", "--data-param", "n_train=100", "--data-param", "n_test=50", "--epochs", "1", "--batch-size", "50",
-        "--runs", tmp_path / "runs", "--quiet", cwd=tmp_path)
+    cli(
+        "train",
+        "--data-param",
+        "n_train=100",
+        "--data-param",
+        "n_test=50",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "50",
+        "--runs",
+        tmp_path / "runs",
+        "--quiet",
+        cwd=tmp_path,
+    )
     out = cli("runs", "--runs", tmp_path / "runs")
     assert "done" in out.stdout and "shapes" in out.stdout
 
 
 def test_bench_prints_figures(mnist_root, tmp_path):
-    out = cli("bench", "--data-root", mnist_root, "--steps", "8", "--rounds", "2", "--skip-mnist99", "--json",
-              cwd=tmp_path)
+    out = cli(
+        "bench", "--data-root", mnist_root, "--steps", "8", "--rounds", "2", "--skip-mnist99", "--json", cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    for key in ("textbook_ips", "engine_ips", "compute_bound_ips", "engine_vs_textbook",
-                "engine_vs_compute_bound", "mnist_seconds_to_99", "device"):
+    for key in (
+        "textbook_ips",
+        "engine_ips",
+        "compute_bound_ips",
+        "engine_vs_textbook",
+        "engine_vs_compute_bound",
+        "mnist_seconds_to_99",
+        "device",
+    ):
         assert key in r
     assert r["textbook_ips"] > 0 and r["engine_ips"] > 0 and r["compute_bound_ips"] > 0
     assert len(r["rounds"]) == 2 and set(r["rounds"][0]) >= {"textbook", "engine", "compute_bound"}
@@ -127,8 +224,21 @@ def test_a_failure_goes_to_stderr(tmp_path):
 def cli_run(tmp_path_factory):
     """One run trained through the CLI (shapes, 200 images, 2 epochs): (runs root, run id)."""
     tmp = tmp_path_factory.mktemp("cli-run")
-    out = cli("train", "--data-param", "n_train=200", "--data-param", "n_test=50", "--epochs", "2",
-              "--batch-size", "20", "--runs", tmp / "runs", "--json", cwd=tmp)
+    out = cli(
+        "train",
+        "--data-param",
+        "n_train=200",
+        "--data-param",
+        "n_test=50",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "20",
+        "--runs",
+        tmp / "runs",
+        "--json",
+        cwd=tmp,
+    )
     assert out.returncode == 0, out.stderr
     return tmp / "runs", json.loads(out.stdout.strip().splitlines()[-1])["run_id"]
 
@@ -176,8 +286,9 @@ def test_export_writes_csv_onnx_and_script_at_once(cli_run, tmp_path):
 
     root, run_id = cli_run
     paths = {"csv": tmp_path / "metrics.csv", "onnx": tmp_path / "model.onnx", "script": tmp_path / "train.py"}
-    exp = cli("export", run_id, *[a for k, p in paths.items() for a in (f"--{k}", p)], "--runs", root, "--json",
-              cwd=tmp_path)
+    exp = cli(
+        "export", run_id, *[a for k, p in paths.items() for a in (f"--{k}", p)], "--runs", root, "--json", cwd=tmp_path
+    )
     assert exp.returncode == 0, exp.stderr
     report = json.loads(exp.stdout)
     assert exp.stdout.count("\n") == 1 and "ONNX:" in exp.stderr  # stdout: the JSON line alone
@@ -188,8 +299,19 @@ def test_export_writes_csv_onnx_and_script_at_once(cli_run, tmp_path):
         rows = list(csv.DictReader(fh))
     events = [e for e in run.events() if e["kind"] in ("step", "epoch", "set")]
     assert [(r["kind"], int(r["step"])) for r in rows] == [(e["kind"], e["step"]) for e in events]
-    assert {"kind", "step", "epoch", "loss", "acc", "lr", "images_per_s", "t", "train_loss", "test_loss",
-            "test_acc"} <= set(rows[0])
+    assert {
+        "kind",
+        "step",
+        "epoch",
+        "loss",
+        "acc",
+        "lr",
+        "images_per_s",
+        "t",
+        "train_loss",
+        "test_loss",
+        "test_acc",
+    } <= set(rows[0])
     epochs = [r for r in rows if r["kind"] == "epoch"]
     assert [r["epoch"] for r in epochs] == ["0", "1"] and sum(r["kind"] == "step" for r in rows) >= 2
     done = next(e for e in run.events() if e["kind"] == "done")
@@ -206,13 +328,19 @@ def test_export_writes_csv_onnx_and_script_at_once(cli_run, tmp_path):
     assert report["onnx"]["max_abs_diff"] < 1e-4 and report["onnx"]["bytes"] == paths["onnx"].stat().st_size
 
     weights = tmp_path / "weights.pt"  # the script: trains with torch and torchvision alone
-    r = subprocess.run([sys.executable, "-c", TORCH_ONLY, paths["script"], "--out", weights, "--device", "cpu"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", TORCH_ONLY, paths["script"], "--out", weights, "--device", "cpu"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "epoch 2:" in r.stdout and "test accuracy" in r.stdout and report["script"] == str(paths["script"])
     state = torch.load(weights, weights_only=True)
-    build_model(cfg.model.name, in_shape=tuple(meta["shape"]), num_classes=len(meta["classes"]),
-                **dict(cfg.model.params)).load_state_dict(state, strict=True)
+    build_model(
+        cfg.model.name, in_shape=tuple(meta["shape"]), num_classes=len(meta["classes"]), **dict(cfg.model.params)
+    ).load_state_dict(state, strict=True)
 
 
 def test_export_csv_alone_works_before_the_model_and_quotes_formulas(tmp_path):
@@ -220,8 +348,18 @@ def test_export_csv_alone_works_before_the_model_and_quotes_formulas(tmp_path):
     formula quoted as in the class results), --onnx and --script are refused and nothing is written."""
     store = RunStore(tmp_path / "runs")
     run = store.create(RunConfig())
-    run.append({"kind": "step", "step": 1, "epoch": 0, "loss": -0.5, "acc": 0.1, "lr": 0.01, "t": 0.1,
-                "note": '=HYPERLINK("http://x","y")'})
+    run.append(
+        {
+            "kind": "step",
+            "step": 1,
+            "epoch": 0,
+            "loss": -0.5,
+            "acc": 0.1,
+            "lr": 0.01,
+            "t": 0.1,
+            "note": '=HYPERLINK("http://x","y")',
+        }
+    )
     run.append({"kind": "step", "step": 2, "epoch": 0, "loss": 0.4, "acc": 0.2, "lr": 0.01, "t": 0.2, "note": "@SUM"})
     target = tmp_path / "m.csv"
     refused = cli("export", run.run_id, "--csv", target, "--onnx", tmp_path / "m.onnx", "--runs", store.root)
@@ -231,7 +369,7 @@ def test_export_csv_alone_works_before_the_model_and_quotes_formulas(tmp_path):
     assert ok.returncode == 0, ok.stderr
     with open(target, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert [r["note"] for r in rows] == ["'=HYPERLINK(\"http://x\",\"y\")", "'@SUM"]
+    assert [r["note"] for r in rows] == ['\'=HYPERLINK("http://x","y")', "'@SUM"]
     assert rows[0]["loss"] == "-0.5"  # a negative number is a number, not a formula
 
 
@@ -244,22 +382,25 @@ def _main(capsys, *argv):
     return rc, out.out, out.err
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["export", "20200101-000000-AAAAAAAAAAAA", "--csv", "{tmp}/m.csv"], "`python -m playground runs --runs"),
-    (["export", "nope", "--csv", "{tmp}/m.csv"], "is not a run id"),
-    (["export", "{run}"], "Say what to export"),
-    (["export", "{run}", "--csv", "{tmp}/m.csv", "--onnx", "{tmp}/no/such/m.onnx"], "does not exist; create it"),
-    (["export", "{run}", "--csv", "{tmp}/m.csv", "--script", "{tmp}"], "is a folder"),
-    (["export", "{run}", "--csv", "{tmp}/m.csv", "--script", "{tmp}/m.csv"], "same file"),
-    (["export", "{run}", "--pdf", "{tmp}/m.pdf"], "unrecognized arguments: --pdf"),
-    (["exprot", "{run}"], "invalid choice: 'exprot'"),
-    (["predict", "20200101-000000-AAAAAAAAAAAA", "x.png"], "lists the runs"),
-    (["resume", "20200101-000000-AAAAAAAAAAAA"], "lists the runs"),
-    (["summary", "--model", "nope"], "Unknown model 'nope'. Choose one of"),
-    (["train", "--optimizer", "nope"], "Unknown optimizer"),
-    (["bench", "--device", "nope"], "device must be"),
-    (["style", "--out", "{tmp}/no/such/x.png"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["export", "20200101-000000-AAAAAAAAAAAA", "--csv", "{tmp}/m.csv"], "`python -m playground runs --runs"),
+        (["export", "nope", "--csv", "{tmp}/m.csv"], "is not a run id"),
+        (["export", "{run}"], "Say what to export"),
+        (["export", "{run}", "--csv", "{tmp}/m.csv", "--onnx", "{tmp}/no/such/m.onnx"], "does not exist; create it"),
+        (["export", "{run}", "--csv", "{tmp}/m.csv", "--script", "{tmp}"], "is a folder"),
+        (["export", "{run}", "--csv", "{tmp}/m.csv", "--script", "{tmp}/m.csv"], "same file"),
+        (["export", "{run}", "--pdf", "{tmp}/m.pdf"], "unrecognized arguments: --pdf"),
+        (["exprot", "{run}"], "invalid choice: 'exprot'"),
+        (["predict", "20200101-000000-AAAAAAAAAAAA", "x.png"], "lists the runs"),
+        (["resume", "20200101-000000-AAAAAAAAAAAA"], "lists the runs"),
+        (["summary", "--model", "nope"], "Unknown model 'nope'. Choose one of"),
+        (["train", "--optimizer", "nope"], "Unknown optimizer"),
+        (["bench", "--device", "nope"], "device must be"),
+        (["style", "--out", "{tmp}/no/such/x.png"], "does not exist"),
+    ],
+)
 def test_errors_go_to_stderr_with_what_to_do(cli_run, tmp_path, capsys, argv, words):
     root, run_id = cli_run
     argv = [a.replace("{tmp}", str(tmp_path)).replace("{run}", run_id) for a in argv]
@@ -281,8 +422,9 @@ GPU_CHECK = ROOT / "benchmarks" / "gpu_check.sh"
 
 def gpu_check(*args, cwd, env=None, timeout=600):
     env = {**os.environ, "PYTHON": sys.executable, **(env or {})}
-    return subprocess.run(["bash", str(GPU_CHECK), *map(str, args)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        ["bash", str(GPU_CHECK), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_the_prepared_gpu_check_runs_on_a_cpu(tmp_path):
@@ -295,8 +437,18 @@ def test_the_prepared_gpu_check_runs_on_a_cpu(tmp_path):
     from benchmarks.gpu_check import APP_PACKAGES, STYLE_IMAGES
 
     out, mnist = tmp_path / "gpu.json", (SHARED_DATA / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
-    p = gpu_check("--quick", "--device", "cpu", "--skip", "bench", "--out", out,
-                  "--data", SHARED_DATA if mnist else tmp_path, cwd=tmp_path)
+    p = gpu_check(
+        "--quick",
+        "--device",
+        "cpu",
+        "--skip",
+        "bench",
+        "--out",
+        out,
+        "--data",
+        SHARED_DATA if mnist else tmp_path,
+        cwd=tmp_path,
+    )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     res = json.loads(p.stdout.strip().splitlines()[-1])  # the last line: every figure, one JSON object
     assert res == json.loads(out.read_text()) and res["status"] == "ok" and res["failed"] == []
@@ -321,14 +473,33 @@ def test_the_prepared_gpu_check_runs_on_a_cpu(tmp_path):
 def test_the_gpu_check_ends_with_a_json_line_at_its_time_limit(tmp_path):
     """SIGTERM at the limit: gpu_check.py stops the section that runs and prints the figures so far."""
     out = tmp_path / "gpu.json"
-    p = gpu_check("--quick", "--device", "cpu", "--skip", "bench", "--out", out, cwd=tmp_path,
-                  env={"GPU_CHECK_SECONDS": "6"}, timeout=120)
+    p = gpu_check(
+        "--quick",
+        "--device",
+        "cpu",
+        "--skip",
+        "bench",
+        "--out",
+        out,
+        cwd=tmp_path,
+        env={"GPU_CHECK_SECONDS": "6"},
+        timeout=120,
+    )
     assert p.returncode == 124, p.stdout[-2000:] + p.stderr[-2000:]
     res = json.loads(p.stdout.strip().splitlines()[-1])
-    order = ["start", "environment", "core_only", "bench", "default_shapes", "style_transfer", "autoencoder_epoch",
-             "jobs_on_one_gpu", "featvis"]  # the quick check takes about a minute: 6 s ends it somewhere in there
+    order = [
+        "start",
+        "environment",
+        "core_only",
+        "bench",
+        "default_shapes",
+        "style_transfer",
+        "autoencoder_epoch",
+        "jobs_on_one_gpu",
+        "featvis",
+    ]  # the quick check takes about a minute: 6 s ends it somewhere in there
     assert res["status"] == "timed_out" and res["timed_out"] in order, p.stdout[-2000:]
-    assert not set(order[order.index(res["timed_out"]):]) & set(res)  # the stopped section and the later ones
+    assert not set(order[order.index(res["timed_out"]) :]) & set(res)  # the stopped section and the later ones
     assert json.loads(out.read_text())["status"] == "timed_out"
 
 
@@ -341,8 +512,9 @@ if [ "$1" = "-u" ]; then trap '' TERM; echo '{{"environment": {{"torch": "x"}}}}
 else exec {sys.executable} "$@"; fi
 """)
     stub.chmod(0o755)
-    p = gpu_check("--out", tmp_path / "gpu.json", cwd=tmp_path, env={"PYTHON": str(stub), "GPU_CHECK_SECONDS": "1"},
-                  timeout=60)
+    p = gpu_check(
+        "--out", tmp_path / "gpu.json", cwd=tmp_path, env={"PYTHON": str(stub), "GPU_CHECK_SECONDS": "1"}, timeout=60
+    )
     res = json.loads(p.stdout.strip().splitlines()[-1])
     assert p.returncode == 137 and res["status"] == "killed" and res["environment"] == {"torch": "x"}
     assert "time limit (1 s)" in res["message"]

@@ -24,27 +24,33 @@ def test_from_dict_fills_defaults_and_coerces_numbers():
     assert cfg.train.epochs == 3.0 and cfg.data.dataset == "shapes"
 
 
-@pytest.mark.parametrize("bad, words", [
-    ({"optim": {"lr": 0}}, "learning rate"),
-    ({"optim": {"lr": -0.1}}, "learning rate"),
-    ({"train": {"batch_size": 0}}, "batch size"),
-    ({"train": {"epochs": 0}}, "epochs"),
-    ({"train": {"device": "tpu"}}, "device"),
-    ({"optim": {"label_smoothing": 1.5}}, "label smoothing"),
-    ({"train": {"precision": "fp16"}}, "precision must be one of auto, fp32, bf16"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ({"optim": {"lr": 0}}, "learning rate"),
+        ({"optim": {"lr": -0.1}}, "learning rate"),
+        ({"train": {"batch_size": 0}}, "batch size"),
+        ({"train": {"epochs": 0}}, "epochs"),
+        ({"train": {"device": "tpu"}}, "device"),
+        ({"optim": {"label_smoothing": 1.5}}, "label smoothing"),
+        ({"train": {"precision": "fp16"}}, "precision must be one of auto, fp32, bf16"),
+    ],
+)
 def test_validate_rejects_out_of_range(bad, words):
     with pytest.raises(ConfigError, match=words):
         RunConfig.from_dict(bad).validate()
 
 
-@pytest.mark.parametrize("bad, words", [
-    ({"trian": {}}, "Unknown config section"),
-    ({"train": {"epoch": 1}}, "Unknown field"),
-    ({"train": {"batch_size": "big"}}, "integer"),
-    ({"optim": {"lr": "fast"}}, "number"),
-    ([1, 2], "JSON object"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ({"trian": {}}, "Unknown config section"),
+        ({"train": {"epoch": 1}}, "Unknown field"),
+        ({"train": {"batch_size": "big"}}, "integer"),
+        ({"optim": {"lr": "fast"}}, "number"),
+        ([1, 2], "JSON object"),
+    ],
+)
 def test_from_dict_rejects_malformed(bad, words):
     with pytest.raises(ConfigError, match=words):
         RunConfig.from_dict(bad)

@@ -29,9 +29,17 @@ def test_sizes_and_values_match_torch_for_random_settings(seed):
     k, d = rnd.randint(1, 5), rnd.randint(1, 3)
     mode = rnd.choice(list(MODES))
     p = rnd.randint(0, min(h, w) - 1 if mode == "reflect" else 4)
-    s = conv.ConvSettings(padding_mode=mode, padding=p, stride=rnd.randint(1, 3), dilation=d,
-                          bias=rnd.uniform(-1, 1), relu=rnd.random() < 0.5, pool=rnd.choice(conv.POOLS),
-                          pool_size=rnd.randint(1, 3), pool_stride=rnd.randint(1, 3))
+    s = conv.ConvSettings(
+        padding_mode=mode,
+        padding=p,
+        stride=rnd.randint(1, 3),
+        dilation=d,
+        bias=rnd.uniform(-1, 1),
+        relu=rnd.random() < 0.5,
+        pool=rnd.choice(conv.POOLS),
+        pool_size=rnd.randint(1, 3),
+        pool_stride=rnd.randint(1, 3),
+    )
     x, weight = torch.rand(c, h, w), torch.randn(c, k, k)
     layer = nn.Conv2d(c, 1, k, stride=s.stride, padding=p, dilation=d, padding_mode=MODES[mode])
     with torch.no_grad():
@@ -84,14 +92,17 @@ def test_presets_are_what_they_say():
     assert conv.convolve(torch.ones(1, 6, 6), conv.kernel("laplacian"))["conv"].abs().max() == 0  # flat: zero
 
 
-@pytest.mark.parametrize("settings,kernel_size,match", [
-    (dict(), 7, "no output height: floor\\(\\(5 \\+ 2·0 - 1·\\(7 - 1\\) - 1\\) / 1\\) \\+ 1 = -1"),
-    (dict(dilation=3), 3, "reaches over 7 pixels"),
-    (dict(pool="max", pool_size=4, pool_stride=4, padding=0), 3, "pooling has no output"),
-    (dict(padding_mode="reflect", padding=5), 3, "Reflect padding of 5"),
-    (dict(stride=0), 3, "stride must be a whole number from 1"),
-    (dict(padding_mode="mirror"), 3, "Padding must be one of"),
-])
+@pytest.mark.parametrize(
+    "settings,kernel_size,match",
+    [
+        (dict(), 7, "no output height: floor\\(\\(5 \\+ 2·0 - 1·\\(7 - 1\\) - 1\\) / 1\\) \\+ 1 = -1"),
+        (dict(dilation=3), 3, "reaches over 7 pixels"),
+        (dict(pool="max", pool_size=4, pool_stride=4, padding=0), 3, "pooling has no output"),
+        (dict(padding_mode="reflect", padding=5), 3, "Reflect padding of 5"),
+        (dict(stride=0), 3, "stride must be a whole number from 1"),
+        (dict(padding_mode="mirror"), 3, "Padding must be one of"),
+    ],
+)
 def test_every_empty_or_bad_setting_is_explained(settings, kernel_size, match):
     with pytest.raises(ConfigError, match=match):
         conv.convolve(torch.rand(1, 5, 5), torch.ones(kernel_size, kernel_size), conv.ConvSettings(**settings))
@@ -131,6 +142,7 @@ def test_a_trained_runs_first_kernels(store):
 
 
 # -- the page ------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def page(tmp_path, monkeypatch):

@@ -17,10 +17,11 @@ from playground.export.script import run_training_script, training_script
 from playground.runs import RunStore
 from playground.train import fit
 
-BASE = {"data": {"dataset": "shapes", "params": {"n_train": 200, "n_test": 40, "size": 16}},
-        "optim": {"name": "sgd", "lr": 0.05, "schedule": "constant"},
-        "train": {"epochs": 2, "device": "cpu", "precision": "fp32", "quick_test": 0, "log_seconds": 0,
-                  "log_every": 5}}
+BASE = {
+    "data": {"dataset": "shapes", "params": {"n_train": 200, "n_test": 40, "size": 16}},
+    "optim": {"name": "sgd", "lr": 0.05, "schedule": "constant"},
+    "train": {"epochs": 2, "device": "cpu", "precision": "fp32", "quick_test": 0, "log_seconds": 0, "log_every": 5},
+}
 
 
 def _cfg(**sections) -> RunConfig:
@@ -62,15 +63,32 @@ def test_dropout_draws_from_the_runs_generator_not_the_global_one():
 def _script_lines(src: str, tmp_path) -> list[str]:
     path = tmp_path / "train.py"
     path.write_text(src)
-    r = subprocess.run([sys.executable, str(path), "--device", "cpu", "--out", str(tmp_path / "w.pt"),
-                        "--data", str(tmp_path / "data")], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(path),
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "w.pt"),
+            "--data",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return r.stdout.splitlines()
 
 
-@pytest.mark.parametrize("model", [{"name": "mlp", "params": {"hidden": [48], "dropout": 0.5}},
-                                   {"name": "cnn", "params": {"channels": [4, 8], "fc": [16], "dropout": 0.3,
-                                                              "flat_dropout": 0.25}}])
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"name": "mlp", "params": {"hidden": [48], "dropout": 0.5}},
+        {"name": "cnn", "params": {"channels": [4, 8], "fc": [16], "dropout": 0.3, "flat_dropout": 0.25}},
+    ],
+)
 def test_the_exported_script_replays_its_run(model, tmp_path):
     """Same losses epoch by epoch (the script prints the epoch's mean train loss), the same validation split,
     best checkpoint and normalisation, and the same final weights."""
@@ -98,8 +116,18 @@ def test_an_augmented_run_and_its_script_give_the_same_losses(tmp_path):
     playground's batched code and draws from the run's generator in the run's order, so its epoch losses
     are the run's (before, torchvision's per-image transforms drew other numbers)."""
     store = RunStore(tmp_path / "runs")
-    augment = ["hflip", "rotation:10,interpolation=nearest", "translate:0.1", "color_jitter", "gaussian_noise:0.05",
-               "scale:min=0.8,max=1.2", "random_resized_crop", "vflip:0.2", "erasing", "cutout:0.3"]
+    augment = [
+        "hflip",
+        "rotation:10,interpolation=nearest",
+        "translate:0.1",
+        "color_jitter",
+        "gaussian_noise:0.05",
+        "scale:min=0.8,max=1.2",
+        "random_resized_crop",
+        "vflip:0.2",
+        "erasing",
+        "cutout:0.3",
+    ]
     cfg = _cfg(data={"augment": augment}, model={"name": "cnn", "params": {"channels": [4, 8], "fc": [16]}})
     events = list(fit(cfg, store=store))
     assert events[-1]["kind"] == "done", events[-1]
@@ -128,8 +156,9 @@ def test_image_folder_script_with_train_test_and_a_limit_keeps_every_class(tmp_p
             _png(root / "train" / c / f"{i}.png", 100 * k + i)
         for i in range(3):
             _png(root / "test" / c / f"{i}.png", 10_000 + 100 * k + i)
-    cfg = RunConfig.from_dict({"data": {"dataset": "image_folder", "data_root": str(root),
-                                        "params": {"image_size": 12}, "train_limit": 20}})
+    cfg = RunConfig.from_dict(
+        {"data": {"dataset": "image_folder", "data_root": str(root), "params": {"image_size": 12}, "train_limit": 20}}
+    )
     src = training_script(cfg, in_shape=(3, 12, 12), num_classes=5)
     ns: dict = {"__name__": "generated"}
     exec(compile(src, "generated.py", "exec"), ns)
@@ -145,9 +174,12 @@ def test_a_denoising_run_exports_and_its_script_replays_it(tmp_path):
     """The course's denoiser with Gaussian noise and masking, unshuffled: the script draws the same corruption
     from the run's generator and prints the run's losses and test PSNR."""
     store = RunStore(tmp_path / "runs")
-    cfg = _cfg(data={"normalize": "none", "noise": ["gaussian:0.5", "mask:0.1"]},
-               model={"name": "course_denoiser"}, optim={"name": "adam", "lr": 0.001},
-               train={"task": "reconstruct", "shuffle": False, "batch_size": 20, "epochs": 1})
+    cfg = _cfg(
+        data={"normalize": "none", "noise": ["gaussian:0.5", "mask:0.1"]},
+        model={"name": "course_denoiser"},
+        optim={"name": "adam", "lr": 0.001},
+        train={"task": "reconstruct", "shuffle": False, "batch_size": 20, "epochs": 1},
+    )
     events = list(fit(cfg, store=store))
     assert events[-1]["kind"] == "done", events[-1]
     epoch = next(e for e in events if e["kind"] == "epoch")

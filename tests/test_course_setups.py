@@ -35,6 +35,7 @@ def _cfg(**over) -> RunConfig:
 
 # -- normalisation ------------------------------------------------------------------------
 
+
 def test_normalisation_choices_give_their_statistics():
     ds = load_dataset("shapes", n_train=200, n_test=40, size=16)
     assert normalisation_stats("data", ds) == (tuple(ds.mean), tuple(ds.std))
@@ -79,6 +80,7 @@ def test_the_script_normalises_as_the_run():
 
 # -- the course's protocol ----------------------------------------------------------------------------
 
+
 def test_validation_split_is_seeded_and_disjoint():
     keep, held = val_split(100, 0.2, seed=3)
     assert len(held) == 20 and len(keep) == 80 and not set(keep.tolist()) & set(held.tolist())
@@ -110,20 +112,32 @@ def test_unshuffled_order_is_the_stored_order():
 
 # -- the course's setups ------------------------------------------------------------------------------
 
+
 def test_flat_dropout_sits_before_the_first_linear():
-    m = build_model("cnn", in_shape=(3, 32, 32), num_classes=10, channels=[16, 32, 64], batch_norm=False,
-                    fc=[500], dropout=0.25, flat_dropout=0.25)
+    m = build_model(
+        "cnn",
+        in_shape=(3, 32, 32),
+        num_classes=10,
+        channels=[16, 32, 64],
+        batch_norm=False,
+        fc=[500],
+        dropout=0.25,
+        flat_dropout=0.25,
+    )
     kinds = [type(x).__name__ for x in m.classifier]
     assert kinds == ["Flatten", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
     assert sum(p.numel() for p in m.parameters()) == 541_094  # the course's CIFAR CNN, parameter for parameter
 
 
-@pytest.mark.parametrize("init, check", [
-    ("uniform_01", lambda w, n: 0 <= w.min() and w.max() < 1),
-    ("uniform_centered", lambda w, n: -0.5 <= w.min() and w.max() < 0.5 and w.min() < -0.4),
-    ("uniform_rule", lambda w, n: w.abs().max() <= n ** -0.5 and w.abs().max() > 0.9 * n ** -0.5),
-    ("normal_rule", lambda w, n: abs(w.std().item() - n ** -0.5) < 0.1 * n ** -0.5),
-])
+@pytest.mark.parametrize(
+    "init, check",
+    [
+        ("uniform_01", lambda w, n: 0 <= w.min() and w.max() < 1),
+        ("uniform_centered", lambda w, n: -0.5 <= w.min() and w.max() < 0.5 and w.min() < -0.4),
+        ("uniform_rule", lambda w, n: w.abs().max() <= n**-0.5 and w.abs().max() > 0.9 * n**-0.5),
+        ("normal_rule", lambda w, n: abs(w.std().item() - n**-0.5) < 0.1 * n**-0.5),
+    ],
+)
 def test_the_course_initialisation_rules(init, check):
     m = init_weights(build_model("mlp", in_shape=(1, 28, 28), num_classes=10, hidden=[256, 128]), init)
     for lin in [x for x in m.modules() if isinstance(x, torch.nn.Linear)]:
@@ -132,8 +146,11 @@ def test_the_course_initialisation_rules(init, check):
 
 
 def test_the_course_denoiser_and_conv_autoencoder_match_the_course():
-    counts = {("course_denoiser", "transposed"): 9_585, ("course_conv_autoencoder", "transposed"): 1_077,
-              ("course_conv_autoencoder", "upsample_nearest"): 1_477}
+    counts = {
+        ("course_denoiser", "transposed"): 9_585,
+        ("course_conv_autoencoder", "transposed"): 1_077,
+        ("course_conv_autoencoder", "upsample_nearest"): 1_477,
+    }
     for (name, decoder), n in counts.items():
         m = build_model(name, in_shape=(1, 28, 28), num_classes=10, decoder=decoder)
         assert sum(p.numel() for p in m.parameters()) == n
@@ -153,8 +170,15 @@ def test_vgg16_with_imagenet_weights_defaults_to_the_course_recipe():
     assert default_recipe("vgg16", "imagenet", "head_only", None, None)[0] == "head_only"  # a choice stays
     assert default_recipe("resnet18", "imagenet", None, None, None) == ("head_only", 1, 0.1)
     with torch.device("meta"):
-        m = build_transfer(in_shape=(3, 32, 32), num_classes=10, backbone="vgg16", weights="none",
-                           freeze="last_k", k=2, backbone_lr_scale=1.0)
+        m = build_transfer(
+            in_shape=(3, 32, 32),
+            num_classes=10,
+            backbone="vgg16",
+            weights="none",
+            freeze="last_k",
+            k=2,
+            backbone_lr_scale=1.0,
+        )
     assert sum(p.numel() for p in m.parameters() if p.requires_grad) == 119_586_826
     assert m.trainable_blocks() == ["fc6 (classifier.0-2)", "fc7 (classifier.3-5)"]
     assert {g["lr"] for g in m.param_groups(0.001)} == {0.001}
@@ -162,13 +186,21 @@ def test_vgg16_with_imagenet_weights_defaults_to_the_course_recipe():
 
 # -- presets ------------------------------------------------------------------------------------------
 
+
 def test_every_course_preset_is_valid_and_links_to_its_page():
     from playground.start.course import course_presets
     from playground.train.plan import check_names
 
     presets = course_presets()
-    assert {p.name for p in presets} >= {"mlp_raw_pixels", "cnn_augmented", "init_uniform_01", "init_uniform_rule",
-                                         "denoiser", "conv_autoencoder", "vgg16_transfer"}
+    assert {p.name for p in presets} >= {
+        "mlp_raw_pixels",
+        "cnn_augmented",
+        "init_uniform_01",
+        "init_uniform_rule",
+        "denoiser",
+        "conv_autoencoder",
+        "vgg16_transfer",
+    }
     for p in presets:
         check_names(p.config)
         assert RunConfig.from_url(p.query["cfg"]) == p.config
@@ -184,7 +216,8 @@ def test_a_course_preset_trains_here_on_shapes():
     checkpoint) runs end to end; shapes stand in for CIFAR-10 so the test needs no data."""
     from playground.start.course import cnn_augmented
 
-    cfg = cnn_augmented().config.replace(data={"dataset": "shapes", "params": SHAPES["params"]},
-                                         train={"epochs": 1.0, "device": "cpu"})
+    cfg = cnn_augmented().config.replace(
+        data={"dataset": "shapes", "params": SHAPES["params"]}, train={"epochs": 1.0, "device": "cpu"}
+    )
     done = list(fit(cfg))[-1]
     assert done["kind"] == "done" and done["best_epoch"] == 1 and 0 <= done["test_acc"] <= 1

@@ -93,6 +93,7 @@ def test_mnist_from_shared_data(mnist_root):
 
 # -- image_folder -------------------------------------------------------------------
 
+
 def _img(path, mode="RGB", size=(20, 16), colour=None):
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(abs(hash(str(path))) % 2**32)
@@ -175,13 +176,16 @@ def test_decompression_bomb_is_skipped(tmp_path, monkeypatch):
     assert any("huge.png" in n for n in ds.notes)
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda r: r.mkdir(), "No class folders"),
-    (lambda r: _folder(r, classes=("only",)), "only one class"),
-    (lambda r: (_folder(r), (r / "empty").mkdir()), "hold no images: empty"),
-    (lambda r: None, "does not exist"),
-    (lambda r: (_folder(r / "train"), _folder(r / "test", classes=("cat", "cow"))), "same class folders"),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda r: r.mkdir(), "No class folders"),
+        (lambda r: _folder(r, classes=("only",)), "only one class"),
+        (lambda r: (_folder(r), (r / "empty").mkdir()), "hold no images: empty"),
+        (lambda r: None, "does not exist"),
+        (lambda r: (_folder(r / "train"), _folder(r / "test", classes=("cat", "cow"))), "same class folders"),
+    ],
+)
 def test_bad_folders_get_clear_errors(tmp_path, make, words):
     root = tmp_path / "f"
     make(root)
@@ -212,8 +216,10 @@ def test_image_folder_training_split_is_shuffled_so_a_limit_keeps_every_class(tm
 
 # -- the Data page's convolution windows ---------------------------------------------------------
 
-@pytest.mark.parametrize("n, k, s, p", [(28, 3, 1, 0), (28, 3, 1, 1), (32, 5, 1, 2), (32, 3, 2, 0), (28, 7, 3, 3),
-                                        (28, 5, 2, 1)])
+
+@pytest.mark.parametrize(
+    "n, k, s, p", [(28, 3, 1, 0), (28, 3, 1, 1), (32, 5, 1, 2), (32, 3, 2, 0), (28, 7, 3, 3), (28, 5, 2, 1)]
+)
 def test_conv_windows_count_is_the_formula(n, k, s, p):
     from playground.data import explore
 
@@ -227,8 +233,9 @@ def test_conv_windows_count_is_the_formula(n, k, s, p):
     x = torch.nn.functional.pad(ds.train_x[0], (p,) * 4)
     for e in v["examples"]:  # each example window is the pixels at its corner (padded image)
         assert (e["top"], e["left"]) == (e["row"] * s, e["col"] * s)
-        np.testing.assert_array_equal(e["tile"], x[:, e["top"]:e["top"] + k, e["left"]:e["left"] + k]
-                                      .permute(1, 2, 0).numpy())
+        np.testing.assert_array_equal(
+            e["tile"], x[:, e["top"] : e["top"] + k, e["left"] : e["left"] + k].permute(1, 2, 0).numpy()
+        )
     assert (v["examples"][-1]["row"], v["examples"][-1]["col"]) == (v["grid"][0] - 1, v["grid"][1] - 1)
     if s == 1:
         mid = [e for e in v["examples"] if e["row"] == v["grid"][0] // 2]

@@ -34,8 +34,9 @@ def test_the_defaults_learn_in_a_short_fixed_seed_run():
     assert events[-1]["test_acc"] > 0.4  # chance is 0.1
 
 
-@pytest.mark.parametrize("n, bs", [(10, 2), (40, 2), (150, 4), (1000, 32), (1280, 64), (8000, 64),
-                                   (60000, AUTO_BATCH_MAX)])
+@pytest.mark.parametrize(
+    "n, bs", [(10, 2), (40, 2), (150, 4), (1000, 32), (1280, 64), (8000, 64), (60000, AUTO_BATCH_MAX)]
+)
 def test_the_auto_batch_size_gives_an_epoch_twenty_steps(n, bs):
     assert auto_batch_size(n) == bs
     assert bs & (bs - 1) == 0 and 2 <= bs <= AUTO_BATCH_MAX  # a power of two
@@ -44,8 +45,9 @@ def test_the_auto_batch_size_gives_an_epoch_twenty_steps(n, bs):
 
 
 def test_auto_batch_on_150_images_and_explicit_batch_sizes_are_kept():
-    small = RunConfig().replace(data={"params": {"n_train": 150, "n_test": 50}}, model={"params": TINY_MODEL},
-                                train={"epochs": 0.1})
+    small = RunConfig().replace(
+        data={"params": {"n_train": 150, "n_test": 50}}, model={"params": TINY_MODEL}, train={"epochs": 0.1}
+    )
     assert small.train.batch_size is None  # the default: auto
     start = _events(small)[0]
     assert start["batch_size"] == 4 and start["steps_per_epoch"] >= 20
@@ -82,7 +84,7 @@ def _three_colour_folder(root: Path, per_class: int = 50, size: int = 40) -> Pat
             base[..., k] = 200.0
             img = base * rng.uniform(0.7, 1.1) + rng.normal(0, 25, (size, size, 3))
             x, y = rng.integers(0, size - 12, 2)
-            img[y:y + 12, x:x + 12] *= 0.5
+            img[y : y + 12, x : x + 12] *= 0.5
             Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(root / name / f"{i}.png")
     return root
 
@@ -97,6 +99,7 @@ def test_a_small_folder_of_ones_own_trains_above_chance_with_the_defaults(tmp_pa
 
 
 # -- the Train page: steps before Start, a warning and its fix --------------------------------------
+
 
 def _warnings(at) -> list[str]:
     return [w.value for w in at.warning if "steps" in w.value]

@@ -20,15 +20,20 @@ from playground.train.init import INITS
 from playground.train.optim import OPTIMIZERS, SCHEDULES, build_optimizer
 
 SHAPES = (3, 32, 32)
-TINY = RunConfig().replace(data={"params": {"n_train": 400, "n_test": 100}},
-                           model={"params": {"channels": [8, 16], "fc": [32]}},
-                           train={"epochs": 1, "batch_size": 50, "device": "cpu"})
+TINY = RunConfig().replace(
+    data={"params": {"n_train": 400, "n_test": 100}},
+    model={"params": {"channels": [8, 16], "fc": [32]}},
+    train={"epochs": 1, "batch_size": 50, "device": "cpu"},
+)
 
 
 def _exec_source(src: str) -> nn.Module:
     ns: dict = {}
-    exec("import math\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
-         "from collections import OrderedDict\n" + src, ns)
+    exec(
+        "import math\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+        "from collections import OrderedDict\n" + src,
+        ns,
+    )
     return ns["build_model"]()
 
 
@@ -99,8 +104,13 @@ def test_script_trains_one_epoch_and_its_weights_load_into_the_playground_model(
     path = tmp_path / "train.py"
     path.write_text(src)
     out = tmp_path / "weights.pt"
-    r = subprocess.run([sys.executable, str(path), "--out", str(out), "--device", "cpu"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, str(path), "--out", str(out), "--device", "cpu"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "epoch 1:" in r.stdout and "test accuracy" in r.stdout
     acc = float(r.stdout.split("test accuracy ")[1].split()[0])
@@ -133,12 +143,20 @@ def test_script_draws_shapes_with_no_cache_code():
 
 
 def test_script_loads_real_mnist(mnist_root, tmp_path):
-    cfg = RunConfig().replace(data={"dataset": "mnist", "data_root": str(mnist_root), "train_limit": 256},
-                              model={"name": "mlp"}, train={"epochs": 1, "batch_size": 64})
+    cfg = RunConfig().replace(
+        data={"dataset": "mnist", "data_root": str(mnist_root), "train_limit": 256},
+        model={"name": "mlp"},
+        train={"epochs": 1, "batch_size": 64},
+    )
     path = tmp_path / "mnist.py"
     path.write_text(export.training_script(cfg, in_shape=(1, 28, 28), num_classes=10))
-    r = subprocess.run([sys.executable, str(path), "--out", str(tmp_path / "w.pt"), "--device", "cpu"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, str(path), "--out", str(tmp_path / "w.pt"), "--device", "cpu"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "256 training images" in r.stdout and "test accuracy" in r.stdout
 
@@ -160,10 +178,20 @@ def test_unknown_tasks_are_not_scripted():
 def test_transfer_runs_script_with_torchvision_backbones(tmp_path):
     """A transfer model's script builds the torchvision backbone with the same head, freezing and
     state-dict names, so the playground's weights load into it strictly."""
-    cfg = RunConfig().replace(model={"name": "transfer", "params": {"backbone": "mobilenet_v3_small", "weights": "none",
-                                                                     "image_size": 32, "freeze": "last_k", "k": 2}},
-                              data={"params": {"n_train": 100, "n_test": 20}, "train_limit": 64},
-                              train={"epochs": 1, "batch_size": 32})
+    cfg = RunConfig().replace(
+        model={
+            "name": "transfer",
+            "params": {
+                "backbone": "mobilenet_v3_small",
+                "weights": "none",
+                "image_size": 32,
+                "freeze": "last_k",
+                "k": 2,
+            },
+        },
+        data={"params": {"n_train": 100, "n_test": 20}, "train_limit": 64},
+        train={"epochs": 1, "batch_size": 32},
+    )
     src = export.training_script(cfg, in_shape=SHAPES, num_classes=10)
     ns: dict = {"__name__": "generated"}
     exec(compile(src, "generated.py", "exec"), ns)
@@ -171,12 +199,18 @@ def test_transfer_runs_script_with_torchvision_backbones(tmp_path):
     m = cfg.model
     original = build_model(m.name, in_shape=SHAPES, num_classes=10, **dict(m.params))
     rebuilt.load_state_dict(original.state_dict(), strict=True)
-    assert [n for n, q in rebuilt.named_parameters() if q.requires_grad] == \
-        [n for n, q in original.named_parameters() if q.requires_grad]
+    assert [n for n, q in rebuilt.named_parameters() if q.requires_grad] == [
+        n for n, q in original.named_parameters() if q.requires_grad
+    ]
     path = tmp_path / "t.py"
     path.write_text(src)
-    r = subprocess.run([sys.executable, str(path), "--out", str(tmp_path / "w.pt"), "--device", "cpu"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, str(path), "--out", str(tmp_path / "w.pt"), "--device", "cpu"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "test accuracy" in r.stdout
 

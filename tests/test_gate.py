@@ -34,11 +34,11 @@ def jobs(store):
 
 # -- the model budget ---------------------------------------------------------------------
 
+
 def _config_for(name: str, dataset: str = "shapes") -> RunConfig:
     task = "reconstruct" if name in list_models(task="reconstruct") else "classify"
     params = {"weights": "none", "download": False} if name in list_models(pretrained=True) else {}
-    return RunConfig().replace(data={"dataset": dataset}, model={"name": name, "params": params},
-                               train={"task": task})
+    return RunConfig().replace(data={"dataset": dataset}, model={"name": name, "params": params}, train={"task": task})
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -72,19 +72,23 @@ def test_an_estimate_is_built_once_per_setting_and_a_bad_one_is_never_kept(monke
 
 
 def test_activation_estimate_of_a_small_mlp_by_hand():
-    cfg = RunConfig().replace(data={"dataset": "mnist"}, model={"name": "mlp", "params": {"hidden": [100]}},
-                              train={"batch_size": 64})
+    cfg = RunConfig().replace(
+        data={"dataset": "mnist"}, model={"name": "mlp", "params": {"hidden": [100]}}, train={"batch_size": 64}
+    )
     # Flatten 784, Linear 100, ReLU 100, Linear 10 per image (dropout off)
     assert estimate(cfg).activation_bytes == 64 * (784 + 100 + 100 + 10) * 4
 
 
-@pytest.mark.parametrize("params, name, words", [
-    ({"channels": [100000]}, "cnn", "at most 65,536"),  # 12 GiB of weights
-    ({"hidden": [100000, 100000]}, "mlp", "at most 65,536"),  # 38 GiB
-    ({"blocks": [{"channels": 16, "pool": "none"}] * 10_000}, "cnn", "at most 64"),  # ~117 GiB of activations
-    ({"hidden": [60000, 60000]}, "mlp", "M parameters"),  # within the width cap, over the budget
-    ({"channels": [512, 512, 512, 512], "pool": "none", "fc": []}, "cnn", "MB of activations"),  # 6 GB a batch
-])
+@pytest.mark.parametrize(
+    "params, name, words",
+    [
+        ({"channels": [100000]}, "cnn", "at most 65,536"),  # 12 GiB of weights
+        ({"hidden": [100000, 100000]}, "mlp", "at most 65,536"),  # 38 GiB
+        ({"blocks": [{"channels": 16, "pool": "none"}] * 10_000}, "cnn", "at most 64"),  # ~117 GiB of activations
+        ({"hidden": [60000, 60000]}, "mlp", "M parameters"),  # within the width cap, over the budget
+        ({"channels": [512, 512, 512, 512], "pool": "none", "fc": []}, "cnn", "MB of activations"),  # 6 GB a batch
+    ],
+)
 def test_oversized_models_are_refused_at_once_without_allocating(params, name, words):
     cfg = RunConfig().replace(model={"name": name, "params": params}, train={"batch_size": 256})
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -122,6 +126,7 @@ def test_init_lab_goes_through_the_budget():
 
 
 # -- folders, quotas, time, pauses ---------------------------------------------------------------
+
 
 def test_classroom_folder_rule_holds_for_every_config_whoever_built_it(jobs, monkeypatch, tmp_path):
     monkeypatch.setenv("PLAYGROUND_CLASSROOM", "1")
@@ -178,6 +183,7 @@ def test_a_long_pause_gives_the_slot_back_and_resume_requeues(jobs, monkeypatch)
 
 # -- the manager outlives Streamlit's caches -----------------------------------------------------
 
+
 def test_clearing_streamlits_caches_keeps_the_one_manager(monkeypatch, tmp_path):
     import streamlit as st
 
@@ -224,14 +230,18 @@ def test_runs_built_at_the_same_time_get_the_same_weights():
 
 # -- crafted links and values --------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, words", [
-    ("[" * 100_000 + "]" * 100_000, "characters long"),
-    ('{"train": ' * 50 + "{}" + "}" * 50, "nested"),
-    ('{"train": {"seed": ' + "9" * 5000 + "}}", "5,000 digits"),
-    ('{"train": {"seed": 1208925819614629174706176}}', "seed must be a whole number from 0 to 2\\*\\*63"),
-    ('{"train": {"epochs": 1e9}}', "at most 10,000"),
-    ('{"train": {"batch_size": 10000000}}', "batch size must be from 1 to"),
-])
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("[" * 100_000 + "]" * 100_000, "characters long"),
+        ('{"train": ' * 50 + "{}" + "}" * 50, "nested"),
+        ('{"train": {"seed": ' + "9" * 5000 + "}}", "5,000 digits"),
+        ('{"train": {"seed": 1208925819614629174706176}}', "seed must be a whole number from 0 to 2\\*\\*63"),
+        ('{"train": {"epochs": 1e9}}', "at most 10,000"),
+        ('{"train": {"batch_size": 10000000}}', "batch size must be from 1 to"),
+    ],
+)
 def test_crafted_settings_get_a_message_not_a_traceback(text, words):
     with pytest.raises(ConfigError, match=words):
         RunConfig.from_json(text).validate()

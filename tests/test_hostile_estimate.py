@@ -23,8 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def cfg(backbone: str = "vgg16", size: int = 224, bs: int = 64, **params) -> RunConfig:
     mp = {"backbone": backbone, "weights": "imagenet", "image_size": size, **params}
-    return RunConfig.from_dict({"data": {"dataset": "shapes"}, "model": {"name": "transfer", "params": mp},
-                                "train": {"batch_size": bs, "device": "cpu"}})
+    return RunConfig.from_dict(
+        {
+            "data": {"dataset": "shapes"},
+            "model": {"name": "transfer", "params": mp},
+            "train": {"batch_size": bs, "device": "cpu"},
+        }
+    )
 
 
 def test_the_estimate_builds_no_backbone_weights(monkeypatch):
@@ -38,8 +43,9 @@ def test_the_estimate_builds_no_backbone_weights(monkeypatch):
         return net
 
     monkeypatch.setattr(transfer_module, "get_model", spy)
-    est = estimate_epoch(cfg(freeze="finetune_all"), in_shape=(3, 32, 32), num_classes=10, n_train=640,
-                         n_test=100, budget_s=0.05)
+    est = estimate_epoch(
+        cfg(freeze="finetune_all"), in_shape=(3, 32, 32), num_classes=10, n_train=640, n_test=100, budget_s=0.05
+    )
     assert built and all(devices == {"meta"} for devices in built)
     # vgg16 at 224 px: ~15.5 GMAC a forward pass (x2 FLOPs), backward about twice that, x 64 images
     assert 4e12 < est["flops_per_step"] < 8e12
@@ -52,10 +58,22 @@ def test_the_estimate_follows_the_runs_freezing_recipe_and_cache():
     trains); the head alone with the feature cache: a pass of features once, then cheap head steps."""
     recipe = estimate_epoch(cfg(), in_shape=(3, 32, 32), num_classes=10, n_train=640, n_test=100, budget_s=0.05)
     assert recipe["trainable_parameters"] == 119_586_826 and not recipe["uses_cache"]
-    head = estimate_epoch(cfg("mobilenet_v3_small", 64, 32, freeze="head_only", feature_cache=True),
-                          in_shape=(3, 32, 32), num_classes=10, n_train=640, n_test=100, budget_s=0.05)
-    full = estimate_epoch(cfg("mobilenet_v3_small", 64, 32, freeze="finetune_all", feature_cache=False),
-                          in_shape=(3, 32, 32), num_classes=10, n_train=640, n_test=100, budget_s=0.05)
+    head = estimate_epoch(
+        cfg("mobilenet_v3_small", 64, 32, freeze="head_only", feature_cache=True),
+        in_shape=(3, 32, 32),
+        num_classes=10,
+        n_train=640,
+        n_test=100,
+        budget_s=0.05,
+    )
+    full = estimate_epoch(
+        cfg("mobilenet_v3_small", 64, 32, freeze="finetune_all", feature_cache=False),
+        in_shape=(3, 32, 32),
+        num_classes=10,
+        n_train=640,
+        n_test=100,
+        budget_s=0.05,
+    )
     assert head["uses_cache"] and head["cache_once_s"] > 0 and head["trainable_parameters"] == 10_250
     assert head["flops_per_step"] * 100 < full["flops_per_step"]  # the head's step on features is tiny
     assert full["cache_once_s"] == 0 and full["epoch_s"] > head["epoch_s"]
@@ -94,9 +112,14 @@ def test_the_server_process_stays_small_while_estimating_the_largest_backbones()
     224 px, batch 64, every layer training, raises its peak by less than 100 MB. Building vgg16 alone holds
     528 MB of weights; training a step at that size took gigabytes."""
     small = cfg("mobilenet_v3_small", 64, 64, freeze="head_only")
-    out = subprocess.run([sys.executable, "-c", PROBE, small.to_json()], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
-                                           "OMP_NUM_THREADS": str(torch.get_num_threads())})
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, small.to_json()],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(torch.get_num_threads())},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     mem = json.loads(out.stdout.strip().splitlines()[-1])
     assert mem["after_mb"] - mem["before_mb"] < 100, mem
@@ -112,8 +135,7 @@ def test_the_transfer_page_shows_vgg16_at_224_px_without_building_it(tmp_path, m
 
     built = []
     real = transfer_module.get_model
-    monkeypatch.setattr(transfer_module, "get_model",
-                        lambda *a, **kw: built.append(real(*a, **kw)) or built[-1])
+    monkeypatch.setattr(transfer_module, "get_model", lambda *a, **kw: built.append(real(*a, **kw)) or built[-1])
     monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))

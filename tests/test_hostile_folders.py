@@ -15,8 +15,7 @@ from playground.errors import DatasetUnavailable
 
 @pytest.mark.parametrize("typed", ["-1", "9" * 60, "[x](http://example.com) **b** $x$", "nested/new/folder"])
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
-def test_a_typed_folder_that_does_not_exist_is_refused_and_nothing_is_created(tmp_path, monkeypatch, typed,
-                                                                                 dataset):
+def test_a_typed_folder_that_does_not_exist_is_refused_and_nothing_is_created(tmp_path, monkeypatch, typed, dataset):
     work = tmp_path / "server-cwd"
     work.mkdir()
     monkeypatch.chdir(work)

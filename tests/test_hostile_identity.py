@@ -29,9 +29,11 @@ from playground.config import RunConfig
 
 pytestmark = pytest.mark.server
 
-LONG = RunConfig().replace(data={"params": {"n_train": 2000, "n_test": 200}},
-                           model={"params": {"channels": [8], "fc": [16]}},
-                           train={"epochs": 200, "batch_size": 32, "log_every": 5})
+LONG = RunConfig().replace(
+    data={"params": {"n_train": 2000, "n_test": 200}},
+    model={"params": {"channels": [8], "fc": [16]}},
+    train={"epochs": 200, "batch_size": 32, "log_every": 5},
+)
 KEY = "teacher-" + secrets.token_urlsafe(12)
 REFUSED = "This page is for the teacher"
 
@@ -81,8 +83,13 @@ def server(tmp_path_factory):
     legacy = work / "up" / LEGACY / "dataset-0123456789ab" / "cats"
     legacy.mkdir(parents=True)
     (legacy / "1.png").write_bytes(b"an upload from before session ids")
-    env = {"PLAYGROUND_CLASSROOM": "1", "PLAYGROUND_MAX_JOBS": "1", "PLAYGROUND_TEACHER_KEY": KEY,
-           "PLAYGROUND_CLIENT_ADDRESS_HEADER": "X-Forwarded-For", "PLAYGROUND_MAX_RUNS_PER_ADDRESS": "2"}
+    env = {
+        "PLAYGROUND_CLASSROOM": "1",
+        "PLAYGROUND_MAX_JOBS": "1",
+        "PLAYGROUND_TEACHER_KEY": KEY,
+        "PLAYGROUND_CLIENT_ADDRESS_HEADER": "X-Forwarded-For",
+        "PLAYGROUND_MAX_RUNS_PER_ADDRESS": "2",
+    }
     with Server(work, env=env) as s:
         yield s
 
@@ -98,8 +105,12 @@ def test_the_token_is_in_no_path_file_link_or_page_and_the_id_grants_nothing(ser
         async with Session(server.url, headers=_cookie(TOKEN)) as alice:
             await alice.open("data")
             await alice.set({alice.widget("data set", "selectbox"): ("string_value", "image_folder")})
-            await alice.upload(alice.widget("upload a .zip with one folder per class", "file_uploader"), "pets.zip",
-                               _zip(), "application/zip")
+            await alice.upload(
+                alice.widget("upload a .zip with one folder per class", "file_uploader"),
+                "pets.zip",
+                _zip(),
+                "application/zip",
+            )
             assert any("using your upload" in t for t in alice.texts), alice.texts
             assert TOKEN not in "\n".join(alice.texts)
             await alice.open("train", f"cfg={LONG.to_url()}")

@@ -41,8 +41,9 @@ def _data_url(data: bytes) -> str:
 
 def _stroke(side: int) -> bytes:
     im = Image.new("RGBA", (side, side), (0, 0, 0, 255))
-    ImageDraw.Draw(im).line([(side // 3, side // 4), (side // 2, 3 * side // 4)], fill=(255, 255, 255, 255),
-                           width=side // 15)
+    ImageDraw.Draw(im).line(
+        [(side // 3, side // 4), (side // 2, 3 * side // 4)], fill=(255, 255, 255, 255), width=side // 15
+    )
     return _png(im)
 
 
@@ -101,13 +102,21 @@ async def _drawings(server: Server) -> float:
             await t.set({t.widget("input", "radio"): ("string_value", "draw it")}, timeout=120)
         good, bad = tabs[0], tabs[1:]
         # A real drawing at a phone's pixel ratio (2x the 240 px canvas) is drawn.
-        await good.set({good.widget(CANVAS): ("json_value", {"drawing": {"raw": None,
-                                                                        "data": _data_url(_stroke(480))}})})
+        await good.set(
+            {good.widget(CANVAS): ("json_value", {"drawing": {"raw": None, "data": _data_url(_stroke(480))}})}
+        )
         assert not _says(good, "drawing") or not _says(good, "refused", "too large"), good.texts
         assert _says(good, "Output size"), good.texts
         with Growth(server) as g:
-            await asyncio.gather(*(t.set({t.widget(CANVAS): ("json_value", {"drawing": {
-                "raw": None, "data": _data_url(BOMB)}})}, timeout=120) for t in bad))
+            await asyncio.gather(
+                *(
+                    t.set(
+                        {t.widget(CANVAS): ("json_value", {"drawing": {"raw": None, "data": _data_url(BOMB)}})},
+                        timeout=120,
+                    )
+                    for t in bad
+                )
+            )
         for t in bad:
             assert _says(t, "The drawing", "169.0 megapixels", "240 x 240 canvas"), t.texts
         return g.mb
@@ -133,8 +142,9 @@ async def _photos(server: Server) -> float:
         await good.upload(good.widget("take a photo", "camera_input"), "image.jpg", buf.getvalue(), "image/jpeg")
         assert _says(good, "Output size") and not _says(good, "refused"), good.texts
         with Growth(server) as g:
-            await asyncio.gather(*(t.upload(t.widget("take a photo", "camera_input"), "image.jpg", BOMB, "image/jpeg")
-                                   for t in bad))
+            await asyncio.gather(
+                *(t.upload(t.widget("take a photo", "camera_input"), "image.jpg", BOMB, "image/jpeg") for t in bad)
+            )
         for t in bad:
             assert _says(t, "The webcam photo", "169.0 megapixels"), t.texts
         return g.mb
@@ -160,9 +170,26 @@ def _blocks(t: Session) -> str:
 async def _lab(server: Server, channels: list[int]) -> tuple[float, list[Session]]:
     tabs = await _sessions(server, len(channels), "inside", "tab=" + urllib.parse.quote("Initialisation lab"))
     with Growth(server) as g:  # one conv block of c channels, kernel 1, in the lab's block table (a data editor)
-        await asyncio.gather(*(t.set({_blocks(t): ("string_value", json.dumps(
-            {"edited_rows": {"0": {"channels": c, "kernel": 1}}, "added_rows": [], "deleted_rows": [1, 2]}))},
-            timeout=300) for t, c in zip(tabs, channels)))
+        await asyncio.gather(
+            *(
+                t.set(
+                    {
+                        _blocks(t): (
+                            "string_value",
+                            json.dumps(
+                                {
+                                    "edited_rows": {"0": {"channels": c, "kernel": 1}},
+                                    "added_rows": [],
+                                    "deleted_rows": [1, 2],
+                                }
+                            ),
+                        )
+                    },
+                    timeout=300,
+                )
+                for t, c in zip(tabs, channels)
+            )
+        )
     return g.mb, tabs
 
 
@@ -184,8 +211,10 @@ def test_four_initialisation_labs_too_large_for_the_budget_are_refused_and_four_
         return refused, measured
 
     refused, measured = asyncio.run(scenario())
-    print(f"four lab models over the budget at once: the server grew {refused:.0f} MB; four within it "
-          f"(measured on fewer images, one at a time): {measured:.0f} MB")
+    print(
+        f"four lab models over the budget at once: the server grew {refused:.0f} MB; four within it "
+        f"(measured on fewer images, one at a time): {measured:.0f} MB"
+    )
     assert refused < GROWTH_MB and measured < GROWTH_MB
     assert server.proc.poll() is None
 
@@ -212,8 +241,18 @@ def test_four_slow_archives_at_once_stop_at_the_time_budget_and_take_turns_in_me
             for t in tabs:
                 await t.set({t.widget("data set", "selectbox"): ("string_value", "image_folder")}, timeout=120)
             with Growth(server) as g:
-                await asyncio.gather(*(t.upload(t.widget("upload a .zip with one folder per class", "file_uploader"),
-                                                "slow.zip", data, "application/zip", timeout=300) for t in tabs))
+                await asyncio.gather(
+                    *(
+                        t.upload(
+                            t.widget("upload a .zip with one folder per class", "file_uploader"),
+                            "slow.zip",
+                            data,
+                            "application/zip",
+                            timeout=300,
+                        )
+                        for t in tabs
+                    )
+                )
             for t in tabs:
                 assert _says(t, "PLAYGROUND_MAX_UNPACK_SECONDS"), t.texts
             return g.mb

@@ -14,9 +14,11 @@ from playground.errors import PlaygroundError
 from playground.identity import session_id
 from playground.jobs.manager import JobManager
 
-LONG = RunConfig().replace(data={"params": {"n_train": 320, "n_test": 100}},
-                           model={"params": {"channels": [4], "fc": []}},
-                           train={"epochs": 100, "batch_size": 32, "log_every": 2})
+LONG = RunConfig().replace(
+    data={"params": {"n_train": 320, "n_test": 100}},
+    model={"params": {"channels": [4], "fc": []}},
+    train={"epochs": 100, "batch_size": 32, "log_every": 2},
+)
 
 
 @pytest.fixture

@@ -18,8 +18,11 @@ from playground.errors import CheckpointError
 from playground.runs import RunStore
 from playground.train import fit
 
-CFG = RunConfig().replace(data={"params": {"n_train": 200, "n_test": 50}},
-                          model={"params": {"channels": [4], "fc": []}}, train={"epochs": 1, "batch_size": 50})
+CFG = RunConfig().replace(
+    data={"params": {"n_train": 200, "n_test": 50}},
+    model={"params": {"channels": [4], "fc": []}},
+    train={"epochs": 1, "batch_size": 50},
+)
 
 
 def _damage(d, kind: str) -> None:
@@ -36,7 +39,7 @@ def _damage(d, kind: str) -> None:
         (d / "metrics.jsonl").unlink()
         (d / "metrics.jsonl").mkdir()
     elif kind == "metrics not text":
-        (d / "metrics.jsonl").write_bytes(b"\xff\xfe\x00garbage\n[1, 2]\n\"x\"\n")
+        (d / "metrics.jsonl").write_bytes(b'\xff\xfe\x00garbage\n[1, 2]\n"x"\n')
     elif kind == "control key unreadable":
         (d / "control.key").unlink(missing_ok=True)
         (d / "control.key").mkdir()
@@ -47,8 +50,17 @@ def _damage(d, kind: str) -> None:
         (d / "checkpoint.pt").write_bytes(b"garbage")
 
 
-KINDS = ["no config", "config not JSON", "config of another shape", "config a folder", "metrics unreadable",
-         "metrics not text", "control key unreadable", "name a folder", "weights not a checkpoint"]
+KINDS = [
+    "no config",
+    "config not JSON",
+    "config of another shape",
+    "config a folder",
+    "metrics unreadable",
+    "metrics not text",
+    "control key unreadable",
+    "name a folder",
+    "weights not a checkpoint",
+]
 
 
 @pytest.fixture(scope="module")

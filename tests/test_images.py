@@ -43,6 +43,7 @@ RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 
 # -- the corpus ----------------------------------------------------------------------------------
 
+
 def _enc(im: Image.Image, fmt: str, **kw) -> bytes:
     buf = io.BytesIO()
     im.save(buf, fmt, **kw)
@@ -53,9 +54,9 @@ def _halves(size: tuple[int, int], left, right, mode: str = "RGB", split: str = 
     w, h = size
     a = np.zeros((h, w, len(left)), dtype=np.uint8)
     if split == "columns":
-        a[:, : w // 2], a[:, w // 2:] = left, right
+        a[:, : w // 2], a[:, w // 2 :] = left, right
     else:
-        a[: h // 2], a[h // 2:] = left, right
+        a[: h // 2], a[h // 2 :] = left, right
     return Image.fromarray(a, mode)
 
 
@@ -66,8 +67,12 @@ def _chunk(tag: bytes, payload: bytes) -> bytes:
 def _png_claiming(w: int, h: int, idat: bytes | None = None) -> bytes:
     """A PNG whose IHDR says w x h RGB; ``idat``: the compressed rows (a few bytes of zeros when None)."""
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat or zlib.compress(b"\x00" * 64))
-            + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"IDAT", idat or zlib.compress(b"\x00" * 64))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def _rotated_jpeg() -> bytes:
@@ -100,15 +105,22 @@ def _truncated_jpeg() -> bytes:
     return data[: len(data) // 2]
 
 
-SVG = (b'<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40">'
-       b'<rect width="40" height="40" fill="red"/></svg>\n')
+SVG = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40">'
+    b'<rect width="40" height="40" fill="red"/></svg>\n'
+)
 
 
 def _region(a: np.ndarray, where: str) -> np.ndarray:
     """The mean colour of a quarter band of an (H, W, 3) image."""
     h, w = a.shape[:2]
-    band = {"top": a[: max(1, h // 4)], "bottom": a[h - max(1, h // 4):], "left": a[:, : max(1, w // 4)],
-            "right": a[:, w - max(1, w // 4):], "all": a}[where]
+    band = {
+        "top": a[: max(1, h // 4)],
+        "bottom": a[h - max(1, h // 4) :],
+        "left": a[:, : max(1, w // 4)],
+        "right": a[:, w - max(1, w // 4) :],
+        "all": a,
+    }[where]
     return band.reshape(-1, 3).astype(float).mean(0)
 
 
@@ -117,37 +129,56 @@ def _colours(**want) -> Callable[[np.ndarray], None]:
         for where, rgb in want.items():
             got = _region(a, where)
             assert np.abs(got - rgb).max() < 45, f"{where}: {got.round()} != {rgb}"
+
     return check
 
 
 def _mid_grey_ramp(a: np.ndarray) -> None:
     grey = a.astype(float).mean(2)
     assert abs(grey.mean() - 127.5) < 6, grey.mean()  # scaled by 65535, not clipped at 255
-    assert (a == 255).mean() < 0.1 and grey[:, : a.shape[1] // 4].mean() < grey[:, -(a.shape[1] // 4):].mean()
+    assert (a == 255).mean() < 0.1 and grey[:, : a.shape[1] // 4].mean() < grey[:, -(a.shape[1] // 4) :].mean()
 
 
 @lru_cache(maxsize=1)
 def corpus() -> dict[str, dict]:
     """name -> {data, size (w, h) seen upright | None, check | refused (a regex for the message), style_refused}."""
     return {
-        "cmyk.jpg": dict(data=_enc(Image.new("CMYK", (64, 48), (0, 255, 255, 0)), "JPEG"), size=(64, 48),
-                         check=_colours(all=RED)),
+        "cmyk.jpg": dict(
+            data=_enc(Image.new("CMYK", (64, 48), (0, 255, 255, 0)), "JPEG"), size=(64, 48), check=_colours(all=RED)
+        ),
         "rotated.jpg": dict(data=_rotated_jpeg(), size=(40, 60), check=_colours(top=RED, bottom=BLUE)),
         "grey16.png": dict(data=_grey16(), size=(64, 64), check=_mid_grey_ramp),
         "palette.png": dict(data=_palette_png(), size=(40, 40), check=_colours(left=WHITE, right=GREEN)),
-        "rgba.png": dict(data=_enc(_halves((40, 40), (255, 0, 0, 0), (0, 0, 255, 255), "RGBA"), "PNG"),
-                         size=(40, 40), check=_colours(left=WHITE, right=BLUE)),
+        "rgba.png": dict(
+            data=_enc(_halves((40, 40), (255, 0, 0, 0), (0, 0, 255, 255), "RGBA"), "PNG"),
+            size=(40, 40),
+            check=_colours(left=WHITE, right=BLUE),
+        ),
         "animated.gif": dict(data=_gif(), size=(20, 20), check=_colours(all=RED)),  # the first frame
-        "photo.webp": dict(data=_enc(Image.new("RGB", (32, 24), (10, 200, 30)), "WEBP", lossless=True),
-                           size=(32, 24), check=_colours(all=(10, 200, 30))),
-        "photo.bmp": dict(data=_enc(Image.new("RGB", (30, 30), (200, 100, 50)), "BMP"), size=(30, 30),
-                          check=_colours(all=(200, 100, 50))),
-        "photo.tiff": dict(data=_enc(_halves((30, 30), GREEN, BLUE, split="rows"), "TIFF"), size=(30, 30),
-                           check=_colours(top=GREEN, bottom=BLUE)),
-        "one.png": dict(data=_enc(Image.new("RGB", (1, 1), (1, 2, 3)), "PNG"), size=(1, 1),
-                        check=_colours(all=(1, 2, 3))),
-        "wide.png": dict(data=_enc(Image.new("RGB", (6000, 40), (50, 60, 70)), "PNG"), size=(6000, 40),
-                         check=_colours(all=(50, 60, 70)), style_refused="too narrow"),
+        "photo.webp": dict(
+            data=_enc(Image.new("RGB", (32, 24), (10, 200, 30)), "WEBP", lossless=True),
+            size=(32, 24),
+            check=_colours(all=(10, 200, 30)),
+        ),
+        "photo.bmp": dict(
+            data=_enc(Image.new("RGB", (30, 30), (200, 100, 50)), "BMP"),
+            size=(30, 30),
+            check=_colours(all=(200, 100, 50)),
+        ),
+        "photo.tiff": dict(
+            data=_enc(_halves((30, 30), GREEN, BLUE, split="rows"), "TIFF"),
+            size=(30, 30),
+            check=_colours(top=GREEN, bottom=BLUE),
+        ),
+        "one.png": dict(
+            data=_enc(Image.new("RGB", (1, 1), (1, 2, 3)), "PNG"), size=(1, 1), check=_colours(all=(1, 2, 3))
+        ),
+        "wide.png": dict(
+            data=_enc(Image.new("RGB", (6000, 40), (50, 60, 70)), "PNG"),
+            size=(6000, 40),
+            check=_colours(all=(50, 60, 70)),
+            style_refused="too narrow",
+        ),
         "bomb.png": dict(data=_png_claiming(40000, 40000), refused="too large to open safely"),
         "cut.jpg": dict(data=_truncated_jpeg(), refused="truncated"),
         "drawing.png": dict(data=SVG, refused="SVG drawing"),  # an SVG named .png
@@ -155,6 +186,7 @@ def corpus() -> dict[str, dict]:
 
 
 # -- the four entry points ------------------------------------------------------------------------
+
 
 def _tree(tmp_path: Path, name: str, data: bytes) -> tuple[Path, Path]:
     """An ImageFolder tree: a/ and b/ with two plain images each, and the entry in a/."""
@@ -245,11 +277,13 @@ def test_thirty_two_bit_and_float_images_are_scaled_by_their_range():
 
 # -- the style loop on files from disk (L-BFGS needs a contiguous image) --------------------------
 
+
 def _tiny_net() -> FeatureNet:
     torch.manual_seed(0)
     layers = name_layers([nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU()])
-    return FeatureNet("tiny (test)", layers, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 3, ("conv_2",),
-                      {"conv_1": 1.0, "conv_2": 1.0})
+    return FeatureNet(
+        "tiny (test)", layers, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 3, ("conv_2",), {"conv_1": 1.0, "conv_2": 1.0}
+    )
 
 
 @pytest.mark.parametrize("fmt, size", [("PNG", (32, 24)), ("JPEG", (50, 70))])  # as is, and resized
@@ -258,14 +292,14 @@ def test_style_transfer_of_a_file_from_disk(tmp_path, fmt, size):
     noise = np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     Image.fromarray(noise).save(path, fmt)
     assert style.load_image(str(path), 32).is_contiguous()
-    settings = style.StyleSettings(content=str(path), style="mosaic", size=32, steps=2, device="cpu",
-                                   optimizer="lbfgs")
+    settings = style.StyleSettings(content=str(path), style="mosaic", size=32, steps=2, device="cpu", optimizer="lbfgs")
     events = list(style.stylize(None, None, settings, net=_tiny_net(), preview_every=0))
     assert events[-1]["kind"] == "done", events[-1]
     assert max(events[0]["size"]) == 32
 
 
 # -- caps read from headers, before decoding -------------------------------------------------------
+
 
 def test_the_image_cap_is_the_setting_and_is_read_from_the_header(monkeypatch):
     data = _enc(Image.new("RGB", (40, 40)), "PNG")
@@ -328,12 +362,13 @@ def test_the_folder_cap_is_the_setting(tmp_path, monkeypatch):
 
 # -- drawings (the canvas on the Inside and Convolution pages) ------------------------------------
 
+
 def _as_canvas(digit: torch.Tensor, rng: np.random.Generator, side: int = 280) -> np.ndarray:
     """An MNIST digit (1, 28, 28) as a canvas returns a drawing of it: much larger, drawn with a thick solid
     pen, off-centre, as RGBA white on an opaque black background."""
     ink = digit[0].float()
     rows, cols = (ink > 40).any(1).nonzero().flatten(), (ink > 40).any(0).nonzero().flatten()
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     height = int(rng.integers(120, 180))
     width = max(8, round(crop.shape[1] * height / crop.shape[0]))
     big = torch.nn.functional.interpolate(crop[None, None], size=(height, width), mode="bilinear")[0, 0]
@@ -342,7 +377,7 @@ def _as_canvas(digit: torch.Tensor, rng: np.random.Generator, side: int = 280) -
     top, left = int(rng.integers(0, side - height)), int(rng.integers(0, side - width))
     a = np.zeros((side, side, 4), np.uint8)
     a[..., 3] = 255
-    a[top:top + height, left:left + width, :3] = pen.numpy()[..., None]
+    a[top : top + height, left : left + width, :3] = pen.numpy()[..., None]
     return a
 
 

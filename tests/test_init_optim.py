@@ -16,17 +16,20 @@ def _linear():
     return nn.Linear(FAN_IN, FAN_OUT)
 
 
-@pytest.mark.parametrize("name, params, std", [
-    ("normal", {"std": 0.02}, 0.02),
-    ("uniform", {"a": -0.3, "b": 0.3}, 0.6 / math.sqrt(12)),
-    ("xavier_uniform", {}, math.sqrt(2 / (FAN_IN + FAN_OUT))),
-    ("xavier_normal", {"gain": 2.0}, 2 * math.sqrt(2 / (FAN_IN + FAN_OUT))),
-    ("kaiming_uniform", {}, math.sqrt(2 / FAN_IN)),
-    ("kaiming_normal", {}, math.sqrt(2 / FAN_IN)),
-    ("kaiming_normal", {"mode": "fan_out"}, math.sqrt(2 / FAN_OUT)),
-    ("kaiming_normal", {"nonlinearity": "tanh"}, (5 / 3) / math.sqrt(FAN_IN)),
-    ("orthogonal", {}, math.sqrt(1 / FAN_IN)),  # rows orthonormal: each entry ~ 1/sqrt(cols)
-])
+@pytest.mark.parametrize(
+    "name, params, std",
+    [
+        ("normal", {"std": 0.02}, 0.02),
+        ("uniform", {"a": -0.3, "b": 0.3}, 0.6 / math.sqrt(12)),
+        ("xavier_uniform", {}, math.sqrt(2 / (FAN_IN + FAN_OUT))),
+        ("xavier_normal", {"gain": 2.0}, 2 * math.sqrt(2 / (FAN_IN + FAN_OUT))),
+        ("kaiming_uniform", {}, math.sqrt(2 / FAN_IN)),
+        ("kaiming_normal", {}, math.sqrt(2 / FAN_IN)),
+        ("kaiming_normal", {"mode": "fan_out"}, math.sqrt(2 / FAN_OUT)),
+        ("kaiming_normal", {"nonlinearity": "tanh"}, (5 / 3) / math.sqrt(FAN_IN)),
+        ("orthogonal", {}, math.sqrt(1 / FAN_IN)),  # rows orthonormal: each entry ~ 1/sqrt(cols)
+    ],
+)
 def test_empirical_std_matches_theory(name, params, std):
     layer = init_weights(_linear(), name, **params)
     assert layer.weight.std().item() == pytest.approx(std, rel=0.03)
@@ -54,8 +57,18 @@ def test_default_leaves_pytorch_init_untouched():
 
 
 def test_init_registry_and_errors():
-    assert {"default", "zeros", "constant", "uniform", "normal", "xavier_uniform", "xavier_normal",
-            "kaiming_uniform", "kaiming_normal", "orthogonal"} <= set(list_inits())
+    assert {
+        "default",
+        "zeros",
+        "constant",
+        "uniform",
+        "normal",
+        "xavier_uniform",
+        "xavier_normal",
+        "kaiming_uniform",
+        "kaiming_normal",
+        "orthogonal",
+    } <= set(list_inits())
     with pytest.raises(ConfigError, match="a < b"):
         init_weights(_linear(), "uniform", a=1, b=0)
     with pytest.raises(ConfigError, match="Choose one of"):
@@ -134,8 +147,11 @@ def test_every_numeric_parameter_has_a_widget_range():
             num = lambda d: isinstance(d, (int, float)) and not isinstance(d, bool)
             numeric = {p: d for p, d in reg.params(name).items() if num(d)}
             ranges = reg.ranges(name)
-            pairs = {p: d for p, d in reg.params(name).items()  # (low, high) with a range: a range slider
-                     if p in ranges and isinstance(d, tuple) and len(d) == 2 and all(num(v) for v in d)}
+            pairs = {
+                p: d
+                for p, d in reg.params(name).items()  # (low, high) with a range: a range slider
+                if p in ranges and isinstance(d, tuple) and len(d) == 2 and all(num(v) for v in d)
+            }
             assert set(numeric) | set(pairs) == set(ranges), (reg.kind, name, set(numeric) - set(ranges))
             for p, d in [*numeric.items(), *((p, v) for p, pair in pairs.items() for v in pair)]:
                 lo, hi, step = ranges[p]
@@ -152,6 +168,7 @@ def test_optimisers_with_a_fused_kernel_use_it_on_the_cpu_and_leave_other_device
     opt = build_optimizer("adam", groups, lr=0.1)
     assert opt.defaults["fused"] is True and [len(g["params"]) for g in opt.param_groups] == [2, 1]
     from playground.train.optim import fused
+
     with torch.device("meta"):
         meta = list(nn.Linear(3, 2).parameters())
     assert fused(meta) is None and fused(iter(cpu)) is None

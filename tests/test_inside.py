@@ -52,10 +52,14 @@ CNN = {"channels": [6, 12], "fc": [32]}
 
 
 def tiny_config(**train) -> RunConfig:
-    return RunConfig(data=DataConfig(dataset="shapes", params=SMALL), model=ModelConfig(name="cnn", params=CNN),
-                     optim=OptimConfig(name="adam", lr=3e-3),
-                     train=TrainConfig(**{"epochs": 2.0, "batch_size": 64, "log_every": 2,
-                                          "probes": ("snapshots", "layer_stats"), **train}))
+    return RunConfig(
+        data=DataConfig(dataset="shapes", params=SMALL),
+        model=ModelConfig(name="cnn", params=CNN),
+        optim=OptimConfig(name="adam", lr=3e-3),
+        train=TrainConfig(
+            **{"epochs": 2.0, "batch_size": 64, "log_every": 2, "probes": ("snapshots", "layer_stats"), **train}
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +82,7 @@ def _model(data, name="cnn", seed=0, **params):
 
 
 # -- activations -------------------------------------------------------------------------
+
 
 def test_activations_match_a_manual_forward(data):
     tr = ins.Trained.from_model(_model(data), data)
@@ -115,6 +120,7 @@ def test_layers_without_spatial_maps_are_labelled_not_crashing(data):
 
 
 # -- saliency and Grad-CAM -------------------------------------------------------------------
+
 
 def test_saliency_of_a_linear_model_is_its_weight_row(data):
     # logits = W x + b, so d logit_t / d x = W[t]: the saliency is |W[t]| (max over channels), scaled.
@@ -164,6 +170,7 @@ def test_top_activating_images_are_the_highest_channel_means(data):
 
 # -- uploads --------------------------------------------------------------------------------
 
+
 def _png(mode: str, size: tuple[int, int], fmt: str = "PNG") -> bytes:
     from PIL import Image
 
@@ -173,8 +180,16 @@ def _png(mode: str, size: tuple[int, int], fmt: str = "PNG") -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("mode,size,fmt", [("RGBA", (100, 50), "PNG"), ("L", (7, 300), "PNG"), ("P", (40, 40), "GIF"),
-                                           ("I;16", (64, 64), "PNG"), ("CMYK", (33, 20), "JPEG")])
+@pytest.mark.parametrize(
+    "mode,size,fmt",
+    [
+        ("RGBA", (100, 50), "PNG"),
+        ("L", (7, 300), "PNG"),
+        ("P", (40, 40), "GIF"),
+        ("I;16", (64, 64), "PNG"),
+        ("CMYK", (33, 20), "JPEG"),
+    ],
+)
 def test_uploads_of_any_mode_and_size_become_the_model_input(mode, size, fmt):
     for shape in ((3, 32, 32), (1, 28, 28)):
         x = ins.image_from_bytes(_png(mode, size, fmt), shape)
@@ -187,6 +202,7 @@ def test_uploads_of_any_mode_and_size_become_the_model_input(mode, size, fmt):
 
 
 # -- filters and probes -----------------------------------------------------------------------
+
 
 def test_filter_grid_lays_out_the_kernels():
     w = torch.randn(5, 3, 3, 3)
@@ -262,15 +278,24 @@ def test_probes_skip_frozen_layers_and_snapshots_keep_to_their_budget(data):
     assert list(snapshot_weights(model, max_bytes=1)) == ["features.0.0"]  # the first layer always
 
 
-TRANSFER = {"backbone": "mobilenet_v3_small", "weights": "none", "image_size": 32, "freeze": "last_k", "k": 2,
-            "feature_cache": False}
+TRANSFER = {
+    "backbone": "mobilenet_v3_small",
+    "weights": "none",
+    "image_size": 32,
+    "freeze": "last_k",
+    "k": 2,
+    "feature_cache": False,
+}
 
 
 def test_a_transfer_run_loads_offline_and_is_inspected_on_0_1_input(tmp_path, monkeypatch):
     store = RunStore(tmp_path / "runs")
-    cfg = RunConfig(data=DataConfig(dataset="shapes", params={"n_train": 128, "n_test": 64}),
-                    model=ModelConfig(name="transfer", params=TRANSFER), optim=OptimConfig(name="adam", lr=3e-3),
-                    train=TrainConfig(epochs=1.0, batch_size=32, log_every=2, probes=("snapshots", "layer_stats")))
+    cfg = RunConfig(
+        data=DataConfig(dataset="shapes", params={"n_train": 128, "n_test": 64}),
+        model=ModelConfig(name="transfer", params=TRANSFER),
+        optim=OptimConfig(name="adam", lr=3e-3),
+        train=TrainConfig(epochs=1.0, batch_size=32, log_every=2, probes=("snapshots", "layer_stats")),
+    )
     events = list(fit(cfg, store=store))
     assert events[-1]["kind"] == "done", events[-1]
     run = store.open(events[0]["run_id"])
@@ -302,8 +327,9 @@ def test_a_transfer_run_loads_offline_and_is_inspected_on_0_1_input(tmp_path, mo
     cam = ins.grad_cam(tr, x[0], layer=frozen[0])  # gradients reach maps behind frozen layers
     assert cam["map"].shape == (32, 32) and 0 < cam["map"].max() <= 1 and cam["map"].min() >= 0
     # The probes watched only the layers that train; the filter view fills frozen ones from the model.
-    trainable = [n for n, m in tr.model.named_modules()
-                 if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.requires_grad]
+    trainable = [
+        n for n, m in tr.model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.requires_grad
+    ]
     assert 0 < len(trainable) < len(snapshot_weights(tr.model)) and frozen
     assert layer_stats_series(run.events())["layers"] == trainable
     snap = load_snapshot(run, 1)
@@ -314,11 +340,12 @@ def test_a_transfer_run_loads_offline_and_is_inspected_on_0_1_input(tmp_path, mo
 
 
 def test_autoencoder_runs_are_not_inspected_here(trained_run, tmp_path):
-
     store = RunStore(tmp_path / "runs")
-    cfg = RunConfig(data=DataConfig(dataset="shapes", params={"n_train": 128, "n_test": 64}),
-                    model=ModelConfig(name="conv_autoencoder"),
-                    train=TrainConfig(task="reconstruct", epochs=0.25, batch_size=32, log_every=2))
+    cfg = RunConfig(
+        data=DataConfig(dataset="shapes", params={"n_train": 128, "n_test": 64}),
+        model=ModelConfig(name="conv_autoencoder"),
+        train=TrainConfig(task="reconstruct", epochs=0.25, batch_size=32, log_every=2),
+    )
     events = list(fit(cfg, store=store))
     assert events[-1]["kind"] == "done", events[-1]
     run = store.open(events[0]["run_id"])
@@ -337,6 +364,7 @@ def test_autoencoder_runs_are_not_inspected_here(trained_run, tmp_path):
 
 
 # -- confusion drill-down ----------------------------------------------------------------------
+
 
 def test_misclassified_cells_match_the_runs_confusion_matrix(trained_run):
     store, run, events = trained_run
@@ -357,22 +385,28 @@ def test_misclassified_cells_match_the_runs_confusion_matrix(trained_run):
 
 # -- initialisation lab -------------------------------------------------------------------------
 
+
 def test_init_statistics_follow_theory(data):
     layers = [128, 128, 128]
-    stats = ins.init_stats("mlp", {"hidden": layers}, data,
-                           {"kaiming": ("kaiming_normal", {}), "small": ("normal", {"std": 0.01}),
-                            "zeros": ("zeros", {})}, batch_size=256)
-    x = (data.train_x[:256].float() / 255 - torch.tensor(data.mean).view(1, -1, 1, 1)) / \
-        torch.tensor(data.std).view(1, -1, 1, 1)
-    ex2 = float((x ** 2).mean())
+    stats = ins.init_stats(
+        "mlp",
+        {"hidden": layers},
+        data,
+        {"kaiming": ("kaiming_normal", {}), "small": ("normal", {"std": 0.01}), "zeros": ("zeros", {})},
+        batch_size=256,
+    )
+    x = (data.train_x[:256].float() / 255 - torch.tensor(data.mean).view(1, -1, 1, 1)) / torch.tensor(data.std).view(
+        1, -1, 1, 1
+    )
+    ex2 = float((x**2).mean())
     fan_in = math.prod(data.shape)
     # First layer: Var(y) = fan_in * sigma^2 * E[x^2] (zero-mean weights, zero bias).
-    assert stats["small"]["act_std"][0] == pytest.approx(math.sqrt(fan_in * 0.01 ** 2 * ex2), rel=0.1)
+    assert stats["small"]["act_std"][0] == pytest.approx(math.sqrt(fan_in * 0.01**2 * ex2), rel=0.1)
     assert stats["kaiming"]["act_std"][0] == pytest.approx(math.sqrt(2 * ex2), rel=0.1)
     # Between hidden ReLU layers: Var(y_{l+1}) = fan_in * sigma^2 * Var(y_l) / 2.
     for l in range(1, len(layers)):
         ratio = stats["small"]["act_std"][l] / stats["small"]["act_std"][l - 1]
-        assert ratio == pytest.approx(math.sqrt(128 * 0.01 ** 2 / 2), rel=0.2)
+        assert ratio == pytest.approx(math.sqrt(128 * 0.01**2 / 2), rel=0.2)
         # He et al.: kaiming keeps the scale from layer to layer.
         assert stats["kaiming"]["act_std"][l] / stats["kaiming"]["act_std"][l - 1] == pytest.approx(1.0, rel=0.2)
     assert all(s == 0 for s in stats["zeros"]["act_std"])
@@ -380,11 +414,14 @@ def test_init_statistics_follow_theory(data):
 
 
 def test_constant_init_keeps_units_identical(data):
-    stats = ins.init_stats("cnn", CNN, data, {"constant": ("constant", {"value": 0.05}),
-                                              "kaiming": ("kaiming_normal", {})})
+    stats = ins.init_stats(
+        "cnn", CNN, data, {"constant": ("constant", {"value": 0.05}), "kaiming": ("kaiming_normal", {})}
+    )
     assert all(v < 1e-6 for v in list(stats["constant"]["spread"].values())[:-1])
-    race = ins.init_race(tiny_config(probes=(), epochs=1.0, log_every=1),
-                         {"constant": ("constant", {"value": 0.05}), "kaiming": ("kaiming_normal", {})})
+    race = ins.init_race(
+        tiny_config(probes=(), epochs=1.0, log_every=1),
+        {"constant": ("constant", {"value": 0.05}), "kaiming": ("kaiming_normal", {})},
+    )
     for r in race.values():
         assert len(r["loss"]) == 6 and r["final"]["kind"] == "done"
     hidden = list(race["constant"]["spread"])[:-1]
@@ -394,6 +431,7 @@ def test_constant_init_keeps_units_identical(data):
 
 
 # -- MLP vs CNN ---------------------------------------------------------------------------------
+
 
 def test_param_table_counts_sharing(data):
     t = ins.param_table("cnn", CNN, (3, 32, 32), 10)
@@ -424,6 +462,7 @@ def test_invariance_at_zero_is_plain_accuracy(trained_run, data):
 
 # -- run again with one change ---------------------------------------------------------------------
 
+
 def test_with_change_changes_exactly_one_setting():
     cfg = tiny_config(seed=7)
     new = with_change(cfg, "optim.lr", "0.01")
@@ -439,6 +478,7 @@ def test_with_change_changes_exactly_one_setting():
 
 
 # -- the page (AppTest) -------------------------------------------------------------------------
+
 
 @pytest.fixture
 def app(tmp_path, monkeypatch, trained_run):
@@ -539,8 +579,10 @@ def test_train_page_drill_down_and_run_again(app, trained_run):
     from app_pages.common import job_manager
 
     # a setting by its label, with the widget its type needs: a log slider, a select, the layer table
-    for label, kind, key, value, path in [("Learning rate", "select_slider", "ra_v_optim.lr", 0.01, "optim.lr"),
-                                          ("Optimiser", "selectbox", "ra_v_optim.name", "sgd", "optim.name")]:
+    for label, kind, key, value, path in [
+        ("Learning rate", "select_slider", "ra_v_optim.lr", 0.01, "optim.lr"),
+        ("Optimiser", "selectbox", "ra_v_optim.name", "sgd", "optim.name"),
+    ]:
         at.query_params["run"] = trained_run[1].run_id  # back to the trained run
         at.run()
         assert "Conv blocks" in at.selectbox(key="ra_field").options
@@ -561,8 +603,7 @@ def test_train_page_drill_down_and_run_again(app, trained_run):
     at.run()
     at.selectbox(key="ra_field").set_value("Conv blocks").run()
     assert at.data_editor(key="ra_v_model.params").value["channels"].tolist() == [6, 12]
-    at.session_state["ra_v_model.params"] = {"edited_rows": {"1": {"kernel": 5}}, "added_rows": [],
-                                             "deleted_rows": []}
+    at.session_state["ra_v_model.params"] = {"edited_rows": {"1": {"kernel": 5}}, "added_rows": [], "deleted_rows": []}
     at.run()
     _ok(at)
     assert any("only **Conv blocks** changes" in c.value and '"kernel": 5' in c.value for c in at.caption)
@@ -573,11 +614,17 @@ def test_inside_page_on_a_small_data_set_hides_autoencoders_and_others_runs(tmp_
     out of the picker; with PLAYGROUND_SHARE_RUNS=none another session's runs are hidden."""
     store = RunStore(tmp_path / "runs")
     small = {"n_train": 96, "n_test": 40}
-    ae = RunConfig(data=DataConfig(dataset="shapes", params=small), model=ModelConfig(name="autoencoder"),
-                   train=TrainConfig(task="reconstruct", epochs=0.5, batch_size=32, log_every=2))
+    ae = RunConfig(
+        data=DataConfig(dataset="shapes", params=small),
+        model=ModelConfig(name="autoencoder"),
+        train=TrainConfig(task="reconstruct", epochs=0.5, batch_size=32, log_every=2),
+    )
     assert list(fit(ae, store=store))[-1]["kind"] == "done"
-    cfg = RunConfig(data=DataConfig(dataset="shapes", params=small), model=ModelConfig(name="cnn", params=CNN),
-                    train=TrainConfig(epochs=0.5, batch_size=32, log_every=2))
+    cfg = RunConfig(
+        data=DataConfig(dataset="shapes", params=small),
+        model=ModelConfig(name="cnn", params=CNN),
+        train=TrainConfig(epochs=0.5, batch_size=32, log_every=2),
+    )
     events = list(fit(cfg, store=store))
     run_id = events[0]["run_id"]
     monkeypatch.setenv("PLAYGROUND_RUNS", str(store.root))
@@ -611,20 +658,24 @@ def test_inside_page_on_a_small_data_set_hides_autoencoders_and_others_runs(tmp_
 
 # -- pictures that teach: shared filter scale, one filter's kernels, histograms, layer names -----------
 
+
 def test_filter_scale_is_shared_across_epochs(trained_run):
     store, run, _ = trained_run
     tr = ins.load_trained(run)
     scales = ins.filters.filter_scales(tr, run)
     for name in ("features.0.0", "features.1.0"):
-        assert scales[name] == pytest.approx(max(float(load_snapshot(run, e)[name].abs().max())
-                                                 for e in list_snapshots(run)), rel=1e-6)
+        assert scales[name] == pytest.approx(
+            max(float(load_snapshot(run, e)[name].abs().max()) for e in list_snapshots(run)), rel=1e-6
+        )
     change = ins.filters.filters_change(tr, run, 2)  # what training added: snapshot 2 minus snapshot 0
-    torch.testing.assert_close(change["features.1.0"], load_snapshot(run, 2)["features.1.0"]
-                               - load_snapshot(run, 0)["features.1.0"])
+    torch.testing.assert_close(
+        change["features.1.0"], load_snapshot(run, 2)["features.1.0"] - load_snapshot(run, 0)["features.1.0"]
+    )
     assert all(float(d.abs().max()) == 0 for d in ins.filters.filters_change(tr, run, 0).values())
     moved = ins.filters.filter_scales(tr, run, change=True)
-    assert moved["features.0.0"] == pytest.approx(max(float(ins.filters.filters_change(tr, run, e)["features.0.0"]
-                                                            .abs().max()) for e in (1, 2)), rel=1e-6)
+    assert moved["features.0.0"] == pytest.approx(
+        max(float(ins.filters.filters_change(tr, run, e)["features.0.0"].abs().max()) for e in (1, 2)), rel=1e-6
+    )
     # two snapshots whose weights differ only in size: per-filter scaling draws them alike, the shared scale not
     rgb0 = torch.randn(4, 3, 3, 3) * 0.1
     rgb4 = rgb0 * 3
@@ -634,8 +685,11 @@ def test_filter_scale_is_shared_across_epochs(trained_run):
     tiles = np.ones(a.shape[:2], dtype=bool)
     tiles[:, 3::4] = False  # the white gaps between tiles
     assert np.abs(b - 127.5)[tiles].mean() > 2.5 * np.abs(a - 127.5)[tiles].mean()  # stronger: further from grey
-    np.testing.assert_allclose(ins.filter_grid(rgb4, scale=s)["rgb"][:3, :3] / 255,
-                               (0.5 + 0.5 * rgb4[0] / s).permute(1, 2, 0).numpy(), atol=1 / 255)
+    np.testing.assert_allclose(
+        ins.filter_grid(rgb4, scale=s)["rgb"][:3, :3] / 255,
+        (0.5 + 0.5 * rgb4[0] / s).permute(1, 2, 0).numpy(),
+        atol=1 / 255,
+    )
     grey0 = torch.randn(4, 1, 3, 3) * 0.1  # single-channel kernels: signed, symmetric around 0
     g0, g4 = ins.filter_grid(grey0, in_channel=0, scale=0.3), ins.filter_grid(grey0 * 3, in_channel=0, scale=0.3)
     assert g0["range"] == g4["range"] == 0.3 and g4["peak"] == pytest.approx(3 * g0["peak"])
@@ -649,8 +703,8 @@ def test_one_deep_filter_shows_its_kernel_for_every_input_channel():
     g = ins.filters.kernels_of(w, 4, scale=5.0)
     assert g["z"].shape == (3, 6 * 4 - 1) and g["grid"] == (1, 6) and g["range"] == 5.0
     for ch in range(6):
-        np.testing.assert_allclose(g["z"][:, ch * 4: ch * 4 + 3], w[4, ch].numpy())
-        assert (g["who"][:, ch * 4: ch * 4 + 3] == ch).all()
+        np.testing.assert_allclose(g["z"][:, ch * 4 : ch * 4 + 3], w[4, ch].numpy())
+        assert (g["who"][:, ch * 4 : ch * 4 + 3] == ch).all()
     assert np.isnan(g["z"][:, 3]).all() and (g["who"][:, 3] == -1).all()
     big = ins.filters.kernels_of(torch.randn(32, 16, 5, 5), 31)  # 16 inputs: 2 rows of 8 readable tiles
     assert big["z"].shape == (2 * 6 - 1, 8 * 6 - 1) and big["grid"] == (2, 8)
@@ -696,9 +750,24 @@ def test_weight_histogram_heatmap_is_continuous(trained_run):
 def test_readable_layer_names_for_the_default_cnn_and_a_resnet(data):
     tr = ins.Trained.from_model(build_model("cnn", in_shape=data.shape, num_classes=data.num_classes), data)
     names = ins.forward.layer_names(tr)
-    assert list(names.values()) == ["conv 1", "batch norm 1", "relu 1", "pool 1", "conv 2", "batch norm 2", "relu 2",
-                                    "pool 2", "conv 3", "batch norm 3", "relu 3", "pool 3", "flatten", "fc 1",
-                                    "relu 4", "fc 2"]
+    assert list(names.values()) == [
+        "conv 1",
+        "batch norm 1",
+        "relu 1",
+        "pool 1",
+        "conv 2",
+        "batch norm 2",
+        "relu 2",
+        "pool 2",
+        "conv 3",
+        "batch norm 3",
+        "relu 3",
+        "pool 3",
+        "flatten",
+        "fc 1",
+        "relu 4",
+        "fc 2",
+    ]
     blocks = ins.forward.layer_blocks(tr)
     assert [b["title"] for b in blocks] == ["block 1", "block 2", "block 3", "classifier"]
     assert blocks[0]["nodes"] == ["features.0.0", "features.0.1", "features.0.2", "features.0.3"]
@@ -746,8 +815,10 @@ def test_inside_page_filters_one_scale_deep_filters_and_layer_overview(app, trai
     assert "conv 1 · 6x32x32" in titles and "fc 2 · 10 values" in titles
     at.selectbox(key="i_a_layer").set_value("classifier.3").run()
     _ok(at)
-    assert any(json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("fc 2 (classifier.3 · Linear)")
-               for c in at.get("plotly_chart"))
+    assert any(
+        json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("fc 2 (classifier.3 · Linear)")
+        for c in at.get("plotly_chart")
+    )
     _tab(at, "Weights & gradients")
     assert any("conv 1 (features.0.0)" == o for o in at.selectbox(key="i_w_layer").options)
 
@@ -784,8 +855,9 @@ def test_the_race_is_a_job_its_result_reads_back_and_the_gate_refuses_bad_races(
 
     m = JobManager(store, max_running=1, workers="process")
     try:
-        race = ins.InitRace(tiny_config(probes=(), epochs=0.5, log_every=1),
-                            {"zeros": ("zeros", {}), "kaiming": ("kaiming_normal", {})})
+        race = ins.InitRace(
+            tiny_config(probes=(), epochs=0.5, log_every=1), {"zeros": ("zeros", {}), "kaiming": ("kaiming_normal", {})}
+        )
         job = m.submit(race, "a")
         assert wait_until(lambda: not job.live, 120) and job.state == "done"
         live = job.buffer.snapshot()
@@ -801,13 +873,14 @@ def test_the_race_is_a_job_its_result_reads_back_and_the_gate_refuses_bad_races(
         m.shutdown()
 
 
-
 def test_the_lab_default_separates_zeros_from_kaiming():
     lab = ins.LAB_DEFAULTS
-    base = RunConfig(data=DataConfig(dataset="shapes", train_limit=lab["images"]),
-                     model=ModelConfig(name=lab["model"], params=lab["params"][lab["model"]]),
-                     optim=OptimConfig(name="adam", lr=lab["lr"], schedule="constant"),
-                     train=TrainConfig(epochs=lab["epochs"], batch_size=64, log_every=5, device="cpu"))
+    base = RunConfig(
+        data=DataConfig(dataset="shapes", train_limit=lab["images"]),
+        model=ModelConfig(name=lab["model"], params=lab["params"][lab["model"]]),
+        optim=OptimConfig(name="adam", lr=lab["lr"], schedule="constant"),
+        train=TrainConfig(epochs=lab["epochs"], batch_size=64, log_every=5, device="cpu"),
+    )
     race = ins.init_race(base, {"zeros": ("zeros", {}), "kaiming": ("kaiming_normal", {})})
     zeros, kaiming = race["zeros"], race["kaiming"]
     assert zeros["loss"][-1] == pytest.approx(2.3026, abs=0.01) and zeros["test_acc"] == pytest.approx(0.1, abs=0.02)
@@ -815,6 +888,7 @@ def test_the_lab_default_separates_zeros_from_kaiming():
 
 
 # -- what a channel looks for -----------------------------------------------------------------
+
 
 def test_feature_visualisation_raises_each_channel_tenfold_and_runs_as_a_job(trained_run):
     from conftest import wait_until

@@ -11,9 +11,11 @@ from playground.train import fit
 
 
 def tiny(epochs=1.0, n=320):
-    return RunConfig().replace(data={"params": {"n_train": n, "n_test": 100}},
-                               model={"params": {"channels": [8], "fc": [16]}},
-                               train={"epochs": epochs, "batch_size": 32, "log_every": 2})
+    return RunConfig().replace(
+        data={"params": {"n_train": n, "n_test": 100}},
+        model={"params": {"channels": [8], "fc": [16]}},
+        train={"epochs": epochs, "batch_size": 32, "log_every": 2},
+    )
 
 
 _wait = wait_until  # conftest's poll, 60 s by default
@@ -99,11 +101,14 @@ def test_interrupted_run_after_a_restart_is_listed_and_resumes(store):
 
 
 def test_buffer_rebuilds_from_events():
-    buf = RunBuffer.from_events([{"kind": "start", "total_steps": 4},
-                                 {"kind": "step", "step": 1, "epoch": 0, "loss": 1.0, "acc": 0.5, "lr": 0.1,
-                                  "images_per_s": 10.0, "t": 0.1},
-                                 {"kind": "epoch", "epoch": 0, "step": 1, "test_acc": 0.5},
-                                 {"kind": "done", "step": 1}])
+    buf = RunBuffer.from_events(
+        [
+            {"kind": "start", "total_steps": 4},
+            {"kind": "step", "step": 1, "epoch": 0, "loss": 1.0, "acc": 0.5, "lr": 0.1, "images_per_s": 10.0, "t": 0.1},
+            {"kind": "epoch", "epoch": 0, "step": 1, "test_acc": 0.5},
+            {"kind": "done", "step": 1},
+        ]
+    )
     snap = buf.snapshot()
     assert snap["steps"]["loss"] == [1.0] and snap["final"]["kind"] == "done" and len(snap["epochs"]) == 1
 
@@ -162,6 +167,7 @@ def test_pause_after_stop_does_not_block_the_stop():
 
 
 # -- every GPU of the box: placement -----------------------------------------------------------
+
 
 def test_place_picks_the_least_loaded_gpu_with_room():
     from playground.device import place
@@ -230,8 +236,9 @@ def test_progress_and_eta_are_computed_in_the_core():
 
     assert progress_line(40, 120, 20.0, live=True)["label"] == "step 40 / 120 — about 40 s left"
     assert progress_line(40, 120, 20.0, live=False)["eta_s"] is None  # paused or done: no ETA
-    buf = RunBuffer.from_events([{"kind": "start", "total_steps": 10, "t": 1.0},
-                                 {"kind": "step", "step": 5, "t": 6.0, "loss": 1.0}])
+    buf = RunBuffer.from_events(
+        [{"kind": "start", "total_steps": 10, "t": 1.0}, {"kind": "step", "step": 5, "t": 6.0, "loss": 1.0}]
+    )
     p = run_progress(buf.snapshot(), live=True)
     assert (p["done"], p["fraction"], p["eta_s"]) == (5, 0.5, 5.0)
     buf.add({"kind": "done", "step": 10, "t": 11.0})

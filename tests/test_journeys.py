@@ -119,6 +119,7 @@ def test_every_text_parameter_with_choices_has_its_default_among_them():
 
 # -- feature visualisation at every size the page offers, on MNIST, a CIFAR folder and shapes --------------
 
+
 @pytest.fixture(scope="module")
 def small_runs(mnist_root, cifar_jpg, tmp_path_factory):
     """A short run of the default CNN on each of MNIST (28 px, grey), a CIFAR photo folder (32 px, RGB) and
@@ -130,13 +131,16 @@ def small_runs(mnist_root, cifar_jpg, tmp_path_factory):
     root = tmp_path_factory.mktemp("small-runs")
     folder = photo_folder(cifar_jpg, root / "photos", per_class=16)
     store = RunStore(root / "runs")
-    data = {"mnist": {"dataset": "mnist", "data_root": str(mnist_root), "download": False, "train_limit": 256},
-            "cifar folder": {"dataset": "image_folder", "data_root": str(folder)},
-            "shapes": {"dataset": "shapes", "params": {"n_train": 256, "n_test": 64}}}
+    data = {
+        "mnist": {"dataset": "mnist", "data_root": str(mnist_root), "download": False, "train_limit": 256},
+        "cifar folder": {"dataset": "image_folder", "data_root": str(folder)},
+        "shapes": {"dataset": "shapes", "params": {"n_train": 256, "n_test": 64}},
+    }
     ids = {}
     for name, d in data.items():
-        cfg = RunConfig().replace(data=d, train={"epochs": 1.0, "batch_size": 32, "device": "cpu",
-                                                 "precision": "fp32", "probes": ()})
+        cfg = RunConfig().replace(
+            data=d, train={"epochs": 1.0, "batch_size": 32, "device": "cpu", "precision": "fp32", "probes": ()}
+        )
         ids[name] = list(fit(cfg, store=store))[0]["run_id"]
     return store, ids
 
@@ -189,18 +193,37 @@ def every_kind(tmp_path, monkeypatch):
 
     cnn = ModelConfig(name="cnn", params={"channels": [8, 16], "fc": [16]})
     cls = run("classifier", RunConfig(data=shapes, model=cnn, train=train), "train")
-    run("autoencoder", RunConfig(data=shapes, model=ModelConfig(name="conv_autoencoder", params={"code": 8}),
-                                 optim=OptimConfig(name="adam", lr=1e-3),
-                                 train=TrainConfig(task="reconstruct", epochs=1.0, batch_size=32, device="cpu",
-                                                   precision="fp32")), "train")
-    run("transfer", RunConfig(data=shapes, model=ModelConfig(
-        name="transfer", params={"backbone": "run", "weights": "run", "source_run": cls}), train=train), "train")
+    run(
+        "autoencoder",
+        RunConfig(
+            data=shapes,
+            model=ModelConfig(name="conv_autoencoder", params={"code": 8}),
+            optim=OptimConfig(name="adam", lr=1e-3),
+            train=TrainConfig(task="reconstruct", epochs=1.0, batch_size=32, device="cpu", precision="fp32"),
+        ),
+        "train",
+    )
+    run(
+        "transfer",
+        RunConfig(
+            data=shapes,
+            model=ModelConfig(name="transfer", params={"backbone": "run", "weights": "run", "source_run": cls}),
+            train=train,
+        ),
+        "train",
+    )
     run("feature visualisation", ins.FeatureVis(cls, "features.0.0", steps=4), "featvis")
     run("style transfer", style.StyleJob(style.StyleSettings(backbone=f"run:{cls}", size=40, steps=4)), "style")
-    run("initialisation race", InitRace(RunConfig(data=shapes, model=cnn, train=TrainConfig(
-        epochs=0.25, batch_size=32, device="cpu", precision="fp32")), {"zeros": ("zeros", {}),
-                                                                         "kaiming": ("kaiming_normal", {})}),
-        "initrace")
+    run(
+        "initialisation race",
+        InitRace(
+            RunConfig(
+                data=shapes, model=cnn, train=TrainConfig(epochs=0.25, batch_size=32, device="cpu", precision="fp32")
+            ),
+            {"zeros": ("zeros", {}), "kaiming": ("kaiming_normal", {})},
+        ),
+        "initrace",
+    )
     yield m, owner, jobs
     m.shutdown()
     reset_manager()
@@ -349,8 +372,12 @@ def test_transfer_from_the_train_page_with_imagenet_weights_in_the_cache(app, tm
     from playground.models import MODELS
 
     params = {**MODELS.params("transfer"), **job_manager().store.open(run_id).config().model.params}
-    assert (params["backbone"], params["weights"], params["image_size"], params["download"]) == \
-        ("mobilenet_v3_small", "imagenet", 32, False)
+    assert (params["backbone"], params["weights"], params["image_size"], params["download"]) == (
+        "mobilenet_v3_small",
+        "imagenet",
+        32,
+        False,
+    )
     assert params["freeze"] == "head_only"
 
 
@@ -368,6 +395,7 @@ def test_transfer_with_imagenet_weights_not_in_the_cache_says_what_to_do(app, tm
 
 # -- Fashion-MNIST where present: trained from the Train page, looked inside -------------------------------
 
+
 @pytest.fixture(scope="session")
 def fashion_root() -> Path:
     """The folder holding FashionMNIST/raw (torchvision's layout), else a skip that says so. Optional data: the
@@ -377,8 +405,10 @@ def fashion_root() -> Path:
 
     raw = SHARED_DATA / "FashionMNIST" / "raw"
     if not raw.is_dir():
-        pytest.skip(f"Fashion-MNIST not found at {raw} (optional: put torchvision's FashionMNIST/raw there, or "
-                    "set PLAYGROUND_SHARED_DATA to a folder that has it)")
+        pytest.skip(
+            f"Fashion-MNIST not found at {raw} (optional: put torchvision's FashionMNIST/raw there, or "
+            "set PLAYGROUND_SHARED_DATA to a folder that has it)"
+        )
     return SHARED_DATA
 
 

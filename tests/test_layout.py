@@ -44,11 +44,17 @@ def test_the_checker_finds_an_import_back_up_the_layering():
     infra, capabilities = layout.layers()
     assert {"jobs", "data", "models", "runs", "registry"} <= infra and not infra & {"cli", "plugins"}
     assert {"train", "inside", "autoencode", "transfer", "style", "export", "conv", "teacher", "start"} <= capabilities
-    graph = {"playground.jobs.manager": {"playground.train.engine", "playground.runs"},
-             "playground.models.transfer": {"playground.train"}, "playground.train.job": {"playground.jobs.kinds"},
-             "playground.runs": {"playground.errors"}, "playground.plugins": {"playground.style"}}
-    assert layout.upward_imports(graph) == ["playground.jobs.manager -> playground.train.engine",
-                                            "playground.models.transfer -> playground.train"]
+    graph = {
+        "playground.jobs.manager": {"playground.train.engine", "playground.runs"},
+        "playground.models.transfer": {"playground.train"},
+        "playground.train.job": {"playground.jobs.kinds"},
+        "playground.runs": {"playground.errors"},
+        "playground.plugins": {"playground.style"},
+    }
+    assert layout.upward_imports(graph) == [
+        "playground.jobs.manager -> playground.train.engine",
+        "playground.models.transfer -> playground.train",
+    ]
 
 
 def test_no_import_runs_back_up_the_layering():
@@ -65,16 +71,29 @@ def test_pages_packages_and_tests_share_names():
     assert layout.page_names() == []
 
 
-@pytest.mark.parametrize("first", ["playground.autoencode", "playground.train", "playground.models",
-                                   "playground.transfer", "playground.inside", "playground.style",
-                                   "playground.export", "playground.cli", "playground.jobs.manager",
-                                   "playground.plugins"])
+@pytest.mark.parametrize(
+    "first",
+    [
+        "playground.autoencode",
+        "playground.train",
+        "playground.models",
+        "playground.transfer",
+        "playground.inside",
+        "playground.style",
+        "playground.export",
+        "playground.cli",
+        "playground.jobs.manager",
+        "playground.plugins",
+    ],
+)
 def test_each_package_imports_first_in_a_fresh_interpreter(first):
     """Import order must not matter: each package, imported before anything else, brings up the engine
     with every task and probe registered."""
-    code = (f"import {first}\n"
-            "from playground.train import PROBES, TASKS\n"
-            "assert {'classify', 'reconstruct'} <= set(TASKS.names()), TASKS.names()\n"
-            "assert {'snapshots', 'layer_stats', 'live_recon'} <= set(PROBES.names()), PROBES.names()\n")
+    code = (
+        f"import {first}\n"
+        "from playground.train import PROBES, TASKS\n"
+        "assert {'classify', 'reconstruct'} <= set(TASKS.names()), TASKS.names()\n"
+        "assert {'snapshots', 'layer_stats', 'live_recon'} <= set(PROBES.names()), PROBES.names()\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -29,8 +29,15 @@ NOT_YET: dict[str, str] = {}  # a lesson whose point does not show yet (xfail, s
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [pytest.param(les.name, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[les.name]))
-                                  if les.name in NOT_YET else les.name for les in lessons()])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(les.name, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[les.name]))
+        if les.name in NOT_YET
+        else les.name
+        for les in lessons()
+    ],
+)
 def test_every_lesson_shows_its_point_in_quick_form(name, request, tmp_path):
     ctx = Ctx(root=_root(name, request), device="cpu", quick=True)
     (row,) = run_lessons([name], ctx, runs_root=str(tmp_path / "runs"))
@@ -82,8 +89,9 @@ def test_the_transfer_baseline_is_the_same_network_with_its_own_settings(mnist_r
 
     ctx = Ctx(root=str(mnist_root))
     src = RunStore(tmp_path / "runs").create(ex2.transfer_source_config(ctx))  # not trained: its settings suffice
-    monkeypatch.setattr(sources, "source_params", lambda run: {"backbone": "run", "weights": "run",
-                                                               "source_run": run.run_id})
+    monkeypatch.setattr(
+        sources, "source_params", lambda run: {"backbone": "run", "weights": "run", "source_run": run.run_id}
+    )
     moved, scratch = ex2.transfer_configs(ctx, src)
     assert moved.data == scratch.data and moved.train.batch_size == scratch.train.batch_size
     assert moved.model.params["freeze"] == "head_only" and scratch.model.name == "cnn"
@@ -142,11 +150,15 @@ def test_filter_smoothness_tells_noise_from_edges():
 def test_concurrent_lessons_run_as_separate_sessions_of_one_job_manager(monkeypatch, tmp_path):
     from playground.runs import RunStore
 
-    tiny = RunConfig().replace(data={"params": {"n_train": 200, "n_test": 100}},
-                               model={"params": {"channels": [8], "fc": [16]}}, train={"epochs": 1.0, "device": "cpu"})
+    tiny = RunConfig().replace(
+        data={"params": {"n_train": 200, "n_test": 100}},
+        model={"params": {"channels": [8], "fc": [16]}},
+        train={"epochs": 1.0, "device": "cpu"},
+    )
     monkeypatch.setattr(ex, "first_cnn_config", lambda ctx: tiny)
-    rows = run_lessons(["first_cnn", "first_cnn", "convolution"], Ctx(quick=True), concurrent=3,
-                       runs_root=str(tmp_path / "runs"))
+    rows = run_lessons(
+        ["first_cnn", "first_cnn", "convolution"], Ctx(quick=True), concurrent=3, runs_root=str(tmp_path / "runs")
+    )
     assert [r["lesson"] for r in rows] == ["first_cnn", "first_cnn", "convolution"]
     ran = [r["runs"] for r in rows[:2]]
     assert all(len(x) == 1 for x in ran) and ran[0] != ran[1]
@@ -160,8 +172,12 @@ def test_the_race_hands_out_its_curves_while_it_runs():
     from playground.inside.initlab import init_race
 
     seen: list[dict] = []
-    race = init_race(tiny_run(epochs=1.0, device="cpu"), {"zeros": ("zeros", {}), "xavier": ("xavier_uniform", {})},
-                     partial=seen.append, partial_every_s=0.0)
+    race = init_race(
+        tiny_run(epochs=1.0, device="cpu"),
+        {"zeros": ("zeros", {}), "xavier": ("xavier_uniform", {})},
+        partial=seen.append,
+        partial_every_s=0.0,
+    )
     assert seen and set(seen[-1]) == {"zeros", "xavier"}  # the one in progress is drawn too
     assert len(seen[0]["zeros"]["loss"]) < len(race["zeros"]["loss"])  # partial: fewer points than the end
     assert ex.race_chart(seen[-1]).data  # the landing draws them

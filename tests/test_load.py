@@ -16,8 +16,9 @@ from benchmarks.load_test import Server, final_events, run_config, run_load
 def test_a_few_sessions_at_once_all_complete_without_errors(tmp_path):
     _need_browser()
     with Server(tmp_path, env={"PLAYGROUND_MAX_JOBS": "1", "PLAYGROUND_CLASSROOM": "1"}) as server:
-        result = asyncio.run(run_load(server.url, server.runs, server, sessions=3, train_limit=256, epochs=1,
-                                      time_limit=300))
+        result = asyncio.run(
+            run_load(server.url, server.runs, server, sessions=3, train_limit=256, epochs=1, time_limit=300)
+        )
     print(json.dumps(result))
     assert result["errors"] == []
     assert result["runs_submitted"] == 3 and result["runs_done"] == 3
@@ -45,8 +46,11 @@ def test_server_killed_mid_run_restarts_and_the_run_resumes_with_its_metrics(tmp
             def epochs() -> int:
                 if not metrics.exists():
                     return 0
-                return sum(1 for line in metrics.read_text().splitlines()
-                           if line.strip() and json.loads(line)["kind"] == "epoch")
+                return sum(
+                    1
+                    for line in metrics.read_text().splitlines()
+                    if line.strip() and json.loads(line)["kind"] == "epoch"
+                )
 
             deadline = time.time() + 120
             while time.time() < deadline and epochs() < 2:

@@ -4,8 +4,7 @@ import torch
 from playground.errors import ConfigError
 from playground.models import build_model, list_models, model_params, summary
 
-SHAPES = {"mnist": (1, 28, 28), "cifar10/shapes": (3, 32, 32), "folder-odd": (3, 20, 20),
-          "folder-grey-64": (1, 64, 64)}
+SHAPES = {"mnist": (1, 28, 28), "cifar10/shapes": (3, 32, 32), "folder-odd": (3, 20, 20), "folder-grey-64": (1, 64, 64)}
 # Settings that keep a model fast and offline in the smoke test (transfer would load ImageNet weights
 # and freeze its backbone by default; here every parameter must get a gradient).
 SMOKE_PARAMS = {"transfer": {"weights": "none", "image_size": 32, "freeze": "finetune_all"}}
@@ -41,8 +40,12 @@ def test_none_values_fall_back_to_defaults():
 
 
 def test_cnn_per_block_settings():
-    m = build_model("cnn", in_shape=(3, 32, 32), num_classes=10,
-                    blocks=[{"channels": 8, "kernel": 5}, {"channels": 12, "pool": "avg", "batch_norm": False}])
+    m = build_model(
+        "cnn",
+        in_shape=(3, 32, 32),
+        num_classes=10,
+        blocks=[{"channels": 8, "kernel": 5}, {"channels": 12, "pool": "avg", "batch_norm": False}],
+    )
     convs = [l for l in m.modules() if isinstance(l, torch.nn.Conv2d)]
     assert [c.kernel_size for c in convs] == [(5, 5), (3, 3)] and convs[1].bias is not None
 
@@ -54,22 +57,26 @@ def test_summary_counts_parameters_per_layer():
     assert "Conv2d" in str(s)
 
 
-@pytest.mark.parametrize("name, kw, words", [
-    ("transformer", {}, "Choose one of"),
-    ("mlp", {"hidden_units": 3}, "no parameter 'hidden_units'"),
-    ("mlp", {"activation": "swish2"}, "Unknown activation"),
-    ("mlp", {"dropout": 1.5}, "dropout"),
-    ("cnn", {"channels": [8, 8, 8, 8, 8, 8]}, "Too many pooling blocks"),
-    ("cnn", {"kernel": 4}, "odd number"),
-    ("cnn", {"pool": "median"}, "pool must be"),
-    ("mlp", {"hidden": [0]}, "positive"),
-])
+@pytest.mark.parametrize(
+    "name, kw, words",
+    [
+        ("transformer", {}, "Choose one of"),
+        ("mlp", {"hidden_units": 3}, "no parameter 'hidden_units'"),
+        ("mlp", {"activation": "swish2"}, "Unknown activation"),
+        ("mlp", {"dropout": 1.5}, "dropout"),
+        ("cnn", {"channels": [8, 8, 8, 8, 8, 8]}, "Too many pooling blocks"),
+        ("cnn", {"kernel": 4}, "odd number"),
+        ("cnn", {"pool": "median"}, "pool must be"),
+        ("mlp", {"hidden": [0]}, "positive"),
+    ],
+)
 def test_bad_model_settings(name, kw, words):
     with pytest.raises(ConfigError, match=words):
         build_model(name, in_shape=(1, 28, 28), num_classes=10, **kw)
 
 
 # -- one way to load a run's model -------------------------------------------------------------
+
 
 def test_load_saved_reads_the_final_model_or_the_last_save_with_epochs_counted_alike(store):
     from conftest import tiny_run
@@ -80,8 +87,12 @@ def test_load_saved_reads_the_final_model_or_the_last_save_with_epochs_counted_a
 
     events = list(fit(tiny_run(epochs=2), store=store))
     done = load_saved(store.open(events[0]["run_id"]))
-    assert (done.source, done.epochs_done, done.shape, done.classes) == ("model.pt", 2, (3, 32, 32),
-                                                                         events[0]["dataset"]["classes"])
+    assert (done.source, done.epochs_done, done.shape, done.classes) == (
+        "model.pt",
+        2,
+        (3, 32, 32),
+        events[0]["dataset"]["classes"],
+    )
     assert not done.model.training and done.mean is not None
     controls, part_events = Controls(), []
     for e in fit(tiny_run(epochs=2), store=store, controls=controls):  # interrupted in its first epoch
@@ -102,10 +113,17 @@ def test_load_saved_reads_the_final_model_or_the_last_save_with_epochs_counted_a
 
 # -- the layer table's rows and the architecture picture (playground.models.cnn) ---------------------
 
-@pytest.mark.parametrize("name, params", [
-    ("cnn", {}), ("cnn", {"channels": [8], "pool": "none", "batch_norm": False, "fc": []}),
-    ("cnn", {"blocks": [{"channels": 4, "kernel": 5, "pool": "avg"}, {"channels": 6, "batch_norm": False}]}),
-    ("mlp", {}), ("mlp", {"hidden": []})])
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("cnn", {}),
+        ("cnn", {"channels": [8], "pool": "none", "batch_norm": False, "fc": []}),
+        ("cnn", {"blocks": [{"channels": 4, "kernel": 5, "pool": "avg"}, {"channels": 6, "batch_norm": False}]}),
+        ("mlp", {}),
+        ("mlp", {"hidden": []}),
+    ],
+)
 def test_architecture_matches_the_built_model(name, params):
     from playground.models.cnn import architecture
 
@@ -135,11 +153,16 @@ def test_block_rows_round_trip_in_the_shortest_form():
     build_model("cnn", in_shape=(1, 28, 28), num_classes=10, **per_block)
 
 
-@pytest.mark.parametrize("cell, words", [({"channels": 0}, "channels is 0: give a whole number from 1"),
-                                         ({"channels": None}, "channels is empty"),
-                                         ({"channels": 2.5}, "channels is 2.5"),
-                                         ({"kernel": 4}, "kernel is 4: give an odd whole number"),
-                                         ({"pool": "big"}, "pooling must be one of")])
+@pytest.mark.parametrize(
+    "cell, words",
+    [
+        ({"channels": 0}, "channels is 0: give a whole number from 1"),
+        ({"channels": None}, "channels is empty"),
+        ({"channels": 2.5}, "channels is 2.5"),
+        ({"kernel": 4}, "kernel is 4: give an odd whole number"),
+        ({"pool": "big"}, "pooling must be one of"),
+    ],
+)
 def test_a_bad_cell_is_named(cell, words):
     from playground.models.cnn import block_rows, blocks_params
 

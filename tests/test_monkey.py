@@ -43,8 +43,18 @@ SKIP_OPTIONS = {"cifar10", "fashion_mnist"}  # not on this machine: each choice 
 HEAVY = {"vgg16", "efficientnet_b0", "160", "224"}
 ODD_TEXT = ["", "   ", "../../etc/passwd", "[x](http://example.com) **b** $x$", "é中🙂" * 3, "9" * 60, "-1", "0"]
 COSTLY = ("__n_train", "__n_test", "__size", "__image_size")
-DRIVEN = ("selectbox", "radio", "multiselect", "slider", "select_slider", "number_input", "text_input",
-          "text_area", "checkbox", "toggle")
+DRIVEN = (
+    "selectbox",
+    "radio",
+    "multiselect",
+    "slider",
+    "select_slider",
+    "number_input",
+    "text_input",
+    "text_area",
+    "checkbox",
+    "toggle",
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +66,15 @@ def runs(tmp_path_factory, mnist_root):
     data = tmp / "data"
     data.mkdir()
     (data / "MNIST").symlink_to(mnist_root / "MNIST")
-    env = {"PLAYGROUND_RUNS": str(tmp / "runs"), "PLAYGROUND_UPLOADS": str(tmp / "up"), "PLAYGROUND_DATA": str(data),
-           "PLAYGROUND_WORKERS": "thread", "PLAYGROUND_MAX_JOBS": "4", "PLAYGROUND_TEACHER_KEY": KEY,
-           "TORCH_HOME": str(tmp / "torch-home")}
+    env = {
+        "PLAYGROUND_RUNS": str(tmp / "runs"),
+        "PLAYGROUND_UPLOADS": str(tmp / "up"),
+        "PLAYGROUND_DATA": str(data),
+        "PLAYGROUND_WORKERS": "thread",
+        "PLAYGROUND_MAX_JOBS": "4",
+        "PLAYGROUND_TEACHER_KEY": KEY,
+        "TORCH_HOME": str(tmp / "torch-home"),
+    }
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():
             mp.setenv(k, v)
@@ -85,12 +101,15 @@ def runs(tmp_path_factory, mnist_root):
         short = dict(epochs=1.0, batch_size=32, device="cpu", precision="fp32", log_every=2, log_seconds=0)
         ids = {
             ("finished", "train"): submit(RunConfig(data=shapes, model=cnn, train=TrainConfig(**short)), False),
-            ("finished", "reconstruct"): submit(RunConfig(data=shapes, **ae, train=TrainConfig(
-                task="reconstruct", **short)), False),
-            ("paused", "train"): submit(RunConfig(data=shapes, model=cnn, train=TrainConfig(
-                **{**short, "epochs": 500.0})), True),
-            ("paused", "reconstruct"): submit(RunConfig(data=shapes, **ae, train=TrainConfig(
-                task="reconstruct", **{**short, "epochs": 500.0})), True),
+            ("finished", "reconstruct"): submit(
+                RunConfig(data=shapes, **ae, train=TrainConfig(task="reconstruct", **short)), False
+            ),
+            ("paused", "train"): submit(
+                RunConfig(data=shapes, model=cnn, train=TrainConfig(**{**short, "epochs": 500.0})), True
+            ),
+            ("paused", "reconstruct"): submit(
+                RunConfig(data=shapes, **ae, train=TrainConfig(task="reconstruct", **{**short, "epochs": 500.0})), True
+            ),
         }
         yield ids
         m.shutdown()
@@ -137,6 +156,7 @@ def _with(states_fn, ws):
         del out.widgets[:]
         out.widgets.extend(kept + [ws])
         return out
+
     return states
 
 

@@ -14,9 +14,11 @@ from benchmarks.load_test import Server
 from benchmarks.st_protocol import Session
 from playground.config import RunConfig
 
-LONG = RunConfig().replace(data={"params": {"n_train": 2000, "n_test": 200}},
-                           model={"params": {"channels": [8], "fc": [16]}},
-                           train={"epochs": 200, "batch_size": 32, "log_every": 5})
+LONG = RunConfig().replace(
+    data={"params": {"n_train": 2000, "n_test": 200}},
+    model={"params": {"channels": [8], "fc": [16]}},
+    train={"epochs": 200, "batch_size": 32, "log_every": 5},
+)
 SHORT = LONG.replace(train={"epochs": 1})
 
 

@@ -20,8 +20,15 @@ from playground.runs import RunStore, saved_state  # noqa: E402
 
 @pytest.fixture(scope="module")
 def cluster():
-    ctx = ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, object_store_memory=200 * 2**20,
-                   log_to_driver=False, _node_ip_address="127.0.0.1")  # Ray uses the machine's own address
+    ctx = ray.init(
+        address="local",
+        num_cpus=2,
+        num_gpus=0,
+        include_dashboard=False,
+        object_store_memory=200 * 2**20,
+        log_to_driver=False,
+        _node_ip_address="127.0.0.1",
+    )  # Ray uses the machine's own address
     yield ctx.address_info["address"]
     ctx.disconnect()  # ray.shutdown(): the head this module started, and its workers
     assert not ray.is_initialized()
@@ -64,8 +71,9 @@ def test_a_learning_rate_change_pause_step_once_and_stop_reach_the_remote_job(jo
     assert jobs.change(job.run_id, lr=0.0007) == {"lr": 0.0007}
     run = jobs.store.open(job.run_id)
     # The set event holds the learning rate as the schedule computes it from then on (0.0007 up to rounding).
-    assert wait_until(lambda: any(e["kind"] == "set" and e.get("lr") == pytest.approx(0.0007) for e in run.events()),
-                      30)
+    assert wait_until(
+        lambda: any(e["kind"] == "set" and e.get("lr") == pytest.approx(0.0007) for e in run.events()), 30
+    )
     assert wait_until(lambda: any(e.get("lr") == pytest.approx(0.0007) for e in job.buffer.snapshot()["sets"]), 30)
     jobs.pause(job.run_id)
     assert jobs.status(job.run_id) == "paused"
@@ -166,9 +174,11 @@ def test_a_remote_job_over_its_memory_limit_ends_with_a_message_and_the_next_run
 
     monkeypatch.setenv("PLAYGROUND_WORKER_MEMORY_MB", "1200")
     # ~3 GB of activations for one batch: within the model budget, beyond this job's limit
-    big = RunConfig().replace(data={"params": {"n_train": 600, "n_test": 50}},
-                              model={"params": {"channels": [256, 256], "pool": "none", "fc": []}},
-                              train={"epochs": 1, "batch_size": 512, "eval_batch_size": 50, "device": "cpu"})
+    big = RunConfig().replace(
+        data={"params": {"n_train": 600, "n_test": 50}},
+        model={"params": {"channels": [256, 256], "pool": "none", "fc": []}},
+        train={"epochs": 1, "batch_size": 512, "eval_batch_size": 50, "device": "cpu"},
+    )
     job = jobs.submit(big, "a")
     assert wait_until(lambda: not job.live, 240)
     final = job.buffer.snapshot()["final"]

@@ -29,9 +29,11 @@ BUSY = "is being trained by another process"
 
 
 def tiny(epochs=2.0) -> RunConfig:  # shapes, 10 steps an epoch, about a second an epoch on a laptop CPU
-    return RunConfig().replace(data={"params": {"n_train": 320, "n_test": 64}},
-                               model={"params": {"channels": [8], "fc": [16]}},
-                               train={"epochs": epochs, "batch_size": 32, "log_every": 5})
+    return RunConfig().replace(
+        data={"params": {"n_train": 320, "n_test": 64}},
+        model={"params": {"channels": [8], "fc": [16]}},
+        train={"epochs": epochs, "batch_size": 32, "log_every": 5},
+    )
 
 
 _wait = wait_until  # conftest's poll, 60 s by default
@@ -58,6 +60,7 @@ def _interrupted(store, epochs=2.0):
 
 # -- damage -------------------------------------------------------------------------------------
 
+
 def test_a_damaged_store_lists_the_good_run_and_the_damaged_ones(store, capsys):
     good = store.open(list(fit(tiny(1), store=store))[0]["run_id"])
     bad_config = store.create(tiny())
@@ -65,14 +68,26 @@ def test_a_damaged_store_lists_the_good_run_and_the_damaged_ones(store, capsys):
     shutil.copy(good.model_path, bad_config.model_path)  # weights the Inside page would offer
     junk = store.create(tiny())
     lines = good.metrics_path.read_bytes().splitlines(keepends=True)
-    junk.metrics_path.write_bytes(lines[0] + b"[1, 2]\n" + b"not json\n" + b'"text"\n' + b"\xff\xfe\x00\n"
-                                  + b'{"no": "kind"}\n' + b"\n" + b"".join(lines[1:]))
+    junk.metrics_path.write_bytes(
+        lines[0]
+        + b"[1, 2]\n"
+        + b"not json\n"
+        + b'"text"\n'
+        + b"\xff\xfe\x00\n"
+        + b'{"no": "kind"}\n'
+        + b"\n"
+        + b"".join(lines[1:])
+    )
     empty = store.root / "20990101-000000-emptyfolder"
     empty.mkdir()
 
     runs = {r.run_id: r for r in store.list()}
     assert {k: r.status() for k, r in runs.items()} == {
-        good.run_id: "done", bad_config.run_id: "damaged", junk.run_id: "damaged", empty.name: "damaged"}
+        good.run_id: "done",
+        bad_config.run_id: "damaged",
+        junk.run_id: "damaged",
+        empty.name: "damaged",
+    }
     assert runs[good.run_id].damage() is None
     # The junk lines are skipped and counted; every real event is still read.
     assert runs[junk.run_id].events() == good.events() and runs[junk.run_id].skipped_lines == 5
@@ -113,6 +128,7 @@ def test_resume_repairs_junk_metrics_lines(store):
 
 # -- stale temp files ---------------------------------------------------------------------------
 
+
 def test_stale_temp_files_are_swept_and_fresh_or_locked_ones_kept(store):
     run = store.create(tiny())
     (run.dir / "snapshots").mkdir()
@@ -152,6 +168,7 @@ def test_atomic_writes_leave_no_temp_file(tmp_path):
 
 # -- a full disk --------------------------------------------------------------------------------
 
+
 def test_a_full_disk_in_torch_save_ends_fit_with_the_disk_full_message(store, monkeypatch):
     real_save, saves = torch.save, []
 
@@ -160,8 +177,10 @@ def test_a_full_disk_in_torch_save_ends_fit_with_the_disk_full_message(store, mo
             saves.append(obj["epoch"])
             if len(saves) == 2:
                 f.write(b"PK\x03\x04 half")
-                raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed "
-                                   "writing file data/3: file write failed")
+                raise RuntimeError(
+                    "[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed "
+                    "writing file data/3: file write failed"
+                )
         return real_save(obj, f, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", save)
@@ -208,6 +227,7 @@ def test_a_full_disk_is_an_enospc_from_every_writer(store, monkeypatch):
 
 
 # -- one trainer at a time ----------------------------------------------------------------------
+
 
 def test_a_second_trainer_of_a_run_is_refused(store):
     first = fit(tiny(3), store=store)
@@ -261,8 +281,10 @@ def test_the_lock_is_released_when_the_trainer_is_closed_or_fails(store):
 
 def test_a_lock_held_by_another_process_blocks_resume_until_it_dies(store):
     run = _interrupted(store)
-    holder = ("import fcntl, sys, time\nf = open(sys.argv[1], 'a')\nfcntl.flock(f, fcntl.LOCK_EX)\n"
-              "print('locked', flush=True)\ntime.sleep(120)\n")
+    holder = (
+        "import fcntl, sys, time\nf = open(sys.argv[1], 'a')\nfcntl.flock(f, fcntl.LOCK_EX)\n"
+        "print('locked', flush=True)\ntime.sleep(120)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", holder, str(run.lock_path)], stdout=subprocess.PIPE, text=True)
     jm = JobManager(store, max_running=1)
     try:
@@ -286,6 +308,7 @@ def test_a_lock_held_by_another_process_blocks_resume_until_it_dies(store):
 
 
 # -- resumable ----------------------------------------------------------------------------------
+
 
 def test_resumable_runs_ended_early_with_a_checkpoint(store):
     run = _interrupted(store)

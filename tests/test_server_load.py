@@ -23,8 +23,9 @@ def test_summary_is_nearest_rank():
 
 def test_cpu_seconds_counts_a_child_as_a_child_also_after_it_ended():
     before = cpu_seconds(os.getpid())
-    child = subprocess.Popen([sys.executable, "-c", "import time\nt = time.process_time()\n"
-                              "while time.process_time() - t < 0.6: pass"])
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass"]
+    )
     time.sleep(0.3)
     running = cpu_seconds(os.getpid())  # a live child: read from its own /proc entry
     child.wait()
@@ -36,8 +37,20 @@ def test_cpu_seconds_counts_a_child_as_a_child_also_after_it_ended():
 
 def test_a_small_classroom_over_the_protocol_completes_and_reports_every_figure():
     live = run_config(train_limit=2000, epochs=200)  # a run that outlasts its windows; stopped after them
-    res = run(sessions=3, arrivals=(0.0,), max_jobs=2, train_limit=128, epochs=1, limit_s=240, views=1,
-              viewers=2, rounds=1, window_s=3.0, data_root=None, live_cfg=live)
+    res = run(
+        sessions=3,
+        arrivals=(0.0,),
+        max_jobs=2,
+        train_limit=128,
+        epochs=1,
+        limit_s=240,
+        views=1,
+        viewers=2,
+        rounds=1,
+        window_s=3.0,
+        data_root=None,
+        live_cfg=live,
+    )
     print(json.dumps({k: v for k, v in res.items() if k != "live_view"}))
     (room,) = res["classrooms"]
     assert room["errors"] == [] and res["targets"]["no session error"]
@@ -61,7 +74,7 @@ def test_a_small_classroom_over_the_protocol_completes_and_reports_every_figure(
         assert costs[name]["n"] == 1 and costs[name]["cpu_s_per_view"] > 0 and costs[name]["errors"] == []
     lv = res["live_view"]
     assert lv["errors"] == [], lv["errors"]
-    (without, viewers), = lv["rounds_detail"]
+    ((without, viewers),) = lv["rounds_detail"]
     assert (without["viewers"], viewers["viewers"]) == (0, 2) and without["fragment_runs"] == 0
     assert viewers["fragment_runs"] >= 2 * 2  # two viewers, a fragment rerun a second each, for 3 s
     assert viewers["server_cpu_per_s"] > without["server_cpu_per_s"] >= 0

@@ -26,27 +26,47 @@ SMALL = {"n_train": 200, "n_test": 50}
 
 
 def _cnn(**data) -> RunConfig:
-    return RunConfig().replace(data={"params": SMALL, **data}, model={"params": {"channels": [4, 8], "fc": []}},
-                               optim={"name": "adam", "lr": 1e-3, "schedule": "constant"},
-                               train={"epochs": 1, "batch_size": 50})
+    return RunConfig().replace(
+        data={"params": SMALL, **data},
+        model={"params": {"channels": [4, 8], "fc": []}},
+        optim={"name": "adam", "lr": 1e-3, "schedule": "constant"},
+        train={"epochs": 1, "batch_size": 50},
+    )
 
 
 def _autoencoder() -> RunConfig:
-    return RunConfig.from_dict({"data": {"dataset": "shapes", "train_limit": 96, "data_root": SECRET,
-                                         "params": {"n_train": 128, "n_test": 64}},
-                                "model": {"name": "conv_autoencoder", "params": {"code": 8, "channels": [4, 8]}},
-                                "optim": {"lr": 3e-3, "schedule": "constant"},
-                                "train": {"task": "reconstruct", "epochs": 1, "batch_size": 32, "device": "cpu",
-                                          "eval_batch_size": 500}})
+    return RunConfig.from_dict(
+        {
+            "data": {
+                "dataset": "shapes",
+                "train_limit": 96,
+                "data_root": SECRET,
+                "params": {"n_train": 128, "n_test": 64},
+            },
+            "model": {"name": "conv_autoencoder", "params": {"code": 8, "channels": [4, 8]}},
+            "optim": {"lr": 3e-3, "schedule": "constant"},
+            "train": {"task": "reconstruct", "epochs": 1, "batch_size": 32, "device": "cpu", "eval_batch_size": 500},
+        }
+    )
 
 
 def _transfer() -> RunConfig:
-    return RunConfig.from_dict({"data": {"dataset": "shapes", "train_limit": 96, "data_root": SECRET,
-                                         "params": {"n_train": 128, "n_test": 64}},
-                                "model": {"name": "transfer", "params": {"backbone": "mobilenet_v3_small",
-                                                                        "weights": "none", "image_size": 32}},
-                                "optim": {"name": "adam", "lr": 3e-3, "schedule": "constant"},
-                                "train": {"epochs": 1, "batch_size": 32, "device": "cpu", "eval_batch_size": 500}})
+    return RunConfig.from_dict(
+        {
+            "data": {
+                "dataset": "shapes",
+                "train_limit": 96,
+                "data_root": SECRET,
+                "params": {"n_train": 128, "n_test": 64},
+            },
+            "model": {
+                "name": "transfer",
+                "params": {"backbone": "mobilenet_v3_small", "weights": "none", "image_size": 32},
+            },
+            "optim": {"name": "adam", "lr": 3e-3, "schedule": "constant"},
+            "train": {"epochs": 1, "batch_size": 32, "device": "cpu", "eval_batch_size": 500},
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +75,12 @@ def others(tmp_path_factory) -> dict[str, str]:
     and a transfer model."""
     store = RunStore(tmp_path_factory.mktemp("shared") / "runs")
     out = {}
-    for name, cfg in (("alice", _cnn(data_root=SECRET)), ("bob", _cnn()), ("transfer", _transfer()),
-                      ("ae", _autoencoder())):
+    for name, cfg in (
+        ("alice", _cnn(data_root=SECRET)),
+        ("bob", _cnn()),
+        ("transfer", _transfer()),
+        ("ae", _autoencoder()),
+    ):
         events = list(fit(cfg, store=store))
         assert events[-1]["kind"] == "done", events[-1]
         out[name] = events[0]["run_id"]
@@ -124,6 +148,7 @@ def _ids(options) -> list[str]:
 
 # -- run lists: the session's own runs, plus the run its link names --------------------------------
 
+
 def test_inside_lists_only_my_runs_unless_a_link_names_another(app, others):
     at = app()
     at.session_state["my_runs"] = [others["bob"]]  # this session started bob's run
@@ -188,6 +213,7 @@ def test_transfer_lists_only_my_source_runs_unless_a_link_names_another(app, oth
 
 
 # -- a viewer's downloads: nothing written into the run folder, no server path ---------------------
+
 
 def _folder(run_dir: Path) -> dict[str, tuple[int, int]]:
     return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in run_dir.iterdir()}
@@ -264,6 +290,7 @@ def test_the_core_helpers_drop_only_the_server_folder(others):
 
 # -- the link a page invites to share carries no control key ---------------------------------------
 
+
 def _links(at) -> list[str]:
     return [c.value for c in at.caption if "link" in c.value.lower()]
 
@@ -273,9 +300,17 @@ def test_the_view_only_links_carry_no_control_key(app, others):
 
     long = {"epochs": 200, "batch_size": 32}
     job = job_manager().submit(_cnn().replace(train=long), owner="teacher")
-    ae = job_manager().submit(RunConfig.from_dict({
-        "data": {"params": SMALL}, "model": {"name": "conv_autoencoder"}, "optim": {"schedule": "constant"},
-        "train": {"task": "reconstruct", "probes": ["live_recon"], **long}}), owner="teacher")
+    ae = job_manager().submit(
+        RunConfig.from_dict(
+            {
+                "data": {"params": SMALL},
+                "model": {"name": "conv_autoencoder"},
+                "optim": {"schedule": "constant"},
+                "train": {"task": "reconstruct", "probes": ["live_recon"], **long},
+            }
+        ),
+        owner="teacher",
+    )
     try:
         at = _open(app(run=job.run_id, ctl=job.control_key), "train")
         _ok(at)
@@ -296,6 +331,7 @@ def test_the_view_only_links_carry_no_control_key(app, others):
 
 
 # -- a transfer run keeps its Stop button after a reload -------------------------------------------
+
 
 def test_a_transfer_run_keeps_its_stop_button_after_a_reload(app):
     from app_pages.common import job_manager
@@ -333,4 +369,3 @@ def test_a_transfer_run_keeps_its_stop_button_after_a_reload(app):
         assert job_manager().status(run_id) == "stopped"
     finally:
         job_manager().stop(run_id)
-

@@ -47,8 +47,12 @@ def test_the_app_opens_on_the_start_page_with_every_lesson_linked(app):
 
 def test_lessons_follow_the_course_notes_order():
     order = [lesson.title for lesson in lessons()]
-    assert order.index("MLP vs CNN: shift the test images") < order.index("Denoise digits") \
-        < order.index("Borrow a network: transfer learning") < order.index("Paint like a texture: style transfer")
+    assert (
+        order.index("MLP vs CNN: shift the test images")
+        < order.index("Denoise digits")
+        < order.index("Borrow a network: transfer learning")
+        < order.index("Paint like a texture: style transfer")
+    )
     assert sorted(LESSONS.facts(n)["order"] for n in LESSONS.names()) == list(range(1, len(order) + 1))
 
 

@@ -71,8 +71,9 @@ def cnn_store(tmp_path_factory):
     data = DataConfig(dataset="shapes", params={"n_train": 320, "n_test": 100})
     train = TrainConfig(epochs=1, batch_size=64, log_every=5)
     for model in (ModelConfig(name="cnn", params={"channels": [8, 16], "fc": [16]}), ModelConfig(name="mlp")):
-        events = list(fit(RunConfig(data=data, model=model, optim=OptimConfig(name="adam", lr=3e-3), train=train),
-                          store=store))
+        events = list(
+            fit(RunConfig(data=data, model=model, optim=OptimConfig(name="adam", lr=3e-3), train=train), store=store)
+        )
         assert events[-1]["kind"] == "done", events[-1]
     return store
 
@@ -85,9 +86,9 @@ def run_all(settings, **kw):
 
 # -- oracles ------------------------------------------------------------------------------------
 
+
 def test_gram_matrix_by_hand():
-    f = torch.tensor([[[[1.0, 2.0, 0.0], [-1.0, 3.0, 1.0]],
-                       [[0.5, 0.0, 2.0], [1.0, -2.0, 4.0]]]])  # (1, C=2, H=2, W=3)
+    f = torch.tensor([[[[1.0, 2.0, 0.0], [-1.0, 3.0, 1.0]], [[0.5, 0.0, 2.0], [1.0, -2.0, 4.0]]]])  # (1, C=2, H=2, W=3)
     a = [1, 2, 0, -1, 3, 1]
     b = [0.5, 0, 2, 1, -2, 4]
     dot = lambda u, v: sum(x * y for x, y in zip(u, v))
@@ -119,7 +120,7 @@ def test_vgg_weights_load_from_the_hub_cache_like_torchvision(vgg):
     with torch.no_grad():
         ours = ext(x)
         normed = (x - torch.tensor(net.mean).view(1, 3, 1, 1)) / torch.tensor(net.std).view(1, 3, 1, 1)
-        want4 = ref.features[:8](normed)   # conv_4 is features[7]
+        want4 = ref.features[:8](normed)  # conv_4 is features[7]
         want5 = ref.features[:11](normed)  # conv_5 is features[10]
     assert torch.allclose(ours["conv_4"], want4, atol=1e-4, rtol=1e-4)
     assert torch.allclose(ours["conv_5"], want5, atol=1e-4, rtol=1e-4)
@@ -149,10 +150,17 @@ def test_a_weights_file_for_another_network_is_refused(tmp_path, monkeypatch):
 
 # -- the loop -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("optimizer, init", [("lbfgs", "noise"), ("adam", "content")])
 def test_losses_decrease_and_the_result_keeps_the_content_size(vgg, optimizer, init):
-    s = style.StyleSettings(content="chelsea", style="mosaic", optimizer=optimizer, init=init, tv_weight=1.0,
-                            **{**TINY, "steps": 15 if optimizer == "lbfgs" else 30})
+    s = style.StyleSettings(
+        content="chelsea",
+        style="mosaic",
+        optimizer=optimizer,
+        init=init,
+        tv_weight=1.0,
+        **{**TINY, "steps": 15 if optimizer == "lbfgs" else 30},
+    )
     start, steps, final = run_all(s, preview_every=5)
     assert start["size"] == [27, 40]  # chelsea is 451x300: long side 40, aspect kept
     assert final["kind"] == "done" and final["step"] == s.steps and len(steps) == s.steps
@@ -219,6 +227,7 @@ def test_bad_settings_and_layers_are_clear_errors(vgg):
 
 # -- images of any kind -------------------------------------------------------------------------
 
+
 def _png(img: Image.Image, fmt: str = "PNG") -> bytes:
     buf = io.BytesIO()
     img.save(buf, format=fmt)
@@ -246,10 +255,13 @@ def test_images_of_any_mode_and_size():
     assert style.load_image(np.zeros((30, 45), dtype=bool), 45).shape == (1, 3, 30, 45)
 
 
-@pytest.mark.parametrize("data, words", [
-    (b"definitely not an image", "not an image that can be read"),
-    (None, "not an image that can be read"),  # a truncated PNG
-])
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"definitely not an image", "not an image that can be read"),
+        (None, "not an image that can be read"),  # a truncated PNG
+    ],
+)
 def test_corrupt_files_are_clear_errors(data, words):
     if data is None:
         data = _png(Image.new("RGB", (64, 64), (1, 2, 3)))[:60]
@@ -271,6 +283,7 @@ def test_every_built_in_image_loads_offline(name):
 
 
 # -- a playground-trained CNN as the feature network --------------------------------------------
+
 
 def test_playground_cnn_as_feature_network(cnn_store, offline):
     runs = style.feature_runs(cnn_store)
@@ -340,7 +353,7 @@ def test_the_gate_refuses_bad_style_jobs_before_anything_runs(store, tmp_path, m
     big = style.StyleSettings(size=2048, steps=5000, device="cpu")
     with pytest.raises(ConfigError, match="at 2048 px use at most 78 steps"):
         m.submit(style.StyleJob(big), "a")
-    assert 5000 * 256 ** 2 <= style.job.CPU_PIXEL_STEPS  # the page's default size allows its whole step range
+    assert 5000 * 256**2 <= style.job.CPU_PIXEL_STEPS  # the page's default size allows its whole step range
     with pytest.raises(ConfigError, match="upload it again"):
         m.submit(style.StyleJob(style.StyleSettings(content="upload:me.png", **TINY)), "a")
     with pytest.raises(Exception, match="not an image|cannot|identify"):
@@ -368,8 +381,11 @@ def test_feature_runs_reads_the_newest_runs_and_only_the_end_of_the_metrics(cnn_
     # a long history before the last epoch: the whole file is never parsed
     old = store.root / ids[0] / "metrics.jsonl"
     old.write_text('{"kind":"step","step":1,"loss":1.0}\n' * 100_000 + old.read_text())
-    monkeypatch.setattr(RunStore.open.__globals__["Run"], "iter_events",
-                        lambda self: (_ for _ in ()).throw(AssertionError("read the whole metrics file")))
+    monkeypatch.setattr(
+        RunStore.open.__globals__["Run"],
+        "iter_events",
+        lambda self: (_ for _ in ()).throw(AssertionError("read the whole metrics file")),
+    )
     runs = style.feature_runs(store)
     assert [r["run_id"] for r in runs] == ids[::-1] and all(r["test_acc"] == epoch_acc for r in runs)
     assert [r["run_id"] for r in style.feature_runs(store, limit=2)] == ids[::-1][:2]
@@ -378,22 +394,44 @@ def test_feature_runs_reads_the_newest_runs_and_only_the_end_of_the_metrics(cnn_
     old.write_text(old.read_text() + '{"kind":"step","step":2,"loss":0.5}\n' * 3000 + '{"kind":"epoch","test_a')
     assert features.last_test_acc(store.open(ids[0]), first_chunk=1024) == epoch_acc
     (store.root / ids[1] / "metrics.jsonl").write_text('{"kind":"step","test_acc_x":1}\n')
-    assert features.last_test_acc(store.open(ids[1])) is None and "accuracy" not in \
-        style.feature_runs(store, run_ids=[ids[1]])[0]["label"]
+    assert (
+        features.last_test_acc(store.open(ids[1])) is None
+        and "accuracy" not in style.feature_runs(store, run_ids=[ids[1]])[0]["label"]
+    )
 
 
 # -- command line -------------------------------------------------------------------------------
 
+
 def cli(*args, env=None):
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "playground", "style", *map(str, args)], capture_output=True,
-                          text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "playground", "style", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_cli_style_writes_the_png_and_a_json_line(vgg, tmp_path):
     out = tmp_path / "r.png"
-    p = cli("--content", "chelsea", "--style", "waves", "--size", 48, "--steps", 6, "--device", "cpu",
-            "--out", out, "--json", env={"TORCH_HOME": str(vgg)})
+    p = cli(
+        "--content",
+        "chelsea",
+        "--style",
+        "waves",
+        "--size",
+        48,
+        "--steps",
+        6,
+        "--device",
+        "cpu",
+        "--out",
+        out,
+        "--json",
+        env={"TORCH_HOME": str(vgg)},
+    )
     assert p.returncode == 0, p.stderr
     result = json.loads(p.stdout.strip().splitlines()[-1])
     assert result["status"] == "done" and result["step"] == 6 and result["size"] == [32, 48]
@@ -407,13 +445,24 @@ def test_cli_style_bad_input_exits_2_and_overflow_exits_1(vgg, tmp_path):
     p = cli("--content", bad, "--size", 48, "--steps", 2, "--out", tmp_path / "x.png", "--json")
     assert p.returncode == 2 and "not an image that can be read" in p.stderr
     assert json.loads(p.stdout.strip().splitlines()[-1])["status"] == "error"
-    p = cli("--size", 48, "--steps", 3, "--style-weight", "1e40", "--out", tmp_path / "y.png", "--json",
-            env={"TORCH_HOME": str(vgg)})
+    p = cli(
+        "--size",
+        48,
+        "--steps",
+        3,
+        "--style-weight",
+        "1e40",
+        "--out",
+        tmp_path / "y.png",
+        "--json",
+        env={"TORCH_HOME": str(vgg)},
+    )
     assert p.returncode == 1 and json.loads(p.stdout.strip().splitlines()[-1])["status"] == "diverged"
     assert (tmp_path / "y.png").exists()  # the last good image is still written
 
 
 # -- the page (AppTest) -------------------------------------------------------------------------
+
 
 @pytest.fixture
 def page(tmp_path, monkeypatch):
@@ -432,8 +481,9 @@ def page(tmp_path, monkeypatch):
 def _state(at) -> str:
     from playground.jobs.manager import manager
 
-    return manager().status(at.query_params["style"][0] if isinstance(at.query_params["style"], list)
-                            else at.query_params["style"], "style")
+    return manager().status(
+        at.query_params["style"][0] if isinstance(at.query_params["style"], list) else at.query_params["style"], "style"
+    )
 
 
 def _wait_done(at, timeout=90):
@@ -458,8 +508,11 @@ def test_page_runs_a_transfer_live_and_offers_downloads(vgg, page):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert _state(at) == "done"
     assert len(at.get("image")) == 3  # the two thumbnails and the result
-    assert len(at.get("plotly_chart")) == 1 and [m.label for m in at.metric][:3] == ["content loss", "style loss",
-                                                                                      "TV loss"]
+    assert len(at.get("plotly_chart")) == 1 and [m.label for m in at.metric][:3] == [
+        "content loss",
+        "style loss",
+        "TV loss",
+    ]
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Result (.png)", "Settings (.json)"]
     assert any("step 8 / 8" in p.proto.text for p in at.get("progress"))

@@ -29,16 +29,40 @@ ROOT = Path(__file__).resolve().parents[1]
 KEY = "correct horse battery staple"
 
 
-def fake_run(store: RunStore, dataset: str = "shapes", model: str = "cnn", accs=(0.5, 0.8), final: str | None = "done",
-             t: float = 12.0):
+def fake_run(
+    store: RunStore,
+    dataset: str = "shapes",
+    model: str = "cnn",
+    accs=(0.5, 0.8),
+    final: str | None = "done",
+    t: float = 12.0,
+):
     """A run folder as a finished (or interrupted, ``final=None``) training run leaves it, without training."""
     run = store.create(RunConfig().replace(data={"dataset": dataset}, model={"name": model}))
     run.append({"kind": "start", "run_id": run.run_id, "device": "cpu", "t": 0.0})
     for i, a in enumerate(accs):
-        run.append({"kind": "step", "step": 10 * (i + 1), "epoch": i, "loss": 1.0 - a, "acc": a, "lr": 0.01,
-                    "images_per_s": 100.0, "t": t * (i + 0.9) / len(accs)})
-        run.append({"kind": "epoch", "epoch": i, "step": 10 * (i + 1), "test_loss": 1.0 - a, "test_acc": a,
-                    "t": t * (i + 1) / len(accs)})
+        run.append(
+            {
+                "kind": "step",
+                "step": 10 * (i + 1),
+                "epoch": i,
+                "loss": 1.0 - a,
+                "acc": a,
+                "lr": 0.01,
+                "images_per_s": 100.0,
+                "t": t * (i + 0.9) / len(accs),
+            }
+        )
+        run.append(
+            {
+                "kind": "epoch",
+                "epoch": i,
+                "step": 10 * (i + 1),
+                "test_loss": 1.0 - a,
+                "test_acc": a,
+                "t": t * (i + 1) / len(accs),
+            }
+        )
     if final:
         run.append({"kind": final, "step": 10 * len(accs), "t": t})
     return run
@@ -52,6 +76,7 @@ def _fresh_gate():
 
 
 # -- anonymous names ---------------------------------------------------------------------------------
+
 
 def test_names_are_stable_per_session_differ_between_sessions_and_never_show_the_token():
     namer = teacher.Namer()
@@ -68,6 +93,7 @@ def test_names_are_stable_per_session_differ_between_sessions_and_never_show_the
 
 
 # -- the key -------------------------------------------------------------------------------------------
+
 
 class Clock:
     def __init__(self) -> None:
@@ -135,8 +161,9 @@ def test_the_gate_counts_every_failure_of_concurrent_sessions():
     import threading
 
     gate = teacher.KeyGate(key=lambda: KEY, per_session=10**6, per_client=400, lockout_s=600)
-    threads = [threading.Thread(target=lambda i=i: [gate.check("x", f"s{i}", "c") for _ in range(50)])
-               for i in range(8)]
+    threads = [
+        threading.Thread(target=lambda i=i: [gate.check("x", f"s{i}", "c") for _ in range(50)]) for i in range(8)
+    ]
     for th in threads:
         th.start()
     for th in threads:
@@ -147,13 +174,16 @@ def test_the_gate_counts_every_failure_of_concurrent_sessions():
 
 # -- the class table, leaderboard, queue, CSV -----------------------------------------------------------
 
+
 @pytest.fixture
 def class_store(tmp_path):
     store = RunStore(tmp_path / "runs")
-    runs = {"a": fake_run(store, "shapes", "cnn", (0.6, 0.91)),
-            "b": fake_run(store, "shapes", "mlp", (0.5, 0.7), final="stopped"),
-            "c": fake_run(store, "mnist", "lenet5", (0.97, 0.985)),
-            "d": fake_run(store, "mnist", "cnn", (0.9,), final=None)}  # interrupted
+    runs = {
+        "a": fake_run(store, "shapes", "cnn", (0.6, 0.91)),
+        "b": fake_run(store, "shapes", "mlp", (0.5, 0.7), final="stopped"),
+        "c": fake_run(store, "mnist", "lenet5", (0.97, 0.985)),
+        "d": fake_run(store, "mnist", "cnn", (0.9,), final=None),
+    }  # interrupted
     bad = store.root / "20990101-000000-damagedrun"
     bad.mkdir()
     (bad / "config.json").write_text("{not json")
@@ -169,14 +199,25 @@ def test_the_table_lists_every_run_on_disk_of_every_kind(class_store):
     rows = {r.run: r for r in teacher.class_table(m, teacher.Namer())}
     assert set(rows) == {r.run_id for r in runs.values()} | {damaged, race}
     a, b, c, d = (rows[runs[k].run_id] for k in "abcd")
-    assert (a.status, a.dataset, a.model, a.test_acc, a.best_test_acc, a.epochs, a.time_s) == \
-        ("done", "shapes", "cnn", 91.0, 91.0, 2, 12.0)
+    assert (a.status, a.dataset, a.model, a.test_acc, a.best_test_acc, a.epochs, a.time_s) == (
+        "done",
+        "shapes",
+        "cnn",
+        91.0,
+        91.0,
+        2,
+        12.0,
+    )
     assert (b.status, c.test_acc, d.status, d.test_acc) == ("stopped", 98.5, "interrupted", 90.0)
     assert rows[damaged].status == "damaged"
     assert rows[race].kind == "initrace" and rows[race].dataset == "shapes" and "init race" in rows[race].model
     style = rows[runs["style"].run_id]
-    assert (style.kind, style.dataset, style.model, style.status) == ("style", "astronaut + mosaic", "vgg19",
-                                                                      "interrupted")
+    assert (style.kind, style.dataset, style.model, style.status) == (
+        "style",
+        "astronaut + mosaic",
+        "vgg19",
+        "interrupted",
+    )
     assert all(r.session == teacher.NO_SESSION for r in rows.values())  # no session holds them: no name
     assert [r.run for r in teacher.class_table(m, teacher.Namer())] == sorted(rows, reverse=True)
 
@@ -185,8 +226,10 @@ def test_the_leaderboard_has_the_best_test_accuracy_per_data_set(class_store):
     store, runs, _, _ = class_store
     rows = teacher.class_table(JobManager(store=store, workers="thread"), teacher.Namer())
     board = teacher.leaderboard(rows)
-    assert [(b["dataset"], b["test_acc"], b["run"]) for b in board] == \
-        [("mnist", 98.5, runs["c"].run_id), ("shapes", 91.0, runs["a"].run_id)]
+    assert [(b["dataset"], b["test_acc"], b["run"]) for b in board] == [
+        ("mnist", 98.5, runs["c"].run_id),
+        ("shapes", 91.0, runs["a"].run_id),
+    ]
 
 
 def test_the_csv_lists_every_run_finished_ones_on_disk_and_live_ones_with_their_session(class_store, monkeypatch):
@@ -201,8 +244,12 @@ def test_the_csv_lists_every_run_finished_ones_on_disk_and_live_ones_with_their_
         text = teacher.results_csv(rows)
         table = list(csv.DictReader(io.StringIO(text)))
         assert tuple(table[0]) == teacher.CSV_COLUMNS
-        assert {r["run"] for r in table} == {r.run_id for r in runs.values()} | {damaged, race, blocker.run_id,
-                                                                               waiting.run_id}
+        assert {r["run"] for r in table} == {r.run_id for r in runs.values()} | {
+            damaged,
+            race,
+            blocker.run_id,
+            waiting.run_id,
+        }
         by_id = {r["run"]: r for r in table}
         assert by_id[runs["c"].run_id]["test_acc"] == "98.5" and by_id[runs["c"].run_id]["status"] == "done"
         assert by_id[blocker.run_id]["session"] == namer.name("student-token-one")
@@ -215,11 +262,23 @@ def test_the_csv_lists_every_run_finished_ones_on_disk_and_live_ones_with_their_
 
 
 def test_the_csv_quotes_what_a_spreadsheet_would_run_as_a_formula():
-    row = teacher.RunRow(session="@cmd", run="r1", kind="train", status="done", dataset="shapes", model="cnn",
-                         test_acc=-1.5, best_test_acc=None, epochs=1, time_s=2.0, created="2026-01-01 00:00:00",
-                         device="cpu", name='=HYPERLINK("http://x","y")')
+    row = teacher.RunRow(
+        session="@cmd",
+        run="r1",
+        kind="train",
+        status="done",
+        dataset="shapes",
+        model="cnn",
+        test_acc=-1.5,
+        best_test_acc=None,
+        epochs=1,
+        time_s=2.0,
+        created="2026-01-01 00:00:00",
+        device="cpu",
+        name='=HYPERLINK("http://x","y")',
+    )
     (cells,) = csv.DictReader(io.StringIO(teacher.results_csv([row])))
-    assert cells["name"] == "'=HYPERLINK(\"http://x\",\"y\")" and cells["session"] == "'@cmd"
+    assert cells["name"] == '\'=HYPERLINK("http://x","y")' and cells["session"] == "'@cmd"
     assert cells["test_acc"] == "-1.5" and cells["best_test_acc"] == "" and cells["run"] == "r1"
 
 
@@ -238,6 +297,7 @@ def test_the_projector_figure_is_the_training_curves_tall(class_store):
 
 
 # -- the page (AppTest) -----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def page(class_store, tmp_path, monkeypatch):
@@ -262,9 +322,17 @@ def page(class_store, tmp_path, monkeypatch):
 
 def _seen(at: AppTest) -> list:
     """What a session is shown: every message, label and text of the page (and how many tables)."""
-    return [[w.value for w in at.warning], [e.value for e in at.error], [i.value for i in at.info],
-            [t.label for t in at.text_input], [b.label for b in at.button], [m.value for m in at.markdown],
-            [c.value for c in at.caption], [t.value for t in at.title], len(at.dataframe)]
+    return [
+        [w.value for w in at.warning],
+        [e.value for e in at.error],
+        [i.value for i in at.info],
+        [t.label for t in at.text_input],
+        [b.label for b in at.button],
+        [m.value for m in at.markdown],
+        [c.value for c in at.caption],
+        [t.value for t in at.title],
+        len(at.dataframe),
+    ]
 
 
 def test_without_the_key_or_with_a_wrong_one_the_page_shows_the_same_refusal(page):
@@ -325,8 +393,11 @@ def test_stop_from_the_teacher_page_reaches_a_running_job(page):
 
 # -- over Streamlit's protocol, against a real server ---------------------------------------------------------
 
-LONG = RunConfig().replace(data={"params": {"n_train": 2000, "n_test": 200}}, model={"params": {"channels": [8],
-                           "fc": [16]}}, train={"epochs": 200, "batch_size": 32, "log_every": 5})
+LONG = RunConfig().replace(
+    data={"params": {"n_train": 2000, "n_test": 200}},
+    model={"params": {"channels": [8], "fc": [16]}},
+    train={"epochs": 200, "batch_size": 32, "log_every": 5},
+)
 
 
 def _kinds(runs: Path, run_id: str) -> list[str]:
@@ -337,8 +408,12 @@ def _kinds(runs: Path, run_id: str) -> list[str]:
 async def _protocol(server) -> None:
     from benchmarks.st_protocol import Session
 
-    async with Session(server.url) as none, Session(server.url) as wrong, Session(server.url) as student, \
-            Session(server.url) as tutor:
+    async with (
+        Session(server.url) as none,
+        Session(server.url) as wrong,
+        Session(server.url) as student,
+        Session(server.url) as tutor,
+    ):
         await none.open("teacher")
         await wrong.open("teacher", "key=not-the-key")
         assert teacher.REFUSED in none.texts and "Stop" not in none.buttons
@@ -348,8 +423,9 @@ async def _protocol(server) -> None:
 
         await student.open("train", f"cfg={LONG.to_url()}")
         await student.click("Start training")
-        assert await wait_until_async(lambda: server.runs.is_dir() and any(p.is_dir() for p in server.runs.iterdir()),
-                                      60)
+        assert await wait_until_async(
+            lambda: server.runs.is_dir() and any(p.is_dir() for p in server.runs.iterdir()), 60
+        )
         run_id = next(p.name for p in server.runs.iterdir() if p.is_dir())
         assert await wait_until_async(lambda: "step" in _kinds(server.runs, run_id), 90)
 
@@ -358,8 +434,9 @@ async def _protocol(server) -> None:
         assert any("Queue:" in t for t in tutor.texts)
         assert "key=" not in tutor.query  # the key left the address bar; the session keeps its pass
         await tutor.click("Stop")
-        assert await wait_until_async(lambda: "stopped" in _kinds(server.runs, run_id), 60), \
-            _kinds(server.runs, run_id)[-3:]
+        assert await wait_until_async(lambda: "stopped" in _kinds(server.runs, run_id), 60), _kinds(
+            server.runs, run_id
+        )[-3:]
         await tutor.open("teacher", tutor.query)  # no key in the link any more: the pass opens it
         assert teacher.REFUSED not in tutor.texts and any("Queue:" in t for t in tutor.texts)
         await none.open("teacher")  # and a student still sees only the refusal

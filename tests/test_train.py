@@ -53,8 +53,9 @@ def test_events_follow_the_schema(store):
 
 
 def test_training_learns(store):
-    cfg = small(epochs=4).replace(data={"params": {"n_train": 3000, "n_test": 300}, "augment": ()},
-                                  model={"params": {}})
+    cfg = small(epochs=4).replace(
+        data={"params": {"n_train": 3000, "n_test": 300}, "augment": ()}, model={"params": {}}
+    )
     done = list(fit(cfg))[-1]
     assert done["kind"] == "done" and done["test_acc"] > 0.35  # chance is 0.1
 
@@ -72,8 +73,10 @@ def test_fractional_epochs():
 
 
 def test_huge_learning_rate_diverges_with_advice(store):
-    cfg = small(epochs=3).replace(optim={"name": "sgd", "lr": 1e12, "schedule": "constant"},
-                                  model={"params": {"channels": [8], "batch_norm": False, "fc": []}})
+    cfg = small(epochs=3).replace(
+        optim={"name": "sgd", "lr": 1e12, "schedule": "constant"},
+        model={"params": {"channels": [8], "batch_norm": False, "fc": []}},
+    )
     events = list(fit(cfg, store=store))
     last = events[-1]
     assert last["kind"] == "diverged", last
@@ -81,15 +84,18 @@ def test_huge_learning_rate_diverges_with_advice(store):
     assert store.open(events[0]["run_id"]).status() == "diverged"
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"train": {"batch_size": 5000}}, "larger than the training set"),
-    ({"train": {"device": "cuda"}} if not torch.cuda.is_available() else {"train": {"device": "cuda:99"}}, "GPU"),
-    ({"model": {"name": "vgg99"}}, "Choose one of"),
-    ({"data": {"augment": ("twirl",)}}, "Unknown augmentation"),
-    ({"optim": {"lr": 0.0}}, "learning rate"),
-    ({"data": {"dataset": "image_folder", "data_root": "/nonexistent/x", "params": {}}}, "does not exist"),
-    ({"data": {"dataset": "image_folder", "data_root": "/x", "params": {"colour": 1}}}, "no parameter 'colour'"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"train": {"batch_size": 5000}}, "larger than the training set"),
+        ({"train": {"device": "cuda"}} if not torch.cuda.is_available() else {"train": {"device": "cuda:99"}}, "GPU"),
+        ({"model": {"name": "vgg99"}}, "Choose one of"),
+        ({"data": {"augment": ("twirl",)}}, "Unknown augmentation"),
+        ({"optim": {"lr": 0.0}}, "learning rate"),
+        ({"data": {"dataset": "image_folder", "data_root": "/nonexistent/x", "params": {}}}, "does not exist"),
+        ({"data": {"dataset": "image_folder", "data_root": "/x", "params": {"colour": 1}}}, "no parameter 'colour'"),
+    ],
+)
 def test_bad_input_ends_in_an_error_event(change, words):
     events = list(fit(small().replace(**change)))
     assert [e["kind"] for e in events] == ["error"]
@@ -163,9 +169,28 @@ def test_kill_and_resume_from_the_cli(tmp_path):
     """SIGKILL a real training process after its first checkpoint; resume continues it."""
     runs = tmp_path / "runs"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    args = [sys.executable, "-m", "playground", "train", "--runs", str(runs), "--dataset", "shapes",
-            "--data-param", "n_train=640", "--data-param", "n_test=200", "--model-param", "channels=[8,16]",
-            "--epochs", "40", "--batch-size", "64", "--log-every", "1"]
+    args = [
+        sys.executable,
+        "-m",
+        "playground",
+        "train",
+        "--runs",
+        str(runs),
+        "--dataset",
+        "shapes",
+        "--data-param",
+        "n_train=640",
+        "--data-param",
+        "n_test=200",
+        "--model-param",
+        "channels=[8,16]",
+        "--epochs",
+        "40",
+        "--batch-size",
+        "64",
+        "--log-every",
+        "1",
+    ]
     log = open(tmp_path / "train.log", "wb")
     proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     deadline = time.time() + 120
@@ -185,8 +210,14 @@ def test_kill_and_resume_from_the_cli(tmp_path):
     before = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     assert before[-1]["kind"] not in ("done", "stopped")
     cut = load_checkpoint(run_dir / "checkpoint.pt")["epoch"]
-    out = subprocess.run([sys.executable, "-m", "playground", "resume", run_dir.name, "--runs", str(runs), "--json",
-                          "--quiet"], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "playground", "resume", run_dir.name, "--runs", str(runs), "--json", "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["status"] == "done" and result["run_id"] == run_dir.name
@@ -232,16 +263,19 @@ def test_resuming_a_done_run_is_refused_and_keeps_its_record(store):
     assert run.metrics_path.read_bytes() == before and run.status() == "done"
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"train": {"batch_size": 1}}, "at least 2"),
-    ({"data": {"augment": ("rotation:degrees=1/2",)}}, "wrong type"),
-    ({"optim": {"name": "momentum", "params": {"momentum": "abc"}}}, "momentum"),
-    ({"optim": {"params": {"lr": 0.1}}}, "cannot be set"),
-    ({"model": {"params": {"num_classes": 3}}}, "cannot be set"),
-    ({"data": {"params": {"root": "/x"}}}, "cannot be set"),
-    ({"optim": {"schedule_params": {"total_steps": 5}}}, "cannot be set"),
-    ({"train": {"device": "cuda:x"}}, "device"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"train": {"batch_size": 1}}, "at least 2"),
+        ({"data": {"augment": ("rotation:degrees=1/2",)}}, "wrong type"),
+        ({"optim": {"name": "momentum", "params": {"momentum": "abc"}}}, "momentum"),
+        ({"optim": {"params": {"lr": 0.1}}}, "cannot be set"),
+        ({"model": {"params": {"num_classes": 3}}}, "cannot be set"),
+        ({"data": {"params": {"root": "/x"}}}, "cannot be set"),
+        ({"optim": {"schedule_params": {"total_steps": 5}}}, "cannot be set"),
+        ({"train": {"device": "cuda:x"}}, "device"),
+    ],
+)
 def test_more_bad_input_is_explained(change, words):
     events = list(fit(small().replace(**change)))
     assert [e["kind"] for e in events] == ["error"], events
@@ -306,6 +340,7 @@ def test_a_run_stopped_inside_an_epoch_ends_with_its_test_figures():
 
 # -- settings changed while it trains -------------------------------------------------------
 
+
 def test_the_learning_rate_changes_from_the_next_step_and_resume_keeps_it(store):
     from conftest import tiny_run
 
@@ -343,8 +378,9 @@ def test_a_new_learning_rate_rescales_the_one_cycle_schedule():
     assert max(e["lr"] for e in steps if e["step"] > 6) < max(e["lr"] for e in steps if e["step"] <= 6)
 
 
-@pytest.mark.parametrize("bad", [dict(lr=0), dict(lr=-1), dict(lr=float("nan")), dict(lr="fast"),
-                                 dict(momentum=2.0), dict(batch_size=8)])
+@pytest.mark.parametrize(
+    "bad", [dict(lr=0), dict(lr=-1), dict(lr=float("nan")), dict(lr="fast"), dict(momentum=2.0), dict(batch_size=8)]
+)
 def test_bad_changes_are_refused_at_the_control(bad):
     from playground.errors import ConfigError
 
@@ -470,6 +506,7 @@ def test_quick_test_must_be_a_sensible_number_of_images():
 
 def test_precision_auto_is_bf16_on_a_gpu_or_an_amx_cpu_and_each_setting_trains():
     from playground.device import amx_bf16, autocast_dtype
+
     cpu = torch.device("cpu")
     assert autocast_dtype(cpu, "auto") == (torch.bfloat16 if amx_bf16() else None)
     assert autocast_dtype(torch.device("cuda"), "auto") == torch.bfloat16
@@ -492,14 +529,24 @@ def test_live_figures_draw_the_same_json_as_validated_ones():
 
     from playground import plots
 
-    steps = {"step": [10, 20, 30], "loss": [2.0, 1.0, 0.5], "acc": [0.1, 0.5, 0.8], "lr": [1e-3, 2e-3, 1e-3],
-             "images_per_s": [900.0, 1000.0, 1100.0]}
+    steps = {
+        "step": [10, 20, 30],
+        "loss": [2.0, 1.0, 0.5],
+        "acc": [0.1, 0.5, 0.8],
+        "lr": [1e-3, 2e-3, 1e-3],
+        "images_per_s": [900.0, 1000.0, 1100.0],
+    }
     epochs, sets = [{"step": 30, "test_loss": 0.6, "test_acc": 0.79}], [{"step": 20, "lr": 0.01}]
     quick = {"step": [10, 20], "loss": [1.5, 0.9], "acc": [0.3, 0.6], "n": [512, 512]}
-    drawn = lambda f: json.loads(pio.to_json(plotly.tools.return_figure_from_figure_or_data(f, validate_figure=True),
-                                             validate=False))
+    drawn = lambda f: json.loads(
+        pio.to_json(plotly.tools.return_figure_from_figure_or_data(f, validate_figure=True), validate=False)
+    )
     for fig in (plots.training_curves(steps, epochs, sets, quick), plots.lr_curve(steps), plots.throughput(steps)):
         validated = go.Figure(fig.to_plotly_json())
         assert drawn(fig) == drawn(validated)
-    assert [t.name for t in plots.training_curves(steps, epochs).data] == ["train", "train", "test (full)",
-                                                                          "test (full)"]
+    assert [t.name for t in plots.training_curves(steps, epochs).data] == [
+        "train",
+        "train",
+        "test (full)",
+        "test (full)",
+    ]

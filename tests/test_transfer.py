@@ -38,8 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL = "mobilenet_v3_small"
 TINY = {"n_train": 128, "n_test": 64}  # a small shapes set: evaluation passes stay cheap
 # The classic recipe's numbers (torchvision's models): the final layer each backbone replaces, and what it saw.
-HEADS = {"vgg16": ("classifier.6", 4096), "resnet18": ("fc", 512), "mobilenet_v3_small": ("classifier.3", 1024),
-         "efficientnet_b0": ("classifier.1", 1280)}
+HEADS = {
+    "vgg16": ("classifier.6", 4096),
+    "resnet18": ("fc", 512),
+    "mobilenet_v3_small": ("classifier.3", 1024),
+    "efficientnet_b0": ("classifier.1", 1280),
+}
 
 
 @pytest.fixture
@@ -61,14 +65,25 @@ def cache_weights(arch: str, seed: int = 0) -> dict:
 
 def small_cfg(**params) -> RunConfig:
     mp = {"backbone": SMALL, "weights": "none", "image_size": 32, "freeze": "head_only", **params}
-    return RunConfig.from_dict({"data": {"dataset": "shapes", "train_limit": 96, "params": TINY},
-                                "model": {"name": "transfer", "params": mp},
-                                "optim": {"schedule": "constant"},  # rates as set (the default is one-cycle)
-                                "train": {"epochs": 1, "batch_size": 32, "device": "cpu", "checkpoint": False,
-                                          "eval_batch_size": 500, "log_every": 1}})
+    return RunConfig.from_dict(
+        {
+            "data": {"dataset": "shapes", "train_limit": 96, "params": TINY},
+            "model": {"name": "transfer", "params": mp},
+            "optim": {"schedule": "constant"},  # rates as set (the default is one-cycle)
+            "train": {
+                "epochs": 1,
+                "batch_size": 32,
+                "device": "cpu",
+                "checkpoint": False,
+                "eval_batch_size": 500,
+                "log_every": 1,
+            },
+        }
+    )
 
 
 # -- the new head, for every backbone -------------------------------------------------
+
 
 @pytest.mark.parametrize("arch", list(BACKBONES))
 def test_new_head_has_the_right_features_for_every_backbone(arch):
@@ -91,10 +106,18 @@ def test_new_head_has_the_right_features_for_every_backbone(arch):
 
 # -- freezing: requires_grad exactly as the table shows -----------------------------------
 
+
 @pytest.mark.parametrize("opt", freeze_options(SMALL), ids=lambda o: f"{o['freeze']}-{o['k']}")
 def test_freezing_sets_requires_grad_as_the_table_shows(opt):
-    m = build_transfer(in_shape=(3, 32, 32), num_classes=5, backbone=SMALL, weights="none", image_size=32,
-                       freeze=opt["freeze"], k=opt["k"])
+    m = build_transfer(
+        in_shape=(3, 32, 32),
+        num_classes=5,
+        backbone=SMALL,
+        weights="none",
+        image_size=32,
+        freeze=opt["freeze"],
+        k=opt["k"],
+    )
     rows = surgery_table(m, (3, 32, 32))
     assert rows[0]["name"] == "(preprocess)"
     by_name = {r["name"]: r for r in rows[1:]}
@@ -118,8 +141,9 @@ def test_freezing_sets_requires_grad_as_the_table_shows(opt):
 
 
 def test_frozen_blocks_stay_in_eval_mode():
-    m = build_transfer(in_shape=(3, 32, 32), num_classes=5, backbone=SMALL, weights="none", image_size=32,
-                       freeze="last_k", k=1)
+    m = build_transfer(
+        in_shape=(3, 32, 32), num_classes=5, backbone=SMALL, weights="none", image_size=32, freeze="last_k", k=1
+    )
     m.train()
     assert not m.backbone.features[3].training and not m.backbone.features[12].training
     assert m.backbone.classifier[2].training  # the last block's dropout trains with it
@@ -128,6 +152,7 @@ def test_frozen_blocks_stay_in_eval_mode():
 
 
 # -- the optimiser gets the trainable parameters only, at two learning rates ------------------
+
 
 def test_only_trainable_parameters_reach_the_optimiser(monkeypatch):
     seen = {}
@@ -180,6 +205,7 @@ def test_training_changes_only_the_trainable_blocks():
 
 
 # -- weights: the hub cache, offline, weights_only, mismatches -------------------------------
+
 
 def test_imagenet_weights_load_from_the_hub_cache(hub):
     state = cache_weights(SMALL, seed=3)
@@ -238,8 +264,15 @@ def test_source_run_transfer_and_mismatch(store):
     assert events[-1]["kind"] == "done", events[-1]
     run_id = events[-1]["run_id"]
     src = store.open(run_id).load_checkpoint(final=True)["model"]
-    m = build_transfer(in_shape=(1, 28, 28), num_classes=3, backbone=SMALL, weights="run", source_run=run_id,
-                       runs_root=str(store.root), image_size=32)
+    m = build_transfer(
+        in_shape=(1, 28, 28),
+        num_classes=3,
+        backbone=SMALL,
+        weights="run",
+        source_run=run_id,
+        runs_root=str(store.root),
+        image_size=32,
+    )
     got = m.state_dict()
     for k, v in src.items():
         if k.startswith("backbone.classifier.3."):
@@ -247,20 +280,37 @@ def test_source_run_transfer_and_mismatch(store):
         else:
             assert torch.equal(got[k], v), k  # backbone and its preprocessing (the source data's statistics)
     with pytest.raises(CheckpointError, match="trained backbone mobilenet_v3_small, not resnet18"):
-        build_transfer(in_shape=(3, 32, 32), num_classes=3, backbone="resnet18", weights="run", source_run=run_id,
-                       runs_root=str(store.root))
-    cnn = RunConfig.from_dict({"data": {"dataset": "shapes", "train_limit": 64, "params": TINY},
-                               "model": {"name": "cnn", "params": {"channels": [4]}},
-                               "train": {"epochs": 1, "batch_size": 32, "device": "cpu"}})
+        build_transfer(
+            in_shape=(3, 32, 32),
+            num_classes=3,
+            backbone="resnet18",
+            weights="run",
+            source_run=run_id,
+            runs_root=str(store.root),
+        )
+    cnn = RunConfig.from_dict(
+        {
+            "data": {"dataset": "shapes", "train_limit": 64, "params": TINY},
+            "model": {"name": "cnn", "params": {"channels": [4]}},
+            "train": {"epochs": 1, "batch_size": 32, "device": "cpu"},
+        }
+    )
     cnn_id = list(fit(cnn, store=store))[-1]["run_id"]
     with pytest.raises(CheckpointError, match="'cnn' model, not a transfer backbone.*backbone 'run'"):
-        build_transfer(in_shape=(3, 32, 32), num_classes=3, backbone=SMALL, weights="run", source_run=cnn_id,
-                       runs_root=str(store.root))
+        build_transfer(
+            in_shape=(3, 32, 32),
+            num_classes=3,
+            backbone=SMALL,
+            weights="run",
+            source_run=cnn_id,
+            runs_root=str(store.root),
+        )
     with pytest.raises(ConfigError, match="needs source_run"):
         build_transfer(in_shape=(3, 32, 32), num_classes=3, backbone=SMALL, weights="run")
 
 
 # -- the feature cache -----------------------------------------------------------------------
+
 
 def test_feature_cache_trains_the_same_head_as_full_forward_passes():
     runs = {}
@@ -295,14 +345,18 @@ def test_pretrained_backbone_refuses_an_initialisation_that_would_overwrite_it(h
 
 # -- bad input -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kw, words", [
-    ({"backbone": "vgg19"}, "Choose one of: mobilenet_v3_small, resnet18, efficientnet_b0, vgg16"),
-    ({"freeze": "some"}, "freeze must be one of head_only, last_k, finetune_all"),
-    ({"freeze": "last_k", "k": 15}, "k must be a whole number from 1 to 14"),
-    ({"weights": "coco"}, "weights must be one of imagenet, run, none"),
-    ({"image_size": 16}, "image_size must be 0"),
-    ({"backbone_lr_scale": -1}, "backbone_lr_scale"),
-])
+
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        ({"backbone": "vgg19"}, "Choose one of: mobilenet_v3_small, resnet18, efficientnet_b0, vgg16"),
+        ({"freeze": "some"}, "freeze must be one of head_only, last_k, finetune_all"),
+        ({"freeze": "last_k", "k": 15}, "k must be a whole number from 1 to 14"),
+        ({"weights": "coco"}, "weights must be one of imagenet, run, none"),
+        ({"image_size": 16}, "image_size must be 0"),
+        ({"backbone_lr_scale": -1}, "backbone_lr_scale"),
+    ],
+)
 def test_bad_transfer_settings(kw, words):
     with pytest.raises(ConfigError, match=words):
         build_model("transfer", in_shape=(3, 32, 32), num_classes=3, **{"weights": "none", **kw})
@@ -314,6 +368,7 @@ def test_four_channel_data_is_refused():
 
 
 # -- the source task: ImageNet top-5 of a photo ------------------------------------------------
+
 
 def test_imagenet_top5_of_a_photo_in_any_mode(hub):
     state = cache_weights(SMALL, seed=1)
@@ -358,6 +413,7 @@ def test_a_decompression_bomb_photo_is_refused_with_a_message(monkeypatch):
 
 # -- cost estimate -------------------------------------------------------------------------------
 
+
 def test_epoch_estimate_times_the_run_as_it_will_train():
     """The estimate's figures come from the run's own batch, step count, freezing and cache (no timing
     target here: benchmarks/transfer_bench.py --estimate compares it with real epochs)."""
@@ -393,10 +449,36 @@ def test_cli_trains_a_transfer_model_and_transfers_it_within_its_run_store(tmp_p
     monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "another-store"))  # restored after the test
 
     def train(*params: str) -> dict:
-        rc = main(["train", "--dataset", "shapes", "--train-limit", "64", "--data-param", "n_train=128",
-                   "--data-param", "n_test=64", "--model", "transfer", "--model-param", f"backbone={SMALL}",
-                   "--model-param", "image_size=32", *params, "--epochs", "1", "--batch-size", "32",
-                   "--device", "cpu", "--runs", str(tmp_path / "runs"), "--json", "--quiet"])
+        rc = main(
+            [
+                "train",
+                "--dataset",
+                "shapes",
+                "--train-limit",
+                "64",
+                "--data-param",
+                "n_train=128",
+                "--data-param",
+                "n_test=64",
+                "--model",
+                "transfer",
+                "--model-param",
+                f"backbone={SMALL}",
+                "--model-param",
+                "image_size=32",
+                *params,
+                "--epochs",
+                "1",
+                "--batch-size",
+                "32",
+                "--device",
+                "cpu",
+                "--runs",
+                str(tmp_path / "runs"),
+                "--json",
+                "--quiet",
+            ]
+        )
         last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert rc == 0 and last["status"] == "done" and 0 <= last["test_acc"] <= 1, last
         return last
@@ -415,10 +497,14 @@ MIN_ACC = {"cnn": 0.7, "resnet": 0.7, "lenet5": 0.45}  # 3 classes, 36 test imag
 
 def train_source(store, name: str = "cnn") -> str:
     """A classifier trained as the Train page does (its model, shapes, 1 epoch, a small n): the run id."""
-    cfg = RunConfig.from_dict({"data": {"dataset": "shapes", "params": {"n_train": 320, "n_test": 50}},
-                               "model": {"name": name, "params": SOURCES[name]},
-                               "optim": {"name": "adam", "lr": 3e-3},
-                               "train": {"epochs": 1, "batch_size": 32, "device": "cpu", "eval_batch_size": 500}})
+    cfg = RunConfig.from_dict(
+        {
+            "data": {"dataset": "shapes", "params": {"n_train": 320, "n_test": 50}},
+            "model": {"name": name, "params": SOURCES[name]},
+            "optim": {"name": "adam", "lr": 3e-3},
+            "train": {"epochs": 1, "batch_size": 32, "device": "cpu", "eval_batch_size": 500},
+        }
+    )
     final = list(fit(cfg, store=store))[-1]
     assert final["kind"] == "done", final
     return final["run_id"]
@@ -440,11 +526,14 @@ def photo_folder(root: Path, per_class: int = 24, size: int = 40) -> Path:
 
 
 def target_cfg(root: Path, params: dict, epochs: float = 3) -> RunConfig:
-    return RunConfig.from_dict({"data": {"dataset": "image_folder", "data_root": str(root),
-                                         "params": {"image_size": 40, "mode": "L"}},
-                                "model": {"name": "transfer", "params": params},
-                                "optim": {"name": "adam", "lr": 1e-2, "schedule": "constant"},
-                                "train": {"epochs": epochs, "batch_size": 8, "device": "cpu", "eval_batch_size": 500}})
+    return RunConfig.from_dict(
+        {
+            "data": {"dataset": "image_folder", "data_root": str(root), "params": {"image_size": 40, "mode": "L"}},
+            "model": {"name": "transfer", "params": params},
+            "optim": {"name": "adam", "lr": 1e-2, "schedule": "constant"},
+            "train": {"epochs": epochs, "batch_size": 8, "device": "cpu", "eval_batch_size": 500},
+        }
+    )
 
 
 @pytest.mark.parametrize("name", list(SOURCES))
@@ -460,7 +549,8 @@ def test_a_train_page_classifier_is_a_source_that_trains_on_another_data_set(sto
     # grey 40 x 40 photos (3 classes) into a network that saw 32 x 32 RGB shapes: repeated to RGB, resized
     assert input_notes(arch["shape"], (1, 40, 40)) == [
         "grey images are repeated to three channels (the source saw RGB)",
-        "images are resized from 40 x 40 to 32 x 32 px (the source's input size)"]
+        "images are resized from 40 x 40 to 32 x 32 px (the source's input size)",
+    ]
     root = photo_folder(tmp_path / "photos")
     events = list(fit(target_cfg(root, {**params, "freeze": "finetune_all"}), store=store))
     final = events[-1]
@@ -497,8 +587,10 @@ def test_the_source_networks_layers_become_the_feature_extractor(store):
         ref = source.classifier[:3](source.features((x - mean) / std))
         assert torch.allclose(m.eval().features(x), ref, atol=1e-5)
     stops = freeze_options(m.spec)
-    assert [o["label"] for o in stops][1:3] == ["unfreeze the last 1 block (from classifier.1 (fc))",
-                                               "unfreeze the last 2 blocks (from features.1 (conv))"]
+    assert [o["label"] for o in stops][1:3] == [
+        "unfreeze the last 1 block (from classifier.1 (fc))",
+        "unfreeze the last 2 blocks (from features.1 (conv))",
+    ]
     rows = surgery_table(m, (1, 28, 28))  # grey, another size: converted inside
     assert rows[0]["output shape"] == "[1, 3, 32, 32]"
     p = prepare(target_like(store, params), store.root)  # the run store the engine passes
@@ -506,16 +598,21 @@ def test_the_source_networks_layers_become_the_feature_extractor(store):
 
 
 def target_like(store, params: dict) -> RunConfig:
-    return RunConfig.from_dict({"data": {"dataset": "shapes", "params": {"n_train": 64, "n_test": 20, "size": 24}},
-                                "model": {"name": "transfer", "params": params},
-                                "train": {"epochs": 1, "batch_size": 16, "device": "cpu"}})
+    return RunConfig.from_dict(
+        {
+            "data": {"dataset": "shapes", "params": {"n_train": 64, "n_test": 20, "size": 24}},
+            "model": {"name": "transfer", "params": params},
+            "train": {"epochs": 1, "batch_size": 16, "device": "cpu"},
+        }
+    )
 
 
 def test_weights_none_fine_tunes_everything_by_default_and_bad_sources_say_what_to_do(store):
     m = build_transfer(in_shape=(3, 32, 32), num_classes=3, backbone=SMALL, weights="none", image_size=32)
     assert m.freeze_mode == "finetune_all" and all(q.requires_grad for q in m.parameters())
-    cache_free = build_transfer(in_shape=(3, 32, 32), num_classes=3, backbone=SMALL, weights="none", image_size=32,
-                                freeze="head_only")
+    cache_free = build_transfer(
+        in_shape=(3, 32, 32), num_classes=3, backbone=SMALL, weights="none", image_size=32, freeze="head_only"
+    )
     assert cache_free.freeze_mode == "head_only"  # set explicitly, kept
     src = train_source(store)
     params = source_params(store.open(src))
@@ -525,14 +622,21 @@ def test_weights_none_fine_tunes_everything_by_default_and_bad_sources_say_what_
         build_transfer(in_shape=(3, 32, 32), num_classes=3, **{**params, "weights": "imagenet"})
     with pytest.raises(CheckpointError, match="does not describe run"):
         other = {**params["source_arch"], "params": {"channels": [4]}}
-        build_transfer(in_shape=(3, 32, 32), num_classes=3, runs_root=str(store.root),
-                       **{**params, "source_arch": other})
+        build_transfer(
+            in_shape=(3, 32, 32), num_classes=3, runs_root=str(store.root), **{**params, "source_arch": other}
+        )
     with pytest.raises(ConfigError, match="needs source_run"):
         build_transfer(in_shape=(3, 32, 32), num_classes=3, backbone="run", weights="run")
     first = list(fit(small_cfg().replace(train={"checkpoint": True}), store=store))[-1]["run_id"]  # its backbone
     with pytest.raises(CheckpointError, match="choose its backbone mobilenet_v3_small"):
-        build_transfer(in_shape=(3, 32, 32), num_classes=3, backbone="run", weights="run", source_run=first,
-                       runs_root=str(store.root))
+        build_transfer(
+            in_shape=(3, 32, 32),
+            num_classes=3,
+            backbone="run",
+            weights="run",
+            source_run=first,
+            runs_root=str(store.root),
+        )
     assert source_params(store.open(first)) == {"backbone": SMALL, "weights": "run", "source_run": first}
 
 
@@ -548,7 +652,8 @@ def test_rgb_target_into_a_grey_source_and_the_freeze_depth_kept_across_backbone
     ref = (torch.nn.functional.interpolate(luma, size=(28, 28), mode="bilinear", antialias=True) - 0.5) / 0.25
     assert out.shape == (2, 1, 28, 28) and torch.allclose(out, ref, atol=1e-4)
     assert input_notes((1, 28, 28), (3, 28, 28)) == [
-        "RGB images are turned to grey (luma 0.299 R + 0.587 G + 0.114 B; the source saw grey)"]
+        "RGB images are turned to grey (luma 0.299 R + 0.587 G + 0.114 B; the source saw grey)"
+    ]
     stops = freeze_options("resnet18")  # 5 blocks
     assert keep_freeze("last_k", 2, stops) == (stops[2], None)
     o, note = keep_freeze("last_k", 9, stops)
@@ -557,6 +662,7 @@ def test_rgb_target_into_a_grey_source_and_the_freeze_depth_kept_across_backbone
 
 
 # -- the page (AppTest) ----------------------------------------------------------------------------
+
 
 @pytest.fixture
 def app(tmp_path, monkeypatch, hub):
@@ -646,10 +752,14 @@ def _wait_done(run_ids, timeout: float = 120) -> None:
 def test_page_lists_a_train_page_cnn_as_a_source_and_keeps_the_settings(app):
     from app_pages.common import job_manager
 
-    cnn = RunConfig.from_dict({"data": {"dataset": "shapes", "params": {"n_train": 320, "n_test": 50}},
-                               "model": {"name": "cnn", "params": SOURCES["cnn"]},
-                               "optim": {"name": "adam", "lr": 3e-3},
-                               "train": {"epochs": 1, "batch_size": 32, "device": "cpu", "probes": []}})
+    cnn = RunConfig.from_dict(
+        {
+            "data": {"dataset": "shapes", "params": {"n_train": 320, "n_test": 50}},
+            "model": {"name": "cnn", "params": SOURCES["cnn"]},
+            "optim": {"name": "adam", "lr": 3e-3},
+            "train": {"epochs": 1, "batch_size": 32, "device": "cpu", "probes": []},
+        }
+    )
     at = app
     at.query_params["cfg"] = cnn.to_url()  # the Train page opened set up by link, then Start
     at.switch_page("app_pages/train.py").run()
@@ -704,8 +814,9 @@ def test_a_transfer_run_from_a_playground_run_exports_onnx_and_says_why_there_is
     assert export.export_run_onnx(run)["max_abs_diff"] < 1e-4
 
 
-def test_the_cli_transfers_from_a_train_page_cnn_and_the_run_reloads_without_its_source(store, tmp_path, capsys,
-                                                                                        monkeypatch):
+def test_the_cli_transfers_from_a_train_page_cnn_and_the_run_reloads_without_its_source(
+    store, tmp_path, capsys, monkeypatch
+):
     import json
     import shutil
 
@@ -714,10 +825,35 @@ def test_the_cli_transfers_from_a_train_page_cnn_and_the_run_reloads_without_its
 
     monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "another-store"))  # not where the runs are
     src = train_source(store, "cnn")
-    rc = main(["train", "--dataset", "shapes", "--data-param", "n_train=128", "--data-param", "n_test=64",
-               "--model", "transfer", "--model-param", "backbone=run", "--model-param", "weights=run",
-               "--model-param", f"source_run={src}", "--epochs", "1", "--batch-size", "32", "--device", "cpu",
-               "--runs", str(store.root), "--json", "--quiet"])
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "shapes",
+            "--data-param",
+            "n_train=128",
+            "--data-param",
+            "n_test=64",
+            "--model",
+            "transfer",
+            "--model-param",
+            "backbone=run",
+            "--model-param",
+            "weights=run",
+            "--model-param",
+            f"source_run={src}",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--device",
+            "cpu",
+            "--runs",
+            str(store.root),
+            "--json",
+            "--quiet",
+        ]
+    )
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rc == 0 and last["status"] == "done", last
     run = store.open(last["run_id"])

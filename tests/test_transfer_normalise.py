@@ -29,12 +29,21 @@ def cached(tmp_path, monkeypatch):
 
 
 def cfg(normalize: str, weights: str = "imagenet") -> RunConfig:
-    return RunConfig.from_dict({
-        "data": {"dataset": "shapes", "train_limit": 64, "params": {"n_train": 64, "n_test": 32},
-                 "normalize": normalize},
-        "model": {"name": "transfer", "params": {"backbone": SMALL, "weights": weights, "image_size": 32,
-                                                 "download": False}},
-        "train": {"epochs": 1, "batch_size": 16, "device": "cpu", "checkpoint": False}})
+    return RunConfig.from_dict(
+        {
+            "data": {
+                "dataset": "shapes",
+                "train_limit": 64,
+                "params": {"n_train": 64, "n_test": 32},
+                "normalize": normalize,
+            },
+            "model": {
+                "name": "transfer",
+                "params": {"backbone": SMALL, "weights": weights, "image_size": 32, "download": False},
+            },
+            "train": {"epochs": 1, "batch_size": 16, "device": "cpu", "checkpoint": False},
+        }
+    )
 
 
 def _mean_std(normalize: str, weights: str = "imagenet") -> tuple[torch.Tensor, torch.Tensor]:

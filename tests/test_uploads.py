@@ -47,9 +47,19 @@ def test_good_zip_loads_as_a_data_set(tmp_path):
 def test_traversal_absolute_symlink_and_junk_are_refused(tmp_path):
     png = _png()
     dest = tmp_path / "up" / "dataset"
-    data = _zip({"cat/1.png": png, "dog/1.png": png, "../escape.png": png, "/abs/evil.png": png,
-                 "cat/../../up2.png": png, "C:/win.png": png, "dog/readme.txt": b"hi", "__MACOSX/cat/._1.png": png},
-                symlinks={"cat/link.png": "/etc/passwd"})
+    data = _zip(
+        {
+            "cat/1.png": png,
+            "dog/1.png": png,
+            "../escape.png": png,
+            "/abs/evil.png": png,
+            "cat/../../up2.png": png,
+            "C:/win.png": png,
+            "dog/readme.txt": b"hi",
+            "__MACOSX/cat/._1.png": png,
+        },
+        symlinks={"cat/link.png": "/etc/passwd"},
+    )
     root, notes = extract_zip(data, dest)
     assert _files(dest) == ["cat/1.png", "dog/1.png"]
     assert not (tmp_path / "up" / "escape.png").exists() and not (tmp_path / "escape.png").exists()
@@ -66,10 +76,13 @@ def test_decompression_bomb_is_refused_and_cleaned_up(tmp_path):
     assert not dest.exists()
 
 
-@pytest.mark.parametrize("data, words", [
-    (b"this is not a zip", "not a readable .zip"),
-    (_zip({"notes.txt": b"x"}), "no images"),
-])
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"this is not a zip", "not a readable .zip"),
+        (_zip({"notes.txt": b"x"}), "no images"),
+    ],
+)
 def test_unusable_archives(tmp_path, data, words):
     with pytest.raises(DatasetUnavailable, match=words):
         extract_zip(data, tmp_path / "d")

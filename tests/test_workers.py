@@ -61,9 +61,11 @@ def test_a_bad_worker_priority_is_refused_with_its_range(monkeypatch):
 def test_a_worker_over_its_memory_limit_ends_with_a_message(jobs, monkeypatch):
     monkeypatch.setenv("PLAYGROUND_WORKER_MEMORY_MB", "1200")
     # ~3 GB of activations for one batch: within the model budget, beyond this worker's limit
-    big = RunConfig().replace(data={"params": {"n_train": 600, "n_test": 50}},
-                              model={"params": {"channels": [256, 256], "pool": "none", "fc": []}},
-                              train={"epochs": 1, "batch_size": 512, "eval_batch_size": 50})
+    big = RunConfig().replace(
+        data={"params": {"n_train": 600, "n_test": 50}},
+        model={"params": {"channels": [256, 256], "pool": "none", "fc": []}},
+        train={"epochs": 1, "batch_size": 512, "eval_batch_size": 50},
+    )
     job = jobs.submit(big, "a")
     assert _wait(lambda: job.state in ("error", "done"), 180)
     assert job.state == "error"
@@ -119,7 +121,8 @@ def test_workers_end_when_the_server_is_killed(store, tmp_path):
         "    m = JobManager(RunStore(sys.argv[1]), max_running=1, workers='process')\n"
         f"    job = m.submit(RunConfig.from_json({QUICK.replace(train={'epochs': 500}).to_json()!r}), 'a')\n"
         "    print(job.run_id, flush=True)\n"
-        "    time.sleep(600)\n")
+        "    time.sleep(600)\n"
+    )
     server = subprocess.Popen([sys.executable, str(script), str(store.root)], stdout=subprocess.PIPE, text=True)
     try:
         run_id = server.stdout.readline().strip()
@@ -145,6 +148,7 @@ def test_workers_end_when_the_server_is_killed(store, tmp_path):
 
 
 # -- the server goes away: runs save their step and resume there ----------------------------------
+
 
 def test_an_interrupted_run_saves_its_step_and_resumes_there_with_the_same_images(store):
     from playground.train import Controls, fit, resume
@@ -215,8 +219,9 @@ def test_when_the_server_is_killed_its_workers_save_their_runs_and_end(store, tm
     script = tmp_path / "server.py"
     script.write_text(SERVER)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
-    server = subprocess.Popen([sys.executable, str(script), str(store.root)], stdout=subprocess.PIPE, text=True,
-                              env=env)
+    server = subprocess.Popen(
+        [sys.executable, str(script), str(store.root)], stdout=subprocess.PIPE, text=True, env=env
+    )
     try:
         run_id, pid = server.stdout.readline().split()
     finally:
@@ -283,9 +288,11 @@ def test_a_failed_onednn_primitive_reads_as_out_of_memory_only_under_a_limit():
     if resource.getrlimit(resource.RLIMIT_DATA)[0] != resource.RLIM_INFINITY:
         pytest.skip("this test process itself runs under a data limit")
     assert _error_event(RuntimeError("could not create a primitive"))["message"].startswith("Internal error")
-    code = ("import resource; resource.setrlimit(resource.RLIMIT_DATA, (16 * 2**30, 16 * 2**30)); "
-            "from playground.train.engine import _error_event; "
-            "print(_error_event(RuntimeError('could not create a primitive'))['message'])")
+    code = (
+        "import resource; resource.setrlimit(resource.RLIMIT_DATA, (16 * 2**30, 16 * 2**30)); "
+        "from playground.train.engine import _error_event; "
+        "print(_error_event(RuntimeError('could not create a primitive'))['message'])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.startswith("Out of memory: the run needed more"), out.stderr
 

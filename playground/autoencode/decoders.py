@@ -39,7 +39,7 @@ def decoder_demo(size: int = 7, levels: int = 2) -> dict[str, np.ndarray]:
             if up.conv.bias is not None:  # both convs are built with a bias
                 torch.nn.init.zeros_(up.conv.bias)
             x = up(x)
-        m = 2 ** levels  # cut the border the zero padding darkens
+        m = 2**levels  # cut the border the zero padding darkens
         x = x[..., m:-m, m:-m]
         span = x.max() - x.min()
         x = (x - x.min()) / span if span > 1e-6 * x.abs().max() else torch.full_like(x, 0.5)  # flat: mid grey

@@ -62,11 +62,19 @@ class AEView:
         data = load_dataset(d.dataset, root=d.data_root, download=False, **dict(d.params))
         model = saved.model
         if not isinstance(model, AutoEncoder):
-            raise ConfigError(f"Run {run.run_id} saved a {type(model).__name__}, not an autoencoder: pick a "
-                              "reconstruct run.")
+            raise ConfigError(
+                f"Run {run.run_id} saved a {type(model).__name__}, not an autoencoder: pick a reconstruct run."
+            )
         c = data.shape[0]
-        return cls(run.run_id, config, model, data, torch.tensor(data.mean).view(1, c, 1, 1),
-                   torch.tensor(data.std).view(1, c, 1, 1), test_corruption(config))
+        return cls(
+            run.run_id,
+            config,
+            model,
+            data,
+            torch.tensor(data.mean).view(1, c, 1, 1),
+            torch.tensor(data.std).view(1, c, 1, 1),
+            test_corruption(config),
+        )
 
     # -- pieces ------------------------------------------------------------------
     def _clean(self, index) -> torch.Tensor:

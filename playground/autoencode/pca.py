@@ -19,8 +19,9 @@ from ..train.reconstruct import psnr, test_batches, test_corruption
 __all__ = ["pca_fit", "pca_baseline", "pca_for_config"]
 
 
-def pca_fit(x: torch.Tensor, k: int, chunk: int = 8192, exact_max_dim: int = 1024
-            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def pca_fit(
+    x: torch.Tensor, k: int, chunk: int = 8192, exact_max_dim: int = 1024
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """PCA of images (N, C, H, W) in [0, 1] (float, or uint8 scaled by 1/255): mean (D,), the top ``k``
     components (D, k), and eigenvalues (descending; their sum is the total variance). Up to
     ``exact_max_dim`` pixels (MNIST's 784): exact, eigenvectors of the covariance summed in float64 in
@@ -56,8 +57,14 @@ def pca_fit(x: torch.Tensor, k: int, chunk: int = 8192, exact_max_dim: int = 102
     return mean.float(), v[:, :k].contiguous(), evals.float()
 
 
-def pca_baseline(data: Dataset, k: int, noise: Corruption | str | tuple = (), seed: int = 0,
-                 batch_size: int = 1000, train_limit: int | None = None) -> dict[str, Any]:
+def pca_baseline(
+    data: Dataset,
+    k: int,
+    noise: Corruption | str | tuple = (),
+    seed: int = 0,
+    batch_size: int = 1000,
+    train_limit: int | None = None,
+) -> dict[str, Any]:
     """PCA with ``k`` components as a (linear) autoencoder: fitted on the clean training images, fed the
     corrupted test images (the same draws as the model's evaluation with this seed and batch size),
     reconstructions clipped to [0, 1]. Returns test_mse, test_psnr, clean_mse (no corruption) and the
@@ -75,17 +82,33 @@ def pca_baseline(data: Dataset, k: int, noise: Corruption | str | tuple = (), se
     sums = torch.zeros(3, dtype=torch.float64)  # mse (corrupted in), psnr, mse (clean in)
     for clean, noisy in test_batches(data.test_x, noise, seed, batch_size):
         rec, rec_clean = project(noisy), project(clean)
-        sums += torch.stack([(rec - clean).square().flatten(1).mean(1).sum(), psnr(rec, clean).sum(),
-                             (rec_clean - clean).square().flatten(1).mean(1).sum()]).double()
+        sums += torch.stack(
+            [
+                (rec - clean).square().flatten(1).mean(1).sum(),
+                psnr(rec, clean).sum(),
+                (rec_clean - clean).square().flatten(1).mean(1).sum(),
+            ]
+        ).double()
     n = len(data.test_x)
     mse, p, clean_mse = (sums / n).tolist()
-    return {"k": k, "test_mse": mse, "test_psnr": p, "clean_mse": clean_mse,
-            "variance_kept": float(evals[:k].sum() / evals.sum().clamp_min(1e-12))}
+    return {
+        "k": k,
+        "test_mse": mse,
+        "test_psnr": p,
+        "clean_mse": clean_mse,
+        "variance_kept": float(evals[:k].sum() / evals.sum().clamp_min(1e-12)),
+    }
 
 
 def pca_for_config(config: RunConfig, k: int) -> dict[str, Any]:
     """``pca_baseline`` for a reconstruct run: its data set and training images, its test corruption and seed."""
     d = config.data
     data = load_dataset(d.dataset, root=d.data_root, download=False, **dict(d.params))
-    return pca_baseline(data, k, test_corruption(config), seed=config.train.seed,
-                        batch_size=config.train.eval_batch_size, train_limit=d.train_limit)
+    return pca_baseline(
+        data,
+        k,
+        test_corruption(config),
+        seed=config.train.seed,
+        batch_size=config.train.eval_batch_size,
+        train_limit=d.train_limit,
+    )

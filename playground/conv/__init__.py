@@ -24,9 +24,25 @@ from ..style.images import builtin_image
 from .kernels import KERNELS, MAX_K, kernel, kernel_from_rows, kernel_sizes, run_kernels
 from .ops import PADDINGS, POOLS, ConvSettings, convolve, out_size, param_counts, position, size_formula
 
-__all__ = ["KERNELS", "MAX_K", "kernel", "kernel_from_rows", "kernel_sizes", "run_kernels", "PADDINGS", "POOLS",
-           "ConvSettings",
-           "convolve", "out_size", "param_counts", "position", "size_formula", "load_input", "to_grey", "MAX_SIDE"]
+__all__ = [
+    "KERNELS",
+    "MAX_K",
+    "kernel",
+    "kernel_from_rows",
+    "kernel_sizes",
+    "run_kernels",
+    "PADDINGS",
+    "POOLS",
+    "ConvSettings",
+    "convolve",
+    "out_size",
+    "param_counts",
+    "position",
+    "size_formula",
+    "load_input",
+    "to_grey",
+    "MAX_SIDE",
+]
 
 MAX_SIDE = 128  # the page draws every pixel of the input and output maps: keep them readable and fast
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
@@ -55,8 +71,9 @@ def load_input(kind: str, source: Any, *, side: int = 64, grey: bool = True, ind
     if kind == "dataset":
         data = load_dataset(source, download=False)
         if not 0 <= index < len(data.train_y):
-            raise ConfigError(f"{source} has {len(data.train_y)} training images: pick an index from 0 to "
-                              f"{len(data.train_y) - 1}.")
+            raise ConfigError(
+                f"{source} has {len(data.train_y)} training images: pick an index from 0 to {len(data.train_y) - 1}."
+            )
         x = data.train_x[index].float() / 255
     elif kind == "photo":
         a = torch.from_numpy(builtin_image(source).copy())
@@ -67,8 +84,9 @@ def load_input(kind: str, source: Any, *, side: int = 64, grey: bool = True, ind
     elif kind == "drawing":
         x = drawing(source, (1, side, side)).float() / 255
     else:
-        raise ConfigError(f"Unknown input {kind!r}: a data set's image, a built-in photo, an upload, a webcam photo "
-                          "or a drawing.")
+        raise ConfigError(
+            f"Unknown input {kind!r}: a data set's image, a built-in photo, an upload, a webcam photo or a drawing."
+        )
     x = _fit(x, side)
     if grey:
         x = to_grey(x)

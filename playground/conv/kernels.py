@@ -37,7 +37,7 @@ def _gaussian(k: int) -> torch.Tensor:
     """Gaussian blur: a weighted mean, heavier in the centre"""
     x = torch.arange(k, dtype=torch.float32) - (k - 1) / 2
     sigma = max(k / 4, 0.5)
-    g = torch.exp(-(x ** 2) / (2 * sigma ** 2))
+    g = torch.exp(-(x**2) / (2 * sigma**2))
     w = g[:, None] * g[None, :]
     return w / w.sum()
 
@@ -99,8 +99,10 @@ def kernel(name: str, k: int = 3) -> torch.Tensor:
     if sizes == "odd" and k % 2 == 0:
         raise ConfigError(f"The {name} kernel needs an odd size (it has a centre): pick {k - 1} or {k + 1}.")
     if isinstance(sizes, tuple) and k not in sizes:
-        raise ConfigError(f"The {name} kernel is defined at size {' or '.join(map(str, sizes))} x "
-                          f"{' or '.join(map(str, sizes))}; pick that size, or edit the numbers yourself.")
+        raise ConfigError(
+            f"The {name} kernel is defined at size {' or '.join(map(str, sizes))} x "
+            f"{' or '.join(map(str, sizes))}; pick that size, or edit the numbers yourself."
+        )
     return fn(k)
 
 
@@ -109,12 +111,16 @@ def run_kernels(run) -> torch.Tensor:
     saved = load_saved(run)
     conv = next((m for m in saved.model.modules() if isinstance(m, torch.nn.Conv2d)), None)
     if conv is None:
-        raise ConfigError(f"Run {run.run_id} trained a {saved.config.model.name}, which has no convolution: pick a "
-                          "cnn, lenet5 or resnet run.")
+        raise ConfigError(
+            f"Run {run.run_id} trained a {saved.config.model.name}, which has no convolution: pick a "
+            "cnn, lenet5 or resnet run."
+        )
     w = conv.weight.detach().float()
     if w.shape[-1] > MAX_K:
-        raise ConfigError(f"Run {run.run_id}'s first kernels are {w.shape[-1]} x {w.shape[-1]}: this page shows up to "
-                          f"{MAX_K} x {MAX_K}.")
+        raise ConfigError(
+            f"Run {run.run_id}'s first kernels are {w.shape[-1]} x {w.shape[-1]}: this page shows up to "
+            f"{MAX_K} x {MAX_K}."
+        )
     return w
 
 

@@ -12,8 +12,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 
-__all__ = ["ConvSettings", "PADDINGS", "POOLS", "out_size", "size_formula", "convolve", "position",
-           "param_counts"]
+__all__ = ["ConvSettings", "PADDINGS", "POOLS", "out_size", "size_formula", "convolve", "position", "param_counts"]
 
 PADDINGS = ("zeros", "reflect", "replicate", "circular")  # what F.pad calls constant, reflect, replicate, circular
 POOLS = ("none", "max", "avg")
@@ -58,9 +57,11 @@ def size_formula(n: int, k: int, p: int, s: int, d: int) -> str:
 
 def _empty(what: str, axis: str, n: int, k: int, p: int, s: int, d: int) -> ConfigError:
     reach, part = d * (k - 1) + 1, "kernel" if what == "convolution" else "window"
-    return ConfigError(f"The {what} has no output {axis}: {size_formula(n, k, p, s, d)}. The {part} "
-                       f"reaches over {reach} pixels (dilation {d} x (size {k} - 1) + 1) but the {axis} is only "
-                       f"{n + 2 * p} with padding. Use a smaller kernel or dilation, or more padding.")
+    return ConfigError(
+        f"The {what} has no output {axis}: {size_formula(n, k, p, s, d)}. The {part} "
+        f"reaches over {reach} pixels (dilation {d} x (size {k} - 1) + 1) but the {axis} is only "
+        f"{n + 2 * p} with padding. Use a smaller kernel or dilation, or more padding."
+    )
 
 
 def _kernel(weight: torch.Tensor, c: int) -> torch.Tensor:
@@ -68,8 +69,10 @@ def _kernel(weight: torch.Tensor, c: int) -> torch.Tensor:
     if w.dim() == 2:  # one k x k kernel: the same slice for every input channel
         w = w.expand(c, *w.shape)
     if w.dim() != 3 or w.shape[0] != c or w.shape[1] != w.shape[2]:
-        raise ConfigError(f"A kernel of shape {tuple(weight.shape)} does not fit a {c}-channel image: give a "
-                          f"k x k kernel or {c} slices of one.")
+        raise ConfigError(
+            f"A kernel of shape {tuple(weight.shape)} does not fit a {c}-channel image: give a "
+            f"k x k kernel or {c} slices of one."
+        )
     if not torch.isfinite(w).all():
         raise ConfigError("Every kernel value must be a number (one is empty, infinite or not a number).")
     return w.contiguous()
@@ -80,8 +83,10 @@ def _pad(image: torch.Tensor, s: ConvSettings) -> torch.Tensor:
     if not p:
         return image
     if s.padding_mode == "reflect" and p >= min(h, w):
-        raise ConfigError(f"Reflect padding of {p} needs an image larger than {p} pixels each way ({h} x {w}): "
-                          "use less padding, or replicate/zeros.")
+        raise ConfigError(
+            f"Reflect padding of {p} needs an image larger than {p} pixels each way ({h} x {w}): "
+            "use less padding, or replicate/zeros."
+        )
     if s.padding_mode == "circular" and p > min(h, w):
         raise ConfigError(f"Circular padding of {p} wraps at most the image's size ({h} x {w}): use less padding.")
     return F.pad(image[None], (p, p, p, p), mode=_PAD_MODE[s.padding_mode])[0]
@@ -99,12 +104,13 @@ def convolve(image: torch.Tensor, weight: torch.Tensor, settings: ConvSettings |
         if out_size(n, k, s.padding, s.stride, s.dilation) <= 0:
             raise _empty("convolution", axis, n, k, s.padding, s.stride, s.dilation)
     padded = _pad(x, s)
-    conv = F.conv2d(padded[None], kern[None], torch.tensor([float(s.bias)]), stride=s.stride,
-                    dilation=s.dilation)[0, 0]
+    conv = F.conv2d(padded[None], kern[None], torch.tensor([float(s.bias)]), stride=s.stride, dilation=s.dilation)[0, 0]
     act = conv.clamp_min(0) if s.relu else conv
     oh, ow = conv.shape
-    formulas = {"height": size_formula(h, k, s.padding, s.stride, s.dilation),
-                "width": size_formula(w, k, s.padding, s.stride, s.dilation)}
+    formulas = {
+        "height": size_formula(h, k, s.padding, s.stride, s.dilation),
+        "width": size_formula(w, k, s.padding, s.stride, s.dilation),
+    }
     pooled = None
     if s.pool != "none":
         for axis, n in (("height", oh), ("width", ow)):
@@ -114,8 +120,17 @@ def convolve(image: torch.Tensor, weight: torch.Tensor, settings: ConvSettings |
         pooled = pool(act[None, None], s.pool_size, s.pool_stride)[0, 0]
         formulas["pool height"] = size_formula(oh, s.pool_size, 0, s.pool_stride, 1)
         formulas["pool width"] = size_formula(ow, s.pool_size, 0, s.pool_stride, 1)
-    return {"input": x, "padded": padded, "kernel": kern, "conv": conv, "activated": act, "pooled": pooled,
-            "k": k, "size": (oh, ow), "formulas": formulas}
+    return {
+        "input": x,
+        "padded": padded,
+        "kernel": kern,
+        "conv": conv,
+        "activated": act,
+        "pooled": pooled,
+        "k": k,
+        "size": (oh, ow),
+        "formulas": formulas,
+    }
 
 
 def position(result: dict[str, Any], i: int, j: int, settings: ConvSettings | None = None) -> dict[str, Any]:
@@ -132,10 +147,18 @@ def position(result: dict[str, Any], i: int, j: int, settings: ConvSettings | No
     products = patch * kern
     per_channel = products.flatten(1).sum(1)
     total = float(per_channel.sum()) + float(s.bias)
-    return {"rows": [r - s.padding for r in rows], "cols": [c - s.padding for c in cols], "patch": patch,
-            "products": products, "per_channel": per_channel.tolist(), "sum": float(per_channel.sum()),
-            "bias": float(s.bias), "value": total, "after_relu": max(total, 0.0) if s.relu else total,
-            "map_value": float(result["activated"][i, j])}
+    return {
+        "rows": [r - s.padding for r in rows],
+        "cols": [c - s.padding for c in cols],
+        "patch": patch,
+        "products": products,
+        "per_channel": per_channel.tolist(),
+        "sum": float(per_channel.sum()),
+        "bias": float(s.bias),
+        "value": total,
+        "after_relu": max(total, 0.0) if s.relu else total,
+        "map_value": float(result["activated"][i, j]),
+    }
 
 
 def param_counts(c: int, h: int, w: int, k: int, oh: int, ow: int) -> dict[str, Any]:
@@ -144,12 +167,17 @@ def param_counts(c: int, h: int, w: int, k: int, oh: int, ow: int) -> dict[str, 
     conv = c * k * k + 1
     local = oh * ow * (c * k * k + 1)
     full = (c * h * w + 1) * oh * ow
-    return {"convolution": conv, "locally connected": local, "fully connected": full,
-            "sentences": {
-                "convolution": f"one {c} x {k} x {k} kernel and a bias, used at all {oh * ow:,} positions: "
-                               "the same feature detector everywhere (weight sharing).",
-                "locally connected": f"a separate kernel at each of the {oh * ow:,} positions: still local, but "
-                                     f"{local // conv:,} times the parameters, and what it learns at one place "
-                                     "does not carry to another.",
-                "fully connected": f"every output value sees all {c * h * w:,} input values: no notion of "
-                                   f"neighbourhood, and {full // conv:,} times the parameters of the convolution."}}
+    return {
+        "convolution": conv,
+        "locally connected": local,
+        "fully connected": full,
+        "sentences": {
+            "convolution": f"one {c} x {k} x {k} kernel and a bias, used at all {oh * ow:,} positions: "
+            "the same feature detector everywhere (weight sharing).",
+            "locally connected": f"a separate kernel at each of the {oh * ow:,} positions: still local, but "
+            f"{local // conv:,} times the parameters, and what it learns at one place "
+            "does not carry to another.",
+            "fully connected": f"every output value sees all {c * h * w:,} input values: no notion of "
+            f"neighbourhood, and {full // conv:,} times the parameters of the convolution.",
+        },
+    }

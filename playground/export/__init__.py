@@ -17,5 +17,14 @@ from .saved import checkpoint_without_server_paths, run_model
 from .script import run_training_script, training_script
 from .source import model_source
 
-__all__ = ["ExportError", "checkpoint_without_server_paths", "export_onnx", "export_run_onnx", "model_source",
-           "run_onnx_bytes", "training_script", "run_training_script", "run_model"]
+__all__ = [
+    "ExportError",
+    "checkpoint_without_server_paths",
+    "export_onnx",
+    "export_run_onnx",
+    "model_source",
+    "run_onnx_bytes",
+    "training_script",
+    "run_training_script",
+    "run_model",
+]

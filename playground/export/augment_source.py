@@ -22,9 +22,12 @@ __all__ = ["augment_source"]
 
 _REGISTRY = "AUGMENTATIONS"  # the registry's name: decorators naming it are dropped, it is never copied
 # Names the copied code takes from outside the module: the line that gives each to the script.
-_OUTSIDE = {"dataclass": "from dataclasses import dataclass", "Any": "from typing import Any",
-            "Sequence": "from typing import Sequence",
-            "ConfigError": "ConfigError = ValueError  # the playground's error type: a ValueError with a message"}
+_OUTSIDE = {
+    "dataclass": "from dataclasses import dataclass",
+    "Any": "from typing import Any",
+    "Sequence": "from typing import Sequence",
+    "ConfigError": "ConfigError = ValueError  # the playground's error type: a ValueError with a message",
+}
 
 
 @lru_cache(maxsize=1)
@@ -104,5 +107,4 @@ def augment_source(specs: list[str] | tuple[str, ...]) -> dict[str, str]:
         counterpart = emit(AUGMENT_EMITTERS, name, dict(params), "augmentation")
         calls.append(f"    {name}({args}),  # torchvision: {counterpart}")
     head = ["\n".join(_OUTSIDE[n] for n in outside)] if outside else []
-    return {"augment_source": "\n\n\n".join([*head, *copied]),
-            "augment": "Pipeline([\n" + "\n".join(calls) + "\n])"}
+    return {"augment_source": "\n\n\n".join([*head, *copied]), "augment": "Pipeline([\n" + "\n".join(calls) + "\n])"}

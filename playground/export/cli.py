@@ -31,12 +31,22 @@ NEED_MODEL = ("script", "onnx")  # made from the run's final model file
 
 def add_export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_id", help="the run to export (`python -m playground runs` lists them)")
-    p.add_argument("--onnx", metavar="PATH", help="the final model as ONNX, normalisation inside (input: float "
-                                                  "images in [0, 1]); checked against PyTorch with onnxruntime")
-    p.add_argument("--script", metavar="PATH", help="a standalone training script (torch + torchvision only) "
-                                                    "that reproduces the run")
-    p.add_argument("--csv", metavar="PATH", help="the run's step and epoch metrics as CSV (the app's Metrics "
-                                                 "download); works while the run trains too")
+    p.add_argument(
+        "--onnx",
+        metavar="PATH",
+        help="the final model as ONNX, normalisation inside (input: float "
+        "images in [0, 1]); checked against PyTorch with onnxruntime",
+    )
+    p.add_argument(
+        "--script",
+        metavar="PATH",
+        help="a standalone training script (torch + torchvision only) that reproduces the run",
+    )
+    p.add_argument(
+        "--csv",
+        metavar="PATH",
+        help="the run's step and epoch metrics as CSV (the app's Metrics download); works while the run trains too",
+    )
     p.add_argument("--runs", help="run store folder (default $PLAYGROUND_RUNS or ./runs)")
     p.add_argument("--json", action="store_true", help="last stdout line: what was written, as JSON")
 
@@ -54,9 +64,11 @@ def _check(run: Run, asked: dict[str, str]) -> dict[str, Any]:
     if len({p.resolve() for p in paths.values()}) < len(paths):
         raise ExportError("Two exports name the same file: give --onnx, --script and --csv a path each.")
     if set(paths) & set(NEED_MODEL) and not run.model_path.exists():
-        raise ExportError(f"Run {run.run_id} has no final model yet ({run.status()}), and --onnx and --script are "
-                          f"made from it: let the run finish or stop it (`python -m playground resume "
-                          f"{run.run_id}` continues an interrupted one). --csv alone works now.")
+        raise ExportError(
+            f"Run {run.run_id} has no final model yet ({run.status()}), and --onnx and --script are "
+            f"made from it: let the run finish or stop it (`python -m playground resume "
+            f"{run.run_id}` continues an interrupted one). --csv alone works now."
+        )
     return paths
 
 

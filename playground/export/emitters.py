@@ -22,11 +22,20 @@ from ..errors import ExportError
 from ..train.optim import build_optimizer
 from .source import transfer_source
 
-__all__ = ["AUGMENT_EMITTERS", "DATA_EMITTERS", "INIT_EMITTERS", "MODEL_EMITTERS", "SCHEDULE_EMITTERS", "emit",
-           "optimizer_expr", "shapes_drawing_source"]
+__all__ = [
+    "AUGMENT_EMITTERS",
+    "DATA_EMITTERS",
+    "INIT_EMITTERS",
+    "MODEL_EMITTERS",
+    "SCHEDULE_EMITTERS",
+    "emit",
+    "optimizer_expr",
+    "shapes_drawing_source",
+]
 
 
 # -- data sets: a load_data(root) -> (train_x, train_y, test_x, test_y, classes) each ---------
+
 
 def _data_torchvision(cls: str) -> Callable[..., str]:
     def load_data_source(**params: Any) -> str:
@@ -41,6 +50,7 @@ def _data_torchvision(cls: str) -> Callable[..., str]:
                     out += [x.contiguous(), torch.as_tensor(ds.targets, dtype=torch.int64)]
                 return (*out, list(ds.classes))
             """)
+
     return load_data_source
 
 
@@ -77,10 +87,12 @@ def shapes_drawing_source() -> str:
                 consts[name] = v
     funcs = sorted(wanted.values(), key=lambda f: f.__code__.co_firstlineno)
     last_mask = max(f.__code__.co_firstlineno for f in masks.values())
-    table = ("SHAPES = {  # class name -> mask (u, v) -> bool, u/v in shape units\n"
-             + "".join(f'    "{name}": {fn.__name__},\n' for name, fn in masks.items())
-             + "}\nSHAPE_CLASSES = list(SHAPES)"
-             + "".join(f"\n{name} = {value!r}" for name, value in sorted(consts.items())))
+    table = (
+        "SHAPES = {  # class name -> mask (u, v) -> bool, u/v in shape units\n"
+        + "".join(f'    "{name}": {fn.__name__},\n' for name, fn in masks.items())
+        + "}\nSHAPE_CLASSES = list(SHAPES)"
+        + "".join(f"\n{name} = {value!r}" for name, value in sorted(consts.items()))
+    )
     before = [inspect.getsource(f).rstrip() for f in funcs if f.__code__.co_firstlineno <= last_mask]
     after = [inspect.getsource(f).rstrip() for f in funcs if f.__code__.co_firstlineno > last_mask]
     return "\n\n\n".join(before + [table] + after)
@@ -91,13 +103,15 @@ def _data_shapes(**params: Any) -> str:
     size, seed = params.get("size", 32), params.get("seed", 0)
     return (
         "# The playground's built-in 'shapes' data set, drawn exactly as the playground draws it.\n"
-        + shapes_drawing_source() + "\n\n\n"
+        + shapes_drawing_source()
+        + "\n\n\n"
         + textwrap.dedent(f"""\
             def load_data(root):
                 tx, ty = make_shapes({n_train}, seed={seed}, size={size})
                 vx, vy = make_shapes({n_test}, seed={seed + 1_000_003}, size={size})
                 return tx, ty, vx, vy, SHAPE_CLASSES
-            """))
+            """)
+    )
 
 
 def _data_image_folder(**params: Any) -> str:
@@ -136,17 +150,21 @@ def _data_image_folder(**params: Any) -> str:
         """)
 
 
-def _data_subset(of: str = "shapes", classes: Any = "0-4", per_class: int = 0, test_per_class: int = 0, seed: int = 0,
-                 **params: Any) -> str:
+def _data_subset(
+    of: str = "shapes", classes: Any = "0-4", per_class: int = 0, test_per_class: int = 0, seed: int = 0, **params: Any
+) -> str:
     """The base data set's loader, then the same classes and the same seeded draw as playground.data.subset."""
     from ..data.subset import parse_classes
 
     chosen = parse_classes(classes, 10**6)
     base = DATA_EMITTERS[of](**params).replace("def load_data(root):", "def load_base_data(root):", 1)
-    return base + "\n\n" + textwrap.dedent(f"""\
+    return (
+        base
+        + "\n\n"
+        + textwrap.dedent(f"""\
         def load_data(root):
-            \"\"\"Classes {chosen} of {of} (labels renumbered 0..{len(chosen) - 1}), {per_class or 'all'} training and
-            {test_per_class or 'all'} test images of each (a seeded draw).\"\"\"
+            \"\"\"Classes {chosen} of {of} (labels renumbered 0..{len(chosen) - 1}), {per_class or "all"} training and
+            {test_per_class or "all"} test images of each (a seeded draw).\"\"\"
             tx, ty, vx, vy, classes = load_base_data(root)
             g = torch.Generator().manual_seed({seed})
 
@@ -164,11 +182,15 @@ def _data_subset(of: str = "shapes", classes: Any = "0-4", per_class: int = 0, t
             (tx, ty), (vx, vy) = pick(tx, ty, {per_class}), pick(vx, vy, {test_per_class})
             return tx, ty, vx, vy, [classes[c] for c in {chosen}]
         """)
+    )
 
 
 DATA_EMITTERS: dict[str, Callable[..., str]] = {
-    "mnist": _data_torchvision("MNIST"), "fashion_mnist": _data_torchvision("FashionMNIST"),
-    "cifar10": _data_torchvision("CIFAR10"), "shapes": _data_shapes, "image_folder": _data_image_folder,
+    "mnist": _data_torchvision("MNIST"),
+    "fashion_mnist": _data_torchvision("FashionMNIST"),
+    "cifar10": _data_torchvision("CIFAR10"),
+    "shapes": _data_shapes,
+    "image_folder": _data_image_folder,
     "subset": _data_subset,
 }
 
@@ -179,19 +201,23 @@ DATA_EMITTERS: dict[str, Callable[..., str]] = {
 AUGMENT_EMITTERS: dict[str, Callable[..., str]] = {
     "hflip": lambda p=0.5: f"v2.RandomHorizontalFlip(p={p})",
     "vflip": lambda p=0.5: f"v2.RandomVerticalFlip(p={p})",
-    "rotation": lambda degrees=15.0, interpolation="bilinear":
-        f"v2.RandomRotation(degrees={degrees}, interpolation=v2.InterpolationMode.{interpolation.upper()})",
+    "rotation": lambda degrees=15.0, interpolation="bilinear": (
+        f"v2.RandomRotation(degrees={degrees}, interpolation=v2.InterpolationMode.{interpolation.upper()})"
+    ),
     "translate": lambda fraction=0.1: f"v2.RandomAffine(degrees=0, translate=({fraction}, {fraction}))",
     "scale": lambda min=0.9, max=1.1: f"v2.RandomAffine(degrees=0, scale=({min}, {max}))",
-    "random_resized_crop": lambda scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3):
-        f"v2.RandomResizedCrop(size=IMAGE_SIZE, scale={tuple(scale)}, ratio={tuple(ratio)}, antialias=True)",
-    "color_jitter": lambda brightness=0.3, contrast=0.3, saturation=0.3:
-        f"v2.ColorJitter(brightness={brightness}, contrast={contrast}, saturation={saturation})",
+    "random_resized_crop": lambda scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3): (
+        f"v2.RandomResizedCrop(size=IMAGE_SIZE, scale={tuple(scale)}, ratio={tuple(ratio)}, antialias=True)"
+    ),
+    "color_jitter": lambda brightness=0.3,
+    contrast=0.3,
+    saturation=0.3: f"v2.ColorJitter(brightness={brightness}, contrast={contrast}, saturation={saturation})",
     "gaussian_noise": lambda std=0.1: f"v2.GaussianNoise(sigma={std}, clip=True)",
-    "erasing": lambda p=0.5, scale=(0.02, 0.2), ratio=(0.3, 3.3):
-        f"v2.RandomErasing(p={p}, scale={tuple(scale)}, ratio={tuple(ratio)})",
-    "cutout": lambda size=0.25, p=1.0:
-        f"v2.RandomErasing(p={p}, scale=({size ** 2:.6g}, {size ** 2:.6g}), ratio=(1.0, 1.0))",
+    "erasing": lambda p=0.5,
+    scale=(0.02, 0.2),
+    ratio=(0.3, 3.3): f"v2.RandomErasing(p={p}, scale={tuple(scale)}, ratio={tuple(ratio)})",
+    "cutout": lambda size=0.25,
+    p=1.0: f"v2.RandomErasing(p={p}, scale=({size**2:.6g}, {size**2:.6g}), ratio=(1.0, 1.0))",
 }
 
 # Weight initialisations as nn.init calls on each conv/linear weight ``w``.
@@ -203,10 +229,10 @@ INIT_EMITTERS: dict[str, Callable[..., str | None]] = {
     "normal": lambda mean=0.0, std=0.01: f"nn.init.normal_(w, {mean}, {std})",
     "xavier_uniform": lambda gain=1.0: f"nn.init.xavier_uniform_(w, gain={gain})",
     "xavier_normal": lambda gain=1.0: f"nn.init.xavier_normal_(w, gain={gain})",
-    "kaiming_uniform": lambda nonlinearity="relu", mode="fan_in":
-        f"nn.init.kaiming_uniform_(w, mode={mode!r}, nonlinearity={nonlinearity!r})",
-    "kaiming_normal": lambda nonlinearity="relu", mode="fan_in":
-        f"nn.init.kaiming_normal_(w, mode={mode!r}, nonlinearity={nonlinearity!r})",
+    "kaiming_uniform": lambda nonlinearity="relu",
+    mode="fan_in": f"nn.init.kaiming_uniform_(w, mode={mode!r}, nonlinearity={nonlinearity!r})",
+    "kaiming_normal": lambda nonlinearity="relu",
+    mode="fan_in": f"nn.init.kaiming_normal_(w, mode={mode!r}, nonlinearity={nonlinearity!r})",
     "orthogonal": lambda gain=1.0: f"nn.init.orthogonal_(w, gain={gain})",
     "uniform_01": lambda: "nn.init.uniform_(w, 0.0, 1.0)",
     "uniform_centered": lambda: "nn.init.uniform_(w, -0.5, 0.5)",
@@ -218,8 +244,9 @@ INIT_EMITTERS: dict[str, Callable[..., str | None]] = {
 def optimizer_expr(config: RunConfig) -> str:
     """The exact torch.optim call: built through the playground's registry, then read back."""
     o = config.optim
-    opt = build_optimizer(o.name, [nn.Parameter(torch.zeros(1))], lr=o.lr, weight_decay=o.weight_decay,
-                          **dict(o.params))
+    opt = build_optimizer(
+        o.name, [nn.Parameter(torch.zeros(1))], lr=o.lr, weight_decay=o.weight_decay, **dict(o.params)
+    )
     cls = type(opt)
     sig = inspect.signature(cls.__init__).parameters
     args = [f"lr={o.lr!r}"]
@@ -234,16 +261,19 @@ def optimizer_expr(config: RunConfig) -> str:
 
 SCHEDULE_EMITTERS: dict[str, Callable[..., str]] = {
     "constant": lambda: "None",
-    "step": lambda every_epochs=1.0, gamma=0.1:
-        (f"torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, round({every_epochs} * steps_per_epoch)), "
-         f"gamma={gamma})"),
-    "cosine": lambda min_lr_ratio=0.0:
-        f"torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total_steps), eta_min=LR * {min_lr_ratio})",
+    "step": lambda every_epochs=1.0, gamma=0.1: (
+        f"torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, round({every_epochs} * steps_per_epoch)), "
+        f"gamma={gamma})"
+    ),
+    "cosine": lambda min_lr_ratio=0.0: (
+        f"torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total_steps), eta_min=LR * {min_lr_ratio})"
+    ),
     # One more step where torch's warm-up would end at step 0 and divide by zero (as optim.onecycle does).
-    "onecycle": lambda pct_start=0.25, div_factor=25.0, final_div_factor=1e4:
-        (f"torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=max(2, total_steps) + "
-         f"(float({pct_start} * max(2, total_steps)) == 1), pct_start={pct_start}, div_factor={div_factor}, "
-         f"final_div_factor={final_div_factor})"),
+    "onecycle": lambda pct_start=0.25, div_factor=25.0, final_div_factor=1e4: (
+        f"torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=max(2, total_steps) + "
+        f"(float({pct_start} * max(2, total_steps)) == 1), pct_start={pct_start}, div_factor={div_factor}, "
+        f"final_div_factor={final_div_factor})"
+    ),
 }
 
 

@@ -31,20 +31,28 @@ class Deployable(nn.Module):
         return self.model((x - self.mean) / self.std)
 
 
-def export_onnx(model: nn.Module, in_shape, mean, std, path: Path | str, *, classes: list[str] | None = None,
-                check: bool = True) -> dict[str, Any]:
+def export_onnx(
+    model: nn.Module, in_shape, mean, std, path: Path | str, *, classes: list[str] | None = None, check: bool = True
+) -> dict[str, Any]:
     """Write ``model`` (normalisation included) as ONNX; with ``check``, run the file with
     onnxruntime on random images and report the largest difference from PyTorch."""
     path = Path(path)
     net = Deployable(model.float().cpu(), mean, std).eval()
     x = torch.rand(4, *in_shape)  # (B, C, H, W) in [0, 1]
     try:
-        program = torch.onnx.export(net, (x,), dynamo=True, input_names=["images"], output_names=["output"],
-                                    dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
-                                    verbose=False)
+        program = torch.onnx.export(
+            net,
+            (x,),
+            dynamo=True,
+            input_names=["images"],
+            output_names=["output"],
+            dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
+            verbose=False,
+        )
     except ImportError as e:
-        raise ExportError(f"ONNX export needs the onnx and onnxscript packages ({e}); "
-                          "pip install -r requirements.txt.") from None
+        raise ExportError(
+            f"ONNX export needs the onnx and onnxscript packages ({e}); pip install -r requirements.txt."
+        ) from None
     except Exception as e:
         raise ExportError(f"This model could not be exported to ONNX ({type(e).__name__}: {str(e)[:300]}).") from None
     if program is None:  # dynamo=True always returns a program; None is the old exporter's answer
@@ -76,8 +84,14 @@ def export_run_onnx(run, dest: Path | str | None = None) -> dict[str, Any]:
     """The run's final model as ONNX, checked with onnxruntime: at ``dest``, by default
     runs/<id>/model.onnx (only the session that controls a run writes into its folder)."""
     model, meta, _ = run_model(run)
-    return export_onnx(model, tuple(meta["shape"]), meta["mean"], meta["std"],
-                       run.dir / "model.onnx" if dest is None else dest, classes=meta["classes"])
+    return export_onnx(
+        model,
+        tuple(meta["shape"]),
+        meta["mean"],
+        meta["std"],
+        run.dir / "model.onnx" if dest is None else dest,
+        classes=meta["classes"],
+    )
 
 
 def run_onnx_bytes(run) -> tuple[bytes, dict[str, Any]]:

@@ -24,8 +24,9 @@ def final_state(run) -> tuple[dict[str, Any], dict[str, Any], RunConfig]:
     config = RunConfig.from_dict(state["config"])
     meta = state.get("data")
     if meta is None:
-        raise ExportError("This model file predates exports (it lacks the data statistics); "
-                          "train the run again to export it.")
+        raise ExportError(
+            "This model file predates exports (it lacks the data statistics); train the run again to export it."
+        )
     return state, meta, config
 
 
@@ -33,8 +34,9 @@ def run_model(run) -> tuple[nn.Module, dict[str, Any], RunConfig]:
     """(model with the final weights, data meta {shape, classes, mean, std}, config) of a finished run."""
     saved = load_saved(run, final=True)
     if saved.mean is None:
-        raise ExportError("This model file predates exports (it lacks the data statistics); "
-                          "train the run again to export it.")
+        raise ExportError(
+            "This model file predates exports (it lacks the data statistics); train the run again to export it."
+        )
     meta = {"shape": list(saved.shape), "classes": saved.classes, "mean": saved.mean, "std": saved.std}
     return saved.model, meta, saved.config
 

@@ -51,12 +51,17 @@ def _header(config: RunConfig, in_shape, run_id: str | None) -> dict[str, Any]:
     d, m, o, t = config.data, config.model, config.optim, config.train
     return {
         "title": f"CNN Playground run {run_id}" if run_id else "a CNN Playground run",
-        "dataset": d.dataset, "model_name": m.name, "optim_name": o.name,
-        "lr_short": f"{o.lr:g}", "epochs_short": f"{t.epochs:g}",
-        "torch_version": _version(torch), "torchvision_version": _version(torchvision),
+        "dataset": d.dataset,
+        "model_name": m.name,
+        "optim_name": o.name,
+        "lr_short": f"{o.lr:g}",
+        "epochs_short": f"{t.epochs:g}",
+        "torch_version": _version(torch),
+        "torchvision_version": _version(torchvision),
         "script_name": run_id or "train",
         "settings": pprint.pformat(config.to_dict(), width=100, sort_dicts=False),
-        "lr": repr(o.lr), "image_size": repr(list(in_shape[1:])),
+        "lr": repr(o.lr),
+        "image_size": repr(list(in_shape[1:])),
     }
 
 
@@ -67,14 +72,16 @@ def _init_weights(config: RunConfig) -> dict[str, str]:
     if call is None:
         body = "        pass  # 'default': PyTorch's own per-layer initialisation"
     else:
-        body = "\n".join([
-            "        for mod in model.modules():",
-            "            if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):",
-            "                w = mod.weight",
-            f"                {call}",
-            "                if mod.bias is not None:",
-            "                    nn.init.zeros_(mod.bias)",
-        ])
+        body = "\n".join(
+            [
+                "        for mod in model.modules():",
+                "            if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):",
+                "                w = mod.weight",
+                f"                {call}",
+                "                if mod.bias is not None:",
+                "                    nn.init.zeros_(mod.bias)",
+            ]
+        )
     return {"init_name": m.init, "init_body": body}
 
 
@@ -91,14 +98,19 @@ def _input_normalisation(model: nn.Module, normalize: str = "data") -> dict[str,
         lines.append("    mean, std = torch.zeros_like(mean), torch.ones_like(mean)")
     return {
         "input_stats": "".join(line + "\n" for line in lines),  # "" or lines, a blank line follows
-        "preprocess_init": ("model.preprocess.mean.copy_(data_mean); model.preprocess.std.copy_(data_std)"
-                            "  # the run's normalisation") if from_data else "# (initial weights as built)",
+        "preprocess_init": (
+            "model.preprocess.mean.copy_(data_mean); model.preprocess.std.copy_(data_std)  # the run's normalisation"
+        )
+        if from_data
+        else "# (initial weights as built)",
     }
 
 
 # The engine's auto batch size (``auto_batch_size``), for a run that set none: the same rule, written out.
-_AUTO_BATCH = (f"2 ** int(math.log2(max(2, min({AUTO_BATCH_MAX}, len(train_y) // {AUTO_MIN_STEPS}))))"
-               f"  # auto: the largest power of two up to {AUTO_BATCH_MAX} giving {AUTO_MIN_STEPS}+ steps an epoch")
+_AUTO_BATCH = (
+    f"2 ** int(math.log2(max(2, min({AUTO_BATCH_MAX}, len(train_y) // {AUTO_MIN_STEPS}))))"
+    f"  # auto: the largest power of two up to {AUTO_BATCH_MAX} giving {AUTO_MIN_STEPS}+ steps an epoch"
+)
 
 
 def _loop(config: RunConfig) -> dict[str, str]:
@@ -106,13 +118,20 @@ def _loop(config: RunConfig) -> dict[str, str]:
     d, o, t = config.data, config.optim, config.train
     return {
         "data_root": repr(d.data_root) if d.data_root else '"./data"',
-        "epochs": repr(t.epochs), "train_limit": repr(d.train_limit), "seed": str(t.seed),
+        "epochs": repr(t.epochs),
+        "train_limit": repr(d.train_limit),
+        "seed": str(t.seed),
         "batch_size": str(t.batch_size) if t.batch_size is not None else _AUTO_BATCH,
-        "eval_batch_size": str(t.eval_batch_size), "val_fraction": repr(t.val_fraction), "shuffle": repr(t.shuffle),
+        "eval_batch_size": str(t.eval_batch_size),
+        "val_fraction": repr(t.val_fraction),
+        "shuffle": repr(t.shuffle),
         "optimizer": optimizer_expr(config),
         "schedule": emit(SCHEDULE_EMITTERS, o.schedule, dict(o.schedule_params), "schedule"),
-        "grad_clip": (f"nn.utils.clip_grad_norm_(model.parameters(), {o.grad_clip!r})" if o.grad_clip > 0
-                      else "# (no gradient clipping)"),
+        "grad_clip": (
+            f"nn.utils.clip_grad_norm_(model.parameters(), {o.grad_clip!r})"
+            if o.grad_clip > 0
+            else "# (no gradient clipping)"
+        ),
     }
 
 
@@ -127,8 +146,12 @@ def _normalisation(config: RunConfig, in_shape) -> dict[str, str]:
         mean, std = normalisation_stats(spec, SimpleNamespace(shape=tuple(in_shape)))
         code = f"    mean, std = {list(mean)!r}, {list(std)!r}"
     dropout = "\n\n\n".join(inspect.getsource(f).rstrip() for f in (SeededDropout, SeededDropout2d, use_generator))
-    return {"normalisation": code, "normalize_name": NORMALISATIONS.facts(name).get("label", name) + f" ({spec})",
-            "stats_source": inspect.getsource(channel_stats).rstrip(), "dropout_source": dropout}
+    return {
+        "normalisation": code,
+        "normalize_name": NORMALISATIONS.facts(name).get("label", name) + f" ({spec})",
+        "stats_source": inspect.getsource(channel_stats).rstrip(),
+        "dropout_source": dropout,
+    }
 
 
 def _model(name: str, model: nn.Module) -> str:
@@ -136,8 +159,14 @@ def _model(name: str, model: nn.Module) -> str:
     return MODEL_EMITTERS[name](model) if name in MODEL_EMITTERS else model_source(model)
 
 
-def training_script(config: RunConfig, *, in_shape, num_classes: int, run_id: str | None = None,
-                    lr_changes: dict[int, float] | None = None) -> str:
+def training_script(
+    config: RunConfig,
+    *,
+    in_shape,
+    num_classes: int,
+    run_id: str | None = None,
+    lr_changes: dict[int, float] | None = None,
+) -> str:
     """A standalone, readable training script (torch + torchvision only) for ``config``; ``lr_changes``:
     step -> learning rate set while the run trained (the script changes it at the same steps)."""
     d, m = config.data, config.model
@@ -149,7 +178,9 @@ def training_script(config: RunConfig, *, in_shape, num_classes: int, run_id: st
         data_source=emit(DATA_EMITTERS, d.dataset, dict(d.params), "data set").rstrip(),
         **augment_source(config.data.augment),
         model_source=_model(m.name, model).rstrip(),
-        **_init_weights(config), **_input_normalisation(model, config.data.normalize), **_loop(config),
+        **_init_weights(config),
+        **_input_normalisation(model, config.data.normalize),
+        **_loop(config),
         **_normalisation(config, in_shape),
         lr_changes=repr({int(k): float(v) for k, v in sorted((lr_changes or {}).items())}),
         task_source=task_source(config),
@@ -165,5 +196,6 @@ def run_training_script(run, *, server_paths: bool = True) -> str:
     if not server_paths:
         config = without_server_paths(config)
     changes = {e["step"]: e["lr"] for e in run.events() if e["kind"] == "set" and "lr" in e}
-    return training_script(config, in_shape=tuple(meta["shape"]), num_classes=len(meta["classes"]),
-                           run_id=run.run_id, lr_changes=changes)
+    return training_script(
+        config, in_shape=tuple(meta["shape"]), num_classes=len(meta["classes"]), run_id=run.run_id, lr_changes=changes
+    )

@@ -21,9 +21,11 @@ from ..models.transfer import TransferNet
 
 __all__ = ["model_source", "transfer_source", "NO_RUN_BACKBONE"]
 
-NO_RUN_BACKBONE = ("The standalone script rebuilds torchvision backbones; this transfer run starts from another "
-                   "playground run, so it has no script yet. Download the model (.pt) or ONNX instead, or the "
-                   "source run's own script.")
+NO_RUN_BACKBONE = (
+    "The standalone script rebuilds torchvision backbones; this transfer run starts from another "
+    "playground run, so it has no script yet. Download the model (.pt) or ONNX instead, or the "
+    "source run's own script."
+)
 
 _SIMPLE = (int, float, bool, str, type(None))
 
@@ -33,8 +35,13 @@ def _is_torch_nn(mod: nn.Module) -> bool:
 
 
 def _plain_attrs(mod: nn.Module) -> dict[str, Any]:
-    return {k: v for k, v in vars(mod).items() if not k.startswith("_") and k != "training"
-            and (isinstance(v, _SIMPLE) or (isinstance(v, tuple) and all(isinstance(e, _SIMPLE) for e in v)))}
+    return {
+        k: v
+        for k, v in vars(mod).items()
+        if not k.startswith("_")
+        and k != "training"
+        and (isinstance(v, _SIMPLE) or (isinstance(v, tuple) and all(isinstance(e, _SIMPLE) for e in v)))
+    }
 
 
 class _SourceWriter:
@@ -99,10 +106,13 @@ class _SourceWriter:
         args = ", ".join(child_names + attr_names)
         body = ["super().__init__()"]
         body += [f"self.{n} = {n}" for n in child_names + attr_names]
-        body += [f"self.{n} = nn.Parameter(torch.empty({shape}))  # values come from the state dict"
-                 for n, shape in params.items()]
-        body += [f"self.register_buffer({n!r}, torch.empty({shape}, dtype={dtype}))"
-                 for n, (shape, dtype) in buffers.items()]
+        body += [
+            f"self.{n} = nn.Parameter(torch.empty({shape}))  # values come from the state dict"
+            for n, shape in params.items()
+        ]
+        body += [
+            f"self.register_buffer({n!r}, torch.empty({shape}, dtype={dtype}))" for n, (shape, dtype) in buffers.items()
+        ]
         doc = (inspect.getdoc(cls) or "").split("\n")[0]
         lines = [f"class {name}(nn.Module):"]
         if doc:
@@ -134,8 +144,11 @@ def transfer_source(model: nn.Module) -> str:
     if model.weights_source == "imagenet":
         weights = f'torchvision.models.get_model_weights("{spec.arch}").DEFAULT  # downloaded into the torch hub cache'
     else:
-        weights = "None  # " + ("from scratch" if model.weights_source == "none" else
-                                "the source run's weights: load its model.pt state dict after building")
+        weights = "None  # " + (
+            "from scratch"
+            if model.weights_source == "none"
+            else "the source run's weights: load its model.pt state dict after building"
+        )
     pre = model.preprocess
     return f'''class Preprocess(nn.Module):
     """[0, 1] images -> grey as RGB, resized to {pre.size} px, normalised as the weights' transforms do."""

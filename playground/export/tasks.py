@@ -71,13 +71,19 @@ def _corruption(name: str, specs) -> str:
 def _reconstruct(config: RunConfig) -> str:
     d, t = config.data, config.train
     funcs: list[Callable[..., object]] = [
-        noise_module.add_gaussian_noise, noise_module._pixel_draws, noise_module.add_salt_pepper_noise,
-             noise_module.add_mask_noise, recon_module.psnr]
+        noise_module.add_gaussian_noise,
+        noise_module._pixel_draws,
+        noise_module.add_salt_pepper_noise,
+        noise_module.add_mask_noise,
+        recon_module.psnr,
+    ]
     source = "\n\n\n".join(inspect.getsource(f).rstrip() for f in funcs)
-    loss = ("F.binary_cross_entropy(out.float(), target)" if t.recon_loss == "bce"
-            else "F.mse_loss(out.float(), target)")
-    per_image = ("F.binary_cross_entropy(out, clean, reduction='none').flatten(1).mean(1)" if t.recon_loss == "bce"
-                 else "(out - clean).square().flatten(1).mean(1)")
+    loss = "F.binary_cross_entropy(out.float(), target)" if t.recon_loss == "bce" else "F.mse_loss(out.float(), target)"
+    per_image = (
+        "F.binary_cross_entropy(out, clean, reduction='none').flatten(1).mean(1)"
+        if t.recon_loss == "bce"
+        else "(out - clean).square().flatten(1).mean(1)"
+    )
     return f'''METRIC = "PSNR (dB)"
 MAX_PSNR = {recon_module.MAX_PSNR!r}
 
@@ -126,6 +132,7 @@ TASK_EMITTERS: dict[str, Callable[[RunConfig], str]] = {"classify": _classify, "
 def task_source(config: RunConfig) -> str:
     task = config.train.task
     if task not in TASK_EMITTERS:
-        raise ExportError(f"The standalone script covers the tasks {', '.join(TASK_EMITTERS)}; this run's task is "
-                          f"{task!r}.")
+        raise ExportError(
+            f"The standalone script covers the tasks {', '.join(TASK_EMITTERS)}; this run's task is {task!r}."
+        )
     return TASK_EMITTERS[task](config).rstrip()

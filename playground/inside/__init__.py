@@ -27,8 +27,33 @@ from .race import InitRace
 from .sharing import invariance, mlp_and_cnn, param_table
 from .trained import Trained, inspectable_runs, load_trained
 
-__all__ = ["Trained", "load_trained", "inspectable_runs", "layer_nodes", "activations", "predict", "top_activating",
-           "hwc", "image_from_bytes", "saliency", "grad_cam", "last_conv", "filters_at", "filter_grid",
-           "test_predictions", "misclassified", "highest_loss", "init_lab_models", "init_stats", "unit_spread",
-           "init_race", "InitRace", "LAB_DEFAULTS", "FeatureVis", "conv_layers", "param_table", "invariance",
-           "mlp_and_cnn"]
+__all__ = [
+    "Trained",
+    "load_trained",
+    "inspectable_runs",
+    "layer_nodes",
+    "activations",
+    "predict",
+    "top_activating",
+    "hwc",
+    "image_from_bytes",
+    "saliency",
+    "grad_cam",
+    "last_conv",
+    "filters_at",
+    "filter_grid",
+    "test_predictions",
+    "misclassified",
+    "highest_loss",
+    "init_lab_models",
+    "init_stats",
+    "unit_spread",
+    "init_race",
+    "InitRace",
+    "LAB_DEFAULTS",
+    "FeatureVis",
+    "conv_layers",
+    "param_table",
+    "invariance",
+    "mlp_and_cnn",
+]

@@ -41,8 +41,10 @@ def last_conv(model: nn.Module) -> str:
     """The name of the last conv layer (where Grad-CAM looks by default)."""
     convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     if not convs:
-        raise ConfigError("Grad-CAM needs a convolutional layer; this model has none (an MLP has no spatial "
-                          "maps). Use the saliency map instead, or pick a CNN run.")
+        raise ConfigError(
+            "Grad-CAM needs a convolutional layer; this model has none (an MLP has no spatial "
+            "maps). Use the saliency map instead, or pick a CNN run."
+        )
     return convs[-1]
 
 
@@ -68,5 +70,4 @@ def grad_cam(tr: Trained, image: torch.Tensor, target: int | None = None, layer:
     cam = F.relu((weights * a).sum(1, keepdim=True))  # (1, 1, h, w)
     cam = F.interpolate(cam, size=image.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
     cam = (cam / cam.max().clamp_min(1e-12)).detach()
-    return {"map": cam.numpy(), "target": t, "class": tr.classes[t], "layer": layer,
-            "layer_size": tuple(a.shape[-2:])}
+    return {"map": cam.numpy(), "target": t, "class": tr.classes[t], "layer": layer, "layer_size": tuple(a.shape[-2:])}

@@ -43,13 +43,17 @@ def _train(cfg: RunConfig, store: RunStore) -> str:
     return events[0]["run_id"]
 
 
-def latency(dataset: str, data_root: str | None, params: dict | None = None, repeats: int = 20,
-            epochs: float = 0.3) -> dict[str, Any]:
+def latency(
+    dataset: str, data_root: str | None, params: dict | None = None, repeats: int = 20, epochs: float = 0.3
+) -> dict[str, Any]:
     """Load time and per-image latency of activations + saliency + Grad-CAM + top-3 on one trained CNN."""
     store = RunStore(tempfile.mkdtemp(prefix="bench-inside-"))
-    cfg = RunConfig(data=DataConfig(dataset=dataset, data_root=data_root, download=False, params=params or {}),
-                    model=ModelConfig(name="cnn"), optim=OptimConfig(name="adam", lr=2e-3, schedule="constant"),
-                    train=TrainConfig(epochs=epochs, batch_size=128, device="cpu", log_every=50))
+    cfg = RunConfig(
+        data=DataConfig(dataset=dataset, data_root=data_root, download=False, params=params or {}),
+        model=ModelConfig(name="cnn"),
+        optim=OptimConfig(name="adam", lr=2e-3, schedule="constant"),
+        train=TrainConfig(epochs=epochs, batch_size=128, device="cpu", log_every=50),
+    )
     run_id = _train(cfg, store)
     t0 = time.perf_counter()
     tr = load_trained(store.open(run_id))
@@ -70,15 +74,22 @@ def latency(dataset: str, data_root: str | None, params: dict | None = None, rep
     if first is None:
         raise PlaygroundError(f"latency times at least one call (got repeats={repeats}): use repeats >= 0.")
     preds = test_predictions(tr)
-    return {"dataset": tr.data.name, "shape": list(tr.in_shape),
-            "parameters": sum(p.numel() for p in tr.model.parameters()),
-            "test_acc": round(float((preds["pred"] == preds["y"]).mean()), 4), "load_s": round(load_s, 3),
-            "first_call_s": round(first, 4), "median_s": round(statistics.median(times), 4),
-            "max_s": round(max(times), 4), "threads": torch.get_num_threads()}
+    return {
+        "dataset": tr.data.name,
+        "shape": list(tr.in_shape),
+        "parameters": sum(p.numel() for p in tr.model.parameters()),
+        "test_acc": round(float((preds["pred"] == preds["y"]).mean()), 4),
+        "load_s": round(load_s, 3),
+        "first_call_s": round(first, 4),
+        "median_s": round(statistics.median(times), 4),
+        "max_s": round(max(times), 4),
+        "threads": torch.get_num_threads(),
+    }
 
 
-def probe_overhead(data_root: str | None, rounds: int = 3, epochs: float = 2.0,
-                   train_limit: int = 12800) -> dict[str, Any]:
+def probe_overhead(
+    data_root: str | None, rounds: int = 3, epochs: float = 2.0, train_limit: int = 12800
+) -> dict[str, Any]:
     """Wall time of whole runs (evaluation and snapshot writes included) and time inside the probes."""
     spent = {"t": 0.0}
     originals = {name: getattr(Probe, name) for name in ("on_start", "on_log", "on_epoch")}
@@ -94,6 +105,7 @@ def probe_overhead(data_root: str | None, rounds: int = 3, epochs: float = 2.0,
                 return fn(self, *a, **kw)
             finally:
                 spent["t"] += time.perf_counter() - t0
+
         setattr(cls, name, wrapper)
 
     classes = [PROBES.get(n) for n in ("snapshots", "layer_stats")]
@@ -108,12 +120,14 @@ def probe_overhead(data_root: str | None, rounds: int = 3, epochs: float = 2.0,
         for _ in range(rounds):
             for label, probes in variants.items():
                 store = RunStore(tempfile.mkdtemp(prefix="bench-probes-"))
-                cfg = RunConfig(data=DataConfig(dataset="mnist", data_root=data_root, download=False,
-                                                train_limit=train_limit),
-                                model=ModelConfig(name="cnn", params={"channels": [16, 32], "fc": [128]}),
-                                optim=OptimConfig(name="adam", lr=1e-3, schedule="constant"),
-                                train=TrainConfig(epochs=epochs, batch_size=128, device="cpu", log_every=10,
-                                                  checkpoint=False, probes=probes))
+                cfg = RunConfig(
+                    data=DataConfig(dataset="mnist", data_root=data_root, download=False, train_limit=train_limit),
+                    model=ModelConfig(name="cnn", params={"channels": [16, 32], "fc": [128]}),
+                    optim=OptimConfig(name="adam", lr=1e-3, schedule="constant"),
+                    train=TrainConfig(
+                        epochs=epochs, batch_size=128, device="cpu", log_every=10, checkpoint=False, probes=probes
+                    ),
+                )
                 spent["t"] = 0.0
                 t0 = time.perf_counter()
                 _train(cfg, store)
@@ -126,10 +140,21 @@ def probe_overhead(data_root: str | None, rounds: int = 3, epochs: float = 2.0,
             if fn is not None:
                 setattr(c, n, fn)
     base = best["none"]
-    return {"runs": {k: {"wall_s": round(v, 3), "probe_s": round(inside[k], 4),
-                         "wall_overhead_pct": round(100 * (v / base - 1), 2),
-                         "probe_share_pct": round(100 * inside[k] / v, 3)} for k, v in best.items()},
-            "epochs": epochs, "train_images": train_limit, "log_every": 10, "rounds": rounds}
+    return {
+        "runs": {
+            k: {
+                "wall_s": round(v, 3),
+                "probe_s": round(inside[k], 4),
+                "wall_overhead_pct": round(100 * (v / base - 1), 2),
+                "probe_share_pct": round(100 * inside[k] / v, 3),
+            }
+            for k, v in best.items()
+        },
+        "epochs": epochs,
+        "train_images": train_limit,
+        "log_every": 10,
+        "rounds": rounds,
+    }
 
 
 def main(argv=None) -> int:
@@ -152,9 +177,11 @@ def main(argv=None) -> int:
             log(f"  {ds}: skipped ({e})")
             continue
         out["latency"].append(r)
-        log(f"  {r['dataset']} {r['shape']}, {r['parameters']:,} params, test acc {r['test_acc']:.3f}: "
+        log(
+            f"  {r['dataset']} {r['shape']}, {r['parameters']:,} params, test acc {r['test_acc']:.3f}: "
             f"median {r['median_s'] * 1000:.1f} ms, max {r['max_s'] * 1000:.1f} ms, first call "
-            f"{r['first_call_s'] * 1000:.0f} ms (model load {r['load_s'] * 1000:.0f} ms)")
+            f"{r['first_call_s'] * 1000:.0f} ms (model load {r['load_s'] * 1000:.0f} ms)"
+        )
     if args.only == "latency":
         print(json.dumps(out)) if args.json else None
         return 0
@@ -162,8 +189,10 @@ def main(argv=None) -> int:
     try:
         out["probes"] = probe_overhead(args.data_root, args.rounds, args.epochs)
         for k, v in out["probes"]["runs"].items():
-            log(f"  {k:<22} wall {v['wall_s']:.2f} s ({v['wall_overhead_pct']:+.1f}% vs none), "
-                f"inside the probes {v['probe_s'] * 1000:.0f} ms = {v['probe_share_pct']:.2f}% of the run")
+            log(
+                f"  {k:<22} wall {v['wall_s']:.2f} s ({v['wall_overhead_pct']:+.1f}% vs none), "
+                f"inside the probes {v['probe_s'] * 1000:.0f} ms = {v['probe_share_pct']:.2f}% of the run"
+            )
     except PlaygroundError as e:
         log(f"  skipped ({e})")
     if args.json:

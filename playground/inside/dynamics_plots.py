@@ -51,15 +51,25 @@ def weight_histograms(series: dict[str, list], title: str, bins: int = 40) -> go
         col = rebin_histogram(series["hist"][i], a, b, edges)
         inside = (edges[1:] > a) & (edges[:-1] < b) | (col > 0)  # the rows this step's weights span
         z[inside, j] = col[inside]
-    heat = go.Heatmap(x=[series["step"][i] for i in keep], y=(edges[:-1] + edges[1:]) / 2, z=np.log1p(z),
-                      customdata=z, colorscale="Viridis", hoverongaps=False,
-                      colorbar=dict(title=dict(text="log(1+n)"), thickness=10),
-                      hovertemplate="step %{x}<br>weight %{y:.3f}<br>about %{customdata:.0f} weights<extra></extra>")
+    heat = go.Heatmap(
+        x=[series["step"][i] for i in keep],
+        y=(edges[:-1] + edges[1:]) / 2,
+        z=np.log1p(z),
+        customdata=z,
+        colorscale="Viridis",
+        hoverongaps=False,
+        colorbar=dict(title=dict(text="log(1+n)"), thickness=10),
+        hovertemplate="step %{x}<br>weight %{y:.3f}<br>about %{customdata:.0f} weights<extra></extra>",
+    )
     return go.Figure(heat, layout=figure_layout(title, 320, xaxis=axis("step"), yaxis=axis("weight value")))
 
 
-def grad_norms(stats: dict[str, Any], key: str = "g_norm", title: str = "gradient norm per layer",
-               names: dict[str, str] | None = None) -> go.Figure:
+def grad_norms(
+    stats: dict[str, Any],
+    key: str = "g_norm",
+    title: str = "gradient norm per layer",
+    names: dict[str, str] | None = None,
+) -> go.Figure:
     """One line per layer (``names``: readable legend names, e.g. ``forward.layer_names``)."""
     traces = []
     names = names or {}
@@ -70,36 +80,57 @@ def grad_norms(stats: dict[str, Any], key: str = "g_norm", title: str = "gradien
             continue
         x, y = downsample([p[0] for p in pts], [p[1] for p in pts])
         traces.append(go.Scatter(x=x, y=y, name=names.get(name, name), line=dict(color=PALETTE[i % len(PALETTE)])))
-    return go.Figure(traces, layout=figure_layout(title, 320, xaxis=axis("step"),
-                                                  yaxis=axis("L2 norm (log scale)", type="log",
-                                                             exponentformat="power")))
+    return go.Figure(
+        traces,
+        layout=figure_layout(
+            title, 320, xaxis=axis("step"), yaxis=axis("L2 norm (log scale)", type="log", exponentformat="power")
+        ),
+    )
 
 
 def init_stats_figure(stats: dict[str, Any]) -> go.Figure:
     """Three panels, one line per initialisation: output mean, output std, gradient std per layer."""
-    panels = (("act_mean", "output mean", None), ("act_std", "output std", "log"),
-              ("grad_std", "gradient std (d loss / d output)", "log"))
+    panels = (
+        ("act_mean", "output mean", None),
+        ("act_std", "output std", "log"),
+        ("grad_std", "gradient std (d loss / d output)", "log"),
+    )
     traces, layout = [], figure_layout(None, 360)
     gap, width = 0.06, (1 - 0.12) / 3
     for p, (key, label, scale) in enumerate(panels):
         sx = "" if p == 0 else str(p + 1)
         for i, (name, s) in enumerate(stats.items()):
             y = [v if scale != "log" or v > 0 else None for v in s[key]]
-            traces.append(go.Scatter(x=s["layers"], y=y, name=name, mode="lines+markers", legendgroup=name,
-                                     showlegend=p == 0, line=dict(color=PALETTE[i % len(PALETTE)]),
-                                     xaxis=f"x{sx}", yaxis=f"y{sx}"))
-        layout[f"xaxis{sx}"] = dict(domain=[p * (width + gap), p * (width + gap) + width], tickangle=-40,
-                                    anchor=f"y{sx}")
-        layout[f"yaxis{sx}"] = dict(title=dict(text=label), anchor=f"x{sx}",
-                                    **({"type": "log", "exponentformat": "power"} if scale else {}))
+            traces.append(
+                go.Scatter(
+                    x=s["layers"],
+                    y=y,
+                    name=name,
+                    mode="lines+markers",
+                    legendgroup=name,
+                    showlegend=p == 0,
+                    line=dict(color=PALETTE[i % len(PALETTE)]),
+                    xaxis=f"x{sx}",
+                    yaxis=f"y{sx}",
+                )
+            )
+        layout[f"xaxis{sx}"] = dict(
+            domain=[p * (width + gap), p * (width + gap) + width], tickangle=-40, anchor=f"y{sx}"
+        )
+        layout[f"yaxis{sx}"] = dict(
+            title=dict(text=label), anchor=f"x{sx}", **({"type": "log", "exponentformat": "power"} if scale else {})
+        )
     return go.Figure(traces, layout=layout)
 
 
 def race_figure(race: dict[str, Any]) -> go.Figure:
-    traces = [go.Scatter(x=r["step"], y=r["loss"], name=name, line=dict(color=PALETTE[i % len(PALETTE)]))
-              for i, (name, r) in enumerate(race.items())]
-    return go.Figure(traces, layout=figure_layout("training loss, same seed and data", 320, xaxis=axis("step"),
-                                                  yaxis=axis("loss")))
+    traces = [
+        go.Scatter(x=r["step"], y=r["loss"], name=name, line=dict(color=PALETTE[i % len(PALETTE)]))
+        for i, (name, r) in enumerate(race.items())
+    ]
+    return go.Figure(
+        traces, layout=figure_layout("training loss, same seed and data", 320, xaxis=axis("step"), yaxis=axis("loss"))
+    )
 
 
 def spread_figure(race: dict[str, Any]) -> go.Figure:
@@ -107,8 +138,20 @@ def spread_figure(race: dict[str, Any]) -> go.Figure:
     traces = []
     for i, (name, r) in enumerate(race.items()):
         layers = list(r["spread"])[:-1]  # the output layer's rows always differ (one per class)
-        traces.append(go.Bar(x=layers, y=[max(r["spread"][n], 1e-9) for n in layers], name=name,
-                             marker_color=PALETTE[i % len(PALETTE)]))
-    return go.Figure(traces, layout=figure_layout("difference between units of a hidden layer after the race", 300,
-                                                  barmode="group", yaxis=axis("max |unit - mean unit| (log)",
-                                                                              type="log", exponentformat="power")))
+        traces.append(
+            go.Bar(
+                x=layers,
+                y=[max(r["spread"][n], 1e-9) for n in layers],
+                name=name,
+                marker_color=PALETTE[i % len(PALETTE)],
+            )
+        )
+    return go.Figure(
+        traces,
+        layout=figure_layout(
+            "difference between units of a hidden layer after the race",
+            300,
+            barmode="group",
+            yaxis=axis("max |unit - mean unit| (log)", type="log", exponentformat="power"),
+        ),
+    )

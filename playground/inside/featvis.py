@@ -80,9 +80,16 @@ class _Reached(Exception):
     """Raised by the hook once the chosen layer has computed: the layers after it never run."""
 
 
-def visualise(saved: SavedModel, layer: str, channels: list[int], size: int = 32, steps: int = 64, seed: int = 0,
-              progress: Callable[[int, int], None] | None = None, stopped: Callable[[], bool] = lambda: False
-              ) -> dict[str, Any]:
+def visualise(
+    saved: SavedModel,
+    layer: str,
+    channels: list[int],
+    size: int = 32,
+    steps: int = 64,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    stopped: Callable[[], bool] = lambda: False,
+) -> dict[str, Any]:
     """Images (uint8, N x H x W x C) that raise each channel's mean activation, and each channel's
     activation before (the starting noise) and after."""
     model = saved.model.eval()
@@ -133,8 +140,12 @@ def visualise(saved: SavedModel, layer: str, channels: list[int], size: int = 32
     finally:
         hook.remove()
     pixels = (final.clamp(0, 1) * 255).round().to(torch.uint8)
-    return {"images": pixels.permute(0, 2, 3, 1).numpy(), "before": before.tolist(), "after": after.tolist(),
-            "grid": make_grid(pixels, nrow=min(8, n), padding=2, pad_value=255).permute(1, 2, 0).numpy()}
+    return {
+        "images": pixels.permute(0, 2, 3, 1).numpy(),
+        "before": before.tolist(),
+        "after": after.tolist(),
+        "grid": make_grid(pixels, nrow=min(8, n), padding=2, pad_value=255).permute(1, 2, 0).numpy(),
+    }
 
 
 def VisBuffer() -> ResultBuffer:
@@ -158,13 +169,17 @@ class FeatVisKind(JobKind):
         """The channels to draw, checked against the model's conv layers."""
         layers = conv_layers(model)
         if spec.layer not in layers:
-            raise ConfigError(f"Run {spec.run_id} has no conv layer {spec.layer!r}: pick one of "
-                              f"{', '.join(layers) or '(none: it has no convolution)'}.")
+            raise ConfigError(
+                f"Run {spec.run_id} has no conv layer {spec.layer!r}: pick one of "
+                f"{', '.join(layers) or '(none: it has no convolution)'}."
+            )
         channels = list(spec.channels) or list(range(min(layers[spec.layer], MAX_CHANNELS)))
         bad = [ch for ch in channels if not 0 <= ch < layers[spec.layer]]
         if bad or len(channels) > MAX_CHANNELS:
-            raise ConfigError(f"Pick up to {MAX_CHANNELS} channels from 0 to {layers[spec.layer] - 1} "
-                              f"(got {len(channels)}{', e.g. ' + str(bad[0]) if bad else ''}).")
+            raise ConfigError(
+                f"Pick up to {MAX_CHANNELS} channels from 0 to {layers[spec.layer] - 1} "
+                f"(got {len(channels)}{', e.g. ' + str(bad[0]) if bad else ''})."
+            )
         return channels
 
     def admit(self, spec: FeatureVis, owner: str, runs_root=None) -> None:
@@ -181,20 +196,33 @@ class FeatVisKind(JobKind):
     def spec(self, run) -> FeatureVis:
         return run.config()
 
-    def events(self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None],
-               device: str | None = None) -> Iterator[dict[str, Any]]:
+    def events(
+        self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None], device: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         spec = run.config()
         saved = load_saved(RunStore(store.root.parent).open(spec.run_id))  # the training runs live one folder up
         channels = self._channels(spec, saved.model)
         start = {"kind": "start", "channels": channels, "layer": spec.layer}
         run.append(start)
         yield start
-        res = visualise(saved, spec.layer, channels, spec.size, spec.steps, spec.seed,
-                        progress=lambda s, n: emit({"kind": "progress", "step": s, "steps": n}),
-                        stopped=lambda: controls.stopped or controls.out_of_time())
+        res = visualise(
+            saved,
+            spec.layer,
+            channels,
+            spec.size,
+            spec.steps,
+            spec.seed,
+            progress=lambda s, n: emit({"kind": "progress", "step": s, "steps": n}),
+            stopped=lambda: controls.stopped or controls.out_of_time(),
+        )
         atomic_write_bytes(run.dir / "result.png", lambda f: f.write(to_png(res["grid"])))
-        final = {"kind": "stopped" if controls.stopped else "done", "layer": spec.layer, "channels": channels,
-                 "before": [round(v, 5) for v in res["before"]], "after": [round(v, 5) for v in res["after"]]}
+        final = {
+            "kind": "stopped" if controls.stopped else "done",
+            "layer": spec.layer,
+            "channels": channels,
+            "before": [round(v, 5) for v in res["before"]],
+            "after": [round(v, 5) for v in res["after"]],
+        }
         run.append(final)
         yield {**final, "grid": res["grid"]}
 

@@ -89,12 +89,24 @@ def kernels_of(w: torch.Tensor, out_channel: int, scale: float | None = None, co
     who = np.full(z.shape, -1, dtype=np.int32)
     for ch in range(i):
         r, q = divmod(ch, cols)
-        z[r * (kh + 1): r * (kh + 1) + kh, q * (kw + 1): q * (kw + 1) + kw] = w[out_channel, ch].numpy()
-        who[r * (kh + 1): r * (kh + 1) + kh, q * (kw + 1): q * (kw + 1) + kw] = ch
+        z[r * (kh + 1) : r * (kh + 1) + kh, q * (kw + 1) : q * (kw + 1) + kw] = w[out_channel, ch].numpy()
+        who[r * (kh + 1) : r * (kh + 1) + kh, q * (kw + 1) : q * (kw + 1) + kw] = ch
     own = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
-    return {"rgb": None, "z": z, "who": who, "who_label": "input channel", "range": float(scale or own) or 1.0,
-            "peak": own, "filters": o, "shown": 1, "inputs": i, "channels": list(range(i)), "kernel": (kh, kw),
-            "out_channel": out_channel, "grid": (rows, cols)}
+    return {
+        "rgb": None,
+        "z": z,
+        "who": who,
+        "who_label": "input channel",
+        "range": float(scale or own) or 1.0,
+        "peak": own,
+        "filters": o,
+        "shown": 1,
+        "inputs": i,
+        "channels": list(range(i)),
+        "kernel": (kh, kw),
+        "out_channel": out_channel,
+        "grid": (rows, cols),
+    }
 
 
 def _rgb_grid(w: torch.Tensor, o_shown: int, scale: float | None, cols: int | None) -> dict[str, Any]:
@@ -112,14 +124,28 @@ def _rgb_grid(w: torch.Tensor, o_shown: int, scale: float | None, cols: int | No
     img = np.ones((rows * (kh + 1) - 1, cols * (kw + 1) - 1, 3), dtype=np.float32)
     for j in range(o_shown):
         r, q = divmod(j, cols)
-        img[r * (kh + 1): r * (kh + 1) + kh, q * (kw + 1): q * (kw + 1) + kw] = t[j].permute(1, 2, 0).numpy()
-    return {"rgb": (img * 255).round().astype(np.uint8), "z": None, "filters": o, "shown": o_shown,
-            "inputs": i, "kernel": (kh, kw), "range": scale, "peak": float(w[:o_shown].abs().max())}
+        img[r * (kh + 1) : r * (kh + 1) + kh, q * (kw + 1) : q * (kw + 1) + kw] = t[j].permute(1, 2, 0).numpy()
+    return {
+        "rgb": (img * 255).round().astype(np.uint8),
+        "z": None,
+        "filters": o,
+        "shown": o_shown,
+        "inputs": i,
+        "kernel": (kh, kw),
+        "range": scale,
+        "peak": float(w[:o_shown].abs().max()),
+    }
 
 
-def filter_grid(w: torch.Tensor, in_shape: tuple[int, int, int] | None = None, in_channel: int | None = None,
-                max_filters: int = 64, max_inputs: int = 16, scale: float | None = None,
-                cols: int | None = None) -> dict[str, Any]:
+def filter_grid(
+    w: torch.Tensor,
+    in_shape: tuple[int, int, int] | None = None,
+    in_channel: int | None = None,
+    max_filters: int = 64,
+    max_inputs: int = 16,
+    scale: float | None = None,
+    cols: int | None = None,
+) -> dict[str, Any]:
     """Kernels as one image with gaps between tiles (NaN for a heatmap, white for RGB).
 
     - conv weights (O, I, k, k) with I == 3 and ``in_channel`` None: one RGB tile per filter,
@@ -159,8 +185,19 @@ def filter_grid(w: torch.Tensor, in_shape: tuple[int, int, int] | None = None, i
     z = np.full((rows * (kh + 1) - 1, cols * (kw + 1) - 1), np.nan, dtype=np.float32)
     who = np.full(z.shape, -1, dtype=np.int32)
     for j, ((r, q), k) in enumerate(tiles):
-        z[r * (kh + 1): r * (kh + 1) + kh, q * (kw + 1): q * (kw + 1) + kw] = k.numpy()
-        who[r * (kh + 1): r * (kh + 1) + kh, q * (kw + 1): q * (kw + 1) + kw] = j if len(chans) == 1 else j // cols
+        z[r * (kh + 1) : r * (kh + 1) + kh, q * (kw + 1) : q * (kw + 1) + kw] = k.numpy()
+        who[r * (kh + 1) : r * (kh + 1) + kh, q * (kw + 1) : q * (kw + 1) + kw] = j if len(chans) == 1 else j // cols
     own = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
-    return {"rgb": None, "z": z, "who": who, "who_label": "filter", "range": float(scale or own) or 1.0,
-            "peak": own, "filters": o, "shown": o_shown, "inputs": i, "channels": chans, "kernel": (kh, kw)}
+    return {
+        "rgb": None,
+        "z": z,
+        "who": who,
+        "who_label": "filter",
+        "range": float(scale or own) or 1.0,
+        "peak": own,
+        "filters": o,
+        "shown": o_shown,
+        "inputs": i,
+        "channels": chans,
+        "kernel": (kh, kw),
+    }

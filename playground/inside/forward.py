@@ -18,8 +18,19 @@ from ..errors import ConfigError
 from ..images import decode_tensor, hwc
 from .trained import Trained
 
-__all__ = ["DROPOUT", "layer_nodes", "layer_names", "layer_blocks", "readable_layers", "overview_map", "activations",
-           "predict", "top_activating", "hwc", "image_from_bytes"]
+__all__ = [
+    "DROPOUT",
+    "layer_nodes",
+    "layer_names",
+    "layer_blocks",
+    "readable_layers",
+    "overview_map",
+    "activations",
+    "predict",
+    "top_activating",
+    "hwc",
+    "image_from_bytes",
+]
 
 DROPOUT = (nn.Dropout, nn.Dropout2d, nn.Dropout1d, nn.AlphaDropout)
 
@@ -44,11 +55,26 @@ def layer_blocks(tr: Trained) -> list[dict[str, Any]]:
     return _readable(tr)["blocks"]
 
 
-_READABLE = {"conv2d": "conv", "conv1d": "conv", "linear": "fc", "batchnorm2d": "batch norm",
-             "batchnorm1d": "batch norm",
-             "maxpool2d": "pool", "avgpool2d": "pool", "adaptiveavgpool2d": "pool", "adaptivemaxpool2d": "pool",
-             "max_pool2d": "pool", "avg_pool2d": "pool", "adaptive_avg_pool2d": "pool", "flatten": "flatten",
-             "add": "add", "iadd": "add", "cat": "concat", "layernorm": "layer norm", "groupnorm": "group norm"}
+_READABLE = {
+    "conv2d": "conv",
+    "conv1d": "conv",
+    "linear": "fc",
+    "batchnorm2d": "batch norm",
+    "batchnorm1d": "batch norm",
+    "maxpool2d": "pool",
+    "avgpool2d": "pool",
+    "adaptiveavgpool2d": "pool",
+    "adaptivemaxpool2d": "pool",
+    "max_pool2d": "pool",
+    "avg_pool2d": "pool",
+    "adaptive_avg_pool2d": "pool",
+    "flatten": "flatten",
+    "add": "add",
+    "iadd": "add",
+    "cat": "concat",
+    "layernorm": "layer norm",
+    "groupnorm": "group norm",
+}
 _HEAD = ("fc", "flatten")
 
 
@@ -86,10 +112,12 @@ def readable_layers(model: nn.Module, nodes: Sequence[str]) -> dict[str, Any]:
         last_unit, last = groups[-1] if groups else (None, [])
         last_kinds = {kinds[m] for m in last}
         in_head = "conv" not in last_kinds and bool(last_kinds & set(_HEAD))
-        new = (not groups
-               or (k == "conv" and (unit is None or unit != last_unit or len(parts) == 2))
-               or (k in _HEAD and not in_head)
-               or (len(parts) >= 3 and unit != last_unit))
+        new = (
+            not groups
+            or (k == "conv" and (unit is None or unit != last_unit or len(parts) == 2))
+            or (k in _HEAD and not in_head)
+            or (len(parts) >= 3 and unit != last_unit)
+        )
         if new:
             groups.append((unit, [n]))
         else:
@@ -144,12 +172,25 @@ def activations(tr: Trained, image: torch.Tensor, nodes: Sequence[str] | None = 
         spatial = a.ndim == 3 and a.shape[1] * a.shape[2] > 1
         arr = a.numpy()
         top = max(top, float(np.abs(arr).max()) if arr.size else 0.0)
-        layers.append({"name": n, "label": names.get(n, n), "block": block_of.get(n, ""), "kind": _kind(mods, n),
-                       "shape": tuple(a.shape), "spatial": spatial, "maps": arr if spatial else None,
-                       "vector": None if spatial else arr.reshape(-1)})
+        layers.append(
+            {
+                "name": n,
+                "label": names.get(n, n),
+                "block": block_of.get(n, ""),
+                "kind": _kind(mods, n),
+                "shape": tuple(a.shape),
+                "spatial": spatial,
+                "maps": arr if spatial else None,
+                "vector": None if spatial else arr.reshape(-1),
+            }
+        )
     logits = out[nodes[-1]] if out[nodes[-1]].ndim == 2 else tr.model(tr.to_input(image))
-    return {"layers": layers, "blocks": [b for b in blocks if b["nodes"]],
-            "probs": logits[0].float().softmax(0).numpy(), "range": top}
+    return {
+        "layers": layers,
+        "blocks": [b for b in blocks if b["nodes"]],
+        "probs": logits[0].float().softmax(0).numpy(),
+        "range": top,
+    }
 
 
 def overview_map(maps: np.ndarray) -> tuple[np.ndarray, int]:
@@ -168,27 +209,33 @@ def predict(tr: Trained, image: torch.Tensor, k: int = 3) -> list[tuple[str, flo
 
 
 @torch.no_grad()
-def top_activating(tr: Trained, node: str, channel: int, n: int = 12, limit: int = 2000,
-                   batch_size: int = 500) -> dict[str, Any]:
+def top_activating(
+    tr: Trained, node: str, channel: int, n: int = 12, limit: int = 2000, batch_size: int = 500
+) -> dict[str, Any]:
     """The test images that drive one channel (spatial mean) or unit hardest: indices, values, images."""
     ex = tr.extractor((node,))
     scores = []
     x = tr.data.test_x[:limit]
     for i in range(0, len(x), batch_size):
-        a = ex(tr.to_input(x[i:i + batch_size]))[node].float()  # (B, C, H, W) or (B, N)
+        a = ex(tr.to_input(x[i : i + batch_size]))[node].float()  # (B, C, H, W) or (B, N)
         if not 0 <= channel < a.shape[1]:
             raise ConfigError(f"Layer {node} has {a.shape[1]} channels/units; pick 0..{a.shape[1] - 1}.")
         v = a[:, channel]
         scores.append(v.flatten(1).mean(1) if v.ndim > 1 else v)
     s = torch.cat(scores)
     vals, idx = s.topk(min(n, len(s)))
-    return {"index": idx.tolist(), "value": [round(v, 4) for v in vals.tolist()],
-            "images": [hwc(tr.data.test_x[i]) for i in idx.tolist()],
-            "labels": [tr.classes[int(tr.data.test_y[i])] for i in idx.tolist()], "searched": len(s)}
+    return {
+        "index": idx.tolist(),
+        "value": [round(v, 4) for v in vals.tolist()],
+        "images": [hwc(tr.data.test_x[i]) for i in idx.tolist()],
+        "labels": [tr.classes[int(tr.data.test_y[i])] for i in idx.tolist()],
+        "searched": len(s),
+    }
 
 
-def image_from_bytes(data: bytes, shape: tuple[int, int, int], invert: bool = False, *,
-                     name: str | None = None) -> torch.Tensor:
+def image_from_bytes(
+    data: bytes, shape: tuple[int, int, int], invert: bool = False, *, name: str | None = None
+) -> torch.Tensor:
     """An uploaded image of any mode and size -> uint8 (C, H, W) for the model, through the one decoder
     (``playground.images``: EXIF-rotated, alpha over white, 16-bit scaled, the pixel cap), converted to grey
     or RGB, scaled (antialiased) to cover the model's input and centre-cropped, optionally inverted (MNIST

@@ -46,8 +46,7 @@ _WAITING = threading.BoundedSemaphore(LAB_WAITING)
 # does) on 3,000 shapes for 4 epochs, Adam at 3e-3. Measured on the 2-core CPU (docs/BENCHMARKS.md,
 # "The initialisation race"): zeros, constant and normal(std 0.01) stay at chance (loss 2.30, 10%),
 # Xavier reaches 39% and Kaiming 27% test accuracy; the five-way race takes about 25 s.
-LAB_DEFAULTS = {"model": "cnn", "params": {"cnn": {"batch_norm": False}}, "images": 3000, "epochs": 4.0,
-                "lr": 3e-3}
+LAB_DEFAULTS = {"model": "cnn", "params": {"cnn": {"batch_norm": False}}, "images": 3000, "epochs": 4.0, "lr": 3e-3}
 
 
 def init_lab_models() -> list[str]:
@@ -58,8 +57,10 @@ def init_lab_models() -> list[str]:
 
 def _check_lab_model(name: str) -> None:
     if name not in init_lab_models():
-        raise ConfigError(f"The initialisation lab races classifiers trained from scratch; {name!r} is not one. "
-                          f"Choose one of: {', '.join(init_lab_models())}.")
+        raise ConfigError(
+            f"The initialisation lab races classifiers trained from scratch; {name!r} is not one. "
+            f"Choose one of: {', '.join(init_lab_models())}."
+        )
 
 
 def _lab_bytes(b: Budget) -> int:
@@ -79,16 +80,23 @@ def lab_batch(model_name: str, model_params: dict[str, Any], data: Dataset, batc
         if need <= cap:
             return n
         if n // 2 < LAB_MIN_BATCH:
-            raise ConfigError(f"Measuring this model on {n} images would take about {need / 2**20:,.0f} MB; this "
-                              f"server's initialisation lab measures within {cap // 2**20:,} MB "
-                              "(PLAYGROUND_INITLAB_MB). Use fewer or narrower layers (channels, hidden sizes), or "
-                              "train it on the Train page and look at it there.")
+            raise ConfigError(
+                f"Measuring this model on {n} images would take about {need / 2**20:,.0f} MB; this "
+                f"server's initialisation lab measures within {cap // 2**20:,} MB "
+                "(PLAYGROUND_INITLAB_MB). Use fewer or narrower layers (channels, hidden sizes), or "
+                "train it on the Train page and look at it there."
+            )
         n //= 2
 
 
-def init_stats(model_name: str, model_params: dict[str, Any], data: Dataset,
-               inits: dict[str, tuple[str, dict[str, Any]]], batch_size: int = LAB_BATCH,
-               seed: int = 0) -> dict[str, Any]:
+def init_stats(
+    model_name: str,
+    model_params: dict[str, Any],
+    data: Dataset,
+    inits: dict[str, tuple[str, dict[str, Any]]],
+    batch_size: int = LAB_BATCH,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Per weight layer of a freshly initialised model, on one training batch (train mode, as the
     first step sees it): output mean and std, std of the loss gradient w.r.t. that output, and std
     of the weight gradient. ``inits``: label -> (init name, params). Same seed, same batch for all;
@@ -109,8 +117,14 @@ def init_stats(model_name: str, model_params: dict[str, Any], data: Dataset,
         raise busy from None
 
 
-def _stats(model_name: str, model_params: dict[str, Any], data: Dataset,
-           inits: dict[str, tuple[str, dict[str, Any]]], batch_size: int, seed: int) -> dict[str, Any]:
+def _stats(
+    model_name: str,
+    model_params: dict[str, Any],
+    data: Dataset,
+    inits: dict[str, tuple[str, dict[str, Any]]],
+    batch_size: int,
+    seed: int,
+) -> dict[str, Any]:
     x = data.train_x[:batch_size]
     y = data.train_y[:batch_size]
     c = data.shape[0]
@@ -178,10 +192,15 @@ def check_race(base: RunConfig, owner: str | None = None) -> None:
         raise ConfigError("The initialisation lab races the classify task; autoencoders have their own page.")
 
 
-def init_race(base: RunConfig, inits: dict[str, tuple[str, dict[str, Any]]],
-              progress: Callable[[float, str], None] | None = None, owner: str | None = None,
-              controls: Any = None, partial: Callable[[dict[str, Any]], None] | None = None,
-              partial_every_s: float = 1.0) -> dict[str, Any]:
+def init_race(
+    base: RunConfig,
+    inits: dict[str, tuple[str, dict[str, Any]]],
+    progress: Callable[[float, str], None] | None = None,
+    owner: str | None = None,
+    controls: Any = None,
+    partial: Callable[[dict[str, Any]], None] | None = None,
+    partial_every_s: float = 1.0,
+) -> dict[str, Any]:
     """Train ``base`` once per initialisation, same seed and data (nothing is saved to the run store).
     ``owner``: the session asking, for the gate's folder rule (the model budget applies always);
     ``controls``: a Stop ends the race after the initialisation in progress (the app runs races as jobs);
@@ -195,8 +214,9 @@ def init_race(base: RunConfig, inits: dict[str, tuple[str, dict[str, Any]]],
     for j, (label, (name, params)) in enumerate(inits.items()):
         if controls is not None and (controls.stopped or controls.out_of_time()):
             break
-        cfg = base.replace(model={"init": name, "init_params": dict(params)},
-                           train={"probes": ("unit_spread",), "checkpoint": False})
+        cfg = base.replace(
+            model={"init": name, "init_params": dict(params)}, train={"probes": ("unit_spread",), "checkpoint": False}
+        )
         r: dict[str, Any] = {"step": [], "loss": [], "acc": [], "spread": {}, "test_acc": None, "final": None}
         total = None
         for e in fit(cfg, **({"controls": controls} if controls is not None else {})):

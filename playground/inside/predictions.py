@@ -20,7 +20,7 @@ def test_predictions(tr: Trained, batch_size: int = 1000) -> dict[str, np.ndarra
     """Softmax probabilities (N, K), labels (N,), predictions and per-image loss on the test split."""
     probs = []
     for i in range(0, len(tr.data.test_y), batch_size):
-        probs.append(tr.model(tr.to_input(tr.data.test_x[i:i + batch_size])).float().softmax(1))
+        probs.append(tr.model(tr.to_input(tr.data.test_x[i : i + batch_size])).float().softmax(1))
     p = torch.cat(probs)
     y = tr.data.test_y
     loss = -p[torch.arange(len(y)), y].clamp_min(1e-12).log()
@@ -32,10 +32,16 @@ def _tiles(tr: Trained, preds: dict[str, np.ndarray], idx: Iterable[int], k: int
     for i in idx:
         p = preds["probs"][i]
         top = np.argsort(-p)[:k]
-        out.append({"index": int(i), "image": hwc(tr.data.test_x[int(i)]),
-                    "true": tr.classes[int(preds["y"][i])], "pred": tr.classes[int(preds["pred"][i])],
-                    "loss": float(preds["loss"][i]),
-                    "top": [(tr.classes[int(c)], float(p[c])) for c in top]})
+        out.append(
+            {
+                "index": int(i),
+                "image": hwc(tr.data.test_x[int(i)]),
+                "true": tr.classes[int(preds["y"][i])],
+                "pred": tr.classes[int(preds["pred"][i])],
+                "loss": float(preds["loss"][i]),
+                "top": [(tr.classes[int(c)], float(p[c])) for c in top],
+            }
+        )
     return out
 
 

@@ -32,8 +32,9 @@ class InitRace:
     inits: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     def to_json(self, **kw: Any) -> str:
-        return json.dumps({"base": self.base.to_dict(), "inits": {k: [n, dict(p)] for k, (n, p) in self.inits.items()}},
-                          **kw)
+        return json.dumps(
+            {"base": self.base.to_dict(), "inits": {k: [n, dict(p)] for k, (n, p) in self.inits.items()}}, **kw
+        )
 
     @classmethod
     def from_json(cls, text: str) -> "InitRace":
@@ -73,8 +74,9 @@ class RaceKind(JobKind):
     def device_of(self, spec: InitRace) -> str:
         return spec.base.train.device
 
-    def events(self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None],
-               device: str | None = None) -> Iterator[dict[str, Any]]:
+    def events(
+        self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None], device: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         spec = self.spec(run)
         if device:
             spec = InitRace(spec.base.replace(train={"device": device}), spec.inits)
@@ -89,8 +91,13 @@ class RaceKind(JobKind):
             emit({"kind": "progress", **now})
 
         try:  # the curves so far go with a progress event about once a second: the page draws the race live
-            race = init_race(spec.base, spec.inits, controls=controls, progress=progress,
-                             partial=lambda curves: emit({"kind": "progress", **now, "race": curves}))
+            race = init_race(
+                spec.base,
+                spec.inits,
+                controls=controls,
+                progress=progress,
+                partial=lambda curves: emit({"kind": "progress", **now, "race": curves}),
+            )
         except PlaygroundError as e:
             final = {"kind": "error", "message": str(e)}
             run.append(final)
@@ -98,8 +105,10 @@ class RaceKind(JobKind):
             return
         atomic_write_bytes(run.dir / "result.json", lambda f: f.write(json.dumps(race).encode()))
         stopped = controls.stopped or controls.out_of_time()
-        final = {"kind": "stopped" if stopped else "done",
-                 **({"message": "Stopped: the initialisations that finished are shown."} if stopped else {})}
+        final = {
+            "kind": "stopped" if stopped else "done",
+            **({"message": "Stopped: the initialisations that finished are shown."} if stopped else {}),
+        }
         run.append(final)
         yield {**final, "race": race}
 

@@ -117,8 +117,7 @@ class HookExtractor:
 
     def __call__(self, x):
         out: dict[str, torch.Tensor] = {}
-        handles = [m.register_forward_hook(lambda _m, _i, o, n=n: out.__setitem__(n, o))
-                   for n, m in self.mods.items()]
+        handles = [m.register_forward_hook(lambda _m, _i, o, n=n: out.__setitem__(n, o)) for n, m in self.mods.items()]
         try:
             self.model(x)
         finally:
@@ -129,8 +128,10 @@ class HookExtractor:
 
 def _check_classifier(run: Run, config: RunConfig) -> None:
     if config.train.task != "classify" or config.model.name not in list_models(task="classify"):
-        raise ConfigError(f"Run {run.run_id} trained the {config.train.task!r} task ({config.model.name}); this page "
-                          "inspects classifiers. Look at autoencoder runs on the Autoencoders page.")
+        raise ConfigError(
+            f"Run {run.run_id} trained the {config.train.task!r} task ({config.model.name}); this page "
+            "inspects classifiers. Look at autoencoder runs on the Autoencoders page."
+        )
 
 
 def load_trained(run: Run | str, store: RunStore | None = None) -> Trained:
@@ -142,12 +143,20 @@ def load_trained(run: Run | str, store: RunStore | None = None) -> Trained:
     d = saved.config.data
     data = load_dataset(d.dataset, root=d.data_root, download=False, **dict(d.params))
     norm = (saved.mean, saved.std) if saved.mean and saved.std else None
-    return Trained(model=saved.model, data=data, config=saved.config, run_id=run.run_id, source=saved.source,
-                   epoch=saved.epochs_done, norm=norm)
+    return Trained(
+        model=saved.model,
+        data=data,
+        config=saved.config,
+        run_id=run.run_id,
+        source=saved.source,
+        epoch=saved.epochs_done,
+        norm=norm,
+    )
 
 
-def inspectable_runs(store: RunStore, limit: int = 60,
-                     keep: Callable[[str], bool] | None = None) -> list[dict[str, Any]]:
+def inspectable_runs(
+    store: RunStore, limit: int = 60, keep: Callable[[str], bool] | None = None
+) -> list[dict[str, Any]]:
     """Classifier runs with saved weights, newest first: id, data set, model, source, snapshot count.
     Reconstruction (autoencoder) runs are left out; ``keep(run_id)`` filters further (visibility)."""
     out: list[dict[str, Any]] = []
@@ -164,9 +173,16 @@ def inspectable_runs(store: RunStore, limit: int = 60,
             continue
         if cfg.train.task != "classify" or cfg.model.name not in list_models(task="classify"):
             continue
-        out.append({"run_id": run.run_id, "dataset": cfg.data.dataset, "model": cfg.model.name,
-                    "init": cfg.model.init, "final": run.model_path.exists(),
-                    "snapshots": len(list_snapshots(run)),
-                    "label": f"{run.label()} · {cfg.data.dataset} · {cfg.model.name}"
-                             + ("" if run.model_path.exists() else " (training: last epoch)")})
+        out.append(
+            {
+                "run_id": run.run_id,
+                "dataset": cfg.data.dataset,
+                "model": cfg.model.name,
+                "init": cfg.model.init,
+                "final": run.model_path.exists(),
+                "snapshots": len(list_snapshots(run)),
+                "label": f"{run.label()} · {cfg.data.dataset} · {cfg.model.name}"
+                + ("" if run.model_path.exists() else " (training: last epoch)"),
+            }
+        )
     return out

@@ -43,8 +43,11 @@ class RunBuffer:
                 if "quick_test_n" in e:
                     for k in QUICK_FIELDS:
                         self.quick[k].append(e.get(k if k in _OWN else f"quick_test_{k}"))
-                self.latest.update((k, v) for k, v in e.items()
-                                   if k not in STEP_FIELDS and k != "kind" and not k.startswith("quick_test_"))
+                self.latest.update(
+                    (k, v)
+                    for k, v in e.items()
+                    if k not in STEP_FIELDS and k != "kind" and not k.startswith("quick_test_")
+                )
             elif kind == "epoch":
                 self.epochs.append(cast(EpochEvent, e))
             elif kind == "set":
@@ -61,10 +64,17 @@ class RunBuffer:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"steps": {k: list(v) for k, v in self.steps.items()}, "epochs": list(self.epochs),
-                    "quick": {k: list(v) for k, v in self.quick.items()},
-                    "start": self.start, "final": self.final, "version": self.version, "latest": dict(self.latest),
-                    "sets": list(self.sets), "batch": self.batch}
+            return {
+                "steps": {k: list(v) for k, v in self.steps.items()},
+                "epochs": list(self.epochs),
+                "quick": {k: list(v) for k, v in self.quick.items()},
+                "start": self.start,
+                "final": self.final,
+                "version": self.version,
+                "latest": dict(self.latest),
+                "sets": list(self.sets),
+                "batch": self.batch,
+            }
 
     @classmethod
     def from_events(cls, events: Iterable[Mapping[str, Any]]) -> "RunBuffer":
@@ -81,11 +91,15 @@ def run_progress(snap: dict[str, Any], live: bool) -> dict[str, Any] | None:
         return None
     total = start["total_steps"]
     # an ended run: the steps its final event counts (the last step event may be a few steps older)
-    done = total if final and final.get("kind") == "done" else final["step"] if final and "step" in final else \
-        (steps["step"][-1] if steps["step"] else 0)
+    done = (
+        total
+        if final and final.get("kind") == "done"
+        else final["step"]
+        if final and "step" in final
+        else (steps["step"][-1] if steps["step"] else 0)
+    )
     elapsed = steps["t"][-1] - start.get("t", 0.0) if steps["t"] else 0.0
     return progress_line(done, total, elapsed, live)
-
 
 
 def latest_test_acc(snap: dict[str, Any]) -> dict[str, Any] | None:

@@ -74,8 +74,11 @@ class Controls:
                 raise ConfigError(f"{name!r} cannot be changed while training; {', '.join(CHANGE_RANGES)} can.")
             lo, hi = CHANGE_RANGES[name]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
-                raise ConfigError(f"{name.replace('_', ' ')} must be a number from {lo:g} to {hi:g} (got {v!r})"
-                                  + ("; the learning rate must be above 0" if name == "lr" else "") + ".")
+                raise ConfigError(
+                    f"{name.replace('_', ' ')} must be a number from {lo:g} to {hi:g} (got {v!r})"
+                    + ("; the learning rate must be above 0" if name == "lr" else "")
+                    + "."
+                )
             if name == "lr" and v == 0:
                 raise ConfigError("The learning rate must be above 0 (0 would stop learning; Pause does that).")
             clean[name] = float(v)
@@ -148,8 +151,10 @@ class Controls:
 
     def stop_message(self, step: int, total_steps: int) -> str:
         if self._timed_out and not self.stopped:
-            return (f"Stopped at step {step} of {total_steps}: this server lets a run train for at most "
-                    f"{(self.time_limit_s or 0) / 60:g} minutes. The model so far is saved. After a finished epoch, "
-                    "Resume continues from it; stopped inside its first epoch, a run has nothing to resume "
-                    "from: start it again with fewer epochs or training images, or a smaller model.")
+            return (
+                f"Stopped at step {step} of {total_steps}: this server lets a run train for at most "
+                f"{(self.time_limit_s or 0) / 60:g} minutes. The model so far is saved. After a finished epoch, "
+                "Resume continues from it; stopped inside its first epoch, a run has nothing to resume "
+                "from: start it again with fewer epochs or training images, or a smaller model."
+            )
         return f"Stopped at step {step} of {total_steps}; the model so far is saved."

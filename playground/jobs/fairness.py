@@ -18,21 +18,27 @@ def check_room(jobs: Iterable[Job], queued: int, max_queued: int, owner: str, ad
     address (``addresses``: session -> its client's address) has as many live jobs as it may."""
     jobs = list(jobs)
     if queued >= max_queued:
-        raise PlaygroundError(f"The queue is full ({max_queued} runs waiting). Try again when some "
-                              "have finished, or ask the teacher to raise the limit.")
+        raise PlaygroundError(
+            f"The queue is full ({max_queued} runs waiting). Try again when some "
+            "have finished, or ask the teacher to raise the limit."
+        )
     cfg = settings()
     quota = cfg.max_runs_per_session
     mine = sum(1 for j in jobs if j.owner == owner and j.live)
     if quota and mine >= quota:
-        raise PlaygroundError(f"You have {mine} runs queued or training; this server allows {quota} per "
-                              "person at once. Stop one, or wait until one has finished.")
+        raise PlaygroundError(
+            f"You have {mine} runs queued or training; this server allows {quota} per "
+            "person at once. Stop one, or wait until one has finished."
+        )
     address = addresses.get(owner)
     if cfg.max_runs_per_address and address is not None:
         near = sum(1 for j in jobs if j.live and addresses.get(j.owner) == address)
         if near >= cfg.max_runs_per_address:
-            raise PlaygroundError(f"{near} runs from your network address are queued or training; this server "
-                                  f"allows {cfg.max_runs_per_address} at once (PLAYGROUND_MAX_RUNS_PER_ADDRESS). "
-                                  "Wait until one has finished, or ask the teacher.")
+            raise PlaygroundError(
+                f"{near} runs from your network address are queued or training; this server "
+                f"allows {cfg.max_runs_per_address} at once (PLAYGROUND_MAX_RUNS_PER_ADDRESS). "
+                "Wait until one has finished, or ask the teacher."
+            )
 
 
 def serving_order(jobs: Mapping[str, Job], queue: Sequence[str], served: Mapping[str, int]) -> list[str]:

@@ -67,8 +67,15 @@ class JobKind:
         """The device the spec asks for: ``auto`` (the job manager places it), ``cpu`` or ``cuda[:k]``."""
         return "auto"
 
-    def events(self, run: Any, store: Any, controls: Any, resuming: bool,
-               emit: Callable[[dict[str, Any]], None], device: str | None = None) -> Iterator[Mapping[str, Any]]:
+    def events(
+        self,
+        run: Any,
+        store: Any,
+        controls: Any,
+        resuming: bool,
+        emit: Callable[[dict[str, Any]], None],
+        device: str | None = None,
+    ) -> Iterator[Mapping[str, Any]]:
         """Run the job (in its worker): yield events, the last one final (``runs.FINAL_KINDS``). ``emit``
         sends a passing event (e.g. download progress) while the job cannot yield. ``device``: the GPU the
         job manager placed it on (None: the spec's own device)."""
@@ -87,8 +94,10 @@ class JobKind:
         default the kind's ``spec_type.from_json``."""
         from_json = getattr(self.spec_type, "from_json", None)
         if from_json is None:
-            raise NotImplementedError(f"The {self.name} job kind's {self.spec_type.__name__} has no from_json: give "
-                                      "the kind a parse_config of its own.")
+            raise NotImplementedError(
+                f"The {self.name} job kind's {self.spec_type.__name__} has no from_json: give "
+                "the kind a parse_config of its own."
+            )
         return from_json(text)
 
     def store_root(self, root: Path) -> Path:
@@ -119,8 +128,12 @@ class ResultBuffer:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"progress": self.progress, "final": self.final, self.result_key: self.result,
-                    "version": self.version}
+            return {
+                "progress": self.progress,
+                "final": self.final,
+                self.result_key: self.result,
+                "version": self.version,
+            }
 
 
 JOB_KINDS: Registry[JobKind] = Registry("job kind")
@@ -130,8 +143,13 @@ def progress_line(done: int, total: int, elapsed_s: float, live: bool) -> dict[s
     """A job's progress as every page shows it: the fraction, the ETA (from the time per step so far, while
     it runs) and the label "step 40 / 125 — about 12 s left"."""
     eta = elapsed_s / done * (total - done) if live and done and elapsed_s > 0 else None
-    return {"done": done, "total": total, "fraction": min(1.0, done / max(total, 1)), "eta_s": eta,
-            "label": f"step {done} / {total}" + (f" — about {eta:.0f} s left" if eta is not None else "")}
+    return {
+        "done": done,
+        "total": total,
+        "fraction": min(1.0, done / max(total, 1)),
+        "eta_s": eta,
+        "label": f"step {done} / {total}" + (f" — about {eta:.0f} s left" if eta is not None else ""),
+    }
 
 
 def kind_of(spec: Any) -> JobKind:
@@ -140,5 +158,6 @@ def kind_of(spec: Any) -> JobKind:
         kind = JOB_KINDS.get(name)
         if isinstance(spec, kind.spec_type):
             return kind
-    raise ConfigError(f"Nothing runs a {type(spec).__name__}: submit a RunConfig (training) or a StyleJob "
-                      "(style transfer).")
+    raise ConfigError(
+        f"Nothing runs a {type(spec).__name__}: submit a RunConfig (training) or a StyleJob (style transfer)."
+    )

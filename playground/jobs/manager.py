@@ -41,8 +41,14 @@ MAX_SESSIONS_KEPT = 10_000  # sessions whose client address is remembered (the o
 class JobManager(JobActions):
     """The queue, the slots and the workers of every job (what a person does to a job: ``actions.JobActions``)."""
 
-    def __init__(self, store: RunStore | None = None, max_running: int | None = None,
-                 max_queued: int | None = None, max_finished: int | None = None, workers: str | None = None):
+    def __init__(
+        self,
+        store: RunStore | None = None,
+        max_running: int | None = None,
+        max_queued: int | None = None,
+        max_finished: int | None = None,
+        workers: str | None = None,
+    ):
         cfg = settings()
         self.store = store or RunStore()
         # "process": each run trains in a worker process (workers.py); "thread": in this process
@@ -85,8 +91,14 @@ class JobManager(JobActions):
         kind.admit(config, owner, runs_root=self.store.root)
         with self._lock:
             self._check_room(owner)
-        job = Job(kind.create(self.store_for(kind.name), config), config, owner, kind=kind,
-                  buffer=kind.buffer(), controls=self._controls(kind))
+        job = Job(
+            kind.create(self.store_for(kind.name), config),
+            config,
+            owner,
+            kind=kind,
+            buffer=kind.buffer(),
+            controls=self._controls(kind),
+        )
         try:
             job.run.write_control_key(job.control_key, owner)
             (job.run.dir / QUEUED).touch()  # waiting: a restarted server queues it again (restore_queued)
@@ -111,8 +123,15 @@ class JobManager(JobActions):
         kind = JOB_KINDS.get(name)
         if not kind.resumable:
             raise PlaygroundError(f"Run {run_id} is a {kind.name} job, which cannot resume: start it again.")
-        job = Job(run, kind.spec(run), owner, kind=kind, buffer=kind.buffer_from_run(run), resume=True,
-                  controls=self._controls(kind))  # the buffer: until the worker has truncated the file
+        job = Job(
+            run,
+            kind.spec(run),
+            owner,
+            kind=kind,
+            buffer=kind.buffer_from_run(run),
+            resume=True,
+            controls=self._controls(kind),
+        )  # the buffer: until the worker has truncated the file
         job.control_key = run.control_key() or job.control_key
         with self._lock:  # check and register in one step: two tabs may press Resume at once
             live = self._jobs.get(run_id)
@@ -134,8 +153,14 @@ class JobManager(JobActions):
                     continue
                 try:
                     kind = JOB_KINDS.get(self.kind_of(run.run_id) or name)
-                    job = Job(run, kind.spec(run), run.owner_digest() or "", kind=kind, buffer=kind.buffer(),
-                              controls=self._controls(kind))
+                    job = Job(
+                        run,
+                        kind.spec(run),
+                        run.owner_digest() or "",
+                        kind=kind,
+                        buffer=kind.buffer(),
+                        controls=self._controls(kind),
+                    )
                 except PlaygroundError:
                     continue  # a damaged folder stays listed as damaged
                 job.control_key = run.control_key() or job.control_key
@@ -171,10 +196,14 @@ class JobManager(JobActions):
                     job.controls.resume()
                     continue
                 (job.run.dir / QUEUED).unlink(missing_ok=True)
-                job.device = None if self.ray else place_job(  # Ray places its own
-                    job.kind.device_of(job.config), placed_jobs(self._jobs.values()), self.jobs_per_gpu)
-                job.thread = threading.Thread(target=self._work, args=(job,), name=f"job-{job.run_id}",
-                                              daemon=True)
+                job.device = (
+                    None
+                    if self.ray
+                    else place_job(  # Ray places its own
+                        job.kind.device_of(job.config), placed_jobs(self._jobs.values()), self.jobs_per_gpu
+                    )
+                )
+                job.thread = threading.Thread(target=self._work, args=(job,), name=f"job-{job.run_id}", daemon=True)
                 job.thread.start()
 
     def _order_locked(self) -> list[str]:
@@ -215,14 +244,17 @@ class JobManager(JobActions):
         """The job's events: from its Ray actor, its worker process, or its kind's ``events`` in this thread."""
         if self.ray or self.workers == "process":
             c = job.controls  # a RelayControls exactly when the jobs run on Ray (``_controls``)
-            worker = RayWorker(job.run, job.kind, c, job.resume, runs_root=self.store.root) \
-                if isinstance(c, RelayControls) else \
-                WorkerProcess(job.run, job.kind, c, job.resume, job.device, jobs_at_once=self.max_running)
+            worker = (
+                RayWorker(job.run, job.kind, c, job.resume, runs_root=self.store.root)
+                if isinstance(c, RelayControls)
+                else WorkerProcess(job.run, job.kind, c, job.resume, job.device, jobs_at_once=self.max_running)
+            )
             worker.start()
             job.worker = worker
             return worker.events()
-        return job.kind.events(job.run, self.store_for(job.kind.name), job.controls, job.resume, job.buffer.add,
-                               job.device)
+        return job.kind.events(
+            job.run, self.store_for(job.kind.name), job.controls, job.resume, job.buffer.add, job.device
+        )
 
     def _work(self, job: Job) -> None:
         try:

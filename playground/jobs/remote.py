@@ -40,8 +40,7 @@ __all__ = ["RayWorker", "RayJob", "RelayControls", "relay_controls", "connect", 
 
 CPU_JOB_CPUS = 2  # a CPU job's Ray CPUs: Ray sets the actor's OMP_NUM_THREADS (torch's threads) to it
 # Controls methods the trainer calls on its own side: never sent to the actor (the rest are controls).
-TRAINER_SIDE = frozenset({"changes", "wait_while_paused", "out_of_time", "stop_message", "paused_for",
-                          "take_single"})
+TRAINER_SIDE = frozenset({"changes", "wait_while_paused", "out_of_time", "stop_message", "paused_for", "take_single"})
 UNAVAILABLE_S = 30.0  # how long an unreachable actor may stay so before its job counts as interrupted
 _actor_class: Any = None
 _connect_lock = threading.Lock()
@@ -52,8 +51,10 @@ def connect():
     try:
         import ray
     except ImportError:
-        raise PlaygroundError("PLAYGROUND_RAY_ADDRESS is set but Ray is not installed here: pip install -e "
-                              "'.[ray]', or unset PLAYGROUND_RAY_ADDRESS to train in local worker processes.") from None
+        raise PlaygroundError(
+            "PLAYGROUND_RAY_ADDRESS is set but Ray is not installed here: pip install -e "
+            "'.[ray]', or unset PLAYGROUND_RAY_ADDRESS to train in local worker processes."
+        ) from None
     with _connect_lock:  # two jobs starting at once connect once
         if not ray.is_initialized():
             ray.init(address=settings().ray_address, log_to_driver=False)
@@ -65,8 +66,17 @@ class RayJob:
     are served beside it (a threaded actor). ``files``: the run folder's files when they travel with the
     job; None when ``root`` is the shared run store."""
 
-    def __init__(self, run_id: str, kind: JobKind, root: str | None, files: dict[str, bytes] | None, resuming: bool,
-                 device: str | None, time_limit_s: float | None, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        kind: JobKind,
+        root: str | None,
+        files: dict[str, bytes] | None,
+        resuming: bool,
+        device: str | None,
+        time_limit_s: float | None,
+        env: dict[str, str],
+    ) -> None:
         import ray
 
         own_data = environment().get("PLAYGROUND_DATA")  # a node's own data folder wins over the server's
@@ -130,9 +140,13 @@ class RayJob:
         try:
             self.kind.load_data(self.run)
         except DatasetUnavailable as e:
-            return {"kind": "error", "t": 0.0, "message": f"Ray node {self.node} has no {e} "
-                    "Every node reads data sets from its own data folder (PLAYGROUND_DATA where its Ray "
-                    "processes were started, else the server's): put the files there on that node."}
+            return {
+                "kind": "error",
+                "t": 0.0,
+                "message": f"Ray node {self.node} has no {e} "
+                "Every node reads data sets from its own data folder (PLAYGROUND_DATA where its Ray "
+                "processes were started, else the server's): put the files there on that node.",
+            }
         return None
 
     def next_events(self, timeout: float = 0.5, most: int = 256) -> list[tuple]:
@@ -206,8 +220,10 @@ def _resources(ray, want: str) -> tuple[dict[str, float], str | None]:
     cluster's when it has any (Ray hands the actor one, as cuda:0), else CPUs."""
     gpus = ray.cluster_resources().get("GPU", 0)
     if want.startswith("cuda") and not gpus:
-        raise PlaygroundError(f"The run asks for a GPU ({want}) but the Ray cluster has none. Choose the CPU "
-                              "or auto, or add a GPU node to the cluster.")
+        raise PlaygroundError(
+            f"The run asks for a GPU ({want}) but the Ray cluster has none. Choose the CPU "
+            "or auto, or add a GPU node to the cluster."
+        )
     if want != "cpu" and gpus:
         return {"num_gpus": 1, "num_cpus": 1}, "cuda:0"
     cpus = ray.cluster_resources().get("CPU", 1)
@@ -218,8 +234,15 @@ class RayWorker:
     """One job on the Ray cluster, driven like a ``WorkerProcess``: ``start()``, ``events()``, ``kill()``.
     ``device`` (the manager's placement on its own GPUs) is not used: the cluster places the actor."""
 
-    def __init__(self, run: Run, kind: JobKind, controls: RelayControls, resuming: bool, device: str | None = None,
-                 runs_root: Path | None = None) -> None:
+    def __init__(
+        self,
+        run: Run,
+        kind: JobKind,
+        controls: RelayControls,
+        resuming: bool,
+        device: str | None = None,
+        runs_root: Path | None = None,
+    ) -> None:
         self.run, self.kind, self.controls, self.resuming = run, kind, controls, resuming
         self.runs_root = runs_root  # the manager's run store: where the run lives below ray_runs
         self.actor: Any = None
@@ -241,8 +264,8 @@ class RayWorker:
         if _actor_class is None:
             _actor_class = ray.remote(RayJob)
         self.actor = _actor_class.options(max_concurrency=4, max_restarts=0, **options).remote(
-            self.run.run_id, self.kind, root, files, self.resuming, device, self.controls.time_limit_s,
-            environment())
+            self.run.run_id, self.kind, root, files, self.resuming, device, self.controls.time_limit_s, environment()
+        )
         self.controls.attach(self.actor)
         self._started = self.actor.start.remote()
 
@@ -287,8 +310,10 @@ class RayWorker:
 
     def _died(self, why: BaseException | None) -> str:
         cause = str(why).strip().splitlines()[0][:300] if why is not None else "no reason given"
-        return (f"The Ray actor training this run, or its node{f' {self.node}' if self.node else ''}, died "
-                f"({type(why).__name__}: {cause}). Resume continues from the last saved checkpoint.")
+        return (
+            f"The Ray actor training this run, or its node{f' {self.node}' if self.node else ''}, died "
+            f"({type(why).__name__}: {cause}). Resume continues from the last saved checkpoint."
+        )
 
     def kill(self) -> None:
         if self.actor is not None:

@@ -88,8 +88,15 @@ def process_controls(time_limit_s: float | None) -> Controls:
 class WorkerProcess:
     """One job's worker: started with ``start()``, read with ``events()`` until its final event."""
 
-    def __init__(self, run: Run, kind: JobKind, controls: Controls, resuming: bool, device: str | None = None,
-                 jobs_at_once: int = 1) -> None:
+    def __init__(
+        self,
+        run: Run,
+        kind: JobKind,
+        controls: Controls,
+        resuming: bool,
+        device: str | None = None,
+        jobs_at_once: int = 1,
+    ) -> None:
         """``jobs_at_once``: how many jobs may train side by side (a CPU job takes its share of the cores)."""
         ctx = context()
         self.run = run
@@ -101,9 +108,24 @@ class WorkerProcess:
         self._alive_r, self._alive_w = ctx.Pipe(duplex=False)
         limit = settings().worker_memory_mb
         self.process = ctx.Process(
-            target=_child, name=f"job-{run.run_id}", daemon=True,
-            args=(run.run_id, str(run.dir.parent), kind, resuming, device, controls.events,
-                  controls.time_limit_s, limit, environment(), self.queue, self._alive_r, jobs_at_once))
+            target=_child,
+            name=f"job-{run.run_id}",
+            daemon=True,
+            args=(
+                run.run_id,
+                str(run.dir.parent),
+                kind,
+                resuming,
+                device,
+                controls.events,
+                controls.time_limit_s,
+                limit,
+                environment(),
+                self.queue,
+                self._alive_r,
+                jobs_at_once,
+            ),
+        )
 
     def start(self) -> None:
         self.process.start()
@@ -146,11 +168,15 @@ class WorkerProcess:
 def died_message(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
         name = signal.Signals(-exitcode).name if -exitcode in signal.valid_signals() else f"signal {-exitcode}"
-        why = (" (most likely by the system for running out of memory)" if -exitcode == signal.SIGKILL else "")
-        return (f"The run's worker process was killed by {name}{why}. Lower the batch size or use a smaller "
-                "model, then Resume it from its last finished epoch or start it again.")
-    return (f"The run's worker process ended without finishing the run (exit code {exitcode}). Resume it "
-            "from its last finished epoch, or start it again; if it happens again, please report it.")
+        why = " (most likely by the system for running out of memory)" if -exitcode == signal.SIGKILL else ""
+        return (
+            f"The run's worker process was killed by {name}{why}. Lower the batch size or use a smaller "
+            "model, then Resume it from its last finished epoch or start it again."
+        )
+    return (
+        f"The run's worker process ended without finishing the run (exit code {exitcode}). Resume it "
+        "from its last finished epoch, or start it again; if it happens again, please report it."
+    )
 
 
 def _end_with_the_server(alive, controls: Controls) -> None:
@@ -166,13 +192,24 @@ def _end_with_the_server(alive, controls: Controls) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _child(run_id: str, root: str, kind: JobKind, resuming: bool, device: str | None, events,
-           time_limit_s: float | None, memory_mb: int, env: dict[str, str], out, alive, jobs_at_once: int = 1) -> None:
+def _child(
+    run_id: str,
+    root: str,
+    kind: JobKind,
+    resuming: bool,
+    device: str | None,
+    events,
+    time_limit_s: float | None,
+    memory_mb: int,
+    env: dict[str, str],
+    out,
+    alive,
+    jobs_at_once: int = 1,
+) -> None:
     """The worker's main: run (or resume) the job of this kind (unpickling it imported its module), putting
     every event on ``out``; None at the end."""
     controls = Controls(time_limit_s, events=events)
-    threading.Thread(target=_end_with_the_server, args=(alive, controls), name="server-watch",
-                     daemon=True).start()
+    threading.Thread(target=_end_with_the_server, args=(alive, controls), name="server-watch", daemon=True).start()
     apply_environment(env)
     os.nice(settings().worker_nice)  # the server's pages first when the cores are short; alone, as fast as ever
     if device == "cpu" or not torch.cuda.is_available():  # CPU jobs side by side share the cores

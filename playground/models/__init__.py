@@ -20,8 +20,17 @@ from . import transfer as _transfer  # noqa: F401  (registers transfer)
 from ._registry import ENGINE_PARAMS, MODELS, register_model
 from .layers import ACTIVATIONS
 
-__all__ = ["ACTIVATIONS", "ENGINE_PARAMS", "MODELS", "register_model", "list_models", "build_model",
-           "build_saved_model", "model_params", "summary"]
+__all__ = [
+    "ACTIVATIONS",
+    "ENGINE_PARAMS",
+    "MODELS",
+    "register_model",
+    "list_models",
+    "build_model",
+    "build_saved_model",
+    "model_params",
+    "summary",
+]
 
 
 def list_models(**where: Any) -> list[str]:
@@ -35,19 +44,22 @@ def model_params(name: str) -> dict[str, Any]:
     return {k: v for k, v in MODELS.params(name).items() if k not in ENGINE_PARAMS}
 
 
-def build_model(name: str, *, in_shape: tuple[int, int, int], num_classes: int, runs_root: Any = None,
-                **params: Any) -> nn.Module:
+def build_model(
+    name: str, *, in_shape: tuple[int, int, int], num_classes: int, runs_root: Any = None, **params: Any
+) -> nn.Module:
     """``runs_root``: the run store a source run is read from, for models whose builder reads one."""
     if runs_root is not None and MODELS.facts(name)["reads_runs"]:
         params["runs_root"] = str(runs_root)
     return MODELS.call(name, in_shape=tuple(in_shape), num_classes=num_classes, **params)
 
 
-def build_saved_model(name: str, *, in_shape: tuple[int, int, int], num_classes: int,
-                      params: dict[str, Any]) -> nn.Module:
+def build_saved_model(
+    name: str, *, in_shape: tuple[int, int, int], num_classes: int, params: dict[str, Any]
+) -> nn.Module:
     """The model of a saved run, built to receive its checkpoint's state dict (no weights fetched)."""
-    return build_model(name, in_shape=in_shape, num_classes=num_classes,
-                       **{**dict(params), **MODELS.facts(name)["reload"]})
+    return build_model(
+        name, in_shape=in_shape, num_classes=num_classes, **{**dict(params), **MODELS.facts(name)["reload"]}
+    )
 
 
 def summary(model: nn.Module, in_shape: tuple[int, int, int], depth: int = 3) -> "Any":
@@ -55,5 +67,11 @@ def summary(model: nn.Module, in_shape: tuple[int, int, int], depth: int = 3) ->
     ``str()`` it for the table, ``.summary_list`` for rows)."""
     import torchinfo
 
-    return torchinfo.summary(model, input_size=(1, *in_shape), depth=depth, verbose=0,
-                             col_names=("output_size", "num_params", "trainable"), device="cpu")
+    return torchinfo.summary(
+        model,
+        input_size=(1, *in_shape),
+        depth=depth,
+        verbose=0,
+        col_names=("output_size", "num_params", "trainable"),
+        device="cpu",
+    )

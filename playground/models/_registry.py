@@ -19,7 +19,22 @@ MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 ENGINE_PARAMS = ("in_shape", "num_classes", "runs_root")  # passed by the engine, never by a config
 
 
-def register_model(name: str, *, task: str = "classify", pretrained: bool = False, conv_features: bool = False,
-                   reload: dict | None = None, reads_runs: bool = False, choices: dict | None = None):
-    return MODELS.register(name, task=task, pretrained=pretrained, conv_features=conv_features,
-                           reload=dict(reload or {}), reads_runs=reads_runs, choices=dict(choices or {}))
+def register_model(
+    name: str,
+    *,
+    task: str = "classify",
+    pretrained: bool = False,
+    conv_features: bool = False,
+    reload: dict | None = None,
+    reads_runs: bool = False,
+    choices: dict | None = None,
+):
+    return MODELS.register(
+        name,
+        task=task,
+        pretrained=pretrained,
+        conv_features=conv_features,
+        reload=dict(reload or {}),
+        reads_runs=reads_runs,
+        choices=dict(choices or {}),
+    )

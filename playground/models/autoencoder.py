@@ -28,8 +28,7 @@ from ._registry import register_model
 from .layers import ACTIVATIONS, check_sizes
 from .layers import activation as make_act
 
-__all__ = ["AutoEncoder", "MLPAutoEncoder", "ConvAutoEncoder", "autoencoder", "conv_autoencoder",
-           "DECODERS", "OUTPUTS"]
+__all__ = ["AutoEncoder", "MLPAutoEncoder", "ConvAutoEncoder", "autoencoder", "conv_autoencoder", "DECODERS", "OUTPUTS"]
 
 DECODERS = ("transposed", "upsample_nearest", "upsample_bilinear")
 OUTPUTS = {"sigmoid": nn.Sigmoid, "linear": nn.Identity}
@@ -40,16 +39,20 @@ def _check_code(code: int, in_shape: tuple[int, int, int]) -> int:
     if isinstance(code, bool) or not isinstance(code, int) or code < 1:
         raise ConfigError(f"The bottleneck (code) size must be a whole number of at least 1 (got {code!r}).")
     if code >= n:
-        raise ConfigError(f"A bottleneck of {code} is not smaller than the input ({in_shape[0]}x{in_shape[1]}x"
-                          f"{in_shape[2]} = {n} numbers): nothing would be compressed. Use a code size below {n}, "
-                          f"e.g. {min(32, n // 4) or 1}.")
+        raise ConfigError(
+            f"A bottleneck of {code} is not smaller than the input ({in_shape[0]}x{in_shape[1]}x"
+            f"{in_shape[2]} = {n} numbers): nothing would be compressed. Use a code size below {n}, "
+            f"e.g. {min(32, n // 4) or 1}."
+        )
     return code
 
 
 def _check_output(output: str) -> nn.Module:
     if output not in OUTPUTS:
-        raise ConfigError(f"output must be one of {', '.join(OUTPUTS)} (got {output!r}): sigmoid for pixels "
-                          "in [0, 1], linear for unbounded values.")
+        raise ConfigError(
+            f"output must be one of {', '.join(OUTPUTS)} (got {output!r}): sigmoid for pixels "
+            "in [0, 1], linear for unbounded values."
+        )
     return OUTPUTS[output]()
 
 
@@ -116,24 +119,26 @@ class Up(nn.Module):
         if self.decoder == "transposed":
             return self.conv(x)
         mode = self.decoder.removeprefix("upsample_")
-        x = nn.functional.interpolate(x, size=self.size, mode=mode,
-                                      **({"align_corners": False} if mode == "bilinear" else {}))
+        x = nn.functional.interpolate(
+            x, size=self.size, mode=mode, **({"align_corners": False} if mode == "bilinear" else {})
+        )
         return self.conv(x)
 
 
 class ConvAutoEncoder(AutoEncoder):
     """Strided 3x3 convs down, a linear bottleneck of ``code`` numbers, then ``Up`` blocks back."""
 
-    def __init__(self, in_shape, code, channels: Sequence[int], decoder: str, batch_norm: bool, act: str,
-                 output: str):
+    def __init__(self, in_shape, code, channels: Sequence[int], decoder: str, batch_norm: bool, act: str, output: str):
         super().__init__(in_shape, code, output)
         c, h, w = in_shape
         sizes = [(h, w)]
         for _ in channels:  # each stride-2 conv: ceil(size / 2)
             sizes.append(((sizes[-1][0] + 1) // 2, (sizes[-1][1] + 1) // 2))
         if min(sizes[-2]) < 2:
-            raise ConfigError(f"{len(channels)} downsampling blocks are too many for {h}x{w} images; "
-                              f"use fewer channels entries (each one halves the size).")
+            raise ConfigError(
+                f"{len(channels)} downsampling blocks are too many for {h}x{w} images; "
+                f"use fewer channels entries (each one halves the size)."
+            )
 
         def norm(ch: int) -> list[nn.Module]:
             return [nn.BatchNorm2d(ch)] if batch_norm else []
@@ -168,19 +173,36 @@ class ConvAutoEncoder(AutoEncoder):
 
 
 @register_model("autoencoder", task="reconstruct", choices={"activation": ACTIVATIONS, "output": OUTPUTS})
-def autoencoder(*, in_shape: tuple[int, int, int], num_classes: int | None = None, code: int = 32,
-                hidden: Sequence[int] = (256,), activation: str = "relu", output: str = "sigmoid") -> MLPAutoEncoder:
+def autoencoder(
+    *,
+    in_shape: tuple[int, int, int],
+    num_classes: int | None = None,
+    code: int = 32,
+    hidden: Sequence[int] = (256,),
+    activation: str = "relu",
+    output: str = "sigmoid",
+) -> MLPAutoEncoder:
     """MLP autoencoder: flatten -> hidden -> code -> hidden -> image (task: reconstruct)."""
     del num_classes  # an autoencoder's output is the image, not class scores
-    return MLPAutoEncoder(in_shape, _check_code(code, in_shape), check_sizes(hidden, "hidden sizes") if hidden else (),
-                          activation, output)
+    return MLPAutoEncoder(
+        in_shape, _check_code(code, in_shape), check_sizes(hidden, "hidden sizes") if hidden else (), activation, output
+    )
 
 
-@register_model("conv_autoencoder", task="reconstruct",
-                choices={"activation": ACTIVATIONS, "output": OUTPUTS, "decoder": DECODERS})
-def conv_autoencoder(*, in_shape: tuple[int, int, int], num_classes: int | None = None, code: int = 32,
-                     channels: Sequence[int] = (16, 32), decoder: str = "upsample_nearest", batch_norm: bool = True,
-                     activation: str = "relu", output: str = "sigmoid") -> ConvAutoEncoder:
+@register_model(
+    "conv_autoencoder", task="reconstruct", choices={"activation": ACTIVATIONS, "output": OUTPUTS, "decoder": DECODERS}
+)
+def conv_autoencoder(
+    *,
+    in_shape: tuple[int, int, int],
+    num_classes: int | None = None,
+    code: int = 32,
+    channels: Sequence[int] = (16, 32),
+    decoder: str = "upsample_nearest",
+    batch_norm: bool = True,
+    activation: str = "relu",
+    output: str = "sigmoid",
+) -> ConvAutoEncoder:
     """Convolutional autoencoder: strided convs -> code -> transposed or upsample+conv decoder (task: reconstruct)."""
     del num_classes
     if decoder not in DECODERS:
@@ -188,5 +210,6 @@ def conv_autoencoder(*, in_shape: tuple[int, int, int], num_classes: int | None 
     channels = check_sizes(channels, "channels")
     if not channels:
         raise ConfigError("A convolutional autoencoder needs at least one channels entry, e.g. 16, 32.")
-    return ConvAutoEncoder(in_shape, _check_code(code, in_shape), channels, decoder, bool(batch_norm), activation,
-                           output)
+    return ConvAutoEncoder(
+        in_shape, _check_code(code, in_shape), channels, decoder, bool(batch_norm), activation, output
+    )

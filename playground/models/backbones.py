@@ -45,28 +45,47 @@ def _blocks(*pairs: tuple[str, list[str]]) -> tuple[tuple[str, tuple[str, ...]],
 
 BACKBONES: dict[str, Backbone] = {
     "mobilenet_v3_small": Backbone(
-        "mobilenet_v3_small", "classifier.3",
-        _blocks(*((f"features.{i}", [f"features.{i}"]) for i in range(13)),
-                ("classifier.0-2 (fc)", _span("classifier", 0, 3))),
-        "2.5 M parameters: the fastest on a CPU", speed=0.17),
+        "mobilenet_v3_small",
+        "classifier.3",
+        _blocks(
+            *((f"features.{i}", [f"features.{i}"]) for i in range(13)),
+            ("classifier.0-2 (fc)", _span("classifier", 0, 3)),
+        ),
+        "2.5 M parameters: the fastest on a CPU",
+        speed=0.17,
+    ),
     "resnet18": Backbone(
-        "resnet18", "fc",
+        "resnet18",
+        "fc",
         _blocks(("stem (conv1, bn1)", ["conv1", "bn1"]), *((f"layer{i}", [f"layer{i}"]) for i in range(1, 5))),
-        "11.7 M parameters, residual blocks", speed=3.4),
+        "11.7 M parameters, residual blocks",
+        speed=3.4,
+    ),
     "efficientnet_b0": Backbone(
-        "efficientnet_b0", "classifier.1",
-        _blocks(*((f"features.{i}", [f"features.{i}"]) for i in range(8)),
-                ("features.8 + classifier.0", ["features.8", "classifier.0"])),
-        "5.3 M parameters, the most accurate of the four on ImageNet", speed=0.76),
+        "efficientnet_b0",
+        "classifier.1",
+        _blocks(
+            *((f"features.{i}", [f"features.{i}"]) for i in range(8)),
+            ("features.8 + classifier.0", ["features.8", "classifier.0"]),
+        ),
+        "5.3 M parameters, the most accurate of the four on ImageNet",
+        speed=0.76,
+    ),
     "vgg16": Backbone(
-        "vgg16", "classifier.6",
-        _blocks(("conv1 (features.0-4)", _span("features", 0, 5)), ("conv2 (features.5-9)", _span("features", 5, 10)),
-                ("conv3 (features.10-16)", _span("features", 10, 17)),
-                ("conv4 (features.17-23)", _span("features", 17, 24)),
-                ("conv5 (features.24-30)", _span("features", 24, 31)),
-                ("fc6 (classifier.0-2)", _span("classifier", 0, 3)),
-                ("fc7 (classifier.3-5)", _span("classifier", 3, 6))),
-        "138 M parameters (the classic VGG16 transfer-learning recipe): slow on a CPU, best with a GPU", speed=4.6),
+        "vgg16",
+        "classifier.6",
+        _blocks(
+            ("conv1 (features.0-4)", _span("features", 0, 5)),
+            ("conv2 (features.5-9)", _span("features", 5, 10)),
+            ("conv3 (features.10-16)", _span("features", 10, 17)),
+            ("conv4 (features.17-23)", _span("features", 17, 24)),
+            ("conv5 (features.24-30)", _span("features", 24, 31)),
+            ("fc6 (classifier.0-2)", _span("classifier", 0, 3)),
+            ("fc7 (classifier.3-5)", _span("classifier", 3, 6)),
+        ),
+        "138 M parameters (the classic VGG16 transfer-learning recipe): slow on a CPU, best with a GPU",
+        speed=4.6,
+    ),
 }
 
 
@@ -74,8 +93,10 @@ def backbone_spec(name: str) -> Backbone:
     try:
         return BACKBONES[name]
     except (KeyError, TypeError):
-        raise ConfigError(f"Unknown backbone {name!r}. Choose one of: {', '.join(BACKBONES)}, or {RUN_BACKBONE!r} "
-                          "(a classifier the playground trained, named by source_run).") from None
+        raise ConfigError(
+            f"Unknown backbone {name!r}. Choose one of: {', '.join(BACKBONES)}, or {RUN_BACKBONE!r} "
+            "(a classifier the playground trained, named by source_run)."
+        ) from None
 
 
 LUMA = (0.299, 0.587, 0.114)  # RGB -> grey as Pillow's "L" (ITU-R 601)

@@ -23,8 +23,9 @@ __all__ = ["CNN", "cnn", "lenet5", "BLOCK_KEYS", "block_rows", "blocks_params", 
 POOLS = {"max": lambda: nn.MaxPool2d(2), "avg": lambda: nn.AvgPool2d(2), "none": None}
 
 
-def conv_block(c_in: int, channels: int, kernel: int, batch_norm: bool, pool: str, dropout: float,
-               act: str) -> nn.Sequential:
+def conv_block(
+    c_in: int, channels: int, kernel: int, batch_norm: bool, pool: str, dropout: float, act: str
+) -> nn.Sequential:
     """conv -> [batch norm] -> activation -> [pool] -> [dropout], 'same' padding."""
     if pool not in POOLS:
         raise ConfigError(f"pool must be one of {', '.join(POOLS)} (got {pool!r}).")
@@ -52,8 +53,16 @@ def _flat_size(features: nn.Module, in_shape: tuple[int, int, int]) -> int:
 
 
 class CNN(nn.Module):
-    def __init__(self, features: nn.Sequential, flat: int, num_classes: int, fc: Sequence[int], act: str,
-                 dropout: float, flat_dropout: float = 0.0):
+    def __init__(
+        self,
+        features: nn.Sequential,
+        flat: int,
+        num_classes: int,
+        fc: Sequence[int],
+        act: str,
+        dropout: float,
+        flat_dropout: float = 0.0,
+    ):
         super().__init__()
         self.features = features
         # flat_dropout: on the flattened features, before the first Linear (the course's CIFAR CNN).
@@ -65,10 +74,21 @@ class CNN(nn.Module):
 
 
 @register_model("cnn", conv_features=True, choices={"activation": ACTIVATIONS, "pool": POOLS})
-def cnn(*, in_shape: tuple[int, int, int], num_classes: int, channels: Sequence[int] = (16, 32, 64),
-        kernel: int = 3, batch_norm: bool = True, pool: str = "max", conv_dropout: float = 0.0,
-        fc: Sequence[int] = (128,), dropout: float = 0.0, activation: str = "relu",
-        blocks: Sequence[Mapping[str, Any]] | None = None, flat_dropout: float = 0.0) -> CNN:
+def cnn(
+    *,
+    in_shape: tuple[int, int, int],
+    num_classes: int,
+    channels: Sequence[int] = (16, 32, 64),
+    kernel: int = 3,
+    batch_norm: bool = True,
+    pool: str = "max",
+    conv_dropout: float = 0.0,
+    fc: Sequence[int] = (128,),
+    dropout: float = 0.0,
+    activation: str = "relu",
+    blocks: Sequence[Mapping[str, Any]] | None = None,
+    flat_dropout: float = 0.0,
+) -> CNN:
     """Conv blocks (conv, batch norm, activation, pool) then fully connected layers; ``dropout`` after each
     hidden fully connected layer, ``flat_dropout`` on the flattened features before the first one.
 
@@ -89,20 +109,32 @@ def cnn(*, in_shape: tuple[int, int, int], num_classes: int, channels: Sequence[
         spec = {**shared, **{("dropout" if k == "conv_dropout" else k): v for k, v in spec.items()}}
         unknown = set(spec) - {"channels", "kernel", "batch_norm", "pool", "dropout"}
         if unknown or "channels" not in spec:
-            raise ConfigError(f"conv block {i + 1}: give 'channels' and optionally kernel, batch_norm, "
-                              f"pool, dropout (got {sorted(spec)}).")
+            raise ConfigError(
+                f"conv block {i + 1}: give 'channels' and optionally kernel, batch_norm, "
+                f"pool, dropout (got {sorted(spec)})."
+            )
         c = check_sizes(spec["channels"], f"block {i + 1} channels")[0]
         if spec["pool"] != "none":
             size //= 2
             if size < 1:
-                raise ConfigError(f"Too many pooling blocks for {in_shape[1]}x{in_shape[2]} images: block "
-                                  f"{i + 1} would shrink the maps below 1 pixel. Use fewer blocks or pool='none'.")
-        layers.append(conv_block(c_in, c, spec["kernel"], bool(spec["batch_norm"]), spec["pool"],
-                                 spec["dropout"], activation))
+                raise ConfigError(
+                    f"Too many pooling blocks for {in_shape[1]}x{in_shape[2]} images: block "
+                    f"{i + 1} would shrink the maps below 1 pixel. Use fewer blocks or pool='none'."
+                )
+        layers.append(
+            conv_block(c_in, c, spec["kernel"], bool(spec["batch_norm"]), spec["pool"], spec["dropout"], activation)
+        )
         c_in = c
     features = nn.Sequential(*layers)
-    return CNN(features, _flat_size(features, in_shape), num_classes, check_sizes(fc, "fc sizes") if fc else (),
-               activation, check_dropout(dropout), check_dropout(flat_dropout))
+    return CNN(
+        features,
+        _flat_size(features, in_shape),
+        num_classes,
+        check_sizes(fc, "fc sizes") if fc else (),
+        activation,
+        check_dropout(dropout),
+        check_dropout(flat_dropout),
+    )
 
 
 @register_model("lenet5", conv_features=True, choices={"activation": ACTIVATIONS})
@@ -112,8 +144,12 @@ def lenet5(*, in_shape: tuple[int, int, int], num_classes: int, activation: str 
         raise ConfigError(f"LeNet-5 needs images of at least 16x16 (got {in_shape[1]}x{in_shape[2]}).")
     pad = 2 if min(in_shape[1:]) < 32 else 0  # 28x28 MNIST is padded to the original 32x32
     features = nn.Sequential(
-        nn.Conv2d(in_shape[0], 6, 5, padding=pad), make_act(activation), nn.AvgPool2d(2),
-        nn.Conv2d(6, 16, 5), make_act(activation), nn.AvgPool2d(2),
+        nn.Conv2d(in_shape[0], 6, 5, padding=pad),
+        make_act(activation),
+        nn.AvgPool2d(2),
+        nn.Conv2d(6, 16, 5),
+        make_act(activation),
+        nn.AvgPool2d(2),
     )
     return CNN(features, _flat_size(features, in_shape), num_classes, (120, 84), activation, 0.0)
 
@@ -132,15 +168,25 @@ def block_rows(params: Mapping[str, Any]) -> list[dict[str, Any]]:
     if p["blocks"] is None:
         channels = (p["channels"],) if isinstance(p["channels"], int) else p["channels"]
         return [{"channels": c, **shared} for c in channels]
-    return [{**shared, **{k: b[k] for k in BLOCK_KEYS if k in b}} if isinstance(b, Mapping) else
-            {**shared, "channels": None} for b in p["blocks"]]
+    return [
+        {**shared, **{k: b[k] for k in BLOCK_KEYS if k in b}}
+        if isinstance(b, Mapping)
+        else {**shared, "channels": None}
+        for b in p["blocks"]
+    ]
 
 
 def _whole(value: Any, what: str, spec: tuple) -> int:
     """A table cell as a whole number within the registry range ``spec`` = (low, high, step)."""
     lo, hi, step = spec
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
-        and value == int(value) and lo <= value <= hi and (int(value) - lo) % step == 0
+    ok = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value == int(value)
+        and lo <= value <= hi
+        and (int(value) - lo) % step == 0
+    )
     if not ok:
         shown = "empty" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value!r}"
         kind = "an odd whole number" if step == 2 and lo % 2 else "a whole number"
@@ -166,9 +212,14 @@ def blocks_params(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         pool = r.get("pool")
         if pool not in POOLS:
             raise ConfigError(f"Conv block {i + 1}: pooling must be one of {', '.join(POOLS)} (got {pool!r}).")
-        clean.append({"channels": _whole(r.get("channels"), f"Conv block {i + 1}: channels", PARAM_RANGES["channels"]),
-                      "kernel": _whole(r.get("kernel"), f"Conv block {i + 1}: kernel", kernel_range),
-                      "pool": pool, "batch_norm": bool(r.get("batch_norm"))})
+        clean.append(
+            {
+                "channels": _whole(r.get("channels"), f"Conv block {i + 1}: channels", PARAM_RANGES["channels"]),
+                "kernel": _whole(r.get("kernel"), f"Conv block {i + 1}: kernel", kernel_range),
+                "pool": pool,
+                "batch_norm": bool(r.get("batch_norm")),
+            }
+        )
     shared = {k: clean[0][k] for k in BLOCK_KEYS[1:]}
     if any({k: c[k] for k in BLOCK_KEYS[1:]} != shared for c in clean):
         return {"blocks": clean}
@@ -176,8 +227,9 @@ def blocks_params(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v != (list(DEFAULTS[k]) if k == "channels" else DEFAULTS[k])}
 
 
-def architecture(name: str, params: Mapping[str, Any], in_shape: tuple[int, int, int],
-                 num_classes: int) -> list[dict[str, Any]]:
+def architecture(
+    name: str, params: Mapping[str, Any], in_shape: tuple[int, int, int], num_classes: int
+) -> list[dict[str, Any]]:
     """What a CNN (``cnn``) or an MLP (``mlp``) of ``params`` is, stage by stage: {"layer", "what",
     "output" (C, H, W) or (N,), "params"}, from the model built on the meta device (no memory for its
     weights, so any size is instant). Raises the builder's ConfigError for bad settings."""
@@ -190,18 +242,34 @@ def architecture(name: str, params: Mapping[str, Any], in_shape: tuple[int, int,
             x = block(x)
             conv = block[0]
             assert isinstance(conv, nn.Conv2d)  # conv_block starts with its conv
-            what = [f"{conv.kernel_size[0]}x{conv.kernel_size[1]} conv", *(
-                "batch norm" if isinstance(m, nn.BatchNorm2d) else f"{type(m).__name__[:3].lower()} pool"
-                for m in block if isinstance(m, (nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d)))]
-            rows.append({"layer": f"conv {i + 1}", "what": ", ".join(what), "output": list(x.shape[1:]),
-                         "params": sum(q.numel() for q in block.parameters())})
+            what = [
+                f"{conv.kernel_size[0]}x{conv.kernel_size[1]} conv",
+                *(
+                    "batch norm" if isinstance(m, nn.BatchNorm2d) else f"{type(m).__name__[:3].lower()} pool"
+                    for m in block
+                    if isinstance(m, (nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d))
+                ),
+            ]
+            rows.append(
+                {
+                    "layer": f"conv {i + 1}",
+                    "what": ", ".join(what),
+                    "output": list(x.shape[1:]),
+                    "params": sum(q.numel() for q in block.parameters()),
+                }
+            )
         head = model.classifier if isinstance(model, CNN) else model.net
         linears = [m for m in head if isinstance(m, nn.Linear)]
         x = x.flatten(1)
         rows.append({"layer": "flatten", "what": "one vector", "output": [x.shape[1]], "params": 0})
         for i, m in enumerate(linears):
             last = i == len(linears) - 1
-            rows.append({"layer": "output" if last else f"fc {i + 1}", "what": "class scores" if last else
-                         "fully connected", "output": [m.out_features], "params": m.weight.numel()
-                         + (m.bias.numel() if m.bias is not None else 0)})
+            rows.append(
+                {
+                    "layer": "output" if last else f"fc {i + 1}",
+                    "what": "class scores" if last else "fully connected",
+                    "output": [m.out_features],
+                    "params": m.weight.numel() + (m.bias.numel() if m.bias is not None else 0),
+                }
+            )
     return rows

@@ -53,15 +53,18 @@ class CourseAutoEncoder(AutoEncoder):
     """conv (3x3, same) + ReLU + 2x2 max pool per encoder channel; CourseUp + ReLU per decoder channel;
     then (``out_conv``) a 3x3 conv to the image, or the last CourseUp makes the image; sigmoid."""
 
-    def __init__(self, in_shape, enc: Sequence[int], dec: Sequence[int], out_conv: bool, decoder: str,
-                 output: str = "sigmoid"):
+    def __init__(
+        self, in_shape, enc: Sequence[int], dec: Sequence[int], out_conv: bool, decoder: str, output: str = "sigmoid"
+    ):
         c, h, w = in_shape
         sizes = [(h, w)]
         for _ in enc:
             sizes.append((sizes[-1][0] // 2, sizes[-1][1] // 2))
         if min(sizes[-1]) < 1:
-            raise ConfigError(f"{h}x{w} images are too small for {len(enc)} max pools; use images of at least "
-                              f"{2 ** len(enc)}x{2 ** len(enc)}.")
+            raise ConfigError(
+                f"{h}x{w} images are too small for {len(enc)} max pools; use images of at least "
+                f"{2 ** len(enc)}x{2 ** len(enc)}."
+            )
         super().__init__(in_shape, enc[-1] * sizes[-1][0] * sizes[-1][1], output)
         layers: list[nn.Module] = []
         c_in = c
@@ -101,15 +104,23 @@ def _build(in_shape, enc, dec, out_conv: bool, decoder: str, code: int | None, o
     """``code``: None (the last feature map's size, which the image size decides), or that same size."""
     model = CourseAutoEncoder(in_shape, enc, dec, out_conv, _decoder(decoder), output)
     if code not in (None, model.code):
-        raise ConfigError(f"This network's code is its last feature map, {model.code} numbers for "
-                          f"{in_shape[1]}x{in_shape[2]} images; it has no code size to set (leave code unset or "
-                          f"{model.code}), or pick conv_autoencoder for a chosen bottleneck.")
+        raise ConfigError(
+            f"This network's code is its last feature map, {model.code} numbers for "
+            f"{in_shape[1]}x{in_shape[2]} images; it has no code size to set (leave code unset or "
+            f"{model.code}), or pick conv_autoencoder for a chosen bottleneck."
+        )
     return model
 
 
 @register_model("course_denoiser", task="reconstruct")
-def course_denoiser(*, in_shape: tuple[int, int, int], num_classes: int | None = None,
-                    decoder: str = "transposed", code: int | None = None, output: str = "sigmoid") -> CourseAutoEncoder:
+def course_denoiser(
+    *,
+    in_shape: tuple[int, int, int],
+    num_classes: int | None = None,
+    decoder: str = "transposed",
+    code: int | None = None,
+    output: str = "sigmoid",
+) -> CourseAutoEncoder:
     """The course's denoising autoencoder: convs 32-16-8 with max pools, transposed convs 8-16-32, a 3x3 conv
     out (9,585 parameters on 28x28 grey images); decoder upsample_nearest: nearest upsampling + 3x3 convs instead."""
     del num_classes
@@ -117,9 +128,14 @@ def course_denoiser(*, in_shape: tuple[int, int, int], num_classes: int | None =
 
 
 @register_model("course_conv_autoencoder", task="reconstruct")
-def course_conv_autoencoder(*, in_shape: tuple[int, int, int], num_classes: int | None = None,
-                            decoder: str = "transposed", code: int | None = None,
-                            output: str = "sigmoid") -> CourseAutoEncoder:
+def course_conv_autoencoder(
+    *,
+    in_shape: tuple[int, int, int],
+    num_classes: int | None = None,
+    decoder: str = "transposed",
+    code: int | None = None,
+    output: str = "sigmoid",
+) -> CourseAutoEncoder:
     """The course's convolutional autoencoder: convs 16-4 with max pools, transposed convs 16-image (1,077
     parameters on 28x28 grey images); decoder upsample_nearest: nearest upsampling + 3x3 convs (1,477)."""
     del num_classes

@@ -9,12 +9,25 @@ import torch.nn as nn
 
 from ..errors import ConfigError
 
-__all__ = ["ACTIVATIONS", "SeededDropout", "SeededDropout2d", "activation", "check_dropout", "check_sizes",
-           "fc_layers", "use_generator"]
+__all__ = [
+    "ACTIVATIONS",
+    "SeededDropout",
+    "SeededDropout2d",
+    "activation",
+    "check_dropout",
+    "check_sizes",
+    "fc_layers",
+    "use_generator",
+]
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
-    "leaky_relu": lambda: nn.LeakyReLU(0.1), "elu": nn.ELU, "silu": nn.SiLU,
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "leaky_relu": lambda: nn.LeakyReLU(0.1),
+    "elu": nn.ELU,
+    "silu": nn.SiLU,
 }
 
 
@@ -66,6 +79,7 @@ def fc_layers(in_features: int, hidden, num_classes: int, act: str, dropout: flo
 # ``seeding.seeded`` forks): two runs with one seed would drop different units. The engine swaps each
 # dropout for one of these, bound to the run's generator, so every draw of a run repeats; the exported
 # script does the same with the same code.
+
 
 class SeededDropout(nn.Dropout):
     """nn.Dropout whose masks come from ``generator`` (when set): zero each element with probability p."""

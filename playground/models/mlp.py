@@ -23,8 +23,15 @@ class MLP(nn.Module):
 
 
 @register_model("mlp", choices={"activation": ACTIVATIONS})
-def mlp(*, in_shape: tuple[int, int, int], num_classes: int, hidden: Sequence[int] = (256, 128),
-        activation: str = "relu", dropout: float = 0.0) -> MLP:
+def mlp(
+    *,
+    in_shape: tuple[int, int, int],
+    num_classes: int,
+    hidden: Sequence[int] = (256, 128),
+    activation: str = "relu",
+    dropout: float = 0.0,
+) -> MLP:
     """Fully connected layers on the flattened image."""
-    return MLP(math.prod(in_shape), num_classes, check_sizes(hidden, "hidden sizes"), activation,
-               check_dropout(dropout))
+    return MLP(
+        math.prod(in_shape), num_classes, check_sizes(hidden, "hidden sizes"), activation, check_dropout(dropout)
+    )

@@ -19,12 +19,16 @@ def default_freeze(weights: str) -> str:
 RECIPES: dict[str, dict[str, Any]] = {"vgg16": {"freeze": "last_k", "k": 2, "backbone_lr_scale": 1.0}}
 
 
-def default_recipe(backbone: str, weights: str, freeze: str | None, k: int | None,
-                   backbone_lr_scale: float | None) -> tuple[str, int, float]:
+def default_recipe(
+    backbone: str, weights: str, freeze: str | None, k: int | None, backbone_lr_scale: float | None
+) -> tuple[str, int, float]:
     """(freeze, k, backbone_lr_scale) of a run that left some unset: the backbone's recipe when it set none
     and starts from pretrained weights, else the defaults (``default_freeze``, 1, 0.1)."""
     recipe = RECIPES.get(backbone) if weights != "none" else None
     if recipe and freeze is None and k is None and backbone_lr_scale is None:
         return recipe["freeze"], recipe["k"], recipe["backbone_lr_scale"]
-    return (default_freeze(weights) if freeze is None else freeze, 1 if k is None else k,
-            0.1 if backbone_lr_scale is None else backbone_lr_scale)
+    return (
+        default_freeze(weights) if freeze is None else freeze,
+        1 if k is None else k,
+        0.1 if backbone_lr_scale is None else backbone_lr_scale,
+    )

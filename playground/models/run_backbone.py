@@ -28,8 +28,16 @@ from ..errors import CheckpointError, ConfigError
 from ..runs import RunStore, saved_state
 from ._registry import MODELS
 
-__all__ = ["RUN_BACKBONE", "SOURCE_MODELS", "build_source_net", "check_arch", "read_source", "run_spec_parts",
-           "same_arch", "source_arch_of"]
+__all__ = [
+    "RUN_BACKBONE",
+    "SOURCE_MODELS",
+    "build_source_net",
+    "check_arch",
+    "read_source",
+    "run_spec_parts",
+    "same_arch",
+    "source_arch_of",
+]
 
 RUN_BACKBONE = "run"  # the ``backbone`` value that means "the source run's own network"
 SOURCE_MODELS = ("cnn", "lenet5", "resnet", "mlp")  # classifiers whose final layer is one nn.Linear
@@ -53,8 +61,13 @@ def _label(net: nn.Module, names: list[str]) -> str:
     names = [n for n in names if _has_params(net.get_submodule(n))] or names  # named by its layers with weights
     head, _, first = names[0].rpartition(".")
     last = names[-1].rpartition(".")
-    span = names[0] if len(names) == 1 else f"{head}.{first}-{last[2]}" if head and last[0] == head \
+    span = (
+        names[0]
+        if len(names) == 1
+        else f"{head}.{first}-{last[2]}"
+        if head and last[0] == head
         else f"{names[0]} .. {names[-1]}"
+    )
     mods = [net.get_submodule(n) for n in names]
     return f"{span} ({_kind(next((m for m in mods if _has_params(m)), mods[0]))})"
 
@@ -67,8 +80,11 @@ def run_spec_parts(net: nn.Module) -> tuple[str, tuple[tuple[str, tuple[str, ...
     head = linears[-1]
     units: list[tuple[str, nn.Module]] = []
     for name, child in net.named_children():  # one level into Sequential stacks (features, classifier)
-        units += [(f"{name}.{n}", c) for n, c in child.named_children()] if isinstance(child, nn.Sequential) \
+        units += (
+            [(f"{name}.{n}", c) for n, c in child.named_children()]
+            if isinstance(child, nn.Sequential)
             else [(name, child)]
+        )
     blocks: list[list[str]] = []
     for name, mod in units:
         if name == head:
@@ -94,39 +110,58 @@ def source_arch_of(model: str, params: dict[str, Any], meta: dict[str, Any]) -> 
     """The ``source_arch`` setting of a source: its model, settings, input shape, classes and statistics."""
     shape = [int(v) for v in meta["shape"]]
     c = shape[0]
-    return {"model": model, "params": dict(params), "shape": shape, "classes": len(meta["classes"]),
-            "mean": [float(v) for v in (meta.get("mean") or [0.0] * c)],
-            "std": [float(v) for v in (meta.get("std") or [1.0] * c)]}
+    return {
+        "model": model,
+        "params": dict(params),
+        "shape": shape,
+        "classes": len(meta["classes"]),
+        "mean": [float(v) for v in (meta.get("mean") or [0.0] * c)],
+        "std": [float(v) for v in (meta.get("std") or [1.0] * c)],
+    }
 
 
-def read_source(source_run: str, runs_root: str | None,
-                with_weights: bool = True) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
+def read_source(
+    source_run: str, runs_root: str | None, with_weights: bool = True
+) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
     """(source_arch, its state dict) of a finished (or checkpointed) classifier run in ``runs_root``."""
     if not source_run:
-        raise ConfigError("backbone 'run' needs source_run: the id of a classifier the playground trained "
-                          "(cnn, lenet5, resnet, mlp; see `python -m playground runs`), or source_arch.")
+        raise ConfigError(
+            "backbone 'run' needs source_run: the id of a classifier the playground trained "
+            "(cnn, lenet5, resnet, mlp; see `python -m playground runs`), or source_arch."
+        )
     run = RunStore(runs_root).open(source_run)
     ckpt, _ = saved_state(run)  # model.pt, else its last checkpoint; weights_only=True inside
     cfg = saved if isinstance(saved := ckpt.get("config"), dict) else run.config().to_dict()
     model_cfg, task = cfg.get("model", {}), (cfg.get("train") or {}).get("task", "classify")
     name = model_cfg.get("name")
     if name == "transfer":
-        raise CheckpointError(f"Run {source_run} trained a transfer model: choose its backbone "
-                              f"{(model_cfg.get('params') or {}).get('backbone', 'mobilenet_v3_small')} "
-                              "(weights run) instead of backbone 'run'.")
+        raise CheckpointError(
+            f"Run {source_run} trained a transfer model: choose its backbone "
+            f"{(model_cfg.get('params') or {}).get('backbone', 'mobilenet_v3_small')} "
+            "(weights run) instead of backbone 'run'."
+        )
     if task != "classify" or name not in SOURCE_MODELS:
-        raise CheckpointError(f"Run {source_run} trained a {name!r} model for the {task!r} task; a source "
-                              f"network must be a classifier: {', '.join(SOURCE_MODELS)}.")
+        raise CheckpointError(
+            f"Run {source_run} trained a {name!r} model for the {task!r} task; a source "
+            f"network must be a classifier: {', '.join(SOURCE_MODELS)}."
+        )
     arch = source_arch_of(name, model_cfg.get("params") or {}, _data_meta(run, ckpt))
     return arch, (ckpt["model"] if with_weights else None)
 
 
 def check_arch(arch: Any) -> dict[str, Any]:
-    if not (isinstance(arch, dict) and all(k in arch for k in (*_ARCH_KEYS, "classes"))
-            and arch["model"] in SOURCE_MODELS and len(arch["shape"]) == 3 and arch["shape"][0] in (1, 3)):
-        raise ConfigError("source_arch must name a source classifier ({'model': cnn, lenet5, resnet or mlp, "
-                          "'params', 'shape': [1 or 3, H, W], 'classes'}); playground.transfer.source_params "
-                          "writes it for a run.")
+    if not (
+        isinstance(arch, dict)
+        and all(k in arch for k in (*_ARCH_KEYS, "classes"))
+        and arch["model"] in SOURCE_MODELS
+        and len(arch["shape"]) == 3
+        and arch["shape"][0] in (1, 3)
+    ):
+        raise ConfigError(
+            "source_arch must name a source classifier ({'model': cnn, lenet5, resnet or mlp, "
+            "'params', 'shape': [1 or 3, H, W], 'classes'}); playground.transfer.source_params "
+            "writes it for a run."
+        )
     return arch
 
 
@@ -136,12 +171,15 @@ def same_arch(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 def build_source_net(arch: dict[str, Any], state: dict[str, torch.Tensor] | None, where: str) -> nn.Module:
     """The source network (its own number of classes), with the source's weights when ``state`` is given."""
-    net = MODELS.call(arch["model"], in_shape=tuple(arch["shape"]), num_classes=int(arch["classes"]),
-                      **dict(arch["params"]))
+    net = MODELS.call(
+        arch["model"], in_shape=tuple(arch["shape"]), num_classes=int(arch["classes"]), **dict(arch["params"])
+    )
     if state is not None:
         try:
             net.load_state_dict(state)
         except (RuntimeError, KeyError) as e:
-            raise CheckpointError(f"The weights of {where} do not fit its {arch['model']} "
-                                  f"({str(e).splitlines()[0][:200] if str(e) else type(e).__name__}).") from None
+            raise CheckpointError(
+                f"The weights of {where} do not fit its {arch['model']} "
+                f"({str(e).splitlines()[0][:200] if str(e) else type(e).__name__})."
+            ) from None
     return net

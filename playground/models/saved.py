@@ -37,8 +37,9 @@ class SavedModel:
         """Top-``k`` classes and probabilities for one uint8 image (C, H, W) in the model's input shape,
         normalised as the model was trained."""
         if self.config.train.task != "classify":
-            raise ConfigError(f"Run {self.run_id} trained the {self.config.train.task!r} task: it outputs images, "
-                              "not classes.")
+            raise ConfigError(
+                f"Run {self.run_id} trained the {self.config.train.task!r} task: it outputs images, not classes."
+            )
         if tuple(image.shape) != tuple(self.shape):
             raise ConfigError(f"The model takes {tuple(self.shape)} images, not {tuple(image.shape)}.")
         x = image[None].float() / 255
@@ -64,8 +65,9 @@ def _data_meta(run: Run, state: dict[str, Any]) -> dict[str, Any]:
     for e in run.iter_events():  # a checkpoint.pt: the start event describes the data set
         if e.get("kind") == "start" and isinstance(e.get("dataset"), dict):
             return e["dataset"]
-    raise CheckpointError(f"Run {run.run_id} does not record its data's shape (no start event): it cannot be "
-                          "rebuilt. Train it again.")
+    raise CheckpointError(
+        f"Run {run.run_id} does not record its data's shape (no start event): it cannot be rebuilt. Train it again."
+    )
 
 
 def saved_architecture(run: Run) -> nn.Module:
@@ -75,8 +77,12 @@ def saved_architecture(run: Run) -> nn.Module:
         saved_state(run)  # raises: no saved weights yet, and what to wait for
     config, meta = run.config(), _data_meta(run, {})
     with torch.device("meta"):
-        return build_saved_model(config.model.name, in_shape=tuple(meta["shape"]), num_classes=len(meta["classes"]),
-                                 params=dict(config.model.params))
+        return build_saved_model(
+            config.model.name,
+            in_shape=tuple(meta["shape"]),
+            num_classes=len(meta["classes"]),
+            params=dict(config.model.params),
+        )
 
 
 def load_saved(run: Run, final: bool = False) -> SavedModel:
@@ -88,13 +94,25 @@ def load_saved(run: Run, final: bool = False) -> SavedModel:
         config = run.config()
     meta = _data_meta(run, state)
     m = config.model
-    model = build_saved_model(m.name, in_shape=tuple(meta["shape"]), num_classes=len(meta["classes"]),
-                              params=dict(m.params))
+    model = build_saved_model(
+        m.name, in_shape=tuple(meta["shape"]), num_classes=len(meta["classes"]), params=dict(m.params)
+    )
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError) as e:
-        raise CheckpointError(f"The saved weights of run {run.run_id} ({source}) do not fit its model "
-                              f"({str(e).splitlines()[0] if str(e) else type(e).__name__}).") from None
-    return SavedModel(model=model.eval(), config=config, run_id=run.run_id, source=source,
-                      epochs_done=_epochs_done(state, source), shape=tuple(meta["shape"]),
-                      classes=list(meta["classes"]), mean=meta.get("mean"), std=meta.get("std"), state=state)
+        raise CheckpointError(
+            f"The saved weights of run {run.run_id} ({source}) do not fit its model "
+            f"({str(e).splitlines()[0] if str(e) else type(e).__name__})."
+        ) from None
+    return SavedModel(
+        model=model.eval(),
+        config=config,
+        run_id=run.run_id,
+        source=source,
+        epochs_done=_epochs_done(state, source),
+        shape=tuple(meta["shape"]),
+        classes=list(meta["classes"]),
+        mean=meta.get("mean"),
+        std=meta.get("std"),
+        state=state,
+    )

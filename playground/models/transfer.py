@@ -63,8 +63,19 @@ class TransferNet(nn.Module):
 
     normalises_input = True
 
-    def __init__(self, spec: Backbone, net: nn.Module, preprocess: Preprocess, num_classes: int, *,
-                 weights: str, freeze: str, k: int, backbone_lr_scale: float, feature_cache: bool) -> None:
+    def __init__(
+        self,
+        spec: Backbone,
+        net: nn.Module,
+        preprocess: Preprocess,
+        num_classes: int,
+        *,
+        weights: str,
+        freeze: str,
+        k: int,
+        backbone_lr_scale: float,
+        feature_cache: bool,
+    ) -> None:
         super().__init__()
         self.spec = spec
         self.preprocess = preprocess
@@ -72,8 +83,12 @@ class TransferNet(nn.Module):
         old = net.get_submodule(spec.head)
         if not isinstance(old, nn.Linear):
             raise RuntimeError(f"{spec.arch}.{spec.head} is {type(old).__name__}, not Linear")  # torchvision changed
-        self.replaced = {"name": spec.head, "old": repr(old), "in_features": old.in_features,
-                         "old_out_features": old.out_features}
+        self.replaced = {
+            "name": spec.head,
+            "old": repr(old),
+            "in_features": old.in_features,
+            "old_out_features": old.out_features,
+        }
         self.backbone.set_submodule(spec.head, nn.Linear(old.in_features, num_classes))
         self.weights_source = weights
         self.freeze_mode, self.k = freeze, k
@@ -95,15 +110,17 @@ class TransferNet(nn.Module):
         """Labels of the blocks that train (the head always does)."""
         labels = [label for label, _ in self.spec.blocks]
         n = {"head_only": 0, "last_k": self.k, "finetune_all": len(labels)}[self.freeze_mode]
-        return labels[len(labels) - n:] if n else []
+        return labels[len(labels) - n :] if n else []
 
     def set_freeze(self, freeze: str, k: int = 1) -> None:
         if freeze not in FREEZE:
             raise ConfigError(f"freeze must be one of {', '.join(FREEZE)} (got {freeze!r}).")
         n_blocks = len(self.spec.blocks)
         if freeze == "last_k" and not (isinstance(k, int) and 1 <= k <= n_blocks):
-            raise ConfigError(f"k must be a whole number from 1 to {n_blocks} for {self.spec.arch} "
-                              f"(got {k}); use finetune_all to train every block.")
+            raise ConfigError(
+                f"k must be a whole number from 1 to {n_blocks} for {self.spec.arch} "
+                f"(got {k}); use finetune_all to train every block."
+            )
         self.freeze_mode, self.k = freeze, k
         live = set(self.trainable_blocks())
         self.backbone.requires_grad_(freeze == "finetune_all")
@@ -157,9 +174,11 @@ class TransferNet(nn.Module):
     def check_init(self, init: str) -> None:
         """An initialisation other than the default would overwrite pretrained weights."""
         if init != "default" and self.weights_source != "none":
-            raise ConfigError(f"The initialisation {init!r} would overwrite the pretrained backbone. "
-                              "Use init 'default' (the new head starts as nn.Linear's default), or weights none "
-                              "to train from scratch.")
+            raise ConfigError(
+                f"The initialisation {init!r} would overwrite the pretrained backbone. "
+                "Use init 'default' (the new head starts as nn.Linear's default), or weights none "
+                "to train from scratch."
+            )
 
     def adopts_normalisation(self, normalize: str = "data") -> bool:
         """Whether the run's normalisation (``data.normalize``) replaces the one built in: always from
@@ -184,37 +203,70 @@ def _check_in_shape(in_shape: tuple[int, int, int]) -> None:
 def _source_state(source_run: str, arch: str, runs_root: str | None) -> dict[str, torch.Tensor]:
     """The backbone weights of a playground run that trained a ``transfer`` model with ``arch``."""
     if not source_run:
-        raise ConfigError("weights 'run' needs source_run: the id of a finished run that trained a transfer "
-                          "model (see `python -m playground runs`).")
+        raise ConfigError(
+            "weights 'run' needs source_run: the id of a finished run that trained a transfer "
+            "model (see `python -m playground runs`)."
+        )
     run = RunStore(runs_root).open(source_run)
     ckpt, _ = saved_state(run)  # model.pt, else its last checkpoint; weights_only=True inside
     model_cfg = (ckpt.get("config") or {}).get("model", {})
     if model_cfg.get("name") != "transfer":
-        raise CheckpointError(f"Run {source_run} trained a {model_cfg.get('name')!r} model, not a transfer backbone, "
-                              f"so its weights do not fit {arch}. Use backbone 'run' to transfer that network's "
-                              f"own layers, or pretrain a 'transfer' model with backbone {arch} first.")
+        raise CheckpointError(
+            f"Run {source_run} trained a {model_cfg.get('name')!r} model, not a transfer backbone, "
+            f"so its weights do not fit {arch}. Use backbone 'run' to transfer that network's "
+            f"own layers, or pretrain a 'transfer' model with backbone {arch} first."
+        )
     src_arch = (model_cfg.get("params") or {}).get("backbone", "mobilenet_v3_small")
     if src_arch != arch:
-        raise CheckpointError(f"Run {source_run} trained backbone {src_arch}, not {arch}: the architectures do "
-                              f"not match. Choose backbone {src_arch}, or a source run with {arch}.")
+        raise CheckpointError(
+            f"Run {source_run} trained backbone {src_arch}, not {arch}: the architectures do "
+            f"not match. Choose backbone {src_arch}, or a source run with {arch}."
+        )
     return ckpt["model"]
 
 
 # A saved transfer model's checkpoint holds every weight (preprocessing buffers included). A rebuild keeps
 # source_run and source_arch: a playground source network's layers are described by them.
-@register_model("transfer", pretrained=True, reload={"weights": "none", "download": False, "feature_cache": False},
-                reads_runs=True, choices={"backbone": (*BACKBONES, RUN_BACKBONE), "weights": WEIGHTS})
-def transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone: str = "mobilenet_v3_small",
-             weights: str = "imagenet", source_run: str = "", source_arch: dict | None = None,
-             freeze: str | None = None, k: int | None = None, backbone_lr_scale: float | None = None,
-             image_size: int = 0, feature_cache: bool = True, download: bool = True,
-             runs_root: str | None = None) -> TransferNet:
+@register_model(
+    "transfer",
+    pretrained=True,
+    reload={"weights": "none", "download": False, "feature_cache": False},
+    reads_runs=True,
+    choices={"backbone": (*BACKBONES, RUN_BACKBONE), "weights": WEIGHTS},
+)
+def transfer(
+    *,
+    in_shape: tuple[int, int, int],
+    num_classes: int,
+    backbone: str = "mobilenet_v3_small",
+    weights: str = "imagenet",
+    source_run: str = "",
+    source_arch: dict | None = None,
+    freeze: str | None = None,
+    k: int | None = None,
+    backbone_lr_scale: float | None = None,
+    image_size: int = 0,
+    feature_cache: bool = True,
+    download: bool = True,
+    runs_root: str | None = None,
+) -> TransferNet:
     """A pretrained torchvision backbone (vgg16, resnet18, mobilenet_v3_small, efficientnet_b0), or with
     backbone "run" a classifier the playground trained (source_run), with a new head."""
-    return build_transfer(in_shape=in_shape, num_classes=num_classes, backbone=backbone, weights=weights,
-                          source_run=source_run, source_arch=source_arch, freeze=freeze, k=k,
-                          backbone_lr_scale=backbone_lr_scale, image_size=image_size, feature_cache=feature_cache,
-                          download=download, runs_root=runs_root)
+    return build_transfer(
+        in_shape=in_shape,
+        num_classes=num_classes,
+        backbone=backbone,
+        weights=weights,
+        source_run=source_run,
+        source_arch=source_arch,
+        freeze=freeze,
+        k=k,
+        backbone_lr_scale=backbone_lr_scale,
+        image_size=image_size,
+        feature_cache=feature_cache,
+        download=download,
+        runs_root=runs_root,
+    )
 
 
 def _check_settings(weights: str, freeze: str, backbone_lr_scale: float, image_size: int) -> None:
@@ -228,34 +280,49 @@ def _check_settings(weights: str, freeze: str, backbone_lr_scale: float, image_s
         raise ConfigError(f"image_size must be 0 (the weights' own size) or from 32 to 512 pixels (got {image_size}).")
 
 
-def _build_from_run(in_shape, num_classes: int, weights: str, source_run: str, source_arch: dict | None,
-                    runs_root: str | None, **kw) -> TransferNet:
+def _build_from_run(
+    in_shape, num_classes: int, weights: str, source_run: str, source_arch: dict | None, runs_root: str | None, **kw
+) -> TransferNet:
     """backbone "run": the source classifier's layers up to its final Linear, and a new head."""
     if weights == "imagenet":
-        raise ConfigError("backbone 'run' is a network the playground trained: use weights run (its weights) "
-                          "or none (the same layers from scratch), or pick a torchvision backbone for imagenet.")
+        raise ConfigError(
+            "backbone 'run' is a network the playground trained: use weights run (its weights) "
+            "or none (the same layers from scratch), or pick a torchvision backbone for imagenet."
+        )
     arch, state = None, None
     if weights == "run" or not source_arch:
         arch, state = read_source(source_run, runs_root, with_weights=weights == "run")
     if source_arch:
         given = check_arch(source_arch)
         if arch is not None and not same_arch(arch, given):
-            raise CheckpointError(f"source_arch does not describe run {source_run} (a {arch['model']} on "
-                                  f"{arch['shape']} images): drop source_arch, or name the run it describes.")
+            raise CheckpointError(
+                f"source_arch does not describe run {source_run} (a {arch['model']} on "
+                f"{arch['shape']} images): drop source_arch, or name the run it describes."
+            )
         arch = {**given, **({} if arch is None else {"mean": arch["mean"], "std": arch["std"]})}
     assert arch is not None  # read from the run above, or given as source_arch
     net = build_source_net(arch, state, f"run {source_run}")
     c, h, w = (int(v) for v in arch["shape"])
     mean, std = arch.get("mean") or [0.0] * c, arch.get("std") or [1.0] * c
     head, blocks = run_spec_parts(net)
-    spec = Backbone(f"run:{arch['model']}", head, blocks,
-                    f"the playground's own {arch['model']} (run {source_run or '?'}), {c} x {h} x {w} input")
+    spec = Backbone(
+        f"run:{arch['model']}",
+        head,
+        blocks,
+        f"the playground's own {arch['model']} (run {source_run or '?'}), {c} x {h} x {w} input",
+    )
     pre = Preprocess((h, w), mean, std, TF.InterpolationMode.BILINEAR, channels=c)
     return TransferNet(spec, net, pre, num_classes, weights=weights, **kw)
 
 
-def _pretrained_state(spec: Backbone, weights: str, source_run: str, runs_root: str | None, download: bool,
-                      progress: Callable[[int, int], None] | None) -> tuple[dict[str, torch.Tensor] | None, str]:
+def _pretrained_state(
+    spec: Backbone,
+    weights: str,
+    source_run: str,
+    runs_root: str | None,
+    download: bool,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[dict[str, torch.Tensor] | None, str]:
     """The state dict the backbone starts from (None: from scratch) and where it came from, for the messages."""
     if weights == "imagenet":
         w = resolve_weights(spec.arch)
@@ -279,20 +346,38 @@ def _load_body(net: nn.Module, spec: Backbone, state: dict[str, torch.Tensor], w
             f"The weights from {where} do not match {spec.arch}: "
             + (f"missing {len(missing)} tensor(s) (e.g. {', '.join(missing[:3])})" if missing else "")
             + ("; " if missing and unexpected else "")
-            + (f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})" if unexpected else "") + ".")
+            + (f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})" if unexpected else "")
+            + "."
+        )
 
 
-def build_transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone: str = "mobilenet_v3_small",
-                   weights: str = "imagenet", source_run: str = "", source_arch: dict | None = None,
-                   freeze: str | None = None, k: int | None = None, backbone_lr_scale: float | None = None,
-                   image_size: int = 0, feature_cache: bool = True, download: bool = True,
-                   progress: Callable[[int, int], None] | None = None, runs_root: str | None = None) -> TransferNet:
+def build_transfer(
+    *,
+    in_shape: tuple[int, int, int],
+    num_classes: int,
+    backbone: str = "mobilenet_v3_small",
+    weights: str = "imagenet",
+    source_run: str = "",
+    source_arch: dict | None = None,
+    freeze: str | None = None,
+    k: int | None = None,
+    backbone_lr_scale: float | None = None,
+    image_size: int = 0,
+    feature_cache: bool = True,
+    download: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    runs_root: str | None = None,
+) -> TransferNet:
     """``transfer`` with the extras the app needs (download progress, another run store)."""
     freeze, k, backbone_lr_scale = default_recipe(backbone, weights, freeze, k, backbone_lr_scale)
     _check_in_shape(in_shape)
     _check_settings(weights, freeze, backbone_lr_scale, image_size)
-    kw: dict[str, Any] = {"freeze": freeze, "k": k, "backbone_lr_scale": float(backbone_lr_scale),
-                          "feature_cache": bool(feature_cache)}
+    kw: dict[str, Any] = {
+        "freeze": freeze,
+        "k": k,
+        "backbone_lr_scale": float(backbone_lr_scale),
+        "feature_cache": bool(feature_cache),
+    }
     if backbone == RUN_BACKBONE:
         return _build_from_run(in_shape, num_classes, weights, source_run, source_arch, runs_root, **kw)
     spec = backbone_spec(backbone)
@@ -302,10 +387,13 @@ def build_transfer(*, in_shape: tuple[int, int, int], num_classes: int, backbone
     pre = Preprocess(image_size or int(t.crop_size[0]), t.mean, t.std, t.interpolation)
     if weights == "run":  # a source TransferNet's state dict: its own preprocessing, backbone and (old) head
         assert state is not None  # _source_state raises when the run has none
-        pre.load_state_dict({k[len("preprocess."):]: v for k, v in state.items() if k.startswith("preprocess.")})
+        pre.load_state_dict({k[len("preprocess.") :]: v for k, v in state.items() if k.startswith("preprocess.")})
         head_prefix = f"backbone.{spec.head}."
-        state = {k[len("backbone."):]: v for k, v in state.items()
-                 if k.startswith("backbone.") and not k.startswith(head_prefix)}
+        state = {
+            k[len("backbone.") :]: v
+            for k, v in state.items()
+            if k.startswith("backbone.") and not k.startswith(head_prefix)
+        }
     if state is not None:
         _load_body(net, spec, state, where)
     return TransferNet(spec, net, pre, num_classes, weights=weights, **kw)

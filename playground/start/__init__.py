@@ -69,8 +69,12 @@ class Lesson:
         return figure >= need if self.higher else figure <= need
 
     def fmt(self, value: float) -> str:
-        return {"acc": f"{value:.1%}", "%": f"{value * 100:+.1f} points", "dB": f"{value:+.1f} dB",
-                "x": f"{value:.2f}"}.get(self.unit, f"{value:.3g}")
+        return {
+            "acc": f"{value:.1%}",
+            "%": f"{value * 100:+.1f} points",
+            "dB": f"{value:+.1f} dB",
+            "x": f"{value:.2f}",
+        }.get(self.unit, f"{value:.3g}")
 
     def links(self) -> dict[str, str]:
         """The Start page link's query: the page's own settings plus the lesson's name for its landing."""
@@ -87,75 +91,131 @@ def _digits_note(ctx: Ctx) -> str:
 
 @LESSONS.register("first_cnn", order=1)
 def _first_cnn(ctx: Ctx = Ctx()) -> Lesson:
-    return Lesson("first_cnn", "A CNN learns shapes", "train",
-                  "A small CNN trained for three epochs recognises shapes it has never seen far above chance (10%).",
-                  "test accuracy", 0.5, ex.run_first_cnn, "Start training",
-                  "the structure of CNNs: convolution, pooling, a classifier on top",
-                  {"cfg": ex.first_cnn_config(ctx).to_url()}, unit="acc", quick_threshold=0.25)
+    return Lesson(
+        "first_cnn",
+        "A CNN learns shapes",
+        "train",
+        "A small CNN trained for three epochs recognises shapes it has never seen far above chance (10%).",
+        "test accuracy",
+        0.5,
+        ex.run_first_cnn,
+        "Start training",
+        "the structure of CNNs: convolution, pooling, a classifier on top",
+        {"cfg": ex.first_cnn_config(ctx).to_url()},
+        unit="acc",
+        quick_threshold=0.25,
+    )
 
 
 @LESSONS.register("convolution", order=2)
 def _convolution(ctx: Ctx = Ctx()) -> Lesson:
-    return Lesson("convolution", "Convolution by hand", "conv",
-                  "Each output pixel is the sum of the kernel times the pixels under it: the page works one out "
-                  "by hand, and it equals the network's convolution.",
-                  "largest difference between the by-hand sums and the library's convolution", 1e-4,
-                  ex.run_convolution, "Check the sum by hand",
-                  "local connectivity and weight sharing; padding, stride, output size, pooling", {}, higher=False,
-                  unit="")
+    return Lesson(
+        "convolution",
+        "Convolution by hand",
+        "conv",
+        "Each output pixel is the sum of the kernel times the pixels under it: the page works one out "
+        "by hand, and it equals the network's convolution.",
+        "largest difference between the by-hand sums and the library's convolution",
+        1e-4,
+        ex.run_convolution,
+        "Check the sum by hand",
+        "local connectivity and weight sharing; padding, stride, output size, pooling",
+        {},
+        higher=False,
+        unit="",
+    )
 
 
 @LESSONS.register("mlp_vs_cnn", order=3)
 def _mlp_vs_cnn(ctx: Ctx = Ctx()) -> Lesson:
-    return Lesson("mlp_vs_cnn", "MLP vs CNN: shift the test images", "inside",
-                  f"Both learn centred digits; moved {ex.SHIFT} pixels, the MLP falls far more than the CNN, whose "
-                  "shared filters slide with the digit (and it has fewer parameters).",
-                  f"CNN minus MLP test accuracy on images shifted {ex.SHIFT} px (both above 50% centred)", 0.2,
-                  ex.run_mlp_vs_cnn, "Train both and shift", "MLPs vs CNNs: fully connected vs locally connected, "
-                  "weight sharing", {"tab": "MLP vs CNN"}, note=_digits_note(ctx))
+    return Lesson(
+        "mlp_vs_cnn",
+        "MLP vs CNN: shift the test images",
+        "inside",
+        f"Both learn centred digits; moved {ex.SHIFT} pixels, the MLP falls far more than the CNN, whose "
+        "shared filters slide with the digit (and it has fewer parameters).",
+        f"CNN minus MLP test accuracy on images shifted {ex.SHIFT} px (both above 50% centred)",
+        0.2,
+        ex.run_mlp_vs_cnn,
+        "Train both and shift",
+        "MLPs vs CNNs: fully connected vs locally connected, weight sharing",
+        {"tab": "MLP vs CNN"},
+        note=_digits_note(ctx),
+    )
 
 
 @LESSONS.register("filters", order=4)
 def _filters(ctx: Ctx = Ctx()) -> Lesson:
-    return Lesson("filters", "What filters learn", "train",
-                  "The first layer's 7x7 filters start as random noise; what training adds to them is smooth edge, "
-                  "blob and colour detectors: epoch 0 and the last epoch on one colour scale, and the change.",
-                  "correlation of neighbouring weights in what training added to the filters (random: about 0)", 0.5,
-                  ex.run_filters, "Train and show the filters", "what a CNN's layers learn (visualisation)",
-                  {"cfg": ex.filters_config(ctx).to_url()}, unit="")
+    return Lesson(
+        "filters",
+        "What filters learn",
+        "train",
+        "The first layer's 7x7 filters start as random noise; what training adds to them is smooth edge, "
+        "blob and colour detectors: epoch 0 and the last epoch on one colour scale, and the change.",
+        "correlation of neighbouring weights in what training added to the filters (random: about 0)",
+        0.5,
+        ex.run_filters,
+        "Train and show the filters",
+        "what a CNN's layers learn (visualisation)",
+        {"cfg": ex.filters_config(ctx).to_url()},
+        unit="",
+    )
 
 
 @LESSONS.register("initialisation", order=5)
 def _initialisation(ctx: Ctx = Ctx()) -> Lesson:
-    return Lesson("initialisation", "Why initialisation matters", "inside",
-                  "A plain CNN started from zeros or a constant never learns (every unit stays the same); Xavier and "
-                  "Kaiming start it learning.",
-                  "worst of Xavier/Kaiming minus best of zeros/constant, test accuracy (zeros and constant <= 15%)",
-                  0.1, ex.run_initialisation, "Race the initialisations",
-                  "weight initialisation: constant weights, uniform and normal initialisation",
-                  {"tab": "Initialisation lab"}, quick_threshold=0.03)
+    return Lesson(
+        "initialisation",
+        "Why initialisation matters",
+        "inside",
+        "A plain CNN started from zeros or a constant never learns (every unit stays the same); Xavier and "
+        "Kaiming start it learning.",
+        "worst of Xavier/Kaiming minus best of zeros/constant, test accuracy (zeros and constant <= 15%)",
+        0.1,
+        ex.run_initialisation,
+        "Race the initialisations",
+        "weight initialisation: constant weights, uniform and normal initialisation",
+        {"tab": "Initialisation lab"},
+        quick_threshold=0.03,
+    )
 
 
 @LESSONS.register("augmentation", order=6)
 def _augmentation(ctx: Ctx = Ctx()) -> Lesson:
-    return Lesson("augmentation", "Augmentation: teach the network invariance", "train",
-                  f"Trained on 500 digits, a plain CNN fits them but loses test digits moved {ex2.AUG_SHIFT} pixels; "
-                  "the same CNN shown shifted copies while it trains keeps far more of them.",
-                  f"augmented minus plain test accuracy on digits moved {ex2.AUG_SHIFT} px", 0.05,
-                  ex2.run_augmentation, "Train plain and augmented",
-                  "data augmentation: scale, rotation and translation invariance",
-                  {"cfg": ex2.augment_configs(ctx)[1].to_url()}, note=_digits_note(ctx))
+    return Lesson(
+        "augmentation",
+        "Augmentation: teach the network invariance",
+        "train",
+        f"Trained on 500 digits, a plain CNN fits them but loses test digits moved {ex2.AUG_SHIFT} pixels; "
+        "the same CNN shown shifted copies while it trains keeps far more of them.",
+        f"augmented minus plain test accuracy on digits moved {ex2.AUG_SHIFT} px",
+        0.05,
+        ex2.run_augmentation,
+        "Train plain and augmented",
+        "data augmentation: scale, rotation and translation invariance",
+        {"cfg": ex2.augment_configs(ctx)[1].to_url()},
+        note=_digits_note(ctx),
+    )
 
 
 @LESSONS.register("denoise", order=7)
 def _denoise(ctx: Ctx = Ctx()) -> Lesson:
-    return Lesson("denoise", "Denoise digits", "autoencode",
-                  "A denoising autoencoder gets noisy images and returns clean ones: the digits come back, and "
-                  "the PSNR rises by several decibels.",
-                  "PSNR of the cleaned images minus PSNR of the noisy input", 4.0, ex2.run_denoise,
-                  "Train the denoiser",
-                  "autoencoders and denoising; transposed convolution vs upsampling",
-                  {"cfg": ex2.denoise_config(ctx).to_url()}, unit="dB", note=_digits_note(ctx), quick_threshold=3.0)
+    return Lesson(
+        "denoise",
+        "Denoise digits",
+        "autoencode",
+        "A denoising autoencoder gets noisy images and returns clean ones: the digits come back, and "
+        "the PSNR rises by several decibels.",
+        "PSNR of the cleaned images minus PSNR of the noisy input",
+        4.0,
+        ex2.run_denoise,
+        "Train the denoiser",
+        "autoencoders and denoising; transposed convolution vs upsampling",
+        {"cfg": ex2.denoise_config(ctx).to_url()},
+        unit="dB",
+        note=_digits_note(ctx),
+        quick_threshold=3.0,
+    )
 
 
 @LESSONS.register("transfer", order=8)
@@ -163,23 +223,41 @@ def _transfer(ctx: Ctx = Ctx()) -> Lesson:
     base = ex2.transfer_base(ctx)
     source, target, thing = ex2.transfer_words(base)
     per = ex2.SHOTS[base]
-    return Lesson("transfer", "Borrow a network: transfer learning", "transfer",
-                  f"A CNN trained on {source}, its features frozen and only a new head trained on {per} labelled "
-                  f"images of each of {target}, beats the same network trained from scratch on those "
-                  f"{per * 5} images.",
-                  f"transferred minus from-scratch test accuracy on {target} ({per} training images of each)", 0.03,
-                  ex2.run_transfer, "Transfer vs scratch", "transfer learning: freeze the features, "
-                  "replace the classifier", {}, note=_digits_note(ctx), quick_threshold=0.02)
+    return Lesson(
+        "transfer",
+        "Borrow a network: transfer learning",
+        "transfer",
+        f"A CNN trained on {source}, its features frozen and only a new head trained on {per} labelled "
+        f"images of each of {target}, beats the same network trained from scratch on those "
+        f"{per * 5} images.",
+        f"transferred minus from-scratch test accuracy on {target} ({per} training images of each)",
+        0.03,
+        ex2.run_transfer,
+        "Transfer vs scratch",
+        "transfer learning: freeze the features, replace the classifier",
+        {},
+        note=_digits_note(ctx),
+        quick_threshold=0.02,
+    )
 
 
 @LESSONS.register("style", order=9)
 def _style(ctx: Ctx = Ctx()) -> Lesson:
-    return Lesson("style", "Paint like a texture: style transfer", "style",
-                  "Optimising a photo's pixels so a CNN's Gram matrices match a texture paints the texture on while "
-                  "the photo stays recognisable (with a CNN trained here: no download).",
-                  "style loss at the end over at the start (the result correlates >= 0.5 with the photo)", 0.5,
-                  ex2.run_style, "Train a CNN and paint", "style transfer: content and style representations, "
-                  "Gram matrices", {}, higher=False, unit="x")
+    return Lesson(
+        "style",
+        "Paint like a texture: style transfer",
+        "style",
+        "Optimising a photo's pixels so a CNN's Gram matrices match a texture paints the texture on while "
+        "the photo stays recognisable (with a CNN trained here: no download).",
+        "style loss at the end over at the start (the result correlates >= 0.5 with the photo)",
+        0.5,
+        ex2.run_style,
+        "Train a CNN and paint",
+        "style transfer: content and style representations, Gram matrices",
+        {},
+        higher=False,
+        unit="x",
+    )
 
 
 def lesson(name: str, ctx: Ctx = Ctx()) -> Lesson:

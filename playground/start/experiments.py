@@ -21,9 +21,21 @@ from .runner import Ctx, Outcome, Runner, final_event
 if TYPE_CHECKING:  # plotly is the app's: the core imports (and a GPU box trains) without it
     import plotly.graph_objects as go
 
-__all__ = ["mnist_here", "mnist_note", "MNIST_FILES", "first_cnn_config", "run_first_cnn", "run_convolution",
-           "pair_configs", "run_mlp_vs_cnn", "filters_config", "run_filters", "race_spec", "run_initialisation",
-           "filter_grid"]
+__all__ = [
+    "mnist_here",
+    "mnist_note",
+    "MNIST_FILES",
+    "first_cnn_config",
+    "run_first_cnn",
+    "run_convolution",
+    "pair_configs",
+    "run_mlp_vs_cnn",
+    "filters_config",
+    "run_filters",
+    "race_spec",
+    "run_initialisation",
+    "filter_grid",
+]
 
 SHIFT = 4  # pixels the MLP-vs-CNN lesson moves the test digits
 
@@ -43,10 +55,12 @@ MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-image
 def mnist_note(root: str | None = None) -> str:
     """Where MNIST's files go, exactly, for a lesson that falls back to shapes without them."""
     where = (Path(root) if root else default_data_root()).resolve() / "MNIST" / "raw"
-    return (f"MNIST is not in this machine's data folder (nothing is downloaded for a lesson), so this lesson "
-            f"uses the built-in shapes, where the point shows less clearly. For digits, put the four MNIST files "
-            f"({', '.join(MNIST_FILES)}, or the same names ending .gz) in {where} (the data folder is "
-            f"PLAYGROUND_DATA, default ./data) and reload.")
+    return (
+        f"MNIST is not in this machine's data folder (nothing is downloaded for a lesson), so this lesson "
+        f"uses the built-in shapes, where the point shows less clearly. For digits, put the four MNIST files "
+        f"({', '.join(MNIST_FILES)}, or the same names ending .gz) in {where} (the data folder is "
+        f"PLAYGROUND_DATA, default ./data) and reload."
+    )
 
 
 def train_settings(ctx: Ctx, epochs: float, **kw: Any) -> TrainConfig:
@@ -68,8 +82,7 @@ def first_cnn_config(ctx: Ctx) -> RunConfig:
 def run_first_cnn(runner: Runner) -> Outcome:
     (run,) = runner.runs([first_cnn_config(runner.ctx)], "training the CNN on shapes...")
     acc = float(final_event(run)["test_acc"])
-    return Outcome(acc, f"test accuracy {acc:.1%} on shapes it never saw (chance: 10%)",
-                   details={"run_id": run.run_id})
+    return Outcome(acc, f"test accuracy {acc:.1%} on shapes it never saw (chance: 10%)", details={"run_id": run.run_id})
 
 
 # -- 2. convolution by hand --------------------------------------------------------------------------
@@ -83,12 +96,18 @@ def run_convolution(runner: Runner) -> Outcome:
     image = data.test_x[0].float().mean(0, keepdim=True) / 255
     result = convolve(image, kernel("sobel_x"))
     oh, ow = result["size"]
-    worst = max(abs(position(result, i, j)["value"] - float(result["conv"][i, j]))
-                for i in range(0, oh, 3) for j in range(0, ow, 3))
+    worst = max(
+        abs(position(result, i, j)["value"] - float(result["conv"][i, j]))
+        for i in range(0, oh, 3)
+        for j in range(0, ow, 3)
+    )
     one = position(result, oh // 2, ow // 2)
-    return Outcome(worst, f"by hand at ({oh // 2}, {ow // 2}): sum of 9 products = {one['value']:.4f}; the "
-                          f"library gives {float(result['conv'][oh // 2, ow // 2]):.4f} (largest difference over "
-                          f"the map {worst:.1e})")
+    return Outcome(
+        worst,
+        f"by hand at ({oh // 2}, {ow // 2}): sum of 9 products = {one['value']:.4f}; the "
+        f"library gives {float(result['conv'][oh // 2, ow // 2]):.4f} (largest difference over "
+        f"the map {worst:.1e})",
+    )
 
 
 # -- 3. MLP vs CNN -------------------------------------------------------------------------------------
@@ -114,28 +133,50 @@ def run_mlp_vs_cnn(runner: Runner) -> Outcome:
     (mlp, cnn) = [res["shift_acc"][label] for label in res["labels"]]
     params = [sum(p.numel() for p in m.model.parameters()) for m in models]
     import plotly.graph_objects as go
-    fig = go.Figure([go.Scatter(x=res["shifts"], y=acc, mode="lines+markers", name=f"{name} ({n:,} parameters)")
-                     for name, acc, n in (("MLP", mlp, params[0]), ("CNN", cnn, params[1]))])
-    fig.update_layout(title="Test accuracy when the test images move", xaxis_title="shift (pixels, mean of 4 "
-                      "directions)", yaxis_title="test accuracy", yaxis_range=[0, 1], height=320)
+
+    fig = go.Figure(
+        [
+            go.Scatter(x=res["shifts"], y=acc, mode="lines+markers", name=f"{name} ({n:,} parameters)")
+            for name, acc, n in (("MLP", mlp, params[0]), ("CNN", cnn, params[1]))
+        ]
+    )
+    fig.update_layout(
+        title="Test accuracy when the test images move",
+        xaxis_title="shift (pixels, mean of 4 directions)",
+        yaxis_title="test accuracy",
+        yaxis_range=[0, 1],
+        height=320,
+    )
     gap = cnn[-1] - mlp[-1]
-    text = (f"centred: MLP {mlp[0]:.0%}, CNN {cnn[0]:.0%}; shifted {SHIFT} px: MLP {mlp[-1]:.0%}, CNN {cnn[-1]:.0%} "
-            f"(MLP {params[0]:,} parameters, CNN {params[1]:,})")
-    return Outcome(gap, text, ok=min(mlp[0], cnn[0]) >= 0.5, charts=[fig],
-                   details={"mlp": mlp, "cnn": cnn, "params": params, "data": models[0].data.name})
+    text = (
+        f"centred: MLP {mlp[0]:.0%}, CNN {cnn[0]:.0%}; shifted {SHIFT} px: MLP {mlp[-1]:.0%}, CNN {cnn[-1]:.0%} "
+        f"(MLP {params[0]:,} parameters, CNN {params[1]:,})"
+    )
+    return Outcome(
+        gap,
+        text,
+        ok=min(mlp[0], cnn[0]) >= 0.5,
+        charts=[fig],
+        details={"mlp": mlp, "cnn": cnn, "params": params, "data": models[0].data.name},
+    )
 
 
 # -- 4. what filters learn ------------------------------------------------------------------------------
 def filters_config(ctx: Ctx) -> RunConfig:
     """7x7 first-layer filters (large enough to show an edge or a blob), no batch norm in the first block so
     the filters' own scale means something, snapshots every epoch."""
-    blocks = [{"channels": 16, "kernel": 7, "pool": "max", "batch_norm": False},  # every key: as the Train page has it
-              {"channels": 32, "kernel": 3, "pool": "max", "batch_norm": True},
-              {"channels": 64, "kernel": 3, "pool": "max", "batch_norm": True}]
+    blocks = [
+        {"channels": 16, "kernel": 7, "pool": "max", "batch_norm": False},  # every key: as the Train page has it
+        {"channels": 32, "kernel": 3, "pool": "max", "batch_norm": True},
+        {"channels": 64, "kernel": 3, "pool": "max", "batch_norm": True},
+    ]
     data = shapes_data(ctx, 2000, 500) if ctx.quick else shapes_data(ctx)
-    return RunConfig(data=data, model=ModelConfig(params={"blocks": blocks}),
-                     optim=OptimConfig(weight_decay=1e-3, name="adamw"),
-                     train=train_settings(ctx, 1.0 if ctx.quick else 2.0, probes=("snapshots", "layer_stats")))
+    return RunConfig(
+        data=data,
+        model=ModelConfig(params={"blocks": blocks}),
+        optim=OptimConfig(weight_decay=1e-3, name="adamw"),
+        train=train_settings(ctx, 1.0 if ctx.quick else 2.0, probes=("snapshots", "layer_stats")),
+    )
 
 
 def smoothness(w: torch.Tensor) -> float:
@@ -160,7 +201,7 @@ def filter_grid(w: torch.Tensor, scale: float, zoom: int = 6, cols: int = 8) -> 
     out = torch.ones(3, rows * s, cols * s)
     for i in range(n):
         r, q = divmod(i, cols)
-        out[:, r * s + 1:r * s + 1 + k * zoom, q * s + 1:q * s + 1 + k * zoom] = img[i]
+        out[:, r * s + 1 : r * s + 1 + k * zoom, q * s + 1 : q * s + 1 + k * zoom] = img[i]
     return (out.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
 
 
@@ -177,27 +218,40 @@ def run_filters(runner: Runner) -> Outcome:
     moved = float(added.norm() / first.norm())
     s0, s1, sa = smoothness(first), smoothness(last), smoothness(added)
     scale = float(torch.maximum(first.abs().max(), last.abs().max()))
-    return Outcome(sa, f"neighbouring weights correlate {s0:.2f} in the random start, {sa:.2f} in what {epochs[-1]} "
-                       f"epochs of training added (smooth edges, blobs, colours), {s1:.2f} in the sum; the filters "
-                       f"moved {moved:.0%} of their initial size", ok=moved > 0.2,
-                   images=[(f"epoch {epochs[0]}: random", filter_grid(first, scale)),
-                           (f"epoch {epochs[-1]}, the same colour scale", filter_grid(last, scale)),
-                           ("what training added (its own scale)", filter_grid(added, float(added.abs().max())))],
-                   details={"moved": moved, "smooth_start": s0, "smooth_end": s1, "run_id": run.run_id})
+    return Outcome(
+        sa,
+        f"neighbouring weights correlate {s0:.2f} in the random start, {sa:.2f} in what {epochs[-1]} "
+        f"epochs of training added (smooth edges, blobs, colours), {s1:.2f} in the sum; the filters "
+        f"moved {moved:.0%} of their initial size",
+        ok=moved > 0.2,
+        images=[
+            (f"epoch {epochs[0]}: random", filter_grid(first, scale)),
+            (f"epoch {epochs[-1]}, the same colour scale", filter_grid(last, scale)),
+            ("what training added (its own scale)", filter_grid(added, float(added.abs().max()))),
+        ],
+        details={"moved": moved, "smooth_start": s0, "smooth_end": s1, "run_id": run.run_id},
+    )
 
 
 # -- 5. initialisation --------------------------------------------------------------------------------
-RACE_INITS = {"zeros": ("zeros", {}), "constant 0.1": ("constant", {"value": 0.1}),
-              "Xavier (uniform)": ("xavier_uniform", {}), "Kaiming (normal)": ("kaiming_normal", {})}
+RACE_INITS = {
+    "zeros": ("zeros", {}),
+    "constant 0.1": ("constant", {"value": 0.1}),
+    "Xavier (uniform)": ("xavier_uniform", {}),
+    "Kaiming (normal)": ("kaiming_normal", {}),
+}
 
 
 def race_spec(ctx: Ctx):
     """The lab's race: a plain CNN (no batch norm, which would hide what initialisation does), same seed."""
     from ..inside.race import InitRace
 
-    base = RunConfig(data=shapes_data(ctx, 1500 if ctx.quick else 3000, 500),
-                     model=ModelConfig(params={"batch_norm": False}), optim=OptimConfig(lr=3e-3),
-                     train=train_settings(ctx, 4.0))  # the lab's default race (docs/BENCHMARKS.md)
+    base = RunConfig(
+        data=shapes_data(ctx, 1500 if ctx.quick else 3000, 500),
+        model=ModelConfig(params={"batch_norm": False}),
+        optim=OptimConfig(lr=3e-3),
+        train=train_settings(ctx, 4.0),
+    )  # the lab's default race (docs/BENCHMARKS.md)
     return InitRace(base, dict(RACE_INITS))
 
 
@@ -208,11 +262,17 @@ def race_chart(race: dict[str, Any]) -> go.Figure:
     """Training loss per initialisation, clipped at LOSS_CLIP (a constant init's loss can reach hundreds,
     which would flatten every other line), said in the title."""
     import plotly.graph_objects as go
+
     fig = go.Figure()
     for label, r in race.items():
         fig.add_scatter(x=r["step"], y=[min(v, LOSS_CLIP) for v in r["loss"]], mode="lines", name=label)
-    fig.update_layout(title=f"Training loss (clipped at {LOSS_CLIP:g}; chance is ln 10 = 2.30)", height=320,
-                      xaxis_title="step", yaxis_title="loss", yaxis_range=[0, LOSS_CLIP * 1.02])
+    fig.update_layout(
+        title=f"Training loss (clipped at {LOSS_CLIP:g}; chance is ln 10 = 2.30)",
+        height=320,
+        xaxis_title="step",
+        yaxis_title="loss",
+        yaxis_range=[0, LOSS_CLIP * 1.02],
+    )
     return fig
 
 

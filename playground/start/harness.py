@@ -33,10 +33,18 @@ def _device(ctx: Ctx) -> str:
 def run_one(les: Lesson, runner: Runner) -> dict[str, Any]:
     """One lesson's experiment: its figure, whether the point showed, the seconds from the click to it."""
     t0 = time.perf_counter()
-    row: dict[str, Any] = {"lesson": les.name, "point": les.point, "figure": None,
-                           "threshold": les.needs(runner.ctx.quick),
-                           "higher": les.higher, "shown": False, "seconds": None, "device": _device(runner.ctx),
-                           "quick": runner.ctx.quick, "measures": les.figure}
+    row: dict[str, Any] = {
+        "lesson": les.name,
+        "point": les.point,
+        "figure": None,
+        "threshold": les.needs(runner.ctx.quick),
+        "higher": les.higher,
+        "shown": False,
+        "seconds": None,
+        "device": _device(runner.ctx),
+        "quick": runner.ctx.quick,
+        "measures": les.figure,
+    }
     try:
         out = les.run(runner)
         shown = bool(out.ok and les.shown(out.figure, runner.ctx.quick))
@@ -50,8 +58,13 @@ def run_one(les: Lesson, runner: Runner) -> dict[str, Any]:
     return row
 
 
-def run_lessons(names: Sequence[str], ctx: Ctx, concurrent: int = 1, runs_root: str | None = None,
-                report: Callable[[dict[str, Any]], None] = lambda _row: None) -> list[dict[str, Any]]:
+def run_lessons(
+    names: Sequence[str],
+    ctx: Ctx,
+    concurrent: int = 1,
+    runs_root: str | None = None,
+    report: Callable[[dict[str, Any]], None] = lambda _row: None,
+) -> list[dict[str, Any]]:
     """Run the named lessons, ``concurrent`` at once, each as its own session of one job manager."""
     api = job_manager_api()
     mgr = api.JobManager(store=RunStore(runs_root))
@@ -83,14 +96,23 @@ def run_lessons(names: Sequence[str], ctx: Ctx, concurrent: int = 1, runs_root: 
 
 
 def add_lessons_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--only", action="append", metavar="NAME",
-                   help=f"run only this lesson (repeatable): {', '.join(l.name for l in lessons())}")
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help=f"run only this lesson (repeatable): {', '.join(l.name for l in lessons())}",
+    )
     p.add_argument("--quick", action="store_true", help="the shrunk form the test suite asserts (fewer images, steps)")
     p.add_argument("--data-root", default=None, help="folder with MNIST/raw (default $PLAYGROUND_DATA or ./data)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--runs", default=None, help="run store folder (default $PLAYGROUND_RUNS or ./runs)")
-    p.add_argument("--concurrent", type=int, default=1, metavar="N",
-                   help="start N lessons at once through the job manager, as N students would")
+    p.add_argument(
+        "--concurrent",
+        type=int,
+        default=1,
+        metavar="N",
+        help="start N lessons at once through the job manager, as N students would",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per lesson, then a summary object")
 
 
@@ -99,8 +121,10 @@ def _line(row: dict[str, Any]) -> str:
     fig = les.fmt(row["figure"]) if row["figure"] is not None else "-"
     need = f"{'>=' if les.higher else '<='} {les.fmt(row['threshold'])}"
     mark = "shown" if row["shown"] else "NOT SHOWN"
-    return (f"{mark:<9} {row['lesson']:<15} {fig:>13} (needs {need}) {row['seconds']:>6.1f} s  {row['device']}\n"
-            f"          {row.get('text') or row.get('why', '')}")
+    return (
+        f"{mark:<9} {row['lesson']:<15} {fig:>13} (needs {need}) {row['seconds']:>6.1f} s  {row['device']}\n"
+        f"          {row.get('text') or row.get('why', '')}"
+    )
 
 
 def cmd_lessons(args: argparse.Namespace) -> int:
@@ -118,15 +142,26 @@ def cmd_lessons(args: argparse.Namespace) -> int:
 
     rows = run_lessons(names, ctx, concurrent=args.concurrent, runs_root=args.runs, report=report)
     shown = sum(1 for r in rows if r["shown"])
-    summary = {"summary": True, "lessons": len(rows), "shown": shown, "not_shown": [r["lesson"] for r in rows
-                                                                                   if not r["shown"]],
-               "concurrent": args.concurrent, "quick": args.quick, "wall_seconds": round(time.perf_counter() - t0, 1),
-               "max_seconds": max((r["seconds"] for r in rows), default=0.0), "load_before": round(load0, 2),
-               "load_after": round(os.getloadavg()[0], 2)}
+    summary = {
+        "summary": True,
+        "lessons": len(rows),
+        "shown": shown,
+        "not_shown": [r["lesson"] for r in rows if not r["shown"]],
+        "concurrent": args.concurrent,
+        "quick": args.quick,
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "max_seconds": max((r["seconds"] for r in rows), default=0.0),
+        "load_before": round(load0, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+    }
     if args.json:
         print(json.dumps(summary), flush=True)
     else:
-        print(f"{shown} of {len(rows)} points shown; slowest {summary['max_seconds']:.1f} s; "
-              f"{summary['wall_seconds']:.1f} s in all; load average {load0:.2f} before, "
-              f"{summary['load_after']:.2f} after", file=sys.stdout, flush=True)
+        print(
+            f"{shown} of {len(rows)} points shown; slowest {summary['max_seconds']:.1f} s; "
+            f"{summary['wall_seconds']:.1f} s in all; load average {load0:.2f} before, "
+            f"{summary['load_after']:.2f} after",
+            file=sys.stdout,
+            flush=True,
+        )
     return 0 if shown == len(rows) else 1

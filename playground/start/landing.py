@@ -55,11 +55,17 @@ class LessonRun:
 
     def snapshot(self) -> dict[str, Any]:
         out = self.outcome
-        return {"live": self.live, "text": self.text, "error": self.error, "jobs": list(self.runner.started),
-                "elapsed": (self.seconds if self.seconds is not None else time.perf_counter() - self.t0),
-                "outcome": out, "shown": bool(out and out.ok and self.lesson.shown(out.figure)),
-                "figure": self.lesson.fmt(out.figure) if out else None,
-                "live_jobs": [(job.kind.name, job.run_id) for job in self.runner.live]}
+        return {
+            "live": self.live,
+            "text": self.text,
+            "error": self.error,
+            "jobs": list(self.runner.started),
+            "elapsed": (self.seconds if self.seconds is not None else time.perf_counter() - self.t0),
+            "outcome": out,
+            "shown": bool(out and out.ok and self.lesson.shown(out.figure)),
+            "figure": self.lesson.fmt(out.figure) if out else None,
+            "live_jobs": [(job.kind.name, job.run_id) for job in self.runner.live],
+        }
 
 
 def start_lesson(name: str, owner: str, ctx: Ctx | None = None, mgr: Any = None) -> LessonRun:

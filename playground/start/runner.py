@@ -56,8 +56,9 @@ class Runner:
 
     FINAL = ("done", "stopped", "diverged", "error", "interrupted")
 
-    def __init__(self, mgr: Any, owner: str, ctx: Ctx, progress: Callable[[str], None] | None = None,
-                 poll_s: float = 0.1):
+    def __init__(
+        self, mgr: Any, owner: str, ctx: Ctx, progress: Callable[[str], None] | None = None, poll_s: float = 0.1
+    ):
         self.mgr, self.owner, self.ctx = mgr, owner, ctx
         self.progress = progress or (lambda _text: None)
         self.poll_s = poll_s

@@ -20,7 +20,26 @@ from .job import StyleBuffer, StyleJob
 from .loop import run_stylize, stylize
 from .settings import MIN_SIDE, STARTS, STYLE_OPTIMIZERS, StyleSettings
 
-__all__ = ["StyleSettings", "STARTS", "STYLE_OPTIMIZERS", "MIN_SIDE", "IMAGES", "list_images", "builtin_image",
-           "load_image", "to_uint8", "to_png", "FeatureNet", "FEATURE_NETS", "feature_net", "feature_runs",
-           "FEATURE_RUN_SCAN", "backbone_info", "gram_matrix", "stylize", "run_stylize", "StyleJob",
-           "StyleBuffer"]
+__all__ = [
+    "StyleSettings",
+    "STARTS",
+    "STYLE_OPTIMIZERS",
+    "MIN_SIDE",
+    "IMAGES",
+    "list_images",
+    "builtin_image",
+    "load_image",
+    "to_uint8",
+    "to_png",
+    "FeatureNet",
+    "FEATURE_NETS",
+    "feature_net",
+    "feature_runs",
+    "FEATURE_RUN_SCAN",
+    "backbone_info",
+    "gram_matrix",
+    "stylize",
+    "run_stylize",
+    "StyleJob",
+    "StyleBuffer",
+]

@@ -30,24 +30,33 @@ def _pairs(items: Sequence[str] | None, flag: str) -> dict[str, float] | None:
         try:
             out[name] = float(value) if sep else 1.0
         except ValueError:
-            raise ConfigError(f"--{flag} takes LAYER or LAYER=WEIGHT, e.g. conv_1=1 conv_3=0.5 "
-                              f"(got {item!r}).") from None
+            raise ConfigError(
+                f"--{flag} takes LAYER or LAYER=WEIGHT, e.g. conv_1=1 conv_3=0.5 (got {item!r})."
+            ) from None
     return out
 
 
 def add_style_args(p: argparse.ArgumentParser) -> None:
     d = StyleSettings()
     p.add_argument("--settings", help="a settings JSON (as the page downloads it) to start from; flags override it")
-    p.add_argument("--content", help=f"content image: a file or a built-in name ({', '.join(list_images())}); "
-                                     f"default {d.content}")
+    p.add_argument(
+        "--content", help=f"content image: a file or a built-in name ({', '.join(list_images())}); default {d.content}"
+    )
     p.add_argument("--style", help=f"style image: a file or a built-in name; default {d.style}")
     p.add_argument("--size", type=int, help=f"long side of the result in pixels, aspect kept (default {d.size})")
     p.add_argument("--steps", type=int, help=f"loss evaluations (default {d.steps})")
-    p.add_argument("--backbone", help="vgg19 (default), vgg16, or run:<run_id> for a CNN trained in the "
-                                      "playground (works offline; lower quality)")
+    p.add_argument(
+        "--backbone",
+        help="vgg19 (default), vgg16, or run:<run_id> for a CNN trained in the "
+        "playground (works offline; lower quality)",
+    )
     p.add_argument("--content-layers", nargs="*", help="default: the backbone's (vgg: conv_4)")
-    p.add_argument("--style-layers", nargs="*", metavar="LAYER[=WEIGHT]",
-                   help="default: the backbone's (vgg: conv_1 .. conv_5, weight 1 each)")
+    p.add_argument(
+        "--style-layers",
+        nargs="*",
+        metavar="LAYER[=WEIGHT]",
+        help="default: the backbone's (vgg: conv_1 .. conv_5, weight 1 each)",
+    )
     p.add_argument("--content-weight", type=float, help=f"default {d.content_weight:g}")
     p.add_argument("--style-weight", type=float, help=f"default {d.style_weight:g}")
     p.add_argument("--tv-weight", type=float, help=f"total-variation weight (default {d.tv_weight:g})")
@@ -73,9 +82,26 @@ def settings_from_args(args: argparse.Namespace) -> StyleSettings:
         if not isinstance(data, dict):
             raise ConfigError(f"{args.settings} does not hold a settings object.")
         base = StyleSettings.from_dict(data.get("settings", data))  # the page's download nests it
-    changes = {k: getattr(args, k) for k in ("content", "style", "size", "steps", "backbone", "content_weight",
-                                             "style_weight", "tv_weight", "optimizer", "lr", "init",
-                                             "preserve_colour", "seed", "device") if getattr(args, k) is not None}
+    changes = {
+        k: getattr(args, k)
+        for k in (
+            "content",
+            "style",
+            "size",
+            "steps",
+            "backbone",
+            "content_weight",
+            "style_weight",
+            "tv_weight",
+            "optimizer",
+            "lr",
+            "init",
+            "preserve_colour",
+            "seed",
+            "device",
+        )
+        if getattr(args, k) is not None
+    }
     if args.content_layers is not None:
         changes["content_layers"] = tuple(args.content_layers)
     if args.style_layers is not None:
@@ -94,29 +120,45 @@ def cmd_style(args: argparse.Namespace) -> int:
         kind = e["kind"]
         if kind == "start":
             start = e
-            print(f"{e['backbone']} on {e['device']}: content {e['size'][1]}x{e['size'][0]}, style "
-                  f"{e['style_size'][1]}x{e['style_size'][0]}, {e['steps']} steps of {s.optimizer} "
-                  f"(setup {e['setup_seconds']:.1f} s)", file=log, flush=True)
+            print(
+                f"{e['backbone']} on {e['device']}: content {e['size'][1]}x{e['size'][0]}, style "
+                f"{e['style_size'][1]}x{e['style_size'][0]}, {e['steps']} steps of {s.optimizer} "
+                f"(setup {e['setup_seconds']:.1f} s)",
+                file=log,
+                flush=True,
+            )
             for note in e["notes"]:
                 print(f"  note: {note}", file=log, flush=True)
         elif kind == "step":
             if not args.quiet and (e["step"] % every == 0):
-                print(f"  step {e['step']:>5}  content {e['content']:.4g}  style {e['style']:.4g}  "
-                      f"tv {e['tv']:.4g}  total {e['total']:.4g}  ({e['t']:.1f} s)", file=log, flush=True)
+                print(
+                    f"  step {e['step']:>5}  content {e['content']:.4g}  style {e['style']:.4g}  "
+                    f"tv {e['tv']:.4g}  total {e['total']:.4g}  ({e['t']:.1f} s)",
+                    file=log,
+                    flush=True,
+                )
         else:
             final = e
     Image.fromarray(final["image"]).save(out_path, format="PNG")
     kind = final["kind"]
-    line = (f"{kind}: {final['step']} steps in {final['seconds']:.1f} s, total loss {final['total']:.4g}; "
-            f"wrote {out_path}")
+    line = (
+        f"{kind}: {final['step']} steps in {final['seconds']:.1f} s, total loss {final['total']:.4g}; wrote {out_path}"
+    )
     failed = kind in ("error", "diverged")  # a failure goes to stderr, whatever stdout carries (as train's)
-    print(line + (f"\n{final['message']}" if "message" in final else ""), file=sys.stderr if failed else log,
-          flush=True)
+    print(
+        line + (f"\n{final['message']}" if "message" in final else ""), file=sys.stderr if failed else log, flush=True
+    )
     if args.json:
-        result = {"status": kind, **{k: final[k] for k in ("content", "style", "tv", "total", "seconds",
-                                                          "seconds_per_step", "step", "size", "device")},
-                  "setup_seconds": start.get("setup_seconds"), "backbone": start.get("backbone"),
-                  "out": str(out_path)}
+        result = {
+            "status": kind,
+            **{
+                k: final[k]
+                for k in ("content", "style", "tv", "total", "seconds", "seconds_per_step", "step", "size", "device")
+            },
+            "setup_seconds": start.get("setup_seconds"),
+            "backbone": start.get("backbone"),
+            "out": str(out_path),
+        }
         if "message" in final:
             result["message"] = final["message"]
         print(json.dumps(result), flush=True)

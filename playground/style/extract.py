@@ -22,9 +22,9 @@ class Extractor(nn.Module):
         super().__init__()
         names = net.names()
         last = max(names.index(t) for t in taps)
-        self.names = names[:last + 1]
+        self.names = names[: last + 1]
         mods = []
-        for i, (_, m) in enumerate(net.layers[:last + 1]):
+        for i, (_, m) in enumerate(net.layers[: last + 1]):
             if isinstance(m, nn.ReLU):
                 # In place saves a copy per layer, except right after a tapped layer, whose output
                 # the losses still hold.

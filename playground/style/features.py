@@ -26,8 +26,20 @@ from playground.runs import RunStore
 from playground.seeding import seeded
 from playground.weights import load_weights, resolve_weights, weights_cached, weights_file
 
-__all__ = ["FeatureNet", "name_layers", "FEATURE_NETS", "VGG_CFG", "backbone_info", "FEATURE_RUN_SCAN",
-           "last_test_acc", "feature_runs", "run_features", "feature_net", "save_random_weights"]
+__all__ = [
+    "FeatureNet",
+    "name_layers",
+    "FEATURE_NETS",
+    "VGG_CFG",
+    "backbone_info",
+    "FEATURE_RUN_SCAN",
+    "last_test_acc",
+    "feature_runs",
+    "run_features",
+    "feature_net",
+    "save_random_weights",
+]
+
 
 @dataclass
 class FeatureNet:
@@ -85,15 +97,22 @@ def _vgg(arch: str, cfg: str, download: bool, progress: Callable[[int, int], Non
     state = load_weights(w, download=download, progress=progress)
     feats = make_layers(cfgs[cfg], batch_norm=False)
     try:  # only the convolutional part is needed: the classifier's 120M parameters are never built
-        feats.load_state_dict({k[len("features."):]: v for k, v in state.items() if k.startswith("features.")})
+        feats.load_state_dict({k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")})
     except RuntimeError as e:
-        raise CheckpointError(f"{weights_file(w)} does not match {arch}: {str(e)[:300]}. Delete it and "
-                              "download it again.") from None
+        raise CheckpointError(
+            f"{weights_file(w)} does not match {arch}: {str(e)[:300]}. Delete it and download it again."
+        ) from None
     del state
     tf = w.transforms()
-    return FeatureNet(label=f"{arch} ({w.name})", layers=name_layers(list(feats)), mean=tuple(tf.mean),
-                      std=tuple(tf.std), in_channels=3, default_content=("conv_4",),
-                      default_style={f"conv_{i}": 1.0 for i in range(1, 6)})
+    return FeatureNet(
+        label=f"{arch} ({w.name})",
+        layers=name_layers(list(feats)),
+        mean=tuple(tf.mean),
+        std=tuple(tf.std),
+        in_channels=3,
+        default_content=("conv_4",),
+        default_style={f"conv_{i}": 1.0 for i in range(1, 6)},
+    )
 
 
 @FEATURE_NETS.register("vgg19")
@@ -139,22 +158,42 @@ def backbone_info(backbone: str, store_root: str | None = None) -> dict[str, Any
     "lower_quality", "notes", "available", "message"}."""
     if backbone.startswith("run:"):
         net = feature_net(backbone, store_root=store_root)  # a small checkpoint: loading it checks it too
-        return {"layers": net.names(), "content": list(net.default_content), "style": dict(net.default_style),
-                "label": net.label, "lower_quality": True, "notes": net.notes, "available": True, "message": None}
+        return {
+            "layers": net.names(),
+            "content": list(net.default_content),
+            "style": dict(net.default_style),
+            "label": net.label,
+            "lower_quality": True,
+            "notes": net.notes,
+            "available": True,
+            "message": None,
+        }
     FEATURE_NETS.check(backbone)
     with torch.device("meta"):  # names only: no memory, no initialisation
         names = [n for n, _ in name_layers(list(make_layers(cfgs[VGG_CFG[backbone]])))]
     w = resolve_weights(backbone)
     cached = weights_cached(w)
     path = weights_file(w)
-    mb = (w.meta.get("_file_size") or 0)
-    message = None if cached else (
-        f"The {backbone} ImageNet weights are not in the torch hub cache ({path}). Start tries to download "
-        f"them{f' ({mb:.0f} MB)' if mb else ''}; offline, put {path.name} (from {w.url}) into {path.parent}, "
-        "or use a CNN trained in the playground as the feature network (lower quality).")
-    return {"layers": names, "content": ["conv_4"], "style": {f"conv_{i}": 1.0 for i in range(1, 6)},
-            "label": f"{backbone} ({w.name})", "lower_quality": False, "notes": [], "available": cached,
-            "message": message}
+    mb = w.meta.get("_file_size") or 0
+    message = (
+        None
+        if cached
+        else (
+            f"The {backbone} ImageNet weights are not in the torch hub cache ({path}). Start tries to download "
+            f"them{f' ({mb:.0f} MB)' if mb else ''}; offline, put {path.name} (from {w.url}) into {path.parent}, "
+            "or use a CNN trained in the playground as the feature network (lower quality)."
+        )
+    )
+    return {
+        "layers": names,
+        "content": ["conv_4"],
+        "style": {f"conv_{i}": 1.0 for i in range(1, 6)},
+        "label": f"{backbone} ({w.name})",
+        "lower_quality": False,
+        "notes": [],
+        "available": cached,
+        "message": message,
+    }
 
 
 def last_test_acc(run, first_chunk: int = 1 << 14, most: int = 1 << 22) -> float | None:
@@ -187,8 +226,9 @@ def last_test_acc(run, first_chunk: int = 1 << 14, most: int = 1 << 22) -> float
 FEATURE_RUN_SCAN = 100  # feature_runs looks at this many of the newest runs (a classroom store has hundreds)
 
 
-def feature_runs(store=None, run_ids: Sequence[str] | None = None, limit: int = FEATURE_RUN_SCAN
-                 ) -> list[dict[str, Any]]:
+def feature_runs(
+    store=None, run_ids: Sequence[str] | None = None, limit: int = FEATURE_RUN_SCAN
+) -> list[dict[str, Any]]:
     """Playground runs usable as a feature network: a conv model (cnn, lenet5) with saved weights.
 
     Looks at the newest ``limit`` runs of ``store`` (only those in ``run_ids`` when given: the ones a
@@ -200,7 +240,7 @@ def feature_runs(store=None, run_ids: Sequence[str] | None = None, limit: int = 
         wanted = set(run_ids)
         runs = [r for r in runs if r.run_id in wanted]
     out = []
-    for run in runs[:max(0, limit)]:
+    for run in runs[: max(0, limit)]:
         try:
             cfg = run.config()
         except Exception:  # an unreadable config.json: not offered
@@ -208,10 +248,19 @@ def feature_runs(store=None, run_ids: Sequence[str] | None = None, limit: int = 
         if cfg.model.name not in list_models(conv_features=True) or run.weights_path() is None:
             continue
         acc = last_test_acc(run)
-        label = f"run {run.run_id}: {cfg.model.name} on {cfg.data.dataset}" + \
-            (f", test accuracy {acc:.1%}" if acc is not None else "")
-        out.append({"backbone": f"run:{run.run_id}", "label": label, "run_id": run.run_id, "model": cfg.model.name,
-                    "dataset": cfg.data.dataset, "test_acc": acc})
+        label = f"run {run.run_id}: {cfg.model.name} on {cfg.data.dataset}" + (
+            f", test accuracy {acc:.1%}" if acc is not None else ""
+        )
+        out.append(
+            {
+                "backbone": f"run:{run.run_id}",
+                "label": label,
+                "run_id": run.run_id,
+                "model": cfg.model.name,
+                "dataset": cfg.data.dataset,
+                "test_acc": acc,
+            }
+        )
     return out
 
 
@@ -221,28 +270,45 @@ def run_features(run_id: str, store=None) -> FeatureNet:
     run = store.open(run_id)
     cfg = run.config()
     if cfg.model.name not in list_models(conv_features=True):
-        raise ConfigError(f"Run {run_id} trained a {cfg.model.name}; style transfer needs a convolutional "
-                          "network (cnn or lenet5). Pick another run or train a cnn on the Train page.")
+        raise ConfigError(
+            f"Run {run_id} trained a {cfg.model.name}; style transfer needs a convolutional "
+            "network (cnn or lenet5). Pick another run or train a cnn on the Train page."
+        )
     saved = load_saved(run)  # CheckpointError when it never finished an epoch
     model = saved.model
     c, h, w = saved.shape
-    d: dict[str, Any] = {"name": saved.config.data.dataset, "classes": saved.classes, "mean": saved.mean,
-                         "std": saved.std}
+    d: dict[str, Any] = {
+        "name": saved.config.data.dataset,
+        "classes": saved.classes,
+        "mean": saved.mean,
+        "std": saved.std,
+    }
     leaves = [m for m in model.get_submodule("features").modules() if not list(m.children())]
     layers = name_layers(leaves)
     acts = [n for n, m in layers if not n.startswith(("conv_", "bn_", "pool_"))]
     convs = [n for n, _ in layers if n.startswith("conv_")]
     style = {n: 1.0 for n in (acts or convs)}
     content = ((acts or convs)[-2] if len(acts or convs) > 1 else (acts or convs)[-1],)
-    notes = [f"Lower quality than VGG19: this network was trained on {d['name']} ({h}x{w} images, "
-             f"{len(d['classes'])} classes), so its filters know far fewer textures; expect coarse results "
-             "and tune the style weight (its features have another scale)."]
+    notes = [
+        f"Lower quality than VGG19: this network was trained on {d['name']} ({h}x{w} images, "
+        f"{len(d['classes'])} classes), so its filters know far fewer textures; expect coarse results "
+        "and tune the style weight (its features have another scale)."
+    ]
     if c == 1:
-        notes.append("It was trained on grayscale images: it sees the luminance only, so colours come from the "
-                     "starting image.")
-    return FeatureNet(label=f"playground {cfg.model.name} (run {run_id}, {d['name']})", layers=layers,
-                      mean=tuple(d["mean"]), std=tuple(d["std"]), in_channels=c, default_content=content,
-                      default_style=style, lower_quality=True, notes=notes)
+        notes.append(
+            "It was trained on grayscale images: it sees the luminance only, so colours come from the starting image."
+        )
+    return FeatureNet(
+        label=f"playground {cfg.model.name} (run {run_id}, {d['name']})",
+        layers=layers,
+        mean=tuple(d["mean"]),
+        std=tuple(d["std"]),
+        in_channels=c,
+        default_content=content,
+        default_style=style,
+        lower_quality=True,
+        notes=notes,
+    )
 
 
 _NET_LOCK = threading.Lock()
@@ -271,8 +337,14 @@ def _cache_key(backbone: str, store_root: str | None) -> tuple:
     return (str(p), p.stat().st_mtime if p.is_file() else None)
 
 
-def feature_net(backbone: str, *, device: torch.device | str = "cpu", download: bool = True,
-                store_root: str | None = None, progress: Callable[[int, int], None] | None = None) -> FeatureNet:
+def feature_net(
+    backbone: str,
+    *,
+    device: torch.device | str = "cpu",
+    download: bool = True,
+    store_root: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> FeatureNet:
     """Load (once per process; shared read-only by every caller) the named feature network.
 
     Offline and uncached VGG weights raise WeightsUnavailable saying where the file goes; the
@@ -285,6 +357,8 @@ def feature_net(backbone: str, *, device: torch.device | str = "cpu", download: 
                 key = _cache_key(backbone, store_root)
             return _cached_net(backbone, key, download, device)
         except WeightsUnavailable as e:
-            raise WeightsUnavailable(f"{e} Or use a CNN trained in the playground as the feature network "
-                                     "(lower quality; choose backbone run:<run id>, or train a cnn on the "
-                                     "Train page first).") from None
+            raise WeightsUnavailable(
+                f"{e} Or use a CNN trained in the playground as the feature network "
+                "(lower quality; choose backbone run:<run id>, or train a cnn on the "
+                "Train page first)."
+            ) from None

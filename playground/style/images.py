@@ -21,8 +21,18 @@ from playground.registry import Registry
 
 from .settings import MAX_SIZE, MIN_SIDE
 
-__all__ = ["IMAGES", "list_images", "builtin_image", "resolve_image", "fit_size", "load_image", "to_uint8", "to_png",
-           "YCBCR", "preserve_colour"]
+__all__ = [
+    "IMAGES",
+    "list_images",
+    "builtin_image",
+    "resolve_image",
+    "fit_size",
+    "load_image",
+    "to_uint8",
+    "to_png",
+    "YCBCR",
+    "preserve_colour",
+]
 
 IMAGES: Registry[Callable[[], np.ndarray]] = Registry("built-in image")
 
@@ -42,16 +52,17 @@ def _register_skimage(key: str, attr: str, doc: str) -> None:
 
 
 for _key, _attr, _doc in (
-        ("astronaut", "astronaut", "photo: Eileen Collins, astronaut (scikit-image)"),
-        ("chelsea", "chelsea", "photo: Chelsea the cat (scikit-image)"),
-        ("coffee", "coffee", "photo: a cup of coffee (scikit-image)"),
-        ("rocket", "rocket", "photo: a rocket on the launch pad (scikit-image)"),
-        ("hubble", "hubble_deep_field", "photo: the Hubble deep field (scikit-image)"),
-        ("cells", "immunohistochemistry", "photo: stained tissue under a microscope (scikit-image)"),
-        ("brick", "brick", "texture: a brick wall, grayscale (scikit-image)"),
-        ("grass", "grass", "texture: grass, grayscale (scikit-image)"),
-        ("gravel", "gravel", "texture: gravel, grayscale (scikit-image)"),
-        ("colorwheel", "colorwheel", "texture: a colour wheel (scikit-image)")):
+    ("astronaut", "astronaut", "photo: Eileen Collins, astronaut (scikit-image)"),
+    ("chelsea", "chelsea", "photo: Chelsea the cat (scikit-image)"),
+    ("coffee", "coffee", "photo: a cup of coffee (scikit-image)"),
+    ("rocket", "rocket", "photo: a rocket on the launch pad (scikit-image)"),
+    ("hubble", "hubble_deep_field", "photo: the Hubble deep field (scikit-image)"),
+    ("cells", "immunohistochemistry", "photo: stained tissue under a microscope (scikit-image)"),
+    ("brick", "brick", "texture: a brick wall, grayscale (scikit-image)"),
+    ("grass", "grass", "texture: grass, grayscale (scikit-image)"),
+    ("gravel", "gravel", "texture: gravel, grayscale (scikit-image)"),
+    ("colorwheel", "colorwheel", "texture: a colour wheel (scikit-image)"),
+):
     _register_skimage(_key, _attr, _doc)
 
 _PALETTES = {  # bold palettes for the generated styles (RGB 0..1)
@@ -70,7 +81,7 @@ def _waves(n: int = 512, seed: int = 1) -> np.ndarray:
             k, phase, angle = g.uniform(6, 22), g.uniform(0, 2 * np.pi), g.uniform(0, np.pi)
             out[..., c] += np.sin(2 * np.pi * k * (x * np.cos(angle) + y * np.sin(angle)) + phase)
     out = (out - out.min()) / (out.max() - out.min())
-    return (out ** 1.5 * 255).astype(np.uint8)
+    return (out**1.5 * 255).astype(np.uint8)
 
 
 @IMAGES.register("stripes")
@@ -108,7 +119,7 @@ def _dots(n: int = 512, seed: int = 4) -> np.ndarray:
     cy, cx = (y // step) * step + step / 2, (x // step) * step + step / 2
     field = 0.5 + 0.5 * np.sin(2 * np.pi * (cx / n * 2 + g.uniform())) * np.cos(2 * np.pi * cy / n * 1.5)
     r = 1.5 + field * step * 0.45
-    ink = ((y - cy) ** 2 + (x - cx) ** 2) < r ** 2
+    ink = ((y - cy) ** 2 + (x - cx) ** 2) < r**2
     out = np.empty((n, n, 3))
     out[:] = (0.96, 0.91, 0.80)
     out[ink] = (0.10, 0.15, 0.45)
@@ -169,15 +180,17 @@ def resolve_image(source: Any, label: str = "image", *, at_least: int = MAX_SIZE
     if isinstance(source, (str, Path)):
         text = str(source)
         if text.startswith("upload:"):
-            raise ConfigError(f"The {label} {text[7:]!r} was an upload: upload it again (settings files do not "
-                              "carry the image).")
+            raise ConfigError(
+                f"The {label} {text[7:]!r} was an upload: upload it again (settings files do not carry the image)."
+            )
         if isinstance(source, str) and source in IMAGES:
             return _array_to_float(builtin_image(source))
         path = Path(text).expanduser()
         if path.is_file():
             return _decoded(path, f"The {label} file {path}", at_least)
-        raise ConfigError(f"No {label} {text!r}: give an image file that exists, or a built-in name "
-                          f"({', '.join(list_images())}).")
+        raise ConfigError(
+            f"No {label} {text!r}: give an image file that exists, or a built-in name ({', '.join(list_images())})."
+        )
     raise ConfigError(f"Cannot use a {type(source).__name__} as the {label}.")
 
 
@@ -191,8 +204,10 @@ def fit_size(h: int, w: int, size: int, label: str = "image") -> tuple[int, int]
     s = size / max(h, w)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
     if min(nh, nw) < MIN_SIDE:
-        raise ConfigError(f"The {label} is too narrow: {w}x{h} at size {size} gives {nw}x{nh}, and the network needs "
-                          f"at least {MIN_SIDE} px on the short side. Crop it, or raise the size.")
+        raise ConfigError(
+            f"The {label} is too narrow: {w}x{h} at size {size} gives {nw}x{nh}, and the network needs "
+            f"at least {MIN_SIDE} px on the short side. Crop it, or raise the size."
+        )
     return nh, nw
 
 
@@ -217,7 +232,8 @@ def to_png(image: np.ndarray) -> bytes:
 
 
 YCBCR = torch.tensor(  # RGB -> YCbCr (JPEG's full-range matrix)
-    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
+)
 
 
 def preserve_colour(result: torch.Tensor, content: torch.Tensor) -> torch.Tensor:

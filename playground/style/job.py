@@ -85,8 +85,14 @@ class StyleBuffer:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"start": self.start, "final": self.final, "image": self.image, "download": self.download,
-                    "curves": {k: list(v) for k, v in self.curves.items()}, "version": self.version}
+            return {
+                "start": self.start,
+                "final": self.final,
+                "image": self.image,
+                "download": self.download,
+                "curves": {k: list(v) for k, v in self.curves.items()},
+                "version": self.version,
+            }
 
     @classmethod
     def from_events(cls, events: Iterable[dict[str, Any]], image: np.ndarray | None = None) -> "StyleBuffer":
@@ -137,11 +143,13 @@ class StyleKind(JobKind):
                 raise ConfigError(f"The {role} image {name[7:]!r} was an upload: upload it again.")
             elif _is_path(name):  # a file on the server: the classroom folder rule applies
                 check_folder_allowed(Path(name).expanduser().parent, owner)
-        if resolve_device(s.device).type == "cpu" and s.size ** 2 * s.steps > CPU_PIXEL_STEPS:
-            most = CPU_PIXEL_STEPS // s.size ** 2
-            raise ConfigError(f"{s.steps} steps at {s.size} px would hold this server's shared slot (a CPU) too "
-                              f"long: at {s.size} px use at most {most} steps, or a smaller size. `python -m "
-                              "playground style` on your own machine has no limit.")
+        if resolve_device(s.device).type == "cpu" and s.size**2 * s.steps > CPU_PIXEL_STEPS:
+            most = CPU_PIXEL_STEPS // s.size**2
+            raise ConfigError(
+                f"{s.steps} steps at {s.size} px would hold this server's shared slot (a CPU) too "
+                f"long: at {s.size} px use at most {most} steps, or a smaller size. `python -m "
+                "playground style` on your own machine has no limit."
+            )
 
     def create(self, store: RunStore[StyleSettings], spec: StyleJob) -> Run[StyleSettings]:
         run = store.create(spec.settings)
@@ -149,8 +157,9 @@ class StyleKind(JobKind):
             data = getattr(spec, role)
             if data is not None:
                 atomic_write_bytes(run.dir / file, lambda f, d=data: f.write(d))
-        atomic_write_bytes(run.dir / "job.json", lambda f: f.write(json.dumps(
-            {"preview_every": spec.preview_every}).encode()))
+        atomic_write_bytes(
+            run.dir / "job.json", lambda f: f.write(json.dumps({"preview_every": spec.preview_every}).encode())
+        )
         return run
 
     def parse_config(self, text: str) -> StyleSettings:
@@ -158,16 +167,18 @@ class StyleKind(JobKind):
 
     def spec(self, run: Run[StyleSettings]) -> StyleJob:
         settings = run.config()  # the StyleSettings (the store reads them with parse_config)
-        images = {role: (run.dir / f).read_bytes() if (run.dir / f).is_file() else None
-                  for role, f in _IMAGE_FILES.items()}
+        images = {
+            role: (run.dir / f).read_bytes() if (run.dir / f).is_file() else None for role, f in _IMAGE_FILES.items()
+        }
         every = json.loads((run.dir / "job.json").read_text("utf-8")).get("preview_every", 5)
         return StyleJob(settings, images["content"], images["style"], int(every))
 
     def device_of(self, spec: StyleJob) -> str:
         return spec.settings.device
 
-    def events(self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None],
-               device: str | None = None) -> Iterator[dict[str, Any]]:
+    def events(
+        self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None], device: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         spec = self.spec(run)
         if device:
             spec = StyleJob(spec.settings.replace(device=device), spec.content, spec.style, spec.preview_every)
@@ -175,9 +186,15 @@ class StyleKind(JobKind):
         def progress(done: int, total: int) -> None:
             emit({"kind": "download", "done": done, "total": total})
 
-        stream = run_stylize(spec.settings, content=spec.content, style=spec.style, controls=_Watch(controls),
-                             preview_every=spec.preview_every, progress=progress,
-                             store_root=str(Path(store.root).parent))
+        stream = run_stylize(
+            spec.settings,
+            content=spec.content,
+            style=spec.style,
+            controls=_Watch(controls),
+            preview_every=spec.preview_every,
+            progress=progress,
+            store_root=str(Path(store.root).parent),
+        )
         for e in stream:
             image = e.get("image")
             if e["kind"] in FINAL_KINDS and image is not None:
@@ -185,8 +202,10 @@ class StyleKind(JobKind):
             elif image is not None:
                 atomic_write_bytes(run.dir / "preview.png", lambda f, im=image: f.write(to_png(im)))
             if e["kind"] == "stopped" and controls.out_of_time() and not controls.stopped:
-                e["message"] = (f"Stopped at step {e.get('step', 0)}: this server lets a job run for at most "
-                                f"{controls.time_limit_s / 60:g} minutes. The result so far is kept.")
+                e["message"] = (
+                    f"Stopped at step {e.get('step', 0)}: this server lets a job run for at most "
+                    f"{controls.time_limit_s / 60:g} minutes. The result so far is kept."
+                )
             run.append({k: v for k, v in e.items() if k != "image"})
             yield e
 

@@ -54,8 +54,15 @@ def _layers(s: StyleSettings, net: FeatureNet) -> tuple[tuple[str, ...], dict[st
 class _Objective:
     """The weighted content, style and TV losses of an image against targets computed once."""
 
-    def __init__(self, ext: Extractor, s: StyleSettings, content_layers: tuple[str, ...],
-                 style_layers: dict[str, float], content_img: torch.Tensor, style_img: torch.Tensor) -> None:
+    def __init__(
+        self,
+        ext: Extractor,
+        s: StyleSettings,
+        content_layers: tuple[str, ...],
+        style_layers: dict[str, float],
+        content_img: torch.Tensor,
+        style_img: torch.Tensor,
+    ) -> None:
         self.ext, self.s = ext, s
         self.content_layers, self.style_layers = content_layers, style_layers
         with torch.no_grad():  # targets once: the content's features, the style's Gram matrices
@@ -67,8 +74,10 @@ class _Objective:
         feats = self.ext(image)
         zero = image.new_zeros(())
         c_loss = sum((F.mse_loss(feats[k], self.c_targets[k]) for k in self.content_layers), zero) * s.content_weight
-        s_loss = sum((F.mse_loss(gram_matrix(feats[k]), self.s_targets[k]) * w for k, w in self.style_layers.items()),
-                     zero) * s.style_weight
+        s_loss = (
+            sum((F.mse_loss(gram_matrix(feats[k]), self.s_targets[k]) * w for k, w in self.style_layers.items()), zero)
+            * s.style_weight
+        )
         t_loss = tv_loss(image) * s.tv_weight if s.tv_weight > 0 else zero
         return {"content": c_loss, "style": s_loss, "tv": t_loss, "total": c_loss + s_loss + t_loss}
 
@@ -83,20 +92,32 @@ def _start_image(content_img: torch.Tensor, s: StyleSettings, device: torch.devi
 
 
 def _diverged(total: float, step: int) -> dict[str, Any]:
-    return {"kind": "diverged", "message": (
-        f"The loss became {total} at step {step}: it overflowed (float32 holds up to about 3e38), "
-        "so the run stopped and keeps the last good image. Lower the style, content or TV weight "
-        f"(the tutorial uses style 1e6, content 1).")}
+    return {
+        "kind": "diverged",
+        "message": (
+            f"The loss became {total} at step {step}: it overflowed (float32 holds up to about 3e38), "
+            "so the run stopped and keeps the last good image. Lower the style, content or TV weight "
+            f"(the tutorial uses style 1e6, content 1)."
+        ),
+    }
 
 
 def _sig(v: float) -> float:
     return float(f"{v:.6g}")
 
 
-def _optimise(image: torch.Tensor, opt: Any, closure: Callable[[], torch.Tensor],
-              losses: dict[str, float | torch.Tensor], s: StyleSettings, controls: Any, preview_every: int,
-              picture: Callable[[torch.Tensor], np.ndarray], t0: float, where: dict[str, Any]
-              ) -> Iterator[dict[str, Any]]:
+def _optimise(
+    image: torch.Tensor,
+    opt: Any,
+    closure: Callable[[], torch.Tensor],
+    losses: dict[str, float | torch.Tensor],
+    s: StyleSettings,
+    controls: Any,
+    preview_every: int,
+    picture: Callable[[torch.Tensor], np.ndarray],
+    t0: float,
+    where: dict[str, Any],
+) -> Iterator[dict[str, Any]]:
     """The optimisation: a ``step`` event per step (the picture every ``preview_every``), then the final
     event with the image so far (``where``: its size and device)."""
     t_opt = time.perf_counter()
@@ -120,23 +141,43 @@ def _optimise(image: torch.Tensor, opt: Any, closure: Callable[[], torch.Tensor]
         with torch.no_grad():
             image.clamp_(0, 1)  # the tutorial's projection back into the valid pixel range
         good = before
-        event = {"kind": "step", "step": step, **{k: _sig(v) for k, v in vals.items()},
-                 "t": round(time.perf_counter() - t0, 3)}
+        event = {
+            "kind": "step",
+            "step": step,
+            **{k: _sig(v) for k, v in vals.items()},
+            "t": round(time.perf_counter() - t0, 3),
+        }
         if preview_every and (step % preview_every == 0 or step == s.steps):
             event["image"] = picture(image.detach())
         yield event
     seconds = time.perf_counter() - t_opt
     final = final or {"kind": "done"}
-    final.update({"step": step, **{k: _sig(v) for k, v in vals.items()}, "seconds": round(seconds, 3),
-                  "seconds_per_step": round(seconds / max(step, 1), 4), "t": round(time.perf_counter() - t0, 3),
-                  **where, "image": picture(image.detach())})
+    final.update(
+        {
+            "step": step,
+            **{k: _sig(v) for k, v in vals.items()},
+            "seconds": round(seconds, 3),
+            "seconds_per_step": round(seconds / max(step, 1), 4),
+            "t": round(time.perf_counter() - t0, 3),
+            **where,
+            "image": picture(image.detach()),
+        }
+    )
     yield final
 
 
-def stylize(content: Any, style: Any, settings: StyleSettings | None = None, *, controls: Any = None,
-            preview_every: int = 10, net: FeatureNet | None = None, store_root: str | None = None,
-            channels_last: bool = True, progress: Callable[[int, int], None] | None = None
-            ) -> Iterator[dict[str, Any]]:
+def stylize(
+    content: Any,
+    style: Any,
+    settings: StyleSettings | None = None,
+    *,
+    controls: Any = None,
+    preview_every: int = 10,
+    net: FeatureNet | None = None,
+    store_root: str | None = None,
+    channels_last: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[dict[str, Any]]:
     """Style transfer as events (see the module docstring). ``content``/``style``: anything ``load_image``
     takes (default: the names in ``settings``). ``controls``: anything with a ``stopped`` property.
     Bad input raises PlaygroundError before the first event."""
@@ -165,22 +206,43 @@ def stylize(content: Any, style: Any, settings: StyleSettings | None = None, *, 
 
     h, w = content_img.shape[-2:]
     setup = time.perf_counter() - t0
-    yield {"kind": "start", "device": str(device), "backbone": net.label, "lower_quality": net.lower_quality,
-           "size": [int(h), int(w)], "style_size": list(style_img.shape[-2:]), "steps": s.steps,
-           "content_layers": list(content_layers), "style_layers": style_layers, "notes": list(net.notes),
-           "setup_seconds": round(setup, 3), "t": round(setup, 3)}
+    yield {
+        "kind": "start",
+        "device": str(device),
+        "backbone": net.label,
+        "lower_quality": net.lower_quality,
+        "size": [int(h), int(w)],
+        "style_size": list(style_img.shape[-2:]),
+        "steps": s.steps,
+        "content_layers": list(content_layers),
+        "style_layers": style_layers,
+        "notes": list(net.notes),
+        "setup_seconds": round(setup, 3),
+        "t": round(setup, 3),
+    }
 
-    yield from _optimise(image, opt, closure, losses, s, controls, preview_every, picture, t0,
-                         {"size": [int(h), int(w)], "device": str(device)})
+    yield from _optimise(
+        image,
+        opt,
+        closure,
+        losses,
+        s,
+        controls,
+        preview_every,
+        picture,
+        t0,
+        {"size": [int(h), int(w)], "device": str(device)},
+    )
 
 
-def run_stylize(settings: StyleSettings, content: Any = None, style: Any = None, **kw: Any
-                ) -> Iterator[dict[str, Any]]:
+def run_stylize(settings: StyleSettings, content: Any = None, style: Any = None, **kw: Any) -> Iterator[dict[str, Any]]:
     """``stylize`` with any PlaygroundError turned into an ``error`` event (for workers and the CLI)."""
     try:
         yield from stylize(content, style, settings, **kw)
     except PlaygroundError as e:
         yield {"kind": "error", "message": str(e)}
     except (RuntimeError, MemoryError) as e:  # out of memory, mostly: say what to change
-        yield {"kind": "error", "message": f"The transfer failed ({type(e).__name__}: {str(e)[:300]}). A smaller "
-                                           "size needs less memory."}
+        yield {
+            "kind": "error",
+            "message": f"The transfer failed ({type(e).__name__}: {str(e)[:300]}). A smaller size needs less memory.",
+        }

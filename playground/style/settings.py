@@ -61,8 +61,9 @@ class StyleSettings:
 
     def validate(self) -> "StyleSettings":
         if not (isinstance(self.size, int) and MIN_SIZE <= self.size <= MAX_SIZE):
-            raise ConfigError(f"size must be a whole number of pixels from {MIN_SIZE} to {MAX_SIZE} "
-                              f"(got {self.size!r}).")
+            raise ConfigError(
+                f"size must be a whole number of pixels from {MIN_SIZE} to {MAX_SIZE} (got {self.size!r})."
+            )
         if not (isinstance(self.steps, int) and 1 <= self.steps <= 100_000):
             raise ConfigError(f"steps must be a whole number from 1 to 100000 (got {self.steps!r}).")
         for name in ("content_weight", "style_weight", "tv_weight"):
@@ -72,8 +73,9 @@ class StyleSettings:
         if self.content_weight == 0 and self.style_weight == 0:
             raise ConfigError("Content and style weight are both 0: there is nothing to optimise. Raise one of them.")
         if self.lr is not None and (not isinstance(self.lr, (int, float)) or not 0 < self.lr < 1e3):
-            raise ConfigError(f"learning rate must be a number above 0 (got {self.lr!r}); leave it empty for "
-                              "the default.")
+            raise ConfigError(
+                f"learning rate must be a number above 0 (got {self.lr!r}); leave it empty for the default."
+            )
         if self.init not in STARTS:
             raise ConfigError(f"init must be one of {', '.join(STARTS)} (got {self.init!r}).")
         STYLE_OPTIMIZERS.check(self.optimizer)

@@ -11,8 +11,25 @@ from .machine import machine, projector_figure
 from .names import NO_SESSION, Namer
 from .table import CSV_COLUMNS, LIVE, RunRow, class_table, describe, leaderboard, queue, results_csv
 
-__all__ = ["REFUSED", "KeyGate", "gate", "reset_gate", "machine", "projector_figure", "NO_SESSION", "Namer", "namer",
-           "CSV_COLUMNS", "LIVE", "RunRow", "class_table", "describe", "leaderboard", "queue", "results_csv"]
+__all__ = [
+    "REFUSED",
+    "KeyGate",
+    "gate",
+    "reset_gate",
+    "machine",
+    "projector_figure",
+    "NO_SESSION",
+    "Namer",
+    "namer",
+    "CSV_COLUMNS",
+    "LIVE",
+    "RunRow",
+    "class_table",
+    "describe",
+    "leaderboard",
+    "queue",
+    "results_csv",
+]
 
 _namer = Namer()
 

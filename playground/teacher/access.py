@@ -35,9 +35,16 @@ def _configured_key() -> str | None:
 
 
 class KeyGate:
-    def __init__(self, per_session: int = 5, per_client: int = 20, window_s: float = 60.0, lockout_s: float = 120.0,
-                 key: Callable[[], str | None] = _configured_key, clock: Callable[[], float] = time.monotonic,
-                 secret: bytes | None = None) -> None:
+    def __init__(
+        self,
+        per_session: int = 5,
+        per_client: int = 20,
+        window_s: float = 60.0,
+        lockout_s: float = 120.0,
+        key: Callable[[], str | None] = _configured_key,
+        clock: Callable[[], float] = time.monotonic,
+        secret: bytes | None = None,
+    ) -> None:
         self.per_session, self.per_client = per_session, per_client
         self.window_s, self.lockout_s = window_s, lockout_s
         self._key, self._clock = key, clock

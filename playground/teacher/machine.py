@@ -37,11 +37,18 @@ def machine(manager: JobManager) -> dict[str, Any]:
     mem = _memory_mb()
     return {
         "gpus": manager.occupancy(),
-        "cpu": {"cores": os.cpu_count() or 1, "load": load,
-                "memory_available_mb": None if mem is None else round(mem[0]),
-                "memory_total_mb": None if mem is None else round(mem[1])},
-        "slots": {"running": len(running) - paused, "paused": paused, "queued": len(live) - len(running),
-                  "max_running": manager.max_running},
+        "cpu": {
+            "cores": os.cpu_count() or 1,
+            "load": load,
+            "memory_available_mb": None if mem is None else round(mem[0]),
+            "memory_total_mb": None if mem is None else round(mem[1]),
+        },
+        "slots": {
+            "running": len(running) - paused,
+            "paused": paused,
+            "queued": len(live) - len(running),
+            "max_running": manager.max_running,
+        },
     }
 
 

@@ -25,8 +25,21 @@ from .names import Namer
 __all__ = ["RunRow", "class_table", "leaderboard", "queue", "results_csv", "forget_figures", "LIVE", "CSV_COLUMNS"]
 
 LIVE = ("queued", "running", "paused")
-CSV_COLUMNS = ("session", "run", "name", "kind", "status", "dataset", "model", "test_acc", "best_test_acc", "epochs",
-               "time_s", "created", "device")
+CSV_COLUMNS = (
+    "session",
+    "run",
+    "name",
+    "kind",
+    "status",
+    "dataset",
+    "model",
+    "test_acc",
+    "best_test_acc",
+    "epochs",
+    "time_s",
+    "created",
+    "device",
+)
 
 
 @dataclass(frozen=True)
@@ -112,8 +125,7 @@ def _read_figures(metrics: Path) -> _Figures:
             last_t = t if isinstance(t, (int, float)) and (last_t is None or t > last_t) else last_t
         except (ValueError, AttributeError):
             pass
-    return _Figures(started, final, accs[-1] if accs else None, max(accs) if accs else None, len(accs), last_t,
-                    device)
+    return _Figures(started, final, accs[-1] if accs else None, max(accs) if accs else None, len(accs), last_t, device)
 
 
 class _FigureCache:
@@ -208,12 +220,22 @@ def _row(manager: JobManager, namer: Namer, kind: str, run: Run, job: Any) -> Ru
         device = figures.device
     dataset, model = what or ("?", "?")
     session = namer.name(job.owner) if job is not None else namer.name_digest(run.owner_digest())
-    return RunRow(session=session, run=run.run_id, kind=kind,
-                  status=status, dataset=dataset, model=model, test_acc=_round(figures.test_acc),
-                  best_test_acc=_round(figures.best_test_acc), epochs=figures.epochs,
-                  time_s=None if status == "queued" else _round(figures.time_s), created=_created(run.run_id),
-                  device=device, queue_position=manager.queue_position(run.run_id) if status == "queued" else None,
-                  name=run.name)
+    return RunRow(
+        session=session,
+        run=run.run_id,
+        kind=kind,
+        status=status,
+        dataset=dataset,
+        model=model,
+        test_acc=_round(figures.test_acc),
+        best_test_acc=_round(figures.best_test_acc),
+        epochs=figures.epochs,
+        time_s=None if status == "queued" else _round(figures.time_s),
+        created=_created(run.run_id),
+        device=device,
+        queue_position=manager.queue_position(run.run_id) if status == "queued" else None,
+        name=run.name,
+    )
 
 
 def _round(v: float | None) -> float | None:
@@ -226,8 +248,10 @@ def leaderboard(rows: list[RunRow]) -> list[dict[str, Any]]:
     for r in sorted(rows, key=lambda r: r.run):
         if r.test_acc is not None and (r.dataset not in best or r.test_acc > (best[r.dataset].test_acc or 0.0)):
             best[r.dataset] = r
-    return [{"dataset": d, "test_acc": r.test_acc, "session": r.session, "model": r.model, "run": r.run,
-             "status": r.status} for d, r in sorted(best.items(), key=lambda dr: -(dr[1].test_acc or 0.0))]
+    return [
+        {"dataset": d, "test_acc": r.test_acc, "session": r.session, "model": r.model, "run": r.run, "status": r.status}
+        for d, r in sorted(best.items(), key=lambda dr: -(dr[1].test_acc or 0.0))
+    ]
 
 
 def queue(rows: list[RunRow], now: float | None = None) -> list[dict[str, Any]]:
@@ -241,8 +265,17 @@ def queue(rows: list[RunRow], now: float | None = None) -> list[dict[str, Any]]:
             waited = max(0.0, now - time.mktime(time.strptime(r.created, "%Y-%m-%d %H:%M:%S")))
         except ValueError:
             waited = None
-        out.append({"position": r.queue_position, "session": r.session, "run": r.run, "kind": r.kind,
-                    "dataset": r.dataset, "model": r.model, "waited_s": None if waited is None else round(waited)})
+        out.append(
+            {
+                "position": r.queue_position,
+                "session": r.session,
+                "run": r.run,
+                "kind": r.kind,
+                "dataset": r.dataset,
+                "model": r.model,
+                "waited_s": None if waited is None else round(waited),
+            }
+        )
     return sorted(out, key=lambda q: (q["position"] is None, q["position"] or 0))
 
 

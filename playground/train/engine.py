@@ -51,13 +51,21 @@ def _error_event(e: BaseException) -> ErrorEvent:
         return {"kind": "error", "message": str(e)}
     if (message := failure_message(e)) is not None:  # the disk full, the device's or the host's memory spent
         return {"kind": "error", "message": message}
-    return {"kind": "error", "message": f"Internal error ({type(e).__name__}: {e}). The run was ended; "
-                                        "please report it with the traceback.",
-            "traceback": traceback.format_exc()}
+    return {
+        "kind": "error",
+        "message": f"Internal error ({type(e).__name__}: {e}). The run was ended; please report it with the traceback.",
+        "traceback": traceback.format_exc(),
+    }
 
 
-def fit(config: RunConfig, *, run: Run | None = None, store: RunStore | None = None,
-        controls: Controls | None = None, resume_state: dict[str, Any] | None = None) -> Iterator[Mapping[str, Any]]:
+def fit(
+    config: RunConfig,
+    *,
+    run: Run | None = None,
+    store: RunStore | None = None,
+    controls: Controls | None = None,
+    resume_state: dict[str, Any] | None = None,
+) -> Iterator[Mapping[str, Any]]:
     """Train ``config``; yield events. With ``run`` (or ``store``, which creates one)
     every event is appended to the run's metrics and checkpoints are written, and the run is locked
     for as long as it trains: a second trainer of it gets one ``error`` event (not written to the run)."""
@@ -81,8 +89,9 @@ def fit(config: RunConfig, *, run: Run | None = None, store: RunStore | None = N
         yield from _fit(config, run, controls, resume_state)
 
 
-def _fit(config: RunConfig, run: Run | None, controls: Controls,
-         resume_state: dict[str, Any] | None) -> Iterator[Mapping[str, Any]]:
+def _fit(
+    config: RunConfig, run: Run | None, controls: Controls, resume_state: dict[str, Any] | None
+) -> Iterator[Mapping[str, Any]]:
     def emit(event: Mapping[str, Any]) -> Mapping[str, Any]:
         if run is not None:
             run.append(event)
@@ -106,8 +115,9 @@ def _fit(config: RunConfig, run: Run | None, controls: Controls,
             torch.cuda.empty_cache()
 
 
-def resume(run_id: str, store: RunStore | None = None, controls: Controls | None = None,
-           device: str | None = None) -> Iterator[Mapping[str, Any]]:
+def resume(
+    run_id: str, store: RunStore | None = None, controls: Controls | None = None, device: str | None = None
+) -> Iterator[Mapping[str, Any]]:
     """Continue a run (e.g. one whose process was killed) from its last checkpoint. The run is locked
     before its metrics are cut back to the checkpoint, so a second trainer changes nothing. ``device``:
     where the job manager placed it (default: the run's own setting)."""
@@ -124,17 +134,22 @@ def resume(run_id: str, store: RunStore | None = None, controls: Controls | None
     with lock:
         try:
             if run.status() == "done":  # resuming would only cut its record back to the last checkpoint
-                yield {"kind": "error", "message": f"Run {run_id} is done: it trained all its epochs, so there is "
-                       "nothing to resume. To train longer, start a new run with more epochs (Run again)."}
+                yield {
+                    "kind": "error",
+                    "message": f"Run {run_id} is done: it trained all its epochs, so there is "
+                    "nothing to resume. To train longer, start a new run with more epochs (Run again).",
+                }
                 return
             config = run.config()
             if device:
                 config = config.replace(train={"device": device})
             # Killed before its first epoch ended: nothing to continue from, so start it over.
             state = run.load_checkpoint() if run.checkpoint_path.exists() else None
-            run.truncate_after_epoch(state["epoch"] if state else 0,
-                                     state["step"] if state and state.get("in_epoch") else None,
-                                     upto=state["step"] if state else 0)
+            run.truncate_after_epoch(
+                state["epoch"] if state else 0,
+                state["step"] if state and state.get("in_epoch") else None,
+                upto=state["step"] if state else 0,
+            )
             if state is None:
                 run.metrics_path.unlink(missing_ok=True)
         except PlaygroundError as e:
@@ -150,9 +165,14 @@ def _interrupted(s, run: Run | None, epoch: int, step: int, within: tuple, t: fl
     """Save the run at this step (within its epoch) -> the ``interrupted`` event (not in the run's file)."""
     if run is not None:
         run.save_checkpoint(s.resumable_state(epoch, step, t, within=within))
-    return {"kind": "interrupted", "step": step, "epoch": epoch, "t": t,
-            "message": f"Interrupted at step {step} of {s.total_steps}: the server stopped. Resume continues "
-                       "from this step."}
+    return {
+        "kind": "interrupted",
+        "step": step,
+        "epoch": epoch,
+        "t": t,
+        "message": f"Interrupted at step {step} of {s.total_steps}: the server stopped. Resume continues "
+        "from this step.",
+    }
 
 
 def _epoch_event(s, meter: Meter, epoch: int, step: int, t: float, partial: bool = False) -> dict[str, Any]:
@@ -161,9 +181,17 @@ def _epoch_event(s, meter: Meter, epoch: int, step: int, t: float, partial: bool
     task, n, bs = s.task, meter.ep_steps, s.batch_size
     ev = task.evaluate(s.p)
     val = s.validate()  # val_loss, val_acc (or val_psnr ...) with a validation split, else nothing
-    return {"kind": "epoch", "epoch": epoch, "step": step, "train_loss": round(meter.ep_loss.item() / n, 5),
-            f"train_{task.metric}": round(task.metric_value(meter.ep_score.item(), n * bs), 4), **ev, **val,
-            **({"partial": True} if partial else s.probe_fields("on_epoch", epoch, step)), "t": t}
+    return {
+        "kind": "epoch",
+        "epoch": epoch,
+        "step": step,
+        "train_loss": round(meter.ep_loss.item() / n, 5),
+        f"train_{task.metric}": round(task.metric_value(meter.ep_score.item(), n * bs), 4),
+        **ev,
+        **val,
+        **({"partial": True} if partial else s.probe_fields("on_epoch", epoch, step)),
+        "t": t,
+    }
 
 
 def _one_step(s, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -180,17 +208,28 @@ def _one_step(s, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
     return out, loss
 
 
-def _begin(s: Setup, run: Run | None, resume_state: dict[str, Any] | None, now: Callable[[], float]
-           ) -> tuple[int, int, int, dict[str, Any]]:
+def _begin(
+    s: Setup, run: Run | None, resume_state: dict[str, Any] | None, now: Callable[[], float]
+) -> tuple[int, int, int, dict[str, Any]]:
     """(first epoch, step, steps already done in that epoch, the run's first event): ``start`` for a new
     run, ``resumed`` (the state restored) for one continued from a checkpoint."""
     if resume_state is None:
         return 0, 0, 0, {**s.start_event(run), "t": now()}
     start_epoch, step, note = s.restore(resume_state)
     in_epoch = int(resume_state.get("in_epoch", 0))
-    return start_epoch, step, in_epoch, {"kind": "resumed", "epoch": start_epoch, "step": step, "t": now(),
-                                         **({"in_epoch": in_epoch} if in_epoch else {}),
-                                         **({"note": note} if note else {})}
+    return (
+        start_epoch,
+        step,
+        in_epoch,
+        {
+            "kind": "resumed",
+            "epoch": start_epoch,
+            "step": step,
+            "t": now(),
+            **({"in_epoch": in_epoch} if in_epoch else {}),
+            **({"note": note} if note else {}),
+        },
+    )
 
 
 def _log_event(s: Setup, meter: Meter, step: int, epoch: int, lr: float, now: Callable[[], float]) -> dict[str, Any]:
@@ -199,25 +238,40 @@ def _log_event(s: Setup, meter: Meter, step: int, epoch: int, lr: float, now: Ca
     n_window = meter.steps
     mean_loss, score, rate = meter.read(s.batch_size)
     if not math.isfinite(mean_loss):
-        return {"kind": "diverged", "message": (
-            f"The loss became {mean_loss} at step {step}: training diverged. Lower the learning "
-            f"rate (now {lr:g}), e.g. to {lr / 10:g}, or turn on gradient clipping.")}
+        return {
+            "kind": "diverged",
+            "message": (
+                f"The loss became {mean_loss} at step {step}: training diverged. Lower the learning "
+                f"rate (now {lr:g}), e.g. to {lr / 10:g}, or turn on gradient clipping."
+            ),
+        }
     task = s.task
-    return {"kind": "step", "step": step, "epoch": epoch, "loss": round(mean_loss, 5),
-            task.metric: round(task.metric_value(score, n_window * s.batch_size), 4),
-            "lr": s.sched.get_last_lr()[0], "images_per_s": round(rate, 1),
-            **s.probe_fields("on_log", step, epoch), "t": now()}
+    return {
+        "kind": "step",
+        "step": step,
+        "epoch": epoch,
+        "loss": round(mean_loss, 5),
+        task.metric: round(task.metric_value(score, n_window * s.batch_size), 4),
+        "lr": s.sched.get_last_lr()[0],
+        "images_per_s": round(rate, 1),
+        **s.probe_fields("on_log", step, epoch),
+        "t": now(),
+    }
 
 
 def _done_figures(meter: Meter, device: Any, run: Run | None) -> dict[str, Any]:
     """The ``done`` event's speed figures, device and run id."""
-    return {"train_seconds": round(meter.train_seconds, 3),
-            "images_per_second": round(meter.images / max(meter.train_seconds, 1e-9), 1),
-            "device": device_label(device), "run_id": run.run_id if run else None}
+    return {
+        "train_seconds": round(meter.train_seconds, 3),
+        "images_per_second": round(meter.images / max(meter.train_seconds, 1e-9), 1),
+        "device": device_label(device),
+        "run_id": run.run_id if run else None,
+    }
 
 
-def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state: dict[str, Any] | None,
-           emit) -> Iterator[Mapping[str, Any]]:
+def _train(
+    config: RunConfig, run: Run | None, controls: Controls, resume_state: dict[str, Any] | None, emit
+) -> Iterator[Mapping[str, Any]]:
     t_start, t_offset = time.perf_counter(), float(resume_state.get("t", 0.0)) if resume_state else 0.0
 
     def now() -> float:
@@ -260,8 +314,7 @@ def _train(config: RunConfig, run: Run | None, controls: Controls, resume_state:
             step += 1
             meter.add(loss.detach().float(), task.score(out, y))
             if single:
-                yield emit({**batch_event(s, x, y, out, loss.detach(), step, epoch, run),
-                            "t": now()})
+                yield emit({**batch_event(s, x, y, out, loss.detach(), step, epoch, run), "t": now()})
             if single or meter.due(t.log_every, t.log_seconds) or i == steps_this_epoch - 1:
                 logged = _log_event(s, meter, step, epoch, o.lr, now)
                 if logged["kind"] == "diverged":

@@ -47,5 +47,11 @@ def cache_features(p: "Prepared") -> "Prepared":
     test_f = compute_features(p.model, p.test_x, bs, p.autocast)
     if p.device.type == "cuda":
         torch.cuda.synchronize(p.device)
-    return dataclasses.replace(p, train_x=train_f, test_x=test_f, channels_last=False, precomputed=True,
-                               cache_seconds=round(time.perf_counter() - t0, 3))
+    return dataclasses.replace(
+        p,
+        train_x=train_f,
+        test_x=test_f,
+        channels_last=False,
+        precomputed=True,
+        cache_seconds=round(time.perf_counter() - t0, 3),
+    )

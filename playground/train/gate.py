@@ -32,8 +32,16 @@ from ..models import MODELS, build_model
 from ..settings import settings
 from .plan import AUTO_BATCH_MAX, check_names
 
-__all__ = ["Budget", "estimate", "estimate_batch_size", "estimate_model", "check_budget", "check_model",
-           "check_folders", "admit"]
+__all__ = [
+    "Budget",
+    "estimate",
+    "estimate_batch_size",
+    "estimate_model",
+    "check_budget",
+    "check_model",
+    "check_folders",
+    "admit",
+]
 
 ESTIMATE_CLASSES = 10  # classes assumed for a folder whose classes are not counted yet (the head is small)
 
@@ -67,8 +75,9 @@ def estimate(config: RunConfig, batch_size: int | None = None) -> Budget:
     Raises the builder's ConfigError for bad settings."""
     m = config.model
     classes = DATASETS.facts(config.data.dataset)["num_classes"] or ESTIMATE_CLASSES
-    return estimate_model(m.name, dict(m.params), input_shape(config), classes,
-                          batch_size or estimate_batch_size(config))
+    return estimate_model(
+        m.name, dict(m.params), input_shape(config), classes, batch_size or estimate_batch_size(config)
+    )
 
 
 def _shape(in_shape: Sequence[int]) -> tuple[int, int, int]:
@@ -77,8 +86,9 @@ def _shape(in_shape: Sequence[int]) -> tuple[int, int, int]:
     return c, h, w
 
 
-def estimate_model(name: str, params: dict[str, Any], in_shape: tuple[int, int, int], num_classes: int,
-                   batch_size: int) -> Budget:
+def estimate_model(
+    name: str, params: dict[str, Any], in_shape: tuple[int, int, int], num_classes: int, batch_size: int
+) -> Budget:
     """Kept per setting (a class pressing Start on the same link builds the model on the meta device once,
     not 30 times: ~40 ms of the server's one Python process each)."""
     try:
@@ -89,13 +99,13 @@ def estimate_model(name: str, params: dict[str, Any], in_shape: tuple[int, int, 
 
 
 @functools.lru_cache(maxsize=512)
-def _estimate(name: str, params_json: str, in_shape: tuple[int, int, int], num_classes: int,
-              batch_size: int) -> Budget:
+def _estimate(name: str, params_json: str, in_shape: tuple[int, int, int], num_classes: int, batch_size: int) -> Budget:
     return _build_estimate(name, json.loads(params_json), in_shape, num_classes, batch_size)
 
 
-def _build_estimate(name: str, params: dict[str, Any], in_shape: tuple[int, int, int], num_classes: int,
-                    batch_size: int) -> Budget:
+def _build_estimate(
+    name: str, params: dict[str, Any], in_shape: tuple[int, int, int], num_classes: int, batch_size: int
+) -> Budget:
     params = {**params, **MODELS.facts(name)["reload"]}  # never fetch weights for an estimate
     with torch.device("meta"):
         model = build_model(name, in_shape=_shape(in_shape), num_classes=num_classes, **params)
@@ -122,8 +132,10 @@ def _activation_elements(model: nn.Module, batch_shape: tuple[int, ...]) -> int:
     except PlaygroundError:
         raise
     except Exception as e:  # a builder the meta device cannot run: say so rather than guess
-        raise ConfigError(f"The size of model {type(model).__name__} could not be estimated ({type(e).__name__}: "
-                          f"{str(e)[:200]}); check its settings.") from None
+        raise ConfigError(
+            f"The size of model {type(model).__name__} could not be estimated ({type(e).__name__}: "
+            f"{str(e)[:200]}); check its settings."
+        ) from None
     finally:
         for h in hooks:
             h.remove()
@@ -135,8 +147,9 @@ def check_budget(config: RunConfig, batch_size: int | None = None) -> Budget:
     return _within_caps(estimate(config, batch_size), batch_size or estimate_batch_size(config))
 
 
-def check_model(name: str, params: dict[str, Any], in_shape: tuple[int, int, int], num_classes: int,
-                batch_size: int) -> Budget:
+def check_model(
+    name: str, params: dict[str, Any], in_shape: tuple[int, int, int], num_classes: int, batch_size: int
+) -> Budget:
     """``check_budget`` for a model built outside a run (the initialisation lab)."""
     return _within_caps(estimate_model(name, params, in_shape, num_classes, batch_size), batch_size)
 
@@ -147,15 +160,19 @@ def _within_caps(b: Budget, batch_size: int) -> Budget:
     # pretrained backbone (vgg16's 138 M) only adds its weights to the memory below.
     trainable = b.parameters if b.trainable < 0 else b.trainable
     if trainable > s.max_params_m * 1e6:
-        raise ConfigError(f"This model trains {trainable / 1e6:,.1f} M parameters "
-                          f"({trainable * 4 / 2**30:,.1f} GiB); this server trains at most "
-                          f"{s.max_params_m:g} M. Use fewer or narrower layers (channels, hidden sizes), or "
-                          "freeze more of a pretrained backbone.")
+        raise ConfigError(
+            f"This model trains {trainable / 1e6:,.1f} M parameters "
+            f"({trainable * 4 / 2**30:,.1f} GiB); this server trains at most "
+            f"{s.max_params_m:g} M. Use fewer or narrower layers (channels, hidden sizes), or "
+            "freeze more of a pretrained backbone."
+        )
     if b.activation_bytes > s.max_activation_mb * 2**20:
         fits = max(1, int(batch_size * s.max_activation_mb * 2**20 / max(b.activation_bytes, 1)))
-        raise ConfigError(f"One training batch of this model needs about {b.activation_bytes / 2**20:,.0f} MB of "
-                          f"activations; this server allows {s.max_activation_mb:,} MB. Lower the batch size "
-                          f"(about {fits} would fit), use fewer or narrower layers, or smaller images.")
+        raise ConfigError(
+            f"One training batch of this model needs about {b.activation_bytes / 2**20:,.0f} MB of "
+            f"activations; this server allows {s.max_activation_mb:,} MB. Lower the batch size "
+            f"(about {fits} would fit), use fewer or narrower layers, or smaller images."
+        )
     return b
 
 

@@ -72,6 +72,7 @@ def normal(mean: float = 0.0, std: float = 0.01) -> WeightFn:
 
 # -- the course's rules by their names (its weight-initialisation lesson, on every layer's weights) --
 
+
 def _fan_in(w: torch.Tensor) -> int:
     """Inputs of one unit: in_features of a Linear layer, in_channels x kernel of a conv layer."""
     return w[0].numel()

@@ -43,8 +43,9 @@ class TrainKind(JobKind):
         except DatasetUnavailable as e:
             raise DatasetUnavailable(f"{d.dataset} data: {e}") from e
 
-    def events(self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None],
-               device: str | None = None) -> Iterator[Mapping[str, Any]]:
+    def events(
+        self, run, store, controls, resuming: bool, emit: Callable[[dict[str, Any]], None], device: str | None = None
+    ) -> Iterator[Mapping[str, Any]]:
         if resuming:
             return resume(run.run_id, store, controls, device=device)
         config = run.config()

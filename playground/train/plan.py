@@ -31,8 +31,18 @@ from .prepared import Prepared
 from .probes import PROBES, build_probes
 from .tasks import TASKS, build_task
 
-__all__ = ["AUTO_BATCH_MAX", "Setup", "auto_batch_size", "batch_size_for", "check_names", "epoch_order",
-           "prepare", "setup", "step_counts", "val_split"]
+__all__ = [
+    "AUTO_BATCH_MAX",
+    "Setup",
+    "auto_batch_size",
+    "batch_size_for",
+    "check_names",
+    "epoch_order",
+    "prepare",
+    "setup",
+    "step_counts",
+    "val_split",
+]
 
 AUTO_BATCH_MAX = 64  # the largest batch the auto rule picks (the gate estimates memory with it)
 AUTO_MIN_STEPS = 20  # the auto rule gives an epoch at least this many steps (from 40 training images on)
@@ -79,11 +89,13 @@ def prepare(config: RunConfig, runs_root=None) -> Prepared:
             f"use a batch size of at most {n_train}."
         )
     if bs < 2:
-        raise ConfigError("Batch size must be at least 2: batch normalisation and the loss need more than one "
-                          "image per step.")
+        raise ConfigError(
+            "Batch size must be at least 2: batch normalisation and the loss need more than one image per step."
+        )
     with seeded(t.seed):  # model initialisation
-        model = build_model(m.name, in_shape=data.shape, num_classes=data.num_classes, runs_root=runs_root,
-                            **dict(m.params))
+        model = build_model(
+            m.name, in_shape=data.shape, num_classes=data.num_classes, runs_root=runs_root, **dict(m.params)
+        )
         init_weights(model, m.init, **dict(m.init_params))
     # channels_last pays on CUDA and, measured here, on the CPU too (6.1k vs 3.9k img/s, small CNN).
     channels_last = any(isinstance(mod, nn.Conv2d) for mod in model.modules())
@@ -92,20 +104,27 @@ def prepare(config: RunConfig, runs_root=None) -> Prepared:
     c = data.shape[0]
     mean, std = normalisation_stats(d.normalize, data)  # data.normalize: the training split's, none, fixed, ...
     p = Prepared(
-        config=config, data=data, device=device, model=model,
-        train_x=data.train_x[:n_all].to(device), train_y=data.train_y[:n_all].to(device),
-        test_x=data.test_x.to(device), test_y=data.test_y.to(device),
+        config=config,
+        data=data,
+        device=device,
+        model=model,
+        train_x=data.train_x[:n_all].to(device),
+        train_y=data.train_y[:n_all].to(device),
+        test_x=data.test_x.to(device),
+        test_y=data.test_y.to(device),
         mean=torch.tensor(mean, device=device, dtype=torch.float32).view(1, c, 1, 1),
         std=torch.tensor(std, device=device, dtype=torch.float32).view(1, c, 1, 1),
-        augment=augment, channels_last=channels_last,
+        augment=augment,
+        channels_last=channels_last,
         autocast_dtype=autocast_dtype(device, t.precision),
     )
     # A model may adapt what it is fed (its own normalisation; the transfer model's feature cache).
     p = apply_model_facts(model, p)
     if len(held):  # the validation split: held out of the (possibly cached) training rows
         keep, held = keep.to(device), held.to(device)
-        p = dataclasses.replace(p, train_x=p.train_x[keep], train_y=p.train_y[keep], val_x=p.train_x[held],
-                                val_y=p.train_y[held])
+        p = dataclasses.replace(
+            p, train_x=p.train_x[keep], train_y=p.train_y[keep], val_x=p.train_x[held], val_y=p.train_y[held]
+        )
     return p
 
 
@@ -114,8 +133,10 @@ def val_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.T
     ``round(n * fraction)`` held out (the course's ``valid_size``), both in stored order."""
     n_val = int(round(n * fraction))
     if fraction > 0 and not 1 <= n_val <= n - 2:
-        raise ConfigError(f"A validation fraction of {fraction:g} of {n:,} training images holds out {n_val}; "
-                          "use a larger fraction or more images (at least one to validate, two to train).")
+        raise ConfigError(
+            f"A validation fraction of {fraction:g} of {n:,} training images holds out {n_val}; "
+            "use a larger fraction or more images (at least one to validate, two to train)."
+        )
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
@@ -140,8 +161,15 @@ def check_names(config: RunConfig) -> None:
     """Fail fast, before any data is loaded, on unknown registry names or bad values."""
     config.validate()
     d, m, o, t = config.data, config.model, config.optim, config.train
-    names: tuple[tuple[Registry[Any], str], ...] = ((DATASETS, d.dataset), (MODELS, m.name), (INITS, m.init),
-        (OPTIMIZERS, o.name), (SCHEDULES, o.schedule), (TASKS, t.task), *((PROBES, n) for n in t.probes))
+    names: tuple[tuple[Registry[Any], str], ...] = (
+        (DATASETS, d.dataset),
+        (MODELS, m.name),
+        (INITS, m.init),
+        (OPTIMIZERS, o.name),
+        (SCHEDULES, o.schedule),
+        (TASKS, t.task),
+        *((PROBES, n) for n in t.probes),
+    )
     for reg, name in names:
         reg.check(name)
     # Parameters the engine passes itself cannot come from the config too.
@@ -179,8 +207,9 @@ class Setup:
         if self.p.val_x is None:
             return {}
         ev = self.task.evaluate(self.p.validation_view())
-        return {"val_" + k[5:]: round(v, 5) for k, v in ev.items()
-                if k.startswith("test_") and isinstance(v, (int, float))}
+        return {
+            "val_" + k[5:]: round(v, 5) for k, v in ev.items() if k.startswith("test_") and isinstance(v, (int, float))
+        }
 
     def keep_if_best(self, ev: dict[str, Any]) -> None:
         """Keep the model of an epoch whose validation loss is the lowest so far (the course saves model.pt
@@ -208,28 +237,48 @@ class Setup:
 
     def start_event(self, run: Run | None) -> dict[str, Any]:
         p, model = self.p, self.p.model
-        return {"kind": "start", "run_id": run.run_id if run else None, "device": device_label(p.device),
-                "precision": "bf16" if p.autocast_dtype == torch.bfloat16 else "fp32",
-                **({"threads": torch.get_num_threads()} if p.device.type == "cpu" else {}),
-                "dataset": p.data.summary(), "task": self.config.train.task, "train_images": len(p.train_y),
-                **({"val_images": len(p.val_y)} if p.val_y is not None else {}),
-                "parameters": sum(q.numel() for q in model.parameters()),
-                "trainable_parameters": sum(q.numel() for q in model.parameters() if q.requires_grad),
-                # which parts train (a transfer model's unfrozen blocks, then its new head)
-                **({"trains": [*blocks(), "new head"]} if callable(blocks := getattr(model, "trainable_blocks", None))
-                   else {}),
-                "batch_size": self.batch_size, "steps_per_epoch": self.steps_per_epoch,
-                "total_steps": self.total_steps,
-                "epochs": self.config.train.epochs, **self.probe_fields("on_start"),
-                "started_at": round(time.time(), 3)}
+        return {
+            "kind": "start",
+            "run_id": run.run_id if run else None,
+            "device": device_label(p.device),
+            "precision": "bf16" if p.autocast_dtype == torch.bfloat16 else "fp32",
+            **({"threads": torch.get_num_threads()} if p.device.type == "cpu" else {}),
+            "dataset": p.data.summary(),
+            "task": self.config.train.task,
+            "train_images": len(p.train_y),
+            **({"val_images": len(p.val_y)} if p.val_y is not None else {}),
+            "parameters": sum(q.numel() for q in model.parameters()),
+            "trainable_parameters": sum(q.numel() for q in model.parameters() if q.requires_grad),
+            # which parts train (a transfer model's unfrozen blocks, then its new head)
+            **(
+                {"trains": [*blocks(), "new head"]}
+                if callable(blocks := getattr(model, "trainable_blocks", None))
+                else {}
+            ),
+            "batch_size": self.batch_size,
+            "steps_per_epoch": self.steps_per_epoch,
+            "total_steps": self.total_steps,
+            "epochs": self.config.train.epochs,
+            **self.probe_fields("on_start"),
+            "started_at": round(time.time(), 3),
+        }
 
-    def resumable_state(self, epochs_done: int, step: int, t: float,
-                        within: tuple[int, torch.Tensor] | None = None) -> dict[str, Any]:
+    def resumable_state(
+        self, epochs_done: int, step: int, t: float, within: tuple[int, torch.Tensor] | None = None
+    ) -> dict[str, Any]:
         """The checkpoint at the end of ``epochs_done`` epochs, or ``within`` one: (steps of the epoch
         done, the generator's state when the epoch drew its order), so a resume replays the same order."""
-        state = {"model": self.p.model.state_dict(), "optimizer": self.opt.state_dict(),
-                 "scheduler": self.sched.state_dict(), "generator": self.gen.get_state(), "epoch": epochs_done,
-                 "epochs_done": epochs_done, "step": step, "t": t, "config": self.config.to_dict()}
+        state = {
+            "model": self.p.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "generator": self.gen.get_state(),
+            "epoch": epochs_done,
+            "epochs_done": epochs_done,
+            "step": step,
+            "t": t,
+            "config": self.config.to_dict(),
+        }
         if self.best is not None:
             state["best"] = self.best
         if within is not None:
@@ -240,10 +289,20 @@ class Setup:
         """What a model file needs to be used without the data set (exports, the inspection page).
         mean/std: the normalisation the model's input really had (identity for a model that normalises itself)."""
         p = self.p
-        data = {"shape": list(p.data.shape), "classes": list(p.data.classes), "mean": p.mean.flatten().tolist(),
-                "std": p.std.flatten().tolist()}
-        return {"model": p.model.state_dict(), "config": self.config.to_dict(), "step": step, "epoch": epoch,
-                "epochs_done": epochs_done, "data": data}
+        data = {
+            "shape": list(p.data.shape),
+            "classes": list(p.data.classes),
+            "mean": p.mean.flatten().tolist(),
+            "std": p.std.flatten().tolist(),
+        }
+        return {
+            "model": p.model.state_dict(),
+            "config": self.config.to_dict(),
+            "step": step,
+            "epoch": epoch,
+            "epochs_done": epochs_done,
+            "data": data,
+        }
 
     def apply_change(self, change: dict[str, float]) -> dict[str, float]:
         """Apply settings changed while training -> what was applied. A new learning rate rescales the
@@ -293,17 +352,30 @@ def setup(config: RunConfig, run: Run | None = None) -> Setup:
     bs, steps_per_epoch, total_steps = step_counts(config, len(p.train_y))
     # A model may split its parameters into groups (a pretrained backbone at a lower rate than
     # its new head); frozen parameters (requires_grad False) never reach the optimiser.
-    groups = param_groups(o.lr) if callable(param_groups := getattr(model, "param_groups", None)) else \
-        [q for q in model.parameters() if q.requires_grad]
+    groups = (
+        param_groups(o.lr)
+        if callable(param_groups := getattr(model, "param_groups", None))
+        else [q for q in model.parameters() if q.requires_grad]
+    )
     opt = build_optimizer(o.name, groups, lr=o.lr, weight_decay=o.weight_decay, **dict(o.params))
-    sched = build_schedule(o.schedule, opt, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
-                           **dict(o.schedule_params))
+    sched = build_schedule(
+        o.schedule, opt, total_steps=total_steps, steps_per_epoch=steps_per_epoch, **dict(o.schedule_params)
+    )
     gen = torch.Generator(device=p.device).manual_seed(t.seed)
     use_generator(model, gen)  # dropout draws from the run's generator too: a seed repeats the whole run
-    return Setup(config=config, p=p, task=task, opt=opt, sched=sched,
-                 gen=gen, probes=build_probes(t.probes, p, run),
-                 steps_per_epoch=steps_per_epoch, total_steps=total_steps,
-                 n_epochs=math.ceil(total_steps / steps_per_epoch), batch_size=bs)
+    return Setup(
+        config=config,
+        p=p,
+        task=task,
+        opt=opt,
+        sched=sched,
+        gen=gen,
+        probes=build_probes(t.probes, p, run),
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+        n_epochs=math.ceil(total_steps / steps_per_epoch),
+        batch_size=bs,
+    )
 
 
 def epoch_order(s: Setup, within: dict[str, Any] | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -87,8 +87,11 @@ class QuickTest(Probe):
         if self.warm:  # the first call pays one-off costs (allocations, kernel choice): not the rate's measure
             self.interval = max(self.INTERVAL_S, cost / self.MAX_SHARE)
         self.warm = True
-        return {**{f"quick_test_{k}": round(v, 5) for k, v in figures.items()}, "quick_test_n": len(self.idx),
-                "quick_test_seconds": round(cost, 4)}
+        return {
+            **{f"quick_test_{k}": round(v, 5) for k, v in figures.items()},
+            "quick_test_n": len(self.idx),
+            "quick_test_seconds": round(cost, 4),
+        }
 
 
 def quick_test(p: "Prepared", run: "Run | None", task: Any) -> list[Probe]:

@@ -40,8 +40,17 @@ if TYPE_CHECKING:
     from ..runs import Run
     from .prepared import Prepared
 
-__all__ = ["Reconstruct", "LiveRecon", "psnr", "test_corruption", "test_batches", "sample_images", "grid_png",
-           "GRID_IMAGES", "MAX_PSNR"]
+__all__ = [
+    "Reconstruct",
+    "LiveRecon",
+    "psnr",
+    "test_corruption",
+    "test_batches",
+    "sample_images",
+    "grid_png",
+    "GRID_IMAGES",
+    "MAX_PSNR",
+]
 
 GRID_IMAGES = 8  # fixed test images in the input | corrupted | reconstruction grid
 MAX_PSNR = 100.0  # a perfect reconstruction (MSE 0) is reported as 100 dB, not infinity
@@ -74,8 +83,9 @@ def test_batches(test_x: torch.Tensor, noise: Corruption, seed: int, batch_size:
         yield clean, noise(clean, g)
 
 
-def sample_images(p: "Prepared", noise: Corruption, n: int = GRID_IMAGES) -> tuple[torch.Tensor, torch.Tensor,
-                                                                                     torch.Tensor]:
+def sample_images(
+    p: "Prepared", noise: Corruption, n: int = GRID_IMAGES
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A fixed spread of test images (index, clean, corrupted), the same for every call of a run."""
     idx = torch.linspace(0, len(p.test_y) - 1, min(n, len(p.test_y)), device=p.device).long()
     clean = p.test_x[idx].float() / 255  # (n, C, H, W)
@@ -132,11 +142,14 @@ class Reconstruct(Task):
     def check(self, p):
         model, name = p.model, self.config.model.name
         if getattr(model, "task", None) != "reconstruct":
-            raise ConfigError(f"Model {name!r} classifies; the reconstruct task needs a model that outputs an "
-                              f"image: {', '.join(list_models(task='reconstruct'))}.")
+            raise ConfigError(
+                f"Model {name!r} classifies; the reconstruct task needs a model that outputs an "
+                f"image: {', '.join(list_models(task='reconstruct'))}."
+            )
         if self.config.train.recon_loss == "bce" and getattr(model, "output", None) != "sigmoid":
-            raise ConfigError("BCE compares outputs in [0, 1] with the pixels: give the model output=sigmoid, "
-                              "or use recon_loss mse.")
+            raise ConfigError(
+                "BCE compares outputs in [0, 1] with the pixels: give the model output=sigmoid, or use recon_loss mse."
+            )
 
     def batch(self, p, idx, gen):
         clean = p.train_x[idx].float().mul_(1 / 255)  # (B, C, H, W) in [0, 1]
@@ -158,38 +171,55 @@ class Reconstruct(Task):
     def evaluate(self, p):
         sums = torch.zeros(4, device=p.device, dtype=torch.float64)  # loss, mse, psnr, input psnr
         n = len(p.test_y)
-        for clean, noisy in test_batches(p.test_x, self.test_noise, p.config.train.seed,
-                                         p.config.train.eval_batch_size):
+        for clean, noisy in test_batches(
+            p.test_x, self.test_noise, p.config.train.seed, p.config.train.eval_batch_size
+        ):
             out = _reconstruct(p, noisy)
             if self.config.train.recon_loss == "bce":
                 loss = F.binary_cross_entropy(out, clean, reduction="none").flatten(1).mean(1)
             else:
                 loss = (out - clean).square().flatten(1).mean(1)
-            sums += torch.stack([loss.sum(), (out - clean).square().flatten(1).mean(1).sum(),
-                                 psnr(out, clean).sum(), psnr(noisy, clean).sum()]).double()
+            sums += torch.stack(
+                [
+                    loss.sum(),
+                    (out - clean).square().flatten(1).mean(1).sum(),
+                    psnr(out, clean).sum(),
+                    psnr(noisy, clean).sum(),
+                ]
+            ).double()
         loss, mse, pq, pin = (sums / max(n, 1)).tolist()
         idx, clean, noisy = sample_images(p, self.test_noise)
         recon = _reconstruct(p, noisy)
-        return {"test_loss": round(loss, 6), "test_mse": round(mse, 6), "test_psnr": round(pq, 3),
-                "test_psnr_input": round(pin, 3),
-                "samples": {"index": idx.tolist(), "true": p.test_y[idx].tolist(),
-                            "psnr": [round(v, 2) for v in psnr(recon, clean).tolist()],
-                            "grid": grid_png([clean, noisy, recon])}}
+        return {
+            "test_loss": round(loss, 6),
+            "test_mse": round(mse, 6),
+            "test_psnr": round(pq, 3),
+            "test_psnr_input": round(pin, 3),
+            "samples": {
+                "index": idx.tolist(),
+                "true": p.test_y[idx].tolist(),
+                "psnr": [round(v, 2) for v in psnr(recon, clean).tolist()],
+                "grid": grid_png([clean, noisy, recon]),
+            },
+        }
 
     @torch.no_grad()
     def quick_evaluate(self, p, idx):
         """The quick test estimate: mean loss and PSNR on the test images ``idx``, corrupted the way the full
         evaluation corrupts the test split (its own seeded generator; the engine's draws stay untouched)."""
         sums, n = torch.zeros(2, device=p.device, dtype=torch.float64), len(idx)
-        for clean, noisy in test_batches(p.test_x[idx], self.test_noise, p.config.train.seed,
-                                         p.config.train.eval_batch_size):
+        for clean, noisy in test_batches(
+            p.test_x[idx], self.test_noise, p.config.train.seed, p.config.train.eval_batch_size
+        ):
             out = _reconstruct(p, noisy)
-            loss = (F.binary_cross_entropy(out, clean, reduction="none") if self.config.train.recon_loss == "bce"
-                    else (out - clean).square())
+            loss = (
+                F.binary_cross_entropy(out, clean, reduction="none")
+                if self.config.train.recon_loss == "bce"
+                else (out - clean).square()
+            )
             sums += torch.stack([loss.flatten(1).mean(1).sum(), psnr(out, clean).sum()]).double()
         loss, pq = (sums / max(n, 1)).tolist()
         return {"loss": loss, "psnr": pq}
-
 
 
 @PROBES.register("live_recon")

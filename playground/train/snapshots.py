@@ -32,8 +32,20 @@ from ..errors import CheckpointError
 from ..runs import Run, atomic_write_bytes
 from .probes import PROBES, Probe
 
-__all__ = ["SnapshotProbe", "LayerStatsProbe", "UnitSpreadProbe", "snapshot_weights", "list_snapshots", "load_snapshot",
-           "layer_stats_series", "weight_layers", "trainable_layers", "HIST_BINS", "DEFAULT_PROBES", "SNAPSHOT_BYTES"]
+__all__ = [
+    "SnapshotProbe",
+    "LayerStatsProbe",
+    "UnitSpreadProbe",
+    "snapshot_weights",
+    "list_snapshots",
+    "load_snapshot",
+    "layer_stats_series",
+    "weight_layers",
+    "trainable_layers",
+    "HIST_BINS",
+    "DEFAULT_PROBES",
+    "SNAPSHOT_BYTES",
+]
 
 HIST_BINS = 24
 SNAPSHOT_DIR = "snapshots"
@@ -55,8 +67,9 @@ def trainable_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d | nn.Linear]
     return [(n, m) for n, m in weight_layers(model) if m.weight.requires_grad]
 
 
-def _snapshot_layers(model: nn.Module, trainable_only: bool = False,
-                     max_bytes: int | None = None) -> list[tuple[str, nn.Conv2d | nn.Linear, torch.dtype]]:
+def _snapshot_layers(
+    model: nn.Module, trainable_only: bool = False, max_bytes: int | None = None
+) -> list[tuple[str, nn.Conv2d | nn.Linear, torch.dtype]]:
     layers = weight_layers(model)
     picked: list[tuple[str, nn.Conv2d | nn.Linear, torch.dtype]]
     convs = [(n, m) for n, m in layers if isinstance(m, nn.Conv2d)]
@@ -79,16 +92,19 @@ def _snapshot_layers(model: nn.Module, trainable_only: bool = False,
     return picked
 
 
-def snapshot_weights(model: nn.Module, trainable_only: bool = False,
-                     max_bytes: int | None = None) -> dict[str, torch.Tensor]:
+def snapshot_weights(
+    model: nn.Module, trainable_only: bool = False, max_bytes: int | None = None
+) -> dict[str, torch.Tensor]:
     """The weights the filter views show, as contiguous CPU tensors.
 
     All conv kernels (float32; small: 23k numbers for the default CNN); a model without conv layers
     keeps its first linear layer (one image-shaped row per unit) in float16 to stay small.
     ``trainable_only``: leave out frozen layers; ``max_bytes``: the first layer, then the others in
     order while they fit (what the snapshot probe stores)."""
-    return {n: m.weight.detach().to("cpu", dt).contiguous()
-            for n, m, dt in _snapshot_layers(model, trainable_only, max_bytes)}
+    return {
+        n: m.weight.detach().to("cpu", dt).contiguous()
+        for n, m, dt in _snapshot_layers(model, trainable_only, max_bytes)
+    }
 
 
 def _snap_dir(run: Run) -> Path:
@@ -134,10 +150,15 @@ def load_snapshot(run: Run, epoch: int) -> dict[str, torch.Tensor]:
     path = _snap_dir(run) / f"epoch-{epoch:04d}.pt"
     if not path.is_file():
         have = list_snapshots(run)
-        raise CheckpointError(f"Run {run.run_id} has no snapshot for epoch {epoch}"
-                              + (f" (it has {have[0]}..{have[-1]})." if have else
-                                 ": it was trained without the 'snapshots' probe. Turn on \"record snapshots "
-                                 "and layer statistics\" on the Train page (or --probes snapshots) and train again."))
+        raise CheckpointError(
+            f"Run {run.run_id} has no snapshot for epoch {epoch}"
+            + (
+                f" (it has {have[0]}..{have[-1]})."
+                if have
+                else ": it was trained without the 'snapshots' probe. Turn on \"record snapshots "
+                'and layer statistics" on the Train page (or --probes snapshots) and train again.'
+            )
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -171,14 +192,21 @@ class LayerStatsProbe(Probe):
             width = (hi - lo).clamp_min(1e-12)
             idx = ((v - lo) / width * HIST_BINS).long().clamp_(0, HIST_BINS - 1)
             counts = torch.bincount(idx, minlength=HIST_BINS).float()
-            g = w.grad.detach().float().norm() if w.grad is not None else torch.full((), float("nan"),
-                                                                                      device=v.device)
+            g = w.grad.detach().float().norm() if w.grad is not None else torch.full((), float("nan"), device=v.device)
             rows.append(torch.cat([torch.stack([lo, hi, v.norm(), g]), counts]))
         table = torch.stack(rows).cpu().tolist()  # the one host transfer, after the engine's own sync
         out = []
         for (name, _), r in zip(self.layers, table):
-            out.append({"name": name, "lo": _r(r[0]), "hi": _r(r[1]), "w_norm": _r(r[2]), "g_norm": _r(r[3]),
-                        "hist": [int(c) for c in r[4:]]})
+            out.append(
+                {
+                    "name": name,
+                    "lo": _r(r[0]),
+                    "hi": _r(r[1]),
+                    "w_norm": _r(r[2]),
+                    "g_norm": _r(r[3]),
+                    "hist": [int(c) for c in r[4:]],
+                }
+            )
         return {"layers": out}
 
 
@@ -193,8 +221,7 @@ def layer_stats_series(events: list[dict[str, Any]]) -> dict[str, Any]:
         if e.get("kind") != "step" or "layers" not in e:
             continue
         for row in e["layers"]:
-            s = series.setdefault(row["name"], {"step": [], "w_norm": [], "g_norm": [], "lo": [], "hi": [],
-                                                "hist": []})
+            s = series.setdefault(row["name"], {"step": [], "w_norm": [], "g_norm": [], "lo": [], "hi": [], "hist": []})
             s["step"].append(e["step"])
             for k in ("w_norm", "g_norm", "lo", "hi", "hist"):
                 s[k].append(row[k])
@@ -214,6 +241,14 @@ class UnitSpreadProbe(Probe):
     def on_log(self, step, epoch):
         if not self.layers:
             return None
-        vals = torch.stack([(w.detach().float().flatten(1) - w.detach().float().flatten(1).mean(0)).abs().max()
-                            for _, w in self.layers]).cpu().tolist()
+        vals = (
+            torch.stack(
+                [
+                    (w.detach().float().flatten(1) - w.detach().float().flatten(1).mean(0)).abs().max()
+                    for _, w in self.layers
+                ]
+            )
+            .cpu()
+            .tolist()
+        )
         return {"unit_spread": {n: float(f"{v:.4g}") for (n, _), v in zip(self.layers, vals)}}

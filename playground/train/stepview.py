@@ -19,17 +19,28 @@ SHOWN = 16  # images of the batch shown
 
 
 @torch.no_grad()
-def batch_event(s, x: torch.Tensor, y: torch.Tensor, out: torch.Tensor, loss: torch.Tensor, step: int, epoch: int,
-                run: Run | None) -> dict[str, Any]:
+def batch_event(
+    s, x: torch.Tensor, y: torch.Tensor, out: torch.Tensor, loss: torch.Tensor, step: int, epoch: int, run: Run | None
+) -> dict[str, Any]:
     """The ``batch`` event of one trained step (``s``: the engine's Setup); saves the images with ``run``."""
     n = min(SHOWN, x.shape[0])
-    ev: dict[str, Any] = {"kind": "batch", "step": step, "epoch": epoch, "loss": round(float(loss), 5),
-                          "batch_size": int(x.shape[0]), "shown": n}
+    ev: dict[str, Any] = {
+        "kind": "batch",
+        "step": step,
+        "epoch": epoch,
+        "loss": round(float(loss), 5),
+        "batch_size": int(x.shape[0]),
+        "shown": n,
+    }
     if s.task.metric == "acc" and y.dim() == 1 and out.dim() == 2:
         probs = out.float().softmax(1)
         conf, pred = probs.max(1)
-        ev.update(labels=y[:n].tolist(), preds=pred[:n].tolist(), confidence=[round(c, 3) for c in conf[:n].tolist()],
-                  batch_acc=round(float((pred == y).float().mean()), 4))
+        ev.update(
+            labels=y[:n].tolist(),
+            preds=pred[:n].tolist(),
+            confidence=[round(c, 3) for c in conf[:n].tolist()],
+            batch_acc=round(float((pred == y).float().mean()), 4),
+        )
     if run is not None and not s.p.precomputed and x.dim() == 4:
         images = ((x[:n].float() * s.p.std + s.p.mean).clamp(0, 1) * 255).round().to(torch.uint8).cpu().contiguous()
         atomic_write_bytes(run.dir / BATCH_FILE, lambda f: torch.save({"step": step, "images": images}, f))

@@ -87,8 +87,10 @@ class Classify(Task):
 
     def check(self, p):
         if getattr(p.model, "task", "classify") != "classify":  # e.g. an autoencoder outputs images
-            raise ConfigError(f"Model {p.config.model.name!r} outputs images, not class scores: train it with "
-                              f"task 'reconstruct' (the Autoencoders page), or pick a classifier.")
+            raise ConfigError(
+                f"Model {p.config.model.name!r} outputs images, not class scores: train it with "
+                f"task 'reconstruct' (the Autoencoders page), or pick a classifier."
+            )
 
     def batch(self, p, idx, gen):
         return p.to_input(p.train_x[idx], gen), p.train_y[idx]  # (B, C, H, W) float, (B,)
@@ -106,13 +108,16 @@ class Classify(Task):
         return evaluate_subset(p, idx)
 
 
-
 def task_figures(task: str) -> dict[str, Any]:
     """What a task's runs report, for the readers of their events: the step metric (``metric``), the test
     metric of its epoch and final events (``test``), the chart's label and range."""
     t = TASKS.get(task)
-    return {"metric": t.metric, "test": t.final_fields[0] if t.final_fields else None, "label": t.metric_label,
-            "range": t.metric_range}
+    return {
+        "metric": t.metric,
+        "test": t.final_fields[0] if t.final_fields else None,
+        "label": t.metric_label,
+        "range": t.metric_range,
+    }
 
 
 def build_task(config: "RunConfig") -> Task:
@@ -146,8 +151,12 @@ def evaluate(p: "Prepared", batch_size: int | None = None) -> dict[str, Any]:
         "test_acc": conf.diag().sum().item() / max(n, 1),
         "per_class_acc": [round(a, 4) for a in per_class],
         "confusion": conf.tolist(),
-        "samples": {"index": idx.tolist(), "true": p.test_y[idx].tolist(), "pred": pred.tolist(),
-                    "prob": [round(c, 4) for c in conf_p.tolist()]},
+        "samples": {
+            "index": idx.tolist(),
+            "true": p.test_y[idx].tolist(),
+            "pred": pred.tolist(),
+            "prob": [round(c, 4) for c in conf_p.tolist()],
+        },
     }
 
 

@@ -8,5 +8,16 @@ from .sources import input_notes, source_params, source_runs
 from .surgery import FOUR_CASES, describe_transfer, freeze_options, keep_freeze, surgery_table
 from .timing import estimate_epoch
 
-__all__ = ["FOUR_CASES", "describe_transfer", "estimate_epoch", "freeze_options", "imagenet_top5", "input_notes",
-           "keep_freeze", "load_photo", "source_params", "source_runs", "surgery_table"]
+__all__ = [
+    "FOUR_CASES",
+    "describe_transfer",
+    "estimate_epoch",
+    "freeze_options",
+    "imagenet_top5",
+    "input_notes",
+    "keep_freeze",
+    "load_photo",
+    "source_params",
+    "source_runs",
+    "surgery_table",
+]

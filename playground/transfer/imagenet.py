@@ -43,8 +43,14 @@ def _pretrained(backbone: str, download: bool, progress) -> tuple[nn.Module, Any
 
 
 @torch.no_grad()
-def imagenet_top5(backbone: str, image: Image.Image | bytes, *, download: bool = False,
-                  progress: Callable[[int, int], None] | None = None, k: int = 5) -> list[dict[str, Any]]:
+def imagenet_top5(
+    backbone: str,
+    image: Image.Image | bytes,
+    *,
+    download: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    k: int = 5,
+) -> list[dict[str, Any]]:
     """The pretrained backbone's own prediction: the top ``k`` of its 1,000 ImageNet classes.
 
     Raises WeightsUnavailable (naming the file and folder) when the weights are not cached
@@ -55,5 +61,7 @@ def imagenet_top5(backbone: str, image: Image.Image | bytes, *, download: bool =
     probs = model(x).softmax(1)[0]
     top = probs.topk(k)
     names = w.meta["categories"]
-    return [{"class": names[i], "index": int(i), "probability": float(p)}
-            for p, i in zip(top.values.tolist(), top.indices.tolist())]
+    return [
+        {"class": names[i], "index": int(i), "probability": float(p)}
+        for p, i in zip(top.values.tolist(), top.indices.tolist())
+    ]

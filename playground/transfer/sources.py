@@ -33,11 +33,17 @@ def source_runs(runs: Iterable[Run]) -> list[dict[str, Any]]:
         name = cfg.model.name
         if not ready or cfg.train.task != "classify" or name not in (*SOURCE_MODELS, "transfer"):
             continue
-        backbone = dict(cfg.model.params).get("backbone", "mobilenet_v3_small") if name == "transfer" \
-            else RUN_BACKBONE
+        backbone = dict(cfg.model.params).get("backbone", "mobilenet_v3_small") if name == "transfer" else RUN_BACKBONE
         what = f"transfer {backbone}" if name == "transfer" else name
-        out.append({"run_id": run.run_id, "model": name, "backbone": backbone, "dataset": cfg.data.dataset,
-                    "label": f"{run.label() if hasattr(run, 'label') else run.run_id} ({what} on {cfg.data.dataset})"})
+        out.append(
+            {
+                "run_id": run.run_id,
+                "model": name,
+                "backbone": backbone,
+                "dataset": cfg.data.dataset,
+                "label": f"{run.label() if hasattr(run, 'label') else run.run_id} ({what} on {cfg.data.dataset})",
+            }
+        )
     return out
 
 
@@ -45,8 +51,11 @@ def source_params(run: Run) -> dict[str, Any]:
     """The transfer model's parameters that start from ``run``'s weights."""
     cfg = run.config()
     if cfg.model.name == "transfer":
-        return {"backbone": dict(cfg.model.params).get("backbone", "mobilenet_v3_small"), "weights": "run",
-                "source_run": run.run_id}
+        return {
+            "backbone": dict(cfg.model.params).get("backbone", "mobilenet_v3_small"),
+            "weights": "run",
+            "source_run": run.run_id,
+        }
     arch, _ = read_source(run.run_id, str(run.dir.parent), with_weights=False)  # refuses what cannot be a source
     return {"backbone": RUN_BACKBONE, "weights": "run", "source_run": run.run_id, "source_arch": arch}
 

@@ -50,8 +50,9 @@ OPT_PARAMS = 1 << 20  # the optimiser's cost per parameter, timed over this many
 CALIBRATION_BATCH = {"cpu": 8, "cuda": 256}
 
 
-def _train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, opt=None,
-                autocast=nullcontext) -> Callable[[], None]:
+def _train_step(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, opt=None, autocast=nullcontext
+) -> Callable[[], None]:
     def run() -> None:
         model.train()
         with autocast():
@@ -61,14 +62,17 @@ def _train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, opt=None,
         loss.backward()
         if opt is not None:
             opt.step()
+
     return run
 
 
 def _median_s(fn: Callable[[], None], device: torch.device, budget_s: float, max_steps: int) -> float:
     """The median of timed calls after a warm-up (one call slowed by another process does not move it)."""
+
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+
     fn()
     sync()
     times: list[float] = []
@@ -84,10 +88,19 @@ def _median_s(fn: Callable[[], None], device: torch.device, budget_s: float, max
 def _calibration_net() -> nn.Module:
     """A small plain CNN (3 convolutions, BatchNorm, a linear head): the reference the backbones' speeds are
     relative to. (B, 3, 32, 32) -> (B, 10); at batch 8, 0.48 GFLOP a training step."""
-    return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-                         nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
-                         nn.Conv2d(64, 128, 3, stride=2, padding=1), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3, stride=2, padding=1),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.Conv2d(64, 128, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(128, 10),
+    )
 
 
 @lru_cache(maxsize=16)
@@ -110,8 +123,12 @@ def _calibrated(device_name: str, threads: int, precision: str, optimizer: str, 
     def opt(params) -> torch.optim.Optimizer:
         return build_optimizer(o["name"], params, lr=1e-3, weight_decay=o["weight_decay"], **o["params"])
 
-    fixed_s = _median_s(_train_step(tiny, torch.rand(b, 8, device=device), y, opt(tiny.parameters()), autocast),
-                        device, budget_s / 4, 20)
+    fixed_s = _median_s(
+        _train_step(tiny, torch.rand(b, 8, device=device), y, opt(tiny.parameters()), autocast),
+        device,
+        budget_s / 4,
+        20,
+    )
     big_opt = opt([big])
     per_param_s = _median_s(big_opt.step, device, budget_s / 4, 20) / OPT_PARAMS
     ref_s = _median_s(_train_step(net, x, y, opt(net.parameters()), autocast), device, budget_s / 2, 20)
@@ -131,14 +148,20 @@ def calibrate(config: RunConfig, budget_s: float = 0.5) -> dict[str, float]:
         return _calibrated(str(device), torch.get_num_threads(), t.precision, key, budget_s)
 
 
-def meta_model(name: str, params: dict[str, Any], in_shape: tuple[int, int, int], num_classes: int,
-                runs_root: str | None) -> Any:
+def meta_model(
+    name: str, params: dict[str, Any], in_shape: tuple[int, int, int], num_classes: int, runs_root: str | None
+) -> Any:
     """The run's model on the meta device (shapes, no memory, no weights read), freezing as the run will (its
     backbone's recipe for its weights included)."""
     params = {**params, "download": False}
     weights = params.get("weights", "imagenet")
-    freeze, k, scale = default_recipe(params.get("backbone", "mobilenet_v3_small"), weights, params.get("freeze"),
-                                      params.get("k"), params.get("backbone_lr_scale"))
+    freeze, k, scale = default_recipe(
+        params.get("backbone", "mobilenet_v3_small"),
+        weights,
+        params.get("freeze"),
+        params.get("k"),
+        params.get("backbone_lr_scale"),
+    )
     params.update(freeze=freeze, k=k, backbone_lr_scale=scale)
     params["weights"] = "none"  # the cost does not depend on the weights: nothing is read or fetched
     with torch.device(META):
@@ -160,10 +183,14 @@ def layer_flops(model: nn.Module, in_shape: tuple[int, int, int]) -> list[tuple[
             else:
                 macs = out.numel() * mod.in_channels // mod.groups * math.prod(mod.kernel_size)
             rows.append((name, 2 * macs, bool(mod.weight.requires_grad)))
+
         return record
 
-    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules()
-               if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
+    handles = [
+        m.register_forward_hook(hook(n))
+        for n, m in model.named_modules()
+        if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))
+    ]
     was = model.training
     try:
         model.eval()
@@ -182,45 +209,77 @@ def _step_flops(rows) -> int:
     on (the layers before it need none)."""
     first = next((i for i, (_, _, trains) in enumerate(rows) if trains), len(rows))
     forward = sum(f for _, f, _ in rows)
-    return forward + sum(f for _, f, trains in rows if trains) + sum(f for _, f, _ in rows[first + 1:])
+    return forward + sum(f for _, f, trains in rows if trains) + sum(f for _, f, _ in rows[first + 1 :])
 
 
 @lru_cache(maxsize=64)
-def _model_facts(name: str, params_json: str, in_shape: tuple[int, int, int], num_classes: int,
-                 augment: tuple[str, ...], runs_root: str | None) -> dict[str, Any]:
+def _model_facts(
+    name: str,
+    params_json: str,
+    in_shape: tuple[int, int, int],
+    num_classes: int,
+    augment: tuple[str, ...],
+    runs_root: str | None,
+) -> dict[str, Any]:
     """What the estimate needs of a model, per image: FLOPs of its training step, its evaluation and (with the
     feature cache) its feature pass; its trainable parameters; its backbone's speed. Kept per setting (64 at
     most, a few kB each): a change of batch size, epochs or images counts nothing again."""
     model = meta_model(name, json.loads(params_json), in_shape, num_classes, runs_root)
     rows = layer_flops(model, in_shape)
     spec = getattr(model, "spec", None)
-    out: dict[str, Any] = {"cache": bool(model.uses_feature_cache(augment)),
-           "trainable": sum(q.numel() for q in model.parameters() if q.requires_grad),
-           "speed": BACKBONES[spec.arch].speed if spec is not None and spec.arch in BACKBONES else 1.0,
-           "eval": sum(f for _, f, _ in rows), "step": _step_flops(rows), "features": 0}
+    out: dict[str, Any] = {
+        "cache": bool(model.uses_feature_cache(augment)),
+        "trainable": sum(q.numel() for q in model.parameters() if q.requires_grad),
+        "speed": BACKBONES[spec.arch].speed if spec is not None and spec.arch in BACKBONES else 1.0,
+        "eval": sum(f for _, f, _ in rows),
+        "step": _step_flops(rows),
+        "features": 0,
+    }
     if out["cache"] and spec is not None:  # features once; then the head alone: its forward and its gradient
         head = sum(f for n, f, _ in rows if n.endswith(spec.head))
         out.update(features=out["eval"] - head, eval=head, step=2 * head)
     return out
 
 
-def estimate_epoch(config: RunConfig, *, in_shape: tuple[int, int, int], num_classes: int, n_train: int,
-                   n_test: int, runs_root: str | None = None, budget_s: float = 0.5) -> dict[str, Any]:
+def estimate_epoch(
+    config: RunConfig,
+    *,
+    in_shape: tuple[int, int, int],
+    num_classes: int,
+    n_train: int,
+    n_test: int,
+    runs_root: str | None = None,
+    budget_s: float = 0.5,
+) -> dict[str, Any]:
     """Seconds per epoch (and for the feature cache, once) of the transfer run ``config`` on ``n_train``
     training and ``n_test`` test images of ``in_shape``, from its FLOPs at this device's calibrated pace."""
     bs, steps_per_epoch, _ = step_counts(config, n_train)
-    m = _model_facts(config.model.name, json.dumps(dict(config.model.params), sort_keys=True), tuple(in_shape),
-                     num_classes, tuple(config.data.augment), runs_root)
+    m = _model_facts(
+        config.model.name,
+        json.dumps(dict(config.model.params), sort_keys=True),
+        tuple(in_shape),
+        num_classes,
+        tuple(config.data.augment),
+        runs_root,
+    )
     pace = calibrate(config, budget_s)
     rate = pace["flops_per_s"] * m["speed"]
     head_rate = pace["flops_per_s"] if m["cache"] else rate  # the head on cached features: a plain Linear
     step_s = pace["fixed_s"] + bs * m["step"] / head_rate + pace["per_param_s"] * m["trainable"]
     eval_s = n_test * m["eval"] / head_rate
-    out: dict[str, Any] = {"batch_size": bs, "steps_per_epoch": steps_per_epoch, "uses_cache": m["cache"],
-                           "threads": torch.get_num_threads(), "device": str(resolve_device(config.train.device)),
-                           "flops_per_step": bs * m["step"], "trainable_parameters": m["trainable"],
-                           "speed": m["speed"], "cache_once_s": (n_train + n_test) * m["features"] / rate,
-                           "step_s": step_s, "eval_s": eval_s}
+    out: dict[str, Any] = {
+        "batch_size": bs,
+        "steps_per_epoch": steps_per_epoch,
+        "uses_cache": m["cache"],
+        "threads": torch.get_num_threads(),
+        "device": str(resolve_device(config.train.device)),
+        "flops_per_step": bs * m["step"],
+        "trainable_parameters": m["trainable"],
+        "speed": m["speed"],
+        "cache_once_s": (n_train + n_test) * m["features"] / rate,
+        "step_s": step_s,
+        "eval_s": eval_s,
+    }
     out["epoch_s"] = steps_per_epoch * step_s + eval_s
     out["images_per_s"] = bs / max(step_s, 1e-9)
     return out
