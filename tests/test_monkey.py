@@ -37,10 +37,10 @@ SEED = int(os.environ.get("PLAYGROUND_MONKEY_SEED", "0"))
 TRIES = int(os.environ.get("PLAYGROUND_MONKEY_TRIES", "12"))
 VERBOSE = os.environ.get("PLAYGROUND_MONKEY_VERBOSE") == "1"  # each widget and value as it is set
 SKIP_OPTIONS = {"cifar10", "fashion_mnist"}  # not on this machine: each choice waits for a failed download
-# Found by the monkey, not fixed yet: the Transfer page times training steps of the chosen backbone in the server
-# process before Start, and VGG16 (or any backbone at 160-224 px) at batch 64 takes gigabytes there (the monkey's
-# process was killed for memory). Left out until the estimate runs bounded or in a worker.
-HEAVY = {"vgg16", "efficientnet_b0", "160", "224"}
+# Options the monkey leaves out for their cost. Empty since the Transfer page's estimate and surgery table build
+# the network on the meta device (playground/transfer/timing.py): VGG16 at 224 px, which once took gigabytes in
+# the server before Start, is now driven like any other choice.
+HEAVY: set[str] = set()
 ODD_TEXT = ["", "   ", "../../etc/passwd", "[x](http://example.com) **b** $x$", "é中🙂" * 3, "9" * 60, "-1", "0"]
 COSTLY = ("__n_train", "__n_test", "__size", "__image_size")
 DRIVEN = (
