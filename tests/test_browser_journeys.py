@@ -227,8 +227,8 @@ def test_a_server_restart_brings_back_the_running_run_resumable_and_the_queued_r
         srv.stop()
     log = srv.log_path.read_text()
     assert "missing ScriptRunContext" not in log, log[-3000:]
-    # Known, narrowed but not gone: as the server exits, the queue must start nothing (JobManager.closing: a local
-    # worker's "interrupted", the main thread ended, the exit hook). A fork of the waiting run's worker still
+    # Known, narrowed but not gone: as the server exits, the queue must start nothing (JobManager.closing: the
+    # main thread ended, the exit hook). A fork of the waiting run's worker still
     # races the exit about one time in three here (the fork server fails to unpickle its controls:
     # FileNotFoundError in SemLock._rebuild); the restarted server queues that run again, as asserted above.
     # Any other traceback fails the test.

@@ -117,8 +117,7 @@ _cache_lock = threading.Lock()
 _load_locks: dict[tuple, threading.Lock] = {}
 
 
-def load_dataset(name: str, *, root: str | os.PathLike | None = None, download: bool = True,
-                 **params: Any) -> Dataset:
+def load_dataset(name: str, *, root: str | os.PathLike | None = None, download: bool = True, **params: Any) -> Dataset:
     """Load (or fetch from the process cache) a registered data set.
 
     Thread-safe: concurrent callers for the same key wait for one load. The cache holds
@@ -160,7 +159,8 @@ def check_size(nbytes: int, what: str) -> None:
         raise DatasetUnavailable(
             f"{what} would take {nbytes / 2**20:,.0f} MB of memory decoded; this server allows "
             f"{cap / 2**20:,.0f} MB per data set (PLAYGROUND_MAX_DATASET_MB). Use fewer images or a "
-            f"smaller image size.")
+            f"smaller image size."
+        )
 
 
 def _evict(keep: tuple) -> None:
@@ -185,21 +185,23 @@ def clear_cache() -> None:
 
 # -- torchvision data sets -------------------------------------------------
 
-def _check_download_root(root: Path, cls_name: str, folder: str) -> None:
+
+def _check_download_root(root: Path, cls_name: str, folder: str, files: list[str]) -> None:
     """A download creates folders under ``root``: only under a folder that exists, or the default data folder
     (the server's own). A typed folder that does not exist ("-1", a mistyped path) is refused before anything
     is created, instead of leaving a new folder tree wherever the server runs."""
     if root.is_dir() or root.resolve() == default_data_root().resolve():
         return
-    where = f"{folder}/" if folder != "." else f"the {cls_name} files"
+    where = f" in its {folder}/ folder" if folder != "." else ""
     raise DatasetUnavailable(
         f"The data folder {str(root)!r} does not exist on this machine, so {cls_name} cannot be read or "
         f"downloaded there (nothing was created). Leave the data folder empty to use the default one "
-        f"({default_data_root()}), or type an existing folder that holds {where}.")
+        f"({default_data_root()}), or type an existing folder that holds these files{where}: {', '.join(files)}; "
+        f"or use the built-in 'shapes' data set, which needs no download."
+    )
 
 
-def _torchvision(name: str, cls_name: str, files: list[str], folder: str, root: Path,
-                 download: bool) -> Dataset:
+def _torchvision(name: str, cls_name: str, files: list[str], folder: str, root: Path, download: bool) -> Dataset:
     from torchvision import datasets as tvd
 
     cls = getattr(tvd, cls_name)
@@ -222,16 +224,20 @@ def _torchvision(name: str, cls_name: str, files: list[str], folder: str, root: 
             raise DatasetUnavailable(
                 f"The {cls_name} files in {(root / folder).resolve()} are damaged or incomplete "
                 f"({type(e).__name__}: {str(e)[:200]}). Delete them so they are downloaded again, "
-                f"or put intact copies there; the built-in 'shapes' data set needs no files.") from None
+                f"or put intact copies there; the built-in 'shapes' data set needs no files."
+            ) from None
         if not download:
             raise unavailable(" and downloading is off") from None
-        _check_download_root(root, cls_name, folder)
+        _check_download_root(root, cls_name, folder, files)
         try:
             parts = [cls(str(root), train=t, download=True) for t in (True, False)]
         except Exception as e:  # offline: URLError, socket errors, HTTP errors, bad checksums
             offline = isinstance(e, OSError) or "urlopen" in str(e) or "Name or service" in str(e)
-            detail = "this machine cannot reach the download server" if offline else \
-                f"{type(e).__name__}: {e}".replace("\n", " ")[:300]
+            detail = (
+                "this machine cannot reach the download server"
+                if offline
+                else f"{type(e).__name__}: {e}".replace("\n", " ")[:300]
+            )
             raise unavailable(f" and could not be downloaded ({detail})") from None
     xs, ys = [], []
     for ds in parts:
@@ -243,8 +249,12 @@ def _torchvision(name: str, cls_name: str, files: list[str], folder: str, root: 
     return Dataset(name, list(parts[0].classes), xs[0], ys[0], xs[1], ys[1])
 
 
-_MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+_MNIST_FILES = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+]
 
 
 @register_dataset("mnist", input_shape=lambda **_: (1, 28, 28), num_classes=10)
@@ -256,12 +266,14 @@ def mnist(*, root: Path, download: bool = True) -> Dataset:
 @register_dataset("fashion_mnist", input_shape=lambda **_: (1, 28, 28), num_classes=10)
 def fashion_mnist(*, root: Path, download: bool = True) -> Dataset:
     """Fashion-MNIST clothing, 28x28 grey, 60k train / 10k test."""
-    return _torchvision("fashion_mnist", "FashionMNIST", [f + "(.gz)" for f in _MNIST_FILES],
-                        "FashionMNIST/raw", root, download)
+    return _torchvision(
+        "fashion_mnist", "FashionMNIST", [f + "(.gz)" for f in _MNIST_FILES], "FashionMNIST/raw", root, download
+    )
 
 
 @register_dataset("cifar10", input_shape=lambda **_: (3, 32, 32), num_classes=10)
 def cifar10(*, root: Path, download: bool = True) -> Dataset:
     """CIFAR-10 photos, 32x32 RGB, 50k train / 10k test."""
-    return _torchvision("cifar10", "CIFAR10", ["cifar-10-python.tar.gz (or its extracted cifar-10-batches-py/)"],
-                        ".", root, download)
+    return _torchvision(
+        "cifar10", "CIFAR10", ["cifar-10-python.tar.gz (or its extracted cifar-10-batches-py/)"], ".", root, download
+    )

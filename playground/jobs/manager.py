@@ -69,8 +69,8 @@ class JobManager(JobActions):
         self._addresses: OrderedDict[str, str] = OrderedDict()  # session -> its client's address (latest)
         self._served: dict[str, int] = {}  # session -> when its last queued job started (round robin)
         self._tick = 0
-        # The server is going away (a local worker was interrupted: SIGTERM to the group, or the server's
-        # death): the queue starts nothing more; what waits stays queued on disk for the restarted server.
+        # The server is going away (shutdown(), or the interpreter exiting: see _closing_at_exit): the queue
+        # starts nothing more; what waits stays queued on disk for the restarted server.
         self.closing = False
 
     def note_address(self, owner: str, address: str) -> None:
@@ -265,8 +265,6 @@ class JobManager(JobActions):
                 job.buffer.add(e)
                 if e["kind"] == "interrupted":  # saved at this step; listed as interrupted, resumable
                     job.state = "interrupted"
-                    # a local worker is interrupted only when the server goes (a Ray actor also when it dies)
-                    self.closing = self.closing or (self.workers == "process" and not self.ray)
                 if e["kind"] in FINAL_KINDS:
                     with self._lock:  # ended and trimmed in one step: a reader never sees both kept
                         job.state = e["kind"]
