@@ -63,8 +63,10 @@ def test_a_small_classroom_over_the_protocol_completes_and_reports_every_figure(
     assert ticks["n"] >= 3 and 0 < ticks["median_s"] <= ticks["p95_s"] <= ticks["max_s"]
     assert room["epoch_redraw"]["n"] >= 3  # and redrew itself whole when its run ended
     # every page polled every second while its run trained; a queued one every 3 s (2 slots, 3 runs: the
-    # third queues unless the first has ended by its press)
-    assert room["live_view_timers"].get("1 s", 0) >= 3
+    # third queues unless the first has ended by its press). A queued run of 128 images may start and end
+    # between two of its page's 3 s polls on a quiet machine: that page never sees it training (no 1 s timer).
+    timers = room["live_view_timers"]
+    assert timers.get("1 s", 0) >= 2 and timers.get("1 s", 0) + timers.get("3 s", 0) >= 3  # 2 slots, 3 pages
     assert room["live_view_timers"].get("3 s", 0) >= room["queued_sessions"]
     assert room["cpu_s"]["page_serving"] > 0 and room["cpu_s"]["training"] > room["cpu_s"]["training_per_run"] > 0
     assert room["server_memory_mb"]["peak_mb"] >= room["server_memory_mb"]["rss_mb"] > 0
