@@ -35,7 +35,7 @@ st.subheader("Lessons: one click each", divider="gray")
 st.caption(
     "Each opens a page set up for you with the lesson's sentence and one button: press it, and the page "
     "runs the experiment and shows the number that proves the point. The times are measured by "
-    f"`playground lessons` on {MEASURED_ON}: a quiet laptop is faster."
+    f"`playground lessons` on {MEASURED_ON}: a machine busy with other work is slower."
 )
 cols = st.columns(2)
 for i, lesson in enumerate(_lessons()):

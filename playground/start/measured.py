@@ -9,19 +9,20 @@ seconds to each point", has every figure. Re-measure with ``playground lessons -
 lesson.
 
 Re-measured 2026-12-07 by ``lessons2`` (the transfer lesson redesigned: digits 0-4 -> 5 images of each of
-5-9), with the same settings (PLAYGROUND_MAX_JOBS=2, OMP_NUM_THREADS=1) at load average 8-12, every lesson (nine of
-nine shown); these are the figures below.
+5-9) at load average 8-12: 0.1-117.8 s. Then, on the same VM quiet (load average 1.0-1.9, nothing else
+running) with the default settings (one job slot, two threads), every lesson shown in 0.0-16.4 s (the
+offline transfer design, on ``shapes``: 19.0 s): the figures below.
 """
 
 MEASURED: dict[str, float] = {
-    "first_cnn": 92.3,
-    "convolution": 0.1,
-    "mlp_vs_cnn": 95.7,
-    "filters": 46.1,
-    "initialisation": 63.2,
-    "augmentation": 71.0,
-    "denoise": 39.2,
-    "transfer": 117.8,
-    "style": 60.0,
+    "first_cnn": 15.3,
+    "convolution": 0.0,
+    "mlp_vs_cnn": 9.7,
+    "filters": 8.0,
+    "initialisation": 16.1,
+    "augmentation": 16.4,
+    "denoise": 5.0,
+    "transfer": 14.6,
+    "style": 9.9,
 }
-MEASURED_ON = "a 2-core CPU shared with other work (load average 8-12)"
+MEASURED_ON = "a quiet 2-core CPU (load average 1-2)"
