@@ -43,8 +43,7 @@ ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--disable-dev-shm-usage",
-]
+]  # headless Chromium as root, nothing fetched in the background: the tests and ui_bench launch it with these
 
 
 def free_port() -> int:
@@ -241,7 +240,8 @@ async def run_load(
     errors: list[str] = []
     t_begin = time.time()
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        shm = "--disable-dev-shm-usage"  # 25 browsers: /dev/shm is small
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, shm])
         opened = await asyncio.gather(
             *(_session(browser, url, cfg_url, i, timings, errors, stagger) for i in range(sessions))
         )

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,19 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: its sibling load_test
+from load_test import ARGS, free_port
+
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def config(data_root: str, epochs: float) -> RunConfig:
@@ -68,12 +60,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ui_run(page, url: str, cfg: RunConfig, runs: Path, server_pid: int, sample_memory: bool) -> dict:

@@ -118,15 +118,9 @@ def _isolate(tmp_path, monkeypatch):
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+# One list of Chromium flags and one port finder, with the load test (the browser tests import ARGS from here).
+from benchmarks.load_test import ARGS as ARGS  # noqa: E402
+from benchmarks.load_test import free_port  # noqa: E402
 
 
 def _need_browser():
@@ -144,16 +138,10 @@ def _need_browser():
         pytest.skip(msg)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
     _need_browser()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PLAYGROUND_RUNS": str(tmp_path / "runs"), "PLAYGROUND_UPLOADS": str(tmp_path / "up")}
     log = open(tmp_path / "server.log", "wb")
     proc = subprocess.Popen(
