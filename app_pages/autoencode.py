@@ -8,17 +8,17 @@ import base64
 
 import streamlit as st
 
-from app_pages.autoencode_parts import decoders_tab, interpolation_tab, latent_tab, pca_tab, view_for
-from app_pages.autoencode_setup_parts import base_config, setup_form
+from app_pages.autoencode_setup import base_config, setup_form
+from app_pages.autoencode_views import decoders_tab, interpolation_tab, latent_tab, pca_tab, view_for
 from app_pages.common import guarded, job_manager, my_runs, owner, url_run
-from app_pages.lesson_parts import landing
+from app_pages.lesson_landing import landing
 from app_pages.run_panel import control_row, downloads, ended_box, live_view, open_run, view_only_link
 from playground.autoencode import plots
 from playground.config import RunConfig
 from playground.jobs.buffer import run_progress
 
 st.title("Autoencoders")
-landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_parts.py)
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_landing.py)
 st.caption(
     "The encoder squeezes each image into a few numbers (the code); the decoder has to undo the "
     "compression. A denoising autoencoder gets a corrupted image and must return the clean one."

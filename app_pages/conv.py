@@ -8,14 +8,14 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.common import camera_photo, drawing_canvas, guarded, job_manager, listed_runs
-from app_pages.lesson_parts import landing
+from app_pages.lesson_landing import landing
 from playground import conv
 from playground.conv.plots import map_figure, numbers_figure
 from playground.data import list_datasets
 from playground.style.images import list_images
 
 st.title("Convolution")
-landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_parts.py)
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_landing.py)
 st.caption(
     "A convolution slides one small kernel over the image and, at each position, sums the products of the "
     "kernel with the pixels under it: every output value looks at a small neighbourhood (local "

@@ -2,7 +2,7 @@
 gradients over time, an initialisation lab, MLP vs CNN, and run comparison.
 
 The page picks a run from the run store (``?run=<id>`` preselects one) and draws the open tab; each tab
-is in an ``inside_*_parts`` module (filters, one image's way through the network, weights and the
+is in an ``inside_*`` module (filters, one image's way through the network, weights and the
 initialisation lab, comparisons). Everything heavy is done by ``playground.inside`` and cached per run."""
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ from typing import Callable
 import streamlit as st
 
 from app_pages.common import job_manager, listed_runs
-from app_pages.inside_compare_parts import compare_runs, mlp_vs_cnn
-from app_pages.inside_filters_parts import filters_tab
-from app_pages.inside_image_parts import activations_tab, saliency_tab
-from app_pages.inside_lab_parts import init_lab, weights_tab
-from app_pages.inside_parts import data_source, trained
-from app_pages.lesson_parts import landing
+from app_pages.inside_compare import compare_runs, mlp_vs_cnn
+from app_pages.inside_filters import filters_tab
+from app_pages.inside_image import activations_tab, saliency_tab
+from app_pages.inside_lab import init_lab, weights_tab
+from app_pages.inside_shared import data_source, trained
+from app_pages.lesson_landing import landing
 from playground import inside as ins
 from playground.data import list_datasets
 
 st.title("Inside the network")
-landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_parts.py)
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_landing.py)
 manager = job_manager()
 store = manager.store
 qp = st.query_params

@@ -56,6 +56,6 @@ st.subheader("The pages, in learning order", divider="gray")
 for page, line in PAGES.items():
     st.page_link(f"app_pages/{page}.py", label=f"**{TITLES[page]}**: {line}", icon=":material/arrow_forward:")
 
-from app_pages.course_parts import course_section  # noqa: E402  (the course's experiments as presets)
+from app_pages.course_controls import course_section  # noqa: E402  (the course's experiments as presets)
 
 course_section()

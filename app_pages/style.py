@@ -10,15 +10,15 @@ import json
 import streamlit as st
 
 from app_pages.common import guarded, job_manager, listed_runs, my_runs, owner
-from app_pages.lesson_parts import landing
+from app_pages.lesson_landing import landing
 from app_pages.run_panel import control_row, ended_box, live_view, open_run, view_only_link
-from app_pages.style_setup_parts import setup
+from app_pages.style_setup import setup
 from playground import style
 from playground.errors import PlaygroundError
 from playground.style.plots import loss_figure
 
 st.title("Style transfer")
-landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_parts.py)
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_landing.py)
 st.caption(
     "Gatys et al.: optimise the pixels of an image so that a CNN's features match the content image at a "
     "deep layer and the Gram matrices (which features fire together) of the style image at several layers. "

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.augment_parts import augment_controls
+from app_pages.augment_widgets import augment_controls
 from app_pages.common import guarded, job_manager, md, my_runs, owner, url_run, view_link
-from app_pages.course_parts import normalisation_input
-from app_pages.folder_parts import real_folder, shown_folder
-from app_pages.lesson_parts import landing
+from app_pages.course_controls import normalisation_input
+from app_pages.folder_boxes import real_folder, shown_folder
+from app_pages.lesson_landing import landing
 from app_pages.run_panel import control_row, downloads, live_view, open_run, view_only_link
-from app_pages.train_again_parts import run_again
-from app_pages.train_form_parts import model_section, optim_section, pick, training_settings
-from app_pages.train_run_parts import draw_curves, draw_epoch, live_change, progress, stepped_batch
-from app_pages.train_setup_parts import dataset_options, folded_setup, step_plan, url_config
+from app_pages.train_again import run_again
+from app_pages.train_form import model_section, optim_section, pick, training_settings
+from app_pages.train_layers import dataset_options, folded_setup, step_plan, url_config
+from app_pages.train_live import draw_curves, draw_epoch, live_change, progress, stepped_batch
 from playground.config import DataConfig, RunConfig, TrainConfig
 from playground.data import list_datasets
 from playground.data.augment import AUGMENTATIONS, list_augmentations, parse_spec
@@ -22,7 +22,7 @@ from playground.data.uploads import check_folder_allowed
 from playground.train import check_names
 
 st.title("Train")
-landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_parts.py)
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_landing.py)
 manager = job_manager()
 qp = st.query_params
 

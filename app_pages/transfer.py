@@ -18,9 +18,9 @@ from app_pages.common import (
     status_badge,
     view_link,
 )
-from app_pages.lesson_parts import landing
+from app_pages.lesson_landing import landing
 from app_pages.run_panel import ended_box, live_view, open_run
-from app_pages.transfer_parts import (
+from app_pages.transfer_setup import (
     choose_freeze,
     choose_normalisation,
     choose_source,
@@ -44,7 +44,7 @@ from playground.weights import resolve_weights, weights_cached
 SIZES = [32, 64, 96, 112, 160, 224]
 
 st.title("Transfer learning")
-landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_parts.py)
+landing()  # a Start-page lesson's sentence and its one button (app_pages/lesson_landing.py)
 st.caption(
     "Take a network trained on ImageNet's 1,000 classes, cut off its last layer, put a new one for your "
     "classes in its place, and decide how much of the rest may change. Every step of that surgery is "

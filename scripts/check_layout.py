@@ -17,7 +17,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MAX_FILE_LINES = 400
 MAX_FUNCTION_LINES = 80
-PAGE_HELPERS = {"common", "run_panel"}  # app_pages/ modules that are not pages (shared widgets, the run-panel kit)
 # The layering: infrastructure (the flat modules and these packages) never imports a capability package.
 INFRA_PACKAGES = {"data", "models", "jobs"}
 COMPOSERS = {"__init__", "__main__", "cli", "bench", "plugins"}  # flat modules that put capabilities together
@@ -200,13 +199,21 @@ def environment_reads() -> list[str]:
     return out
 
 
+def app_pages() -> list[str]:
+    """The pages the app navigates to: the keys of ``PAGES`` in app_pages/frame.py (read, not imported: the
+    frame imports Streamlit). Every other module in app_pages/ is a part of a page or shared by several."""
+    tree = ast.parse((ROOT / "app_pages" / "frame.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "PAGES" for t in node.targets):
+            assert isinstance(node.value, ast.Dict)
+            return [k.value for k in node.value.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+    raise SystemExit("app_pages/frame.py has no PAGES table")
+
+
 def page_names() -> list[str]:
     """A page, its package and its test file share a name: app_pages/<x>.py, playground/<x>/, tests/test_<x>.py."""
     out = []
-    for page in sorted((ROOT / "app_pages").glob("*.py")):
-        x = page.stem
-        if x in PAGE_HELPERS or x.endswith("_parts") or x == "__init__":
-            continue
+    for x in app_pages():
         if not (ROOT / "playground" / x / "__init__.py").exists():
             out.append(f"app_pages/{x}.py has no package playground/{x}/")
         if not (ROOT / "tests" / f"test_{x}.py").exists():

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import streamlit as st
 
 from app_pages.common import guarded, log_steps
-from app_pages.train_setup_parts import TABLED, block_editor, units_editor
+from app_pages.train_layers import TABLED, block_editor, units_editor
 from playground.config import RunConfig, with_change
 from playground.data.augment import list_augmentations, parse_spec
 from playground.errors import PlaygroundError

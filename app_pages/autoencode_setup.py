@@ -8,7 +8,7 @@ import math
 import streamlit as st
 
 from app_pages.common import guarded, owner, param_widgets
-from app_pages.train_setup_parts import units_editor
+from app_pages.train_layers import units_editor
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets
 from playground.data.noise import NOISES, list_noises, parse_noise

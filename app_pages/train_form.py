@@ -8,8 +8,8 @@ from typing import Any
 import streamlit as st
 
 from app_pages.common import log_steps, param_widgets
-from app_pages.course_parts import protocol_inputs
-from app_pages.train_setup_parts import batch_size_input, model_form
+from app_pages.course_controls import protocol_inputs
+from app_pages.train_layers import batch_size_input, model_form
 from playground.config import PRECISIONS, ModelConfig, OptimConfig, RunConfig
 from playground.models import list_models
 from playground.train.init import INITS, list_inits

@@ -9,7 +9,7 @@ import math
 import streamlit as st
 
 from app_pages.common import guarded, md, param_widgets
-from app_pages.train_transfer_parts import transfer_form
+from app_pages.train_transfer_form import transfer_form
 from playground.config import RunConfig
 from playground.data import DATASETS, load_dataset
 from playground.errors import ConfigError, PlaygroundError

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import streamlit as st
 
 from app_pages.common import guarded, job_manager, listed_runs, my_runs, owner, run_name
-from app_pages.inside_parts import load_source, trained
+from app_pages.inside_shared import load_source, trained
 from playground import inside as ins
 from playground.config import config_diff
 from playground.data import list_datasets

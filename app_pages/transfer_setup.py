@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from app_pages.common import guarded, listed_runs, may_see, md, my_runs, owner
-from app_pages.course_parts import normalisation_input
+from app_pages.course_controls import normalisation_input
 from playground.models.recipes import RECIPES, default_recipe
 from playground.models.transfer import BACKBONES
 from playground.runs import RunStore

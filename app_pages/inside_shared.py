@@ -1,7 +1,7 @@
 """UI parts shared by "Inside the network" and the Train page: cached trained models and test
 predictions, the confusion drill-down, and the data set a tab of the Inside page loads (the chosen run's own
-settings when it is the same data set). Each of the Inside page's tabs is in an ``inside_*_parts`` module
-("run again with one change" is in train_again_parts). No torch here: the work is done by
+settings when it is the same data set). Each of the Inside page's tabs is in an ``inside_*`` module
+("run again with one change" is in train_again). No torch here: the work is done by
 ``playground.inside``."""
 
 from __future__ import annotations

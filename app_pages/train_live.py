@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.common import guarded, job_manager, log_steps, md
-from app_pages.inside_parts import confusion_drilldown
+from app_pages.inside_shared import confusion_drilldown
 from app_pages.run_panel import ended_box
 from playground import plots
 from playground.data import explore, load_dataset

@@ -1,4 +1,4 @@
-"""The Inside page's tabs that follow one image through the network (``drawing_parts.chosen_image``: a test
+"""The Inside page's tabs that follow one image through the network (``image_picker.chosen_image``: a test
 image, a drawing, a webcam photo or an upload): Activations (every layer at a glance, one layer's maps, the
 test images that excite a channel most) and Saliency & Grad-CAM. No torch here."""
 
@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 
 from app_pages.common import guarded, md
-from app_pages.drawing_parts import chosen_image
+from app_pages.image_picker import chosen_image
 from playground import inside as ins
 from playground.inside import plots as pin
 from playground.inside.forward import overview_map
