@@ -70,6 +70,12 @@ def mlp_vs_cnn(home: str, data_source: Callable[[str], tuple], runs: list[dict[s
         inv = st.session_state.get("i_inv")
         if inv:
             st.plotly_chart(pin.invariance_figure(inv), key="i_m_inv")
+            if inv["images"] < int(n_img):
+                st.caption(
+                    f"On the first {inv['images']:,} test images: a larger model is passed fewer images so "
+                    "the server stays quick (PLAYGROUND_INSIDE_MB). Train it with the same settings on a "
+                    "smaller image size, or run the playground on your own machine, to test more."
+                )
             st.download_button(
                 "Invariance results (.json)",
                 json.dumps(inv),

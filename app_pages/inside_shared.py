@@ -74,8 +74,10 @@ def confusion_drilldown(run_id: str, matrix: list[list[int]], classes: list[str]
         if preds is not None and tr is not None:
             res = ins.misclassified(tr, preds, classes.index(true), classes.index(pred))
             what = "right" if true == pred else f"{true} taken for {pred}"
+            of = len(preds["y"])
+            part = "" if of == len(tr.data.test_y) else f" of the first {of:,} (a large model: PLAYGROUND_INSIDE_MB)"
             st.markdown(
-                f"**{res['count']} test images: {what}** (most confident first; weights from "
+                f"**{res['count']} test images{part}: {what}** (most confident first; weights from "
                 f"{tr.source}{'' if tr.epoch is None else f', {tr.epoch} epoch(s)'})"
             )
             gallery(res["tiles"])

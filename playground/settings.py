@@ -29,6 +29,9 @@ PLAYGROUND_UPLOAD_QUOTA_PER_ADDRESS_MB 0 8192      the uploads of every session 
 PLAYGROUND_MAX_UNPACK_SECONDS  60        same        unpacking one archive, or reading one image folder's images
 PLAYGROUND_INITLAB_MB          256       same        memory the Initialisation lab's statistics may take, estimated
                                                      on the meta device before anything is allocated
+PLAYGROUND_INSIDE_MB           256       same        memory one batch of the Inside page's test-set passes may take (top
+                                                     predictions, top-activating images, invariance): estimated on the
+                                                     meta device; the images passed are capped at 32 batches' worth
 PLAYGROUND_MAX_IMAGE_MP        40        same        largest image decoded, in megapixels (read from its header)
 PLAYGROUND_MAX_FOLDER_MP       2000      same        all images of one folder or archive together, in megapixels
 PLAYGROUND_MAX_PARAMS_M        50 / 20   same        largest model, millions of parameters (GPU / CPU)
@@ -100,6 +103,7 @@ class Settings:
     upload_quota_per_address_mb: int = 0  # 0: no limit
     max_unpack_seconds: float = 60.0
     initlab_mb: int = 256
+    inside_mb: int = 256
     max_runs_per_address: int = 0  # 0: no limit
     client_address_header: str | None = None  # None: the connection's own address
     ray_address: str | None = None  # None: local worker processes
@@ -203,6 +207,7 @@ def settings() -> Settings:
         upload_quota_per_address_mb=_int("PLAYGROUND_UPLOAD_QUOTA_PER_ADDRESS_MB", 8192 if classroom else 0, lo=0),
         max_unpack_seconds=_float("PLAYGROUND_MAX_UNPACK_SECONDS", 60.0),
         initlab_mb=_int("PLAYGROUND_INITLAB_MB", 256),
+        inside_mb=_int("PLAYGROUND_INSIDE_MB", 256),
         max_runs_per_address=_int("PLAYGROUND_MAX_RUNS_PER_ADDRESS", 30 if classroom else 0, lo=0),
         client_address_header=(os.environ.get("PLAYGROUND_CLIENT_ADDRESS_HEADER") or "").strip() or None,
         ray_address=os.environ.get("PLAYGROUND_RAY_ADDRESS") or None,

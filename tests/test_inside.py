@@ -936,3 +936,29 @@ def test_the_filters_tab_visualises_channels(app, trained_run):
     at.run()
     _ok(at)
     assert any("mean activation reached" in str(i.proto) for i in at.get("image"))
+
+
+def test_a_large_model_gets_a_bounded_pass_over_the_test_images_in_the_server(data, monkeypatch):
+    """A transfer run resizes inside its model (resnet18 at 224 px: about 29 MB of activations per image,
+    estimated on the meta device from the run's settings): the Inside page's test-set passes (predictions,
+    top-activating images, invariance) take batches that fit PLAYGROUND_INSIDE_MB and at most 32 batches'
+    worth of images, so students opening such runs do not take the server's memory; a small CNN still gets
+    every test image. (The passes run here on a wide CNN, 3.5 MB per image, under a 2 MB budget: quick.)"""
+    backbone = {"backbone": "resnet18", "weights": "none", "image_size": 224}
+    cfg = RunConfig(data=DataConfig(dataset="shapes"), model=ModelConfig(name="transfer", params=backbone))
+    assert ins.Trained.from_model(nn.Linear(1, 1), data, config=cfg).image_bytes() > 20 * 2**20
+    monkeypatch.setenv("PLAYGROUND_INSIDE_MB", "2")
+    wide = {"channels": [256], "fc": [32]}
+    cfg = RunConfig(data=DataConfig(dataset="shapes"), model=ModelConfig(name="cnn", params=wide))
+    tr = ins.Trained.from_model(_model(data, **wide), data, config=cfg)
+    per = tr.image_bytes()
+    n, batch = tr.plan(len(data.test_y), 1000)
+    assert per > 2 * 2**20 and batch == 1 and n * per <= 32 * 2 * 2**20 and n < len(data.test_y)
+    preds = ins.test_predictions(tr)
+    assert len(preds["y"]) == n == len(preds["pred"])
+    top = ins.top_activating(tr, "features.0.2", 0, limit=len(data.test_y))
+    assert top["searched"] == n
+    inv = ins.invariance([tr], shifts=[0, 2], angles=[0, 30], n_images=len(data.test_y))
+    assert inv["images"] * 7 <= n  # seven passes (no move, 4 shifts, 2 rotations) share the same bound
+    small = ins.Trained.from_model(_model(data), data)
+    assert small.plan(len(data.test_y), 1000)[0] == len(data.test_y)

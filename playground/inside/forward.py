@@ -212,9 +212,11 @@ def predict(tr: Trained, image: torch.Tensor, k: int = 3) -> list[tuple[str, flo
 def top_activating(
     tr: Trained, node: str, channel: int, n: int = 12, limit: int = 2000, batch_size: int = 500
 ) -> dict[str, Any]:
-    """The test images that drive one channel (spatial mean) or unit hardest: indices, values, images."""
+    """The test images that drive one channel (spatial mean) or unit hardest: indices, values, images; of the
+    first ``limit`` test images, fewer for a model too large to pass them all in the server (``searched``)."""
     ex = tr.extractor((node,))
     scores = []
+    limit, batch_size = tr.plan(min(limit, len(tr.data.test_y)), batch_size)
     x = tr.data.test_x[:limit]
     for i in range(0, len(x), batch_size):
         a = ex(tr.to_input(x[i : i + batch_size]))[node].float()  # (B, C, H, W) or (B, N)

@@ -17,12 +17,14 @@ __all__ = ["test_predictions", "misclassified", "highest_loss"]
 
 @torch.no_grad()
 def test_predictions(tr: Trained, batch_size: int = 1000) -> dict[str, np.ndarray]:
-    """Softmax probabilities (N, K), labels (N,), predictions and per-image loss on the test split."""
+    """Softmax probabilities (N, K), labels (N,), predictions and per-image loss on the test split: its first
+    N images, all of them unless the model is too large to pass them all in the server (``Trained.plan``)."""
     probs = []
-    for i in range(0, len(tr.data.test_y), batch_size):
-        probs.append(tr.model(tr.to_input(tr.data.test_x[i : i + batch_size])).float().softmax(1))
+    n, batch_size = tr.plan(len(tr.data.test_y), batch_size)
+    for i in range(0, n, batch_size):
+        probs.append(tr.model(tr.to_input(tr.data.test_x[i : min(n, i + batch_size)])).float().softmax(1))
     p = torch.cat(probs)
-    y = tr.data.test_y
+    y = tr.data.test_y[:n]
     loss = -p[torch.arange(len(y)), y].clamp_min(1e-12).log()
     return {"probs": p.numpy(), "y": y.numpy(), "pred": p.argmax(1).numpy(), "loss": loss.numpy()}
 

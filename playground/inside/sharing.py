@@ -98,6 +98,13 @@ def invariance(
                 f"{tr.label} was trained on other data ({tr.data.name}) than {models[0].label} "
                 f"({ref.name}); compare runs on the same data set."
             )
+    # Every model sees the same images under every move: as many as the largest model may pass in the server
+    # (``Trained.plan``, all the moves together), in batches that fit the smallest budget.
+    passes = sum(4 if s else 1 for s in shifts) + sum(2 if a else 1 for a in angles)
+    n_images = min(n_images, len(ref.test_y))
+    for tr in models:
+        cap, b = tr.plan(n_images * passes, batch_size)
+        n_images, batch_size = min(n_images, max(1, cap // passes)), min(batch_size, b)
     x = ref.test_x[:n_images].float() / 255  # (N, C, H, W) in [0, 1]
     y = ref.test_y[:n_images]
     n = len(y)

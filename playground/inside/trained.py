@@ -20,6 +20,8 @@ from ..errors import ConfigError, PlaygroundError
 from ..models import list_models
 from ..models.saved import load_saved
 from ..runs import Run, RunStore
+from ..settings import settings
+from ..train.gate import estimate_model
 from ..train.snapshots import list_snapshots
 
 __all__ = ["Trained", "load_trained", "inspectable_runs", "make_extractor", "HookExtractor"]
@@ -84,6 +86,47 @@ class Trained:
             if value is None:
                 value = self._cache[key] = make()
             return value
+
+    def image_bytes(self) -> int:
+        """Activation memory of one image's forward pass (every leaf module's output): estimated on the meta
+        device from the run's settings (nothing allocated), or measured on one image for a model made in
+        memory. A transfer run resizes inside the model (up to 512 px), so this is what a test image costs."""
+
+        def measure() -> int:
+            cfg = self.config
+            if cfg is not None:
+                try:
+                    m = cfg.model
+                    return estimate_model(
+                        m.name, dict(m.params), self.in_shape, self.data.num_classes, 1
+                    ).activation_bytes
+                except Exception:  # settings the estimate cannot build (an old run): measured on one image below
+                    pass
+            total = [0]
+
+            def add(_m: nn.Module, _i: Any, o: Any) -> None:
+                total[0] += o.numel() * o.element_size() if isinstance(o, torch.Tensor) else 0
+
+            leaves = [m for m in self.model.modules() if not list(m.children())]
+            handles = [m.register_forward_hook(add) for m in leaves]
+            try:
+                with torch.no_grad():
+                    self.model(self.to_input(self.data.test_x[:1]))
+            finally:
+                for h in handles:
+                    h.remove()
+            return total[0]
+
+        return self.cached("image_bytes", measure)
+
+    def plan(self, n: int, batch_size: int) -> tuple[int, int]:
+        """(images, batch) for a pass over the first ``n`` test images: one batch's activations within
+        PLAYGROUND_INSIDE_MB and all the images together within 32 batches' worth, so a 224-pixel backbone
+        gets a few dozen images and its pass stays seconds in the server, a small CNN all of them."""
+        budget = settings().inside_mb * 2**20
+        per = max(1, self.image_bytes())
+        batch = max(1, min(batch_size, budget // per))
+        return max(1, min(n, 32 * budget // per)), batch
 
     def extractor(self, nodes: tuple[str, ...]) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
         """A callable x -> {node: output}; built once per node set (FX tracing costs ~50 ms)."""
