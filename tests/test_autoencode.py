@@ -206,6 +206,25 @@ def test_randomised_pca_for_large_images_matches_svd():
     assert evals.sum().item() == pytest.approx(flat.var(0).sum().item(), rel=1e-4)  # total variance kept
 
 
+def test_randomised_pca_fits_a_bounded_subset(monkeypatch):
+    """CIFAR-sized images (3,072 pixels): the randomised path factorises at most FIT_MB of images (evenly
+    spaced, so every class of a class-sorted folder), not the whole training set (50,000 x 3,072 floats,
+    600 MB, twice over with centring, in the server); its components still match the data's."""
+    import playground.autoencode.pca as pca_mod
+
+    seen = []
+    real = torch.pca_lowrank
+    monkeypatch.setattr(torch, "pca_lowrank", lambda a, **kw: seen.append(a.shape) or real(a, **kw))
+    g = _gen(3)
+    basis = torch.linalg.qr(torch.randn(3072, 3, generator=g)).Q
+    codes = torch.randn(3000, 3, generator=g) * torch.tensor([5.0, 4.0, 3.0])
+    x = (codes @ basis.T + 0.01 * torch.randn(3000, 3072, generator=g)).view(3000, 3, 32, 32)
+    mean, comps, evals = pca_fit(x, 3, fit_mb=4)  # 4 MB: 341 of the 3,000 images
+    assert seen == [(341, 3072)] and 4 * 2**20 // (3072 * 4) == 341
+    assert torch.allclose(comps @ comps.T, basis @ basis.T, atol=5e-3)
+    assert pca_mod.FIT_MB * 2**20 // (3072 * 4) == 4096  # CIFAR at the default: 4,096 images, 48 MB
+
+
 def test_checkerboard_response():
     flat = torch.full((1, 1, 8, 8), 0.3)
     board = (torch.arange(8).view(-1, 1) + torch.arange(8)).remainder(2).float().view(1, 1, 8, 8)

@@ -19,17 +19,24 @@ from ..train.reconstruct import psnr, test_batches, test_corruption
 __all__ = ["pca_fit", "pca_baseline", "pca_for_config"]
 
 
+FIT_MB = 48  # the randomised path's matrix of training images (it runs in the server): at most this much
+
+
 def pca_fit(
-    x: torch.Tensor, k: int, chunk: int = 8192, exact_max_dim: int = 1024
+    x: torch.Tensor, k: int, chunk: int = 0, exact_max_dim: int = 1024, fit_mb: int = FIT_MB
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """PCA of images (N, C, H, W) in [0, 1] (float, or uint8 scaled by 1/255): mean (D,), the top ``k``
     components (D, k), and eigenvalues (descending; their sum is the total variance). Up to
     ``exact_max_dim`` pixels (MNIST's 784): exact, eigenvectors of the covariance summed in float64 in
     chunks. Larger images (CIFAR's 3072): ``torch.pca_lowrank`` (randomised SVD), whose eigenvalues
-    are the top ones plus the rest of the variance lumped in the last entry."""
+    are the top ones plus the rest of the variance lumped in the last entry, its components fitted on an
+    evenly spaced subset of at most ``fit_mb`` MB of images (4,096 of CIFAR's 50,000: the top components of
+    a few thousand images, where the whole set took over 1 GB of the server's memory). Sums run in chunks of
+    ``chunk`` images (default: 32 MB of float64 each)."""
     n, d = len(x), x[0].numel()
     if not 1 <= k < min(d, n):
         raise ConfigError(f"PCA needs a code size from 1 to {min(d, n) - 1} (got {k}).")
+    chunk = chunk or max(64, 32 * 2**20 // (d * 8))
     scale = 1 / 255 if x.dtype == torch.uint8 else 1.0
     s = torch.zeros(d, dtype=torch.float64)
     s2 = torch.zeros(d, dtype=torch.float64)
@@ -47,12 +54,14 @@ def pca_fit(
         evals, evecs = torch.linalg.eigh(cov)  # ascending
         evals, evecs = evals.flip(0).clamp_min(0), evecs.flip(1)
         return mean.float(), evecs[:, :k].float().contiguous(), evals.float()
-    flat = x.reshape(n, d).float() * scale
+    rows = min(n, max(k + 10, fit_mb * 2**20 // (d * 4)))
+    pick = torch.linspace(0, n - 1, rows).round().long()  # evenly spaced: every class of a sorted folder
+    flat = x.reshape(n, d)[pick].float() * scale
     g = torch.random.fork_rng()  # pca_lowrank draws from the global generator: keep it untouched
     with g:
         torch.manual_seed(0)
-        _, sv, v = torch.pca_lowrank(flat, q=min(k + 10, n, d), center=True, niter=6)
-    top = sv[:k].double().square() / max(n - 1, 1)
+        _, sv, v = torch.pca_lowrank(flat, q=min(k + 10, rows, d), center=True, niter=6)
+    top = sv[:k].double().square() / max(rows - 1, 1)
     evals = torch.cat([top, torch.tensor([max(total - float(top.sum()), 0.0)], dtype=torch.float64)])
     return mean.float(), v[:, :k].contiguous(), evals.float()
 
