@@ -947,6 +947,20 @@ def test_a_large_model_gets_a_bounded_pass_over_the_test_images_in_the_server(da
     backbone = {"backbone": "resnet18", "weights": "none", "image_size": 224}
     cfg = RunConfig(data=DataConfig(dataset="shapes"), model=ModelConfig(name="transfer", params=backbone))
     assert ins.Trained.from_model(nn.Linear(1, 1), data, config=cfg).image_bytes() > 20 * 2**20
+    # vgg16 at 512 px: about 574 MB of maps for one image, twice that with Grad-CAM's backward pass: refused
+    # (with what to do) from its settings alone, before the model sees the image.
+    huge = RunConfig(
+        data=DataConfig(dataset="shapes"),
+        model=ModelConfig(name="transfer", params={**backbone, "backbone": "vgg16", "image_size": 512}),
+    )
+    stand_in = ins.Trained.from_model(
+        nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, data.num_classes)),
+        data,
+        config=huge,
+    )
+    for call in (ins.activations, ins.saliency, ins.grad_cam):
+        with pytest.raises(ConfigError, match="PLAYGROUND_INSIDE_MB.*smaller image size"):
+            call(stand_in, data.test_x[0])
     monkeypatch.setenv("PLAYGROUND_INSIDE_MB", "2")
     wide = {"channels": [256], "fc": [32]}
     cfg = RunConfig(data=DataConfig(dataset="shapes"), model=ModelConfig(name="cnn", params=wide))

@@ -28,6 +28,7 @@ def _target(logits: torch.Tensor, target: int | None, n: int) -> int:
 
 def saliency(tr: Trained, image: torch.Tensor, target: int | None = None) -> dict[str, Any]:
     """Vanilla gradient saliency: max over channels of |d logit[target] / d input|, scaled to [0, 1]."""
+    tr.check_image("Saliency", factor=2)
     x = tr.to_input(image).requires_grad_(True)  # (1, C, H, W)
     logits = tr.model(x)
     t = _target(logits[0], target, logits.shape[1])
@@ -51,6 +52,7 @@ def last_conv(model: nn.Module) -> str:
 def grad_cam(tr: Trained, image: torch.Tensor, target: int | None = None, layer: str | None = None) -> dict[str, Any]:
     """Grad-CAM: ReLU(sum_k alpha_k A_k), alpha_k the spatial mean of d logit[target] / d A_k,
     at ``layer`` (default: the last conv layer), bilinearly upsampled to the input size, in [0, 1]."""
+    tr.check_image("Grad-CAM", factor=2)
     layer = layer or last_conv(tr.model)
     mods = dict(tr.model.named_modules())
     if layer not in mods:

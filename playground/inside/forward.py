@@ -160,6 +160,7 @@ def activations(tr: Trained, image: torch.Tensor, nodes: Sequence[str] | None = 
     maps (C, H, W) | None, vector (N,) | None}], ``blocks`` ([{title, nodes}], the shown nodes by
     block), ``probs`` (K,) and ``range`` (the largest |value| over all layers, for a global colour scale).
     """
+    tr.check_image("Every layer's maps")
     nodes = tuple(nodes or layer_nodes(tr))
     out = tr.extractor(nodes)(tr.to_input(image))
     layers, top = [], 0.0

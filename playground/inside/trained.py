@@ -119,6 +119,17 @@ class Trained:
 
         return self.cached("image_bytes", measure)
 
+    def check_image(self, what: str, factor: int = 1) -> None:
+        """Refuse before allocating when one image's activations (times ``factor``: 2 with a backward pass)
+        exceed PLAYGROUND_INSIDE_MB: a 512-pixel backbone's maps of every layer, in the server."""
+        need, cap = factor * self.image_bytes(), settings().inside_mb * 2**20
+        if need > cap:
+            raise ConfigError(
+                f"{what} of this model on one image would take about {need / 2**20:,.0f} MB; this server "
+                f"allows {cap // 2**20:,} MB (PLAYGROUND_INSIDE_MB). Train the same run at a smaller image "
+                "size to look inside it here, or run the playground on your own machine."
+            )
+
     def plan(self, n: int, batch_size: int) -> tuple[int, int]:
         """(images, batch) for a pass over the first ``n`` test images: one batch's activations within
         PLAYGROUND_INSIDE_MB and all the images together within 32 batches' worth, so a 224-pixel backbone
