@@ -27,7 +27,7 @@ from playground.transfer import (
     source_params,
     source_runs,
 )
-from playground.weights import load_weights, resolve_weights, weights_cached, weights_file
+from playground.weights import fetch_weights, resolve_weights, weights_cached, weights_file
 
 SOURCE_LABELS = {
     "imagenet": "ImageNet (torch hub cache)",
@@ -57,7 +57,7 @@ def _download_button(w) -> None:
                 text=f"downloading... {done / 2**20:.1f} MB" + (f" of {total / 2**20:.1f}" if total else ""),
             )
 
-        if guarded(lambda: load_weights(w, download=True, progress=progress)) is not None:
+        if guarded(lambda: fetch_weights(w, progress=progress)) is not None:  # not read here: by the job
             st.rerun()
 
 

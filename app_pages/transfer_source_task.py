@@ -44,7 +44,7 @@ def source_task(tv_backbone: str, w) -> None:
     if photo is None:
         return
     job_id = _job_for(tv_backbone, photo.getvalue(), photo.name)
-    opened = open_run(job_id, KIND, noun="photo's top five") if job_id else None
+    opened = open_run(job_id, KIND, noun="top-5 request") if job_id else None
     if opened is not None:
         live_view([opened], lambda now: _draw(opened, now, tv_backbone, photo.name))
 

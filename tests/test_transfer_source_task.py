@@ -145,3 +145,15 @@ def test_the_page_shows_the_top5_from_the_job_and_builds_no_backbone_itself(app,
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("broken.jpg" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_the_page_s_download_button_fetches_the_file_without_reading_it(tmp_path, monkeypatch):
+    """The download the page offers runs in the server: it writes the file and never loads it (a worker does)."""
+    from playground.weights import fetch_weights
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    w = resolve_weights("vgg16")
+    path = weights_file(w)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not read here")  # torch.load would refuse it: fetching only looks for the file
+    assert fetch_weights(w) == path and path.read_bytes() == b"not read here"
