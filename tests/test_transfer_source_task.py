@@ -157,3 +157,12 @@ def test_the_page_s_download_button_fetches_the_file_without_reading_it(tmp_path
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not read here")  # torch.load would refuse it: fetching only looks for the file
     assert fetch_weights(w) == path and path.read_bytes() == b"not read here"
+
+
+def test_the_teacher_table_names_a_top5_job_from_memory_and_from_its_folder():
+    from playground.teacher.table import describe
+
+    asked = SourceTask("vgg16", b"\xff\xd8", "cat.jpg")
+    on_disk = SourceTask.from_json(asked.to_json())
+    assert on_disk.photo == b"" and on_disk.name == "cat.jpg"  # config.json holds no photo: its folder does
+    assert describe(asked) == describe(on_disk) == ("a photo", "vgg16 (ImageNet top-5)")
