@@ -13,13 +13,14 @@ import hashlib
 import streamlit as st
 
 from app_pages.common import guarded, job_manager, owner
-from app_pages.run_panel import LIVE, Opened, ended_box, live_view, open_run
+from app_pages.run_panel import LIVE, Opened, ended_box, live_view, open_run, status_of
 from playground.transfer import SourceTask
 from playground.transfer.plots import top5_figure
 from playground.weights import weights_cached, weights_file
 
 KIND = "top5"
 KEPT = 8  # the photos a session's page remembers the answer of (a job each)
+LOST = ("damaged", "interrupted")  # a job that will never answer: its folder went away, or a restart cut it
 
 
 def source_task(tv_backbone: str, w) -> None:
@@ -54,7 +55,8 @@ def _job_for(backbone: str, data: bytes, name: str) -> str | None:
     gate refused it and said why)."""
     asked: dict[str, str] = st.session_state.setdefault("tl_top5_jobs", {})
     key = f"{backbone}:{hashlib.sha256(data).hexdigest()}"
-    if key not in asked:
+    if key in asked and status_of(asked[key], KIND) in LOST:
+        del asked[key]  # its folder went away, or a restart cut it short: asked again
         job = guarded(lambda: job_manager().submit(SourceTask(backbone, data, name), owner()))
         if job is None:
             return None
@@ -83,4 +85,4 @@ def _draw(opened: Opened, now: dict[str, tuple[str, dict]], backbone: str, name:
         best = snap["top"][0]
         c2.caption(f"{backbone}'s top guess: **{best['class']}** ({best['probability']:.1%}).")
     elif snap["final"] is None:
-        st.caption(f"This photo's answer was lost ({status}): upload it again.")
+        st.caption(f"This photo's answer was lost ({status}): reload the page to ask again.")
