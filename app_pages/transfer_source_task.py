@@ -57,6 +57,7 @@ def _job_for(backbone: str, data: bytes, name: str) -> str | None:
     key = f"{backbone}:{hashlib.sha256(data).hexdigest()}"
     if key in asked and status_of(asked[key], KIND) in LOST:
         del asked[key]  # its folder went away, or a restart cut it short: asked again
+    if key not in asked:
         job = guarded(lambda: job_manager().submit(SourceTask(backbone, data, name), owner()))
         if job is None:
             return None
