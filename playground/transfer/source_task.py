@@ -79,9 +79,6 @@ class SourceTaskKind(JobKind):
     def page_query(self, run_id: str) -> dict[str, str]:
         return {}  # the page shows it beside the photo, in the session that sent it
 
-    def time_limit_s(self, minutes: float) -> float | None:
-        return min(minutes * 60 or 600.0, 600.0)  # seconds of work: a stuck one gives its slot back
-
     def admit(self, spec: SourceTask, owner: str, runs_root=None) -> None:
         """Refused before anything is stored: an unknown backbone, no photo or one over ``MAX_PHOTO_MB``,
         weights that are not in the torch hub cache (the message names the file and the folder)."""
