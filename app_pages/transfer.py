@@ -1,6 +1,11 @@
 """Transfer learning: a pretrained backbone, its surgery made visible, the four cases,
 training on any data set (an uploaded image folder especially), the cost before starting,
-live curves, and the same data trained from scratch beside it."""
+live curves, and the same data trained from scratch beside it.
+
+This file is the page from top to bottom; its sections live in modules named for them: the data
+(``transfer_data``), the setup choices and the surgery (``transfer_setup``), the runs, live
+(``transfer_runs``, on the live-run kit), and the backbone's own ImageNet task (``transfer_source_task``,
+a job)."""
 
 from __future__ import annotations
 
@@ -8,37 +13,25 @@ import json
 
 import streamlit as st
 
-from app_pages.common import (
-    guarded,
-    image_folder_input,
-    job_manager,
-    md,
-    my_runs,
-    owner,
-    status_badge,
-    view_link,
-)
+from app_pages.common import guarded, job_manager, my_runs, owner
 from app_pages.lesson_landing import landing
-from app_pages.run_panel import ended_box, live_view, open_run
+from app_pages.transfer_data import choose_data
+from app_pages.transfer_runs import transfer_runs
 from app_pages.transfer_setup import (
     choose_freeze,
     choose_normalisation,
     choose_source,
+    four_cases,
     show_cost,
+    show_surgery,
     source_notes,
-    source_task,
-    url_runs,
 )
-from playground import export, plots
+from app_pages.transfer_source_task import source_task
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
-from playground.data import list_datasets, load_dataset
-from playground.data.uploads import check_folder_allowed
 from playground.device import device_summary
-from playground.jobs.buffer import run_progress
 from playground.models.transfer import Backbone
 from playground.runs import RunStore
-from playground.transfer import FOUR_CASES, describe_transfer
-from playground.transfer.plots import comparison_figure
+from playground.transfer import describe_transfer
 from playground.weights import resolve_weights, weights_cached
 
 SIZES = [32, 64, 96, 112, 160, 224]
@@ -64,91 +57,13 @@ for _k in ("tl_limit", "tl_scale", "tl_lr", "tl_cache", "tl_size", "tl_epochs", 
 
 # -- the four cases ----------------------------------------------------------------------
 
-with st.expander("The four cases: how much data, how similar to ImageNet", expanded=True, icon=":material/grid_view:"):
-    cols = st.columns(4)
-    for i, case in enumerate(FOUR_CASES):
-        with cols[i]:
-            st.markdown(f"**{case['case'].capitalize()}**")
-            st.caption(case["why"])
-            s = case["settings"]
-            what = {
-                "head_only": "train the head only",
-                "last_k": f"unfreeze the last {s['k']} blocks",
-                "finetune_all": "fine-tune everything",
-            }[s["freeze"]]
-            st.markdown(
-                f"- {what}\n- backbone rate x{s['backbone_lr_scale']:g}\n- learning rate {s['lr']:g}"
-                + ("\n- feature cache" if s["feature_cache"] else "")
-            )
-            if st.button("Use these settings", key=f"tl_case_{i}"):
-                ss.tl_case = i
-                ss.tl_lr = s["lr"]
-                ss.tl_scale = float(s["backbone_lr_scale"])
-                ss.tl_cache = s["feature_cache"]
-                ss.tl_want_freeze = (s["freeze"], s["k"] if s["freeze"] == "last_k" else 1)
+four_cases()
 
 
 # -- data ---------------------------------------------------------------------------------
 
-st.subheader("Data", divider="gray")
-c1, c2, c3 = st.columns([1, 2, 1])
-names = list_datasets()
-dataset = c1.selectbox(
-    "data set",
-    names,
-    index=names.index("image_folder" if ss.get("upload_folder") else "shapes"),
-    key="tl_dataset",
-    help="Any data set; your own images through image_folder (upload a .zip).",
-)
-root: str | None = None
-data_params: dict = {}
-if dataset == "image_folder":
-    with c2:
-        root = image_folder_input("tl")
-    data_params["image_size"] = int(
-        c3.select_slider(
-            "stored image size (px)",
-            [32, 48, 64, 96, 128],
-            value=64,
-            key="tl_folder_size",
-            help="Images are decoded once at this size; the backbone input size is set below.",
-        )
-    )
-    if not root:
-        st.info(
-            "Upload a .zip (one sub-folder per class: cats/1.jpg, dogs/2.jpg; optionally under train/ and "
-            "test/), or pick another data set.",
-            icon=":material/folder_open:",
-        )
-        st.stop()
-else:
-    root = (
-        c2.text_input(
-            "data folder (empty: default)",
-            key="tl_root",
-            help="where MNIST/CIFAR files are; default $PLAYGROUND_DATA or ./data",
-        )
-        or None
-    )
-if root and guarded(lambda: check_folder_allowed(root, owner())) is None:
-    st.stop()
-with st.spinner(f"Loading {dataset}..."):
-    ds = guarded(lambda: load_dataset(dataset, root=root, **(data_params or {})))
-if ds is None:
-    st.stop()
-info = ds.summary()
-ss.setdefault("tl_limit", 0 if on_gpu else 2000)  # set once: another data set keeps it (capped below, said so)
-limit = int(
-    c3.number_input(
-        "training images (0: all)", min_value=0, step=250, key="tl_limit", help="A subset keeps a CPU run short."
-    )
-)
-n_train = min(limit or info["train"], info["train"])
-st.caption(
-    f"{md(info['name'])}: {len(info['classes'])} classes, images {' x '.join(map(str, info['shape']))}, "
-    f"{n_train:,} of {info['train']:,} training images used, {info['test']:,} test images"
-    + (f" (this data set has fewer than the {limit:,} asked for)." if limit > info["train"] else ".")
-)
+data = choose_data(on_gpu)
+info = data.info
 
 
 # -- backbone, weights, surgery -----------------------------------------------------------
@@ -159,9 +74,10 @@ if src is None:
     st.stop()
 source, backbone, arch = src["source"], src["backbone"], src["arch"]
 source_run = src["params"].get("source_run", "")
-if source_run and guarded(lambda: RunStore().open(source_run).config().data.dataset) == dataset:  # the lesson's rule
+# the lesson's rule: a source trained on these very images proves little
+if source_run and guarded(lambda: RunStore().open(source_run).config().data.dataset) == data.dataset:
     st.warning(
-        f"The source run was trained on {dataset} itself: its features have already seen these images and "
+        f"The source run was trained on {data.dataset} itself: its features have already seen these images and "
         "classes, so beating from scratch proves little about transfer. Pick a source trained on another task "
         "(another data set, or other classes).",
         icon=":material/warning:",
@@ -247,23 +163,7 @@ rows, counts, _ = (
     )
     or st.stop()
 )
-rep = counts["replaced"]
-was = f"the source run's {arch['classes']} classes" if arch else "ImageNet"
-st.markdown(
-    f"**The surgery:** `{rep['name']}` was `Linear({rep['in_features']} → {rep['old_out_features']})` for "
-    f"{was}; it is replaced by a new `Linear({rep['in_features']} → {len(info['classes'])})` for your "
-    f"classes. **{counts['trainable']:,} of {counts['total']:,}** parameters train"
-    + (f" (head + {', '.join(counts['blocks'])})." if counts["blocks"] else " (the new head only).")
-)
-with st.expander("The module tree: name, type, output shape, parameters, trainable", icon=":material/account_tree:"):
-    depth = st.slider("depth", 1, max(r["depth"] for r in rows), 2, key="tl_depth")
-    shown = [r for r in rows if r["depth"] <= depth]
-    st.dataframe(
-        shown,
-        hide_index=True,
-        key="tl_table",
-        column_order=["name", "type", "output shape", "parameters", "trainable", "block", "note"],
-    )
+show_surgery(rows, counts, arch, len(info["classes"]))
 
 
 # -- start ---------------------------------------------------------------------------------
@@ -272,11 +172,11 @@ with st.expander("The module tree: name, type, output shape, parameters, trainab
 def config(params: dict, scale_: float, feature_cache: bool) -> RunConfig:
     return RunConfig(
         data=DataConfig(
-            dataset=dataset,
-            data_root=root,
-            params=data_params,
+            dataset=data.dataset,
+            data_root=data.root,
+            params=data.params,
             augment=tuple(augment),
-            train_limit=limit or None,
+            train_limit=data.limit or None,
             normalize=normalize,
         ),
         model=ModelConfig(
@@ -289,7 +189,7 @@ def config(params: dict, scale_: float, feature_cache: bool) -> RunConfig:
 
 
 main_cfg = config(model_params(stop["freeze"], stop["k"]), float(scale), use_cache)
-show_cost(main_cfg, tuple(info["shape"]), len(info["classes"]), n_train, info["test"])
+show_cost(main_cfg, tuple(info["shape"]), len(info["classes"]), data.n_train, info["test"])
 can_start = not (source == "imagenet" and not weights_cached(w))
 if st.button(
     "Start transfer run", type="primary", key="tl_start", icon=":material/play_arrow:", disabled=not can_start
@@ -312,76 +212,7 @@ if not can_start:
     st.caption("Starting needs the ImageNet weights in the cache (see above), or another weights source.")
 
 
-# -- the runs, live ----------------------------------------------------------------------------
+# -- the runs, live (app_pages/transfer_runs.py), then the backbone's own task (app_pages/transfer_source_task.py)
 
-runs: dict[str, str] = url_runs(manager, qp) if qp.get("run") else ss.get("tl_runs", {})
-keys = {qp.get("run"): qp.get("ctl"), qp.get("cmp"): qp.get("cmp_ctl")}  # control keys from the URL
-if runs:
-    st.subheader("Runs", divider="gray")
-    shared = {"cmp": runs.get("from scratch", "")} if "transferred" in runs else {}
-    st.caption(f"View-only link to these runs: `{view_link(next(iter(runs.values())), **shared)}`")
-    opened = [o for o in (open_run(r, "train", keys.get(r)) for r in runs.values()) if o is not None]
-    names = {run_id: name for name, run_id in runs.items()}
-    mine_of = {o.run_id: o.mine for o in opened}
-
-    def live_runs(now: dict) -> None:
-        epochs_by_run = {}
-        cols = st.columns(len(now))
-        for col, (run_id, (status, snap)) in zip(cols, now.items()):
-            name, mine = names[run_id], mine_of[run_id]
-            with col:
-                st.markdown(f"**{name}** · `{run_id}` · {status_badge(status)}")
-                if status in ("queued", "running", "paused") and mine:
-                    if st.button("Stop", key=f"tl_stop_{name}", icon=":material/stop:"):
-                        manager.stop(run_id)
-                elif status in ("queued", "running", "paused"):
-                    st.caption(":material/visibility: View only: the session that started this run controls it.")
-                ended_box(snap["final"])
-                start = snap["start"]
-                if status == "queued":
-                    st.caption(f"waiting for a free slot (number {manager.queue_position(run_id)} in the queue)")
-                elif start is None:
-                    st.caption(
-                        "preparing: loading the data and the backbone"
-                        + (", computing the features once" if name == "transferred" and use_cache else "")
-                        + "..."
-                    )
-                if start:
-                    bar = run_progress(snap, not snap["final"])
-                    st.progress(
-                        bar["fraction"],
-                        text=f"{bar['label']} · {start['trainable_parameters']:,} of "
-                        f"{start['parameters']:,} parameters train",
-                    )
-                    if snap["steps"]["step"]:
-                        st.plotly_chart(
-                            plots.training_curves(snap["steps"], snap["epochs"]),
-                            key=f"tl_curves_{name}",
-                            config={"staticPlot": status == "running"},
-                        )
-                    if snap["epochs"]:
-                        last = snap["epochs"][-1]
-                        st.metric("test accuracy", f"{last['test_acc']:.2%}", help=f"after epoch {last['epoch'] + 1}")
-                        epochs_by_run[name] = snap["epochs"]
-                if status not in ("queued", "running", "paused"):
-                    run = manager.store.open(run_id)
-                    path = run.weights_path()
-                    if path is not None:
-                        # read when pressed (vgg16: ~530 MB); a viewer's copy names no server folder
-                        data = path.read_bytes if mine else (lambda p=path: export.checkpoint_without_server_paths(p))
-                        st.download_button(
-                            "Model (.pt)",
-                            data,
-                            file_name=f"{run_id}.pt",
-                            key=f"tl_dl_{name}",
-                            icon=":material/download:",
-                        )
-        if epochs_by_run:
-            st.plotly_chart(comparison_figure(epochs_by_run), key="tl_compare_fig")
-
-    live_view(opened, live_runs)  # one started, or all finished: the page redraws once
-
-
-# -- where the backbone comes from ----------------------------------------------------------
-
+transfer_runs(manager, qp, use_cache)
 source_task(tv_backbone, w)

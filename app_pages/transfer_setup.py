@@ -1,7 +1,8 @@
-"""Parts of the Transfer learning page: where the backbone and its weights come from (ImageNet, one of my
-runs: a classifier from the Train page or an earlier transfer run, or none), what trains (the freeze
-depth, kept when the backbone changes and defaulting to every layer without pretrained weights), and
-the time per epoch measured the way the run will train.
+"""The Transfer learning page's setup: the four cases (each a button that sets its settings), where the
+backbone and its weights come from (ImageNet, one of my runs: a classifier from the Train page or an earlier
+transfer run, or none), what trains (the freeze depth, kept when the backbone changes and defaulting to every
+layer without pretrained weights), the surgery that makes, and the time per epoch estimated the way the run
+will train.
 
 Settings are never reset silently: a widget that is hidden for a while (the source run) keeps its value
 in a shadow key, and a value that no longer fits is replaced by the nearest one with a note naming it."""
@@ -12,22 +13,21 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages.common import guarded, listed_runs, may_see, md, my_runs, owner
+from app_pages.common import guarded, listed_runs, md
 from app_pages.course_controls import normalisation_input
 from playground.models.recipes import RECIPES, default_recipe
 from playground.models.transfer import BACKBONES
 from playground.runs import RunStore
 from playground.transfer import (
+    FOUR_CASES,
     estimate_epoch,
     freeze_options,
-    imagenet_top5,
     input_notes,
     keep_freeze,
     source_params,
     source_runs,
 )
-from playground.transfer.plots import top5_figure
-from playground.weights import load_weights, resolve_weights, weights_cached, weights_file
+from playground.weights import fetch_weights, resolve_weights, weights_cached, weights_file
 
 SOURCE_LABELS = {
     "imagenet": "ImageNet (torch hub cache)",
@@ -57,7 +57,7 @@ def _download_button(w) -> None:
                 text=f"downloading... {done / 2**20:.1f} MB" + (f" of {total / 2**20:.1f}" if total else ""),
             )
 
-        if guarded(lambda: load_weights(w, download=True, progress=progress)) is not None:
+        if guarded(lambda: fetch_weights(w, progress=progress)) is not None:  # not read here: by the job
             st.rerun()
 
 
@@ -191,6 +191,27 @@ def choose_normalisation(source: str) -> str:
     return spec
 
 
+def show_surgery(rows: list[dict], counts: dict[str, Any], arch: dict[str, Any] | None, n_classes: int) -> None:
+    """The surgery in one sentence (the layer replaced, the parameters that train), then the module tree."""
+    rep = counts["replaced"]
+    was = f"the source run's {arch['classes']} classes" if arch else "ImageNet"
+    st.markdown(
+        f"**The surgery:** `{rep['name']}` was `Linear({rep['in_features']} → {rep['old_out_features']})` for "
+        f"{was}; it is replaced by a new `Linear({rep['in_features']} → {n_classes})` for your "
+        f"classes. **{counts['trainable']:,} of {counts['total']:,}** parameters train"
+        + (f" (head + {', '.join(counts['blocks'])})." if counts["blocks"] else " (the new head only).")
+    )
+    title = "The module tree: name, type, output shape, parameters, trainable"
+    with st.expander(title, icon=":material/account_tree:"):
+        depth = st.slider("depth", 1, max(r["depth"] for r in rows), 2, key="tl_depth")
+        st.dataframe(
+            [r for r in rows if r["depth"] <= depth],
+            hide_index=True,
+            key="tl_table",
+            column_order=["name", "type", "output shape", "parameters", "trainable", "block", "note"],
+        )
+
+
 def source_notes(arch: dict[str, Any] | None, target_shape) -> None:
     if arch:
         for note in input_notes(arch["shape"], target_shape):
@@ -247,43 +268,29 @@ def show_cost(config, shape: tuple, n_classes: int, n_train: int, n_test: int) -
     return est
 
 
-def source_task(tv_backbone: str, w) -> None:
-    """The backbone's own ImageNet task: the top five of a photo the student uploads."""
-    st.subheader("Where the backbone comes from: its ImageNet task", divider="gray")
-    st.caption(
-        "Before its last layer is replaced, the backbone sorts photos into ImageNet's 1,000 classes. "
-        "Upload a photo to see its top five."
-    )
-    photo = st.file_uploader(
-        "a photo (any size or mode)", type=["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"], key="tl_photo"
-    )
-    if not weights_cached(w):
-        st.info(
-            f"The ImageNet weights of {tv_backbone} are not cached here (`{weights_file(w)}`), so its source "
-            "task cannot be shown. Download them above when online, or use one of your playground runs as the "
-            "source model.",
-            icon=":material/cloud_off:",
-        )
-    elif photo is not None:
-        c1, c2 = st.columns([1, 2])
-        c1.image(photo.getvalue(), caption=photo.name, width=240)
-        with st.spinner("Classifying..."):
-            top = guarded(lambda: imagenet_top5(tv_backbone, photo.getvalue()), where=c2)
-        if top:
-            c2.plotly_chart(top5_figure(top, f"{tv_backbone}: ImageNet top-5"), key="tl_top5")
-
-
-def url_runs(manager, qp) -> dict[str, str]:
-    """The transfer runs the URL names (?run=, ?cmp=); with its control key (?ctl=, ?cmp_ctl=) a run is mine."""
-    out: dict[str, str] = {}
-    for run_id, key in ((qp.get("run"), qp.get("ctl")), (qp.get("cmp"), qp.get("cmp_ctl"))):
-        cfg = guarded(lambda r=run_id: manager.store.open(r).config()) if run_id else None
-        if cfg is None or cfg.model.name != "transfer":
-            continue
-        if run_id not in my_runs() and manager.may_control(run_id, owner(), key):
-            my_runs().append(run_id)
-        if not may_see(run_id):
-            st.warning(f"Run {run_id} is another session's; this server shows only your own.", icon=":material/lock:")
-            continue
-        out.setdefault("from scratch" if dict(cfg.model.params).get("weights") == "none" else "transferred", run_id)
-    return out
+def four_cases() -> None:
+    """The four cases (how much data, how similar to ImageNet), each with a button that sets its settings."""
+    ss = st.session_state
+    title = "The four cases: how much data, how similar to ImageNet"
+    with st.expander(title, expanded=True, icon=":material/grid_view:"):
+        cols = st.columns(4)
+        for i, case in enumerate(FOUR_CASES):
+            with cols[i]:
+                st.markdown(f"**{case['case'].capitalize()}**")
+                st.caption(case["why"])
+                s = case["settings"]
+                what = {
+                    "head_only": "train the head only",
+                    "last_k": f"unfreeze the last {s['k']} blocks",
+                    "finetune_all": "fine-tune everything",
+                }[s["freeze"]]
+                st.markdown(
+                    f"- {what}\n- backbone rate x{s['backbone_lr_scale']:g}\n- learning rate {s['lr']:g}"
+                    + ("\n- feature cache" if s["feature_cache"] else "")
+                )
+                if st.button("Use these settings", key=f"tl_case_{i}"):
+                    ss.tl_case = i
+                    ss.tl_lr = s["lr"]
+                    ss.tl_scale = float(s["backbone_lr_scale"])
+                    ss.tl_cache = s["feature_cache"]
+                    ss.tl_want_freeze = (s["freeze"], s["k"] if s["freeze"] == "last_k" else 1)

@@ -10,5 +10,6 @@ from . import autoencode, conv, export, inside, start, style, train, transfer  #
 from .inside import featvis, race  # noqa: F401  (the "featvis" and "initrace" job kinds)
 from .style import job as style_job  # noqa: F401  (the "style" job kind)
 from .train import job as train_job  # noqa: F401  (the "train" job kind)
+from .transfer import source_task  # noqa: F401  (the "top5" job kind)
 
 __all__: list[str] = []

@@ -19,7 +19,7 @@ from torchvision.models._api import WeightsEnum
 
 from .errors import CheckpointError, ConfigError, WeightsUnavailable
 
-__all__ = ["resolve_weights", "weights_file", "weights_cached", "load_weights", "pretrained_model"]
+__all__ = ["resolve_weights", "weights_file", "weights_cached", "fetch_weights", "load_weights", "pretrained_model"]
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total; 0 when unknown)
 
@@ -67,6 +67,15 @@ def _download(w: WeightsEnum, dest: Path, progress: Progress | None) -> None:
             f"{dest.name} (from {w.url}) into {dest.parent}, or set TORCH_HOME to a folder whose "
             f"hub/checkpoints/ holds it."
         ) from None
+
+
+def fetch_weights(w: WeightsEnum, progress: Progress | None = None) -> Path:
+    """The weights file of ``w`` in the hub cache, downloaded (in 1 MB chunks) when missing, never read into
+    memory: what a page may call in the web server's process (the worker that builds the model loads it)."""
+    path = weights_file(w)
+    if not path.is_file():
+        _download(w, path, progress)
+    return path
 
 
 def load_weights(w: WeightsEnum, *, download: bool = True, progress: Progress | None = None) -> dict:

@@ -394,8 +394,10 @@ def test_imagenet_top5_of_a_photo_in_any_mode(hub):
 
 
 def test_top5_without_weights_and_with_a_bad_file(hub):
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
     with pytest.raises(WeightsUnavailable, match="not in the torch hub cache"):
-        imagenet_top5("resnet18", b"whatever")
+        imagenet_top5("resnet18", buf.getvalue())
     cache_weights(SMALL)
     with pytest.raises(ConfigError, match="not an image"):
         imagenet_top5(SMALL, b"not an image at all")

@@ -77,11 +77,13 @@ class _Figures:
 def describe(spec: Any) -> tuple[str, str]:
     """(data set, model) of any kind's settings, read by shape (the teacher imports no other page's package):
     a RunConfig, an initialisation race (``base``), a style transfer (content + style, backbone), a feature
-    visualisation (layer of a run)."""
+    visualisation (layer of a run), a photo's ImageNet top-5 (backbone)."""
     if hasattr(spec, "data") and hasattr(spec, "model"):
         return spec.data.dataset, spec.model.name
     if hasattr(spec, "base"):
         return describe(spec.base)[0], f"{describe(spec.base)[1]} (init race)"
+    if hasattr(spec, "photo") and hasattr(spec, "backbone"):  # the Transfer page's ImageNet top-5 of a photo
+        return "a photo", f"{spec.backbone} (ImageNet top-5)"
     settings = getattr(spec, "settings", spec)  # a StyleJob holds its StyleSettings
     if hasattr(settings, "backbone"):
         return f"{settings.content} + {settings.style}", settings.backbone

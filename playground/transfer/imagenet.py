@@ -3,22 +3,17 @@ with the weights' own transforms and ``weights.meta["categories"]``."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.nn as nn
 from PIL import Image
 
 from ..images import decode
 from ..models.transfer import backbone_spec
-from ..weights import pretrained_model, resolve_weights, weights_file
+from ..weights import pretrained_model
 
 __all__ = ["load_photo", "imagenet_top5"]
-
-_models: dict[str, tuple[float, nn.Module]] = {}
-_models_lock = threading.Lock()
 
 
 def load_photo(source: bytes | str | Path | Image.Image, name: str | None = None) -> Image.Image:
@@ -26,20 +21,6 @@ def load_photo(source: bytes | str | Path | Image.Image, name: str | None = None
     pixel cap) -> 8-bit RGB. ``name``: the file's name, for the messages. Raises ConfigError."""
     label = f"The photo {name!r}" if name else "This photo"
     return decode(source, mode="RGB", label=label)
-
-
-def _pretrained(backbone: str, download: bool, progress) -> tuple[nn.Module, Any]:
-    w = resolve_weights(backbone_spec(backbone).arch)
-    path = weights_file(w)
-    with _models_lock:  # one model per backbone and weights file (reloaded if the file changes)
-        hit = _models.get(backbone)
-        if hit is not None and path.is_file() and hit[0] == path.stat().st_mtime:
-            return hit[1], w
-    model, w = pretrained_model(backbone_spec(backbone).arch, download=download, progress=progress)
-    model.eval()
-    with _models_lock:
-        _models[backbone] = (path.stat().st_mtime, model)
-    return model, w
 
 
 @torch.no_grad()
@@ -50,13 +31,17 @@ def imagenet_top5(
     download: bool = False,
     progress: Callable[[int, int], None] | None = None,
     k: int = 5,
+    name: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The pretrained backbone's own prediction: the top ``k`` of its 1,000 ImageNet classes.
+    """The pretrained backbone's own prediction: the top ``k`` of its 1,000 ImageNet classes (``name``: the
+    photo's file name, for the messages). It builds the backbone (vgg16: 528 MB of weights), so the pages
+    call it through a job (``source_task``), in a worker process, never in the web server's.
 
     Raises WeightsUnavailable (naming the file and folder) when the weights are not cached
-    and cannot be downloaded."""
-    model, w = _pretrained(backbone, download, progress)
-    image = load_photo(image)  # a PIL image too: alpha onto white, like a file
+    and cannot be downloaded, ConfigError when the photo cannot be read."""
+    image = load_photo(image, name)  # a PIL image too: alpha onto white, like a file; checked before loading
+    model, w = pretrained_model(backbone_spec(backbone).arch, download=download, progress=progress)
+    model.eval()
     x = w.transforms()(image).unsqueeze(0)  # (1, 3, 224, 224): the weights' resize, crop, mean/std
     probs = model(x).softmax(1)[0]
     top = probs.topk(k)
