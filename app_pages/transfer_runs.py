@@ -1,13 +1,14 @@
-"""The Transfer page's runs, live: the transferred run and the from-scratch one beside it, each with its status,
-Stop, progress, curves, test accuracy and model download, and their accuracies on one chart. Drawn by the
-live-run kit's fragment (``app_pages/run_panel.py``), which redraws them while they train."""
+"""The Transfer page's runs, live: the transferred run and the from-scratch one beside it, each with the kit's
+control row (status, Stop, Pause / Resume), progress, curves, test accuracy and model download, and their
+accuracies on one chart. Drawn by the live-run kit's fragment (``app_pages/run_panel.py``), which redraws
+them while they train."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import guarded, may_see, my_runs, owner, status_badge, view_link
-from app_pages.run_panel import LIVE, ended_box, live_view, open_run
+from app_pages.common import guarded, may_see, my_runs, owner, view_link
+from app_pages.run_panel import LIVE, control_row, ended_box, live_view, open_run
 from playground import export, plots
 from playground.jobs.buffer import run_progress
 from playground.transfer.plots import comparison_figure
@@ -56,17 +57,14 @@ def transfer_runs(manager, qp, use_cache: bool) -> None:
 
 
 def run_column(manager, run_id: str, name: str, mine: bool, status: str, snap: dict, use_cache: bool) -> None:
-    """One run: its name and status, Stop (for the session that controls it), how it ended, then its
+    """One run: its name, the kit's control row (status; Stop, Pause / Resume for the session that controls
+    it), how it ended, then its
     progress, curves and test accuracy, and once it has ended its model's download."""
-    st.markdown(f"**{name}** · `{run_id}` · {status_badge(status)}")
-    if status in LIVE and mine:
-        if st.button("Stop", key=f"tl_stop_{name}", icon=":material/stop:"):
-            manager.stop(run_id)
-    elif status in LIVE:
-        st.caption(":material/visibility: View only: the session that started this run controls it.")
+    st.markdown(f"**{name}** · `{run_id}`")
+    control_row(run_id, status, mine, key=f"tl_{name}")  # the kit's row: status, Stop, Pause / Resume, queue
     ended_box(snap["final"])
     start = snap["start"]
-    if status == "queued":
+    if status == "queued" and not mine:
         st.caption(f"waiting for a free slot (number {manager.queue_position(run_id)} in the queue)")
     elif start is None:
         st.caption(

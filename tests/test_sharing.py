@@ -346,23 +346,23 @@ def test_a_transfer_run_keeps_its_stop_button_after_a_reload(app):
     run_id, key = _qp(at, "run"), _qp(at, "ctl")
     assert key == job_manager().get(run_id).control_key
     try:
-        assert any(b.key == "tl_stop_from scratch" for b in at.button)
+        assert any(b.key == "tl_from scratch_stop" for b in at.button)
         links = _links(at)
         assert any(c.endswith(f"?run={run_id}`") for c in links) and not any(key in c for c in links)
 
         reloaded = _open(app(run=run_id, ctl=key), "transfer")  # the same tab, reloaded: a new session
         assert not reloaded.exception, [e.value for e in reloaded.exception]
         assert job_manager().status(run_id) in ("queued", "running")
-        assert any(b.key == "tl_stop_from scratch" for b in reloaded.button)
+        assert any(b.key == "tl_from scratch_stop" for b in reloaded.button)
         assert run_id in reloaded.session_state["my_runs"]
 
         viewer = _open(app(run=run_id), "transfer")  # the view-only link, in another session
         assert not viewer.exception
         assert any(f"`{run_id}`" in m.value for m in viewer.markdown)  # the run panel, status and all
-        assert not any(b.key == "tl_stop_from scratch" for b in viewer.button)
+        assert not any(b.key == "tl_from scratch_stop" for b in viewer.button)
         assert any("View only" in c.value for c in viewer.caption)
 
-        reloaded.button(key="tl_stop_from scratch").click().run()
+        reloaded.button(key="tl_from scratch_stop").click().run()
         deadline = time.time() + 60
         while time.time() < deadline and job_manager().status(run_id) in ("queued", "running", "paused"):
             time.sleep(0.2)
