@@ -226,10 +226,8 @@ def test_a_server_restart_brings_back_the_running_run_resumable_and_the_queued_r
     finally:
         srv.stop()
     log = srv.log_path.read_text()
-    assert "missing ScriptRunContext" not in log, log[-3000:]
-    # Known, narrowed but not gone: as the server exits, the queue must start nothing (JobManager.closing: the
-    # main thread ended, the exit hook). A fork of the waiting run's worker still
-    # races the exit about one time in three here (the fork server fails to unpickle its controls:
-    # FileNotFoundError in SemLock._rebuild); the restarted server queues that run again, as asserted above.
-    # Any other traceback fails the test.
-    assert log.count("Traceback") == log.count("SemLock._rebuild(*state)"), log[-3000:]
+    # No traceback: as the server exits, the queue starts nothing, and a worker being started is told not to
+    # begin under the lock the closing takes (playground/jobs/starting.py; tests/test_closing.py races it).
+    # Before that, a fork of the waiting run's worker raced the exit about one time in three here
+    # (FileNotFoundError in SemLock._rebuild).
+    assert "Traceback" not in log and "missing ScriptRunContext" not in log, log[-3000:]
