@@ -10,6 +10,7 @@ import pandas  # noqa: F401
 import streamlit as st
 
 from app_pages.common import client_address, job_manager, keep_session, md, my_runs, run_name, status_badge
+from app_pages.folder_boxes import shown_folder
 from playground import plugins as _plugins  # noqa: F401  (every capability registers itself)
 from playground.data import default_data_root, explore
 from playground.device import device_summary
@@ -119,7 +120,7 @@ def sidebar(here: str) -> None:
         st.caption(f":material/memory: CPU ({dev['threads']} threads); no GPU found")
     if settings().server_folders:  # a shared server shows students no server paths
         folder = (st.session_state.get("chosen_data") or (None, None))[1]  # the folder typed on the Data page
-        st.caption(f":material/folder: data: `{folder or default_data_root().resolve()}`")
+        st.caption(f":material/folder: data: `{shown_folder(folder) or default_data_root().resolve()}`")
     live = manager.live_jobs()
     running = sum(1 for j in live if j.state == "running")
     st.caption(

@@ -10,7 +10,6 @@ import streamlit as st
 
 from app_pages.common import (
     guarded,
-    image_folder_input,
     job_manager,
     md,
     my_runs,
@@ -18,6 +17,7 @@ from app_pages.common import (
     status_badge,
     view_link,
 )
+from app_pages.folder_boxes import image_folder_input  # an upload shown as upload:<folder>
 from app_pages.lesson_landing import landing
 from app_pages.run_panel import ended_box, live_view, open_run
 from app_pages.transfer_setup import (
