@@ -199,7 +199,15 @@ def test_a_server_restart_brings_back_the_running_run_resumable_and_the_queued_r
                 page.get_by_role("button", name="Start training").wait_for(timeout=60_000)
                 waited = start_from_train_page(page, "50")
                 expect(page.get_by_text("queued").first).to_be_visible(timeout=60_000)
-                time.sleep(3)  # the running one trains some steps
+                # The running one trains some steps (its worker has begun: on a busy machine the fork server may
+                # still be importing torch when the page says "running"; a run not begun comes back queued).
+                metrics = srv.runs / trained / "metrics.jsonl"
+                deadline = time.time() + 180
+                while time.time() < deadline and '"kind":"step"' not in (
+                    metrics.read_text() if metrics.exists() else ""
+                ):
+                    time.sleep(0.5)
+                time.sleep(2)
                 cookies = context.cookies()
                 context.close()
                 srv.stop()  # the server goes away (the running run saves its step: interrupted)
