@@ -73,9 +73,9 @@ def start_job(
 ) -> Iterator[Mapping[str, Any]] | None:
     """Start ``job``: its events (from its Ray actor when ``remote``, its worker process when ``process``,
     else its kind's ``events`` in this thread, with ``store`` its kind's run store; ``runs_root``: the run
-    store's root, which a Ray job mirrors), or None when the server
-    is going away (``gate``: the worker begins its run only on the go-ahead given under the gate's lock).
-    ``jobs_at_once``: how many jobs may train side by side (a CPU worker takes its share of the cores)."""
+    store's root, which a Ray job mirrors), or None when the server is going away (``gate``: the worker
+    begins its run only on the go-ahead given under the gate's lock). ``jobs_at_once``: how many jobs may
+    train side by side (a CPU worker takes its share of the cores)."""
     if process and not remote:  # a fork server still importing torch is waited for outside the gate
         fork_server_ready()
     if not gate.begin():
@@ -93,7 +93,7 @@ def start_job(
             worker.start()  # a worker process: returns once it holds its controls
     finally:
         go = gate.end(worker.go if isinstance(worker, WorkerProcess) else lambda ok: None)
-    if not go:
+    if not go and not isinstance(worker, RayWorker):  # a Ray actor, once started, runs on the cluster as before
         return None
     (job.run.dir / "queued").unlink(missing_ok=True)  # manager.QUEUED: started, a restarted server lists it
     if worker is not None:
