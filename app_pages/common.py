@@ -286,49 +286,6 @@ def status_badge(status: str) -> str:
     return f"{icons.get(status, '')} {status}"
 
 
-def image_folder_input(prefix: str) -> str | None:
-    """The .zip upload (unpacked once into this session's folder) and, where the server allows it,
-    a folder path: the image folder to load, or None. Shared by every page that takes your images."""
-    import hashlib
-    from pathlib import Path
-
-    from playground.data.uploads import extract_zip, note_upload_address, session_folder, sweep_uploads, upload_room
-    from playground.settings import settings
-
-    ss = st.session_state
-    up = st.file_uploader("upload a .zip with one folder per class", type=["zip"], key=f"{prefix}_zip")
-    if up is not None and ss.get(f"{prefix}_zip_seen") != up.file_id:
-        ss[f"{prefix}_zip_seen"] = up.file_id  # unpack each upload once, failed or not
-        data = up.getvalue()
-        # A folder per upload content: the data-set cache is keyed by folder, so an edited
-        # zip must not land where its older version was loaded from.
-        dest = session_folder(owner()) / f"dataset-{hashlib.sha256(data).hexdigest()[:12]}"
-        sweep_uploads()  # uploads older than PLAYGROUND_UPLOAD_TTL_HOURS go
-        with st.spinner("Unpacking..."):
-            note_upload_address(owner(), client_address())  # uploads are counted per client address too
-            res = guarded(
-                lambda: extract_zip(data, dest, room=upload_room(owner(), replacing=dest, address=client_address()))
-            )
-        if res:
-            ss.upload_folder, ss.zip_notes = str(res[0]), res[1]
-            ss[f"{prefix}_folder"] = str(res[0])  # a keyed text box keeps its own state: point it at the upload
-    for n in ss.get("zip_notes", []):
-        st.caption(n)
-    if settings().server_folders:
-        if f"{prefix}_folder" not in ss:  # the box starts at the upload; one value, set once (never also value=)
-            ss[f"{prefix}_folder"] = ss.get("upload_folder", "")
-        return (
-            st.text_input(
-                "or a folder on this machine", key=f"{prefix}_folder", placeholder="/path/to/images (class sub-folders)"
-            )
-            or None
-        )
-    root = ss.get("upload_folder") or None  # a shared server: only this session's own uploads
-    if root:
-        st.caption(f"using your upload `{Path(root).name}`")
-    return root
-
-
 def wkey(scope: str, widget: str, name: str = "") -> str:
     """The key of a widget a shared helper draws (the image inputs, the canvas, the camera): ``scope.widget``
     or ``scope.widget.name``, the widget's type part of it. Unique by construction: a page's own keys hold no

@@ -7,8 +7,9 @@ import numpy as np
 import streamlit as st
 
 from app_pages.augment_widgets import augment_controls
-from app_pages.common import guarded, image_folder_input, lazy_tabs, md, owner
+from app_pages.common import guarded, lazy_tabs, md, owner
 from app_pages.course_controls import normalisation_input
+from app_pages.folder_boxes import guarded_shown, image_folder_input, real_folder, shown_text
 from playground import plots
 from playground.data import explore, list_datasets, load_dataset
 from playground.data import plots as dplots
@@ -62,20 +63,19 @@ if dataset == "image_folder":
         )
         st.stop()
 else:
-    root = (
+    root = real_folder(  # upload:<folder> names one of your uploads
         c2.text_input(
             "data folder (empty: default)",
             key="d_root",
             help="where the files are, or get downloaded; default $PLAYGROUND_DATA or ./data",
         )
-        or None
     )
 
-if root and guarded(lambda: check_folder_allowed(root, owner())) is None:
+if root and guarded_shown(lambda: check_folder_allowed(root, owner())) is None:
     st.stop()
 st.session_state.chosen_data = (dataset, root)  # the Train page starts from the data set looked at here
 with st.spinner(f"Loading {dataset}..."):
-    ds = guarded(lambda: load_dataset(dataset, root=root))
+    ds = guarded_shown(lambda: load_dataset(dataset, root=root))  # a folder's message names it: as upload:
 if ds is None:
     st.stop()
 
@@ -86,7 +86,7 @@ m[1].metric("image shape (C, H, W)", " x ".join(map(str, info["shape"])))
 m[2].metric("training images", f"{info['train']:,}")
 m[3].metric("test images", f"{info['test']:,}")
 for note in info["notes"]:
-    st.caption(f"note: {md(note)}")
+    st.caption(f"note: {md(shown_text(note))}")
 st.caption(
     f"Mean per channel {', '.join(f'{v:.4f}' for v in info['mean'])}, std "
     f"{', '.join(f'{v:.4f}' for v in info['std'])}: computed from the training split; training "

@@ -1,10 +1,20 @@
-"""Folder boxes without server paths: an upload of this session is shown as ``upload:<its folder>`` and
-resolved back on the server (``shown_folder`` / ``real_folder``), so no page shows a student where the server
-keeps their files."""
+"""Folder boxes without server paths, in every mode (a laptop's too): an upload of this session is shown as
+``upload:<its folder>`` and resolved back on the server (``shown_folder`` / ``real_folder``), so no page shows
+where the server keeps a student's files. Everything that reaches a widget, a link or a message goes through
+here: the folder boxes (``image_folder_input``), the setups a link or the address bar holds (``shown_config``)
+and the messages and notes that name a folder (``shown_text``, ``guarded_shown``)."""
 
 from __future__ import annotations
 
-from app_pages.common import owner
+from typing import TYPE_CHECKING, Any, Callable
+
+import streamlit as st
+
+from app_pages.common import client_address, owner
+from playground.errors import PlaygroundError
+
+if TYPE_CHECKING:
+    from playground.config import RunConfig
 
 UPLOAD_PREFIX = "upload:"  # a folder box shows an upload as upload:<its folder>, never the server's path
 
@@ -34,3 +44,77 @@ def real_folder(shown: str | None) -> str | None:
     if not shown or not shown.startswith(UPLOAD_PREFIX):
         return shown or None
     return str(session_folder(owner()) / shown[len(UPLOAD_PREFIX) :].lstrip("/"))
+
+
+def shown_config(cfg: "RunConfig") -> "RunConfig":
+    """``cfg`` as a link or the address bar holds it (``?cfg=``): its data folder as a box shows it (an upload
+    as ``upload:<folder>``, which the form resolves back with ``real_folder``)."""
+    root = cfg.data.data_root
+    return cfg.replace(data={"data_root": shown_folder(root)}) if root else cfg
+
+
+def shown_text(text: str) -> str:
+    """A message or note with this session's upload folder written as ``upload:`` (a folder's loader names
+    the folder it read; the student sees no server path)."""
+    from playground.data.uploads import session_folder
+
+    folder = session_folder(owner())
+    for form in {str(folder.resolve()), str(folder.absolute()), str(folder)}:
+        text = text.replace(form + "/", UPLOAD_PREFIX).replace(form, UPLOAD_PREFIX)
+    return text
+
+
+def guarded_shown(fn: Callable[[], Any], where: Any = st) -> Any:
+    """``common.guarded`` for work that may name a folder: a PlaygroundError becomes an error box with its
+    message, the upload folder in it written as ``upload:``."""
+    try:
+        return fn()
+    except PlaygroundError as e:
+        where.error(shown_text(str(e)), icon=":material/error:")
+        return None
+
+
+def image_folder_input(prefix: str) -> str | None:
+    """The .zip upload (unpacked once into this session's folder) and, where the server allows it, a folder
+    box (the upload shown as ``upload:<folder>``): the image folder to load (its real path on the server), or
+    None. Shared by every page that takes your images."""
+    import hashlib
+    from pathlib import Path
+
+    from playground.data.uploads import extract_zip, note_upload_address, session_folder, sweep_uploads, upload_room
+    from playground.settings import settings
+
+    ss = st.session_state
+    up = st.file_uploader("upload a .zip with one folder per class", type=["zip"], key=f"{prefix}_zip")
+    if up is not None and ss.get(f"{prefix}_zip_seen") != up.file_id:
+        ss[f"{prefix}_zip_seen"] = up.file_id  # unpack each upload once, failed or not
+        data = up.getvalue()
+        # A folder per upload content: the data-set cache is keyed by folder, so an edited
+        # zip must not land where its older version was loaded from.
+        dest = session_folder(owner()) / f"dataset-{hashlib.sha256(data).hexdigest()[:12]}"
+        sweep_uploads()  # uploads older than PLAYGROUND_UPLOAD_TTL_HOURS go
+        with st.spinner("Unpacking..."):
+            note_upload_address(owner(), client_address())  # uploads are counted per client address too
+            res = guarded_shown(
+                lambda: extract_zip(data, dest, room=upload_room(owner(), replacing=dest, address=client_address()))
+            )
+        if res:
+            ss.upload_folder, ss.zip_notes = str(res[0]), res[1]
+            ss[f"{prefix}_folder"] = shown_folder(str(res[0]))  # a keyed box keeps its own state: the upload
+    for n in ss.get("zip_notes", []):
+        st.caption(shown_text(n))
+    if settings().server_folders:
+        if f"{prefix}_folder" not in ss:  # the box starts at the upload; one value, set once (never also value=)
+            ss[f"{prefix}_folder"] = shown_folder(ss.get("upload_folder", ""))
+        return real_folder(
+            st.text_input(
+                "or a folder on this machine",
+                key=f"{prefix}_folder",
+                placeholder="/path/to/images (class sub-folders)",
+                help="Your upload shows as upload:<its folder>.",
+            )
+        )
+    root = ss.get("upload_folder") or None  # a shared server: only this session's own uploads
+    if root:
+        st.caption(f"using your upload `{Path(root).name}`")
+    return root

@@ -9,11 +9,13 @@ from __future__ import annotations
 import pandas  # noqa: F401
 import streamlit as st
 
-from app_pages.common import job_manager, keep_session, md, my_runs, run_name, status_badge
+from app_pages.common import client_address, job_manager, keep_session, md, my_runs, run_name, status_badge
+from app_pages.folder_boxes import shown_folder
 from playground import plugins as _plugins  # noqa: F401  (every capability registers itself)
 from playground.data import default_data_root, explore
 from playground.device import device_summary
 from playground.jobs.kinds import JOB_KINDS
+from playground.sessions import session_book, too_many_message
 from playground.settings import settings
 
 PAGES = {  # the file's name in app_pages/ (the sidebar's run entries name their page so) -> st.Page's arguments
@@ -59,8 +61,11 @@ def main() -> None:
     st.set_page_config(page_title="CNN Playground", page_icon="🧩", layout="wide")  # an emoji: no font CDN offline
     if settings().classroom:  # students see a generic message for a bug, never a traceback with server paths
         st.set_option("client.showErrorDetails", "none")
-    explore.warm_up()  # the built-in data set, drawn once in the background from the server's first page
     built = {name: st.Page(f"app_pages/{name}.py", **kw) for name, kw in PAGES.items()}
+    if not admitted():  # first, before any work: one session too many from its address sees why, nothing else
+        st.navigation(list(built.values()), position="hidden")  # any page's address shows this message
+        return
+    explore.warm_up()  # the built-in data set, drawn once in the background from the server's first page
     pages = st.navigation(list(built.values()))
     here = next((name for name, p in built.items() if p.url_path == pages.url_path), "")  # the page on screen
     # No CSS transitions or animations: redrawn every second beside a training run, the progress
@@ -73,6 +78,31 @@ def main() -> None:
     with st.sidebar:
         sidebar(here)
     pages.run()
+
+
+def admitted() -> bool:
+    """Whether this session may run: fewer live sessions from its client address than the server allows
+    (PLAYGROUND_MAX_SESSIONS_PER_ADDRESS, ``playground.sessions``), or let in already. Sessions are named by
+    Streamlit's id of the connection (kept in memory, never shown) and count while Streamlit's runtime holds
+    them active. Refused: a message that says why and what to do, and a button to try again."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    cap = settings().max_sessions_per_address
+    ctx = get_script_run_ctx()
+    if not cap or ctx is None:
+        return True
+    me = ctx.session_id
+    runtime = Runtime.instance() if Runtime.exists() else None
+
+    def alive(key: str) -> bool:
+        return key == me or (runtime is not None and runtime.is_active_session(key) is True)
+
+    if session_book().admit(me, client_address(), alive, cap):
+        return True
+    st.error(too_many_message(cap), icon=":material/tab:")
+    st.button("Try again", key="sessions_try_again")  # a rerun: let in once another tab has closed
+    return False
 
 
 def sidebar(here: str) -> None:
@@ -90,7 +120,7 @@ def sidebar(here: str) -> None:
         st.caption(f":material/memory: CPU ({dev['threads']} threads); no GPU found")
     if settings().server_folders:  # a shared server shows students no server paths
         folder = (st.session_state.get("chosen_data") or (None, None))[1]  # the folder typed on the Data page
-        st.caption(f":material/folder: data: `{folder or default_data_root().resolve()}`")
+        st.caption(f":material/folder: data: `{shown_folder(folder) or default_data_root().resolve()}`")
     live = manager.live_jobs()
     running = sum(1 for j in live if j.state == "running")
     st.caption(

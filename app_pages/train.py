@@ -8,7 +8,7 @@ import streamlit as st
 from app_pages.augment_widgets import augment_controls
 from app_pages.common import guarded, job_manager, md, my_runs, owner, url_run, view_link
 from app_pages.course_controls import normalisation_input
-from app_pages.folder_boxes import real_folder, shown_folder
+from app_pages.folder_boxes import real_folder, shown_config, shown_folder
 from app_pages.lesson_landing import landing
 from app_pages.run_panel import control_row, downloads, live_view, open_run, view_only_link
 from app_pages.train_again import run_again
@@ -119,7 +119,7 @@ def start(cfg: RunConfig) -> None:
         my_runs().append(job.run_id)
         qp["run"] = job.run_id
         qp["ctl"] = job.control_key  # this tab keeps control after a reload
-        qp["cfg"] = cfg.to_url()
+        qp["cfg"] = shown_config(cfg).to_url()  # an upload as upload:<folder>, never its server path
         st.session_state.t_base = cfg  # the setup reopens as it was started
         st.session_state.t_fold = True  # and is folded away under the run
         st.rerun()
@@ -136,12 +136,13 @@ if not setup.open:  # its widgets are forgotten while folded: it reopens as the 
 with setup:
     cfg = setup_form() if setup.open else None
     if cfg is not None:
-        if qp.get("cfg") != cfg.to_url():
-            qp["cfg"] = cfg.to_url()  # the link now opens this setup
+        link = shown_config(cfg).to_url()  # an upload as upload:<folder>, never its server path
+        if qp.get("cfg") != link:
+            qp["cfg"] = link  # the link now opens this setup
         step_plan(cfg)  # steps per epoch and in all; too few: a warning and a fix
         if st.button("Start training", type="primary", key="t_start", icon=":material/play_arrow:"):
             start(cfg)
-        st.caption(f"Link to this setup (no run attached): `{view_link(cfg=cfg.to_url())}`")
+        st.caption(f"Link to this setup (no run attached): `{view_link(cfg=link)}`")
 
 
 # -- the run: live or from the run store ---------------------------------------------

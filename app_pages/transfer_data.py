@@ -8,7 +8,8 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages.common import guarded, image_folder_input, md, owner
+from app_pages.common import guarded, md, owner
+from app_pages.folder_boxes import image_folder_input  # an upload shown as upload:<folder>
 from playground.data import list_datasets, load_dataset
 from playground.data.uploads import check_folder_allowed
 

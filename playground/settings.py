@@ -44,6 +44,8 @@ PLAYGROUND_WORKER_NICE         10        same        a worker process's CPU prio
 PLAYGROUND_MAX_RUN_MINUTES     120       30          a run's longest training time; it stops, saved, after it
 PLAYGROUND_MAX_RUNS_PER_SESSION 0        3           queued + running runs of one session (0: no limit)
 PLAYGROUND_MAX_RUNS_PER_ADDRESS 0        30          queued + running runs of one client address (0: no limit)
+PLAYGROUND_MAX_SESSIONS_PER_ADDRESS 0    100         live sessions (browser tabs) of one client address (0: no
+                                                     limit); a school's network may put a whole class behind one
 PLAYGROUND_CLIENT_ADDRESS_HEADER (none)  same        behind a proxy: the request header that holds the client's
                                                      address (e.g. X-Forwarded-For; its last entry counts).
                                                      Unset: the connection's own address
@@ -106,6 +108,7 @@ class Settings:
     inside_mb: int = 256
     max_runs_per_address: int = 0  # 0: no limit
     client_address_header: str | None = None  # None: the connection's own address
+    max_sessions_per_address: int = 0  # 0: no limit
     ray_address: str | None = None  # None: local worker processes
     ray_runs: Path | None = None  # None: files travel back to the server's run store
 
@@ -210,6 +213,7 @@ def settings() -> Settings:
         inside_mb=_int("PLAYGROUND_INSIDE_MB", 256),
         max_runs_per_address=_int("PLAYGROUND_MAX_RUNS_PER_ADDRESS", 30 if classroom else 0, lo=0),
         client_address_header=(os.environ.get("PLAYGROUND_CLIENT_ADDRESS_HEADER") or "").strip() or None,
+        max_sessions_per_address=_int("PLAYGROUND_MAX_SESSIONS_PER_ADDRESS", 100 if classroom else 0, lo=0),
         ray_address=os.environ.get("PLAYGROUND_RAY_ADDRESS") or None,
         ray_runs=Path(os.environ["PLAYGROUND_RAY_RUNS"]) if os.environ.get("PLAYGROUND_RAY_RUNS") else None,
     )

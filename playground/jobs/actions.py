@@ -24,7 +24,9 @@ class JobActions:
 
     _lock: "threading.Lock"
     _queue: "deque[str]"
-    closing: bool
+
+    def close(self, timeout: float = ...) -> None:
+        raise NotImplementedError
 
     def get(self, run_id: str) -> "Job | None":
         raise NotImplementedError
@@ -128,15 +130,20 @@ class JobActions:
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop everything (tests, server exit)."""
+        self.close()  # a stopped run frees its slot: nothing queued may take it now, no start goes on
         with self._lock:
             queued = list(self._queue)
-            self.closing = True  # a stopped run frees its slot: nothing queued may take it now
         for run_id in queued:
             self.stop(run_id)
         for job in self.jobs():
             job.controls.stop()
         for job in self.jobs():
-            if job.thread is not None:
-                job.thread.join(timeout)
-            if job.worker is not None and job.thread is not None and job.thread.is_alive():
+            thread = job.thread
+            if thread is not None:
+                thread.join(timeout)
+            if job.worker is not None and thread is not None and thread.is_alive():
                 job.worker.kill()  # it did not stop in time: its run is listed as interrupted
+        with self._lock:  # a start the closing turned back went back to the queue meanwhile
+            queued = list(self._queue)
+        for run_id in queued:
+            self.stop(run_id)

@@ -1,6 +1,7 @@
 """The queue's fairness, for the job manager: whether a session may queue one more job (the full queue,
-the quota per session and per client address: ``check_room``) and the order the queue is served in (round
-robin by session: ``serving_order``). Both read the manager's jobs; the caller holds its lock."""
+the quota per session and per client address: ``check_room``), the order the queue is served in (round
+robin by session: ``serving_order``) and a long pause's slot given to the next run (``release_idle_pauses``).
+All read the manager's jobs; the caller holds its lock."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from ..errors import PlaygroundError
 from ..settings import settings
 from .job import Job
 
-__all__ = ["check_room", "serving_order"]
+__all__ = ["check_room", "serving_order", "release_idle_pauses"]
 
 
 def check_room(jobs: Iterable[Job], queued: int, max_queued: int, owner: str, addresses: Mapping[str, str]) -> None:
@@ -57,3 +58,14 @@ def serving_order(jobs: Mapping[str, Job], queue: Sequence[str], served: Mapping
         nth, seen[o] = seen.get(o, 0), seen.get(o, 0) + 1  # this session's nth waiting run
         keyed.append(((nth + running.get(o, 0), served.get(o, -1), i), r))
     return [r for _, r in sorted(keyed)]
+
+
+def release_idle_pauses(jobs: Iterable[Job]) -> None:
+    """A run paused for longer than PLAYGROUND_PAUSE_RELEASE_MIN gives its slot to the next one (marked
+    ``released``; the caller holds the manager's lock)."""
+    limit = settings().pause_release_minutes * 60
+    if not limit:
+        return
+    for j in jobs:
+        if j.state == "running" and not j.released and j.controls.paused_for() > limit:
+            j.released = True

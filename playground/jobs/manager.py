@@ -25,12 +25,13 @@ from ..runs import FINAL_KINDS, Run, RunStore
 from ..settings import settings
 from .actions import JobActions
 from .controls import Controls
-from .fairness import check_room, serving_order
+from .fairness import check_room, release_idle_pauses, serving_order
 from .job import Job
 from .kinds import JOB_KINDS, JobKind, kind_of
 from .placement import place_job, placed_jobs
-from .remote import RayWorker, RelayControls, relay_controls
-from .workers import WorkerProcess, process_controls, warm_up
+from .remote import RelayControls, relay_controls
+from .starting import CLOSE_WAIT_S, StartGate, start_job
+from .workers import process_controls, warm_up
 
 __all__ = ["JobManager", "manager", "reset_manager"]
 
@@ -69,9 +70,17 @@ class JobManager(JobActions):
         self._addresses: OrderedDict[str, str] = OrderedDict()  # session -> its client's address (latest)
         self._served: dict[str, int] = {}  # session -> when its last queued job started (round robin)
         self._tick = 0
-        # The server is going away (shutdown(), or the interpreter exiting: see _closing_at_exit): the queue
-        # starts nothing more; what waits stays queued on disk for the restarted server.
-        self.closing = False
+        # The server is going away (shutdown(), or the interpreter exiting): the queue starts nothing more and
+        # no start goes on; what waits stays queued on disk for the restarted server (starting.py).
+        self._gate = StartGate()
+
+    @property
+    def closing(self) -> bool:
+        return self._gate.closing
+
+    def close(self, timeout: float = CLOSE_WAIT_S) -> None:
+        """Start nothing more; wait for the starts in progress (``starting.StartGate``)."""
+        self._gate.close(timeout)
 
     def note_address(self, owner: str, address: str) -> None:
         """The client address a session comes from: runs are also counted per address
@@ -185,9 +194,9 @@ class JobManager(JobActions):
 
     def _pump(self) -> None:
         with self._lock:
-            if self.closing or not threading.main_thread().is_alive():  # the server is going away (see closing)
+            if self.closing:  # the server is going away
                 return
-            self._release_idle_pauses()
+            release_idle_pauses(self._jobs.values())  # long pauses give their slots on
             while self._queue and self._running_count() < self.max_running:
                 job = self._jobs[self._next_locked()]
                 job.state = "running"
@@ -195,7 +204,6 @@ class JobManager(JobActions):
                     job.released = False
                     job.controls.resume()
                     continue
-                (job.run.dir / QUEUED).unlink(missing_ok=True)
                 job.device = (
                     None
                     if self.ray
@@ -225,40 +233,29 @@ class JobManager(JobActions):
     def _running_count(self) -> int:
         return sum(1 for j in self._jobs.values() if j.state == "running" and not j.released)
 
-    def _release_idle_pauses(self) -> None:
-        """A run paused for longer than the setting gives its slot to the next one (caller holds the lock)."""
-        limit = settings().pause_release_minutes * 60
-        if not limit:
-            return
-        for j in self._jobs.values():
-            if j.state == "running" and not j.released and j.controls.paused_for() > limit:
-                j.released = True
-
     def _controls(self, kind: JobKind) -> Controls | RelayControls:
         limit = kind.time_limit_s(settings().max_run_minutes)
         if self.ray:
             return relay_controls(limit)
         return process_controls(limit) if self.workers == "process" else Controls(limit)
 
-    def _events(self, job: Job):
-        """The job's events: from its Ray actor, its worker process, or its kind's ``events`` in this thread."""
-        if self.ray or self.workers == "process":
-            c = job.controls  # a RelayControls exactly when the jobs run on Ray (``_controls``)
-            worker = (
-                RayWorker(job.run, job.kind, c, job.resume, runs_root=self.store.root)
-                if isinstance(c, RelayControls)
-                else WorkerProcess(job.run, job.kind, c, job.resume, job.device, jobs_at_once=self.max_running)
-            )
-            worker.start()
-            job.worker = worker
-            return worker.events()
-        return job.kind.events(
-            job.run, self.store_for(job.kind.name), job.controls, job.resume, job.buffer.add, job.device
-        )
-
     def _work(self, job: Job) -> None:
         try:
-            for e in self._events(job):
+            events = start_job(  # None: the server is going away
+                job,
+                self._gate,
+                self.store_for(job.kind.name),
+                runs_root=self.store.root,
+                remote=self.ray,
+                process=self.workers == "process",
+                jobs_at_once=self.max_running,
+            )
+            if events is None:  # the server is going away: the run waits, queued, for the restarted one
+                with self._lock:
+                    job.state, job.thread = "queued", None
+                    self._queue.appendleft(job.run_id)
+                return
+            for e in events:
                 if e["kind"] == "resumed":  # the run store now holds only what the checkpoint covers
                     job.buffer = job.kind.buffer_from_run(job.run)
                     continue
@@ -369,15 +366,15 @@ def manager() -> JobManager:
         return _manager
 
 
-def _closing_at_exit() -> None:
-    """The interpreter is exiting: the queue starts nothing more. Registered after multiprocessing's own exit
-    hook, so it runs before that one terminates the workers (a worker ended then freed its slot, and the queue
-    forked the next run's worker as the server's semaphores went: FileNotFoundError in SemLock._rebuild)."""
+def _close_at_exit() -> None:
+    """The interpreter is exiting: the queue starts nothing more, and the starts in progress finish first.
+    Registered after multiprocessing's own exit hook, so it runs before that one unlinks the workers'
+    semaphores and terminates the workers (starting.py)."""
     if _manager is not None:
-        _manager.closing = True
+        _manager.close()
 
 
-atexit.register(_closing_at_exit)
+atexit.register(_close_at_exit)
 
 
 def reset_manager() -> None:

@@ -34,12 +34,13 @@ from ..settings import apply_environment, environment, settings
 from .controls import Controls
 from .kinds import JOB_KINDS, JobKind
 
-__all__ = ["WorkerProcess", "process_controls", "warm_up", "died_message"]
+__all__ = ["WorkerProcess", "process_controls", "warm_up", "died_message", "fork_server_ready"]
 
 READY = {"kind": "worker_ready"}  # the worker's first message, not an event of the run
 INTERRUPT_GRACE_S = 30.0  # how long a worker whose server is gone may take to save its run
 _ctx_lock = threading.Lock()
 _ctx: Any = None
+_forks_ready = False  # the fork server has forked a process (fork_server_ready)
 
 
 def preload_modules() -> list[str]:
@@ -77,6 +78,25 @@ def _ensure_fork_server() -> None:
         pass
 
 
+def _nothing() -> None:
+    pass
+
+
+def fork_server_ready(timeout: float = 300.0) -> None:
+    """Returns once the fork server forks workers: the first time, a process that does nothing (no controls,
+    nothing a closing server could take away before it is unpickled) is forked from it and joined, which takes
+    until the fork server has imported torch and every kind's module (seconds; tens of seconds on a busy
+    machine). A worker's start waits this out before it counts itself in (``starting.StartGate``), so a
+    server that goes away never waits for those imports."""
+    global _forks_ready
+    if _forks_ready:
+        return
+    p = context().Process(target=_nothing, name="fork-server-probe", daemon=True)
+    p.start()
+    p.join(timeout)
+    _forks_ready = p.exitcode == 0
+
+
 def process_controls(time_limit_s: float | None) -> Controls:
     """Controls whose events other processes see (the job manager's controls of a worker's run)."""
     ctx = context()
@@ -106,6 +126,9 @@ class WorkerProcess:
         # (even by SIGKILL), the worker reads EOF and ends too: no orphan keeps training a run that
         # the restarted server lists as interrupted.
         self._alive_r, self._alive_w = ctx.Pipe(duplex=False)
+        # The go-ahead (``go``): the worker touches its run only once the server, not closing, says so
+        # (starting.StartGate); a server gone before it says so (EOF) is a no.
+        self._go_r, self._go_w = ctx.Pipe(duplex=False)
         limit = settings().worker_memory_mb
         self.process = ctx.Process(
             target=_child,
@@ -124,12 +147,30 @@ class WorkerProcess:
                 self.queue,
                 self._alive_r,
                 jobs_at_once,
+                self._go_r,
             ),
         )
 
     def start(self) -> None:
+        """Start the worker; returns once it holds its controls (its first message, READY) or has died."""
         self.process.start()
         self._alive_r.close()
+        self._go_r.close()
+        while True:
+            try:
+                if self.queue.get(timeout=0.5) == READY:
+                    return
+            except queue.Empty:
+                if not self.process.is_alive():
+                    return
+
+    def go(self, ok: bool) -> None:
+        """Tell the started worker to begin its run (True) or to end without touching it (False)."""
+        try:
+            self._go_w.send(ok)
+        except OSError:  # it died already: ``events`` says why
+            pass
+        self._go_w.close()
 
     def events(self) -> Iterator[dict[str, Any]]:
         """The worker's events as they come; when it dies without a final event, one that says why
@@ -205,9 +246,11 @@ def _child(
     out,
     alive,
     jobs_at_once: int = 1,
+    go=None,
 ) -> None:
     """The worker's main: run (or resume) the job of this kind (unpickling it imported its module), putting
-    every event on ``out``; None at the end."""
+    every event on ``out``; None at the end. It begins only on the server's go-ahead (``go``): told no, or the
+    server gone, it ends at once without touching the run (which waits, queued, for the restarted server)."""
     controls = Controls(time_limit_s, events=events)
     threading.Thread(target=_end_with_the_server, args=(alive, controls), name="server-watch", daemon=True).start()
     apply_environment(env)
@@ -218,6 +261,12 @@ def _child(
     # thread (with the first put; near the limit it could not start, and the out-of-memory event was lost)
     # and torch's intra-op threads (one parallel op; else libgomp aborts the worker at its first one).
     out.put(READY)
+    try:
+        begin = go is None or go.recv()
+    except (EOFError, OSError):
+        begin = False
+    if not begin:
+        return
     torch.ones(1 << 20).add_(1)
     if memory_mb:
         cap = memory_mb * 2**20
