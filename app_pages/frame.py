@@ -131,10 +131,11 @@ def sidebar(here: str) -> None:
     if mine:
         st.markdown("**Your runs**")
         # Each kind says which page shows its runs; links stay in this tab (this session keeps its runs). The
-        # last 8 training runs and, apart, the last 4 other jobs: visualisations and races never push a run off.
+        # last 8 training runs and, apart, the last 4 other jobs: visualisations and races never push a run off
+        # (a kind that is no run, the top-5 answer, is not listed; None: deleted meanwhile).
         kinds = {r: manager.kind_of(r) for r in mine[-200:]}
         trains = [r for r, k in kinds.items() if k == "train"][-8:]
-        others = [r for r, k in kinds.items() if k not in (None, "train")][-4:]  # None: deleted meanwhile
+        others = [r for r, k in kinds.items() if k not in (None, "train") and JOB_KINDS.get(k).listed][-4:]
         shown = [*reversed(trains), *reversed(others)]
         lit = sidebar_lit(
             shown,

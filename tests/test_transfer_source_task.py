@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from streamlit.testing.v1 import AppTest
 from torchvision.models import get_model
 
 from playground.errors import ConfigError
@@ -138,6 +139,13 @@ def test_the_page_shows_the_top5_from_the_job_and_builds_no_backbone_itself(app,
     assert any(m.caption == "cat.png" for i in at.get("image") for m in i.proto.imgs)  # the worker's thumbnail
     at.run()
     assert list(at.session_state["tl_top5_jobs"].values()) == [job_id]  # the same photo: asked once
+    # The answer is no run: a reloaded tab (the session's runs read back, every kind) lists none in the sidebar.
+    frame = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    frame.session_state["owner"] = at.session_state["owner"]
+    frame.session_state["my_runs"] = [job_id]
+    frame.run()
+    assert not frame.exception, [e.value for e in frame.exception]
+    assert not [p for p in frame.sidebar.get("page_link") if job_id[-6:] in p.proto.label]
 
     at.file_uploader(key="tl_photo").set_value(("broken.jpg", b"\xff\xd8\xff\xe0 cut short", "image/jpeg")).run()
     bad = at.session_state["tl_top5_jobs"][next(reversed(at.session_state["tl_top5_jobs"]))]

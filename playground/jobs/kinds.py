@@ -38,6 +38,7 @@ class JobKind:
     resumable = False  # whether an interrupted run can continue from a checkpoint
     tunable = False  # whether its settings (learning rate, ...) change while it runs (``controls.change``)
     page = ""  # the app page that shows this kind's runs (app_pages/<page>.py)
+    listed = True  # listed among the session's runs in the sidebar (False: a passing answer, not a run)
 
     def page_query(self, run_id: str) -> dict[str, str]:
         """The URL parameters that open ``run_id`` on ``page``."""

@@ -75,6 +75,7 @@ class SourceTaskKind(JobKind):
     spec_type = SourceTask
     folder = "top5"
     page = "transfer"
+    listed = False  # an answer beside the photo, not a run: the sidebar's "Your runs" leaves it out
 
     def page_query(self, run_id: str) -> dict[str, str]:
         return {}  # the page shows it beside the photo, in the session that sent it
