@@ -7,8 +7,9 @@ import numpy as np
 import streamlit as st
 
 from app_pages.augment_widgets import augment_controls
-from app_pages.common import guarded, image_folder_input, lazy_tabs, md, owner
+from app_pages.common import guarded, md, owner
 from app_pages.course_controls import normalisation_input
+from app_pages.widgets import image_folder_input, lazy_tabs
 from playground import plots
 from playground.data import explore, list_datasets, load_dataset
 from playground.data import plots as dplots

@@ -8,16 +8,7 @@ import json
 
 import streamlit as st
 
-from app_pages.common import (
-    guarded,
-    image_folder_input,
-    job_manager,
-    md,
-    my_runs,
-    owner,
-    status_badge,
-    view_link,
-)
+from app_pages.common import guarded, job_manager, md, my_runs, owner, status_badge, view_link
 from app_pages.lesson_landing import landing
 from app_pages.run_panel import ended_box, live_view, open_run
 from app_pages.transfer_setup import (
@@ -29,6 +20,7 @@ from app_pages.transfer_setup import (
     source_task,
     url_runs,
 )
+from app_pages.widgets import image_folder_input
 from playground import export, plots
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets, load_dataset

@@ -258,46 +258,11 @@ def _extract(zf: zipfile.ZipFile, dest: Path, room: int | None) -> tuple[Path, l
                 )
             if info.is_dir():
                 continue
-            parts = _clean_parts(info.filename)
-            if parts is None:
-                skipped["unsafe path"] += 1
+            target = _target(info, dest, dest_resolved)
+            if isinstance(target, str):
+                skipped[target] += 1
                 continue
-            kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the archiver recorded no type
-            if kind and kind != stat.S_IFREG:  # symlinks, devices, fifos
-                skipped["link or special file"] += 1
-                continue
-            if (
-                parts[0] == "__MACOSX"
-                or parts[-1].startswith(".")
-                or PurePosixPath(parts[-1]).suffix.lower() not in IMG_EXTENSIONS
-            ):
-                skipped["not an image"] += 1
-                continue
-            if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
-                raise DatasetUnavailable(
-                    f"{info.filename} expands {info.file_size // info.compress_size}x: "
-                    "refused as a likely decompression bomb."
-                )
-            target = dest.joinpath(*parts)
-            if not target.resolve().is_relative_to(dest_resolved):  # belt and braces
-                skipped["unsafe path"] += 1
-                continue
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(target, "wb") as out:
-                    while chunk := src.read(1 << 20):  # actual bytes, not the declared size, count
-                        written += len(chunk)
-                        if written > max_total:
-                            raise DatasetUnavailable(
-                                f"The archive unpacks to more than its declared size, over {why}; refused."
-                            )
-                        out.write(chunk)
-            except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError, OSError) as e:
-                # encrypted entries, unsupported compression, bad CRCs, a file where a folder must go
-                raise DatasetUnavailable(
-                    f"Could not unpack {info.filename!r} ({type(e).__name__}: {e}). "
-                    "Zip the folders again without a password and upload that."
-                ) from None
+            written = _copy_entry(zf, info, target, written, max_total, why)
     for what, n in skipped.items():
         if n:
             notes.append(f"skipped {n} {what} entr{'y' if n == 1 else 'ies'}")
@@ -313,3 +278,51 @@ def _extract(zf: zipfile.ZipFile, dest: Path, room: int | None) -> tuple[Path, l
             "the class, zip the folders together and upload again."
         )
     return root, notes
+
+
+def _target(info: zipfile.ZipInfo, dest: Path, dest_resolved: Path) -> Path | str:
+    """Where an entry is unpacked, or why it is skipped ("unsafe path", "link or special file", "not an
+    image"); a likely decompression bomb is refused."""
+    parts = _clean_parts(info.filename)
+    if parts is None:
+        return "unsafe path"
+    kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the archiver recorded no type
+    if kind and kind != stat.S_IFREG:  # symlinks, devices, fifos
+        return "link or special file"
+    if (
+        parts[0] == "__MACOSX"
+        or parts[-1].startswith(".")
+        or PurePosixPath(parts[-1]).suffix.lower() not in IMG_EXTENSIONS
+    ):
+        return "not an image"
+    if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
+        raise DatasetUnavailable(
+            f"{info.filename} expands {info.file_size // info.compress_size}x: refused as a likely decompression bomb."
+        )
+    target = dest.joinpath(*parts)
+    if not target.resolve().is_relative_to(dest_resolved):  # belt and braces
+        return "unsafe path"
+    return target
+
+
+def _copy_entry(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, written: int, max_total: int, why: str
+) -> int:
+    """Unpack one entry to ``target`` -> the bytes written so far, this entry's included."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with zf.open(info) as src, open(target, "wb") as out:
+            while chunk := src.read(1 << 20):  # actual bytes, not the declared size, count
+                written += len(chunk)
+                if written > max_total:
+                    raise DatasetUnavailable(
+                        f"The archive unpacks to more than its declared size, over {why}; refused."
+                    )
+                out.write(chunk)
+    except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError, OSError) as e:
+        # encrypted entries, unsupported compression, bad CRCs, a file where a folder must go
+        raise DatasetUnavailable(
+            f"Could not unpack {info.filename!r} ({type(e).__name__}: {e}). "
+            "Zip the folders again without a password and upload that."
+        ) from None
+    return written
