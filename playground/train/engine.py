@@ -41,7 +41,7 @@ from ..runs import Run, RunStore
 from .meter import Meter
 from .plan import check_names
 from .probes import quick_test
-from .setup import Setup, epoch_order, setup
+from .run_setup import Setup, epoch_order, setup
 from .stepview import batch_event
 
 __all__ = ["Controls", "fit", "resume"]

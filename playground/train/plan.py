@@ -1,6 +1,6 @@
 """What one run trains with, known before it trains: the batch size and step counts, the checks of
 its names, the validation split and ``prepare`` (data and model on the device: a ``Prepared``, with
-the facts its model states applied). ``setup.py`` builds the rest of a run on it (``Setup``: the
+the facts its model states applied). ``run_setup.py`` builds the rest of a run on it (``Setup``: the
 task, optimiser, schedule, generator and probes) and draws each epoch's order."""
 
 from __future__ import annotations
