@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages.common import param_widgets
+from app_pages.param_widgets import param_widgets
 from playground.data.augment import AUGMENTATIONS, parse_spec
 
 

@@ -7,7 +7,8 @@ import math
 
 import streamlit as st
 
-from app_pages.common import guarded, owner, param_widgets
+from app_pages.common import guarded, owner
+from app_pages.param_widgets import param_widgets
 from app_pages.train_layers import units_editor
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from playground.data import list_datasets

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import camera_photo, drawing_canvas, guarded, job_manager, listed_runs
+from app_pages.common import guarded, job_manager, listed_runs
 from app_pages.lesson_landing import landing
+from app_pages.widgets import camera_photo, drawing_canvas
 from playground import conv
 from playground.conv.plots import map_figure, numbers_figure
 from playground.data import list_datasets

@@ -7,9 +7,10 @@ import numpy as np
 import streamlit as st
 
 from app_pages.augment_widgets import augment_controls
-from app_pages.common import guarded, lazy_tabs, md, owner
+from app_pages.common import guarded, md, owner
 from app_pages.course_controls import normalisation_input
 from app_pages.folder_boxes import guarded_shown, image_folder_input, real_folder, shown_text
+from app_pages.widgets import lazy_tabs
 from playground import plots
 from playground.data import explore, list_datasets, load_dataset
 from playground.data import plots as dplots

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import camera_photo, drawing_canvas, guarded, md, wkey
+from app_pages.common import guarded, md
+from app_pages.widgets import camera_photo, drawing_canvas, wkey
 from playground import inside as ins
 from playground.data import explore
 from playground.drawing import drawing, shrunk_drawing

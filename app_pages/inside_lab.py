@@ -9,8 +9,9 @@ from typing import Callable
 
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, my_runs, owner, param_widgets
+from app_pages.common import guarded, job_manager, my_runs, owner
 from app_pages.inside_shared import load_source
+from app_pages.param_widgets import param_widgets
 from app_pages.train_layers import TABLED, layer_tables
 from playground import inside as ins
 from playground.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig

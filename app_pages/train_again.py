@@ -9,7 +9,8 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from app_pages.common import guarded, log_steps
+from app_pages.common import guarded
+from app_pages.param_widgets import log_steps
 from app_pages.train_layers import TABLED, block_editor, units_editor
 from playground.config import RunConfig, with_change
 from playground.data.augment import list_augmentations, parse_spec

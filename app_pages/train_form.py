@@ -7,8 +7,8 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages.common import log_steps, param_widgets
 from app_pages.course_controls import protocol_inputs
+from app_pages.param_widgets import log_steps, param_widgets
 from app_pages.train_layers import batch_size_input, model_form
 from playground.config import PRECISIONS, ModelConfig, OptimConfig, RunConfig
 from playground.models import list_models

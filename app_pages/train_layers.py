@@ -8,7 +8,8 @@ import math
 
 import streamlit as st
 
-from app_pages.common import guarded, md, param_widgets
+from app_pages.common import guarded, md
+from app_pages.param_widgets import param_widgets
 from app_pages.train_transfer_form import transfer_form
 from playground.config import RunConfig
 from playground.data import DATASETS, load_dataset

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import guarded, job_manager, log_steps, md
+from app_pages.common import guarded, job_manager, md
 from app_pages.inside_shared import confusion_drilldown
+from app_pages.param_widgets import log_steps
 from app_pages.run_panel import ended_box
 from playground import plots
 from playground.data import explore, load_dataset

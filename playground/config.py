@@ -2,7 +2,8 @@
 
 A ``RunConfig`` is everything needed to reproduce a run. It round-trips through
 ``to_dict``/``from_dict`` and JSON (config.json in a run folder, the app's URL),
-and ``validate`` checks the ranges that need no data loaded; the engine checks
+and ``validate`` checks the ranges that need no data loaded (text of any origin is read
+through ``config_json``: bounded, its values matched to the fields' types); the engine checks
 the rest (batch size against the data set size) once the data is there.
 """
 
@@ -12,11 +13,11 @@ import base64
 import dataclasses
 import json
 import math
-import typing
 import zlib
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Sequence
 
+from .config_json import field_type, loads_bounded, plain, section_from_dict
 from .errors import ConfigError
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "with_change",
     "config_diff",
     "without_server_paths",
+    "field_type",
 ]
 
 
@@ -116,7 +118,7 @@ class RunConfig:
 
     # -- serialisation -------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        return plain(dataclasses.asdict(self))
 
     def to_json(self, **kw: Any) -> str:
         return json.dumps(self.to_dict(), **kw)
@@ -131,32 +133,14 @@ class RunConfig:
         parts = {}
         for f in fields(cls):
             sub_cls = _SECTIONS[f.name]
-            parts[f.name] = _section_from_dict(sub_cls, d.get(f.name, {}), f.name)
+            parts[f.name] = section_from_dict(sub_cls, d.get(f.name, {}), f.name)
         return cls(**parts)
 
     @classmethod
     def from_json(cls, s: str) -> "RunConfig":
         """Parse settings from JSON text of any origin (a file, a link): bounded in size, nesting and
         number length, so crafted text gets a message, never a traceback."""
-        if len(s) > MAX_JSON_CHARS:
-            raise ConfigError(
-                f"The configuration is {len(s):,} characters long; at most {MAX_JSON_CHARS:,} "
-                "are read. Use a shorter one."
-            )
-        try:
-            d = json.loads(s, parse_int=_bounded_int)
-        except RecursionError:
-            raise ConfigError("The configuration is nested too deeply to be a run's settings.") from None
-        except ValueError as e:  # JSONDecodeError, and ConfigError from _bounded_int (a ValueError too)
-            if isinstance(e, ConfigError):
-                raise
-            raise ConfigError(f"The configuration is not valid JSON: {e}.") from None
-        if _depth(d) > MAX_JSON_DEPTH:
-            raise ConfigError(
-                f"The configuration is nested more than {MAX_JSON_DEPTH} levels deep; run "
-                "settings are not. Check the file or link."
-            )
-        return cls.from_dict(d)
+        return cls.from_dict(loads_bounded(s))
 
     def to_url(self) -> str:
         """Compact, URL-safe text (for ?cfg=... links a teacher can share)."""
@@ -239,9 +223,6 @@ class RunConfig:
 
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": TrainConfig}
-MAX_JSON_CHARS = 1 << 16  # a link carries at most 64 kB once unpacked; no run's settings need more
-MAX_JSON_DEPTH = 8  # section -> params -> a list of blocks -> a block's dict is four
-MAX_INT_DIGITS = 30
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes up to 64 bits
 MAX_EPOCHS = 10_000
 MAX_BATCH = 1 << 16
@@ -249,91 +230,9 @@ PRECISIONS = ("auto", "fp32", "bf16")
 MAX_VAL_FRACTION = 0.9
 
 
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise ConfigError(
-            f"A number in the configuration has {len(text):,} digits; no setting needs more than {MAX_INT_DIGITS}."
-        )
-    return int(text)
-
-
-def _depth(x: Any) -> int:
-    if isinstance(x, dict):
-        return 1 + max((_depth(v) for v in x.values()), default=0)
-    if isinstance(x, list):
-        return 1 + max((_depth(v) for v in x), default=0)
-    return 0
-
-
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
-
-
-def _plain(x: Any) -> Any:
-    """Tuples -> lists, mappings -> dicts, so the dict is JSON-ready."""
-    if isinstance(x, Mapping):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    return x
-
-
-def _section_from_dict(cls: type, d: Any, section: str) -> Any:
-    if not isinstance(d, Mapping):
-        raise ConfigError(f"Config section {section!r} must be an object.")
-    known = {f.name: f for f in fields(cls)}
-    unknown = set(d) - set(known)
-    if unknown:
-        raise ConfigError(f"Unknown field(s) in {section!r}: {', '.join(sorted(unknown))}. Known: {', '.join(known)}.")
-    kwargs = {}
-    for name, value in d.items():
-        default = getattr(cls(), name)
-        where = f"{section}.{name}"
-        if default is None:  # optional fields: None, or a value of the declared type
-            kwargs[name] = None if value is None else _coerce(value, _SAMPLE[field_type(cls, name)], where)
-        else:
-            kwargs[name] = _coerce(value, default, where)
-    return cls(**kwargs)
-
-
-_SAMPLE: dict[type, Any] = {int: 0, float: 0.0, str: "", bool: False}
-
-
-def field_type(cls: type, name: str) -> type:
-    """A config field's declared type, without its ``| None``: ``int | None`` -> int."""
-    hint = typing.get_type_hints(cls)[name]
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
-
-
-def _coerce(value: Any, default: Any, where: str) -> Any:
-    """Match JSON values to the field's type (lists -> tuples, ints -> floats)."""
-    if isinstance(default, tuple):
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where} must be a list.")
-        return tuple(value)
-    if isinstance(default, Mapping):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{where} must be an object.")
-        return dict(value)
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false.")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number (got {value!r}).")
-        return float(value)
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer (got {value!r}).")
-        return value
-    if isinstance(default, str) and not isinstance(value, str):
-        raise ConfigError(f"{where} must be text (got {value!r}).")
-    return value
 
 
 # -- a copy of a config with one setting changed; the settings that differ between configs --

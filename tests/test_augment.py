@@ -8,6 +8,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from playground.data import augment as A
+from playground.data import augment_functional as AF
 from playground.errors import ConfigError
 
 BIL = InterpolationMode.BILINEAR
@@ -22,7 +23,7 @@ def test_affine_matches_torchvision(batch):
     angle = torch.tensor([30.0, -45.0, 10.0, 0.0])
     tx, ty = torch.tensor([2.0, -3.0, 0.0, 1.0]), torch.tensor([1.0, 0.0, -2.0, 3.0])
     scale = torch.tensor([1.0, 0.8, 1.2, 1.0])
-    out = A.warp(batch, A.affine_matrix(angle, tx, ty, scale))
+    out = AF.warp(batch, AF.affine_matrix(angle, tx, ty, scale))
     for i in range(len(batch)):
         # torchvision's affine counts the angle clockwise, its rotate counter-clockwise (as we do)
         ref = TF.affine(
@@ -39,7 +40,7 @@ def test_affine_matches_torchvision(batch):
 def test_rotation_matches_torchvision_rotate(batch):
     angle = torch.tensor([90.0, 15.0, -30.0, 180.0])
     zero = torch.zeros(4)
-    out = A.warp(batch, A.affine_matrix(angle, zero, zero, torch.ones(4)))
+    out = AF.warp(batch, AF.affine_matrix(angle, zero, zero, torch.ones(4)))
     for i in range(4):
         ref = TF.rotate(batch[i], float(angle[i]), interpolation=BIL)
         torch.testing.assert_close(out[i], ref, atol=1e-4, rtol=0)
@@ -50,7 +51,7 @@ def test_resized_crop_matches_torchvision_inside_the_crop(batch):
     # neighbours just outside the box, torchvision's resize clamps to the box edge.
     top, left = torch.tensor([2.0, 1.0, 3.0, 1.0]), torch.tensor([1.0, 2.0, 4.0, 1.0])
     h, w = torch.tensor([10.0, 15.0, 12.0, 18.0]), torch.tensor([12.0, 20.0, 16.0, 22.0])
-    out = A.warp(batch, A.crop_matrix(top, left, h, w, 20, 24))
+    out = AF.warp(batch, AF.crop_matrix(top, left, h, w, 20, 24))
     for i in range(4):
         ref = TF.resized_crop(
             batch[i], int(top[i]), int(left[i]), int(h[i]), int(w[i]), [20, 24], interpolation=BIL, antialias=False
@@ -60,8 +61,8 @@ def test_resized_crop_matches_torchvision_inside_the_crop(batch):
 
 def test_flips_match_torchvision(batch):
     which = torch.tensor([True, False, True, False])
-    h = A.flip(batch, which, -1)
-    v = A.flip(batch, which, -2)
+    h = AF.flip(batch, which, -1)
+    v = AF.flip(batch, which, -2)
     torch.testing.assert_close(h[0], TF.horizontal_flip(batch[0]))
     torch.testing.assert_close(v[2], TF.vertical_flip(batch[2]))
     torch.testing.assert_close(h[1], batch[1])
@@ -70,9 +71,9 @@ def test_flips_match_torchvision(batch):
 @pytest.mark.parametrize(
     "ours, theirs",
     [
-        (A.adjust_brightness, TF.adjust_brightness),
-        (A.adjust_contrast, TF.adjust_contrast),
-        (A.adjust_saturation, TF.adjust_saturation),
+        (AF.adjust_brightness, TF.adjust_brightness),
+        (AF.adjust_contrast, TF.adjust_contrast),
+        (AF.adjust_saturation, TF.adjust_saturation),
     ],
 )
 @pytest.mark.parametrize("channels", [1, 3])
@@ -87,7 +88,7 @@ def test_colour_adjustments_match_torchvision(ours, theirs, channels):
 def test_erase_matches_torchvision(batch):
     top, left = torch.tensor([0, 5, 3, 10]), torch.tensor([1, 0, 20, 4])
     h, w = torch.tensor([4, 6, 10, 0]), torch.tensor([5, 3, 4, 7])
-    out = A.erase(batch, top, left, h, w, value=0.0)
+    out = AF.erase(batch, top, left, h, w, value=0.0)
     for i in range(4):
         ref = TF.erase(batch[i], int(top[i]), int(left[i]), int(h[i]), int(w[i]), torch.tensor(0.0))
         torch.testing.assert_close(out[i], ref)
@@ -179,7 +180,7 @@ def test_parse_spec_positional_and_named():
 )
 def test_affine_grid_is_torchs(b, h, w, dtype):
     theta = torch.randn(b, 2, 3, generator=torch.Generator().manual_seed(b), dtype=dtype)
-    ours = A.affine_grid(theta, h, w)
+    ours = AF.affine_grid(theta, h, w)
     assert ours.shape == (b, h, w, 2) and ours.is_contiguous() and ours.dtype == dtype
     torch.testing.assert_close(ours, F.affine_grid(theta, [b, 1, h, w], align_corners=False))
 

@@ -509,7 +509,7 @@ def test_the_quick_test_estimate_of_a_reconstruction_equals_the_full_evaluation_
     import playground.train.probes as probes
     from playground.autoencode.plots import reconstruction_curves
     from playground.jobs.buffer import RunBuffer
-    from playground.train.plan import setup
+    from playground.train.run_setup import setup
 
     cfg = RunConfig().replace(
         model={"name": "autoencoder"},

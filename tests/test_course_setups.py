@@ -20,7 +20,8 @@ from playground.flags import config_from_args
 from playground.models import build_model
 from playground.train import fit
 from playground.train.init import init_weights
-from playground.train.plan import prepare, setup, val_split
+from playground.train.plan import prepare, val_split
+from playground.train.run_setup import setup
 
 SHAPES = {"dataset": "shapes", "params": {"n_train": 200, "n_test": 40, "size": 16}}
 FAST = {"epochs": 2, "device": "cpu", "precision": "fp32", "quick_test": 0, "log_seconds": 0}
@@ -101,7 +102,7 @@ def test_the_best_validation_checkpoint_is_kept_tested_and_marked():
 
 
 def test_unshuffled_order_is_the_stored_order():
-    from playground.train.plan import epoch_order
+    from playground.train.run_setup import epoch_order
 
     s = setup(_cfg(train={"shuffle": False}))
     perm, _ = epoch_order(s, None)

@@ -20,7 +20,7 @@ from playground.errors import CheckpointError, ConfigError, WeightsUnavailable
 from playground.jobs.manager import reset_manager
 from playground.models import build_model
 from playground.models.transfer import BACKBONES, build_transfer
-from playground.train import fit, plan, prepare
+from playground.train import fit, prepare, run_setup
 from playground.transfer import (
     estimate_epoch,
     freeze_options,
@@ -156,7 +156,7 @@ def test_frozen_blocks_stay_in_eval_mode():
 
 def test_only_trainable_parameters_reach_the_optimiser(monkeypatch):
     seen = {}
-    real_opt, real_prepare = plan.build_optimizer, plan.prepare
+    real_opt, real_prepare = run_setup.build_optimizer, run_setup.prepare
 
     def spy_opt(name, params, **kw):
         seen["opt"] = real_opt(name, params, **kw)
@@ -166,8 +166,8 @@ def test_only_trainable_parameters_reach_the_optimiser(monkeypatch):
         seen["p"] = real_prepare(cfg, *args)
         return seen["p"]
 
-    monkeypatch.setattr(plan, "build_optimizer", spy_opt)
-    monkeypatch.setattr(plan, "prepare", spy_prepare)
+    monkeypatch.setattr(run_setup, "build_optimizer", spy_opt)
+    monkeypatch.setattr(run_setup, "prepare", spy_prepare)
     cfg = small_cfg(freeze="last_k", k=2, backbone_lr_scale=0.1).replace(optim={"lr": 0.01, "name": "sgd"})
     events = list(fit(cfg))
     assert events[-1]["kind"] == "done", events[-1]

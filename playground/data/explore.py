@@ -18,9 +18,20 @@ from ..images import hwc
 from .augment import build_pipeline
 from .datasets import Dataset, load_dataset
 
-__all__ = ["warm_up", "samples", "class_distribution", "pixel_histograms", "augment_preview",
-           "normalise_preview", "flatten_view", "conv_patches", "conv_output_size", "conv_windows", "image",
-           "prediction_tiles"]
+__all__ = [
+    "warm_up",
+    "samples",
+    "class_distribution",
+    "pixel_histograms",
+    "augment_preview",
+    "normalise_preview",
+    "flatten_view",
+    "conv_patches",
+    "conv_output_size",
+    "conv_windows",
+    "image",
+    "prediction_tiles",
+]
 
 
 def image(ds: Dataset, index: int, split: str = "test") -> np.ndarray:
@@ -28,8 +39,9 @@ def image(ds: Dataset, index: int, split: str = "test") -> np.ndarray:
     return hwc(x[index])
 
 
-def samples(ds: Dataset, n: int = 32, class_index: int | None = None, split: str = "train",
-            seed: int = 0) -> tuple[list[np.ndarray], list[str], list[int]]:
+def samples(
+    ds: Dataset, n: int = 32, class_index: int | None = None, split: str = "train", seed: int = 0
+) -> tuple[list[np.ndarray], list[str], list[int]]:
     """Random images (optionally of one class): images, captions, indices."""
     x, y = (ds.train_x, ds.train_y) if split == "train" else (ds.test_x, ds.test_y)
     pool = torch.arange(len(y)) if class_index is None else (y == class_index).nonzero().squeeze(1)
@@ -53,8 +65,7 @@ def _memo(key: tuple, ds: Dataset) -> dict | None:
         return hit[1] if hit is not None and hit[0]() is ds else None  # not a new object at a reused address
 
 
-def pixel_histograms(ds: Dataset, normalised: bool = False, bins: int = 64,
-                     max_images: int = 5000) -> dict[str, Any]:
+def pixel_histograms(ds: Dataset, normalised: bool = False, bins: int = 64, max_images: int = 5000) -> dict[str, Any]:
     """Per-channel histograms of pixel values in [0, 1] (or after normalisation), computed once per
     data set and shared by every session (the Data page draws them for each visitor). Callers that
     arrive while it is being computed (a class opening the Data page at once) wait for that one
@@ -99,7 +110,7 @@ def warm_up(name: str = "shapes") -> None:
             ds = load_dataset(name)  # the default shapes: read from the disk cache after the first start
             pixel_histograms(ds)
             pixel_histograms(ds, normalised=True)
-        except Exception:  # noqa: BLE001 -- the page that needs it loads it again and says what went wrong
+        except Exception:
             pass
 
     threading.Thread(target=work, name=f"warm-up-{name}", daemon=True).start()
@@ -115,12 +126,16 @@ def _pixel_histograms(ds: Dataset, normalised: bool, bins: int, max_images: int)
     edges = np.linspace(lo, hi, bins + 1)
     counts = [torch.histc(x[:, c], bins=bins, min=lo, max=hi).numpy() for c in range(x.shape[1])]
     names = ["grey"] if x.shape[1] == 1 else ["red", "green", "blue"][: x.shape[1]]
-    return {"edges": edges, "counts": counts, "channels": names,
-            "mean": [float(v) for v in x.mean(dim=(0, 2, 3))], "std": [float(v) for v in x.std(dim=(0, 2, 3))]}
+    return {
+        "edges": edges,
+        "counts": counts,
+        "channels": names,
+        "mean": [float(v) for v in x.mean(dim=(0, 2, 3))],
+        "std": [float(v) for v in x.std(dim=(0, 2, 3))],
+    }
 
 
-def augment_preview(ds: Dataset, index: int, specs: Sequence[str], n: int = 16,
-                    seed: int = 0) -> list[np.ndarray]:
+def augment_preview(ds: Dataset, index: int, specs: Sequence[str], n: int = 16, seed: int = 0) -> list[np.ndarray]:
     """One training image under ``n`` independent draws of the pipeline."""
     pipe = build_pipeline(specs)
     x = ds.train_x[index : index + 1].float().div(255).repeat(n, 1, 1, 1)  # (n, C, H, W)
@@ -164,12 +179,19 @@ def conv_patches(ds: Dataset, index: int, kernel: int = 3, stride: int | None = 
     patches = cols[0].T.reshape(ny * nx, c, kernel, kernel).numpy()
     corners = [(r * stride, q * stride) for r in range(ny) for q in range(nx)]
     tiles = [hwc(torch.from_numpy(p).mul(255).round().to(torch.uint8)) for p in patches]
-    return {"patches": patches, "tiles": tiles, "corners": corners, "grid": (ny, nx),
-            "inputs_per_unit": c * kernel * kernel, "mlp_inputs_per_unit": c * h * w}
+    return {
+        "patches": patches,
+        "tiles": tiles,
+        "corners": corners,
+        "grid": (ny, nx),
+        "inputs_per_unit": c * kernel * kernel,
+        "mlp_inputs_per_unit": c * h * w,
+    }
 
 
-def conv_windows(ds: Dataset, index: int, kernel: int = 3, stride: int = 1, padding: int = 0,
-                 examples: int = 4) -> dict[str, Any]:
+def conv_windows(
+    ds: Dataset, index: int, kernel: int = 3, stride: int = 1, padding: int = 0, examples: int = 4
+) -> dict[str, Any]:
     """Where a k x k convolution with ``stride`` and zero ``padding`` looks on one training image.
 
     ``image``: the padded image (H + 2p, W + 2p) or (.., 3) uint8 (the padding black); ``grid``
@@ -181,8 +203,10 @@ def conv_windows(ds: Dataset, index: int, kernel: int = 3, stride: int = 1, padd
     x = ds.train_x[index : index + 1].float() / 255  # (1, C, H, W)
     _, c, h, w = x.shape
     if not (kernel >= 1 and stride >= 1 and 0 <= padding < kernel and kernel <= min(h, w) + 2 * padding):
-        raise ConfigError(f"A {kernel}x{kernel} kernel with stride {stride} and padding {padding} does not fit "
-                          f"a {h}x{w} image (padding 0..{kernel - 1}, stride 1 or more).")
+        raise ConfigError(
+            f"A {kernel}x{kernel} kernel with stride {stride} and padding {padding} does not fit "
+            f"a {h}x{w} image (padding 0..{kernel - 1}, stride 1 or more)."
+        )
     xp = torch.nn.functional.pad(x, (padding,) * 4)
     oh, ow = conv_output_size(h, kernel, stride, padding), conv_output_size(w, kernel, stride, padding)
     unfolded = torch.nn.functional.unfold(xp, kernel, stride=stride)[0]  # (C k k, oh * ow)
@@ -191,11 +215,27 @@ def conv_windows(ds: Dataset, index: int, kernel: int = 3, stride: int = 1, padd
     ex = []
     for r, q in dict.fromkeys(picks):
         patch = unfolded[:, r * ow + q].reshape(c, kernel, kernel)
-        ex.append({"row": r, "col": q, "top": r * stride, "left": q * stride,
-                   "tile": hwc(patch.mul(255).round().to(torch.uint8))})
-    return {"image": hwc(xp[0].mul(255).round().to(torch.uint8)), "size": (h, w), "kernel": kernel,
-            "stride": stride, "padding": padding, "grid": (oh, ow), "positions": int(unfolded.shape[1]),
-            "examples": ex, "inputs_per_unit": c * kernel * kernel, "mlp_inputs_per_unit": c * h * w}
+        ex.append(
+            {
+                "row": r,
+                "col": q,
+                "top": r * stride,
+                "left": q * stride,
+                "tile": hwc(patch.mul(255).round().to(torch.uint8)),
+            }
+        )
+    return {
+        "image": hwc(xp[0].mul(255).round().to(torch.uint8)),
+        "size": (h, w),
+        "kernel": kernel,
+        "stride": stride,
+        "padding": padding,
+        "grid": (oh, ow),
+        "positions": int(unfolded.shape[1]),
+        "examples": ex,
+        "inputs_per_unit": c * kernel * kernel,
+        "mlp_inputs_per_unit": c * h * w,
+    }
 
 
 def prediction_tiles(ds: Dataset, samples_: dict[str, list]) -> list[tuple[np.ndarray, str, bool]]:

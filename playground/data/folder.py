@@ -71,9 +71,7 @@ def scan_folder(root: Path) -> dict[str, dict[str, list[Path]]]:
             )
     n_classes = len(next(iter(layout.values())))
     if n_classes < 2:
-        raise DatasetUnavailable(
-            f"{root} holds only one class; a classifier needs at least two class folders."
-        )
+        raise DatasetUnavailable(f"{root} holds only one class; a classifier needs at least two class folders.")
     return layout
 
 
@@ -84,8 +82,9 @@ def _classes(folder: Path) -> dict[str, list[Path]]:
     return out
 
 
-def read_image(path: Path | str, size: int, mode: str, limit: PixelLimit | None = None,
-               pixels: int | None = None) -> np.ndarray:
+def read_image(
+    path: Path | str, size: int, mode: str, limit: PixelLimit | None = None, pixels: int | None = None
+) -> np.ndarray:
     """Decode one image to a (size, size, C) uint8 array in ``mode`` ("RGB" or "L"): the one decoder
     (``playground.images``: EXIF, alpha over white, 16-bit scaled, the pixel cap; a JPEG at reduced
     size), then centre-cropped to a square and resized by Pillow (bilinear: for many small images,
@@ -109,7 +108,8 @@ class _Clock:
         if time.monotonic() > self.deadline:
             raise DatasetUnavailable(
                 f"Reading the images in {self.root} took longer than {self.budget:g} s (PLAYGROUND_MAX_UNPACK_SECONDS;"
-                f" {done:,} of {total:,} files read). Use fewer images, or downscale them first.")
+                f" {done:,} of {total:,} files read). Use fewer images, or downscale them first."
+            )
 
 
 MAX_PIXELS_PER_BYTE = 2048  # more pixels per byte of file than PNG's deflate can reach: a decompression bomb
@@ -133,8 +133,9 @@ def _headers(files: list[Path], clock: _Clock) -> tuple[dict[Path, Header], list
             bad.append(f"{f.name} ({e.reason})")
             continue
         if _bomb(f, head):
-            bad.append(f"{f.name} (likely decompression bomb: {head.megapixels:,.0f} megapixels in "
-                       f"{f.stat().st_size:,} bytes)")
+            bad.append(
+                f"{f.name} (likely decompression bomb: {head.megapixels:,.0f} megapixels in {f.stat().st_size:,} bytes)"
+            )
         else:
             heads[f] = head
     return heads, bad
@@ -148,11 +149,13 @@ def _check_pixels(heads: dict[Path, Header], root: Path, size: int) -> None:
         raise DatasetUnavailable(
             f"The {len(heads):,} images in {root} hold {total:,.0f} megapixels together; this server decodes at "
             f"most {cap:,.0f} megapixels per folder or archive (PLAYGROUND_MAX_FOLDER_MP). Use fewer images, or "
-            f"downscale them first (the data set keeps {size} x {size} pixels of each).")
+            f"downscale them first (the data set keeps {size} x {size} pixels of each)."
+        )
 
 
-def _decode(files: list[Path], heads: dict[Path, Header], size: int,
-            mode: str, clock: _Clock) -> tuple[list[np.ndarray], list[int], list[str]]:
+def _decode(
+    files: list[Path], heads: dict[Path, Header], size: int, mode: str, clock: _Clock
+) -> tuple[list[np.ndarray], list[int], list[str]]:
     arrays, keep, bad, limit = [], [], [], pixel_limit()
     for i, f in enumerate(files):
         clock.check(i, len(files))
@@ -168,10 +171,21 @@ def _decode(files: list[Path], heads: dict[Path, Header], size: int,
 
 # The shape before any image is read: colour unless the folder is known to be grey (the gate's budget
 # estimate takes the larger); the number of classes is the folder's, at most a few hundred in practice.
-@register_dataset("image_folder", choices={"mode": MODES}, input_shape=lambda image_size=32, mode="auto", **_:
-                  (1 if mode == "L" else 3, image_size, image_size), num_classes=None)
-def image_folder(*, root: Path, download: bool = True, image_size: int = 32, mode: str = "auto",
-                 test_fraction: float = 0.2, seed: int = 0) -> Dataset:
+@register_dataset(
+    "image_folder",
+    choices={"mode": MODES},
+    input_shape=lambda image_size=32, mode="auto", **_: (1 if mode == "L" else 3, image_size, image_size),
+    num_classes=None,
+)
+def image_folder(
+    *,
+    root: Path,
+    download: bool = True,
+    image_size: int = 32,
+    mode: str = "auto",
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> Dataset:
     """Your own images: class sub-folders (optionally under train/ and test/)."""
     if mode not in MODES:
         raise ConfigError(f"mode must be one of {', '.join(MODES)} (got {mode!r}).")
@@ -187,8 +201,10 @@ def image_folder(*, root: Path, download: bool = True, image_size: int = 32, mod
     heads, skipped = _headers(every, clock)
     if mode == "auto":  # grey only if every image is grey
         mode = "L" if heads and all(h.grey for h in heads.values()) else "RGB"
-    check_size(len(every) * (1 if mode == "L" else 3) * image_size * image_size,
-               f"{len(every):,} images at {image_size}x{image_size}")  # before decoding any of them
+    check_size(
+        len(every) * (1 if mode == "L" else 3) * image_size * image_size,
+        f"{len(every):,} images at {image_size}x{image_size}",
+    )  # before decoding any of them
     _check_pixels(heads, root, image_size)
 
     splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -199,14 +215,18 @@ def image_folder(*, root: Path, download: bool = True, image_size: int = 32, mod
         arrays, keep, bad = _decode(files, heads, image_size, mode, clock)
         skipped += bad
         if not arrays:
-            raise DatasetUnavailable(f"None of the {len(files)} images in {root} could be decoded: "
-                                     f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}.")
+            raise DatasetUnavailable(
+                f"None of the {len(files)} images in {root} could be decoded: "
+                f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}."
+            )
         x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()  # (N, C, H, W)
         y = torch.tensor([labels[i] for i in keep], dtype=torch.int64)
         splits[split] = (x, y)
     if skipped:
-        notes.append(f"skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:5])}"
-                     + (" ..." if len(skipped) > 5 else ""))
+        notes.append(
+            f"skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:5])}"
+            + (" ..." if len(skipped) > 5 else "")
+        )
 
     if "all" in splits:  # seeded, stratified split
         x, y = splits.pop("all")

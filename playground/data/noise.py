@@ -24,14 +24,25 @@ import torch
 from ..errors import ConfigError
 from ..registry import Registry
 
-__all__ = ["NOISES", "Noise", "Corruption", "build_noise", "parse_noise", "list_noises",
-           "add_gaussian_noise", "add_salt_pepper_noise", "add_mask_noise"]
+__all__ = [
+    "NOISES",
+    "Noise",
+    "Corruption",
+    "build_noise",
+    "parse_noise",
+    "list_noises",
+    "add_gaussian_noise",
+    "add_salt_pepper_noise",
+    "add_mask_noise",
+]
 
 
 # -- functional layer ------------------------------------------------------------
 
-def add_gaussian_noise(x: torch.Tensor, std: float, g: torch.Generator | None = None,
-                       clip: bool = True) -> torch.Tensor:
+
+def add_gaussian_noise(
+    x: torch.Tensor, std: float, g: torch.Generator | None = None, clip: bool = True
+) -> torch.Tensor:
     noise = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)  # (B, C, H, W)
     out = x + std * noise
     return out.clamp_(0, 1) if clip else out
@@ -42,8 +53,9 @@ def _pixel_draws(x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
     return torch.rand((b, 1, h, w), generator=g, device=x.device)  # one draw per pixel, all channels
 
 
-def add_salt_pepper_noise(x: torch.Tensor, p: float, g: torch.Generator | None = None,
-                          salt: float = 0.5) -> torch.Tensor:
+def add_salt_pepper_noise(
+    x: torch.Tensor, p: float, g: torch.Generator | None = None, salt: float = 0.5
+) -> torch.Tensor:
     """Each pixel is hit with probability ``p``; a hit pixel is white with probability ``salt``, else black."""
     u = _pixel_draws(x, g)  # (B, 1, H, W)
     hit = u < p
@@ -59,6 +71,7 @@ def add_mask_noise(x: torch.Tensor, fraction: float, g: torch.Generator | None =
 
 
 # -- registry of configured corruptions ------------------------------------------
+
 
 class Noise:
     """One configured corruption: ``noise(x, g)``."""
@@ -117,15 +130,19 @@ def none() -> Noise:
 @NOISES.register("gaussian")
 def gaussian(std: float = 0.5, clip: int = 1) -> Noise:
     """Gaussian noise: add N(0, std^2) to every value, clipped to [0, 1] (clip=0: not clipped)."""
-    return _Gaussian(_in(std, 0, 2, "gaussian noise std", "pixels are in [0, 1], so try 0.1 to 0.8"),
-                     bool(_in(clip, 0, 1, "gaussian clip", "1 clips to [0, 1], 0 does not")))
+    return _Gaussian(
+        _in(std, 0, 2, "gaussian noise std", "pixels are in [0, 1], so try 0.1 to 0.8"),
+        bool(_in(clip, 0, 1, "gaussian clip", "1 clips to [0, 1], 0 does not")),
+    )
 
 
 @NOISES.register("salt_pepper")
 def salt_pepper(p: float = 0.1, salt: float = 0.5) -> Noise:
     """Salt and pepper: each pixel, with probability p, turns white or black."""
-    return _SaltPepper(_in(p, 0, 1, "salt_pepper probability p", "it is the share of pixels hit, e.g. 0.1"),
-                       _in(salt, 0, 1, "salt_pepper salt", "it is the share of hit pixels that turn white"))
+    return _SaltPepper(
+        _in(p, 0, 1, "salt_pepper probability p", "it is the share of pixels hit, e.g. 0.1"),
+        _in(salt, 0, 1, "salt_pepper salt", "it is the share of hit pixels that turn white"),
+    )
 
 
 @NOISES.register("mask")
@@ -139,6 +156,7 @@ def list_noises() -> list[str]:
 
 
 # -- specs -------------------------------------------------------------------------
+
 
 def parse_noise(spec: str) -> tuple[str, dict[str, Any]]:
     """``"gaussian:0.5"`` -> ("gaussian", {"std": 0.5}); ``"salt_pepper:p=0.1,salt=0.3"``."""

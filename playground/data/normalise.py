@@ -33,8 +33,10 @@ def _channels(values: float | Sequence[float], c: int, what: str) -> tuple[float
     if len(vals) == 1:
         vals = vals * c
     if len(vals) != c:
-        raise ConfigError(f"normalisation: {what} has {len(vals)} values but the images have {c} channel(s); "
-                          f"give one value, or {c} separated by '/' (e.g. {what}=0.5/0.5/0.5).")
+        raise ConfigError(
+            f"normalisation: {what} has {len(vals)} values but the images have {c} channel(s); "
+            f"give one value, or {c} separated by '/' (e.g. {what}=0.5/0.5/0.5)."
+        )
     return tuple(vals)
 
 
@@ -60,18 +62,21 @@ def fixed(mean: float | Sequence[float] = 0.5, std: float | Sequence[float] = 0.
     def stats(ds) -> Stats:
         c = ds.shape[0]
         return _channels(mean, c, "mean"), _channels(std, c, "std")
+
     return stats
 
 
 @NORMALISATIONS.register("imagenet", label="ImageNet's mean and std (pretrained backbones)")
 def imagenet() -> Callable[[Any], Stats]:
     """ImageNet's per-channel statistics (grey images: through the grey conversion)."""
+
     def stats(ds) -> Stats:
         if ds.shape[0] == 3:
             return IMAGENET_MEAN, IMAGENET_STD
         mean = sum(w * m for w, m in zip(LUMA, IMAGENET_MEAN))
         std = sum(w * s for w, s in zip(LUMA, IMAGENET_STD))  # an upper bound of the grey std
         return (mean,) * ds.shape[0], (std,) * ds.shape[0]
+
     return stats
 
 

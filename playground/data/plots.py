@@ -25,13 +25,33 @@ def conv_windows_figure(view: dict[str, Any], title: str, height: int = 420) -> 
     k, p = view["kernel"], view["padding"]
     shapes = []
     for i, e in enumerate(view["examples"]):
-        shapes.append(dict(type="rect", x0=e["left"] - 0.5, y0=e["top"] - 0.5, x1=e["left"] + k - 0.5,
-                           y1=e["top"] + k - 0.5, line=dict(color=WINDOW_COLOURS[i % len(WINDOW_COLOURS)], width=3)))
+        shapes.append(
+            dict(
+                type="rect",
+                x0=e["left"] - 0.5,
+                y0=e["top"] - 0.5,
+                x1=e["left"] + k - 0.5,
+                y1=e["top"] + k - 0.5,
+                line=dict(color=WINDOW_COLOURS[i % len(WINDOW_COLOURS)], width=3),
+            )
+        )
     if p:
         h, w = view["size"]
-        shapes.append(dict(type="rect", x0=p - 0.5, y0=p - 0.5, x1=p + w - 0.5, y1=p + h - 0.5,
-                           line=dict(color="#999999", width=1, dash="dash")))
-    layout = figure_layout(title, height, shapes=shapes,
-                           xaxis=dict(visible=False, constrain="domain"),
-                           yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain"))
+        shapes.append(
+            dict(
+                type="rect",
+                x0=p - 0.5,
+                y0=p - 0.5,
+                x1=p + w - 0.5,
+                y1=p + h - 0.5,
+                line=dict(color="#999999", width=1, dash="dash"),
+            )
+        )
+    layout = figure_layout(
+        title,
+        height,
+        shapes=shapes,
+        xaxis=dict(visible=False, constrain="domain"),
+        yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain"),
+    )
     return go.Figure(go.Image(z=rgb, hovertemplate="row %{y}, column %{x}<extra></extra>"), layout=layout)

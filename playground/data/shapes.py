@@ -77,12 +77,20 @@ def _arrow(u, v):  # shaft and head, pointing right
 
 def _heart(u, v):
     x, y = u * 1.25, -(v * 1.25) + 0.25  # the implicit heart, y up
-    return (x * x + y * y - 1) ** 3 - x * x * y ** 3 < 0
+    return (x * x + y * y - 1) ** 3 - x * x * y**3 < 0
 
 
 SHAPES: dict[str, Mask] = {
-    "circle": _circle, "square": _square, "triangle": _triangle, "plus": _plus, "ring": _ring,
-    "star": _star, "hexagon": _hexagon, "crescent": _crescent, "arrow": _arrow, "heart": _heart,
+    "circle": _circle,
+    "square": _square,
+    "triangle": _triangle,
+    "plus": _plus,
+    "ring": _ring,
+    "star": _star,
+    "hexagon": _hexagon,
+    "crescent": _crescent,
+    "arrow": _arrow,
+    "heart": _heart,
 }
 SHAPE_CLASSES = list(SHAPES)
 
@@ -93,10 +101,14 @@ CHUNK = 512  # images drawn at a time: the supersampled temporaries stay in the 
 def _background_draws(n: int, g: torch.Generator) -> dict[str, torch.Tensor]:
     """The random draws of ``n`` backgrounds, in the order the data set was first drawn in (the same seed
     gives the same images whatever the chunking)."""
-    return {"c1": torch.rand(n, 3, 1, 1, generator=g), "c2": torch.rand(n, 3, 1, 1, generator=g),
-            "ang": torch.rand(n, 1, 1, generator=g) * 2 * math.pi, "freq": 1 + torch.rand(n, 1, 1, generator=g) * 5,
-            "kind": torch.randint(0, 3, (n, 1, 1), generator=g),
-            "contrast": 0.15 + 0.35 * torch.rand(n, 1, 1, 1, generator=g)}  # keep the shape the salient part
+    return {
+        "c1": torch.rand(n, 3, 1, 1, generator=g),
+        "c2": torch.rand(n, 3, 1, 1, generator=g),
+        "ang": torch.rand(n, 1, 1, generator=g) * 2 * math.pi,
+        "freq": 1 + torch.rand(n, 1, 1, generator=g) * 5,
+        "kind": torch.randint(0, 3, (n, 1, 1), generator=g),
+        "contrast": 0.15 + 0.35 * torch.rand(n, 1, 1, 1, generator=g),
+    }  # keep the shape the salient part
 
 
 def _backgrounds(d: dict[str, torch.Tensor], grain: torch.Tensor, size: int) -> torch.Tensor:
@@ -112,8 +124,9 @@ def _backgrounds(d: dict[str, torch.Tensor], grain: torch.Tensor, size: int) -> 
     return bg.clamp(0, 1)
 
 
-def _masks(labels: torch.Tensor, scale: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor, theta: torch.Tensor,
-           size: int) -> torch.Tensor:
+def _masks(
+    labels: torch.Tensor, scale: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor, theta: torch.Tensor, size: int
+) -> torch.Tensor:
     """(n, 1, size, size) in [0, 1]: each image's shape, drawn on a 2x canvas and averaged (anti-aliased)."""
     grid = torch.linspace(-1, 1, 2 * size)
     gy, gx = torch.meshgrid(grid, grid, indexing="ij")  # (ss, ss)
@@ -161,11 +174,13 @@ def make_shapes(n: int, *, seed: int = 0, size: int = 32) -> tuple[torch.Tensor,
     return out, labels
 
 
-@register_dataset("shapes", input_shape=lambda size=32, **_: (3, size, size), num_classes=10,
-                  ranges={"n_train": (10, 20000, 10), "n_test": (10, 5000, 10), "size": (8, 256, 8),
-                          "seed": (0, 1000, 1)})
-def shapes(*, n_train: int = 8000, n_test: int = 2000,
-           size: int = 32, seed: int = 0) -> Dataset:
+@register_dataset(
+    "shapes",
+    input_shape=lambda size=32, **_: (3, size, size),
+    num_classes=10,
+    ranges={"n_train": (10, 20000, 10), "n_test": (10, 5000, 10), "size": (8, 256, 8), "seed": (0, 1000, 1)},
+)
+def shapes(*, n_train: int = 8000, n_test: int = 2000, size: int = 32, seed: int = 0) -> Dataset:
     """Built in: 10 classes of shapes on textured backgrounds, 32x32 RGB, no download."""
     from ..errors import ConfigError
 
@@ -174,8 +189,10 @@ def shapes(*, n_train: int = 8000, n_test: int = 2000,
     if not 8 <= size <= 256:
         raise ConfigError(f"shapes image size must be between 8 and 256 (got {size}).")
     if n_train > 60_000 or n_test > 10_000:  # drawing takes several times the images' bytes: bounded up front
-        raise ConfigError(f"shapes draws at most 60,000 training and 10,000 test images (got {n_train:,} and "
-                          f"{n_test:,}): ask for fewer.")
+        raise ConfigError(
+            f"shapes draws at most 60,000 training and 10,000 test images (got {n_train:,} and "
+            f"{n_test:,}): ask for fewer."
+        )
     check_size((n_train + n_test) * 3 * size * size, "shapes")
     drawn = _kept if (n_train, n_test, size, seed) == DEFAULT else _draw
     tx, ty, vx, vy = drawn(n_train, n_test, size, seed)
@@ -197,14 +214,15 @@ def _kept(n_train: int, n_test: int, size: int, seed: int) -> tuple[torch.Tensor
     root = settings().cache_root
     if root is None:
         return _draw(n_train, n_test, size, seed)
-    key = hashlib.sha256(Path(__file__).read_bytes() + f"|{torch.__version__}|{n_train}|{n_test}|{size}|{seed}"
-                         .encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        Path(__file__).read_bytes() + f"|{torch.__version__}|{n_train}|{n_test}|{size}|{seed}".encode()
+    ).hexdigest()[:16]
     path = root / f"shapes-{key}.pt"
     try:
         t = torch.load(path, weights_only=True)  # tensors only: never code, whatever the file holds
         if _whole(t, n_train, n_test, size):
             return tuple(t)
-    except Exception:  # noqa: BLE001 -- absent or damaged: drawn again, and the file replaced
+    except Exception:
         pass
     t = _draw(n_train, n_test, size, seed)
     try:
@@ -219,6 +237,11 @@ def _whole(t, n_train: int, n_test: int, size: int) -> bool:
     if not (isinstance(t, (tuple, list)) and len(t) == 4 and all(torch.is_tensor(x) for x in t)):
         return False
     tx, ty, vx, vy = t
-    return (tx.shape == (n_train, 3, size, size) and vx.shape == (n_test, 3, size, size) and tx.dtype == vx.dtype
-            == torch.uint8 and ty.shape == (n_train,) and vy.shape == (n_test,)
-            and all(y.dtype == torch.int64 and int(y.min()) >= 0 and int(y.max()) < len(SHAPES) for y in (ty, vy)))
+    return (
+        tx.shape == (n_train, 3, size, size)
+        and vx.shape == (n_test, 3, size, size)
+        and tx.dtype == vx.dtype == torch.uint8
+        and ty.shape == (n_train,)
+        and vy.shape == (n_test,)
+        and all(y.dtype == torch.int64 and int(y.min()) >= 0 and int(y.max()) < len(SHAPES) for y in (ty, vy))
+    )

@@ -30,22 +30,35 @@ def parse_classes(spec: Any, n: int) -> list[int]:
     except ValueError:
         raise ConfigError(f"classes is a list of class numbers such as '0-4' or '5,7,9' (got {spec!r}).") from None
     if len(out) < 2 or len(set(out)) != len(out) or not all(0 <= c < n for c in out):
-        raise ConfigError(f"classes must name at least two different classes, each from 0 to {n - 1} "
-                          f"(got {spec!r}).")
+        raise ConfigError(f"classes must name at least two different classes, each from 0 to {n - 1} (got {spec!r}).")
     return out
 
 
-def _input_shape(of: str = "shapes", classes: Any = None, per_class: int = 0, test_per_class: int = 0, seed: int = 0,
-                 **params: Any) -> tuple[int, int, int]:
+def _input_shape(
+    of: str = "shapes", classes: Any = None, per_class: int = 0, test_per_class: int = 0, seed: int = 0, **params: Any
+) -> tuple[int, int, int]:
     if of == "subset":
         raise ConfigError("A subset is taken of another data set, not of a subset.")
     return DATASETS.facts(of)["input_shape"](**params)
 
 
-@register_dataset("subset", input_shape=_input_shape, num_classes=None,
-                  ranges={"per_class": (0, 1000, 1), "test_per_class": (0, 1000, 10), "seed": (0, 1000, 1)})
-def subset(*, root: Path, download: bool = True, of: str = "shapes", classes: Any = "0-4", per_class: int = 0,
-           test_per_class: int = 0, seed: int = 0, **params: Any) -> Dataset:
+@register_dataset(
+    "subset",
+    input_shape=_input_shape,
+    num_classes=None,
+    ranges={"per_class": (0, 1000, 1), "test_per_class": (0, 1000, 10), "seed": (0, 1000, 1)},
+)
+def subset(
+    *,
+    root: Path,
+    download: bool = True,
+    of: str = "shapes",
+    classes: Any = "0-4",
+    per_class: int = 0,
+    test_per_class: int = 0,
+    seed: int = 0,
+    **params: Any,
+) -> Dataset:
     """Some classes of another data set (``of``), with ``per_class`` training images each (0: all) and
     ``test_per_class`` test images each (0: all)."""
     if of == "subset":
@@ -63,8 +76,10 @@ def subset(*, root: Path, download: bool = True, of: str = "shapes", classes: An
             where = (y == c).nonzero().flatten()
             if few:
                 if len(where) < few:
-                    raise ConfigError(f"{of} has {len(where)} {split} images of class {base.classes[c]!r}, "
-                                      f"fewer than {few} asked for: ask for fewer.")
+                    raise ConfigError(
+                        f"{of} has {len(where)} {split} images of class {base.classes[c]!r}, "
+                        f"fewer than {few} asked for: ask for fewer."
+                    )
                 where = where[torch.randperm(len(where), generator=g)[:few]].sort().values
             idx.append(where)
             labels.append(torch.full((len(where),), new, dtype=torch.int64))
@@ -73,6 +88,7 @@ def subset(*, root: Path, download: bool = True, of: str = "shapes", classes: An
 
     tx, ty = pick(base.train_x, base.train_y, per_class, "training")
     vx, vy = pick(base.test_x, base.test_y, test_per_class, "test")
-    note = f"classes {', '.join(base.classes[c] for c in chosen)} of {of}" + (f", {per_class} training images each"
-                                                                            if per_class else "")
+    note = f"classes {', '.join(base.classes[c] for c in chosen)} of {of}" + (
+        f", {per_class} training images each" if per_class else ""
+    )
     return Dataset("subset", [base.classes[c] for c in chosen], tx, ty, vx, vy, notes=[note])

@@ -30,8 +30,19 @@ from ..settings import settings
 from .datasets import default_data_root
 from .folder import IMG_EXTENSIONS
 
-__all__ = ["extract_zip", "default_uploads_root", "session_folder", "sweep_uploads", "delete_session_uploads",
-           "check_folder_allowed", "adopt_legacy_uploads", "note_upload_address", "upload_room", "folder_bytes", "MAX_FILES"]
+__all__ = [
+    "extract_zip",
+    "default_uploads_root",
+    "session_folder",
+    "sweep_uploads",
+    "delete_session_uploads",
+    "check_folder_allowed",
+    "adopt_legacy_uploads",
+    "note_upload_address",
+    "upload_room",
+    "folder_bytes",
+    "MAX_FILES",
+]
 
 MAX_FILES = 100_000
 MAX_RATIO = 200  # uncompressed / compressed, per file; images barely compress
@@ -98,8 +109,9 @@ def _address_bytes(address: str, but: Path, root: Path | None) -> int:
     return total
 
 
-def upload_room(session: str, replacing: Path | None = None, root: Path | None = None,
-                address: str | None = None) -> int:
+def upload_room(
+    session: str, replacing: Path | None = None, root: Path | None = None, address: str | None = None
+) -> int:
     """Bytes this session may still unpack: its quota (PLAYGROUND_UPLOAD_QUOTA_MB) less what its uploads hold
     now (``replacing``: a folder about to be emptied, not counted); with ``address`` (the client's), also no more
     than what PLAYGROUND_UPLOAD_QUOTA_PER_ADDRESS_MB leaves after every other session from that address."""
@@ -125,8 +137,11 @@ def sweep_uploads(root: Path | None = None, max_age_hours: float | None = None, 
     for session in [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]:
         for upload in list(session.iterdir()):
             try:
-                newest = max([upload.lstat().st_mtime] + [p.lstat().st_mtime for p in upload.rglob("*")]
-                             if upload.is_dir() and not upload.is_symlink() else [upload.lstat().st_mtime])
+                newest = max(
+                    [upload.lstat().st_mtime] + [p.lstat().st_mtime for p in upload.rglob("*")]
+                    if upload.is_dir() and not upload.is_symlink()
+                    else [upload.lstat().st_mtime]
+                )
                 if now - newest > ttl:
                     if upload.is_dir() and not upload.is_symlink():
                         shutil.rmtree(upload)
@@ -157,8 +172,10 @@ def check_folder_allowed(path: str | Path, session: str, root: Path | None = Non
     allowed = [session_folder(session, root).resolve(), default_data_root().resolve()]
     if any(p == a or a in p.parents for a in allowed):
         return p
-    raise ConfigError("This server reads only your own uploads and its data folder: upload your images as a "
-                      ".zip on the Data page instead of giving a folder path.")
+    raise ConfigError(
+        "This server reads only your own uploads and its data folder: upload your images as a "
+        ".zip on the Data page instead of giving a folder path."
+    )
 
 
 def _clean_parts(name: str) -> list[str] | None:
@@ -185,8 +202,10 @@ def extract_zip(data: bytes | Path, dest: Path, room: int | None = None) -> tupl
     try:
         zf = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data)
     except (zipfile.BadZipFile, OSError, ValueError):
-        raise DatasetUnavailable("That file is not a readable .zip archive. Zip a folder with one "
-                                 "sub-folder per class (cats/1.jpg, dogs/2.jpg) and upload it again.") from None
+        raise DatasetUnavailable(
+            "That file is not a readable .zip archive. Zip a folder with one "
+            "sub-folder per class (cats/1.jpg, dogs/2.jpg) and upload it again."
+        ) from None
     try:
         return _extract(zf, dest, room)
     except BaseException:
@@ -198,10 +217,18 @@ def _limit(room: int | None) -> tuple[int, str]:
     cap = settings().max_unzipped_mb * 2**20
     if room is not None and room < cap:
         s = settings()
-        shared = (f"; {s.upload_quota_per_address_mb:,} MB for every session from your network address together, "
-                  "PLAYGROUND_UPLOAD_QUOTA_PER_ADDRESS_MB") if s.upload_quota_per_address_mb else ""
-        return room, (f"the room left in your uploads ({room / 2**20:,.0f} MB: {s.upload_quota_mb:,} MB each, "
-                      f"PLAYGROUND_UPLOAD_QUOTA_MB{shared}): delete your older uploads on the Data page first")
+        shared = (
+            (
+                f"; {s.upload_quota_per_address_mb:,} MB for every session from your network address together, "
+                "PLAYGROUND_UPLOAD_QUOTA_PER_ADDRESS_MB"
+            )
+            if s.upload_quota_per_address_mb
+            else ""
+        )
+        return room, (
+            f"the room left in your uploads ({room / 2**20:,.0f} MB: {s.upload_quota_mb:,} MB each, "
+            f"PLAYGROUND_UPLOAD_QUOTA_MB{shared}): delete your older uploads on the Data page first"
+        )
     return cap, f"the limit of {cap / 2**20:,.0f} MB per archive: upload fewer or smaller images"
 
 
@@ -225,42 +252,17 @@ def _extract(zf: zipfile.ZipFile, dest: Path, room: int | None) -> tuple[Path, l
         written = 0
         for info in infos:
             if time.monotonic() > deadline:
-                raise DatasetUnavailable(f"Unpacking the archive took longer than {budget:g} s "
-                                         "(PLAYGROUND_MAX_UNPACK_SECONDS): upload fewer, larger files in it.")
+                raise DatasetUnavailable(
+                    f"Unpacking the archive took longer than {budget:g} s "
+                    "(PLAYGROUND_MAX_UNPACK_SECONDS): upload fewer, larger files in it."
+                )
             if info.is_dir():
                 continue
-            parts = _clean_parts(info.filename)
-            if parts is None:
-                skipped["unsafe path"] += 1
+            target = _target(info, dest, dest_resolved)
+            if isinstance(target, str):
+                skipped[target] += 1
                 continue
-            kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the archiver recorded no type
-            if kind and kind != stat.S_IFREG:  # symlinks, devices, fifos
-                skipped["link or special file"] += 1
-                continue
-            if parts[0] == "__MACOSX" or parts[-1].startswith(".") or \
-                    PurePosixPath(parts[-1]).suffix.lower() not in IMG_EXTENSIONS:
-                skipped["not an image"] += 1
-                continue
-            if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
-                raise DatasetUnavailable(f"{info.filename} expands {info.file_size // info.compress_size}x: "
-                                         "refused as a likely decompression bomb.")
-            target = dest.joinpath(*parts)
-            if not target.resolve().is_relative_to(dest_resolved):  # belt and braces
-                skipped["unsafe path"] += 1
-                continue
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(target, "wb") as out:
-                    while chunk := src.read(1 << 20):  # actual bytes, not the declared size, count
-                        written += len(chunk)
-                        if written > max_total:
-                            raise DatasetUnavailable(f"The archive unpacks to more than its declared size, over "
-                                                     f"{why}; refused.")
-                        out.write(chunk)
-            except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError, OSError) as e:
-                # encrypted entries, unsupported compression, bad CRCs, a file where a folder must go
-                raise DatasetUnavailable(f"Could not unpack {info.filename!r} ({type(e).__name__}: {e}). "
-                                         "Zip the folders again without a password and upload that.") from None
+            written = _copy_entry(zf, info, target, written, max_total, why)
     for what, n in skipped.items():
         if n:
             notes.append(f"skipped {n} {what} entr{'y' if n == 1 else 'ies'}")
@@ -271,6 +273,56 @@ def _extract(zf: zipfile.ZipFile, dest: Path, room: int | None) -> tuple[Path, l
         if inner:  # zip of the folder itself: dataset/cats/..., dataset/dogs/...
             root = children[0]
     if not any(root.rglob("*")):
-        raise DatasetUnavailable("The archive holds no images. Put each class's images in a folder named after "
-                                 "the class, zip the folders together and upload again.")
+        raise DatasetUnavailable(
+            "The archive holds no images. Put each class's images in a folder named after "
+            "the class, zip the folders together and upload again."
+        )
     return root, notes
+
+
+def _target(info: zipfile.ZipInfo, dest: Path, dest_resolved: Path) -> Path | str:
+    """Where an entry is unpacked, or why it is skipped ("unsafe path", "link or special file", "not an
+    image"); a likely decompression bomb is refused."""
+    parts = _clean_parts(info.filename)
+    if parts is None:
+        return "unsafe path"
+    kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the archiver recorded no type
+    if kind and kind != stat.S_IFREG:  # symlinks, devices, fifos
+        return "link or special file"
+    if (
+        parts[0] == "__MACOSX"
+        or parts[-1].startswith(".")
+        or PurePosixPath(parts[-1]).suffix.lower() not in IMG_EXTENSIONS
+    ):
+        return "not an image"
+    if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
+        raise DatasetUnavailable(
+            f"{info.filename} expands {info.file_size // info.compress_size}x: refused as a likely decompression bomb."
+        )
+    target = dest.joinpath(*parts)
+    if not target.resolve().is_relative_to(dest_resolved):  # belt and braces
+        return "unsafe path"
+    return target
+
+
+def _copy_entry(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, written: int, max_total: int, why: str
+) -> int:
+    """Unpack one entry to ``target`` -> the bytes written so far, this entry's included."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with zf.open(info) as src, open(target, "wb") as out:
+            while chunk := src.read(1 << 20):  # actual bytes, not the declared size, count
+                written += len(chunk)
+                if written > max_total:
+                    raise DatasetUnavailable(
+                        f"The archive unpacks to more than its declared size, over {why}; refused."
+                    )
+                out.write(chunk)
+    except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError, OSError) as e:
+        # encrypted entries, unsupported compression, bad CRCs, a file where a folder must go
+        raise DatasetUnavailable(
+            f"Could not unpack {info.filename!r} ({type(e).__name__}: {e}). "
+            "Zip the folders again without a password and upload that."
+        ) from None
+    return written

@@ -4,7 +4,8 @@ The playground augments a batch at a time on the device (``data.augment``), draw
 from the run's generator. For the script to repeat the run's losses it must draw the same numbers in the
 same order and compute the same pixels, so it gets the playground's functions themselves: the factory of
 each augmentation the run used (its registry decorator dropped), ``Pipeline``, and every module-level
-name of ``data/augment.py`` those reach, copied verbatim in the module's order. Each step carries its
+name of ``data/augment_functional.py`` and ``data/augment.py`` those reach, copied verbatim in the
+modules' order (the functional layer first). Each step carries its
 torchvision counterpart as a comment, for a reader who knows ``transforms.v2``.
 """
 
@@ -15,6 +16,7 @@ import inspect
 from functools import lru_cache
 
 from ..data import augment as augment_module
+from ..data import augment_functional
 from ..data.augment import parse_spec
 from .emitters import AUGMENT_EMITTERS, emit
 
@@ -30,21 +32,26 @@ _OUTSIDE = {
 }
 
 
+_MODULES = (augment_functional, augment_module)  # in the order the script needs them: the functional layer first
+
+
 @lru_cache(maxsize=1)
-def _module() -> tuple[list[str], dict[str, ast.stmt], list[str]]:
-    """(the module's lines, top-level name -> its statement, names in source order)."""
-    src = inspect.getsource(augment_module)
-    tree = ast.parse(src)
+def _module() -> tuple[dict[str, list[str]], dict[str, ast.stmt], list[str]]:
+    """(top-level name -> its module's lines, top-level name -> its statement, names in source order)."""
+    lines: dict[str, list[str]] = {}
     defs: dict[str, ast.stmt] = {}
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            defs[node.name] = node
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for t in targets:
-                if isinstance(t, ast.Name) and t.id != "__all__":
-                    defs[t.id] = node
-    return src.splitlines(), defs, list(defs)
+    for module in _MODULES:
+        src = inspect.getsource(module)
+        for node in ast.parse(src).body:
+            names: list[str] = []
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [t.id for t in targets if isinstance(t, ast.Name) and t.id != "__all__"]
+            for name in names:
+                defs[name], lines[name] = node, src.splitlines()
+    return lines, defs, list(defs)
 
 
 def _kept_decorators(node: ast.stmt) -> list[ast.expr]:
@@ -81,8 +88,8 @@ def _closure(roots: set[str]) -> set[str]:
     return seen
 
 
-def _segment(node: ast.stmt) -> str:
-    lines, _, _ = _module()
+def _segment(name: str, node: ast.stmt) -> str:
+    lines = _module()[0][name]
     kept = _kept_decorators(node)
     start = min([d.lineno - 1 for d in kept] + [node.lineno]) if kept else node.lineno  # 1-based def line
     return "\n".join(lines[start - 1 : node.end_lineno])
@@ -98,7 +105,7 @@ def augment_source(specs: list[str] | tuple[str, ...]) -> dict[str, str]:
     copied: list[str] = []
     for name in order:
         node = defs[name]
-        if name in names and (segment := _segment(node)) not in copied:
+        if name in names and (segment := _segment(name, node)) not in copied:
             copied.append(segment)
     outside = [n for n in _OUTSIDE if any(n in _names_used(defs[k]) for k in names)]
     calls = []

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from ..config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from ..data.augment import affine_matrix, warp
+from ..data.augment_functional import affine_matrix, warp
 from ..errors import ConfigError
 from ..models import build_model
 from ..train.snapshots import weight_layers

@@ -39,8 +39,9 @@ from ..failures import failure_message
 from ..jobs.controls import Controls
 from ..runs import Run, RunStore
 from .meter import Meter
-from .plan import Setup, check_names, epoch_order, setup
+from .plan import check_names
 from .probes import quick_test
+from .run_setup import Setup, epoch_order, setup
 from .stepview import batch_event
 
 __all__ = ["Controls", "fit", "resume"]
