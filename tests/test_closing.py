@@ -15,7 +15,6 @@ from typing import Any
 
 from conftest import tiny_run, wait_until
 
-from playground.jobs import starting
 from playground.jobs.manager import QUEUED, JobManager
 
 LONG = tiny_run(epochs=500)
@@ -45,18 +44,53 @@ def _exit_unlinks(*objs: Any) -> None:
             fin()  # unlinks the name, once (the finalizer leaves the registry)
 
 
-def _round(store) -> tuple[int | None, bool, bool, str]:
+class _Paused:
+    """Holds every worker start at its beginning (``WorkerProcess.start``) until the test says ``proceed``:
+    the server's closing then happens during a start, every round, whatever the machine's load (polling for
+    the start once let it finish first on a quiet machine, and the round tested nothing)."""
+
+    def __init__(self, monkeypatch) -> None:
+        import threading
+
+        from playground.jobs.workers import WorkerProcess
+
+        self.forking, self.proceed = threading.Event(), threading.Event()
+        real = WorkerProcess.start
+
+        def start(worker: WorkerProcess) -> None:
+            if worker.run.config().train.seed == 2:  # the waiting run's start only
+                self.forking.set()
+                assert self.proceed.wait(120)
+            real(worker)
+
+        monkeypatch.setattr(WorkerProcess, "start", start)
+
+
+def _round(store, paused: _Paused, gate: bool) -> tuple[int | None, bool, bool, str]:
     """One round: the waiting run's worker's exit code (None: none was forked), whether its folder is still
-    marked queued, whether it holds any event, and the run's state in the manager, after the server closed."""
+    marked queued, whether it holds any event, and the run's state in the manager, after the server closed.
+    ``gate``: the exit hook's closing waits for the start (as the manager does); False: as before it did."""
+    import threading
+
+    paused.forking.clear()
+    paused.proceed.clear()
     m = JobManager(store, max_running=1, workers="process")
     try:
         first = m.submit(LONG, "a")
         second = m.submit(LONG.replace(train={"seed": 2}), "b")
         assert wait_until(lambda: len(first.buffer.snapshot()["steps"]["step"]) >= 1, 300)
         m.stop(first.run_id)  # its slot goes to the waiting run as soon as its worker ends
-        assert wait_until(lambda: second.thread is not None, 60)
-        m.close()  # the server goes away now: the exit hook ...
-        _exit_unlinks(second.controls, second.worker)  # ... then multiprocessing's
+        assert paused.forking.wait(60)  # the waiting run's worker is being started now
+        if gate:
+            closer = threading.Thread(target=m.close)  # the server goes away now: the exit hook ...
+            closer.start()
+            assert wait_until(lambda: m.closing, 30)
+            paused.proceed.set()  # ... the start goes on under it, and the hook waits for it
+            closer.join(60)
+            _exit_unlinks(second.controls, second.worker)  # ... then multiprocessing's
+        else:
+            _exit_unlinks(second.controls, second.worker)  # the hook did not wait: the names go first
+            paused.proceed.set()
 
         def settled() -> bool:  # turned back to the queue, or its worker ended or trains
             w = second.worker
@@ -76,19 +110,17 @@ def _round(store) -> tuple[int | None, bool, bool, str]:
     return (None if worker is None else worker.process.exitcode), queued, begun, state
 
 
-def test_a_run_started_as_the_server_closes_stays_queued_and_no_worker_fails(store):
+def test_a_run_started_as_the_server_closes_stays_queued_and_no_worker_fails(store, monkeypatch):
+    paused = _Paused(monkeypatch)
     for _ in range(2):
-        code, queued, begun, state = _round(store)
+        code, queued, begun, state = _round(store, paused, gate=True)
         assert code in (None, 0), f"the waiting run's worker failed (exit code {code}): it lost its controls"
-        # Its worker was told not to begin (or never forked): the run waits, on disk, for the restarted server.
+        # Its worker was told not to begin: the run waits, on disk, for the restarted server.
         assert (queued, begun, state) == (True, False, "queued")
 
 
 def test_without_the_gate_the_race_shows(store, monkeypatch):
-    """The same rounds with the gate open (as before it existed): the waiting run's worker loses its controls
-    (or begins as the server goes). Shows that the rounds above do reach the race."""
-    monkeypatch.setattr(starting.StartGate, "begin", lambda self: True)
-    monkeypatch.setattr(starting.StartGate, "end", lambda self, go: (go(True), True)[1])
-    monkeypatch.setattr(starting.StartGate, "close", lambda self, timeout=0: None)
-    outcomes = [_round(store) for _ in range(2)]  # measured: 3 of 3 rounds lost their controls
-    assert any(code not in (None, 0) for code, *_ in outcomes), outcomes
+    """The same round with the names unlinked before the start goes on (what an exit did before the gate): the
+    waiting run's worker cannot open its controls. Shows that the round above does reach the race."""
+    code, *_ = _round(store, _Paused(monkeypatch), gate=False)
+    assert code not in (None, 0), code

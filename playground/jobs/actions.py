@@ -8,42 +8,19 @@ import secrets
 from typing import TYPE_CHECKING
 
 from ..errors import PlaygroundError
+from .reading import JobReading
 
 if TYPE_CHECKING:
-    import threading
-    from collections import deque
-
-    from ..runs import Run
-    from .job import Job
+    pass
 
 __all__ = ["JobActions"]
 
 
-class JobActions:
-    """The control methods of ``JobManager`` (a base class: they use its lock, queue and jobs)."""
-
-    _lock: "threading.Lock"
-    _queue: "deque[str]"
+class JobActions(JobReading):
+    """The control methods of ``JobManager`` (a base class over its reading half: they use its lock, queue and
+    jobs)."""
 
     def close(self, timeout: float = ...) -> None:
-        raise NotImplementedError
-
-    def get(self, run_id: str) -> "Job | None":
-        raise NotImplementedError
-
-    def get_locked(self, run_id: str) -> "Job | None":
-        raise NotImplementedError
-
-    def jobs(self, owner: str | None = None) -> "list[Job]":
-        raise NotImplementedError
-
-    def kind_of(self, run_id: str) -> str | None:
-        raise NotImplementedError
-
-    def _open(self, run_id: str, kind: str | None) -> "Run":
-        raise NotImplementedError
-
-    def _pump(self) -> None:
         raise NotImplementedError
 
     def may_control(self, run_id: str, owner: str, key: str | None, kind: str | None = None) -> bool:
