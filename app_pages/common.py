@@ -151,12 +151,27 @@ def md(text: Any) -> str:
     return _MARKDOWN.sub(r"\\\1", str(text))
 
 
+UPLOAD_PREFIX = "upload:"  # a folder box shows an upload as upload:<its folder>, never the server's path
+
+
+def shown_text(text: str) -> str:
+    """A message or note with this session's upload folder written as ``upload:`` (a folder's loader names
+    the folder it read; the student sees no server path)."""
+    from playground.data.uploads import session_folder
+
+    folder = session_folder(owner())
+    for form in {str(folder.resolve()), str(folder.absolute()), str(folder)}:
+        text = text.replace(form + "/", UPLOAD_PREFIX).replace(form, UPLOAD_PREFIX)
+    return text
+
+
 def guarded(fn: Callable[[], Any], where: Any = st) -> Any:
-    """Run ``fn``; a PlaygroundError becomes an error box with its message, never a traceback."""
+    """Run ``fn``; a PlaygroundError becomes an error box with its message (this session's upload folder in it
+    written as ``upload:``: a folder's loader names the folder it read), never a traceback."""
     try:
         return fn()
     except PlaygroundError as e:
-        where.error(str(e), icon=":material/error:")
+        where.error(shown_text(str(e)), icon=":material/error:")
         return None
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import streamlit as st
 
 from app_pages.augment_widgets import augment_controls
-from app_pages.common import guarded, md, owner
+from app_pages.common import guarded, md, owner, shown_text
 from app_pages.course_controls import normalisation_input
-from app_pages.folder_boxes import guarded_shown, image_folder_input, real_folder, shown_text
+from app_pages.folder_boxes import image_folder_input, real_folder
 from app_pages.widgets import lazy_tabs
 from playground import plots
 from playground.data import explore, list_datasets, load_dataset
@@ -72,11 +72,11 @@ else:
         )
     )
 
-if root and guarded_shown(lambda: check_folder_allowed(root, owner())) is None:
+if root and guarded(lambda: check_folder_allowed(root, owner())) is None:
     st.stop()
 st.session_state.chosen_data = (dataset, root)  # the Train page starts from the data set looked at here
 with st.spinner(f"Loading {dataset}..."):
-    ds = guarded_shown(lambda: load_dataset(dataset, root=root))  # a folder's message names it: as upload:
+    ds = guarded(lambda: load_dataset(dataset, root=root))  # a folder's message names it: as upload:
 if ds is None:
     st.stop()
 

@@ -2,21 +2,18 @@
 ``upload:<its folder>`` and resolved back on the server (``shown_folder`` / ``real_folder``), so no page shows
 where the server keeps a student's files. Everything that reaches a widget, a link or a message goes through
 here: the folder boxes (``image_folder_input``), the setups a link or the address bar holds (``shown_config``)
-and the messages and notes that name a folder (``shown_text``, ``guarded_shown``)."""
+and the notes that name a folder (``common.shown_text``, which ``common.guarded`` applies to every message)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from app_pages.common import client_address, owner
-from playground.errors import PlaygroundError
+from app_pages.common import UPLOAD_PREFIX, client_address, guarded, owner, shown_text
 
 if TYPE_CHECKING:
     from playground.config import RunConfig
-
-UPLOAD_PREFIX = "upload:"  # a folder box shows an upload as upload:<its folder>, never the server's path
 
 
 def shown_folder(path: str | None) -> str:
@@ -53,27 +50,6 @@ def shown_config(cfg: "RunConfig") -> "RunConfig":
     return cfg.replace(data={"data_root": shown_folder(root)}) if root else cfg
 
 
-def shown_text(text: str) -> str:
-    """A message or note with this session's upload folder written as ``upload:`` (a folder's loader names
-    the folder it read; the student sees no server path)."""
-    from playground.data.uploads import session_folder
-
-    folder = session_folder(owner())
-    for form in {str(folder.resolve()), str(folder.absolute()), str(folder)}:
-        text = text.replace(form + "/", UPLOAD_PREFIX).replace(form, UPLOAD_PREFIX)
-    return text
-
-
-def guarded_shown(fn: Callable[[], Any], where: Any = st) -> Any:
-    """``common.guarded`` for work that may name a folder: a PlaygroundError becomes an error box with its
-    message, the upload folder in it written as ``upload:``."""
-    try:
-        return fn()
-    except PlaygroundError as e:
-        where.error(shown_text(str(e)), icon=":material/error:")
-        return None
-
-
 def image_folder_input(prefix: str) -> str | None:
     """The .zip upload (unpacked once into this session's folder) and, where the server allows it, a folder
     box (the upload shown as ``upload:<folder>``): the image folder to load (its real path on the server), or
@@ -95,7 +71,7 @@ def image_folder_input(prefix: str) -> str | None:
         sweep_uploads()  # uploads older than PLAYGROUND_UPLOAD_TTL_HOURS go
         with st.spinner("Unpacking..."):
             note_upload_address(owner(), client_address())  # uploads are counted per client address too
-            res = guarded_shown(
+            res = guarded(
                 lambda: extract_zip(data, dest, room=upload_room(owner(), replacing=dest, address=client_address()))
             )
         if res:
