@@ -161,10 +161,16 @@ def control_row(run_id: str, status: str, mine: bool, key: str, pause: bool = Tr
 def downloads(run, mine: bool, script: bool = True) -> None:
     """Model, metrics, settings, script (when ``script``) and ONNX of ``run``; ``mine``: this session
     controls the run."""
+    from playground.settings import settings as server_settings
+
     a, b, c, d, e = st.columns(5)
+    # The files as they are (the server's folders in them) only for the session that controls the run on a
+    # server whose folders it may type (a laptop: its own machine); a viewer, and on a shared server everyone,
+    # gets copies whose settings name no server folder.
+    own = mine and server_settings().server_folders
     path = run.weights_path()
-    if path is not None:  # a viewer's copy: its settings rewritten in memory, made when the button is pressed
-        model = path.read_bytes() if mine else lambda: export.checkpoint_without_server_paths(path)
+    if path is not None:  # a copy's settings rewritten in memory, made when the button is pressed
+        model = path.read_bytes() if own else lambda: export.checkpoint_without_server_paths(path)
         a.download_button(
             "Model (.pt)",
             model,
@@ -183,9 +189,7 @@ def downloads(run, mine: bool, script: bool = True) -> None:
         icon=":material/download:",
     )
     settings = (
-        run.config_path.read_text()
-        if mine
-        else guarded(lambda: without_server_paths(run.config()).to_json(indent=2), c)
+        run.config_path.read_text() if own else guarded(lambda: without_server_paths(run.config()).to_json(indent=2), c)
     )
     c.download_button(
         "Settings (.json)",
@@ -198,7 +202,7 @@ def downloads(run, mine: bool, script: bool = True) -> None:
     )
     finished = run.model_path.exists()
     if script:
-        training_script(run, mine, finished, d)
+        training_script(run, own, finished, d)
     onnx_path = run.dir / "model.onnx"
     held = st.session_state.get(f"onnx_bytes_{run.run_id}")  # a viewer's export, kept in its session only
     if onnx_path.exists() or held is not None:
@@ -235,8 +239,9 @@ def downloads(run, mine: bool, script: bool = True) -> None:
 
 
 def training_script(run, mine: bool, finished: bool, where) -> None:
-    """The script's download; a run that has none (a transfer from another playground run) gets the button
-    greyed out with the reason beside it, not an error box: nothing went wrong."""
+    """The script's download (``mine``: with the server's folders in it); a run that has none (a transfer
+    from another playground run) gets the button greyed out with the reason beside it, not an error box:
+    nothing went wrong."""
     text, why = None, "available once the run has stopped or finished"
     if finished:
         try:

@@ -369,3 +369,26 @@ def test_a_transfer_run_keeps_its_stop_button_after_a_reload(app):
         assert job_manager().status(run_id) == "stopped"
     finally:
         job_manager().stop(run_id)
+
+
+def test_on_a_shared_server_the_controlling_session_gets_copies_without_server_folders(
+    app, others, offered, monkeypatch
+):
+    """The session that controls a run gets its files as they are on a laptop (its own machine's folders:
+    the test above), but on a shared server (PLAYGROUND_CLASSROOM=1: no folder box) the copies a viewer gets:
+    the upload folder the run trained on is the server's."""
+    rid = others["alice"]
+    monkeypatch.setenv("PLAYGROUND_CLASSROOM", "1")
+    run = RunStore(others["root"]).open(rid)
+    run.write_control_key("alices-key-0123")
+    try:
+        at = _open(app(run=rid, ctl="alices-key-0123"), "train")
+        assert not at.exception, [e.value for e in at.exception]
+        settings, script, model = offered[f"{rid}-config.json"], offered[f"{rid}.py"], offered[f"{rid}.pt"]
+        assert SECRET not in settings and json.loads(settings)["data"]["data_root"] is None
+        assert SECRET not in script
+        assert callable(model) and SECRET not in json.dumps(
+            torch.load(io.BytesIO(model()), weights_only=True)["config"]
+        )
+    finally:
+        (run.dir / "control.key").unlink()
