@@ -8,11 +8,12 @@ from __future__ import annotations
 import threading
 
 import pytest
+from conftest import wait_until
 
 from playground.config import RunConfig
 from playground.errors import PlaygroundError
 from playground.identity import session_id
-from playground.jobs.manager import JobManager
+from playground.jobs.manager import QUEUED, JobManager
 
 LONG = RunConfig().replace(
     data={"params": {"n_train": 320, "n_test": 100}},
@@ -103,6 +104,9 @@ def test_runs_that_waited_in_the_queue_wait_again_after_a_restart(store):
     try:
         first = before.submit(LONG, me)
         waiting = [before.submit(LONG.replace(train={"seed": i}), me) for i in (1, 2)]
+        # The first has started once its queued mark is gone (its worker holds its controls and was told to
+        # begin: jobs/starting.py; on a loaded machine the fork server may take seconds to be ready).
+        assert wait_until(lambda: not (first.run.dir / QUEUED).exists(), 120)
         after = JobManager(store, max_running=1)  # a new server on the same run store (the old one killed)
         try:
             assert after.restore_queued() == 2
