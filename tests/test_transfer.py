@@ -17,7 +17,6 @@ from torchvision.models import get_model
 
 from playground.config import RunConfig
 from playground.errors import CheckpointError, ConfigError, WeightsUnavailable
-from playground.jobs.manager import reset_manager
 from playground.models import build_model
 from playground.models.transfer import BACKBONES, build_transfer
 from playground.train import fit, prepare, run_setup
@@ -667,20 +666,12 @@ def test_rgb_target_into_a_grey_source_and_the_freeze_depth_kept_across_backbone
 
 
 @pytest.fixture
-def app(tmp_path, monkeypatch, hub):
-    from streamlit.testing.v1 import AppTest
-
-    from app_pages.common import job_manager
-
-    monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
-    reset_manager()
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("app_pages/transfer.py")
-    yield at
-    job_manager().shutdown()
-    reset_manager()
+def app(app, hub):
+    """conftest's app (its own run store, uploads and job manager), on the Transfer page, with this module's
+    hub cache."""
+    app.run()
+    app.switch_page("app_pages/transfer.py")
+    return app
 
 
 def _shrink(at):

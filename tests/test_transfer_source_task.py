@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from torchvision.models import get_model
 
 from playground.errors import ConfigError
-from playground.jobs.manager import JobManager, reset_manager
+from playground.jobs.manager import JobManager
 from playground.runs import RunStore
 from playground.transfer import SourceTask, imagenet_top5
 from playground.transfer.source_task import MAX_PHOTO_MB, PHOTO
@@ -98,20 +98,12 @@ def test_the_top5_job_says_what_to_do_when_it_cannot_answer(hub, tmp_path, monke
 
 
 @pytest.fixture
-def app(tmp_path, monkeypatch, hub):
-    from streamlit.testing.v1 import AppTest
-
-    from app_pages.common import job_manager
-
-    monkeypatch.setenv("PLAYGROUND_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("PLAYGROUND_UPLOADS", str(tmp_path / "uploads"))
-    reset_manager()
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("app_pages/transfer.py")
-    yield at
-    job_manager().shutdown()
-    reset_manager()
+def app(app, hub):
+    """conftest's app (its own run store, uploads and job manager), on the Transfer page, with this module's
+    hub cache."""
+    app.run()
+    app.switch_page("app_pages/transfer.py")
+    return app
 
 
 def test_the_page_shows_the_top5_from_the_job_and_builds_no_backbone_itself(app, monkeypatch):
